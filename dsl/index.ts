@@ -1,0 +1,4 @@
+export * from './expr.js';
+export * from './spec.js';
+export * from './shapes.js';
+export { evaluate } from './evaluate.js';

@@ -1,0 +1,226 @@
+// The variant spec: what a user writes, and the validated, normalized form codegen consumes.
+import { Expr, input, inputsOf, lift, formatExpr, type ExprNode, type Operand } from './expr.js';
+
+/** Problem dimensions an input's shape is written in (FLA's time-first layout). */
+export type Dim = 'B' | 'T' | 'H' | 'K' | 'V';
+export const DIMS: readonly Dim[] = ['B', 'T', 'H', 'K', 'V'];
+
+/** How the state decays per step: not at all, by a per-(token, head) scalar, by a per-head
+ * constant (retention), or per key dimension (GLA, KDA, RWKV6). */
+export type DecayKind = 'none' | 'scalar' | 'fixed' | 'diagonal';
+/** Rank-1 delta-rule correction of the state (DeltaNet family). */
+export type CorrectionKind = 'none' | 'delta';
+/** RWKV6's bonus: the output reads `S_{t-1} + diag(u) k v^T`; the state update comes after. */
+export type BonusKind = 'none' | 'u';
+/** State layout: K-first `[B,H,K,V]` (FLA) or V-first `[B,H,V,K]` (mamba, inference engines). */
+export type StateLayout = 'kv' | 'vk';
+
+/** Roles an expression can fill, with the index space each is evaluated over. */
+export type Role = 'q' | 'k' | 'v' | 'logDecay' | 'beta' | 'u' | 'outputAdd';
+export const ROLE_DIMS: Record<Role, readonly Dim[]> = {
+  q: ['B', 'T', 'H', 'K'],
+  k: ['B', 'T', 'H', 'K'],
+  v: ['B', 'T', 'H', 'V'],
+  logDecay: ['B', 'T', 'H', 'K'], // the K axis only for diagonal decay; see decayDims()
+  beta: ['B', 'T', 'H'],
+  u: ['H', 'K'],
+  outputAdd: ['B', 'T', 'H', 'V'],
+};
+
+export type InputHandles<I extends string> = { readonly [N in I]: Expr };
+type RoleFn<I extends string> = (x: InputHandles<I>) => Operand;
+
+interface SpecBase<I extends string> {
+  /** Lower-case identifier; used in kernel names and the pipeline cache key. */
+  name: string;
+  description?: string;
+  /** Every input the variant takes, by name, with its shape in problem dims. */
+  inputs: { readonly [N in I]: readonly Dim[] };
+  q: RoleFn<I>;
+  k: RoleFn<I>;
+  v: RoleFn<I>;
+  /** Added to the output after the attention term (mamba2's `D * x`). Not scaled. */
+  outputAdd?: RoleFn<I>;
+  /** Default output scale: `'rsqrtK'` (FLA's K^-0.5) or a number (mamba2: 1). */
+  scale?: 'rsqrtK' | number;
+  /** Layout of h0/ht; default 'kv'. */
+  stateLayout?: StateLayout;
+}
+
+/** Decay: either none, or a kind together with its natural-log decay (<= 0) expression. */
+export type DecaySpec<I extends string> =
+  | { decay: 'none'; logDecay?: undefined }
+  | { decay: 'scalar' | 'fixed' | 'diagonal'; logDecay: RoleFn<I> };
+export type CorrectionSpec<I extends string> =
+  | { correction: 'none'; beta?: undefined }
+  | { correction: 'delta'; beta: RoleFn<I> };
+export type BonusSpec<I extends string> =
+  | { bonus?: 'none'; u?: undefined }
+  | { bonus: 'u'; u: RoleFn<I> };
+
+export type VariantSpec<I extends string = string> =
+  SpecBase<I> & DecaySpec<I> & CorrectionSpec<I> & BonusSpec<I>;
+
+export interface InputDecl { readonly name: string; readonly dims: readonly Dim[] }
+
+/** The validated spec: plain data (expression trees), what codegen and the reference read. */
+export interface VariantDef {
+  readonly name: string;
+  readonly description: string;
+  readonly inputs: readonly InputDecl[];
+  readonly decay: DecayKind;
+  readonly correction: CorrectionKind;
+  readonly bonus: BonusKind;
+  readonly scale: 'rsqrtK' | number;
+  readonly stateLayout: StateLayout;
+  readonly roles: Readonly<Partial<Record<Role, ExprNode>>>;
+  /** Stable hash of everything above: part of every pipeline cache key. */
+  readonly hash: string;
+}
+
+export class SpecError extends Error {
+  constructor(spec: string, field: string, message: string) {
+    super(`invalid variant spec '${spec}': field '${field}': ${message}`);
+    this.name = 'SpecError';
+  }
+}
+
+const NAME_RE = /^[a-z][a-z0-9_]*$/;
+const INPUT_RE = /^[A-Za-z][A-Za-z0-9_]*$/;
+const RESERVED_INPUTS = new Set(['h0', 'ht', 'o', 'do', 'dht']);
+
+export function decayDims(kind: DecayKind): readonly Dim[] {
+  switch (kind) {
+    case 'diagonal': return ['B', 'T', 'H', 'K'];
+    case 'scalar': return ['B', 'T', 'H'];
+    case 'fixed': return ['H'];
+    case 'none': return [];
+  }
+}
+
+function oneOf<T extends string>(spec: string, field: string, value: unknown, allowed: readonly T[], dflt?: T): T {
+  if (value === undefined && dflt !== undefined) return dflt;
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  throw new SpecError(spec, field, `got ${JSON.stringify(value)}; allowed: ${allowed.map((a) => `'${a}'`).join(' | ')}`);
+}
+
+/** Validates a spec and turns it into a VariantDef. Every error names the field at fault. */
+export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDef {
+  const raw = spec as unknown as Record<string, unknown>;
+  if (typeof raw !== 'object' || raw === null) throw new SpecError('?', 'spec', 'a spec must be an object');
+  const name = raw.name;
+  if (typeof name !== 'string' || !NAME_RE.test(name)) {
+    throw new SpecError(String(name), 'name', `must match ${NAME_RE} (lower-case identifier), got ${JSON.stringify(name)}`);
+  }
+  const known = new Set(['name', 'description', 'inputs', 'q', 'k', 'v', 'outputAdd', 'scale', 'stateLayout',
+    'decay', 'logDecay', 'correction', 'beta', 'bonus', 'u']);
+  for (const key of Object.keys(raw)) {
+    if (!known.has(key)) throw new SpecError(name, key, `unknown field; known fields: ${[...known].join(', ')}`);
+  }
+
+  const rawInputs = raw.inputs;
+  if (typeof rawInputs !== 'object' || rawInputs === null || Array.isArray(rawInputs)) {
+    throw new SpecError(name, 'inputs', 'must be an object mapping input names to dims, e.g. { q: [\'B\',\'T\',\'H\',\'K\'] }');
+  }
+  const inputs: InputDecl[] = [];
+  for (const [inName, dims] of Object.entries(rawInputs as Record<string, unknown>)) {
+    if (!INPUT_RE.test(inName) || RESERVED_INPUTS.has(inName)) {
+      throw new SpecError(name, `inputs.${inName}`, `input names must match ${INPUT_RE} and not be one of ${[...RESERVED_INPUTS].join(', ')}`);
+    }
+    if (!Array.isArray(dims) || dims.length === 0 || dims.some((d) => !(DIMS as readonly unknown[]).includes(d))) {
+      throw new SpecError(name, `inputs.${inName}`, `must be a non-empty list of dims from ${DIMS.join(', ')}, got ${JSON.stringify(dims)}`);
+    }
+    const order = dims.map((d) => DIMS.indexOf(d as Dim));
+    if (order.some((o, i) => i > 0 && o <= order[i - 1]!)) {
+      throw new SpecError(name, `inputs.${inName}`, `dims must be distinct and in the order B, T, H, K, V (got ${dims.join(',')})`);
+    }
+    if (dims.includes('K') && dims.includes('V')) {
+      throw new SpecError(name, `inputs.${inName}`, 'an input may have a K or a V axis, not both (states are passed as h0)');
+    }
+    inputs.push({ name: inName, dims: dims as Dim[] });
+  }
+  if (inputs.length === 0) throw new SpecError(name, 'inputs', 'a variant needs at least one input');
+
+  const decay = oneOf<DecayKind>(name, 'decay', raw.decay, ['none', 'scalar', 'fixed', 'diagonal']);
+  const correction = oneOf<CorrectionKind>(name, 'correction', raw.correction, ['none', 'delta']);
+  const bonus = oneOf<BonusKind>(name, 'bonus', raw.bonus, ['none', 'u'], 'none');
+  const stateLayout = oneOf<StateLayout>(name, 'stateLayout', raw.stateLayout, ['kv', 'vk'], 'kv');
+  let scale: 'rsqrtK' | number = 'rsqrtK';
+  if (raw.scale !== undefined) {
+    if (raw.scale !== 'rsqrtK' && !(typeof raw.scale === 'number' && Number.isFinite(raw.scale) && raw.scale > 0)) {
+      throw new SpecError(name, 'scale', `must be 'rsqrtK' or a positive finite number, got ${JSON.stringify(raw.scale)}`);
+    }
+    scale = raw.scale as 'rsqrtK' | number;
+  }
+
+  const handles = Object.fromEntries(inputs.map((i) => [i.name, input(i.name)])) as InputHandles<I>;
+  const dimsOf = new Map(inputs.map((i) => [i.name, i.dims]));
+  const roles: Partial<Record<Role, ExprNode>> = {};
+  const evalRole = (role: Role, allowed: readonly Dim[], required: boolean, why: string) => {
+    const fn = raw[role];
+    if (fn === undefined) {
+      if (required) throw new SpecError(name, role, `is required ${why}`);
+      return;
+    }
+    if (!required) throw new SpecError(name, role, `must not be given ${why}`);
+    if (typeof fn !== 'function') throw new SpecError(name, role, 'must be a function of the input handles, e.g. ({ g }) => g');
+    let node: ExprNode;
+    try {
+      node = lift((fn as RoleFn<I>)(handles)).node;
+    } catch (e) {
+      throw new SpecError(name, role, `building the expression failed: ${(e as Error).message}`);
+    }
+    for (const used of inputsOf(node)) {
+      const dims = dimsOf.get(used);
+      if (!dims) throw new SpecError(name, role, `reads unknown input '${used}'`);
+      const extra = dims.filter((d) => !allowed.includes(d));
+      if (extra.length) {
+        throw new SpecError(name, role, `reads input '${used}' [${dims.join(',')}], whose axis ${extra.join(',')} ` +
+          `is not in this role's index space [${allowed.join(',')}]`);
+      }
+    }
+    roles[role] = node;
+  };
+  evalRole('q', ROLE_DIMS.q, true, 'for every variant');
+  evalRole('k', ROLE_DIMS.k, true, 'for every variant');
+  evalRole('v', ROLE_DIMS.v, true, 'for every variant');
+  evalRole('logDecay', decayDims(decay), decay !== 'none', `when decay is '${decay}'`);
+  evalRole('beta', ROLE_DIMS.beta, correction === 'delta', `when correction is '${correction}'`);
+  evalRole('u', ROLE_DIMS.u, bonus === 'u', `when bonus is '${bonus}'`);
+  if (raw.outputAdd !== undefined) evalRole('outputAdd', ROLE_DIMS.outputAdd, true, '');
+  if (bonus === 'u' && correction === 'delta') {
+    throw new SpecError(name, 'bonus', "the 'u' bonus is defined for correction 'none' only (RWKV6)");
+  }
+  const unused = inputs.filter((i) => !Object.values(roles).some((n) => inputsOf(n!).includes(i.name)));
+  if (unused.length) {
+    throw new SpecError(name, `inputs.${unused[0]!.name}`, 'is declared but no role (q, k, v, logDecay, beta, u, outputAdd) reads it');
+  }
+
+  const description = typeof raw.description === 'string' ? raw.description : '';
+  const body = { name, inputs, decay, correction, bonus, scale, stateLayout, roles };
+  return { ...body, description, hash: hashString(stableStringify(body)) };
+}
+
+export function describeRoles(def: VariantDef): Record<string, string> {
+  return Object.fromEntries(Object.entries(def.roles).map(([r, n]) => [r, formatExpr(n!)]));
+}
+
+export function stableStringify(x: unknown): string {
+  if (Array.isArray(x)) return `[${x.map(stableStringify).join(',')}]`;
+  if (x && typeof x === 'object') {
+    return `{${Object.keys(x).sort().map((k) => `${JSON.stringify(k)}:${stableStringify((x as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(x);
+}
+
+/** 64-bit FNV-1a as 16 hex digits; pure JS so it runs in browsers too. */
+export function hashString(s: string): string {
+  let h = 0xcbf29ce484222325n;
+  const prime = 0x100000001b3n;
+  const mask = 0xffffffffffffffffn;
+  for (let i = 0; i < s.length; i++) {
+    h ^= BigInt(s.charCodeAt(i));
+    h = (h * prime) & mask;
+  }
+  return h.toString(16).padStart(16, '0');
+}

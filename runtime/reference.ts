@@ -1,0 +1,102 @@
+// The float64 CPU reference: the naive token-by-token recurrence, driven by the same spec the
+// kernels are generated from. Tests hold it to FLA's fixtures, and the kernels to it.
+import { evaluate, stridesOf, type Dim, type ProblemSize, type Role, type VariantDef } from '../dsl/index.js';
+
+export type HostArray = Float64Array | Float32Array;
+export interface ReferenceOutput { o: Float64Array; ht: Float64Array }
+
+export function defaultScale(def: VariantDef, K: number): number {
+  return def.scale === 'rsqrtK' ? 1 / Math.sqrt(K) : def.scale;
+}
+
+/** Evaluates a role's expression over its whole index space [B,T,H,J] (J = K, V or 1). */
+export function materializeRole(
+  def: VariantDef, role: Role, inputs: Record<string, HostArray>, size: ProblemSize, axis: 'K' | 'V' | null,
+): Float64Array {
+  const node = def.roles[role];
+  if (!node) throw new Error(`variant '${def.name}' has no '${role}' role`);
+  const J = axis ? size[axis] : 1;
+  const out = new Float64Array(size.B * size.T * size.H * J);
+  const strides = new Map(def.inputs.map((d) => [d.name, stridesOf(d.dims, size)]));
+  const idx: Record<Dim, number> = { B: 0, T: 0, H: 0, K: 0, V: 0 };
+  const read = (name: string) => {
+    const s = strides.get(name)!;
+    return inputs[name]![idx.B * s.B + idx.T * s.T + idx.H * s.H + idx.K * s.K + idx.V * s.V]!;
+  };
+  let p = 0;
+  for (let b = 0; b < size.B; b++) for (let t = 0; t < size.T; t++) for (let h = 0; h < size.H; h++) {
+    for (let j = 0; j < J; j++) {
+      idx.B = b; idx.T = t; idx.H = h; idx.K = axis === 'K' ? j : 0; idx.V = axis === 'V' ? j : 0;
+      out[p++] = evaluate(node, read, h);
+    }
+  }
+  return out;
+}
+
+/** Runs the recurrence in float64. h0/ht use the variant's state layout. */
+export function referenceForward(
+  def: VariantDef, inputs: Record<string, HostArray>, size: ProblemSize,
+  opts: { scale?: number; h0?: HostArray | null } = {},
+): ReferenceOutput {
+  const { B, T, H, K, V } = size;
+  const scale = opts.scale ?? defaultScale(def, K);
+  const q = materializeRole(def, 'q', inputs, size, 'K');
+  const k = materializeRole(def, 'k', inputs, size, 'K');
+  const v = materializeRole(def, 'v', inputs, size, 'V');
+  const diag = def.decay === 'diagonal';
+  const g = def.decay === 'none' ? null : materializeRole(def, 'logDecay', inputs, size, diag ? 'K' : null);
+  const beta = def.correction === 'delta' ? materializeRole(def, 'beta', inputs, size, null) : null;
+  const u = def.bonus === 'u' ? materializeRole(def, 'u', inputs, { ...size, B: 1, T: 1 }, 'K') : null;
+  const add = def.roles.outputAdd ? materializeRole(def, 'outputAdd', inputs, size, 'V') : null;
+  const kv = def.stateLayout === 'kv';
+  const sIdx = (b: number, h: number, d: number, c: number) =>
+    kv ? ((b * H + h) * K + d) * V + c : ((b * H + h) * V + c) * K + d;
+
+  const o = new Float64Array(B * T * H * V);
+  const ht = new Float64Array(B * H * K * V);
+  const S = new Float64Array(K * V);
+  const kvec = new Float64Array(V);
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
+    for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c] = opts.h0 ? opts.h0[sIdx(b, h, d, c)]! : 0;
+    for (let t = 0; t < T; t++) {
+      const row = (b * T + t) * H + h;
+      const qo = row * K, ko = row * K, vo = row * V;
+      const decayAt = (d: number) => (g ? Math.exp(diag ? g[row * K + d]! : g[row]!) : 1);
+      if (u) {
+        // RWKV6: the output reads the previous state plus the bonus, then the state decays and updates.
+        for (let c = 0; c < V; c++) {
+          let acc = 0;
+          for (let d = 0; d < K; d++) acc += q[qo + d]! * (S[d * V + c]! + u[h * K + d]! * k[ko + d]! * v[vo + c]!);
+          o[vo + c] = scale * acc + (add ? add[vo + c]! : 0);
+        }
+        for (let d = 0; d < K; d++) {
+          const a = decayAt(d);
+          for (let c = 0; c < V; c++) S[d * V + c] = a * S[d * V + c]! + k[ko + d]! * v[vo + c]!;
+        }
+        continue;
+      }
+      for (let d = 0; d < K; d++) {
+        const a = decayAt(d);
+        if (a !== 1) for (let c = 0; c < V; c++) S[d * V + c]! *= a;
+      }
+      if (beta) {
+        // delta: v' = beta (v - S~^T k), on the already-decayed state.
+        for (let c = 0; c < V; c++) {
+          let acc = 0;
+          for (let d = 0; d < K; d++) acc += S[d * V + c]! * k[ko + d]!;
+          kvec[c] = beta[row]! * (v[vo + c]! - acc);
+        }
+      } else {
+        for (let c = 0; c < V; c++) kvec[c] = v[vo + c]!;
+      }
+      for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c]! += k[ko + d]! * kvec[c]!;
+      for (let c = 0; c < V; c++) {
+        let acc = 0;
+        for (let d = 0; d < K; d++) acc += q[qo + d]! * S[d * V + c]!;
+        o[vo + c] = scale * acc + (add ? add[vo + c]! : 0);
+      }
+    }
+    for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) ht[sIdx(b, h, d, c)] = S[d * V + c]!;
+  }
+  return { o, ht };
+}

@@ -1,0 +1,18 @@
+// The nine built-in variants, by FLA's names.
+import type { VariantDef } from '../dsl/index.js';
+import linear_attn from './linear_attn.js';
+import simple_gla from './simple_gla.js';
+import retention from './retention.js';
+import gla from './gla.js';
+import delta_rule from './delta_rule.js';
+import gated_delta_rule from './gated_delta_rule.js';
+import kda from './kda.js';
+import rwkv6 from './rwkv6.js';
+import mamba2_ssd from './mamba2_ssd.js';
+
+export const VARIANTS = {
+  linear_attn, simple_gla, retention, gla, delta_rule, gated_delta_rule, kda, rwkv6, mamba2_ssd,
+} as const satisfies Record<string, VariantDef>;
+
+export type VariantName = keyof typeof VARIANTS;
+export const VARIANT_NAMES = Object.keys(VARIANTS) as VariantName[];

@@ -1,0 +1,14 @@
+// S~ = diag(exp(g_t)) S_{t-1};  S_t = S~ + k_t (beta_t (v_t - S~^T k_t))^T  (FLA chunk_kda)
+import { defineVariant } from '../dsl/index.js';
+
+export default defineVariant({
+  name: 'kda',
+  description: 'Kimi Delta Attention: per-key decay, then the delta correction',
+  inputs: {
+    q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'],
+    g: ['B', 'T', 'H', 'K'], beta: ['B', 'T', 'H'],
+  },
+  q: ({ q }) => q, k: ({ k }) => k, v: ({ v }) => v,
+  decay: 'diagonal', logDecay: ({ g }) => g,
+  correction: 'delta', beta: ({ beta }) => beta,
+});

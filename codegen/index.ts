@@ -1,0 +1,71 @@
+// codegen's entry: a VariantDef and a config in, a KernelPlan (kernels with WGSL) out.
+import type { VariantDef } from '../dsl/index.js';
+import { stableStringify } from '../dsl/index.js';
+import { KernelSource } from './kernels/common.js';
+import { emitPrep } from './kernels/prep.js';
+import { emitScan } from './kernels/scan.js';
+import { emitOutput } from './kernels/output.js';
+import { emitRecurrent } from './kernels/recurrent.js';
+import {
+  chooseTiles, forwardStages, scratchBuffers, validateConfig,
+  type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
+} from './plan.js';
+
+export * from './plan.js';
+export { PARAMS_FIELDS, INPUT_PREFIX, wgslVar } from './kernels/common.js';
+
+/** How the forward is computed: the chunked algorithm, or token by token (the baseline). */
+export type ForwardMode = 'chunked' | 'recurrent';
+
+export interface KernelPlan {
+  readonly variant: string;
+  readonly specHash: string;
+  readonly mode: ForwardMode;
+  readonly config: CodegenConfig;
+  readonly tiles: Tiles;
+  /** Everything the WGSL depends on: what the pipeline cache is keyed by. */
+  readonly key: string;
+  readonly buffers: readonly BufferDecl[];
+  readonly kernels: readonly KernelDecl[];
+}
+
+const EMITTERS: Record<KernelStage, (ks: KernelSource) => string> = {
+  prep: emitPrep, scan: emitScan, output: emitOutput, recurrent: emitRecurrent,
+};
+
+const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+function stageShape(stage: KernelStage, cfg: CodegenConfig, t: Tiles): { wg: number; grid: [SizeExpr, SizeExpr, SizeExpr] } {
+  switch (stage) {
+    case 'prep': return { wg: 256, grid: [['NT'], ['BH'], [1]] };
+    case 'scan': return { wg: Math.min(256, t.KP * t.scanBV), grid: [[ceilDiv(cfg.V, t.scanBV)], ['BH'], [1]] };
+    case 'output': return { wg: Math.min(256, cfg.chunk * t.outBV), grid: [[ceilDiv(cfg.V, t.outBV)], ['NT'], ['BH']] };
+    case 'recurrent': return { wg: t.recurrentBV, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['BH'], [1]] };
+  }
+}
+
+export function planKey(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode): string {
+  return `${def.name}:${def.hash}:${mode}:${stableStringify(cfg)}`;
+}
+
+export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
+  validateConfig(cfg);
+  const tiles = chooseTiles(cfg);
+  const stages: KernelStage[] = mode === 'chunked' ? forwardStages(def) : ['recurrent'];
+  const kernels = stages.map((stage): KernelDecl => {
+    const { wg, grid } = stageShape(stage, cfg, tiles);
+    const ks = new KernelSource(def, cfg, tiles, stage, wg);
+    const name = `${def.name}_${stage}`;
+    const body = EMITTERS[stage](ks);
+    const wgsl = ks.finish(name, {}, body);
+    return { name, stage, workgroupSize: wg, grid, bindings: ks.bindings, wgsl };
+  });
+  const buffers: BufferDecl[] = [
+    ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
+    { name: 'h0', kind: 'state-in', elems: ['BH', cfg.K, cfg.V] },
+    { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
+    { name: 'ht', kind: 'output', elems: ['BH', cfg.K, cfg.V] },
+    ...(mode === 'chunked' ? scratchBuffers(def, cfg) : []),
+  ];
+  return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
+}

@@ -1,0 +1,115 @@
+// What every generated kernel shares: the Params uniform, constants, bindings collected on use,
+// the role loads (the spec's expressions fused into index arithmetic) and gate-cumsum reads.
+import type { Dim, Role, VariantDef } from '../../dsl/index.js';
+import { stableStringify } from '../../dsl/index.js';
+import { EXPR_HELPERS_WGSL, renderExpr } from '../wgsl-expr.js';
+import type { BindingDecl, CodegenConfig, KernelStage, Tiles } from '../plan.js';
+
+/** Field order of the uniform every kernel reads; the runtime writes it in this order. */
+export const PARAMS_FIELDS = ['B', 'T', 'H', 'NT', 'has_h0', 'scale', 'pad0', 'pad1'] as const;
+const PARAMS_WGSL = `struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, pad0: u32, pad1: u32 }`;
+
+const DIM_SIZE: Record<Dim, string> = { B: 'P.B', T: 'P.T', H: 'P.H', K: 'KD', V: 'VD' };
+const DIM_INDEX: Record<Dim, string> = { B: 'b', T: 't', H: 'h', K: 'j', V: 'j' };
+
+/** Input buffers keep their `in_` id as WGSL name; the plan's own buffers get a `b_` prefix. */
+export const wgslVar = (bufferId: string) => (bufferId.startsWith('in_') ? bufferId : `b_${bufferId}`);
+export const INPUT_PREFIX = 'in_';
+
+export class KernelSource {
+  readonly bindings: BindingDecl[] = [];
+  private readonly roleFns = new Map<Role, string>();
+
+  constructor(
+    readonly def: VariantDef,
+    readonly cfg: CodegenConfig,
+    readonly tiles: Tiles,
+    readonly stage: KernelStage,
+    readonly workgroupSize: number,
+  ) {}
+
+  get diag() { return this.def.decay === 'diagonal'; }
+  get decayed() { return this.def.decay !== 'none'; }
+  get delta() { return this.def.correction === 'delta'; }
+  get bonus() { return this.def.bonus === 'u'; }
+
+  /** Declares a binding on first use and returns its WGSL variable name. */
+  use(buffer: string, access: 'read' | 'read_write', isInput = false): string {
+    // Inputs are bound as `in_<name>`, so they never collide with the plan's own buffers.
+    const id = isInput ? `in_${buffer}` : buffer;
+    const at = this.bindings.findIndex((b) => b.buffer === id);
+    if (at < 0) this.bindings.push({ buffer: id, access });
+    // A kernel that writes a buffer and also reads it binds it once, read_write.
+    else if (access === 'read_write') this.bindings[at] = { buffer: id, access };
+    return wgslVar(id);
+  }
+
+  /** `role_<r>(b, t, h, j)`: the role's expression, reading the raw inputs it names. */
+  role(r: Role): string {
+    if (!this.roleFns.has(r)) {
+      const node = this.def.roles[r];
+      if (!node) throw new Error(`internal: variant ${this.def.name} has no role ${r}`);
+      const body = renderExpr(node, (name) => {
+        const decl = this.def.inputs.find((i) => i.name === name)!;
+        const v = this.use(name, 'read', true);
+        let idx = '';
+        for (const d of decl.dims) idx = idx ? `(${idx}) * ${DIM_SIZE[d]} + ${DIM_INDEX[d]}` : DIM_INDEX[d];
+        return `${v}[${idx}]`;
+      });
+      this.roleFns.set(r, `fn role_${r}(b: u32, t: u32, h: u32, j: u32) -> f32 { return ${body}; }`);
+    }
+    return `role_${r}`;
+  }
+
+  /** Inclusive chunk-local cumsum of the log-decay in log2 units, G[b,h,t,d]. */
+  gcs(): string {
+    const buf = this.use('gcum', 'read');
+    this.extra.set('gcs', `fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return ${buf}[((b * P.H + h) * P.T + t) * DG${this.diag ? ' + d' : ''}]; }`);
+    return 'gcs';
+  }
+  /** The gate on the query side: inclusive, or exclusive for the bonus form (RWKV6). */
+  gq(): string {
+    const g = this.gcs();
+    this.extra.set('gq', this.bonus
+      ? `fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { if (t == t0) { return 0.0; } return ${g}(b, h, t - 1u, d); }`
+      : `fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return ${g}(b, h, t, d); }`);
+    return 'gq';
+  }
+  private readonly extra = new Map<string, string>();
+
+  /** Index of element (d, c) of state (b, h) in h0/ht, in the variant's layout. */
+  stateIndex(b: string, h: string, d: string, c: string): string {
+    return this.def.stateLayout === 'kv'
+      ? `((${b} * P.H + ${h}) * KD + ${d}) * VD + ${c}`
+      : `((${b} * P.H + ${h}) * VD + ${c}) * KD + ${d}`;
+  }
+
+  /** Assembles the module: header comment, uniform, bindings, constants, helpers, body. */
+  finish(kernelName: string, constants: Record<string, number>, body: string): string {
+    const { def, cfg, tiles } = this;
+    const header = [
+      `// lae kernel '${kernelName}' (${this.stage}) for variant '${def.name}'`,
+      `// spec hash ${def.hash}; config ${stableStringify(cfg)}; tiles ${stableStringify(tiles)}`,
+      `// decay=${def.decay} correction=${def.correction} bonus=${def.bonus} state=${def.stateLayout}`,
+    ].join('\n');
+    const binds = this.bindings.map((b, i) =>
+      `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${wgslVar(b.buffer)}: array<f32>;`);
+    const consts = {
+      C: cfg.chunk, KD: cfg.K, VD: cfg.V, KP: tiles.KP, VP: tiles.VP,
+      DG: this.diag ? cfg.K : 1, WG: this.workgroupSize, ...constants,
+    };
+    return [
+      header, '',
+      PARAMS_WGSL,
+      '@group(0) @binding(0) var<uniform> P: Params;',
+      ...binds, '',
+      ...Object.entries(consts).map(([k, v]) => `const ${k}: u32 = ${v}u;`),
+      'const LOG2E: f32 = 1.4426950408889634;',
+      EXPR_HELPERS_WGSL,
+      ...this.roleFns.values(),
+      ...this.extra.values(),
+      '',
+      body.trim(), '',
+    ].join('\n');
+  }
+}

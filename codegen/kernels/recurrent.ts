@@ -1,0 +1,67 @@
+// The token-sequential kernel: one thread per state column, the whole K-column of S in
+// registers, one token after another. This is what ORT Web and web-rwkv run today; lae keeps
+// it as the baseline the chunked path is measured against, and it is the shape of the decode step.
+import { KernelSource } from './common.js';
+
+export function emitRecurrent(ks: KernelSource): string {
+  const q = ks.role('q'); const k = ks.role('k'); const v = ks.role('v');
+  const h0 = ks.use('h0', 'read');
+  const ht = ks.use('ht', 'read_write');
+  const o = ks.use('o', 'read_write');
+  const add = ks.def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, cg)` : '';
+  const ld = ks.decayed ? ks.role('logDecay') : '';
+  const decayAt = ks.diag ? 'sG[d]' : 'a';
+  const update = ks.bonus
+    ? `var acc = 0.0;
+      for (var d = 0u; d < KD; d++) { acc += sQ[d] * (s[d] + sU[d] * sK[d] * vc); }
+      ${o}[((b * P.T + t) * P.H + h) * VD + cg] = P.scale * acc${add};
+      for (var d = 0u; d < KD; d++) { s[d] = ${ks.decayed ? `${decayAt} * ` : ''}s[d] + sK[d] * vc; }`
+    : `${ks.decayed ? `for (var d = 0u; d < KD; d++) { s[d] *= ${decayAt}; }` : ''}
+      ${ks.delta
+        ? `var kv = 0.0;
+      for (var d = 0u; d < KD; d++) { kv += s[d] * sK[d]; }
+      let vp = beta * (vc - kv);
+      for (var d = 0u; d < KD; d++) { s[d] += sK[d] * vp; }`
+        : 'for (var d = 0u; d < KD; d++) { s[d] += sK[d] * vc; }'}
+      var acc = 0.0;
+      for (var d = 0u; d < KD; d++) { acc += sQ[d] * s[d]; }
+      ${o}[((b * P.T + t) * P.H + h) * VD + cg] = P.scale * acc${add};`;
+  return `
+var<workgroup> sQ: array<f32, KP>;
+var<workgroup> sK: array<f32, KP>;
+${ks.diag ? 'var<workgroup> sG: array<f32, KP>;' : ''}
+${ks.bonus ? 'var<workgroup> sU: array<f32, KP>;' : ''}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let bh = wid.y;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let cg = wid.x * WG + lid;
+  let live = cg < VD;
+  var s: array<f32, KP>;
+  for (var d = 0u; d < KD; d++) {
+    s[d] = 0.0;
+    if (live && P.has_h0 != 0u) { s[d] = ${h0}[${ks.stateIndex('b', 'h', 'd', 'cg')}]; }
+  }
+  ${ks.bonus ? `for (var d = lid; d < KD; d += WG) { sU[d] = ${ks.role('u')}(0u, 0u, h, d); }` : ''}
+  for (var t = 0u; t < P.T; t++) {
+    for (var d = lid; d < KD; d += WG) {
+      sQ[d] = ${q}(b, t, h, d);
+      sK[d] = ${k}(b, t, h, d);
+      ${ks.diag ? `sG[d] = exp(${ld}(b, t, h, d));` : ''}
+    }
+    ${ks.decayed && !ks.diag ? `let a = exp(${ld}(b, t, h, 0u));` : ''}
+    ${ks.delta ? `let beta = ${ks.role('beta')}(b, t, h, 0u);` : ''}
+    workgroupBarrier();
+    if (live) {
+      let vc = ${v}(b, t, h, cg);
+      ${update}
+    }
+    workgroupBarrier();
+  }
+  if (live) {
+    for (var d = 0u; d < KD; d++) { ${ht}[${ks.stateIndex('b', 'h', 'd', 'cg')}] = s[d]; }
+  }
+}`;
+}

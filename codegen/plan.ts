@@ -1,0 +1,107 @@
+// Spec + problem config + device capabilities -> a kernel plan: which kernels run, in what order,
+// over which grid, with which buffers and tile sizes. The plan is plain data (it is written into
+// the generated TS module by `lae gen`); WGSL for each kernel comes from codegen/kernels/.
+import type { VariantDef } from '../dsl/index.js';
+
+export const CHUNK_SIZES = [16, 32, 64] as const;
+export type ChunkSize = (typeof CHUNK_SIZES)[number];
+/** Head dims the kernels are written for: the state tile of one workgroup holds up to 256 keys. */
+export const MAX_HEAD_DIM = 256;
+
+export interface DeviceCaps {
+  readonly maxWorkgroupStorageSize: number;
+  readonly maxInvocationsPerWorkgroup: number;
+}
+/** The WebGPU default limits: what every adapter offers. */
+export const DEFAULT_CAPS: DeviceCaps = { maxWorkgroupStorageSize: 16384, maxInvocationsPerWorkgroup: 256 };
+
+export interface CodegenConfig {
+  readonly K: number;
+  readonly V: number;
+  readonly chunk: ChunkSize;
+}
+
+/** Sizes are products of symbols resolved at dispatch time and constants baked at codegen time. */
+export type SizeSym = 'B' | 'T' | 'H' | 'NT' | 'BH';
+export type SizeExpr = readonly (SizeSym | number)[];
+
+export type BufferKind = 'input' | 'state-in' | 'output' | 'scratch';
+export interface BufferDecl {
+  readonly name: string;
+  readonly kind: BufferKind;
+  /** f32 element count; inputs and h0 are sized by the runtime from the spec instead. */
+  readonly elems: SizeExpr;
+}
+export interface BindingDecl { readonly buffer: string; readonly access: 'read' | 'read_write' }
+export type KernelStage = 'prep' | 'scan' | 'output' | 'recurrent';
+export interface KernelDecl {
+  readonly name: string;
+  readonly stage: KernelStage;
+  readonly workgroupSize: number;
+  readonly grid: readonly [SizeExpr, SizeExpr, SizeExpr];
+  /** binding 0 is the Params uniform; these follow from binding 1 on. */
+  readonly bindings: readonly BindingDecl[];
+  readonly wgsl: string;
+}
+
+export interface Tiles {
+  /** K, V padded to powers of two (at least 4): array extents of workgroup tiles. */
+  readonly KP: number;
+  readonly VP: number;
+  /** V columns per workgroup in the state scan and in the output kernel. */
+  readonly scanBV: number;
+  readonly outBV: number;
+  /** V columns per workgroup of the token-sequential kernel. */
+  readonly recurrentBV: number;
+  /** K-slab width staged per step of the score and output matmuls. */
+  readonly slab: number;
+}
+
+export const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+export function chooseTiles(cfg: CodegenConfig): Tiles {
+  const KP = Math.max(4, nextPow2(cfg.K));
+  const VP = Math.max(4, nextPow2(cfg.V));
+  return {
+    KP, VP,
+    // The scan keeps a KP x scanBV state tile in workgroup memory: at most 16 KiB.
+    scanBV: Math.min(VP, 32, 4096 / KP),
+    outBV: Math.min(VP, 32),
+    recurrentBV: Math.min(VP, 32),
+    slab: 8,
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) { super(message); this.name = 'ConfigError'; }
+}
+
+export function validateConfig(cfg: CodegenConfig): void {
+  for (const [name, v] of [['K', cfg.K], ['V', cfg.V]] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > MAX_HEAD_DIM) {
+      throw new ConfigError(`${name} = ${v} is not supported: the kernels take head dims 1..${MAX_HEAD_DIM}`);
+    }
+  }
+  if (!(CHUNK_SIZES as readonly number[]).includes(cfg.chunk)) {
+    throw new ConfigError(`chunk size ${cfg.chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);
+  }
+}
+
+/** Which stages a variant needs in the chunked forward. */
+export function forwardStages(def: VariantDef): KernelStage[] {
+  const prep = def.decay !== 'none' || def.correction === 'delta';
+  return [...(prep ? ['prep' as const] : []), 'scan', 'output'];
+}
+
+/** Scratch buffers of the chunked forward (per-chunk states, gate cumsums, WY factors). */
+export function scratchBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[] {
+  const dg = def.decay === 'diagonal' ? cfg.K : 1;
+  const out: BufferDecl[] = [{ name: 'hs', kind: 'scratch', elems: ['BH', 'NT', cfg.K, cfg.V] }];
+  if (def.decay !== 'none') out.push({ name: 'gcum', kind: 'scratch', elems: ['BH', 'T', dg] });
+  if (def.correction === 'delta') {
+    out.push({ name: 'w', kind: 'scratch', elems: ['BH', 'T', cfg.K] });
+    out.push({ name: 'u', kind: 'scratch', elems: ['BH', 'T', cfg.V] });
+    out.push({ name: 'vnew', kind: 'scratch', elems: ['BH', 'T', cfg.V] });
+  }
+  return out;
+}

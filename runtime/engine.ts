@@ -1,0 +1,196 @@
+// The public runtime: an engine owns a device and a pipeline cache; `engine.variant(x)` gives an
+// op whose forward validates its inputs, uploads them, runs the plan's kernels, and reads back.
+import { numel, type ProblemSize, type VariantDef } from '../dsl/index.js';
+import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
+import {
+  planForward, PARAMS_FIELDS, CHUNK_SIZES, type ChunkSize, type ForwardMode, type KernelPlan, type SizeExpr,
+} from '../codegen/index.js';
+import { acquireDevice, type DeviceOptions } from './device.js';
+import { GpuTensor } from './tensor.js';
+import { PipelineCache } from './pipelines.js';
+import { defaultScale } from './reference.js';
+import { validateForwardArgs, type HostInputs } from './validate.js';
+
+export interface ForwardOptions extends ProblemSize {
+  /** Output scale; defaults to the variant's (FLA: K^-0.5; mamba2: 1). */
+  scale?: number;
+  /** Return the final state ht (default true). */
+  outputFinalState?: boolean;
+  /** Chunk size of the chunked algorithm: 16, 32 or 64 (default 64). */
+  chunkSize?: ChunkSize;
+  /** 'chunked' (default) or 'recurrent': the token-sequential kernel, the baseline. */
+  mode?: ForwardMode;
+  /** Debugging aid: fill outputs with NaN before the run so any element left unwritten shows. */
+  poisonOutputs?: boolean;
+}
+
+export interface ForwardResult { o: Float32Array; ht?: Float32Array }
+
+export class EngineError extends Error {
+  constructor(message: string) { super(message); this.name = 'EngineError'; }
+}
+
+export interface EngineOptions extends DeviceOptions {}
+
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const acquired = await acquireDevice(options);
+  const engine = new Engine(acquired.device, acquired.adapterName, acquired.owned);
+  engine.keepAlive = acquired.gpu;
+  return engine;
+}
+
+export class Engine {
+  readonly pipelines: PipelineCache;
+  private lost: string | null = null;
+  /** Holds Dawn's GPU instance for as long as the engine lives (see AcquiredDevice.gpu). */
+  keepAlive: unknown;
+
+  constructor(readonly device: GPUDevice, readonly adapterName: string, private readonly owned: boolean) {
+    this.pipelines = new PipelineCache(device);
+    void device.lost.then((info) => {
+      this.lost = `${info.reason}: ${info.message}`;
+    });
+  }
+
+  /** One of the nine built-in variants by name, or any spec made with defineVariant(). */
+  variant(v: string | VariantDef): VariantOp {
+    if (typeof v === 'string') {
+      const def = (VARIANTS as Record<string, VariantDef>)[v];
+      if (!def) throw new EngineError(`unknown variant '${v}'; known variants: ${VARIANT_NAMES.join(', ')} (or pass a spec from defineVariant)`);
+      return new VariantOp(this, def);
+    }
+    if (!v || typeof v !== 'object' || typeof v.hash !== 'string' || !v.roles) {
+      throw new EngineError('engine.variant() takes a variant name or the result of defineVariant(spec)');
+    }
+    return new VariantOp(this, v);
+  }
+
+  get limits(): GPUSupportedLimits { return this.device.limits; }
+
+  assertAlive(): void {
+    if (this.lost !== null) {
+      throw new EngineError(`the WebGPU device was lost (${this.lost}); create a new engine with createEngine()`);
+    }
+  }
+
+  destroy(): void {
+    if (this.owned) this.device.destroy();
+  }
+}
+
+function resolveSize(expr: SizeExpr, size: ProblemSize, NT: number): number {
+  let n = 1;
+  for (const s of expr) {
+    n *= typeof s === 'number' ? s : s === 'NT' ? NT : s === 'BH' ? size.B * size.H : size[s];
+  }
+  return n;
+}
+
+export class VariantOp {
+  constructor(readonly engine: Engine, readonly def: VariantDef) {}
+
+  get name(): string { return this.def.name; }
+
+  /** The kernel plan this op would run for a config (what `lae gen` writes out). */
+  plan(opts: { K: number; V: number; chunkSize?: ChunkSize; mode?: ForwardMode }): KernelPlan {
+    return planForward(this.def, { K: opts.K, V: opts.V, chunk: opts.chunkSize ?? 64 }, opts.mode ?? 'chunked');
+  }
+
+  async forward(inputs: HostInputs, opts: ForwardOptions): Promise<ForwardResult> {
+    const { engine, def } = this;
+    engine.assertAlive();
+    const size = validateForwardArgs(def, inputs, opts);
+    const chunk = opts.chunkSize ?? 64;
+    if (!(CHUNK_SIZES as readonly number[]).includes(chunk)) {
+      throw new EngineError(`chunkSize ${chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);
+    }
+    const mode = opts.mode ?? 'chunked';
+    if (mode !== 'chunked' && mode !== 'recurrent') throw new EngineError(`mode must be 'chunked' or 'recurrent', got ${JSON.stringify(mode)}`);
+    const scale = opts.scale ?? defaultScale(def, size.K);
+    if (!Number.isFinite(scale)) throw new EngineError(`scale must be a finite number, got ${scale}`);
+    const plan = this.plan({ K: size.K, V: size.V, chunkSize: chunk, mode });
+    const NT = Math.ceil(size.T / chunk);
+    const device = engine.device;
+    const limits = device.limits;
+
+    // Sizes first: refuse anything past the device's binding limit before allocating.
+    const sizes = new Map<string, number>();
+    for (const b of plan.buffers) {
+      const n = b.kind === 'input'
+        ? numel(def.inputs.find((i) => `in_${i.name}` === b.name)!.dims.map((d) => size[d]))
+        : resolveSize(b.elems, size, NT);
+      const bytes = n * 4;
+      if (bytes > limits.maxStorageBufferBindingSize) {
+        throw new EngineError(`tensor '${b.name.replace(/^in_/, '')}' needs ${bytes} bytes, past this device's ` +
+          `maxStorageBufferBindingSize of ${limits.maxStorageBufferBindingSize}; split the batch (B) or the heads (H)`);
+      }
+      sizes.set(b.name, n);
+    }
+    for (const k of plan.kernels) {
+      for (const [axis, expr] of k.grid.entries()) {
+        const n = resolveSize(expr, size, NT);
+        if (n > limits.maxComputeWorkgroupsPerDimension) {
+          throw new EngineError(`kernel ${k.name}: ${n} workgroups along axis ${axis} exceed the device's ` +
+            `maxComputeWorkgroupsPerDimension (${limits.maxComputeWorkgroupsPerDimension}); reduce B*H or T`);
+        }
+      }
+    }
+
+    const pipelines = await engine.pipelines.get(plan);
+    const tensors = new Map<string, GpuTensor>();
+    const poison = opts.poisonOutputs ? Number.NaN : undefined;
+    try {
+      for (const b of plan.buffers) {
+        const n = sizes.get(b.name)!;
+        if (b.kind === 'input') {
+          tensors.set(b.name, GpuTensor.upload(device, b.name, toF32(inputs[b.name.slice(3)]!), [n]));
+        } else if (b.kind === 'state-in') {
+          const h0 = inputs.h0;
+          tensors.set(b.name, h0 ? GpuTensor.upload(device, 'h0', toF32(h0), [n]) : GpuTensor.empty(device, 'h0', [4]));
+        } else {
+          tensors.set(b.name, GpuTensor.empty(device, b.name, [n], b.kind === 'output' ? poison : undefined));
+        }
+      }
+      const params = new ArrayBuffer(PARAMS_FIELDS.length * 4);
+      const u32 = new Uint32Array(params);
+      const f32 = new Float32Array(params);
+      const values: Record<(typeof PARAMS_FIELDS)[number], number> = {
+        B: size.B, T: size.T, H: size.H, NT, has_h0: inputs.h0 ? 1 : 0, scale, pad0: 0, pad1: 0,
+      };
+      PARAMS_FIELDS.forEach((f, i) => { if (f === 'scale') f32[i] = values[f]; else u32[i] = values[f]; });
+      const uniform = device.createBuffer({ size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(uniform, 0, params);
+
+      device.pushErrorScope('out-of-memory');
+      device.pushErrorScope('validation');
+      const enc = device.createCommandEncoder({ label: `${def.name} forward` });
+      const pass = enc.beginComputePass();
+      plan.kernels.forEach((k, i) => {
+        const pipeline = pipelines[i]!;
+        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
+        k.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: tensors.get(b.buffer)!.buffer } }));
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+        const [x, y, z] = k.grid.map((g) => resolveSize(g, size, NT));
+        pass.dispatchWorkgroups(x!, y!, z!);
+      });
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      const validation = await device.popErrorScope();
+      const oom = await device.popErrorScope();
+      if (validation) throw new EngineError(`WebGPU validation error in ${def.name} forward: ${validation.message}`);
+      if (oom) throw new EngineError(`out of GPU memory in ${def.name} forward: ${oom.message}; reduce B, H or T`);
+      const o = await tensors.get('o')!.read();
+      const ht = opts.outputFinalState === false ? undefined : await tensors.get('ht')!.read();
+      uniform.destroy();
+      engine.assertAlive();
+      return ht ? { o, ht } : { o };
+    } finally {
+      for (const t of tensors.values()) t.destroy();
+    }
+  }
+}
+
+function toF32(a: Float32Array | Float64Array): Float32Array {
+  return a instanceof Float32Array ? a : Float32Array.from(a);
+}

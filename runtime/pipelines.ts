@@ -1,0 +1,50 @@
+// Compiled pipelines, one set per plan key: the spec's hash plus exactly the config the WGSL
+// depends on (K, V, chunk, mode). B, T, H and scale are uniforms, so they never recompile.
+import type { KernelPlan } from '../codegen/index.js';
+
+export class ShaderCompileError extends Error {
+  constructor(kernel: string, messages: string[]) {
+    super(`WGSL of kernel '${kernel}' failed to compile:\n${messages.join('\n')}`);
+    this.name = 'ShaderCompileError';
+  }
+}
+
+export class PipelineCache {
+  private readonly entries = new Map<string, Promise<GPUComputePipeline[]>>();
+  constructor(private readonly device: GPUDevice) {}
+
+  get size(): number { return this.entries.size; }
+  has(key: string): boolean { return this.entries.has(key); }
+
+  get(plan: KernelPlan): Promise<GPUComputePipeline[]> {
+    let p = this.entries.get(plan.key);
+    if (!p) {
+      p = Promise.all(plan.kernels.map((k) => compile(this.device, k.name, k.wgsl)));
+      // A failed compile is not cached: the next call reports the error again.
+      p.catch(() => this.entries.delete(plan.key));
+      this.entries.set(plan.key, p);
+    }
+    return p;
+  }
+}
+
+export async function compile(device: GPUDevice, name: string, wgsl: string): Promise<GPUComputePipeline> {
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ label: name, code: wgsl });
+  const info = await module.getCompilationInfo();
+  const errors = info.messages.filter((m) => m.type === 'error');
+  if (errors.length) {
+    await device.popErrorScope();
+    throw new ShaderCompileError(name, errors.map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}`));
+  }
+  let pipeline: GPUComputePipeline;
+  try {
+    pipeline = await device.createComputePipelineAsync({ label: name, layout: 'auto', compute: { module, entryPoint: 'main' } });
+  } catch (e) {
+    await device.popErrorScope();
+    throw new ShaderCompileError(name, [(e as Error).message]);
+  }
+  const err = await device.popErrorScope();
+  if (err) throw new ShaderCompileError(name, [err.message]);
+  return pipeline;
+}

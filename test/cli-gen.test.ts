@@ -1,0 +1,258 @@
+// `lae gen`: written WGSL compiles on the device, the generated TS module type-checks and its
+// standalone forward matches the float64 reference; spec files load with no build step.
+// Spec loading imports the built package: run `npm run build` before these tests.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { runGen } from '../cli/gen.js';
+import { importModuleSource, loadSpecFile } from '../cli/load-spec.js';
+import { compile } from '../runtime/pipelines.js';
+import { referenceForward } from '../runtime/reference.js';
+import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
+import type { ProblemSize, VariantDef } from '../dsl/index.js';
+import { getEngine } from './helpers/engine.js';
+import { relL2, rng } from './helpers/numerics.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const TOL = 1e-4;
+
+let tmp: string;
+beforeAll(() => { tmp = mkdtempSync(join(tmpdir(), 'lae-cli-gen-')); });
+afterAll(() => { rmSync(tmp, { recursive: true, force: true }); });
+
+/** Type-checks generated modules as a user project would: strict, with @webgpu/types. */
+function typeCheck(files: string[]): string[] {
+  const options: ts.CompilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'],
+    types: ['@webgpu/types'],
+    typeRoots: [join(ROOT, 'node_modules')],
+    strict: true,
+    noUnusedLocals: true,
+    noUnusedParameters: true,
+    noImplicitReturns: true,
+    skipLibCheck: true,
+    noEmit: true,
+  };
+  const program = ts.createProgram(files, options);
+  return ts.getPreEmitDiagnostics(program).map((d) => ts.formatDiagnostic(d, {
+    getCanonicalFileName: (f) => f, getCurrentDirectory: () => ROOT, getNewLine: () => '\n',
+  }));
+}
+
+/** Imports a generated .kernels.ts the way a bundler would: transpiled, no type info needed. */
+async function importGenerated(file: string): Promise<GeneratedModule> {
+  const js = ts.transpileModule(readFileSync(file, 'utf8'), {
+    fileName: file, compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext },
+  }).outputText;
+  return (await importModuleSource(js, basename(file))) as unknown as GeneratedModule;
+}
+
+interface GeneratedModule {
+  VARIANT: string;
+  DEFAULT_SCALE: number;
+  MODES: readonly string[];
+  PLANS: Record<string, { kernels: readonly { name: string; wgsl: string }[] }>;
+  createKernels(device: GPUDevice): Promise<unknown>;
+  forward(device: GPUDevice, pipelines: unknown, inputs: Record<string, Float32Array>, size: { B: number; T: number; H: number },
+    opts?: { scale?: number; mode?: string }): Promise<{ o: Float32Array; ht: Float32Array }>;
+}
+
+/** Random inputs by name: gates as log-sigmoids (negative), the rest standard normal. */
+function randomInputs(def: VariantDef, size: ProblemSize, seed: number): Record<string, Float32Array> {
+  const r = rng(seed);
+  const softplus = (x: number) => (x > 20 ? x : Math.log1p(Math.exp(x)));
+  const out: Record<string, Float32Array> = {};
+  for (const i of def.inputs) {
+    const n = i.dims.reduce((a, d) => a * size[d], 1);
+    const gate = i.name === 'g' || i.name === 'w';
+    out[i.name] = Float32Array.from({ length: n }, () => (gate ? -softplus(r.normal()) : r.normal()));
+  }
+  return out;
+}
+
+async function checkForward(mod: GeneratedModule, def: VariantDef, size: ProblemSize, seed: number): Promise<void> {
+  const engine = await getEngine();
+  const pipelines = await mod.createKernels(engine.device);
+  const inputs = randomInputs(def, size, seed);
+  const r = rng(seed + 1000);
+  const h0 = Float32Array.from({ length: size.B * size.H * size.K * size.V }, () => r.normal());
+  for (const mode of mod.MODES) {
+    for (const withH0 of [false, true]) {
+      const scale = withH0 ? 0.37 : undefined;
+      const got = await mod.forward(engine.device, pipelines, withH0 ? { ...inputs, h0 } : inputs,
+        { B: size.B, T: size.T, H: size.H }, { mode, ...(scale === undefined ? {} : { scale }) });
+      const want = referenceForward(def, inputs, size, { h0: withH0 ? h0 : null, scale });
+      expect(relL2(got.o, want.o), `${def.name} ${mode} h0=${withH0} o`).toBeLessThan(TOL);
+      expect(relL2(got.ht, want.ht), `${def.name} ${mode} h0=${withH0} ht`).toBeLessThan(TOL);
+    }
+  }
+}
+
+describe('lae gen: built-in variants', () => {
+  it('writes .wgsl files and gla.kernels.ts; every kernel compiles on the device', async () => {
+    const out = join(tmp, 'gla-default');
+    const files = await runGen({ variant: 'gla', out });
+    const names = files.map((f) => basename(f)).sort();
+    expect(names).toEqual(['gla.kernels.ts', 'gla_output.wgsl', 'gla_prep.wgsl', 'gla_recurrent.wgsl', 'gla_scan.wgsl']);
+    for (const f of files) expect(existsSync(f)).toBe(true);
+    const engine = await getEngine();
+    for (const f of files.filter((x) => x.endsWith('.wgsl'))) {
+      const wgsl = readFileSync(f, 'utf8');
+      expect(wgsl).toContain(`spec hash ${VARIANTS.gla.hash}`);
+      expect(wgsl).toContain('"K":128');
+      await compile(engine.device, basename(f), wgsl);
+    }
+    const mod = readFileSync(join(out, 'gla.kernels.ts'), 'utf8');
+    expect(mod).toMatch(/^\/\/\/ <reference types="@webgpu\/types" \/>/);
+    expect(mod).not.toMatch(/^import /m);
+    expect(mod).toContain('export async function forward(');
+    expect(mod).toContain('export async function createKernels(');
+    expect(mod).toContain(`DEFAULT_SCALE = ${1 / Math.sqrt(128)}`);
+  });
+
+  it('respects mode and chunk, and rejects what it cannot generate', async () => {
+    const files = await runGen({ variant: 'delta_rule', out: join(tmp, 'dr'), mode: 'recurrent', K: 32, V: 16, chunk: 32 });
+    expect(files.map((f) => basename(f))).toEqual(['delta_rule_recurrent.wgsl', 'delta_rule.kernels.ts']);
+    const chunked = await runGen({ variant: 'delta_rule', out: join(tmp, 'dr2'), mode: 'chunked', chunk: 16 });
+    expect(chunked.some((f) => f.endsWith('recurrent.wgsl'))).toBe(false);
+    expect(readFileSync(chunked[0]!, 'utf8')).toContain('"chunk":16');
+    await expect(runGen({ variant: 'nope', out: join(tmp, 'x') })).rejects.toThrow(/unknown variant 'nope'.*gla/);
+    await expect(runGen({ variant: 'gla', out: join(tmp, 'x'), chunk: 8 as 16 })).rejects.toThrow(/chunk size 8/);
+    await expect(runGen({ variant: 'gla', out: join(tmp, 'x'), K: 300 })).rejects.toThrow(/K = 300/);
+    await expect(runGen({ variant: 'gla', out: join(tmp, 'x'), mode: 'fast' as 'both' })).rejects.toThrow(/mode must be/);
+  });
+
+  it('the generated gla module type-checks, and its forward matches the reference', async () => {
+    const out = join(tmp, 'gla-small');
+    await runGen({ variant: 'gla', out, K: 16, V: 8, chunk: 16 });
+    const file = join(out, 'gla.kernels.ts');
+    expect(typeCheck([file])).toEqual([]);
+    const mod = await importGenerated(file);
+    expect(mod.VARIANT).toBe('gla');
+    expect(mod.MODES).toEqual(['chunked', 'recurrent']);
+    expect(mod.DEFAULT_SCALE).toBeCloseTo(0.25, 12);
+    await checkForward(mod, VARIANTS.gla, { B: 1, T: 20, H: 2, K: 16, V: 8 }, 7);
+  });
+
+  it('the generated modules of all nine variants type-check', async () => {
+    const files: string[] = [];
+    for (const name of VARIANT_NAMES) {
+      const written = await runGen({ variant: name, out: join(tmp, 'all'), K: 16, V: 8, chunk: 16 });
+      files.push(written.at(-1)!);
+    }
+    expect(typeCheck(files)).toEqual([]);
+  });
+
+  it('the generated module reports wrong inputs by name', async () => {
+    const engine = await getEngine();
+    const mod = await importGenerated(join(tmp, 'gla-small', 'gla.kernels.ts'));
+    const pipelines = await mod.createKernels(engine.device);
+    const size = { B: 1, T: 4, H: 1, K: 16, V: 8 };
+    const inputs = randomInputs(VARIANTS.gla, size, 3);
+    await expect(mod.forward(engine.device, pipelines, { ...inputs, g: new Float32Array(3) }, size))
+      .rejects.toThrow(/input 'g' has 3 elements; expected 64/);
+    const { g: _g, ...noG } = inputs;
+    await expect(mod.forward(engine.device, pipelines, noG, size)).rejects.toThrow(/missing input 'g'/);
+    await expect(mod.forward(engine.device, pipelines, { ...inputs, x: inputs.q! }, size)).rejects.toThrow(/unknown input 'x'/);
+  });
+});
+
+describe('lae gen: spec files', () => {
+  const spec = (imports: string, body: string) => `${imports}
+
+export default defineVariant({
+${body}
+});
+`;
+  const scalarDecay = `  name: 'scalar_softplus',
+  description: 'scalar decay -softplus(a) * c',
+  inputs: { q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'], a: ['B', 'T', 'H'], c: ['H'] },
+  q: ({ q }) => q, k: ({ k }) => k, v: ({ v }) => v,
+  decay: 'scalar', logDecay: ({ a, c }) => softplus(a).neg().mul(c),
+  correction: 'none',`;
+
+  it("loads a spec that imports 'lae', and gen writes its kernels and a working module", async () => {
+    const file = join(tmp, 'scalar-softplus.ts');
+    writeFileSync(file, spec("import { defineVariant, softplus } from 'lae';", scalarDecay));
+    const def = await loadSpecFile(file);
+    expect(def.name).toBe('scalar_softplus');
+    expect(def.decay).toBe('scalar');
+    expect(def.inputs.map((i) => i.name)).toEqual(['q', 'k', 'v', 'a', 'c']);
+    expect(typeof def.hash).toBe('string');
+
+    const out = join(tmp, 'scalar-out');
+    const files = await runGen({ variant: file, out, K: 16, V: 8, chunk: 16 });
+    expect(files.map((f) => basename(f)).sort()).toEqual([
+      'scalar_softplus.kernels.ts', 'scalar_softplus_output.wgsl', 'scalar_softplus_prep.wgsl',
+      'scalar_softplus_recurrent.wgsl', 'scalar_softplus_scan.wgsl']);
+    const moduleFile = join(out, 'scalar_softplus.kernels.ts');
+    expect(typeCheck([moduleFile])).toEqual([]);
+    const size = { B: 1, T: 20, H: 2, K: 16, V: 8 };
+    await checkForward(await importGenerated(moduleFile), def, size, 11);
+  });
+
+  it('loads a spec that imports the dsl by a relative path (sources or dist)', async () => {
+    for (const target of [join(ROOT, 'dsl', 'index.js'), join(ROOT, 'dist', 'dsl', 'index.js')]) {
+      const dir = mkdtempSync(join(tmp, 'rel-'));
+      const rel = relative(dir, target).split('\\').join('/');
+      const file = join(dir, 'my-variant.ts');
+      writeFileSync(file, spec(`import { defineVariant, softplus } from '${rel.startsWith('.') ? rel : `./${rel}`}';`, scalarDecay));
+      const def = await loadSpecFile(file);
+      expect(def.name).toBe('scalar_softplus');
+      expect(def.roles.logDecay).toBeDefined();
+    }
+  });
+
+  it('reports type errors as file:line:col', async () => {
+    const file = join(tmp, 'type-error.ts');
+    // line 8 of the file: mul() takes an Expr or a number
+    writeFileSync(file, spec("import { defineVariant } from 'lae';", `  name: 'bad_types',
+  inputs: { q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'], g: ['B', 'T', 'H', 'K'] },
+  q: ({ q }) => q, k: ({ k }) => k, v: ({ v }) => v,
+  decay: 'diagonal',
+  logDecay: ({ g }) => g.mul('two'),
+  correction: 'none',`));
+    const err = await loadSpecFile(file).then(() => null, (e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err!.message).toContain('type-error.ts:8:');
+    expect(err!.message).toMatch(/'string' is not assignable/);
+    await expect(runGen({ variant: file, out: join(tmp, 'never') })).rejects.toThrow(/type-error\.ts:8:\d+: error TS\d+/);
+  });
+
+  it('passes spec validation errors (SpecError) through with the field named', async () => {
+    const file = join(tmp, 'bogus-decay.ts');
+    writeFileSync(file, spec("import { defineVariant } from 'lae';", `  name: 'bogus',
+  inputs: { q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'] },
+  q: ({ q }) => q, k: ({ k }) => k, v: ({ v }) => v,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  decay: 'bogus' as any,
+  correction: 'none',`));
+    const err = await loadSpecFile(file).then(() => null, (e: Error) => e);
+    expect(err?.name).toBe('SpecError');
+    expect(err?.message).toMatch(/invalid variant spec 'bogus': field 'decay': got "bogus"/);
+
+    const axis = join(tmp, 'bad-axis.ts');
+    writeFileSync(axis, spec("import { defineVariant } from 'lae';", `  name: 'bad_axis',
+  inputs: { q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'], g: ['B', 'T', 'H', 'K'] },
+  q: ({ q }) => q, k: ({ k }) => k, v: ({ v }) => v,
+  decay: 'scalar', logDecay: ({ g }) => g,
+  correction: 'none',`));
+    await expect(runGen({ variant: axis, out: join(tmp, 'never') })).rejects.toThrow(/field 'logDecay': reads input 'g'/);
+  });
+
+  it('explains a file without a variant default export', async () => {
+    const none = join(tmp, 'no-default.ts');
+    writeFileSync(none, "export const x: number = 1;\n");
+    await expect(loadSpecFile(none)).rejects.toThrow(/export default defineVariant/);
+    const wrong = join(tmp, 'wrong-default.ts');
+    writeFileSync(wrong, "export default { name: 'x' };\n");
+    await expect(loadSpecFile(wrong)).rejects.toThrow(/not a variant definition.*export default defineVariant/s);
+    await expect(loadSpecFile(join(tmp, 'missing.ts'))).rejects.toThrow(/spec file not found/);
+  });
+});

@@ -3,7 +3,9 @@ import type { VariantDef } from '../dsl/index.js';
 import { stableStringify } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
 import { emitPrep } from './kernels/prep.js';
-import { emitScan } from './kernels/scan.js';
+import { emitDeltaScan } from './kernels/delta-scan.js';
+import { emitChunkState } from './kernels/chunk-state.js';
+import { emitStateScan } from './kernels/state-scan.js';
 import { emitOutput } from './kernels/output.js';
 import { emitRecurrent } from './kernels/recurrent.js';
 import {
@@ -30,17 +32,28 @@ export interface KernelPlan {
 }
 
 const EMITTERS: Record<KernelStage, (ks: KernelSource) => string> = {
-  prep: emitPrep, scan: emitScan, output: emitOutput, recurrent: emitRecurrent,
+  prep: emitPrep, chunkState: emitChunkState, stateScan: emitStateScan, deltaScan: emitDeltaScan,
+  output: emitOutput, recurrent: emitRecurrent,
 };
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
-function stageShape(stage: KernelStage, cfg: CodegenConfig, t: Tiles): { wg: number; grid: [SizeExpr, SizeExpr, SizeExpr] } {
+/** Workgroup size, the x-extent of its thread grid (for register-tiled kernels), and the grid. */
+function stageShape(stage: KernelStage, cfg: CodegenConfig, t: Tiles): { wg: number; wgX: number; grid: [SizeExpr, SizeExpr, SizeExpr] } {
+  const C = cfg.chunk;
   switch (stage) {
-    case 'prep': return { wg: 256, grid: [['NT'], ['BH'], [1]] };
-    case 'scan': return { wg: Math.min(256, t.KP * t.scanBV), grid: [[ceilDiv(cfg.V, t.scanBV)], ['BH'], [1]] };
-    case 'output': return { wg: Math.min(256, cfg.chunk * t.outBV), grid: [[ceilDiv(cfg.V, t.outBV)], ['NT'], ['BH']] };
-    case 'recurrent': return { wg: t.recurrentBV, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['BH'], [1]] };
+    case 'prep': return { wg: 256, wgX: 16, grid: [['NT'], ['BH'], [1]] };
+    case 'chunkState': {
+      const wgX = Math.min(16, t.stateBV);
+      return { wg: wgX * Math.min(16, t.KP), wgX, grid: [[ceilDiv(cfg.V, t.stateBV)], ['NT'], ['BH']] };
+    }
+    case 'stateScan': return { wg: 256, wgX: 256, grid: [[ceilDiv(cfg.K * cfg.V, 256)], ['BH'], [1]] };
+    case 'deltaScan': return { wg: Math.min(256, t.KP * t.scanBV), wgX: 1, grid: [[ceilDiv(cfg.V, t.scanBV)], ['BH'], [1]] };
+    case 'output': {
+      const wgX = Math.min(16, t.outBV);
+      return { wg: wgX * Math.min(16, C), wgX, grid: [[ceilDiv(cfg.V, t.outBV)], ['NT'], ['BH']] };
+    }
+    case 'recurrent': return { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['BH'], [1]] };
   }
 }
 
@@ -53,11 +66,11 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
   const tiles = chooseTiles(cfg);
   const stages: KernelStage[] = mode === 'chunked' ? forwardStages(def) : ['recurrent'];
   const kernels = stages.map((stage): KernelDecl => {
-    const { wg, grid } = stageShape(stage, cfg, tiles);
+    const { wg, wgX, grid } = stageShape(stage, cfg, tiles);
     const ks = new KernelSource(def, cfg, tiles, stage, wg);
     const name = `${def.name}_${stage}`;
     const body = EMITTERS[stage](ks);
-    const wgsl = ks.finish(name, {}, body);
+    const wgsl = ks.finish(name, { WG_X: wgX }, body);
     return { name, stage, workgroupSize: wg, grid, bindings: ks.bindings, wgsl };
   });
   const buffers: BufferDecl[] = [

@@ -33,7 +33,7 @@ export interface BufferDecl {
   readonly elems: SizeExpr;
 }
 export interface BindingDecl { readonly buffer: string; readonly access: 'read' | 'read_write' }
-export type KernelStage = 'prep' | 'scan' | 'output' | 'recurrent';
+export type KernelStage = 'prep' | 'chunkState' | 'stateScan' | 'deltaScan' | 'output' | 'recurrent';
 export interface KernelDecl {
   readonly name: string;
   readonly stage: KernelStage;
@@ -48,8 +48,9 @@ export interface Tiles {
   /** K, V padded to powers of two (at least 4): array extents of workgroup tiles. */
   readonly KP: number;
   readonly VP: number;
-  /** V columns per workgroup in the state scan and in the output kernel. */
+  /** V columns per workgroup: the delta rule's sequential scan, the chunk-state matmul, the output. */
   readonly scanBV: number;
+  readonly stateBV: number;
   readonly outBV: number;
   /** V columns per workgroup of the token-sequential kernel. */
   readonly recurrentBV: number;
@@ -66,7 +67,10 @@ export function chooseTiles(cfg: CodegenConfig): Tiles {
     KP, VP,
     // The scan keeps a KP x scanBV state tile in workgroup memory: at most 16 KiB.
     scanBV: Math.min(VP, 32, 4096 / KP),
-    outBV: Math.min(VP, 32),
+    // Register tiles of (KP/16) x (BV/16) per thread: at most 64 accumulators.
+    stateBV: Math.min(VP, KP >= 256 ? 32 : 64),
+    // 64 columns: the C x C scores are recomputed once per V tile, so wider tiles waste less.
+    outBV: Math.min(VP, 64),
     recurrentBV: Math.min(VP, 32),
     slab: 8,
   };
@@ -90,7 +94,10 @@ export function validateConfig(cfg: CodegenConfig): void {
 /** Which stages a variant needs in the chunked forward. */
 export function forwardStages(def: VariantDef): KernelStage[] {
   const prep = def.decay !== 'none' || def.correction === 'delta';
-  return [...(prep ? ['prep' as const] : []), 'scan', 'output'];
+  // The delta rule's V_new = U - W S_n makes the state pass inherently sequential; without it the
+  // per-chunk contributions are independent matmuls and only an elementwise scan is sequential.
+  const state: KernelStage[] = def.correction === 'delta' ? ['deltaScan'] : ['chunkState', 'stateScan'];
+  return [...(prep ? ['prep' as const] : []), ...state, 'output'];
 }
 
 /** Scratch buffers of the chunked forward (per-chunk states, gate cumsums, WY factors). */

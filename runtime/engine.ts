@@ -97,6 +97,21 @@ export class VariantOp {
   }
 
   async forward(inputs: HostInputs, opts: ForwardOptions): Promise<ForwardResult> {
+    const run = await this.prepareForward(inputs, opts);
+    try {
+      await run.execute();
+      const o = await run.tensors.get('o')!.read();
+      const ht = opts.outputFinalState === false ? undefined : await run.tensors.get('ht')!.read();
+      this.engine.assertAlive();
+      return ht ? { o, ht } : { o };
+    } finally {
+      run.destroy();
+    }
+  }
+
+  /** Validates, compiles and uploads once; the returned run can then be encoded many times
+   * (what the benchmarks time) and its output tensors read back. Call destroy() when done. */
+  async prepareForward(inputs: HostInputs, opts: ForwardOptions): Promise<PreparedForward> {
     const { engine, def } = this;
     engine.assertAlive();
     const size = validateForwardArgs(def, inputs, opts);
@@ -126,19 +141,23 @@ export class VariantOp {
       }
       sizes.set(b.name, n);
     }
-    for (const k of plan.kernels) {
-      for (const [axis, expr] of k.grid.entries()) {
-        const n = resolveSize(expr, size, NT);
-        if (n > limits.maxComputeWorkgroupsPerDimension) {
-          throw new EngineError(`kernel ${k.name}: ${n} workgroups along axis ${axis} exceed the device's ` +
-            `maxComputeWorkgroupsPerDimension (${limits.maxComputeWorkgroupsPerDimension}); reduce B*H or T`);
-        }
+    const grids = plan.kernels.map((k) => k.grid.map((expr, axis) => {
+      const n = resolveSize(expr, size, NT);
+      if (n > limits.maxComputeWorkgroupsPerDimension) {
+        throw new EngineError(`kernel ${k.name}: ${n} workgroups along axis ${axis} exceed the device's ` +
+          `maxComputeWorkgroupsPerDimension (${limits.maxComputeWorkgroupsPerDimension}); reduce B*H or T`);
       }
-    }
+      return n;
+    }) as [number, number, number]);
 
     const pipelines = await engine.pipelines.get(plan);
     const tensors = new Map<string, GpuTensor>();
     const poison = opts.poisonOutputs ? Number.NaN : undefined;
+    let uniform: GPUBuffer | undefined;
+    const destroy = () => {
+      for (const t of tensors.values()) t.destroy();
+      uniform?.destroy();
+    };
     try {
       for (const b of plan.buffers) {
         const n = sizes.get(b.name)!;
@@ -158,37 +177,56 @@ export class VariantOp {
         B: size.B, T: size.T, H: size.H, NT, has_h0: inputs.h0 ? 1 : 0, scale, pad0: 0, pad1: 0,
       };
       PARAMS_FIELDS.forEach((f, i) => { if (f === 'scale') f32[i] = values[f]; else u32[i] = values[f]; });
-      const uniform = device.createBuffer({ size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      uniform = device.createBuffer({ size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       device.queue.writeBuffer(uniform, 0, params);
-
-      device.pushErrorScope('out-of-memory');
-      device.pushErrorScope('validation');
-      const enc = device.createCommandEncoder({ label: `${def.name} forward` });
-      const pass = enc.beginComputePass();
-      plan.kernels.forEach((k, i) => {
-        const pipeline = pipelines[i]!;
-        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
+      const bindGroups = plan.kernels.map((k, i) => {
+        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform! } }];
         k.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: tensors.get(b.buffer)!.buffer } }));
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
-        const [x, y, z] = k.grid.map((g) => resolveSize(g, size, NT));
-        pass.dispatchWorkgroups(x!, y!, z!);
+        return device.createBindGroup({ layout: pipelines[i]!.getBindGroupLayout(0), entries });
       });
-      pass.end();
-      device.queue.submit([enc.finish()]);
-      const validation = await device.popErrorScope();
-      const oom = await device.popErrorScope();
-      if (validation) throw new EngineError(`WebGPU validation error in ${def.name} forward: ${validation.message}`);
-      if (oom) throw new EngineError(`out of GPU memory in ${def.name} forward: ${oom.message}; reduce B, H or T`);
-      const o = await tensors.get('o')!.read();
-      const ht = opts.outputFinalState === false ? undefined : await tensors.get('ht')!.read();
-      uniform.destroy();
-      engine.assertAlive();
-      return ht ? { o, ht } : { o };
-    } finally {
-      for (const t of tensors.values()) t.destroy();
+      const encodeKernel = (pass: GPUComputePassEncoder, i: number) => {
+        pass.setPipeline(pipelines[i]!);
+        pass.setBindGroup(0, bindGroups[i]!);
+        pass.dispatchWorkgroups(...grids[i]!);
+      };
+      const encode = (pass: GPUComputePassEncoder) => plan.kernels.forEach((_, i) => encodeKernel(pass, i));
+      const execute = async (repeat = 1, only?: number) => {
+        engine.assertAlive();
+        device.pushErrorScope('out-of-memory');
+        device.pushErrorScope('validation');
+        const enc = device.createCommandEncoder({ label: `${def.name} forward` });
+        for (let r = 0; r < repeat; r++) {
+          const pass = enc.beginComputePass();
+          if (only === undefined) encode(pass); else encodeKernel(pass, only);
+          pass.end();
+        }
+        device.queue.submit([enc.finish()]);
+        const validation = await device.popErrorScope();
+        const oom = await device.popErrorScope();
+        if (validation) throw new EngineError(`WebGPU validation error in ${def.name} forward: ${validation.message}`);
+        if (oom) throw new EngineError(`out of GPU memory in ${def.name} forward: ${oom.message}; reduce B, H or T`);
+        await device.queue.onSubmittedWorkDone();
+        engine.assertAlive();
+      };
+      return { plan, size, tensors, encode, execute, destroy };
+    } catch (e) {
+      destroy();
+      throw e;
     }
   }
+}
+
+export interface PreparedForward {
+  readonly plan: KernelPlan;
+  readonly size: ProblemSize;
+  /** The plan's buffers by id: `in_<name>`, 'h0', 'o', 'ht' and scratch. */
+  readonly tensors: ReadonlyMap<string, GpuTensor>;
+  /** Records the plan's dispatches into a compute pass. */
+  encode(pass: GPUComputePassEncoder): void;
+  /** Submits `repeat` forwards in one command buffer and waits for the GPU; with `only`, just
+   * that kernel of the plan (for per-kernel timing; its inputs must have been produced). */
+  execute(repeat?: number, only?: number): Promise<void>;
+  destroy(): void;
 }
 
 function toF32(a: Float32Array | Float64Array): Float32Array {

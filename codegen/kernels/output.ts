@@ -1,9 +1,10 @@
 // Stage 3, parallel over (V-tile, chunk, b*h):
 //   O = scale * (Q * 2^{Gq}) S_n + A_qk V   (+ the spec's outputAdd)
-// with A_qk from emitScores (the mask and scale folded in) and V the chunk's values
-// (V_new from the scan for the delta rule).
+// with A_qk from emitScores (mask and scale folded in) and V the chunk's values (V_new from the
+// scan for the delta rule). Each thread owns an RM x RN register tile of O: rows ty + TY*a,
+// columns tx + TX*b.
 import { KernelSource } from './common.js';
-import { emitScores } from './scores.js';
+import { emitScores, TILE_GRID } from './scores.js';
 
 export function emitOutput(ks: KernelSource): string {
   const { tiles } = ks;
@@ -15,10 +16,11 @@ export function emitOutput(ks: KernelSource): string {
   const qDecay = ks.decayed ? ` * exp2(${ks.gq()}(b, h, t, t0, d))` : '';
   const add = ks.def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, cg)` : '';
   return `
+${TILE_GRID}
 ${scores}
 const BV: u32 = ${tiles.outBV}u;
-const NO: u32 = C * BV / WG;
-const RSTEP: u32 = WG / BV;
+const RM: u32 = C / TY;
+const RN: u32 = BV / TX;
 const SJ: u32 = ${Math.min(16, ks.cfg.chunk)}u;
 var<workgroup> sS: array<f32, SK * BV>;
 var<workgroup> sV: array<f32, SJ * BV>;
@@ -33,17 +35,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let t0 = n * C;
   let rows = min(C, P.T - t0);
   scores(b, h, t0, rows, lid);
-  let c = lid % BV;
-  let i0 = lid / BV;
-  var acc: array<f32, NO>;
-  for (var r = 0u; r < NO; r++) { acc[r] = 0.0; }
+  let tx = lid % TX;
+  let ty = lid / TX;
+  var acc: array<array<f32, RN>, RM>;
+  for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
   for (var d0 = 0u; d0 < KD; d0 += SK) {
     for (var e = lid; e < C * SK; e += WG) {
       let i = e / SK;
-      let d = d0 + e % SK;
+      let dd = e % SK;
+      let d = d0 + dd;
       var x = 0.0;
       if (i < rows && d < KD) { let t = t0 + i; x = ${qRole}(b, t, h, d)${qDecay}; }
-      sL[e] = x;
+      sL[dd * C + i] = x;
     }
     for (var e = lid; e < SK * BV; e += WG) {
       let d = d0 + e / BV;
@@ -53,13 +56,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sS[e] = x;
     }
     workgroupBarrier();
-    for (var r = 0u; r < NO; r++) {
-      let i = i0 + r * RSTEP;
-      for (var dd = 0u; dd < SK; dd++) { acc[r] += sL[i * SK + dd] * sS[dd * BV + c]; }
+    for (var dd = 0u; dd < SK; dd++) {
+      for (var a = 0u; a < RM; a++) {
+        let l = sL[dd * C + ty + TY * a];
+        for (var c = 0u; c < RN; c++) { acc[a][c] += l * sS[dd * BV + tx + TX * c]; }
+      }
     }
     workgroupBarrier();
   }
-  for (var r = 0u; r < NO; r++) { acc[r] *= P.scale; }
+  for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] *= P.scale; } }
   for (var j0 = 0u; j0 < rows; j0 += SJ) {
     for (var e = lid; e < SJ * BV; e += WG) {
       let j = j0 + e / BV;
@@ -69,18 +74,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sV[e] = x;
     }
     workgroupBarrier();
-    for (var r = 0u; r < NO; r++) {
-      let i = i0 + r * RSTEP;
-      for (var jj = 0u; jj < SJ; jj++) { acc[r] += sA[i * C + j0 + jj] * sV[jj * BV + c]; }
+    for (var jj = 0u; jj < SJ; jj++) {
+      for (var a = 0u; a < RM; a++) {
+        let l = sA[(ty + TY * a) * C + j0 + jj];
+        for (var c = 0u; c < RN; c++) { acc[a][c] += l * sV[jj * BV + tx + TX * c]; }
+      }
     }
     workgroupBarrier();
   }
-  let cg = vt * BV + c;
-  for (var r = 0u; r < NO; r++) {
-    let i = i0 + r * RSTEP;
-    if (i < rows && cg < VD) {
-      let t = t0 + i;
-      ${o}[((b * P.T + t) * P.H + h) * VD + cg] = acc[r]${add};
+  for (var a = 0u; a < RM; a++) {
+    let i = ty + TY * a;
+    for (var c = 0u; c < RN; c++) {
+      let cg = vt * BV + tx + TX * c;
+      if (i < rows && cg < VD) {
+        let t = t0 + i;
+        ${o}[((b * P.T + t) * P.H + h) * VD + cg] = acc[a][c]${add};
+      }
     }
   }
 }`;

@@ -2,7 +2,7 @@
 // the WY/UT factors: T = (I + A_kk)^-1 by forward substitution in workgroup memory, then
 // W = T (beta * 2^G * K) and U = T (beta * V).
 import { KernelSource } from './common.js';
-import { emitScores } from './scores.js';
+import { emitScores, TILE_GRID } from './scores.js';
 
 export function emitPrep(ks: KernelSource): string {
   const cumsum = ks.decayed ? `
@@ -21,10 +21,10 @@ export function emitPrep(ks: KernelSource): string {
   let prelude = '';
   if (ks.delta) {
     const beta = ks.role('beta');
-    prelude = `var<workgroup> sBeta: array<f32, C>;\n${emitScores(ks, { left: 'k', strict: true, post: 'sBeta[i]' })}`;
-    const kRole = ks.role('k');
-    const vRole = ks.role('v');
-    const decayK = ks.decayed ? ` * exp2(${ks.gcs()}(b, h, tj, d))` : '';
+    prelude = `${TILE_GRID}
+var<workgroup> sBeta: array<f32, C>;
+${emitScores(ks, { left: 'k', strict: true, post: 'sBeta[i]' })}
+${emitWyProduct(ks)}`;
     wy = `
   for (var i = lid; i < C; i += WG) {
     var x = 0.0;
@@ -44,29 +44,10 @@ export function emitPrep(ks: KernelSource): string {
     if (lid < i) { sA[i * C + lid] = x; }
     workgroupBarrier();
   }
-  for (var e = lid; e < C * KD; e += WG) {
-    let i = e / KD;
-    let d = e % KD;
-    if (i < rows) {
-      var a = 0.0;
-      for (var j = 0u; j <= i; j++) {
-        let tj = t0 + j;
-        a += select(sA[i * C + j], 1.0, j == i) * sBeta[j] * ${kRole}(b, tj, h, d)${decayK};
-      }
-      ${ks.use('w', 'read_write')}[(bh * P.T + t0 + i) * KD + d] = a;
-    }
-  }
-  for (var e = lid; e < C * VD; e += WG) {
-    let i = e / VD;
-    let c = e % VD;
-    if (i < rows) {
-      var a = 0.0;
-      for (var j = 0u; j <= i; j++) {
-        a += select(sA[i * C + j], 1.0, j == i) * sBeta[j] * ${vRole}(b, t0 + j, h, c);
-      }
-      ${ks.use('u', 'read_write')}[(bh * P.T + t0 + i) * VD + c] = a;
-    }
-  }`;
+  // W = (I + T_strict) X and U = (I + T_strict) Y with X = beta * 2^G * K and Y = beta * V,
+  // as register-tiled matmuls over row slabs of X and Y staged in workgroup memory.
+  wy_product(b, h, bh, t0, rows, lid, 0u);
+  wy_product(b, h, bh, t0, rows, lid, 1u);`;
   }
   return `
 ${prelude}
@@ -80,5 +61,65 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let rows = min(C, P.T - t0);
 ${cumsum}
 ${wy}
+}`;
+}
+
+
+/** `wy_product(.., which)`: which = 0 writes W (columns over K), 1 writes U (over V). */
+function emitWyProduct(ks: KernelSource): string {
+  const k = ks.role('k');
+  const v = ks.role('v');
+  const w = ks.use('w', 'read_write');
+  const u = ks.use('u', 'read_write');
+  const decayK = ks.decayed ? ` * exp2(${ks.gcs()}(b, h, t, d))` : '';
+  return `
+const WN: u32 = max(KP, VP);
+// Rows of X staged per step: keeps sX at 4 KiB and divides C.
+const SJW: u32 = min(C, 1024u / WN);
+// Its own thread grid: WTX x WTY threads (the rest idle), so narrow K or V still tiles evenly.
+const WTX: u32 = min(16u, WN);
+const WTY: u32 = min(C, WG / WTX);
+const WRM: u32 = C / WTY;
+const WRN: u32 = WN / WTX;
+var<workgroup> sX: array<f32, SJW * WN>;
+
+fn wy_product(b: u32, h: u32, bh: u32, t0: u32, rows: u32, lid: u32, which: u32) {
+  let tx = lid % WTX;
+  let ty = lid / WTX;
+  let live = ty < WTY;
+  let width = select(KD, VD, which == 1u);
+  var acc: array<array<f32, WRN>, WRM>;
+  for (var a = 0u; a < WRM; a++) { for (var c = 0u; c < WRN; c++) { acc[a][c] = 0.0; } }
+  for (var j0 = 0u; j0 < rows; j0 += SJW) {
+    for (var e = lid; e < SJW * WN; e += WG) {
+      let j = j0 + e / WN;
+      let d = e % WN;
+      var x = 0.0;
+      if (j < rows && d < width) {
+        let t = t0 + j;
+        if (which == 0u) { x = sBeta[j] * ${k}(b, t, h, d)${decayK}; } else { x = sBeta[j] * ${v}(b, t, h, d); }
+      }
+      sX[e] = x;
+    }
+    workgroupBarrier();
+    for (var jj = 0u; jj < SJW; jj++) {
+      let j = j0 + jj;
+      for (var a = 0u; a < WRM; a++) {
+        let i = min(ty + WTY * a, C - 1u);
+        let coef = sA[i * C + j] + select(0.0, 1.0, i == j);
+        for (var c = 0u; c < WRN; c++) { acc[a][c] += coef * sX[jj * WN + tx + WTX * c]; }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var a = 0u; a < WRM; a++) {
+    let i = ty + WTY * a;
+    for (var c = 0u; c < WRN; c++) {
+      let d = tx + WTX * c;
+      if (live && i < rows && d < width) {
+        if (which == 0u) { ${w}[(bh * P.T + t0 + i) * KD + d] = acc[a][c]; } else { ${u}[(bh * P.T + t0 + i) * VD + d] = acc[a][c]; }
+      }
+    }
+  }
 }`;
 }

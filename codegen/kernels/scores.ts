@@ -1,9 +1,12 @@
 // The intra-chunk score matrix, shared by the output kernel (A_qk) and the WY prep (A_kk):
 //   A[i,j] = post(i) * sum_d L[i,d] R[j,d] * 2^(GL[i,d] - GR[j,d])   for j <= i (j < i if strict)
 // For a scalar decay the factor leaves the sum and is applied once per entry; for a per-key
-// (diagonal) decay it stays inside, where the mask j <= i keeps every exponent <= 0, so nothing
-// overflows (FLA issue #215's failure mode needs a positive exponent). The bonus form (RWKV6)
-// puts sum_d L u R on the diagonal. K is streamed through workgroup memory in slabs of SK.
+// (diagonal) decay it stays inside, clamped to an exponent <= 0 (the mask keeps exactly the
+// entries whose exponent is <= 0, so the clamp changes none of them and no masked entry can
+// overflow into inf * 0 = NaN; FLA issue #215's failure mode). The bonus form (RWKV6) puts
+// sum_d L u R on the diagonal. K streams through workgroup memory in slabs of SK, stored
+// transposed so a warp's reads are broadcasts or unit-stride; each thread owns an RM x RNS
+// register tile with rows ty + TY*a and columns tx + TX*b.
 import type { KernelSource } from './common.js';
 
 export interface ScoresOptions {
@@ -15,6 +18,12 @@ export interface ScoresOptions {
   readonly post: string;
 }
 
+/** Thread grid shared by the tiled kernels: TX x TY threads, tx fastest. */
+export const TILE_GRID = `
+const TX: u32 = WG_X;
+const TY: u32 = WG / WG_X;
+`;
+
 export function emitScores(ks: KernelSource, opts: ScoresOptions): string {
   const L = ks.role(opts.left);
   const R = ks.role('k');
@@ -25,70 +34,72 @@ export function emitScores(ks: KernelSource, opts: ScoresOptions): string {
   const u = bonus ? ks.role('u') : '';
   const mask = opts.strict ? 'j < i' : 'j <= i';
 
-  let term = 'x';
-  if (ks.diag && bonus) term = 'x * select(exp2(sGL[i * SK + dd] - sGR[j * SK + dd]), sU[dd], i == j)';
-  else if (ks.diag) term = 'x * exp2(sGL[i * SK + dd] - sGR[j * SK + dd])';
-  else if (bonus) term = 'x * select(1.0, sU[dd], i == j)';
+  let term = 'sL[dd * C + i] * sR[dd * C + j]';
+  if (ks.diag && bonus) term = `${term} * select(exp2(min(sGL[dd * C + i] - sGR[dd * C + j], 0.0)), sU[dd], i == j)`;
+  else if (ks.diag) term = `${term} * exp2(min(sGL[dd * C + i] - sGR[dd * C + j], 0.0))`;
+  else if (bonus) term = `${term} * select(1.0, sU[dd], i == j)`;
   const scalarFactor = ks.decayed && !ks.diag
-    ? (bonus ? 'if (i != j) { a = a * exp2(sG1L[i] - sG1R[j]); }' : 'a = a * exp2(sG1L[i] - sG1R[j]);')
+    ? (bonus ? 'if (i != j) { x = x * exp2(min(sG1L[i] - sG1R[j], 0.0)); }' : 'x = x * exp2(min(sG1L[i] - sG1R[j], 0.0));')
     : '';
 
   return `
 const SK: u32 = ${ks.tiles.slab}u;
-const NE: u32 = (C * C + WG - 1u) / WG;
+const SRM: u32 = C / TY;
+const SRN: u32 = C / TX;
 var<workgroup> sA: array<f32, C * C>;
-var<workgroup> sL: array<f32, C * SK>;
-var<workgroup> sR: array<f32, C * SK>;
-${ks.diag ? 'var<workgroup> sGL: array<f32, C * SK>;\nvar<workgroup> sGR: array<f32, C * SK>;' : ''}
+var<workgroup> sL: array<f32, SK * C>;
+var<workgroup> sR: array<f32, SK * C>;
+${ks.diag ? 'var<workgroup> sGL: array<f32, SK * C>;\nvar<workgroup> sGR: array<f32, SK * C>;' : ''}
 ${ks.decayed && !ks.diag ? 'var<workgroup> sG1L: array<f32, C>;\nvar<workgroup> sG1R: array<f32, C>;' : ''}
 ${bonus ? 'var<workgroup> sU: array<f32, SK>;' : ''}
 
 fn scores(b: u32, h: u32, t0: u32, rows: u32, lid: u32) {
-  var acc: array<f32, NE>;
-  for (var r = 0u; r < NE; r++) { acc[r] = 0.0; }
+  let tx = lid % TX;
+  let ty = lid / TX;
+  var acc: array<array<f32, SRN>, SRM>;
+  for (var a = 0u; a < SRM; a++) { for (var c = 0u; c < SRN; c++) { acc[a][c] = 0.0; } }
   ${ks.decayed && !ks.diag ? `for (var i = lid; i < C; i += WG) {
-    var a = 0.0; var c = 0.0;
-    if (i < rows) { a = ${glCall('t0 + i', '0u')}; c = ${gr}(b, h, t0 + i, 0u); }
-    sG1L[i] = a; sG1R[i] = c;
+    var x = 0.0; var y = 0.0;
+    if (i < rows) { x = ${glCall('t0 + i', '0u')}; y = ${gr}(b, h, t0 + i, 0u); }
+    sG1L[i] = x; sG1R[i] = y;
   }` : ''}
   for (var d0 = 0u; d0 < KD; d0 += SK) {
     for (var e = lid; e < C * SK; e += WG) {
       let i = e / SK;
-      let d = d0 + e % SK;
+      let dd = e % SK;
+      let d = d0 + dd;
       var l = 0.0; var rr = 0.0;${ks.diag ? ' var g1 = 0.0; var g2 = 0.0;' : ''}
       if (i < rows && d < KD) {
         let t = t0 + i;
         l = ${L}(b, t, h, d); rr = ${R}(b, t, h, d);${ks.diag ? `
         g1 = ${glCall('t', 'd')}; g2 = ${gr}(b, h, t, d);` : ''}
       }
-      sL[e] = l; sR[e] = rr;${ks.diag ? ' sGL[e] = g1; sGR[e] = g2;' : ''}
+      sL[dd * C + i] = l; sR[dd * C + i] = rr;${ks.diag ? ' sGL[dd * C + i] = g1; sGR[dd * C + i] = g2;' : ''}
     }
     ${bonus ? `if (lid < SK) { let d = d0 + lid; var x = 0.0; if (d < KD) { x = ${u}(0u, 0u, h, d); } sU[lid] = x; }` : ''}
     workgroupBarrier();
-    for (var r = 0u; r < NE; r++) {
-      let e = lid + r * WG;
-      let i = e / C;
-      let j = e % C;
-      if (e < C * C && ${mask}) {
-        for (var dd = 0u; dd < SK; dd++) {
-          let x = sL[i * SK + dd] * sR[j * SK + dd];
-          acc[r] += ${term};
+    for (var dd = 0u; dd < SK; dd++) {
+      for (var a = 0u; a < SRM; a++) {
+        let i = ty + TY * a;
+        for (var c = 0u; c < SRN; c++) {
+          let j = tx + TX * c;
+          acc[a][c] += ${term};
         }
       }
     }
     workgroupBarrier();
   }
-  for (var r = 0u; r < NE; r++) {
-    let e = lid + r * WG;
-    if (e < C * C) {
-      let i = e / C;
-      let j = e % C;
-      var a = 0.0;
+  for (var a = 0u; a < SRM; a++) {
+    let i = ty + TY * a;
+    for (var c = 0u; c < SRN; c++) {
+      let j = tx + TX * c;
+      var v = 0.0;
       if (i < rows && ${mask}) {
-        a = acc[r] * ${opts.post};
+        var x = acc[a][c] * ${opts.post};
         ${scalarFactor}
+        v = x;
       }
-      sA[e] = a;
+      sA[i * C + j] = v;
     }
   }
   workgroupBarrier();

@@ -1,4 +1,4 @@
-// Stage 2, the only sequential one: per (b*h, V-tile) walk the chunks in order with the state
+// Stage 2 of the delta rule, the only sequential kernel: per (b*h, V-tile) walk the chunks in order with the state
 // tile S [K x BV] in workgroup memory. Store S_n for the output stage, form the chunk's values
 // (V, or V_new = U - W S_n for the delta rule), then
 //   S_{n+1} = 2^{G_last} * S_n + (K * 2^{G_last - G})^T V
@@ -7,7 +7,7 @@ import { KernelSource } from './common.js';
 
 export const SCAN_ROW_BLOCK = 8;
 
-export function emitScan(ks: KernelSource): string {
+export function emitDeltaScan(ks: KernelSource): string {
   const { tiles } = ks;
   const hs = ks.use('hs', 'read_write');
   const h0 = ks.use('h0', 'read');

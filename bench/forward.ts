@@ -1,0 +1,122 @@
+// Forward-pass benchmark: the chunked kernels against the token-sequential baseline and the f32
+// arithmetic ceiling, at the seed shapes. GPU work only: inputs are uploaded once, then R
+// forwards go in one command buffer and the wall time to completion is divided by R.
+import type { Engine } from '../runtime/engine.js';
+import { sampleInputs } from '../runtime/sample.js';
+import { VARIANT_NAMES, VARIANTS, type VariantName } from '../variants/index.js';
+import type { ProblemSize, VariantDef } from '../dsl/index.js';
+
+/** WGSL f32 throughput measured on the H100 (register-tiled matmul, see docs): the ceiling. */
+export const WGSL_F32_CEILING_TFLOPS = 30;
+/** FLA forward on an H100, bf16, (B,H,T,K=V) = (1,32,4096,128), measured 2026-11-25 (anchors). */
+export const FLA_H100_MS_T4096: Partial<Record<VariantName, number>> = {
+  linear_attn: 0.137, simple_gla: 0.220, delta_rule: 0.373, gated_delta_rule: 0.495, kda: 0.611, gla: 0.643,
+};
+
+export interface BenchRow {
+  variant: string;
+  B: number; H: number; T: number; K: number; V: number;
+  chunkedMs: number;
+  recurrentMs: number | null;
+  gflop: number;
+  tflops: number;
+  ceilingMs: number;
+  speedupVsRecurrent: number | null;
+  flaMs: number | null;
+  /** Per-kernel ms, each timed alone (with --breakdown). */
+  kernels?: Record<string, number>;
+}
+
+/** Useful flops of one forward: state terms 4KV, causal intra terms C(K+V), plus the delta
+ * rule's K K^T, inverse, W, U and W S_n per token and head. */
+export function forwardFlops(def: VariantDef, s: ProblemSize, C: number): number {
+  let perToken = 4 * s.K * s.V + C * (s.K + s.V);
+  if (def.correction === 'delta') perToken += C * s.K + C * C / 3 + C * (s.K + s.V) + 2 * s.K * s.V;
+  return perToken * s.B * s.H * s.T;
+}
+
+async function timeRun(run: { execute(r?: number, only?: number): Promise<void> }, repeat: number, samples: number, only?: number): Promise<number> {
+  await run.execute(1); // warm-up (and lazy allocation); also produces every kernel's inputs
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const t0 = performance.now();
+    await run.execute(repeat, only);
+    times.push((performance.now() - t0) / repeat);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+export interface BenchOptions {
+  variants?: string[];
+  shapes?: ProblemSize[];
+  chunk?: 16 | 32 | 64;
+  repeat?: number;
+  samples?: number;
+  /** Skip the token-sequential baseline above this T (it is slow on software adapters). */
+  recurrentMaxT?: number;
+  log?: (line: string) => void;
+  /** Also time each kernel of the chunked plan alone. */
+  breakdown?: boolean;
+}
+
+export const SEED_SHAPES: ProblemSize[] = [
+  { B: 1, H: 32, T: 2048, K: 128, V: 128 },
+  { B: 1, H: 32, T: 4096, K: 128, V: 128 },
+];
+
+export async function benchForward(engine: Engine, opts: BenchOptions = {}): Promise<BenchRow[]> {
+  const names = opts.variants ?? VARIANT_NAMES;
+  const shapes = opts.shapes ?? SEED_SHAPES;
+  const chunk = opts.chunk ?? 64;
+  const rows: BenchRow[] = [];
+  for (const shape of shapes) {
+    for (const name of names) {
+      const op = engine.variant(name);
+      const inputs = sampleInputs(op.def, shape, 3, true);
+      const chunked = await op.prepareForward(inputs, { ...shape, chunkSize: chunk });
+      const chunkedMs = await timeRun(chunked, opts.repeat ?? 10, opts.samples ?? 7);
+      let kernels: Record<string, number> | undefined;
+      if (opts.breakdown) {
+        kernels = {};
+        for (const [i, k] of chunked.plan.kernels.entries()) {
+          kernels[k.stage] = await timeRun(chunked, opts.repeat ?? 10, opts.samples ?? 7, i);
+        }
+      }
+      chunked.destroy();
+      let recurrentMs: number | null = null;
+      if (shape.T <= (opts.recurrentMaxT ?? Infinity)) {
+        const rec = await op.prepareForward(inputs, { ...shape, mode: 'recurrent' });
+        recurrentMs = await timeRun(rec, Math.max(1, Math.floor((opts.repeat ?? 10) / 5)), Math.min(5, opts.samples ?? 7));
+        rec.destroy();
+      }
+      const flops = forwardFlops(op.def, shape, chunk);
+      const fla = shape.B === 1 && shape.H === 32 && shape.T === 4096 && shape.K === 128 && shape.V === 128
+        ? FLA_H100_MS_T4096[name as VariantName] ?? null : null;
+      const row: BenchRow = {
+        variant: name, ...shape, chunkedMs, recurrentMs,
+        gflop: flops / 1e9, tflops: flops / (chunkedMs * 1e-3) / 1e12,
+        ceilingMs: flops / (WGSL_F32_CEILING_TFLOPS * 1e12) * 1e3,
+        speedupVsRecurrent: recurrentMs === null ? null : recurrentMs / chunkedMs,
+        flaMs: fla, kernels,
+      };
+      rows.push(row);
+      opts.log?.(formatRow(row));
+    }
+  }
+  return rows;
+}
+
+export const TABLE_HEADER =
+  '| variant | B,H,T,K,V | chunked ms | token-seq ms | speedup vs token-seq | TFLOP/s | % of 30 TFLOP/s ceiling | FLA H100 bf16 ms | lae/FLA time |\n' +
+  '|---|---|---|---|---|---|---|---|---|';
+
+export function formatRow(r: BenchRow): string {
+  const f = (x: number | null, d = 3) => (x === null ? '-' : x.toFixed(d));
+  return `| ${r.variant} | ${r.B},${r.H},${r.T},${r.K},${r.V} | ${f(r.chunkedMs)} | ${f(r.recurrentMs)} | ` +
+    `${r.speedupVsRecurrent === null ? '-' : `${r.speedupVsRecurrent.toFixed(1)}x`} | ${r.tflops.toFixed(2)} | ` +
+    `${(100 * r.ceilingMs / r.chunkedMs).toFixed(1)}% | ${f(r.flaMs)} | ${r.flaMs ? `${(r.chunkedMs / r.flaMs).toFixed(1)}x` : '-'} |` +
+    (r.kernels ? ` ${Object.entries(r.kernels).map(([k, ms]) => `${k} ${ms.toFixed(3)}`).join(', ')} |` : '');
+}
+
+export { VARIANTS };

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// lae: list variants, generate kernels, run the demo and the benchmarks.
+import { Command, InvalidArgumentError } from 'commander';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
+import { describeRoles } from '../dsl/index.js';
+import { createEngine } from '../runtime/engine.js';
+import { benchForward, SEED_SHAPES, TABLE_HEADER } from '../bench/forward.js';
+import { runDemo } from './demo.js';
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+};
+const chunkArg = (v: string) => {
+  const n = Number(v);
+  if (![16, 32, 64].includes(n)) throw new InvalidArgumentError('chunk must be 16, 32 or 64');
+  return n as 16 | 32 | 64;
+};
+
+const program = new Command('lae').description('the linear attention engine for WebGPU');
+
+program.command('list').description('list the built-in variants').action(() => {
+  for (const name of VARIANT_NAMES) {
+    const d = VARIANTS[name];
+    const roles = Object.entries(describeRoles(d)).map(([r, e]) => `${r}=${e}`).join(' ');
+    console.log(`${name.padEnd(17)} decay=${d.decay.padEnd(8)} correction=${d.correction.padEnd(5)} bonus=${d.bonus.padEnd(4)} ${roles}`);
+  }
+});
+
+program.command('gen')
+  .description('write the WGSL of every kernel and a typed TS module that loads and calls them')
+  .argument('<variant>', 'a built-in variant name or a path to a spec .ts file')
+  .requiredOption('--out <dir>', 'output directory')
+  .option('--chunk <C>', 'chunk size 16 | 32 | 64', chunkArg, 64)
+  .option('--K <K>', 'key head dim', int('K'), 128)
+  .option('--V <V>', 'value head dim', int('V'), 128)
+  .action(async (variant: string, o: { out: string; chunk: 16 | 32 | 64; K: number; V: number }) => {
+    // Loaded on demand: gen pulls in the TypeScript compiler and ts-morph.
+    const { runGen } = await import('./gen.js');
+    const files = await runGen({ variant, out: o.out, chunk: o.chunk, K: o.K, V: o.V });
+    for (const f of files) console.log(f);
+  });
+
+program.command('demo')
+  .description('run every variant on the default WebGPU device against the float64 reference')
+  .option('--B <B>', 'batch', int('B'), 1)
+  .option('--T <T>', 'sequence length', int('T'), 200)
+  .option('--H <H>', 'heads', int('H'), 2)
+  .option('--K <K>', 'key head dim', int('K'), 32)
+  .option('--V <V>', 'value head dim', int('V'), 32)
+  .option('--chunk <C>', 'chunk size', chunkArg, 64)
+  .action(async (o: { B: number; T: number; H: number; K: number; V: number; chunk: 16 | 32 | 64 }) => {
+    const ok = await runDemo({ B: o.B, T: o.T, H: o.H, K: o.K, V: o.V }, o.chunk, (s) => console.log(s));
+    process.exitCode = ok ? 0 : 1;
+  });
+
+program.command('bench')
+  .description('forward time per variant at the seed shapes vs the token-sequential kernel and the f32 ceiling')
+  .option('--variants <list>', 'comma-separated variant names', (v: string) => v.split(','))
+  .option('--T <list>', 'comma-separated sequence lengths (default 2048,4096)', (v: string) => v.split(',').map(Number))
+  .option('--H <H>', 'heads', int('H'), 32)
+  .option('--D <D>', 'head dim K = V', int('D'), 128)
+  .option('--repeat <R>', 'forwards per submit', int('repeat'), 10)
+  .option('--samples <S>', 'timed submits (median)', int('samples'), 7)
+  .option('--json <file>', 'write the rows as JSON', 'bench/results.json')
+  .option('--breakdown', 'also time each kernel of the chunked plan alone')
+  .option('--no-recurrent', 'skip the token-sequential baseline')
+  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean }) => {
+    const engine = await createEngine();
+    try {
+      const shapes = o.T ? o.T.map((T) => ({ B: 1, H: o.H, T, K: o.D, V: o.D })) : SEED_SHAPES.map((s) => ({ ...s, H: o.H, K: o.D, V: o.D }));
+      console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}\n`);
+      console.log(TABLE_HEADER);
+      const rows = await benchForward(engine, {
+        variants: o.variants, shapes, repeat: o.repeat, samples: o.samples, breakdown: o.breakdown,
+        recurrentMaxT: o.recurrent ? Infinity : 0, log: (l) => console.log(l),
+      });
+      mkdirSync(dirname(o.json), { recursive: true });
+      writeFileSync(o.json, JSON.stringify({ adapter: engine.adapterName, date: new Date().toISOString(), rows }, null, 2));
+      console.log(`\nwrote ${o.json}`);
+    } finally {
+      engine.destroy();
+    }
+  });
+
+program.parseAsync(process.argv).catch((e: Error) => {
+  console.error(`lae: ${e.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,31 @@
+// The scan over chunks for variants without a delta correction: elementwise over the K x V
+// state, one thread per element, S_{n+1} = 2^{G_last,n} * S_n + dS_n. hs[n] holds dS_n on
+// entry (chunk-state.ts) and S_n on exit, which is what the output stage reads.
+import { KernelSource } from './common.js';
+
+export function emitStateScan(ks: KernelSource): string {
+  const hs = ks.use('hs', 'read_write');
+  const h0 = ks.use('h0', 'read');
+  const ht = ks.use('ht', 'read_write');
+  const decay = ks.decayed ? `exp2(${ks.gcs()}(b, h, min(P.T, (n + 1u) * C) - 1u, d)) * ` : '';
+  return `
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let e = wid.x * WG + lid;
+  if (e >= KD * VD) { return; }
+  let bh = wid.y;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let d = e / VD;
+  let c = e % VD;
+  var s = 0.0;
+  if (P.has_h0 != 0u) { s = ${h0}[${ks.stateIndex('b', 'h', 'd', 'c')}]; }
+  for (var n = 0u; n < P.NT; n++) {
+    let idx = ((bh * P.NT + n) * KD + d) * VD + c;
+    let ds = ${hs}[idx];
+    ${hs}[idx] = s;
+    s = ${decay}s + ds;
+  }
+  ${ht}[${ks.stateIndex('b', 'h', 'd', 'c')}] = s;
+}`;
+}

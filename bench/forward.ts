@@ -35,8 +35,18 @@ export function forwardFlops(def: VariantDef, s: ProblemSize, C: number): number
   return perToken * s.B * s.H * s.T;
 }
 
-async function timeRun(run: { execute(r?: number, only?: number): Promise<void> }, repeat: number, samples: number, only?: number): Promise<number> {
+interface Timeable {
+  execute(r?: number, only?: number): Promise<void>;
+  timeGpu(repeat: number, only?: number): Promise<number>;
+}
+
+/** GPU time by timestamp queries where the device has them, else wall time of batched submits. */
+async function timeRun(run: Timeable, repeat: number, samples: number, only?: number, gpuTimer = true): Promise<number> {
   await run.execute(1); // warm-up (and lazy allocation); also produces every kernel's inputs
+  if (gpuTimer) {
+    await run.timeGpu(2, only);
+    return run.timeGpu(Math.max(3, repeat * samples), only);
+  }
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
     const t0 = performance.now();
@@ -69,25 +79,27 @@ export async function benchForward(engine: Engine, opts: BenchOptions = {}): Pro
   const names = opts.variants ?? VARIANT_NAMES;
   const shapes = opts.shapes ?? SEED_SHAPES;
   const chunk = opts.chunk ?? 64;
+  const gpuTimer = engine.device.features.has('timestamp-query');
+  opts.log?.(`timing: ${gpuTimer ? 'GPU timestamp queries, median per forward' : 'wall time of batched submits (no timestamp-query)'}`);
   const rows: BenchRow[] = [];
   for (const shape of shapes) {
     for (const name of names) {
       const op = engine.variant(name);
       const inputs = sampleInputs(op.def, shape, 3, true);
       const chunked = await op.prepareForward(inputs, { ...shape, chunkSize: chunk });
-      const chunkedMs = await timeRun(chunked, opts.repeat ?? 10, opts.samples ?? 7);
+      const chunkedMs = await timeRun(chunked, opts.repeat ?? 10, opts.samples ?? 7, undefined, gpuTimer);
       let kernels: Record<string, number> | undefined;
       if (opts.breakdown) {
         kernels = {};
         for (const [i, k] of chunked.plan.kernels.entries()) {
-          kernels[k.stage] = await timeRun(chunked, opts.repeat ?? 10, opts.samples ?? 7, i);
+          kernels[k.stage] = await timeRun(chunked, opts.repeat ?? 10, opts.samples ?? 7, i, gpuTimer);
         }
       }
       chunked.destroy();
       let recurrentMs: number | null = null;
       if (shape.T <= (opts.recurrentMaxT ?? Infinity)) {
         const rec = await op.prepareForward(inputs, { ...shape, mode: 'recurrent' });
-        recurrentMs = await timeRun(rec, Math.max(1, Math.floor((opts.repeat ?? 10) / 5)), Math.min(5, opts.samples ?? 7));
+        recurrentMs = await timeRun(rec, 2, 3, undefined, gpuTimer);
         rec.destroy();
       }
       const flops = forwardFlops(op.def, shape, chunk);

@@ -69,7 +69,8 @@ program.command('bench')
   .option('--breakdown', 'also time each kernel of the chunked plan alone')
   .option('--no-recurrent', 'skip the token-sequential baseline')
   .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean }) => {
-    const engine = await createEngine();
+    // Full-resolution timestamps (Dawn quantizes them by default).
+    const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'] });
     try {
       const shapes = o.T ? o.T.map((T) => ({ B: 1, H: o.H, T, K: o.D, V: o.D })) : SEED_SHAPES.map((s) => ({ ...s, H: o.H, K: o.D, V: o.D }));
       console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}\n`);

@@ -48,7 +48,10 @@ function stageShape(stage: KernelStage, cfg: CodegenConfig, t: Tiles): { wg: num
       return { wg: wgX * Math.min(16, t.KP), wgX, grid: [[ceilDiv(cfg.V, t.stateBV)], ['NT'], ['BH']] };
     }
     case 'stateScan': return { wg: 256, wgX: 256, grid: [[ceilDiv(cfg.K * cfg.V, 256)], ['BH'], [1]] };
-    case 'deltaScan': return { wg: Math.min(256, t.KP * t.scanBV), wgX: 1, grid: [[ceilDiv(cfg.V, t.scanBV)], ['BH'], [1]] };
+    case 'deltaScan': {
+      const wgX = Math.min(16, t.scanBV);
+      return { wg: wgX * Math.min(16, t.KP, C), wgX, grid: [[ceilDiv(cfg.V, t.scanBV)], ['BH'], [1]] };
+    }
     case 'output': {
       const wgX = Math.min(16, t.outBV);
       return { wg: wgX * Math.min(16, C), wgX, grid: [[ceilDiv(cfg.V, t.outBV)], ['NT'], ['BH']] };

@@ -19,6 +19,16 @@ export interface CodegenConfig {
   readonly K: number;
   readonly V: number;
   readonly chunk: ChunkSize;
+  /** Workgroup memory the kernels may use, bytes: 32768 (any desktop adapter, lavapipe) or 49152
+   * (NVIDIA, where wider output tiles fit). Default 32768. Part of the cache key. */
+  readonly wgMemory?: WorkgroupMemoryTier;
+}
+export const WG_MEMORY_TIERS = [32768, 49152] as const;
+export type WorkgroupMemoryTier = (typeof WG_MEMORY_TIERS)[number];
+
+/** The largest tier a device's maxComputeWorkgroupStorageSize allows, or null if none does. */
+export function memoryTierFor(limit: number): WorkgroupMemoryTier | null {
+  return [...WG_MEMORY_TIERS].reverse().find((t) => t <= limit) ?? null;
 }
 
 /** Sizes are products of symbols resolved at dispatch time and constants baked at codegen time. */
@@ -66,11 +76,13 @@ export function chooseTiles(cfg: CodegenConfig): Tiles {
   return {
     KP, VP,
     // The scan keeps a KP x scanBV state tile in workgroup memory: at most 16 KiB.
-    scanBV: Math.min(VP, 32, 4096 / KP),
+    // 16 columns: the sequential scan has only B*H*V/scanBV workgroups, so narrow tiles buy parallelism.
+    scanBV: Math.min(VP, 16),
     // Register tiles of (KP/16) x (BV/16) per thread: at most 64 accumulators.
     stateBV: Math.min(VP, KP >= 256 ? 32 : 64),
-    // 64 columns: the C x C scores are recomputed once per V tile, so wider tiles waste less.
-    outBV: Math.min(VP, 64),
+    // The C x C scores are recomputed once per V tile, so the widest tile that fits wins:
+    // 128 columns need about 37 KiB of workgroup memory, 64 fit in 32 KiB.
+    outBV: Math.min(VP, (cfg.wgMemory ?? 32768) >= 49152 ? 128 : 64),
     recurrentBV: Math.min(VP, 32),
     slab: 8,
   };
@@ -85,6 +97,9 @@ export function validateConfig(cfg: CodegenConfig): void {
     if (!Number.isInteger(v) || v < 1 || v > MAX_HEAD_DIM) {
       throw new ConfigError(`${name} = ${v} is not supported: the kernels take head dims 1..${MAX_HEAD_DIM}`);
     }
+  }
+  if (cfg.wgMemory !== undefined && !(WG_MEMORY_TIERS as readonly number[]).includes(cfg.wgMemory)) {
+    throw new ConfigError(`wgMemory ${cfg.wgMemory} is not a tier; use one of ${WG_MEMORY_TIERS.join(', ')}`);
   }
   if (!(CHUNK_SIZES as readonly number[]).includes(cfg.chunk)) {
     throw new ConfigError(`chunk size ${cfg.chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);

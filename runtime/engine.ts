@@ -3,7 +3,7 @@
 import { numel, type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
-  planForward, PARAMS_FIELDS, CHUNK_SIZES, type ChunkSize, type ForwardMode, type KernelPlan, type SizeExpr,
+  planForward, PARAMS_FIELDS, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type SizeExpr,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { GpuTensor } from './tensor.js';
@@ -93,7 +93,12 @@ export class VariantOp {
 
   /** The kernel plan this op would run for a config (what `lae gen` writes out). */
   plan(opts: { K: number; V: number; chunkSize?: ChunkSize; mode?: ForwardMode }): KernelPlan {
-    return planForward(this.def, { K: opts.K, V: opts.V, chunk: opts.chunkSize ?? 64 }, opts.mode ?? 'chunked');
+    const limit = this.engine.limits.maxComputeWorkgroupStorageSize;
+    const wgMemory = memoryTierFor(limit);
+    if (wgMemory === null) {
+      throw new EngineError(`this device offers ${limit} bytes of workgroup memory; lae's kernels need at least ${WG_MEMORY_TIERS[0]}`);
+    }
+    return planForward(this.def, { K: opts.K, V: opts.V, chunk: opts.chunkSize ?? 64, wgMemory }, opts.mode ?? 'chunked');
   }
 
   async forward(inputs: HostInputs, opts: ForwardOptions): Promise<ForwardResult> {
@@ -208,7 +213,35 @@ export class VariantOp {
         await device.queue.onSubmittedWorkDone();
         engine.assertAlive();
       };
-      return { plan, size, tensors, encode, execute, destroy };
+      const timeGpu = async (repeat: number, only?: number): Promise<number> => {
+        if (!device.features.has('timestamp-query')) throw new EngineError('this device has no timestamp-query feature');
+        engine.assertAlive();
+        const count = 2 * repeat;
+        const querySet = device.createQuerySet({ type: 'timestamp', count });
+        const resolve = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+        const readback = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        try {
+          const enc = device.createCommandEncoder();
+          for (let r = 0; r < repeat; r++) {
+            const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * r, endOfPassWriteIndex: 2 * r + 1 } });
+            if (only === undefined) encode(pass); else encodeKernel(pass, only);
+            pass.end();
+          }
+          enc.resolveQuerySet(querySet, 0, count, resolve, 0);
+          enc.copyBufferToBuffer(resolve, 0, readback, 0, count * 8);
+          device.queue.submit([enc.finish()]);
+          await readback.mapAsync(GPUMapMode.READ);
+          const ts = new BigInt64Array(readback.getMappedRange().slice(0));
+          readback.unmap();
+          const perPass: number[] = [];
+          for (let r = 0; r < repeat; r++) perPass.push(Number(ts[2 * r + 1]! - ts[2 * r]!) / 1e6);
+          perPass.sort((a, b) => a - b);
+          return perPass[Math.floor(repeat / 2)]!;
+        } finally {
+          querySet.destroy(); resolve.destroy(); readback.destroy();
+        }
+      };
+      return { plan, size, tensors, encode, execute, timeGpu, destroy };
     } catch (e) {
       destroy();
       throw e;
@@ -226,6 +259,9 @@ export interface PreparedForward {
   /** Submits `repeat` forwards in one command buffer and waits for the GPU; with `only`, just
    * that kernel of the plan (for per-kernel timing; its inputs must have been produced). */
   execute(repeat?: number, only?: number): Promise<void>;
+  /** GPU time in ms (median over `repeat` passes, each timed by timestamp queries) of one
+   * forward, or of kernel `only` alone. Needs the 'timestamp-query' feature. */
+  timeGpu(repeat: number, only?: number): Promise<number>;
   destroy(): void;
 }
 

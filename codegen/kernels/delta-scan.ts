@@ -1,9 +1,10 @@
-// Stage 2 of the delta rule, the only sequential kernel: per (b*h, V-tile) walk the chunks in order with the state
-// tile S [K x BV] in workgroup memory. Store S_n for the output stage, form the chunk's values
-// (V, or V_new = U - W S_n for the delta rule), then
-//   S_{n+1} = 2^{G_last} * S_n + (K * 2^{G_last - G})^T V
-// with every exponent <= 0.
+// Stage 2 of the delta rule, the only sequential kernel: per (b*h, V-tile) walk the chunks in
+// order. The state tile S [K x BV] lives in registers (each thread an RM x RN tile: keys
+// ty + TY*a, columns tx + TX*b) with a copy in workgroup memory for the matmul that needs all
+// of it. Per chunk: store S_n (for the output stage), V_new = U - W S_n (stored for the output
+// stage), then S_{n+1} = 2^{G_last} * S_n + (K * 2^{G_last - G})^T V_new, every exponent <= 0.
 import { KernelSource } from './common.js';
+import { TILE_GRID } from './scores.js';
 
 export const SCAN_ROW_BLOCK = 8;
 
@@ -12,24 +13,23 @@ export function emitDeltaScan(ks: KernelSource): string {
   const hs = ks.use('hs', 'read_write');
   const h0 = ks.use('h0', 'read');
   const ht = ks.use('ht', 'read_write');
-  const kRole = ks.role('k');
-  const values = ks.delta
-    ? (() => {
-      const u = ks.use('u', 'read'); const w = ks.use('w', 'read'); const vn = ks.use('vnew', 'read_write');
-      return `var a = ${u}[(bh * P.T + t) * VD + cg];
-        for (var d = 0u; d < KD; d++) { a -= ${w}[(bh * P.T + t) * KD + d] * sS[d * BV + c]; }
-        ${vn}[(bh * P.T + t) * VD + cg] = a;
-        x = a;`;
-    })()
-    : `x = ${ks.role('v')}(b, t, h, cg);`;
-  const gl = ks.diag ? 'sGl[d]' : 'sGl[0]';
+  const u = ks.use('u', 'read');
+  const w = ks.use('w', 'read');
+  const vn = ks.use('vnew', 'read_write');
+  const k = ks.role('k');
   const gcs = ks.decayed ? ks.gcs() : '';
+  const gl = (d: string) => (ks.diag ? `sGl[${d}]` : 'sGl[0]');
   return `
+${TILE_GRID}
 const BV: u32 = ${tiles.scanBV}u;
-const NS: u32 = KP * BV / WG;
+const RM: u32 = KP / TY;
+const RN: u32 = BV / TX;
+const VM: u32 = C / TY;
+const SK: u32 = 8u;
 const RB: u32 = ${SCAN_ROW_BLOCK}u;
 var<workgroup> sS: array<f32, KP * BV>;
 var<workgroup> sVn: array<f32, C * BV>;
+var<workgroup> sW: array<f32, SK * C>;
 var<workgroup> sKb: array<f32, RB * KP>;
 ${ks.decayed ? 'var<workgroup> sGl: array<f32, DG>;' : ''}
 
@@ -39,43 +39,73 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let bh = wid.y;
   let b = bh / P.H;
   let h = bh % P.H;
-  for (var r = 0u; r < NS; r++) {
-    let e = lid + r * WG;
-    let d = e / BV;
-    let cg = vt * BV + e % BV;
-    var s = 0.0;
-    if (P.has_h0 != 0u && d < KD && cg < VD) { s = ${h0}[${ks.stateIndex('b', 'h', 'd', 'cg')}]; }
-    sS[e] = s;
+  let tx = lid % TX;
+  let ty = lid / TX;
+  var st: array<array<f32, RN>, RM>;
+  for (var a = 0u; a < RM; a++) {
+    let d = ty + TY * a;
+    for (var c = 0u; c < RN; c++) {
+      let cl = tx + TX * c;
+      let cg = vt * BV + cl;
+      var s = 0.0;
+      if (P.has_h0 != 0u && d < KD && cg < VD) { s = ${h0}[${ks.stateIndex('b', 'h', 'd', 'cg')}]; }
+      st[a][c] = s;
+      sS[d * BV + cl] = s;
+    }
   }
-  workgroupBarrier();
   for (var n = 0u; n < P.NT; n++) {
     let t0 = n * C;
     let rows = min(C, P.T - t0);
-    for (var r = 0u; r < NS; r++) {
-      let e = lid + r * WG;
-      let d = e / BV;
-      let cg = vt * BV + e % BV;
-      if (d < KD && cg < VD) { ${hs}[((bh * P.NT + n) * KD + d) * VD + cg] = sS[e]; }
-    }
-    for (var e = lid; e < C * BV; e += WG) {
-      let i = e / BV;
-      let c = e % BV;
-      let cg = vt * BV + c;
-      var x = 0.0;
-      if (i < rows && cg < VD) {
-        let t = t0 + i;
-        ${values}
+    for (var a = 0u; a < RM; a++) {
+      let d = ty + TY * a;
+      for (var c = 0u; c < RN; c++) {
+        let cg = vt * BV + tx + TX * c;
+        if (d < KD && cg < VD) { ${hs}[((bh * P.NT + n) * KD + d) * VD + cg] = st[a][c]; }
       }
-      sVn[e] = x;
     }
     ${ks.decayed ? `for (var d = lid; d < DG; d += WG) { sGl[d] = ${gcs}(b, h, t0 + rows - 1u, d); }` : ''}
     workgroupBarrier();
-    var acc: array<f32, NS>;
-    for (var r = 0u; r < NS; r++) {
-      let e = lid + r * WG;
-      let d = min(e / BV, KD - 1u);
-      acc[r] = sS[e]${ks.decayed ? ` * exp2(${gl})` : ''};
+    // V_new = U - W S_n: rows ty + TY*a, columns tx + TX*c; W streamed in K-slabs.
+    var wsn: array<array<f32, RN>, VM>;
+    for (var a = 0u; a < VM; a++) { for (var c = 0u; c < RN; c++) { wsn[a][c] = 0.0; } }
+    for (var d0 = 0u; d0 < KD; d0 += SK) {
+      for (var e = lid; e < C * SK; e += WG) {
+        let i = e / SK;
+        let d = d0 + e % SK;
+        var x = 0.0;
+        if (i < rows && d < KD) { x = ${w}[(bh * P.T + t0 + i) * KD + d]; }
+        sW[(e % SK) * C + i] = x;
+      }
+      workgroupBarrier();
+      for (var dd = 0u; dd < SK; dd++) {
+        let srow = min(d0 + dd, KP - 1u) * BV;
+        for (var a = 0u; a < VM; a++) {
+          let x = sW[dd * C + ty + TY * a];
+          for (var c = 0u; c < RN; c++) { wsn[a][c] += x * sS[srow + tx + TX * c]; }
+        }
+      }
+      workgroupBarrier();
     }
+    for (var a = 0u; a < VM; a++) {
+      let i = ty + TY * a;
+      for (var c = 0u; c < RN; c++) {
+        let cl = tx + TX * c;
+        let cg = vt * BV + cl;
+        var x = 0.0;
+        if (i < rows && cg < VD) {
+          let t = t0 + i;
+          x = ${u}[(bh * P.T + t) * VD + cg] - wsn[a][c];
+          ${vn}[(bh * P.T + t) * VD + cg] = x;
+        }
+        sVn[i * BV + cl] = x;
+      }
+    }
+    for (var a = 0u; a < RM; a++) {
+      let d = min(ty + TY * a, KD - 1u);
+      ${ks.decayed ? `let decay = exp2(${gl('d')});
+      for (var c = 0u; c < RN; c++) { st[a][c] *= decay; }` : ''}
+    }
+    workgroupBarrier();
     for (var i0 = 0u; i0 < rows; i0 += RB) {
       for (var e = lid; e < RB * KP; e += WG) {
         let i = i0 + e / KP;
@@ -83,27 +113,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var x = 0.0;
         if (i < rows && d < KD) {
           let t = t0 + i;
-          x = ${kRole}(b, t, h, d)${ks.decayed ? ` * exp2(${gl} - ${gcs}(b, h, t, d))` : ''};
+          x = ${k}(b, t, h, d)${ks.decayed ? ` * exp2(${gl('d')} - ${gcs}(b, h, t, d))` : ''};
         }
         sKb[e] = x;
       }
       workgroupBarrier();
-      for (var r = 0u; r < NS; r++) {
-        let e = lid + r * WG;
-        let d = e / BV;
-        let c = e % BV;
-        for (var ii = 0u; ii < RB; ii++) { acc[r] += sKb[ii * KP + d] * sVn[(i0 + ii) * BV + c]; }
+      for (var ii = 0u; ii < RB; ii++) {
+        for (var a = 0u; a < RM; a++) {
+          let kk = sKb[ii * KP + ty + TY * a];
+          for (var c = 0u; c < RN; c++) { st[a][c] += kk * sVn[(i0 + ii) * BV + tx + TX * c]; }
+        }
       }
       workgroupBarrier();
     }
-    for (var r = 0u; r < NS; r++) { sS[lid + r * WG] = acc[r]; }
+    for (var a = 0u; a < RM; a++) {
+      for (var c = 0u; c < RN; c++) { sS[(ty + TY * a) * BV + tx + TX * c] = st[a][c]; }
+    }
     workgroupBarrier();
   }
-  for (var r = 0u; r < NS; r++) {
-    let e = lid + r * WG;
-    let d = e / BV;
-    let cg = vt * BV + e % BV;
-    if (d < KD && cg < VD) { ${ht}[${ks.stateIndex('b', 'h', 'd', 'cg')}] = sS[e]; }
+  for (var a = 0u; a < RM; a++) {
+    let d = ty + TY * a;
+    for (var c = 0u; c < RN; c++) {
+      let cg = vt * BV + tx + TX * c;
+      if (d < KD && cg < VD) { ${ht}[${ks.stateIndex('b', 'h', 'd', 'cg')}] = st[a][c]; }
+    }
   }
 }`;
 }

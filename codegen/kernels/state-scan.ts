@@ -7,7 +7,8 @@ export function emitStateScan(ks: KernelSource): string {
   const hs = ks.use('hs', 'read_write');
   const h0 = ks.use('h0', 'read');
   const ht = ks.use('ht', 'read_write');
-  const decay = ks.decayed ? `exp2(${ks.gcs()}(b, h, min(P.T, (n + 1u) * C) - 1u, d)) * ` : '';
+  const gcs = ks.decayed ? ks.gcs() : '';
+  const decayOf = (n: string) => (ks.decayed ? `exp2(${gcs}(b, h, min(P.T, (${n} + 1u) * C) - 1u, d))` : '1.0');
   return `
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -20,11 +21,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let c = e % VD;
   var s = 0.0;
   if (P.has_h0 != 0u) { s = ${h0}[${ks.stateIndex('b', 'h', 'd', 'c')}]; }
-  for (var n = 0u; n < P.NT; n++) {
+  // Four chunks per step, loads first, so four memory latencies overlap instead of adding up.
+  var n = 0u;
+  for (; n + 4u <= P.NT; n += 4u) {
+    var ds: array<f32, 4>;
+    var ad: array<f32, 4>;
+    for (var r = 0u; r < 4u; r++) {
+      ds[r] = ${hs}[((bh * P.NT + n + r) * KD + d) * VD + c];
+      ad[r] = ${decayOf('n + r')};
+    }
+    for (var r = 0u; r < 4u; r++) {
+      ${hs}[((bh * P.NT + n + r) * KD + d) * VD + c] = s;
+      s = ad[r] * s + ds[r];
+    }
+  }
+  for (; n < P.NT; n++) {
     let idx = ((bh * P.NT + n) * KD + d) * VD + c;
     let ds = ${hs}[idx];
     ${hs}[idx] = s;
-    s = ${decay}s + ds;
+    s = ${decayOf('n')} * s + ds;
   }
   ${ht}[${ks.stateIndex('b', 'h', 'd', 'c')}] = s;
 }`;

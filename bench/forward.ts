@@ -37,7 +37,7 @@ export function forwardFlops(def: VariantDef, s: ProblemSize, C: number): number
 
 interface Timeable {
   execute(r?: number, only?: number): Promise<void>;
-  timeGpu(repeat: number, only?: number): Promise<number>;
+  timeGpu(repeat: number, only?: number, split?: boolean): Promise<number>;
 }
 
 /** GPU time by timestamp queries where the device has them, else wall time of batched submits. */
@@ -91,6 +91,7 @@ export async function benchForward(engine: Engine, opts: BenchOptions = {}): Pro
       let kernels: Record<string, number> | undefined;
       if (opts.breakdown) {
         kernels = {};
+        if (gpuTimer) kernels.splitPasses = await chunked.timeGpu(Math.max(3, (opts.repeat ?? 10) * (opts.samples ?? 7)), undefined, true);
         for (const [i, k] of chunked.plan.kernels.entries()) {
           kernels[k.stage] = await timeRun(chunked, opts.repeat ?? 10, opts.samples ?? 7, i, gpuTimer);
         }

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { Project, VariableDeclarationKind, type SourceFile } from 'ts-morph';
 import type { VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
-import { CHUNK_SIZES, PARAMS_FIELDS, planForward, type ChunkSize, type ForwardMode, type KernelPlan } from '../codegen/index.js';
+import { CHUNK_SIZES, KERNEL_STAGES, PARAMS_FIELDS, planForward, type ChunkSize, type ForwardMode, type KernelPlan } from '../codegen/index.js';
 import { loadSpecFile } from './load-spec.js';
 
 export type GenMode = ForwardMode | 'both';
@@ -170,7 +170,7 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
       isExported: true, name: 'KernelDecl',
       properties: [
         { isReadonly: true, name: 'name', type: 'string' },
-        { isReadonly: true, name: 'stage', type: "'prep' | 'scan' | 'output' | 'recurrent'" },
+        { isReadonly: true, name: 'stage', type: KERNEL_STAGES.map((st) => `'${st}'`).join(' | ') },
         { isReadonly: true, name: 'workgroupSize', type: 'number' },
         { isReadonly: true, name: 'grid', type: 'readonly [SizeExpr, SizeExpr, SizeExpr]', docs: ['Workgroups dispatched along x, y, z.'] },
         { isReadonly: true, name: 'bindings', type: 'readonly BindingDecl[]', docs: ['Binding 0 is the Params uniform; these follow from binding 1 on.'] },

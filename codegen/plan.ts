@@ -43,7 +43,8 @@ export interface BufferDecl {
   readonly elems: SizeExpr;
 }
 export interface BindingDecl { readonly buffer: string; readonly access: 'read' | 'read_write' }
-export type KernelStage = 'prep' | 'chunkState' | 'stateScan' | 'deltaScan' | 'output' | 'recurrent';
+export const KERNEL_STAGES = ['prep', 'chunkState', 'stateScan', 'deltaScan', 'output', 'recurrent'] as const;
+export type KernelStage = (typeof KERNEL_STAGES)[number];
 export interface KernelDecl {
   readonly name: string;
   readonly stage: KernelStage;

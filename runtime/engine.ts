@@ -213,7 +213,7 @@ export class VariantOp {
         await device.queue.onSubmittedWorkDone();
         engine.assertAlive();
       };
-      const timeGpu = async (repeat: number, only?: number): Promise<number> => {
+      const timeGpu = async (repeat: number, only?: number, split = false): Promise<number> => {
         if (!device.features.has('timestamp-query')) throw new EngineError('this device has no timestamp-query feature');
         engine.assertAlive();
         const count = 2 * repeat;
@@ -223,9 +223,20 @@ export class VariantOp {
         try {
           const enc = device.createCommandEncoder();
           for (let r = 0; r < repeat; r++) {
-            const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * r, endOfPassWriteIndex: 2 * r + 1 } });
-            if (only === undefined) encode(pass); else encodeKernel(pass, only);
-            pass.end();
+            const kernels = only === undefined ? plan.kernels.map((_, i) => i) : [only];
+            // One pass per kernel when split, timed from the first pass's start to the last's end.
+            const groups = split ? kernels.map((i) => [i]) : [kernels];
+            groups.forEach((group, gi) => {
+              const pass = enc.beginComputePass({
+                timestampWrites: {
+                  querySet,
+                  ...(gi === 0 ? { beginningOfPassWriteIndex: 2 * r } : {}),
+                  ...(gi === groups.length - 1 ? { endOfPassWriteIndex: 2 * r + 1 } : {}),
+                },
+              });
+              for (const i of group) encodeKernel(pass, i);
+              pass.end();
+            });
           }
           enc.resolveQuerySet(querySet, 0, count, resolve, 0);
           enc.copyBufferToBuffer(resolve, 0, readback, 0, count * 8);
@@ -260,8 +271,9 @@ export interface PreparedForward {
    * that kernel of the plan (for per-kernel timing; its inputs must have been produced). */
   execute(repeat?: number, only?: number): Promise<void>;
   /** GPU time in ms (median over `repeat` passes, each timed by timestamp queries) of one
-   * forward, or of kernel `only` alone. Needs the 'timestamp-query' feature. */
-  timeGpu(repeat: number, only?: number): Promise<number>;
+   * forward, or of kernel `only` alone; `split` puts each kernel in a compute pass of its own.
+   * Needs the 'timestamp-query' feature. */
+  timeGpu(repeat: number, only?: number, split?: boolean): Promise<number>;
   destroy(): void;
 }
 

@@ -99,7 +99,7 @@ describe('lae gen: built-in variants', () => {
     const out = join(tmp, 'gla-default');
     const files = await runGen({ variant: 'gla', out });
     const names = files.map((f) => basename(f)).sort();
-    expect(names).toEqual(['gla.kernels.ts', 'gla_output.wgsl', 'gla_prep.wgsl', 'gla_recurrent.wgsl', 'gla_scan.wgsl']);
+    expect(names).toEqual(['gla.kernels.ts', 'gla_chunkState.wgsl', 'gla_output.wgsl', 'gla_prep.wgsl', 'gla_recurrent.wgsl', 'gla_stateScan.wgsl']);
     for (const f of files) expect(existsSync(f)).toBe(true);
     const engine = await getEngine();
     for (const f of files.filter((x) => x.endsWith('.wgsl'))) {
@@ -189,8 +189,8 @@ ${body}
     const out = join(tmp, 'scalar-out');
     const files = await runGen({ variant: file, out, K: 16, V: 8, chunk: 16 });
     expect(files.map((f) => basename(f)).sort()).toEqual([
-      'scalar_softplus.kernels.ts', 'scalar_softplus_output.wgsl', 'scalar_softplus_prep.wgsl',
-      'scalar_softplus_recurrent.wgsl', 'scalar_softplus_scan.wgsl']);
+      'scalar_softplus.kernels.ts', 'scalar_softplus_chunkState.wgsl', 'scalar_softplus_output.wgsl', 'scalar_softplus_prep.wgsl',
+      'scalar_softplus_recurrent.wgsl', 'scalar_softplus_stateScan.wgsl']);
     const moduleFile = join(out, 'scalar_softplus.kernels.ts');
     expect(typeCheck([moduleFile])).toEqual([]);
     const size = { B: 1, T: 20, H: 2, K: 16, V: 8 };

@@ -1,9 +1,9 @@
 // The intra-chunk score matrix, shared by the output kernel (A_qk) and the WY prep (A_kk):
 //   A[i,j] = post(i) * sum_d L[i,d] R[j,d] * 2^(GL[i,d] - GR[j,d])   for j <= i (j < i if strict)
 // For a scalar decay the factor leaves the sum and is applied once per entry; for a per-key
-// (diagonal) decay it stays inside, clamped to an exponent <= 0 (the mask keeps exactly the
-// entries whose exponent is <= 0, so the clamp changes none of them and no masked entry can
-// overflow into inf * 0 = NaN; FLA issue #215's failure mode). The bonus form (RWKV6) puts
+// (diagonal) decay it stays inside. With log-decays <= 0 every kept entry (j <= i) has an
+// exponent <= 0, so nothing overflows; masked entries may overflow but are dropped by select,
+// never multiplied by a mask (which would turn inf * 0 into NaN). The bonus form (RWKV6) puts
 // sum_d L u R on the diagonal. K streams through workgroup memory in slabs of SK, stored
 // transposed so a warp's reads are broadcasts or unit-stride; each thread owns an RM x RNS
 // register tile with rows ty + TY*a and columns tx + TX*b.
@@ -35,11 +35,11 @@ export function emitScores(ks: KernelSource, opts: ScoresOptions): string {
   const mask = opts.strict ? 'j < i' : 'j <= i';
 
   let term = 'sL[dd * C + i] * sR[dd * C + j]';
-  if (ks.diag && bonus) term = `${term} * select(exp2(min(sGL[dd * C + i] - sGR[dd * C + j], 0.0)), sU[dd], i == j)`;
-  else if (ks.diag) term = `${term} * exp2(min(sGL[dd * C + i] - sGR[dd * C + j], 0.0))`;
+  if (ks.diag && bonus) term = `${term} * select(exp2(sGL[dd * C + i] - sGR[dd * C + j]), sU[dd], i == j)`;
+  else if (ks.diag) term = `${term} * exp2(sGL[dd * C + i] - sGR[dd * C + j])`;
   else if (bonus) term = `${term} * select(1.0, sU[dd], i == j)`;
   const scalarFactor = ks.decayed && !ks.diag
-    ? (bonus ? 'if (i != j) { x = x * exp2(min(sG1L[i] - sG1R[j], 0.0)); }' : 'x = x * exp2(min(sG1L[i] - sG1R[j], 0.0));')
+    ? (bonus ? 'if (i != j) { x = x * exp2(sG1L[i] - sG1R[j]); }' : 'x = x * exp2(sG1L[i] - sG1R[j]);')
     : '';
 
   return `

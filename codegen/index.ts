@@ -66,7 +66,7 @@ export function planKey(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode):
 
 export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
   validateConfig(cfg);
-  const tiles = chooseTiles(cfg);
+  const tiles = chooseTiles(cfg, def);
   const stages: KernelStage[] = mode === 'chunked' ? forwardStages(def) : ['recurrent'];
   const kernels = stages.map((stage): KernelDecl => {
     const { wg, wgX, grid } = stageShape(stage, cfg, tiles);

@@ -65,27 +65,45 @@ export interface Tiles {
   readonly outBV: number;
   /** V columns per workgroup of the token-sequential kernel. */
   readonly recurrentBV: number;
-  /** K-slab width staged per step of the score and output matmuls. */
+  /** K-slab width staged per step of the output kernel's matmuls, and of the WY prep's scores. */
   readonly slab: number;
+  readonly prepSlab: number;
+  /** K-slab of W and row block of keys staged per step of the delta rule's scan. */
+  readonly scanSlab: number;
+  readonly scanRows: number;
 }
 
 export const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
-export function chooseTiles(cfg: CodegenConfig): Tiles {
+export function chooseTiles(cfg: CodegenConfig, def: VariantDef): Tiles {
   const KP = Math.max(4, nextPow2(cfg.K));
   const VP = Math.max(4, nextPow2(cfg.V));
+  const C = cfg.chunk;
+  const budget = cfg.wgMemory ?? 32768;
+  const diag = def.decay === 'diagonal';
+  const scanBV = Math.min(VP, 16);
+  // Wider slabs mean fewer barrier + global-load round trips per chunk; take the widest whose
+  // workgroup arrays (in f32 words, as the kernels declare them) fit the budget.
+  const widest = (candidates: number[], cap: number, words: (x: number) => number) =>
+    candidates.find((x) => x <= cap && 4 * words(x) <= budget) ?? candidates[candidates.length - 1]!;
+  const prepSlab = widest([32, 16, 8], KP, (sk) =>
+    C * C + sk * C * (diag ? 4 : 2) + 1024 + C + 2 * C + (def.bonus === 'u' ? sk : 0));
+  const scanSlab = widest([32, 16, 8], KP, (sk) => KP * scanBV + C * scanBV + sk * C + 8 * KP + KP);
+  const scanRows = widest([32, 16, 8], C, (rb) => KP * scanBV + C * scanBV + scanSlab * C + rb * KP + KP);
   return {
     KP, VP,
-    // The scan keeps a KP x scanBV state tile in workgroup memory: at most 16 KiB.
     // 16 columns: the sequential scan has only B*H*V/scanBV workgroups, so narrow tiles buy parallelism.
-    scanBV: Math.min(VP, 16),
+    scanBV,
     // Register tiles of (KP/16) x (BV/16) per thread: at most 64 accumulators.
     stateBV: Math.min(VP, KP >= 256 ? 32 : 64),
     // The C x C scores are recomputed once per V tile, so the widest tile that fits wins:
     // 128 columns need about 37 KiB of workgroup memory, 64 fit in 32 KiB.
-    outBV: Math.min(VP, (cfg.wgMemory ?? 32768) >= 49152 ? 128 : 64),
+    outBV: Math.min(VP, budget >= 49152 ? 128 : 64),
     recurrentBV: Math.min(VP, 32),
     slab: 8,
+    prepSlab,
+    scanSlab,
+    scanRows: Math.min(scanRows, C),
   };
 }
 

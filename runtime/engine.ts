@@ -227,13 +227,15 @@ export class VariantOp {
             // One pass per kernel when split, timed from the first pass's start to the last's end.
             const groups = split ? kernels.map((i) => [i]) : [kernels];
             groups.forEach((group, gi) => {
-              const pass = enc.beginComputePass({
+              const first = gi === 0;
+              const last = gi === groups.length - 1;
+              const pass = enc.beginComputePass(first || last ? {
                 timestampWrites: {
                   querySet,
-                  ...(gi === 0 ? { beginningOfPassWriteIndex: 2 * r } : {}),
-                  ...(gi === groups.length - 1 ? { endOfPassWriteIndex: 2 * r + 1 } : {}),
+                  ...(first ? { beginningOfPassWriteIndex: 2 * r } : {}),
+                  ...(last ? { endOfPassWriteIndex: 2 * r + 1 } : {}),
                 },
-              });
+              } : {});
               for (const i of group) encodeKernel(pass, i);
               pass.end();
             });

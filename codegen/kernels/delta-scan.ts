@@ -6,8 +6,6 @@
 import { KernelSource } from './common.js';
 import { TILE_GRID } from './scores.js';
 
-export const SCAN_ROW_BLOCK = 8;
-
 export function emitDeltaScan(ks: KernelSource): string {
   const { tiles } = ks;
   const hs = ks.use('hs', 'read_write');
@@ -25,8 +23,8 @@ const BV: u32 = ${tiles.scanBV}u;
 const RM: u32 = KP / TY;
 const RN: u32 = BV / TX;
 const VM: u32 = C / TY;
-const SK: u32 = 8u;
-const RB: u32 = ${SCAN_ROW_BLOCK}u;
+const SK: u32 = ${tiles.scanSlab}u;
+const RB: u32 = ${tiles.scanRows}u;
 var<workgroup> sS: array<f32, KP * BV>;
 var<workgroup> sVn: array<f32, C * BV>;
 var<workgroup> sW: array<f32, SK * C>;

@@ -8,7 +8,7 @@ import { emitScores, TILE_GRID } from './scores.js';
 
 export function emitOutput(ks: KernelSource): string {
   const { tiles } = ks;
-  const scores = emitScores(ks, { left: 'q', strict: false, post: 'P.scale' });
+  const scores = emitScores(ks, { left: 'q', strict: false, post: 'P.scale', slab: tiles.slab });
   const qRole = ks.role('q');
   const hs = ks.use('hs', 'read');
   const o = ks.use('o', 'read_write');

@@ -23,7 +23,9 @@ export function emitPrep(ks: KernelSource): string {
     const beta = ks.role('beta');
     prelude = `${TILE_GRID}
 var<workgroup> sBeta: array<f32, C>;
-${emitScores(ks, { left: 'k', strict: true, post: 'sBeta[i]' })}
+// The most (i, c) updates one solve step has, C^2/4, spread over the workgroup.
+const SOLVE_PER_THREAD: u32 = (C * C / 4u + WG - 1u) / WG;
+${emitScores(ks, { left: 'k', strict: true, post: 'sBeta[i]', slab: ks.tiles.prepSlab })}
 ${emitWyProduct(ks)}`;
     wy = `
   for (var i = lid; i < C; i += WG) {
@@ -33,15 +35,29 @@ ${emitWyProduct(ks)}`;
   }
   workgroupBarrier();
   scores(b, h, t0, rows, lid);
-  // T = (I + A)^-1, row by row; row i of sA turns from A into T once rows < i are T.
-  for (var i = 1u; i < C; i++) {
-    var x = 0.0;
-    if (lid < i) {
-      x = -sA[i * C + lid];
-      for (var j = lid + 1u; j < i; j++) { x -= sA[i * C + j] * sA[j * C + lid]; }
+  // T = (I + A)^-1 in place, right-looking: once row j of T is final, every later row i takes
+  // T[i,c] -= A[i,j] T[j,c] for c <= j (T[j,j] = 1), all (i, c) in parallel. Position (i,j)
+  // holds A[i,j] until step j reads it, then accumulates T[i,j]. C steps of O(C^2/4) parallel
+  // work replace the serial chains of row-by-row substitution.
+  for (var j = 0u; j + 1u < rows; j++) {
+    let width = j + 1u;
+    let count = (rows - 1u - j) * width;
+    var upd: array<f32, SOLVE_PER_THREAD>;
+    for (var r = 0u; r < SOLVE_PER_THREAD; r++) {
+      let e = lid + r * WG;
+      if (e < count) {
+        let i = j + 1u + e / width;
+        let c = e % width;
+        let tjc = select(sA[j * C + c], 1.0, c == j);
+        let acc = select(sA[i * C + c], 0.0, c == j);
+        upd[r] = acc - sA[i * C + j] * tjc;
+      }
     }
     workgroupBarrier();
-    if (lid < i) { sA[i * C + lid] = x; }
+    for (var r = 0u; r < SOLVE_PER_THREAD; r++) {
+      let e = lid + r * WG;
+      if (e < count) { sA[(j + 1u + e / width) * C + e % width] = upd[r]; }
+    }
     workgroupBarrier();
   }
   // W = (I + T_strict) X and U = (I + T_strict) Y with X = beta * 2^G * K and Y = beta * V,

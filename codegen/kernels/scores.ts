@@ -16,6 +16,8 @@ export interface ScoresOptions {
   readonly strict: boolean;
   /** WGSL expression of the per-row factor, in terms of `i` (row in chunk). */
   readonly post: string;
+  /** K-slab width staged per step. */
+  readonly slab: number;
 }
 
 /** Thread grid shared by the tiled kernels: TX x TY threads, tx fastest. */
@@ -43,7 +45,7 @@ export function emitScores(ks: KernelSource, opts: ScoresOptions): string {
     : '';
 
   return `
-const SK: u32 = ${ks.tiles.slab}u;
+const SK: u32 = ${opts.slab}u;
 const SRM: u32 = C / TY;
 const SRN: u32 = C / TX;
 var<workgroup> sA: array<f32, C * C>;

@@ -25,6 +25,8 @@ const RN: u32 = BV / TX;
 const VM: u32 = C / TY;
 const SK: u32 = ${tiles.scanSlab}u;
 const RB: u32 = ${tiles.scanRows}u;
+const WL: u32 = (C * SK + WG - 1u) / WG;
+const KL: u32 = (RB * KP + WG - 1u) / WG;
 var<workgroup> sS: array<f32, KP * BV>;
 var<workgroup> sVn: array<f32, C * BV>;
 var<workgroup> sW: array<f32, SK * C>;
@@ -67,12 +69,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var wsn: array<array<f32, RN>, VM>;
     for (var a = 0u; a < VM; a++) { for (var c = 0u; c < RN; c++) { wsn[a][c] = 0.0; } }
     for (var d0 = 0u; d0 < KD; d0 += SK) {
-      for (var e = lid; e < C * SK; e += WG) {
+      // Fixed-count, branch-free loads (clamped indices, then select): all of a thread's loads
+      // are in flight at once instead of one latency per element.
+      var wv: array<f32, WL>;
+      for (var r = 0u; r < WL; r++) {
+        let e = min(lid + r * WG, C * SK - 1u);
         let i = e / SK;
-        let d = d0 + e % SK;
-        var x = 0.0;
-        if (i < rows && d < KD) { x = ${w}[(bh * P.T + t0 + i) * KD + d]; }
-        sW[(e % SK) * C + i] = x;
+        let d = min(d0 + e % SK, KD - 1u);
+        wv[r] = ${w}[(bh * P.T + min(t0 + i, P.T - 1u)) * KD + d];
+      }
+      for (var r = 0u; r < WL; r++) {
+        let e = lid + r * WG;
+        if (e < C * SK) {
+          let i = e / SK;
+          sW[(e % SK) * C + i] = select(0.0, wv[r], i < rows && d0 + e % SK < KD);
+        }
       }
       workgroupBarrier();
       for (var dd = 0u; dd < SK; dd++) {
@@ -105,15 +116,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
     for (var i0 = 0u; i0 < rows; i0 += RB) {
-      for (var e = lid; e < RB * KP; e += WG) {
-        let i = i0 + e / KP;
-        let d = e % KP;
-        var x = 0.0;
-        if (i < rows && d < KD) {
-          let t = t0 + i;
-          x = ${k}(b, t, h, d)${ks.decayed ? ` * exp2(${gl('d')} - ${gcs}(b, h, t, d))` : ''};
-        }
-        sKb[e] = x;
+      var kv: array<f32, KL>;
+      for (var r = 0u; r < KL; r++) {
+        let e = min(lid + r * WG, RB * KP - 1u);
+        let t = min(t0 + i0 + e / KP, P.T - 1u);
+        let d = min(e % KP, KD - 1u);
+        kv[r] = ${k}(b, t, h, d)${ks.decayed ? ` * exp2(${gl('d')} - ${gcs}(b, h, t, d))` : ''};
+      }
+      for (var r = 0u; r < KL; r++) {
+        let e = lid + r * WG;
+        if (e < RB * KP) { sKb[e] = select(0.0, kv[r], i0 + e / KP < rows && e % KP < KD); }
       }
       workgroupBarrier();
       for (var ii = 0u; ii < RB; ii++) {

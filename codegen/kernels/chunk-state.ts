@@ -5,6 +5,7 @@
 // Each thread owns an RM x RN register tile of dS: rows (keys) ty + TY*a, columns tx + TX*b.
 import { KernelSource } from './common.js';
 import { TILE_GRID } from './scores.js';
+import { emitStagedLoad } from './staged.js';
 
 export const STATE_ROW_SLAB = 8;
 
@@ -41,23 +42,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc: array<array<f32, RN>, RM>;
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
   for (var i0 = 0u; i0 < rows; i0 += SI) {
-    for (var e = lid; e < SI * KP; e += WG) {
-      let i = i0 + e / KP;
-      let d = e % KP;
-      var x = 0.0;
-      if (i < rows && d < KD) {
-        let t = t0 + i;
-        x = ${k}(b, t, h, d)${ks.decayed ? ` * exp2(${gl} - ${gcs}(b, h, t, d))` : ''};
-      }
-      sK[e] = x;
-    }
-    for (var e = lid; e < SI * BV; e += WG) {
-      let i = i0 + e / BV;
-      let cg = vt * BV + e % BV;
-      var x = 0.0;
-      if (i < rows && cg < VD) { x = ${v}(b, t0 + i, h, cg); }
-      sV[e] = x;
-    }
+    ${emitStagedLoad({
+    count: 'SI * KP',
+    index: 'let t = min(t0 + i0 + e / KP, P.T - 1u); let d = min(e % KP, KD - 1u);',
+    loads: [{ name: 'k', expr: `${k}(b, t, h, d)${ks.decayed ? ` * exp2(${gl} - ${gcs}(b, h, t, d))` : ''}` }],
+    storeIndex: '',
+    valid: 'i0 + e / KP < rows && e % KP < KD',
+    store: (v) => `sK[e] = ${v('k')};`,
+  })}
+    ${emitStagedLoad({
+    count: 'SI * BV',
+    index: 'let t = min(t0 + i0 + e / BV, P.T - 1u); let cg = min(vt * BV + e % BV, VD - 1u);',
+    loads: [{ name: 'v', expr: `${v}(b, t, h, cg)` }],
+    storeIndex: '',
+    valid: 'i0 + e / BV < rows && vt * BV + e % BV < VD',
+    store: (val) => `sV[e] = ${val('v')};`,
+  })}
     workgroupBarrier();
     for (var ii = 0u; ii < SI; ii++) {
       for (var a = 0u; a < RM; a++) {

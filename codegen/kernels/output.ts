@@ -5,6 +5,7 @@
 // columns tx + TX*b.
 import { KernelSource } from './common.js';
 import { emitScores, TILE_GRID } from './scores.js';
+import { emitStagedLoad } from './staged.js';
 
 export function emitOutput(ks: KernelSource): string {
   const { tiles } = ks;
@@ -40,21 +41,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc: array<array<f32, RN>, RM>;
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
   for (var d0 = 0u; d0 < KD; d0 += SK) {
-    for (var e = lid; e < C * SK; e += WG) {
-      let i = e / SK;
-      let dd = e % SK;
-      let d = d0 + dd;
-      var x = 0.0;
-      if (i < rows && d < KD) { let t = t0 + i; x = ${qRole}(b, t, h, d)${qDecay}; }
-      sL[dd * C + i] = x;
-    }
-    for (var e = lid; e < SK * BV; e += WG) {
-      let d = d0 + e / BV;
-      let cg = vt * BV + e % BV;
-      var x = 0.0;
-      if (d < KD && cg < VD) { x = ${hs}[((bh * P.NT + n) * KD + d) * VD + cg]; }
-      sS[e] = x;
-    }
+    ${emitStagedLoad({
+    count: 'C * SK',
+    index: 'let t = min(t0 + e / SK, P.T - 1u); let d = min(d0 + e % SK, KD - 1u);',
+    loads: [{ name: 'q', expr: `${qRole}(b, t, h, d)${qDecay}` }],
+    storeIndex: 'let i = e / SK; let dd = e % SK;',
+    valid: 'i < rows && d0 + dd < KD',
+    store: (v) => `sL[dd * C + i] = ${v('q')};`,
+  })}
+    ${emitStagedLoad({
+    count: 'SK * BV',
+    index: 'let d = min(d0 + e / BV, KD - 1u); let cg = min(vt * BV + e % BV, VD - 1u);',
+    loads: [{ name: 's', expr: `${hs}[((bh * P.NT + n) * KD + d) * VD + cg]` }],
+    storeIndex: '',
+    valid: 'd0 + e / BV < KD && vt * BV + e % BV < VD',
+    store: (v) => `sS[e] = ${v('s')};`,
+  })}
     workgroupBarrier();
     for (var dd = 0u; dd < SK; dd++) {
       for (var a = 0u; a < RM; a++) {
@@ -66,13 +68,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] *= P.scale; } }
   for (var j0 = 0u; j0 < rows; j0 += SJ) {
-    for (var e = lid; e < SJ * BV; e += WG) {
-      let j = j0 + e / BV;
-      let cg = vt * BV + e % BV;
-      var x = 0.0;
-      if (j < rows && cg < VD) { x = ${value}; }
-      sV[e] = x;
-    }
+    ${emitStagedLoad({
+    count: 'SJ * BV',
+    index: 'let j = min(j0 + e / BV, rows - 1u); let cg = min(vt * BV + e % BV, VD - 1u);',
+    loads: [{ name: 'v', expr: value }],
+    storeIndex: '',
+    valid: 'j0 + e / BV < rows && vt * BV + e % BV < VD',
+    store: (v) => `sV[e] = ${v('v')};`,
+  })}
     workgroupBarrier();
     for (var jj = 0u; jj < SJ; jj++) {
       for (var a = 0u; a < RM; a++) {

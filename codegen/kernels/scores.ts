@@ -8,6 +8,7 @@
 // transposed so a warp's reads are broadcasts or unit-stride; each thread owns an RM x RNS
 // register tile with rows ty + TY*a and columns tx + TX*b.
 import type { KernelSource } from './common.js';
+import { emitStagedLoad } from './staged.js';
 
 export interface ScoresOptions {
   /** The left operand's role ('q' for A_qk, 'k' for A_kk); the right one is always 'k'. */
@@ -66,18 +67,17 @@ fn scores(b: u32, h: u32, t0: u32, rows: u32, lid: u32) {
     sG1L[i] = x; sG1R[i] = y;
   }` : ''}
   for (var d0 = 0u; d0 < KD; d0 += SK) {
-    for (var e = lid; e < C * SK; e += WG) {
-      let i = e / SK;
-      let dd = e % SK;
-      let d = d0 + dd;
-      var l = 0.0; var rr = 0.0;${ks.diag ? ' var g1 = 0.0; var g2 = 0.0;' : ''}
-      if (i < rows && d < KD) {
-        let t = t0 + i;
-        l = ${L}(b, t, h, d); rr = ${R}(b, t, h, d);${ks.diag ? `
-        g1 = ${glCall('t', 'd')}; g2 = ${gr}(b, h, t, d);` : ''}
-      }
-      sL[dd * C + i] = l; sR[dd * C + i] = rr;${ks.diag ? ' sGL[dd * C + i] = g1; sGR[dd * C + i] = g2;' : ''}
-    }
+    ${emitStagedLoad({
+    count: 'C * SK',
+    index: 'let t = min(t0 + e / SK, P.T - 1u); let d = min(d0 + e % SK, KD - 1u);',
+    loads: [
+      { name: 'l', expr: `${L}(b, t, h, d)` }, { name: 'rr', expr: `${R}(b, t, h, d)` },
+      ...(ks.diag ? [{ name: 'g1', expr: glCall('t', 'd') }, { name: 'g2', expr: `${gr}(b, h, t, d)` }] : []),
+    ],
+    storeIndex: 'let i = e / SK; let dd = e % SK;',
+    valid: 'i < rows && d0 + dd < KD',
+    store: (v) => `sL[dd * C + i] = ${v('l')}; sR[dd * C + i] = ${v('rr')};${ks.diag ? ` sGL[dd * C + i] = ${v('g1')}; sGR[dd * C + i] = ${v('g2')};` : ''}`,
+  })}
     ${bonus ? `if (lid < SK) { let d = d0 + lid; var x = 0.0; if (d < KD) { x = ${u}(0u, 0u, h, d); } sU[lid] = x; }` : ''}
     workgroupBarrier();
     for (var dd = 0u; dd < SK; dd++) {

@@ -3,6 +3,7 @@
 // W = T (beta * 2^G * K) and U = T (beta * V).
 import { KernelSource } from './common.js';
 import { emitScores, TILE_GRID } from './scores.js';
+import { emitStagedLoad } from './staged.js';
 
 export function emitPrep(ks: KernelSource): string {
   const cumsum = ks.decayed ? `
@@ -87,7 +88,7 @@ function emitWyProduct(ks: KernelSource): string {
   const v = ks.role('v');
   const w = ks.use('w', 'read_write');
   const u = ks.use('u', 'read_write');
-  const decayK = ks.decayed ? ` * exp2(${ks.gcs()}(b, h, t, d))` : '';
+  const decayK = ks.decayed ? ` * exp2(${ks.gcs()}(b, h, t, min(d, KD - 1u)))` : '';
   return `
 const WN: u32 = max(KP, VP);
 // Rows of X staged per step: keeps sX at 4 KiB and divides C.
@@ -107,16 +108,15 @@ fn wy_product(b: u32, h: u32, bh: u32, t0: u32, rows: u32, lid: u32, which: u32)
   var acc: array<array<f32, WRN>, WRM>;
   for (var a = 0u; a < WRM; a++) { for (var c = 0u; c < WRN; c++) { acc[a][c] = 0.0; } }
   for (var j0 = 0u; j0 < rows; j0 += SJW) {
-    for (var e = lid; e < SJW * WN; e += WG) {
-      let j = j0 + e / WN;
-      let d = e % WN;
-      var x = 0.0;
-      if (j < rows && d < width) {
-        let t = t0 + j;
-        if (which == 0u) { x = sBeta[j] * ${k}(b, t, h, d)${decayK}; } else { x = sBeta[j] * ${v}(b, t, h, d); }
-      }
-      sX[e] = x;
-    }
+    ${emitStagedLoad({
+    count: 'SJW * WN',
+    index: `let j = min(j0 + e / WN, rows - 1u); let t = t0 + j; let d = min(e % WN, width - 1u);`,
+    // Both operands are loaded (branch-free), each at an index valid for its own width.
+    loads: [{ name: 'x', expr: `sBeta[j] * select(${v}(b, t, h, min(d, VD - 1u)), ${k}(b, t, h, min(d, KD - 1u))${decayK}, which == 0u)` }],
+    storeIndex: '',
+    valid: 'j0 + e / WN < rows && e % WN < width',
+    store: (val) => `sX[e] = ${val('x')};`,
+  })}
     workgroupBarrier();
     for (var jj = 0u; jj < SJW; jj++) {
       let j = j0 + jj;

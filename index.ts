@@ -8,3 +8,5 @@ export { InputError } from './runtime/validate.js';
 export { ShaderCompileError } from './runtime/pipelines.js';
 export { GpuTensor } from './runtime/tensor.js';
 export { referenceForward, defaultScale } from './runtime/reference.js';
+export { relL2 } from './runtime/compare.js';
+export { sampleInputs } from './runtime/sample.js';

@@ -4,14 +4,9 @@ import { referenceForward } from '../runtime/reference.js';
 import { sampleInputs } from '../runtime/sample.js';
 import { VARIANT_NAMES } from '../variants/index.js';
 import type { ProblemSize } from '../dsl/index.js';
+import { relL2 } from '../runtime/compare.js';
 
 export const DEMO_TOLERANCE = 1e-4;
-
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { num += (a[i]! - b[i]!) ** 2; den += b[i]! ** 2; }
-  return Number.isFinite(num) ? Math.sqrt(num / den) : Infinity;
-}
 
 export async function runDemo(size: ProblemSize, chunk: 16 | 32 | 64, log: (s: string) => void): Promise<boolean> {
   const engine = await createEngine();

@@ -8,13 +8,6 @@ export type ChunkSize = (typeof CHUNK_SIZES)[number];
 /** Head dims the kernels are written for: the state tile of one workgroup holds up to 256 keys. */
 export const MAX_HEAD_DIM = 256;
 
-export interface DeviceCaps {
-  readonly maxWorkgroupStorageSize: number;
-  readonly maxInvocationsPerWorkgroup: number;
-}
-/** The WebGPU default limits: what every adapter offers. */
-export const DEFAULT_CAPS: DeviceCaps = { maxWorkgroupStorageSize: 16384, maxInvocationsPerWorkgroup: 256 };
-
 export interface CodegenConfig {
   readonly K: number;
   readonly V: number;

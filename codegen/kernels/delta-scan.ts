@@ -5,6 +5,7 @@
 // stage), then S_{n+1} = 2^{G_last} * S_n + (K * 2^{G_last - G})^T V_new, every exponent <= 0.
 import { KernelSource } from './common.js';
 import { TILE_GRID } from './scores.js';
+import { emitStagedLoad } from './staged.js';
 
 export function emitDeltaScan(ks: KernelSource): string {
   const { tiles } = ks;
@@ -25,8 +26,6 @@ const RN: u32 = BV / TX;
 const VM: u32 = C / TY;
 const SK: u32 = ${tiles.scanSlab}u;
 const RB: u32 = ${tiles.scanRows}u;
-const WL: u32 = (C * SK + WG - 1u) / WG;
-const KL: u32 = (RB * KP + WG - 1u) / WG;
 var<workgroup> sS: array<f32, KP * BV>;
 var<workgroup> sVn: array<f32, C * BV>;
 var<workgroup> sW: array<f32, SK * C>;
@@ -69,22 +68,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var wsn: array<array<f32, RN>, VM>;
     for (var a = 0u; a < VM; a++) { for (var c = 0u; c < RN; c++) { wsn[a][c] = 0.0; } }
     for (var d0 = 0u; d0 < KD; d0 += SK) {
-      // Fixed-count, branch-free loads (clamped indices, then select): all of a thread's loads
-      // are in flight at once instead of one latency per element.
-      var wv: array<f32, WL>;
-      for (var r = 0u; r < WL; r++) {
-        let e = min(lid + r * WG, C * SK - 1u);
-        let i = e / SK;
-        let d = min(d0 + e % SK, KD - 1u);
-        wv[r] = ${w}[(bh * P.T + min(t0 + i, P.T - 1u)) * KD + d];
-      }
-      for (var r = 0u; r < WL; r++) {
-        let e = lid + r * WG;
-        if (e < C * SK) {
-          let i = e / SK;
-          sW[(e % SK) * C + i] = select(0.0, wv[r], i < rows && d0 + e % SK < KD);
-        }
-      }
+      ${emitStagedLoad({
+    count: 'C * SK',
+    index: 'let t = min(t0 + e / SK, P.T - 1u); let d = min(d0 + e % SK, KD - 1u);',
+    loads: [{ name: 'w', expr: `${w}[(bh * P.T + t) * KD + d]` }],
+    storeIndex: 'let i = e / SK;',
+    valid: 'i < rows && d0 + e % SK < KD',
+    store: (v) => `sW[(e % SK) * C + i] = ${v('w')};`,
+  })}
       workgroupBarrier();
       for (var dd = 0u; dd < SK; dd++) {
         let srow = min(d0 + dd, KP - 1u) * BV;
@@ -116,17 +107,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
     for (var i0 = 0u; i0 < rows; i0 += RB) {
-      var kv: array<f32, KL>;
-      for (var r = 0u; r < KL; r++) {
-        let e = min(lid + r * WG, RB * KP - 1u);
-        let t = min(t0 + i0 + e / KP, P.T - 1u);
-        let d = min(e % KP, KD - 1u);
-        kv[r] = ${k}(b, t, h, d)${ks.decayed ? ` * exp2(${gl('d')} - ${gcs}(b, h, t, d))` : ''};
-      }
-      for (var r = 0u; r < KL; r++) {
-        let e = lid + r * WG;
-        if (e < RB * KP) { sKb[e] = select(0.0, kv[r], i0 + e / KP < rows && e % KP < KD); }
-      }
+      ${emitStagedLoad({
+    count: 'RB * KP',
+    index: 'let t = min(t0 + i0 + e / KP, P.T - 1u); let d = min(e % KP, KD - 1u);',
+    loads: [{ name: 'k', expr: `${k}(b, t, h, d)${ks.decayed ? ` * exp2(${gl('d')} - ${gcs}(b, h, t, d))` : ''}` }],
+    storeIndex: '',
+    valid: 'i0 + e / KP < rows && e % KP < KD',
+    store: (v) => `sKb[e] = ${v('k')};`,
+  })}
       workgroupBarrier();
       for (var ii = 0u; ii < RB; ii++) {
         for (var a = 0u; a < RM; a++) {

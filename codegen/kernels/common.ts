@@ -19,6 +19,8 @@ export const INPUT_PREFIX = 'in_';
 export class KernelSource {
   readonly bindings: BindingDecl[] = [];
   private readonly roleFns = new Map<Role, string>();
+  /** Other helper functions (gate reads), by name. */
+  private readonly extra = new Map<string, string>();
 
   constructor(
     readonly def: VariantDef,
@@ -75,7 +77,6 @@ export class KernelSource {
       : `fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return ${g}(b, h, t, d); }`);
     return 'gq';
   }
-  private readonly extra = new Map<string, string>();
 
   /** Index of element (d, c) of state (b, h) in h0/ht, in the variant's layout. */
   stateIndex(b: string, h: string, d: string, c: string): string {

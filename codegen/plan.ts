@@ -83,7 +83,8 @@ export function chooseTiles(cfg: CodegenConfig, def: VariantDef): Tiles {
     C * C + sk * C * (diag ? 4 : 2) + 1024 + C + 2 * C + (def.bonus === 'u' ? sk : 0));
   return {
     KP, VP,
-    // 16 columns: the sequential scan has only B*H*V/scanBV workgroups, so narrow tiles buy parallelism.
+    // 16 columns: the sequential scan has only B*H*V/scanBV workgroups, so narrow tiles buy
+    // parallelism; 8 measured slower on the H100 (gated variants recompute decayed keys per tile).
     scanBV,
     // Register tiles of (KP/16) x (BV/16) per thread: at most 64 accumulators.
     stateBV: Math.min(VP, KP >= 256 ? 32 : 64),

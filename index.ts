@@ -9,4 +9,5 @@ export { ShaderCompileError } from './runtime/pipelines.js';
 export { GpuTensor } from './runtime/tensor.js';
 export { referenceForward, defaultScale } from './runtime/reference.js';
 export { relL2 } from './runtime/compare.js';
+export { referenceBackward, type BackwardSeeds } from './runtime/reference-backward.js';
 export { sampleInputs } from './runtime/sample.js';

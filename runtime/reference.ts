@@ -9,27 +9,37 @@ export function defaultScale(def: VariantDef, K: number): number {
   return def.scale === 'rsqrtK' ? 1 / Math.sqrt(K) : def.scale;
 }
 
+/** Visits a role's index space [B,T,H,J] (J = K, V or 1) in row-major order; `read(name)`
+ * gives an input's value at the current index, `offset(name)` its element offset. */
+export function visitRole(
+  def: VariantDef, inputs: Record<string, HostArray>, size: ProblemSize, axis: 'K' | 'V' | null,
+  visit: (p: number, read: (name: string) => number, offset: (name: string) => number, head: number) => void,
+): void {
+  const J = axis ? size[axis] : 1;
+  const strides = new Map(def.inputs.map((d) => [d.name, stridesOf(d.dims, size)]));
+  const idx: Record<Dim, number> = { B: 0, T: 0, H: 0, K: 0, V: 0 };
+  const offset = (name: string) => {
+    const s = strides.get(name)!;
+    return idx.B * s.B + idx.T * s.T + idx.H * s.H + idx.K * s.K + idx.V * s.V;
+  };
+  const read = (name: string) => inputs[name]![offset(name)]!;
+  let p = 0;
+  for (let b = 0; b < size.B; b++) for (let t = 0; t < size.T; t++) for (let h = 0; h < size.H; h++) {
+    for (let j = 0; j < J; j++) {
+      idx.B = b; idx.T = t; idx.H = h; idx.K = axis === 'K' ? j : 0; idx.V = axis === 'V' ? j : 0;
+      visit(p++, read, offset, h);
+    }
+  }
+}
+
 /** Evaluates a role's expression over its whole index space [B,T,H,J] (J = K, V or 1). */
 export function materializeRole(
   def: VariantDef, role: Role, inputs: Record<string, HostArray>, size: ProblemSize, axis: 'K' | 'V' | null,
 ): Float64Array {
   const node = def.roles[role];
   if (!node) throw new Error(`variant '${def.name}' has no '${role}' role`);
-  const J = axis ? size[axis] : 1;
-  const out = new Float64Array(size.B * size.T * size.H * J);
-  const strides = new Map(def.inputs.map((d) => [d.name, stridesOf(d.dims, size)]));
-  const idx: Record<Dim, number> = { B: 0, T: 0, H: 0, K: 0, V: 0 };
-  const read = (name: string) => {
-    const s = strides.get(name)!;
-    return inputs[name]![idx.B * s.B + idx.T * s.T + idx.H * s.H + idx.K * s.K + idx.V * s.V]!;
-  };
-  let p = 0;
-  for (let b = 0; b < size.B; b++) for (let t = 0; t < size.T; t++) for (let h = 0; h < size.H; h++) {
-    for (let j = 0; j < J; j++) {
-      idx.B = b; idx.T = t; idx.H = h; idx.K = axis === 'K' ? j : 0; idx.V = axis === 'V' ? j : 0;
-      out[p++] = evaluate(node, read, h);
-    }
-  }
+  const out = new Float64Array(size.B * size.T * size.H * (axis ? size[axis] : 1));
+  visitRole(def, inputs, size, axis, (p, read, _offset, head) => { out[p] = evaluate(node, read, head); });
   return out;
 }
 

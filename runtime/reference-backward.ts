@@ -1,0 +1,174 @@
+// The float64 reference backward: reverse mode through the token recurrence (states kept per
+// step), then the chain rule from each role to the inputs it reads, with the role expressions
+// differentiated symbolically (dsl/diff.ts). Loss convention, as in FLA's fixtures:
+// L = sum(o * do) + sum(ht * dht). Gradients are named 'd' + input name, plus dh0.
+import { diff, evaluate, type ProblemSize, type Role, type VariantDef } from '../dsl/index.js';
+import { defaultScale, materializeRole, visitRole, type HostArray } from './reference.js';
+
+export interface BackwardSeeds { do: HostArray; dht?: HostArray | null }
+
+export function referenceBackward(
+  def: VariantDef, inputs: Record<string, HostArray>, size: ProblemSize, seeds: BackwardSeeds,
+  opts: { scale?: number; h0?: HostArray | null } = {},
+): Record<string, Float64Array> {
+  const { B, T, H, K, V } = size;
+  const scale = opts.scale ?? defaultScale(def, K);
+  const diag = def.decay === 'diagonal';
+  const q = materializeRole(def, 'q', inputs, size, 'K');
+  const k = materializeRole(def, 'k', inputs, size, 'K');
+  const v = materializeRole(def, 'v', inputs, size, 'V');
+  const g = def.decay === 'none' ? null : materializeRole(def, 'logDecay', inputs, size, diag ? 'K' : null);
+  const beta = def.correction === 'delta' ? materializeRole(def, 'beta', inputs, size, null) : null;
+  const uSize = { ...size, B: 1, T: 1 };
+  const u = def.bonus === 'u' ? materializeRole(def, 'u', inputs, uSize, 'K') : null;
+  const kv = def.stateLayout === 'kv';
+  const sIdx = (b: number, h: number, d: number, c: number) =>
+    kv ? ((b * H + h) * K + d) * V + c : ((b * H + h) * V + c) * K + d;
+
+  const dq = new Float64Array(q.length), dk = new Float64Array(k.length), dv = new Float64Array(v.length);
+  const dg = g ? new Float64Array(g.length) : null;
+  const dbeta = beta ? new Float64Array(beta.length) : null;
+  const du = u ? new Float64Array(u.length) : null;
+  const dh0 = new Float64Array(B * H * K * V);
+  const KV = K * V;
+  const prev = new Float64Array(T * KV); // S_{t-1} for every t
+  const S = new Float64Array(KV), dS = new Float64Array(KV), tilde = new Float64Array(KV);
+  const vp = new Float64Array(V), kvv = new Float64Array(V), dvp = new Float64Array(V), w = new Float64Array(V);
+  const a = new Float64Array(K);
+
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
+    const decay = (row: number) => {
+      for (let d = 0; d < K; d++) a[d] = g ? Math.exp(diag ? g[row * K + d]! : g[row]!) : 1;
+    };
+    // Forward, keeping S_{t-1}.
+    for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c] = opts.h0 ? opts.h0[sIdx(b, h, d, c)]! : 0;
+    for (let t = 0; t < T; t++) {
+      const row = (b * T + t) * H + h;
+      prev.set(S, t * KV);
+      decay(row);
+      if (u) {
+        for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c] = a[d]! * S[d * V + c]! + k[row * K + d]! * v[row * V + c]!;
+        continue;
+      }
+      for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c]! *= a[d]!;
+      for (let c = 0; c < V; c++) {
+        let acc = 0;
+        if (beta) for (let d = 0; d < K; d++) acc += S[d * V + c]! * k[row * K + d]!;
+        vp[c] = beta ? beta[row]! * (v[row * V + c]! - acc) : v[row * V + c]!;
+      }
+      for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c]! += k[row * K + d]! * vp[c]!;
+    }
+    // Backward from dS = dht.
+    for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) dS[d * V + c] = seeds.dht ? seeds.dht[sIdx(b, h, d, c)]! : 0;
+    for (let t = T - 1; t >= 0; t--) {
+      const row = (b * T + t) * H + h;
+      const qo = row * K, ko = row * K, vo = row * V;
+      const Sp = prev.subarray(t * KV, (t + 1) * KV);
+      const dO = (c: number) => seeds.do[vo + c]!;
+      decay(row);
+      if (u) {
+        // o = scale q^T (S_{t-1} + diag(u) k v^T); S_t = a * S_{t-1} + k v^T
+        let vdo = 0, quk = 0;
+        for (let c = 0; c < V; c++) vdo += v[vo + c]! * dO(c);
+        for (let d = 0; d < K; d++) quk += q[qo + d]! * u[h * K + d]! * k[ko + d]!;
+        for (let d = 0; d < K; d++) {
+          let sdo = 0, dsv = 0, da = 0;
+          for (let c = 0; c < V; c++) {
+            sdo += Sp[d * V + c]! * dO(c);
+            dsv += dS[d * V + c]! * v[vo + c]!;
+            da += dS[d * V + c]! * Sp[d * V + c]!;
+          }
+          dq[qo + d]! += scale * (sdo + u[h * K + d]! * k[ko + d]! * vdo);
+          du![h * K + d]! += scale * q[qo + d]! * k[ko + d]! * vdo;
+          dk[ko + d]! += scale * q[qo + d]! * u[h * K + d]! * vdo + dsv;
+          if (dg) dg[diag ? row * K + d : row]! += da * a[d]!;
+        }
+        for (let c = 0; c < V; c++) {
+          let dsk = 0;
+          for (let d = 0; d < K; d++) dsk += dS[d * V + c]! * k[ko + d]!;
+          dv[vo + c]! += scale * quk * dO(c) + dsk;
+        }
+        for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) dS[d * V + c] = a[d]! * dS[d * V + c]! + scale * q[qo + d]! * dO(c);
+        continue;
+      }
+      // o = scale S_t^T q: S_t itself is S~ + k v'^T, recomputed from S_{t-1}.
+      for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) tilde[d * V + c] = a[d]! * Sp[d * V + c]!;
+      for (let c = 0; c < V; c++) {
+        let acc = 0;
+        if (beta) for (let d = 0; d < K; d++) acc += tilde[d * V + c]! * k[ko + d]!;
+        kvv[c] = acc;
+        vp[c] = beta ? beta[row]! * (v[vo + c]! - acc) : v[vo + c]!;
+      }
+      for (let d = 0; d < K; d++) {
+        let acc = 0;
+        for (let c = 0; c < V; c++) acc += (tilde[d * V + c]! + k[ko + d]! * vp[c]!) * dO(c);
+        dq[qo + d]! += scale * acc;
+        for (let c = 0; c < V; c++) dS[d * V + c]! += scale * q[qo + d]! * dO(c);
+      }
+      for (let d = 0; d < K; d++) {
+        let acc = 0;
+        for (let c = 0; c < V; c++) acc += dS[d * V + c]! * vp[c]!;
+        dk[ko + d]! += acc;
+      }
+      for (let c = 0; c < V; c++) {
+        let acc = 0;
+        for (let d = 0; d < K; d++) acc += dS[d * V + c]! * k[ko + d]!;
+        dvp[c] = acc;
+      }
+      if (beta) {
+        // v' = beta (v - S~^T k)
+        let db = 0;
+        for (let c = 0; c < V; c++) {
+          db += dvp[c]! * (v[vo + c]! - kvv[c]!);
+          dv[vo + c]! += beta[row]! * dvp[c]!;
+          w[c] = -beta[row]! * dvp[c]!;
+        }
+        dbeta![row]! += db;
+        for (let d = 0; d < K; d++) {
+          let acc = 0;
+          for (let c = 0; c < V; c++) {
+            acc += tilde[d * V + c]! * w[c]!;
+            dS[d * V + c]! += k[ko + d]! * w[c]!; // now d/dS~
+          }
+          dk[ko + d]! += acc;
+        }
+      } else {
+        for (let c = 0; c < V; c++) dv[vo + c]! += dvp[c]!;
+      }
+      // S~ = a * S_{t-1}
+      for (let d = 0; d < K; d++) {
+        let da = 0;
+        for (let c = 0; c < V; c++) {
+          da += dS[d * V + c]! * Sp[d * V + c]!;
+          dS[d * V + c]! *= a[d]!;
+        }
+        if (dg) dg[diag ? row * K + d : row]! += da * a[d]!;
+      }
+    }
+    for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) dh0[sIdx(b, h, d, c)] = dS[d * V + c]!;
+  }
+
+  // Chain rule from the roles to the inputs, through the symbolic derivatives.
+  const out: Record<string, Float64Array> = {};
+  for (const decl of def.inputs) out[`d${decl.name}`] = new Float64Array(inputs[decl.name]!.length);
+  const chain = (role: Role, dRole: Float64Array, axis: 'K' | 'V' | null, s: ProblemSize = size) => {
+    const node = def.roles[role]!;
+    for (const decl of def.inputs) {
+      const dnode = diff(node, decl.name);
+      if (dnode.kind === 'const' && dnode.value === 0) continue;
+      const target = out[`d${decl.name}`]!;
+      visitRole(def, inputs, s, axis, (p, read, offset, head) => {
+        target[offset(decl.name)]! += dRole[p]! * evaluate(dnode, read, head);
+      });
+    }
+  };
+  chain('q', dq, 'K');
+  chain('k', dk, 'K');
+  chain('v', dv, 'V');
+  if (dg) chain('logDecay', dg, diag ? 'K' : null);
+  if (dbeta) chain('beta', dbeta, null);
+  if (du) chain('u', du, 'K', uSize);
+  if (def.roles.outputAdd) chain('outputAdd', Float64Array.from(seeds.do), 'V');
+  out.dh0 = dh0;
+  return out;
+}

@@ -14,7 +14,7 @@ import {
 } from './plan.js';
 
 export * from './plan.js';
-export { PARAMS_FIELDS, INPUT_PREFIX, wgslVar } from './kernels/common.js';
+export { PARAMS_FIELDS, INPUT_PREFIX, wgslVar, packParams, type ParamValues } from './kernels/common.js';
 
 /** How the forward is computed: the chunked algorithm, or token by token (the baseline). */
 export type ForwardMode = 'chunked' | 'recurrent';

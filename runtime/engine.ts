@@ -3,7 +3,7 @@
 import { numel, type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
-  planForward, PARAMS_FIELDS, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type SizeExpr,
+  planForward, packParams, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type SizeExpr,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { GpuTensor } from './tensor.js';
@@ -175,13 +175,7 @@ export class VariantOp {
           tensors.set(b.name, GpuTensor.empty(device, b.name, [n], b.kind === 'output' ? poison : undefined));
         }
       }
-      const params = new ArrayBuffer(PARAMS_FIELDS.length * 4);
-      const u32 = new Uint32Array(params);
-      const f32 = new Float32Array(params);
-      const values: Record<(typeof PARAMS_FIELDS)[number], number> = {
-        B: size.B, T: size.T, H: size.H, NT, has_h0: inputs.h0 ? 1 : 0, scale, pad0: 0, pad1: 0,
-      };
-      PARAMS_FIELDS.forEach((f, i) => { if (f === 'scale') f32[i] = values[f]; else u32[i] = values[f]; });
+      const params = packParams({ B: size.B, T: size.T, H: size.H, NT, has_h0: inputs.h0 ? 1 : 0, scale, pad0: 0, pad1: 0 });
       uniform = device.createBuffer({ size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       device.queue.writeBuffer(uniform, 0, params);
       const bindGroups = plan.kernels.map((k, i) => {

@@ -7,6 +7,16 @@ import type { BindingDecl, CodegenConfig, KernelStage, Tiles } from '../plan.js'
 
 /** Field order of the uniform every kernel reads; the runtime writes it in this order. */
 export const PARAMS_FIELDS = ['B', 'T', 'H', 'NT', 'has_h0', 'scale', 'pad0', 'pad1'] as const;
+export type ParamValues = Record<(typeof PARAMS_FIELDS)[number], number>;
+
+/** The Params uniform's bytes: `scale` as f32, every other field as u32, in PARAMS_FIELDS order. */
+export function packParams(values: ParamValues): ArrayBuffer {
+  const buf = new ArrayBuffer(PARAMS_FIELDS.length * 4);
+  const u32 = new Uint32Array(buf);
+  const f32 = new Float32Array(buf);
+  PARAMS_FIELDS.forEach((f, i) => { if (f === 'scale') f32[i] = values[f]; else u32[i] = values[f]; });
+  return buf;
+}
 const PARAMS_WGSL = `struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, pad0: u32, pad1: u32 }`;
 
 const DIM_SIZE: Record<Dim, string> = { B: 'P.B', T: 'P.T', H: 'P.H', K: 'KD', V: 'VD' };

@@ -18,11 +18,13 @@ export { PARAMS_FIELDS, INPUT_PREFIX, wgslVar, packParams, type ParamValues } fr
 
 /** How the forward is computed: the chunked algorithm, or token by token (the baseline). */
 export type ForwardMode = 'chunked' | 'recurrent';
+/** The decode step: a state buffer updated in place, or slots of a state pool. */
+export type StepMode = 'step' | 'stepPool';
 
 export interface KernelPlan {
   readonly variant: string;
   readonly specHash: string;
-  readonly mode: ForwardMode;
+  readonly mode: ForwardMode | StepMode;
   readonly config: CodegenConfig;
   readonly tiles: Tiles;
   /** Everything the WGSL depends on: what the pipeline cache is keyed by. */
@@ -33,7 +35,7 @@ export interface KernelPlan {
 
 const EMITTERS: Record<KernelStage, (ks: KernelSource) => string> = {
   prep: emitPrep, chunkState: emitChunkState, stateScan: emitStateScan, deltaScan: emitDeltaScan,
-  output: emitOutput, recurrent: emitRecurrent,
+  output: emitOutput, recurrent: emitRecurrent, step: emitRecurrent, stepPool: emitRecurrent,
 };
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
@@ -56,19 +58,18 @@ function stageShape(stage: KernelStage, cfg: CodegenConfig, t: Tiles): { wg: num
       const wgX = Math.min(16, t.outBV);
       return { wg: wgX * Math.min(16, C), wgX, grid: [[ceilDiv(cfg.V, t.outBV)], ['NT'], ['BH']] };
     }
-    case 'recurrent': return { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['BH'], [1]] };
+    case 'recurrent':
+    case 'step':
+    case 'stepPool': return { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['BH'], [1]] };
   }
 }
 
-export function planKey(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode): string {
+export function planKey(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode | StepMode): string {
   return `${def.name}:${def.hash}:${mode}:${stableStringify(cfg)}`;
 }
 
-export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
-  validateConfig(cfg);
-  const tiles = chooseTiles(cfg, def);
-  const stages: KernelStage[] = mode === 'chunked' ? forwardStages(def) : ['recurrent'];
-  const kernels = stages.map((stage): KernelDecl => {
+function emitKernels(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stages: readonly KernelStage[]): KernelDecl[] {
+  return stages.map((stage): KernelDecl => {
     const { wg, wgX, grid } = stageShape(stage, cfg, tiles);
     const ks = new KernelSource(def, cfg, tiles, stage, wg);
     const name = `${def.name}_${stage}`;
@@ -76,12 +77,33 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
     const wgsl = ks.finish(name, { WG_X: wgX }, body);
     return { name, stage, workgroupSize: wg, grid, bindings: ks.bindings, wgsl };
   });
+}
+
+export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
+  validateConfig(cfg);
+  const tiles = chooseTiles(cfg, def);
+  const kernels = emitKernels(def, cfg, tiles, mode === 'chunked' ? forwardStages(def) : ['recurrent']);
   const buffers: BufferDecl[] = [
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
     { name: 'h0', kind: 'state-in', elems: ['BH', cfg.K, cfg.V] },
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
     { name: 'ht', kind: 'output', elems: ['BH', cfg.K, cfg.V] },
     ...(mode === 'chunked' ? scratchBuffers(def, cfg) : []),
+  ];
+  return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
+}
+
+/** The decode step: T (= N tokens per sequence) steps of the recurrence from `state`, which is
+ * updated in place; with 'stepPool', sequence b's state is slot idx[b] of a pool. */
+export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = 'step'): KernelPlan {
+  validateConfig(cfg);
+  const tiles = chooseTiles(cfg, def);
+  const kernels = emitKernels(def, cfg, tiles, [mode]);
+  const buffers: BufferDecl[] = [
+    ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
+    { name: 'state', kind: 'state-inout', elems: [] },
+    ...(mode === 'stepPool' ? [{ name: 'idx', kind: 'indices', elems: ['B'] } as BufferDecl] : []),
+    { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
   ];
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
 }

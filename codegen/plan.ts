@@ -28,15 +28,20 @@ export function memoryTierFor(limit: number): WorkgroupMemoryTier | null {
 export type SizeSym = 'B' | 'T' | 'H' | 'NT' | 'BH';
 export type SizeExpr = readonly (SizeSym | number)[];
 
-export type BufferKind = 'input' | 'state-in' | 'output' | 'scratch';
+export type BufferKind = 'input' | 'state-in' | 'state-inout' | 'indices' | 'output' | 'scratch';
 export interface BufferDecl {
   readonly name: string;
   readonly kind: BufferKind;
   /** f32 element count; inputs and h0 are sized by the runtime from the spec instead. */
   readonly elems: SizeExpr;
 }
-export interface BindingDecl { readonly buffer: string; readonly access: 'read' | 'read_write' }
-export const KERNEL_STAGES = ['prep', 'chunkState', 'stateScan', 'deltaScan', 'output', 'recurrent'] as const;
+export interface BindingDecl {
+  readonly buffer: string;
+  readonly access: 'read' | 'read_write';
+  /** Element type; f32 unless given (state slot indices are u32). */
+  readonly elem?: 'u32';
+}
+export const KERNEL_STAGES = ['prep', 'chunkState', 'stateScan', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool'] as const;
 export type KernelStage = (typeof KERNEL_STAGES)[number];
 export interface KernelDecl {
   readonly name: string;

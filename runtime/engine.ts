@@ -3,13 +3,13 @@
 import { numel, type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
-  planForward, packParams, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type SizeExpr,
+  planForward, planStep, packParams, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type SizeExpr, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { GpuTensor } from './tensor.js';
 import { PipelineCache } from './pipelines.js';
 import { defaultScale } from './reference.js';
-import { validateForwardArgs, type HostInputs } from './validate.js';
+import { InputError, validateForwardArgs, type HostInputs } from './validate.js';
 
 export interface ForwardOptions extends ProblemSize {
   /** Output scale; defaults to the variant's (FLA: K^-0.5; mamba2: 1). */
@@ -25,6 +25,16 @@ export interface ForwardOptions extends ProblemSize {
 }
 
 export interface ForwardResult { o: Float32Array; ht?: Float32Array }
+
+export interface StepOptions {
+  B: number; H: number; K: number; V: number;
+  /** Tokens per sequence in this call (speculative or chunked decode); inputs are [B,N,H,...]. Default 1. */
+  N?: number;
+  scale?: number;
+  /** Continuous batching: sequence b's state is slot stateIndices[b] of the state pool, whose
+   * length is then any multiple of H*K*V. Slots must be distinct; other slots are untouched. */
+  stateIndices?: Int32Array | Uint32Array | readonly number[];
+}
 
 export class EngineError extends Error {
   constructor(message: string) { super(message); this.name = 'EngineError'; }
@@ -93,11 +103,7 @@ export class VariantOp {
 
   /** The kernel plan this op would run for a config (what `lae gen` writes out). */
   plan(opts: { K: number; V: number; chunkSize?: ChunkSize; mode?: ForwardMode }): KernelPlan {
-    const limit = this.engine.limits.maxComputeWorkgroupStorageSize;
-    const wgMemory = memoryTierFor(limit);
-    if (wgMemory === null) {
-      throw new EngineError(`this device offers ${limit} bytes of workgroup memory; lae's kernels need at least ${WG_MEMORY_TIERS[0]}`);
-    }
+    const wgMemory = this.memoryTier();
     return planForward(this.def, { K: opts.K, V: opts.V, chunk: opts.chunkSize ?? 64, wgMemory }, opts.mode ?? 'chunked');
   }
 
@@ -112,6 +118,102 @@ export class VariantOp {
     } finally {
       run.destroy();
     }
+  }
+
+  /** The decode step: N tokens per sequence (default 1) from `state`, which is updated in
+   * place (a Float32Array laid out like h0, or a GpuTensor that stays on the device). */
+  async step(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions): Promise<{ o: Float32Array }> {
+    const { engine, def } = this;
+    engine.assertAlive();
+    if (inputs && 'h0' in inputs) throw new InputError("step takes the state as its second argument, not as input 'h0'");
+    const size = validateForwardArgs(def, inputs, { ...opts, T: opts?.N ?? 1 });
+    const perSeq = size.H * size.K * size.V;
+    const layout = def.stateLayout === 'kv' ? 'B,H,K,V' : 'B,H,V,K';
+    const isTensor = state instanceof GpuTensor;
+    if (!isTensor && !(state instanceof Float32Array)) throw new InputError('state must be a Float32Array or a GpuTensor');
+    const stateLen = state.length;
+    const idx = opts.stateIndices;
+    if (idx === undefined) {
+      if (stateLen !== size.B * perSeq) {
+        throw new InputError(`state has ${stateLen} elements; expected shape [${layout}] = [${size.B},${size.H},` +
+          `${def.stateLayout === 'kv' ? `${size.K},${size.V}` : `${size.V},${size.K}`}] = ${size.B * perSeq}`);
+      }
+    } else {
+      if (stateLen === 0 || stateLen % perSeq !== 0) {
+        throw new InputError(`state pool has ${stateLen} elements; expected a multiple of H*K*V = ${perSeq} (slots of [H,${layout.slice(4)}])`);
+      }
+      const slots = stateLen / perSeq;
+      if (idx.length !== size.B) throw new InputError(`stateIndices has ${idx.length} entries; expected one per sequence (B = ${size.B})`);
+      const seen = new Set<number>();
+      for (const [b, i] of Array.from(idx).entries()) {
+        if (!Number.isInteger(i) || i < 0 || i >= slots) throw new InputError(`stateIndices[${b}] = ${i} is outside the pool's ${slots} slots`);
+        if (seen.has(i)) throw new InputError(`stateIndices[${b}] = ${i} repeats a slot; each sequence needs its own`);
+        seen.add(i);
+      }
+    }
+    const scale = opts.scale ?? defaultScale(def, size.K);
+    if (!Number.isFinite(scale)) throw new EngineError(`scale must be a finite number, got ${scale}`);
+    const wgMemory = this.memoryTier();
+    const plan = planStep(def, { K: size.K, V: size.V, chunk: 64, wgMemory }, idx === undefined ? 'step' : 'stepPool');
+    const device = engine.device;
+    const limit = device.limits.maxStorageBufferBindingSize;
+    for (const [name, n] of [['state', stateLen], ['o', size.B * size.T * size.H * size.V]] as const) {
+      if (n * 4 > limit) throw new EngineError(`tensor '${name}' needs ${n * 4} bytes, past this device's maxStorageBufferBindingSize of ${limit}`);
+    }
+    const pipelines = await engine.pipelines.get(plan);
+    const owned: GpuTensor[] = [];
+    const extra: GPUBuffer[] = [];
+    try {
+      const buffers = new Map<string, GPUBuffer>();
+      for (const decl of def.inputs) {
+        const t = GpuTensor.upload(device, decl.name, toF32(inputs[decl.name]!), [inputs[decl.name]!.length]);
+        owned.push(t); buffers.set(`in_${decl.name}`, t.buffer);
+      }
+      const stateTensor = isTensor ? state : GpuTensor.upload(device, 'state', state, [stateLen]);
+      if (!isTensor) owned.push(stateTensor);
+      buffers.set('state', stateTensor.buffer);
+      const o = GpuTensor.empty(device, 'o', [size.B * size.T * size.H * size.V]);
+      owned.push(o); buffers.set('o', o.buffer);
+      if (idx !== undefined) {
+        const data = Uint32Array.from(idx);
+        const b = device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+        device.queue.writeBuffer(b, 0, data);
+        extra.push(b); buffers.set('idx', b);
+      }
+      const uniform = device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      extra.push(uniform);
+      device.queue.writeBuffer(uniform, 0, packParams({ B: size.B, T: size.T, H: size.H, NT: 1, has_h0: 1, scale, pad0: 0, pad1: 0 }));
+      device.pushErrorScope('validation');
+      const enc = device.createCommandEncoder({ label: `${def.name} step` });
+      const pass = enc.beginComputePass();
+      plan.kernels.forEach((k, i) => {
+        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
+        k.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: buffers.get(b.buffer)! } }));
+        pass.setPipeline(pipelines[i]!);
+        pass.setBindGroup(0, device.createBindGroup({ layout: pipelines[i]!.getBindGroupLayout(0), entries }));
+        pass.dispatchWorkgroups(...(k.grid.map((g) => resolveSize(g, size, 1)) as [number, number, number]));
+      });
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      const err = await device.popErrorScope();
+      if (err) throw new EngineError(`WebGPU validation error in ${def.name} step: ${err.message}`);
+      const out = await o.read();
+      if (!isTensor) state.set(await stateTensor.read());
+      engine.assertAlive();
+      return { o: out };
+    } finally {
+      for (const t of owned) t.destroy();
+      for (const b of extra) b.destroy();
+    }
+  }
+
+  private memoryTier(): WorkgroupMemoryTier {
+    const limit = this.engine.limits.maxComputeWorkgroupStorageSize;
+    const tier = memoryTierFor(limit);
+    if (tier === null) {
+      throw new EngineError(`this device offers ${limit} bytes of workgroup memory; lae's kernels need at least ${WG_MEMORY_TIERS[0]}`);
+    }
+    return tier;
   }
 
   /** Validates, compiles and uploads once; the returned run can then be encoded many times

@@ -46,13 +46,13 @@ export class KernelSource {
   get bonus() { return this.def.bonus === 'u'; }
 
   /** Declares a binding on first use and returns its WGSL variable name. */
-  use(buffer: string, access: 'read' | 'read_write', isInput = false): string {
+  use(buffer: string, access: 'read' | 'read_write', isInput = false, elem?: 'u32'): string {
     // Inputs are bound as `in_<name>`, so they never collide with the plan's own buffers.
     const id = isInput ? `in_${buffer}` : buffer;
     const at = this.bindings.findIndex((b) => b.buffer === id);
-    if (at < 0) this.bindings.push({ buffer: id, access });
+    if (at < 0) this.bindings.push(elem ? { buffer: id, access, elem } : { buffer: id, access });
     // A kernel that writes a buffer and also reads it binds it once, read_write.
-    else if (access === 'read_write') this.bindings[at] = { buffer: id, access };
+    else if (access === 'read_write') this.bindings[at] = { ...this.bindings[at]!, access };
     return wgslVar(id);
   }
 
@@ -104,7 +104,7 @@ export class KernelSource {
       `// decay=${def.decay} correction=${def.correction} bonus=${def.bonus} state=${def.stateLayout}`,
     ].join('\n');
     const binds = this.bindings.map((b, i) =>
-      `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${wgslVar(b.buffer)}: array<f32>;`);
+      `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${wgslVar(b.buffer)}: array<${b.elem ?? 'f32'}>;`);
     const consts = {
       C: cfg.chunk, KD: cfg.K, VD: cfg.V, KP: tiles.KP, VP: tiles.VP,
       DG: this.diag ? cfg.K : 1, WG: this.workgroupSize, ...constants,

@@ -106,3 +106,14 @@ describe('step with a state pool and GPU-resident state', () => {
     await expect(op.step(noGate, new Float32Array(2 * per), o)).rejects.toThrow(/missing input 'g' \[2,1,2\]/);
   });
 });
+
+describe('examples/decode.ts', () => {
+  it('prefills, then decodes on a GPU-resident state (runs the built example)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const out = execFileSync(process.execPath, ['dist/examples/decode.js'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    expect(out).toMatch(/first generated output row: (-?\d+\.\d{4} ){4}\.\.\./);
+    expect(out).toMatch(/16 decode steps on .*: \d+\.\d+ ms per step/);
+  });
+});

@@ -4,7 +4,7 @@
 // (written into hs[n]), and the scan over chunks (state-scan.ts) is elementwise and cheap.
 // Each thread owns an RM x RN register tile of dS: rows (keys) ty + TY*a, columns tx + TX*b.
 import { KernelSource } from './common.js';
-import { TILE_GRID } from './scores.js';
+import { TILE_GRID, emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 
 export const STATE_ROW_SLAB = 8;
@@ -59,12 +59,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     store: (val) => `sV[e] = ${val('v')};`,
   })}
     workgroupBarrier();
-    for (var ii = 0u; ii < SI; ii++) {
-      for (var a = 0u; a < RM; a++) {
-        let kk = sK[ii * KP + ty + TY * a];
-        for (var c = 0u; c < RN; c++) { acc[a][c] += kk * sV[ii * BV + tx + TX * c]; }
-      }
-    }
+    ${emitTileMac({
+    acc: 'acc', step: 'ii', steps: 'SI', rows: 'RM', cols: 'RN',
+    left: 'sK[ii * KP + ty + TY * a]', right: 'sV[ii * BV + tx + TX * c]',
+  })}
     workgroupBarrier();
   }
   for (var a = 0u; a < RM; a++) {

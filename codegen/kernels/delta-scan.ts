@@ -4,7 +4,7 @@
 // of it. Per chunk: store S_n (for the output stage), V_new = U - W S_n (stored for the output
 // stage), then S_{n+1} = 2^{G_last} * S_n + (K * 2^{G_last - G})^T V_new, every exponent <= 0.
 import { KernelSource } from './common.js';
-import { TILE_GRID } from './scores.js';
+import { TILE_GRID, emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 
 export function emitDeltaScan(ks: KernelSource): string {
@@ -77,13 +77,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     store: (v) => `sW[(e % SK) * C + i] = ${v('w')};`,
   })}
       workgroupBarrier();
-      for (var dd = 0u; dd < SK; dd++) {
-        let srow = min(d0 + dd, KP - 1u) * BV;
-        for (var a = 0u; a < VM; a++) {
-          let x = sW[dd * C + ty + TY * a];
-          for (var c = 0u; c < RN; c++) { wsn[a][c] += x * sS[srow + tx + TX * c]; }
-        }
-      }
+      ${emitTileMac({
+    acc: 'wsn', step: 'dd', steps: 'SK', rows: 'VM', cols: 'RN', stepSetup: 'let srow = min(d0 + dd, KP - 1u) * BV;',
+    left: 'sW[dd * C + ty + TY * a]', right: 'sS[srow + tx + TX * c]',
+  })}
       workgroupBarrier();
     }
     for (var a = 0u; a < VM; a++) {
@@ -116,12 +113,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     store: (v) => `sKb[e] = ${v('k')};`,
   })}
       workgroupBarrier();
-      for (var ii = 0u; ii < RB; ii++) {
-        for (var a = 0u; a < RM; a++) {
-          let kk = sKb[ii * KP + ty + TY * a];
-          for (var c = 0u; c < RN; c++) { st[a][c] += kk * sVn[(i0 + ii) * BV + tx + TX * c]; }
-        }
-      }
+      ${emitTileMac({
+    acc: 'st', step: 'ii', steps: 'RB', rows: 'RM', cols: 'RN',
+    left: 'sKb[ii * KP + ty + TY * a]', right: 'sVn[(i0 + ii) * BV + tx + TX * c]',
+  })}
       workgroupBarrier();
     }
     for (var a = 0u; a < RM; a++) {

@@ -4,7 +4,8 @@
 // scan for the delta rule). Each thread owns an RM x RN register tile of O: rows ty + TY*a,
 // columns tx + TX*b.
 import { KernelSource } from './common.js';
-import { emitScores, TILE_GRID } from './scores.js';
+import { emitScores } from './scores.js';
+import { TILE_GRID, emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 
 export function emitOutput(ks: KernelSource): string {
@@ -58,12 +59,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     store: (v) => `sS[e] = ${v('s')};`,
   })}
     workgroupBarrier();
-    for (var dd = 0u; dd < SK; dd++) {
-      for (var a = 0u; a < RM; a++) {
-        let l = sL[dd * C + ty + TY * a];
-        for (var c = 0u; c < RN; c++) { acc[a][c] += l * sS[dd * BV + tx + TX * c]; }
-      }
-    }
+    ${emitTileMac({
+    acc: 'acc', step: 'dd', steps: 'SK', rows: 'RM', cols: 'RN',
+    left: 'sL[dd * C + ty + TY * a]', right: 'sS[dd * BV + tx + TX * c]',
+  })}
     workgroupBarrier();
   }
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] *= P.scale; } }
@@ -77,12 +76,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     store: (v) => `sV[e] = ${v('v')};`,
   })}
     workgroupBarrier();
-    for (var jj = 0u; jj < SJ; jj++) {
-      for (var a = 0u; a < RM; a++) {
-        let l = sA[(ty + TY * a) * C + j0 + jj];
-        for (var c = 0u; c < RN; c++) { acc[a][c] += l * sV[jj * BV + tx + TX * c]; }
-      }
-    }
+    ${emitTileMac({
+    acc: 'acc', step: 'jj', steps: 'SJ', rows: 'RM', cols: 'RN',
+    left: 'sA[(ty + TY * a) * C + j0 + jj]', right: 'sV[jj * BV + tx + TX * c]',
+  })}
     workgroupBarrier();
   }
   for (var a = 0u; a < RM; a++) {

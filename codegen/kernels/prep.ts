@@ -2,7 +2,8 @@
 // the WY/UT factors: T = (I + A_kk)^-1 by forward substitution in workgroup memory, then
 // W = T (beta * 2^G * K) and U = T (beta * V).
 import { KernelSource } from './common.js';
-import { emitScores, TILE_GRID } from './scores.js';
+import { emitScores } from './scores.js';
+import { TILE_GRID, emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 
 export function emitPrep(ks: KernelSource): string {
@@ -118,14 +119,12 @@ fn wy_product(b: u32, h: u32, bh: u32, t0: u32, rows: u32, lid: u32, which: u32)
     store: (val) => `sX[e] = ${val('x')};`,
   })}
     workgroupBarrier();
-    for (var jj = 0u; jj < SJW; jj++) {
-      let j = j0 + jj;
-      for (var a = 0u; a < WRM; a++) {
-        let i = min(ty + WTY * a, C - 1u);
-        let coef = sA[i * C + j] + select(0.0, 1.0, i == j);
-        for (var c = 0u; c < WRN; c++) { acc[a][c] += coef * sX[jj * WN + tx + WTX * c]; }
-      }
-    }
+    // l = (I + T_strict)[i, j], with row i clamped for idle threads.
+    ${emitTileMac({
+    acc: 'acc', step: 'jj', steps: 'SJW', rows: 'WRM', cols: 'WRN',
+    stepSetup: 'let j = j0 + jj;', rowSetup: 'let i = min(ty + WTY * a, C - 1u);',
+    left: 'sA[i * C + j] + select(0.0, 1.0, i == j)', right: 'sX[jj * WN + tx + WTX * c]',
+  })}
     workgroupBarrier();
   }
   for (var a = 0u; a < WRM; a++) {

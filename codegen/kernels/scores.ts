@@ -21,12 +21,6 @@ export interface ScoresOptions {
   readonly slab: number;
 }
 
-/** Thread grid shared by the tiled kernels: TX x TY threads, tx fastest. */
-export const TILE_GRID = `
-const TX: u32 = WG_X;
-const TY: u32 = WG / WG_X;
-`;
-
 export function emitScores(ks: KernelSource, opts: ScoresOptions): string {
   const L = ks.role(opts.left);
   const R = ks.role('k');

@@ -1,0 +1,34 @@
+// The register-tiled building blocks the matmul-shaped stages share: a TX x TY thread grid
+// (tx fastest), and the rank-1-update loop where each thread accumulates an RM x RN tile with
+// rows ty + TY*a and columns tx + TX*c from operands staged in workgroup memory.
+
+/** Thread grid of the tiled kernels; WG_X is set per kernel by the plan. */
+export const TILE_GRID = `
+const TX: u32 = WG_X;
+const TY: u32 = WG / WG_X;
+`;
+
+export interface TileMac {
+  /** The accumulator array, `array<array<f32, cols>, rows>`. */
+  readonly acc: string;
+  /** Loop variable over the contraction and its (const) trip count. */
+  readonly step: string;
+  readonly steps: string;
+  readonly rows: string;
+  readonly cols: string;
+  /** Left operand for row index `a` (and `step`); right operand for column index `c`. */
+  readonly left: string;
+  readonly right: string;
+  /** Statements run once per step, and once per row before `left` is read. */
+  readonly stepSetup?: string;
+  readonly rowSetup?: string;
+}
+
+export function emitTileMac(m: TileMac): string {
+  return `for (var ${m.step} = 0u; ${m.step} < ${m.steps}; ${m.step}++) {${m.stepSetup ? `\n      ${m.stepSetup}` : ''}
+      for (var a = 0u; a < ${m.rows}; a++) {${m.rowSetup ? `\n        ${m.rowSetup}` : ''}
+        let l = ${m.left};
+        for (var c = 0u; c < ${m.cols}; c++) { ${m.acc}[a][c] += l * ${m.right}; }
+      }
+    }`;
+}

@@ -1,8 +1,8 @@
 // lae: the linear attention engine for WebGPU.
 export * from './dsl/index.js';
 export { VARIANTS, VARIANT_NAMES, type VariantName } from './variants/index.js';
-export { planForward, type KernelPlan, type CodegenConfig, type ForwardMode } from './codegen/index.js';
-export { createEngine, Engine, VariantOp, EngineError, type EngineOptions, type ForwardOptions, type ForwardResult } from './runtime/engine.js';
+export { planForward, planBackward, type KernelPlan, type CodegenConfig, type ForwardMode } from './codegen/index.js';
+export { createEngine, Engine, VariantOp, EngineError, type EngineOptions, type ForwardOptions, type ForwardResult, type BackwardOptions, type PreparedForward } from './runtime/engine.js';
 export { NoAdapterError } from './runtime/device.js';
 export { InputError } from './runtime/validate.js';
 export { ShaderCompileError } from './runtime/pipelines.js';

@@ -8,8 +8,9 @@ import { emitChunkState } from './kernels/chunk-state.js';
 import { emitStateScan } from './kernels/state-scan.js';
 import { emitOutput } from './kernels/output.js';
 import { emitRecurrent } from './kernels/recurrent.js';
+import { backwardBuffers, emitBackwardKernels } from './backward.js';
 import {
-  chooseTiles, forwardStages, scratchBuffers, validateConfig,
+  chooseTiles, type ForwardStage, forwardStages, scratchBuffers, validateConfig,
   type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
 } from './plan.js';
 
@@ -24,7 +25,7 @@ export type StepMode = 'step' | 'stepPool';
 export interface KernelPlan {
   readonly variant: string;
   readonly specHash: string;
-  readonly mode: ForwardMode | StepMode;
+  readonly mode: ForwardMode | StepMode | 'backward';
   readonly config: CodegenConfig;
   readonly tiles: Tiles;
   /** Everything the WGSL depends on: what the pipeline cache is keyed by. */
@@ -33,7 +34,7 @@ export interface KernelPlan {
   readonly kernels: readonly KernelDecl[];
 }
 
-const EMITTERS: Record<KernelStage, (ks: KernelSource) => string> = {
+const EMITTERS: Partial<Record<KernelStage, (ks: KernelSource) => string>> = {
   prep: emitPrep, chunkState: emitChunkState, stateScan: emitStateScan, deltaScan: emitDeltaScan,
   output: emitOutput, recurrent: emitRecurrent, step: emitRecurrent, stepPool: emitRecurrent,
 };
@@ -41,7 +42,7 @@ const EMITTERS: Record<KernelStage, (ks: KernelSource) => string> = {
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
 /** Workgroup size, the x-extent of its thread grid (for register-tiled kernels), and the grid. */
-function stageShape(stage: KernelStage, cfg: CodegenConfig, t: Tiles): { wg: number; wgX: number; grid: [SizeExpr, SizeExpr, SizeExpr] } {
+function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Tiles): { wg: number; wgX: number; grid: [SizeExpr, SizeExpr, SizeExpr] } {
   const C = cfg.chunk;
   switch (stage) {
     case 'prep': return { wg: 256, wgX: 16, grid: [['NT'], ['BH'], [1]] };
@@ -64,16 +65,16 @@ function stageShape(stage: KernelStage, cfg: CodegenConfig, t: Tiles): { wg: num
   }
 }
 
-export function planKey(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode | StepMode): string {
+export function planKey(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode | StepMode | 'backward'): string {
   return `${def.name}:${def.hash}:${mode}:${stableStringify(cfg)}`;
 }
 
-function emitKernels(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stages: readonly KernelStage[]): KernelDecl[] {
+function emitKernels(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stages: readonly ForwardStage[]): KernelDecl[] {
   return stages.map((stage): KernelDecl => {
     const { wg, wgX, grid } = stageShape(stage, cfg, tiles);
     const ks = new KernelSource(def, cfg, tiles, stage, wg);
     const name = `${def.name}_${stage}`;
-    const body = EMITTERS[stage](ks);
+    const body = EMITTERS[stage]!(ks);
     const wgsl = ks.finish(name, { WG_X: wgX }, body);
     return { name, stage, workgroupSize: wg, grid, bindings: ks.bindings, wgsl };
   });
@@ -106,4 +107,13 @@ export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = '
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
   ];
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
+}
+
+/** The backward: kernels run after a chunked forward with the same config, reading its buffers
+ * (inputs, hs, gcum, w, u, vnew, tmat, ht) by name, and writing `grad_in_<input>` and dh0. */
+export function planBackward(def: VariantDef, cfg: CodegenConfig): KernelPlan {
+  validateConfig(cfg);
+  const tiles = chooseTiles(cfg, def);
+  const kernels = emitBackwardKernels(def, cfg, tiles);
+  return { variant: def.name, specHash: def.hash, mode: 'backward', config: cfg, tiles, key: planKey(def, cfg, 'backward'), buffers: backwardBuffers(def, cfg), kernels };
 }

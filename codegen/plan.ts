@@ -28,7 +28,9 @@ export function memoryTierFor(limit: number): WorkgroupMemoryTier | null {
 export type SizeSym = 'B' | 'T' | 'H' | 'NT' | 'BH';
 export type SizeExpr = readonly (SizeSym | number)[];
 
-export type BufferKind = 'input' | 'state-in' | 'state-inout' | 'indices' | 'output' | 'scratch';
+/** 'seed': the backward's incoming gradient do; 'forward': a buffer the backward reads from the
+ * forward run it follows (inputs, saved states, WY factors, ht). */
+export type BufferKind = 'input' | 'state-in' | 'state-inout' | 'indices' | 'output' | 'scratch' | 'seed' | 'forward';
 export interface BufferDecl {
   readonly name: string;
   readonly kind: BufferKind;
@@ -41,7 +43,12 @@ export interface BindingDecl {
   /** Element type; f32 unless given (state slot indices are u32). */
   readonly elem?: 'u32';
 }
-export const KERNEL_STAGES = ['prep', 'chunkState', 'stateScan', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool'] as const;
+export const KERNEL_STAGES = [
+  'prep', 'chunkState', 'stateScan', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool',
+  // The backward (codegen/backward.ts).
+  'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdDScores', 'bwdDqk',
+  'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta', 'bwdGate', 'chain',
+] as const;
 export type KernelStage = (typeof KERNEL_STAGES)[number];
 export interface KernelDecl {
   readonly name: string;
@@ -124,12 +131,14 @@ export function validateConfig(cfg: CodegenConfig): void {
   }
 }
 
+export type ForwardStage = 'prep' | 'chunkState' | 'stateScan' | 'deltaScan' | 'output' | 'recurrent' | 'step' | 'stepPool';
+
 /** Which stages a variant needs in the chunked forward. */
-export function forwardStages(def: VariantDef): KernelStage[] {
+export function forwardStages(def: VariantDef): ForwardStage[] {
   const prep = def.decay !== 'none' || def.correction === 'delta';
   // The delta rule's V_new = U - W S_n makes the state pass inherently sequential; without it the
   // per-chunk contributions are independent matmuls and only an elementwise scan is sequential.
-  const state: KernelStage[] = def.correction === 'delta' ? ['deltaScan'] : ['chunkState', 'stateScan'];
+  const state: ForwardStage[] = def.correction === 'delta' ? ['deltaScan'] : ['chunkState', 'stateScan'];
   return [...(prep ? ['prep' as const] : []), ...state, 'output'];
 }
 
@@ -142,6 +151,7 @@ export function scratchBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[
     out.push({ name: 'w', kind: 'scratch', elems: ['BH', 'T', cfg.K] });
     out.push({ name: 'u', kind: 'scratch', elems: ['BH', 'T', cfg.V] });
     out.push({ name: 'vnew', kind: 'scratch', elems: ['BH', 'T', cfg.V] });
+    out.push({ name: 'tmat', kind: 'scratch', elems: ['BH', 'NT', cfg.chunk * cfg.chunk] });
   }
   return out;
 }

@@ -10,6 +10,7 @@ import { GpuTensor } from './tensor.js';
 import { PipelineCache } from './pipelines.js';
 import { defaultScale } from './reference.js';
 import { InputError, validateForwardArgs, type HostInputs } from './validate.js';
+import { prepareBackward, type BackwardSeeds } from './backward.js';
 
 export interface ForwardOptions extends ProblemSize {
   /** Output scale; defaults to the variant's (FLA: K^-0.5; mamba2: 1). */
@@ -22,9 +23,19 @@ export interface ForwardOptions extends ProblemSize {
   mode?: ForwardMode;
   /** Debugging aid: fill outputs with NaN before the run so any element left unwritten shows. */
   poisonOutputs?: boolean;
+  /** Keep the forward's GPU buffers for `backward` (chunked mode only). They hold the inputs,
+   * o, ht, the per-chunk states (B*H*ceil(T/chunk)*K*V floats), the gate cumsums (B*H*T, times K
+   * for per-key gates) and, for the delta rule, W, U, V_new (B*H*T*(K+2V)) and the chunks'
+   * T matrices (B*H*T*chunk). Pass the returned `saved` to backward, which frees it. */
+  saveForBackward?: boolean;
 }
 
-export interface ForwardResult { o: Float32Array; ht?: Float32Array }
+export interface ForwardResult { o: Float32Array; ht?: Float32Array; saved?: PreparedForward }
+
+export interface BackwardOptions extends ForwardOptions {
+  /** The `saved` of a forward run with saveForBackward; without it the forward is recomputed. */
+  saved?: PreparedForward;
+}
 
 export interface StepOptions {
   B: number; H: number; K: number; V: number;
@@ -108,15 +119,51 @@ export class VariantOp {
   }
 
   async forward(inputs: HostInputs, opts: ForwardOptions): Promise<ForwardResult> {
+    if (opts?.saveForBackward && (opts.mode ?? 'chunked') !== 'chunked') {
+      throw new EngineError("saveForBackward needs mode 'chunked': the backward reads the chunked forward's per-chunk states");
+    }
     const run = await this.prepareForward(inputs, opts);
+    let keep = false;
     try {
       await run.execute();
       const o = await run.tensors.get('o')!.read();
       const ht = opts.outputFinalState === false ? undefined : await run.tensors.get('ht')!.read();
       this.engine.assertAlive();
-      return ht ? { o, ht } : { o };
+      const out: ForwardResult = ht ? { o, ht } : { o };
+      if (opts.saveForBackward) { out.saved = run; keep = true; }
+      return out;
     } finally {
-      run.destroy();
+      if (!keep) run.destroy();
+    }
+  }
+
+  /** Gradients of L = sum(o * do) + sum(ht * dht) w.r.t. every input ('d' + name) and, when the
+   * forward had h0, dh0. Recomputes the chunked forward unless `opts.saved` carries one. */
+  async backward(inputs: HostInputs, seeds: BackwardSeeds, opts: BackwardOptions): Promise<Record<string, Float32Array>> {
+    const saved = opts?.saved;
+    if (saved !== undefined && (typeof saved !== 'object' || !saved.tensors || saved.def !== this.def)) {
+      throw new EngineError(`opts.saved must be the 'saved' of a forward of variant '${this.def.name}' run with saveForBackward`);
+    }
+    if (saved && saved.destroyed) throw new EngineError('opts.saved was already used by a backward (or destroyed); run the forward again');
+    const fwd = saved ?? await this.prepareForward(inputs, { ...opts, mode: 'chunked' });
+    if (saved) {
+      const size = validateForwardArgs(this.def, inputs, opts);
+      for (const d of ['B', 'T', 'H', 'K', 'V'] as const) {
+        if (size[d] !== saved.size[d]) throw new InputError(`option ${d} = ${size[d]} differs from the saved forward's ${d} = ${saved.size[d]}`);
+      }
+    } else {
+      await fwd.execute();
+    }
+    try {
+      const bwd = await prepareBackward(this.engine, this.def, fwd, seeds, opts);
+      try {
+        await bwd.execute();
+        return await bwd.read();
+      } finally {
+        bwd.destroy();
+      }
+    } finally {
+      fwd.destroy();
     }
   }
 
@@ -182,7 +229,7 @@ export class VariantOp {
       }
       const uniform = device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       extra.push(uniform);
-      device.queue.writeBuffer(uniform, 0, packParams({ B: size.B, T: size.T, H: size.H, NT: 1, has_h0: 1, scale, pad0: 0, pad1: 0 }));
+      device.queue.writeBuffer(uniform, 0, packParams({ B: size.B, T: size.T, H: size.H, NT: 1, has_h0: 1, scale, has_dht: 0, pad1: 0 }));
       device.pushErrorScope('validation');
       const enc = device.createCommandEncoder({ label: `${def.name} step` });
       const pass = enc.beginComputePass();
@@ -261,7 +308,9 @@ export class VariantOp {
     const tensors = new Map<string, GpuTensor>();
     const poison = opts.poisonOutputs ? Number.NaN : undefined;
     let uniform: GPUBuffer | undefined;
+    let destroyed = false;
     const destroy = () => {
+      destroyed = true;
       for (const t of tensors.values()) t.destroy();
       uniform?.destroy();
     };
@@ -277,7 +326,7 @@ export class VariantOp {
           tensors.set(b.name, GpuTensor.empty(device, b.name, [n], b.kind === 'output' ? poison : undefined));
         }
       }
-      const params = packParams({ B: size.B, T: size.T, H: size.H, NT, has_h0: inputs.h0 ? 1 : 0, scale, pad0: 0, pad1: 0 });
+      const params = packParams({ B: size.B, T: size.T, H: size.H, NT, has_h0: inputs.h0 ? 1 : 0, scale, has_dht: 0, pad1: 0 });
       uniform = device.createBuffer({ size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       device.queue.writeBuffer(uniform, 0, params);
       const bindGroups = plan.kernels.map((k, i) => {
@@ -350,7 +399,10 @@ export class VariantOp {
           querySet.destroy(); resolve.destroy(); readback.destroy();
         }
       };
-      return { plan, size, tensors, encode, execute, timeGpu, destroy };
+      return {
+        def, plan, size, tensors, encode, execute, timeGpu, destroy, scale, hasH0: Boolean(inputs.h0),
+        get destroyed() { return destroyed; },
+      };
     } catch (e) {
       destroy();
       throw e;
@@ -359,7 +411,12 @@ export class VariantOp {
 }
 
 export interface PreparedForward {
+  readonly def: VariantDef;
   readonly plan: KernelPlan;
+  readonly scale: number;
+  readonly hasH0: boolean;
+  /** True once destroy() ran (a backward given it as `saved` destroys it). */
+  readonly destroyed: boolean;
   readonly size: ProblemSize;
   /** The plan's buffers by id: `in_<name>`, 'h0', 'o', 'ht' and scratch. */
   readonly tensors: ReadonlyMap<string, GpuTensor>;

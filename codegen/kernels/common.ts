@@ -1,12 +1,12 @@
 // What every generated kernel shares: the Params uniform, constants, bindings collected on use,
 // the role loads (the spec's expressions fused into index arithmetic) and gate-cumsum reads.
-import type { Dim, Role, VariantDef } from '../../dsl/index.js';
+import type { Dim, ExprNode, Role, VariantDef } from '../../dsl/index.js';
 import { stableStringify } from '../../dsl/index.js';
 import { EXPR_HELPERS_WGSL, renderExpr } from '../wgsl-expr.js';
 import type { BindingDecl, CodegenConfig, KernelStage, Tiles } from '../plan.js';
 
 /** Field order of the uniform every kernel reads; the runtime writes it in this order. */
-export const PARAMS_FIELDS = ['B', 'T', 'H', 'NT', 'has_h0', 'scale', 'pad0', 'pad1'] as const;
+export const PARAMS_FIELDS = ['B', 'T', 'H', 'NT', 'has_h0', 'scale', 'has_dht', 'pad1'] as const;
 export type ParamValues = Record<(typeof PARAMS_FIELDS)[number], number>;
 
 /** The Params uniform's bytes: `scale` as f32, every other field as u32, in PARAMS_FIELDS order. */
@@ -17,7 +17,7 @@ export function packParams(values: ParamValues): ArrayBuffer {
   PARAMS_FIELDS.forEach((f, i) => { if (f === 'scale') f32[i] = values[f]; else u32[i] = values[f]; });
   return buf;
 }
-const PARAMS_WGSL = `struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, pad0: u32, pad1: u32 }`;
+const PARAMS_WGSL = `struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, pad1: u32 }`;
 
 const DIM_SIZE: Record<Dim, string> = { B: 'P.B', T: 'P.T', H: 'P.H', K: 'KD', V: 'VD' };
 const DIM_INDEX: Record<Dim, string> = { B: 'b', T: 't', H: 'h', K: 'j', V: 'j' };
@@ -61,16 +61,34 @@ export class KernelSource {
     if (!this.roleFns.has(r)) {
       const node = this.def.roles[r];
       if (!node) throw new Error(`internal: variant ${this.def.name} has no role ${r}`);
-      const body = renderExpr(node, (name) => {
-        const decl = this.def.inputs.find((i) => i.name === name)!;
-        const v = this.use(name, 'read', true);
-        let idx = '';
-        for (const d of decl.dims) idx = idx ? `(${idx}) * ${DIM_SIZE[d]} + ${DIM_INDEX[d]}` : DIM_INDEX[d];
-        return `${v}[${idx}]`;
-      });
-      this.roleFns.set(r, `fn role_${r}(b: u32, t: u32, h: u32, j: u32) -> f32 { return ${body}; }`);
+      this.roleFns.set(r, this.exprFnSource(`role_${r}`, node));
     }
     return `role_${r}`;
+  }
+
+  /** `<name>(b, t, h, j)`: any expression over the inputs (a role's symbolic derivative, say). */
+  exprFn(name: string, node: ExprNode): string {
+    if (!this.extra.has(name)) this.extra.set(name, this.exprFnSource(name, node));
+    return name;
+  }
+
+  /** Element offset of input `name` at the index (b, t, h, j) of a role's space. */
+  inputIndex(name: string): string {
+    const decl = this.def.inputs.find((i) => i.name === name)!;
+    let idx = '';
+    for (const d of decl.dims) idx = idx ? `(${idx}) * ${DIM_SIZE[d]} + ${DIM_INDEX[d]}` : DIM_INDEX[d];
+    return idx || '0u';
+  }
+
+  private exprFnSource(fnName: string, node: ExprNode): string {
+    const body = renderExpr(node, (name) => `${this.use(name, 'read', true)}[${this.inputIndex(name)}]`);
+    return `fn ${fnName}(b: u32, t: u32, h: u32, j: u32) -> f32 { return ${body}; }`;
+  }
+
+  /** Declares a WGSL helper function once, by name. */
+  helper(name: string, source: string): string {
+    if (!this.extra.has(name)) this.extra.set(name, source);
+    return name;
   }
 
   /** Inclusive chunk-local cumsum of the log-decay in log2 units, G[b,h,t,d]. */

@@ -62,6 +62,8 @@ ${emitWyProduct(ks)}`;
     }
     workgroupBarrier();
   }
+  // T_strict is kept for the backward (the WY gradient needs T itself).
+  for (var e = lid; e < C * C; e += WG) { ${ks.use('tmat', 'read_write')}[(bh * P.NT + n) * C * C + e] = sA[e]; }
   // W = (I + T_strict) X and U = (I + T_strict) Y with X = beta * 2^G * K and Y = beta * V,
   // as register-tiled matmuls over row slabs of X and Y staged in workgroup memory.
   wy_product(b, h, bh, t0, rows, lid, 0u);

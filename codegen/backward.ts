@@ -1,0 +1,97 @@
+// The backward plan: kernels that run after a chunked forward (reading its saved per-chunk
+// states, gate cumsums and WY factors) and produce the gradient of every input plus dh0.
+//   bwdScores, bwdDvLocal   the intra-chunk scores and their part of du
+//   bwdScan                 reverse scan over chunks: dS'_n per chunk, du (dv or dU), dh0
+//   bwdDScores, bwdDqk      dq, dk, dW and the per-token gate terms
+//   wy*                     the WY backward (delta rule): dk, dv, dbeta
+//   bwdGate                 dg by reverse in-chunk cumsum
+//   chain                   per input: role gradients -> input gradient, through diff()
+import type { VariantDef, Dim } from '../dsl/index.js';
+import { KernelSource } from './kernels/common.js';
+import { emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDqk } from './kernels/bwd-intra.js';
+import { emitBwdScan } from './kernels/bwd-scan.js';
+import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
+import { emitBwdGate } from './kernels/bwd-gate.js';
+import { emitChain, chainGrid } from './kernels/bwd-chain.js';
+import {
+  chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
+} from './plan.js';
+
+/** Threads per workgroup of the one-thread-per-element stages. */
+const CONTRACTION_WG = 128;
+
+type Emitter = (ks: KernelSource) => string;
+const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
+  bwdScores: { emit: emitBwdScores, cols: (c) => c.chunk },
+  bwdDvLocal: { emit: emitBwdDvLocal, cols: (c) => c.V },
+  bwdDScores: { emit: emitBwdDScores, cols: (c) => c.chunk },
+  bwdDqk: { emit: emitBwdDqk, cols: (c) => c.K },
+  wyDT: { emit: emitWyDT, cols: (c) => c.chunk },
+  wyM: { emit: emitWyM, cols: (c) => c.chunk },
+  wyDA: { emit: emitWyDA, cols: (c) => c.chunk },
+  wyDv: { emit: emitWyDv, cols: (c) => c.V },
+  wyDk: { emit: emitWyDk, cols: (c) => c.K },
+  wyDbeta: { emit: emitWyDbeta, cols: () => 1 },
+};
+
+/** The backward's stages for a variant, in dispatch order (chain kernels follow, one per input). */
+export function backwardStages(def: VariantDef): KernelStage[] {
+  const delta = def.correction === 'delta';
+  return [
+    'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdDScores', 'bwdDqk',
+    ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta'] as const) : []),
+    ...(def.decay !== 'none' ? (['bwdGate'] as const) : []),
+  ];
+}
+
+const dimSize = (d: Dim, cfg: CodegenConfig): SizeExpr[number] => (d === 'K' ? cfg.K : d === 'V' ? cfg.V : d);
+
+export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[] {
+  const { K, V, chunk: C } = cfg;
+  const DG = def.decay === 'diagonal' ? K : 1;
+  const s = (name: string, elems: SizeExpr): BufferDecl => ({ name, kind: 'scratch', elems });
+  const out: BufferDecl[] = [
+    { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
+    { name: 'dht', kind: 'state-in', elems: ['BH', K, V] },
+    s('aqk', ['BH', 'NT', C * C]), s('daqk', ['BH', 'NT', C * C]), s('dvl', ['BH', 'T', V]), s('dhs', ['BH', 'NT', K, V]),
+    s('grad_q', ['B', 'T', 'H', K]), s('grad_k', ['B', 'T', 'H', K]), s('grad_v', ['B', 'T', 'H', V]),
+  ];
+  if (def.decay !== 'none') out.push(s('dbq', ['BH', 'T', K]), s('dbk', ['BH', 'T', K]), s('grad_logDecay', ['B', 'T', 'H', DG]));
+  if (def.correction === 'delta') {
+    out.push(s('dvv', ['BH', 'T', V]), s('dwm', ['BH', 'T', K]), s('dtm', ['BH', 'NT', C * C]), s('mtm', ['BH', 'NT', C * C]),
+      s('x1', ['BH', 'T', V]), s('x2', ['BH', 'T', K]), s('grad_beta', ['B', 'T', 'H']));
+  }
+  if (def.bonus === 'u') out.push(s('grad_u', ['B', 'T', 'H', K]));
+  for (const i of def.inputs) out.push({ name: `grad_in_${i.name}`, kind: 'output', elems: i.dims.map((d) => dimSize(d, cfg)) });
+  out.push({ name: 'dh0', kind: 'output', elems: ['BH', K, V] });
+  return out;
+}
+
+export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: Tiles): KernelDecl[] {
+  validateConfig(cfg);
+  const kernels: KernelDecl[] = [];
+  const add = (stage: KernelStage, name: string, wg: number, grid: [SizeExpr, SizeExpr, SizeExpr], emit: Emitter, wgX = 1) => {
+    const ks = new KernelSource(def, cfg, tiles, stage, wg);
+    const wgsl = ks.finish(name, { WG_X: wgX }, emit(ks));
+    kernels.push({ name, stage, workgroupSize: wg, grid, bindings: ks.bindings, wgsl });
+  };
+  for (const stage of backwardStages(def)) {
+    const name = `${def.name}_${stage}`;
+    const contraction = CONTRACTIONS[stage];
+    if (contraction) {
+      const x = Math.ceil((cfg.chunk * contraction.cols(cfg)) / CONTRACTION_WG);
+      add(stage, name, CONTRACTION_WG, [[x], ['NT'], ['BH']], contraction.emit);
+    } else if (stage === 'bwdScan') {
+      add(stage, name, 256, [[Math.ceil(cfg.V / tiles.scanBV)], ['BH'], [1]], emitBwdScan);
+    } else if (stage === 'bwdGate') {
+      const DG = def.decay === 'diagonal' ? cfg.K : 1;
+      add(stage, name, 64, [[Math.ceil(DG / 64)], ['NT'], ['BH']], emitBwdGate);
+    }
+  }
+  for (const input of def.inputs) {
+    add('chain', `${def.name}_chain_${input.name}`, 64, chainGrid(input.dims, cfg.K, cfg.V, 64) as [SizeExpr, SizeExpr, SizeExpr], (ks) => emitChain(ks, input.name));
+  }
+  return kernels;
+}
+
+export { chooseTiles };

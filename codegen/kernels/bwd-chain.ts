@@ -1,0 +1,114 @@
+// From role gradients to input gradients: dX = sum over the roles R that read X of
+// dR * dR/dX, summed over the dims of R's index space that X lacks (broadcasts). dR/dX is the
+// spec's role expression differentiated symbolically (dsl/diff.ts) and rendered to WGSL, so a
+// variant's modifiers (mamba2's x*dt, A*dt, D*x, a softplus gate, ...) need no backward code.
+// When X lacks B or T (a per-head parameter), one workgroup reduces each element; otherwise
+// each thread owns one element of X and loops over the few broadcast dims (H, K or V) it lacks.
+import { diff, type Dim, type ExprNode, type Role } from '../../dsl/index.js';
+import type { KernelSource } from './common.js';
+
+/** Index space of each role's gradient buffer: [B,T,H,axis] (the bonus u is kept per token). */
+export function roleAxis(ks: KernelSource, role: Role): 'K' | 'V' | null {
+  switch (role) {
+    case 'q': case 'k': case 'u': return 'K';
+    case 'v': case 'outputAdd': return 'V';
+    case 'logDecay': return ks.diag ? 'K' : null;
+    case 'beta': return null;
+  }
+}
+
+/** Roles whose expression depends on input `name`, with d(role)/d(input). */
+export function roleDerivatives(ks: KernelSource, name: string): { role: Role; dnode: ExprNode }[] {
+  const out: { role: Role; dnode: ExprNode }[] = [];
+  for (const [role, node] of Object.entries(ks.def.roles) as [Role, ExprNode][]) {
+    const dnode = diff(node, name);
+    if (dnode.kind === 'const' && dnode.value === 0) continue;
+    out.push({ role, dnode });
+  }
+  return out;
+}
+
+/** Whether input `name`'s gradient reduces over B or T (one workgroup per element). */
+export function chainReduces(dims: readonly Dim[]): boolean {
+  return !dims.includes('B') || !dims.includes('T');
+}
+
+export function emitChain(ks: KernelSource, name: string): string {
+  const decl = ks.def.inputs.find((i) => i.name === name)!;
+  const dims = decl.dims;
+  const reduces = chainReduces(dims);
+  const jDim = dims.includes('K') ? 'KD' : dims.includes('V') ? 'VD' : '1u';
+  const out = ks.use(`grad_in_${name}`, 'read_write');
+  const lanes = reduces ? 'WG' : '1u';
+  const lane = reduces ? 'lid' : '0u';
+  const loops = roleDerivatives(ks, name).map(({ role, dnode }, n) => {
+    const axis = roleAxis(ks, role);
+    const width = axis === 'K' ? 'KD' : axis === 'V' ? 'VD' : '1u';
+    const grad = role === 'outputAdd' ? ks.use('do', 'read') : ks.use(`grad_${role}`, 'read');
+    const deriv = ks.exprFn(`d_${role}_d_${name}`, dnode);
+    // Free dims: those of the role's space the input lacks, innermost first.
+    const free: { dim: string; size: string; fixed: string }[] = [
+      { dim: 'j', size: width, fixed: axis !== null && dims.includes(axis) ? 'jx' : '0u' },
+      { dim: 'h', size: 'P.H', fixed: dims.includes('H') ? 'hx' : '' },
+      { dim: 't', size: 'P.T', fixed: dims.includes('T') ? 'tx' : '' },
+      { dim: 'b', size: 'P.B', fixed: dims.includes('B') ? 'bx' : '' },
+    ];
+    const looped = free.filter((f) => f.fixed === '' || (f.dim === 'j' && axis !== null && !dims.includes(axis)));
+    const count = looped.map((f) => f.size).join(' * ') || '1u';
+    const decode = free.map((f) => {
+      if (!looped.includes(f)) return `let ${f.dim} = ${f.fixed};`;
+      return `let ${f.dim} = rem % ${f.size}; rem = rem / ${f.size};`;
+    }).join(' ');
+    return `  // ${role}
+  for (var f${n} = ${lane}; f${n} < ${count}; f${n} += ${lanes}) {
+    var rem = f${n};
+    ${decode}
+    acc += ${grad}[((b * P.T + t) * P.H + h) * ${width} + j] * ${deriv}(b, t, h, j);
+  }`;
+  });
+  const fixed = `let jx = ${reduces ? 'wid.x' : 'wid.x * WG + lid'};
+  let tx = wid.y;
+  let bx = wid.z / ${dims.includes('H') ? 'P.H' : '1u'};
+  let hx = wid.z % ${dims.includes('H') ? 'P.H' : '1u'};`;
+  const store = `{
+    let b = bx; let t = tx; let h = hx; let j = jx;
+    ${out}[${ks.inputIndex(name)}] = acc;
+  }`;
+  if (!reduces) {
+    return `
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  ${fixed}
+  if (jx >= ${jDim}) { return; }
+  var acc = 0.0;
+${loops.join('\n')}
+  ${store}
+}`;
+  }
+  return `
+var<workgroup> sRed: array<f32, WG>;
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  ${fixed}
+  var acc = 0.0;
+${loops.join('\n')}
+  sRed[lid] = acc;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (lid < s) { sRed[lid] += sRed[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    acc = sRed[0];
+    ${store}
+  }
+}`;
+}
+
+/** Grid of the chain kernel for an input: x over its K/V elements (threads or workgroups),
+ * y over T, z over B*H (each factor only where the input has that dim). */
+export function chainGrid(dims: readonly Dim[], K: number, V: number, wg: number): [(string | number)[], (string | number)[], (string | number)[]] {
+  const j = dims.includes('K') ? K : dims.includes('V') ? V : 1;
+  const x = chainReduces(dims) ? j : Math.ceil(j / wg);
+  return [[x], dims.includes('T') ? ['T'] : [1], [...(dims.includes('B') ? ['B'] : []), ...(dims.includes('H') ? ['H'] : []), 1]];
+}

@@ -1,0 +1,123 @@
+// The backward's per-chunk stages around the reverse state scan. Per chunk n, with S_n its start
+// state (saved by the forward), dS'_n the gradient of its end state (from the scan), Gq/G the
+// query- and key-side gate cumsums, u the chunk's values (V_new for the delta rule), and
+//   A[i,j] = scale * sum_d q_i[d] k_j[d] F(i,j,d),  F = 2^(Gq_i - G_j) (u[d] on the diagonal
+//            for the bonus form), j <= i
+// they compute
+//   bwdScores:  A, stored per chunk
+//   bwdDvLocal: dvl_j = sum_{i>=j} A[i,j] do_i                 (the intra-chunk part of du)
+//   bwdDScores: dA[i,j] = do_i . u_j, j <= i
+//   bwdDqk:     dq_i = scale (sum_{j<=i} dA[i,j] k_j F(i,j) + 2^Gq_i (S_n do_i))
+//               dk_i = scale sum_{j>=i} dA[j,i] q_j F(j,i) + 2^(G_last - G_i) (dS'_n u_i)
+//               dW_i = -S_n du_i (delta rule), du_bonus_i = scale dA[i,i] q_i k_i (bonus form)
+//   and the per-token terms of the gate gradient: since every gate factor is 2^(G_a - G_b) with
+//   q on the `a` side and k on the `b` side, dL/dG (per unit of natural log) at a token is
+//   q . dq - k . dk there, plus rowsum(dS'_n * S_{n+1}) at the chunk's last token; the gate
+//   stage turns these into dg by a reverse in-chunk cumsum.
+import type { KernelSource } from './common.js';
+import { bwdHelpers, emitContraction } from './bwd-common.js';
+
+/** F(ti, tj, d) for tj <= ti: the decay between a query row and a key column. */
+function decayFactor(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const g = hp.g(); const gq = hp.gq();
+  const diagonal = ks.bonus ? `${ks.role('u')}(0u, 0u, h, d)` : `exp2(${gq}(b, h, ti, t0, d) - ${g}(b, h, ti, d))`;
+  return ks.helper('fqk', `fn fqk(b: u32, h: u32, ti: u32, tj: u32, t0: u32, d: u32) -> f32 {
+  if (ti == tj) { return ${diagonal}; }
+  return exp2(${gq}(b, h, ti, t0, d) - ${g}(b, h, tj, d));
+}`);
+}
+
+/** The values the output read in chunk n: V_new for the delta rule, else the v role. */
+function valueAt(ks: KernelSource, t: string, c: string): string {
+  return ks.delta ? `${ks.use('vnew', 'read')}[${bwdHelpers(ks).tok()}(bh, ${t}, ${c}, VD)]` : `${ks.role('v')}(b, ${t}, h, ${c})`;
+}
+
+export function emitBwdScores(ks: KernelSource): string {
+  const { cc } = bwdHelpers(ks);
+  const f = decayFactor(ks);
+  const q = ks.role('q'); const k = ks.role('k');
+  const aqk = ks.use('aqk', 'read_write');
+  return emitContraction({
+    cols: 'C', accs: ['acc'],
+    setup: 'let j = x; let live = j <= i && j < rows;',
+    loops: [{ to: 'select(0u, KD, live)', body: `acc += ${q}(b, t, h, r) * ${k}(b, t0 + j, h, r) * ${f}(b, h, t, t0 + j, t0, r);` }],
+    finish: `${aqk}[${cc()}(bh, n, i, j)] = select(0.0, P.scale * acc, live);`,
+  });
+}
+
+export function emitBwdDvLocal(ks: KernelSource): string {
+  const { cc, tok, bth } = bwdHelpers(ks);
+  const aqk = ks.use('aqk', 'read');
+  const dO = ks.use('do', 'read');
+  const dvl = ks.use('dvl', 'read_write');
+  return emitContraction({
+    cols: 'VD', accs: ['acc'],
+    loops: [{ from: 'i', to: 'rows', body: `acc += ${aqk}[${cc()}(bh, n, r, i)] * ${dO}[${bth()}(b, t0 + r, h, x, VD)];` }],
+    finish: `${dvl}[${tok()}(bh, t, x, VD)] = acc;`,
+  });
+}
+
+export function emitBwdDScores(ks: KernelSource): string {
+  const { cc, bth } = bwdHelpers(ks);
+  const dO = ks.use('do', 'read');
+  const daqk = ks.use('daqk', 'read_write');
+  return emitContraction({
+    cols: 'C', accs: ['acc'],
+    setup: 'let j = x; let live = j <= i && j < rows;',
+    loops: [{ to: 'select(0u, VD, live)', body: `acc += ${dO}[${bth()}(b, t, h, r, VD)] * ${valueAt(ks, 't0 + j', 'r')};` }],
+    finish: `${daqk}[${cc()}(bh, n, i, j)] = acc;`,
+  });
+}
+
+export function emitBwdDqk(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const { cc, tok, bth, st } = hp;
+  const f = decayFactor(ks);
+  const g = hp.g(); const gq = hp.gq();
+  const q = ks.role('q'); const k = ks.role('k');
+  const daqk = ks.use('daqk', 'read');
+  const hs = ks.use('hs', 'read');
+  const dhs = ks.use('dhs', 'read');
+  const dO = ks.use('do', 'read');
+  const gradQ = ks.use('grad_q', 'read_write');
+  const gradK = ks.use('grad_k', 'read_write');
+  const value = valueAt(ks, 't', 'r');
+  const accs = ['dqa', 'dka', 'sdo', 'dsu'];
+  const loops = [
+    { to: 'i + 1u', body: `dqa += ${daqk}[${cc()}(bh, n, i, r)] * ${k}(b, t0 + r, h, x) * ${f}(b, h, t, t0 + r, t0, x);` },
+    { from: 'i', to: 'rows', body: `dka += ${daqk}[${cc()}(bh, n, r, i)] * ${q}(b, t0 + r, h, x) * ${f}(b, h, t0 + r, t, t0, x);` },
+    {
+      to: 'VD', body: `let s = ${hs}[${st()}(bh, n, x, r)];
+    let ds = ${dhs}[${st()}(bh, n, x, r)];
+    sdo += s * ${dO}[${bth()}(b, t, h, r, VD)];
+    dsu += ds * ${value};${ks.delta ? `
+    sdu += s * ${ks.use('dvv', 'read')}[${tok()}(bh, t, r, VD)];` : ''}${ks.decayed ? `
+    if (last) {
+      let nxt = select(${ks.use('ht', 'read')}[${ks.stateIndex('b', 'h', 'x', 'r')}], ${hs}[${st()}(bh, min(n + 1u, P.NT - 1u), x, r)], n + 1u < P.NT);
+      rs += ds * nxt;
+    }` : ''}`,
+    },
+  ];
+  if (ks.delta) accs.push('sdu');
+  if (ks.decayed) accs.push('rs');
+  // The bonus diagonal carries no decay, so it stays out of the gate gradient.
+  const bonusQ = ks.bonus ? `scale * ${daqk}[${cc()}(bh, n, i, i)] * ${k}(b, t, h, x) * uu` : '0.0';
+  const bonusK = ks.bonus ? `scale * ${daqk}[${cc()}(bh, n, i, i)] * qi * uu` : '0.0';
+  return emitContraction({
+    cols: 'KD', accs,
+    setup: `let last = i + 1u == rows;
+  let scale = P.scale;
+  let qi = ${q}(b, t, h, x);
+  let ki = ${k}(b, t, h, x);${ks.bonus ? `\n  let uu = ${ks.role('u')}(0u, 0u, h, x);` : ''}`,
+    loops,
+    finish: `let dq = scale * dqa + scale * exp2(${gq}(b, h, t, t0, x)) * sdo;
+  let dk = scale * dka + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * dsu;
+  ${gradQ}[${bth()}(b, t, h, x, KD)] = dq;
+  ${gradK}[${bth()}(b, t, h, x, KD)] = dk;${ks.delta ? `
+  ${ks.use('dwm', 'read_write')}[${tok()}(bh, t, x, KD)] = -sdu;` : ''}${ks.bonus ? `
+  ${ks.use('grad_u', 'read_write')}[${bth()}(b, t, h, x, KD)] = scale * ${daqk}[${cc()}(bh, n, i, i)] * qi * ki;` : ''}${ks.decayed ? `
+  ${ks.use('dbq', 'read_write')}[${tok()}(bh, t, x, KD)] = qi * (dq - ${bonusQ});
+  ${ks.use('dbk', 'read_write')}[${tok()}(bh, t, x, KD)] = select(0.0, rs, last) - ki * (dk - ${bonusK});` : ''}`,
+  });
+}

@@ -1,0 +1,125 @@
+// The WY backward of the delta rule, per chunk. The forward built
+//   A[i,j] = beta_i sum_d k_i[d] k_j[d] 2^(G_i - G_j)  (j < i),   T = (I + A)^-1,
+//   W = T X with X_j = beta_j k_j 2^G_j,   U = T Y with Y_j = beta_j v_j.
+// Given dW (from bwdDqk) and dU (the scan's du):
+//   wyDT:    dT = dU Y^T + dW X^T, kept for i > j only (T is unit lower triangular, so the
+//            other entries carry no gradient)
+//   wyM:     M = dT T^T
+//   wyDA:    dA = -T^T M, for j < i
+//   wyDv:    X1 = T^T dU;   dv_j = beta_j X1_j
+//   wyDk:    X2 = T^T dW;   dk_i += beta_i 2^G_i X2_i + beta_i sum_{j<i} dA[i,j] k_j 2^(G_i-G_j)
+//                                  + sum_{l>i} dA[l,i] beta_l k_l 2^(G_l-G_i)
+//            with the matching gate terms (+ for G_i, - for G_j factors) added to dbk
+//   wyDbeta: dbeta_j = v_j . X1_j + (k_j 2^G_j) . X2_j + sum_{l<j} dA[j,l] A[j,l] / beta_j
+// T itself comes from the forward's prep (tmat holds its strictly lower part).
+import type { KernelSource } from './common.js';
+import { bwdHelpers, emitContraction } from './bwd-common.js';
+
+/** Element (i, j) of T = I + tmat in chunk n. */
+function tFull(ks: KernelSource): string {
+  const { cc } = bwdHelpers(ks);
+  const tmat = ks.use('tmat', 'read');
+  return ks.helper('tfull', `fn tfull(bh: u32, n: u32, i: u32, j: u32) -> f32 { return ${tmat}[${cc()}(bh, n, i, j)] + select(0.0, 1.0, i == j); }`);
+}
+
+export function emitWyDT(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const { cc, tok } = hp;
+  const g = hp.g();
+  const beta = ks.role('beta'); const k = ks.role('k'); const v = ks.role('v');
+  const dvv = ks.use('dvv', 'read'); const dwm = ks.use('dwm', 'read');
+  return emitContraction({
+    cols: 'C', accs: ['acc'],
+    setup: `let j = x; let live = j < i; let tj = t0 + j;`,
+    loops: [
+      { to: 'select(0u, VD, live)', body: `acc += ${dvv}[${tok()}(bh, t, r, VD)] * ${v}(b, tj, h, r);` },
+      { to: 'select(0u, KD, live)', body: `acc += ${dwm}[${tok()}(bh, t, r, KD)] * ${k}(b, tj, h, r) * exp2(${g}(b, h, tj, r));` },
+    ],
+    finish: `${ks.use('dtm', 'read_write')}[${cc()}(bh, n, i, j)] = select(0.0, acc * ${beta}(b, tj, h, 0u), live);`,
+  });
+}
+
+export function emitWyM(ks: KernelSource): string {
+  const { cc } = bwdHelpers(ks);
+  const tf = tFull(ks);
+  const dtm = ks.use('dtm', 'read');
+  return emitContraction({
+    cols: 'C', accs: ['acc'],
+    setup: 'let j = x;',
+    loops: [{ to: 'select(0u, min(j + 1u, i), j < rows)', body: `acc += ${dtm}[${cc()}(bh, n, i, r)] * ${tf}(bh, n, j, r);` }],
+    finish: `${ks.use('mtm', 'read_write')}[${cc()}(bh, n, i, j)] = acc;`,
+  });
+}
+
+export function emitWyDA(ks: KernelSource): string {
+  const { cc } = bwdHelpers(ks);
+  const tf = tFull(ks);
+  const mtm = ks.use('mtm', 'read');
+  return emitContraction({
+    cols: 'C', accs: ['acc'],
+    setup: 'let j = x; let live = j < i;',
+    loops: [{ from: 'i', to: 'select(i, rows, live)', body: `acc += ${tf}(bh, n, r, i) * ${mtm}[${cc()}(bh, n, r, j)];` }],
+    finish: `${ks.use('dtm', 'read_write')}[${cc()}(bh, n, i, j)] = select(0.0, -acc, live);`,
+  });
+}
+
+export function emitWyDv(ks: KernelSource): string {
+  const { tok, bth } = bwdHelpers(ks);
+  const tf = tFull(ks);
+  const dvv = ks.use('dvv', 'read');
+  return emitContraction({
+    cols: 'VD', accs: ['acc'],
+    loops: [{ from: 'i', to: 'rows', body: `acc += ${tf}(bh, n, r, i) * ${dvv}[${tok()}(bh, t0 + r, x, VD)];` }],
+    finish: `${ks.use('x1', 'read_write')}[${tok()}(bh, t, x, VD)] = acc;
+  ${ks.use('grad_v', 'read_write')}[${bth()}(b, t, h, x, VD)] = ${ks.role('beta')}(b, t, h, 0u) * acc;`,
+  });
+}
+
+export function emitWyDk(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const { cc, tok, bth } = hp;
+  const g = hp.g();
+  const tf = tFull(ks);
+  const beta = ks.role('beta'); const k = ks.role('k');
+  const dwm = ks.use('dwm', 'read'); const dam = ks.use('dtm', 'read');
+  const gradK = ks.use('grad_k', 'read_write');
+  return emitContraction({
+    cols: 'KD', accs: ['x2', 'arow', 'acol'],
+    setup: `let gi = ${g}(b, h, t, x);`,
+    loops: [
+      { from: 'i', to: 'rows', body: `x2 += ${tf}(bh, n, r, i) * ${dwm}[${tok()}(bh, t0 + r, x, KD)];` },
+      { to: 'i', body: `arow += ${dam}[${cc()}(bh, n, i, r)] * ${k}(b, t0 + r, h, x) * exp2(gi - ${g}(b, h, t0 + r, x));` },
+      { from: 'i + 1u', to: 'rows', body: `acol += ${dam}[${cc()}(bh, n, r, i)] * ${beta}(b, t0 + r, h, 0u) * ${k}(b, t0 + r, h, x) * exp2(${g}(b, h, t0 + r, x) - gi);` },
+    ],
+    finish: `let bi = ${beta}(b, t, h, 0u);
+  let wterm = bi * exp2(gi) * x2;
+  let at = ${bth()}(b, t, h, x, KD);
+  ${gradK}[at] = ${gradK}[at] + wterm + bi * arow + acol;
+  ${ks.use('x2', 'read_write')}[${tok()}(bh, t, x, KD)] = x2;${ks.decayed ? `
+  let ki = ${k}(b, t, h, x);
+  let gb = ${tok()}(bh, t, x, KD);
+  ${ks.use('dbk', 'read_write')}[gb] = ${ks.use('dbk', 'read_write')}[gb] + ki * (wterm + bi * arow - acol);` : ''}`,
+  });
+}
+
+export function emitWyDbeta(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const { cc, tok, bth } = hp;
+  const g = hp.g();
+  const k = ks.role('k'); const v = ks.role('v');
+  const x1 = ks.use('x1', 'read'); const x2 = ks.use('x2', 'read'); const dam = ks.use('dtm', 'read');
+  return emitContraction({
+    cols: '1u', accs: ['acc'],
+    loops: [
+      { to: 'VD', body: `acc += ${v}(b, t, h, r) * ${x1}[${tok()}(bh, t, r, VD)];` },
+      { to: 'KD', body: `acc += ${k}(b, t, h, r) * exp2(${g}(b, h, t, r)) * ${x2}[${tok()}(bh, t, r, KD)];` },
+      {
+        to: 'i', body: `let da = ${dam}[${cc()}(bh, n, i, r)];
+    var kk = 0.0;
+    for (var d = 0u; d < KD; d++) { kk += ${k}(b, t, h, d) * ${k}(b, t0 + r, h, d) * exp2(${g}(b, h, t, d) - ${g}(b, h, t0 + r, d)); }
+    acc += da * kk;`,
+      },
+    ],
+    finish: `${ks.use('grad_beta', 'read_write')}[${bth()}(b, t, h, 0u, 1u)] = acc;`,
+  });
+}

@@ -1,0 +1,131 @@
+// The backward on the GPU: binds the backward plan's kernels to the buffers of the chunked
+// forward they follow (which must still be alive: a PreparedForward kept by saveForBackward or
+// run just before), uploads the seeds do and dht, dispatches, and reads the gradients back.
+import { numel, type ProblemSize, type VariantDef } from '../dsl/index.js';
+import { planBackward, packParams, type KernelPlan, type SizeExpr } from '../codegen/index.js';
+import { GpuTensor } from './tensor.js';
+import { InputError } from './validate.js';
+import type { Engine, PreparedForward } from './engine.js';
+import { EngineError } from './engine.js';
+
+export interface BackwardSeeds {
+  /** Gradient of the loss w.r.t. o, [B,T,H,V]. */
+  do: Float32Array | Float64Array;
+  /** Gradient w.r.t. the final state ht, laid out like h0 (optional). */
+  dht?: Float32Array | Float64Array | null;
+}
+
+export function resolveSize(expr: SizeExpr, size: ProblemSize, NT: number): number {
+  let n = 1;
+  for (const s of expr) n *= typeof s === 'number' ? s : s === 'NT' ? NT : s === 'BH' ? size.B * size.H : size[s];
+  return n;
+}
+
+export interface PreparedBackward {
+  readonly plan: KernelPlan;
+  readonly tensors: ReadonlyMap<string, GpuTensor>;
+  encode(pass: GPUComputePassEncoder): void;
+  execute(): Promise<void>;
+  /** The gradients: 'd' + each input name, plus dh0 when the forward had h0. */
+  read(): Promise<Record<string, Float32Array>>;
+  destroy(): void;
+}
+
+export async function prepareBackward(
+  engine: Engine, def: VariantDef, fwd: PreparedForward, seeds: BackwardSeeds, opts: { poisonOutputs?: boolean } = {},
+): Promise<PreparedBackward> {
+  const size = fwd.size;
+  const device = engine.device;
+  if (!seeds || typeof seeds !== 'object') throw new InputError('backward needs the seeds { do, dht? }');
+  const doShape = [size.B, size.T, size.H, size.V];
+  const stateLen = size.B * size.H * size.K * size.V;
+  const checkSeed = (name: string, a: unknown, n: number, shape: string) => {
+    if (!(a instanceof Float32Array) && !(a instanceof Float64Array)) {
+      throw new InputError(`seed '${name}' must be a Float32Array (or Float64Array) of shape ${shape}`);
+    }
+    if (a.length !== n) throw new InputError(`seed '${name}' has ${a.length} elements; expected shape ${shape} = ${n} elements`);
+  };
+  checkSeed('do', seeds.do, numel(doShape), `[${doShape.join(',')}]`);
+  const hasDht = seeds.dht !== undefined && seeds.dht !== null;
+  if (hasDht) checkSeed('dht', seeds.dht, stateLen, def.stateLayout === 'kv' ? '[B,H,K,V]' : '[B,H,V,K]');
+
+  const plan = planBackward(def, fwd.plan.config);
+  const NT = Math.ceil(size.T / fwd.plan.config.chunk);
+  const limits = device.limits;
+  const sizes = new Map<string, number>();
+  for (const b of plan.buffers) {
+    const n = resolveSize(b.elems, size, NT);
+    if (n * 4 > limits.maxStorageBufferBindingSize) {
+      throw new EngineError(`backward buffer '${b.name}' needs ${n * 4} bytes, past this device's maxStorageBufferBindingSize ` +
+        `of ${limits.maxStorageBufferBindingSize}; split the batch (B) or the heads (H)`);
+    }
+    sizes.set(b.name, n);
+  }
+  const grids = plan.kernels.map((k) => k.grid.map((expr, axis) => {
+    const n = resolveSize(expr, size, NT);
+    if (n > limits.maxComputeWorkgroupsPerDimension) {
+      throw new EngineError(`kernel ${k.name}: ${n} workgroups along axis ${axis} exceed the device's ` +
+        `maxComputeWorkgroupsPerDimension (${limits.maxComputeWorkgroupsPerDimension}); reduce B*H or T`);
+    }
+    return n;
+  }) as [number, number, number]);
+  const pipelines = await engine.pipelines.get(plan);
+
+  const tensors = new Map<string, GpuTensor>();
+  let uniform: GPUBuffer | undefined;
+  const destroy = () => { for (const t of tensors.values()) t.destroy(); uniform?.destroy(); };
+  try {
+    const toF32 = (a: Float32Array | Float64Array) => (a instanceof Float32Array ? a : Float32Array.from(a));
+    for (const b of plan.buffers) {
+      const n = sizes.get(b.name)!;
+      if (b.kind === 'seed') tensors.set(b.name, GpuTensor.upload(device, b.name, toF32(seeds.do), [n]));
+      else if (b.kind === 'state-in') tensors.set(b.name, hasDht ? GpuTensor.upload(device, b.name, toF32(seeds.dht!), [n]) : GpuTensor.empty(device, b.name, [4]));
+      else tensors.set(b.name, GpuTensor.empty(device, b.name, [n], b.kind === 'output' && opts.poisonOutputs ? Number.NaN : undefined));
+    }
+    const hasH0 = fwd.hasH0;
+    const params = packParams({ B: size.B, T: size.T, H: size.H, NT, has_h0: hasH0 ? 1 : 0, scale: fwd.scale, has_dht: hasDht ? 1 : 0, pad1: 0 });
+    uniform = device.createBuffer({ size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(uniform, 0, params);
+    const bindGroups = plan.kernels.map((k, i) => {
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform! } }];
+      k.bindings.forEach((b, j) => {
+        const t = tensors.get(b.buffer) ?? fwd.tensors.get(b.buffer);
+        if (!t) throw new EngineError(`internal: backward kernel ${k.name} reads '${b.buffer}', which neither the forward nor the backward has`);
+        entries.push({ binding: j + 1, resource: { buffer: t.buffer } });
+      });
+      return device.createBindGroup({ layout: pipelines[i]!.getBindGroupLayout(0), entries });
+    });
+    const encode = (pass: GPUComputePassEncoder) => plan.kernels.forEach((_, i) => {
+      pass.setPipeline(pipelines[i]!);
+      pass.setBindGroup(0, bindGroups[i]!);
+      pass.dispatchWorkgroups(...grids[i]!);
+    });
+    const execute = async () => {
+      engine.assertAlive();
+      device.pushErrorScope('out-of-memory');
+      device.pushErrorScope('validation');
+      const enc = device.createCommandEncoder({ label: `${def.name} backward` });
+      const pass = enc.beginComputePass();
+      encode(pass);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      const validation = await device.popErrorScope();
+      const oom = await device.popErrorScope();
+      if (validation) throw new EngineError(`WebGPU validation error in ${def.name} backward: ${validation.message}`);
+      if (oom) throw new EngineError(`out of GPU memory in ${def.name} backward: ${oom.message}; reduce B, H or T`);
+      await device.queue.onSubmittedWorkDone();
+      engine.assertAlive();
+    };
+    const read = async () => {
+      const out: Record<string, Float32Array> = {};
+      for (const i of def.inputs) out[`d${i.name}`] = await tensors.get(`grad_in_${i.name}`)!.read();
+      if (hasH0) out.dh0 = await tensors.get('dh0')!.read();
+      engine.assertAlive();
+      return out;
+    };
+    return { plan, tensors, encode, execute, read, destroy };
+  } catch (e) {
+    destroy();
+    throw e;
+  }
+}

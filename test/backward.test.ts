@@ -1,0 +1,159 @@
+// The generated GPU backward on a real WebGPU adapter: every gradient of every variant against
+// FLA's float64 fixtures and the project's float64 reference backward (T not a multiple of the
+// chunk, with and without h0 and dht), the saved-forward path, a spec outside the nine against
+// central finite differences, and the errors of the host API.
+import { describe, expect, it } from 'vitest';
+import { VARIANT_NAMES, VARIANTS } from '../variants/index.js';
+import { defineVariant, sigmoid, silu, softplus, type ProblemSize, type VariantDef } from '../dsl/index.js';
+import { referenceBackward } from '../runtime/reference-backward.js';
+import { referenceForward } from '../runtime/reference.js';
+import { sampleInputs } from '../runtime/sample.js';
+import { loadFixtures } from './helpers/fixtures.js';
+import { relL2, rng } from './helpers/numerics.js';
+import { getEngine } from './helpers/engine.js';
+
+const TOL = 1e-4;
+
+describe('GPU backward vs FLA fixtures', () => {
+  for (const c of loadFixtures()) {
+    it(`${c.id} (chunk 16)`, async () => {
+      const engine = await getEngine();
+      const op = engine.variant(c.variant);
+      const inputs = Object.fromEntries(op.def.inputs.map((i) => [i.name, c.tensors[i.name]!]));
+      const grads = await op.backward({ ...inputs, h0: c.tensors.h0 }, { do: c.tensors.do!, dht: c.tensors.dht },
+        { ...c.size, scale: c.scale, chunkSize: 16, poisonOutputs: true });
+      const names = [...op.def.inputs.map((i) => `d${i.name}`), 'dh0'];
+      expect(Object.keys(grads).sort()).toEqual(names.sort());
+      for (const name of names) expect(relL2(grads[name]!, c.tensors[name]!), name).toBeLessThan(TOL);
+    });
+  }
+});
+
+function seeds(size: ProblemSize, seed: number) {
+  const r = rng(seed);
+  return {
+    do: Float32Array.from({ length: size.B * size.T * size.H * size.V }, () => r.normal()),
+    dht: Float32Array.from({ length: size.B * size.H * size.K * size.V }, () => r.normal()),
+  };
+}
+
+async function checkAgainstReference(def: VariantDef, size: ProblemSize, chunk: 16 | 32 | 64, withH0: boolean, withDht: boolean) {
+  const engine = await getEngine();
+  const inputs = sampleInputs(def, size, 11, withH0);
+  const s = seeds(size, 12);
+  const dht = withDht ? s.dht : undefined;
+  const grads = await engine.variant(def).backward(inputs, { do: s.do, dht }, { ...size, chunkSize: chunk, poisonOutputs: true });
+  const { h0, ...rest } = inputs;
+  const ref = referenceBackward(def, rest, size, { do: s.do, dht }, { h0 });
+  const names = [...def.inputs.map((i) => `d${i.name}`), ...(withH0 ? ['dh0'] : [])];
+  expect(Object.keys(grads).sort()).toEqual(names.sort());
+  for (const name of names) expect(relL2(grads[name]!, ref[name]!), name).toBeLessThan(TOL);
+}
+
+describe.each(VARIANT_NAMES)('%s GPU backward vs float64 reference', (name) => {
+  const def = VARIANTS[name];
+  const size = { B: 2, T: 45, H: 2, K: 16, V: 8 };
+  it('T = 45, chunk 16, h0 and dht', () => checkAgainstReference(def, size, 16, true, true));
+  it('T = 45, chunk 16, no h0, no dht', () => checkAgainstReference(def, size, 16, false, false));
+  it('T = 45, chunk 16, h0 without dht', () => checkAgainstReference(def, size, 16, true, false));
+  it('T = 150, chunk 64, K = 16, V = 8, h0 and dht', () => checkAgainstReference(def, { B: 1, T: 150, H: 2, K: 16, V: 8 }, 64, true, true));
+});
+
+describe('saveForBackward', () => {
+  const def = VARIANTS.gated_delta_rule;
+  const size = { B: 1, T: 40, H: 2, K: 16, V: 8 };
+  it('backward from the saved forward equals the recomputing one, and frees it', async () => {
+    const engine = await getEngine();
+    const op = engine.variant(def);
+    const inputs = sampleInputs(def, size, 21, true);
+    const s = seeds(size, 22);
+    const opts = { ...size, chunkSize: 16 as const };
+    const fwd = await op.forward(inputs, { ...opts, saveForBackward: true });
+    expect(fwd.saved).toBeDefined();
+    const fromSaved = await op.backward(inputs, s, { ...opts, saved: fwd.saved });
+    const recomputed = await op.backward(inputs, s, opts);
+    for (const name of Object.keys(recomputed)) expect(relL2(fromSaved[name]!, recomputed[name]!), name).toBeLessThan(1e-6);
+    expect(fwd.saved!.destroyed).toBe(true);
+    await expect(op.backward(inputs, s, { ...opts, saved: fwd.saved })).rejects.toThrow(/already used/);
+  });
+  it('refuses a saved forward of another variant or size', async () => {
+    const engine = await getEngine();
+    const op = engine.variant(def);
+    const inputs = sampleInputs(def, size, 21, true);
+    const s = seeds(size, 22);
+    const other = await engine.variant('delta_rule').forward(sampleInputs(VARIANTS.delta_rule, size, 1, true), { ...size, chunkSize: 16, saveForBackward: true });
+    await expect(op.backward(inputs, s, { ...size, chunkSize: 16, saved: other.saved })).rejects.toThrow(/variant 'gated_delta_rule'/);
+    other.saved!.destroy();
+    const short = { ...size, T: 32 };
+    const fwd = await op.forward(sampleInputs(def, short, 1, true), { ...short, chunkSize: 16, saveForBackward: true });
+    await expect(op.backward(inputs, s, { ...size, chunkSize: 16, saved: fwd.saved })).rejects.toThrow(/T = 40 differs from the saved forward's T = 32/);
+    fwd.saved!.destroy();
+  });
+  it('refuses saveForBackward with the recurrent mode', async () => {
+    const engine = await getEngine();
+    const op = engine.variant(def);
+    await expect(op.forward(sampleInputs(def, size, 1, true), { ...size, mode: 'recurrent', saveForBackward: true })).rejects.toThrow(/mode 'chunked'/);
+  });
+});
+
+describe('backward seeds are checked', () => {
+  const def = VARIANTS.simple_gla;
+  const size = { B: 1, T: 8, H: 1, K: 4, V: 4 };
+  it('a wrong-length do or dht is refused with the expected shape', async () => {
+    const engine = await getEngine();
+    const op = engine.variant(def);
+    const inputs = sampleInputs(def, size, 1, true);
+    await expect(op.backward(inputs, { do: new Float32Array(3) }, size)).rejects.toThrow(/seed 'do' has 3 elements; expected shape \[1,8,1,4\] = 32/);
+    await expect(op.backward(inputs, { do: new Float32Array(32), dht: new Float32Array(5) }, size)).rejects.toThrow(/seed 'dht' has 5 elements/);
+    await expect(op.backward(inputs, {} as never, size)).rejects.toThrow(/seed 'do' must be a Float32Array/);
+  });
+});
+
+describe('GPU gradients of a spec outside the nine, vs central finite differences', () => {
+  // A scalar gate -softplus(a) * c with its own inputs, beta = sigmoid(bb), the value v * silu(z):
+  // all their derivatives reach WGSL only through diff() of the spec's expressions.
+  const def = defineVariant({
+    name: 'fd_check_gpu',
+    inputs: {
+      q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'], z: ['B', 'T', 'H', 'V'],
+      a: ['B', 'T', 'H'], c: ['H'], bb: ['B', 'T', 'H'],
+    },
+    q: ({ q }) => q, k: ({ k }) => k, v: ({ v, z }) => v.mul(silu(z)),
+    decay: 'scalar', logDecay: ({ a, c }) => softplus(a).neg().mul(c),
+    correction: 'delta', beta: ({ bb }) => sigmoid(bb),
+  });
+  const size = { B: 1, T: 21, H: 2, K: 4, V: 3 };
+  const r = rng(5);
+  const inputs: Record<string, Float64Array> = {};
+  for (const d of def.inputs) {
+    const n = d.dims.reduce((p, x) => p * size[x], 1);
+    inputs[d.name] = Float64Array.from({ length: n }, () => (d.name === 'c' ? 0.5 + r.uniform() : 0.5 * r.normal()));
+  }
+  const h0 = Float64Array.from({ length: size.B * size.H * size.K * size.V }, () => r.normal());
+  const dO = Float64Array.from({ length: size.B * size.T * size.H * size.V }, () => r.normal());
+  const dht = Float64Array.from({ length: h0.length }, () => r.normal());
+  const loss = () => {
+    const { o, ht } = referenceForward(def, inputs, size, { h0 });
+    let l = 0;
+    for (let i = 0; i < o.length; i++) l += o[i]! * dO[i]!;
+    for (let i = 0; i < ht.length; i++) l += ht[i]! * dht[i]!;
+    return l;
+  };
+  const eps = 1e-6;
+  const fd = (arr: Float64Array, i: number) => {
+    const x = arr[i]!;
+    arr[i] = x + eps; const lp = loss();
+    arr[i] = x - eps; const lm = loss();
+    arr[i] = x;
+    return (lp - lm) / (2 * eps);
+  };
+  it('every input gradient and dh0 (chunk 16, T = 21)', async () => {
+    const engine = await getEngine();
+    const grads = await engine.variant(def).backward({ ...inputs, h0 }, { do: dO, dht }, { ...size, chunkSize: 16, poisonOutputs: true });
+    for (const name of [...def.inputs.map((d) => d.name), 'h0']) {
+      const arr = name === 'h0' ? h0 : inputs[name]!;
+      const numeric = Float64Array.from(arr, (_, i) => fd(arr, i));
+      expect(relL2(grads[`d${name}`]!, numeric), `d${name}`).toBeLessThan(TOL);
+    }
+  });
+});

@@ -1,6 +1,8 @@
 // `lae demo`: every variant on the default device against the float64 reference.
-import { createEngine } from '../runtime/engine.js';
+import { createEngine, type VariantOp } from '../runtime/engine.js';
 import { referenceForward } from '../runtime/reference.js';
+import { referenceBackward } from '../runtime/reference-backward.js';
+import { seededRandom } from '../runtime/sample.js';
 import { sampleInputs } from '../runtime/sample.js';
 import { VARIANT_NAMES } from '../variants/index.js';
 import type { ProblemSize } from '../dsl/index.js';
@@ -13,8 +15,10 @@ export async function runDemo(size: ProblemSize, chunk: 16 | 32 | 64, log: (s: s
   try {
     log(`lae demo on ${engine.adapterName}`);
     log(`(B,T,H,K,V) = (${size.B},${size.T},${size.H},${size.K},${size.V}), chunk ${chunk}, random inputs with h0, float64 CPU reference\n`);
-    log('| variant | o rel L2 | ht rel L2 | first run ms (compile + run) | run ms | ok |');
-    log('|---|---|---|---|---|---|');
+    log('Gradients: the worst relative L2 over every input gradient and dh0 (seeds do, dht random).');
+    log('Step: the sequence decoded token by token from h0 (o and the final state vs the reference).\n');
+    log('| variant | o rel L2 | ht rel L2 | grads rel L2 (worst) | step rel L2 | first run ms (compile + run) | run ms | ok |');
+    log('|---|---|---|---|---|---|---|---|');
     let allOk = true;
     for (const name of VARIANT_NAMES) {
       const op = engine.variant(name);
@@ -28,13 +32,52 @@ export async function runDemo(size: ProblemSize, chunk: 16 | 32 | 64, log: (s: s
       const again = performance.now() - t1;
       const eo = relL2(got.o, ref.o);
       const eh = relL2(got.ht!, ref.ht);
-      const ok = eo < DEMO_TOLERANCE && eh < DEMO_TOLERANCE;
+      const eg = await gradientError(op, inputs, size, chunk);
+      const es = await stepError(op, inputs, size, ref.o, ref.ht);
+      const ok = eo < DEMO_TOLERANCE && eh < DEMO_TOLERANCE && eg.err < DEMO_TOLERANCE && es < DEMO_TOLERANCE;
       allOk &&= ok;
-      log(`| ${name} | ${eo.toExponential(2)} | ${eh.toExponential(2)} | ${first.toFixed(0)} | ${again.toFixed(1)} | ${ok ? 'yes' : 'NO'} |`);
+      log(`| ${name} | ${eo.toExponential(2)} | ${eh.toExponential(2)} | ${eg.err.toExponential(2)} (${eg.name}) | ${es.toExponential(2)} | ${first.toFixed(0)} | ${again.toFixed(1)} | ${ok ? 'yes' : 'NO'} |`);
     }
     log(`\n${allOk ? 'all variants within' : 'SOME VARIANTS OUTSIDE'} relative L2 ${DEMO_TOLERANCE}`);
     return allOk;
   } finally {
     engine.destroy();
   }
+}
+
+async function gradientError(op: VariantOp, inputs: Record<string, Float32Array>, size: ProblemSize, chunk: 16 | 32 | 64) {
+  const rnd = seededRandom(5);
+  const dO = Float32Array.from({ length: size.B * size.T * size.H * size.V }, () => rnd.normal());
+  const dht = Float32Array.from({ length: size.B * size.H * size.K * size.V }, () => rnd.normal());
+  const got = await op.backward(inputs, { do: dO, dht }, { ...size, chunkSize: chunk, poisonOutputs: true });
+  const { h0, ...rest } = inputs;
+  const ref = referenceBackward(op.def, rest, size, { do: dO, dht }, { h0 });
+  let worst = { err: 0, name: '' };
+  for (const name of Object.keys(ref)) {
+    const e = got[name] ? relL2(got[name]!, ref[name]!) : Number.POSITIVE_INFINITY;
+    if (!(e <= worst.err)) worst = { err: e, name };
+  }
+  return worst;
+}
+
+/** Decodes the whole sequence one token per call, then compares o and the final state. */
+async function stepError(op: VariantOp, inputs: Record<string, Float32Array>, size: ProblemSize, refO: Float64Array, refHt: Float64Array) {
+  const state = Float32Array.from(inputs.h0!);
+  const o = new Float32Array(refO.length);
+  const row = size.H * size.V;
+  for (let t = 0; t < size.T; t++) {
+    const tok: Record<string, Float32Array> = {};
+    for (const d of op.def.inputs) {
+      const full = inputs[d.name]!;
+      if (!d.dims.includes('T')) { tok[d.name] = full; continue; }
+      // Time-major inputs are [B, T, ...]: take token t of every sequence.
+      const inner = full.length / (size.B * size.T);
+      const part = new Float32Array(size.B * inner);
+      for (let b = 0; b < size.B; b++) part.set(full.subarray((b * size.T + t) * inner, (b * size.T + t + 1) * inner), b * inner);
+      tok[d.name] = part;
+    }
+    const step = await op.step(tok, state, size);
+    for (let b = 0; b < size.B; b++) o.set(step.o.subarray(b * row, (b + 1) * row), (b * size.T + t) * row);
+  }
+  return Math.max(relL2(o, refO), relL2(state, refHt));
 }

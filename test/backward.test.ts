@@ -157,3 +157,15 @@ describe('GPU gradients of a spec outside the nine, vs central finite difference
     }
   });
 });
+
+describe('examples/train.ts', () => {
+  it('fits a gated-delta layer with forward + backward + Adam (runs the built example)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const out = execFileSync(process.execPath, ['dist/examples/train.js'], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+    const m = /loss fell from (\S+) to (\S+) \((\d+)x\)/.exec(out);
+    expect(m, out).not.toBeNull();
+    expect(Number(m![1]) / Number(m![2])).toBeGreaterThan(100);
+  });
+});

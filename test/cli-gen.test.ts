@@ -11,6 +11,7 @@ import { runGen } from '../cli/gen.js';
 import { importModuleSource, loadSpecFile } from '../cli/load-spec.js';
 import { compile } from '../runtime/pipelines.js';
 import { referenceForward } from '../runtime/reference.js';
+import { referenceBackward } from '../runtime/reference-backward.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import type { ProblemSize, VariantDef } from '../dsl/index.js';
 import { getEngine } from './helpers/engine.js';
@@ -61,6 +62,10 @@ interface GeneratedModule {
   createKernels(device: GPUDevice): Promise<unknown>;
   forward(device: GPUDevice, pipelines: unknown, inputs: Record<string, Float32Array>, size: { B: number; T: number; H: number },
     opts?: { scale?: number; mode?: string }): Promise<{ o: Float32Array; ht: Float32Array }>;
+  backward(device: GPUDevice, pipelines: unknown, inputs: Record<string, Float32Array>, seeds: { do: Float32Array; dht?: Float32Array },
+    size: { B: number; T: number; H: number }, opts?: { scale?: number }): Promise<Record<string, Float32Array>>;
+  step(device: GPUDevice, pipelines: unknown, inputs: Record<string, Float32Array>, state: Float32Array,
+    size: { B: number; H: number; N?: number }, opts?: { scale?: number }): Promise<{ o: Float32Array }>;
 }
 
 /** Random inputs by name: gates as log-sigmoids (negative), the rest standard normal. */
@@ -99,7 +104,10 @@ describe('lae gen: built-in variants', () => {
     const out = join(tmp, 'gla-default');
     const files = await runGen({ variant: 'gla', out });
     const names = files.map((f) => basename(f)).sort();
-    expect(names).toEqual(['gla.kernels.ts', 'gla_chunkState.wgsl', 'gla_output.wgsl', 'gla_prep.wgsl', 'gla_recurrent.wgsl', 'gla_stateScan.wgsl']);
+    const forward = ['gla_chunkState.wgsl', 'gla_output.wgsl', 'gla_prep.wgsl', 'gla_recurrent.wgsl', 'gla_stateScan.wgsl'];
+    const backward = ['gla_bwdDScores.wgsl', 'gla_bwdDqk.wgsl', 'gla_bwdDvLocal.wgsl', 'gla_bwdGate.wgsl', 'gla_bwdScan.wgsl', 'gla_bwdScores.wgsl',
+      'gla_chain_g.wgsl', 'gla_chain_k.wgsl', 'gla_chain_q.wgsl', 'gla_chain_v.wgsl'];
+    expect(names).toEqual(['gla.kernels.ts', ...forward, ...backward, 'gla_step.wgsl'].sort());
     for (const f of files) expect(existsSync(f)).toBe(true);
     const engine = await getEngine();
     for (const f of files.filter((x) => x.endsWith('.wgsl'))) {
@@ -112,13 +120,15 @@ describe('lae gen: built-in variants', () => {
     expect(mod).toMatch(/^\/\/\/ <reference types="@webgpu\/types" \/>/);
     expect(mod).not.toMatch(/^import /m);
     expect(mod).toContain('export async function forward(');
+    expect(mod).toContain('export async function backward(');
+    expect(mod).toContain('export async function step(');
     expect(mod).toContain('export async function createKernels(');
     expect(mod).toContain(`DEFAULT_SCALE = ${1 / Math.sqrt(128)}`);
   });
 
   it('respects mode and chunk, and rejects what it cannot generate', async () => {
     const files = await runGen({ variant: 'delta_rule', out: join(tmp, 'dr'), mode: 'recurrent', K: 32, V: 16, chunk: 32 });
-    expect(files.map((f) => basename(f))).toEqual(['delta_rule_recurrent.wgsl', 'delta_rule.kernels.ts']);
+    expect(files.map((f) => basename(f))).toEqual(['delta_rule_recurrent.wgsl', 'delta_rule_step.wgsl', 'delta_rule.kernels.ts']);
     const chunked = await runGen({ variant: 'delta_rule', out: join(tmp, 'dr2'), mode: 'chunked', chunk: 16 });
     expect(chunked.some((f) => f.endsWith('recurrent.wgsl'))).toBe(false);
     expect(readFileSync(chunked[0]!, 'utf8')).toContain('"chunk":16');
@@ -138,6 +148,34 @@ describe('lae gen: built-in variants', () => {
     expect(mod.MODES).toEqual(['chunked', 'recurrent']);
     expect(mod.DEFAULT_SCALE).toBeCloseTo(0.25, 12);
     await checkForward(mod, VARIANTS.gla, { B: 1, T: 20, H: 2, K: 16, V: 8 }, 7);
+  });
+
+  it("the generated gla module's backward and step match the float64 reference", async () => {
+    const engine = await getEngine();
+    const mod = await importGenerated(join(tmp, 'gla-small', 'gla.kernels.ts'));
+    const pipelines = await mod.createKernels(engine.device);
+    const size = { B: 1, T: 20, H: 2, K: 16, V: 8 };
+    const def = VARIANTS.gla;
+    const inputs = randomInputs(def, size, 17);
+    const r = rng(18);
+    const h0 = Float32Array.from({ length: size.B * size.H * size.K * size.V }, () => r.normal());
+    const dO = Float32Array.from({ length: size.B * size.T * size.H * size.V }, () => r.normal());
+    const dht = Float32Array.from({ length: h0.length }, () => r.normal());
+    const grads = await mod.backward(engine.device, pipelines, { ...inputs, h0 }, { do: dO, dht }, size);
+    const want = referenceBackward(def, inputs, size, { do: dO, dht }, { h0 });
+    expect(Object.keys(grads).sort()).toEqual(['dg', 'dh0', 'dk', 'dq', 'dv']);
+    for (const name of Object.keys(want)) expect(relL2(grads[name]!, want[name]!), name).toBeLessThan(TOL);
+    // Step through the first 3 tokens, one call of N = 3: o and the state match the forward's.
+    const N = 3;
+    const first = Object.fromEntries(def.inputs.map((i) => {
+      const row = inputs[i.name]!.length / size.T;
+      return [i.name, inputs[i.name]!.slice(0, N * row)];
+    }));
+    const state = h0.slice();
+    const { o } = await mod.step(engine.device, pipelines, first, state, { B: 1, H: size.H, N });
+    const ref = referenceForward(def, first, { ...size, T: N }, { h0 });
+    expect(relL2(o, ref.o)).toBeLessThan(TOL);
+    expect(relL2(state, ref.ht)).toBeLessThan(TOL);
   });
 
   it('the generated modules of all nine variants type-check', async () => {
@@ -188,9 +226,11 @@ ${body}
 
     const out = join(tmp, 'scalar-out');
     const files = await runGen({ variant: file, out, K: 16, V: 8, chunk: 16 });
-    expect(files.map((f) => basename(f)).sort()).toEqual([
-      'scalar_softplus.kernels.ts', 'scalar_softplus_chunkState.wgsl', 'scalar_softplus_output.wgsl', 'scalar_softplus_prep.wgsl',
-      'scalar_softplus_recurrent.wgsl', 'scalar_softplus_stateScan.wgsl']);
+    const names = files.map((f) => basename(f));
+    for (const k of ['chunkState', 'output', 'prep', 'recurrent', 'stateScan', 'step', 'bwdScan', 'bwdGate', 'chain_a', 'chain_c']) {
+      expect(names).toContain(`scalar_softplus_${k}.wgsl`);
+    }
+    expect(names).toContain('scalar_softplus.kernels.ts');
     const moduleFile = join(out, 'scalar_softplus.kernels.ts');
     expect(typeCheck([moduleFile])).toEqual([]);
     const size = { B: 1, T: 20, H: 2, K: 16, V: 8 };

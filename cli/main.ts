@@ -7,6 +7,7 @@ import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import { describeRoles } from '../dsl/index.js';
 import { createEngine } from '../runtime/engine.js';
 import { benchForward, SEED_SHAPES, TABLE_HEADER } from '../bench/forward.js';
+import { benchTrain, benchStep, TRAIN_HEADER, STEP_HEADER } from '../bench/backward.js';
 import { runDemo } from './demo.js';
 
 const int = (name: string) => (v: string) => {
@@ -68,19 +69,34 @@ program.command('bench')
   .option('--json <file>', 'write the rows as JSON', 'bench/results.json')
   .option('--breakdown', 'also time each kernel of the chunked plan alone')
   .option('--no-recurrent', 'skip the token-sequential baseline')
-  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean }) => {
+  .option('--what <list>', 'comma-separated: forward, train (forward + backward), step (decode at batch 1 and 32)', (v: string) => v.split(','), ['forward'])
+  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[] }) => {
+    const unknown = o.what.filter((w) => !['forward', 'train', 'step'].includes(w));
+    if (unknown.length) throw new Error(`--what takes forward, train, step; got ${unknown.join(', ')}`);
     // Full-resolution timestamps (Dawn quantizes them by default).
     const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'] });
     try {
       const shapes = o.T ? o.T.map((T) => ({ B: 1, H: o.H, T, K: o.D, V: o.D })) : SEED_SHAPES.map((s) => ({ ...s, H: o.H, K: o.D, V: o.D }));
       console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}\n`);
-      console.log(TABLE_HEADER);
-      const rows = await benchForward(engine, {
-        variants: o.variants, shapes, repeat: o.repeat, samples: o.samples, breakdown: o.breakdown,
-        recurrentMaxT: o.recurrent ? Infinity : 0, log: (l) => console.log(l),
-      });
+      const log = (l: string) => console.log(l);
+      const result: Record<string, unknown> = { adapter: engine.adapterName, date: new Date().toISOString() };
+      if (o.what.includes('forward')) {
+        console.log(TABLE_HEADER);
+        result.rows = await benchForward(engine, {
+          variants: o.variants, shapes, repeat: o.repeat, samples: o.samples, breakdown: o.breakdown,
+          recurrentMaxT: o.recurrent ? Infinity : 0, log,
+        });
+      }
+      if (o.what.includes('train')) {
+        console.log(`\n${TRAIN_HEADER}`);
+        result.train = await benchTrain(engine, { variants: o.variants, shapes: o.T ? shapes : undefined, breakdown: o.breakdown, log });
+      }
+      if (o.what.includes('step')) {
+        console.log(`\n${STEP_HEADER}`);
+        result.step = await benchStep(engine, { variants: o.variants, H: o.H, D: o.D, log });
+      }
       mkdirSync(dirname(o.json), { recursive: true });
-      writeFileSync(o.json, JSON.stringify({ adapter: engine.adapterName, date: new Date().toISOString(), rows }, null, 2));
+      writeFileSync(o.json, JSON.stringify(result, null, 2));
       console.log(`\nwrote ${o.json}`);
     } finally {
       engine.destroy();

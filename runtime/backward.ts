@@ -6,7 +6,8 @@ import { planBackward, packParams, type KernelPlan, type SizeExpr } from '../cod
 import { GpuTensor } from './tensor.js';
 import { InputError } from './validate.js';
 import type { Engine, PreparedForward } from './engine.js';
-import { EngineError } from './engine.js';
+import { EngineError } from './errors.js';
+import { timeEncoded } from './timing.js';
 
 export interface BackwardSeeds {
   /** Gradient of the loss w.r.t. o, [B,T,H,V]. */
@@ -26,6 +27,8 @@ export interface PreparedBackward {
   readonly tensors: ReadonlyMap<string, GpuTensor>;
   encode(pass: GPUComputePassEncoder): void;
   execute(): Promise<void>;
+  /** GPU ms of the backward alone (its inputs from the forward must exist), median of `repeat`. */
+  timeGpu(repeat: number): Promise<number>;
   /** The gradients: 'd' + each input name, plus dh0 when the forward had h0. */
   read(): Promise<Record<string, Float32Array>>;
   destroy(): void;
@@ -123,7 +126,7 @@ export async function prepareBackward(
       engine.assertAlive();
       return out;
     };
-    return { plan, tensors, encode, execute, read, destroy };
+    return { plan, tensors, encode, execute, read, destroy, timeGpu: (repeat: number) => timeEncoded(device, encode, repeat) };
   } catch (e) {
     destroy();
     throw e;

@@ -11,6 +11,8 @@ import { PipelineCache } from './pipelines.js';
 import { defaultScale } from './reference.js';
 import { InputError, validateForwardArgs, type HostInputs } from './validate.js';
 import { prepareBackward, type BackwardSeeds } from './backward.js';
+import { EngineError } from './errors.js';
+import { timeEncoded } from './timing.js';
 
 export interface ForwardOptions extends ProblemSize {
   /** Output scale; defaults to the variant's (FLA: K^-0.5; mamba2: 1). */
@@ -47,9 +49,7 @@ export interface StepOptions {
   stateIndices?: Int32Array | Uint32Array | readonly number[];
 }
 
-export class EngineError extends Error {
-  constructor(message: string) { super(message); this.name = 'EngineError'; }
-}
+export { EngineError };
 
 export interface EngineOptions extends DeviceOptions {}
 
@@ -170,6 +170,21 @@ export class VariantOp {
   /** The decode step: N tokens per sequence (default 1) from `state`, which is updated in
    * place (a Float32Array laid out like h0, or a GpuTensor that stays on the device). */
   async step(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions): Promise<{ o: Float32Array }> {
+    const run = await this.prepareStep(inputs, state, opts);
+    try {
+      await run.execute();
+      const o = await run.o.read();
+      if (!(state instanceof GpuTensor)) state.set(await run.state.read());
+      this.engine.assertAlive();
+      return { o };
+    } finally {
+      run.destroy();
+    }
+  }
+
+  /** Validates and uploads a decode step once; `encode` records it (each run advances the
+   * state). `state` here is the device copy: the caller's GpuTensor, or an upload of its array. */
+  async prepareStep(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions): Promise<PreparedStep> {
     const { engine, def } = this;
     engine.assertAlive();
     if (inputs && 'h0' in inputs) throw new InputError("step takes the state as its second argument, not as input 'h0'");
@@ -210,6 +225,10 @@ export class VariantOp {
     const pipelines = await engine.pipelines.get(plan);
     const owned: GpuTensor[] = [];
     const extra: GPUBuffer[] = [];
+    const destroy = () => {
+      for (const t of owned) t.destroy();
+      for (const b of extra) b.destroy();
+    };
     try {
       const buffers = new Map<string, GPUBuffer>();
       for (const decl of def.inputs) {
@@ -230,27 +249,32 @@ export class VariantOp {
       const uniform = device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       extra.push(uniform);
       device.queue.writeBuffer(uniform, 0, packParams({ B: size.B, T: size.T, H: size.H, NT: 1, has_h0: 1, scale, has_dht: 0, pad1: 0 }));
-      device.pushErrorScope('validation');
-      const enc = device.createCommandEncoder({ label: `${def.name} step` });
-      const pass = enc.beginComputePass();
-      plan.kernels.forEach((k, i) => {
+      const bindGroups = plan.kernels.map((k, i) => {
         const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
         k.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: buffers.get(b.buffer)! } }));
-        pass.setPipeline(pipelines[i]!);
-        pass.setBindGroup(0, device.createBindGroup({ layout: pipelines[i]!.getBindGroupLayout(0), entries }));
-        pass.dispatchWorkgroups(...(k.grid.map((g) => resolveSize(g, size, 1)) as [number, number, number]));
+        return device.createBindGroup({ layout: pipelines[i]!.getBindGroupLayout(0), entries });
       });
-      pass.end();
-      device.queue.submit([enc.finish()]);
-      const err = await device.popErrorScope();
-      if (err) throw new EngineError(`WebGPU validation error in ${def.name} step: ${err.message}`);
-      const out = await o.read();
-      if (!isTensor) state.set(await stateTensor.read());
-      engine.assertAlive();
-      return { o: out };
-    } finally {
-      for (const t of owned) t.destroy();
-      for (const b of extra) b.destroy();
+      const grids = plan.kernels.map((k) => k.grid.map((g) => resolveSize(g, size, 1)) as [number, number, number]);
+      const encode = (pass: GPUComputePassEncoder) => plan.kernels.forEach((_, i) => {
+        pass.setPipeline(pipelines[i]!);
+        pass.setBindGroup(0, bindGroups[i]!);
+        pass.dispatchWorkgroups(...grids[i]!);
+      });
+      const execute = async () => {
+        engine.assertAlive();
+        device.pushErrorScope('validation');
+        const enc = device.createCommandEncoder({ label: `${def.name} step` });
+        const pass = enc.beginComputePass();
+        encode(pass);
+        pass.end();
+        device.queue.submit([enc.finish()]);
+        const err = await device.popErrorScope();
+        if (err) throw new EngineError(`WebGPU validation error in ${def.name} step: ${err.message}`);
+      };
+      return { plan, encode, execute, o, state: stateTensor, destroy, timeGpu: (repeat: number) => timeEncoded(device, encode, repeat) };
+    } catch (e) {
+      destroy();
+      throw e;
     }
   }
 
@@ -408,6 +432,18 @@ export class VariantOp {
       throw e;
     }
   }
+}
+
+export interface PreparedStep {
+  readonly plan: KernelPlan;
+  /** The step's output [B,N,H,V] and the device state it advances. */
+  readonly o: GpuTensor;
+  readonly state: GpuTensor;
+  encode(pass: GPUComputePassEncoder): void;
+  execute(): Promise<void>;
+  /** GPU ms of one step (median of `repeat`; each advances the state). */
+  timeGpu(repeat: number): Promise<number>;
+  destroy(): void;
 }
 
 export interface PreparedForward {

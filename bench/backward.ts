@@ -1,0 +1,134 @@
+// Training and decoding benchmarks: forward + backward (the forward with its buffers kept, then
+// the backward, in one compute pass) and the decode step on a GPU-resident state. GPU time by
+// timestamp queries, after a warm-up, the better of two medians (as the forward bench).
+import type { Engine } from '../runtime/engine.js';
+import { prepareBackward } from '../runtime/backward.js';
+import { timeEncoded } from '../runtime/timing.js';
+import { GpuTensor } from '../runtime/tensor.js';
+import { sampleInputs, seededRandom } from '../runtime/sample.js';
+import { VARIANT_NAMES, type VariantName } from '../variants/index.js';
+import type { ProblemSize } from '../dsl/index.js';
+
+/** FLA fwd+bwd ms, bf16, (B,T,H,D) = (4,2048,16,128): H100 (helion's BENCHMARKS.md) for linear_attn
+ * and retention; B200 (the project's history) for the rest; see ../shared/anchors. */
+export const FLA_FWD_BWD_MS_4_2048_16: Partial<Record<VariantName, { ms: number; card: string }>> = {
+  linear_attn: { ms: 1.547, card: 'H100' }, retention: { ms: 1.225, card: 'H100' },
+  simple_gla: { ms: 1.273, card: 'B200' }, gla: { ms: 1.540, card: 'B200' }, delta_rule: { ms: 1.658, card: 'B200' },
+  gated_delta_rule: { ms: 1.814, card: 'B200' }, kda: { ms: 2.138, card: 'B200' },
+};
+
+export const TRAIN_SHAPES: ProblemSize[] = [
+  { B: 1, H: 32, T: 4096, K: 128, V: 128 },
+  { B: 4, H: 16, T: 2048, K: 128, V: 128 },
+];
+
+export interface TrainRow {
+  variant: string; B: number; H: number; T: number; K: number; V: number;
+  forwardMs: number; backwardMs: number; forwardBackwardMs: number;
+  fla: { ms: number; card: string } | null;
+  kernels?: Record<string, number>;
+}
+
+async function warm(run: () => Promise<void>) {
+  const t0 = performance.now();
+  do await run(); while (performance.now() - t0 < 400);
+}
+const best = async (f: () => Promise<number>) => Math.min(await f(), await f());
+
+export async function benchTrain(engine: Engine, opts: { variants?: string[]; shapes?: ProblemSize[]; repeat?: number; breakdown?: boolean; log?: (l: string) => void } = {}): Promise<TrainRow[]> {
+  const rows: TrainRow[] = [];
+  const repeat = opts.repeat ?? 20;
+  for (const shape of opts.shapes ?? TRAIN_SHAPES) {
+    for (const name of opts.variants ?? VARIANT_NAMES) {
+      const op = engine.variant(name);
+      const inputs = sampleInputs(op.def, shape, 3, true);
+      const rnd = seededRandom(4);
+      const dO = Float32Array.from({ length: shape.B * shape.T * shape.H * shape.V }, () => rnd.normal());
+      const dht = Float32Array.from({ length: shape.B * shape.H * shape.K * shape.V }, () => rnd.normal());
+      const fwd = await op.prepareForward(inputs, { ...shape, chunkSize: 64 });
+      const bwd = await prepareBackward(engine, op.def, fwd, { do: dO, dht });
+      try {
+        await warm(async () => { await fwd.execute(); await bwd.execute(); });
+        const device = engine.device;
+        const forwardMs = await best(() => timeEncoded(device, fwd.encode, repeat));
+        const backwardMs = await best(() => bwd.timeGpu(repeat));
+        const forwardBackwardMs = await best(() => timeEncoded(device, (p) => { fwd.encode(p); bwd.encode(p); }, repeat));
+        let kernels: Record<string, number> | undefined;
+        if (opts.breakdown) {
+          kernels = {};
+          for (const k of bwd.plan.kernels) {
+            const i = bwd.plan.kernels.indexOf(k);
+            // One kernel alone: its inputs are already in place from the warm-up.
+            kernels[k.stage === 'chain' ? k.name.replace(`${name}_`, '') : k.stage] = await timeEncoded(device, (p) => {
+              encodeOne(bwd, p, i);
+            }, repeat);
+          }
+        }
+        const fla = shape.B === 4 && shape.T === 2048 && shape.H === 16 && shape.K === 128 ? FLA_FWD_BWD_MS_4_2048_16[name as VariantName] ?? null : null;
+        const row: TrainRow = { variant: name, ...shape, forwardMs, backwardMs, forwardBackwardMs, fla, kernels };
+        rows.push(row);
+        opts.log?.(formatTrainRow(row));
+      } finally {
+        bwd.destroy();
+        fwd.destroy();
+      }
+    }
+  }
+  return rows;
+}
+
+/** Records only kernel `i` of a prepared backward (for the per-kernel breakdown). */
+function encodeOne(bwd: { encode(p: GPUComputePassEncoder): void }, pass: GPUComputePassEncoder, i: number) {
+  let n = 0;
+  const proxy = new Proxy(pass, {
+    get(target, prop) {
+      if (prop === 'dispatchWorkgroups') {
+        return (...args: [number, number?, number?]) => { if (n++ === i) target.dispatchWorkgroups(...args); };
+      }
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  bwd.encode(proxy);
+}
+
+export const TRAIN_HEADER = '| variant | B,H,T,K,V | forward ms | backward ms | fwd+bwd ms | FLA fwd+bwd bf16 ms (card) | lae/FLA time |\n|---|---|---|---|---|---|---|';
+export function formatTrainRow(r: TrainRow): string {
+  return `| ${r.variant} | ${r.B},${r.H},${r.T},${r.K},${r.V} | ${r.forwardMs.toFixed(3)} | ${r.backwardMs.toFixed(3)} | ${r.forwardBackwardMs.toFixed(3)} | ` +
+    `${r.fla ? `${r.fla.ms} (${r.fla.card})` : '-'} | ${r.fla ? `${(r.forwardBackwardMs / r.fla.ms).toFixed(1)}x` : '-'} |` +
+    (r.kernels ? ` ${Object.entries(r.kernels).map(([k, ms]) => `${k} ${ms.toFixed(3)}`).join(', ')} |` : '');
+}
+
+export interface StepRow { variant: string; B: number; H: number; K: number; V: number; stepUs: number; bytesPerStep: number; gbps: number }
+
+/** One decode token per sequence on a GPU-resident state: GPU microseconds per step, and the
+ * state traffic it implies (read + write of B*H*K*V f32) as a fraction of memory bandwidth. */
+export async function benchStep(engine: Engine, opts: { variants?: string[]; batches?: number[]; H?: number; D?: number; repeat?: number; log?: (l: string) => void } = {}): Promise<StepRow[]> {
+  const rows: StepRow[] = [];
+  const H = opts.H ?? 32, K = opts.D ?? 128, V = opts.D ?? 128;
+  for (const B of opts.batches ?? [1, 32]) {
+    for (const name of opts.variants ?? VARIANT_NAMES) {
+      const op = engine.variant(name);
+      const { h0, ...inputs } = sampleInputs(op.def, { B, T: 1, H, K, V }, 5, true);
+      const state = GpuTensor.upload(engine.device, 'state', h0!, [h0!.length]);
+      const run = await op.prepareStep(inputs, state, { B, H, K, V });
+      try {
+        await warm(() => run.execute());
+        const ms = await best(() => run.timeGpu(opts.repeat ?? 50));
+        const bytes = 2 * B * H * K * V * 4;
+        const row: StepRow = { variant: name, B, H, K, V, stepUs: ms * 1e3, bytesPerStep: bytes, gbps: bytes / (ms * 1e-3) / 1e9 };
+        rows.push(row);
+        opts.log?.(formatStepRow(row));
+      } finally {
+        run.destroy();
+        state.destroy();
+      }
+    }
+  }
+  return rows;
+}
+
+export const STEP_HEADER = '| variant | B,H,K,V | step us (GPU) | state bytes read+written | GB/s |\n|---|---|---|---|---|';
+export function formatStepRow(r: StepRow): string {
+  return `| ${r.variant} | ${r.B},${r.H},${r.K},${r.V} | ${r.stepUs.toFixed(1)} | ${(r.bytesPerStep / 1e6).toFixed(1)} MB | ${r.gbps.toFixed(0)} |`;
+}

@@ -2,7 +2,8 @@
 // states, gate cumsums and WY factors) and produce the gradient of every input plus dh0.
 //   bwdScores, bwdDvLocal   the intra-chunk scores and their part of du
 //   bwdScan                 reverse scan over chunks: dS'_n per chunk, du (dv or dU), dh0
-//   bwdDScores, bwdDqk      dq, dk, dW and the per-token gate terms
+//   bwdInter                the state terms do S^T, u dS'^T, -du S^T (register-tiled)
+//   bwdDScores, bwdDqk      dq, dk and the per-token gate terms
 //   wy*                     the WY backward (delta rule): dk, dv, dbeta
 //   bwdGate                 dg by reverse in-chunk cumsum
 //   chain                   per input: role gradients -> input gradient, through diff()
@@ -10,6 +11,7 @@ import type { VariantDef, Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
 import { emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDqk } from './kernels/bwd-intra.js';
 import { emitBwdScan } from './kernels/bwd-scan.js';
+import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitBwdGate } from './kernels/bwd-gate.js';
 import { emitChain, chainGrid } from './kernels/bwd-chain.js';
@@ -38,7 +40,7 @@ const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: Cod
 export function backwardStages(def: VariantDef): KernelStage[] {
   const delta = def.correction === 'delta';
   return [
-    'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdDScores', 'bwdDqk',
+    'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdInter', 'bwdDScores', 'bwdDqk',
     ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta'] as const) : []),
     ...(def.decay !== 'none' ? (['bwdGate'] as const) : []),
   ];
@@ -54,6 +56,7 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
     { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
     { name: 'dht', kind: 'state-in', elems: ['BH', K, V] },
     s('aqk', ['BH', 'NT', C * C]), s('daqk', ['BH', 'NT', C * C]), s('dvl', ['BH', 'T', V]), s('dhs', ['BH', 'NT', K, V]),
+    s('dqi', ['BH', 'T', K]), s('dki', ['BH', 'T', K]),
     s('grad_q', ['B', 'T', 'H', K]), s('grad_k', ['B', 'T', 'H', K]), s('grad_v', ['B', 'T', 'H', V]),
   ];
   if (def.decay !== 'none') out.push(s('dbq', ['BH', 'T', K]), s('dbk', ['BH', 'T', K]), s('grad_logDecay', ['B', 'T', 'H', DG]));
@@ -82,7 +85,12 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       const x = Math.ceil((cfg.chunk * contraction.cols(cfg)) / CONTRACTION_WG);
       add(stage, name, CONTRACTION_WG, [[x], ['NT'], ['BH']], contraction.emit);
     } else if (stage === 'bwdScan') {
-      add(stage, name, 256, [[Math.ceil(cfg.V / tiles.scanBV)], ['BH'], [1]], emitBwdScan);
+      const tx = Math.min(16, tiles.scanBV);
+      add(stage, name, tx * Math.min(16, tiles.KP, cfg.chunk), [[Math.ceil(cfg.V / tiles.scanBV)], ['BH'], [1]], emitBwdScan, tx);
+    } else if (stage === 'bwdInter') {
+      const BK = interTileK(tiles.KP);
+      const tx = Math.min(16, BK);
+      add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emitBwdInter, tx);
     } else if (stage === 'bwdGate') {
       const DG = def.decay === 'diagonal' ? cfg.K : 1;
       add(stage, name, 64, [[Math.ceil(DG / 64)], ['NT'], ['BH']], emitBwdGate);

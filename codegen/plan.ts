@@ -46,7 +46,7 @@ export interface BindingDecl {
 export const KERNEL_STAGES = [
   'prep', 'chunkState', 'stateScan', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool',
   // The backward (codegen/backward.ts).
-  'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdDScores', 'bwdDqk',
+  'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdInter', 'bwdDScores', 'bwdDqk',
   'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta', 'bwdGate', 'chain',
 ] as const;
 export type KernelStage = (typeof KERNEL_STAGES)[number];

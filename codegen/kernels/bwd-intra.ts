@@ -77,30 +77,23 @@ export function emitBwdDqk(ks: KernelSource): string {
   const g = hp.g(); const gq = hp.gq();
   const q = ks.role('q'); const k = ks.role('k');
   const daqk = ks.use('daqk', 'read');
-  const hs = ks.use('hs', 'read');
-  const dhs = ks.use('dhs', 'read');
-  const dO = ks.use('do', 'read');
   const gradQ = ks.use('grad_q', 'read_write');
   const gradK = ks.use('grad_k', 'read_write');
-  const value = valueAt(ks, 't', 'r');
-  const accs = ['dqa', 'dka', 'sdo', 'dsu'];
+  const accs = ['dqa', 'dka'];
   const loops = [
     { to: 'i + 1u', body: `dqa += ${daqk}[${cc()}(bh, n, i, r)] * ${k}(b, t0 + r, h, x) * ${f}(b, h, t, t0 + r, t0, x);` },
     { from: 'i', to: 'rows', body: `dka += ${daqk}[${cc()}(bh, n, r, i)] * ${q}(b, t0 + r, h, x) * ${f}(b, h, t0 + r, t, t0, x);` },
-    {
-      to: 'VD', body: `let s = ${hs}[${st()}(bh, n, x, r)];
-    let ds = ${dhs}[${st()}(bh, n, x, r)];
-    sdo += s * ${dO}[${bth()}(b, t, h, r, VD)];
-    dsu += ds * ${value};${ks.delta ? `
-    sdu += s * ${ks.use('dvv', 'read')}[${tok()}(bh, t, r, VD)];` : ''}${ks.decayed ? `
-    if (last) {
-      let nxt = select(${ks.use('ht', 'read')}[${ks.stateIndex('b', 'h', 'x', 'r')}], ${hs}[${st()}(bh, min(n + 1u, P.NT - 1u), x, r)], n + 1u < P.NT);
-      rs += ds * nxt;
-    }` : ''}`,
-    },
   ];
-  if (ks.delta) accs.push('sdu');
-  if (ks.decayed) accs.push('rs');
+  if (ks.decayed) {
+    const hs = ks.use('hs', 'read');
+    const dhs = ks.use('dhs', 'read');
+    // rowsum(dS'_n * S_{n+1}) for the gate, at the chunk's last token only.
+    accs.push('rs');
+    loops.push({
+      to: 'select(0u, VD, last)', body: `let nxt = select(${ks.use('ht', 'read')}[${ks.stateIndex('b', 'h', 'x', 'r')}], ${hs}[${st()}(bh, min(n + 1u, P.NT - 1u), x, r)], n + 1u < P.NT);
+    rs += ${dhs}[${st()}(bh, n, x, r)] * nxt;`,
+    });
+  }
   // The bonus diagonal carries no decay, so it stays out of the gate gradient.
   const bonusQ = ks.bonus ? `scale * ${daqk}[${cc()}(bh, n, i, i)] * ${k}(b, t, h, x) * uu` : '0.0';
   const bonusK = ks.bonus ? `scale * ${daqk}[${cc()}(bh, n, i, i)] * qi * uu` : '0.0';
@@ -111,11 +104,11 @@ export function emitBwdDqk(ks: KernelSource): string {
   let qi = ${q}(b, t, h, x);
   let ki = ${k}(b, t, h, x);${ks.bonus ? `\n  let uu = ${ks.role('u')}(0u, 0u, h, x);` : ''}`,
     loops,
-    finish: `let dq = scale * dqa + scale * exp2(${gq}(b, h, t, t0, x)) * sdo;
-  let dk = scale * dka + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * dsu;
+    finish: `let at = ${tok()}(bh, t, x, KD);
+  let dq = scale * dqa + scale * exp2(${gq}(b, h, t, t0, x)) * ${ks.use('dqi', 'read')}[at];
+  let dk = scale * dka + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${ks.use('dki', 'read')}[at];
   ${gradQ}[${bth()}(b, t, h, x, KD)] = dq;
-  ${gradK}[${bth()}(b, t, h, x, KD)] = dk;${ks.delta ? `
-  ${ks.use('dwm', 'read_write')}[${tok()}(bh, t, x, KD)] = -sdu;` : ''}${ks.bonus ? `
+  ${gradK}[${bth()}(b, t, h, x, KD)] = dk;${ks.bonus ? `
   ${ks.use('grad_u', 'read_write')}[${bth()}(b, t, h, x, KD)] = scale * ${daqk}[${cc()}(bh, n, i, i)] * qi * ki;` : ''}${ks.decayed ? `
   ${ks.use('dbq', 'read_write')}[${tok()}(bh, t, x, KD)] = qi * (dq - ${bonusQ});
   ${ks.use('dbk', 'read_write')}[${tok()}(bh, t, x, KD)] = select(0.0, rs, last) - ki * (dk - ${bonusK});` : ''}`,

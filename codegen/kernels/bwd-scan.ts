@@ -1,16 +1,19 @@
 // The backward's only sequential stage: per (b*h, V-tile), walk the chunks in reverse carrying
 // dS, the gradient of the state at the end of the current chunk (seeded by dht):
-//   store dS as dS'_n                                   (for bwdDqk)
+//   store dS as dS'_n                                   (for bwdInter and bwdDqk)
 //   du_j = dvl_j + (k_j * 2^(G_last - G_j)) . dS          (stored: dv, or the delta rule's dU)
-//   dS  <- 2^G_last * dS + scale sum_i (q_i * 2^Gq_i) do_i^T  [ - W^T du  for the delta rule ]
-// and after chunk 0, dh0 = dS. The tile of dS lives in workgroup memory; each thread owns the
-// elements lid, lid + WG, ... of it.
+//   dS  <- 2^G_last * dS + sum_i (scale q_i * 2^Gq_i) do_i^T  [ - W^T du  for the delta rule ]
+// and after chunk 0, dh0 = dS. Laid out like the forward's delta scan: the dS tile lives in
+// registers (rows ty + TY*a, columns tx + TX*c) with a copy in workgroup memory; the decayed
+// keys, queries and W stream through workgroup memory in slabs, loaded branch-free.
 import type { KernelSource } from './common.js';
 import { bwdHelpers } from './bwd-common.js';
+import { TILE_GRID, emitTileMac } from './tiles.js';
+import { emitStagedLoad } from './staged.js';
 
 export function emitBwdScan(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
-  const { tok, bth, st } = hp;
+  const { tok, bth } = hp;
   const g = hp.g(); const gq = hp.gq();
   const q = ks.role('q'); const k = ks.role('k');
   const dO = ks.use('do', 'read');
@@ -23,11 +26,21 @@ export function emitBwdScan(ks: KernelSource): string {
   const dht = ks.use('dht', 'read');
   const dh0 = ks.use('dh0', 'read_write');
   const w = ks.delta ? ks.use('w', 'read') : '';
+  const rb = ks.tiles.KP >= 256 ? 4 : 8;
   return `
+${TILE_GRID}
 const BV: u32 = ${ks.tiles.scanBV}u;
-const PER: u32 = (KP * BV + WG - 1u) / WG;
+const RM: u32 = KP / TY;
+const RN: u32 = BV / TX;
+const JM: u32 = C / TY;
+const SK: u32 = 8u;
+const RB: u32 = ${rb}u;
 var<workgroup> sD: array<f32, KP * BV>;
 var<workgroup> sDu: array<f32, C * BV>;
+var<workgroup> sKg: array<f32, SK * C>;
+var<workgroup> sQg: array<f32, RB * KP>;
+${ks.delta ? 'var<workgroup> sW: array<f32, RB * KP>;' : ''}
+var<workgroup> sDo: array<f32, RB * BV>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -35,65 +48,113 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let bh = wid.y;
   let b = bh / P.H;
   let h = bh % P.H;
-  var ds: array<f32, PER>;
-  for (var p = 0u; p < PER; p++) {
-    let e = lid + p * WG;
-    let d = e / BV;
-    let cg = vt * BV + e % BV;
-    var x = 0.0;
-    if (P.has_dht != 0u && d < KD && cg < VD) { x = ${dht}[${ks.stateIndex('b', 'h', 'd', 'cg')}]; }
-    ds[p] = x;
+  let tx = lid % TX;
+  let ty = lid / TX;
+  var ds: array<array<f32, RN>, RM>;
+  for (var a = 0u; a < RM; a++) {
+    let d = ty + TY * a;
+    for (var c = 0u; c < RN; c++) {
+      let cg = vt * BV + tx + TX * c;
+      var x = 0.0;
+      if (P.has_dht != 0u && d < KD && cg < VD) { x = ${dht}[${ks.stateIndex('b', 'h', 'd', 'cg')}]; }
+      ds[a][c] = x;
+    }
   }
   for (var nn = 0u; nn < P.NT; nn++) {
     let n = P.NT - 1u - nn;
     let t0 = n * C;
     let rows = min(C, P.T - t0);
     let tl = t0 + rows - 1u;
-    for (var p = 0u; p < PER; p++) {
-      let e = lid + p * WG;
-      let d = e / BV;
-      let cg = vt * BV + e % BV;
-      if (e < KP * BV) { sD[e] = ds[p]; }
-      if (d < KD && cg < VD) { ${dhs}[${st()}(bh, n, d, cg)] = ds[p]; }
-    }
-    workgroupBarrier();
-    for (var e = lid; e < C * BV; e += WG) {
-      let j = e / BV;
-      let cg = vt * BV + e % BV;
-      var du = 0.0;
-      if (j < rows && cg < VD) {
-        let t = t0 + j;
-        du = ${dvl}[${tok()}(bh, t, cg, VD)];
-        for (var d = 0u; d < KD; d++) {
-          du += ${k}(b, t, h, d) * exp2(${g}(b, h, tl, d) - ${g}(b, h, t, d)) * sD[d * BV + e % BV];
-        }
-        ${duStore('t', 'cg')} = du;
-      }
-      sDu[e] = du;
-    }
-    workgroupBarrier();
-    for (var p = 0u; p < PER; p++) {
-      let e = lid + p * WG;
-      let d = e / BV;
-      let cl = e % BV;
-      let cg = vt * BV + cl;
-      if (d < KD && cg < VD) {
-        var acc = exp2(${g}(b, h, tl, d)) * ds[p];
-        for (var i = 0u; i < rows; i++) {
-          let t = t0 + i;
-          acc += P.scale * ${q}(b, t, h, d) * exp2(${gq}(b, h, t, t0, d)) * ${dO}[${bth()}(b, t, h, cg, VD)];${ks.delta ? `
-          acc -= ${w}[${tok()}(bh, t, d, KD)] * sDu[i * BV + cl];` : ''}
-        }
-        ds[p] = acc;
+    for (var a = 0u; a < RM; a++) {
+      let d = ty + TY * a;
+      for (var c = 0u; c < RN; c++) {
+        let cl = tx + TX * c;
+        let cg = vt * BV + cl;
+        sD[d * BV + cl] = ds[a][c];
+        if (d < KD && cg < VD) { ${dhs}[((bh * P.NT + n) * KD + d) * VD + cg] = ds[a][c]; }
       }
     }
     workgroupBarrier();
+    // du = dvl + Kg dS: rows j = ty + TY*a, K streamed in slabs of decayed keys.
+    var du: array<array<f32, RN>, JM>;
+    for (var a = 0u; a < JM; a++) { for (var c = 0u; c < RN; c++) { du[a][c] = 0.0; } }
+    for (var d0 = 0u; d0 < KD; d0 += SK) {
+      ${emitStagedLoad({
+    count: 'C * SK',
+    index: 'let t = t0 + min(e / SK, rows - 1u); let d = min(d0 + e % SK, KD - 1u);',
+    loads: [{ name: 'kg', expr: `${k}(b, t, h, d) * exp2(${g}(b, h, tl, d) - ${g}(b, h, t, d))` }],
+    storeIndex: 'let j = e / SK; let dd = e % SK;',
+    valid: 'j < rows && d0 + dd < KD',
+    store: (v) => `sKg[dd * C + j] = ${v('kg')};`,
+  })}
+      workgroupBarrier();
+      ${emitTileMac({
+    acc: 'du', step: 'dd', steps: 'SK', rows: 'JM', cols: 'RN', stepSetup: 'let srow = min(d0 + dd, KP - 1u) * BV;',
+    left: 'sKg[dd * C + ty + TY * a]', right: 'sD[srow + tx + TX * c]',
+  })}
+      workgroupBarrier();
+    }
+    for (var a = 0u; a < JM; a++) {
+      let j = ty + TY * a;
+      for (var c = 0u; c < RN; c++) {
+        let cl = tx + TX * c;
+        let cg = vt * BV + cl;
+        var x = 0.0;
+        if (j < rows && cg < VD) {
+          let t = t0 + j;
+          x = du[a][c] + ${dvl}[${tok()}(bh, t, cg, VD)];
+          ${duStore('t', 'cg')} = x;
+        }
+        sDu[j * BV + cl] = x;
+      }
+    }
+    // dS <- 2^G_last dS + Qg^T do [- W^T du], rows of the chunk in slabs of RB.
+    for (var a = 0u; a < RM; a++) {
+      let d = min(ty + TY * a, KD - 1u);
+      let decay = exp2(${g}(b, h, tl, d));
+      for (var c = 0u; c < RN; c++) { ds[a][c] *= decay; }
+    }
+    workgroupBarrier();
+    for (var i0 = 0u; i0 < rows; i0 += RB) {
+      ${emitStagedLoad({
+    count: 'RB * KP',
+    index: 'let t = t0 + min(i0 + e / KP, rows - 1u); let d = min(e % KP, KD - 1u);',
+    loads: [
+      { name: 'qg', expr: `P.scale * ${q}(b, t, h, d) * exp2(${gq}(b, h, t, t0, d))` },
+      ...(ks.delta ? [{ name: 'w', expr: `${w}[${tok()}(bh, t, d, KD)]` }] : []),
+    ],
+    storeIndex: '',
+    valid: 'i0 + e / KP < rows && e % KP < KD',
+    store: (v) => `sQg[e] = ${v('qg')};${ks.delta ? ` sW[e] = ${v('w')};` : ''}`,
+  })}
+      ${emitStagedLoad({
+    count: 'RB * BV',
+    index: 'let t = t0 + min(i0 + e / BV, rows - 1u); let cg = min(vt * BV + e % BV, VD - 1u);',
+    loads: [{ name: 'o', expr: `${dO}[${bth()}(b, t, h, cg, VD)]` }],
+    storeIndex: '',
+    valid: 'i0 + e / BV < rows && vt * BV + e % BV < VD',
+    store: (v) => `sDo[e] = ${v('o')};`,
+  })}
+      workgroupBarrier();
+      for (var ii = 0u; ii < RB; ii++) {
+        for (var a = 0u; a < RM; a++) {
+          let d = ty + TY * a;
+          let lq = sQg[ii * KP + d];${ks.delta ? '\n          let lw = sW[ii * KP + d];' : ''}
+          for (var c = 0u; c < RN; c++) {
+            let cl = tx + TX * c;
+            ds[a][c] += lq * sDo[ii * BV + cl]${ks.delta ? ' - lw * sDu[min(i0 + ii, C - 1u) * BV + cl]' : ''};
+          }
+        }
+      }
+      workgroupBarrier();
+    }
   }
-  for (var p = 0u; p < PER; p++) {
-    let e = lid + p * WG;
-    let d = e / BV;
-    let cg = vt * BV + e % BV;
-    if (d < KD && cg < VD) { ${dh0}[${ks.stateIndex('b', 'h', 'd', 'cg')}] = ds[p]; }
+  for (var a = 0u; a < RM; a++) {
+    let d = ty + TY * a;
+    for (var c = 0u; c < RN; c++) {
+      let cg = vt * BV + tx + TX * c;
+      if (d < KD && cg < VD) { ${dh0}[${ks.stateIndex('b', 'h', 'd', 'cg')}] = ds[a][c]; }
+    }
   }
 }`;
 }

@@ -24,11 +24,8 @@ const CONTRACTION_WG = 128;
 
 type Emitter = (ks: KernelSource) => string;
 const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
-  bwdScores: { emit: emitBwdScores, cols: (c) => c.chunk },
   bwdDvLocal: { emit: emitBwdDvLocal, cols: (c) => c.V },
-  bwdDScores: { emit: emitBwdDScores, cols: (c) => c.chunk },
   bwdDqk: { emit: emitBwdDqk, cols: (c) => c.K },
-  wyDT: { emit: emitWyDT, cols: (c) => c.chunk },
   wyM: { emit: emitWyM, cols: (c) => c.chunk },
   wyDA: { emit: emitWyDA, cols: (c) => c.chunk },
   wyDv: { emit: emitWyDv, cols: (c) => c.V },
@@ -87,6 +84,9 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     } else if (stage === 'bwdScan') {
       const tx = Math.min(16, tiles.scanBV);
       add(stage, name, tx * Math.min(16, tiles.KP, cfg.chunk), [[Math.ceil(cfg.V / tiles.scanBV)], ['BH'], [1]], emitBwdScan, tx);
+    } else if (stage === 'bwdScores' || stage === 'bwdDScores' || stage === 'wyDT') {
+      const emit = { bwdScores: emitBwdScores, bwdDScores: emitBwdDScores, wyDT: emitWyDT }[stage];
+      add(stage, name, 256, [['NT'], ['BH'], [1]], emit, 16);
     } else if (stage === 'bwdInter') {
       const BK = interTileK(tiles.KP);
       const tx = Math.min(16, BK);

@@ -16,6 +16,9 @@
 //   stage turns these into dg by a reverse in-chunk cumsum.
 import type { KernelSource } from './common.js';
 import { bwdHelpers, emitContraction } from './bwd-common.js';
+import { emitGram } from './bwd-gram.js';
+import { emitScores } from './scores.js';
+import { TILE_GRID } from './tiles.js';
 
 /** F(ti, tj, d) for tj <= ti: the decay between a query row and a key column. */
 function decayFactor(ks: KernelSource): string {
@@ -35,15 +38,20 @@ function valueAt(ks: KernelSource, t: string, c: string): string {
 
 export function emitBwdScores(ks: KernelSource): string {
   const { cc } = bwdHelpers(ks);
-  const f = decayFactor(ks);
-  const q = ks.role('q'); const k = ks.role('k');
   const aqk = ks.use('aqk', 'read_write');
-  return emitContraction({
-    cols: 'C', accs: ['acc'],
-    setup: 'let j = x; let live = j <= i && j < rows;',
-    loops: [{ to: 'select(0u, KD, live)', body: `acc += ${q}(b, t, h, r) * ${k}(b, t0 + j, h, r) * ${f}(b, h, t, t0 + j, t0, r);` }],
-    finish: `${aqk}[${cc()}(bh, n, i, j)] = select(0.0, P.scale * acc, live);`,
-  });
+  // The forward output stage's score matrix, kept for bwdDvLocal.
+  return `
+${TILE_GRID}
+${emitScores(ks, { left: 'q', strict: false, post: 'P.scale', slab: ks.tiles.slab })}
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = wid.x;
+  let bh = wid.y;
+  let t0 = n * C;
+  let rows = min(C, P.T - t0);
+  scores(bh / P.H, bh % P.H, t0, rows, lid);
+  for (var e = lid; e < C * C; e += WG) { ${aqk}[${cc()}(bh, n, e / C, e % C)] = sA[e]; }
+}`;
 }
 
 export function emitBwdDvLocal(ks: KernelSource): string {
@@ -59,14 +67,11 @@ export function emitBwdDvLocal(ks: KernelSource): string {
 }
 
 export function emitBwdDScores(ks: KernelSource): string {
-  const { cc, bth } = bwdHelpers(ks);
+  const { bth } = bwdHelpers(ks);
   const dO = ks.use('do', 'read');
-  const daqk = ks.use('daqk', 'read_write');
-  return emitContraction({
-    cols: 'C', accs: ['acc'],
-    setup: 'let j = x; let live = j <= i && j < rows;',
-    loops: [{ to: 'select(0u, VD, live)', body: `acc += ${dO}[${bth()}(b, t, h, r, VD)] * ${valueAt(ks, 't0 + j', 'r')};` }],
-    finish: `${daqk}[${cc()}(bh, n, i, j)] = acc;`,
+  return emitGram(ks, {
+    parts: [{ len: 'VD', left: `${dO}[${bth()}(b, t, h, x, VD)]`, right: valueAt(ks, 't', 'x') }],
+    mask: 'j <= i', post: 'v', out: ks.use('daqk', 'read_write'),
   });
 }
 

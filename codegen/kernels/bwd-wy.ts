@@ -10,10 +10,12 @@
 //   wyDk:    X2 = T^T dW;   dk_i += beta_i 2^G_i X2_i + beta_i sum_{j<i} dA[i,j] k_j 2^(G_i-G_j)
 //                                  + sum_{l>i} dA[l,i] beta_l k_l 2^(G_l-G_i)
 //            with the matching gate terms (+ for G_i, - for G_j factors) added to dbk
-//   wyDbeta: dbeta_j = v_j . X1_j + (k_j 2^G_j) . X2_j + sum_{l<j} dA[j,l] A[j,l] / beta_j
+//   wyDbeta: dbeta_j = v_j . X1_j + (k_j 2^G_j) . X2_j + sum_{l<j} dA[j,l] A[j,l] / beta_j,
+//            the last two summed over d from what wyDk leaves in x2
 // T itself comes from the forward's prep (tmat holds its strictly lower part).
 import type { KernelSource } from './common.js';
 import { bwdHelpers, emitContraction } from './bwd-common.js';
+import { emitGram } from './bwd-gram.js';
 
 /** Element (i, j) of T = I + tmat in chunk n. */
 function tFull(ks: KernelSource): string {
@@ -24,18 +26,16 @@ function tFull(ks: KernelSource): string {
 
 export function emitWyDT(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
-  const { cc, tok } = hp;
+  const { tok } = hp;
   const g = hp.g();
-  const beta = ks.role('beta'); const k = ks.role('k'); const v = ks.role('v');
+  const k = ks.role('k'); const v = ks.role('v');
   const dvv = ks.use('dvv', 'read'); const dwm = ks.use('dwm', 'read');
-  return emitContraction({
-    cols: 'C', accs: ['acc'],
-    setup: `let j = x; let live = j < i; let tj = t0 + j;`,
-    loops: [
-      { to: 'select(0u, VD, live)', body: `acc += ${dvv}[${tok()}(bh, t, r, VD)] * ${v}(b, tj, h, r);` },
-      { to: 'select(0u, KD, live)', body: `acc += ${dwm}[${tok()}(bh, t, r, KD)] * ${k}(b, tj, h, r) * exp2(${g}(b, h, tj, r));` },
+  return emitGram(ks, {
+    parts: [
+      { len: 'VD', left: `${dvv}[${tok()}(bh, t, x, VD)]`, right: `${v}(b, t, h, x)` },
+      { len: 'KD', left: `${dwm}[${tok()}(bh, t, x, KD)]`, right: `${k}(b, t, h, x) * exp2(${g}(b, h, t, x))` },
     ],
-    finish: `${ks.use('dtm', 'read_write')}[${cc()}(bh, n, i, j)] = select(0.0, acc * ${beta}(b, tj, h, 0u), live);`,
+    mask: 'j < i', post: `v * ${ks.role('beta')}(b, t0 + j, h, 0u)`, out: ks.use('dtm', 'read_write'),
   });
 }
 
@@ -95,7 +95,8 @@ export function emitWyDk(ks: KernelSource): string {
   let wterm = bi * exp2(gi) * x2;
   let at = ${bth()}(b, t, h, x, KD);
   ${gradK}[at] = ${gradK}[at] + wterm + bi * arow + acol;
-  ${ks.use('x2', 'read_write')}[${tok()}(bh, t, x, KD)] = x2;${ks.decayed ? `
+  // dbeta_i's key-side terms: (k_i 2^G_i) . X2_i + sum_{j<i} dA[i,j] A[i,j] / beta_i = k_i . (2^G_i X2_i + arow_i).
+  ${ks.use('x2', 'read_write')}[${tok()}(bh, t, x, KD)] = ${k}(b, t, h, x) * (exp2(gi) * x2 + arow);${ks.decayed ? `
   let ki = ${k}(b, t, h, x);
   let gb = ${tok()}(bh, t, x, KD);
   ${ks.use('dbk', 'read_write')}[gb] = ${ks.use('dbk', 'read_write')}[gb] + ki * (wterm + bi * arow - acol);` : ''}`,
@@ -103,22 +104,14 @@ export function emitWyDk(ks: KernelSource): string {
 }
 
 export function emitWyDbeta(ks: KernelSource): string {
-  const hp = bwdHelpers(ks);
-  const { cc, tok, bth } = hp;
-  const g = hp.g();
-  const k = ks.role('k'); const v = ks.role('v');
-  const x1 = ks.use('x1', 'read'); const x2 = ks.use('x2', 'read'); const dam = ks.use('dtm', 'read');
+  const { tok, bth } = bwdHelpers(ks);
+  const v = ks.role('v');
+  const x1 = ks.use('x1', 'read'); const x2 = ks.use('x2', 'read');
   return emitContraction({
     cols: '1u', accs: ['acc'],
     loops: [
       { to: 'VD', body: `acc += ${v}(b, t, h, r) * ${x1}[${tok()}(bh, t, r, VD)];` },
-      { to: 'KD', body: `acc += ${k}(b, t, h, r) * exp2(${g}(b, h, t, r)) * ${x2}[${tok()}(bh, t, r, KD)];` },
-      {
-        to: 'i', body: `let da = ${dam}[${cc()}(bh, n, i, r)];
-    var kk = 0.0;
-    for (var d = 0u; d < KD; d++) { kk += ${k}(b, t, h, d) * ${k}(b, t0 + r, h, d) * exp2(${g}(b, h, t, d) - ${g}(b, h, t0 + r, d)); }
-    acc += da * kk;`,
-      },
+      { to: 'KD', body: `acc += ${x2}[${tok()}(bh, t, r, KD)];` },
     ],
     finish: `${ks.use('grad_beta', 'read_write')}[${bth()}(b, t, h, 0u, 1u)] = acc;`,
   });

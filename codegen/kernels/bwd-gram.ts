@@ -1,0 +1,80 @@
+// Per-chunk C x C products out[i,j] = sum over one or more axes x of L(i,x) R(j,x), register-
+// tiled: each axis streams through workgroup memory in slabs (loaded branch-free), each thread
+// owns an SRM x SRN tile (rows ty + TY*a, columns tx + TX*c). The backward's dA = do u^T and
+// the WY backward's dT = dU (beta V)^T + dW (beta K 2^G)^T are such products.
+import type { KernelSource } from './common.js';
+import { bwdHelpers } from './bwd-common.js';
+import { emitStagedLoad } from './staged.js';
+
+export interface GramPart {
+  /** Extent of the contracted axis (a WGSL const expression, e.g. 'KD'). */
+  readonly len: string;
+  /** Operands at token `t` and axis index `x` (WGSL expressions over b, h, bh, t, x). */
+  readonly left: string;
+  readonly right: string;
+}
+
+export interface Gram {
+  readonly parts: readonly GramPart[];
+  /** Kept entries (WGSL bool over i, j; both already < rows). */
+  readonly mask: string;
+  /** The stored value from `acc` (WGSL over i, j, acc, t0). */
+  readonly post: string;
+  /** Output buffer (read_write binding name already declared). */
+  readonly out: string;
+}
+
+export function emitGram(ks: KernelSource, g: Gram): string {
+  const { cc } = bwdHelpers(ks);
+  const stages = g.parts.map((p) => `for (var x0 = 0u; x0 < ${p.len}; x0 += SX) {
+    ${emitStagedLoad({
+    count: 'C * SX',
+    index: `let t = t0 + min(e / SX, rows - 1u); let x = min(x0 + e % SX, ${p.len} - 1u);`,
+    loads: [{ name: 'l', expr: p.left }, { name: 'r', expr: p.right }],
+    storeIndex: 'let i = e / SX; let xx = e % SX;',
+    valid: `i < rows && x0 + xx < ${p.len}`,
+    store: (v) => `sL[xx * C + i] = ${v('l')}; sR[xx * C + i] = ${v('r')};`,
+  })}
+    workgroupBarrier();
+    for (var xx = 0u; xx < SX; xx++) {
+      for (var a = 0u; a < SRM; a++) {
+        let l = sL[xx * C + ty + TY * a];
+        for (var c = 0u; c < SRN; c++) { acc[a][c] += l * sR[xx * C + tx + TX * c]; }
+      }
+    }
+    workgroupBarrier();
+  }`);
+  return `
+const TX: u32 = WG_X;
+const TY: u32 = WG / WG_X;
+const SRM: u32 = C / TY;
+const SRN: u32 = C / TX;
+const SX: u32 = 16u;
+var<workgroup> sL: array<f32, SX * C>;
+var<workgroup> sR: array<f32, SX * C>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = wid.x;
+  let bh = wid.y;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let t0 = n * C;
+  let rows = min(C, P.T - t0);
+  let tx = lid % TX;
+  let ty = lid / TX;
+  var acc: array<array<f32, SRN>, SRM>;
+  for (var a = 0u; a < SRM; a++) { for (var c = 0u; c < SRN; c++) { acc[a][c] = 0.0; } }
+  ${stages.join('\n  ')}
+  for (var a = 0u; a < SRM; a++) {
+    let i = ty + TY * a;
+    for (var c = 0u; c < SRN; c++) {
+      let j = tx + TX * c;
+      if (i < rows && j < rows) {
+        let v = acc[a][c];
+        ${g.out}[${cc()}(bh, n, i, j)] = select(0.0, ${g.post}, ${g.mask});
+      }
+    }
+  }
+}`;
+}

@@ -14,7 +14,7 @@ import { emitBwdScan } from './kernels/bwd-scan.js';
 import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitBwdGate } from './kernels/bwd-gate.js';
-import { emitChain, chainGrid } from './kernels/bwd-chain.js';
+import { emitChain, chainGrid, chainReduces, chainParted, emitChainFinish, chainFinishGrid, CHAIN_PARTS } from './kernels/bwd-chain.js';
 import {
   chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
 } from './plan.js';
@@ -62,6 +62,9 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
       s('x1', ['BH', 'T', V]), s('x2', ['BH', 'T', K]), s('grad_beta', ['B', 'T', 'H']));
   }
   if (def.bonus === 'u') out.push(s('grad_u', ['B', 'T', 'H', K]));
+  for (const i of def.inputs) {
+    if (chainParted(i.dims)) out.push(s(`part_${i.name}`, [...i.dims.map((d) => dimSize(d, cfg)), CHAIN_PARTS]));
+  }
   for (const i of def.inputs) out.push({ name: `grad_in_${i.name}`, kind: 'output', elems: i.dims.map((d) => dimSize(d, cfg)) });
   out.push({ name: 'dh0', kind: 'output', elems: ['BH', K, V] });
   return out;
@@ -70,9 +73,9 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
 export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: Tiles): KernelDecl[] {
   validateConfig(cfg);
   const kernels: KernelDecl[] = [];
-  const add = (stage: KernelStage, name: string, wg: number, grid: [SizeExpr, SizeExpr, SizeExpr], emit: Emitter, wgX = 1) => {
+  const add = (stage: KernelStage, name: string, wg: number, grid: [SizeExpr, SizeExpr, SizeExpr], emit: Emitter, wgX = 1, consts: Record<string, number> = {}) => {
     const ks = new KernelSource(def, cfg, tiles, stage, wg);
-    const wgsl = ks.finish(name, { WG_X: wgX }, emit(ks));
+    const wgsl = ks.finish(name, { WG_X: wgX, ...consts }, emit(ks));
     kernels.push({ name, stage, workgroupSize: wg, grid, bindings: ks.bindings, wgsl });
   };
   for (const stage of backwardStages(def)) {
@@ -97,7 +100,12 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     }
   }
   for (const input of def.inputs) {
-    add('chain', `${def.name}_chain_${input.name}`, 64, chainGrid(input.dims, cfg.K, cfg.V, 64) as [SizeExpr, SizeExpr, SizeExpr], (ks) => emitChain(ks, input.name));
+    const wg = chainReduces(input.dims) ? 256 : 64;
+    add('chain', `${def.name}_chain_${input.name}`, wg, chainGrid(input.dims, cfg.K, cfg.V, wg) as [SizeExpr, SizeExpr, SizeExpr], (ks) => emitChain(ks, input.name), 1, { PARTS: CHAIN_PARTS });
+    if (chainParted(input.dims)) {
+      add('chainFinish', `${def.name}_chainFinish_${input.name}`, 64, chainFinishGrid(input.dims, cfg.K, cfg.V, 64) as [SizeExpr, SizeExpr, SizeExpr],
+        (ks) => emitChainFinish(ks, input.name), 1, { PARTS: CHAIN_PARTS });
+    }
   }
   return kernels;
 }

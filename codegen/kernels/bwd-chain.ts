@@ -38,9 +38,11 @@ export function emitChain(ks: KernelSource, name: string): string {
   const dims = decl.dims;
   const reduces = chainReduces(dims);
   const jDim = dims.includes('K') ? 'KD' : dims.includes('V') ? 'VD' : '1u';
-  const out = ks.use(`grad_in_${name}`, 'read_write');
-  const lanes = reduces ? 'WG' : '1u';
-  const lane = reduces ? 'lid' : '0u';
+  // Inputs without T (per-head parameters) sum over B*T: PARTS workgroups per element each
+  // take a strided share, and emitChainFinish adds the partials.
+  const parted = reduces && !dims.includes('T');
+  const lanes = parted ? 'WG * PARTS' : reduces ? 'WG' : '1u';
+  const lane = parted ? 'wid.y * WG + lid' : reduces ? 'lid' : '0u';
   const loops = roleDerivatives(ks, name).map(({ role, dnode }, n) => {
     const axis = roleAxis(ks, role);
     const width = axis === 'K' ? 'KD' : axis === 'V' ? 'VD' : '1u';
@@ -67,12 +69,12 @@ export function emitChain(ks: KernelSource, name: string): string {
   }`;
   });
   const fixed = `let jx = ${reduces ? 'wid.x' : 'wid.x * WG + lid'};
-  let tx = wid.y;
+  let tx = ${parted ? '0u' : 'wid.y'};
   let bx = wid.z / ${dims.includes('H') ? 'P.H' : '1u'};
   let hx = wid.z % ${dims.includes('H') ? 'P.H' : '1u'};`;
-  const store = `{
+  const store = parted ? '' : `{
     let b = bx; let t = tx; let h = hx; let j = jx;
-    ${out}[${ks.inputIndex(name)}] = acc;
+    ${ks.use(`grad_in_${name}`, 'read_write')}[${ks.inputIndex(name)}] = acc;
   }`;
   if (!reduces) {
     return `
@@ -100,15 +102,49 @@ ${loops.join('\n')}
   }
   if (lid == 0u) {
     acc = sRed[0];
-    ${store}
+    ${parted ? `${ks.use(`part_${name}`, 'read_write')}[(wid.z * ${jDim} + jx) * PARTS + wid.y] = acc;` : store}
   }
+}`;
+}
+
+/** Partial workgroups per element of a per-head input's gradient. */
+export const CHAIN_PARTS = 32;
+
+/** Whether input `name`'s gradient is summed from CHAIN_PARTS partials. */
+export function chainParted(dims: readonly Dim[]): boolean {
+  return chainReduces(dims) && !dims.includes('T');
+}
+
+/** Adds the partials of a per-head input's gradient: one thread per element. */
+export function emitChainFinish(ks: KernelSource, name: string): string {
+  const dims = ks.def.inputs.find((i) => i.name === name)!.dims;
+  const jDim = dims.includes('K') ? 'KD' : dims.includes('V') ? 'VD' : '1u';
+  const part = ks.use(`part_${name}`, 'read');
+  const out = ks.use(`grad_in_${name}`, 'read_write');
+  return `
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let jx = wid.x * WG + lid;
+  if (jx >= ${jDim}) { return; }
+  var acc = 0.0;
+  for (var p = 0u; p < PARTS; p++) { acc += ${part}[(wid.z * ${jDim} + jx) * PARTS + p]; }
+  let bx = wid.z / ${dims.includes('H') ? 'P.H' : '1u'};
+  let hx = wid.z % ${dims.includes('H') ? 'P.H' : '1u'};
+  let b = bx; let t = 0u; let h = hx; let j = jx;
+  ${out}[${ks.inputIndex(name)}] = acc;
 }`;
 }
 
 /** Grid of the chain kernel for an input: x over its K/V elements (threads or workgroups),
  * y over T, z over B*H (each factor only where the input has that dim). */
+/** Grid of the finishing kernel: threads over the K/V elements, z as the chain kernel's. */
+export function chainFinishGrid(dims: readonly Dim[], K: number, V: number, wg: number): [(string | number)[], (string | number)[], (string | number)[]] {
+  const j = dims.includes('K') ? K : dims.includes('V') ? V : 1;
+  return [[Math.ceil(j / wg)], [1], [...(dims.includes('B') ? ['B'] : []), ...(dims.includes('H') ? ['H'] : []), 1]];
+}
+
 export function chainGrid(dims: readonly Dim[], K: number, V: number, wg: number): [(string | number)[], (string | number)[], (string | number)[]] {
   const j = dims.includes('K') ? K : dims.includes('V') ? V : 1;
   const x = chainReduces(dims) ? j : Math.ceil(j / wg);
-  return [[x], dims.includes('T') ? ['T'] : [1], [...(dims.includes('B') ? ['B'] : []), ...(dims.includes('H') ? ['H'] : []), 1]];
+  return [[x], dims.includes('T') ? ['T'] : chainParted(dims) ? [CHAIN_PARTS] : [1], [...(dims.includes('B') ? ['B'] : []), ...(dims.includes('H') ? ['H'] : []), 1]];
 }

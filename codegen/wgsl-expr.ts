@@ -14,6 +14,7 @@ const UNARY_WGSL: Record<UnaryOp, (x: string) => string> = {
   softplus: (x) => `lae_softplus(${x})`,
   logsigmoid: (x) => `(-lae_softplus(-${x}))`,
   silu: (x) => `lae_silu(${x})`,
+  step: (x) => `select(0.0, 1.0, ${x} > 0.0)`,
 };
 
 const BINARY_WGSL: Record<BinaryOp, (a: string, b: string) => string> = {

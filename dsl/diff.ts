@@ -1,6 +1,6 @@
 // Symbolic differentiation of expression trees: d(expr)/d(input), as another expression tree.
 // This is how the gradients of a spec's modifiers (mamba2's v = x*dt, A*dt, D*x, ...) are
-// derived, for the float64 reference backward now and for generated backward kernels next.
+// derived, for the float64 reference backward and for the generated backward kernels.
 import type { ExprNode } from './expr.js';
 
 const c = (value: number): ExprNode => ({ kind: 'const', value });
@@ -25,12 +25,6 @@ function mul(a: ExprNode, b: ExprNode): ExprNode {
 }
 const div = (a: ExprNode, b: ExprNode): ExprNode => (isConst(a, 0) ? c(0) : { kind: 'binary', op: 'div', a, b });
 
-export class NotDifferentiableError extends Error {
-  constructor(op: string) {
-    super(`expression op '${op}' has no derivative rule yet; rewrite the modifier without it`);
-    this.name = 'NotDifferentiableError';
-  }
-}
 
 /** f'(u) for node = f(u), as an expression over u and node itself. */
 function unaryDerivative(node: Extract<ExprNode, { kind: 'unary' }>): ExprNode {
@@ -48,6 +42,7 @@ function unaryDerivative(node: Extract<ExprNode, { kind: 'unary' }>): ExprNode {
     // softplus' = sigmoid (also right above the identity threshold 20, within 2e-9).
     case 'softplus': return un('sigmoid', u);
     case 'logsigmoid': return un('sigmoid', un('neg', u));
+    case 'step': return c(0);
     case 'silu': {
       const s = un('sigmoid', u);
       return add(s, mul(u, mul(s, sub(c(1), s))));
@@ -81,9 +76,13 @@ export function diff(node: ExprNode, wrt: string): ExprNode {
           return add(viaA, viaB);
         }
         case 'min':
-        case 'max':
+        case 'max': {
+          // The derivative of the operand that wins: min picks a where a < b, max where a > b
+          // (at a tie, b's), written with the Heaviside step.
           if (isConst(da, 0) && isConst(db, 0)) return c(0);
-          throw new NotDifferentiableError(node.op);
+          const aWins = node.op === 'min' ? un('step', sub(b, a)) : un('step', sub(a, b));
+          return add(mul(aWins, da), mul(sub(c(1), aWins), db));
+        }
       }
     }
   }

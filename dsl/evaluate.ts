@@ -17,6 +17,7 @@ export const UNARY_F64: Record<UnaryOp, (x: number) => number> = {
   softplus: softplus64,
   logsigmoid: (x) => -softplus64(-x),
   silu: (x) => x * sigmoid64(x),
+  step: (x) => (x > 0 ? 1 : 0),
 };
 
 export const BINARY_F64: Record<BinaryOp, (a: number, b: number) => number> = {

@@ -7,6 +7,8 @@
 export const UNARY_OPS = [
   'neg', 'exp', 'exp2', 'log', 'log2', 'sqrt', 'rsqrt', 'abs',
   'sigmoid', 'softplus', 'logsigmoid', 'silu',
+  // Heaviside: 1 where x > 0, else 0 (what min/max differentiate into; its own derivative is 0).
+  'step',
 ] as const;
 export type UnaryOp = (typeof UNARY_OPS)[number];
 
@@ -77,6 +79,9 @@ export const sigmoid = (x: Operand) => unary('sigmoid', x);
 export const softplus = (x: Operand) => unary('softplus', x);
 export const logsigmoid = (x: Operand) => unary('logsigmoid', x);
 export const silu = (x: Operand) => unary('silu', x);
+export const step = (x: Operand) => unary('step', x);
+/** min(max(x, lo), hi). */
+export const clamp = (x: Operand, lo: Operand, hi: Operand) => min(max(x, lo), hi);
 
 /** Names of the inputs an expression reads, in first-use order. */
 export function inputsOf(node: ExprNode, out: string[] = []): string[] {

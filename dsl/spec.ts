@@ -201,6 +201,18 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
   return { ...body, description, hash: hashString(stableStringify(body)) };
 }
 
+/** The same variant with h0, ht and the step state in another layout (FLA's `state_v_first`,
+ * mamba's and inference engines' V-first `[B,H,V,K]`, or K-first `[B,H,K,V]`). */
+export function withStateLayout(def: VariantDef, layout: StateLayout): VariantDef {
+  if (layout !== 'kv' && layout !== 'vk') {
+    throw new SpecError(def.name, 'stateLayout', `must be 'kv' ([B,H,K,V]) or 'vk' ([B,H,V,K]), got ${JSON.stringify(layout)}`);
+  }
+  if (def.stateLayout === layout) return def;
+  const { name, inputs, decay, correction, bonus, scale, roles, description } = def;
+  const body = { name, inputs, decay, correction, bonus, scale, stateLayout: layout, roles };
+  return { ...body, description, hash: hashString(stableStringify(body)) };
+}
+
 export function describeRoles(def: VariantDef): Record<string, string> {
   return Object.fromEntries(Object.entries(def.roles).map(([r, n]) => [r, formatExpr(n!)]));
 }

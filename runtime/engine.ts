@@ -1,6 +1,6 @@
 // The public runtime: an engine owns a device and a pipeline cache; `engine.variant(x)` gives an
 // op whose forward validates its inputs, uploads them, runs the plan's kernels, and reads back.
-import { numel, type ProblemSize, type VariantDef } from '../dsl/index.js';
+import { numel, shapeOf, stateShape, withStateLayout, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
   planForward, planStep, packParams, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type SizeExpr, type WorkgroupMemoryTier,
@@ -12,6 +12,7 @@ import { defaultScale } from './reference.js';
 import { InputError, validateForwardArgs, type HostInputs } from './validate.js';
 import { prepareBackward, type BackwardSeeds } from './backward.js';
 import { EngineError } from './errors.js';
+import { checkFinite, checkLogDecay } from './limits.js';
 import { timeEncoded } from './timing.js';
 
 export interface ForwardOptions extends ProblemSize {
@@ -30,6 +31,13 @@ export interface ForwardOptions extends ProblemSize {
    * for per-key gates) and, for the delta rule, W, U, V_new (B*H*T*(K+2V)) and the chunks'
    * T matrices (B*H*T*chunk). Pass the returned `saved` to backward, which frees it. */
   saveForBackward?: boolean;
+  /** The chunked kernels need log-decays <= 0 (a positive one overflows them, FLA issue #215),
+   * so a positive one is refused, naming the tensor and index. `true` skips that check. */
+  allowPositiveLogDecay?: boolean;
+  /** Scan every input (and seed) before the run and every output (and gradient) after it; the
+   * first NaN or infinity throws a NonFiniteError naming the tensor and index. Costs a host
+   * pass over each tensor. */
+  checkFinite?: boolean;
 }
 
 export interface ForwardResult { o: Float32Array; ht?: Float32Array; saved?: PreparedForward }
@@ -53,6 +61,12 @@ export { EngineError };
 
 export interface EngineOptions extends DeviceOptions {}
 
+export interface VariantOptions {
+  /** Layout of h0, ht, dh0, dht and the step state: 'kv' = [B,H,K,V] (FLA's default), 'vk' =
+   * [B,H,V,K] (FLA's state_v_first, mamba's layout). Default: the spec's. */
+  stateLayout?: StateLayout;
+}
+
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const acquired = await acquireDevice(options);
   const engine = new Engine(acquired.device, acquired.adapterName, acquired.owned);
@@ -74,16 +88,19 @@ export class Engine {
   }
 
   /** One of the nine built-in variants by name, or any spec made with defineVariant(). */
-  variant(v: string | VariantDef): VariantOp {
+  variant(v: string | VariantDef, opts: VariantOptions = {}): VariantOp {
+    let def: VariantDef;
     if (typeof v === 'string') {
-      const def = (VARIANTS as Record<string, VariantDef>)[v];
-      if (!def) throw new EngineError(`unknown variant '${v}'; known variants: ${VARIANT_NAMES.join(', ')} (or pass a spec from defineVariant)`);
-      return new VariantOp(this, def);
+      const found = Object.prototype.hasOwnProperty.call(VARIANTS, v) ? (VARIANTS as Record<string, VariantDef>)[v] : undefined;
+      if (!found) throw new EngineError(`unknown variant '${v}'; known variants: ${VARIANT_NAMES.join(', ')} (or pass a spec from defineVariant)`);
+      def = found;
+    } else {
+      if (!v || typeof v !== 'object' || typeof v.hash !== 'string' || !v.roles) {
+        throw new EngineError('engine.variant() takes a variant name or the result of defineVariant(spec)');
+      }
+      def = v;
     }
-    if (!v || typeof v !== 'object' || typeof v.hash !== 'string' || !v.roles) {
-      throw new EngineError('engine.variant() takes a variant name or the result of defineVariant(spec)');
-    }
-    return new VariantOp(this, v);
+    return new VariantOp(this, opts.stateLayout === undefined ? def : withStateLayout(def, opts.stateLayout));
   }
 
   get limits(): GPUSupportedLimits { return this.device.limits; }
@@ -129,6 +146,10 @@ export class VariantOp {
       const o = await run.tensors.get('o')!.read();
       const ht = opts.outputFinalState === false ? undefined : await run.tensors.get('ht')!.read();
       this.engine.assertAlive();
+      if (opts.checkFinite) {
+        const { B, T, H, V } = run.size;
+        checkFinite('output', { o: { data: o, shape: [B, T, H, V] }, ht: ht && { data: ht, shape: stateShape(this.def, run.size) } });
+      }
       const out: ForwardResult = ht ? { o, ht } : { o };
       if (opts.saveForBackward) { out.saved = run; keep = true; }
       return out;
@@ -141,7 +162,7 @@ export class VariantOp {
    * forward had h0, dh0. Recomputes the chunked forward unless `opts.saved` carries one. */
   async backward(inputs: HostInputs, seeds: BackwardSeeds, opts: BackwardOptions): Promise<Record<string, Float32Array>> {
     const saved = opts?.saved;
-    if (saved !== undefined && (typeof saved !== 'object' || !saved.tensors || saved.def !== this.def)) {
+    if (saved !== undefined && (typeof saved !== 'object' || !saved.tensors || saved.def.hash !== this.def.hash)) {
       throw new EngineError(`opts.saved must be the 'saved' of a forward of variant '${this.def.name}' run with saveForBackward`);
     }
     if (saved && saved.destroyed) throw new EngineError('opts.saved was already used by a backward (or destroyed); run the forward again');
@@ -155,10 +176,23 @@ export class VariantOp {
       await fwd.execute();
     }
     try {
+      const size = fwd.size;
+      if (opts.checkFinite) {
+        checkFinite('seed', {
+          do: seeds?.do && { data: seeds.do, shape: [size.B, size.T, size.H, size.V] },
+          dht: seeds?.dht ? { data: seeds.dht, shape: stateShape(this.def, size) } : undefined,
+        });
+      }
       const bwd = await prepareBackward(this.engine, this.def, fwd, seeds, opts);
       try {
         await bwd.execute();
-        return await bwd.read();
+        const grads = await bwd.read();
+        if (opts.checkFinite) {
+          const shapes: Record<string, readonly number[]> = Object.fromEntries(this.def.inputs.map((i) => [`d${i.name}`, shapeOf(i.dims, size)]));
+          shapes.dh0 = stateShape(this.def, size);
+          checkFinite('gradient', Object.fromEntries(Object.entries(grads).map(([k, v]) => [k, { data: v, shape: shapes[k]! }])));
+        }
+        return grads;
       } finally {
         bwd.destroy();
       }
@@ -278,6 +312,14 @@ export class VariantOp {
     }
   }
 
+  /** The host inputs with their shapes, for checkFinite. */
+  private hostTensors(inputs: HostInputs, size: ProblemSize) {
+    const out: Record<string, { data: ArrayLike<number>; shape: readonly number[] } | undefined> = {};
+    for (const d of this.def.inputs) out[d.name] = { data: inputs[d.name]!, shape: shapeOf(d.dims, size) };
+    if (inputs.h0) out.h0 = { data: inputs.h0, shape: stateShape(this.def, size) };
+    return out;
+  }
+
   private memoryTier(): WorkgroupMemoryTier {
     const limit = this.engine.limits.maxComputeWorkgroupStorageSize;
     const tier = memoryTierFor(limit);
@@ -293,6 +335,8 @@ export class VariantOp {
     const { engine, def } = this;
     engine.assertAlive();
     const size = validateForwardArgs(def, inputs, opts);
+    if ((opts.mode ?? 'chunked') === 'chunked' && !opts.allowPositiveLogDecay) checkLogDecay(def, inputs, size);
+    if (opts.checkFinite) checkFinite('input', this.hostTensors(inputs, size));
     const chunk = opts.chunkSize ?? 64;
     if (!(CHUNK_SIZES as readonly number[]).includes(chunk)) {
       throw new EngineError(`chunkSize ${chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);

@@ -105,7 +105,7 @@ describe('lae gen: built-in variants', () => {
     const files = await runGen({ variant: 'gla', out });
     const names = files.map((f) => basename(f)).sort();
     const forward = ['gla_chunkState.wgsl', 'gla_output.wgsl', 'gla_prep.wgsl', 'gla_recurrent.wgsl', 'gla_stateScan.wgsl'];
-    const backward = ['gla_bwdDScores.wgsl', 'gla_bwdDqk.wgsl', 'gla_bwdDvLocal.wgsl', 'gla_bwdGate.wgsl', 'gla_bwdScan.wgsl', 'gla_bwdScores.wgsl',
+    const backward = ['gla_bwdDScores.wgsl', 'gla_bwdDqk.wgsl', 'gla_bwdDvLocal.wgsl', 'gla_bwdGate.wgsl', 'gla_bwdInter.wgsl', 'gla_bwdScan.wgsl', 'gla_bwdScores.wgsl',
       'gla_chain_g.wgsl', 'gla_chain_k.wgsl', 'gla_chain_q.wgsl', 'gla_chain_v.wgsl'];
     expect(names).toEqual(['gla.kernels.ts', ...forward, ...backward, 'gla_step.wgsl'].sort());
     for (const f of files) expect(existsSync(f)).toBe(true);

@@ -8,6 +8,8 @@ import { GpuTensor } from '../runtime/tensor.js';
 import { sampleInputs, seededRandom } from '../runtime/sample.js';
 import { VARIANT_NAMES, type VariantName } from '../variants/index.js';
 import type { ProblemSize } from '../dsl/index.js';
+import type { StorageDtype } from '../runtime/dtypes.js';
+import { allDtypes } from './forward.js';
 
 /** FLA fwd+bwd ms, bf16, (B,T,H,D) = (4,2048,16,128): H100 (helion's BENCHMARKS.md) for linear_attn
  * and retention; B200 (the project's history) for the rest; see ../shared/anchors. */
@@ -23,7 +25,8 @@ export const TRAIN_SHAPES: ProblemSize[] = [
 ];
 
 export interface TrainRow {
-  variant: string; B: number; H: number; T: number; K: number; V: number;
+  variant: string;
+  dtype: StorageDtype; B: number; H: number; T: number; K: number; V: number;
   forwardMs: number; backwardMs: number; forwardBackwardMs: number;
   fla: { ms: number; card: string } | null;
   kernels?: Record<string, number>;
@@ -35,7 +38,7 @@ async function warm(run: () => Promise<void>) {
 }
 const best = async (f: () => Promise<number>) => Math.min(await f(), await f());
 
-export async function benchTrain(engine: Engine, opts: { variants?: string[]; shapes?: ProblemSize[]; repeat?: number; breakdown?: boolean; log?: (l: string) => void } = {}): Promise<TrainRow[]> {
+export async function benchTrain(engine: Engine, opts: { variants?: string[]; shapes?: ProblemSize[]; repeat?: number; breakdown?: boolean; dtype?: StorageDtype; log?: (l: string) => void } = {}): Promise<TrainRow[]> {
   const rows: TrainRow[] = [];
   const repeat = opts.repeat ?? 20;
   for (const shape of opts.shapes ?? TRAIN_SHAPES) {
@@ -45,7 +48,7 @@ export async function benchTrain(engine: Engine, opts: { variants?: string[]; sh
       const rnd = seededRandom(4);
       const dO = Float32Array.from({ length: shape.B * shape.T * shape.H * shape.V }, () => rnd.normal());
       const dht = Float32Array.from({ length: shape.B * shape.H * shape.K * shape.V }, () => rnd.normal());
-      const fwd = await op.prepareForward(inputs, { ...shape, chunkSize: 64 });
+      const fwd = await op.prepareForward(inputs, { ...shape, chunkSize: 64, dtypes: allDtypes(op.def, opts.dtype) });
       const bwd = await prepareBackward(engine, op.def, fwd, { do: dO, dht });
       try {
         await warm(async () => { await fwd.execute(); await bwd.execute(); });
@@ -65,7 +68,7 @@ export async function benchTrain(engine: Engine, opts: { variants?: string[]; sh
           }
         }
         const fla = shape.B === 4 && shape.T === 2048 && shape.H === 16 && shape.K === 128 ? FLA_FWD_BWD_MS_4_2048_16[name as VariantName] ?? null : null;
-        const row: TrainRow = { variant: name, ...shape, forwardMs, backwardMs, forwardBackwardMs, fla, kernels };
+        const row: TrainRow = { variant: name, dtype: opts.dtype ?? 'f32', ...shape, forwardMs, backwardMs, forwardBackwardMs, fla, kernels };
         rows.push(row);
         opts.log?.(formatTrainRow(row));
       } finally {

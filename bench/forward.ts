@@ -5,6 +5,7 @@ import type { Engine } from '../runtime/engine.js';
 import { sampleInputs } from '../runtime/sample.js';
 import { VARIANT_NAMES, VARIANTS, type VariantName } from '../variants/index.js';
 import type { ProblemSize, VariantDef } from '../dsl/index.js';
+import type { StorageDtype } from '../runtime/dtypes.js';
 
 /** WGSL f32 throughput measured on the H100 (register-tiled matmul, see docs): the ceiling. */
 export const WGSL_F32_CEILING_TFLOPS = 30;
@@ -15,6 +16,7 @@ export const FLA_H100_MS_T4096: Partial<Record<VariantName, number>> = {
 
 export interface BenchRow {
   variant: string;
+  dtype: StorageDtype;
   B: number; H: number; T: number; K: number; V: number;
   chunkedMs: number;
   recurrentMs: number | null;
@@ -72,6 +74,14 @@ export interface BenchOptions {
   log?: (line: string) => void;
   /** Also time each kernel of the chunked plan alone. */
   breakdown?: boolean;
+  /** Storage of every input and o (compute stays f32); default f32. */
+  dtype?: StorageDtype;
+}
+
+/** dtypes for every input of a variant and o, or undefined for f32. */
+export function allDtypes(def: VariantDef, dtype: StorageDtype | undefined): Record<string, StorageDtype> | undefined {
+  if (!dtype || dtype === 'f32') return undefined;
+  return { ...Object.fromEntries(def.inputs.map((i) => [i.name, dtype])), o: dtype };
 }
 
 export const SEED_SHAPES: ProblemSize[] = [
@@ -90,7 +100,8 @@ export async function benchForward(engine: Engine, opts: BenchOptions = {}): Pro
     for (const name of names) {
       const op = engine.variant(name);
       const inputs = sampleInputs(op.def, shape, 3, true);
-      const chunked = await op.prepareForward(inputs, { ...shape, chunkSize: chunk });
+      const dtypes = allDtypes(op.def, opts.dtype);
+      const chunked = await op.prepareForward(inputs, { ...shape, chunkSize: chunk, dtypes });
       const chunkedMs = await timeRun(chunked, opts.repeat ?? 10, opts.samples ?? 7, undefined, gpuTimer);
       let kernels: Record<string, number> | undefined;
       if (opts.breakdown) {
@@ -103,7 +114,7 @@ export async function benchForward(engine: Engine, opts: BenchOptions = {}): Pro
       chunked.destroy();
       let recurrentMs: number | null = null;
       if (shape.T <= (opts.recurrentMaxT ?? Infinity)) {
-        const rec = await op.prepareForward(inputs, { ...shape, mode: 'recurrent' });
+        const rec = await op.prepareForward(inputs, { ...shape, mode: 'recurrent', dtypes });
         recurrentMs = await timeRun(rec, 2, 3, undefined, gpuTimer);
         rec.destroy();
       }
@@ -111,7 +122,7 @@ export async function benchForward(engine: Engine, opts: BenchOptions = {}): Pro
       const fla = shape.B === 1 && shape.H === 32 && shape.T === 4096 && shape.K === 128 && shape.V === 128
         ? FLA_H100_MS_T4096[name as VariantName] ?? null : null;
       const row: BenchRow = {
-        variant: name, ...shape, chunkedMs, recurrentMs,
+        variant: name, dtype: opts.dtype ?? 'f32', ...shape, chunkedMs, recurrentMs,
         gflop: flops / 1e9, tflops: flops / (chunkedMs * 1e-3) / 1e12,
         ceilingMs: flops / (WGSL_F32_CEILING_TFLOPS * 1e12) * 1e3,
         speedupVsRecurrent: recurrentMs === null ? null : recurrentMs / chunkedMs,

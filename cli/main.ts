@@ -53,8 +53,9 @@ program.command('demo')
   .option('--K <K>', 'key head dim', int('K'), 32)
   .option('--V <V>', 'value head dim', int('V'), 32)
   .option('--chunk <C>', 'chunk size', chunkArg, 64)
-  .action(async (o: { B: number; T: number; H: number; K: number; V: number; chunk: 16 | 32 | 64 }) => {
-    const ok = await runDemo({ B: o.B, T: o.T, H: o.H, K: o.K, V: o.V }, o.chunk, (s) => console.log(s));
+  .option('--dtype <dtype>', 'storage of every input and o: f32, bf16 or f16', 'f32')
+  .action(async (o: { B: number; T: number; H: number; K: number; V: number; chunk: 16 | 32 | 64; dtype: 'f32' | 'bf16' | 'f16' }) => {
+    const ok = await runDemo({ B: o.B, T: o.T, H: o.H, K: o.K, V: o.V }, o.chunk, (s) => console.log(s), o.dtype);
     process.exitCode = ok ? 0 : 1;
   });
 
@@ -69,27 +70,28 @@ program.command('bench')
   .option('--json <file>', 'write the rows as JSON', 'bench/results.json')
   .option('--breakdown', 'also time each kernel of the chunked plan alone')
   .option('--no-recurrent', 'skip the token-sequential baseline')
+  .option('--dtype <dtype>', 'storage of every input and o: f32, bf16 or f16 (compute is f32)', 'f32')
   .option('--what <list>', 'comma-separated: forward, train (forward + backward), step (decode at batch 1 and 32)', (v: string) => v.split(','), ['forward'])
-  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[] }) => {
+  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16' }) => {
     const unknown = o.what.filter((w) => !['forward', 'train', 'step'].includes(w));
     if (unknown.length) throw new Error(`--what takes forward, train, step; got ${unknown.join(', ')}`);
     // Full-resolution timestamps (Dawn quantizes them by default).
     const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'] });
     try {
       const shapes = o.T ? o.T.map((T) => ({ B: 1, H: o.H, T, K: o.D, V: o.D })) : SEED_SHAPES.map((s) => ({ ...s, H: o.H, K: o.D, V: o.D }));
-      console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}\n`);
+      console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}\n`);
       const log = (l: string) => console.log(l);
       const result: Record<string, unknown> = { adapter: engine.adapterName, date: new Date().toISOString() };
       if (o.what.includes('forward')) {
         console.log(TABLE_HEADER);
         result.rows = await benchForward(engine, {
           variants: o.variants, shapes, repeat: o.repeat, samples: o.samples, breakdown: o.breakdown,
-          recurrentMaxT: o.recurrent ? Infinity : 0, log,
+          recurrentMaxT: o.recurrent ? Infinity : 0, log, dtype: o.dtype,
         });
       }
       if (o.what.includes('train')) {
         console.log(`\n${TRAIN_HEADER}`);
-        result.train = await benchTrain(engine, { variants: o.variants, shapes: o.T ? shapes : undefined, breakdown: o.breakdown, log });
+        result.train = await benchTrain(engine, { variants: o.variants, shapes: o.T ? shapes : undefined, breakdown: o.breakdown, log, dtype: o.dtype });
       }
       if (o.what.includes('step')) {
         console.log(`\n${STEP_HEADER}`);

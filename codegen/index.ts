@@ -8,6 +8,7 @@ import { emitChunkState } from './kernels/chunk-state.js';
 import { emitStateScan } from './kernels/state-scan.js';
 import { emitOutput } from './kernels/output.js';
 import { emitRecurrent } from './kernels/recurrent.js';
+import { emitPackOut } from './kernels/pack.js';
 import { backwardBuffers, emitBackwardKernels } from './backward.js';
 import {
   chooseTiles, type ForwardStage, forwardStages, scratchBuffers, validateConfig,
@@ -36,7 +37,7 @@ export interface KernelPlan {
 
 const EMITTERS: Partial<Record<KernelStage, (ks: KernelSource) => string>> = {
   prep: emitPrep, chunkState: emitChunkState, stateScan: emitStateScan, deltaScan: emitDeltaScan,
-  output: emitOutput, recurrent: emitRecurrent, step: emitRecurrent, stepPool: emitRecurrent,
+  output: emitOutput, recurrent: emitRecurrent, step: emitRecurrent, stepPool: emitRecurrent, packOut: emitPackOut,
 };
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
@@ -59,6 +60,7 @@ function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Ti
       const wgX = Math.min(16, t.outBV);
       return { wg: wgX * Math.min(16, C), wgX, grid: [[ceilDiv(cfg.V, t.outBV)], ['NT'], ['BH']] };
     }
+    case 'packOut': return { wg: 64, wgX: 1, grid: [[ceilDiv(Math.ceil(cfg.V / 2), 64)], ['T'], ['BH']] };
     case 'recurrent':
     case 'step':
     case 'stepPool': return { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['BH'], [1]] };
@@ -83,12 +85,14 @@ function emitKernels(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stages: 
 export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
   validateConfig(cfg);
   const tiles = chooseTiles(cfg, def);
-  const kernels = emitKernels(def, cfg, tiles, mode === 'chunked' ? forwardStages(def) : ['recurrent']);
+  const pack: ForwardStage[] = cfg.outputDtype ? ['packOut'] : [];
+  const kernels = emitKernels(def, cfg, tiles, [...(mode === 'chunked' ? forwardStages(def) : ['recurrent' as const]), ...pack]);
   const buffers: BufferDecl[] = [
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
     { name: 'h0', kind: 'state-in', elems: ['BH', cfg.K, cfg.V] },
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
     { name: 'ht', kind: 'output', elems: ['BH', cfg.K, cfg.V] },
+    ...(cfg.outputDtype ? [{ name: 'o_packed', kind: 'output', elems: ['B', 'T', 'H', Math.ceil(cfg.V / 2)] } as BufferDecl] : []),
     ...(mode === 'chunked' ? scratchBuffers(def, cfg) : []),
   ];
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
@@ -99,12 +103,13 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
 export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = 'step'): KernelPlan {
   validateConfig(cfg);
   const tiles = chooseTiles(cfg, def);
-  const kernels = emitKernels(def, cfg, tiles, [mode]);
+  const kernels = emitKernels(def, cfg, tiles, [mode, ...(cfg.outputDtype ? ['packOut' as const] : [])]);
   const buffers: BufferDecl[] = [
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
     { name: 'state', kind: 'state-inout', elems: [] },
     ...(mode === 'stepPool' ? [{ name: 'idx', kind: 'indices', elems: ['B'] } as BufferDecl] : []),
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
+    ...(cfg.outputDtype ? [{ name: 'o_packed', kind: 'output', elems: ['B', 'T', 'H', Math.ceil(cfg.V / 2)] } as BufferDecl] : []),
   ];
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
 }

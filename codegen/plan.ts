@@ -15,7 +15,12 @@ export interface CodegenConfig {
   /** Workgroup memory the kernels may use, bytes: 32768 (any desktop adapter, lavapipe) or 49152
    * (NVIDIA, where wider output tiles fit). Default 32768. Part of the cache key. */
   readonly wgMemory?: WorkgroupMemoryTier;
+  /** Inputs stored as 16-bit floats, packed two per u32 word (absent: f32). Part of the key. */
+  readonly inputDtypes?: Readonly<Record<string, HalfDtype>>;
+  /** Store o as 16-bit too (a packing pass after the output stage); absent: f32. */
+  readonly outputDtype?: HalfDtype;
 }
+export type HalfDtype = 'bf16' | 'f16';
 export const WG_MEMORY_TIERS = [32768, 49152] as const;
 export type WorkgroupMemoryTier = (typeof WG_MEMORY_TIERS)[number];
 
@@ -44,7 +49,7 @@ export interface BindingDecl {
   readonly elem?: 'u32';
 }
 export const KERNEL_STAGES = [
-  'prep', 'chunkState', 'stateScan', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool',
+  'prep', 'chunkState', 'stateScan', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
   // The backward (codegen/backward.ts).
   'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdInter', 'bwdDScores', 'bwdDqk',
   'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta', 'bwdGate', 'chain', 'chainFinish',
@@ -129,9 +134,12 @@ export function validateConfig(cfg: CodegenConfig): void {
   if (!(CHUNK_SIZES as readonly number[]).includes(cfg.chunk)) {
     throw new ConfigError(`chunk size ${cfg.chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);
   }
+  for (const [name, d] of [...Object.entries(cfg.inputDtypes ?? {}), ['o', cfg.outputDtype ?? 'bf16']]) {
+    if (d !== 'bf16' && d !== 'f16') throw new ConfigError(`storage dtype of '${name}' must be 'bf16' or 'f16' (f32 is the default), got ${JSON.stringify(d)}`);
+  }
 }
 
-export type ForwardStage = 'prep' | 'chunkState' | 'stateScan' | 'deltaScan' | 'output' | 'recurrent' | 'step' | 'stepPool';
+export type ForwardStage = 'prep' | 'chunkState' | 'stateScan' | 'deltaScan' | 'output' | 'recurrent' | 'step' | 'stepPool' | 'packOut';
 
 /** Which stages a variant needs in the chunked forward. */
 export function forwardStages(def: VariantDef): ForwardStage[] {

@@ -3,13 +3,14 @@
 import { numel, shapeOf, stateShape, withStateLayout, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
-  planForward, planStep, packParams, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type SizeExpr, type WorkgroupMemoryTier,
+  planForward, planStep, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type SizeExpr, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { GpuTensor } from './tensor.js';
 import { PipelineCache } from './pipelines.js';
 import { defaultScale } from './reference.js';
-import { InputError, validateForwardArgs, type HostInputs } from './validate.js';
+import { InputError, validateForwardArgs, type HostArray, type HostInputs } from './validate.js';
+import { hostValues, storageBytes, unpackRows, type StorageDtype } from './dtypes.js';
 import { prepareBackward, type BackwardSeeds } from './backward.js';
 import { EngineError } from './errors.js';
 import { checkFinite, checkLogDecay } from './limits.js';
@@ -38,9 +39,14 @@ export interface ForwardOptions extends ProblemSize {
    * first NaN or infinity throws a NonFiniteError naming the tensor and index. Costs a host
    * pass over each tensor. */
   checkFinite?: boolean;
+  /** Storage dtype per tensor: input names and 'o'; 'f32' (default), 'bf16' or 'f16'. A 16-bit
+   * input may be given as a Uint16Array of raw bits or as floats (rounded to nearest even on
+   * upload); 16-bit tensors travel packed two per u32 word, and compute and states stay f32.
+   * With dtypes.o 16-bit, `o` comes back rounded to it (and its raw bits as `oBits`). */
+  dtypes?: Readonly<Partial<Record<string, StorageDtype>>>;
 }
 
-export interface ForwardResult { o: Float32Array; ht?: Float32Array; saved?: PreparedForward }
+export interface ForwardResult { o: Float32Array; ht?: Float32Array; saved?: PreparedForward; /** Raw 16-bit o, when dtypes.o is bf16/f16. */ oBits?: Uint16Array }
 
 export interface BackwardOptions extends ForwardOptions {
   /** The `saved` of a forward run with saveForBackward; without it the forward is recomputed. */
@@ -55,6 +61,10 @@ export interface StepOptions {
   /** Continuous batching: sequence b's state is slot stateIndices[b] of the state pool, whose
    * length is then any multiple of H*K*V. Slots must be distinct; other slots are untouched. */
   stateIndices?: Int32Array | Uint32Array | readonly number[];
+  /** As forward's: storage dtypes of the inputs and o. */
+  dtypes?: ForwardOptions['dtypes'];
+  /** As forward's: NaN/Inf in the inputs or o throws, naming the tensor and index. */
+  checkFinite?: boolean;
 }
 
 export { EngineError };
@@ -130,9 +140,44 @@ export class VariantOp {
   get name(): string { return this.def.name; }
 
   /** The kernel plan this op would run for a config (what `lae gen` writes out). */
-  plan(opts: { K: number; V: number; chunkSize?: ChunkSize; mode?: ForwardMode }): KernelPlan {
-    const wgMemory = this.memoryTier();
-    return planForward(this.def, { K: opts.K, V: opts.V, chunk: opts.chunkSize ?? 64, wgMemory }, opts.mode ?? 'chunked');
+  plan(opts: { K: number; V: number; chunkSize?: ChunkSize; mode?: ForwardMode; dtypes?: ForwardOptions['dtypes'] }): KernelPlan {
+    return planForward(this.def, this.config(opts.K, opts.V, opts.chunkSize ?? 64, opts.dtypes), opts.mode ?? 'chunked');
+  }
+
+  /** The codegen config: head dims, chunk, the device's memory tier, 16-bit storage choices. */
+  private config(K: number, V: number, chunk: ChunkSize, dtypes: ForwardOptions['dtypes'] = {}): CodegenConfig {
+    const inputDtypes: Record<string, HalfDtype> = {};
+    for (const d of this.def.inputs) {
+      const t = dtypes[d.name];
+      if (t === 'bf16' || t === 'f16') inputDtypes[d.name] = t;
+    }
+    const o = dtypes.o;
+    return {
+      K, V, chunk, wgMemory: this.memoryTier(),
+      ...(Object.keys(inputDtypes).length ? { inputDtypes } : {}),
+      ...(o === 'bf16' || o === 'f16' ? { outputDtype: o } : {}),
+    };
+  }
+
+  /** Host values of the inputs (16-bit bits decoded), for the checks. */
+  private values(inputs: HostInputs, dtypes: ForwardOptions['dtypes'] = {}): Readonly<Record<string, Float32Array | Float64Array | undefined>> {
+    const out: Record<string, Float32Array | Float64Array | undefined> = {};
+    for (const [name, a] of Object.entries(inputs)) out[name] = a === undefined ? undefined : hostValues(a, dtypes[name] ?? 'f32');
+    return out;
+  }
+
+  /** Uploads input `name` in its storage dtype. */
+  private uploadInput(name: string, a: HostArray | Uint16Array, dtypes: ForwardOptions['dtypes'] = {}): GpuTensor {
+    return GpuTensor.uploadBytes(this.engine.device, name, storageBytes(a, dtypes[name] ?? 'f32'), [a.length]);
+  }
+
+  /** o as the caller asked for it: f32, or read packed and decoded (with the raw bits). */
+  private async readO(o: GpuTensor, packed: GpuTensor | undefined, size: ProblemSize, dtypes: ForwardOptions['dtypes'] = {}) {
+    const d = dtypes.o;
+    if (!packed || (d !== 'bf16' && d !== 'f16')) return { o: await o.read() };
+    const rows = size.B * size.T * size.H;
+    const { bits, values } = unpackRows(await packed.readBytes(rows * Math.ceil(size.V / 2) * 4), rows, size.V, d);
+    return { o: values, oBits: bits };
   }
 
   async forward(inputs: HostInputs, opts: ForwardOptions): Promise<ForwardResult> {
@@ -143,7 +188,7 @@ export class VariantOp {
     let keep = false;
     try {
       await run.execute();
-      const o = await run.tensors.get('o')!.read();
+      const { o, oBits } = await this.readO(run.tensors.get('o')!, run.tensors.get('o_packed'), run.size, opts.dtypes);
       const ht = opts.outputFinalState === false ? undefined : await run.tensors.get('ht')!.read();
       this.engine.assertAlive();
       if (opts.checkFinite) {
@@ -151,6 +196,7 @@ export class VariantOp {
         checkFinite('output', { o: { data: o, shape: [B, T, H, V] }, ht: ht && { data: ht, shape: stateShape(this.def, run.size) } });
       }
       const out: ForwardResult = ht ? { o, ht } : { o };
+      if (oBits) out.oBits = oBits;
       if (opts.saveForBackward) { out.saved = run; keep = true; }
       return out;
     } finally {
@@ -203,14 +249,17 @@ export class VariantOp {
 
   /** The decode step: N tokens per sequence (default 1) from `state`, which is updated in
    * place (a Float32Array laid out like h0, or a GpuTensor that stays on the device). */
-  async step(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions): Promise<{ o: Float32Array }> {
+  async step(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions): Promise<{ o: Float32Array; oBits?: Uint16Array }> {
     const run = await this.prepareStep(inputs, state, opts);
     try {
       await run.execute();
-      const o = await run.o.read();
+      const out = await run.readO();
       if (!(state instanceof GpuTensor)) state.set(await run.state.read());
       this.engine.assertAlive();
-      return { o };
+      if (opts.checkFinite) {
+        checkFinite('output', { o: { data: out.o, shape: [run.size.B, run.size.T, run.size.H, run.size.V] } });
+      }
+      return out;
     } finally {
       run.destroy();
     }
@@ -223,6 +272,7 @@ export class VariantOp {
     engine.assertAlive();
     if (inputs && 'h0' in inputs) throw new InputError("step takes the state as its second argument, not as input 'h0'");
     const size = validateForwardArgs(def, inputs, { ...opts, T: opts?.N ?? 1 });
+    if (opts.checkFinite) checkFinite('input', this.hostTensors(this.values(inputs, opts.dtypes), size));
     const perSeq = size.H * size.K * size.V;
     const layout = def.stateLayout === 'kv' ? 'B,H,K,V' : 'B,H,V,K';
     const isTensor = state instanceof GpuTensor;
@@ -249,8 +299,7 @@ export class VariantOp {
     }
     const scale = opts.scale ?? defaultScale(def, size.K);
     if (!Number.isFinite(scale)) throw new EngineError(`scale must be a finite number, got ${scale}`);
-    const wgMemory = this.memoryTier();
-    const plan = planStep(def, { K: size.K, V: size.V, chunk: 64, wgMemory }, idx === undefined ? 'step' : 'stepPool');
+    const plan = planStep(def, this.config(size.K, size.V, 64, opts.dtypes), idx === undefined ? 'step' : 'stepPool');
     const device = engine.device;
     const limit = device.limits.maxStorageBufferBindingSize;
     for (const [name, n] of [['state', stateLen], ['o', size.B * size.T * size.H * size.V]] as const) {
@@ -266,7 +315,7 @@ export class VariantOp {
     try {
       const buffers = new Map<string, GPUBuffer>();
       for (const decl of def.inputs) {
-        const t = GpuTensor.upload(device, decl.name, toF32(inputs[decl.name]!), [inputs[decl.name]!.length]);
+        const t = this.uploadInput(decl.name, inputs[decl.name]!, opts.dtypes);
         owned.push(t); buffers.set(`in_${decl.name}`, t.buffer);
       }
       const stateTensor = isTensor ? state : GpuTensor.upload(device, 'state', state, [stateLen]);
@@ -274,6 +323,11 @@ export class VariantOp {
       buffers.set('state', stateTensor.buffer);
       const o = GpuTensor.empty(device, 'o', [size.B * size.T * size.H * size.V]);
       owned.push(o); buffers.set('o', o.buffer);
+      let oPacked: GpuTensor | undefined;
+      if (plan.config.outputDtype) {
+        oPacked = GpuTensor.empty(device, 'o_packed', [size.B * size.T * size.H * Math.ceil(size.V / 2)]);
+        owned.push(oPacked); buffers.set('o_packed', oPacked.buffer);
+      }
       if (idx !== undefined) {
         const data = Uint32Array.from(idx);
         const b = device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
@@ -305,7 +359,8 @@ export class VariantOp {
         const err = await device.popErrorScope();
         if (err) throw new EngineError(`WebGPU validation error in ${def.name} step: ${err.message}`);
       };
-      return { plan, encode, execute, o, state: stateTensor, destroy, timeGpu: (repeat: number) => timeEncoded(device, encode, repeat) };
+      const readO = () => this.readO(o, oPacked, size, opts.dtypes);
+      return { plan, size, encode, execute, o, readO, state: stateTensor, destroy, timeGpu: (repeat: number) => timeEncoded(device, encode, repeat) };
     } catch (e) {
       destroy();
       throw e;
@@ -313,7 +368,7 @@ export class VariantOp {
   }
 
   /** The host inputs with their shapes, for checkFinite. */
-  private hostTensors(inputs: HostInputs, size: ProblemSize) {
+  private hostTensors(inputs: Readonly<Record<string, ArrayLike<number> | undefined>>, size: ProblemSize) {
     const out: Record<string, { data: ArrayLike<number>; shape: readonly number[] } | undefined> = {};
     for (const d of this.def.inputs) out[d.name] = { data: inputs[d.name]!, shape: shapeOf(d.dims, size) };
     if (inputs.h0) out.h0 = { data: inputs.h0, shape: stateShape(this.def, size) };
@@ -335,8 +390,9 @@ export class VariantOp {
     const { engine, def } = this;
     engine.assertAlive();
     const size = validateForwardArgs(def, inputs, opts);
-    if ((opts.mode ?? 'chunked') === 'chunked' && !opts.allowPositiveLogDecay) checkLogDecay(def, inputs, size);
-    if (opts.checkFinite) checkFinite('input', this.hostTensors(inputs, size));
+    const values = this.values(inputs, opts.dtypes);
+    if ((opts.mode ?? 'chunked') === 'chunked' && !opts.allowPositiveLogDecay) checkLogDecay(def, values, size);
+    if (opts.checkFinite) checkFinite('input', this.hostTensors(values, size));
     const chunk = opts.chunkSize ?? 64;
     if (!(CHUNK_SIZES as readonly number[]).includes(chunk)) {
       throw new EngineError(`chunkSize ${chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);
@@ -345,7 +401,7 @@ export class VariantOp {
     if (mode !== 'chunked' && mode !== 'recurrent') throw new EngineError(`mode must be 'chunked' or 'recurrent', got ${JSON.stringify(mode)}`);
     const scale = opts.scale ?? defaultScale(def, size.K);
     if (!Number.isFinite(scale)) throw new EngineError(`scale must be a finite number, got ${scale}`);
-    const plan = this.plan({ K: size.K, V: size.V, chunkSize: chunk, mode });
+    const plan = this.plan({ K: size.K, V: size.V, chunkSize: chunk, mode, dtypes: opts.dtypes });
     const NT = Math.ceil(size.T / chunk);
     const device = engine.device;
     const limits = device.limits;
@@ -356,7 +412,8 @@ export class VariantOp {
       const n = b.kind === 'input'
         ? numel(def.inputs.find((i) => `in_${i.name}` === b.name)!.dims.map((d) => size[d]))
         : resolveSize(b.elems, size, NT);
-      const bytes = n * 4;
+      const half = b.kind === 'input' && plan.config.inputDtypes?.[b.name.slice(3)] !== undefined;
+      const bytes = half ? Math.ceil(n / 2) * 4 : n * 4;
       if (bytes > limits.maxStorageBufferBindingSize) {
         throw new EngineError(`tensor '${b.name.replace(/^in_/, '')}' needs ${bytes} bytes, past this device's ` +
           `maxStorageBufferBindingSize of ${limits.maxStorageBufferBindingSize}; split the batch (B) or the heads (H)`);
@@ -386,10 +443,10 @@ export class VariantOp {
       for (const b of plan.buffers) {
         const n = sizes.get(b.name)!;
         if (b.kind === 'input') {
-          tensors.set(b.name, GpuTensor.upload(device, b.name, toF32(inputs[b.name.slice(3)]!), [n]));
+          tensors.set(b.name, this.uploadInput(b.name.slice(3), inputs[b.name.slice(3)]!, opts.dtypes));
         } else if (b.kind === 'state-in') {
           const h0 = inputs.h0;
-          tensors.set(b.name, h0 ? GpuTensor.upload(device, 'h0', toF32(h0), [n]) : GpuTensor.empty(device, 'h0', [4]));
+          tensors.set(b.name, h0 ? GpuTensor.upload(device, 'h0', toF32(h0 as HostArray), [n]) : GpuTensor.empty(device, 'h0', [4]));
         } else {
           tensors.set(b.name, GpuTensor.empty(device, b.name, [n], b.kind === 'output' ? poison : undefined));
         }
@@ -483,6 +540,9 @@ export interface PreparedStep {
   /** The step's output [B,N,H,V] and the device state it advances. */
   readonly o: GpuTensor;
   readonly state: GpuTensor;
+  readonly size: ProblemSize;
+  /** Reads o back (decoding 16-bit storage when dtypes.o asked for it). */
+  readO(): Promise<{ o: Float32Array; oBits?: Uint16Array }>;
   encode(pass: GPUComputePassEncoder): void;
   execute(): Promise<void>;
   /** GPU ms of one step (median of `repeat`; each advances the state). */

@@ -23,6 +23,33 @@ export class GpuTensor {
     return new GpuTensor(device, buffer, shape, name);
   }
 
+  /** Raw bytes (16-bit floats packed in u32 words, say); `shape` counts logical elements. */
+  static uploadBytes(device: GPUDevice, name: string, data: Uint8Array, shape: readonly number[]): GpuTensor {
+    const buffer = device.createBuffer({
+      label: name,
+      size: Math.max(16, alignTo(data.byteLength, 4)),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      mappedAtCreation: true,
+    });
+    new Uint8Array(buffer.getMappedRange(0, data.byteLength)).set(data);
+    buffer.unmap();
+    return new GpuTensor(device, buffer, shape, name);
+  }
+
+  /** Copies `bytes` bytes of the buffer back to the host, uninterpreted. */
+  async readBytes(bytes: number): Promise<Uint8Array> {
+    const size = Math.max(16, alignTo(bytes, 4));
+    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(this.buffer, 0, staging, 0, size);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Uint8Array(staging.getMappedRange(0, bytes).slice(0));
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
   static empty(device: GPUDevice, name: string, shape: readonly number[], fill?: number): GpuTensor {
     const n = numel(shape);
     const buffer = device.createBuffer({

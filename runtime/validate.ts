@@ -2,9 +2,12 @@
 // and what came, so nothing runs on a wrong shape.
 import { numel, shapeOf, stateShape, type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { MAX_HEAD_DIM } from '../codegen/index.js';
+import { STORAGE_DTYPES, type StorageDtype } from './dtypes.js';
 
 export type HostArray = Float32Array | Float64Array;
-export type HostInputs = Readonly<Record<string, HostArray | undefined>>;
+/** Inputs by name: float arrays, or Uint16Array of raw bf16/f16 bits (with `dtypes` saying which). */
+export type HostInputs = Readonly<Record<string, HostArray | Uint16Array | undefined>>;
+export type DtypeOptions = Readonly<Partial<Record<string, StorageDtype>>>;
 
 export class InputError extends Error {
   constructor(message: string) { super(message); this.name = 'InputError'; }
@@ -25,8 +28,23 @@ export function validateSize(opts: Partial<ProblemSize> | undefined): ProblemSiz
   return size;
 }
 
-export function validateForwardArgs(def: VariantDef, inputs: HostInputs, opts: Partial<ProblemSize>): ProblemSize {
+/** Checks `dtypes` (input names or 'o'; f32, bf16 or f16; h0 and states stay f32). */
+export function validateDtypes(def: VariantDef, dtypes: unknown): DtypeOptions {
+  if (dtypes === undefined) return {};
+  if (!dtypes || typeof dtypes !== 'object') throw new InputError("option dtypes must be an object like { q: 'bf16', o: 'bf16' }");
+  const names = new Set([...def.inputs.map((i) => i.name), 'o']);
+  for (const [name, d] of Object.entries(dtypes)) {
+    if (!names.has(name)) {
+      throw new InputError(`option dtypes.${name}: '${name}' is not a tensor of '${def.name}' with a storage dtype; use ${[...names].join(', ')} (h0 and states are f32)`);
+    }
+    if (!(STORAGE_DTYPES as readonly unknown[]).includes(d)) throw new InputError(`option dtypes.${name} must be one of ${STORAGE_DTYPES.join(', ')}, got ${JSON.stringify(d)}`);
+  }
+  return dtypes as DtypeOptions;
+}
+
+export function validateForwardArgs(def: VariantDef, inputs: HostInputs, opts: Partial<ProblemSize> & { dtypes?: unknown }): ProblemSize {
   const size = validateSize(opts);
+  const dtypes = validateDtypes(def, opts.dtypes);
   if (!inputs || typeof inputs !== 'object') throw new InputError(`inputs must be an object of Float32Arrays keyed by name (${expected(def)})`);
   const allowed = new Set([...def.inputs.map((i) => i.name), 'h0']);
   for (const name of Object.keys(inputs)) {
@@ -38,8 +56,13 @@ export function validateForwardArgs(def: VariantDef, inputs: HostInputs, opts: P
       if (optional) return;
       throw new InputError(`missing input '${name}' [${shape.join(',')}] for variant '${def.name}'; it takes ${expected(def)}`);
     }
-    if (!(a instanceof Float32Array) && !(a instanceof Float64Array)) {
-      throw new InputError(`input '${name}' must be a Float32Array (or Float64Array), got ${Object.prototype.toString.call(a).slice(8, -1)}`);
+    const half = dtypes[name] === 'bf16' || dtypes[name] === 'f16';
+    if (a instanceof Uint16Array && !half) {
+      throw new InputError(`input '${name}' is a Uint16Array (raw 16-bit floats): say which with dtypes: { ${name}: 'bf16' } or 'f16'` +
+        (name === 'h0' ? ' (h0 must be float32: states stay f32)' : ''));
+    }
+    if (!(a instanceof Float32Array) && !(a instanceof Float64Array) && !(a instanceof Uint16Array)) {
+      throw new InputError(`input '${name}' must be a Float32Array (or Float64Array, or Uint16Array of bf16/f16 bits), got ${Object.prototype.toString.call(a).slice(8, -1)}`);
     }
     if (a.length !== numel(shape)) {
       throw new InputError(`input '${name}' has ${a.length} elements; expected shape [${shape.join(',')}] = ${numel(shape)} elements`);

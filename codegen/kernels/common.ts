@@ -80,8 +80,20 @@ export class KernelSource {
     return idx || '0u';
   }
 
+  /** WGSL reading input `name` at element `idx`: a plain load, or an unpack of 16-bit storage. */
+  private loadInput(name: string, idx: string): string {
+    const dtype = this.cfg.inputDtypes?.[name];
+    if (!dtype) return `${this.use(name, 'read', true)}[${idx}]`;
+    const buf = this.use(name, 'read', true, 'u32');
+    const unpack = dtype === 'bf16'
+      ? 'return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u));'
+      : 'return unpack2x16float(w)[i & 1u];';
+    this.extra.set(`ld_${name}`, `fn ld_${name}(i: u32) -> f32 { let w = ${buf}[i >> 1u]; ${unpack} }`);
+    return `ld_${name}(${idx})`;
+  }
+
   private exprFnSource(fnName: string, node: ExprNode): string {
-    const body = renderExpr(node, (name) => `${this.use(name, 'read', true)}[${this.inputIndex(name)}]`);
+    const body = renderExpr(node, (name) => this.loadInput(name, this.inputIndex(name)));
     return `fn ${fnName}(b: u32, t: u32, h: u32, j: u32) -> f32 { return ${body}; }`;
   }
 

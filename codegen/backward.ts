@@ -14,6 +14,7 @@ import { emitBwdScan } from './kernels/bwd-scan.js';
 import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitBwdGate } from './kernels/bwd-gate.js';
+import { emitNormBwd } from './kernels/l2norm.js';
 import { emitChain, chainGrid, chainReduces, chainParted, emitChainFinish, chainFinishGrid, CHAIN_PARTS } from './kernels/bwd-chain.js';
 import {
   chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
@@ -40,6 +41,7 @@ export function backwardStages(def: VariantDef): KernelStage[] {
     'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdInter', 'bwdDScores', 'bwdDqk',
     ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta'] as const) : []),
     ...(def.decay !== 'none' ? (['bwdGate'] as const) : []),
+    ...(def.l2norm.length ? (['normBwd'] as const) : []),
   ];
 }
 
@@ -94,6 +96,8 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       const BK = interTileK(tiles.KP);
       const tx = Math.min(16, BK);
       add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emitBwdInter, tx);
+    } else if (stage === 'normBwd') {
+      add(stage, name, 64, [['T'], ['BH'], [1]], emitNormBwd);
     } else if (stage === 'bwdGate') {
       const DG = def.decay === 'diagonal' ? cfg.K : 1;
       add(stage, name, 64, [[Math.ceil(DG / 64)], ['NT'], ['BH']], emitBwdGate);

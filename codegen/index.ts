@@ -9,9 +9,10 @@ import { emitStateScan } from './kernels/state-scan.js';
 import { emitOutput } from './kernels/output.js';
 import { emitRecurrent } from './kernels/recurrent.js';
 import { emitPackOut } from './kernels/pack.js';
+import { emitL2norm } from './kernels/l2norm.js';
 import { backwardBuffers, emitBackwardKernels } from './backward.js';
 import {
-  chooseTiles, type ForwardStage, forwardStages, scratchBuffers, validateConfig,
+  chooseTiles, normStages, normBuffers, type ForwardStage, forwardStages, scratchBuffers, validateConfig,
   type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
 } from './plan.js';
 
@@ -36,7 +37,7 @@ export interface KernelPlan {
 }
 
 const EMITTERS: Partial<Record<KernelStage, (ks: KernelSource) => string>> = {
-  prep: emitPrep, chunkState: emitChunkState, stateScan: emitStateScan, deltaScan: emitDeltaScan,
+  l2norm: emitL2norm, prep: emitPrep, chunkState: emitChunkState, stateScan: emitStateScan, deltaScan: emitDeltaScan,
   output: emitOutput, recurrent: emitRecurrent, step: emitRecurrent, stepPool: emitRecurrent, packOut: emitPackOut,
 };
 
@@ -60,6 +61,7 @@ function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Ti
       const wgX = Math.min(16, t.outBV);
       return { wg: wgX * Math.min(16, C), wgX, grid: [[ceilDiv(cfg.V, t.outBV)], ['NT'], ['BH']] };
     }
+    case 'l2norm': return { wg: 64, wgX: 1, grid: [['T'], ['BH'], [1]] };
     case 'packOut': return { wg: 64, wgX: 1, grid: [[ceilDiv(Math.ceil(cfg.V / 2), 64)], ['T'], ['BH']] };
     case 'recurrent':
     case 'step':
@@ -86,13 +88,14 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
   validateConfig(cfg);
   const tiles = chooseTiles(cfg, def);
   const pack: ForwardStage[] = cfg.outputDtype ? ['packOut'] : [];
-  const kernels = emitKernels(def, cfg, tiles, [...(mode === 'chunked' ? forwardStages(def) : ['recurrent' as const]), ...pack]);
+  const kernels = emitKernels(def, cfg, tiles, [...(mode === 'chunked' ? forwardStages(def) : [...normStages(def), 'recurrent' as const]), ...pack]);
   const buffers: BufferDecl[] = [
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
     { name: 'h0', kind: 'state-in', elems: ['BH', cfg.K, cfg.V] },
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
     { name: 'ht', kind: 'output', elems: ['BH', cfg.K, cfg.V] },
     ...(cfg.outputDtype ? [{ name: 'o_packed', kind: 'output', elems: ['B', 'T', 'H', Math.ceil(cfg.V / 2)] } as BufferDecl] : []),
+    ...normBuffers(def),
     ...(mode === 'chunked' ? scratchBuffers(def, cfg) : []),
   ];
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
@@ -103,13 +106,14 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
 export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = 'step'): KernelPlan {
   validateConfig(cfg);
   const tiles = chooseTiles(cfg, def);
-  const kernels = emitKernels(def, cfg, tiles, [mode, ...(cfg.outputDtype ? ['packOut' as const] : [])]);
+  const kernels = emitKernels(def, cfg, tiles, [...normStages(def), mode, ...(cfg.outputDtype ? ['packOut' as const] : [])]);
   const buffers: BufferDecl[] = [
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
     { name: 'state', kind: 'state-inout', elems: [] },
     ...(mode === 'stepPool' ? [{ name: 'idx', kind: 'indices', elems: ['B'] } as BufferDecl] : []),
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
     ...(cfg.outputDtype ? [{ name: 'o_packed', kind: 'output', elems: ['B', 'T', 'H', Math.ceil(cfg.V / 2)] } as BufferDecl] : []),
+    ...normBuffers(def),
   ];
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
 }

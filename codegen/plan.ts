@@ -49,10 +49,10 @@ export interface BindingDecl {
   readonly elem?: 'u32';
 }
 export const KERNEL_STAGES = [
-  'prep', 'chunkState', 'stateScan', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
+  'l2norm', 'prep', 'chunkState', 'stateScan', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
   // The backward (codegen/backward.ts).
   'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdInter', 'bwdDScores', 'bwdDqk',
-  'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta', 'bwdGate', 'chain', 'chainFinish',
+  'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
 ] as const;
 export type KernelStage = (typeof KERNEL_STAGES)[number];
 export interface KernelDecl {
@@ -139,7 +139,17 @@ export function validateConfig(cfg: CodegenConfig): void {
   }
 }
 
-export type ForwardStage = 'prep' | 'chunkState' | 'stateScan' | 'deltaScan' | 'output' | 'recurrent' | 'step' | 'stepPool' | 'packOut';
+export type ForwardStage = 'l2norm' | 'prep' | 'chunkState' | 'stateScan' | 'deltaScan' | 'output' | 'recurrent' | 'step' | 'stepPool' | 'packOut';
+
+/** The L2-normalization stage, first in every forward and step plan of a spec that has it. */
+export function normStages(def: VariantDef): ForwardStage[] {
+  return def.l2norm.length ? ['l2norm'] : [];
+}
+
+/** Per-row 1/norm buffers of the L2-normalized roles. */
+export function normBuffers(def: VariantDef): BufferDecl[] {
+  return def.l2norm.map((r) => ({ name: `rn_${r}`, kind: 'scratch', elems: ['B', 'T', 'H'] }));
+}
 
 /** Which stages a variant needs in the chunked forward. */
 export function forwardStages(def: VariantDef): ForwardStage[] {
@@ -147,7 +157,7 @@ export function forwardStages(def: VariantDef): ForwardStage[] {
   // The delta rule's V_new = U - W S_n makes the state pass inherently sequential; without it the
   // per-chunk contributions are independent matmuls and only an elementwise scan is sequential.
   const state: ForwardStage[] = def.correction === 'delta' ? ['deltaScan'] : ['chunkState', 'stateScan'];
-  return [...(prep ? ['prep' as const] : []), ...state, 'output'];
+  return [...normStages(def), ...(prep ? ['prep' as const] : []), ...state, 'output'];
 }
 
 /** Scratch buffers of the chunked forward (per-chunk states, gate cumsums, WY factors). */

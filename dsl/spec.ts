@@ -45,6 +45,9 @@ interface SpecBase<I extends string> {
   scale?: 'rsqrtK' | number;
   /** Layout of h0/ht; default 'kv'. */
   stateLayout?: StateLayout;
+  /** Roles L2-normalized along K after their expression (FLA's use_qk_l2norm_in_kernel):
+   * x * rsqrt(sum(x^2) + 1e-6). Fused into the kernels, with its backward. */
+  l2norm?: readonly ('q' | 'k')[];
 }
 
 /** Decay: either none, or a kind together with its natural-log decay (<= 0) expression. */
@@ -73,6 +76,8 @@ export interface VariantDef {
   readonly bonus: BonusKind;
   readonly scale: 'rsqrtK' | number;
   readonly stateLayout: StateLayout;
+  /** Roles normalized along K (see VariantSpec.l2norm); empty when none. */
+  readonly l2norm: readonly ('q' | 'k')[];
   readonly roles: Readonly<Partial<Record<Role, ExprNode>>>;
   /** Stable hash of everything above: part of every pipeline cache key. */
   readonly hash: string;
@@ -112,7 +117,7 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
   if (typeof name !== 'string' || !NAME_RE.test(name)) {
     throw new SpecError(String(name), 'name', `must match ${NAME_RE} (lower-case identifier), got ${JSON.stringify(name)}`);
   }
-  const known = new Set(['name', 'description', 'inputs', 'q', 'k', 'v', 'outputAdd', 'scale', 'stateLayout',
+  const known = new Set(['name', 'description', 'inputs', 'q', 'k', 'v', 'outputAdd', 'scale', 'stateLayout', 'l2norm',
     'decay', 'logDecay', 'correction', 'beta', 'bonus', 'u']);
   for (const key of Object.keys(raw)) {
     if (!known.has(key)) throw new SpecError(name, key, `unknown field; known fields: ${[...known].join(', ')}`);
@@ -196,9 +201,22 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
     throw new SpecError(name, `inputs.${unused[0]!.name}`, 'is declared but no role (q, k, v, logDecay, beta, u, outputAdd) reads it');
   }
 
+  let l2norm: ('q' | 'k')[] = [];
+  if (raw.l2norm !== undefined) {
+    if (!Array.isArray(raw.l2norm) || raw.l2norm.some((r) => r !== 'q' && r !== 'k') || new Set(raw.l2norm).size !== raw.l2norm.length) {
+      throw new SpecError(name, 'l2norm', `must list distinct roles among 'q' and 'k', got ${JSON.stringify(raw.l2norm)}`);
+    }
+    l2norm = [...(raw.l2norm as ('q' | 'k')[])].sort();
+  }
   const description = typeof raw.description === 'string' ? raw.description : '';
-  const body = { name, inputs, decay, correction, bonus, scale, stateLayout, roles };
-  return { ...body, description, hash: hashString(stableStringify(body)) };
+  return finishDef({ name, inputs, decay, correction, bonus, scale, stateLayout, roles }, l2norm, description);
+}
+
+/** The hash covers every field codegen reads; l2norm joins it only when used, so the hashes of
+ * specs without it stay what they were. */
+function finishDef(body: Omit<VariantDef, 'hash' | 'description' | 'l2norm'>, l2norm: readonly ('q' | 'k')[], description: string): VariantDef {
+  const hashed = l2norm.length ? { ...body, l2norm } : body;
+  return { ...body, l2norm, description, hash: hashString(stableStringify(hashed)) };
 }
 
 /** The same variant with h0, ht and the step state in another layout (FLA's `state_v_first`,
@@ -208,9 +226,8 @@ export function withStateLayout(def: VariantDef, layout: StateLayout): VariantDe
     throw new SpecError(def.name, 'stateLayout', `must be 'kv' ([B,H,K,V]) or 'vk' ([B,H,V,K]), got ${JSON.stringify(layout)}`);
   }
   if (def.stateLayout === layout) return def;
-  const { name, inputs, decay, correction, bonus, scale, roles, description } = def;
-  const body = { name, inputs, decay, correction, bonus, scale, stateLayout: layout, roles };
-  return { ...body, description, hash: hashString(stableStringify(body)) };
+  const { name, inputs, decay, correction, bonus, scale, roles, description, l2norm } = def;
+  return finishDef({ name, inputs, decay, correction, bonus, scale, stateLayout: layout, roles }, l2norm, description);
 }
 
 export function describeRoles(def: VariantDef): Record<string, string> {

@@ -328,6 +328,11 @@ export class VariantOp {
         oPacked = GpuTensor.empty(device, 'o_packed', [size.B * size.T * size.H * Math.ceil(size.V / 2)]);
         owned.push(oPacked); buffers.set('o_packed', oPacked.buffer);
       }
+      for (const b of plan.buffers) {
+        if (b.kind !== 'scratch') continue;
+        const t = GpuTensor.empty(device, b.name, [resolveSize(b.elems, size, 1)]);
+        owned.push(t); buffers.set(b.name, t.buffer);
+      }
       if (idx !== undefined) {
         const data = Uint32Array.from(idx);
         const b = device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });

@@ -3,7 +3,7 @@
 // differentiated symbolically (dsl/diff.ts). Loss convention, as in FLA's fixtures:
 // L = sum(o * do) + sum(ht * dht). Gradients are named 'd' + input name, plus dh0.
 import { diff, evaluate, type ProblemSize, type Role, type VariantDef } from '../dsl/index.js';
-import { defaultScale, materializeRole, visitRole, type HostArray } from './reference.js';
+import { defaultScale, materializeQK, materializeRole, unnormalizeGrad, visitRole, type HostArray } from './reference.js';
 
 export interface BackwardSeeds { do: HostArray; dht?: HostArray | null }
 
@@ -14,8 +14,9 @@ export function referenceBackward(
   const { B, T, H, K, V } = size;
   const scale = opts.scale ?? defaultScale(def, K);
   const diag = def.decay === 'diagonal';
-  const q = materializeRole(def, 'q', inputs, size, 'K');
-  const k = materializeRole(def, 'k', inputs, size, 'K');
+  const qn = materializeQK(def, 'q', inputs, size);
+  const kn = materializeQK(def, 'k', inputs, size);
+  const q = qn.x, k = kn.x;
   const v = materializeRole(def, 'v', inputs, size, 'V');
   const g = def.decay === 'none' ? null : materializeRole(def, 'logDecay', inputs, size, diag ? 'K' : null);
   const beta = def.correction === 'delta' ? materializeRole(def, 'beta', inputs, size, null) : null;
@@ -148,6 +149,9 @@ export function referenceBackward(
     for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) dh0[sIdx(b, h, d, c)] = dS[d * V + c]!;
   }
 
+  // Through the L2 normalization (when the spec has it): gradients w.r.t. the raw roles.
+  if (qn.rn) unnormalizeGrad(dq, q, qn.rn, K);
+  if (kn.rn) unnormalizeGrad(dk, k, kn.rn, K);
   // Chain rule from the roles to the inputs, through the symbolic derivatives.
   const out: Record<string, Float64Array> = {};
   for (const decl of def.inputs) out[`d${decl.name}`] = new Float64Array(inputs[decl.name]!.length);

@@ -43,6 +43,34 @@ export function materializeRole(
   return out;
 }
 
+/** FLA's l2norm epsilon: x * rsqrt(sum(x^2) + eps). */
+export const L2NORM_EPS = 1e-6;
+
+/** The q or k role over [B,T,H,K], L2-normalized per row when the spec says so; `rn` holds each
+ * row's 1/sqrt(sum x^2 + eps) (null when not normalized). */
+export function materializeQK(def: VariantDef, role: 'q' | 'k', inputs: Record<string, HostArray>, size: ProblemSize): { x: Float64Array; rn: Float64Array | null } {
+  const x = materializeRole(def, role, inputs, size, 'K');
+  if (!def.l2norm.includes(role)) return { x, rn: null };
+  const K = size.K;
+  const rn = new Float64Array(x.length / K);
+  for (let r = 0; r < rn.length; r++) {
+    let s = 0;
+    for (let j = 0; j < K; j++) s += x[r * K + j]! ** 2;
+    rn[r] = 1 / Math.sqrt(s + L2NORM_EPS);
+    for (let j = 0; j < K; j++) x[r * K + j]! *= rn[r]!;
+  }
+  return { x, rn };
+}
+
+/** Gradient w.r.t. a normalized row -> w.r.t. the raw row: rn (dn - n (n . dn)), in place. */
+export function unnormalizeGrad(dn: Float64Array, n: Float64Array, rn: Float64Array, K: number): void {
+  for (let r = 0; r < rn.length; r++) {
+    let dot = 0;
+    for (let j = 0; j < K; j++) dot += dn[r * K + j]! * n[r * K + j]!;
+    for (let j = 0; j < K; j++) dn[r * K + j] = rn[r]! * (dn[r * K + j]! - n[r * K + j]! * dot);
+  }
+}
+
 /** Runs the recurrence in float64. h0/ht use the variant's state layout. */
 export function referenceForward(
   def: VariantDef, inputs: Record<string, HostArray>, size: ProblemSize,
@@ -50,8 +78,8 @@ export function referenceForward(
 ): ReferenceOutput {
   const { B, T, H, K, V } = size;
   const scale = opts.scale ?? defaultScale(def, K);
-  const q = materializeRole(def, 'q', inputs, size, 'K');
-  const k = materializeRole(def, 'k', inputs, size, 'K');
+  const q = materializeQK(def, 'q', inputs, size).x;
+  const k = materializeQK(def, 'k', inputs, size).x;
   const v = materializeRole(def, 'v', inputs, size, 'V');
   const diag = def.decay === 'diagonal';
   const g = def.decay === 'none' ? null : materializeRole(def, 'logDecay', inputs, size, diag ? 'K' : null);

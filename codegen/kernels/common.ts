@@ -61,9 +61,21 @@ export class KernelSource {
     if (!this.roleFns.has(r)) {
       const node = this.def.roles[r];
       if (!node) throw new Error(`internal: variant ${this.def.name} has no role ${r}`);
-      this.roleFns.set(r, this.exprFnSource(`role_${r}`, node));
+      if ((r === 'q' || r === 'k') && this.def.l2norm.includes(r)) {
+        // The normalized role: its raw expression times the row's 1/norm (the l2norm stage).
+        const raw = this.roleRaw(r);
+        const rn = this.use(`rn_${r}`, 'read');
+        this.roleFns.set(r, `fn role_${r}(b: u32, t: u32, h: u32, j: u32) -> f32 { return ${raw}(b, t, h, j) * ${rn}[(b * P.T + t) * P.H + h]; }`);
+      } else {
+        this.roleFns.set(r, this.exprFnSource(`role_${r}`, node));
+      }
     }
     return `role_${r}`;
+  }
+
+  /** `role_<r>_raw(b, t, h, j)`: the role's expression before any L2 normalization. */
+  roleRaw(r: Role): string {
+    return this.exprFn(`role_${r}_raw`, this.def.roles[r]!);
   }
 
   /** `<name>(b, t, h, j)`: any expression over the inputs (a role's symbolic derivative, say). */

@@ -15,6 +15,7 @@ import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitBwdGate } from './kernels/bwd-gate.js';
 import { emitNormBwd } from './kernels/l2norm.js';
+import { emitGateBwd } from './kernels/bwd-gate-out.js';
 import { emitChain, chainGrid, chainReduces, chainParted, emitChainFinish, chainFinishGrid, CHAIN_PARTS } from './kernels/bwd-chain.js';
 import {
   chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
@@ -38,6 +39,7 @@ const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: Cod
 export function backwardStages(def: VariantDef): KernelStage[] {
   const delta = def.correction === 'delta';
   return [
+    ...(def.roles.outputGate ? (['gateBwd'] as const) : []),
     'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdInter', 'bwdDScores', 'bwdDqk',
     ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta'] as const) : []),
     ...(def.decay !== 'none' ? (['bwdGate'] as const) : []),
@@ -64,6 +66,7 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
       s('x1', ['BH', 'T', V]), s('x2', ['BH', 'T', K]), s('grad_beta', ['B', 'T', 'H']));
   }
   if (def.bonus === 'u') out.push(s('grad_u', ['B', 'T', 'H', K]));
+  if (def.roles.outputGate) out.push(s('dog', ['B', 'T', 'H', V]), s('grad_outputGate', ['B', 'T', 'H', V]));
   for (const i of def.inputs) {
     if (chainParted(i.dims)) out.push(s(`part_${i.name}`, [...i.dims.map((d) => dimSize(d, cfg)), CHAIN_PARTS]));
   }
@@ -96,6 +99,8 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       const BK = interTileK(tiles.KP);
       const tx = Math.min(16, BK);
       add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emitBwdInter, tx);
+    } else if (stage === 'gateBwd') {
+      add(stage, name, 64, [[Math.ceil(cfg.V / 64)], ['T'], ['BH']], emitGateBwd);
     } else if (stage === 'normBwd') {
       add(stage, name, 64, [['T'], ['BH'], [1]], emitNormBwd);
     } else if (stage === 'bwdGate') {

@@ -52,7 +52,7 @@ export const KERNEL_STAGES = [
   'l2norm', 'prep', 'chunkState', 'stateScan', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
   // The backward (codegen/backward.ts).
   'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdInter', 'bwdDScores', 'bwdDqk',
-  'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
+  'gateBwd', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
 ] as const;
 export type KernelStage = (typeof KERNEL_STAGES)[number];
 export interface KernelDecl {
@@ -171,5 +171,7 @@ export function scratchBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[
     out.push({ name: 'vnew', kind: 'scratch', elems: ['BH', 'T', cfg.V] });
     out.push({ name: 'tmat', kind: 'scratch', elems: ['BH', 'NT', cfg.chunk * cfg.chunk] });
   }
+  // The output before the gate, which the gate's gradient needs.
+  if (def.roles.outputGate) out.push({ name: 'opre', kind: 'scratch', elems: ['B', 'T', 'H', cfg.V] });
   return out;
 }

@@ -16,7 +16,7 @@ export type BonusKind = 'none' | 'u';
 export type StateLayout = 'kv' | 'vk';
 
 /** Roles an expression can fill, with the index space each is evaluated over. */
-export type Role = 'q' | 'k' | 'v' | 'logDecay' | 'beta' | 'u' | 'outputAdd';
+export type Role = 'q' | 'k' | 'v' | 'logDecay' | 'beta' | 'u' | 'outputAdd' | 'outputGate';
 export const ROLE_DIMS: Record<Role, readonly Dim[]> = {
   q: ['B', 'T', 'H', 'K'],
   k: ['B', 'T', 'H', 'K'],
@@ -25,6 +25,7 @@ export const ROLE_DIMS: Record<Role, readonly Dim[]> = {
   beta: ['B', 'T', 'H'],
   u: ['H', 'K'],
   outputAdd: ['B', 'T', 'H', 'V'],
+  outputGate: ['B', 'T', 'H', 'V'],
 };
 
 export type InputHandles<I extends string> = { readonly [N in I]: Expr };
@@ -41,6 +42,9 @@ interface SpecBase<I extends string> {
   v: RoleFn<I>;
   /** Added to the output after the attention term (mamba2's `D * x`). Not scaled. */
   outputAdd?: RoleFn<I>;
+  /** Multiplies the output after outputAdd: o = (attention + outputAdd) * outputGate, as
+   * o * silu(z) in gated models. Not scaled. */
+  outputGate?: RoleFn<I>;
   /** Default output scale: `'rsqrtK'` (FLA's K^-0.5) or a number (mamba2: 1). */
   scale?: 'rsqrtK' | number;
   /** Layout of h0/ht; default 'kv'. */
@@ -117,7 +121,7 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
   if (typeof name !== 'string' || !NAME_RE.test(name)) {
     throw new SpecError(String(name), 'name', `must match ${NAME_RE} (lower-case identifier), got ${JSON.stringify(name)}`);
   }
-  const known = new Set(['name', 'description', 'inputs', 'q', 'k', 'v', 'outputAdd', 'scale', 'stateLayout', 'l2norm',
+  const known = new Set(['name', 'description', 'inputs', 'q', 'k', 'v', 'outputAdd', 'outputGate', 'scale', 'stateLayout', 'l2norm',
     'decay', 'logDecay', 'correction', 'beta', 'bonus', 'u']);
   for (const key of Object.keys(raw)) {
     if (!known.has(key)) throw new SpecError(name, key, `unknown field; known fields: ${[...known].join(', ')}`);
@@ -193,12 +197,13 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
   evalRole('beta', ROLE_DIMS.beta, correction === 'delta', `when correction is '${correction}'`);
   evalRole('u', ROLE_DIMS.u, bonus === 'u', `when bonus is '${bonus}'`);
   if (raw.outputAdd !== undefined) evalRole('outputAdd', ROLE_DIMS.outputAdd, true, '');
+  if (raw.outputGate !== undefined) evalRole('outputGate', ROLE_DIMS.outputGate, true, '');
   if (bonus === 'u' && correction === 'delta') {
     throw new SpecError(name, 'bonus', "the 'u' bonus is defined for correction 'none' only (RWKV6)");
   }
   const unused = inputs.filter((i) => !Object.values(roles).some((n) => inputsOf(n!).includes(i.name)));
   if (unused.length) {
-    throw new SpecError(name, `inputs.${unused[0]!.name}`, 'is declared but no role (q, k, v, logDecay, beta, u, outputAdd) reads it');
+    throw new SpecError(name, `inputs.${unused[0]!.name}`, 'is declared but no role (q, k, v, logDecay, beta, u, outputAdd, outputGate) reads it');
   }
 
   let l2norm: ('q' | 'k')[] = [];

@@ -3,7 +3,7 @@
 // differentiated symbolically (dsl/diff.ts). Loss convention, as in FLA's fixtures:
 // L = sum(o * do) + sum(ht * dht). Gradients are named 'd' + input name, plus dh0.
 import { diff, evaluate, type ProblemSize, type Role, type VariantDef } from '../dsl/index.js';
-import { defaultScale, materializeQK, materializeRole, unnormalizeGrad, visitRole, type HostArray } from './reference.js';
+import { defaultScale, referenceForward, materializeQK, materializeRole, unnormalizeGrad, visitRole, type HostArray } from './reference.js';
 
 export interface BackwardSeeds { do: HostArray; dht?: HostArray | null }
 
@@ -22,6 +22,9 @@ export function referenceBackward(
   const beta = def.correction === 'delta' ? materializeRole(def, 'beta', inputs, size, null) : null;
   const uSize = { ...size, B: 1, T: 1 };
   const u = def.bonus === 'u' ? materializeRole(def, 'u', inputs, uSize, 'K') : null;
+  // An output gate: o = pre * gate, so the recurrence sees do * gate, and d gate = do * pre.
+  const gate = def.roles.outputGate ? materializeRole(def, 'outputGate', inputs, size, 'V') : null;
+  const dOut = gate ? Float64Array.from(seeds.do, (x, i) => x * gate[i]!) : seeds.do;
   const kv = def.stateLayout === 'kv';
   const sIdx = (b: number, h: number, d: number, c: number) =>
     kv ? ((b * H + h) * K + d) * V + c : ((b * H + h) * V + c) * K + d;
@@ -65,7 +68,7 @@ export function referenceBackward(
       const row = (b * T + t) * H + h;
       const qo = row * K, ko = row * K, vo = row * V;
       const Sp = prev.subarray(t * KV, (t + 1) * KV);
-      const dO = (c: number) => seeds.do[vo + c]!;
+      const dO = (c: number) => dOut[vo + c]!;
       decay(row);
       if (u) {
         // o = scale q^T (S_{t-1} + diag(u) k v^T); S_t = a * S_{t-1} + k v^T
@@ -172,7 +175,12 @@ export function referenceBackward(
   if (dg) chain('logDecay', dg, diag ? 'K' : null);
   if (dbeta) chain('beta', dbeta, null);
   if (du) chain('u', du, 'K', uSize);
-  if (def.roles.outputAdd) chain('outputAdd', Float64Array.from(seeds.do), 'V');
+  if (def.roles.outputAdd) chain('outputAdd', Float64Array.from(dOut), 'V');
+  if (gate) {
+    const { outputGate: _g, ...ungated } = def.roles;
+    const pre = referenceForward({ ...def, roles: ungated }, inputs, size, { scale, h0: opts.h0 }).o;
+    chain('outputGate', Float64Array.from(seeds.do, (x, i) => x * pre[i]!), 'V');
+  }
   out.dh0 = dh0;
   return out;
 }

@@ -86,6 +86,7 @@ export function referenceForward(
   const beta = def.correction === 'delta' ? materializeRole(def, 'beta', inputs, size, null) : null;
   const u = def.bonus === 'u' ? materializeRole(def, 'u', inputs, { ...size, B: 1, T: 1 }, 'K') : null;
   const add = def.roles.outputAdd ? materializeRole(def, 'outputAdd', inputs, size, 'V') : null;
+  const gate = def.roles.outputGate ? materializeRole(def, 'outputGate', inputs, size, 'V') : null;
   const kv = def.stateLayout === 'kv';
   const sIdx = (b: number, h: number, d: number, c: number) =>
     kv ? ((b * H + h) * K + d) * V + c : ((b * H + h) * V + c) * K + d;
@@ -105,7 +106,7 @@ export function referenceForward(
         for (let c = 0; c < V; c++) {
           let acc = 0;
           for (let d = 0; d < K; d++) acc += q[qo + d]! * (S[d * V + c]! + u[h * K + d]! * k[ko + d]! * v[vo + c]!);
-          o[vo + c] = scale * acc + (add ? add[vo + c]! : 0);
+          o[vo + c] = (scale * acc + (add ? add[vo + c]! : 0)) * (gate ? gate[vo + c]! : 1);
         }
         for (let d = 0; d < K; d++) {
           const a = decayAt(d);
@@ -131,7 +132,7 @@ export function referenceForward(
       for (let c = 0; c < V; c++) {
         let acc = 0;
         for (let d = 0; d < K; d++) acc += q[qo + d]! * S[d * V + c]!;
-        o[vo + c] = scale * acc + (add ? add[vo + c]! : 0);
+        o[vo + c] = (scale * acc + (add ? add[vo + c]! : 0)) * (gate ? gate[vo + c]! : 1);
       }
     }
     for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) ht[sIdx(b, h, d, c)] = S[d * V + c]!;

@@ -3,7 +3,8 @@
 // GPU against the float64 reference, which itself matches central finite differences.
 import { describe, expect, it } from 'vitest';
 import {
-  defineVariant, diff, evaluate, gatedDeltaGate, kdaGate, mambaDt, sigmoidBeta, input, max, min,
+  defineVariant, diff, evaluate, gatedDeltaGate, kdaGate, mambaDt, sigmoidBeta, input, max, min, silu,
+  softplus, logsigmoid,
   type ProblemSize, type VariantDef,
 } from '../dsl/index.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
@@ -11,7 +12,8 @@ import { referenceForward } from '../runtime/reference.js';
 import { relL2, rng } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
 
-const softplus = (x: number) => (x > 20 ? x : Math.log1p(Math.exp(x)));
+const softplus64 = (x: number) => (x > 20 ? x : Math.log1p(Math.exp(x)));
+const softplusNeg = (g: Parameters<typeof logsigmoid>[0]) => logsigmoid(g);
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
 describe('preambles equal their closed forms', () => {
@@ -22,9 +24,9 @@ describe('preambles equal their closed forms', () => {
       const v = { b: 3 * r.normal(), A: r.normal(), a: 3 * r.normal(), d: r.normal(), dt: 3 * r.normal() };
       expect(at(sigmoidBeta(input('b')), v)).toBeCloseTo(sigmoid(v.b), 12);
       expect(at(sigmoidBeta(input('b'), { allowNegativeEigenvalues: true }), v)).toBeCloseTo(2 * sigmoid(v.b), 12);
-      expect(at(gatedDeltaGate(input('A'), input('a'), input('d')), v)).toBeCloseTo(-Math.exp(v.A) * softplus(v.a + v.d), 12);
+      expect(at(gatedDeltaGate(input('A'), input('a'), input('d')), v)).toBeCloseTo(-Math.exp(v.A) * softplus64(v.a + v.d), 12);
       expect(at(kdaGate(input('A'), input('a'), input('d'), -5), v)).toBeCloseTo(-5 * sigmoid(Math.exp(v.A) * (v.a + v.d)), 12);
-      expect(at(mambaDt(input('dt'), input('d'), [0.05, 1.5]), v)).toBeCloseTo(Math.min(Math.max(softplus(v.dt + v.d), 0.05), 1.5), 12);
+      expect(at(mambaDt(input('dt'), input('d'), [0.05, 1.5]), v)).toBeCloseTo(Math.min(Math.max(softplus64(v.dt + v.d), 0.05), 1.5), 12);
     }
   });
   it('refuse bounds that make no sense', () => {
@@ -75,6 +77,16 @@ async function checkSpec(def: VariantDef, size: ProblemSize, fdInputs: string[])
   const grads = await op.backward({ ...inputs, h0 }, { do: dO, dht }, { ...size, chunkSize: 16, poisonOutputs: true });
   const want = referenceBackward(def, inputs, size, { do: dO, dht }, { h0 });
   for (const name of Object.keys(want)) expect(relL2(grads[name]!, want[name]!), name).toBeLessThan(1e-4);
+  // Three decode steps from h0 (the step plan has the same preambles fused).
+  const first = Object.fromEntries(def.inputs.map((d) => {
+    const a = inputs[d.name]!;
+    return [d.name, d.dims.includes('T') ? Float32Array.from(a.subarray(0, 3 * a.length / size.T)) : Float32Array.from(a)];
+  }));
+  const state = Float32Array.from(h0);
+  const step = await op.step(first, state, { B: size.B, H: size.H, K: size.K, V: size.V, N: 3 });
+  const ref3 = referenceForward(def, first, { ...size, T: 3 }, { h0 });
+  expect(relL2(step.o, ref3.o), 'step o').toBeLessThan(1e-5);
+  expect(relL2(state, ref3.ht), 'step state').toBeLessThan(1e-5);
   // The reference's symbolic gradients of the preamble inputs vs central differences.
   const loss = () => {
     const { o, ht } = referenceForward(def, inputs, size, { h0 });
@@ -122,4 +134,20 @@ describe('specs built from preambles, forward and backward on the GPU', () => {
     decay: 'scalar', logDecay: ({ A_log, dt, dt_bias }) => A_log.exp().neg().mul(mambaDt(dt, dt_bias, [0.2, 1.2])),
     correction: 'none', outputAdd: ({ D, x }) => D.mul(x), scale: 1, stateLayout: 'vk',
   }), size, ['dt', 'dt_bias', 'A_log']));
+
+  it('L2-normalized q and k (delta rule), the normalization fused with its backward', () => checkSpec(defineVariant({
+    name: 'delta_l2norm', l2norm: ['q', 'k'],
+    inputs: { q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'], g: ['B', 'T', 'H'], b: ['B', 'T', 'H'] },
+    q: ({ q }) => q, k: ({ k }) => k, v: ({ v }) => v,
+    decay: 'scalar', logDecay: ({ g }) => softplusNeg(g),
+    correction: 'delta', beta: ({ b }) => sigmoidBeta(b),
+  }), size, ['q', 'k']));
+
+  it('an output gate o * silu(z) with mamba2 (and an L2-normalized k)', () => checkSpec(defineVariant({
+    name: 'mamba2_gated', l2norm: ['k'],
+    inputs: { x: ['B', 'T', 'H', 'V'], dt: ['B', 'T', 'H'], A_log: ['H'], Bm: ['B', 'T', 'H', 'K'], Cm: ['B', 'T', 'H', 'K'], D: ['H'], z: ['B', 'T', 'H', 'V'] },
+    q: ({ Cm }) => Cm, k: ({ Bm }) => Bm, v: ({ x, dt }) => x.mul(softplus(dt)),
+    decay: 'scalar', logDecay: ({ A_log, dt }) => A_log.exp().neg().mul(softplus(dt)),
+    correction: 'none', outputAdd: ({ D, x }) => D.mul(x), outputGate: ({ z }) => silu(z), scale: 1, stateLayout: 'vk',
+  }), size, ['z', 'Bm', 'D']));
 });

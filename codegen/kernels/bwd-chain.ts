@@ -11,7 +11,7 @@ import type { KernelSource } from './common.js';
 export function roleAxis(ks: KernelSource, role: Role): 'K' | 'V' | null {
   switch (role) {
     case 'q': case 'k': case 'u': return 'K';
-    case 'v': case 'outputAdd': return 'V';
+    case 'v': case 'outputAdd': case 'outputGate': return 'V';
     case 'logDecay': return ks.diag ? 'K' : null;
     case 'beta': return null;
   }
@@ -46,7 +46,7 @@ export function emitChain(ks: KernelSource, name: string): string {
   const loops = roleDerivatives(ks, name).map(({ role, dnode }, n) => {
     const axis = roleAxis(ks, role);
     const width = axis === 'K' ? 'KD' : axis === 'V' ? 'VD' : '1u';
-    const grad = role === 'outputAdd' ? ks.use('do', 'read') : ks.use(`grad_${role}`, 'read');
+    const grad = role === 'outputAdd' ? ks.seedDo() : ks.use(`grad_${role}`, 'read');
     const deriv = ks.exprFn(`d_${role}_d_${name}`, dnode);
     // Free dims: those of the role's space the input lacks, innermost first.
     const free: { dim: string; size: string; fixed: string }[] = [

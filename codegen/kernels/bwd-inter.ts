@@ -17,7 +17,7 @@ export function emitBwdInter(ks: KernelSource): string {
   const { tok, bth, st } = bwdHelpers(ks);
   const hs = ks.use('hs', 'read');
   const dhs = ks.use('dhs', 'read');
-  const dO = ks.use('do', 'read');
+  const dO = ks.seedDo();
   const value = ks.delta ? `${ks.use('vnew', 'read')}[${tok()}(bh, t, c, VD)]` : `${ks.role('v')}(b, t, h, c)`;
   const du = ks.delta ? `${ks.use('dvv', 'read')}[${tok()}(bh, t, c, VD)]` : '';
   const dqi = ks.use('dqi', 'read_write');

@@ -57,7 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 export function emitBwdDvLocal(ks: KernelSource): string {
   const { cc, tok, bth } = bwdHelpers(ks);
   const aqk = ks.use('aqk', 'read');
-  const dO = ks.use('do', 'read');
+  const dO = ks.seedDo();
   const dvl = ks.use('dvl', 'read_write');
   return emitContraction({
     cols: 'VD', accs: ['acc'],
@@ -68,7 +68,7 @@ export function emitBwdDvLocal(ks: KernelSource): string {
 
 export function emitBwdDScores(ks: KernelSource): string {
   const { bth } = bwdHelpers(ks);
-  const dO = ks.use('do', 'read');
+  const dO = ks.seedDo();
   return emitGram(ks, {
     parts: [{ len: 'VD', left: `${dO}[${bth()}(b, t, h, x, VD)]`, right: valueAt(ks, 't', 'x') }],
     mask: 'j <= i', post: 'v', out: ks.use('daqk', 'read_write'),

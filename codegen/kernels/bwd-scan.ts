@@ -16,7 +16,7 @@ export function emitBwdScan(ks: KernelSource): string {
   const { tok, bth } = hp;
   const g = hp.g(); const gq = hp.gq();
   const q = ks.role('q'); const k = ks.role('k');
-  const dO = ks.use('do', 'read');
+  const dO = ks.seedDo();
   const dvl = ks.use('dvl', 'read');
   const dhs = ks.use('dhs', 'read_write');
   // The delta rule keeps du as dU for the WY backward; otherwise du is the v role's gradient.

@@ -109,6 +109,11 @@ export class KernelSource {
     return `fn ${fnName}(b: u32, t: u32, h: u32, j: u32) -> f32 { return ${body}; }`;
   }
 
+  /** The backward's incoming output gradient: do, or do * outputGate when the spec gates o. */
+  seedDo(): string {
+    return this.def.roles.outputGate ? this.use('dog', 'read') : this.use('do', 'read');
+  }
+
   /** Declares a WGSL helper function once, by name. */
   helper(name: string, source: string): string {
     if (!this.extra.has(name)) this.extra.set(name, source);

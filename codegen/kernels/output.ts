@@ -88,7 +88,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let cg = vt * BV + tx + TX * c;
       if (i < rows && cg < VD) {
         let t = t0 + i;
-        ${o}[((b * P.T + t) * P.H + h) * VD + cg] = acc[a][c]${add};
+        let pre = acc[a][c]${add};
+        ${ks.def.roles.outputGate
+    ? `${ks.use('opre', 'read_write')}[((b * P.T + t) * P.H + h) * VD + cg] = pre;
+        ${o}[((b * P.T + t) * P.H + h) * VD + cg] = pre * ${ks.role('outputGate')}(b, t, h, cg);`
+    : `${o}[((b * P.T + t) * P.H + h) * VD + cg] = pre;`}
       }
     }
   }

@@ -13,12 +13,13 @@ export function emitRecurrent(ks: KernelSource): string {
   const o = ks.use('o', 'read_write');
   const slot = ks.stage === 'stepPool' ? `${ks.use('idx', 'read', false, 'u32')}[b]` : 'b';
   const add = ks.def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, cg)` : '';
+  const gate = ks.def.roles.outputGate ? ` * ${ks.role('outputGate')}(b, t, h, cg)` : '';
   const ld = ks.decayed ? ks.role('logDecay') : '';
   const decayAt = ks.diag ? 'sG[d]' : 'a';
   const update = ks.bonus
     ? `var acc = 0.0;
       for (var d = 0u; d < KD; d++) { acc += sQ[d] * (s[d] + sU[d] * sK[d] * vc); }
-      ${o}[((b * P.T + t) * P.H + h) * VD + cg] = P.scale * acc${add};
+      ${o}[((b * P.T + t) * P.H + h) * VD + cg] = (P.scale * acc${add})${gate};
       for (var d = 0u; d < KD; d++) { s[d] = ${ks.decayed ? `${decayAt} * ` : ''}s[d] + sK[d] * vc; }`
     : `${ks.decayed ? `for (var d = 0u; d < KD; d++) { s[d] *= ${decayAt}; }` : ''}
       ${ks.delta
@@ -29,7 +30,7 @@ export function emitRecurrent(ks: KernelSource): string {
         : 'for (var d = 0u; d < KD; d++) { s[d] += sK[d] * vc; }'}
       var acc = 0.0;
       for (var d = 0u; d < KD; d++) { acc += sQ[d] * s[d]; }
-      ${o}[((b * P.T + t) * P.H + h) * VD + cg] = P.scale * acc${add};`;
+      ${o}[((b * P.T + t) * P.H + h) * VD + cg] = (P.scale * acc${add})${gate};`;
   return `
 var<workgroup> sQ: array<f32, KP>;
 var<workgroup> sK: array<f32, KP>;

@@ -516,7 +516,7 @@ try {
   const u32 = new Uint32Array(params);
   const f32 = new Float32Array(params);
   const values: Record<(typeof PARAMS_FIELDS)[number], number> = {
-    B: size.B, T: size.T, H: size.H, NT, has_h0: host.h0 || host.state ? 1 : 0, scale, has_dht: host.dht ? 1 : 0, pad1: 0,
+    B: size.B, T: size.T, H: size.H, NT, has_h0: host.h0 || host.state ? 1 : 0, scale, has_dht: host.dht ? 1 : 0, G: 1,
   };
   PARAMS_FIELDS.forEach((f, i) => { if (f === 'scale') f32[i] = values[f]; else u32[i] = values[f]; });
   uniform = device.createBuffer({ label: 'params', size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });

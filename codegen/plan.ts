@@ -19,6 +19,9 @@ export interface CodegenConfig {
   readonly inputDtypes?: Readonly<Record<string, HalfDtype>>;
   /** Store o as 16-bit too (a packing pass after the output stage); absent: f32. */
   readonly outputDtype?: HalfDtype;
+  /** Grouped value heads: these inputs (read only by q and k) have H / G heads, value head h
+   * reading head h / G (G from the Params uniform). Absent: every input has H heads. */
+  readonly qkInputs?: readonly string[];
 }
 export type HalfDtype = 'bf16' | 'f16';
 export const WG_MEMORY_TIERS = [32768, 49152] as const;

@@ -1,7 +1,10 @@
 // Concrete shapes: problem sizes, tensor shapes in them, and element offsets.
 import type { Dim, InputDecl, VariantDef } from './spec.js';
+import { inputsOf, type ExprNode } from './expr.js';
 
-export interface ProblemSize { readonly B: number; readonly T: number; readonly H: number; readonly K: number; readonly V: number }
+/** H counts the state (value) heads. With grouped value heads (FLA's GVA, HV > H), G > 1 value
+ * heads share each query/key head: inputs read only by the q and k roles then have H / G heads. */
+export interface ProblemSize { readonly B: number; readonly T: number; readonly H: number; readonly K: number; readonly V: number; readonly G?: number }
 
 export function shapeOf(dims: readonly Dim[], size: ProblemSize): number[] {
   return dims.map((d) => size[d]);
@@ -21,6 +24,23 @@ export function stateShape(def: VariantDef, size: ProblemSize): number[] {
   return def.stateLayout === 'kv' ? [size.B, size.H, size.K, size.V] : [size.B, size.H, size.V, size.K];
 }
 
-export function inputShape(decl: InputDecl, size: ProblemSize): number[] {
-  return shapeOf(decl.dims, size);
+/** Inputs read only by the q and k roles: with grouped heads they have H / G heads. */
+export function qkHeaded(def: VariantDef, name: string): boolean {
+  const readers = (Object.entries(def.roles) as [string, ExprNode][]).filter(([, n]) => inputsOf(n).includes(name)).map(([r]) => r);
+  return readers.length > 0 && readers.every((r) => r === 'q' || r === 'k');
+}
+
+/** An input's shape: its dims' sizes, with H / G heads for a q/k input under grouped heads. */
+export function inputShape(def: VariantDef, decl: InputDecl, size: ProblemSize): number[] {
+  const G = size.G ?? 1;
+  return decl.dims.map((d) => (d === 'H' && G > 1 && qkHeaded(def, decl.name) ? size.H / G : size[d]));
+}
+
+/** Row-major strides of an input in its own shape (absent dims stride 0). */
+export function inputStrides(def: VariantDef, decl: InputDecl, size: ProblemSize): Record<Dim, number> {
+  const shape = inputShape(def, decl, size);
+  const s: Record<Dim, number> = { B: 0, T: 0, H: 0, K: 0, V: 0 };
+  let acc = 1;
+  for (let i = decl.dims.length - 1; i >= 0; i--) { s[decl.dims[i]!] = acc; acc *= shape[i]!; }
+  return s;
 }

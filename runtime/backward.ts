@@ -1,7 +1,7 @@
 // The backward on the GPU: binds the backward plan's kernels to the buffers of the chunked
 // forward they follow (which must still be alive: a PreparedForward kept by saveForBackward or
 // run just before), uploads the seeds do and dht, dispatches, and reads the gradients back.
-import { numel, type ProblemSize, type VariantDef } from '../dsl/index.js';
+import { inputShape, numel, type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { planBackward, packParams, type KernelPlan, type SizeExpr } from '../codegen/index.js';
 import { GpuTensor } from './tensor.js';
 import { InputError } from './validate.js';
@@ -86,7 +86,7 @@ export async function prepareBackward(
       else tensors.set(b.name, GpuTensor.empty(device, b.name, [n], b.kind === 'output' && opts.poisonOutputs ? Number.NaN : undefined));
     }
     const hasH0 = fwd.hasH0;
-    const params = packParams({ B: size.B, T: size.T, H: size.H, NT, has_h0: hasH0 ? 1 : 0, scale: fwd.scale, has_dht: hasDht ? 1 : 0, pad1: 0 });
+    const params = packParams({ B: size.B, T: size.T, H: size.H, NT, has_h0: hasH0 ? 1 : 0, scale: fwd.scale, has_dht: hasDht ? 1 : 0, G: size.G ?? 1 });
     uniform = device.createBuffer({ size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     device.queue.writeBuffer(uniform, 0, params);
     const bindGroups = plan.kernels.map((k, i) => {
@@ -121,7 +121,8 @@ export async function prepareBackward(
     };
     const read = async () => {
       const out: Record<string, Float32Array> = {};
-      for (const i of def.inputs) out[`d${i.name}`] = await tensors.get(`grad_in_${i.name}`)!.read();
+      // A q/k input under grouped heads has H / G heads: its buffer is sized for H and read in part.
+      for (const i of def.inputs) out[`d${i.name}`] = (await tensors.get(`grad_in_${i.name}`)!.read()).slice(0, numel(inputShape(def, i, size)));
       if (hasH0) out.dh0 = await tensors.get('dh0')!.read();
       engine.assertAlive();
       return out;

@@ -1,6 +1,6 @@
 // The public runtime: an engine owns a device and a pipeline cache; `engine.variant(x)` gives an
 // op whose forward validates its inputs, uploads them, runs the plan's kernels, and reads back.
-import { numel, shapeOf, stateShape, withStateLayout, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
+import { numel, inputShape, qkHeaded, stateShape, withStateLayout, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
   planForward, planStep, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type SizeExpr, type WorkgroupMemoryTier,
@@ -44,6 +44,10 @@ export interface ForwardOptions extends ProblemSize {
    * upload); 16-bit tensors travel packed two per u32 word, and compute and states stay f32.
    * With dtypes.o 16-bit, `o` comes back rounded to it (and its raw bits as `oBits`). */
   dtypes?: Readonly<Partial<Record<string, StorageDtype>>>;
+  /** Grouped value heads (FLA's GVA): HV value/state heads, a multiple of H; then v, gates,
+   * beta, o and the states have HV heads and q, k (inputs read only by the q and k roles) H,
+   * value head h using query/key head h / (HV / H). Their gradients sum over each group. */
+  HV?: number;
 }
 
 export interface ForwardResult { o: Float32Array; ht?: Float32Array; saved?: PreparedForward; /** Raw 16-bit o, when dtypes.o is bf16/f16. */ oBits?: Uint16Array }
@@ -61,6 +65,8 @@ export interface StepOptions {
   /** Continuous batching: sequence b's state is slot stateIndices[b] of the state pool, whose
    * length is then any multiple of H*K*V. Slots must be distinct; other slots are untouched. */
   stateIndices?: Int32Array | Uint32Array | readonly number[];
+  /** As forward's: grouped value heads (the state and v have HV heads, q and k H). */
+  HV?: number;
   /** As forward's: storage dtypes of the inputs and o. */
   dtypes?: ForwardOptions['dtypes'];
   /** As forward's: NaN/Inf in the inputs or o throws, naming the tensor and index. */
@@ -140,12 +146,13 @@ export class VariantOp {
   get name(): string { return this.def.name; }
 
   /** The kernel plan this op would run for a config (what `lae gen` writes out). */
-  plan(opts: { K: number; V: number; chunkSize?: ChunkSize; mode?: ForwardMode; dtypes?: ForwardOptions['dtypes'] }): KernelPlan {
-    return planForward(this.def, this.config(opts.K, opts.V, opts.chunkSize ?? 64, opts.dtypes), opts.mode ?? 'chunked');
+  plan(opts: { K: number; V: number; chunkSize?: ChunkSize; mode?: ForwardMode; dtypes?: ForwardOptions['dtypes']; G?: number }): KernelPlan {
+    return planForward(this.def, this.config(opts.K, opts.V, opts.chunkSize ?? 64, opts.dtypes, opts.G), opts.mode ?? 'chunked');
   }
 
   /** The codegen config: head dims, chunk, the device's memory tier, 16-bit storage choices. */
-  private config(K: number, V: number, chunk: ChunkSize, dtypes: ForwardOptions['dtypes'] = {}): CodegenConfig {
+  private config(K: number, V: number, chunk: ChunkSize, dtypes: ForwardOptions['dtypes'] = {}, G = 1): CodegenConfig {
+    const qkInputs = G > 1 ? this.def.inputs.filter((d) => qkHeaded(this.def, d.name)).map((d) => d.name) : [];
     const inputDtypes: Record<string, HalfDtype> = {};
     for (const d of this.def.inputs) {
       const t = dtypes[d.name];
@@ -156,6 +163,7 @@ export class VariantOp {
       K, V, chunk, wgMemory: this.memoryTier(),
       ...(Object.keys(inputDtypes).length ? { inputDtypes } : {}),
       ...(o === 'bf16' || o === 'f16' ? { outputDtype: o } : {}),
+      ...(qkInputs.length ? { qkInputs } : {}),
     };
   }
 
@@ -215,8 +223,8 @@ export class VariantOp {
     const fwd = saved ?? await this.prepareForward(inputs, { ...opts, mode: 'chunked' });
     if (saved) {
       const size = validateForwardArgs(this.def, inputs, opts);
-      for (const d of ['B', 'T', 'H', 'K', 'V'] as const) {
-        if (size[d] !== saved.size[d]) throw new InputError(`option ${d} = ${size[d]} differs from the saved forward's ${d} = ${saved.size[d]}`);
+      for (const d of ['B', 'T', 'H', 'K', 'V', 'G'] as const) {
+        if ((size[d] ?? 1) !== (saved.size[d] ?? 1)) throw new InputError(`option ${d} = ${size[d]} differs from the saved forward's ${d} = ${saved.size[d]}`);
       }
     } else {
       await fwd.execute();
@@ -234,7 +242,7 @@ export class VariantOp {
         await bwd.execute();
         const grads = await bwd.read();
         if (opts.checkFinite) {
-          const shapes: Record<string, readonly number[]> = Object.fromEntries(this.def.inputs.map((i) => [`d${i.name}`, shapeOf(i.dims, size)]));
+          const shapes: Record<string, readonly number[]> = Object.fromEntries(this.def.inputs.map((i) => [`d${i.name}`, inputShape(this.def, i, size)]));
           shapes.dh0 = stateShape(this.def, size);
           checkFinite('gradient', Object.fromEntries(Object.entries(grads).map(([k, v]) => [k, { data: v, shape: shapes[k]! }])));
         }
@@ -299,7 +307,7 @@ export class VariantOp {
     }
     const scale = opts.scale ?? defaultScale(def, size.K);
     if (!Number.isFinite(scale)) throw new EngineError(`scale must be a finite number, got ${scale}`);
-    const plan = planStep(def, this.config(size.K, size.V, 64, opts.dtypes), idx === undefined ? 'step' : 'stepPool');
+    const plan = planStep(def, this.config(size.K, size.V, 64, opts.dtypes, size.G), idx === undefined ? 'step' : 'stepPool');
     const device = engine.device;
     const limit = device.limits.maxStorageBufferBindingSize;
     for (const [name, n] of [['state', stateLen], ['o', size.B * size.T * size.H * size.V]] as const) {
@@ -341,7 +349,7 @@ export class VariantOp {
       }
       const uniform = device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       extra.push(uniform);
-      device.queue.writeBuffer(uniform, 0, packParams({ B: size.B, T: size.T, H: size.H, NT: 1, has_h0: 1, scale, has_dht: 0, pad1: 0 }));
+      device.queue.writeBuffer(uniform, 0, packParams({ B: size.B, T: size.T, H: size.H, NT: 1, has_h0: 1, scale, has_dht: 0, G: size.G ?? 1 }));
       const bindGroups = plan.kernels.map((k, i) => {
         const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
         k.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: buffers.get(b.buffer)! } }));
@@ -375,7 +383,7 @@ export class VariantOp {
   /** The host inputs with their shapes, for checkFinite. */
   private hostTensors(inputs: Readonly<Record<string, ArrayLike<number> | undefined>>, size: ProblemSize) {
     const out: Record<string, { data: ArrayLike<number>; shape: readonly number[] } | undefined> = {};
-    for (const d of this.def.inputs) out[d.name] = { data: inputs[d.name]!, shape: shapeOf(d.dims, size) };
+    for (const d of this.def.inputs) out[d.name] = { data: inputs[d.name]!, shape: inputShape(this.def, d, size) };
     if (inputs.h0) out.h0 = { data: inputs.h0, shape: stateShape(this.def, size) };
     return out;
   }
@@ -406,7 +414,7 @@ export class VariantOp {
     if (mode !== 'chunked' && mode !== 'recurrent') throw new EngineError(`mode must be 'chunked' or 'recurrent', got ${JSON.stringify(mode)}`);
     const scale = opts.scale ?? defaultScale(def, size.K);
     if (!Number.isFinite(scale)) throw new EngineError(`scale must be a finite number, got ${scale}`);
-    const plan = this.plan({ K: size.K, V: size.V, chunkSize: chunk, mode, dtypes: opts.dtypes });
+    const plan = this.plan({ K: size.K, V: size.V, chunkSize: chunk, mode, dtypes: opts.dtypes, G: size.G });
     const NT = Math.ceil(size.T / chunk);
     const device = engine.device;
     const limits = device.limits;
@@ -415,7 +423,7 @@ export class VariantOp {
     const sizes = new Map<string, number>();
     for (const b of plan.buffers) {
       const n = b.kind === 'input'
-        ? numel(def.inputs.find((i) => `in_${i.name}` === b.name)!.dims.map((d) => size[d]))
+        ? numel(inputShape(def, def.inputs.find((i) => `in_${i.name}` === b.name)!, size))
         : resolveSize(b.elems, size, NT);
       const half = b.kind === 'input' && plan.config.inputDtypes?.[b.name.slice(3)] !== undefined;
       const bytes = half ? Math.ceil(n / 2) * 4 : n * 4;
@@ -456,7 +464,7 @@ export class VariantOp {
           tensors.set(b.name, GpuTensor.empty(device, b.name, [n], b.kind === 'output' ? poison : undefined));
         }
       }
-      const params = packParams({ B: size.B, T: size.T, H: size.H, NT, has_h0: inputs.h0 ? 1 : 0, scale, has_dht: 0, pad1: 0 });
+      const params = packParams({ B: size.B, T: size.T, H: size.H, NT, has_h0: inputs.h0 ? 1 : 0, scale, has_dht: 0, G: size.G ?? 1 });
       uniform = device.createBuffer({ size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       device.queue.writeBuffer(uniform, 0, params);
       const bindGroups = plan.kernels.map((k, i) => {

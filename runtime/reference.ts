@@ -1,6 +1,6 @@
 // The float64 CPU reference: the naive token-by-token recurrence, driven by the same spec the
 // kernels are generated from. Tests hold it to FLA's fixtures, and the kernels to it.
-import { evaluate, stridesOf, type Dim, type ProblemSize, type Role, type VariantDef } from '../dsl/index.js';
+import { evaluate, inputStrides, qkHeaded, type Dim, type ProblemSize, type Role, type VariantDef } from '../dsl/index.js';
 
 export type HostArray = Float64Array | Float32Array;
 export interface ReferenceOutput { o: Float64Array; ht: Float64Array }
@@ -16,11 +16,15 @@ export function visitRole(
   visit: (p: number, read: (name: string) => number, offset: (name: string) => number, head: number) => void,
 ): void {
   const J = axis ? size[axis] : 1;
-  const strides = new Map(def.inputs.map((d) => [d.name, stridesOf(d.dims, size)]));
+  const G = size.G ?? 1;
+  const strides = new Map(def.inputs.map((d) => [d.name, inputStrides(def, d, size)]));
+  // Under grouped heads, value head h reads query/key head floor(h / G).
+  const grouped = new Set(G > 1 ? def.inputs.filter((d) => qkHeaded(def, d.name)).map((d) => d.name) : []);
   const idx: Record<Dim, number> = { B: 0, T: 0, H: 0, K: 0, V: 0 };
   const offset = (name: string) => {
     const s = strides.get(name)!;
-    return idx.B * s.B + idx.T * s.T + idx.H * s.H + idx.K * s.K + idx.V * s.V;
+    const h = grouped.has(name) ? Math.floor(idx.H / G) : idx.H;
+    return idx.B * s.B + idx.T * s.T + h * s.H + idx.K * s.K + idx.V * s.V;
   };
   const read = (name: string) => inputs[name]![offset(name)]!;
   let p = 0;

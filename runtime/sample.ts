@@ -1,7 +1,7 @@
 // Random inputs in each variant's natural domain (FLA's and helion's test recipes): log-decays
 // from logsigmoid, beta from sigmoid, L2-normalized keys for the delta rule, mamba's dt from
 // softplus and A < 0. Used by `lae demo`, the benchmarks and the tests; deterministic by seed.
-import { numel, shapeOf, stateShape, type ProblemSize, type VariantDef } from '../dsl/index.js';
+import { numel, inputShape, stateShape, type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { softplus64, sigmoid64 } from '../dsl/evaluate.js';
 
 export function seededRandom(seed: number) {
@@ -41,7 +41,7 @@ export function sampleInputs(def: VariantDef, size: ProblemSize, seed = 1, withH
   const out: Record<string, Float32Array> = {};
   const unit = normalizedInputs(def);
   for (const decl of def.inputs) {
-    const shape = shapeOf(decl.dims, size);
+    const shape = inputShape(def, decl, size);
     const recipe = BY_NAME[decl.name] ?? (({ normal }: { normal: () => number }) => normal());
     const a = Float32Array.from({ length: numel(shape) }, () => recipe(rnd));
     if (unit.includes(decl.name)) {

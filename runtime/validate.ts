@@ -1,6 +1,6 @@
 // Argument checks for the host API: every error names the tensor or field, what was expected
 // and what came, so nothing runs on a wrong shape.
-import { numel, shapeOf, stateShape, type ProblemSize, type VariantDef } from '../dsl/index.js';
+import { numel, inputShape, stateShape, type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { MAX_HEAD_DIM } from '../codegen/index.js';
 import { STORAGE_DTYPES, type StorageDtype } from './dtypes.js';
 
@@ -13,7 +13,9 @@ export class InputError extends Error {
   constructor(message: string) { super(message); this.name = 'InputError'; }
 }
 
-export function validateSize(opts: Partial<ProblemSize> | undefined): ProblemSize {
+/** The problem size as the kernels see it: H state heads, and with `HV` (grouped value heads,
+ * FLA's GVA) H = HV and G = HV / H value heads per query/key head. */
+export function validateSize(opts: (Partial<ProblemSize> & { HV?: number }) | undefined): ProblemSize {
   if (!opts || typeof opts !== 'object') throw new InputError('options with the problem size { B, T, H, K, V } are required');
   for (const d of ['B', 'T', 'H', 'K', 'V'] as const) {
     const v = opts[d];
@@ -21,11 +23,16 @@ export function validateSize(opts: Partial<ProblemSize> | undefined): ProblemSiz
       throw new InputError(`option ${d} must be a positive integer, got ${JSON.stringify(v)}`);
     }
   }
-  const size = opts as ProblemSize;
-  for (const d of ['K', 'V'] as const) {
-    if (size[d] > MAX_HEAD_DIM) throw new InputError(`${d} = ${size[d]} exceeds the largest head dim the kernels support (${MAX_HEAD_DIM})`);
+  const { B, T, H, K, V } = opts as ProblemSize;
+  for (const [d, v] of [['K', K], ['V', V]] as const) {
+    if (v > MAX_HEAD_DIM) throw new InputError(`${d} = ${v} exceeds the largest head dim the kernels support (${MAX_HEAD_DIM})`);
   }
-  return size;
+  const HV = opts.HV;
+  if (HV === undefined || HV === H) return { B, T, H, K, V };
+  if (typeof HV !== 'number' || !Number.isInteger(HV) || HV < H || HV % H !== 0) {
+    throw new InputError(`option HV (value heads) must be a multiple of H = ${H} (the query/key heads), got ${JSON.stringify(HV)}`);
+  }
+  return { B, T, H: HV, K, V, G: HV / H };
 }
 
 /** Checks `dtypes` (input names or 'o'; f32, bf16 or f16; h0 and states stay f32). */
@@ -42,7 +49,7 @@ export function validateDtypes(def: VariantDef, dtypes: unknown): DtypeOptions {
   return dtypes as DtypeOptions;
 }
 
-export function validateForwardArgs(def: VariantDef, inputs: HostInputs, opts: Partial<ProblemSize> & { dtypes?: unknown }): ProblemSize {
+export function validateForwardArgs(def: VariantDef, inputs: HostInputs, opts: Partial<ProblemSize> & { HV?: number; dtypes?: unknown }): ProblemSize {
   const size = validateSize(opts);
   const dtypes = validateDtypes(def, opts.dtypes);
   if (!inputs || typeof inputs !== 'object') throw new InputError(`inputs must be an object of Float32Arrays keyed by name (${expected(def)})`);
@@ -68,7 +75,7 @@ export function validateForwardArgs(def: VariantDef, inputs: HostInputs, opts: P
       throw new InputError(`input '${name}' has ${a.length} elements; expected shape [${shape.join(',')}] = ${numel(shape)} elements`);
     }
   };
-  for (const decl of def.inputs) check(decl.name, shapeOf(decl.dims, size), false);
+  for (const decl of def.inputs) check(decl.name, inputShape(def, decl, size), false);
   check('h0', stateShape(def, size), true);
   return size;
 }

@@ -41,6 +41,9 @@ export function emitChain(ks: KernelSource, name: string): string {
   // Inputs without T (per-head parameters) sum over B*T: PARTS workgroups per element each
   // take a strided share, and emitChainFinish adds the partials.
   const parted = reduces && !dims.includes('T');
+  // Grouped value heads: a q/k input's head hx serves value heads hx*G .. hx*G + G-1, whose
+  // role gradients it sums; threads past its H / G heads have nothing to do.
+  const grouped = (ks.cfg.qkInputs?.includes(name) ?? false) && dims.includes('H');
   const lanes = parted ? 'WG * PARTS' : reduces ? 'WG' : '1u';
   const lane = parted ? 'wid.y * WG + lid' : reduces ? 'lid' : '0u';
   const loops = roleDerivatives(ks, name).map(({ role, dnode }, n) => {
@@ -51,7 +54,7 @@ export function emitChain(ks: KernelSource, name: string): string {
     // Free dims: those of the role's space the input lacks, innermost first.
     const free: { dim: string; size: string; fixed: string }[] = [
       { dim: 'j', size: width, fixed: axis !== null && dims.includes(axis) ? 'jx' : '0u' },
-      { dim: 'h', size: 'P.H', fixed: dims.includes('H') ? 'hx' : '' },
+      { dim: 'h', size: grouped ? 'P.G' : 'P.H', fixed: dims.includes('H') && !grouped ? 'hx' : '' },
       { dim: 't', size: 'P.T', fixed: dims.includes('T') ? 'tx' : '' },
       { dim: 'b', size: 'P.B', fixed: dims.includes('B') ? 'bx' : '' },
     ];
@@ -59,6 +62,7 @@ export function emitChain(ks: KernelSource, name: string): string {
     const count = looped.map((f) => f.size).join(' * ') || '1u';
     const decode = free.map((f) => {
       if (!looped.includes(f)) return `let ${f.dim} = ${f.fixed};`;
+      if (f.dim === 'h' && grouped) return 'let h = hx * P.G + rem % P.G; rem = rem / P.G;';
       return `let ${f.dim} = rem % ${f.size}; rem = rem / ${f.size};`;
     }).join(' ');
     return `  // ${role}
@@ -71,9 +75,9 @@ export function emitChain(ks: KernelSource, name: string): string {
   const fixed = `let jx = ${reduces ? 'wid.x' : 'wid.x * WG + lid'};
   let tx = ${parted ? '0u' : 'wid.y'};
   let bx = wid.z / ${dims.includes('H') ? 'P.H' : '1u'};
-  let hx = wid.z % ${dims.includes('H') ? 'P.H' : '1u'};`;
+  let hx = wid.z % ${dims.includes('H') ? 'P.H' : '1u'};${grouped ? '\n  if (hx >= P.H / P.G) { return; }' : ''}`;
   const store = parted ? '' : `{
-    let b = bx; let t = tx; let h = hx; let j = jx;
+    let b = bx; let t = tx; let h = ${grouped ? 'hx * P.G' : 'hx'}; let j = jx;
     ${ks.use(`grad_in_${name}`, 'read_write')}[${ks.inputIndex(name)}] = acc;
   }`;
   if (!reduces) {
@@ -130,7 +134,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var p = 0u; p < PARTS; p++) { acc += ${part}[(wid.z * ${jDim} + jx) * PARTS + p]; }
   let bx = wid.z / ${dims.includes('H') ? 'P.H' : '1u'};
   let hx = wid.z % ${dims.includes('H') ? 'P.H' : '1u'};
-  let b = bx; let t = 0u; let h = hx; let j = jx;
+  ${(ks.cfg.qkInputs?.includes(name) ?? false) && dims.includes('H') ? 'if (hx >= P.H / P.G) { return; }\n  let h = hx * P.G;' : 'let h = hx;'}
+  let b = bx; let t = 0u; let j = jx;
   ${out}[${ks.inputIndex(name)}] = acc;
 }`;
 }

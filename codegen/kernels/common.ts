@@ -6,7 +6,7 @@ import { EXPR_HELPERS_WGSL, renderExpr } from '../wgsl-expr.js';
 import type { BindingDecl, CodegenConfig, KernelStage, Tiles } from '../plan.js';
 
 /** Field order of the uniform every kernel reads; the runtime writes it in this order. */
-export const PARAMS_FIELDS = ['B', 'T', 'H', 'NT', 'has_h0', 'scale', 'has_dht', 'pad1'] as const;
+export const PARAMS_FIELDS = ['B', 'T', 'H', 'NT', 'has_h0', 'scale', 'has_dht', 'G'] as const;
 export type ParamValues = Record<(typeof PARAMS_FIELDS)[number], number>;
 
 /** The Params uniform's bytes: `scale` as f32, every other field as u32, in PARAMS_FIELDS order. */
@@ -17,7 +17,7 @@ export function packParams(values: ParamValues): ArrayBuffer {
   PARAMS_FIELDS.forEach((f, i) => { if (f === 'scale') f32[i] = values[f]; else u32[i] = values[f]; });
   return buf;
 }
-const PARAMS_WGSL = `struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, pad1: u32 }`;
+const PARAMS_WGSL = `struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }`;
 
 const DIM_SIZE: Record<Dim, string> = { B: 'P.B', T: 'P.T', H: 'P.H', K: 'KD', V: 'VD' };
 const DIM_INDEX: Record<Dim, string> = { B: 'b', T: 't', H: 'h', K: 'j', V: 'j' };
@@ -87,8 +87,12 @@ export class KernelSource {
   /** Element offset of input `name` at the index (b, t, h, j) of a role's space. */
   inputIndex(name: string): string {
     const decl = this.def.inputs.find((i) => i.name === name)!;
+    const grouped = this.cfg.qkInputs?.includes(name) ?? false;
     let idx = '';
-    for (const d of decl.dims) idx = idx ? `(${idx}) * ${DIM_SIZE[d]} + ${DIM_INDEX[d]}` : DIM_INDEX[d];
+    for (const d of decl.dims) {
+      const [size, at] = grouped && d === 'H' ? ['(P.H / P.G)', '(h / P.G)'] : [DIM_SIZE[d], DIM_INDEX[d]];
+      idx = idx ? `(${idx}) * ${size} + ${at}` : at;
+    }
     return idx || '0u';
   }
 

@@ -123,7 +123,7 @@ describe('fuzzing the host API', () => {
     let threw = 0, ran = 0;
     // Few variants and one head-dim pair, so the fuzz spends its time on calls, not on compiling.
     for (let trial = 0; trial < 60; trial++) {
-      const name = pick(['gla', 'gated_delta_rule', 'mamba2_ssd'] as const);
+      const name = pick(['gla', 'gated_delta_rule'] as const);
       const op = engine.variant(name);
       const s = { B: pick([1, 2]), T: pick([1, 5, 17]), H: pick([1, 2]), K: 4, V: 4 };
       const good = sampleInputs(op.def, s, trial, r.uniform() < 0.5);
@@ -159,5 +159,5 @@ describe('fuzzing the host API', () => {
     const inputs = sampleInputs(op.def, size, 1, true);
     const { o } = await op.forward(inputs, size);
     expect(relL2(o, referenceForward(op.def, inputs, size, { h0: inputs.h0 }).o)).toBeLessThan(1e-4);
-  });
+  }, 600_000);
 });

@@ -8,9 +8,6 @@ import { KernelSource } from './common.js';
 export function emitRecurrent(ks: KernelSource): string {
   const q = ks.role('q'); const k = ks.role('k'); const v = ks.role('v');
   const step = ks.stage === 'step' || ks.stage === 'stepPool';
-  // Staging the V-first state through workgroup memory needs WG x (K+1) words beside the token
-  // vectors; past the smallest memory tier (K > 128 or so) the kernel reads it strided instead.
-  const vk = ks.def.stateLayout === 'vk' && 4 * (ks.workgroupSize * (ks.cfg.K + 1) + 4 * ks.tiles.KP) <= 32768;
   const h0 = step ? ks.use('state', 'read_write') : ks.use('h0', 'read');
   const ht = step ? h0 : ks.use('ht', 'read_write');
   const o = ks.use('o', 'read_write');
@@ -35,11 +32,6 @@ export function emitRecurrent(ks: KernelSource): string {
       for (var d = 0u; d < KD; d++) { acc += sQ[d] * s[d]; }
       ${o}[((b * P.T + t) * P.H + h) * VD + cg] = (P.scale * acc${add})${gate};`;
   return `
-${vk ? `// V-first state: each column's K values are contiguous in memory, so the workgroup's block
-// of columns moves through workgroup memory (rows padded by one against bank conflicts) and
-// every global access is coalesced.
-const SROW: u32 = KD + 1u;
-var<workgroup> sS: array<f32, WG * SROW>;` : ''}
 var<workgroup> sQ: array<f32, KP>;
 var<workgroup> sK: array<f32, KP>;
 ${ks.diag ? 'var<workgroup> sG: array<f32, KP>;' : ''}
@@ -54,18 +46,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let live = cg < VD;
   var s: array<f32, KP>;
   let slot = ${slot};
-  ${vk ? `let base = (slot * P.H + h) * VD + wid.x * WG;
-  let cols = min(WG, VD - wid.x * WG);
-  for (var e = lid; e < WG * KD; e += WG) {
-    var x = 0.0;
-    if (e / KD < cols && ${step ? 'true' : 'P.has_h0 != 0u'}) { x = ${h0}[base * KD + e]; }
-    sS[(e / KD) * SROW + e % KD] = x;
-  }
-  workgroupBarrier();
-  for (var d = 0u; d < KD; d++) { s[d] = sS[lid * SROW + d]; }` : `for (var d = 0u; d < KD; d++) {
+  for (var d = 0u; d < KD; d++) {
     s[d] = 0.0;
     if (live && ${step ? 'true' : 'P.has_h0 != 0u'}) { s[d] = ${h0}[${ks.stateIndex('slot', 'h', 'd', 'cg')}]; }
-  }`}
+  }
   ${ks.bonus ? `for (var d = lid; d < KD; d += WG) { sU[d] = ${ks.role('u')}(0u, 0u, h, d); }` : ''}
   for (var t = 0u; t < P.T; t++) {
     for (var d = lid; d < KD; d += WG) {
@@ -82,12 +66,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
   }
-  ${vk ? `for (var d = 0u; d < KD; d++) { sS[lid * SROW + d] = s[d]; }
-  workgroupBarrier();
-  for (var e = lid; e < WG * KD; e += WG) {
-    if (e / KD < cols) { ${ht}[base * KD + e] = sS[(e / KD) * SROW + e % KD]; }
-  }` : `if (live) {
+  if (live) {
     for (var d = 0u; d < KD; d++) { ${ht}[${ks.stateIndex('slot', 'h', 'd', 'cg')}] = s[d]; }
-  }`}
+  }
 }`;
 }

@@ -12,3 +12,4 @@ export { referenceForward, defaultScale } from './runtime/reference.js';
 export { relL2 } from './runtime/compare.js';
 export { referenceBackward, type BackwardSeeds } from './runtime/reference-backward.js';
 export { sampleInputs } from './runtime/sample.js';
+export { toBits, fromBits, roundTo, f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32, type StorageDtype } from './runtime/dtypes.js';

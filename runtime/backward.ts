@@ -7,7 +7,7 @@ import { GpuTensor } from './tensor.js';
 import { InputError } from './validate.js';
 import type { Engine, PreparedForward } from './engine.js';
 import { EngineError } from './errors.js';
-import { timeEncoded } from './timing.js';
+import { submitChecked, timeEncoded } from './timing.js';
 
 export interface BackwardSeeds {
   /** Gradient of the loss w.r.t. o, [B,T,H,V]. */
@@ -105,18 +105,11 @@ export async function prepareBackward(
     });
     const execute = async () => {
       engine.assertAlive();
-      device.pushErrorScope('out-of-memory');
-      device.pushErrorScope('validation');
-      const enc = device.createCommandEncoder({ label: `${def.name} backward` });
-      const pass = enc.beginComputePass();
-      encode(pass);
-      pass.end();
-      device.queue.submit([enc.finish()]);
-      const validation = await device.popErrorScope();
-      const oom = await device.popErrorScope();
-      if (validation) throw new EngineError(`WebGPU validation error in ${def.name} backward: ${validation.message}`);
-      if (oom) throw new EngineError(`out of GPU memory in ${def.name} backward: ${oom.message}; reduce B, H or T`);
-      await device.queue.onSubmittedWorkDone();
+      await submitChecked(device, `${def.name} backward`, (enc) => {
+        const pass = enc.beginComputePass();
+        encode(pass);
+        pass.end();
+      });
       engine.assertAlive();
     };
     const read = async () => {

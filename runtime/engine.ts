@@ -14,7 +14,7 @@ import { hostValues, storageBytes, unpackRows, type StorageDtype } from './dtype
 import { prepareBackward, type BackwardSeeds } from './backward.js';
 import { EngineError } from './errors.js';
 import { checkFinite, checkLogDecay } from './limits.js';
-import { timeEncoded } from './timing.js';
+import { submitChecked, timeEncoded } from './timing.js';
 
 export interface ForwardOptions extends ProblemSize {
   /** Output scale; defaults to the variant's (FLA: K^-0.5; mamba2: 1). */
@@ -363,14 +363,11 @@ export class VariantOp {
       });
       const execute = async () => {
         engine.assertAlive();
-        device.pushErrorScope('validation');
-        const enc = device.createCommandEncoder({ label: `${def.name} step` });
-        const pass = enc.beginComputePass();
-        encode(pass);
-        pass.end();
-        device.queue.submit([enc.finish()]);
-        const err = await device.popErrorScope();
-        if (err) throw new EngineError(`WebGPU validation error in ${def.name} step: ${err.message}`);
+        await submitChecked(device, `${def.name} step`, (enc) => {
+          const pass = enc.beginComputePass();
+          encode(pass);
+          pass.end();
+        });
       };
       const readO = () => this.readO(o, oPacked, size, opts.dtypes);
       return { plan, size, encode, execute, o, readO, state: stateTensor, destroy, timeGpu: (repeat: number) => timeEncoded(device, encode, repeat) };
@@ -480,62 +477,23 @@ export class VariantOp {
       const encode = (pass: GPUComputePassEncoder) => plan.kernels.forEach((_, i) => encodeKernel(pass, i));
       const execute = async (repeat = 1, only?: number) => {
         engine.assertAlive();
-        device.pushErrorScope('out-of-memory');
-        device.pushErrorScope('validation');
-        const enc = device.createCommandEncoder({ label: `${def.name} forward` });
-        for (let r = 0; r < repeat; r++) {
-          const pass = enc.beginComputePass();
-          if (only === undefined) encode(pass); else encodeKernel(pass, only);
-          pass.end();
-        }
-        device.queue.submit([enc.finish()]);
-        const validation = await device.popErrorScope();
-        const oom = await device.popErrorScope();
-        if (validation) throw new EngineError(`WebGPU validation error in ${def.name} forward: ${validation.message}`);
-        if (oom) throw new EngineError(`out of GPU memory in ${def.name} forward: ${oom.message}; reduce B, H or T`);
-        await device.queue.onSubmittedWorkDone();
+        await submitChecked(device, `${def.name} forward`, (enc) => {
+          for (let r = 0; r < repeat; r++) {
+            const pass = enc.beginComputePass();
+            if (only === undefined) encode(pass); else encodeKernel(pass, only);
+            pass.end();
+          }
+        });
         engine.assertAlive();
       };
       const timeGpu = async (repeat: number, only?: number, split = false): Promise<number> => {
-        if (!device.features.has('timestamp-query')) throw new EngineError('this device has no timestamp-query feature');
         engine.assertAlive();
-        const count = 2 * repeat;
-        const querySet = device.createQuerySet({ type: 'timestamp', count });
-        const resolve = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-        const readback = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-        try {
-          const enc = device.createCommandEncoder();
-          for (let r = 0; r < repeat; r++) {
-            const kernels = only === undefined ? plan.kernels.map((_, i) => i) : [only];
-            // One pass per kernel when split, timed from the first pass's start to the last's end.
-            const groups = split ? kernels.map((i) => [i]) : [kernels];
-            groups.forEach((group, gi) => {
-              const first = gi === 0;
-              const last = gi === groups.length - 1;
-              const pass = enc.beginComputePass(first || last ? {
-                timestampWrites: {
-                  querySet,
-                  ...(first ? { beginningOfPassWriteIndex: 2 * r } : {}),
-                  ...(last ? { endOfPassWriteIndex: 2 * r + 1 } : {}),
-                },
-              } : {});
-              for (const i of group) encodeKernel(pass, i);
-              pass.end();
-            });
-          }
-          enc.resolveQuerySet(querySet, 0, count, resolve, 0);
-          enc.copyBufferToBuffer(resolve, 0, readback, 0, count * 8);
-          device.queue.submit([enc.finish()]);
-          await readback.mapAsync(GPUMapMode.READ);
-          const ts = new BigInt64Array(readback.getMappedRange().slice(0));
-          readback.unmap();
-          const perPass: number[] = [];
-          for (let r = 0; r < repeat; r++) perPass.push(Number(ts[2 * r + 1]! - ts[2 * r]!) / 1e6);
-          perPass.sort((a, b) => a - b);
-          return perPass[Math.floor(repeat / 2)]!;
-        } finally {
-          querySet.destroy(); resolve.destroy(); readback.destroy();
-        }
+        const kernels = only === undefined ? plan.kernels.map((_, i) => i) : [only];
+        // One pass per kernel when split, timed from the first pass's start to the last's end.
+        const passes = split
+          ? kernels.map((i) => (pass: GPUComputePassEncoder) => encodeKernel(pass, i))
+          : [(pass: GPUComputePassEncoder) => kernels.forEach((i) => encodeKernel(pass, i))];
+        return timeEncoded(device, passes, repeat);
       };
       return {
         def, plan, size, tensors, encode, execute, timeGpu, destroy, scale, hasH0: Boolean(inputs.h0),

@@ -1,9 +1,29 @@
-// GPU time of recorded work by timestamp queries: `repeat` compute passes, each timed from its
-// beginning to its end; the median. Needs the device's 'timestamp-query' feature.
+// Submitting recorded GPU work with its errors checked, and timing it by timestamp queries.
 import { EngineError } from './errors.js';
 
-export async function timeEncoded(device: GPUDevice, encode: (pass: GPUComputePassEncoder) => void, repeat: number): Promise<number> {
+type Record = (pass: GPUComputePassEncoder) => void;
+
+/** Records `record` into one command buffer, submits it, and turns WebGPU's validation and
+ * out-of-memory errors into EngineErrors naming `label`; resolves when the GPU is done. */
+export async function submitChecked(device: GPUDevice, label: string, record: (enc: GPUCommandEncoder) => void): Promise<void> {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  const enc = device.createCommandEncoder({ label });
+  record(enc);
+  device.queue.submit([enc.finish()]);
+  const validation = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  if (validation) throw new EngineError(`WebGPU validation error in ${label}: ${validation.message}`);
+  if (oom) throw new EngineError(`out of GPU memory in ${label}: ${oom.message}; reduce B, H or T`);
+  await device.queue.onSubmittedWorkDone();
+}
+
+/** GPU ms of recorded work, the median over `repeat` runs. Each run is one compute pass, or the
+ * given passes in order, timed from the first's beginning to the last's end. Needs the
+ * device's 'timestamp-query' feature. */
+export async function timeEncoded(device: GPUDevice, passes: Record | readonly Record[], repeat: number): Promise<number> {
   if (!device.features.has('timestamp-query')) throw new EngineError('this device has no timestamp-query feature');
+  const list = typeof passes === 'function' ? [passes] : passes;
   const count = 2 * repeat;
   const querySet = device.createQuerySet({ type: 'timestamp', count });
   const resolve = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
@@ -11,9 +31,19 @@ export async function timeEncoded(device: GPUDevice, encode: (pass: GPUComputePa
   try {
     const enc = device.createCommandEncoder();
     for (let r = 0; r < repeat; r++) {
-      const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * r, endOfPassWriteIndex: 2 * r + 1 } });
-      encode(pass);
-      pass.end();
+      list.forEach((record, i) => {
+        const first = i === 0;
+        const last = i === list.length - 1;
+        const pass = enc.beginComputePass(first || last ? {
+          timestampWrites: {
+            querySet,
+            ...(first ? { beginningOfPassWriteIndex: 2 * r } : {}),
+            ...(last ? { endOfPassWriteIndex: 2 * r + 1 } : {}),
+          },
+        } : {});
+        record(pass);
+        pass.end();
+      });
     }
     enc.resolveQuerySet(querySet, 0, count, resolve, 0);
     enc.copyBufferToBuffer(resolve, 0, readback, 0, count * 8);
@@ -21,10 +51,10 @@ export async function timeEncoded(device: GPUDevice, encode: (pass: GPUComputePa
     await readback.mapAsync(GPUMapMode.READ);
     const ts = new BigInt64Array(readback.getMappedRange().slice(0));
     readback.unmap();
-    const perPass: number[] = [];
-    for (let r = 0; r < repeat; r++) perPass.push(Number(ts[2 * r + 1]! - ts[2 * r]!) / 1e6);
-    perPass.sort((a, b) => a - b);
-    return perPass[Math.floor(repeat / 2)]!;
+    const perRun: number[] = [];
+    for (let r = 0; r < repeat; r++) perRun.push(Number(ts[2 * r + 1]! - ts[2 * r]!) / 1e6);
+    perRun.sort((a, b) => a - b);
+    return perRun[Math.floor(repeat / 2)]!;
   } finally {
     querySet.destroy(); resolve.destroy(); readback.destroy();
   }

@@ -2,12 +2,13 @@
 // forward they follow (which must still be alive: a PreparedForward kept by saveForBackward or
 // run just before), uploads the seeds do and dht, dispatches, and reads the gradients back.
 import { inputShape, numel, type ProblemSize, type VariantDef } from '../dsl/index.js';
-import { planBackward, packParams, type KernelPlan, type SizeExpr } from '../codegen/index.js';
+import { planBackward, packParams, type KernelPlan } from '../codegen/index.js';
 import { GpuTensor } from './tensor.js';
 import { InputError } from './validate.js';
 import type { Engine, PreparedForward } from './engine.js';
 import { EngineError } from './errors.js';
 import { submitChecked, timeEncoded } from './timing.js';
+import { resolveGrids, resolveSize } from './sizes.js';
 
 export interface BackwardSeeds {
   /** Gradient of the loss w.r.t. o, [B,T,H,V]. */
@@ -16,11 +17,6 @@ export interface BackwardSeeds {
   dht?: Float32Array | Float64Array | null;
 }
 
-export function resolveSize(expr: SizeExpr, size: ProblemSize, NT: number): number {
-  let n = 1;
-  for (const s of expr) n *= typeof s === 'number' ? s : s === 'NT' ? NT : s === 'BH' ? size.B * size.H : size[s];
-  return n;
-}
 
 export interface PreparedBackward {
   readonly plan: KernelPlan;
@@ -64,14 +60,7 @@ export async function prepareBackward(
     }
     sizes.set(b.name, n);
   }
-  const grids = plan.kernels.map((k) => k.grid.map((expr, axis) => {
-    const n = resolveSize(expr, size, NT);
-    if (n > limits.maxComputeWorkgroupsPerDimension) {
-      throw new EngineError(`kernel ${k.name}: ${n} workgroups along axis ${axis} exceed the device's ` +
-        `maxComputeWorkgroupsPerDimension (${limits.maxComputeWorkgroupsPerDimension}); reduce B*H or T`);
-    }
-    return n;
-  }) as [number, number, number]);
+  const grids = resolveGrids(plan, size, NT, limits);
   const pipelines = await engine.pipelines.get(plan);
 
   const tensors = new Map<string, GpuTensor>();

@@ -3,7 +3,7 @@
 import { numel, inputShape, qkHeaded, stateShape, withStateLayout, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
-  planForward, planStep, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type SizeExpr, type WorkgroupMemoryTier,
+  planForward, planStep, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { GpuTensor } from './tensor.js';
@@ -15,6 +15,7 @@ import { prepareBackward, type BackwardSeeds } from './backward.js';
 import { EngineError } from './errors.js';
 import { checkFinite, checkLogDecay } from './limits.js';
 import { submitChecked, timeEncoded } from './timing.js';
+import { resolveGrids, resolveSize } from './sizes.js';
 
 export interface ForwardOptions extends ProblemSize {
   /** Output scale; defaults to the variant's (FLA: K^-0.5; mamba2: 1). */
@@ -132,13 +133,6 @@ export class Engine {
   }
 }
 
-function resolveSize(expr: SizeExpr, size: ProblemSize, NT: number): number {
-  let n = 1;
-  for (const s of expr) {
-    n *= typeof s === 'number' ? s : s === 'NT' ? NT : s === 'BH' ? size.B * size.H : size[s];
-  }
-  return n;
-}
 
 export class VariantOp {
   constructor(readonly engine: Engine, readonly def: VariantDef) {}
@@ -430,14 +424,7 @@ export class VariantOp {
       }
       sizes.set(b.name, n);
     }
-    const grids = plan.kernels.map((k) => k.grid.map((expr, axis) => {
-      const n = resolveSize(expr, size, NT);
-      if (n > limits.maxComputeWorkgroupsPerDimension) {
-        throw new EngineError(`kernel ${k.name}: ${n} workgroups along axis ${axis} exceed the device's ` +
-          `maxComputeWorkgroupsPerDimension (${limits.maxComputeWorkgroupsPerDimension}); reduce B*H or T`);
-      }
-      return n;
-    }) as [number, number, number]);
+    const grids = resolveGrids(plan, size, NT, limits);
 
     const pipelines = await engine.pipelines.get(plan);
     const tensors = new Map<string, GpuTensor>();

@@ -15,10 +15,10 @@ const H = 2, HV = 6, G = HV / H;
 const grouped: ProblemSize = { B: 2, T: 21, H: HV, K: 8, V: 4, G };
 const flat: ProblemSize = { ...grouped, G: 1 };
 
-/** A q/k input [.., H, ..] repeated to [.., HV, ..] (head h -> heads h*G .. h*G+G-1). */
-function expand(def: VariantDef, name: string, a: Float32Array): Float32Array {
+/** A q/k input [.., H, ..] repeated to [.., HV, ..] (head h -> heads h*G .. h*G+G-1), at T tokens. */
+function expand(def: VariantDef, name: string, a: Float32Array, T = grouped.T): Float32Array {
   const decl = def.inputs.find((d) => d.name === name)!;
-  const shape = inputShape(def, decl, grouped);
+  const shape = inputShape(def, decl, { ...grouped, T });
   const hAt = decl.dims.indexOf('H');
   const outer = shape.slice(0, hAt).reduce((p, x) => p * x, 1);
   const inner = shape.slice(hAt + 1).reduce((p, x) => p * x, 1);
@@ -77,25 +77,11 @@ describe.each(['gla', 'gated_delta_rule', 'kda', 'mamba2_ssd'] as const)('%s wit
     const { h0: s0, ...tokens } = two;
     const state = s0!.slice();
     const step = await op.step(tokens, state, { B: grouped.B, H, HV, K: grouped.K, V: grouped.V, N: 2 });
-    const ref2 = referenceForward(def, Object.fromEntries(def.inputs.map((d) => [d.name, qk.includes(d.name) ? expandT(def, d.name, tokens[d.name]!, 2) : tokens[d.name]!])), { ...flat, T: 2 }, { h0: s0 });
+    const ref2 = referenceForward(def, Object.fromEntries(def.inputs.map((d) => [d.name, qk.includes(d.name) ? expand(def, d.name, tokens[d.name]!, 2) : tokens[d.name]!])), { ...flat, T: 2 }, { h0: s0 });
     expect(relL2(step.o, ref2.o), 'step o').toBeLessThan(1e-5);
     expect(relL2(state, ref2.ht), 'step state').toBeLessThan(1e-5);
   });
 });
-
-/** expand() for a T = n slice. */
-function expandT(def: VariantDef, name: string, a: Float32Array, n: number): Float32Array {
-  const decl = def.inputs.find((d) => d.name === name)!;
-  const shape = inputShape(def, decl, { ...grouped, T: n });
-  const hAt = decl.dims.indexOf('H');
-  const outer = shape.slice(0, hAt).reduce((p, x) => p * x, 1);
-  const inner = shape.slice(hAt + 1).reduce((p, x) => p * x, 1);
-  const out = new Float32Array(outer * HV * inner);
-  for (let o = 0; o < outer; o++) for (let h = 0; h < HV; h++) {
-    out.set(a.subarray((o * H + Math.floor(h / G)) * inner, (o * H + Math.floor(h / G) + 1) * inner), (o * HV + h) * inner);
-  }
-  return out;
-}
 
 describe('grouped heads: bad sizes', () => {
   it('HV must be a multiple of H', async () => {

@@ -4,13 +4,13 @@
 // central finite differences, and the errors of the host API.
 import { describe, expect, it } from 'vitest';
 import { VARIANT_NAMES, VARIANTS } from '../variants/index.js';
-import { defineVariant, sigmoid, silu, softplus, type ProblemSize, type VariantDef } from '../dsl/index.js';
+import { type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
-import { referenceForward } from '../runtime/reference.js';
 import { sampleInputs } from '../runtime/sample.js';
 import { loadFixtures } from './helpers/fixtures.js';
 import { relL2, rng } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
+import { centralDiff, offTheNineProblem } from './helpers/finite-diff.js';
 
 const TOL = 1e-4;
 
@@ -110,49 +110,15 @@ describe('backward seeds are checked', () => {
 });
 
 describe('GPU gradients of a spec outside the nine, vs central finite differences', () => {
-  // A scalar gate -softplus(a) * c with its own inputs, beta = sigmoid(bb), the value v * silu(z):
-  // all their derivatives reach WGSL only through diff() of the spec's expressions.
-  const def = defineVariant({
-    name: 'fd_check_gpu',
-    inputs: {
-      q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'], z: ['B', 'T', 'H', 'V'],
-      a: ['B', 'T', 'H'], c: ['H'], bb: ['B', 'T', 'H'],
-    },
-    q: ({ q }) => q, k: ({ k }) => k, v: ({ v, z }) => v.mul(silu(z)),
-    decay: 'scalar', logDecay: ({ a, c }) => softplus(a).neg().mul(c),
-    correction: 'delta', beta: ({ bb }) => sigmoid(bb),
-  });
+  // A softplus gate with its own inputs, sigmoid beta and v * silu(z): all their derivatives
+  // reach WGSL only through diff() of the spec's expressions.
   const size = { B: 1, T: 21, H: 2, K: 4, V: 3 };
-  const r = rng(5);
-  const inputs: Record<string, Float64Array> = {};
-  for (const d of def.inputs) {
-    const n = d.dims.reduce((p, x) => p * size[x], 1);
-    inputs[d.name] = Float64Array.from({ length: n }, () => (d.name === 'c' ? 0.5 + r.uniform() : 0.5 * r.normal()));
-  }
-  const h0 = Float64Array.from({ length: size.B * size.H * size.K * size.V }, () => r.normal());
-  const dO = Float64Array.from({ length: size.B * size.T * size.H * size.V }, () => r.normal());
-  const dht = Float64Array.from({ length: h0.length }, () => r.normal());
-  const loss = () => {
-    const { o, ht } = referenceForward(def, inputs, size, { h0 });
-    let l = 0;
-    for (let i = 0; i < o.length; i++) l += o[i]! * dO[i]!;
-    for (let i = 0; i < ht.length; i++) l += ht[i]! * dht[i]!;
-    return l;
-  };
-  const eps = 1e-6;
-  const fd = (arr: Float64Array, i: number) => {
-    const x = arr[i]!;
-    arr[i] = x + eps; const lp = loss();
-    arr[i] = x - eps; const lm = loss();
-    arr[i] = x;
-    return (lp - lm) / (2 * eps);
-  };
+  const { def, inputs, h0, dO, dht, loss } = offTheNineProblem('fd_check_gpu', size);
   it('every input gradient and dh0 (chunk 16, T = 21)', async () => {
     const engine = await getEngine();
     const grads = await engine.variant(def).backward({ ...inputs, h0 }, { do: dO, dht }, { ...size, chunkSize: 16, poisonOutputs: true });
     for (const name of [...def.inputs.map((d) => d.name), 'h0']) {
-      const arr = name === 'h0' ? h0 : inputs[name]!;
-      const numeric = Float64Array.from(arr, (_, i) => fd(arr, i));
+      const numeric = centralDiff(name === 'h0' ? h0 : inputs[name]!, loss);
       expect(relL2(grads[`d${name}`]!, numeric), `d${name}`).toBeLessThan(TOL);
     }
   });

@@ -11,6 +11,7 @@ import { referenceBackward } from '../runtime/reference-backward.js';
 import { referenceForward } from '../runtime/reference.js';
 import { relL2, rng } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
+import { centralDiff, referenceLoss } from './helpers/finite-diff.js';
 
 const softplus64 = (x: number) => (x > 20 ? x : Math.log1p(Math.exp(x)));
 const softplusNeg = (g: Parameters<typeof logsigmoid>[0]) => logsigmoid(g);
@@ -88,22 +89,9 @@ async function checkSpec(def: VariantDef, size: ProblemSize, fdInputs: string[])
   expect(relL2(step.o, ref3.o), 'step o').toBeLessThan(1e-5);
   expect(relL2(state, ref3.ht), 'step state').toBeLessThan(1e-5);
   // The reference's symbolic gradients of the preamble inputs vs central differences.
-  const loss = () => {
-    const { o, ht } = referenceForward(def, inputs, size, { h0 });
-    let l = 0;
-    for (let i = 0; i < o.length; i++) l += o[i]! * dO[i]!;
-    for (let i = 0; i < ht.length; i++) l += ht[i]! * dht[i]!;
-    return l;
-  };
+  const loss = referenceLoss(def, inputs, size, h0, dO, dht);
   for (const name of fdInputs) {
-    const arr = inputs[name]!;
-    const numeric = Float64Array.from(arr, (_, i) => {
-      const x = arr[i]!;
-      arr[i] = x + 1e-6; const lp = loss();
-      arr[i] = x - 1e-6; const lm = loss();
-      arr[i] = x;
-      return (lp - lm) / 2e-6;
-    });
+    const numeric = centralDiff(inputs[name]!, loss);
     expect(relL2(want[`d${name}`]!, numeric), `d${name} vs finite differences`).toBeLessThan(1e-6);
   }
 }

@@ -8,6 +8,7 @@ export { InputError } from './runtime/validate.js';
 export { NonFiniteError } from './runtime/limits.js';
 export { ShaderCompileError } from './runtime/pipelines.js';
 export { GpuTensor } from './runtime/tensor.js';
+export type { CuSeqlens } from './runtime/varlen.js';
 export { referenceForward, defaultScale } from './runtime/reference.js';
 export { relL2 } from './runtime/compare.js';
 export { referenceBackward, type BackwardSeeds } from './runtime/reference-backward.js';

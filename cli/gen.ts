@@ -160,8 +160,8 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
     { isExported: true, name: 'Mode', type: '(typeof MODES)[number]' },
     { isExported: true, name: 'PlanName', type: '(typeof PLAN_NAMES)[number]' },
     { isExported: true, name: 'Dim', type: "'B' | 'T' | 'H' | 'K' | 'V'" },
-    { isExported: true, name: 'SizeSym', type: "'B' | 'T' | 'H' | 'NT' | 'BH'" },
-    { isExported: true, name: 'SizeExpr', type: 'readonly (SizeSym | number)[]', docs: ['A size: the product of symbols (NT = ceil(T / chunk), BH = B * H) and constants.'] },
+    { isExported: true, name: 'SizeSym', type: "'B' | 'T' | 'H' | 'NT' | 'BH' | 'S' | 'SH'" },
+    { isExported: true, name: 'SizeExpr', type: 'readonly (SizeSym | number)[]', docs: ['A size: the product of symbols (NT = ceil(T / chunk), BH = B * H; the states\' rows S = B and SH = B * H) and constants.'] },
   ]);
   sf.addInterfaces([
     {
@@ -389,7 +389,7 @@ return out as Pipelines;`;
 
 const RESOLVE_SIZE_BODY = `
 let n = 1;
-for (const s of expr) n *= typeof s === 'number' ? s : s === 'NT' ? NT : s === 'BH' ? size.B * size.H : size[s];
+for (const s of expr) n *= typeof s === 'number' ? s : s === 'NT' ? NT : s === 'BH' || s === 'SH' ? size.B * size.H : s === 'S' ? size.B : size[s];
 return n;`;
 
 const CHECK_SIZE_BODY = `

@@ -55,7 +55,7 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
   const s = (name: string, elems: SizeExpr): BufferDecl => ({ name, kind: 'scratch', elems });
   const out: BufferDecl[] = [
     { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
-    { name: 'dht', kind: 'state-in', elems: ['BH', K, V] },
+    { name: 'dht', kind: 'state-in', elems: ['SH', K, V] },
     s('aqk', ['BH', 'NT', C * C]), s('daqk', ['BH', 'NT', C * C]), s('dvl', ['BH', 'T', V]), s('dhs', ['BH', 'NT', K, V]),
     s('dqi', ['BH', 'T', K]), s('dki', ['BH', 'T', K]),
     s('grad_q', ['B', 'T', 'H', K]), s('grad_k', ['B', 'T', 'H', K]), s('grad_v', ['B', 'T', 'H', V]),
@@ -71,7 +71,7 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
     if (chainParted(i.dims)) out.push(s(`part_${i.name}`, [...i.dims.map((d) => dimSize(d, cfg)), CHAIN_PARTS]));
   }
   for (const i of def.inputs) out.push({ name: `grad_in_${i.name}`, kind: 'output', elems: i.dims.map((d) => dimSize(d, cfg)) });
-  out.push({ name: 'dh0', kind: 'output', elems: ['BH', K, V] });
+  out.push({ name: 'dh0', kind: 'output', elems: ['SH', K, V] });
   return out;
 }
 
@@ -91,7 +91,7 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       add(stage, name, CONTRACTION_WG, [[x], ['NT'], ['BH']], contraction.emit);
     } else if (stage === 'bwdScan') {
       const tx = Math.min(16, tiles.scanBV);
-      add(stage, name, tx * Math.min(16, tiles.KP, cfg.chunk), [[Math.ceil(cfg.V / tiles.scanBV)], ['BH'], [1]], emitBwdScan, tx);
+      add(stage, name, tx * Math.min(16, tiles.KP, cfg.chunk), [[Math.ceil(cfg.V / tiles.scanBV)], ['SH'], [1]], emitBwdScan, tx);
     } else if (stage === 'bwdScores' || stage === 'bwdDScores' || stage === 'wyDT') {
       const emit = { bwdScores: emitBwdScores, bwdDScores: emitBwdDScores, wyDT: emitWyDT }[stage];
       add(stage, name, 256, [['NT'], ['BH'], [1]], emit, 16);

@@ -52,10 +52,10 @@ function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Ti
       const wgX = Math.min(16, t.stateBV);
       return { wg: wgX * Math.min(16, t.KP), wgX, grid: [[ceilDiv(cfg.V, t.stateBV)], ['NT'], ['BH']] };
     }
-    case 'stateScan': return { wg: 256, wgX: 256, grid: [[ceilDiv(cfg.K * cfg.V, 256)], ['BH'], [1]] };
+    case 'stateScan': return { wg: 256, wgX: 256, grid: [[ceilDiv(cfg.K * cfg.V, 256)], ['SH'], [1]] };
     case 'deltaScan': {
       const wgX = Math.min(16, t.scanBV);
-      return { wg: wgX * Math.min(16, t.KP, C), wgX, grid: [[ceilDiv(cfg.V, t.scanBV)], ['BH'], [1]] };
+      return { wg: wgX * Math.min(16, t.KP, C), wgX, grid: [[ceilDiv(cfg.V, t.scanBV)], ['SH'], [1]] };
     }
     case 'output': {
       const wgX = Math.min(16, t.outBV);
@@ -65,7 +65,7 @@ function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Ti
     case 'packOut': return { wg: 64, wgX: 1, grid: [[ceilDiv(Math.ceil(cfg.V / 2), 64)], ['T'], ['BH']] };
     case 'recurrent':
     case 'step':
-    case 'stepPool': return { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['BH'], [1]] };
+    case 'stepPool': return { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['SH'], [1]] };
   }
 }
 
@@ -84,6 +84,15 @@ function emitKernels(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stages: 
   });
 }
 
+/** The tables of packed sequences (u32, four per entry; filled by the runtime from cu_seqlens):
+ * per chunk (t0, rows, sequence, last), for the chunked kernels; per sequence (first chunk, end
+ * chunk, first token, end token), for the scans and the token-sequential kernel. */
+function sequenceTables(cfg: CodegenConfig, mode: ForwardMode | StepMode): BufferDecl[] {
+  if (!cfg.varlen) return [];
+  const seq: BufferDecl = { name: 'seq_table', kind: 'indices', elems: ['S', 4] };
+  return mode === 'chunked' ? [{ name: 'chunk_table', kind: 'indices', elems: ['NT', 4] }, seq] : [seq];
+}
+
 export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
   validateConfig(cfg);
   const tiles = chooseTiles(cfg, def);
@@ -91,9 +100,10 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
   const kernels = emitKernels(def, cfg, tiles, [...(mode === 'chunked' ? forwardStages(def) : [...normStages(def), 'recurrent' as const]), ...pack]);
   const buffers: BufferDecl[] = [
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
-    { name: 'h0', kind: 'state-in', elems: ['BH', cfg.K, cfg.V] },
+    { name: 'h0', kind: 'state-in', elems: ['SH', cfg.K, cfg.V] },
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
-    { name: 'ht', kind: 'output', elems: ['BH', cfg.K, cfg.V] },
+    { name: 'ht', kind: 'output', elems: ['SH', cfg.K, cfg.V] },
+    ...sequenceTables(cfg, mode),
     ...(cfg.outputDtype ? [{ name: 'o_packed', kind: 'output', elems: ['B', 'T', 'H', Math.ceil(cfg.V / 2)] } as BufferDecl] : []),
     ...normBuffers(def),
     ...(mode === 'chunked' ? scratchBuffers(def, cfg) : []),
@@ -110,7 +120,8 @@ export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = '
   const buffers: BufferDecl[] = [
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
     { name: 'state', kind: 'state-inout', elems: [] },
-    ...(mode === 'stepPool' ? [{ name: 'idx', kind: 'indices', elems: ['B'] } as BufferDecl] : []),
+    ...(mode === 'stepPool' ? [{ name: 'idx', kind: 'indices', elems: ['S'] } as BufferDecl] : []),
+    ...sequenceTables(cfg, mode),
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
     ...(cfg.outputDtype ? [{ name: 'o_packed', kind: 'output', elems: ['B', 'T', 'H', Math.ceil(cfg.V / 2)] } as BufferDecl] : []),
     ...normBuffers(def),

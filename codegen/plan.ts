@@ -22,6 +22,10 @@ export interface CodegenConfig {
   /** Grouped value heads: these inputs (read only by q and k) have H / G heads, value head h
    * reading head h / G (G from the Params uniform). Absent: every input has H heads. */
   readonly qkInputs?: readonly string[];
+  /** Packed variable-length sequences (cu_seqlens): B = 1, chunk bounds come from a chunk table
+   * and each sequence's scan from a sequence table, so no chunk crosses a sequence boundary and
+   * each sequence has its own row of h0/ht. Absent: B sequences of T tokens. */
+  readonly varlen?: true;
 }
 export type HalfDtype = 'bf16' | 'f16';
 export const WG_MEMORY_TIERS = [32768, 49152] as const;
@@ -33,7 +37,9 @@ export function memoryTierFor(limit: number): WorkgroupMemoryTier | null {
 }
 
 /** Sizes are products of symbols resolved at dispatch time and constants baked at codegen time. */
-export type SizeSym = 'B' | 'T' | 'H' | 'NT' | 'BH';
+/** S: the sequences, whose states are the rows of h0/ht (B, or the packed sequences' count);
+ * SH = S*H, the grid of the per-sequence kernels. */
+export type SizeSym = 'B' | 'T' | 'H' | 'NT' | 'BH' | 'S' | 'SH';
 export type SizeExpr = readonly (SizeSym | number)[];
 
 /** 'seed': the backward's incoming gradient do; 'forward': a buffer the backward reads from the

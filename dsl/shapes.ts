@@ -4,7 +4,12 @@ import { inputsOf, type ExprNode } from './expr.js';
 
 /** H counts the state (value) heads. With grouped value heads (FLA's GVA, HV > H), G > 1 value
  * heads share each query/key head: inputs read only by the q and k roles then have H / G heads. */
-export interface ProblemSize { readonly B: number; readonly T: number; readonly H: number; readonly K: number; readonly V: number; readonly G?: number }
+/** With packed variable-length sequences (cu_seqlens) B is 1, T the packed length and S the
+ * number of sequences: the rows of h0/ht. Absent, the states have B rows. */
+export interface ProblemSize { readonly B: number; readonly T: number; readonly H: number; readonly K: number; readonly V: number; readonly G?: number; readonly S?: number }
+
+/** The rows of h0/ht: one per sequence. */
+export const stateRows = (size: ProblemSize) => size.S ?? size.B;
 
 export function shapeOf(dims: readonly Dim[], size: ProblemSize): number[] {
   return dims.map((d) => size[d]);
@@ -21,7 +26,8 @@ export function stridesOf(dims: readonly Dim[], size: ProblemSize): Record<Dim, 
 
 /** Shape of h0/ht in the variant's state layout. */
 export function stateShape(def: VariantDef, size: ProblemSize): number[] {
-  return def.stateLayout === 'kv' ? [size.B, size.H, size.K, size.V] : [size.B, size.H, size.V, size.K];
+  const S = stateRows(size);
+  return def.stateLayout === 'kv' ? [S, size.H, size.K, size.V] : [S, size.H, size.V, size.K];
 }
 
 /** Inputs read only by the q and k roles: with grouped heads they have H / G heads. */

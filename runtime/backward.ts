@@ -1,7 +1,7 @@
 // The backward on the GPU: binds the backward plan's kernels to the buffers of the chunked
 // forward they follow (which must still be alive: a PreparedForward kept by saveForBackward or
 // run just before), uploads the seeds do and dht, dispatches, and reads the gradients back.
-import { inputShape, numel, type ProblemSize, type VariantDef } from '../dsl/index.js';
+import { inputShape, numel, stateShape, type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { planBackward, packParams, type KernelPlan } from '../codegen/index.js';
 import { GpuTensor } from './tensor.js';
 import { InputError } from './validate.js';
@@ -30,14 +30,10 @@ export interface PreparedBackward {
   destroy(): void;
 }
 
-export async function prepareBackward(
-  engine: Engine, def: VariantDef, fwd: PreparedForward, seeds: BackwardSeeds, opts: { poisonOutputs?: boolean } = {},
-): Promise<PreparedBackward> {
-  const size = fwd.size;
-  const device = engine.device;
+/** Checks the seeds' types and shapes; returns whether dht was given. */
+export function checkSeeds(def: VariantDef, size: ProblemSize, seeds: BackwardSeeds): boolean {
   if (!seeds || typeof seeds !== 'object') throw new InputError('backward needs the seeds { do, dht? }');
   const doShape = [size.B, size.T, size.H, size.V];
-  const stateLen = size.B * size.H * size.K * size.V;
   const checkSeed = (name: string, a: unknown, n: number, shape: string) => {
     if (!(a instanceof Float32Array) && !(a instanceof Float64Array)) {
       throw new InputError(`seed '${name}' must be a Float32Array (or Float64Array) of shape ${shape}`);
@@ -46,10 +42,20 @@ export async function prepareBackward(
   };
   checkSeed('do', seeds.do, numel(doShape), `[${doShape.join(',')}]`);
   const hasDht = seeds.dht !== undefined && seeds.dht !== null;
-  if (hasDht) checkSeed('dht', seeds.dht, stateLen, def.stateLayout === 'kv' ? '[B,H,K,V]' : '[B,H,V,K]');
+  const state = stateShape(def, size);
+  if (hasDht) checkSeed('dht', seeds.dht, numel(state), `[${state.join(',')}] (${def.stateLayout === 'kv' ? 'K' : 'V'}-first${size.S !== undefined ? ', one state per sequence of cuSeqlens' : ''})`);
+  return hasDht;
+}
+
+export async function prepareBackward(
+  engine: Engine, def: VariantDef, fwd: PreparedForward, seeds: BackwardSeeds, opts: { poisonOutputs?: boolean } = {},
+): Promise<PreparedBackward> {
+  const size = fwd.size;
+  const device = engine.device;
+  const hasDht = checkSeeds(def, size, seeds);
 
   const plan = planBackward(def, fwd.plan.config);
-  const NT = Math.ceil(size.T / fwd.plan.config.chunk);
+  const NT = fwd.NT;
   const limits = device.limits;
   const sizes = new Map<string, number>();
   for (const b of plan.buffers) {

@@ -1,6 +1,6 @@
 // The public runtime: an engine owns a device and a pipeline cache; `engine.variant(x)` gives an
 // op whose forward validates its inputs, uploads them, runs the plan's kernels, and reads back.
-import { numel, inputShape, qkHeaded, stateShape, withStateLayout, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
+import { numel, inputShape, qkHeaded, stateRows, stateShape, withStateLayout, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
   planForward, planStep, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
@@ -11,11 +11,12 @@ import { PipelineCache } from './pipelines.js';
 import { defaultScale } from './reference.js';
 import { InputError, validateForwardArgs, type HostArray, type HostInputs } from './validate.js';
 import { hostValues, storageBytes, unpackRows, type StorageDtype } from './dtypes.js';
-import { prepareBackward, type BackwardSeeds } from './backward.js';
+import { checkSeeds, prepareBackward, type BackwardSeeds } from './backward.js';
 import { EngineError } from './errors.js';
 import { checkFinite, checkLogDecay } from './limits.js';
 import { submitChecked, timeEncoded } from './timing.js';
 import { resolveGrids, resolveSize } from './sizes.js';
+import { packedLength, sequenceTables, type CuSeqlens, type SequenceTables } from './varlen.js';
 
 export interface ForwardOptions extends ProblemSize {
   /** Output scale; defaults to the variant's (FLA: K^-0.5; mamba2: 1). */
@@ -49,6 +50,12 @@ export interface ForwardOptions extends ProblemSize {
    * beta, o and the states have HV heads and q, k (inputs read only by the q and k roles) H,
    * value head h using query/key head h / (HV / H). Their gradients sum over each group. */
   HV?: number;
+  /** Packed variable-length sequences (FlashAttention's cu_seqlens, FLA's cu_seqlens): N+1
+   * token offsets [0, ..., T] with B = 1; sequence s is tokens [cu[s], cu[s+1]). No chunk
+   * crosses a boundary, and each sequence has its own state: h0, ht (and dh0, dht) are
+   * [N,H,K,V]. Offsets must not decrease (an empty sequence passes its h0 through) and must end
+   * at T. */
+  cuSeqlens?: CuSeqlens;
 }
 
 export interface ForwardResult { o: Float32Array; ht?: Float32Array; saved?: PreparedForward; /** Raw 16-bit o, when dtypes.o is bf16/f16. */ oBits?: Uint16Array }
@@ -72,6 +79,10 @@ export interface StepOptions {
   dtypes?: ForwardOptions['dtypes'];
   /** As forward's: NaN/Inf in the inputs or o throws, naming the tensor and index. */
   checkFinite?: boolean;
+  /** Packed sequences, as forward's: B = 1, inputs [1, cu[N], H, ...], sequence s steps tokens
+   * [cu[s], cu[s+1]) from its own state (row s, or slot stateIndices[s] of a pool). N (tokens)
+   * defaults to cu[N]. */
+  cuSeqlens?: CuSeqlens;
 }
 
 export { EngineError };
@@ -140,12 +151,12 @@ export class VariantOp {
   get name(): string { return this.def.name; }
 
   /** The kernel plan this op would run for a config (what `lae gen` writes out). */
-  plan(opts: { K: number; V: number; chunkSize?: ChunkSize; mode?: ForwardMode; dtypes?: ForwardOptions['dtypes']; G?: number }): KernelPlan {
-    return planForward(this.def, this.config(opts.K, opts.V, opts.chunkSize ?? 64, opts.dtypes, opts.G), opts.mode ?? 'chunked');
+  plan(opts: { K: number; V: number; chunkSize?: ChunkSize; mode?: ForwardMode; dtypes?: ForwardOptions['dtypes']; G?: number; varlen?: boolean }): KernelPlan {
+    return planForward(this.def, this.config(opts.K, opts.V, opts.chunkSize ?? 64, opts.dtypes, opts.G, opts.varlen), opts.mode ?? 'chunked');
   }
 
   /** The codegen config: head dims, chunk, the device's memory tier, 16-bit storage choices. */
-  private config(K: number, V: number, chunk: ChunkSize, dtypes: ForwardOptions['dtypes'] = {}, G = 1): CodegenConfig {
+  private config(K: number, V: number, chunk: ChunkSize, dtypes: ForwardOptions['dtypes'] = {}, G = 1, varlen = false): CodegenConfig {
     const qkInputs = G > 1 ? this.def.inputs.filter((d) => qkHeaded(this.def, d.name)).map((d) => d.name) : [];
     const inputDtypes: Record<string, HalfDtype> = {};
     for (const d of this.def.inputs) {
@@ -158,6 +169,7 @@ export class VariantOp {
       ...(Object.keys(inputDtypes).length ? { inputDtypes } : {}),
       ...(o === 'bf16' || o === 'f16' ? { outputDtype: o } : {}),
       ...(qkInputs.length ? { qkInputs } : {}),
+      ...(varlen ? { varlen: true as const } : {}),
     };
   }
 
@@ -214,23 +226,28 @@ export class VariantOp {
       throw new EngineError(`opts.saved must be the 'saved' of a forward of variant '${this.def.name}' run with saveForBackward`);
     }
     if (saved && saved.destroyed) throw new EngineError('opts.saved was already used by a backward (or destroyed); run the forward again');
-    const fwd = saved ?? await this.prepareForward(inputs, { ...opts, mode: 'chunked' });
+    // Everything about the caller's arguments is checked before any work, so a bad call leaves
+    // `saved` usable for a corrected one.
+    const size = validateForwardArgs(this.def, inputs, opts);
     if (saved) {
-      const size = validateForwardArgs(this.def, inputs, opts);
       for (const d of ['B', 'T', 'H', 'K', 'V', 'G'] as const) {
         if ((size[d] ?? 1) !== (saved.size[d] ?? 1)) throw new InputError(`option ${d} = ${size[d]} differs from the saved forward's ${d} = ${saved.size[d]}`);
       }
-    } else {
-      await fwd.execute();
-    }
-    try {
-      const size = fwd.size;
-      if (opts.checkFinite) {
-        checkFinite('seed', {
-          do: seeds?.do && { data: seeds.do, shape: [size.B, size.T, size.H, size.V] },
-          dht: seeds?.dht ? { data: seeds.dht, shape: stateShape(this.def, size) } : undefined,
-        });
+      const offsets = opts.cuSeqlens === undefined ? undefined : Array.from(opts.cuSeqlens);
+      if (JSON.stringify(offsets) !== JSON.stringify(saved.cuSeqlens)) {
+        throw new InputError(`option cuSeqlens ${offsets ? `[${offsets.join(',')}]` : '(none)'} differs from the saved forward's ${saved.cuSeqlens ? `[${saved.cuSeqlens.join(',')}]` : '(none)'}`);
       }
+    }
+    checkSeeds(this.def, size, seeds);
+    if (opts.checkFinite) {
+      checkFinite('seed', {
+        do: { data: seeds.do, shape: [size.B, size.T, size.H, size.V] },
+        dht: seeds.dht ? { data: seeds.dht, shape: stateShape(this.def, size) } : undefined,
+      });
+    }
+    const fwd = saved ?? await this.prepareForward(inputs, { ...opts, mode: 'chunked' });
+    try {
+      if (!saved) await fwd.execute();
       const bwd = await prepareBackward(this.engine, this.def, fwd, seeds, opts);
       try {
         await bwd.execute();
@@ -273,7 +290,9 @@ export class VariantOp {
     const { engine, def } = this;
     engine.assertAlive();
     if (inputs && 'h0' in inputs) throw new InputError("step takes the state as its second argument, not as input 'h0'");
-    const size = validateForwardArgs(def, inputs, { ...opts, T: opts?.N ?? 1 });
+    const packed = opts?.cuSeqlens;
+    const size = validateForwardArgs(def, inputs, { ...opts, T: opts?.N ?? packedLength(packed) ?? 1 });
+    const S = stateRows(size);
     if (opts.checkFinite) checkFinite('input', this.hostTensors(this.values(inputs, opts.dtypes), size));
     const perSeq = size.H * size.K * size.V;
     const layout = def.stateLayout === 'kv' ? 'B,H,K,V' : 'B,H,V,K';
@@ -282,16 +301,16 @@ export class VariantOp {
     const stateLen = state.length;
     const idx = opts.stateIndices;
     if (idx === undefined) {
-      if (stateLen !== size.B * perSeq) {
-        throw new InputError(`state has ${stateLen} elements; expected shape [${layout}] = [${size.B},${size.H},` +
-          `${def.stateLayout === 'kv' ? `${size.K},${size.V}` : `${size.V},${size.K}`}] = ${size.B * perSeq}`);
+      if (stateLen !== S * perSeq) {
+        throw new InputError(`state has ${stateLen} elements; expected shape [${layout}] = [${S},${size.H},` +
+          `${def.stateLayout === 'kv' ? `${size.K},${size.V}` : `${size.V},${size.K}`}] = ${S * perSeq}${size.S !== undefined ? ' (one state per sequence of cuSeqlens)' : ''}`);
       }
     } else {
       if (stateLen === 0 || stateLen % perSeq !== 0) {
         throw new InputError(`state pool has ${stateLen} elements; expected a multiple of H*K*V = ${perSeq} (slots of [H,${layout.slice(4)}])`);
       }
       const slots = stateLen / perSeq;
-      if (idx.length !== size.B) throw new InputError(`stateIndices has ${idx.length} entries; expected one per sequence (B = ${size.B})`);
+      if (idx.length !== S) throw new InputError(`stateIndices has ${idx.length} entries; expected one per sequence (${size.S !== undefined ? 'N, from cuSeqlens' : 'B'} = ${S})`);
       const seen = new Set<number>();
       for (const [b, i] of Array.from(idx).entries()) {
         if (!Number.isInteger(i) || i < 0 || i >= slots) throw new InputError(`stateIndices[${b}] = ${i} is outside the pool's ${slots} slots`);
@@ -301,7 +320,8 @@ export class VariantOp {
     }
     const scale = opts.scale ?? defaultScale(def, size.K);
     if (!Number.isFinite(scale)) throw new EngineError(`scale must be a finite number, got ${scale}`);
-    const plan = planStep(def, this.config(size.K, size.V, 64, opts.dtypes, size.G), idx === undefined ? 'step' : 'stepPool');
+    const plan = planStep(def, this.config(size.K, size.V, 64, opts.dtypes, size.G, size.S !== undefined), idx === undefined ? 'step' : 'stepPool');
+    const tables = size.S !== undefined ? sequenceTables(Array.from(packed!), 64) : undefined;
     const device = engine.device;
     const limit = device.limits.maxStorageBufferBindingSize;
     for (const [name, n] of [['state', stateLen], ['o', size.B * size.T * size.H * size.V]] as const) {
@@ -335,12 +355,13 @@ export class VariantOp {
         const t = GpuTensor.empty(device, b.name, [resolveSize(b.elems, size, 1)]);
         owned.push(t); buffers.set(b.name, t.buffer);
       }
-      if (idx !== undefined) {
-        const data = Uint32Array.from(idx);
+      const upload = (name: string, data: Uint32Array<ArrayBuffer>) => {
         const b = device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
         device.queue.writeBuffer(b, 0, data);
-        extra.push(b); buffers.set('idx', b);
-      }
+        extra.push(b); buffers.set(name, b);
+      };
+      if (idx !== undefined) upload('idx', Uint32Array.from(idx));
+      if (tables) upload('seq_table', tables.seqs);
       const uniform = device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       extra.push(uniform);
       device.queue.writeBuffer(uniform, 0, packParams({ B: size.B, T: size.T, H: size.H, NT: 1, has_h0: 1, scale, has_dht: 0, G: size.G ?? 1 }));
@@ -405,8 +426,10 @@ export class VariantOp {
     if (mode !== 'chunked' && mode !== 'recurrent') throw new EngineError(`mode must be 'chunked' or 'recurrent', got ${JSON.stringify(mode)}`);
     const scale = opts.scale ?? defaultScale(def, size.K);
     if (!Number.isFinite(scale)) throw new EngineError(`scale must be a finite number, got ${scale}`);
-    const plan = this.plan({ K: size.K, V: size.V, chunkSize: chunk, mode, dtypes: opts.dtypes, G: size.G });
-    const NT = Math.ceil(size.T / chunk);
+    const plan = this.plan({ K: size.K, V: size.V, chunkSize: chunk, mode, dtypes: opts.dtypes, G: size.G, varlen: size.S !== undefined });
+    const offsets = size.S !== undefined ? Array.from(opts.cuSeqlens!) : undefined;
+    const tables: SequenceTables | undefined = offsets && sequenceTables(offsets, chunk);
+    const NT = tables ? tables.NT : Math.ceil(size.T / chunk);
     const device = engine.device;
     const limits = device.limits;
 
@@ -441,6 +464,9 @@ export class VariantOp {
         const n = sizes.get(b.name)!;
         if (b.kind === 'input') {
           tensors.set(b.name, this.uploadInput(b.name.slice(3), inputs[b.name.slice(3)]!, opts.dtypes));
+        } else if (b.kind === 'indices') {
+          const data = b.name === 'chunk_table' ? tables!.chunks : tables!.seqs;
+          tensors.set(b.name, GpuTensor.uploadBytes(device, b.name, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), [data.length]));
         } else if (b.kind === 'state-in') {
           const h0 = inputs.h0;
           tensors.set(b.name, h0 ? GpuTensor.upload(device, 'h0', toF32(h0 as HostArray), [n]) : GpuTensor.empty(device, 'h0', [4]));
@@ -483,7 +509,7 @@ export class VariantOp {
         return timeEncoded(device, passes, repeat);
       };
       return {
-        def, plan, size, tensors, encode, execute, timeGpu, destroy, scale, hasH0: Boolean(inputs.h0),
+        def, plan, size, NT, cuSeqlens: offsets, tensors, encode, execute, timeGpu, destroy, scale, hasH0: Boolean(inputs.h0),
         get destroyed() { return destroyed; },
       };
     } catch (e) {
@@ -516,6 +542,9 @@ export interface PreparedForward {
   /** True once destroy() ran (a backward given it as `saved` destroys it). */
   readonly destroyed: boolean;
   readonly size: ProblemSize;
+  /** Chunks over all sequences, and the packed sequences' offsets (when cuSeqlens was given). */
+  readonly NT: number;
+  readonly cuSeqlens?: readonly number[];
   /** The plan's buffers by id: `in_<name>`, 'h0', 'o', 'ht' and scratch. */
   readonly tensors: ReadonlyMap<string, GpuTensor>;
   /** Records the plan's dispatches into a compute pass. */

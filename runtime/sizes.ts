@@ -1,11 +1,14 @@
 // Plan sizes to numbers: symbolic buffer sizes and dispatch grids, checked against the device.
-import type { ProblemSize } from '../dsl/index.js';
+import { stateRows, type ProblemSize } from '../dsl/index.js';
 import type { KernelPlan, SizeExpr } from '../codegen/index.js';
 import { EngineError } from './errors.js';
 
 export function resolveSize(expr: SizeExpr, size: ProblemSize, NT: number): number {
   let n = 1;
-  for (const s of expr) n *= typeof s === 'number' ? s : s === 'NT' ? NT : s === 'BH' ? size.B * size.H : size[s];
+  for (const s of expr) {
+    n *= typeof s === 'number' ? s
+      : s === 'NT' ? NT : s === 'BH' ? size.B * size.H : s === 'S' ? stateRows(size) : s === 'SH' ? stateRows(size) * size.H : size[s];
+  }
   return n;
 }
 

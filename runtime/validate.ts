@@ -3,15 +3,15 @@
 import { numel, inputShape, stateShape, type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { MAX_HEAD_DIM } from '../codegen/index.js';
 import { STORAGE_DTYPES, type StorageDtype } from './dtypes.js';
+import { InputError } from './errors.js';
+import { checkCuSeqlens } from './varlen.js';
 
 export type HostArray = Float32Array | Float64Array;
 /** Inputs by name: float arrays, or Uint16Array of raw bf16/f16 bits (with `dtypes` saying which). */
 export type HostInputs = Readonly<Record<string, HostArray | Uint16Array | undefined>>;
 export type DtypeOptions = Readonly<Partial<Record<string, StorageDtype>>>;
 
-export class InputError extends Error {
-  constructor(message: string) { super(message); this.name = 'InputError'; }
-}
+export { InputError };
 
 /** The problem size as the kernels see it: H state heads, and with `HV` (grouped value heads,
  * FLA's GVA) H = HV and G = HV / H value heads per query/key head. */
@@ -49,8 +49,9 @@ export function validateDtypes(def: VariantDef, dtypes: unknown): DtypeOptions {
   return dtypes as DtypeOptions;
 }
 
-export function validateForwardArgs(def: VariantDef, inputs: HostInputs, opts: Partial<ProblemSize> & { HV?: number; dtypes?: unknown }): ProblemSize {
-  const size = validateSize(opts);
+export function validateForwardArgs(def: VariantDef, inputs: HostInputs, opts: Partial<ProblemSize> & { HV?: number; dtypes?: unknown; cuSeqlens?: unknown }): ProblemSize {
+  let size = validateSize(opts);
+  if (opts.cuSeqlens !== undefined) size = { ...size, S: checkCuSeqlens(opts.cuSeqlens, size.T, size.B).length - 1 };
   const dtypes = validateDtypes(def, opts.dtypes);
   if (!inputs || typeof inputs !== 'object') throw new InputError(`inputs must be an object of Float32Arrays keyed by name (${expected(def)})`);
   const allowed = new Set([...def.inputs.map((i) => i.name), 'h0']);

@@ -20,7 +20,7 @@ export interface Contraction {
 
 /** Grid: (ceil(C * cols / WG), NT, B*H). Every element is a thread; threads past the chunk's
  * valid rows return at once (no barriers in these kernels). */
-export function emitContraction(c: Contraction): string {
+export function emitContraction(ks: KernelSource, c: Contraction): string {
   return `
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -28,8 +28,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let bh = wid.z;
   let b = bh / P.H;
   let h = bh % P.H;
-  let t0 = n * C;
-  let rows = min(C, P.T - t0);
+  ${ks.chunkSpan()}
   let e = wid.x * WG + lid;
   let i = e / (${c.cols});
   let x = e % (${c.cols});

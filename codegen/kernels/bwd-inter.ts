@@ -44,8 +44,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let bh = wid.z;
   let b = bh / P.H;
   let h = bh % P.H;
-  let t0 = n * C;
-  let rows = min(C, P.T - t0);
+  ${ks.chunkSpan()}
   let tx = lid % TX;
   let ty = lid / TX;
   ${zero}

@@ -47,8 +47,7 @@ ${emitScores(ks, { left: 'q', strict: false, post: 'P.scale', slab: ks.tiles.sla
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n = wid.x;
   let bh = wid.y;
-  let t0 = n * C;
-  let rows = min(C, P.T - t0);
+  ${ks.chunkSpan()}
   scores(bh / P.H, bh % P.H, t0, rows, lid);
   for (var e = lid; e < C * C; e += WG) { ${aqk}[${cc()}(bh, n, e / C, e % C)] = sA[e]; }
 }`;
@@ -59,7 +58,7 @@ export function emitBwdDvLocal(ks: KernelSource): string {
   const aqk = ks.use('aqk', 'read');
   const dO = ks.seedDo();
   const dvl = ks.use('dvl', 'read_write');
-  return emitContraction({
+  return emitContraction(ks, {
     cols: 'VD', accs: ['acc'],
     loops: [{ from: 'i', to: 'rows', body: `acc += ${aqk}[${cc()}(bh, n, r, i)] * ${dO}[${bth()}(b, t0 + r, h, x, VD)];` }],
     finish: `${dvl}[${tok()}(bh, t, x, VD)] = acc;`,
@@ -95,14 +94,14 @@ export function emitBwdDqk(ks: KernelSource): string {
     // rowsum(dS'_n * S_{n+1}) for the gate, at the chunk's last token only.
     accs.push('rs');
     loops.push({
-      to: 'select(0u, VD, last)', body: `let nxt = select(${ks.use('ht', 'read')}[${ks.stateIndex('b', 'h', 'x', 'r')}], ${hs}[${st()}(bh, min(n + 1u, P.NT - 1u), x, r)], n + 1u < P.NT);
+      to: 'select(0u, VD, last)', body: `let nxt = select(${ks.use('ht', 'read')}[${ks.stateIndex(ks.chunkSeq('n'), 'h', 'x', 'r')}], ${hs}[${st()}(bh, min(n + 1u, P.NT - 1u), x, r)], ${ks.chunkHasNext('n')});
     rs += ${dhs}[${st()}(bh, n, x, r)] * nxt;`,
     });
   }
   // The bonus diagonal carries no decay, so it stays out of the gate gradient.
   const bonusQ = ks.bonus ? `scale * ${daqk}[${cc()}(bh, n, i, i)] * ${k}(b, t, h, x) * uu` : '0.0';
   const bonusK = ks.bonus ? `scale * ${daqk}[${cc()}(bh, n, i, i)] * qi * uu` : '0.0';
-  return emitContraction({
+  return emitContraction(ks, {
     cols: 'KD', accs,
     setup: `let last = i + 1u == rows;
   let scale = P.scale;

@@ -45,9 +45,7 @@ var<workgroup> sDo: array<f32, RB * BV>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let vt = wid.x;
-  let bh = wid.y;
-  let b = bh / P.H;
-  let h = bh % P.H;
+  ${ks.sequenceSpan()}
   let tx = lid % TX;
   let ty = lid / TX;
   var ds: array<array<f32, RN>, RM>;
@@ -56,14 +54,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var c = 0u; c < RN; c++) {
       let cg = vt * BV + tx + TX * c;
       var x = 0.0;
-      if (P.has_dht != 0u && d < KD && cg < VD) { x = ${dht}[${ks.stateIndex('b', 'h', 'd', 'cg')}]; }
+      if (P.has_dht != 0u && d < KD && cg < VD) { x = ${dht}[${ks.stateIndex('sq', 'h', 'd', 'cg')}]; }
       ds[a][c] = x;
     }
   }
-  for (var nn = 0u; nn < P.NT; nn++) {
-    let n = P.NT - 1u - nn;
-    let t0 = n * C;
-    let rows = min(C, P.T - t0);
+  for (var nn = nBegin; nn < nEnd; nn++) {
+    let n = nBegin + nEnd - 1u - nn;
+    ${ks.chunkSpan()}
     let tl = t0 + rows - 1u;
     for (var a = 0u; a < RM; a++) {
       let d = ty + TY * a;
@@ -153,7 +150,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let d = ty + TY * a;
     for (var c = 0u; c < RN; c++) {
       let cg = vt * BV + tx + TX * c;
-      if (d < KD && cg < VD) { ${dh0}[${ks.stateIndex('b', 'h', 'd', 'cg')}] = ds[a][c]; }
+      if (d < KD && cg < VD) { ${dh0}[${ks.stateIndex('sq', 'h', 'd', 'cg')}] = ds[a][c]; }
     }
   }
 }`;

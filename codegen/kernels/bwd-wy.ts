@@ -43,7 +43,7 @@ export function emitWyM(ks: KernelSource): string {
   const { cc } = bwdHelpers(ks);
   const tf = tFull(ks);
   const dtm = ks.use('dtm', 'read');
-  return emitContraction({
+  return emitContraction(ks, {
     cols: 'C', accs: ['acc'],
     setup: 'let j = x;',
     loops: [{ to: 'select(0u, min(j + 1u, i), j < rows)', body: `acc += ${dtm}[${cc()}(bh, n, i, r)] * ${tf}(bh, n, j, r);` }],
@@ -55,7 +55,7 @@ export function emitWyDA(ks: KernelSource): string {
   const { cc } = bwdHelpers(ks);
   const tf = tFull(ks);
   const mtm = ks.use('mtm', 'read');
-  return emitContraction({
+  return emitContraction(ks, {
     cols: 'C', accs: ['acc'],
     setup: 'let j = x; let live = j < i;',
     loops: [{ from: 'i', to: 'select(i, rows, live)', body: `acc += ${tf}(bh, n, r, i) * ${mtm}[${cc()}(bh, n, r, j)];` }],
@@ -67,7 +67,7 @@ export function emitWyDv(ks: KernelSource): string {
   const { tok, bth } = bwdHelpers(ks);
   const tf = tFull(ks);
   const dvv = ks.use('dvv', 'read');
-  return emitContraction({
+  return emitContraction(ks, {
     cols: 'VD', accs: ['acc'],
     loops: [{ from: 'i', to: 'rows', body: `acc += ${tf}(bh, n, r, i) * ${dvv}[${tok()}(bh, t0 + r, x, VD)];` }],
     finish: `${ks.use('x1', 'read_write')}[${tok()}(bh, t, x, VD)] = acc;
@@ -83,7 +83,7 @@ export function emitWyDk(ks: KernelSource): string {
   const beta = ks.role('beta'); const k = ks.role('k');
   const dwm = ks.use('dwm', 'read'); const dam = ks.use('dtm', 'read');
   const gradK = ks.use('grad_k', 'read_write');
-  return emitContraction({
+  return emitContraction(ks, {
     cols: 'KD', accs: ['x2', 'arow', 'acol'],
     setup: `let gi = ${g}(b, h, t, x);`,
     loops: [
@@ -107,7 +107,7 @@ export function emitWyDbeta(ks: KernelSource): string {
   const { tok, bth } = bwdHelpers(ks);
   const v = ks.role('v');
   const x1 = ks.use('x1', 'read'); const x2 = ks.use('x2', 'read');
-  return emitContraction({
+  return emitContraction(ks, {
     cols: '1u', accs: ['acc'],
     loops: [
       { to: 'VD', body: `acc += ${v}(b, t, h, r) * ${x1}[${tok()}(bh, t, r, VD)];` },

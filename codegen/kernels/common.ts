@@ -139,6 +139,54 @@ export class KernelSource {
     return 'gq';
   }
 
+  /** The chunk table of packed sequences: per chunk (t0, rows, sequence, last-of-its-sequence). */
+  private chunkTable(): string { return this.use('chunk_table', 'read', false, 'u32'); }
+
+  /** WGSL defining `t0` and `rows` of chunk `n`: n*C and what is left of T, or under packed
+   * sequences the chunk table's entry (no chunk crosses a sequence boundary). */
+  chunkSpan(n = 'n'): string {
+    if (!this.cfg.varlen) return `let t0 = ${n} * C;\n  let rows = min(C, P.T - t0);`;
+    const ct = this.chunkTable();
+    return `let t0 = ${ct}[4u * ${n}];\n  let rows = ${ct}[4u * ${n} + 1u];`;
+  }
+  /** The last token of chunk `n`. */
+  chunkLastToken(n: string): string {
+    return this.cfg.varlen ? `(${this.chunkTable()}[4u * ${n}] + ${this.chunkTable()}[4u * ${n} + 1u] - 1u)` : `(min(P.T, (${n} + 1u) * C) - 1u)`;
+  }
+  /** Whether chunk `n` is followed by another of the same sequence (its state then is hs[n+1], else ht). */
+  chunkHasNext(n: string): string {
+    return this.cfg.varlen ? `(${this.chunkTable()}[4u * ${n} + 3u] == 0u)` : `(${n} + 1u < P.NT)`;
+  }
+  /** The state slot (row of h0/ht) of chunk `n`: its sequence, or the batch index `b`. */
+  chunkSeq(n: string): string {
+    return this.cfg.varlen ? `${this.chunkTable()}[4u * ${n} + 2u]` : 'b';
+  }
+  /** WGSL opening a per-sequence kernel (the scans, the token-sequential kernel) from its
+   * workgroup's y index: head h, batch b and head row bh of the token and chunk buffers, state
+   * slot sq, and the sequence's chunks [nBegin, nEnd) and tokens [tBegin, tEnd). Without packed
+   * sequences, sq = b and the ranges are the whole of T. */
+  sequenceSpan(): string {
+    if (!this.cfg.varlen) {
+      return `let bh = wid.y;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let sq = b;
+  let nBegin = 0u;
+  let nEnd = P.NT;
+  let tBegin = 0u;
+  let tEnd = P.T;`;
+    }
+    const sqt = this.use('seq_table', 'read', false, 'u32');
+    return `let h = wid.y % P.H;
+  let sq = wid.y / P.H;
+  let b = 0u;
+  let bh = h;
+  let nBegin = ${sqt}[4u * sq];
+  let nEnd = ${sqt}[4u * sq + 1u];
+  let tBegin = ${sqt}[4u * sq + 2u];
+  let tEnd = ${sqt}[4u * sq + 3u];`;
+  }
+
   /** Index of element (d, c) of state (b, h) in h0/ht, in the variant's layout. */
   stateIndex(b: string, h: string, d: string, c: string): string {
     return this.def.stateLayout === 'kv'

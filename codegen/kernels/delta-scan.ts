@@ -35,9 +35,7 @@ ${ks.decayed ? 'var<workgroup> sGl: array<f32, DG>;' : ''}
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let vt = wid.x;
-  let bh = wid.y;
-  let b = bh / P.H;
-  let h = bh % P.H;
+  ${ks.sequenceSpan()}
   let tx = lid % TX;
   let ty = lid / TX;
   var st: array<array<f32, RN>, RM>;
@@ -47,14 +45,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let cl = tx + TX * c;
       let cg = vt * BV + cl;
       var s = 0.0;
-      if (P.has_h0 != 0u && d < KD && cg < VD) { s = ${h0}[${ks.stateIndex('b', 'h', 'd', 'cg')}]; }
+      if (P.has_h0 != 0u && d < KD && cg < VD) { s = ${h0}[${ks.stateIndex('sq', 'h', 'd', 'cg')}]; }
       st[a][c] = s;
       sS[d * BV + cl] = s;
     }
   }
-  for (var n = 0u; n < P.NT; n++) {
-    let t0 = n * C;
-    let rows = min(C, P.T - t0);
+  for (var n = nBegin; n < nEnd; n++) {
+    ${ks.chunkSpan()}
     for (var a = 0u; a < RM; a++) {
       let d = ty + TY * a;
       for (var c = 0u; c < RN; c++) {
@@ -128,7 +125,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let d = ty + TY * a;
     for (var c = 0u; c < RN; c++) {
       let cg = vt * BV + tx + TX * c;
-      if (d < KD && cg < VD) { ${ht}[${ks.stateIndex('b', 'h', 'd', 'cg')}] = st[a][c]; }
+      if (d < KD && cg < VD) { ${ht}[${ks.stateIndex('sq', 'h', 'd', 'cg')}] = st[a][c]; }
     }
   }
 }`;

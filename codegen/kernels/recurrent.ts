@@ -11,7 +11,7 @@ export function emitRecurrent(ks: KernelSource): string {
   const h0 = step ? ks.use('state', 'read_write') : ks.use('h0', 'read');
   const ht = step ? h0 : ks.use('ht', 'read_write');
   const o = ks.use('o', 'read_write');
-  const slot = ks.stage === 'stepPool' ? `${ks.use('idx', 'read', false, 'u32')}[b]` : 'b';
+  const slot = ks.stage === 'stepPool' ? `${ks.use('idx', 'read', false, 'u32')}[sq]` : 'sq';
   const add = ks.def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, cg)` : '';
   const gate = ks.def.roles.outputGate ? ` * ${ks.role('outputGate')}(b, t, h, cg)` : '';
   const ld = ks.decayed ? ks.role('logDecay') : '';
@@ -39,9 +39,7 @@ ${ks.bonus ? 'var<workgroup> sU: array<f32, KP>;' : ''}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.y;
-  let b = bh / P.H;
-  let h = bh % P.H;
+  ${ks.sequenceSpan()}
   let cg = wid.x * WG + lid;
   let live = cg < VD;
   var s: array<f32, KP>;
@@ -51,7 +49,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (live && ${step ? 'true' : 'P.has_h0 != 0u'}) { s[d] = ${h0}[${ks.stateIndex('slot', 'h', 'd', 'cg')}]; }
   }
   ${ks.bonus ? `for (var d = lid; d < KD; d += WG) { sU[d] = ${ks.role('u')}(0u, 0u, h, d); }` : ''}
-  for (var t = 0u; t < P.T; t++) {
+  for (var t = tBegin; t < tEnd; t++) {
     for (var d = lid; d < KD; d += WG) {
       sQ[d] = ${q}(b, t, h, d);
       sK[d] = ${k}(b, t, h, d);

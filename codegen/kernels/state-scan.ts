@@ -8,22 +8,20 @@ export function emitStateScan(ks: KernelSource): string {
   const h0 = ks.use('h0', 'read');
   const ht = ks.use('ht', 'read_write');
   const gcs = ks.decayed ? ks.gcs() : '';
-  const decayOf = (n: string) => (ks.decayed ? `exp2(${gcs}(b, h, min(P.T, (${n} + 1u) * C) - 1u, d))` : '1.0');
+  const decayOf = (n: string) => (ks.decayed ? `exp2(${gcs}(b, h, ${ks.chunkLastToken(n)}, d))` : '1.0');
   return `
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let e = wid.x * WG + lid;
   if (e >= KD * VD) { return; }
-  let bh = wid.y;
-  let b = bh / P.H;
-  let h = bh % P.H;
+  ${ks.sequenceSpan()}
   let d = e / VD;
   let c = e % VD;
   var s = 0.0;
-  if (P.has_h0 != 0u) { s = ${h0}[${ks.stateIndex('b', 'h', 'd', 'c')}]; }
+  if (P.has_h0 != 0u) { s = ${h0}[${ks.stateIndex('sq', 'h', 'd', 'c')}]; }
   // Four chunks per step, loads first, so four memory latencies overlap instead of adding up.
-  var n = 0u;
-  for (; n + 4u <= P.NT; n += 4u) {
+  var n = nBegin;
+  for (; n + 4u <= nEnd; n += 4u) {
     var ds: array<f32, 4>;
     var ad: array<f32, 4>;
     for (var r = 0u; r < 4u; r++) {
@@ -35,12 +33,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       s = ad[r] * s + ds[r];
     }
   }
-  for (; n < P.NT; n++) {
+  for (; n < nEnd; n++) {
     let idx = ((bh * P.NT + n) * KD + d) * VD + c;
     let ds = ${hs}[idx];
     ${hs}[idx] = s;
     s = ${decayOf('n')} * s + ds;
   }
-  ${ht}[${ks.stateIndex('b', 'h', 'd', 'c')}] = s;
+  ${ht}[${ks.stateIndex('sq', 'h', 'd', 'c')}] = s;
 }`;
 }

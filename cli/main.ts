@@ -8,6 +8,7 @@ import { describeRoles } from '../dsl/index.js';
 import { createEngine } from '../runtime/engine.js';
 import { benchForward, SEED_SHAPES, TABLE_HEADER } from '../bench/forward.js';
 import { benchTrain, benchStep, TRAIN_HEADER, STEP_HEADER } from '../bench/backward.js';
+import { benchVarlen, VARLEN_HEADER, VARLEN_LENGTHS } from '../bench/varlen.js';
 import { runDemo } from './demo.js';
 
 const int = (name: string) => (v: string) => {
@@ -71,10 +72,10 @@ program.command('bench')
   .option('--breakdown', 'also time each kernel of the chunked plan alone')
   .option('--no-recurrent', 'skip the token-sequential baseline')
   .option('--dtype <dtype>', 'storage of every input and o: f32, bf16 or f16 (compute is f32)', 'f32')
-  .option('--what <list>', 'comma-separated: forward, train (forward + backward), step (decode at batch 1 and 32)', (v: string) => v.split(','), ['forward'])
+  .option('--what <list>', 'comma-separated: forward, train (forward + backward), step (decode at batch 1 and 32), varlen (packed sequences of mixed lengths vs padded)', (v: string) => v.split(','), ['forward'])
   .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16' }) => {
-    const unknown = o.what.filter((w) => !['forward', 'train', 'step'].includes(w));
-    if (unknown.length) throw new Error(`--what takes forward, train, step; got ${unknown.join(', ')}`);
+    const unknown = o.what.filter((w) => !['forward', 'train', 'step', 'varlen'].includes(w));
+    if (unknown.length) throw new Error(`--what takes forward, train, step, varlen; got ${unknown.join(', ')}`);
     // Full-resolution timestamps (Dawn quantizes them by default).
     const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'] });
     try {
@@ -96,6 +97,10 @@ program.command('bench')
       if (o.what.includes('step')) {
         console.log(`\n${STEP_HEADER}`);
         result.step = await benchStep(engine, { variants: o.variants, H: o.H, D: o.D, log });
+      }
+      if (o.what.includes('varlen')) {
+        console.log(`\nPacked sequences (cuSeqlens) of lengths ${VARLEN_LENGTHS.join(', ')}, H = 16, K = V = ${o.D}, f32\n${VARLEN_HEADER}`);
+        result.varlen = await benchVarlen(engine, { variants: o.variants, D: o.D, log });
       }
       mkdirSync(dirname(o.json), { recursive: true });
       writeFileSync(o.json, JSON.stringify(result, null, 2));

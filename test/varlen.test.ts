@@ -1,9 +1,10 @@
 // Packed variable-length sequences (cuSeqlens, B = 1): every sequence must come out as if it ran
 // alone, with its own h0/ht row. The lengths put boundaries inside what would be a chunk of the
-// unpacked grid, include a sequence shorter than a chunk, one of exactly a chunk, one spanning
-// three chunks and an empty one (which passes its h0 through). Forward, backward and step are
-// checked per sequence against the float64 reference run on that sequence alone; for gla also
-// against the GPU run on each sequence alone.
+// unpacked grid, and include a sequence shorter than a chunk, one of exactly a chunk, one of
+// five chunks (the state scan's unrolled steps of four, then the rest) and an empty one (which
+// passes its h0 through). Forward, backward and step are checked per sequence against the
+// float64 reference run on that sequence alone; for gla also against the GPU run on each
+// sequence alone.
 import { describe, expect, it } from 'vitest';
 import { VARIANTS } from '../variants/index.js';
 import { inputShape, type ProblemSize, type VariantDef } from '../dsl/index.js';
@@ -13,7 +14,7 @@ import { sampleInputs } from '../runtime/sample.js';
 import { relL2, rng } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
 
-const LENS = [5, 16, 0, 37, 9];
+const LENS = [5, 16, 0, 70, 9];
 const CU = Int32Array.from(LENS.reduce((acc, n) => [...acc, acc[acc.length - 1]! + n], [0]));
 const S = LENS.length;
 const T = CU[S]!;
@@ -153,7 +154,7 @@ describe('packed sequences: bad cuSeqlens', () => {
       .rejects.toThrow(new RegExp(`seed 'dht' has ${STATE} elements; expected shape \\[${S},${H},${K},${V}\\]`));
     // A saved forward of other sequences is refused.
     await expect(op.backward(noH0, { do: dO }, { ...opts, cuSeqlens: Int32Array.from([0, T]), saved: fwd.saved }))
-      .rejects.toThrow(/option cuSeqlens \[0,\d+\] differs from the saved forward's \[0,5,21,21,58,67\]/);
+      .rejects.toThrow(/option cuSeqlens \[0,\d+\] differs from the saved forward's \[0,5,21,21,91,100\]/);
     fwd.saved!.destroy();
     // The step: one state (or pool slot) per sequence.
     await expect(op.step(noH0, new Float32Array(STATE), { B: 1, H, K, V, cuSeqlens: CU }))

@@ -147,19 +147,19 @@ export class KernelSource {
   chunkSpan(n = 'n'): string {
     if (!this.cfg.varlen) return `let t0 = ${n} * C;\n  let rows = min(C, P.T - t0);`;
     const ct = this.chunkTable();
-    return `let t0 = ${ct}[4u * ${n}];\n  let rows = ${ct}[4u * ${n} + 1u];`;
+    return `let t0 = ${ct}[4u * (${n})];\n  let rows = ${ct}[4u * (${n}) + 1u];`;
   }
   /** The last token of chunk `n`. */
   chunkLastToken(n: string): string {
-    return this.cfg.varlen ? `(${this.chunkTable()}[4u * ${n}] + ${this.chunkTable()}[4u * ${n} + 1u] - 1u)` : `(min(P.T, (${n} + 1u) * C) - 1u)`;
+    return this.cfg.varlen ? `(${this.chunkTable()}[4u * (${n})] + ${this.chunkTable()}[4u * (${n}) + 1u] - 1u)` : `(min(P.T, (${n} + 1u) * C) - 1u)`;
   }
   /** Whether chunk `n` is followed by another of the same sequence (its state then is hs[n+1], else ht). */
   chunkHasNext(n: string): string {
-    return this.cfg.varlen ? `(${this.chunkTable()}[4u * ${n} + 3u] == 0u)` : `(${n} + 1u < P.NT)`;
+    return this.cfg.varlen ? `(${this.chunkTable()}[4u * (${n}) + 3u] == 0u)` : `(${n} + 1u < P.NT)`;
   }
   /** The state slot (row of h0/ht) of chunk `n`: its sequence, or the batch index `b`. */
   chunkSeq(n: string): string {
-    return this.cfg.varlen ? `${this.chunkTable()}[4u * ${n} + 2u]` : 'b';
+    return this.cfg.varlen ? `${this.chunkTable()}[4u * (${n}) + 2u]` : 'b';
   }
   /** WGSL opening a per-sequence kernel (the scans, the token-sequential kernel) from its
    * workgroup's y index: head h, batch b and head row bh of the token and chunk buffers, state

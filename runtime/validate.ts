@@ -73,7 +73,8 @@ export function validateForwardArgs(def: VariantDef, inputs: HostInputs, opts: P
       throw new InputError(`input '${name}' must be a Float32Array (or Float64Array, or Uint16Array of bf16/f16 bits), got ${Object.prototype.toString.call(a).slice(8, -1)}`);
     }
     if (a.length !== numel(shape)) {
-      throw new InputError(`input '${name}' has ${a.length} elements; expected shape [${shape.join(',')}] = ${numel(shape)} elements`);
+      const perSequence = name === 'h0' && size.S !== undefined ? ' (one state per sequence of cuSeqlens)' : '';
+      throw new InputError(`input '${name}' has ${a.length} elements; expected shape [${shape.join(',')}] = ${numel(shape)} elements${perSequence}`);
     }
   };
   for (const decl of def.inputs) check(decl.name, inputShape(def, decl, size), false);

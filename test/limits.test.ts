@@ -137,6 +137,14 @@ describe('fuzzing the host API', () => {
       const opts: Record<string, unknown> = { ...s };
       if (r.uniform() < 0.2) opts[pick(['B', 'T', 'H', 'K', 'V'])] = pick([0, -1, 1.5, 300, Number.NaN, '4']);
       if (r.uniform() < 0.1) opts.chunkSize = pick([8, 48, 128]);
+      // Packed sequences: valid offsets (then h0 and the step state need one row per sequence)
+      // or offsets that are wrong in one way each.
+      if (r.uniform() < 0.2) {
+        opts.cuSeqlens = pick([
+          Int32Array.from([0, Math.floor(s.T / 2), s.T]), [0, s.T], Int32Array.from([0, s.T, s.T]),
+          Int32Array.from([0, s.T + 1]), Int32Array.from([1, s.T]), Int32Array.from([0, 3, 2, s.T]), [0], new Float32Array([0, s.T]), 'x', [0, 0.5, s.T],
+        ]);
+      }
       const call = pick(['forward', 'backward', 'step'] as const);
       try {
         if (call === 'forward') await op.forward(bad as never, opts as never);
@@ -152,7 +160,7 @@ describe('fuzzing the host API', () => {
         const msg = (e as Error).message;
         expect(msg.length, msg).toBeGreaterThan(20);
         // A clear error names what is wrong: a tensor, an option, or a limit.
-        expect(msg, msg).toMatch(/input|seed|option|state|chunk|tensor|exceeds|supported|must be|missing|unknown|log-decay|head dim/i);
+        expect(msg, msg).toMatch(/input|seed|option|state|chunk|tensor|exceeds|supported|must be|missing|unknown|log-decay|head dim|cuSeqlens/i);
       }
     }
     expect(threw).toBeGreaterThan(10);

@@ -10,8 +10,7 @@
 import type { VariantDef, Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
 import { emitBwdScores, emitBwdDvLocal, emitBwdDScores } from './kernels/bwd-intra.js';
-import { emitBwdDqk } from './kernels/bwd-dqk.js';
-import { chunkTileK } from './kernels/bwd-common.js';
+import { emitBwdDqkTiled, dqkTileK } from './kernels/bwd-dqk.js';
 import { emitBwdScan } from './kernels/bwd-scan.js';
 import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
@@ -32,6 +31,7 @@ const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: Cod
   wyM: { emit: emitWyM, cols: (c) => c.chunk },
   wyDA: { emit: emitWyDA, cols: (c) => c.chunk },
   wyDv: { emit: emitWyDv, cols: (c) => c.V },
+  wyDk: { emit: emitWyDk, cols: (c) => c.K },
   wyDbeta: { emit: emitWyDbeta, cols: () => 1 },
 };
 
@@ -99,10 +99,10 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       const BK = interTileK(tiles.KP);
       const tx = Math.min(16, BK);
       add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emitBwdInter, tx);
-    } else if (stage === 'bwdDqk' || stage === 'wyDk') {
-      const BK = chunkTileK(tiles.KP, cfg.wgMemory);
+    } else if (stage === 'bwdDqk') {
+      const BK = dqkTileK(tiles.KP, cfg.wgMemory);
       const tx = Math.min(16, BK);
-      add(stage, name, tx * 16, [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], stage === 'bwdDqk' ? emitBwdDqk : emitWyDk, tx);
+      add(stage, name, tx * 16, [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emitBwdDqkTiled, tx);
     } else if (stage === 'gateBwd') {
       add(stage, name, 64, [[Math.ceil(cfg.V / 64)], ['T'], ['BH']], emitGateBwd);
     } else if (stage === 'normBwd') {

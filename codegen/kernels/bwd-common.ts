@@ -43,12 +43,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-/** K columns per workgroup of the register-tiled per-chunk stages (bwdDqk, wyDk): 32 where the
- * 48 KiB tier fits a C x C matrix beside the staged K-tiles, else 16. */
-export function chunkTileK(KP: number, wgMemory: number | undefined): number {
-  return Math.min(KP, (wgMemory ?? 32768) >= 49152 ? 32 : 16);
-}
-
 /** Index helpers over the layouts the backward uses; declared in the kernel on first use. */
 export function bwdHelpers(ks: KernelSource) {
   return {

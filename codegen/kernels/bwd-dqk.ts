@@ -9,10 +9,15 @@
 // last token are left for bwdGate, and the bonus form's du here. One thread per output reading
 // every operand from global memory took 1.5-2.1 ms at (1,32,4096,128) on the H100.
 import type { KernelSource } from './common.js';
-import { bwdHelpers, chunkTileK } from './bwd-common.js';
+import { bwdHelpers } from './bwd-common.js';
 import { TILE_GRID } from './tiles.js';
 
-export function emitBwdDqk(ks: KernelSource): string {
+/** K columns per workgroup: 32 where the 48 KiB tier fits the staged q, k and gates, else 16. */
+export function dqkTileK(KP: number, wgMemory: number | undefined): number {
+  return Math.min(KP, (wgMemory ?? 32768) >= 49152 ? 32 : 16);
+}
+
+export function emitBwdDqkTiled(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
   const { cc, tok, bth, st } = hp;
   const g = hp.g(); const gq = hp.gq();
@@ -20,7 +25,7 @@ export function emitBwdDqk(ks: KernelSource): string {
   const daqk = ks.use('daqk', 'read');
   const gradQ = ks.use('grad_q', 'read_write');
   const gradK = ks.use('grad_k', 'read_write');
-  const BK = chunkTileK(ks.tiles.KP, ks.cfg.wgMemory);
+  const BK = dqkTileK(ks.tiles.KP, ks.cfg.wgMemory);
   // Gate columns staged: one per key column for per-key gates, one for a scalar gate.
   const gcol = ks.diag ? 'xl' : '0u';
   // The query-side gate of chunk row r from the staged inclusive one (exclusive for the bonus form).

@@ -14,8 +14,7 @@
 //            the last two summed over d from what wyDk leaves in x2
 // T itself comes from the forward's prep (tmat holds its strictly lower part).
 import type { KernelSource } from './common.js';
-import { bwdHelpers, chunkTileK, emitContraction } from './bwd-common.js';
-import { TILE_GRID } from './tiles.js';
+import { bwdHelpers, emitContraction } from './bwd-common.js';
 import { emitGram } from './bwd-gram.js';
 
 /** Element (i, j) of T = I + tmat in chunk n. */
@@ -76,8 +75,6 @@ export function emitWyDv(ks: KernelSource): string {
   });
 }
 
-/** Register-tiled like bwdDqk: per (K-tile, chunk, b*h) T, then dA, share one C x C array of
- * workgroup memory (x2 needs T, arow and acol dA), beside the K-tile's k, dW and gates. */
 export function emitWyDk(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
   const { cc, tok, bth } = hp;
@@ -86,87 +83,24 @@ export function emitWyDk(ks: KernelSource): string {
   const beta = ks.role('beta'); const k = ks.role('k');
   const dwm = ks.use('dwm', 'read'); const dam = ks.use('dtm', 'read');
   const gradK = ks.use('grad_k', 'read_write');
-  const gcol = ks.diag ? 'xl' : '0u';
-  const gAt = (r: string) => (ks.decayed ? `sG[${r} * GB + ${gcol}]` : '0.0');
-  const stageSquare = (value: string) => `for (var e = lid; e < C * C; e += WG) {
-    let i = e / C;
-    let j = e % C;
-    sM[i * CS + j] = select(0.0, ${value}, i < rows && j < rows);
-  }`;
-  return `
-${TILE_GRID}
-const BK: u32 = ${chunkTileK(ks.tiles.KP, ks.cfg.wgMemory)}u;
-const RM: u32 = C / TY;
-const RN: u32 = BK / TX;
-const GB: u32 = ${ks.diag ? 'BK' : '1u'};
-const CS: u32 = C + 1u;
-var<workgroup> sM: array<f32, C * CS>;
-var<workgroup> sK: array<f32, C * BK>;
-var<workgroup> sW: array<f32, C * BK>;
-var<workgroup> sB: array<f32, C>;
-${ks.decayed ? 'var<workgroup> sG: array<f32, C * GB>;' : ''}
-
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let kt = wid.x;
-  let n = wid.y;
-  let bh = wid.z;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
-  let tx = lid % TX;
-  let ty = lid / TX;
-  ${stageSquare(`${tf}(bh, n, i, j)`)}
-  for (var e = lid; e < C * BK; e += WG) {
-    let t = t0 + min(e / BK, rows - 1u);
-    let x = min(kt * BK + e % BK, KD - 1u);
-    sK[e] = ${k}(b, t, h, x);
-    sW[e] = ${dwm}[${tok()}(bh, t, x, KD)];
-  }
-  for (var i = lid; i < C; i += WG) { sB[i] = ${beta}(b, t0 + min(i, rows - 1u), h, 0u); }
-  ${ks.decayed ? `for (var e = lid; e < C * GB; e += WG) {
-    sG[e] = ${g}(b, h, t0 + min(e / GB, rows - 1u), min(kt * BK + e % GB, KD - 1u));
-  }` : ''}
-  workgroupBarrier();
-  // X2 = T^T dW (r >= i, the unit diagonal included).
-  var x2: array<array<f32, RN>, RM>;
-  for (var a = 0u; a < RM; a++) {
-    let i = ty + TY * a;
-    for (var c = 0u; c < RN; c++) {
-      let xl = tx + TX * c;
-      var acc = 0.0;
-      for (var r = i; r < rows; r++) { acc += sM[r * CS + i] * sW[r * BK + xl]; }
-      x2[a][c] = acc;
-    }
-  }
-  workgroupBarrier();
-  ${stageSquare(`${dam}[${cc()}(bh, n, i, j)]`)}
-  workgroupBarrier();
-  for (var a = 0u; a < RM; a++) {
-    let i = ty + TY * a;
-    if (i >= rows) { continue; }
-    let t = t0 + i;
-    let bi = sB[i];
-    for (var c = 0u; c < RN; c++) {
-      let xl = tx + TX * c;
-      let x = kt * BK + xl;
-      let gi = ${gAt('i')};
-      var arow = 0.0;
-      for (var r = 0u; r < i; r++) { arow += sM[i * CS + r] * sK[r * BK + xl] * exp2(gi - ${gAt('r')}); }
-      var acol = 0.0;
-      for (var r = i + 1u; r < rows; r++) { acol += sM[r * CS + i] * sB[r] * sK[r * BK + xl] * exp2(${gAt('r')} - gi); }
-      if (x >= KD) { continue; }
-      let ki = sK[i * BK + xl];
-      let wterm = bi * exp2(gi) * x2[a][c];
-      let at = ${bth()}(b, t, h, x, KD);
-      ${gradK}[at] = ${gradK}[at] + wterm + bi * arow + acol;
-      // dbeta_i's key-side terms: (k_i 2^G_i) . X2_i + sum_{j<i} dA[i,j] A[i,j] / beta_i = k_i . (2^G_i X2_i + arow_i).
-      ${ks.use('x2', 'read_write')}[${tok()}(bh, t, x, KD)] = ki * (exp2(gi) * x2[a][c] + arow);${ks.decayed ? `
-      let gb = ${tok()}(bh, t, x, KD);
-      ${ks.use('dbk', 'read_write')}[gb] = ${ks.use('dbk', 'read_write')}[gb] + ki * (wterm + bi * arow - acol);` : ''}
-    }
-  }
-}`;
+  return emitContraction(ks, {
+    cols: 'KD', accs: ['x2', 'arow', 'acol'],
+    setup: `let gi = ${g}(b, h, t, x);`,
+    loops: [
+      { from: 'i', to: 'rows', body: `x2 += ${tf}(bh, n, r, i) * ${dwm}[${tok()}(bh, t0 + r, x, KD)];` },
+      { to: 'i', body: `arow += ${dam}[${cc()}(bh, n, i, r)] * ${k}(b, t0 + r, h, x) * exp2(gi - ${g}(b, h, t0 + r, x));` },
+      { from: 'i + 1u', to: 'rows', body: `acol += ${dam}[${cc()}(bh, n, r, i)] * ${beta}(b, t0 + r, h, 0u) * ${k}(b, t0 + r, h, x) * exp2(${g}(b, h, t0 + r, x) - gi);` },
+    ],
+    finish: `let bi = ${beta}(b, t, h, 0u);
+  let wterm = bi * exp2(gi) * x2;
+  let at = ${bth()}(b, t, h, x, KD);
+  ${gradK}[at] = ${gradK}[at] + wterm + bi * arow + acol;
+  // dbeta_i's key-side terms: (k_i 2^G_i) . X2_i + sum_{j<i} dA[i,j] A[i,j] / beta_i = k_i . (2^G_i X2_i + arow_i).
+  ${ks.use('x2', 'read_write')}[${tok()}(bh, t, x, KD)] = ${k}(b, t, h, x) * (exp2(gi) * x2 + arow);${ks.decayed ? `
+  let ki = ${k}(b, t, h, x);
+  let gb = ${tok()}(bh, t, x, KD);
+  ${ks.use('dbk', 'read_write')}[gb] = ${ks.use('dbk', 'read_write')}[gb] + ki * (wterm + bi * arow - acol);` : ''}`,
+  });
 }
 
 export function emitWyDbeta(ks: KernelSource): string {

@@ -9,8 +9,7 @@
 //   chain                   per input: role gradients -> input gradient, through diff()
 import type { VariantDef, Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
-import { emitBwdScores, emitBwdDvLocal, emitBwdDScores } from './kernels/bwd-intra.js';
-import { emitBwdDqkTiled, dqkTileK } from './kernels/bwd-dqk.js';
+import { emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDqk } from './kernels/bwd-intra.js';
 import { emitBwdScan } from './kernels/bwd-scan.js';
 import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
@@ -28,6 +27,7 @@ const CONTRACTION_WG = 128;
 type Emitter = (ks: KernelSource) => string;
 const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
   bwdDvLocal: { emit: emitBwdDvLocal, cols: (c) => c.V },
+  bwdDqk: { emit: emitBwdDqk, cols: (c) => c.K },
   wyM: { emit: emitWyM, cols: (c) => c.chunk },
   wyDA: { emit: emitWyDA, cols: (c) => c.chunk },
   wyDv: { emit: emitWyDv, cols: (c) => c.V },
@@ -99,10 +99,6 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       const BK = interTileK(tiles.KP);
       const tx = Math.min(16, BK);
       add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emitBwdInter, tx);
-    } else if (stage === 'bwdDqk') {
-      const BK = dqkTileK(tiles.KP, cfg.wgMemory);
-      const tx = Math.min(16, BK);
-      add(stage, name, tx * 16, [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emitBwdDqkTiled, tx);
     } else if (stage === 'gateBwd') {
       add(stage, name, 64, [[Math.ceil(cfg.V / 64)], ['T'], ['BH']], emitGateBwd);
     } else if (stage === 'normBwd') {

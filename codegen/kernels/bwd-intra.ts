@@ -7,7 +7,7 @@
 //   bwdScores:  A, stored per chunk
 //   bwdDvLocal: dvl_j = sum_{i>=j} A[i,j] do_i                 (the intra-chunk part of du)
 //   bwdDScores: dA[i,j] = do_i . u_j, j <= i
-//   bwdDqk:     (bwd-dqk.ts) dq_i = scale (sum_{j<=i} dA[i,j] k_j F(i,j) + 2^Gq_i (S_n do_i))
+//   bwdDqk:     dq_i = scale (sum_{j<=i} dA[i,j] k_j F(i,j) + 2^Gq_i (S_n do_i))
 //               dk_i = scale sum_{j>=i} dA[j,i] q_j F(j,i) + 2^(G_last - G_i) (dS'_n u_i)
 //               dW_i = -S_n du_i (delta rule), du_bonus_i = scale dA[i,i] q_i k_i (bonus form)
 //   and the per-token terms of the gate gradient: since every gate factor is 2^(G_a - G_b) with
@@ -19,6 +19,17 @@ import { bwdHelpers, emitContraction } from './bwd-common.js';
 import { emitGram } from './bwd-gram.js';
 import { emitScores } from './scores.js';
 import { TILE_GRID } from './tiles.js';
+
+/** F(ti, tj, d) for tj <= ti: the decay between a query row and a key column. */
+function decayFactor(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const g = hp.g(); const gq = hp.gq();
+  const diagonal = ks.bonus ? `${ks.role('u')}(0u, 0u, h, d)` : `exp2(${gq}(b, h, ti, t0, d) - ${g}(b, h, ti, d))`;
+  return ks.helper('fqk', `fn fqk(b: u32, h: u32, ti: u32, tj: u32, t0: u32, d: u32) -> f32 {
+  if (ti == tj) { return ${diagonal}; }
+  return exp2(${gq}(b, h, ti, t0, d) - ${g}(b, h, tj, d));
+}`);
+}
 
 /** The values the output read in chunk n: V_new for the delta rule, else the v role. */
 function valueAt(ks: KernelSource, t: string, c: string): string {
@@ -60,5 +71,50 @@ export function emitBwdDScores(ks: KernelSource): string {
   return emitGram(ks, {
     parts: [{ len: 'VD', left: `${dO}[${bth()}(b, t, h, x, VD)]`, right: valueAt(ks, 't', 'x') }],
     mask: 'j <= i', post: 'v', out: ks.use('daqk', 'read_write'),
+  });
+}
+
+export function emitBwdDqk(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const { cc, tok, bth, st } = hp;
+  const f = decayFactor(ks);
+  const g = hp.g(); const gq = hp.gq();
+  const q = ks.role('q'); const k = ks.role('k');
+  const daqk = ks.use('daqk', 'read');
+  const gradQ = ks.use('grad_q', 'read_write');
+  const gradK = ks.use('grad_k', 'read_write');
+  const accs = ['dqa', 'dka'];
+  const loops = [
+    { to: 'i + 1u', body: `dqa += ${daqk}[${cc()}(bh, n, i, r)] * ${k}(b, t0 + r, h, x) * ${f}(b, h, t, t0 + r, t0, x);` },
+    { from: 'i', to: 'rows', body: `dka += ${daqk}[${cc()}(bh, n, r, i)] * ${q}(b, t0 + r, h, x) * ${f}(b, h, t0 + r, t, t0, x);` },
+  ];
+  if (ks.decayed) {
+    const hs = ks.use('hs', 'read');
+    const dhs = ks.use('dhs', 'read');
+    // rowsum(dS'_n * S_{n+1}) for the gate, at the chunk's last token only.
+    accs.push('rs');
+    loops.push({
+      to: 'select(0u, VD, last)', body: `let nxt = select(${ks.use('ht', 'read')}[${ks.stateIndex(ks.chunkSeq('n'), 'h', 'x', 'r')}], ${hs}[${st()}(bh, min(n + 1u, P.NT - 1u), x, r)], ${ks.chunkHasNext('n')});
+    rs += ${dhs}[${st()}(bh, n, x, r)] * nxt;`,
+    });
+  }
+  // The bonus diagonal carries no decay, so it stays out of the gate gradient.
+  const bonusQ = ks.bonus ? `scale * ${daqk}[${cc()}(bh, n, i, i)] * ${k}(b, t, h, x) * uu` : '0.0';
+  const bonusK = ks.bonus ? `scale * ${daqk}[${cc()}(bh, n, i, i)] * qi * uu` : '0.0';
+  return emitContraction(ks, {
+    cols: 'KD', accs,
+    setup: `let last = i + 1u == rows;
+  let scale = P.scale;
+  let qi = ${q}(b, t, h, x);
+  let ki = ${k}(b, t, h, x);${ks.bonus ? `\n  let uu = ${ks.role('u')}(0u, 0u, h, x);` : ''}`,
+    loops,
+    finish: `let at = ${tok()}(bh, t, x, KD);
+  let dq = scale * dqa + scale * exp2(${gq}(b, h, t, t0, x)) * ${ks.use('dqi', 'read')}[at];
+  let dk = scale * dka + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${ks.use('dki', 'read')}[at];
+  ${gradQ}[${bth()}(b, t, h, x, KD)] = dq;
+  ${gradK}[${bth()}(b, t, h, x, KD)] = dk;${ks.bonus ? `
+  ${ks.use('grad_u', 'read_write')}[${bth()}(b, t, h, x, KD)] = scale * ${daqk}[${cc()}(bh, n, i, i)] * qi * ki;` : ''}${ks.decayed ? `
+  ${ks.use('dbq', 'read_write')}[${tok()}(bh, t, x, KD)] = qi * (dq - ${bonusQ});
+  ${ks.use('dbk', 'read_write')}[${tok()}(bh, t, x, KD)] = select(0.0, rs, last) - ki * (dk - ${bonusK});` : ''}`,
   });
 }

@@ -25,6 +25,8 @@ export interface GenOptions {
   V?: number;
   /** Which forward(s) to generate; default 'both'. */
   mode?: GenMode;
+  /** Kernels for packed variable-length sequences: the module's calls then take cuSeqlens. */
+  varlen?: boolean;
 }
 
 export class GenError extends Error {
@@ -56,7 +58,7 @@ export async function runGen(opts: GenOptions): Promise<string[]> {
   if (typeof opts.out !== 'string' || opts.out === '') throw new GenError('an output folder is required');
   const def = await resolveVariant(opts.variant);
   const modes: ForwardMode[] = genMode === 'both' ? ['chunked', 'recurrent'] : [genMode];
-  const cfg = { K, V, chunk };
+  const cfg = { K, V, chunk, ...(opts.varlen ? { varlen: true as const } : {}) };
   // The forwards asked for, the decode step, and the backward (which follows the chunked forward).
   const plans = [
     ...modes.map((m) => planForward(def, cfg, m)),
@@ -67,7 +69,7 @@ export async function runGen(opts: GenOptions): Promise<string[]> {
   const out = resolve(opts.out);
   mkdirSync(out, { recursive: true });
   const written: string[] = [];
-  const args = `variant=${def.name} K=${K} V=${V} chunk=${chunk} mode=${genMode}`;
+  const args = `variant=${def.name} K=${K} V=${V} chunk=${chunk} mode=${genMode}${opts.varlen ? ' varlen' : ''}`;
   for (const plan of plans) {
     for (const k of plan.kernels) {
       const file = join(out, `${k.name}.wgsl`);
@@ -122,6 +124,7 @@ const wgslConst = (kernelName: string) => `WGSL_${kernelName.toUpperCase().repla
 export function generateKernelsModule(def: VariantDef, plans: readonly KernelPlan[], args = ''): string {
   if (plans.length === 0) throw new Error('internal: no plans to generate');
   const cfg = plans[0]!.config;
+  const varlen = cfg.varlen === true;
   const scale = def.scale === 'rsqrtK' ? 1 / Math.sqrt(cfg.K) : def.scale;
   const project = new Project({ useInMemoryFileSystem: true });
   const sf: SourceFile = project.createSourceFile(`${def.name}.kernels.ts`, '', { overwrite: true });
@@ -224,7 +227,11 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
   exported('PLANS', `${literal(planData, '', refs)} as const satisfies { readonly [M in PlanName]: PlanDecl }`,
     'The kernel plans by name: buffers with symbolic sizes, and kernels in dispatch order.');
 
-  const stateDims = def.stateLayout === 'kv' ? 'B,H,K,V' : 'B,H,V,K';
+  const stateDims = `${varlen ? 'N' : 'B'},H,${def.stateLayout === 'kv' ? 'K,V' : 'V,K'}`;
+  const cuSeqlensProp = {
+    name: 'cuSeqlens', type: 'Int32Array | readonly number[]',
+    docs: ['Packed sequences: N+1 token offsets [0, ..., T] (B = 1); sequence s is tokens [cu[s], cu[s+1]), with its own state (row s of h0/ht).'],
+  };
   sf.addInterface({
     isExported: true, name: 'Inputs',
     docs: [`Host inputs of '${def.name}': row-major f32, in the shapes of INPUTS.`],
@@ -236,7 +243,7 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
   sf.addInterface({
     isExported: true, name: 'Size',
     docs: [`Problem size; K = ${cfg.K} and V = ${cfg.V} are fixed by the generated kernels.`],
-    properties: ['B', 'T', 'H'].map((d) => ({ name: d, type: 'number' })),
+    properties: [...['B', 'T', 'H'].map((d) => ({ name: d, type: 'number' })), ...(varlen ? [cuSeqlensProp] : [])],
   });
   sf.addTypeAlias({
     isExported: true, name: 'Pipelines', type: '{ readonly [M in PlanName]: readonly GPUComputePipeline[] }',
@@ -270,9 +277,17 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
   });
   sf.addFunction({
     name: 'resolveSize', returnType: 'number',
-    parameters: [{ name: 'expr', type: 'SizeExpr' }, { name: 'size', type: 'Size' }, { name: 'NT', type: 'number' }],
+    parameters: [{ name: 'expr', type: 'SizeExpr' }, { name: 'size', type: 'Size' }, { name: 'NT', type: 'number' }, { name: 'S', type: 'number' }],
     statements: RESOLVE_SIZE_BODY.trim(),
   });
+  if (varlen) {
+    sf.addFunction({
+      name: 'sequenceTables', returnType: '{ S: number; NT: number; chunks: Uint32Array; seqs: Uint32Array }',
+      docs: ['Checks cuSeqlens and builds the chunk table (t0, rows, sequence, last) and the sequence table (first chunk, end chunk, first token, end token) the kernels read.'],
+      parameters: [{ name: 'cu', type: 'Int32Array | readonly number[]' }, { name: 'B', type: 'number' }, { name: 'T', type: 'number' }],
+      statements: SEQUENCE_TABLES_BODY.trim(),
+    });
+  }
   sf.addFunction({
     name: 'runPlans', isAsync: true, returnType: 'Promise<Record<string, Float32Array>>',
     docs: ['Creates the named plans\' buffers (shared by name), dispatches their kernels in one compute pass, reads back `read`.'],
@@ -285,7 +300,7 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
       { name: 'scale', type: 'number' },
       { name: 'read', type: 'readonly string[]' },
     ],
-    statements: RUN_BODY.trim(),
+    statements: runBody(varlen).trim(),
   });
   sf.addFunction({
     name: 'checkSize', returnType: 'void',
@@ -306,9 +321,10 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
   });
   sf.addInterface({
     isExported: true, name: 'StepSize',
-    docs: ['Decode-step size: B sequences of H heads, N tokens each (default 1).'],
+    docs: [varlen ? 'Decode-step size: B = 1, the sequences packed by cuSeqlens, N tokens in all (default cu[N]).' : 'Decode-step size: B sequences of H heads, N tokens each (default 1).'],
     properties: [
       { name: 'B', type: 'number' }, { name: 'H', type: 'number' }, { name: 'N', type: 'number', hasQuestionToken: true },
+      ...(varlen ? [cuSeqlensProp] : []),
     ],
   });
   sf.addFunction({
@@ -322,7 +338,10 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
       { name: 'size', type: 'StepSize' },
       { name: 'opts', type: '{ scale?: number }', initializer: '{}' },
     ],
-    statements: STEP_BODY.trim(),
+    statements: (varlen
+      ? STEP_BODY.replace('const N = size.N ?? 1;', 'const N = size.N ?? Number(size.cuSeqlens[size.cuSeqlens.length - 1]);')
+        .replace('{ B: size.B, T: N, H: size.H }', '{ B: size.B, T: N, H: size.H, cuSeqlens: size.cuSeqlens }')
+      : STEP_BODY).trim(),
   });
   if (plans.some((p) => p.mode === 'backward')) {
     sf.addInterface({
@@ -389,7 +408,7 @@ return out as Pipelines;`;
 
 const RESOLVE_SIZE_BODY = `
 let n = 1;
-for (const s of expr) n *= typeof s === 'number' ? s : s === 'NT' ? NT : s === 'BH' || s === 'SH' ? size.B * size.H : s === 'S' ? size.B : size[s];
+for (const s of expr) n *= typeof s === 'number' ? s : s === 'NT' ? NT : s === 'BH' ? size.B * size.H : s === 'SH' ? S * size.H : s === 'S' ? S : size[s];
 return n;`;
 
 const CHECK_SIZE_BODY = `
@@ -439,6 +458,43 @@ for (const n of names) grads[\`d\${n}\`] = out[\`grad_in_\${n}\`]!;
 if (inputs.h0) grads.dh0 = out.dh0!;
 return grads as unknown as Gradients;`;
 
+const SEQUENCE_TABLES_BODY = `
+if (!(cu instanceof Int32Array) && !Array.isArray(cu)) throw new Error('cuSeqlens must be an Int32Array of N+1 sequence offsets [0, ..., T]');
+if (B !== 1) throw new Error(\`cuSeqlens packs the sequences along T, so B must be 1 (got B = \${B})\`);
+const at = Array.from(cu as ArrayLike<number>);
+if (at.length < 2) throw new Error(\`cuSeqlens has \${at.length} entries; it needs N+1 >= 2 offsets, from 0 to T = \${T}\`);
+at.forEach((x, i) => { if (!Number.isInteger(x)) throw new Error(\`cuSeqlens[\${i}] = \${x} is not an integer\`); });
+if (at[0] !== 0) throw new Error(\`cuSeqlens[0] = \${at[0]}; the first sequence starts at token 0\`);
+for (let i = 1; i < at.length; i++) {
+  if (at[i]! < at[i - 1]!) throw new Error(\`cuSeqlens is not increasing: cuSeqlens[\${i}] = \${at[i]} < cuSeqlens[\${i - 1}] = \${at[i - 1]}\`);
+}
+if (at[at.length - 1] !== T) throw new Error(\`cuSeqlens ends at \${at[at.length - 1]} but the packed inputs have T = \${T} tokens\`);
+const S = at.length - 1;
+const chunks: number[] = [];
+const seqs = new Uint32Array(4 * S);
+for (let s = 0; s < S; s++) {
+  const begin = at[s]!, end = at[s + 1]!;
+  seqs.set([chunks.length / 4, 0, begin, end], 4 * s);
+  for (let t0 = begin; t0 < end; t0 += CONFIG.chunk) chunks.push(t0, Math.min(CONFIG.chunk, end - t0), s, t0 + CONFIG.chunk >= end ? 1 : 0);
+  seqs[4 * s + 1] = chunks.length / 4;
+}
+return { S, NT: chunks.length / 4, chunks: Uint32Array.from(chunks), seqs };`;
+
+/** runPlans' body; with packed sequences it builds the tables from size.cuSeqlens first. */
+function runBody(varlen: boolean): string {
+  const head = varlen
+    ? `const tables = sequenceTables(size.cuSeqlens, size.B, size.T);
+const NT = tables.NT;
+const S = tables.S;`
+    : `const NT = Math.ceil(size.T / CONFIG.chunk);
+const S = size.B;`;
+  return RUN_BODY.replace('const NT = Math.ceil(size.T / CONFIG.chunk);', head)
+    .replace("const data = b.kind === 'input' ? host[b.name.slice(3)] : host[b.name];",
+      varlen
+        ? "const data = b.kind === 'input' ? host[b.name.slice(3)] : b.kind === 'indices' ? (b.name === 'chunk_table' ? tables.chunks : tables.seqs) : host[b.name];"
+        : "const data = b.kind === 'input' ? host[b.name.slice(3)] : host[b.name];");
+}
+
 const RUN_BODY = `
 const dims: Record<Dim, number> = { B: size.B, T: size.T, H: size.H, K: CONFIG.K, V: CONFIG.V };
 const NT = Math.ceil(size.T / CONFIG.chunk);
@@ -469,10 +525,10 @@ for (const { plan } of plans) {
       n = inputDims[name]!.reduce((acc, d) => acc * dims[d], 1);
       check(name, n, false);
     } else if (b.kind === 'state-inout') {
-      n = size.B * size.H * CONFIG.K * CONFIG.V;
+      n = S * size.H * CONFIG.K * CONFIG.V;
       check(b.name, n, false);
     } else {
-      n = resolveSize(b.elems, size, NT);
+      n = resolveSize(b.elems, size, NT, S);
       if (b.kind === 'state-in') check(b.name, n, true);
       if (b.kind === 'seed') check(b.name, n, false);
     }
@@ -483,7 +539,7 @@ for (const { plan } of plans) {
   }
 }
 const grids = plans.map(({ plan }) => plan.kernels.map((k) => {
-  const g = k.grid.map((e) => resolveSize(e, size, NT)) as [number, number, number];
+  const g = k.grid.map((e) => resolveSize(e, size, NT, S)) as [number, number, number];
   g.forEach((n, axis) => {
     if (n > limits.maxComputeWorkgroupsPerDimension) {
       throw new Error(\`kernel \${k.name}: \${n} workgroups along axis \${axis} exceed the device's maxComputeWorkgroupsPerDimension (\${limits.maxComputeWorkgroupsPerDimension}); reduce B*H or T\`);
@@ -493,9 +549,9 @@ const grids = plans.map(({ plan }) => plan.kernels.map((k) => {
 }));
 
 const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-const upload = (label: string, data: Float32Array): GPUBuffer => {
+const upload = (label: string, data: Float32Array | Uint32Array): GPUBuffer => {
   const buffer = device.createBuffer({ label, size: Math.max(16, Math.ceil(data.byteLength / 4) * 4), usage, mappedAtCreation: true });
-  new Float32Array(buffer.getMappedRange(0, data.byteLength)).set(data);
+  new Uint8Array(buffer.getMappedRange(0, data.byteLength)).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   buffer.unmap();
   return buffer;
 };

@@ -39,10 +39,11 @@ program.command('gen')
   .option('--chunk <C>', 'chunk size 16 | 32 | 64', chunkArg, 64)
   .option('--K <K>', 'key head dim', int('K'), 128)
   .option('--V <V>', 'value head dim', int('V'), 128)
-  .action(async (variant: string, o: { out: string; chunk: 16 | 32 | 64; K: number; V: number }) => {
+  .option('--varlen', 'kernels for packed variable-length sequences: the module takes cuSeqlens')
+  .action(async (variant: string, o: { out: string; chunk: 16 | 32 | 64; K: number; V: number; varlen?: boolean }) => {
     // Loaded on demand: gen pulls in the TypeScript compiler and ts-morph.
     const { runGen } = await import('./gen.js');
-    const files = await runGen({ variant, out: o.out, chunk: o.chunk, K: o.K, V: o.V });
+    const files = await runGen({ variant, out: o.out, chunk: o.chunk, K: o.K, V: o.V, varlen: o.varlen });
     for (const f of files) console.log(f);
   });
 

@@ -68,6 +68,17 @@ interface GeneratedModule {
     size: { B: number; H: number; N?: number }, opts?: { scale?: number }): Promise<{ o: Float32Array }>;
 }
 
+/** A module made with --varlen: sizes carry cuSeqlens (B = 1). */
+interface VarlenModule {
+  createKernels(device: GPUDevice): Promise<unknown>;
+  forward(device: GPUDevice, pipelines: unknown, inputs: Record<string, Float32Array>, size: { B: number; T: number; H: number; cuSeqlens: Int32Array | readonly number[] },
+    opts?: { mode?: string }): Promise<{ o: Float32Array; ht: Float32Array }>;
+  backward(device: GPUDevice, pipelines: unknown, inputs: Record<string, Float32Array>, seeds: { do: Float32Array; dht?: Float32Array },
+    size: { B: number; T: number; H: number; cuSeqlens: Int32Array }): Promise<Record<string, Float32Array>>;
+  step(device: GPUDevice, pipelines: unknown, inputs: Record<string, Float32Array>, state: Float32Array,
+    size: { B: number; H: number; N?: number; cuSeqlens: Int32Array }): Promise<{ o: Float32Array }>;
+}
+
 /** Random inputs by name: gates as log-sigmoids (negative), the rest standard normal. */
 function randomInputs(def: VariantDef, size: ProblemSize, seed: number): Record<string, Float32Array> {
   const r = rng(seed);
@@ -176,6 +187,56 @@ describe('lae gen: built-in variants', () => {
     const ref = referenceForward(def, first, { ...size, T: N }, { h0 });
     expect(relL2(o, ref.o)).toBeLessThan(TOL);
     expect(relL2(state, ref.ht)).toBeLessThan(TOL);
+  });
+
+  it('lae gen --varlen: the module takes cuSeqlens; forward, backward and step match each sequence alone', async () => {
+    const out = join(tmp, 'gla-varlen');
+    await runGen({ variant: 'gla', out, K: 16, V: 8, chunk: 16, varlen: true });
+    const file = join(out, 'gla.kernels.ts');
+    expect(typeCheck([file])).toEqual([]);
+    const mod = await importGenerated(file) as unknown as VarlenModule;
+    const engine = await getEngine();
+    const pipelines = await mod.createKernels(engine.device);
+    const def = VARIANTS.gla;
+    const cu = Int32Array.from([0, 5, 5, 21, 30]);
+    const S = cu.length - 1, T = 30, H = 2, K = 16, V = 8, ST = H * K * V;
+    const size = { B: 1, T, H, cuSeqlens: cu };
+    const inputs = randomInputs(def, { B: 1, T, H, K, V }, 21);
+    const r = rng(22);
+    const h0 = Float32Array.from({ length: S * ST }, () => r.normal());
+    const dO = Float32Array.from({ length: T * H * V }, () => r.normal());
+    const dht = Float32Array.from({ length: S * ST }, () => r.normal());
+    const fwd = { chunked: await mod.forward(engine.device, pipelines, { ...inputs, h0 }, size, { mode: 'chunked' }),
+      recurrent: await mod.forward(engine.device, pipelines, { ...inputs, h0 }, size, { mode: 'recurrent' }) };
+    const grads = await mod.backward(engine.device, pipelines, { ...inputs, h0 }, { do: dO, dht }, size);
+    const state = h0.slice();
+    const { o: stepO } = await mod.step(engine.device, pipelines, inputs, state, { B: 1, H, cuSeqlens: cu });
+    const tok = (a: Float32Array, w: number, s: number) => a.slice(cu[s]! * w, cu[s + 1]! * w);
+    const row = (a: Float32Array, s: number) => a.slice(s * ST, (s + 1) * ST);
+    for (let s = 0; s < S; s++) {
+      const n = cu[s + 1]! - cu[s]!;
+      if (n === 0) {
+        expect(row(fwd.chunked.ht, s)).toEqual(row(h0, s));
+        expect(row(grads.dh0!, s)).toEqual(row(dht, s));
+        continue;
+      }
+      const alone = Object.fromEntries(def.inputs.map((i) => [i.name, tok(inputs[i.name]!, inputs[i.name]!.length / T, s)]));
+      const one = { B: 1, T: n, H, K, V };
+      const want = referenceForward(def, alone, one, { h0: row(h0, s) });
+      for (const [mode, got] of Object.entries(fwd)) {
+        expect(relL2(tok(got.o, H * V, s), want.o), `${mode} o ${s}`).toBeLessThan(TOL);
+        expect(relL2(row(got.ht, s), want.ht), `${mode} ht ${s}`).toBeLessThan(TOL);
+      }
+      expect(relL2(tok(stepO, H * V, s), want.o), `step o ${s}`).toBeLessThan(TOL);
+      expect(relL2(row(state, s), want.ht), `step state ${s}`).toBeLessThan(TOL);
+      const wantG = referenceBackward(def, alone, one, { do: tok(dO, H * V, s), dht: row(dht, s) }, { h0: row(h0, s) });
+      for (const i of def.inputs) expect(relL2(tok(grads[`d${i.name}`]!, inputs[i.name]!.length / T, s), wantG[`d${i.name}`]!), `d${i.name} ${s}`).toBeLessThan(TOL);
+      expect(relL2(row(grads.dh0!, s), wantG.dh0!), `dh0 ${s}`).toBeLessThan(TOL);
+    }
+    await expect(mod.forward(engine.device, pipelines, inputs, { ...size, cuSeqlens: [0, 5, 29] }))
+      .rejects.toThrow(/cuSeqlens ends at 29 but the packed inputs have T = 30 tokens/);
+    await expect(mod.forward(engine.device, pipelines, inputs, { ...size, cuSeqlens: [0, 9, 5, 30] }))
+      .rejects.toThrow(/cuSeqlens is not increasing/);
   });
 
   it('the generated modules of all nine variants type-check', async () => {

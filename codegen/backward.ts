@@ -2,6 +2,7 @@
 // states, gate cumsums and WY factors) and produce the gradient of every input plus dh0.
 //   bwdScores, bwdDvLocal   the intra-chunk scores and their part of du
 //   bwdScan                 reverse scan over chunks: dS'_n per chunk, du (dv or dU), dh0
+//                           (without the delta rule: bwdChunkState, bwdStateScan, bwdDu)
 //   bwdInter                the state terms do S^T, u dS'^T, -du S^T (register-tiled)
 //   bwdDScores, bwdDqk      dq, dk and the per-token gate terms
 //   wy*                     the WY backward (delta rule): dk, dv, dbeta
@@ -11,6 +12,8 @@ import type { VariantDef, Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
 import { emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDqk } from './kernels/bwd-intra.js';
 import { emitBwdScan } from './kernels/bwd-scan.js';
+import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
+import { emitBwdStateScan } from './kernels/state-scan.js';
 import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitBwdGate } from './kernels/bwd-gate.js';
@@ -40,7 +43,9 @@ export function backwardStages(def: VariantDef): KernelStage[] {
   const delta = def.correction === 'delta';
   return [
     ...(def.roles.outputGate ? (['gateBwd'] as const) : []),
-    'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdInter', 'bwdDScores', 'bwdDqk',
+    // Without the delta rule the reverse state scan splits into parallel per-chunk products
+    // around an elementwise scan (bwd-du.ts); with it, one sequential kernel.
+    'bwdScores', 'bwdDvLocal', ...(delta ? (['bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores', 'bwdDqk',
     ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta'] as const) : []),
     ...(def.decay !== 'none' ? (['bwdGate'] as const) : []),
     ...(def.l2norm.length ? (['normBwd'] as const) : []),
@@ -99,6 +104,15 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       const BK = interTileK(tiles.KP);
       const tx = Math.min(16, BK);
       add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emitBwdInter, tx);
+    } else if (stage === 'bwdChunkState') {
+      const tx = Math.min(16, tiles.stateBV);
+      add(stage, name, tx * Math.min(16, tiles.KP), [[Math.ceil(cfg.V / tiles.stateBV)], ['NT'], ['BH']], emitBwdChunkState, tx);
+    } else if (stage === 'bwdStateScan') {
+      add(stage, name, 256, [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdStateScan, 256);
+    } else if (stage === 'bwdDu') {
+      const BV = duTileV(tiles.VP);
+      const tx = Math.min(16, BV);
+      add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.V / BV)], ['NT'], ['BH']], emitBwdDu, tx);
     } else if (stage === 'gateBwd') {
       add(stage, name, 64, [[Math.ceil(cfg.V / 64)], ['T'], ['BH']], emitGateBwd);
     } else if (stage === 'normBwd') {

@@ -9,13 +9,31 @@ import { emitStagedLoad } from './staged.js';
 
 export const STATE_ROW_SLAB = 8;
 
+/** The operands of a per-chunk outer-product sum: `left` (over keys d) and `right` (over value
+ * columns cg) at token t, and the per-chunk K x V buffer the sums go to. */
+export interface ChunkOuter {
+  readonly left: string;
+  readonly right: string;
+  readonly out: string;
+  /** Whether `left` reads the chunk's last gate cumsum, sGl[d] (staged first). */
+  readonly usesLastGate: boolean;
+}
+
 export function emitChunkState(ks: KernelSource): string {
-  const { tiles } = ks;
-  const hs = ks.use('hs', 'read_write');
   const k = ks.role('k');
-  const v = ks.role('v');
-  const gcs = ks.decayed ? ks.gcs() : '';
   const gl = ks.diag ? 'sGl[d]' : 'sGl[0]';
+  return emitChunkOuter(ks, {
+    left: `${k}(b, t, h, d)${ks.decayed ? ` * exp2(${gl} - ${ks.gcs()}(b, h, t, d))` : ''}`,
+    right: `${ks.role('v')}(b, t, h, cg)`,
+    out: ks.use('hs', 'read_write'),
+    usesLastGate: ks.decayed,
+  });
+}
+
+/** sum_t left(t)^T right(t) over each chunk's tokens, into out[b*h, n] ([K, V]). */
+export function emitChunkOuter(ks: KernelSource, op: ChunkOuter): string {
+  const { tiles } = ks;
+  const gcs = ks.decayed ? ks.gcs() : '';
   return `
 ${TILE_GRID}
 const BV: u32 = ${tiles.stateBV}u;
@@ -24,7 +42,7 @@ const RN: u32 = BV / TX;
 const SI: u32 = ${STATE_ROW_SLAB}u;
 var<workgroup> sK: array<f32, SI * KP>;
 var<workgroup> sV: array<f32, SI * BV>;
-${ks.decayed ? 'var<workgroup> sGl: array<f32, DG>;' : ''}
+${op.usesLastGate ? 'var<workgroup> sGl: array<f32, DG>;' : ''}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -36,7 +54,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${ks.chunkSpan()}
   let tx = lid % TX;
   let ty = lid / TX;
-  ${ks.decayed ? `for (var d = lid; d < DG; d += WG) { sGl[d] = ${gcs}(b, h, t0 + rows - 1u, d); }
+  ${op.usesLastGate ? `for (var d = lid; d < DG; d += WG) { sGl[d] = ${gcs}(b, h, t0 + rows - 1u, d); }
   workgroupBarrier();` : ''}
   var acc: array<array<f32, RN>, RM>;
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
@@ -44,7 +62,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     ${emitStagedLoad({
     count: 'SI * KP',
     index: 'let t = min(t0 + i0 + e / KP, P.T - 1u); let d = min(e % KP, KD - 1u);',
-    loads: [{ name: 'k', expr: `${k}(b, t, h, d)${ks.decayed ? ` * exp2(${gl} - ${gcs}(b, h, t, d))` : ''}` }],
+    loads: [{ name: 'k', expr: op.left }],
     storeIndex: '',
     valid: 'i0 + e / KP < rows && e % KP < KD',
     store: (v) => `sK[e] = ${v('k')};`,
@@ -52,7 +70,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     ${emitStagedLoad({
     count: 'SI * BV',
     index: 'let t = min(t0 + i0 + e / BV, P.T - 1u); let cg = min(vt * BV + e % BV, VD - 1u);',
-    loads: [{ name: 'v', expr: `${v}(b, t, h, cg)` }],
+    loads: [{ name: 'v', expr: op.right }],
     storeIndex: '',
     valid: 'i0 + e / BV < rows && vt * BV + e % BV < VD',
     store: (val) => `sV[e] = ${val('v')};`,
@@ -68,7 +86,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let d = ty + TY * a;
     for (var c = 0u; c < RN; c++) {
       let cg = vt * BV + tx + TX * c;
-      if (d < KD && cg < VD) { ${hs}[((bh * P.NT + n) * KD + d) * VD + cg] = acc[a][c]; }
+      if (d < KD && cg < VD) { ${op.out}[((bh * P.NT + n) * KD + d) * VD + cg] = acc[a][c]; }
     }
   }
 }`;

@@ -1,14 +1,38 @@
 // The scan over chunks for variants without a delta correction: elementwise over the K x V
 // state, one thread per element, S_{n+1} = 2^{G_last,n} * S_n + dS_n. hs[n] holds dS_n on
 // entry (chunk-state.ts) and S_n on exit, which is what the output stage reads.
+// The backward runs the same scan in reverse over the state gradients: D_{n-1} = 2^{G_last,n}
+// * D_n + L_n from dht, with dhs[n] holding L_n on entry and D_n (the gradient of chunk n's end
+// state) on exit, and dh0 at the end.
 import { KernelSource } from './common.js';
 
+interface Scan {
+  /** Per-chunk buffer: contributions in, carried values out. */
+  readonly chunks: string;
+  /** The first carried value (and the Params flag saying it was given), and where the last goes. */
+  readonly init: string;
+  readonly initGiven: string;
+  readonly final: string;
+  readonly reverse: boolean;
+}
+
 export function emitStateScan(ks: KernelSource): string {
-  const hs = ks.use('hs', 'read_write');
-  const h0 = ks.use('h0', 'read');
-  const ht = ks.use('ht', 'read_write');
+  return emitScan(ks, {
+    chunks: ks.use('hs', 'read_write'), init: ks.use('h0', 'read'), initGiven: 'P.has_h0', final: ks.use('ht', 'read_write'), reverse: false,
+  });
+}
+
+export function emitBwdStateScan(ks: KernelSource): string {
+  return emitScan(ks, {
+    chunks: ks.use('dhs', 'read_write'), init: ks.use('dht', 'read'), initGiven: 'P.has_dht', final: ks.use('dh0', 'read_write'), reverse: true,
+  });
+}
+
+function emitScan(ks: KernelSource, sc: Scan): string {
   const gcs = ks.decayed ? ks.gcs() : '';
   const decayOf = (n: string) => (ks.decayed ? `exp2(${gcs}(b, h, ${ks.chunkLastToken(n)}, d))` : '1.0');
+  // Step m of the walk visits chunk `at(m)`: forward n = m, reverse from the sequence's last chunk.
+  const at = (m: string) => (sc.reverse ? `(nBegin + nEnd - 1u - (${m}))` : `(${m})`);
   return `
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -18,27 +42,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let d = e / VD;
   let c = e % VD;
   var s = 0.0;
-  if (P.has_h0 != 0u) { s = ${h0}[${ks.stateIndex('sq', 'h', 'd', 'c')}]; }
+  if (${sc.initGiven} != 0u) { s = ${sc.init}[${ks.stateIndex('sq', 'h', 'd', 'c')}]; }
   // Four chunks per step, loads first, so four memory latencies overlap instead of adding up.
-  var n = nBegin;
-  for (; n + 4u <= nEnd; n += 4u) {
+  var m = nBegin;
+  for (; m + 4u <= nEnd; m += 4u) {
     var ds: array<f32, 4>;
     var ad: array<f32, 4>;
     for (var r = 0u; r < 4u; r++) {
-      ds[r] = ${hs}[((bh * P.NT + n + r) * KD + d) * VD + c];
-      ad[r] = ${decayOf('n + r')};
+      let n = ${at('m + r')};
+      ds[r] = ${sc.chunks}[((bh * P.NT + n) * KD + d) * VD + c];
+      ad[r] = ${decayOf('n')};
     }
     for (var r = 0u; r < 4u; r++) {
-      ${hs}[((bh * P.NT + n + r) * KD + d) * VD + c] = s;
+      ${sc.chunks}[((bh * P.NT + ${at('m + r')}) * KD + d) * VD + c] = s;
       s = ad[r] * s + ds[r];
     }
   }
-  for (; n < nEnd; n++) {
+  for (; m < nEnd; m++) {
+    let n = ${at('m')};
     let idx = ((bh * P.NT + n) * KD + d) * VD + c;
-    let ds = ${hs}[idx];
-    ${hs}[idx] = s;
+    let ds = ${sc.chunks}[idx];
+    ${sc.chunks}[idx] = s;
     s = ${decayOf('n')} * s + ds;
   }
-  ${ht}[${ks.stateIndex('sq', 'h', 'd', 'c')}] = s;
+  ${sc.final}[${ks.stateIndex('sq', 'h', 'd', 'c')}] = s;
 }`;
 }

@@ -1,0 +1,93 @@
+// The backward's state pass without a delta correction, parallel over chunks. The reverse scan
+// over chunks is linear in each chunk's own term, as the forward's is:
+//   D_{n-1} = 2^{G_last,n} * D_n + L_n,   L_n = sum_i (scale q_i 2^{Gq_i})^T do_i,
+// so L_n comes from the forward's chunk-state matmul (bwdChunkState), the scan is elementwise
+// (bwdStateScan, state-scan.ts, reversed), and the value gradient of each chunk,
+//   dv_j = dvl_j + (k_j 2^(G_last - G_j)) . D_n,
+// is a register-tiled C x K by K x V product per (V-tile, chunk, b*h): this file. The delta
+// rule's scan (bwd-scan.ts) stays sequential: its L_n holds -W^T du, and du needs D_n.
+import type { KernelSource } from './common.js';
+import { bwdHelpers } from './bwd-common.js';
+import { emitChunkOuter } from './chunk-state.js';
+import { TILE_GRID, emitTileMac } from './tiles.js';
+import { emitStagedLoad } from './staged.js';
+
+/** V columns per workgroup of bwdDu. */
+export const duTileV = (VP: number) => Math.min(VP, 64);
+
+export function emitBwdChunkState(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  return emitChunkOuter(ks, {
+    left: `P.scale * ${ks.role('q')}(b, t, h, d) * exp2(${hp.gq()}(b, h, t, t0, d))`,
+    right: `${ks.seedDo()}[${hp.bth()}(b, t, h, cg, VD)]`,
+    out: ks.use('dhs', 'read_write'),
+    usesLastGate: false,
+  });
+}
+
+export function emitBwdDu(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const { tok, bth, st } = hp;
+  const g = hp.g();
+  const k = ks.role('k');
+  const dhs = ks.use('dhs', 'read');
+  const dvl = ks.use('dvl', 'read');
+  const gradV = ks.use('grad_v', 'read_write');
+  return `
+${TILE_GRID}
+const BV: u32 = ${duTileV(ks.tiles.VP)}u;
+const RM: u32 = C / TY;
+const RN: u32 = BV / TX;
+const SK: u32 = 8u;
+var<workgroup> sL: array<f32, SK * C>;
+var<workgroup> sS: array<f32, SK * BV>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let vt = wid.x;
+  let n = wid.y;
+  let bh = wid.z;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  ${ks.chunkSpan()}
+  let tl = t0 + rows - 1u;
+  let tx = lid % TX;
+  let ty = lid / TX;
+  var acc: array<array<f32, RN>, RM>;
+  for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
+  for (var d0 = 0u; d0 < KD; d0 += SK) {
+    ${emitStagedLoad({
+    count: 'C * SK',
+    index: 'let t = t0 + min(e / SK, rows - 1u); let d = min(d0 + e % SK, KD - 1u);',
+    loads: [{ name: 'kg', expr: `${k}(b, t, h, d) * exp2(${g}(b, h, tl, d) - ${g}(b, h, t, d))` }],
+    storeIndex: 'let i = e / SK; let dd = e % SK;',
+    valid: 'i < rows && d0 + dd < KD',
+    store: (v) => `sL[dd * C + i] = ${v('kg')};`,
+  })}
+    ${emitStagedLoad({
+    count: 'SK * BV',
+    index: 'let d = min(d0 + e / BV, KD - 1u); let cg = min(vt * BV + e % BV, VD - 1u);',
+    loads: [{ name: 's', expr: `${dhs}[${st()}(bh, n, d, cg)]` }],
+    storeIndex: '',
+    valid: 'd0 + e / BV < KD && vt * BV + e % BV < VD',
+    store: (v) => `sS[e] = ${v('s')};`,
+  })}
+    workgroupBarrier();
+    ${emitTileMac({
+    acc: 'acc', step: 'dd', steps: 'SK', rows: 'RM', cols: 'RN',
+    left: 'sL[dd * C + ty + TY * a]', right: 'sS[dd * BV + tx + TX * c]',
+  })}
+    workgroupBarrier();
+  }
+  for (var a = 0u; a < RM; a++) {
+    let i = ty + TY * a;
+    for (var c = 0u; c < RN; c++) {
+      let cg = vt * BV + tx + TX * c;
+      if (i < rows && cg < VD) {
+        let t = t0 + i;
+        ${gradV}[${bth()}(b, t, h, cg, VD)] = acc[a][c] + ${dvl}[${tok()}(bh, t, cg, VD)];
+      }
+    }
+  }
+}`;
+}

@@ -116,7 +116,8 @@ describe('lae gen: built-in variants', () => {
     const files = await runGen({ variant: 'gla', out });
     const names = files.map((f) => basename(f)).sort();
     const forward = ['gla_chunkState.wgsl', 'gla_output.wgsl', 'gla_prep.wgsl', 'gla_recurrent.wgsl', 'gla_stateScan.wgsl'];
-    const backward = ['gla_bwdDScores.wgsl', 'gla_bwdDqk.wgsl', 'gla_bwdDvLocal.wgsl', 'gla_bwdGate.wgsl', 'gla_bwdInter.wgsl', 'gla_bwdScan.wgsl', 'gla_bwdScores.wgsl',
+    const backward = ['gla_bwdChunkState.wgsl', 'gla_bwdDScores.wgsl', 'gla_bwdDqk.wgsl', 'gla_bwdDu.wgsl', 'gla_bwdDvLocal.wgsl', 'gla_bwdGate.wgsl', 'gla_bwdInter.wgsl',
+      'gla_bwdScores.wgsl', 'gla_bwdStateScan.wgsl',
       'gla_chain_g.wgsl', 'gla_chain_k.wgsl', 'gla_chain_q.wgsl', 'gla_chain_v.wgsl'];
     expect(names).toEqual(['gla.kernels.ts', ...forward, ...backward, 'gla_step.wgsl'].sort());
     for (const f of files) expect(existsSync(f)).toBe(true);
@@ -288,7 +289,7 @@ ${body}
     const out = join(tmp, 'scalar-out');
     const files = await runGen({ variant: file, out, K: 16, V: 8, chunk: 16 });
     const names = files.map((f) => basename(f));
-    for (const k of ['chunkState', 'output', 'prep', 'recurrent', 'stateScan', 'step', 'bwdScan', 'bwdGate', 'chain_a', 'chain_c']) {
+    for (const k of ['chunkState', 'output', 'prep', 'recurrent', 'stateScan', 'step', 'bwdChunkState', 'bwdStateScan', 'bwdDu', 'bwdGate', 'chain_a', 'chain_c']) {
       expect(names).toContain(`scalar_softplus_${k}.wgsl`);
     }
     expect(names).toContain('scalar_softplus.kernels.ts');

@@ -9,8 +9,8 @@
 import type { KernelSource } from './common.js';
 import { bwdHelpers } from './bwd-common.js';
 import { emitChunkOuter } from './chunk-state.js';
-import { TILE_GRID, emitTileMac } from './tiles.js';
-import { emitStagedLoad } from './staged.js';
+import { TILE_GRID } from './tiles.js';
+import { emitRowsTimesState } from './rows-state.js';
 
 /** V columns per workgroup of bwdDu. */
 export const duTileV = (VP: number) => Math.min(VP, 64);
@@ -27,7 +27,7 @@ export function emitBwdChunkState(ks: KernelSource): string {
 
 export function emitBwdDu(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
-  const { tok, bth, st } = hp;
+  const { tok, bth } = hp;
   const g = hp.g();
   const k = ks.role('k');
   const dhs = ks.use('dhs', 'read');
@@ -42,43 +42,11 @@ const SK: u32 = 8u;
 var<workgroup> sL: array<f32, SK * C>;
 var<workgroup> sS: array<f32, SK * BV>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let vt = wid.x;
-  let n = wid.y;
-  let bh = wid.z;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
+${ks.chunkTileMain('vt')}
   let tl = t0 + rows - 1u;
-  let tx = lid % TX;
-  let ty = lid / TX;
   var acc: array<array<f32, RN>, RM>;
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
-  for (var d0 = 0u; d0 < KD; d0 += SK) {
-    ${emitStagedLoad({
-    count: 'C * SK',
-    index: 'let t = t0 + min(e / SK, rows - 1u); let d = min(d0 + e % SK, KD - 1u);',
-    loads: [{ name: 'kg', expr: `${k}(b, t, h, d) * exp2(${g}(b, h, tl, d) - ${g}(b, h, t, d))` }],
-    storeIndex: 'let i = e / SK; let dd = e % SK;',
-    valid: 'i < rows && d0 + dd < KD',
-    store: (v) => `sL[dd * C + i] = ${v('kg')};`,
-  })}
-    ${emitStagedLoad({
-    count: 'SK * BV',
-    index: 'let d = min(d0 + e / BV, KD - 1u); let cg = min(vt * BV + e % BV, VD - 1u);',
-    loads: [{ name: 's', expr: `${dhs}[${st()}(bh, n, d, cg)]` }],
-    storeIndex: '',
-    valid: 'd0 + e / BV < KD && vt * BV + e % BV < VD',
-    store: (v) => `sS[e] = ${v('s')};`,
-  })}
-    workgroupBarrier();
-    ${emitTileMac({
-    acc: 'acc', step: 'dd', steps: 'SK', rows: 'RM', cols: 'RN',
-    left: 'sL[dd * C + ty + TY * a]', right: 'sS[dd * BV + tx + TX * c]',
-  })}
-    workgroupBarrier();
-  }
+  ${emitRowsTimesState(`${k}(b, t, h, d) * exp2(${g}(b, h, tl, d) - ${g}(b, h, t, d))`, dhs)}
   for (var a = 0u; a < RM; a++) {
     let i = ty + TY * a;
     for (var c = 0u; c < RN; c++) {

@@ -37,16 +37,7 @@ ${ks.delta ? 'var<workgroup> sDu: array<f32, SC * C>;' : ''}
 var<workgroup> sS: array<f32, SC * BK>;
 var<workgroup> sD: array<f32, SC * BK>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let kt = wid.x;
-  let n = wid.y;
-  let bh = wid.z;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
-  let tx = lid % TX;
-  let ty = lid / TX;
+${ks.chunkTileMain('kt')}
   ${zero}
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { ${init} } }
   for (var c0 = 0u; c0 < VD; c0 += SC) {

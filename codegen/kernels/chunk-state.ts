@@ -44,16 +44,7 @@ var<workgroup> sK: array<f32, SI * KP>;
 var<workgroup> sV: array<f32, SI * BV>;
 ${op.usesLastGate ? 'var<workgroup> sGl: array<f32, DG>;' : ''}
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let vt = wid.x;
-  let n = wid.y;
-  let bh = wid.z;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
-  let tx = lid % TX;
-  let ty = lid / TX;
+${ks.chunkTileMain('vt')}
   ${op.usesLastGate ? `for (var d = lid; d < DG; d += WG) { sGl[d] = ${gcs}(b, h, t0 + rows - 1u, d); }
   workgroupBarrier();` : ''}
   var acc: array<array<f32, RN>, RM>;

@@ -161,6 +161,22 @@ export class KernelSource {
   chunkSeq(n: string): string {
     return this.cfg.varlen ? `${this.chunkTable()}[4u * (${n}) + 2u]` : 'b';
   }
+  /** WGSL opening the entry point of a register-tiled per-chunk kernel on the grid (tile, chunk,
+   * b*h): the tile index (named `tile`), n, bh, b, h, the chunk's t0 and rows, and the thread's
+   * tx, ty in the TILE_GRID. */
+  chunkTileMain(tile: string): string {
+    return `@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let ${tile} = wid.x;
+  let n = wid.y;
+  let bh = wid.z;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  ${this.chunkSpan()}
+  let tx = lid % TX;
+  let ty = lid / TX;`;
+  }
+
   /** WGSL opening a per-sequence kernel (the scans, the token-sequential kernel) from its
    * workgroup's y index: head h, batch b and head row bh of the token and chunk buffers, state
    * slot sq, and the sequence's chunks [nBegin, nEnd) and tokens [tBegin, tEnd). Without packed

@@ -7,6 +7,7 @@ import { KernelSource } from './common.js';
 import { emitScores } from './scores.js';
 import { TILE_GRID, emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
+import { emitRowsTimesState } from './rows-state.js';
 
 export function emitOutput(ks: KernelSource): string {
   const { tiles } = ks;
@@ -27,43 +28,11 @@ const SJ: u32 = ${Math.min(16, ks.cfg.chunk)}u;
 var<workgroup> sS: array<f32, SK * BV>;
 var<workgroup> sV: array<f32, SJ * BV>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let vt = wid.x;
-  let n = wid.y;
-  let bh = wid.z;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
+${ks.chunkTileMain('vt')}
   scores(b, h, t0, rows, lid);
-  let tx = lid % TX;
-  let ty = lid / TX;
   var acc: array<array<f32, RN>, RM>;
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
-  for (var d0 = 0u; d0 < KD; d0 += SK) {
-    ${emitStagedLoad({
-    count: 'C * SK',
-    index: 'let t = min(t0 + e / SK, P.T - 1u); let d = min(d0 + e % SK, KD - 1u);',
-    loads: [{ name: 'q', expr: `${qRole}(b, t, h, d)${qDecay}` }],
-    storeIndex: 'let i = e / SK; let dd = e % SK;',
-    valid: 'i < rows && d0 + dd < KD',
-    store: (v) => `sL[dd * C + i] = ${v('q')};`,
-  })}
-    ${emitStagedLoad({
-    count: 'SK * BV',
-    index: 'let d = min(d0 + e / BV, KD - 1u); let cg = min(vt * BV + e % BV, VD - 1u);',
-    loads: [{ name: 's', expr: `${hs}[((bh * P.NT + n) * KD + d) * VD + cg]` }],
-    storeIndex: '',
-    valid: 'd0 + e / BV < KD && vt * BV + e % BV < VD',
-    store: (v) => `sS[e] = ${v('s')};`,
-  })}
-    workgroupBarrier();
-    ${emitTileMac({
-    acc: 'acc', step: 'dd', steps: 'SK', rows: 'RM', cols: 'RN',
-    left: 'sL[dd * C + ty + TY * a]', right: 'sS[dd * BV + tx + TX * c]',
-  })}
-    workgroupBarrier();
-  }
+  ${emitRowsTimesState(`${qRole}(b, t, h, d)${qDecay}`, hs)}
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] *= P.scale; } }
   for (var j0 = 0u; j0 < rows; j0 += SJ) {
     ${emitStagedLoad({

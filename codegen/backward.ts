@@ -13,6 +13,7 @@ import { KernelSource } from './kernels/common.js';
 import { emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDqk } from './kernels/bwd-intra.js';
 import { emitBwdScan } from './kernels/bwd-scan.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
+import { chunkMatmulTile } from './kernels/chunk-matmul.js';
 import { emitBwdStateScan } from './kernels/state-scan.js';
 import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
@@ -28,12 +29,16 @@ import {
 const CONTRACTION_WG = 128;
 
 type Emitter = (ks: KernelSource) => string;
-const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
+/** Register-tiled C x C by C x cols products (chunk-matmul.ts). */
+const MATMULS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
   bwdDvLocal: { emit: emitBwdDvLocal, cols: (c) => c.V },
-  bwdDqk: { emit: emitBwdDqk, cols: (c) => c.K },
   wyM: { emit: emitWyM, cols: (c) => c.chunk },
-  wyDA: { emit: emitWyDA, cols: (c) => c.chunk },
   wyDv: { emit: emitWyDv, cols: (c) => c.V },
+};
+
+const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
+  bwdDqk: { emit: emitBwdDqk, cols: (c) => c.K },
+  wyDA: { emit: emitWyDA, cols: (c) => c.chunk },
   wyDk: { emit: emitWyDk, cols: (c) => c.K },
   wyDbeta: { emit: emitWyDbeta, cols: () => 1 },
 };
@@ -91,7 +96,13 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
   for (const stage of backwardStages(def)) {
     const name = `${def.name}_${stage}`;
     const contraction = CONTRACTIONS[stage];
-    if (contraction) {
+    const matmul = MATMULS[stage];
+    if (matmul) {
+      const cols = matmul.cols(cfg);
+      const BW = chunkMatmulTile(cols);
+      const tx = Math.min(16, BW);
+      add(stage, name, tx * 16, [[Math.ceil(cols / BW)], ['NT'], ['BH']], matmul.emit, tx);
+    } else if (contraction) {
       const x = Math.ceil((cfg.chunk * contraction.cols(cfg)) / CONTRACTION_WG);
       add(stage, name, CONTRACTION_WG, [[x], ['NT'], ['BH']], contraction.emit);
     } else if (stage === 'bwdScan') {

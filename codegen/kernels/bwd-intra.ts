@@ -16,6 +16,7 @@
 //   stage turns these into dg by a reverse in-chunk cumsum.
 import type { KernelSource } from './common.js';
 import { bwdHelpers, emitContraction } from './bwd-common.js';
+import { emitChunkMatmul } from './chunk-matmul.js';
 import { emitGram } from './bwd-gram.js';
 import { emitScores } from './scores.js';
 import { TILE_GRID } from './tiles.js';
@@ -58,11 +59,13 @@ export function emitBwdDvLocal(ks: KernelSource): string {
   const aqk = ks.use('aqk', 'read');
   const dO = ks.seedDo();
   const dvl = ks.use('dvl', 'read_write');
-  return emitContraction(ks, {
-    cols: 'VD', accs: ['acc'],
-    loops: [{ from: 'i', to: 'rows', body: `acc += ${aqk}[${cc()}(bh, n, r, i)] * ${dO}[${bth()}(b, t0 + r, h, x, VD)];` }],
-    finish: `${dvl}[${tok()}(bh, t, x, VD)] = acc;`,
-  });
+  // dvl_i = sum_{r>=i} A[r,i] do_r.
+  return emitChunkMatmul(ks, {
+    square: `select(0.0, ${aqk}[${cc()}(bh, n, r, i)], r >= i)`,
+    right: `${dO}[${bth()}(b, t, h, x, VD)]`,
+    width: 'VD',
+    store: `${dvl}[${tok()}(bh, t, x, VD)] = value;`,
+  }, ks.cfg.V);
 }
 
 export function emitBwdDScores(ks: KernelSource): string {

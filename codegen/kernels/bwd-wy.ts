@@ -15,6 +15,7 @@
 // T itself comes from the forward's prep (tmat holds its strictly lower part).
 import type { KernelSource } from './common.js';
 import { bwdHelpers, emitContraction } from './bwd-common.js';
+import { emitChunkMatmul } from './chunk-matmul.js';
 import { emitGram } from './bwd-gram.js';
 
 /** Element (i, j) of T = I + tmat in chunk n. */
@@ -43,12 +44,13 @@ export function emitWyM(ks: KernelSource): string {
   const { cc } = bwdHelpers(ks);
   const tf = tFull(ks);
   const dtm = ks.use('dtm', 'read');
-  return emitContraction(ks, {
-    cols: 'C', accs: ['acc'],
-    setup: 'let j = x;',
-    loops: [{ to: 'select(0u, min(j + 1u, i), j < rows)', body: `acc += ${dtm}[${cc()}(bh, n, i, r)] * ${tf}(bh, n, j, r);` }],
-    finish: `${ks.use('mtm', 'read_write')}[${cc()}(bh, n, i, j)] = acc;`,
-  });
+  // M[i,j] = sum_r dT[i,r] T[j,r], dT strictly lower, T lower: r < i and r <= j < rows.
+  return emitChunkMatmul(ks, {
+    square: `select(0.0, ${dtm}[${cc()}(bh, n, i, r)], r < i)`,
+    right: `select(0.0, ${tf}(bh, n, x, r), r <= x && x < rows)`,
+    width: 'C',
+    store: `${ks.use('mtm', 'read_write')}[${cc()}(bh, n, i, x)] = value;`,
+  }, ks.cfg.chunk);
 }
 
 export function emitWyDA(ks: KernelSource): string {
@@ -67,12 +69,14 @@ export function emitWyDv(ks: KernelSource): string {
   const { tok, bth } = bwdHelpers(ks);
   const tf = tFull(ks);
   const dvv = ks.use('dvv', 'read');
-  return emitContraction(ks, {
-    cols: 'VD', accs: ['acc'],
-    loops: [{ from: 'i', to: 'rows', body: `acc += ${tf}(bh, n, r, i) * ${dvv}[${tok()}(bh, t0 + r, x, VD)];` }],
-    finish: `${ks.use('x1', 'read_write')}[${tok()}(bh, t, x, VD)] = acc;
-  ${ks.use('grad_v', 'read_write')}[${bth()}(b, t, h, x, VD)] = ${ks.role('beta')}(b, t, h, 0u) * acc;`,
-  });
+  // X1_i = sum_{r>=i} T[r,i] dU_r;  dv_i = beta_i X1_i.
+  return emitChunkMatmul(ks, {
+    square: `select(0.0, ${tf}(bh, n, r, i), r >= i)`,
+    right: `${dvv}[${tok()}(bh, t, x, VD)]`,
+    width: 'VD',
+    store: `${ks.use('x1', 'read_write')}[${tok()}(bh, t, x, VD)] = value;
+        ${ks.use('grad_v', 'read_write')}[${bth()}(b, t, h, x, VD)] = ${ks.role('beta')}(b, t, h, 0u) * value;`,
+  }, ks.cfg.V);
 }
 
 export function emitWyDk(ks: KernelSource): string {

@@ -2,7 +2,8 @@
 // first loads its ceil(count / WG) elements into registers at clamped (always valid) indices,
 // then stores them, masked, into workgroup memory. With a constant trip count and no branch
 // around the loads, all of a thread's loads are in flight together: one memory latency per
-// stage instead of one per element (measured 2-3x on the H100's delta-rule scan).
+// stage instead of one per element (measured 2-3x on the H100's delta-rule scan). The loop
+// counter is `stg`, so index variables may be named anything else (r, i, t, ...).
 
 export interface StagedLoad {
   /** WGSL const-expression: how many elements the workgroup stages. */
@@ -22,17 +23,17 @@ export function emitStagedLoad(s: StagedLoad): string {
   const n = `((${s.count}) + WG - 1u) / WG`;
   return `{
       ${s.loads.map((l) => `var ${l.name}_v: array<f32, ${n}>;`).join(' ')}
-      for (var r = 0u; r < ${n}; r++) {
-        let e = min(lid + r * WG, (${s.count}) - 1u);
+      for (var stg = 0u; stg < ${n}; stg++) {
+        let e = min(lid + stg * WG, (${s.count}) - 1u);
         ${s.index}
-        ${s.loads.map((l) => `${l.name}_v[r] = ${l.expr};`).join('\n        ')}
+        ${s.loads.map((l) => `${l.name}_v[stg] = ${l.expr};`).join('\n        ')}
       }
-      for (var r = 0u; r < ${n}; r++) {
-        let e = lid + r * WG;
+      for (var stg = 0u; stg < ${n}; stg++) {
+        let e = lid + stg * WG;
         if (e < (${s.count})) {
           ${s.storeIndex}
           let valid = ${s.valid};
-          ${s.store((name) => `select(0.0, ${name}_v[r], valid)`)}
+          ${s.store((name) => `select(0.0, ${name}_v[stg], valid)`)}
         }
       }
     }`;

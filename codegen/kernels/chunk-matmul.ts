@@ -1,0 +1,74 @@
+// A chunk's C x C matrix times a C-row operand, register-tiled: out[i, x] = sum_r M[i, r] R[r, x]
+// over the chunk's rows, on the grid (column tile, chunk, b*h). M and R stream through workgroup
+// memory in slabs of SR rows of r; each thread owns an RM x RN tile (rows ty + TY*a, columns
+// xt*BW + tx + TX*c). The triangular masks live in M (0 outside), so the loop is uniform. The
+// backward's plain products (dvl = A^T do, the WY backward's X1 = T^T dU and M = dT T^T) are this.
+import type { KernelSource } from './common.js';
+import { TILE_GRID, emitTileMac } from './tiles.js';
+import { emitStagedLoad } from './staged.js';
+import { nextPow2 } from '../plan.js';
+
+export interface ChunkMatmul {
+  /** M[i, r] over chunk rows i, r (WGSL; b, h, bh, n, t0, rows in scope); 0 where masked. */
+  readonly square: string;
+  /** R[r, x] at chunk row r (token t = t0 + r), column x. */
+  readonly right: string;
+  /** Columns: 'VD', 'KD' or 'C', and its value. */
+  readonly width: 'VD' | 'KD' | 'C';
+  /** Statements storing `value` at chunk row i (token t), column x. */
+  readonly store: string;
+}
+
+/** Columns per workgroup for a width of `cols`. */
+export const chunkMatmulTile = (cols: number) => Math.min(64, Math.max(4, nextPow2(cols)));
+
+export function emitChunkMatmul(ks: KernelSource, m: ChunkMatmul, cols: number): string {
+  return `
+${TILE_GRID}
+const BW: u32 = ${chunkMatmulTile(cols)}u;
+const RM: u32 = C / TY;
+const RN: u32 = BW / TX;
+const SR: u32 = 8u;
+var<workgroup> sM: array<f32, SR * C>;
+var<workgroup> sR: array<f32, SR * BW>;
+
+${ks.chunkTileMain('xt')}
+  var acc: array<array<f32, RN>, RM>;
+  for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
+  for (var r0 = 0u; r0 < rows; r0 += SR) {
+    ${emitStagedLoad({
+    count: 'SR * C',
+    index: 'let i = e % C; let r = min(r0 + e / C, rows - 1u);',
+    loads: [{ name: 'm', expr: m.square }],
+    storeIndex: '',
+    valid: `e % C < rows && r0 + e / C < rows`,
+    store: (v) => `sM[e] = ${v('m')};`,
+  })}
+    ${emitStagedLoad({
+    count: 'SR * BW',
+    index: `let r = min(r0 + e / BW, rows - 1u); let t = t0 + r; let x = min(xt * BW + e % BW, ${m.width} - 1u);`,
+    loads: [{ name: 'r', expr: m.right }],
+    storeIndex: '',
+    valid: `r0 + e / BW < rows && xt * BW + e % BW < ${m.width}`,
+    store: (v) => `sR[e] = ${v('r')};`,
+  })}
+    workgroupBarrier();
+    ${emitTileMac({
+    acc: 'acc', step: 'rr', steps: 'SR', rows: 'RM', cols: 'RN',
+    left: 'sM[rr * C + ty + TY * a]', right: 'sR[rr * BW + tx + TX * c]',
+  })}
+    workgroupBarrier();
+  }
+  for (var a = 0u; a < RM; a++) {
+    let i = ty + TY * a;
+    for (var c = 0u; c < RN; c++) {
+      let x = xt * BW + tx + TX * c;
+      if (i < rows && x < ${m.width}) {
+        let t = t0 + i;
+        let value = acc[a][c];
+        ${m.store}
+      }
+    }
+  }
+}`;
+}

@@ -12,6 +12,39 @@ export function emitBwdGate(ks: KernelSource): string {
   const grad = ks.use('grad_logDecay', 'read_write');
   const qAt = ks.bonus ? 'tq = min(t + 1u, P.T - 1u); let hasq = i + 1u < rows;' : 'tq = t; let hasq = true;';
   const term = (d: string) => `${dbk}[${tok()}(bh, t, ${d}, KD)] + select(0.0, ${dbq}[${tok()}(bh, tq, ${d}, KD)], hasq)`;
+  if (!ks.diag) {
+    // A scalar gate: each thread sums one row's terms over the key dims, then one thread runs
+    // the chunk's reverse cumsum (C adds) over them.
+    return `
+var<workgroup> sTerm: array<f32, C>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = wid.y;
+  let bh = wid.z;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  ${ks.chunkSpan()}
+  for (var i = lid; i < C; i += WG) {
+    var acc = 0.0;
+    if (i < rows) {
+      let t = t0 + i;
+      let ${qAt}
+      for (var d = 0u; d < KD; d++) { acc += ${term('d')}; }
+    }
+    sTerm[i] = acc;
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var acc = 0.0;
+    for (var ii = 0u; ii < rows; ii++) {
+      let i = rows - 1u - ii;
+      acc += sTerm[i];
+      ${grad}[${bth()}(b, t0 + i, h, 0u, DG)] = acc;
+    }
+  }
+}`;
+  }
   return `
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -27,7 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let i = rows - 1u - ii;
     let t = t0 + i;
     let ${qAt}
-    ${ks.diag ? `acc += ${term('dg')};` : `for (var d = 0u; d < KD; d++) { acc += ${term('d')}; }`}
+    acc += ${term('dg')};
     ${grad}[${bth()}(b, t, h, dg, DG)] = acc;
   }
 }`;

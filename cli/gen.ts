@@ -174,6 +174,7 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
         { isReadonly: true, name: 'name', type: 'string' },
         { isReadonly: true, name: 'kind', type: "'input' | 'state-in' | 'state-inout' | 'indices' | 'seed' | 'forward' | 'output' | 'scratch'" },
         { isReadonly: true, name: 'elems', type: 'SizeExpr', docs: ['f32 element count.'] },
+        { isReadonly: true, name: 'aliasOf', type: 'string', hasQuestionToken: true, docs: ['Another buffer that already holds this one\'s contents (no buffer of its own).'] },
       ],
     },
     {
@@ -218,7 +219,7 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
     mode: p.mode,
     key: p.key,
     tiles: p.tiles,
-    buffers: p.buffers.map((b) => ({ name: b.name, kind: b.kind, elems: b.elems })),
+    buffers: p.buffers.map((b) => ({ name: b.name, kind: b.kind, elems: b.elems, ...(b.aliasOf ? { aliasOf: b.aliasOf } : {}) })),
     kernels: p.kernels.map((k) => ({
       name: k.name, stage: k.stage, workgroupSize: k.workgroupSize, grid: k.grid,
       bindings: k.bindings.map((b) => ({ buffer: b.buffer, access: b.access })), wgsl: k.wgsl,
@@ -563,6 +564,7 @@ try {
     for (const b of plan.buffers) {
       if (buffers.has(b.name)) continue;
       const n = sizes.get(b.name)!;
+      if (b.aliasOf) { buffers.set(b.name, buffers.get(b.aliasOf)!); continue; }
       const data = b.kind === 'input' ? host[b.name.slice(3)] : host[b.name];
       if (data && b.kind !== 'output' && b.kind !== 'scratch') buffers.set(b.name, upload(b.name, data));
       else buffers.set(b.name, device.createBuffer({ label: b.name, size: Math.max(16, n * 4), usage }));
@@ -617,5 +619,5 @@ try {
   return out;
 } finally {
   uniform?.destroy();
-  for (const b of [...buffers.values(), ...stagings]) b.destroy();
+  for (const b of new Set([...buffers.values(), ...stagings])) b.destroy();
 }`;

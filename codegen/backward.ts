@@ -20,7 +20,7 @@ import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyDk, emitWyDbeta } from './
 import { emitBwdGate } from './kernels/bwd-gate.js';
 import { emitNormBwd } from './kernels/l2norm.js';
 import { emitGateBwd } from './kernels/bwd-gate-out.js';
-import { emitChain, chainGrid, chainReduces, chainParted, emitChainFinish, chainFinishGrid, CHAIN_PARTS } from './kernels/bwd-chain.js';
+import { emitChain, chainGrid, chainReduces, chainParted, emitChainFinish, chainFinishGrid, gradientAlias, CHAIN_PARTS } from './kernels/bwd-chain.js';
 import {
   chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
 } from './plan.js';
@@ -80,7 +80,11 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
   for (const i of def.inputs) {
     if (chainParted(i.dims)) out.push(s(`part_${i.name}`, [...i.dims.map((d) => dimSize(d, cfg)), CHAIN_PARTS]));
   }
-  for (const i of def.inputs) out.push({ name: `grad_in_${i.name}`, kind: 'output', elems: i.dims.map((d) => dimSize(d, cfg)) });
+  for (const i of def.inputs) {
+    // An input read only as itself by one role: its gradient is that role's, with no copy.
+    const alias = gradientAlias(def, cfg, i.name);
+    out.push({ name: `grad_in_${i.name}`, kind: 'output', elems: i.dims.map((d) => dimSize(d, cfg)), ...(alias ? { aliasOf: `grad_${alias}` } : {}) });
+  }
   out.push({ name: 'dh0', kind: 'output', elems: ['SH', K, V] });
   return out;
 }
@@ -134,6 +138,7 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     }
   }
   for (const input of def.inputs) {
+    if (gradientAlias(def, cfg, input.name)) continue;
     const wg = chainReduces(input.dims) ? 256 : 64;
     add('chain', `${def.name}_chain_${input.name}`, wg, chainGrid(input.dims, cfg.K, cfg.V, wg) as [SizeExpr, SizeExpr, SizeExpr], (ks) => emitChain(ks, input.name), 1, { PARTS: CHAIN_PARTS });
     if (chainParted(input.dims)) {

@@ -50,6 +50,8 @@ export interface BufferDecl {
   readonly kind: BufferKind;
   /** f32 element count; inputs and h0 are sized by the runtime from the spec instead. */
   readonly elems: SizeExpr;
+  /** Another buffer of the plan that already holds this one's contents: no buffer of its own. */
+  readonly aliasOf?: string;
 }
 export interface BindingDecl {
   readonly buffer: string;

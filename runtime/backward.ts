@@ -71,12 +71,14 @@ export async function prepareBackward(
 
   const tensors = new Map<string, GpuTensor>();
   let uniform: GPUBuffer | undefined;
-  const destroy = () => { for (const t of tensors.values()) t.destroy(); uniform?.destroy(); };
+  // An aliased gradient shares its role's buffer: destroy each buffer once.
+  const destroy = () => { for (const t of new Set(tensors.values())) t.destroy(); uniform?.destroy(); };
   try {
     const toF32 = (a: Float32Array | Float64Array) => (a instanceof Float32Array ? a : Float32Array.from(a));
     for (const b of plan.buffers) {
       const n = sizes.get(b.name)!;
-      if (b.kind === 'seed') tensors.set(b.name, GpuTensor.upload(device, b.name, toF32(seeds.do), [n]));
+      if (b.aliasOf) tensors.set(b.name, tensors.get(b.aliasOf)!);
+      else if (b.kind === 'seed') tensors.set(b.name, GpuTensor.upload(device, b.name, toF32(seeds.do), [n]));
       else if (b.kind === 'state-in') tensors.set(b.name, hasDht ? GpuTensor.upload(device, b.name, toF32(seeds.dht!), [n]) : GpuTensor.empty(device, b.name, [4]));
       else tensors.set(b.name, GpuTensor.empty(device, b.name, [n], b.kind === 'output' && opts.poisonOutputs ? Number.NaN : undefined));
     }

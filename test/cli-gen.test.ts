@@ -117,8 +117,8 @@ describe('lae gen: built-in variants', () => {
     const names = files.map((f) => basename(f)).sort();
     const forward = ['gla_chunkState.wgsl', 'gla_output.wgsl', 'gla_prep.wgsl', 'gla_recurrent.wgsl', 'gla_stateScan.wgsl'];
     const backward = ['gla_bwdChunkState.wgsl', 'gla_bwdDScores.wgsl', 'gla_bwdDqk.wgsl', 'gla_bwdDu.wgsl', 'gla_bwdDvLocal.wgsl', 'gla_bwdGate.wgsl', 'gla_bwdInter.wgsl',
-      'gla_bwdScores.wgsl', 'gla_bwdStateScan.wgsl',
-      'gla_chain_g.wgsl', 'gla_chain_k.wgsl', 'gla_chain_q.wgsl', 'gla_chain_v.wgsl'];
+      'gla_bwdScores.wgsl', 'gla_bwdStateScan.wgsl'];
+    // No chain kernels: gla reads each input as a role itself, so each gradient is the role's.
     expect(names).toEqual(['gla.kernels.ts', ...forward, ...backward, 'gla_step.wgsl'].sort());
     for (const f of files) expect(existsSync(f)).toBe(true);
     const engine = await getEngine();

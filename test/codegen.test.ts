@@ -1,7 +1,7 @@
 // The plan and its WGSL, without a device: which stages each variant gets, what the cache key
 // depends on, and that the spec's expressions are fused into the loads.
 import { describe, expect, it } from 'vitest';
-import { planForward } from '../codegen/index.js';
+import { planBackward, planForward } from '../codegen/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 
 const cfg = { K: 64, V: 32, chunk: 64 } as const;
@@ -46,5 +46,21 @@ describe('kernel plans', () => {
   it('refuses configs the kernels do not support', () => {
     expect(() => planForward(VARIANTS.gla, { ...cfg, K: 257 })).toThrow(/K = 257 is not supported: the kernels take head dims 1..256/);
     expect(() => planForward(VARIANTS.gla, { ...cfg, chunk: 128 as 64 })).toThrow(/chunk size 128 is not supported; use one of 16, 32, 64/);
+  });
+});
+
+describe('backward plans', () => {
+  it('skip the chain kernel of an input read only as a role itself: its gradient is that role buffer', () => {
+    const aliases = (name: keyof typeof VARIANTS, extra: object = {}) => Object.fromEntries(planBackward(VARIANTS[name], { ...cfg, ...extra }).buffers
+      .filter((b) => b.name.startsWith('grad_in_')).map((b) => [b.name.slice(8), b.aliasOf ?? null]));
+    expect(aliases('gla')).toEqual({ q: 'grad_q', k: 'grad_k', v: 'grad_v', g: 'grad_logDecay' });
+    // mamba2: C and B are q and k as they are; x, dt, A and D enter through products.
+    expect(aliases('mamba2_ssd')).toEqual({ x: null, dt: null, A: null, Bm: 'grad_k', Cm: 'grad_q', D: null });
+    // RWKV6's u is per head while its role gradient is per token: it needs the chain's sum.
+    expect(aliases('rwkv6').u).toBeNull();
+    // Grouped heads: q and k sum over each group of value heads.
+    expect(aliases('gated_delta_rule', { qkInputs: ['q', 'k'] })).toMatchObject({ q: null, k: null, v: 'grad_v', beta: 'grad_beta' });
+    const chains = planBackward(VARIANTS.gla, cfg).kernels.filter((k) => k.stage === 'chain');
+    expect(chains).toEqual([]);
   });
 });

@@ -4,7 +4,8 @@
 // variant's modifiers (mamba2's x*dt, A*dt, D*x, a softplus gate, ...) need no backward code.
 // When X lacks B or T (a per-head parameter), one workgroup reduces each element; otherwise
 // each thread owns one element of X and loops over the few broadcast dims (H, K or V) it lacks.
-import { diff, type Dim, type ExprNode, type Role } from '../../dsl/index.js';
+import { diff, type Dim, type ExprNode, type Role, type VariantDef } from '../../dsl/index.js';
+import type { CodegenConfig } from '../plan.js';
 import type { KernelSource } from './common.js';
 
 /** Index space of each role's gradient buffer: [B,T,H,axis] (the bonus u is kept per token). */
@@ -26,6 +27,27 @@ export function roleDerivatives(ks: KernelSource, name: string): { role: Role; d
     out.push({ role, dnode });
   }
   return out;
+}
+
+/** The role whose gradient buffer already is input `name`'s gradient, or null. That holds when
+ * the input is read by exactly one role, as that role itself (its derivative is 1), in that
+ * role's own layout [B,T,H,K|V] (or [B,T,H] for a scalar role), with as many heads (not a
+ * grouped q/k input) and no L2 normalization in between: the chain kernel would only copy. */
+export function gradientAlias(def: VariantDef, cfg: CodegenConfig, name: string): Role | null {
+  const readers = (Object.entries(def.roles) as [Role, ExprNode][]).filter(([, node]) => {
+    const d = diff(node, name);
+    return !(d.kind === 'const' && d.value === 0);
+  });
+  if (readers.length !== 1) return null;
+  const [role, node] = readers[0]!;
+  if (node.kind !== 'input' || node.name !== name || role === 'outputAdd' || role === 'u') return null;
+  if ((role === 'q' || role === 'k') && def.l2norm.includes(role)) return null;
+  if (cfg.qkInputs?.includes(name)) return null;
+  const axis: Dim | null = role === 'q' || role === 'k' ? 'K' : role === 'v' || role === 'outputGate' ? 'V'
+    : role === 'logDecay' ? (def.decay === 'diagonal' ? 'K' : null) : null;
+  const dims = def.inputs.find((i) => i.name === name)!.dims;
+  const want: Dim[] = ['B', 'T', 'H', ...(axis ? [axis] : [])];
+  return dims.length === want.length && dims.every((d, i) => d === want[i]) ? role : null;
 }
 
 /** Whether input `name`'s gradient reduces over B or T (one workgroup per element). */

@@ -33,12 +33,12 @@ type Emitter = (ks: KernelSource) => string;
 const MATMULS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
   bwdDvLocal: { emit: emitBwdDvLocal, cols: (c) => c.V },
   wyM: { emit: emitWyM, cols: (c) => c.chunk },
+  wyDA: { emit: emitWyDA, cols: (c) => c.chunk },
   wyDv: { emit: emitWyDv, cols: (c) => c.V },
 };
 
 const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
   bwdDqk: { emit: emitBwdDqk, cols: (c) => c.K },
-  wyDA: { emit: emitWyDA, cols: (c) => c.chunk },
   wyDk: { emit: emitWyDk, cols: (c) => c.K },
   wyDbeta: { emit: emitWyDbeta, cols: () => 1 },
 };

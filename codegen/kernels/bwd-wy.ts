@@ -57,12 +57,13 @@ export function emitWyDA(ks: KernelSource): string {
   const { cc } = bwdHelpers(ks);
   const tf = tFull(ks);
   const mtm = ks.use('mtm', 'read');
-  return emitContraction(ks, {
-    cols: 'C', accs: ['acc'],
-    setup: 'let j = x; let live = j < i;',
-    loops: [{ from: 'i', to: 'select(i, rows, live)', body: `acc += ${tf}(bh, n, r, i) * ${mtm}[${cc()}(bh, n, r, j)];` }],
-    finish: `${ks.use('dtm', 'read_write')}[${cc()}(bh, n, i, j)] = select(0.0, -acc, live);`,
-  });
+  // dA[i,j] = -sum_{r>=i} T[r,i] M[r,j], kept for j < i.
+  return emitChunkMatmul(ks, {
+    square: `select(0.0, ${tf}(bh, n, r, i), r >= i)`,
+    right: `${mtm}[${cc()}(bh, n, r, x)]`,
+    width: 'C',
+    store: `${ks.use('dtm', 'read_write')}[${cc()}(bh, n, i, x)] = select(0.0, -value, x < i);`,
+  }, ks.cfg.chunk);
 }
 
 export function emitWyDv(ks: KernelSource): string {

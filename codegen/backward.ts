@@ -10,7 +10,7 @@
 //   chain                   per input: role gradients -> input gradient, through diff()
 import type { VariantDef, Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
-import { emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDqk } from './kernels/bwd-intra.js';
+import { emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDqk, emitBwdDq, emitBwdDk, dqkAsMatmuls } from './kernels/bwd-intra.js';
 import { emitBwdScan } from './kernels/bwd-scan.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
@@ -32,6 +32,8 @@ type Emitter = (ks: KernelSource) => string;
 /** Register-tiled C x C by C x cols products (chunk-matmul.ts). */
 const MATMULS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
   bwdDvLocal: { emit: emitBwdDvLocal, cols: (c) => c.V },
+  bwdDq: { emit: emitBwdDq, cols: (c) => c.K },
+  bwdDk: { emit: emitBwdDk, cols: (c) => c.K },
   wyM: { emit: emitWyM, cols: (c) => c.chunk },
   wyDA: { emit: emitWyDA, cols: (c) => c.chunk },
   wyDv: { emit: emitWyDv, cols: (c) => c.V },
@@ -50,7 +52,8 @@ export function backwardStages(def: VariantDef): KernelStage[] {
     ...(def.roles.outputGate ? (['gateBwd'] as const) : []),
     // Without the delta rule the reverse state scan splits into parallel per-chunk products
     // around an elementwise scan (bwd-du.ts); with it, one sequential kernel.
-    'bwdScores', 'bwdDvLocal', ...(delta ? (['bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores', 'bwdDqk',
+    'bwdScores', 'bwdDvLocal', ...(delta ? (['bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
+    ...(dqkAsMatmuls(def) ? (['bwdDq', 'bwdDk'] as const) : (['bwdDqk'] as const)),
     ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta'] as const) : []),
     ...(def.decay !== 'none' ? (['bwdGate'] as const) : []),
     ...(def.l2norm.length ? (['normBwd'] as const) : []),

@@ -121,3 +121,59 @@ export function emitBwdDqk(ks: KernelSource): string {
   ${ks.use('dbk', 'read_write')}[${tok()}(bh, t, x, KD)] = select(0.0, rs, last) - ki * (dk - ${bonusK});` : ''}`,
   });
 }
+
+/** Whether dq and dk's intra-chunk parts are plain matmuls: the decay factor 2^(Gq_i - G_r)
+ * does not depend on the key column (a scalar gate, or none) and no bonus sits on the
+ * diagonal. Then dA (times that factor) is a C x C matrix and bwdDq / bwdDk are chunk-matmul
+ * products; otherwise bwdDqk computes the factor per term. */
+export const dqkAsMatmuls = (def: { decay: string; bonus: string }) => def.decay !== 'diagonal' && def.bonus !== 'u';
+
+/** dA[a,b] * 2^(Gq_a - G_b) for b <= a (chunk rows), for dqkAsMatmuls variants. */
+function decayedDA(ks: KernelSource, a: string, bb: string): string {
+  const { cc } = bwdHelpers(ks);
+  const daqk = ks.use('daqk', 'read');
+  const tok = (row: string) => `t0 + min(${row}, rows - 1u)`;
+  const factor = ks.decayed ? ` * exp2(${ks.gcs()}(b, h, ${tok(a)}, 0u) - ${ks.gcs()}(b, h, ${tok(bb)}, 0u))` : '';
+  return `select(0.0, ${daqk}[${cc()}(bh, n, ${a}, ${bb})]${factor}, ${bb} <= ${a})`;
+}
+
+/** dq_i = scale (sum_{r<=i} dA[i,r] F(i,r) k_r + 2^Gq_i (S_n do_i)); dbq_i = q_i . dq_i. */
+export function emitBwdDq(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const { tok, bth } = hp;
+  const at = `${tok()}(bh, t, x, KD)`;
+  return emitChunkMatmul(ks, {
+    square: decayedDA(ks, 'i', 'r'),
+    right: `${ks.role('k')}(b, t, h, x)`,
+    width: 'KD',
+    store: `let dq = P.scale * value + P.scale * exp2(${hp.gq()}(b, h, t, t0, x)) * ${ks.use('dqi', 'read')}[${at}];
+        ${ks.use('grad_q', 'read_write')}[${bth()}(b, t, h, x, KD)] = dq;${ks.decayed ? `
+        ${ks.use('dbq', 'read_write')}[${at}] = ${ks.role('q')}(b, t, h, x) * dq;` : ''}`,
+  }, ks.cfg.K);
+}
+
+/** dk_i = scale sum_{r>=i} dA[r,i] F(r,i) q_r + 2^(G_last - G_i) (dS'_n u_i); dbk_i = -k_i . dk_i,
+ * plus rowsum(dS'_n * S_{n+1}) at the chunk's last token (the gate's chunk-end term). */
+export function emitBwdDk(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const { tok, bth, st } = hp;
+  const g = hp.g();
+  const at = `${tok()}(bh, t, x, KD)`;
+  // Built only for a decayed variant: a binding declared and not read breaks the layout.
+  const rowsum = () => `var rs = 0.0;
+        if (i + 1u == rows) {
+          for (var c = 0u; c < VD; c++) {
+            let nxt = select(${ks.use('ht', 'read')}[${ks.stateIndex(ks.chunkSeq('n'), 'h', 'x', 'c')}], ${ks.use('hs', 'read')}[${st()}(bh, min(n + 1u, P.NT - 1u), x, c)], ${ks.chunkHasNext('n')});
+            rs += ${ks.use('dhs', 'read')}[${st()}(bh, n, x, c)] * nxt;
+          }
+        }`;
+  return emitChunkMatmul(ks, {
+    square: decayedDA(ks, 'r', 'i'),
+    right: `P.scale * ${ks.role('q')}(b, t, h, x)`,
+    width: 'KD',
+    store: `let dk = value + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${ks.use('dki', 'read')}[${at}];
+        ${ks.use('grad_k', 'read_write')}[${bth()}(b, t, h, x, KD)] = dk;${ks.decayed ? `
+        ${rowsum()}
+        ${ks.use('dbk', 'read_write')}[${at}] = rs - ${ks.role('k')}(b, t, h, x) * dk;` : ''}`,
+  }, ks.cfg.K);
+}

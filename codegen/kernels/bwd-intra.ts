@@ -159,21 +159,30 @@ export function emitBwdDk(ks: KernelSource): string {
   const { tok, bth, st } = hp;
   const g = hp.g();
   const at = `${tok()}(bh, t, x, KD)`;
-  // Built only for a decayed variant: a binding declared and not read breaks the layout.
-  const rowsum = () => `var rs = 0.0;
-        if (i + 1u == rows) {
-          for (var c = 0u; c < VD; c++) {
-            let nxt = select(${ks.use('ht', 'read')}[${ks.stateIndex(ks.chunkSeq('n'), 'h', 'x', 'c')}], ${ks.use('hs', 'read')}[${st()}(bh, min(n + 1u, P.NT - 1u), x, c)], ${ks.chunkHasNext('n')});
-            rs += ${ks.use('dhs', 'read')}[${st()}(bh, n, x, c)] * nxt;
-          }
-        }`;
+  // Built only for a decayed variant (a binding declared and not read breaks the layout): the
+  // chunk-end rowsum of the tile's key rows of the state, spread over the whole workgroup
+  // (WG / BW lanes per key row), for the last row's store.
+  const prologue = () => ({
+    decl: 'var<workgroup> sRs: array<f32, WG>;',
+    body: `{
+    let x = min(xt * BW + lid % BW, KD - 1u);
+    var part = 0.0;
+    for (var c = lid / BW; c < VD; c += WG / BW) {
+      let nxt = select(${ks.use('ht', 'read')}[${ks.stateIndex(ks.chunkSeq('n'), 'h', 'x', 'c')}], ${ks.use('hs', 'read')}[${st()}(bh, min(n + 1u, P.NT - 1u), x, c)], ${ks.chunkHasNext('n')});
+      part += ${ks.use('dhs', 'read')}[${st()}(bh, n, x, c)] * nxt;
+    }
+    sRs[lid] = part;
+  }`,
+  });
   return emitChunkMatmul(ks, {
     square: decayedDA(ks, 'r', 'i'),
     right: `P.scale * ${ks.role('q')}(b, t, h, x)`,
     width: 'KD',
     store: `let dk = value + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${ks.use('dki', 'read')}[${at}];
         ${ks.use('grad_k', 'read_write')}[${bth()}(b, t, h, x, KD)] = dk;${ks.decayed ? `
-        ${rowsum()}
+        var rs = 0.0;
+        if (i + 1u == rows) { for (var j = 0u; j < WG / BW; j++) { rs += sRs[j * BW + x - xt * BW]; } }
         ${ks.use('dbk', 'read_write')}[${at}] = rs - ${ks.role('k')}(b, t, h, x) * dk;` : ''}`,
+    ...(ks.decayed ? { prologue: prologue() } : {}),
   }, ks.cfg.K);
 }

@@ -17,6 +17,9 @@ export interface ChunkMatmul {
   readonly width: 'VD' | 'KD' | 'C';
   /** Statements storing `value` at chunk row i (token t), column x. */
   readonly store: string;
+  /** Work the whole workgroup does after the product and before the stores (a barrier follows),
+   * with its workgroup arrays: what the stores need beyond the product. */
+  readonly prologue?: { readonly decl: string; readonly body: string };
 }
 
 /** Columns per workgroup for a width of `cols`. */
@@ -31,6 +34,7 @@ const RN: u32 = BW / TX;
 const SR: u32 = 8u;
 var<workgroup> sM: array<f32, SR * C>;
 var<workgroup> sR: array<f32, SR * BW>;
+${m.prologue?.decl ?? ''}
 
 ${ks.chunkTileMain('xt')}
   var acc: array<array<f32, RN>, RM>;
@@ -59,6 +63,8 @@ ${ks.chunkTileMain('xt')}
   })}
     workgroupBarrier();
   }
+  ${m.prologue ? `${m.prologue.body}
+  workgroupBarrier();` : ''}
   for (var a = 0u; a < RM; a++) {
     let i = ty + TY * a;
     for (var c = 0u; c < RN; c++) {

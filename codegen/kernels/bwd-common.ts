@@ -22,13 +22,7 @@ export interface Contraction {
  * valid rows return at once (no barriers in these kernels). */
 export function emitContraction(ks: KernelSource, c: Contraction): string {
   return `
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = wid.y;
-  let bh = wid.z;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
+${ks.chunkMain()}
   let e = wid.x * WG + lid;
   let i = e / (${c.cols});
   let x = e % (${c.cols});

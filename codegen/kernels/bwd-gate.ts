@@ -18,13 +18,7 @@ export function emitBwdGate(ks: KernelSource): string {
     return `
 var<workgroup> sTerm: array<f32, C>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = wid.y;
-  let bh = wid.z;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
+${ks.chunkMain()}
   for (var i = lid; i < C; i += WG) {
     var acc = 0.0;
     if (i < rows) {
@@ -46,14 +40,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
   }
   return `
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+${ks.chunkMain()}
   let dg = wid.x * WG + lid;
-  let n = wid.y;
-  let bh = wid.z;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
   if (dg >= DG) { return; }
   var acc = 0.0;
   for (var ii = 0u; ii < rows; ii++) {

@@ -161,18 +161,22 @@ export class KernelSource {
   chunkSeq(n: string): string {
     return this.cfg.varlen ? `${this.chunkTable()}[4u * (${n}) + 2u]` : 'b';
   }
-  /** WGSL opening the entry point of a register-tiled per-chunk kernel on the grid (tile, chunk,
-   * b*h): the tile index (named `tile`), n, bh, b, h, the chunk's t0 and rows, and the thread's
-   * tx, ty in the TILE_GRID. */
-  chunkTileMain(tile: string): string {
+  /** WGSL opening the entry point of a per-chunk kernel on the grid (x, chunk, b*h): n, bh, b,
+   * h, and the chunk's t0 and rows. */
+  chunkMain(): string {
     return `@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let ${tile} = wid.x;
   let n = wid.y;
   let bh = wid.z;
   let b = bh / P.H;
   let h = bh % P.H;
-  ${this.chunkSpan()}
+  ${this.chunkSpan()}`;
+  }
+  /** chunkMain for a register-tiled kernel: also the tile index (named `tile`) and the thread's
+   * tx, ty in the TILE_GRID. */
+  chunkTileMain(tile: string): string {
+    return `${this.chunkMain()}
+  let ${tile} = wid.x;
   let tx = lid % TX;
   let ty = lid / TX;`;
   }

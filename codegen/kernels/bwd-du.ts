@@ -9,7 +9,7 @@
 import type { KernelSource } from './common.js';
 import { bwdHelpers } from './bwd-common.js';
 import { emitChunkOuter } from './chunk-state.js';
-import { TILE_GRID } from './tiles.js';
+import { TILE_GRID, emitTileStores } from './tiles.js';
 import { emitRowsTimesState } from './rows-state.js';
 
 /** V columns per workgroup of bwdDu. */
@@ -47,15 +47,6 @@ ${ks.chunkTileMain('vt')}
   var acc: array<array<f32, RN>, RM>;
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
   ${emitRowsTimesState(`${k}(b, t, h, d) * exp2(${g}(b, h, tl, d) - ${g}(b, h, t, d))`, dhs)}
-  for (var a = 0u; a < RM; a++) {
-    let i = ty + TY * a;
-    for (var c = 0u; c < RN; c++) {
-      let cg = vt * BV + tx + TX * c;
-      if (i < rows && cg < VD) {
-        let t = t0 + i;
-        ${gradV}[${bth()}(b, t, h, cg, VD)] = acc[a][c] + ${dvl}[${tok()}(bh, t, cg, VD)];
-      }
-    }
-  }
+  ${emitTileStores('cg', 'vt * BV + tx + TX * c', 'VD', `${gradV}[${bth()}(b, t, h, cg, VD)] = acc[a][c] + ${dvl}[${tok()}(bh, t, cg, VD)];`)}
 }`;
 }

@@ -4,7 +4,7 @@
 // xt*BW + tx + TX*c). The triangular masks live in M (0 outside), so the loop is uniform. The
 // backward's plain products (dvl = A^T do, the WY backward's X1 = T^T dU and M = dT T^T) are this.
 import type { KernelSource } from './common.js';
-import { TILE_GRID, emitTileMac } from './tiles.js';
+import { TILE_GRID, emitTileMac, emitTileStores } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 import { nextPow2 } from '../plan.js';
 
@@ -65,16 +65,7 @@ ${ks.chunkTileMain('xt')}
   }
   ${m.prologue ? `${m.prologue.body}
   workgroupBarrier();` : ''}
-  for (var a = 0u; a < RM; a++) {
-    let i = ty + TY * a;
-    for (var c = 0u; c < RN; c++) {
-      let x = xt * BW + tx + TX * c;
-      if (i < rows && x < ${m.width}) {
-        let t = t0 + i;
-        let value = acc[a][c];
-        ${m.store}
-      }
-    }
-  }
+  ${emitTileStores('x', 'xt * BW + tx + TX * c', m.width, `let value = acc[a][c];
+        ${m.store}`)}
 }`;
 }

@@ -5,7 +5,7 @@
 // columns tx + TX*b.
 import { KernelSource } from './common.js';
 import { emitScores } from './scores.js';
-import { TILE_GRID, emitTileMac } from './tiles.js';
+import { TILE_GRID, emitTileMac, emitTileStores } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 import { emitRowsTimesState } from './rows-state.js';
 
@@ -50,19 +50,10 @@ ${ks.chunkTileMain('vt')}
   })}
     workgroupBarrier();
   }
-  for (var a = 0u; a < RM; a++) {
-    let i = ty + TY * a;
-    for (var c = 0u; c < RN; c++) {
-      let cg = vt * BV + tx + TX * c;
-      if (i < rows && cg < VD) {
-        let t = t0 + i;
-        let pre = acc[a][c]${add};
+  ${emitTileStores('cg', 'vt * BV + tx + TX * c', 'VD', `let pre = acc[a][c]${add};
         ${ks.def.roles.outputGate
     ? `${ks.use('opre', 'read_write')}[((b * P.T + t) * P.H + h) * VD + cg] = pre;
         ${o}[((b * P.T + t) * P.H + h) * VD + cg] = pre * ${ks.role('outputGate')}(b, t, h, cg);`
-    : `${o}[((b * P.T + t) * P.H + h) * VD + cg] = pre;`}
-      }
-    }
-  }
+    : `${o}[((b * P.T + t) * P.H + h) * VD + cg] = pre;`}`)}
 }`;
 }

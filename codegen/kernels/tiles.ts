@@ -32,3 +32,19 @@ export function emitTileMac(m: TileMac): string {
       }
     }`;
 }
+
+/** The stores of a thread's RM x RN tile whose rows are a chunk's rows: `body` runs for each
+ * element inside the chunk and the width, with i (chunk row), t (token), the column named
+ * `col` (= colExpr) and acc[a][c] in scope. */
+export function emitTileStores(col: string, colExpr: string, width: string, body: string): string {
+  return `for (var a = 0u; a < RM; a++) {
+    let i = ty + TY * a;
+    for (var c = 0u; c < RN; c++) {
+      let ${col} = ${colExpr};
+      if (i < rows && ${col} < ${width}) {
+        let t = t0 + i;
+        ${body}
+      }
+    }
+  }`;
+}

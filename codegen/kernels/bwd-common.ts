@@ -39,6 +39,7 @@ ${ks.chunkMain()}
 
 /** Index helpers over the layouts the backward uses; declared in the kernel on first use. */
 export function bwdHelpers(ks: KernelSource) {
+  const stIndex = () => ks.helper('st', 'fn st(bh: u32, n: u32, d: u32, c: u32) -> u32 { return ((bh * P.NT + n) * KD + d) * VD + c; }');
   return {
     /** Per-chunk C x C matrices, [BH, NT, C, C]. */
     cc: () => ks.helper('cc', 'fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }'),
@@ -47,7 +48,14 @@ export function bwdHelpers(ks: KernelSource) {
     /** Tensors in the inputs' own layout [B, T, H, width] (do, role gradients). */
     bth: () => ks.helper('bth', 'fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }'),
     /** Per-chunk states [BH, NT, K, V] (the forward's hs, the backward's dhs). */
-    st: () => ks.helper('st', 'fn st(bh: u32, n: u32, d: u32, c: u32) -> u32 { return ((bh * P.NT + n) * KD + d) * VD + c; }'),
+    st: stIndex,
+    /** dS'_n[x, c] * S_{n+1}[x, c] of chunk n: one term of the gate's chunk-end rowsum, with
+     * S_{n+1} read from hs, or from ht (the sequence's) at the sequence's last chunk. */
+    chunkEndTerm: (x: string, c: string) => {
+      const st = stIndex();
+      const next = `select(${ks.use('ht', 'read')}[${ks.stateIndex(ks.chunkSeq('n'), 'h', x, c)}], ${ks.use('hs', 'read')}[${st}(bh, min(n + 1u, P.NT - 1u), ${x}, ${c})], ${ks.chunkHasNext('n')})`;
+      return `${ks.use('dhs', 'read')}[${st}(bh, n, ${x}, ${c})] * ${next}`;
+    },
     /** 2^(G[t,d]): the cumulative in-chunk decay of token t (1 without decay). */
     g: () => ks.helper('gate', ks.decayed
       ? `fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return ${ks.gcs()}(b, h, t, d); }`

@@ -79,7 +79,7 @@ export function emitBwdDScores(ks: KernelSource): string {
 
 export function emitBwdDqk(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
-  const { cc, tok, bth, st } = hp;
+  const { cc, tok, bth } = hp;
   const f = decayFactor(ks);
   const g = hp.g(); const gq = hp.gq();
   const q = ks.role('q'); const k = ks.role('k');
@@ -92,14 +92,9 @@ export function emitBwdDqk(ks: KernelSource): string {
     { from: 'i', to: 'rows', body: `dka += ${daqk}[${cc()}(bh, n, r, i)] * ${q}(b, t0 + r, h, x) * ${f}(b, h, t0 + r, t, t0, x);` },
   ];
   if (ks.decayed) {
-    const hs = ks.use('hs', 'read');
-    const dhs = ks.use('dhs', 'read');
     // rowsum(dS'_n * S_{n+1}) for the gate, at the chunk's last token only.
     accs.push('rs');
-    loops.push({
-      to: 'select(0u, VD, last)', body: `let nxt = select(${ks.use('ht', 'read')}[${ks.stateIndex(ks.chunkSeq('n'), 'h', 'x', 'r')}], ${hs}[${st()}(bh, min(n + 1u, P.NT - 1u), x, r)], ${ks.chunkHasNext('n')});
-    rs += ${dhs}[${st()}(bh, n, x, r)] * nxt;`,
-    });
+    loops.push({ to: 'select(0u, VD, last)', body: `rs += ${hp.chunkEndTerm('x', 'r')};` });
   }
   // The bonus diagonal carries no decay, so it stays out of the gate gradient.
   const bonusQ = ks.bonus ? `scale * ${daqk}[${cc()}(bh, n, i, i)] * ${k}(b, t, h, x) * uu` : '0.0';
@@ -156,7 +151,7 @@ export function emitBwdDq(ks: KernelSource): string {
  * plus rowsum(dS'_n * S_{n+1}) at the chunk's last token (the gate's chunk-end term). */
 export function emitBwdDk(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
-  const { tok, bth, st } = hp;
+  const { tok, bth } = hp;
   const g = hp.g();
   const at = `${tok()}(bh, t, x, KD)`;
   // Built only for a decayed variant (a binding declared and not read breaks the layout): the
@@ -167,10 +162,7 @@ export function emitBwdDk(ks: KernelSource): string {
     body: `{
     let x = min(xt * BW + lid % BW, KD - 1u);
     var part = 0.0;
-    for (var c = lid / BW; c < VD; c += WG / BW) {
-      let nxt = select(${ks.use('ht', 'read')}[${ks.stateIndex(ks.chunkSeq('n'), 'h', 'x', 'c')}], ${ks.use('hs', 'read')}[${st()}(bh, min(n + 1u, P.NT - 1u), x, c)], ${ks.chunkHasNext('n')});
-      part += ${ks.use('dhs', 'read')}[${st()}(bh, n, x, c)] * nxt;
-    }
+    for (var c = lid / BW; c < VD; c += WG / BW) { part += ${hp.chunkEndTerm('x', 'c')}; }
     sRs[lid] = part;
   }`,
   });

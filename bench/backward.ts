@@ -19,6 +19,12 @@ export const FLA_FWD_BWD_MS_4_2048_16: Partial<Record<VariantName, { ms: number;
   gated_delta_rule: { ms: 1.814, card: 'B200' }, kda: { ms: 2.138, card: 'B200' },
 };
 
+/** FLA fwd+bwd ms at (B,H,T,K=V) = (1,32,4096,128), bf16, on an H200 beside lae (2026-12-01, anchors). */
+export const FLA_FWD_BWD_MS_1_32_4096: Partial<Record<VariantName, { ms: number; card: string }>> = {
+  simple_gla: { ms: 1.708, card: 'H200' }, gla: { ms: 2.567, card: 'H200' }, delta_rule: { ms: 2.058, card: 'H200' },
+  gated_delta_rule: { ms: 2.259, card: 'H200' }, kda: { ms: 2.588, card: 'H200' },
+};
+
 export const TRAIN_SHAPES: ProblemSize[] = [
   { B: 1, H: 32, T: 4096, K: 128, V: 128 },
   { B: 4, H: 16, T: 2048, K: 128, V: 128 },
@@ -67,7 +73,9 @@ export async function benchTrain(engine: Engine, opts: { variants?: string[]; sh
             }, repeat);
           }
         }
-        const fla = shape.B === 4 && shape.T === 2048 && shape.H === 16 && shape.K === 128 ? FLA_FWD_BWD_MS_4_2048_16[name as VariantName] ?? null : null;
+        const fla = shape.K !== 128 || shape.V !== 128 ? null
+          : shape.B === 4 && shape.T === 2048 && shape.H === 16 ? FLA_FWD_BWD_MS_4_2048_16[name as VariantName] ?? null
+            : shape.B === 1 && shape.T === 4096 && shape.H === 32 ? FLA_FWD_BWD_MS_1_32_4096[name as VariantName] ?? null : null;
         const row: TrainRow = { variant: name, dtype: opts.dtype ?? 'f32', ...shape, forwardMs, backwardMs, forwardBackwardMs, fla, kernels };
         rows.push(row);
         opts.log?.(formatTrainRow(row));

@@ -9,9 +9,11 @@ import type { StorageDtype } from '../runtime/dtypes.js';
 
 /** WGSL f32 throughput measured on the H100 (register-tiled matmul, see docs): the ceiling. */
 export const WGSL_F32_CEILING_TFLOPS = 30;
-/** FLA forward on an H100, bf16, (B,H,T,K=V) = (1,32,4096,128), measured 2026-11-25 (anchors). */
-export const FLA_H100_MS_T4096: Partial<Record<VariantName, number>> = {
-  linear_attn: 0.137, simple_gla: 0.220, delta_rule: 0.373, gated_delta_rule: 0.495, kda: 0.611, gla: 0.643,
+/** FLA's forward at (B,H,T,K=V) = (1,32,4096,128), bf16, median of do_bench: on an H200 beside lae
+ * (2026-12-01) where measured, else on an H100 (2026-11-25); ../shared/anchors has both tables. */
+export const FLA_FWD_MS_T4096: Partial<Record<VariantName, { ms: number; card: string }>> = {
+  linear_attn: { ms: 0.137, card: 'H100' }, simple_gla: { ms: 0.295, card: 'H200' }, gla: { ms: 0.857, card: 'H200' },
+  delta_rule: { ms: 0.488, card: 'H200' }, gated_delta_rule: { ms: 0.481, card: 'H200' }, kda: { ms: 0.523, card: 'H200' },
 };
 
 export interface BenchRow {
@@ -25,6 +27,7 @@ export interface BenchRow {
   ceilingMs: number;
   speedupVsRecurrent: number | null;
   flaMs: number | null;
+  flaCard?: string;
   /** Per-kernel ms, each timed alone (with --breakdown). */
   kernels?: Record<string, number>;
 }
@@ -120,13 +123,13 @@ export async function benchForward(engine: Engine, opts: BenchOptions = {}): Pro
       }
       const flops = forwardFlops(op.def, shape, chunk);
       const fla = shape.B === 1 && shape.H === 32 && shape.T === 4096 && shape.K === 128 && shape.V === 128
-        ? FLA_H100_MS_T4096[name as VariantName] ?? null : null;
+        ? FLA_FWD_MS_T4096[name as VariantName] ?? null : null;
       const row: BenchRow = {
         variant: name, dtype: opts.dtype ?? 'f32', ...shape, chunkedMs, recurrentMs,
         gflop: flops / 1e9, tflops: flops / (chunkedMs * 1e-3) / 1e12,
         ceilingMs: flops / (WGSL_F32_CEILING_TFLOPS * 1e12) * 1e3,
         speedupVsRecurrent: recurrentMs === null ? null : recurrentMs / chunkedMs,
-        flaMs: fla, kernels,
+        flaMs: fla?.ms ?? null, ...(fla ? { flaCard: fla.card } : {}), kernels,
       };
       rows.push(row);
       opts.log?.(formatRow(row));
@@ -136,14 +139,14 @@ export async function benchForward(engine: Engine, opts: BenchOptions = {}): Pro
 }
 
 export const TABLE_HEADER =
-  '| variant | B,H,T,K,V | chunked ms | token-seq ms | speedup vs token-seq | TFLOP/s | % of 30 TFLOP/s ceiling | FLA H100 bf16 ms | lae/FLA time |\n' +
+  '| variant | B,H,T,K,V | chunked ms | token-seq ms | speedup vs token-seq | TFLOP/s | % of 30 TFLOP/s ceiling | FLA bf16 ms (card) | lae/FLA time |\n' +
   '|---|---|---|---|---|---|---|---|---|';
 
 export function formatRow(r: BenchRow): string {
   const f = (x: number | null, d = 3) => (x === null ? '-' : x.toFixed(d));
   return `| ${r.variant} | ${r.B},${r.H},${r.T},${r.K},${r.V} | ${f(r.chunkedMs)} | ${f(r.recurrentMs)} | ` +
     `${r.speedupVsRecurrent === null ? '-' : `${r.speedupVsRecurrent.toFixed(1)}x`} | ${r.tflops.toFixed(2)} | ` +
-    `${(100 * r.ceilingMs / r.chunkedMs).toFixed(1)}% | ${f(r.flaMs)} | ${r.flaMs ? `${(r.chunkedMs / r.flaMs).toFixed(1)}x` : '-'} |` +
+    `${(100 * r.ceilingMs / r.chunkedMs).toFixed(1)}% | ${r.flaMs === null ? '-' : `${f(r.flaMs)} (${r.flaCard})`} | ${r.flaMs ? `${(r.chunkedMs / r.flaMs).toFixed(1)}x` : '-'} |` +
     (r.kernels ? ` ${Object.entries(r.kernels).map(([k, ms]) => `${k} ${ms.toFixed(3)}`).join(', ')} |` : '');
 }
 

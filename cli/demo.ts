@@ -8,6 +8,7 @@ import { VARIANT_NAMES } from '../variants/index.js';
 import type { ProblemSize } from '../dsl/index.js';
 import { relL2 } from '../runtime/compare.js';
 import { roundTo, STORAGE_DTYPES, type StorageDtype } from '../runtime/dtypes.js';
+import type { TensorCoreOption } from '../runtime/tier.js';
 
 export const DEMO_TOLERANCE = 1e-4;
 
@@ -16,12 +17,17 @@ const TOLERANCE: Record<StorageDtype, { o: number; grads: number }> = {
   f32: { o: DEMO_TOLERANCE, grads: DEMO_TOLERANCE }, bf16: { o: 2e-3, grads: 5e-3 }, f16: { o: 2e-3, grads: 5e-3 },
 };
 
-export async function runDemo(size: ProblemSize, chunk: 16 | 32 | 64, log: (s: string) => void, dtype: StorageDtype = 'f32'): Promise<boolean> {
+/** The tensor-core tier's bounds (f16 operands, f32 accumulation): o 3e-3, gradients 1e-2. */
+const TENSOR_CORE_TOLERANCE = { o: 3e-3, grads: 1e-2 };
+
+export async function runDemo(size: ProblemSize, chunk: 16 | 32 | 64, log: (s: string) => void, dtype: StorageDtype = 'f32', tensorCores: TensorCoreOption = 'auto'): Promise<boolean> {
   if (!(STORAGE_DTYPES as readonly string[]).includes(dtype)) throw new Error(`--dtype must be one of ${STORAGE_DTYPES.join(', ')}, got ${dtype}`);
-  const tol = TOLERANCE[dtype];
-  const engine = await createEngine();
+  const engine = await createEngine({ tensorCores });
+  const tol = engine.tier === 'f32' ? TOLERANCE[dtype]
+    : { o: Math.max(TOLERANCE[dtype].o, TENSOR_CORE_TOLERANCE.o), grads: Math.max(TOLERANCE[dtype].grads, TENSOR_CORE_TOLERANCE.grads) };
   try {
     log(`lae demo on ${engine.adapterName}`);
+    log(`tier: ${engine.tier} (${engine.tierNote})${engine.tier === 'f32' ? '' : `; tolerance o ${tol.o}, gradients ${tol.grads}`}`);
     log(`(B,T,H,K,V) = (${size.B},${size.T},${size.H},${size.K},${size.V}), chunk ${chunk}, random inputs with h0, float64 CPU reference`);
     log(dtype === 'f32' ? 'storage: f32\n' : `storage: ${dtype} for every input and o (h0 and states f32), the reference fed the same ${dtype}-rounded inputs; tolerance o ${tol.o}, gradients ${tol.grads}\n`);
     log('Gradients: the worst relative L2 over every input gradient and dh0 (seeds do, dht random).');

@@ -10,6 +10,7 @@ import { benchForward, SEED_SHAPES, TABLE_HEADER } from '../bench/forward.js';
 import { benchTrain, benchStep, TRAIN_HEADER, STEP_HEADER } from '../bench/backward.js';
 import { benchVarlen, VARLEN_HEADER, VARLEN_LENGTHS } from '../bench/varlen.js';
 import { runDemo } from './demo.js';
+import { TENSOR_CORE_OPTIONS, type TensorCoreOption } from '../runtime/tier.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -21,6 +22,12 @@ const chunkArg = (v: string) => {
   if (![16, 32, 64].includes(n)) throw new InvalidArgumentError('chunk must be 16, 32 or 64');
   return n as 16 | 32 | 64;
 };
+
+const tensorCoresArg = (v: string) => {
+  if (!(TENSOR_CORE_OPTIONS as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${TENSOR_CORE_OPTIONS.join(', ')}`);
+  return v as TensorCoreOption;
+};
+const tensorCoresList = (v: string) => v.split(',').map(tensorCoresArg);
 
 const program = new Command('lae').description('the linear attention engine for WebGPU');
 
@@ -56,8 +63,9 @@ program.command('demo')
   .option('--V <V>', 'value head dim', int('V'), 32)
   .option('--chunk <C>', 'chunk size', chunkArg, 64)
   .option('--dtype <dtype>', 'storage of every input and o: f32, bf16 or f16', 'f32')
-  .action(async (o: { B: number; T: number; H: number; K: number; V: number; chunk: 16 | 32 | 64; dtype: 'f32' | 'bf16' | 'f16' }) => {
-    const ok = await runDemo({ B: o.B, T: o.T, H: o.H, K: o.K, V: o.V }, o.chunk, (s) => console.log(s), o.dtype);
+  .option('--tensor-cores <mode>', 'auto (tensor cores where the adapter has them), off (f32 kernels), portable (their tiles in plain WGSL)', tensorCoresArg, 'auto')
+  .action(async (o: { B: number; T: number; H: number; K: number; V: number; chunk: 16 | 32 | 64; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption }) => {
+    const ok = await runDemo({ B: o.B, T: o.T, H: o.H, K: o.K, V: o.V }, o.chunk, (s) => console.log(s), o.dtype, o.tensorCores);
     process.exitCode = ok ? 0 : 1;
   });
 
@@ -74,42 +82,51 @@ program.command('bench')
   .option('--no-recurrent', 'skip the token-sequential baseline')
   .option('--dtype <dtype>', 'storage of every input and o: f32, bf16 or f16 (compute is f32)', 'f32')
   .option('--what <list>', 'comma-separated: forward, train (forward + backward), step (decode at batch 1 and 32), varlen (packed sequences of mixed lengths vs padded)', (v: string) => v.split(','), ['forward'])
-  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16' }) => {
+  .option('--tensor-cores <list>', 'comma-separated tiers to run, each with its own engine: auto, off, portable', tensorCoresList, ['auto'])
+  .option('--scalar-loads', 'tensor-core tier: stage operands one element per load (a tuning knob), not vec4 words')
+  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean }) => {
     const unknown = o.what.filter((w) => !['forward', 'train', 'step', 'varlen'].includes(w));
     if (unknown.length) throw new Error(`--what takes forward, train, step, varlen; got ${unknown.join(', ')}`);
-    // Full-resolution timestamps (Dawn quantizes them by default).
-    const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'] });
-    try {
-      const shapes = o.T ? o.T.map((T) => ({ B: 1, H: o.H, T, K: o.D, V: o.D })) : SEED_SHAPES.map((s) => ({ ...s, H: o.H, K: o.D, V: o.D }));
-      console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}\n`);
-      const log = (l: string) => console.log(l);
-      const result: Record<string, unknown> = { adapter: engine.adapterName, date: new Date().toISOString() };
-      if (o.what.includes('forward')) {
-        console.log(TABLE_HEADER);
-        result.rows = await benchForward(engine, {
-          variants: o.variants, shapes, repeat: o.repeat, samples: o.samples, breakdown: o.breakdown,
-          recurrentMaxT: o.recurrent ? Infinity : 0, log, dtype: o.dtype,
-        });
-      }
-      if (o.what.includes('train')) {
-        console.log(`\n${TRAIN_HEADER}`);
-        result.train = await benchTrain(engine, { variants: o.variants, shapes: o.T ? shapes : undefined, breakdown: o.breakdown, log, dtype: o.dtype });
-      }
-      if (o.what.includes('step')) {
-        console.log(`\n${STEP_HEADER}`);
-        result.step = await benchStep(engine, { variants: o.variants, H: o.H, D: o.D, log });
-      }
-      if (o.what.includes('varlen')) {
-        console.log(`\nPacked sequences (cuSeqlens) of lengths ${VARLEN_LENGTHS.join(', ')}, H = 16, K = V = ${o.D}, f32\n${VARLEN_HEADER}`);
-        result.varlen = await benchVarlen(engine, { variants: o.variants, D: o.D, log });
-      }
-      mkdirSync(dirname(o.json), { recursive: true });
-      writeFileSync(o.json, JSON.stringify(result, null, 2));
-      console.log(`\nwrote ${o.json}`);
-    } finally {
-      engine.destroy();
-    }
+    const runs: Record<string, unknown>[] = [];
+    for (const tensorCores of o.tensorCores) runs.push(await benchTier(o, tensorCores));
+    mkdirSync(dirname(o.json), { recursive: true });
+    writeFileSync(o.json, JSON.stringify(runs.length === 1 ? runs[0] : runs, null, 2));
+    console.log(`\nwrote ${o.json}`);
   });
+
+/** One tier's benchmarks, on an engine of its own. */
+async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
+  // Full-resolution timestamps (Dawn quantizes them by default).
+  const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads } });
+  try {
+    const shapes = o.T ? o.T.map((T) => ({ B: 1, H: o.H, T, K: o.D, V: o.D })) : SEED_SHAPES.map((s) => ({ ...s, H: o.H, K: o.D, V: o.D }));
+    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote})${o.scalarLoads ? ', scalar loads' : ''}\n`);
+    const log = (l: string) => console.log(l);
+    const result: Record<string, unknown> = { adapter: engine.adapterName, date: new Date().toISOString(), tier: engine.tier, tensorCores };
+    if (o.what.includes('forward')) {
+      console.log(TABLE_HEADER);
+      result.rows = await benchForward(engine, {
+        variants: o.variants, shapes, repeat: o.repeat, samples: o.samples, breakdown: o.breakdown,
+        recurrentMaxT: o.recurrent ? Infinity : 0, log, dtype: o.dtype,
+      });
+    }
+    if (o.what.includes('train')) {
+      console.log(`\n${TRAIN_HEADER}`);
+      result.train = await benchTrain(engine, { variants: o.variants, shapes: o.T ? shapes : undefined, breakdown: o.breakdown, log, dtype: o.dtype });
+    }
+    if (o.what.includes('step')) {
+      console.log(`\n${STEP_HEADER}`);
+      result.step = await benchStep(engine, { variants: o.variants, H: o.H, D: o.D, log });
+    }
+    if (o.what.includes('varlen')) {
+      console.log(`\nPacked sequences (cuSeqlens) of lengths ${VARLEN_LENGTHS.join(', ')}, H = 16, K = V = ${o.D}, f32\n${VARLEN_HEADER}`);
+      result.varlen = await benchVarlen(engine, { variants: o.variants, D: o.D, log });
+    }
+    return result;
+  } finally {
+    engine.destroy();
+  }
+}
 
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`lae: ${e.message}`);

@@ -10,6 +10,10 @@ import { emitOutput } from './kernels/output.js';
 import { emitRecurrent } from './kernels/recurrent.js';
 import { emitPackOut } from './kernels/pack.js';
 import { emitL2norm } from './kernels/l2norm.js';
+import { FRAG_WG } from './kernels/fragments.js';
+import { emitTcOutput, tcOutputTileV } from './kernels/tc-output.js';
+import { emitTcChunkStates, emitTcDeltaScan, emitTcOperands, tcDeltaLayout, tcStateTiles } from './kernels/tc-states.js';
+import { emitTcPrep } from './kernels/tc-prep.js';
 import { backwardBuffers, emitBackwardKernels } from './backward.js';
 import {
   chooseTiles, normStages, normBuffers, type ForwardStage, forwardStages, scratchBuffers, validateConfig,
@@ -18,6 +22,7 @@ import {
 
 export * from './plan.js';
 export { PARAMS_FIELDS, INPUT_PREFIX, wgslVar, packParams, type ParamValues } from './kernels/common.js';
+export { FRAGMENT_LOWERINGS, type FragmentLowering } from './kernels/fragments.js';
 
 /** How the forward is computed: the chunked algorithm, or token by token (the baseline). */
 export type ForwardMode = 'chunked' | 'recurrent';
@@ -43,6 +48,38 @@ const EMITTERS: Partial<Record<KernelStage, (ks: KernelSource) => string>> = {
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
+/** Stages the tensor-core tier writes on the fragment layer; the others are the f32 tier's. Its
+ * prep writes the state walk's f16 operands (and, for the delta rule, the WY factors). */
+function tensorCoreStage(def: VariantDef, cfg: CodegenConfig, stage: ForwardStage): boolean {
+  if (!cfg.fragments) return false;
+  return stage === 'chunkStates' || stage === 'deltaScan' || stage === 'output' || stage === 'prep';
+}
+
+const TC_EMITTERS: Partial<Record<ForwardStage, (ks: KernelSource) => string>> = {
+  prep: (ks) => (ks.delta ? emitTcPrep(ks, ks.fragments()) : (ks.fragments(), emitTcOperands(ks))),
+  chunkStates: (ks) => emitTcChunkStates(ks, ks.fragments()),
+  deltaScan: (ks) => emitTcDeltaScan(ks, ks.fragments()),
+  output: (ks) => emitTcOutput(ks, ks.fragments()),
+};
+
+/** Workgroup size and grid of a tensor-core stage: four subgroups per workgroup. */
+function tcStageShape(stage: ForwardStage, cfg: CodegenConfig, def: VariantDef): { wg: number; wgX: number; grid: [SizeExpr, SizeExpr, SizeExpr] } {
+  const shape = (grid: [SizeExpr, SizeExpr, SizeExpr]) => ({ wg: FRAG_WG, wgX: FRAG_WG, grid });
+  switch (stage) {
+    case 'prep': return shape([['NT'], ['BH'], [1]]);
+    case 'chunkStates': {
+      const { BK, BV } = tcStateTiles(cfg.K, cfg.V);
+      return shape([[ceilDiv(cfg.V, BV)], ['SH'], [ceilDiv(cfg.K, BK)]]);
+    }
+    case 'deltaScan': {
+      const ks = new KernelSource(def, cfg, chooseTiles(cfg, def), stage, FRAG_WG);
+      return shape([[ceilDiv(cfg.V, tcDeltaLayout(ks).BV)], ['SH'], [1]]);
+    }
+    case 'output': return shape([[ceilDiv(cfg.V, tcOutputTileV(cfg.V))], ['NT'], ['BH']]);
+    default: throw new Error(`internal: ${stage} has no tensor-core form`);
+  }
+}
+
 /** Workgroup size, the x-extent of its thread grid (for register-tiled kernels), and the grid. */
 function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Tiles): { wg: number; wgX: number; grid: [SizeExpr, SizeExpr, SizeExpr] } {
   const C = cfg.chunk;
@@ -62,6 +99,7 @@ function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Ti
       return { wg: wgX * Math.min(16, C), wgX, grid: [[ceilDiv(cfg.V, t.outBV)], ['NT'], ['BH']] };
     }
     case 'l2norm': return { wg: 64, wgX: 1, grid: [['T'], ['BH'], [1]] };
+    case 'chunkStates': throw new Error('internal: chunkStates is a tensor-core stage');
     case 'packOut': return { wg: 64, wgX: 1, grid: [[ceilDiv(Math.ceil(cfg.V / 2), 64)], ['T'], ['BH']] };
     case 'recurrent':
     case 'step':
@@ -75,10 +113,11 @@ export function planKey(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode |
 
 function emitKernels(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stages: readonly ForwardStage[]): KernelDecl[] {
   return stages.map((stage): KernelDecl => {
-    const { wg, wgX, grid } = stageShape(stage, cfg, tiles);
+    const tc = tensorCoreStage(def, cfg, stage);
+    const { wg, wgX, grid } = tc ? tcStageShape(stage, cfg, def) : stageShape(stage, cfg, tiles);
     const ks = new KernelSource(def, cfg, tiles, stage, wg);
     const name = `${def.name}_${stage}`;
-    const body = EMITTERS[stage]!(ks);
+    const body = (tc ? TC_EMITTERS : EMITTERS)[stage]!(ks);
     const wgsl = ks.finish(name, { WG_X: wgX }, body);
     return { name, stage, workgroupSize: wg, grid, bindings: ks.bindings, wgsl };
   });
@@ -97,7 +136,7 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
   validateConfig(cfg);
   const tiles = chooseTiles(cfg, def);
   const pack: ForwardStage[] = cfg.outputDtype ? ['packOut'] : [];
-  const kernels = emitKernels(def, cfg, tiles, [...(mode === 'chunked' ? forwardStages(def) : [...normStages(def), 'recurrent' as const]), ...pack]);
+  const kernels = emitKernels(def, cfg, tiles, [...(mode === 'chunked' ? forwardStages(def, cfg) : [...normStages(def), 'recurrent' as const]), ...pack]);
   const buffers: BufferDecl[] = [
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
     { name: 'h0', kind: 'state-in', elems: ['SH', cfg.K, cfg.V] },

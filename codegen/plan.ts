@@ -2,6 +2,7 @@
 // over which grid, with which buffers and tile sizes. The plan is plain data (it is written into
 // the generated TS module by `lae gen`); WGSL for each kernel comes from codegen/kernels/.
 import type { VariantDef } from '../dsl/index.js';
+import { FRAGMENT_LOWERINGS, type FragmentLowering } from './kernels/fragments.js';
 
 export const CHUNK_SIZES = [16, 32, 64] as const;
 export type ChunkSize = (typeof CHUNK_SIZES)[number];
@@ -26,6 +27,13 @@ export interface CodegenConfig {
    * and each sequence's scan from a sequence table, so no chunk crosses a sequence boundary and
    * each sequence has its own row of h0/ht. Absent: B sequences of T tokens. */
   readonly varlen?: true;
+  /** The tensor-core tier: its kernels' matrix products go through the fragment layer, lowered
+   * to subgroup matrices ('subgroup-matrix', the tensor cores) or to plain WGSL ('portable', the
+   * same tiles on any adapter with shader-f16). Absent: the f32 tier. */
+  readonly fragments?: FragmentLowering;
+  /** A tuning knob of the tensor-core tier: stage operands one element per load instead of
+   * vec4 words (for measuring what the wide loads buy). */
+  readonly scalarLoads?: true;
 }
 export type HalfDtype = 'bf16' | 'f16';
 export const WG_MEMORY_TIERS = [32768, 49152] as const;
@@ -56,11 +64,12 @@ export interface BufferDecl {
 export interface BindingDecl {
   readonly buffer: string;
   readonly access: 'read' | 'read_write';
-  /** Element type; f32 unless given (state slot indices are u32). */
-  readonly elem?: 'u32';
+  /** Element type; f32 unless given (state slot indices are u32; the tensor-core tier's
+   * per-chunk operands are f16). */
+  readonly elem?: 'u32' | 'f16' | 'vec4<f32>';
 }
 export const KERNEL_STAGES = [
-  'l2norm', 'prep', 'chunkState', 'stateScan', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
+  'l2norm', 'prep', 'chunkState', 'stateScan', 'chunkStates', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
   // The backward (codegen/backward.ts).
   'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdChunkState', 'bwdStateScan', 'bwdDu', 'bwdInter', 'bwdDScores', 'bwdDqk', 'bwdDq', 'bwdDk',
   'gateBwd', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
@@ -139,6 +148,9 @@ export function validateConfig(cfg: CodegenConfig): void {
       throw new ConfigError(`${name} = ${v} is not supported: the kernels take head dims 1..${MAX_HEAD_DIM}`);
     }
   }
+  if (cfg.fragments !== undefined && !(FRAGMENT_LOWERINGS as readonly string[]).includes(cfg.fragments)) {
+    throw new ConfigError(`fragments ${JSON.stringify(cfg.fragments)} is not a lowering; use one of ${FRAGMENT_LOWERINGS.join(', ')}`);
+  }
   if (cfg.wgMemory !== undefined && !(WG_MEMORY_TIERS as readonly number[]).includes(cfg.wgMemory)) {
     throw new ConfigError(`wgMemory ${cfg.wgMemory} is not a tier; use one of ${WG_MEMORY_TIERS.join(', ')}`);
   }
@@ -150,7 +162,7 @@ export function validateConfig(cfg: CodegenConfig): void {
   }
 }
 
-export type ForwardStage = 'l2norm' | 'prep' | 'chunkState' | 'stateScan' | 'deltaScan' | 'output' | 'recurrent' | 'step' | 'stepPool' | 'packOut';
+export type ForwardStage = 'l2norm' | 'prep' | 'chunkState' | 'stateScan' | 'chunkStates' | 'deltaScan' | 'output' | 'recurrent' | 'step' | 'stepPool' | 'packOut';
 
 /** The L2-normalization stage, first in every forward and step plan of a spec that has it. */
 export function normStages(def: VariantDef): ForwardStage[] {
@@ -163,12 +175,15 @@ export function normBuffers(def: VariantDef): BufferDecl[] {
 }
 
 /** Which stages a variant needs in the chunked forward. */
-export function forwardStages(def: VariantDef): ForwardStage[] {
+export function forwardStages(def: VariantDef, cfg?: CodegenConfig): ForwardStage[] {
   const prep = def.decay !== 'none' || def.correction === 'delta';
   // The delta rule's V_new = U - W S_n makes the state pass inherently sequential; without it the
-  // per-chunk contributions are independent matmuls and only an elementwise scan is sequential.
-  const state: ForwardStage[] = def.correction === 'delta' ? ['deltaScan'] : ['chunkState', 'stateScan'];
-  return [...normStages(def), ...(prep ? ['prep' as const] : []), ...state, 'output'];
+  // per-chunk contributions are independent matmuls and only an elementwise scan is sequential
+  // (f32 tier), or one walk over the chunks accumulates them on fragments (tensor-core tier).
+  const plain: ForwardStage[] = cfg?.fragments ? ['chunkStates'] : ['chunkState', 'stateScan'];
+  const state: ForwardStage[] = def.correction === 'delta' ? ['deltaScan'] : plain;
+  // The tensor-core tier's prep always runs: it writes the state walk's f16 operands.
+  return [...normStages(def), ...(prep || cfg?.fragments ? ['prep' as const] : []), ...state, 'output'];
 }
 
 /** Scratch buffers of the chunked forward (per-chunk states, gate cumsums, WY factors). */
@@ -181,6 +196,17 @@ export function scratchBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[
     out.push({ name: 'u', kind: 'scratch', elems: ['BH', 'T', cfg.V] });
     out.push({ name: 'vnew', kind: 'scratch', elems: ['BH', 'T', cfg.V] });
     out.push({ name: 'tmat', kind: 'scratch', elems: ['BH', 'NT', cfg.chunk * cfg.chunk] });
+  }
+  if (cfg.fragments) {
+    // The state walk's operands as f16, per chunk and padded to C rows and whole fragments (rows
+    // past the chunk zero), so the walk loads fragments straight from them: the keys decayed to
+    // the chunk's end, and V (or, for the delta rule, W).
+    const KF = Math.ceil(cfg.K / 16) * 16;
+    const VF = Math.ceil(cfg.V / 16) * 16;
+    out.push({ name: 'kg16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * KF) / 2] });
+    out.push(def.correction === 'delta'
+      ? { name: 'w16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * KF) / 2] }
+      : { name: 'v16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * VF) / 2] });
   }
   // The output before the gate, which the gate's gradient needs.
   if (def.roles.outputGate) out.push({ name: 'opre', kind: 'scratch', elems: ['B', 'T', 'H', cfg.V] });

@@ -1,7 +1,7 @@
 // Renders expression trees as WGSL, table-driven: one entry per op.
 import type { BinaryOp, ExprNode, UnaryOp } from '../dsl/index.js';
 
-const UNARY_WGSL: Record<UnaryOp, (x: string) => string> = {
+export const UNARY_WGSL: Record<UnaryOp, (x: string) => string> = {
   neg: (x) => `(-${x})`,
   exp: (x) => `exp(${x})`,
   exp2: (x) => `exp2(${x})`,
@@ -17,7 +17,7 @@ const UNARY_WGSL: Record<UnaryOp, (x: string) => string> = {
   step: (x) => `select(0.0, 1.0, ${x} > 0.0)`,
 };
 
-const BINARY_WGSL: Record<BinaryOp, (a: string, b: string) => string> = {
+export const BINARY_WGSL: Record<BinaryOp, (a: string, b: string) => string> = {
   add: (a, b) => `(${a} + ${b})`,
   sub: (a, b) => `(${a} - ${b})`,
   mul: (a, b) => `(${a} * ${b})`,

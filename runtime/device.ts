@@ -1,6 +1,13 @@
 // Acquiring a WebGPU device: the browser's navigator.gpu, or Dawn for Node (the `webgpu` package).
 // We ask for the adapter's own limits: the defaults (16 KiB workgroup memory, 128 MiB bindings)
 // are far below what the kernels can use.
+import { chooseTier, type TensorCoreOption, type Tier } from './tier.js';
+
+/** Dawn instance toggles that expose the tensor cores: experimental features (subgroup matrices)
+ * need allow_unsafe_apis, and Dawn blocks shader-f16 on NVIDIA's Vulkan driver by default
+ * (crbug.com/42251215: f16 conformance failures in some drivers) unless told otherwise. lae uses
+ * f16 only for matrix operands in workgroup memory, with f32 accumulation. */
+export const TENSOR_CORE_DAWN_FEATURES = ['allow_unsafe_apis', 'vulkan_enable_f16_on_nvidia'];
 
 export interface DeviceOptions {
   /** Use this device as it is (its limits decide the tiles); lae does not destroy it. */
@@ -8,6 +15,11 @@ export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Dawn toggles for Node, e.g. ['enable-dawn-features=allow_unsafe_apis']. */
   dawnFlags?: string[];
+  /** The tensor-core tier: 'auto' (default) uses f16 subgroup matrices where the adapter offers
+   * them (in Node, Dawn's instance is then created with TENSOR_CORE_DAWN_FEATURES), else the f32
+   * kernels; 'off' keeps the f32 kernels; 'portable' runs the tier's tiles in plain WGSL (for
+   * testing on adapters without subgroup matrices; needs shader-f16). */
+  tensorCores?: TensorCoreOption;
 }
 
 export interface AcquiredDevice {
@@ -17,6 +29,9 @@ export interface AcquiredDevice {
   gpu?: GPU;
   adapterName: string;
   owned: boolean;
+  /** The compute tier chosen for this device, and why. */
+  tier: Tier;
+  tierNote: string;
 }
 
 export class NoAdapterError extends Error {
@@ -46,22 +61,42 @@ async function getGpu(flags: string[]): Promise<GPU> {
   return mod.create(flags);
 }
 
+/** Dawn flags with the tensor-core features merged into any enable-dawn-features entry. */
+function withTensorCoreFlags(flags: readonly string[]): string[] {
+  const key = 'enable-dawn-features=';
+  const at = flags.findIndex((f) => f.startsWith(key));
+  if (at < 0) return [...flags, key + TENSOR_CORE_DAWN_FEATURES.join(',')];
+  const have = flags[at]!.slice(key.length).split(',').filter(Boolean);
+  const merged = [...have, ...TENSOR_CORE_DAWN_FEATURES.filter((f) => !have.includes(f))];
+  return flags.map((f, i) => (i === at ? key + merged.join(',') : f));
+}
+
+/** The tier of a caller's device, from the features it was created with. */
+function tierOfDevice(device: GPUDevice, option: TensorCoreOption): { tier: Tier; tierNote: string } {
+  if (option === 'off') return { tier: 'f32', tierNote: 'tensor cores off' };
+  if (option === 'portable') return device.features.has('shader-f16') ? { tier: 'portable', tierNote: 'tensor-core tiles in plain WGSL' } : { tier: 'f32', tierNote: 'the device lacks shader-f16' };
+  const has = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'].every((f) => device.features.has(f as GPUFeatureName));
+  return has ? { tier: 'subgroup-matrix', tierNote: 'f16 subgroup matrices (tensor cores)' } : { tier: 'f32', tierNote: 'the device was created without the subgroup-matrix features' };
+}
+
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
-  if (opts.device) return { device: opts.device, adapterName: 'user device', owned: false };
+  const option = opts.tensorCores ?? 'auto';
+  if (opts.device) return { device: opts.device, adapterName: 'user device', owned: false, ...tierOfDevice(opts.device, option) };
   if (typeof process !== 'undefined' && process.env && !process.env.XDG_RUNTIME_DIR) {
     process.env.XDG_RUNTIME_DIR = '/tmp'; // Mesa warns on every run without it
   }
-  const gpu = await getGpu(opts.dawnFlags ?? []);
+  const gpu = await getGpu(option === 'off' ? opts.dawnFlags ?? [] : withTensorCoreFlags(opts.dawnFlags ?? []));
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
   if (!adapter) throw new NoAdapterError('requestAdapter() returned null');
   const want = ['maxComputeWorkgroupStorageSize', 'maxStorageBufferBindingSize', 'maxBufferSize',
     'maxStorageBuffersPerShaderStage', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX'] as const;
   const requiredLimits: Record<string, number> = {};
   for (const k of want) requiredLimits[k] = adapter.limits[k];
-  const features: GPUFeatureName[] = [];
+  const tier = chooseTier(option, adapter);
+  const features: GPUFeatureName[] = [...tier.features];
   if (adapter.features.has('timestamp-query')) features.push('timestamp-query');
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
   const info = adapter.info;
   const adapterName = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
-  return { device, gpu, adapterName, owned: true };
+  return { device, gpu, adapterName, owned: true, tier: tier.tier, tierNote: tier.note };
 }

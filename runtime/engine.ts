@@ -6,6 +6,7 @@ import {
   planForward, planStep, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
+import type { Tier } from './tier.js';
 import { GpuTensor } from './tensor.js';
 import { PipelineCache } from './pipelines.js';
 import { defaultScale } from './reference.js';
@@ -87,7 +88,11 @@ export interface StepOptions {
 
 export { EngineError };
 
-export interface EngineOptions extends DeviceOptions {}
+export interface EngineOptions extends DeviceOptions {
+  /** Tuning knobs of the tensor-core tier, for measuring them (benchmarks): scalarLoads stages
+   * operands one element per load instead of vec4 words. */
+  tuning?: { scalarLoads?: boolean };
+}
 
 export interface VariantOptions {
   /** Layout of h0, ht, dh0, dht and the step state: 'kv' = [B,H,K,V] (FLA's default), 'vk' =
@@ -97,8 +102,9 @@ export interface VariantOptions {
 
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const acquired = await acquireDevice(options);
-  const engine = new Engine(acquired.device, acquired.adapterName, acquired.owned);
+  const engine = new Engine(acquired.device, acquired.adapterName, acquired.owned, acquired.tier, acquired.tierNote);
   engine.keepAlive = acquired.gpu;
+  engine.tuning = { ...options.tuning };
   return engine;
 }
 
@@ -107,8 +113,13 @@ export class Engine {
   private lost: string | null = null;
   /** Holds Dawn's GPU instance for as long as the engine lives (see AcquiredDevice.gpu). */
   keepAlive: unknown;
+  /** See EngineOptions.tuning. */
+  tuning: NonNullable<EngineOptions['tuning']> = {};
 
-  constructor(readonly device: GPUDevice, readonly adapterName: string, private readonly owned: boolean) {
+  /** tier: 'f32', or the tensor-core tier's lowering ('subgroup-matrix' on tensor cores,
+   * 'portable' in plain WGSL); tierNote says why. */
+  constructor(readonly device: GPUDevice, readonly adapterName: string, private readonly owned: boolean,
+    readonly tier: Tier = 'f32', readonly tierNote = 'f32 kernels') {
     this.pipelines = new PipelineCache(device);
     void device.lost.then((info) => {
       this.lost = `${info.reason}: ${info.message}`;
@@ -170,6 +181,8 @@ export class VariantOp {
       ...(o === 'bf16' || o === 'f16' ? { outputDtype: o } : {}),
       ...(qkInputs.length ? { qkInputs } : {}),
       ...(varlen ? { varlen: true as const } : {}),
+      ...(this.engine.tier !== 'f32' ? { fragments: this.engine.tier } : {}),
+      ...(this.engine.tier !== 'f32' && this.engine.tuning.scalarLoads ? { scalarLoads: true as const } : {}),
     };
   }
 

@@ -14,7 +14,7 @@ export class GpuTensor {
   static upload(device: GPUDevice, name: string, data: Float32Array, shape: readonly number[], extraUsage = 0): GpuTensor {
     const buffer = device.createBuffer({
       label: name,
-      size: Math.max(16, alignTo(data.byteLength, 4)),
+      size: Math.max(16, alignTo(data.byteLength, 16)),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | extraUsage,
       mappedAtCreation: true,
     });
@@ -27,7 +27,7 @@ export class GpuTensor {
   static uploadBytes(device: GPUDevice, name: string, data: Uint8Array, shape: readonly number[]): GpuTensor {
     const buffer = device.createBuffer({
       label: name,
-      size: Math.max(16, alignTo(data.byteLength, 4)),
+      size: Math.max(16, alignTo(data.byteLength, 16)),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       mappedAtCreation: true,
     });
@@ -54,7 +54,7 @@ export class GpuTensor {
     const n = numel(shape);
     const buffer = device.createBuffer({
       label: name,
-      size: Math.max(16, n * 4),
+      size: Math.max(16, alignTo(n * 4, 16)),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       mappedAtCreation: fill !== undefined,
     });

@@ -2,8 +2,9 @@
 // the role loads (the spec's expressions fused into index arithmetic) and gate-cumsum reads.
 import type { Dim, ExprNode, Role, VariantDef } from '../../dsl/index.js';
 import { stableStringify } from '../../dsl/index.js';
-import { EXPR_HELPERS_WGSL, renderExpr } from '../wgsl-expr.js';
+import { BINARY_WGSL, EXPR_HELPERS_WGSL, UNARY_WGSL, renderExpr, wgslFloat } from '../wgsl-expr.js';
 import type { BindingDecl, CodegenConfig, KernelStage, Tiles } from '../plan.js';
+import { Fragments } from './fragments.js';
 
 /** Field order of the uniform every kernel reads; the runtime writes it in this order. */
 export const PARAMS_FIELDS = ['B', 'T', 'H', 'NT', 'has_h0', 'scale', 'has_dht', 'G'] as const;
@@ -31,6 +32,10 @@ export class KernelSource {
   private readonly roleFns = new Map<Role, string>();
   /** Other helper functions (gate reads), by name. */
   private readonly extra = new Map<string, string>();
+  /** The fragment layer, once a kernel of the tensor-core tier asks for it. */
+  private fragmentLayer?: Fragments;
+  /** Inputs this kernel binds as vec4 words (see fragments()). */
+  private readonly vec4Inputs = new Set<string>();
 
   constructor(
     readonly def: VariantDef,
@@ -40,13 +45,80 @@ export class KernelSource {
     readonly workgroupSize: number,
   ) {}
 
+  /** The matrix-fragment layer of the config's tensor-core lowering (codegen/kernels/fragments.ts);
+   * the module then enables what the lowering needs, and the kernel reads its f32 inputs whose
+   * last axis is K or V (a multiple of 4) as vec4 words, so its operands stage four at a time.
+   * Called before any load is generated. */
+  fragments(): Fragments {
+    if (!this.cfg.fragments) throw new Error(`internal: kernel ${this.stage} asked for fragments in the f32 tier`);
+    if (!this.fragmentLayer) {
+      if (this.bindings.length || this.roleFns.size || this.extra.size) throw new Error('internal: fragments() after the first load');
+      this.fragmentLayer = new Fragments(this.cfg.fragments);
+      if (!this.cfg.scalarLoads) {
+        for (const i of this.def.inputs) {
+          const last = i.dims[i.dims.length - 1];
+          const n = last === 'K' ? this.cfg.K : last === 'V' ? this.cfg.V : 0;
+          if (n % 4 === 0 && n > 0 && !this.cfg.inputDtypes?.[i.name]) this.vec4Inputs.add(i.name);
+        }
+      }
+    }
+    return this.fragmentLayer;
+  }
+
+  /** Whether buffer reads of a 4-aligned run of the last axis can be one vec4 load here. */
+  get vectorLoads(): boolean { return this.fragmentLayer !== undefined && !this.cfg.scalarLoads; }
+
+  /** `role4_<r>(b, t, h, j)`: the role at j..j+3 (j a multiple of 4) as a vec4, or null where
+   * its expression cannot be evaluated four-wide (a 16-bit or misaligned input along j, or an
+   * op without a vec4 form). */
+  role4(r: Role): string | null {
+    if (!this.vectorLoads) return null;
+    const name = `role4_${r}`;
+    if (this.extra.has(name)) return name;
+    const node = this.def.roles[r];
+    const along: Dim | null = r === 'q' || r === 'k' ? 'K' : r === 'v' || r === 'outputAdd' || r === 'outputGate' ? 'V' : null;
+    if (!node || !along) return null;
+    const body = this.renderVec4(node, along);
+    if (!body) return null;
+    let expr = body.vec ? body.text : `vec4<f32>(${body.text})`;
+    if ((r === 'q' || r === 'k') && this.def.l2norm.includes(r)) {
+      expr = `(${expr}) * ${this.use(`rn_${r}`, 'read')}[(b * P.T + t) * P.H + h]`;
+    }
+    this.extra.set(name, `fn ${name}(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return ${expr}; }`);
+    return name;
+  }
+
+  private renderVec4(node: ExprNode, along: Dim): { text: string; vec: boolean } | null {
+    switch (node.kind) {
+      case 'const': return { text: wgslFloat(node.value), vec: false };
+      case 'index': return { text: `f32(${node.dim})`, vec: false };
+      case 'input': {
+        const decl = this.def.inputs.find((i) => i.name === node.name)!;
+        if (!decl.dims.includes(along)) return { text: this.loadInput(node.name, this.inputIndex(node.name)), vec: false };
+        if (!this.vec4Inputs.has(node.name) || decl.dims[decl.dims.length - 1] !== along) return null;
+        return { text: `${this.use(node.name, 'read', true, 'vec4<f32>')}[(${this.inputIndex(node.name)}) >> 2u]`, vec: true };
+      }
+      case 'unary': {
+        if (!['neg', 'exp', 'exp2', 'log', 'log2', 'sqrt', 'rsqrt', 'abs'].includes(node.op)) return null;
+        const a = this.renderVec4(node.arg, along);
+        return a && { text: UNARY_WGSL[node.op](a.text), vec: a.vec };
+      }
+      case 'binary': {
+        if (!['add', 'sub', 'mul', 'div'].includes(node.op)) return null;
+        const a = this.renderVec4(node.a, along);
+        const b = this.renderVec4(node.b, along);
+        return a && b && { text: BINARY_WGSL[node.op](a.text, b.text), vec: a.vec || b.vec };
+      }
+    }
+  }
+
   get diag() { return this.def.decay === 'diagonal'; }
   get decayed() { return this.def.decay !== 'none'; }
   get delta() { return this.def.correction === 'delta'; }
   get bonus() { return this.def.bonus === 'u'; }
 
   /** Declares a binding on first use and returns its WGSL variable name. */
-  use(buffer: string, access: 'read' | 'read_write', isInput = false, elem?: 'u32'): string {
+  use(buffer: string, access: 'read' | 'read_write', isInput = false, elem?: BindingDecl['elem']): string {
     // Inputs are bound as `in_<name>`, so they never collide with the plan's own buffers.
     const id = isInput ? `in_${buffer}` : buffer;
     const at = this.bindings.findIndex((b) => b.buffer === id);
@@ -96,9 +168,11 @@ export class KernelSource {
     return idx || '0u';
   }
 
-  /** WGSL reading input `name` at element `idx`: a plain load, or an unpack of 16-bit storage. */
+  /** WGSL reading input `name` at element `idx`: a plain load, one lane of a vec4 word, or an
+   * unpack of 16-bit storage. */
   private loadInput(name: string, idx: string): string {
     const dtype = this.cfg.inputDtypes?.[name];
+    if (this.vec4Inputs.has(name)) return `${this.use(name, 'read', true, 'vec4<f32>')}[(${idx}) >> 2u][(${idx}) & 3u]`;
     if (!dtype) return `${this.use(name, 'read', true)}[${idx}]`;
     const buf = this.use(name, 'read', true, 'u32');
     const unpack = dtype === 'bf16'
@@ -229,6 +303,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       DG: this.diag ? cfg.K : 1, WG: this.workgroupSize, ...constants,
     };
     return [
+      ...(this.fragmentLayer?.enables() ?? []),
       header, '',
       PARAMS_WGSL,
       '@group(0) @binding(0) var<uniform> P: Params;',

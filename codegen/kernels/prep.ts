@@ -6,18 +6,31 @@ import { emitScores } from './scores.js';
 import { TILE_GRID, emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 
-export function emitPrep(ks: KernelSource): string {
-  const cumsum = ks.decayed ? `
+/** The chunk-local inclusive cumsum of the log-decay in log2 units, written to gcum, then made
+ * visible to the workgroup (b, h, bh, t0, rows, lid in scope). A thread per key dim walks the
+ * chunk's rows; it loads them 16 at a time, branch-free, so 16 loads are in flight instead of
+ * one (a row-by-row walk waits a memory latency per row: tens of microseconds per chunk). */
+export function emitGateCumsum(ks: KernelSource): string {
+  return `
   for (var d = lid; d < DG; d += WG) {
     var acc = 0.0;
-    for (var i = 0u; i < rows; i++) {
-      let t = t0 + i;
-      acc += ${ks.role('logDecay')}(b, t, h, d) * LOG2E;
-      ${ks.use('gcum', 'read_write')}[(bh * P.T + t) * DG + d] = acc;
+    for (var i0 = 0u; i0 < rows; i0 += 16u) {
+      var gv: array<f32, 16>;
+      for (var k = 0u; k < 16u; k++) { gv[k] = ${ks.role('logDecay')}(b, t0 + min(i0 + k, rows - 1u), h, d); }
+      for (var k = 0u; k < 16u; k++) {
+        if (i0 + k < rows) {
+          acc += gv[k] * LOG2E;
+          ${ks.use('gcum', 'read_write')}[(bh * P.T + t0 + i0 + k) * DG + d] = acc;
+        }
+      }
     }
   }
   storageBarrier();
-  workgroupBarrier();` : '';
+  workgroupBarrier();`;
+}
+
+export function emitPrep(ks: KernelSource): string {
+  const cumsum = ks.decayed ? emitGateCumsum(ks) : '';
 
   let wy = '';
   let prelude = '';

@@ -38,3 +38,63 @@ export function emitStagedLoad(s: StagedLoad): string {
       }
     }`;
 }
+
+/** The four-wide form: each thread loads vec4 words (4 consecutive elements along the staged
+ * block's contiguous axis, `e` their first element's index, a multiple of 4), then stores their
+ * lanes. `valid` holds for all four or none (the axis' extent is a multiple of 4). */
+export function emitStagedLoad4(s: StagedLoad): string {
+  const groups = `((${s.count}) / 4u)`;
+  const n = `(${groups} + WG - 1u) / WG`;
+  return `{
+      ${s.loads.map((l) => `var ${l.name}_v: array<vec4<f32>, ${n}>;`).join(' ')}
+      for (var stg = 0u; stg < ${n}; stg++) {
+        let e = min(lid + stg * WG, ${groups} - 1u) * 4u;
+        ${s.index}
+        ${s.loads.map((l) => `${l.name}_v[stg] = ${l.expr};`).join('\n        ')}
+      }
+      for (var stg = 0u; stg < ${n}; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ${groups}) {
+          let e = e4 * 4u;
+          ${s.storeIndex}
+          let valid = ${s.valid};
+          ${s.store((name) => `select(vec4<f32>(0.0), ${name}_v[stg], valid)`)}
+        }
+      }
+    }`;
+}
+
+/** Statements storing the four lanes of a vec4 `v` as f16 at arr[at .. at + 3]. */
+export const storeF16x4 = (arr: string, at: string, v: string) =>
+  `{ let hv = vec4<f16>(${v}); ${arr}[${at}] = hv.x; ${arr}[${at} + 1u] = hv.y; ${arr}[${at} + 2u] = hv.z; ${arr}[${at} + 3u] = hv.w; }`;
+
+export interface F16Block {
+  /** Elements staged (a multiple of 4 when `wide` is given). */
+  readonly count: string;
+  /** Index statements from `e`; `last` is the largest start of a run along the contiguous axis
+   * ('KD - 1u' one element at a time, 'KD - 4u' four), for clamping. */
+  readonly index: (four: boolean) => string;
+  /** The f32 value at the indices, and its vec4 form over 4 consecutive elements, if any. */
+  readonly value: string;
+  readonly wide: string | null;
+  readonly storeIndex?: string;
+  readonly valid: string;
+  /** Workgroup f16 array and the word of element e = 0. */
+  readonly arr: string;
+  readonly at: (e: string) => string;
+}
+
+/** Stages a block of f16 operands into workgroup memory, vec4 loads where the value has a
+ * four-wide form. */
+export function emitF16Block(b: F16Block): string {
+  if (b.wide) {
+    return emitStagedLoad4({
+      count: b.count, index: b.index(true), loads: [{ name: 'x', expr: b.wide }], storeIndex: b.storeIndex ?? '', valid: b.valid,
+      store: (v) => storeF16x4(b.arr, b.at('e'), v('x')),
+    });
+  }
+  return emitStagedLoad({
+    count: b.count, index: b.index(false), loads: [{ name: 'x', expr: b.value }], storeIndex: b.storeIndex ?? '', valid: b.valid,
+    store: (v) => `${b.arr}[${b.at('e')}] = f16(${v('x')});`,
+  });
+}

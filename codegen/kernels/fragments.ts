@@ -1,0 +1,287 @@
+// The matrix-fragment layer of the tensor-core tier. Every matmul-shaped product of a
+// tensor-core kernel is written against this layer: 16 x 16 result fragments (f32) accumulated
+// from 16 x 16 operand fragments (f16) that live in workgroup memory, four subgroups of 32
+// invocations per workgroup, each owning a block of result fragments. It has two lowerings of
+// the same tile walk and staging:
+//   'subgroup-matrix': WebGPU's subgroup matrices (chromium_experimental_subgroup_matrix), which
+//     Dawn lowers to cooperative matrices: the tensor cores on NVIDIA;
+//   'portable': the same fragments as per-invocation arrays in plain WGSL (each lane holds 8 of a
+//     result fragment's 256 values: row lane / 2, columns (lane % 2) * 8 + 0..7), so the tiling,
+//     staging, masking and epilogues run, and are tested, on any adapter with shader-f16.
+// Epilogues (per-element work on results) go through a per-subgroup scratch on the hardware,
+// whose fragments are opaque; the portable lanes own their elements and work in place.
+
+export type FragmentLowering = 'subgroup-matrix' | 'portable';
+export const FRAGMENT_LOWERINGS: readonly FragmentLowering[] = ['subgroup-matrix', 'portable'];
+
+/** Fragment edge: every fragment is 16 x 16, every product step contracts 16. */
+export const FRAG = 16;
+/** Subgroups per workgroup and invocations per subgroup (the NVIDIA subgroup size). */
+export const SUBGROUPS = 4;
+export const LANES = 32;
+export const FRAG_WG = SUBGROUPS * LANES;
+
+/** Rounds a dimension up to whole fragments. */
+export const fragCeil = (n: number) => Math.ceil(n / FRAG) * FRAG;
+
+/** An operand fragment in a workgroup f16 array: element (r, c) at `arr[offset + r*stride + c]`,
+ * or `arr[offset + c*stride + r]` when colMajor. offset and stride are WGSL u32 expressions. */
+export interface FragSource {
+  readonly arr: string;
+  readonly offset: string;
+  readonly stride: string | number;
+  readonly colMajor?: boolean;
+}
+
+/** A result fragment's place in an f32 array (storage or workgroup), row-major. */
+export interface FragTarget {
+  readonly arr: string;
+  readonly offset: string;
+  readonly stride: string | number;
+}
+
+/** How the result fragments of an R x C fragment grid are split over the subgroups: a gr x gc
+ * grid of subgroups (the rest idle), each owning fm x fn fragments, rows first. */
+export interface Partition {
+  readonly gr: number;
+  readonly gc: number;
+  readonly fm: number;
+  readonly fn: number;
+}
+
+/** The split of an rowsF x colsF fragment grid over at most SUBGROUPS subgroups that keeps every
+ * subgroup busy where it can and loads the fewest operand fragments per product step. */
+export function partition(rowsF: number, colsF: number): Partition {
+  let best: Partition | null = null;
+  for (let gr = 1; gr <= SUBGROUPS; gr++) {
+    for (let gc = 1; gr * gc <= SUBGROUPS; gc++) {
+      if (rowsF % gr || colsF % gc) continue;
+      const p = { gr, gc, fm: rowsF / gr, fn: colsF / gc };
+      const better = !best || gr * gc > best.gr * best.gc || (gr * gc === best.gr * best.gc && p.fm + p.fn < best.fm + best.fn);
+      if (better) best = p;
+    }
+  }
+  return best!;
+}
+
+const u = (x: string | number) => (typeof x === 'number' ? `${x}u` : x);
+
+export class Fragments {
+  constructor(readonly lowering: FragmentLowering) {}
+
+  get hardware(): boolean { return this.lowering === 'subgroup-matrix'; }
+
+  /** The module's enable directives. */
+  enables(): string[] {
+    // Every subgroup-matrix call sits in control flow and at offsets that depend only on
+    // constants, uniforms and the subgroup index, which is uniform across its subgroup; the
+    // analysis checks workgroup uniformity, so it is told to stand down.
+    return this.hardware
+      ? ['enable f16;', 'enable subgroups;', 'enable chromium_experimental_subgroup_matrix;', 'diagnostic(off, chromium.subgroup_matrix_uniformity);']
+      : ['enable f16;'];
+  }
+
+  /** Entry-point parameters giving the subgroup index `sg` and the lane within it. The portable
+   * lowering derives both from local_invocation_index (`lid`) in `opening()`. */
+  builtins(): string {
+    return this.hardware ? ', @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32' : '';
+  }
+
+  opening(): string {
+    return this.hardware ? '' : 'let sg = lid / 32u;\n  let lane = lid % 32u;\n  let fr_row = lane / 2u;\n  let fr_col = (lane % 2u) * 8u;';
+  }
+
+  private name(acc: string, i: number, j: number) { return `${acc}_${i}_${j}`; }
+
+  /** Declares fm x fn zeroed result fragments `<acc>_<i>_<j>`. */
+  declare(acc: string, fm: number, fn: number): string {
+    const init = this.hardware ? 'subgroup_matrix_result<f32, 16, 16>()' : 'array<f32, 8>()';
+    const out: string[] = [];
+    for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) out.push(`var ${this.name(acc, i, j)} = ${init};`);
+    return out.join('\n  ');
+  }
+
+  /** Resets the fragments to zero. */
+  zero(acc: string, fm: number, fn: number): string {
+    const init = this.hardware ? 'subgroup_matrix_result<f32, 16, 16>()' : 'array<f32, 8>()';
+    const out: string[] = [];
+    for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) out.push(`${this.name(acc, i, j)} = ${init};`);
+    return out.join(' ');
+  }
+
+  /** One 16-deep product step: acc[i][j] += left(i) right(j) for the fragments where `keep(i, j)`
+   * (a WGSL bool, subgroup-uniform) holds or is absent. */
+  mma(acc: string, fm: number, fn: number, left: (i: number) => FragSource, right: (j: number) => FragSource,
+    keep?: (i: number, j: number) => string | undefined): string {
+    const pairs: [number, number][] = [];
+    for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) pairs.push([i, j]);
+    const guard = (i: number, j: number, stmt: string) => {
+      const k = keep?.(i, j);
+      return k ? `if (${k}) { ${stmt} }` : stmt;
+    };
+    if (this.hardware) {
+      const ld = (kind: 'left' | 'right', s: FragSource) =>
+        `subgroupMatrixLoad<subgroup_matrix_${kind}<f16, 16, 16>>(&${s.arr}, ${s.offset}, ${s.colMajor ? 'true' : 'false'}, ${u(s.stride)})`;
+      const lines: string[] = [];
+      for (let i = 0; i < fm; i++) lines.push(`let fl${i} = ${ld('left', left(i))};`);
+      for (let j = 0; j < fn; j++) lines.push(`let fr${j} = ${ld('right', right(j))};`);
+      for (const [i, j] of pairs) {
+        const n = this.name(acc, i, j);
+        lines.push(guard(i, j, `${n} = subgroupMatrixMultiplyAccumulate(fl${i}, fr${j}, ${n});`));
+      }
+      return `{\n      ${lines.join('\n      ')}\n    }`;
+    }
+    // Portable: lane (fr_row, fr_col..fr_col+7) of each result fragment, reading the operands
+    // from workgroup memory at the step (they are not written between the load and the use).
+    const at = (s: FragSource, r: string, c: string) => (s.colMajor ? `${s.arr}[${s.offset} + (${c}) * ${u(s.stride)} + ${r}]` : `${s.arr}[${s.offset} + (${r}) * ${u(s.stride)} + ${c}]`);
+    const lines: string[] = [];
+    for (let i = 0; i < fm; i++) lines.push(`let fl${i} = f32(${at(left(i), 'fr_row', 'kq')});`);
+    for (const [i, j] of pairs) {
+      const n = this.name(acc, i, j);
+      lines.push(guard(i, j, `for (var e = 0u; e < 8u; e++) { ${n}[e] += fl${i} * f32(${at(right(j), 'kq', 'fr_col + e')}); }`));
+    }
+    return `for (var kq = 0u; kq < 16u; kq++) {\n      ${lines.join('\n      ')}\n    }`;
+  }
+
+  /** Stores fragment (i, j) of `acc` to an f32 array. */
+  store(acc: string, i: number, j: number, t: FragTarget): string {
+    const n = this.name(acc, i, j);
+    if (this.hardware) return `subgroupMatrixStore(&${t.arr}, ${t.offset}, ${n}, false, ${u(t.stride)});`;
+    return `for (var e = 0u; e < 8u; e++) { ${t.arr}[${t.offset} + fr_row * ${u(t.stride)} + fr_col + e] = ${n}[e]; }`;
+  }
+
+  /** Loads fragment (i, j) of `acc` from an f32 array. */
+  load(acc: string, i: number, j: number, t: FragTarget): string {
+    const n = this.name(acc, i, j);
+    if (this.hardware) return `${n} = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&${t.arr}, ${t.offset}, false, ${u(t.stride)});`;
+    return `for (var e = 0u; e < 8u; e++) { ${n}[e] = ${t.arr}[${t.offset} + fr_row * ${u(t.stride)} + fr_col + e]; }`;
+  }
+
+  /** Multiplies every element of fragment (i, j) by a subgroup-uniform f32. */
+  scale(acc: string, i: number, j: number, factor: string): string {
+    const n = this.name(acc, i, j);
+    if (this.hardware) return `${n} = subgroupMatrixScalarMultiply(${n}, ${factor});`;
+    return `for (var e = 0u; e < 8u; e++) { ${n}[e] *= ${factor}; }`;
+  }
+}
+
+/** Per-subgroup f32 scratch the epilogues stage fragments through: 256 words per fragment a
+ * pass holds, per subgroup. */
+export const SCRATCH_WORDS = SUBGROUPS * FRAG * FRAG;
+export const scratchWords = (perPass: number) => perPass * SCRATCH_WORDS;
+
+interface ScratchPass {
+  /** The f32 workgroup array holding the scratch, and the scratch's first word in it. */
+  readonly scratch: string;
+  readonly scratchBase: number;
+  /** Fragments per pass (the scratch holds perPass * SCRATCH_WORDS words); default 1. Every
+   * pass costs two barriers. */
+  readonly perPass?: number;
+  /** Whether this subgroup owns fragments (WGSL bool, subgroup-uniform). */
+  readonly active: string;
+  /** First row and column of the subgroup's fragment (i, j) (WGSL u32 expressions). */
+  readonly row: (i: number) => string;
+  readonly col: (j: number) => string;
+}
+
+export interface Epilogue extends ScratchPass {
+  /** Statements for one element: `r`, `c` (its row and column) and `value` in scope. */
+  readonly body: string;
+  /** An f32 expression (over r, c, value) written back into the fragment, which is then
+   * reloaded: a per-element update of the accumulator (a row scaling, say). */
+  readonly update?: string;
+}
+
+export interface Fill extends ScratchPass {
+  /** The f32 value of element (r, c) (WGSL over r, c). */
+  readonly value: string;
+}
+
+/** The subgroup's fragments in passes of at most perPass, each with its slot's scratch offset. */
+function passes(fm: number, fn: number, p: ScratchPass): { i: number; j: number; at: string }[][] {
+  const per = p.perPass ?? 1;
+  const all: [number, number][] = [];
+  for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) all.push([i, j]);
+  const out: { i: number; j: number; at: string }[][] = [];
+  for (let k = 0; k < all.length; k += per) {
+    out.push(all.slice(k, k + per).map(([i, j], q) => ({ i, j, at: `${p.scratchBase + q * 256}u + sg * ${per * 256}u` })));
+  }
+  return out;
+}
+
+/** The lanes' walk over one fragment's 256 elements in the scratch: r, c, el in scope. */
+function laneWalk(p: ScratchPass, i: number, j: number, body: string): string {
+  return `for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = ${p.row(i)} + el / 16u;
+      let c = ${p.col(j)} + el % 16u;
+      ${body}
+    }`;
+}
+
+/** The portable lowering's lanes hold their own 8 elements of each fragment (row fr_row,
+ * columns fr_col..fr_col+7), so an epilogue or fill touches them in place: no scratch and no
+ * barrier but the one that publishes what the body wrote. */
+function portableWalk(fm: number, fn: number, p: ScratchPass, acc: string, body: (n: string) => string): string {
+  const parts: string[] = [];
+  for (let i = 0; i < fm; i++) {
+    for (let j = 0; j < fn; j++) {
+      parts.push(`for (var e = 0u; e < 8u; e++) {
+      let r = ${p.row(i)} + fr_row;
+      let c = ${p.col(j)} + fr_col + e;
+      ${body(`${acc}_${i}_${j}`)}
+    }`);
+    }
+  }
+  return `if (${p.active}) {\n    ${parts.join('\n    ')}\n  }\n  workgroupBarrier();`;
+}
+
+/** The reverse of an epilogue: sets each of the subgroup's fm x fn result fragments from a
+ * per-element expression, through the subgroup's scratch. */
+export function emitFill(fr: Fragments, acc: string, fm: number, fn: number, f: Fill): string {
+  if (!fr.hardware) return portableWalk(fm, fn, f, acc, (n) => `${n}[e] = ${f.value};`);
+  return passes(fm, fn, f).map((pass) => `if (${f.active}) {
+    ${pass.map(({ i, j, at }) => laneWalk(f, i, j, `${f.scratch}[${at} + el] = ${f.value};`)).join('\n    ')}
+  }
+  workgroupBarrier();
+  if (${f.active}) {
+    ${pass.map(({ i, j, at }) => fr.load(acc, i, j, { arr: f.scratch, offset: at, stride: 16 })).join('\n    ')}
+  }
+  workgroupBarrier();`).join('\n  ');
+}
+
+/** Runs `body` once per element of each of the subgroup's fm x fn result fragments: fragments
+ * go through the subgroup's scratch, perPass at a time, where its 32 lanes take 8 elements of
+ * each. Every subgroup runs the same sequence of barriers (the caller keeps fm, fn uniform). */
+export function emitEpilogue(fr: Fragments, acc: string, fm: number, fn: number, e: Epilogue): string {
+  if (!fr.hardware) {
+    return portableWalk(fm, fn, e, acc, (n) => `let value = ${n}[e];
+      ${e.body}${e.update ? `
+      ${n}[e] = ${e.update};` : ''}`);
+  }
+  return passes(fm, fn, e).map((pass) => `if (${e.active}) {
+    ${pass.map(({ i, j, at }) => fr.store(acc, i, j, { arr: e.scratch, offset: at, stride: 16 })).join('\n    ')}
+  }
+  workgroupBarrier();
+  if (${e.active}) {
+    ${pass.map(({ i, j, at }) => laneWalk(e, i, j, `let value = ${e.scratch}[${at} + el];
+      ${e.body}${e.update ? `
+      ${e.scratch}[${at} + el] = ${e.update};` : ''}`)).join('\n    ')}
+  }
+  workgroupBarrier();${e.update ? `
+  if (${e.active}) {
+    ${pass.map(({ i, j, at }) => fr.load(acc, i, j, { arr: e.scratch, offset: at, stride: 16 })).join('\n    ')}
+  }
+  workgroupBarrier();` : ''}`).join('\n  ');
+}
+
+/** Stores the subgroup's fragments straight to an f32 array (no scratch, no barrier): for
+ * tiles known to lie inside the array's rows and columns. */
+export function emitDirectStores(fr: Fragments, acc: string, fm: number, fn: number, active: string,
+  target: (i: number, j: number) => FragTarget): string {
+  const lines: string[] = [];
+  for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) lines.push(fr.store(acc, i, j, target(i, j)));
+  return `if (${active}) {
+    ${lines.join('\n    ')}
+  }`;
+}

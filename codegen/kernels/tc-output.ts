@@ -1,0 +1,167 @@
+// The output stage on the fragment layer (tensor-core tier), per (V-tile, chunk, b*h):
+//   O = (scale Q 2^{Gq}) S_n + A_qk V   (+ the spec's outputAdd, times its outputGate)
+// A_qk comes from tc-scores.ts into workgroup memory as f16 (masked, decayed, scaled). The two
+// products accumulate into one set of result fragments: K-slabs of the decayed queries against
+// rows of S_n, then row slabs of A against V (V_new for the delta rule), where a row block of O
+// only reads the column blocks of A at or left of its own (the rest are zero). Each subgroup owns
+// an fm x fn block of O's fragments; the epilogue adds outputAdd and applies the gate per element.
+import type { KernelSource } from './common.js';
+import { emitF16Block } from './staged.js';
+import { emitDirectStores, emitEpilogue, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
+import { anchoredScores, emitTcScores, tcScoresWords } from './tc-scores.js';
+
+/** V columns per workgroup of the output stage: the scores are computed once per tile. */
+export const tcOutputTileV = (V: number) => Math.min(fragCeil(V), 128);
+
+interface Layout { slab: number; perPass: number; sA: number; sQ: number; sSV: number; f16: number; f32: number }
+
+/** Workgroup-memory layout: f16 [A | Qg slab | S or V slab], the scores' staging aliasing all
+ * but A; f32 [scratch, the scores' own]. The widest slab (32, else 16) and the most fragments
+ * per epilogue pass (4, 2, 1) that fit. */
+export function tcOutputLayout(ks: KernelSource): Layout {
+  const C = ks.cfg.chunk;
+  const BV = tcOutputTileV(ks.cfg.V);
+  const budget = ks.cfg.wgMemory ?? 32768;
+  for (const slab of [32, 16]) {
+    for (const perPass of [4, 2, 1]) {
+      const sc = tcScoresWords(ks, slab, perPass);
+      const sA = 0;
+      const sQ = C * C;
+      const sSV = sQ + C * slab;
+      const f16 = Math.max(sSV + slab * BV, sQ + sc.f16);
+      const f32 = Math.max(scratchWords(perPass), sc.f32);
+      if (2 * f16 + 4 * f32 <= budget) return { slab, perPass, sA, sQ, sSV, f16, f32 };
+    }
+  }
+  throw new Error(`internal: no output tiling fits ${budget} bytes of workgroup memory`);
+}
+
+export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
+  const { cfg } = ks;
+  const C = cfg.chunk;
+  const BV = tcOutputTileV(cfg.V);
+  const lay = tcOutputLayout(ks);
+  const SK = lay.slab;
+  const p = partition(C / 16, BV / 16);
+  const q = ks.role('q');
+  const q4 = ks.role4('q');
+  // The per-chunk states and V_new are read four-wide where V is a multiple of 4.
+  const wideV = ks.vectorLoads && cfg.V % 4 === 0;
+  const hs4 = wideV ? ks.use('hs', 'read', false, 'vec4<f32>') : null;
+  const hs = hs4 ?? ks.use('hs', 'read');
+  const o = ks.use('o', 'read_write');
+  let value: string;
+  let value4: string | null;
+  if (ks.delta) {
+    const vn4 = wideV ? ks.use('vnew', 'read', false, 'vec4<f32>') : null;
+    value = vn4 ? `${vn4}[((bh * P.T + t) * VD + cg) >> 2u][cg & 3u]` : `${ks.use('vnew', 'read')}[(bh * P.T + t) * VD + cg]`;
+    value4 = vn4 && `${vn4}[((bh * P.T + t) * VD + cg) >> 2u]`;
+  } else {
+    value = `${ks.role('v')}(b, t, h, cg)`;
+    const v4 = ks.role4('v');
+    value4 = v4 && `${v4}(b, t, h, cg)`;
+  }
+  const qDecay = ks.decayed ? ` * exp2(${ks.gq()}(b, h, t, t0, d))` : '';
+  const qDecay4 = !ks.decayed ? '' : ks.diag
+    ? ` * exp2(vec4<f32>(${[0, 1, 2, 3].map((x) => `${ks.gq()}(b, h, t, t0, d + ${x}u)`).join(', ')}))`
+    : ` * exp2(${ks.gq()}(b, h, t, t0, 0u))`;
+  const add = ks.def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, cg)` : '';
+  const at = '((b * P.T + t) * P.H + h) * VD + cg';
+  const store = ks.def.roles.outputGate
+    ? `${ks.use('opre', 'read_write')}[${at}] = pre;
+        ${o}[${at}] = pre * ${ks.role('outputGate')}(b, t, h, cg);`
+    : `${o}[${at}] = pre;`;
+  const scores = emitTcScores(ks, fr, {
+    left: 'q', strict: false, post: () => 'P.scale', slab: SK,
+    store: (r, c, v) => `wh[${lay.sA}u + ${r} * C + ${c}] = f16(${v});`,
+    wh: 'wh', whBase: lay.sQ, wf: 'wf', wfBase: 0, perPass: lay.perPass,
+  });
+  const rowMap = { row: (i: number) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(fsc * ${p.fn}u + ${j}u) * 16u` };
+  const epilogue = emitEpilogue(fr, 'oa', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, perPass: lay.perPass, active: 'factive', ...rowMap,
+    body: `let cg = v0 + c;
+      if (r < rows && cg < VD) {
+        let t = t0 + r;
+        let pre = value${add};
+        ${store}
+      }`,
+  });
+  // A full chunk and V-tile of plain attention output goes straight from the fragments to o.
+  const direct = emitDirectStores(fr, 'oa', p.fm, p.fn, 'factive', (i, j) => ({
+    arr: o, offset: `((b * P.T + t0 + ${rowMap.row(i)}) * P.H + h) * VD + v0 + ${rowMap.col(j)}`, stride: 'P.H * VD',
+  }));
+  const plain = !ks.def.roles.outputAdd && !ks.def.roles.outputGate;
+  const storeO = plain && cfg.V % 16 === 0 ? `if (rows == C && v0 + ${BV}u <= VD) {
+    ${direct}
+  } else {
+    ${epilogue}
+  }` : epilogue;
+  return `
+var<workgroup> wh: array<f16, ${lay.f16}>;
+var<workgroup> wf: array<f32, ${lay.f32}>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${fr.builtins()}) {
+  let vt = wid.x;
+  let n = wid.y;
+  let bh = wid.z;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  ${ks.chunkSpan()}
+  ${fr.opening()}
+  let v0 = vt * ${BV}u;
+  ${scores}
+  let fsr = sg / ${p.gc}u;
+  let fsc = sg % ${p.gc}u;
+  let factive = sg < ${p.gr * p.gc}u;
+  ${fr.declare('oa', p.fm, p.fn)}
+  for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
+    ${emitF16Block({
+    count: `C * ${SK}u`,
+    index: (four) => `let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(d0 + e % ${SK}u, KD - ${four ? 4 : 1}u);`,
+    value: `P.scale * ${q}(b, t, h, d)${qDecay}`,
+    wide: q4 && `P.scale * ${q4}(b, t, h, d)${qDecay4}`,
+    valid: `e / ${SK}u < rows && d0 + e % ${SK}u < KD`,
+    arr: 'wh', at: (e) => `${lay.sQ}u + ${e}`,
+  })}
+    ${emitF16Block({
+    count: `${SK * BV}u`,
+    index: (four) => `let d = min(d0 + e / ${BV}u, KD - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
+    value: `${hs}[((bh * P.NT + n) * KD + d) * VD + cg]`,
+    wide: hs4 && `${hs4}[(((bh * P.NT + n) * KD + d) * VD + cg) >> 2u]`,
+    valid: `d0 + e / ${BV}u < KD && v0 + e % ${BV}u < VD`,
+    arr: 'wh', at: (e) => `${lay.sSV}u + ${e}`,
+  })}
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < ${SK}u; kk += 16u) {
+        ${fr.mma('oa', p.fm, p.fn,
+    (i) => ({ arr: 'wh', offset: `${lay.sQ}u + (fsr * ${p.fm}u + ${i}u) * ${16 * SK}u + kk`, stride: SK }),
+    (j) => ({ arr: 'wh', offset: `${lay.sSV}u + kk * ${BV}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: BV }))}
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var r0 = 0u; r0 < rows; r0 += ${SK}u) {
+    ${emitF16Block({
+    count: `${SK * BV}u`,
+    index: (four) => `let t = t0 + min(r0 + e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
+    value,
+    wide: value4,
+    valid: `r0 + e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
+    arr: 'wh', at: (e) => `${lay.sSV}u + ${e}`,
+  })}
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < ${SK}u; kk += 16u) {
+        ${fr.mma('oa', p.fm, p.fn,
+    (i) => ({ arr: 'wh', offset: `${lay.sA}u + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
+    (j) => ({ arr: 'wh', offset: `${lay.sSV}u + kk * ${BV}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: BV }),
+    (i) => `(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
+      }
+    }
+    workgroupBarrier();
+  }
+  ${storeO}
+}`;
+}

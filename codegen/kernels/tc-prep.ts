@@ -1,0 +1,185 @@
+// The delta rule's per-chunk prep on the fragment layer (tensor-core tier), per (chunk, b*h):
+// the gate cumsum, A = beta K K^T (strictly lower, decayed; tc-scores.ts) kept in f32, the
+// triangular inverse T = (I + A)^-1 in f32, then W = T (beta 2^G K) and U = T (beta V) as
+// fragment products with T rounded to f16. The inverse is blocked by 16 rows: each diagonal block
+// by forward substitution (a thread per column), then each row block I of off-diagonal blocks as
+//   T_IJ = -T_II sum_{M=J}^{I-1} A_IM T_MJ,   J < I,
+// which only reads finished blocks of T above it. T's strictly lower part goes to tmat for the
+// backward, as the f32 tier stores it; W and the keys decayed to the chunk's end also go to the
+// delta scan's per-chunk f16 blocks (w16, kg16).
+import type { KernelSource } from './common.js';
+import { emitF16Block } from './staged.js';
+import { emitEpilogue, fragCeil, partition, SCRATCH_WORDS, scratchWords, type Fragments } from './fragments.js';
+import { emitTcScores, tcScoresWords } from './tc-scores.js';
+import { emitGateCumsum } from './prep.js';
+import { chunkOperandAt, emitDecayedKeys } from './tc-states.js';
+
+interface PrepLayout { slab: number; SR: number; perPass: number; passWidth: number; f16: number; f32: number; sA: number; aux: number; scoresF32: number; sT: number; sX: number }
+
+/** f32: [A or T (C x C) | the scores' region, then the inverse's blocks and the products'
+ * scratch]; f16: [the scores' staging] aliased by [T | X slab]. The widest slabs and epilogue
+ * passes that fit. */
+export function tcPrepLayout(ks: KernelSource): PrepLayout {
+  const C = ks.cfg.chunk;
+  const budget = ks.cfg.wgMemory ?? 32768;
+  const widest = Math.max(fragCeil(ks.cfg.K), fragCeil(ks.cfg.V));
+  for (const slab of [32, 16]) {
+    for (const SR of [32, 16]) {
+      for (const [perPass, passWidth] of [[4, 128], [2, 128], [1, 128], [1, 64]] as const) {
+        const width = Math.min(passWidth, widest);
+        const sc = tcScoresWords(ks, slab, 1);
+        const sA = 0;
+        const aux = C * C;
+        const f32 = aux + Math.max(sc.f32, scratchWords(perPass));
+        const sT = 0;
+        const sX = C * C;
+        const f16 = Math.max(sc.f16, sX + Math.min(SR, C) * width);
+        if (2 * f16 + 4 * f32 <= budget) return { slab, SR: Math.min(SR, C), perPass, passWidth, f16, f32, sA, aux, scoresF32: aux, sT, sX };
+      }
+    }
+  }
+  throw new Error(`internal: no prep tiling fits ${budget} bytes of workgroup memory`);
+}
+
+export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
+  const { cfg } = ks;
+  const C = cfg.chunk;
+  const nb = C / 16;
+  const lay = tcPrepLayout(ks);
+  const beta = ks.role('beta');
+  const k = ks.role('k');
+  const v = ks.role('v');
+  const w = ks.use('w', 'read_write');
+  const uu = ks.use('u', 'read_write');
+  const tmat = ks.use('tmat', 'read_write');
+  const w16 = ks.use('w16', 'read_write', false, 'f16');
+  const KF = fragCeil(cfg.K);
+  const sA = (r: string, c: string) => `wf[${lay.sA}u + (${r}) * C + ${c}]`;
+  const scores = emitTcScores(ks, fr, {
+    left: 'k', strict: true, post: (r) => `${beta}(b, t0 + min(${r}, rows - 1u), h, 0u)`, slab: lay.slab,
+    store: (r, c, val) => `${sA(r, c)} = ${val};`,
+    wh: 'wh', whBase: 0, wf: 'wf', wfBase: lay.scoresF32, perPass: 1,
+  });
+  // Off-diagonal row blocks of the inverse, I = 1 .. nb-1, each two barriers.
+  const offDiag: string[] = [];
+  for (let I = 1; I < nb; I++) {
+    offDiag.push(`for (var el = lid; el < ${I * 256}u; el += WG) {
+    let bJ = el / 256u;
+    let rr = (el % 256u) / 16u;
+    let cc = el % 16u;
+    var acc = 0.0;
+    for (var m = bJ * 16u; m < ${I * 16}u; m++) {
+      // T[m, 16 bJ + cc]: unit diagonal, strictly lower part in wf.
+      let col = bJ * 16u + cc;
+      let tv = select(select(0.0, ${sA('m', 'col')}, m > col), 1.0, m == col);
+      acc += ${sA(`${16 * I}u + rr`, 'm')} * tv;
+    }
+    wf[${lay.aux}u + el] = acc;
+  }
+  workgroupBarrier();
+  for (var el = lid; el < ${I * 256}u; el += WG) {
+    let bJ = el / 256u;
+    let rr = (el % 256u) / 16u;
+    let cc = el % 16u;
+    var acc = wf[${lay.aux}u + bJ * 256u + rr * 16u + cc];
+    for (var m = 0u; m < rr; m++) { acc += ${sA(`${16 * I}u + rr`, `${16 * I}u + m`)} * wf[${lay.aux}u + bJ * 256u + m * 16u + cc]; }
+    ${sA(`${16 * I}u + rr`, 'bJ * 16u + cc')} = -acc;
+  }
+  workgroupBarrier();`);
+  }
+  // W (which = 0, columns over K) then U (1, over V), in passes of at most passWidth columns.
+  const passes: { which: 0 | 1; c0: number; width: number }[] = [];
+  for (const [which, dim] of [[0, cfg.K], [1, cfg.V]] as const) {
+    for (let c0 = 0; c0 < dim; c0 += lay.passWidth) passes.push({ which, c0, width: Math.min(lay.passWidth, fragCeil(dim - c0)) });
+  }
+  const decayK = ks.decayed ? ` * exp2(${ks.gcs()}(b, h, t, d))` : '';
+  const decayK4 = !ks.decayed ? '' : ks.diag
+    ? ` * exp2(vec4<f32>(${[0, 1, 2, 3].map((x) => `${ks.gcs()}(b, h, t, d + ${x}u)`).join(', ')}))`
+    : ` * exp2(${ks.gcs()}(b, h, t, 0u))`;
+  const products = passes.map(({ which, c0, width }) => {
+    const p = partition(C / 16, width / 16);
+    const dim = which === 0 ? 'KD' : 'VD';
+    const operand = which === 0 ? `${k}(b, t, h, d)${decayK}` : `${v}(b, t, h, d)`;
+    const r4 = ks.role4(which === 0 ? 'k' : 'v');
+    const operand4 = r4 && (which === 0 ? `${r4}(b, t, h, d)${decayK4}` : `${r4}(b, t, h, d)`);
+    const out = which === 0 ? w : uu;
+    return `{
+  let fsr = sg / ${p.gc}u;
+  let fsc = sg % ${p.gc}u;
+  let factive = sg < ${p.gr * p.gc}u;
+  ${fr.declare('wu', p.fm, p.fn)}
+  for (var r0 = 0u; r0 < rows; r0 += ${lay.SR}u) {
+    ${emitF16Block({
+    count: `${lay.SR * width}u`,
+    index: (four) => `let t = t0 + min(r0 + e / ${width}u, rows - 1u); let d = min(${c0}u + e % ${width}u, ${dim} - ${four ? 4 : 1}u);`,
+    value: `${beta}(b, t, h, 0u) * ${operand}`,
+    wide: operand4 && `${beta}(b, t, h, 0u) * ${operand4}`,
+    valid: `r0 + e / ${width}u < rows && ${c0}u + e % ${width}u < ${dim}`,
+    arr: 'wh', at: (e) => `${lay.sX}u + ${e}`,
+  })}
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < ${lay.SR}u; kk += 16u) {
+        ${fr.mma('wu', p.fm, p.fn,
+    (i) => ({ arr: 'wh', offset: `${lay.sT}u + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
+    (j) => ({ arr: 'wh', offset: `${lay.sX}u + kk * ${width}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: width }),
+    (i) => `(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
+      }
+    }
+    workgroupBarrier();
+  }
+  ${emitEpilogue(fr, 'wu', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: lay.aux, perPass: lay.perPass, active: 'factive',
+    row: (i) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j) => `(fsc * ${p.fn}u + ${j}u) * 16u`,
+    body: `let d = ${c0}u + c;
+      if (r < rows && d < ${dim}) { ${out}[(bh * P.T + t0 + r) * ${dim} + d] = value; }${which === 0 ? `
+      ${w16}[${chunkOperandAt(KF, 'r', 'd')}] = f16(select(0.0, value, r < rows && d < KD));` : ''}`,
+  })}
+}`;
+  });
+  return `
+var<workgroup> wh: array<f16, ${lay.f16}>;
+var<workgroup> wf: array<f32, ${lay.f32}>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${fr.builtins()}) {
+  let n = wid.x;
+  let bh = wid.y;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  ${ks.chunkSpan()}
+  ${fr.opening()}
+  ${ks.decayed ? emitGateCumsum(ks) : ''}
+  ${emitDecayedKeys(ks)}
+  ${scores}
+  // The diagonal blocks of T: thread (block, column c) substitutes down its column.
+  var tcol: array<f32, 16>;
+  let dblk = lid / 16u;
+  let dc = lid % 16u;
+  if (lid < ${nb * 16}u) {
+    let base = dblk * 16u;
+    for (var i = 0u; i < 16u; i++) {
+      var x = select(0.0, 1.0, i == dc);
+      if (i > dc) {
+        var acc = 0.0;
+        for (var m = dc; m < i; m++) { acc += ${sA('base + i', 'base + m')} * tcol[m]; }
+        x = -acc;
+      }
+      tcol[i] = x;
+    }
+  }
+  workgroupBarrier();
+  if (lid < ${nb * 16}u) {
+    for (var i = dc + 1u; i < 16u; i++) { ${sA('dblk * 16u + i', 'dblk * 16u + dc')} = tcol[i]; }
+  }
+  workgroupBarrier();
+  ${offDiag.join('\n  ')}
+  for (var e = lid; e < C * C; e += WG) {
+    let tv = wf[${lay.sA}u + e];
+    ${tmat}[(bh * P.NT + n) * C * C + e] = tv;
+    wh[${lay.sT}u + e] = f16(tv + select(0.0, 1.0, e / C == e % C));
+  }
+  workgroupBarrier();
+  ${products.join('\n  ')}
+}`;
+}

@@ -1,0 +1,244 @@
+// The intra-chunk score matrix on the fragment layer (tensor-core tier), shared by the output
+// stage (A_qk, with the diagonal) and the delta rule's prep (A_kk, strictly lower):
+//   A[i,j] = post(i) * sum_d L[i,d] k[j,d] 2^(GL[i,d] - G[j,d])   for j <= i (j < i if strict)
+// Without a per-key decay the factor leaves the sum: the product is L K^T on fragments and the
+// epilogue applies 2^(GL_i - G_j), whose exponent is <= 0 wherever it is kept, then the mask by
+// select. With a per-key decay (or the bonus form) the factor stays inside the sum, so the chunk
+// splits into 16-row blocks (FLA's secondary chunking): an off-diagonal block (I, J), I > J, is
+// a fragment product of rows anchored at a = 16 I - 1, the last row before block I,
+//   (L_i 2^(GL_i - G_a)) (k_j 2^(G_a - G_j))^T,   both exponents <= 0,
+// and the diagonal blocks are summed in f32 with the exact factor per term. The bonus form
+// (RWKV6) reads the exclusive cumsum on the query side and sum_d L u k on the diagonal.
+// Operands are rounded to f16 after their factors are applied; sums and the result stay f32.
+import type { KernelSource } from './common.js';
+import { emitF16Block, emitStagedLoad } from './staged.js';
+import { emitEpilogue, partition, SCRATCH_WORDS, scratchWords, type Fragments } from './fragments.js';
+
+export interface TcScoresOptions {
+  readonly left: 'q' | 'k';
+  readonly strict: boolean;
+  /** Per-row factor, WGSL over `r` (the chunk row). */
+  readonly post: (r: string) => string;
+  /** Statements storing the final entry `v` (already masked: 0 where not kept) at row r,
+   * column c of the chunk; every (r, c) in [0, C)^2 is stored exactly once, masked ones as 0. */
+  readonly store: (r: string, c: string, v: string) => string;
+  /** K-slab width (16 or 32). */
+  readonly slab: number;
+  /** Workgroup arrays and the first word this stage may use in each. */
+  readonly wh: string; readonly whBase: number;
+  readonly wf: string; readonly wfBase: number;
+  /** Fragments per epilogue pass (tcScoresWords sizes the scratch for it). */
+  readonly perPass: number;
+}
+
+/** Whether the scores need the anchored sub-block form. */
+export const anchoredScores = (ks: KernelSource) => ks.diag || ks.bonus;
+
+/** Words of f16 and f32 workgroup memory the scores stage uses for a slab width and epilogue
+ * pass. */
+export function tcScoresWords(ks: KernelSource, slab: number, perPass: number): { f16: number; f32: number } {
+  const C = ks.cfg.chunk;
+  if (!anchoredScores(ks)) return { f16: 2 * C * slab, f32: scratchWords(perPass) + (ks.decayed ? 2 * C : 0) };
+  const nb = C / 16;
+  const anchoredRows = 8 * nb * (nb - 1);
+  return { f16: (3 * C + anchoredRows) * slab, f32: Math.max(SCRATCH_WORDS, C * slab + (ks.bonus ? slab : 0)) };
+}
+
+/** Statements computing the scores of chunk (b, h, t0, rows) and storing every entry through
+ * `store`; needs `sg`, `lane`, `lid` in scope. Ends after a barrier. */
+export function emitTcScores(ks: KernelSource, fr: Fragments, o: TcScoresOptions): string {
+  return anchoredScores(ks) ? emitAnchored(ks, fr, o) : emitFactored(ks, fr, o);
+}
+
+/** The exponent G[t, d] of the key side, 0 without decay. */
+function gateAt(ks: KernelSource, t: string, d: string): string {
+  return ks.decayed ? `${ks.gcs()}(b, h, ${t}, ${d})` : '0.0';
+}
+/** The exponent on the query side (exclusive for the bonus form). */
+function gateLeftAt(ks: KernelSource, left: 'q' | 'k', t: string, d: string): string {
+  if (!ks.decayed) return '0.0';
+  return left === 'q' ? `${ks.gq()}(b, h, ${t}, t0, ${d})` : `${ks.gcs()}(b, h, ${t}, ${d})`;
+}
+
+function emitFactored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): string {
+  const C = ks.cfg.chunk;
+  const SK = o.slab;
+  const L = ks.role(o.left);
+  const R = ks.role('k');
+  const L4 = ks.role4(o.left);
+  const R4 = ks.role4('k');
+  const p = partition(C / 16, C / 16);
+  const sL = o.whBase;
+  const sR = o.whBase + C * SK;
+  const scratch = o.wfBase;
+  const sGL = o.wfBase + scratchWords(o.perPass);
+  const sGR = sGL + C;
+  const mask = o.strict ? 'c < r' : 'c <= r';
+  const factor = ks.decayed ? ` * exp2(${o.wf}[${sGL}u + r] - ${o.wf}[${sGR}u + c])` : '';
+  return `{
+  let fsr = sg / ${p.gc}u;
+  let fsc = sg % ${p.gc}u;
+  let factive = sg < ${p.gr * p.gc}u;
+  ${fr.declare('sc', p.fm, p.fn)}
+  ${ks.decayed ? `for (var i = lid; i < C; i += WG) {
+    let t = t0 + min(i, rows - 1u);
+    ${o.wf}[${sGL}u + i] = ${gateLeftAt(ks, o.left, 't', '0u')};
+    ${o.wf}[${sGR}u + i] = ${gateAt(ks, 't', '0u')};
+  }` : ''}
+  for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
+    ${([[L, L4, sL], [R, R4, sR]] as const).map(([fn, fn4, at]) => emitF16Block({
+    count: `C * ${SK}u`,
+    index: (four) => `let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(d0 + e % ${SK}u, KD - ${four ? 4 : 1}u);`,
+    value: `${fn}(b, t, h, d)`,
+    wide: fn4 ? `${fn4}(b, t, h, d)` : null,
+    valid: `e / ${SK}u < rows && d0 + e % ${SK}u < KD`,
+    arr: o.wh, at: (e) => `${at}u + ${e}`,
+  })).join('\n    ')}
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < ${SK}u; kk += 16u) {
+        ${fr.mma('sc', p.fm, p.fn,
+    (i) => ({ arr: o.wh, offset: `${sL}u + (fsr * ${p.fm}u + ${i}u) * ${16 * SK}u + kk`, stride: SK }),
+    (j) => ({ arr: o.wh, offset: `${sR}u + (fsc * ${p.fn}u + ${j}u) * ${16 * SK}u + kk`, stride: SK, colMajor: true }),
+    (i, j) => `fsr * ${p.fm}u + ${i}u >= fsc * ${p.fn}u + ${j}u`)}
+      }
+    }
+    workgroupBarrier();
+  }
+  ${emitEpilogue(fr, 'sc', p.fm, p.fn, {
+    scratch: o.wf, scratchBase: scratch, perPass: o.perPass, active: 'factive',
+    row: (i) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j) => `(fsc * ${p.fn}u + ${j}u) * 16u`,
+    body: `var a = 0.0;
+      if (${mask} && r < rows) { a = value * ${o.post('r')}${factor}; }
+      ${o.store('r', 'c', 'a')}`,
+  })}
+}`;
+}
+
+function emitAnchored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): string {
+  const C = ks.cfg.chunk;
+  const SK = o.slab;
+  const nb = C / 16;
+  const L = ks.role(o.left);
+  const R = ks.role('k');
+  const bonus = ks.bonus && o.left === 'q';
+  const pairs: [number, number][] = [];
+  for (let I = 1; I < nb; I++) for (let J = 0; J < I; J++) pairs.push([I, J]);
+  const slots = Math.ceil(pairs.length / 4);
+  const anchoredRows = 8 * nb * (nb - 1);
+  // f16: anchored left rows [C][SK], anchored key rows (block I's anchor: rows 0..16I-1, from
+  // row 8 I (I - 1)), raw left and raw key rows [C][SK]. f32: G per row and key dim [C][SK]
+  // (the scratch after the slab loop), and u's slab.
+  const sLa = o.whBase;
+  const sKa = sLa + C * SK;
+  const sLr = sKa + anchoredRows * SK;
+  const sKr = sLr + C * SK;
+  const sG = o.wfBase;
+  const sU = o.wfBase + C * SK;
+  const gL = (t: string, d: string) => gateLeftAt(ks, o.left, t, d);
+  const g = (t: string, d: string) => gateAt(ks, t, d);
+  // The anchor block of an anchored key row `ra`: I with 8 I (I - 1) <= ra < 8 I (I + 1).
+  const anchorOf = (ra: string) => {
+    let expr = `${nb - 1}u`;
+    for (let I = nb - 2; I >= 1; I--) expr = `select(${expr}, ${I}u, ${ra} < ${8 * I * (I + 1)}u)`;
+    return expr;
+  };
+  // Pair p = I (I - 1) / 2 + J, decoded with selects (subgroup-uniform, no arrays).
+  const pairOf = (p: string) => {
+    let I = `${Math.max(1, nb - 1)}u`;
+    for (let k = nb - 2; k >= 1; k--) I = `select(${I}, ${k}u, ${p} < ${(k * (k + 1)) / 2}u)`;
+    return `let pI = ${I};\n    let pJ = ${p} - pI * (pI - 1u) / 2u;`;
+  };
+  const diagMask = (row: string, col: string) => (o.strict ? `${col} < ${row}` : `${col} <= ${row}`);
+  const mmaSlots: string[] = [];
+  for (let s = 0; s < slots; s++) {
+    mmaSlots.push(`{
+        let pr = ${s * 4}u + sg;
+        if (pr < ${pairs.length}u) {
+          ${pairOf('pr')}
+          for (var kk = 0u; kk < ${SK}u; kk += 16u) {
+            ${fr.mma(`sp${s}`, 1, 1,
+    () => ({ arr: o.wh, offset: `${sLa}u + pI * ${16 * SK}u + kk`, stride: SK }),
+    () => ({ arr: o.wh, offset: `${sKa}u + 8u * ${SK}u * pI * (pI - 1u) + pJ * ${16 * SK}u + kk`, stride: SK, colMajor: true }))}
+          }
+        }
+      }`);
+  }
+  const epilogues: string[] = [];
+  for (let s = 0; s < slots; s++) {
+    epilogues.push(`{
+    let pr = ${s * 4}u + sg;
+    ${pairOf(`min(pr, ${Math.max(0, pairs.length - 1)}u)`)}
+    ${emitEpilogue(fr, `sp${s}`, 1, 1, {
+    scratch: o.wf, scratchBase: o.wfBase, active: `pr < ${pairs.length}u`,
+    row: () => 'pI * 16u', col: () => 'pJ * 16u',
+    body: `var a = 0.0;
+      if (r < rows) { a = value * ${o.post('r')}; }
+      ${o.store('r', 'c', 'a')}`,
+  })}
+  }`);
+  }
+  return `{
+  ${Array.from({ length: slots }, (_, s) => fr.declare(`sp${s}`, 1, 1)).join('\n  ')}
+  var dgv: array<f32, 8>;
+  for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
+    ${emitStagedLoad({
+    count: `C * ${SK}u`,
+    index: `let i = e / ${SK}u; let t = t0 + min(i, rows - 1u); let d = min(d0 + e % ${SK}u, KD - 1u);
+        let ta = t0 + min(max(i / 16u, 1u) * 16u - 1u, rows - 1u);`,
+    loads: [
+      { name: 'l', expr: `${L}(b, t, h, d)` }, { name: 'k', expr: `${R}(b, t, h, d)` }, { name: 'g', expr: g('t', 'd') },
+      { name: 'la', expr: `${L}(b, t, h, d) * exp2(${gL('t', 'd')} - ${g('ta', 'd')})` },
+    ],
+    storeIndex: `let i = e / ${SK}u;`,
+    valid: `i < rows && d0 + e % ${SK}u < KD`,
+    store: (v) => `${o.wh}[${sLr}u + e] = f16(${v('l')}); ${o.wh}[${sKr}u + e] = f16(${v('k')}); ${o.wf}[${sG}u + e] = ${v('g')};
+          ${o.wh}[${sLa}u + e] = f16(select(0.0, ${v('la')}, i >= 16u));`,
+  })}
+    ${anchoredRows ? emitStagedLoad({
+    count: `${anchoredRows * SK}u`,
+    index: `let ra = e / ${SK}u; let aI = ${anchorOf('ra')}; let j = ra - 8u * aI * (aI - 1u);
+        let t = t0 + min(j, rows - 1u); let ta = t0 + min(aI * 16u - 1u, rows - 1u); let d = min(d0 + e % ${SK}u, KD - 1u);`,
+    loads: [{ name: 'ka', expr: `${R}(b, t, h, d) * exp2(${g('ta', 'd')} - ${g('t', 'd')})` }],
+    storeIndex: `let ra = e / ${SK}u; let aI = ${anchorOf('ra')}; let j = ra - 8u * aI * (aI - 1u);`,
+    valid: `j < rows && aI * 16u - 1u < rows && d0 + e % ${SK}u < KD`,
+    store: (v) => `${o.wh}[${sKa}u + e] = f16(${v('ka')});`,
+  }) : ''}
+    ${bonus ? `if (lid < ${SK}u) { let d = d0 + lid; var x = 0.0; if (d < KD) { x = ${ks.role('u')}(0u, 0u, h, d); } ${o.wf}[${sU}u + lid] = x; }` : ''}
+    workgroupBarrier();
+    ${mmaSlots.join('\n    ')}
+    // Diagonal blocks in f32: thread (block, row, half) sums 8 columns, reusing its row's loads.
+    if (lid < ${nb * 32}u) {
+      let i = (lid / 32u) * 16u + (lid % 32u) / 2u;
+      let jb = (lid / 32u) * 16u + (lid % 2u) * 8u;
+      for (var dd = 0u; dd < ${SK}u; dd++) {
+        let ql = f32(${o.wh}[${sLr}u + i * ${SK}u + dd]);
+        let gi = ${bonus ? `${o.wf}[${sG}u + (max(i, 1u) - 1u) * ${SK}u + dd]` : `${o.wf}[${sG}u + i * ${SK}u + dd]`};
+        for (var x = 0u; x < 8u; x++) {
+          let j = jb + x;
+          // min(.., 0) keeps the masked terms (j > i) finite; they are dropped at the store.
+          let f = ${bonus ? `select(exp2(min(gi - ${o.wf}[${sG}u + j * ${SK}u + dd], 0.0)), ${o.wf}[${sU}u + dd], i == j)` : `exp2(min(gi - ${o.wf}[${sG}u + j * ${SK}u + dd], 0.0))`};
+          dgv[x] += ql * f32(${o.wh}[${sKr}u + j * ${SK}u + dd]) * f;
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  // Blocks above the diagonal are zero; the diagonal blocks come from dgv, the rest from the pairs.
+  for (var el = lid; el < C * C; el += WG) {
+    let r = el / C;
+    let c = el % C;
+    if (c / 16u > r / 16u) { ${o.store('r', 'c', '0.0')} }
+  }
+  if (lid < ${nb * 32}u) {
+    let r = (lid / 32u) * 16u + (lid % 32u) / 2u;
+    for (var x = 0u; x < 8u; x++) {
+      let c = (lid / 32u) * 16u + (lid % 2u) * 8u + x;
+      var a = 0.0;
+      if (${diagMask('r', 'c')} && r < rows) { a = dgv[x] * ${o.post('r')}; }
+      ${o.store('r', 'c', 'a')}
+    }
+  }
+  ${epilogues.join('\n  ')}
+}`;
+}

@@ -1,0 +1,258 @@
+// The chunk states on the fragment layer (tensor-core tier): per (V-tile, sequence*head[, K-tile])
+// one workgroup walks the sequence's chunks in order with its state tile held as f32 result
+// fragments, S_n stored to hs for the output stage (and the backward), then
+//   S_{n+1} = 2^{G_last} S_n + (K 2^{G_last - G})^T V'
+// accumulated into the same fragments (every exponent <= 0; a per-key decay scales the rows of S
+// through the epilogue's scratch, a scalar one the whole fragment). Without the delta rule V' is
+// V and the K x V state splits into K- and V-tiles (this replaces the f32 tier's per-chunk
+// products plus elementwise scan). With it, V' = V_new = U - W S_n, a second product per chunk
+// that needs all of K, so only V is tiled.
+import type { KernelSource } from './common.js';
+import { emitF16Block } from './staged.js';
+import { emitDirectStores, emitEpilogue, emitFill, fragCeil, partition, SCRATCH_WORDS, scratchWords, type Fragments } from './fragments.js';
+import { emitGateCumsum } from './prep.js';
+
+/** Tiles of the non-delta state walk: BK x BV state tiles of up to 32 x 32, one fragment per
+ * subgroup, so B*H*(K/32)*(V/32) workgroups walk in parallel (the walk is latency-bound). */
+export function tcStateTiles(K: number, V: number): { BK: number; BV: number } {
+  return { BK: Math.min(fragCeil(K), 32), BV: Math.min(fragCeil(V), 32) };
+}
+
+interface DeltaLayout { BV: number; perPass: number; sS: number; sVn: number; f16: number; f32: number }
+
+/** Tiles of the delta scan: 16 V columns per workgroup (the walk is latency-bound: B*H*V/16
+ * workgroups), f16 copies of S_n [KF x BV] and V_new [C x BV] in workgroup memory, and the
+ * state's fragments through the scratch in one pass where it fits. */
+export function tcDeltaLayout(ks: KernelSource): DeltaLayout {
+  const C = ks.cfg.chunk;
+  const KF = fragCeil(ks.cfg.K);
+  const BV = 16;
+  const budget = ks.cfg.wgMemory ?? 32768;
+  const pS = partition(KF / 16, BV / 16);
+  const f16 = KF * BV + C * BV;
+  for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
+    const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
+    if (2 * f16 + 4 * f32 <= budget) return { BV, perPass, sS: 0, sVn: KF * BV, f16, f32 };
+  }
+  throw new Error(`internal: no delta-scan tiling of K = ${ks.cfg.K} fits ${budget} bytes of workgroup memory`);
+}
+
+/** The initial state's element (d, c), 0 past the dims or without h0. */
+function h0At(ks: KernelSource): string {
+  const h0 = ks.use('h0', 'read');
+  return ks.helper('h0_at', `fn h0_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
+  if (P.has_h0 == 0u || d >= KD || c >= VD) { return 0.0; }
+  return ${h0}[${ks.stateIndex('sq', 'h', 'd', 'c')}];
+}`);
+}
+
+/** The decay of the chunk's last token for key row d (per-key), or of the whole state. */
+function lastGate(ks: KernelSource, d: string): string {
+  return `${ks.gcs()}(b, h, t0 + rows - 1u, ${d})`;
+}
+
+/** Element offset of row r, column d of chunk n's operand block in a per-chunk f16 buffer of
+ * `width` columns (kg16, v16, w16: [BH, NT, C, width]). */
+export const chunkOperandAt = (width: number, r: string, d: string) => `((bh * P.NT + n) * C + ${r}) * ${width}u + ${d}`;
+
+/** The gate cumsum (when decayed), then the state walk's f16 operands of chunk (n, b*h): the keys
+ * decayed to the chunk's end, k 2^(G_last - G), into kg16, and (without the delta rule) V into
+ * v16; rows past the chunk and columns past the dims are zero. The delta rule's prep writes its
+ * own (tc-prep.ts). */
+export function emitTcOperands(ks: KernelSource): string {
+  const v4 = ks.role4('v');
+  const KF = fragCeil(ks.cfg.K);
+  const VF = fragCeil(ks.cfg.V);
+  return `
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = wid.x;
+  let bh = wid.y;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  ${ks.chunkSpan()}
+  ${ks.decayed ? emitGateCumsum(ks) : ''}
+  ${emitDecayedKeys(ks)}
+  ${emitF16Block({
+    count: `C * ${VF}u`,
+    index: (four) => `let t = t0 + min(e / ${VF}u, rows - 1u); let c = min(e % ${VF}u, VD - ${four ? 4 : 1}u);`,
+    value: `${ks.role('v')}(b, t, h, c)`,
+    wide: v4 && `${v4}(b, t, h, c)`,
+    storeIndex: `let r = e / ${VF}u; let c = e % ${VF}u;`,
+    valid: 'r < rows && c < VD',
+    arr: ks.use('v16', 'read_write', false, 'f16'), at: () => chunkOperandAt(VF, 'r', 'c'),
+  })}
+}`;
+}
+
+/** Statements writing chunk (n, b*h)'s kg16: k 2^(G_last - G) per row and key, zero-padded. */
+export function emitDecayedKeys(ks: KernelSource): string {
+  const KF = fragCeil(ks.cfg.K);
+  const k4 = ks.role4('k');
+  const decay = ks.decayed ? ` * exp2(${lastGate(ks, 'd')} - ${ks.gcs()}(b, h, t, d))` : '';
+  const lanes = (f: (d: string) => string) => `vec4<f32>(${[0, 1, 2, 3].map((x) => f(`d + ${x}u`)).join(', ')})`;
+  const decay4 = !ks.decayed ? '' : ks.diag
+    ? ` * exp2(${lanes((d) => lastGate(ks, d))} - ${lanes((d) => `${ks.gcs()}(b, h, t, ${d})`)})`
+    : decay;
+  // Loads first, branch-free at clamped indices, then the masked stores.
+  return emitF16Block({
+    count: `C * ${KF}u`,
+    index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
+    value: `${ks.role('k')}(b, t, h, d)${decay}`,
+    wide: k4 && `${k4}(b, t, h, d)${decay4}`,
+    storeIndex: `let r = e / ${KF}u; let d = e % ${KF}u;`,
+    valid: 'r < rows && d < KD',
+    arr: ks.use('kg16', 'read_write', false, 'f16'), at: () => chunkOperandAt(KF, 'r', 'd'),
+  });
+}
+
+export function emitTcChunkStates(ks: KernelSource, fr: Fragments): string {
+  const { BK, BV } = tcStateTiles(ks.cfg.K, ks.cfg.V);
+  const KF = fragCeil(ks.cfg.K);
+  const VF = fragCeil(ks.cfg.V);
+  const p = partition(BK / 16, BV / 16);
+  const perPass = p.fm * p.fn;
+  const sGl = scratchWords(perPass);
+  const hs = ks.use('hs', 'read_write');
+  const ht = ks.use('ht', 'read_write');
+  const kg16 = ks.use('kg16', 'read', false, 'f16');
+  const v16 = ks.use('v16', 'read', false, 'f16');
+  const rowMap = { row: (i: number) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(fsc * ${p.fn}u + ${j}u) * 16u` };
+  const full = ks.cfg.K % BK === 0 && ks.cfg.V % BV === 0;
+  const hsStore = (i: number, j: number) => ({ arr: hs, offset: `((bh * P.NT + n) * KD + k0 + ${rowMap.row(i)}) * VD + v0 + ${rowMap.col(j)}`, stride: 'VD' });
+  const hsEpilogue = emitEpilogue(fr, 'st', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, perPass, active: 'factive', ...rowMap,
+    body: `if (k0 + r < KD && v0 + c < VD) { ${hs}[((bh * P.NT + n) * KD + k0 + r) * VD + v0 + c] = value; }`,
+    ...(ks.diag ? { update: `value * exp2(wf[${sGl}u + r])` } : {}),
+  });
+  // S_n to hs: straight from the fragments where the tile lies inside K x V (no barrier), else
+  // (and for a per-key decay, which scales the rows afterwards) through the scratch.
+  const storeState = ks.diag ? hsEpilogue
+    : full ? emitDirectStores(fr, 'st', p.fm, p.fn, 'factive', hsStore)
+      : `if (k0 + ${BK}u <= KD && v0 + ${BV}u <= VD) {
+    ${emitDirectStores(fr, 'st', p.fm, p.fn, 'factive', hsStore)}
+  } else {
+    ${hsEpilogue}
+  }`;
+  return `
+var<workgroup> wf: array<f32, ${scratchWords(perPass) + (ks.diag ? BK : 0)}>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${fr.builtins()}) {
+  let vt = wid.x;
+  let kt = wid.z;
+  ${ks.sequenceSpan()}
+  ${fr.opening()}
+  let k0 = kt * ${BK}u;
+  let v0 = vt * ${BV}u;
+  let fsr = sg / ${p.gc}u;
+  let fsc = sg % ${p.gc}u;
+  let factive = sg < ${p.gr * p.gc}u;
+  ${fr.declare('st', p.fm, p.fn)}
+  ${emitFill(fr, 'st', p.fm, p.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'factive', ...rowMap, value: `${h0At(ks)}(sq, h, k0 + r, v0 + c)` })}
+  for (var n = nBegin; n < nEnd; n++) {
+    ${ks.chunkSpan()}
+    ${ks.diag ? `for (var d = lid; d < ${BK}u; d += WG) { wf[${sGl}u + d] = ${lastGate(ks, 'min(k0 + d, KD - 1u)')}; }` : ''}
+    ${storeState}
+    if (factive) {
+      ${ks.decayed && !ks.diag ? `let decay = exp2(${lastGate(ks, '0u')});
+      ${Array.from({ length: p.fm * p.fn }, (_, x) => fr.scale('st', Math.floor(x / p.fn), x % p.fn, 'decay')).join('\n      ')}` : ''}
+      // S += (K 2^(G_last - G))^T V, operands straight from the prep's per-chunk f16 blocks.
+      for (var kk = 0u; kk < C; kk += 16u) {
+        ${fr.mma('st', p.fm, p.fn,
+    (i) => ({ arr: kg16, offset: chunkOperandAt(KF, 'kk', `k0 + ${rowMap.row(i)}`), stride: KF, colMajor: true }),
+    (j) => ({ arr: v16, offset: chunkOperandAt(VF, 'kk', `v0 + ${rowMap.col(j)}`), stride: VF }))}
+      }
+    }
+  }
+  ${emitEpilogue(fr, 'st', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, perPass, active: 'factive', ...rowMap,
+    body: `if (k0 + r < KD && v0 + c < VD) { ${ht}[${ks.stateIndex('sq', 'h', 'k0 + r', 'v0 + c')}] = value; }`,
+  })}
+}`;
+}
+
+export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): string {
+  const lay = tcDeltaLayout(ks);
+  const { BV, perPass } = lay;
+  const C = ks.cfg.chunk;
+  const KF = fragCeil(ks.cfg.K);
+  const pS = partition(KF / 16, BV / 16);
+  const pV = partition(C / 16, BV / 16);
+  const sGl = scratchWords(perPass);
+  const hs = ks.use('hs', 'read_write');
+  const ht = ks.use('ht', 'read_write');
+  const u = ks.use('u', 'read');
+  const vn = ks.use('vnew', 'read_write');
+  const w16 = ks.use('w16', 'read', false, 'f16');
+  const kg16 = ks.use('kg16', 'read', false, 'f16');
+  const sMap = { row: (i: number) => `(ssr * ${pS.fm}u + ${i}u) * 16u`, col: (j: number) => `(ssc * ${pS.fn}u + ${j}u) * 16u` };
+  const vMap = { row: (i: number) => `(vsr * ${pV.fm}u + ${i}u) * 16u`, col: (j: number) => `(vsc * ${pV.fn}u + ${j}u) * 16u` };
+  return `
+var<workgroup> wh: array<f16, ${lay.f16}>;
+var<workgroup> wf: array<f32, ${lay.f32}>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${fr.builtins()}) {
+  let vt = wid.x;
+  ${ks.sequenceSpan()}
+  ${fr.opening()}
+  let v0 = vt * ${BV}u;
+  let ssr = sg / ${pS.gc}u;
+  let ssc = sg % ${pS.gc}u;
+  let sactive = sg < ${pS.gr * pS.gc}u;
+  let vsr = sg / ${pV.gc}u;
+  let vsc = sg % ${pV.gc}u;
+  let vactive = sg < ${pV.gr * pV.gc}u;
+  ${fr.declare('st', pS.fm, pS.fn)}
+  ${fr.declare('vn', pV.fm, pV.fn)}
+  ${emitFill(fr, 'st', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${h0At(ks)}(sq, h, r, v0 + c)` })}
+  for (var n = nBegin; n < nEnd; n++) {
+    ${ks.chunkSpan()}
+    ${ks.diag ? `for (var d = lid; d < ${KF}u; d += WG) { wf[${sGl}u + d] = ${lastGate(ks, 'min(d, KD - 1u)')}; }` : ''}
+    // S_n: to hs, and as f16 into workgroup memory for W S_n.
+    ${emitEpilogue(fr, 'st', pS.fm, pS.fn, {
+    scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap,
+    body: `if (r < KD && v0 + c < VD) { ${hs}[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
+      wh[${lay.sS}u + r * ${BV}u + c] = f16(value);`,
+    ...(ks.diag ? { update: `value * exp2(wf[${sGl}u + r])` } : {}),
+  })}
+    ${ks.decayed && !ks.diag ? `if (sactive) {
+      let decay = exp2(${lastGate(ks, '0u')});
+      ${Array.from({ length: pS.fm * pS.fn }, (_, x) => fr.scale('st', Math.floor(x / pS.fn), x % pS.fn, 'decay')).join('\n      ')}
+    }` : ''}
+    // V_new = U - W S_n, W straight from the prep's per-chunk f16 block.
+    ${fr.zero('vn', pV.fm, pV.fn)}
+    if (vactive) {
+      for (var d0 = 0u; d0 < ${KF}u; d0 += 16u) {
+        ${fr.mma('vn', pV.fm, pV.fn,
+    (i) => ({ arr: w16, offset: chunkOperandAt(KF, vMap.row(i), 'd0'), stride: KF }),
+    (j) => ({ arr: 'wh', offset: `${lay.sS}u + d0 * ${BV}u + ${vMap.col(j)}`, stride: BV }))}
+      }
+    }
+    ${emitEpilogue(fr, 'vn', pV.fm, pV.fn, {
+    scratch: 'wf', scratchBase: 0, perPass: Math.min(perPass, pV.fm * pV.fn), active: 'vactive', ...vMap,
+    body: `var x = 0.0;
+      if (r < rows && v0 + c < VD) {
+        let at = (bh * P.T + t0 + r) * VD + v0 + c;
+        x = ${u}[at] - value;
+        ${vn}[at] = x;
+      }
+      wh[${lay.sVn}u + r * ${BV}u + c] = f16(x);`,
+  })}
+    // S += (K 2^(G_last - G))^T V_new, the keys straight from the prep's per-chunk f16 block.
+    if (sactive) {
+      for (var kk = 0u; kk < C; kk += 16u) {
+        ${fr.mma('st', pS.fm, pS.fn,
+    (i) => ({ arr: kg16, offset: chunkOperandAt(KF, 'kk', sMap.row(i)), stride: KF, colMajor: true }),
+    (j) => ({ arr: 'wh', offset: `${lay.sVn}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
+      }
+    }
+  }
+  ${emitEpilogue(fr, 'st', pS.fm, pS.fn, {
+    scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap,
+    body: `if (r < KD && v0 + c < VD) { ${ht}[${ks.stateIndex('sq', 'h', 'r', 'v0 + c')}] = value; }`,
+  })}
+}
+`;
+}

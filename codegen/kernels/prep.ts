@@ -6,13 +6,17 @@ import { emitScores } from './scores.js';
 import { TILE_GRID, emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 
+/** The floor of a token's log2 decay in the chunked kernels: 2^-160 is 0 in f32 (its smallest
+ * subnormal is 2^-149), so a decay at or below it is a hard reset. */
+export const LOG2_DECAY_FLOOR = -160;
+
 export function emitPrep(ks: KernelSource): string {
   const cumsum = ks.decayed ? `
   for (var d = lid; d < DG; d += WG) {
     var acc = 0.0;
     for (var i = 0u; i < rows; i++) {
       let t = t0 + i;
-      acc += ${ks.role('logDecay')}(b, t, h, d) * LOG2E;
+      acc += decay_floor(${ks.role('logDecay')}(b, t, h, d) * LOG2E);
       ${ks.use('gcum', 'read_write')}[(bh * P.T + t) * DG + d] = acc;
     }
   }
@@ -20,10 +24,22 @@ export function emitPrep(ks: KernelSource): string {
   workgroupBarrier();` : '';
 
   let wy = '';
-  let prelude = '';
+  // A hard reset (log-decay -Infinity, or any value so negative that its factor is 0 in f32)
+  // enters the cumsum as LOG2_FLOOR: every factor 2^(G_i - G_j) spanning it has an exponent
+  // <= LOG2_FLOOR and is exactly 0, as exp(-Infinity) is in the recurrence, while -Infinity
+  // itself would make G_i - G_j = -Inf - (-Inf) = NaN, and -1e30 would swallow every later
+  // token's decay in the chunk (f32 absorption). Factors not spanning a reset keep their value
+  // up to f32 rounding. A NaN stays a NaN (tested by its bits: max() and compare-folding may
+  // turn a NaN into the floor, which would hide it as a silent reset).
+  let prelude = ks.decayed ? `
+const LOG2_FLOOR: f32 = ${LOG2_DECAY_FLOOR.toFixed(1)};
+fn decay_floor(x: f32) -> f32 {
+  let nan = (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+  return select(max(x, LOG2_FLOOR), x, nan);
+}` : '';
   if (ks.delta) {
     const beta = ks.role('beta');
-    prelude = `${TILE_GRID}
+    prelude += `${TILE_GRID}
 var<workgroup> sBeta: array<f32, C>;
 // The most (i, c) updates one solve step has, C^2/4, spread over the workgroup.
 const SOLVE_PER_THREAD: u32 = (C * C / 4u + WG - 1u) / WG;

@@ -4,7 +4,7 @@
 // NaN in token t reaches no output before t (masked terms are skipped, never multiplied by 0),
 // and the pattern of non-finite outputs and gradients is the reference's.
 import { describe, expect, it } from 'vitest';
-import { VARIANTS } from '../variants/index.js';
+import { VARIANTS, type VariantName } from '../variants/index.js';
 import { type ProblemSize } from '../dsl/index.js';
 import { referenceForward } from '../runtime/reference.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
@@ -75,5 +75,48 @@ describe('hard resets: log-decays of -Infinity and -3.4e38 (decay exactly 0)', (
     const { o } = await op.forward({ ...x, g }, { ...size, chunkSize: 16 });
     // Every token resets every key: o_t = scale * (q_t . k_t) v_t.
     expect(relL2(o, referenceForward(op.def, { ...x, g }, size).o)).toBeLessThan(TOL);
+  });
+});
+
+describe('non-finite values propagate causally', () => {
+  // Every chunk size for the plain output stage (linear_attn) and the WY one (delta_rule); the
+  // gated forms at the chunk the reset tests already compiled (lavapipe compiles slowly).
+  const cases: [VariantName, 16 | 32 | 64][] = [
+    ['linear_attn', 16], ['linear_attn', 32], ['linear_attn', 64], ['gla', 16], ['simple_gla', 16],
+    ['delta_rule', 16], ['delta_rule', 32], ['delta_rule', 64],
+  ];
+  it.each(cases)('%s, chunk %i: v[t=30] = NaN leaves o finite before t = 30, and o, ht follow the reference after', async (name, chunk) => {
+    const op = (await getEngine()).variant(name);
+    const x = sampleInputs(VARIANTS[name], size, 3, true);
+    x.v![(30 * size.H) * size.V + 3] = Number.NaN;
+    const { h0, ...rest } = x;
+    const ref = referenceForward(op.def, rest, size, { h0 });
+    const { o, ht } = await op.forward(x, { ...size, chunkSize: chunk, poisonOutputs: true });
+    const before = 30 * size.H * size.V;
+    expect(o.subarray(0, before).every(Number.isFinite)).toBe(true);
+    expectSamePattern(o, ref.o, 'o');
+    expectSamePattern(ht!, ref.ht, 'ht');
+  });
+
+  it.each(['linear_attn', 'gla', 'delta_rule'] as const)('%s backward: a NaN in do at t = 10 reaches only the gradients the reference has it in', async (name) => {
+    const op = (await getEngine()).variant(name);
+    const x = sampleInputs(VARIANTS[name], size, 4, true);
+    const dO = seedsFor(size);
+    dO[10 * size.H * size.V + 2] = Number.NaN;
+    const { h0, ...rest } = x;
+    const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
+    const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 16, poisonOutputs: true });
+    for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, k);
+  });
+
+  it('delta_rule backward: a NaN in v at t = 30 stays out of the earlier tokens\' gradients (the WY products)', async () => {
+    const op = (await getEngine()).variant('delta_rule');
+    const x = sampleInputs(op.def, size, 5, true);
+    x.v![30 * size.H * size.V + 3] = Number.NaN;
+    const dO = seedsFor(size);
+    const { h0, ...rest } = x;
+    const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
+    const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 16, poisonOutputs: true });
+    for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, k);
   });
 });

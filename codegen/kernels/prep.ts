@@ -141,6 +141,8 @@ fn wy_product(b: u32, h: u32, bh: u32, t0: u32, rows: u32, lid: u32, which: u32)
     acc: 'acc', step: 'jj', steps: 'SJW', rows: 'WRM', cols: 'WRN',
     stepSetup: 'let j = j0 + jj;', rowSetup: 'let i = min(ty + WTY * a, C - 1u);',
     left: 'sA[i * C + j] + select(0.0, 1.0, i == j)', right: 'sX[jj * WN + tx + WTX * c]',
+    // Lower triangular: later rows of X stay out of row i's sum (0 * NaN would not).
+    keep: 'j <= i',
   })}
     workgroupBarrier();
   }

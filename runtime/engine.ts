@@ -1,6 +1,6 @@
 // The public runtime: an engine owns a device and a pipeline cache; `engine.variant(x)` gives an
 // op whose forward validates its inputs, uploads them, runs the plan's kernels, and reads back.
-import { numel, inputShape, qkHeaded, stateRows, stateShape, withStateLayout, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
+import { numel, inputShape, qkHeaded, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
   planForward, planStep, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
@@ -126,11 +126,13 @@ export class Engine {
       const found = Object.prototype.hasOwnProperty.call(VARIANTS, v) ? (VARIANTS as Record<string, VariantDef>)[v] : undefined;
       if (!found) throw new EngineError(`unknown variant '${v}'; known variants: ${VARIANT_NAMES.join(', ')} (or pass a spec from defineVariant)`);
       def = found;
+    } else if (!v || typeof v !== 'object') {
+      throw new EngineError(`engine.variant() takes a variant name or the result of defineVariant(spec), got ${describeValue(v)}`);
     } else {
-      if (!v || typeof v !== 'object' || typeof v.hash !== 'string' || !v.roles) {
-        throw new EngineError('engine.variant() takes a variant name or the result of defineVariant(spec)');
-      }
-      def = v;
+      // Validated like defineVariant validates a spec, and hashed from that content: the
+      // object's own name and hash never key the pipeline cache (a hand-edited copy of a
+      // built-in keeps both, and would share, and poison, the built-in's pipelines).
+      def = checkVariantDef(v);
     }
     return new VariantOp(this, opts.stateLayout === undefined ? def : withStateLayout(def, opts.stateLayout));
   }

@@ -11,6 +11,7 @@ import { sampleInputs } from '../runtime/sample.js';
 import { createEngine, EngineError } from '../runtime/engine.js';
 import { InputError } from '../runtime/validate.js';
 import { runDemo } from '../cli/demo.js';
+import { prepareBackward } from '../runtime/backward.js';
 import { relL2 } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
 
@@ -19,6 +20,9 @@ const TOL = 1e-4;
 const size = { B: 1, T: 24, H: 1, K: 16, V: 16 };
 const opts = { ...size, chunkSize: 16 as const };
 const dOf = (seed: number) => Float32Array.from({ length: size.B * size.T * size.H * size.V }, (_, i) => Math.cos(0.37 * i + seed));
+
+/** The inputs of a one-token sample without h0 (fresh arrays). */
+const tokens2 = (x: Record<string, Float32Array>) => Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'h0').map(([k, a]) => [k, a.slice()]));
 
 describe('inputs are read when the call is made', () => {
   it('forward: editing q after the call, or g to positive values, changes nothing in that run', async () => {
@@ -45,25 +49,51 @@ describe('inputs are read when the call is made', () => {
     const grads = await p;
     for (const [k, v] of Object.entries(want)) expect(relL2(grads[k]!, v), k).toBeLessThan(TOL);
   });
-  it('step and prepareForward: the inputs are copied or uploaded before the first await', async () => {
+  it('step, prepareStep, prepareForward and prepareBackward: the inputs are copied or uploaded before the first await', async () => {
     const op = (await getEngine()).variant('gla');
     const x = sampleInputs(op.def, { ...size, T: 1 }, 3, true);
     const { h0, ...tokens } = x;
     const want = referenceForward(op.def, structuredClone(tokens), { ...size, T: 1 }, { h0: h0!.slice() });
+    const fresh = tokens2(x);
     const state = h0!.slice();
     const p = op.step(tokens, state, { B: 1, H: 1, K: 16, V: 16 });
     tokens.k!.fill(0);
     expect(relL2((await p).o, want.o)).toBeLessThan(TOL);
     expect(relL2(state, want.ht)).toBeLessThan(TOL);
+    const again = h0!.slice();
+    const pending = op.prepareStep(fresh, again, { B: 1, H: 1, K: 16, V: 16 });
+    // The prepared step's device state is an upload made by the call, its inputs too.
+    again.fill(0);
+    fresh.q!.fill(0);
+    const stepRun = await pending;
+    try {
+      await stepRun.execute();
+      expect(relL2((await stepRun.readO()).o, want.o)).toBeLessThan(TOL);
+    } finally {
+      stepRun.destroy();
+    }
 
     const y = sampleInputs(op.def, size, 4, false);
-    const wantY = referenceForward(op.def, structuredClone(y), size).o;
+    const y0 = structuredClone(y);
+    const wantY = referenceForward(op.def, y0, size).o;
     const run = op.prepareForward(y, opts);
     y.v!.fill(0);
     const prepared = await run;
     try {
       await prepared.execute();
       expect(relL2(await prepared.tensors.get('o')!.read(), wantY)).toBeLessThan(TOL);
+      const dO = dOf(4);
+      const wantGrads = referenceBackward(op.def, y0, size, { do: dO.slice() });
+      const bwdPending = prepareBackward(op.engine, op.def, prepared, { do: dO });
+      dO.fill(0);
+      const bwd = await bwdPending;
+      try {
+        await bwd.execute();
+        const grads = await bwd.read();
+        for (const [k, v] of Object.entries(wantGrads)) if (k !== 'dh0') expect(relL2(grads[k]!, v), k).toBeLessThan(TOL);
+      } finally {
+        bwd.destroy();
+      }
     } finally {
       prepared.destroy();
     }

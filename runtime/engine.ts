@@ -297,7 +297,7 @@ export class VariantOp {
     }
     const s = saved as PreparedForward;
     if (s.def.hash !== this.def.hash) {
-      throw new EngineError(`opts.saved comes from a forward of variant '${s.def.name}' (spec hash ${s.def.hash}); this op is '${this.def.name}' (${this.def.hash})`);
+      throw new EngineError(`opts.saved is a forward of variant '${s.def.name}' (spec hash ${s.def.hash}), not of this op's variant '${this.def.name}' (${this.def.hash})`);
     }
     if (s.destroyed) throw new EngineError('opts.saved was already used by a backward (or destroyed); run the forward again');
     if (info.claimed) throw new EngineError('opts.saved is in use by a backward still running; one saved serves one backward, so run the forward again for another');

@@ -63,6 +63,18 @@ describe('hard resets: log-decays of -Infinity and -3.4e38 (decay exactly 0)', (
     }
   });
 
+  it.each(['gla', 'simple_gla'] as const)('%s: a NaN log-decay stays NaN in the forward (the floor does not take it for a hard reset)', async (name) => {
+    const op = (await getEngine()).variant(name);
+    const x = sampleInputs(VARIANTS[name], size, 6, true);
+    x.g![30 * (x.g!.length / size.T)] = Number.NaN;
+    const { h0, ...rest } = x;
+    const ref = referenceForward(op.def, rest, size, { h0 });
+    const { o, ht } = await op.forward(x, { ...size, chunkSize: 16, poisonOutputs: true });
+    expect(ref.o.some((v) => Number.isNaN(v))).toBe(true);
+    expectSamePattern(o, ref.o, 'o');
+    expectSamePattern(ht!, ref.ht, 'ht');
+  });
+
   it('the log-decay check still refuses a positive value (+Infinity too) and accepts -Infinity', async () => {
     const op = (await getEngine()).variant('gla');
     const x = sampleInputs(op.def, size, 2, false);

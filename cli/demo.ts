@@ -9,6 +9,7 @@ import type { ProblemSize } from '../dsl/index.js';
 import { relL2 } from '../runtime/compare.js';
 import { roundTo, STORAGE_DTYPES, type StorageDtype } from '../runtime/dtypes.js';
 import type { TensorCoreOption } from '../runtime/tier.js';
+import { validateSize } from '../runtime/validate.js';
 
 export const DEMO_TOLERANCE = 1e-4;
 
@@ -22,6 +23,8 @@ const TENSOR_CORE_TOLERANCE = { o: 3e-3, grads: 1e-2 };
 
 export async function runDemo(size: ProblemSize, chunk: 16 | 32 | 64, log: (s: string) => void, dtype: StorageDtype = 'f32', tensorCores: TensorCoreOption = 'auto'): Promise<boolean> {
   if (!(STORAGE_DTYPES as readonly string[]).includes(dtype)) throw new Error(`--dtype must be one of ${STORAGE_DTYPES.join(', ')}, got ${dtype}`);
+  // The sizes are checked before anything is printed: a bad one is the only output.
+  validateSize(size);
   const engine = await createEngine({ tensorCores });
   const tol = engine.tier === 'f32' ? TOLERANCE[dtype]
     : { o: Math.max(TOLERANCE[dtype].o, TENSOR_CORE_TOLERANCE.o), grads: Math.max(TOLERANCE[dtype].grads, TENSOR_CORE_TOLERANCE.grads) };
@@ -96,7 +99,7 @@ async function stepError(op: VariantOp, inputs: Record<string, Float32Array>, si
       for (let b = 0; b < size.B; b++) part.set(full.subarray((b * size.T + t) * inner, (b * size.T + t + 1) * inner), b * inner);
       tok[d.name] = part;
     }
-    const step = await op.step(tok, state, { ...size, dtypes });
+    const step = await op.step(tok, state, { B: size.B, H: size.H, K: size.K, V: size.V, dtypes });
     for (let b = 0; b < size.B; b++) o.set(step.o.subarray(b * row, (b + 1) * row), (b * size.T + t) * row);
   }
   return Math.max(relL2(o, refO), relL2(state, refHt));

@@ -1,5 +1,5 @@
 // The variant spec: what a user writes, and the validated, normalized form codegen consumes.
-import { Expr, input, inputsOf, lift, formatExpr, type ExprNode, type Operand } from './expr.js';
+import { Expr, input, inputsOf, lift, formatExpr, UNARY_OPS, BINARY_OPS, type ExprNode, type Operand } from './expr.js';
 
 /** Problem dimensions an input's shape is written in (FLA's time-first layout). */
 export type Dim = 'B' | 'T' | 'H' | 'K' | 'V';
@@ -218,10 +218,101 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
 }
 
 /** The hash covers every field codegen reads; l2norm joins it only when used, so the hashes of
- * specs without it stay what they were. */
+ * specs without it stay what they were. The def is frozen, deeply: its hash keys the pipeline
+ * cache, so its content must never change after the hash is taken. */
 function finishDef(body: Omit<VariantDef, 'hash' | 'description' | 'l2norm'>, l2norm: readonly ('q' | 'k')[], description: string): VariantDef {
   const hashed = l2norm.length ? { ...body, l2norm } : body;
-  return { ...body, l2norm, description, hash: hashString(stableStringify(hashed)) };
+  return deepFreeze({ ...body, l2norm, description, hash: hashString(stableStringify(hashed)) });
+}
+
+function deepFreeze<T>(x: T): T {
+  if (x && typeof x === 'object' && !Object.isFrozen(x)) {
+    Object.freeze(x);
+    for (const v of Object.values(x as object)) deepFreeze(v);
+  }
+  return x;
+}
+
+const DEF_FIELDS = ['name', 'description', 'inputs', 'decay', 'correction', 'bonus', 'scale', 'stateLayout', 'l2norm', 'roles', 'hash'] as const;
+const ROLES: readonly Role[] = Object.keys(ROLE_DIMS) as Role[];
+const MAX_EXPR_DEPTH = 256;
+
+/** A checked copy of an expression tree: known kinds and ops, finite constants, no extra fields
+ * (and no cycles: the depth is bounded). */
+function copyExpr(spec: string, field: string, node: unknown, depth = 0): ExprNode {
+  const bad = (why: string): never => { throw new SpecError(spec, field, `not an expression tree: ${why}`); };
+  if (depth > MAX_EXPR_DEPTH) bad(`deeper than ${MAX_EXPR_DEPTH} levels (or cyclic)`);
+  if (!node || typeof node !== 'object') return bad(`a node is ${JSON.stringify(node) ?? String(node)}`);
+  const n = node as Record<string, unknown>;
+  const fields: Record<string, readonly string[]> = {
+    input: ['kind', 'name'], const: ['kind', 'value'], index: ['kind', 'dim'], unary: ['kind', 'op', 'arg'], binary: ['kind', 'op', 'a', 'b'],
+  };
+  const kind = n.kind;
+  if (typeof kind !== 'string' || !Object.prototype.hasOwnProperty.call(fields, kind)) {
+    return bad(`node kind ${JSON.stringify(kind)}; allowed: ${Object.keys(fields).join(', ')}`);
+  }
+  const extra = Object.keys(n).filter((k) => !fields[kind]!.includes(k));
+  if (extra.length) bad(`a '${kind}' node has unknown field '${extra[0]}'`);
+  switch (kind) {
+    case 'input':
+      if (typeof n.name !== 'string') bad('an input node needs a name');
+      return { kind, name: n.name as string };
+    case 'const':
+      if (typeof n.value !== 'number' || !Number.isFinite(n.value)) bad(`a constant must be a finite number, got ${String(n.value)}`);
+      return { kind, value: n.value as number };
+    case 'index':
+      if (n.dim !== 'h') bad(`an index node reads 'h', got ${JSON.stringify(n.dim)}`);
+      return { kind, dim: 'h' };
+    case 'unary':
+      if (!(UNARY_OPS as readonly unknown[]).includes(n.op)) bad(`unary op ${JSON.stringify(n.op)}; allowed: ${UNARY_OPS.join(', ')}`);
+      return { kind, op: n.op as (typeof UNARY_OPS)[number], arg: copyExpr(spec, field, n.arg, depth + 1) };
+    default:
+      if (!(BINARY_OPS as readonly unknown[]).includes(n.op)) bad(`binary op ${JSON.stringify(n.op)}; allowed: ${BINARY_OPS.join(', ')}`);
+      return { kind: 'binary', op: n.op as (typeof BINARY_OPS)[number], a: copyExpr(spec, field, n.a, depth + 1), b: copyExpr(spec, field, n.b, depth + 1) };
+  }
+}
+
+/** Validates a variant definition given as data (what defineVariant returns, or a hand-edited
+ * copy of one) exactly as defineVariant validates a spec, and returns a fresh def whose hash is
+ * computed from the validated content: the object's own `hash` (and name) are never trusted. */
+export function checkVariantDef(obj: unknown): VariantDef {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    throw new SpecError('?', 'spec', `a variant must be a name or the object defineVariant() returns, got ${obj === null ? 'null' : Array.isArray(obj) ? 'an array' : typeof obj}`);
+  }
+  const raw = obj as Record<string, unknown>;
+  const spec = typeof raw.name === 'string' ? raw.name : '?';
+  if (typeof raw.name !== 'string' || !NAME_RE.test(raw.name)) {
+    throw new SpecError(spec, 'name', `must match ${NAME_RE} (lower-case identifier), got ${JSON.stringify(raw.name) ?? String(raw.name)}`);
+  }
+  for (const key of Object.keys(raw)) {
+    if (!(DEF_FIELDS as readonly string[]).includes(key)) throw new SpecError(spec, key, `unknown field of a variant definition; known fields: ${DEF_FIELDS.join(', ')}`);
+  }
+  if (!Array.isArray(raw.inputs)) {
+    throw new SpecError(spec, 'inputs', `must be the list of { name, dims } defineVariant() makes, got ${raw.inputs === undefined ? 'nothing' : typeof raw.inputs}`);
+  }
+  const inputs: Record<string, unknown> = Object.create(null);
+  raw.inputs.forEach((d: unknown, i: number) => {
+    const decl = d as Record<string, unknown> | null;
+    if (!decl || typeof decl !== 'object' || typeof decl.name !== 'string' || Object.keys(decl).some((k) => k !== 'name' && k !== 'dims')) {
+      throw new SpecError(spec, `inputs[${i}]`, 'must be { name, dims }');
+    }
+    if (Object.prototype.hasOwnProperty.call(inputs, decl.name)) throw new SpecError(spec, `inputs[${i}]`, `repeats input '${decl.name}'`);
+    inputs[decl.name] = Array.isArray(decl.dims) ? [...decl.dims] : decl.dims;
+  });
+  const roles = raw.roles;
+  if (!roles || typeof roles !== 'object' || Array.isArray(roles)) throw new SpecError(spec, 'roles', 'must be an object of expression trees by role');
+  const out: Record<string, unknown> = {
+    name: raw.name, inputs, decay: raw.decay, correction: raw.correction, bonus: raw.bonus, scale: raw.scale, stateLayout: raw.stateLayout,
+  };
+  if (raw.description !== undefined) out.description = raw.description;
+  if (raw.l2norm !== undefined && !(Array.isArray(raw.l2norm) && raw.l2norm.length === 0)) out.l2norm = raw.l2norm;
+  for (const [role, node] of Object.entries(roles as Record<string, unknown>)) {
+    if (!(ROLES as readonly string[]).includes(role)) throw new SpecError(spec, `roles.${role}`, `unknown role; roles: ${ROLES.join(', ')}`);
+    if (node === undefined) continue;
+    const tree = copyExpr(spec, `roles.${role}`, node);
+    out[role] = () => new Expr(tree);
+  }
+  return defineVariant(out as unknown as VariantSpec);
 }
 
 /** The same variant with h0, ht and the step state in another layout (FLA's `state_v_first`,

@@ -67,7 +67,9 @@ export async function prepareBackward(
     sizes.set(b.name, n);
   }
   const grids = resolveGrids(plan, size, NT, limits);
-  const pipelines = await engine.pipelines.get(plan);
+  // The seeds are uploaded before the first await (while the pipelines compile): editing them
+  // after this call returns its promise changes nothing in the run.
+  const compiled = engine.pipelines.get(plan);
 
   const tensors = new Map<string, GpuTensor>();
   let uniform: GPUBuffer | undefined;
@@ -86,6 +88,7 @@ export async function prepareBackward(
     const params = packParams({ B: size.B, T: size.T, H: size.H, NT, has_h0: hasH0 ? 1 : 0, scale: fwd.scale, has_dht: hasDht ? 1 : 0, G: size.G ?? 1 });
     uniform = device.createBuffer({ size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     device.queue.writeBuffer(uniform, 0, params);
+    const pipelines = await compiled;
     const bindGroups = plan.kernels.map((k, i) => {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform! } }];
       k.bindings.forEach((b, j) => {

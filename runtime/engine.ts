@@ -1,12 +1,12 @@
 // The public runtime: an engine owns a device and a pipeline cache; `engine.variant(x)` gives an
 // op whose forward validates its inputs, uploads them, runs the plan's kernels, and reads back.
-import { numel, inputShape, qkHeaded, stateRows, stateShape, withStateLayout, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
+import { numel, inputShape, qkHeaded, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
   planForward, planStep, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
-import type { Tier } from './tier.js';
+import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
 import { GpuTensor } from './tensor.js';
 import { PipelineCache } from './pipelines.js';
 import { defaultScale } from './reference.js';
@@ -18,6 +18,8 @@ import { checkFinite, checkLogDecay } from './limits.js';
 import { submitChecked, timeEncoded } from './timing.js';
 import { resolveGrids, resolveSize } from './sizes.js';
 import { packedLength, sequenceTables, type CuSeqlens, type SequenceTables } from './varlen.js';
+import { checkOptionNames, describeValue, snapshotOptions } from './options.js';
+import { fingerprint } from './fingerprint.js';
 
 export interface ForwardOptions extends ProblemSize {
   /** Output scale; defaults to the variant's (FLA: K^-0.5; mamba2: 1). */
@@ -101,7 +103,11 @@ export interface VariantOptions {
 }
 
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
-  const acquired = await acquireDevice(options);
+  checkOptionNames('createEngine', options);
+  if (options.tensorCores !== undefined && !(TENSOR_CORE_OPTIONS as readonly unknown[]).includes(options.tensorCores)) {
+    throw new EngineError(`tensorCores must be one of ${TENSOR_CORE_OPTIONS.join(', ')}, got ${describeValue(options.tensorCores)}`);
+  }
+  const acquired = await acquireDevice(snapshotOptions(options));
   const engine = new Engine(acquired.device, acquired.adapterName, acquired.owned, acquired.tier, acquired.tierNote);
   engine.keepAlive = acquired.gpu;
   engine.tuning = { ...options.tuning };
@@ -128,16 +134,19 @@ export class Engine {
 
   /** One of the nine built-in variants by name, or any spec made with defineVariant(). */
   variant(v: string | VariantDef, opts: VariantOptions = {}): VariantOp {
+    checkOptionNames('engine.variant', opts);
     let def: VariantDef;
     if (typeof v === 'string') {
       const found = Object.prototype.hasOwnProperty.call(VARIANTS, v) ? (VARIANTS as Record<string, VariantDef>)[v] : undefined;
       if (!found) throw new EngineError(`unknown variant '${v}'; known variants: ${VARIANT_NAMES.join(', ')} (or pass a spec from defineVariant)`);
       def = found;
+    } else if (!v || typeof v !== 'object') {
+      throw new EngineError(`engine.variant() takes a variant name or the result of defineVariant(spec), got ${describeValue(v)}`);
     } else {
-      if (!v || typeof v !== 'object' || typeof v.hash !== 'string' || !v.roles) {
-        throw new EngineError('engine.variant() takes a variant name or the result of defineVariant(spec)');
-      }
-      def = v;
+      // Validated like defineVariant validates a spec, and hashed from that content: the
+      // object's own name and hash never key the pipeline cache (a hand-edited copy of a
+      // built-in keeps both, and would share, and poison, the built-in's pipelines).
+      def = checkVariantDef(v);
     }
     return new VariantOp(this, opts.stateLayout === undefined ? def : withStateLayout(def, opts.stateLayout));
   }
@@ -208,10 +217,14 @@ export class VariantOp {
   }
 
   async forward(inputs: HostInputs, opts: ForwardOptions): Promise<ForwardResult> {
+    checkOptionNames('forward', opts);
+    opts = snapshotOptions(opts);
     if (opts?.saveForBackward && (opts.mode ?? 'chunked') !== 'chunked') {
       throw new EngineError("saveForBackward needs mode 'chunked': the backward reads the chunked forward's per-chunk states");
     }
-    const run = await this.prepareForward(inputs, opts);
+    // prepare() checks and uploads every input before its first await: editing the arrays
+    // after this call returns its promise changes nothing in this run.
+    const run = await this.prepare(inputs, opts);
     let keep = false;
     try {
       await run.execute();
@@ -232,17 +245,18 @@ export class VariantOp {
   }
 
   /** Gradients of L = sum(o * do) + sum(ht * dht) w.r.t. every input ('d' + name) and, when the
-   * forward had h0, dh0. Recomputes the chunked forward unless `opts.saved` carries one. */
+   * forward had h0, dh0. Recomputes the chunked forward unless `opts.saved` carries one; a saved
+   * forward must have run on these very inputs (their content is checked) and serves one
+   * backward. */
   async backward(inputs: HostInputs, seeds: BackwardSeeds, opts: BackwardOptions): Promise<Record<string, Float32Array>> {
+    checkOptionNames('backward', opts);
+    opts = snapshotOptions(opts);
     const saved = opts?.saved;
-    if (saved !== undefined && (typeof saved !== 'object' || !saved.tensors || saved.def.hash !== this.def.hash)) {
-      throw new EngineError(`opts.saved must be the 'saved' of a forward of variant '${this.def.name}' run with saveForBackward`);
-    }
-    if (saved && saved.destroyed) throw new EngineError('opts.saved was already used by a backward (or destroyed); run the forward again');
+    const info = saved === undefined ? undefined : this.savedInfo(saved);
     // Everything about the caller's arguments is checked before any work, so a bad call leaves
     // `saved` usable for a corrected one.
     const size = validateForwardArgs(this.def, inputs, opts);
-    if (saved) {
+    if (saved && info) {
       for (const d of ['B', 'T', 'H', 'K', 'V', 'G'] as const) {
         if ((size[d] ?? 1) !== (saved.size[d] ?? 1)) throw new InputError(`option ${d} = ${size[d]} differs from the saved forward's ${d} = ${saved.size[d]}`);
       }
@@ -250,6 +264,9 @@ export class VariantOp {
       if (JSON.stringify(offsets) !== JSON.stringify(saved.cuSeqlens)) {
         throw new InputError(`option cuSeqlens ${offsets ? `[${offsets.join(',')}]` : '(none)'} differs from the saved forward's ${saved.cuSeqlens ? `[${saved.cuSeqlens.join(',')}]` : '(none)'}`);
       }
+      const scale = opts.scale ?? defaultScale(this.def, size.K);
+      if (scale !== saved.scale) throw new InputError(`option scale = ${scale} differs from the saved forward's scale = ${saved.scale}`);
+      this.checkSavedInputs(info, inputs, opts.dtypes);
     }
     checkSeeds(this.def, size, seeds);
     if (opts.checkFinite) {
@@ -258,10 +275,15 @@ export class VariantOp {
         dht: seeds.dht ? { data: seeds.dht, shape: stateShape(this.def, size) } : undefined,
       });
     }
-    const fwd = saved ?? await this.prepareForward(inputs, { ...opts, mode: 'chunked' });
+    // The seeds are uploaded after the forward's awaits: copy them now, as the inputs are.
+    const seedsNow: BackwardSeeds = { do: Float32Array.from(seeds.do), ...(seeds.dht ? { dht: Float32Array.from(seeds.dht) } : {}) };
+    // One saved serves one backward: claimed here, before the first await, so an overlapping
+    // second backward with it is refused like a sequential one.
+    if (info) info.claimed = true;
+    const fwd = saved ?? await this.prepare(inputs, { ...opts, mode: 'chunked' });
     try {
       if (!saved) await fwd.execute();
-      const bwd = await prepareBackward(this.engine, this.def, fwd, seeds, opts);
+      const bwd = await prepareBackward(this.engine, this.def, fwd, seedsNow, opts);
       try {
         await bwd.execute();
         const grads = await bwd.read();
@@ -279,38 +301,105 @@ export class VariantOp {
     }
   }
 
-  /** The decode step: N tokens per sequence (default 1) from `state`, which is updated in
-   * place (a Float32Array laid out like h0, or a GpuTensor that stays on the device). */
-  async step(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions): Promise<{ o: Float32Array; oBits?: Uint16Array }> {
-    const run = await this.prepareStep(inputs, state, opts);
-    try {
-      await run.execute();
-      const out = await run.readO();
-      if (!(state instanceof GpuTensor)) state.set(await run.state.read());
-      this.engine.assertAlive();
-      if (opts.checkFinite) {
-        checkFinite('output', { o: { data: out.o, shape: [run.size.B, run.size.T, run.size.H, run.size.V] } });
+  /** What this engine recorded about a `saved` at its forward; throws if it is not a saved
+   * forward of this op on this engine, or is used up. */
+  private savedInfo(saved: unknown): SavedInfo {
+    const info = typeof saved === 'object' && saved !== null ? SAVED.get(saved as PreparedForward) : undefined;
+    if (!info) {
+      throw new EngineError(`opts.saved must be the 'saved' that forward(inputs, { ...opts, saveForBackward: true }) returned, got ${describeValue(saved)}`);
+    }
+    if (info.engine !== this.engine) {
+      throw new EngineError('opts.saved comes from a forward on another engine: its buffers live on that engine\'s device. Run the backward on the engine (and op) whose forward saved it');
+    }
+    const s = saved as PreparedForward;
+    if (s.def.hash !== this.def.hash) {
+      throw new EngineError(`opts.saved is a forward of variant '${s.def.name}' (spec hash ${s.def.hash}), not of this op's variant '${this.def.name}' (${this.def.hash})`);
+    }
+    if (s.destroyed) throw new EngineError('opts.saved was already used by a backward (or destroyed); run the forward again');
+    if (info.claimed) throw new EngineError('opts.saved is in use by a backward still running; one saved serves one backward, so run the forward again for another');
+    return info;
+  }
+
+  /** Refuses inputs other than those the saved forward uploaded (by content, as stored). */
+  private checkSavedInputs(info: SavedInfo, inputs: HostInputs, dtypes: ForwardOptions['dtypes']): void {
+    const now = this.config(1, 1, 64, dtypes);
+    const was = JSON.stringify(info.inputDtypes);
+    if (JSON.stringify(now.inputDtypes ?? {}) !== was) {
+      throw new InputError(`option dtypes gives the inputs ${JSON.stringify(now.inputDtypes ?? {})}; the saved forward stored them as ${was}`);
+    }
+    const why = 'saved holds the buffers of the forward that made it, so the gradients would be those of its inputs. ' +
+      'Pass the inputs that forward ran on (unchanged), or leave out saved to recompute';
+    for (const [name, print] of info.fingerprints) {
+      const a = inputs[name];
+      if (name === 'h0' && a === undefined) throw new InputError(`input 'h0' is missing, but the saved forward ran with an h0: ${why}`);
+      if (fingerprint(storageBytes(a!, name === 'h0' ? 'f32' : dtypes?.[name] ?? 'f32')) !== print) {
+        throw new InputError(`input '${name}' is not the one the saved forward ran on (its content differs): ${why}`);
       }
-      return out;
+    }
+    if (inputs.h0 && !info.fingerprints.has('h0')) throw new InputError(`input 'h0' is given, but the saved forward ran without one: ${why}`);
+  }
+
+  /** The decode step: N tokens per sequence (default 1) from `state`, which is updated in
+   * place (a Float32Array laid out like h0, or a GpuTensor that stays on the device). The
+   * inputs are read when step is called; the state when the step runs: steps on one state
+   * (the same array, or views of one buffer, or the same GpuTensor) run one after another in
+   * call order, each from the state the previous one left. */
+  async step(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions): Promise<{ o: Float32Array; oBits?: Uint16Array }> {
+    checkOptionNames('step', opts);
+    opts = snapshotOptions(opts);
+    this.stepArgs(inputs, state, opts);
+    const tokens: Record<string, HostArray | Uint16Array | undefined> = {};
+    for (const [name, a] of Object.entries(inputs)) tokens[name] = a && ArrayBuffer.isView(a) ? a.slice() : a;
+    const key: object = state instanceof GpuTensor ? state.buffer : state.buffer;
+    const before = STEPS.get(key);
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => { done = resolve; });
+    STEPS.set(key, mine);
+    try {
+      if (before) await before;
+      const run = await this.buildStep(tokens, state, opts);
+      try {
+        await run.execute();
+        const out = await run.readO();
+        if (!(state instanceof GpuTensor)) state.set(await run.state.read());
+        this.engine.assertAlive();
+        if (opts.checkFinite) {
+          checkFinite('output', { o: { data: out.o, shape: [run.size.B, run.size.T, run.size.H, run.size.V] } });
+        }
+        return out;
+      } finally {
+        run.destroy();
+      }
     } finally {
-      run.destroy();
+      done();
+      if (STEPS.get(key) === mine) STEPS.delete(key);
     }
   }
 
   /** Validates and uploads a decode step once; `encode` records it (each run advances the
-   * state). `state` here is the device copy: the caller's GpuTensor, or an upload of its array. */
+   * state). `state` here is the device copy: the caller's GpuTensor, or an upload of its array
+   * made by this call. */
   async prepareStep(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions): Promise<PreparedStep> {
+    checkOptionNames('step', opts);
+    return this.buildStep(inputs, state, snapshotOptions(opts));
+  }
+
+  /** The step's checks, all on the host: sizes, the state's length and slots, the scale. */
+  private stepArgs(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions) {
     const { engine, def } = this;
     engine.assertAlive();
     if (inputs && 'h0' in inputs) throw new InputError("step takes the state as its second argument, not as input 'h0'");
     const packed = opts?.cuSeqlens;
+    if (opts && opts.N !== undefined && (typeof opts.N !== 'number' || !Number.isInteger(opts.N) || opts.N < 1)) {
+      throw new InputError(`option N (tokens per sequence) must be a positive integer, got ${describeValue(opts.N)}`);
+    }
     const size = validateForwardArgs(def, inputs, { ...opts, T: opts?.N ?? packedLength(packed) ?? 1 });
     const S = stateRows(size);
-    if (opts.checkFinite) checkFinite('input', this.hostTensors(this.values(inputs, opts.dtypes), size));
     const perSeq = size.H * size.K * size.V;
     const layout = def.stateLayout === 'kv' ? 'B,H,K,V' : 'B,H,V,K';
     const isTensor = state instanceof GpuTensor;
-    if (!isTensor && !(state instanceof Float32Array)) throw new InputError('state must be a Float32Array or a GpuTensor');
+    if (!isTensor && !(state instanceof Float32Array)) throw new InputError(`state must be a Float32Array or a GpuTensor, got ${describeValue(state)}`);
+    if (isTensor && state.device !== engine.device) throw new EngineError('state is a GpuTensor of another engine\'s device; step it on that engine, or upload its values here');
     const stateLen = state.length;
     const idx = opts.stateIndices;
     if (idx === undefined) {
@@ -332,7 +421,16 @@ export class VariantOp {
       }
     }
     const scale = opts.scale ?? defaultScale(def, size.K);
-    if (!Number.isFinite(scale)) throw new EngineError(`scale must be a finite number, got ${scale}`);
+    if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new EngineError(`option scale must be a finite number, got ${describeValue(scale)}`);
+    return { size, stateLen, idx, scale, packed };
+  }
+
+  /** prepareStep's work: every host read (the checks, the inputs' and an array state's
+   * uploads) happens before the first await. */
+  private async buildStep(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions): Promise<PreparedStep> {
+    const { engine, def } = this;
+    const { size, stateLen, idx, scale, packed } = this.stepArgs(inputs, state, opts);
+    if (opts.checkFinite) checkFinite('input', this.hostTensors(this.values(inputs, opts.dtypes), size));
     const plan = planStep(def, this.config(size.K, size.V, 64, opts.dtypes, size.G, size.S !== undefined), idx === undefined ? 'step' : 'stepPool');
     const tables = size.S !== undefined ? sequenceTables(Array.from(packed!), 64) : undefined;
     const device = engine.device;
@@ -340,7 +438,7 @@ export class VariantOp {
     for (const [name, n] of [['state', stateLen], ['o', size.B * size.T * size.H * size.V]] as const) {
       if (n * 4 > limit) throw new EngineError(`tensor '${name}' needs ${n * 4} bytes, past this device's maxStorageBufferBindingSize of ${limit}`);
     }
-    const pipelines = await engine.pipelines.get(plan);
+    const compiled = engine.pipelines.get(plan);
     const owned: GpuTensor[] = [];
     const extra: GPUBuffer[] = [];
     const destroy = () => {
@@ -353,8 +451,8 @@ export class VariantOp {
         const t = this.uploadInput(decl.name, inputs[decl.name]!, opts.dtypes);
         owned.push(t); buffers.set(`in_${decl.name}`, t.buffer);
       }
-      const stateTensor = isTensor ? state : GpuTensor.upload(device, 'state', state, [stateLen]);
-      if (!isTensor) owned.push(stateTensor);
+      const stateTensor = state instanceof GpuTensor ? state : GpuTensor.upload(device, 'state', state, [stateLen]);
+      if (stateTensor !== state) owned.push(stateTensor);
       buffers.set('state', stateTensor.buffer);
       const o = GpuTensor.empty(device, 'o', [size.B * size.T * size.H * size.V]);
       owned.push(o); buffers.set('o', o.buffer);
@@ -378,6 +476,7 @@ export class VariantOp {
       const uniform = device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       extra.push(uniform);
       device.queue.writeBuffer(uniform, 0, packParams({ B: size.B, T: size.T, H: size.H, NT: 1, has_h0: 1, scale, has_dht: 0, G: size.G ?? 1 }));
+      const pipelines = await compiled;
       const bindGroups = plan.kernels.map((k, i) => {
         const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
         k.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: buffers.get(b.buffer)! } }));
@@ -425,6 +524,14 @@ export class VariantOp {
   /** Validates, compiles and uploads once; the returned run can then be encoded many times
    * (what the benchmarks time) and its output tensors read back. Call destroy() when done. */
   async prepareForward(inputs: HostInputs, opts: ForwardOptions): Promise<PreparedForward> {
+    checkOptionNames('forward', opts);
+    return this.prepare(inputs, snapshotOptions(opts));
+  }
+
+  /** prepareForward's work. Every read of the caller's arrays (the checks, the uploads, the
+   * saved forward's fingerprints) happens before the first await, so the run computes with
+   * the values the checks saw, whatever the caller does with its arrays afterwards. */
+  private async prepare(inputs: HostInputs, opts: ForwardOptions): Promise<PreparedForward> {
     const { engine, def } = this;
     engine.assertAlive();
     const size = validateForwardArgs(def, inputs, opts);
@@ -432,13 +539,16 @@ export class VariantOp {
     if ((opts.mode ?? 'chunked') === 'chunked' && !opts.allowPositiveLogDecay) checkLogDecay(def, values, size);
     if (opts.checkFinite) checkFinite('input', this.hostTensors(values, size));
     const chunk = opts.chunkSize ?? 64;
+    if (typeof chunk !== 'number') {
+      throw new EngineError(`option chunkSize must be a number, one of ${CHUNK_SIZES.join(', ')}; got ${describeValue(chunk)}`);
+    }
     if (!(CHUNK_SIZES as readonly number[]).includes(chunk)) {
       throw new EngineError(`chunkSize ${chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);
     }
     const mode = opts.mode ?? 'chunked';
-    if (mode !== 'chunked' && mode !== 'recurrent') throw new EngineError(`mode must be 'chunked' or 'recurrent', got ${JSON.stringify(mode)}`);
+    if (mode !== 'chunked' && mode !== 'recurrent') throw new EngineError(`option mode must be 'chunked' or 'recurrent', got ${describeValue(mode)}`);
     const scale = opts.scale ?? defaultScale(def, size.K);
-    if (!Number.isFinite(scale)) throw new EngineError(`scale must be a finite number, got ${scale}`);
+    if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new EngineError(`option scale must be a finite number, got ${describeValue(scale)}`);
     const plan = this.plan({ K: size.K, V: size.V, chunkSize: chunk, mode, dtypes: opts.dtypes, G: size.G, varlen: size.S !== undefined });
     const offsets = size.S !== undefined ? Array.from(opts.cuSeqlens!) : undefined;
     const tables: SequenceTables | undefined = offsets && sequenceTables(offsets, chunk);
@@ -462,7 +572,7 @@ export class VariantOp {
     }
     const grids = resolveGrids(plan, size, NT, limits);
 
-    const pipelines = await engine.pipelines.get(plan);
+    const compiled = engine.pipelines.get(plan);
     const tensors = new Map<string, GpuTensor>();
     const poison = opts.poisonOutputs ? Number.NaN : undefined;
     let uniform: GPUBuffer | undefined;
@@ -490,6 +600,13 @@ export class VariantOp {
       const params = packParams({ B: size.B, T: size.T, H: size.H, NT, has_h0: inputs.h0 ? 1 : 0, scale, has_dht: 0, G: size.G ?? 1 });
       uniform = device.createBuffer({ size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       device.queue.writeBuffer(uniform, 0, params);
+      // A forward kept for a backward remembers what it ran on: the stored bytes' fingerprints.
+      let fingerprints: Map<string, string> | undefined;
+      if (opts.saveForBackward) {
+        fingerprints = new Map(def.inputs.map((d) => [d.name, fingerprint(storageBytes(inputs[d.name]!, opts.dtypes?.[d.name] ?? 'f32'))]));
+        if (inputs.h0) fingerprints.set('h0', fingerprint(storageBytes(inputs.h0, 'f32')));
+      }
+      const pipelines = await compiled;
       const bindGroups = plan.kernels.map((k, i) => {
         const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform! } }];
         k.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: tensors.get(b.buffer)!.buffer } }));
@@ -521,10 +638,12 @@ export class VariantOp {
           : [(pass: GPUComputePassEncoder) => kernels.forEach((i) => encodeKernel(pass, i))];
         return timeEncoded(device, passes, repeat);
       };
-      return {
+      const run: PreparedForward = {
         def, plan, size, NT, cuSeqlens: offsets, tensors, encode, execute, timeGpu, destroy, scale, hasH0: Boolean(inputs.h0),
         get destroyed() { return destroyed; },
       };
+      if (fingerprints) SAVED.set(run, { engine, fingerprints, inputDtypes: plan.config.inputDtypes ?? {}, claimed: false });
+      return run;
     } catch (e) {
       destroy();
       throw e;
@@ -571,6 +690,21 @@ export interface PreparedForward {
   timeGpu(repeat: number, only?: number, split?: boolean): Promise<number>;
   destroy(): void;
 }
+
+/** What a forward run with saveForBackward recorded, for the backward that takes it as saved. */
+interface SavedInfo {
+  readonly engine: Engine;
+  /** Fingerprints of the stored bytes of each input (and h0). */
+  readonly fingerprints: ReadonlyMap<string, string>;
+  readonly inputDtypes: Readonly<Record<string, string>>;
+  /** Set by the backward that uses it, before its first await. */
+  claimed: boolean;
+}
+const SAVED = new WeakMap<PreparedForward, SavedInfo>();
+
+/** The step in flight (or last queued) on each state: keyed by the state array's buffer (views of
+ * one buffer share it) or the GpuTensor's GPU buffer. */
+const STEPS = new WeakMap<object, Promise<void>>();
 
 function toF32(a: Float32Array | Float64Array): Float32Array {
   return a instanceof Float32Array ? a : Float32Array.from(a);

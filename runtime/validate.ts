@@ -5,6 +5,7 @@ import { MAX_HEAD_DIM } from '../codegen/index.js';
 import { STORAGE_DTYPES, type StorageDtype } from './dtypes.js';
 import { InputError } from './errors.js';
 import { checkCuSeqlens } from './varlen.js';
+import { describeValue } from './options.js';
 
 export type HostArray = Float32Array | Float64Array;
 /** Inputs by name: float arrays, or Uint16Array of raw bf16/f16 bits (with `dtypes` saying which). */
@@ -20,7 +21,7 @@ export function validateSize(opts: (Partial<ProblemSize> & { HV?: number }) | un
   for (const d of ['B', 'T', 'H', 'K', 'V'] as const) {
     const v = opts[d];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-      throw new InputError(`option ${d} must be a positive integer, got ${JSON.stringify(v)}`);
+      throw new InputError(`option ${d} must be a positive integer, got ${describeValue(v)}`);
     }
   }
   const { B, T, H, K, V } = opts as ProblemSize;
@@ -30,7 +31,7 @@ export function validateSize(opts: (Partial<ProblemSize> & { HV?: number }) | un
   const HV = opts.HV;
   if (HV === undefined || HV === H) return { B, T, H, K, V };
   if (typeof HV !== 'number' || !Number.isInteger(HV) || HV < H || HV % H !== 0) {
-    throw new InputError(`option HV (value heads) must be a multiple of H = ${H} (the query/key heads), got ${JSON.stringify(HV)}`);
+    throw new InputError(`option HV (value heads) must be a multiple of H = ${H} (the query/key heads), got ${describeValue(HV)}`);
   }
   return { B, T, H: HV, K, V, G: HV / H };
 }
@@ -44,7 +45,7 @@ export function validateDtypes(def: VariantDef, dtypes: unknown): DtypeOptions {
     if (!names.has(name)) {
       throw new InputError(`option dtypes.${name}: '${name}' is not a tensor of '${def.name}' with a storage dtype; use ${[...names].join(', ')} (h0 and states are f32)`);
     }
-    if (!(STORAGE_DTYPES as readonly unknown[]).includes(d)) throw new InputError(`option dtypes.${name} must be one of ${STORAGE_DTYPES.join(', ')}, got ${JSON.stringify(d)}`);
+    if (!(STORAGE_DTYPES as readonly unknown[]).includes(d)) throw new InputError(`option dtypes.${name} must be one of ${STORAGE_DTYPES.join(', ')}, got ${describeValue(d)}`);
   }
   return dtypes as DtypeOptions;
 }

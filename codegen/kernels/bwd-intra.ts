@@ -62,6 +62,7 @@ export function emitBwdDvLocal(ks: KernelSource): string {
   // dvl_i = sum_{r>=i} A[r,i] do_r.
   return emitChunkMatmul(ks, {
     square: `select(0.0, ${aqk}[${cc()}(bh, n, r, i)], r >= i)`,
+    keep: 'r >= i',
     right: `${dO}[${bth()}(b, t, h, x, VD)]`,
     width: 'VD',
     store: `${dvl}[${tok()}(bh, t, x, VD)] = value;`,
@@ -139,6 +140,7 @@ export function emitBwdDq(ks: KernelSource): string {
   const at = `${tok()}(bh, t, x, KD)`;
   return emitChunkMatmul(ks, {
     square: decayedDA(ks, 'i', 'r'),
+    keep: 'r <= i',
     right: `${ks.role('k')}(b, t, h, x)`,
     width: 'KD',
     store: `let dq = P.scale * value + P.scale * exp2(${hp.gq()}(b, h, t, t0, x)) * ${ks.use('dqi', 'read')}[${at}];
@@ -168,6 +170,7 @@ export function emitBwdDk(ks: KernelSource): string {
   });
   return emitChunkMatmul(ks, {
     square: decayedDA(ks, 'r', 'i'),
+    keep: 'i <= r',
     right: `P.scale * ${ks.role('q')}(b, t, h, x)`,
     width: 'KD',
     store: `let dk = value + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${ks.use('dki', 'read')}[${at}];

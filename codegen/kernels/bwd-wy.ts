@@ -47,7 +47,9 @@ export function emitWyM(ks: KernelSource): string {
   // M[i,j] = sum_r dT[i,r] T[j,r], dT strictly lower, T lower: r < i and r <= j < rows.
   return emitChunkMatmul(ks, {
     square: `select(0.0, ${dtm}[${cc()}(bh, n, i, r)], r < i)`,
+    keep: 'r < i',
     right: `select(0.0, ${tf}(bh, n, x, r), r <= x && x < rows)`,
+    keepColumn: 'r <= x',
     width: 'C',
     store: `${ks.use('mtm', 'read_write')}[${cc()}(bh, n, i, x)] = value;`,
   }, ks.cfg.chunk);
@@ -60,6 +62,7 @@ export function emitWyDA(ks: KernelSource): string {
   // dA[i,j] = -sum_{r>=i} T[r,i] M[r,j], kept for j < i.
   return emitChunkMatmul(ks, {
     square: `select(0.0, ${tf}(bh, n, r, i), r >= i)`,
+    keep: 'r >= i',
     right: `${mtm}[${cc()}(bh, n, r, x)]`,
     width: 'C',
     store: `${ks.use('dtm', 'read_write')}[${cc()}(bh, n, i, x)] = select(0.0, -value, x < i);`,
@@ -73,6 +76,7 @@ export function emitWyDv(ks: KernelSource): string {
   // X1_i = sum_{r>=i} T[r,i] dU_r;  dv_i = beta_i X1_i.
   return emitChunkMatmul(ks, {
     square: `select(0.0, ${tf}(bh, n, r, i), r >= i)`,
+    keep: 'r >= i',
     right: `${dvv}[${tok()}(bh, t, x, VD)]`,
     width: 'VD',
     store: `${ks.use('x1', 'read_write')}[${tok()}(bh, t, x, VD)] = value;

@@ -1,8 +1,8 @@
 // A chunk's C x C matrix times a C-row operand, register-tiled: out[i, x] = sum_r M[i, r] R[r, x]
 // over the chunk's rows, on the grid (column tile, chunk, b*h). M and R stream through workgroup
 // memory in slabs of SR rows of r; each thread owns an RM x RN tile (rows ty + TY*a, columns
-// xt*BW + tx + TX*c). The triangular masks live in M (0 outside), so the loop is uniform. The
-// backward's plain products (dvl = A^T do, the WY backward's X1 = T^T dU and M = dT T^T) are this.
+// xt*BW + tx + TX*c). The triangular masks live in M (0 outside) and, as `keep`, skip the
+// masked terms, so a NaN in a row outside the mask stays out of the sum. The backward's plain products (dvl = A^T do, the WY backward's X1 = T^T dU and M = dT T^T) are this.
 import type { KernelSource } from './common.js';
 import { TILE_GRID, emitTileMac, emitTileStores } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
@@ -15,6 +15,13 @@ export interface ChunkMatmul {
   readonly right: string;
   /** Columns: 'VD', 'KD' or 'C', and its value. */
   readonly width: 'VD' | 'KD' | 'C';
+  /** Which terms of row i's sum are kept (WGSL bool over chunk rows i and r): the mask of
+   * `square`, applied by skipping the term, so that a masked zero never multiplies a NaN or an
+   * infinity in a row of `right` the product must not read. */
+  readonly keep?: string;
+  /** A mask of `right` that depends on the output column (WGSL bool over r and column x),
+   * applied per term the same way. */
+  readonly keepColumn?: string;
   /** Statements storing `value` at chunk row i (token t), column x. */
   readonly store: string;
   /** Work the whole workgroup does after the product and before the stores (a barrier follows),
@@ -60,6 +67,9 @@ ${ks.chunkTileMain('xt')}
     ${emitTileMac({
     acc: 'acc', step: 'rr', steps: 'SR', rows: 'RM', cols: 'RN',
     left: 'sM[rr * C + ty + TY * a]', right: 'sR[rr * BW + tx + TX * c]',
+    ...(m.keep || m.keepColumn ? { stepSetup: 'let r = r0 + rr;', rowSetup: 'let i = ty + TY * a;' } : {}),
+    ...(m.keep ? { keep: m.keep } : {}),
+    ...(m.keepColumn ? { cellSetup: 'let x = xt * BW + tx + TX * c; ', keepCell: m.keepColumn } : {}),
   })}
     workgroupBarrier();
   }

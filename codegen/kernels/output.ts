@@ -47,6 +47,8 @@ ${ks.chunkTileMain('vt')}
     ${emitTileMac({
     acc: 'acc', step: 'jj', steps: 'SJ', rows: 'RM', cols: 'RN',
     left: 'sA[(ty + TY * a) * C + j0 + jj]', right: 'sV[jj * BV + tx + TX * c]',
+    // Row i sums j <= i only: sA is 0 above the diagonal, but 0 times a later token's NaN is not.
+    keep: 'j0 + jj <= ty + TY * a',
   })}
     workgroupBarrier();
   }

@@ -6,11 +6,32 @@ import { emitScores } from './scores.js';
 import { TILE_GRID, emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 
-/** The chunk-local inclusive cumsum of the log-decay in log2 units, written to gcum, then made
- * visible to the workgroup (b, h, bh, t0, rows, lid in scope). A thread per key dim walks the
- * chunk's rows; it loads them 16 at a time, branch-free, so 16 loads are in flight instead of
- * one (a row-by-row walk waits a memory latency per row: tens of microseconds per chunk). */
+/** The floor of a token's log2 decay in the chunked kernels: 2^-160 is 0 in f32 (its smallest
+ * subnormal is 2^-149), so a decay at or below it is a hard reset. */
+export const LOG2_DECAY_FLOOR = -160;
+
+/** `decay_floor(x)`: a hard reset (log-decay -Infinity, or any value so negative that its factor
+ * is 0 in f32) enters the cumsum as LOG2_FLOOR: every factor 2^(G_i - G_j) spanning it has an
+ * exponent <= LOG2_FLOOR and is exactly 0, as exp(-Infinity) is in the recurrence, while
+ * -Infinity itself would make G_i - G_j = -Inf - (-Inf) = NaN, and -1e30 would swallow every
+ * later token's decay in the chunk (f32 absorption). Factors not spanning a reset keep their
+ * value up to f32 rounding. A NaN stays a NaN (tested by its bits: max() and compare-folding may
+ * turn a NaN into the floor, which would hide it as a silent reset). */
+function decayFloor(ks: KernelSource): string {
+  return ks.helper('decay_floor', `const LOG2_FLOOR: f32 = ${LOG2_DECAY_FLOOR.toFixed(1)};
+fn decay_floor(x: f32) -> f32 {
+  let nan = (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+  return select(max(x, LOG2_FLOOR), x, nan);
+}`);
+}
+
+/** The chunk-local inclusive cumsum of the log-decay in log2 units (each token's floored, see
+ * decayFloor), written to gcum, then made visible to the workgroup (b, h, bh, t0, rows, lid in
+ * scope). A thread per key dim walks the chunk's rows; it loads them 16 at a time, branch-free,
+ * so 16 loads are in flight instead of one (a row-by-row walk waits a memory latency per row:
+ * tens of microseconds per chunk). */
 export function emitGateCumsum(ks: KernelSource): string {
+  const floor = decayFloor(ks);
   return `
   for (var d = lid; d < DG; d += WG) {
     var acc = 0.0;
@@ -19,7 +40,7 @@ export function emitGateCumsum(ks: KernelSource): string {
       for (var k = 0u; k < 16u; k++) { gv[k] = ${ks.role('logDecay')}(b, t0 + min(i0 + k, rows - 1u), h, d); }
       for (var k = 0u; k < 16u; k++) {
         if (i0 + k < rows) {
-          acc += gv[k] * LOG2E;
+          acc += ${floor}(gv[k] * LOG2E);
           ${ks.use('gcum', 'read_write')}[(bh * P.T + t0 + i0 + k) * DG + d] = acc;
         }
       }
@@ -138,6 +159,8 @@ fn wy_product(b: u32, h: u32, bh: u32, t0: u32, rows: u32, lid: u32, which: u32)
     acc: 'acc', step: 'jj', steps: 'SJW', rows: 'WRM', cols: 'WRN',
     stepSetup: 'let j = j0 + jj;', rowSetup: 'let i = min(ty + WTY * a, C - 1u);',
     left: 'sA[i * C + j] + select(0.0, 1.0, i == j)', right: 'sX[jj * WN + tx + WTX * c]',
+    // Lower triangular: later rows of X stay out of row i's sum (0 * NaN would not).
+    keep: 'j <= i',
   })}
     workgroupBarrier();
   }

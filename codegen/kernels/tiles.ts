@@ -22,13 +22,21 @@ export interface TileMac {
   /** Statements run once per step, and once per row before `left` is read. */
   readonly stepSetup?: string;
   readonly rowSetup?: string;
+  /** A WGSL bool over the row (after rowSetup) and the step: whether the step's term belongs
+   * to the row's sum. Masked terms are skipped, not multiplied by a zero: a masked zero times a
+   * NaN or infinity in a later token's row would make the sum NaN (a non-causal leak). */
+  readonly keep?: string;
+  /** The same per element: a WGSL bool over the row, the step and column index `c` (after
+   * `cellSetup`), for a mask of the right operand that depends on the output column. */
+  readonly keepCell?: string;
+  readonly cellSetup?: string;
 }
 
 export function emitTileMac(m: TileMac): string {
   return `for (var ${m.step} = 0u; ${m.step} < ${m.steps}; ${m.step}++) {${m.stepSetup ? `\n      ${m.stepSetup}` : ''}
       for (var a = 0u; a < ${m.rows}; a++) {${m.rowSetup ? `\n        ${m.rowSetup}` : ''}
         let l = ${m.left};
-        for (var c = 0u; c < ${m.cols}; c++) { ${m.acc}[a][c] += l * ${m.right}; }
+        ${m.keep ? `if (${m.keep}) { ` : ''}for (var c = 0u; c < ${m.cols}; c++) { ${m.cellSetup ?? ''}${m.acc}[a][c] += ${m.keepCell ? `select(0.0, l * ${m.right}, ${m.keepCell})` : `l * ${m.right}`}; }${m.keep ? ' }' : ''}
       }
     }`;
 }

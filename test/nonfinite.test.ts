@@ -1,0 +1,134 @@
+// Extreme and non-finite values in the chunked kernels, held to the float64 reference (issue 10):
+// a log-decay of -Infinity (a hard reset: decay exactly 0) or one so negative that exp() is 0
+// gives the reference's finite result in the forward, the backward and the recurrent mode; a
+// NaN in token t reaches no output before t (masked terms are skipped, never multiplied by 0),
+// and the pattern of non-finite outputs and gradients is the reference's.
+import { describe, expect, it } from 'vitest';
+import { VARIANTS, type VariantName } from '../variants/index.js';
+import { type ProblemSize } from '../dsl/index.js';
+import { referenceForward } from '../runtime/reference.js';
+import { referenceBackward } from '../runtime/reference-backward.js';
+import { sampleInputs } from '../runtime/sample.js';
+import { relL2 } from './helpers/numerics.js';
+import { getEngine } from './helpers/engine.js';
+
+const TOL = 1e-4;
+const size: ProblemSize = { B: 1, T: 40, H: 1, K: 16, V: 16 };
+
+/** The same elements are non-finite in both, and the finite ones agree to `tol` (relative L2). */
+function expectSamePattern(got: ArrayLike<number>, ref: ArrayLike<number>, what: string, tol = TOL) {
+  expect(got.length, what).toBe(ref.length);
+  const a: number[] = [];
+  const b: number[] = [];
+  const differ: number[] = [];
+  for (let i = 0; i < ref.length; i++) {
+    const f = Number.isFinite(ref[i]!);
+    if (Number.isFinite(got[i]!) !== f) differ.push(i);
+    else if (f) { a.push(got[i]!); b.push(ref[i]!); }
+  }
+  expect(differ.slice(0, 8), `${what}: elements finite in one and not the other (first 8 of ${differ.length})`).toEqual([]);
+  if (b.length) expect(relL2(a, b), what).toBeLessThan(tol);
+}
+
+function seedsFor(s: ProblemSize) {
+  return Float32Array.from({ length: s.B * s.T * s.H * s.V }, (_, i) => Math.sin(0.7 * i + 0.3));
+}
+
+describe('hard resets: log-decays of -Infinity and -3.4e38 (decay exactly 0)', () => {
+  it.each(['gla', 'simple_gla', 'gated_delta_rule'] as const)('%s: chunked forward, backward and recurrent mode match the reference', async (name) => {
+    const engine = await getEngine();
+    const op = engine.variant(name);
+    const x = sampleInputs(VARIANTS[name], size, 1, true);
+    const g = x.g!;
+    const per = g.length / size.T;
+    // A whole token's gates at t = 5 and t = 20, and one key's (or the scalar) at t = 33, inside
+    // chunks and on their edges; -1e30 too, which f32 absorption turned into lost decays.
+    for (let j = 0; j < per; j++) { g[5 * per + j] = -Infinity; g[20 * per + j] = -3.4e38; }
+    g[33 * per] = -1e30;
+    g[16 * per] = -Infinity;
+    const { h0, ...rest } = x;
+    const ref = referenceForward(op.def, rest, size, { h0 });
+    for (const mode of ['chunked', 'recurrent'] as const) {
+      const { o, ht } = await op.forward(x, { ...size, chunkSize: 16, mode, poisonOutputs: true });
+      expect(o.every(Number.isFinite), `${mode} o finite`).toBe(true);
+      expect(relL2(o, ref.o), `${mode} o`).toBeLessThan(TOL);
+      expect(relL2(ht!, ref.ht), `${mode} ht`).toBeLessThan(TOL);
+    }
+    const dO = seedsFor(size);
+    const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
+    const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 16, poisonOutputs: true });
+    for (const [k, v] of Object.entries(want)) {
+      expect(grads[k]!.every(Number.isFinite), `${k} finite`).toBe(true);
+      expect(relL2(grads[k]!, v), k).toBeLessThan(TOL);
+    }
+  });
+
+  it.each(['gla', 'simple_gla'] as const)('%s: a NaN log-decay stays NaN in the forward (the floor does not take it for a hard reset)', async (name) => {
+    const op = (await getEngine()).variant(name);
+    const x = sampleInputs(VARIANTS[name], size, 6, true);
+    x.g![30 * (x.g!.length / size.T)] = Number.NaN;
+    const { h0, ...rest } = x;
+    const ref = referenceForward(op.def, rest, size, { h0 });
+    const { o, ht } = await op.forward(x, { ...size, chunkSize: 16, poisonOutputs: true });
+    expect(ref.o.some((v) => Number.isNaN(v))).toBe(true);
+    expectSamePattern(o, ref.o, 'o');
+    expectSamePattern(ht!, ref.ht, 'ht');
+  });
+
+  it('the log-decay check still refuses a positive value (+Infinity too) and accepts -Infinity', async () => {
+    const op = (await getEngine()).variant('gla');
+    const x = sampleInputs(op.def, size, 2, false);
+    for (const bad of [0.5, Infinity]) {
+      const g = x.g!.slice();
+      g[7] = bad;
+      await expect(op.forward({ ...x, g }, { ...size, chunkSize: 16 })).rejects.toThrow(new RegExp(`input 'g' \\(the log-decay\\) is ${bad} > 0`));
+    }
+    const g = x.g!.map(() => -Infinity);
+    const { o } = await op.forward({ ...x, g }, { ...size, chunkSize: 16 });
+    // Every token resets every key: o_t = scale * (q_t . k_t) v_t.
+    expect(relL2(o, referenceForward(op.def, { ...x, g }, size).o)).toBeLessThan(TOL);
+  });
+});
+
+describe('non-finite values propagate causally', () => {
+  // Every chunk size for the plain output stage (linear_attn) and the WY one (delta_rule); the
+  // gated forms at the chunk the reset tests already compiled (lavapipe compiles slowly).
+  const cases: [VariantName, 16 | 32 | 64][] = [
+    ['linear_attn', 16], ['linear_attn', 32], ['linear_attn', 64], ['gla', 16], ['simple_gla', 16],
+    ['delta_rule', 16], ['delta_rule', 32], ['delta_rule', 64],
+  ];
+  it.each(cases)('%s, chunk %i: v[t=30] = NaN leaves o finite before t = 30, and o, ht follow the reference after', async (name, chunk) => {
+    const op = (await getEngine()).variant(name);
+    const x = sampleInputs(VARIANTS[name], size, 3, true);
+    x.v![(30 * size.H) * size.V + 3] = Number.NaN;
+    const { h0, ...rest } = x;
+    const ref = referenceForward(op.def, rest, size, { h0 });
+    const { o, ht } = await op.forward(x, { ...size, chunkSize: chunk, poisonOutputs: true });
+    const before = 30 * size.H * size.V;
+    expect(o.subarray(0, before).every(Number.isFinite)).toBe(true);
+    expectSamePattern(o, ref.o, 'o');
+    expectSamePattern(ht!, ref.ht, 'ht');
+  });
+
+  it.each(['linear_attn', 'gla', 'delta_rule'] as const)('%s backward: a NaN in do at t = 10 reaches only the gradients the reference has it in', async (name) => {
+    const op = (await getEngine()).variant(name);
+    const x = sampleInputs(VARIANTS[name], size, 4, true);
+    const dO = seedsFor(size);
+    dO[10 * size.H * size.V + 2] = Number.NaN;
+    const { h0, ...rest } = x;
+    const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
+    const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 16, poisonOutputs: true });
+    for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, k);
+  });
+
+  it('delta_rule backward: a NaN in v at t = 30 stays out of the earlier tokens\' gradients (the WY products)', async () => {
+    const op = (await getEngine()).variant('delta_rule');
+    const x = sampleInputs(op.def, size, 5, true);
+    x.v![30 * size.H * size.V + 3] = Number.NaN;
+    const dO = seedsFor(size);
+    const { h0, ...rest } = x;
+    const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
+    const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 16, poisonOutputs: true });
+    for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, k);
+  });
+});

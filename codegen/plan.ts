@@ -34,6 +34,10 @@ export interface CodegenConfig {
   /** A tuning knob of the tensor-core tier: stage operands one element per load instead of
    * vec4 words (for measuring what the wide loads buy). */
   readonly scalarLoads?: true;
+  /** For software adapters (lavapipe, SwiftShader): every `for` loop's bound gets an opaque
+   * zero added, `(P.T >> 31u)`, so the shader compiler keeps loops rolled. Their JIT otherwise
+   * unrolls every constant-trip loop and spends 10-40 s per kernel; the arithmetic is the same. */
+  readonly compactLoops?: true;
 }
 export type HalfDtype = 'bf16' | 'f16';
 export const WG_MEMORY_TIERS = [32768, 49152] as const;

@@ -32,6 +32,16 @@ export interface AcquiredDevice {
   /** The compute tier chosen for this device, and why. */
   tier: Tier;
   tierNote: string;
+  /** A software adapter (lavapipe, SwiftShader), whose shader JIT is slow on unrolled loops. */
+  software: boolean;
+}
+
+/** Whether an adapter renders on the CPU: Mesa's lavapipe (llvmpipe) or SwiftShader. */
+export function isSoftwareAdapter(info: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean } | undefined): boolean {
+  if (!info) return false;
+  if (info.isFallbackAdapter) return true;
+  const text = [info.vendor, info.architecture, info.device, info.description].join(' ').toLowerCase();
+  return /llvmpipe|lavapipe|swiftshader/.test(text);
 }
 
 export class NoAdapterError extends Error {
@@ -81,7 +91,10 @@ function tierOfDevice(device: GPUDevice, option: TensorCoreOption): { tier: Tier
 
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
   const option = opts.tensorCores ?? 'auto';
-  if (opts.device) return { device: opts.device, adapterName: 'user device', owned: false, ...tierOfDevice(opts.device, option) };
+  if (opts.device) {
+    const info = (opts.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    return { device: opts.device, adapterName: 'user device', owned: false, software: isSoftwareAdapter(info), ...tierOfDevice(opts.device, option) };
+  }
   if (typeof process !== 'undefined' && process.env && !process.env.XDG_RUNTIME_DIR) {
     process.env.XDG_RUNTIME_DIR = '/tmp'; // Mesa warns on every run without it
   }
@@ -98,5 +111,5 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
   const info = adapter.info;
   const adapterName = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
-  return { device, gpu, adapterName, owned: true, tier: tier.tier, tierNote: tier.note };
+  return { device, gpu, adapterName, owned: true, tier: tier.tier, tierNote: tier.note, software: isSoftwareAdapter(info) };
 }

@@ -91,6 +91,9 @@ export interface StepOptions {
 export { EngineError };
 
 export interface EngineOptions extends DeviceOptions {
+  /** Keep the kernels' loops rolled (CodegenConfig.compactLoops): default true on software
+   * adapters (lavapipe, SwiftShader), whose JIT takes 10-40 s per kernel on unrolled loops. */
+  compactLoops?: boolean;
   /** Tuning knobs of the tensor-core tier, for measuring them (benchmarks): scalarLoads stages
    * operands one element per load instead of vec4 words. */
   tuning?: { scalarLoads?: boolean };
@@ -111,6 +114,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const engine = new Engine(acquired.device, acquired.adapterName, acquired.owned, acquired.tier, acquired.tierNote);
   engine.keepAlive = acquired.gpu;
   engine.tuning = { ...options.tuning };
+  engine.compactLoops = options.compactLoops ?? acquired.software;
   return engine;
 }
 
@@ -119,8 +123,9 @@ export class Engine {
   private lost: string | null = null;
   /** Holds Dawn's GPU instance for as long as the engine lives (see AcquiredDevice.gpu). */
   keepAlive: unknown;
-  /** See EngineOptions.tuning. */
+  /** See EngineOptions.tuning and EngineOptions.compactLoops. */
   tuning: NonNullable<EngineOptions['tuning']> = {};
+  compactLoops = false;
 
   /** tier: 'f32', or the tensor-core tier's lowering ('subgroup-matrix' on tensor cores,
    * 'portable' in plain WGSL); tierNote says why. */
@@ -192,6 +197,7 @@ export class VariantOp {
       ...(varlen ? { varlen: true as const } : {}),
       ...(this.engine.tier !== 'f32' ? { fragments: this.engine.tier } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.scalarLoads ? { scalarLoads: true as const } : {}),
+      ...(this.engine.compactLoops ? { compactLoops: true as const } : {}),
     };
   }
 

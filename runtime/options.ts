@@ -12,7 +12,7 @@ export const FORWARD_OPTIONS: readonly string[] = [
 ];
 export const BACKWARD_OPTIONS: readonly string[] = [...FORWARD_OPTIONS, 'saved'];
 export const STEP_OPTIONS: readonly string[] = ['B', 'H', 'K', 'V', 'HV', 'N', 'scale', 'stateIndices', 'dtypes', 'checkFinite', 'cuSeqlens'];
-export const ENGINE_OPTIONS: readonly string[] = ['device', 'powerPreference', 'dawnFlags', 'tensorCores', 'tuning'];
+export const ENGINE_OPTIONS: readonly string[] = ['device', 'powerPreference', 'dawnFlags', 'tensorCores', 'tuning', 'compactLoops'];
 export const VARIANT_OPTIONS: readonly string[] = ['stateLayout'];
 
 export type OptionsOf = 'forward' | 'backward' | 'step' | 'createEngine' | 'engine.variant';

@@ -302,7 +302,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       C: cfg.chunk, KD: cfg.K, VD: cfg.V, KP: tiles.KP, VP: tiles.VP,
       DG: this.diag ? cfg.K : 1, WG: this.workgroupSize, ...constants,
     };
-    return [
+    const module = [
       ...(this.fragmentLayer?.enables() ?? []),
       header, '',
       PARAMS_WGSL,
@@ -316,5 +316,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       '',
       body.trim(), '',
     ].join('\n');
+    return cfg.compactLoops ? rollLoops(module) : module;
   }
+}
+
+/** Adds `(P.T >> 31u)`, zero for any T a buffer can hold but opaque to a compiler, to the bound
+ * of every `for (var x = ...; x < bound; ...)` loop (CodegenConfig.compactLoops). */
+export function rollLoops(wgsl: string): string {
+  return wgsl.replace(/for \(var (\w+) = ([^;]+); \1 < ([^;]+);/g, (_m, v: string, init: string, bound: string) =>
+    `for (var ${v} = ${init}; ${v} < (${bound}) + (P.T >> 31u);`);
 }

@@ -1,0 +1,150 @@
+// The tensor-core tier through its portable lowering: the same tiles, staging, masks and
+// epilogues as the subgroup-matrix lowering (the tensor cores), with the fragments as plain
+// per-lane arrays, so it runs on any adapter with shader-f16 (lavapipe here). Forward, backward
+// (the f32 kernels reading the tier's forward buffers) and step of every variant against the
+// float64 reference, within the tier's bounds: operands are rounded to f16, sums stay f32.
+import { describe, expect, it } from 'vitest';
+import { VARIANT_NAMES, VARIANTS } from '../variants/index.js';
+import type { ProblemSize, VariantDef } from '../dsl/index.js';
+import { createEngine, type Engine } from '../runtime/engine.js';
+import { referenceForward } from '../runtime/reference.js';
+import { referenceBackward } from '../runtime/reference-backward.js';
+import { sampleInputs } from '../runtime/sample.js';
+import { planForward, planBackward } from '../codegen/index.js';
+import { relL2, rng } from './helpers/numerics.js';
+
+const TOL = { o: 3e-3, grads: 1e-2 };
+
+let shared: Promise<Engine> | undefined;
+async function tcEngine(): Promise<Engine> {
+  shared ??= createEngine({ tensorCores: 'portable' });
+  const engine = await shared;
+  expect(engine.tier).toBe('portable');
+  return engine;
+}
+
+function seeds(size: ProblemSize, seed: number) {
+  const r = rng(seed);
+  const rows = size.S ?? size.B;
+  return {
+    do: Float32Array.from({ length: size.B * size.T * size.H * size.V }, () => r.normal()),
+    dht: Float32Array.from({ length: rows * size.H * size.K * size.V }, () => r.normal()),
+  };
+}
+
+async function checkForwardBackward(def: VariantDef, size: ProblemSize, chunk: 16 | 32 | 64, withH0: boolean) {
+  const engine = await tcEngine();
+  const op = engine.variant(def.name);
+  const inputs = sampleInputs(def, size, 31 + chunk, withH0);
+  const ref = referenceForward(def, inputs, size, { h0: inputs.h0 });
+  const got = await op.forward(inputs, { ...size, chunkSize: chunk, poisonOutputs: true });
+  expect(relL2(got.o, ref.o), 'o').toBeLessThan(TOL.o);
+  expect(relL2(got.ht!, ref.ht), 'ht').toBeLessThan(TOL.o);
+  const s = seeds(size, 5);
+  const grads = await op.backward(inputs, s, { ...size, chunkSize: chunk, poisonOutputs: true });
+  const { h0, ...rest } = inputs;
+  const refGrads = referenceBackward(def, rest, size, s, { h0 });
+  const names = [...def.inputs.map((i) => `d${i.name}`), ...(withH0 ? ['dh0'] : [])];
+  expect(Object.keys(grads).sort()).toEqual(names.sort());
+  for (const k of names) expect(relL2(grads[k]!, refGrads[k]!), k).toBeLessThan(TOL.grads);
+}
+
+describe.each(VARIANT_NAMES)('%s on the tensor-core tier (portable lowering)', (name) => {
+  const def = VARIANTS[name];
+  // Partial last chunk, K and V padded to whole fragments, vec4 staging (K, V multiples of 4).
+  it('C=64 (B,T,H,K,V)=(1,150,2,48,40) with h0: forward, backward, step', async () => {
+    const size = { B: 1, T: 150, H: 2, K: 48, V: 40 };
+    await checkForwardBackward(def, size, 64, true);
+    // The step runs the f32 token-sequential kernel on the tier's engine.
+    const engine = await tcEngine();
+    const inputs = sampleInputs(def, size, 95, true);
+    const { h0, ...rest } = inputs;
+    const ref = referenceForward(def, inputs, size, { h0 });
+    const state = Float32Array.from(h0!);
+    const res = await engine.variant(name).step(rest, state, { B: 1, H: size.H, K: size.K, V: size.V, N: size.T });
+    expect(relL2(res.o, ref.o), 'step o').toBeLessThan(1e-5);
+    expect(relL2(state, ref.ht), 'step state').toBeLessThan(1e-5);
+  });
+});
+
+describe('tensor-core tier: other tilings', () => {
+  // Chunk 16 (one 16-row block: no anchored pairs), K not a multiple of 4 (scalar staging), a
+  // V tile narrower than a fragment, two sequences.
+  for (const name of ['gla', 'gated_delta_rule', 'mamba2_ssd', 'rwkv6'] as const) {
+    it(`${name} C=16 (B,T,H,K,V)=(2,40,1,18,10) without h0`, async () => {
+      await checkForwardBackward(VARIANTS[name], { B: 2, T: 40, H: 1, K: 18, V: 10 }, 16, false);
+    });
+  }
+  for (const name of ['kda', 'simple_gla'] as const) {
+    it(`${name} C=32 (B,T,H,K,V)=(1,100,2,32,36) with h0`, async () => {
+      await checkForwardBackward(VARIANTS[name], { B: 1, T: 100, H: 2, K: 32, V: 36 }, 32, true);
+    });
+  }
+  it('packed sequences: gated_delta_rule and gla equal each sequence run alone', async () => {
+    const engine = await tcEngine();
+    const cu = [0, 37, 37, 130];
+    for (const name of ['gated_delta_rule', 'gla'] as const) {
+      const def = VARIANTS[name];
+      const op = engine.variant(name);
+      const size = { B: 1, T: 130, H: 2, K: 32, V: 32 };
+      const inputs = sampleInputs(def, { ...size, S: 3 }, 41, true);
+      const packed = await op.forward(inputs, { ...size, cuSeqlens: cu, poisonOutputs: true });
+      for (let s = 0; s < 3; s++) {
+        const T = cu[s + 1]! - cu[s]!;
+        const part = Object.fromEntries(def.inputs.map((d) => {
+          const full = inputs[d.name]!;
+          if (!d.dims.includes('T')) return [d.name, full];
+          const row = full.length / size.T;
+          return [d.name, full.slice(cu[s]! * row, cu[s + 1]! * row)];
+        }));
+        const per = size.H * size.K * size.V;
+        const h0 = inputs.h0!.slice(s * per, (s + 1) * per);
+        const ref = referenceForward(def, part, { ...size, T }, { h0 });
+        const rowO = size.H * size.V;
+        if (T > 0) expect(relL2(packed.o.slice(cu[s]! * rowO, cu[s + 1]! * rowO), ref.o), `${name} o of sequence ${s}`).toBeLessThan(TOL.o);
+        expect(relL2(packed.ht!.slice(s * per, (s + 1) * per), ref.ht), `${name} ht of sequence ${s}`).toBeLessThan(TOL.o);
+      }
+    }
+  });
+  it('grouped value heads and bf16 inputs: gated_delta_rule', async () => {
+    const engine = await tcEngine();
+    const def = VARIANTS.gated_delta_rule;
+    const size = { B: 1, T: 70, H: 1, HV: 2, K: 32, V: 16 };
+    const inputs = sampleInputs(def, { ...size, H: 1 }, 43, true);
+    // q, k with H heads, the rest with HV: resample the value-headed inputs at HV.
+    const wide = sampleInputs(def, { ...size, H: 2 }, 44, true);
+    const mixed = { q: inputs.q!, k: inputs.k!, v: wide.v!, g: wide.g!, beta: wide.beta!, h0: wide.h0! };
+    const got = await engine.variant('gated_delta_rule').forward(mixed, { ...size, poisonOutputs: true, dtypes: { v: 'bf16' } });
+    const off = await createEngine({ tensorCores: 'off' });
+    try {
+      const want = await off.variant('gated_delta_rule').forward(mixed, { ...size, dtypes: { v: 'bf16' } });
+      expect(relL2(got.o, want.o)).toBeLessThan(TOL.o);
+      expect(relL2(got.ht!, want.ht!)).toBeLessThan(TOL.o);
+    } finally {
+      off.destroy();
+    }
+  });
+});
+
+describe('tensor-core tier: generated WGSL', () => {
+  it('the subgroup-matrix lowering uses subgroup matrices, the portable one plain arrays, both the same buffers', () => {
+    for (const name of ['gla', 'kda'] as const) {
+      const cfg = { K: 64, V: 64, chunk: 64 as const, wgMemory: 49152 as const };
+      const hw = planForward(VARIANTS[name], { ...cfg, fragments: 'subgroup-matrix' });
+      const sw = planForward(VARIANTS[name], { ...cfg, fragments: 'portable' });
+      expect(hw.key).not.toBe(sw.key);
+      expect(hw.kernels.map((k) => k.stage)).toEqual(sw.kernels.map((k) => k.stage));
+      for (const [i, k] of hw.kernels.entries()) {
+        expect(k.bindings).toEqual(sw.kernels[i]!.bindings);
+        if (k.stage === 'output') {
+          expect(k.wgsl).toMatch(/^enable f16;\nenable subgroups;\nenable chromium_experimental_subgroup_matrix;/);
+          expect(k.wgsl).toContain('subgroupMatrixMultiplyAccumulate');
+          expect(sw.kernels[i]!.wgsl).not.toContain('subgroup_matrix');
+        }
+      }
+      // The backward follows the tier's forward with the f32 kernels, reading its buffers.
+      const bwd = planBackward(VARIANTS[name], hw.config);
+      expect(bwd.kernels.every((k) => !k.wgsl.includes('subgroup_matrix'))).toBe(true);
+    }
+  });
+});

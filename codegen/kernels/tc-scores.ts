@@ -240,5 +240,6 @@ function emitAnchored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
     }
   }
   ${epilogues.join('\n  ')}
+  workgroupBarrier();
 }`;
 }

@@ -152,7 +152,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${emitFill(fr, 'st', p.fm, p.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'factive', ...rowMap, value: `${h0At(ks)}(sq, h, k0 + r, v0 + c)` })}
   for (var n = nBegin; n < nEnd; n++) {
     ${ks.chunkSpan()}
-    ${ks.diag ? `for (var d = lid; d < ${BK}u; d += WG) { wf[${sGl}u + d] = ${lastGate(ks, 'min(k0 + d, KD - 1u)')}; }` : ''}
+    // Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
+    ${ks.diag ? `for (var d = lid; d < ${BK}u; d += WG) { wf[${sGl}u + d] = ${lastGate(ks, 'min(k0 + d, KD - 1u)')}; }
+    workgroupBarrier();` : ''}
     ${storeState}
     if (factive) {
       ${ks.decayed && !ks.diag ? `let decay = exp2(${lastGate(ks, '0u')});
@@ -209,7 +211,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${emitFill(fr, 'st', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${h0At(ks)}(sq, h, r, v0 + c)` })}
   for (var n = nBegin; n < nEnd; n++) {
     ${ks.chunkSpan()}
-    ${ks.diag ? `for (var d = lid; d < ${KF}u; d += WG) { wf[${sGl}u + d] = ${lastGate(ks, 'min(d, KD - 1u)')}; }` : ''}
+    // Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
+    ${ks.diag ? `for (var d = lid; d < ${KF}u; d += WG) { wf[${sGl}u + d] = ${lastGate(ks, 'min(d, KD - 1u)')}; }
+    workgroupBarrier();` : ''}
     // S_n: to hs, and as f16 into workgroup memory for W S_n.
     ${emitEpilogue(fr, 'st', pS.fm, pS.fn, {
     scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap,

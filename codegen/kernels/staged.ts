@@ -82,44 +82,19 @@ export interface F16Block {
   /** Workgroup f16 array and the word of element e = 0. */
   readonly arr: string;
   readonly at: (e: string) => string;
-  /** Causal masking for a block that is the right operand of a lower-triangular product: a
-   * value that is not finite in f16 is staged as 0 (a masked 0 times it would leak it to
-   * earlier rows), and the first such row per column goes to an atomic<u32> workgroup array,
-   * from which the product's epilogue sets rows at and after it to NaN; entry `all` gets the
-   * first over every column. */
-  readonly poison?: { readonly firstBad: string; readonly row: string; readonly col: string; readonly all: string };
 }
-
-/** WGSL helpers of the causal masking (F16Block.poison): whether a value is not finite once
- * rounded to f16 (NaN, +-Inf, or past 65504; by its bits, which no compiler folds away), and
- * a NaN. */
-export const POISON_WGSL = `fn lae_bad16(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x477fe000u; }
-// A NaN, made at run time: WGSL's constant evaluation refuses NaN constants.
-fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }`;
 
 /** Stages a block of f16 operands into workgroup memory, vec4 loads where the value has a
  * four-wide form. */
 export function emitF16Block(b: F16Block): string {
-  const p = b.poison;
   if (b.wide) {
     return emitStagedLoad4({
       count: b.count, index: b.index(true), loads: [{ name: 'x', expr: b.wide }], storeIndex: b.storeIndex ?? '', valid: b.valid,
-      store: (v) => (!p ? storeF16x4(b.arr, b.at('e'), v('x')) : `{
-            var xv = ${v('x')};
-            for (var q = 0u; q < 4u; q++) {
-              if (lae_bad16(xv[q])) { atomicMin(&${p.firstBad}[${p.col} + q], ${p.row}); atomicMin(&${p.firstBad}[${p.all}], ${p.row}); xv[q] = 0.0; }
-            }
-            ${storeF16x4(b.arr, b.at('e'), 'xv')}
-          }`),
+      store: (v) => storeF16x4(b.arr, b.at('e'), v('x')),
     });
   }
   return emitStagedLoad({
     count: b.count, index: b.index(false), loads: [{ name: 'x', expr: b.value }], storeIndex: b.storeIndex ?? '', valid: b.valid,
-    store: (v) => (!p ? `${b.arr}[${b.at('e')}] = f16(${v('x')});` : `{
-            let xv = ${v('x')};
-            let bad = lae_bad16(xv);
-            if (bad) { atomicMin(&${p.firstBad}[${p.col}], ${p.row}); atomicMin(&${p.firstBad}[${p.all}], ${p.row}); }
-            ${b.arr}[${b.at('e')}] = f16(select(xv, 0.0, bad));
-          }`),
+    store: (v) => `${b.arr}[${b.at('e')}] = f16(${v('x')});`,
   });
 }

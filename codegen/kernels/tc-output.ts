@@ -6,7 +6,7 @@
 // only reads the column blocks of A at or left of its own (the rest are zero). Each subgroup owns
 // an fm x fn block of O's fragments; the epilogue adds outputAdd and applies the gate per element.
 import type { KernelSource } from './common.js';
-import { emitF16Block, POISON_WGSL } from './staged.js';
+import { emitF16Block } from './staged.js';
 import { emitDirectStores, emitEpilogue, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
 import { anchoredScores, emitTcScores, tcScoresWords } from './tc-scores.js';
 
@@ -21,8 +21,7 @@ interface Layout { slab: number; perPass: number; sA: number; sQ: number; sSV: n
 export function tcOutputLayout(ks: KernelSource): Layout {
   const C = ks.cfg.chunk;
   const BV = tcOutputTileV(ks.cfg.V);
-  // Less the causal mask's first-bad rows (BV + 1 atomics and a word).
-  const budget = (ks.cfg.wgMemory ?? 32768) - 4 * (BV + 2);
+  const budget = ks.cfg.wgMemory ?? 32768;
   for (const slab of [32, 16]) {
     for (const perPass of [4, 2, 1]) {
       const sc = tcScoresWords(ks, slab, perPass);
@@ -83,8 +82,7 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
     body: `let cg = v0 + c;
       if (r < rows && cg < VD) {
         let t = t0 + r;
-        // A value row at or before r that was not finite reaches o here (it was staged as 0).
-        let pre = select(value, lae_nan(), r >= atomicLoad(&firstBad[c]))${add};
+        let pre = value${add};
         ${store}
       }`,
   });
@@ -93,20 +91,14 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
     arr: o, offset: `((b * P.T + t0 + ${rowMap.row(i)}) * P.H + h) * VD + v0 + ${rowMap.col(j)}`, stride: 'P.H * VD',
   }));
   const plain = !ks.def.roles.outputAdd && !ks.def.roles.outputGate;
-  const storeO = plain && cfg.V % 16 === 0 ? `if (lid == 0u) { firstBadAll = atomicLoad(&firstBad[${BV}u]); }
-  if (rows == C && v0 + ${BV}u <= VD && workgroupUniformLoad(&firstBadAll) == NONE_BAD) {
+  const storeO = plain && cfg.V % 16 === 0 ? `if (rows == C && v0 + ${BV}u <= VD) {
     ${direct}
   } else {
     ${epilogue}
   }` : epilogue;
-  ks.helper('poison', POISON_WGSL);
   return `
 var<workgroup> wh: array<f16, ${lay.f16}>;
 var<workgroup> wf: array<f32, ${lay.f32}>;
-// Per value column (and at BV, over all): the first chunk row whose value was not finite.
-var<workgroup> firstBad: array<atomic<u32>, ${BV + 1}>;
-var<workgroup> firstBadAll: u32;
-const NONE_BAD: u32 = 0xffffffffu;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${fr.builtins()}) {
@@ -118,7 +110,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${ks.chunkSpan()}
   ${fr.opening()}
   let v0 = vt * ${BV}u;
-  for (var c = lid; c <= ${BV}u; c += WG) { atomicStore(&firstBad[c], NONE_BAD); }
   ${scores}
   let fsr = sg / ${p.gc}u;
   let fsc = sg % ${p.gc}u;
@@ -159,7 +150,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     wide: value4,
     valid: `r0 + e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
     arr: 'wh', at: (e) => `${lay.sSV}u + ${e}`,
-    poison: { firstBad: 'firstBad', row: `r0 + e / ${BV}u`, col: `e % ${BV}u`, all: `${BV}u` },
   })}
     workgroupBarrier();
     if (factive) {

@@ -8,7 +8,7 @@
 // backward, as the f32 tier stores it; W and the keys decayed to the chunk's end also go to the
 // delta scan's per-chunk f16 blocks (w16, kg16).
 import type { KernelSource } from './common.js';
-import { emitF16Block, POISON_WGSL } from './staged.js';
+import { emitF16Block } from './staged.js';
 import { emitEpilogue, fragCeil, partition, SCRATCH_WORDS, scratchWords, type Fragments } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
@@ -21,8 +21,7 @@ interface PrepLayout { slab: number; SR: number; perPass: number; passWidth: num
  * passes that fit. */
 export function tcPrepLayout(ks: KernelSource): PrepLayout {
   const C = ks.cfg.chunk;
-  // Less the causal mask's first-bad rows (129 atomics).
-  const budget = (ks.cfg.wgMemory ?? 32768) - 4 * 129;
+  const budget = ks.cfg.wgMemory ?? 32768;
   const widest = Math.max(fragCeil(ks.cfg.K), fragCeil(ks.cfg.V));
   for (const slab of [32, 16]) {
     for (const SR of [32, 16]) {
@@ -109,8 +108,6 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
   let fsc = sg % ${p.gc}u;
   let factive = sg < ${p.gr * p.gc}u;
   ${fr.declare('wu', p.fm, p.fn)}
-  for (var c = lid; c <= 128u; c += WG) { atomicStore(&firstBad[c], 0xffffffffu); }
-  workgroupBarrier();
   for (var r0 = 0u; r0 < rows; r0 += ${lay.SR}u) {
     ${emitF16Block({
     count: `${lay.SR * width}u`,
@@ -119,7 +116,6 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
     wide: operand4 && `${beta}(b, t, h, 0u) * ${operand4}`,
     valid: `r0 + e / ${width}u < rows && ${c0}u + e % ${width}u < ${dim}`,
     arr: 'wh', at: (e) => `${lay.sX}u + ${e}`,
-    poison: { firstBad: 'firstBad', row: `r0 + e / ${width}u`, col: `e % ${width}u`, all: '128u' },
   })}
     workgroupBarrier();
     if (factive) {
@@ -136,19 +132,14 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
     scratch: 'wf', scratchBase: lay.aux, perPass: lay.perPass, active: 'factive',
     row: (i) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j) => `(fsc * ${p.fn}u + ${j}u) * 16u`,
     body: `let d = ${c0}u + c;
-      // An X row at or before r that was not finite reaches this row here (it was staged as 0).
-      let wv = select(value, lae_nan(), r >= atomicLoad(&firstBad[c]));
-      if (r < rows && d < ${dim}) { ${out}[(bh * P.T + t0 + r) * ${dim} + d] = wv; }${which === 0 ? `
-      ${w16}[${chunkOperandAt(KF, 'r', 'd')}] = f16(select(0.0, wv, r < rows && d < KD));` : ''}`,
+      if (r < rows && d < ${dim}) { ${out}[(bh * P.T + t0 + r) * ${dim} + d] = value; }${which === 0 ? `
+      ${w16}[${chunkOperandAt(KF, 'r', 'd')}] = f16(select(0.0, value, r < rows && d < KD));` : ''}`,
   })}
 }`;
   });
-  ks.helper('poison', POISON_WGSL);
   return `
 var<workgroup> wh: array<f16, ${lay.f16}>;
 var<workgroup> wf: array<f32, ${lay.f32}>;
-// Per column of a W or U pass (and at 128, over all): the first chunk row of X not finite.
-var<workgroup> firstBad: array<atomic<u32>, 129>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${fr.builtins()}) {

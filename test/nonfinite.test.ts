@@ -10,8 +10,15 @@ import { referenceForward } from '../runtime/reference.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
 import { sampleInputs } from '../runtime/sample.js';
 import { relL2 } from './helpers/numerics.js';
-import { getEngine } from './helpers/engine.js';
+import { getEngine, getTensorCoreEngine } from './helpers/engine.js';
+import type { Engine } from '../runtime/engine.js';
 
+/** Both tiers: the f32 kernels, and the tensor-core tier through its portable lowering (f16
+ * operands: the looser bounds of that tier, o 3e-3, gradients 1e-2). */
+const TIERS: { name: string; engine: () => Promise<Engine>; tol: number; gradTol: number }[] = [
+  { name: 'f32 tier', engine: getEngine, tol: 1e-4, gradTol: 1e-4 },
+  { name: 'tensor-core tier (portable)', engine: getTensorCoreEngine, tol: 3e-3, gradTol: 1e-2 },
+];
 const TOL = 1e-4;
 const size: ProblemSize = { B: 1, T: 40, H: 1, K: 16, V: 16 };
 
@@ -34,9 +41,9 @@ function seedsFor(s: ProblemSize) {
   return Float32Array.from({ length: s.B * s.T * s.H * s.V }, (_, i) => Math.sin(0.7 * i + 0.3));
 }
 
-describe('hard resets: log-decays of -Infinity and -3.4e38 (decay exactly 0)', () => {
+describe.each(TIERS)('hard resets on the $name: log-decays of -Infinity and -3.4e38 (decay exactly 0)', (tier) => {
   it.each(['gla', 'simple_gla', 'gated_delta_rule'] as const)('%s: chunked forward, backward and recurrent mode match the reference', async (name) => {
-    const engine = await getEngine();
+    const engine = await tier.engine();
     const op = engine.variant(name);
     const x = sampleInputs(VARIANTS[name], size, 1, true);
     const g = x.g!;
@@ -51,32 +58,32 @@ describe('hard resets: log-decays of -Infinity and -3.4e38 (decay exactly 0)', (
     for (const mode of ['chunked', 'recurrent'] as const) {
       const { o, ht } = await op.forward(x, { ...size, chunkSize: 16, mode, poisonOutputs: true });
       expect(o.every(Number.isFinite), `${mode} o finite`).toBe(true);
-      expect(relL2(o, ref.o), `${mode} o`).toBeLessThan(TOL);
-      expect(relL2(ht!, ref.ht), `${mode} ht`).toBeLessThan(TOL);
+      expect(relL2(o, ref.o), `${mode} o`).toBeLessThan(tier.tol);
+      expect(relL2(ht!, ref.ht), `${mode} ht`).toBeLessThan(tier.tol);
     }
     const dO = seedsFor(size);
     const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
     const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 16, poisonOutputs: true });
     for (const [k, v] of Object.entries(want)) {
       expect(grads[k]!.every(Number.isFinite), `${k} finite`).toBe(true);
-      expect(relL2(grads[k]!, v), k).toBeLessThan(TOL);
+      expect(relL2(grads[k]!, v), k).toBeLessThan(tier.gradTol);
     }
   });
 
   it.each(['gla', 'simple_gla'] as const)('%s: a NaN log-decay stays NaN in the forward (the floor does not take it for a hard reset)', async (name) => {
-    const op = (await getEngine()).variant(name);
+    const op = (await tier.engine()).variant(name);
     const x = sampleInputs(VARIANTS[name], size, 6, true);
     x.g![30 * (x.g!.length / size.T)] = Number.NaN;
     const { h0, ...rest } = x;
     const ref = referenceForward(op.def, rest, size, { h0 });
     const { o, ht } = await op.forward(x, { ...size, chunkSize: 16, poisonOutputs: true });
     expect(ref.o.some((v) => Number.isNaN(v))).toBe(true);
-    expectSamePattern(o, ref.o, 'o');
-    expectSamePattern(ht!, ref.ht, 'ht');
+    expectSamePattern(o, ref.o, 'o', tier.tol);
+    expectSamePattern(ht!, ref.ht, 'ht', tier.tol);
   });
 
   it('the log-decay check still refuses a positive value (+Infinity too) and accepts -Infinity', async () => {
-    const op = (await getEngine()).variant('gla');
+    const op = (await tier.engine()).variant('gla');
     const x = sampleInputs(op.def, size, 2, false);
     for (const bad of [0.5, Infinity]) {
       const g = x.g!.slice();
@@ -86,11 +93,16 @@ describe('hard resets: log-decays of -Infinity and -3.4e38 (decay exactly 0)', (
     const g = x.g!.map(() => -Infinity);
     const { o } = await op.forward({ ...x, g }, { ...size, chunkSize: 16 });
     // Every token resets every key: o_t = scale * (q_t . k_t) v_t.
-    expect(relL2(o, referenceForward(op.def, { ...x, g }, size).o)).toBeLessThan(TOL);
+    expect(relL2(o, referenceForward(op.def, { ...x, g }, size).o)).toBeLessThan(tier.tol);
   });
 });
 
-describe('non-finite values propagate causally', () => {
+// The f32 tier only: the tensor-core tier's triangular products (fragments) cannot skip a masked
+// term, so a NaN or Inf in V can still reach the earlier rows of its 16-row block there (a fix
+// staged the operand with such values zeroed and their rows recorded; it passed here on the
+// portable lowering but gave wrong results on the H200's subgroup-matrix lowering, unexplained,
+// and was reverted: see issue 9's note).
+describe.each(TIERS.slice(0, 1))('non-finite values propagate causally on the $name', (tier) => {
   // Every chunk size for the plain output stage (linear_attn) and the WY one (delta_rule); the
   // gated forms at the chunk the reset tests already compiled (lavapipe compiles slowly).
   const cases: [VariantName, 16 | 32 | 64][] = [
@@ -98,7 +110,7 @@ describe('non-finite values propagate causally', () => {
     ['delta_rule', 16], ['delta_rule', 32], ['delta_rule', 64],
   ];
   it.each(cases)('%s, chunk %i: v[t=30] = NaN leaves o finite before t = 30, and o, ht follow the reference after', async (name, chunk) => {
-    const op = (await getEngine()).variant(name);
+    const op = (await tier.engine()).variant(name);
     const x = sampleInputs(VARIANTS[name], size, 3, true);
     x.v![(30 * size.H) * size.V + 3] = Number.NaN;
     const { h0, ...rest } = x;
@@ -106,29 +118,29 @@ describe('non-finite values propagate causally', () => {
     const { o, ht } = await op.forward(x, { ...size, chunkSize: chunk, poisonOutputs: true });
     const before = 30 * size.H * size.V;
     expect(o.subarray(0, before).every(Number.isFinite)).toBe(true);
-    expectSamePattern(o, ref.o, 'o');
-    expectSamePattern(ht!, ref.ht, 'ht');
+    expectSamePattern(o, ref.o, 'o', tier.tol);
+    expectSamePattern(ht!, ref.ht, 'ht', tier.tol);
   });
 
   it.each(['linear_attn', 'gla', 'delta_rule'] as const)('%s backward: a NaN in do at t = 10 reaches only the gradients the reference has it in', async (name) => {
-    const op = (await getEngine()).variant(name);
+    const op = (await tier.engine()).variant(name);
     const x = sampleInputs(VARIANTS[name], size, 4, true);
     const dO = seedsFor(size);
     dO[10 * size.H * size.V + 2] = Number.NaN;
     const { h0, ...rest } = x;
     const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
     const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 16, poisonOutputs: true });
-    for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, k);
+    for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, k, tier.gradTol);
   });
 
   it('delta_rule backward: a NaN in v at t = 30 stays out of the earlier tokens\' gradients (the WY products)', async () => {
-    const op = (await getEngine()).variant('delta_rule');
+    const op = (await tier.engine()).variant('delta_rule');
     const x = sampleInputs(op.def, size, 5, true);
     x.v![30 * size.H * size.V + 3] = Number.NaN;
     const dO = seedsFor(size);
     const { h0, ...rest } = x;
     const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
     const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 16, poisonOutputs: true });
-    for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, k);
+    for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, k, tier.gradTol);
   });
 });

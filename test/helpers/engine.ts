@@ -6,3 +6,11 @@ export function getEngine(): Promise<Engine> {
   shared ??= createEngine();
   return shared;
 }
+
+let tensorCores: Promise<Engine> | undefined;
+/** One engine per test file on the tensor-core tier's portable lowering (its tiles and staging in
+ * plain WGSL, so it runs on lavapipe). */
+export function getTensorCoreEngine(): Promise<Engine> {
+  tensorCores ??= createEngine({ tensorCores: 'portable' });
+  return tensorCores;
+}

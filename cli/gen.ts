@@ -7,7 +7,7 @@ import { Project, VariableDeclarationKind, type SourceFile } from 'ts-morph';
 import type { VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
-  CHUNK_SIZES, KERNEL_STAGES, PARAMS_FIELDS, planBackward, planForward, planStep, type ChunkSize, type ForwardMode, type KernelPlan,
+  CHUNK_SIZES, FRAGMENT_LOWERINGS, KERNEL_STAGES, PARAMS_FIELDS, planBackward, planForward, planStep, type ChunkSize, type ForwardMode, type FragmentLowering, type KernelPlan,
 } from '../codegen/index.js';
 
 const planLabel = (mode: KernelPlan['mode']) => (mode === 'step' || mode === 'stepPool' ? 'decode step' : mode === 'backward' ? 'backward' : `${mode} forward`);
@@ -27,6 +27,9 @@ export interface GenOptions {
   mode?: GenMode;
   /** Kernels for packed variable-length sequences: the module's calls then take cuSeqlens. */
   varlen?: boolean;
+  /** The tensor-core tier's kernels, lowered to subgroup matrices or to plain WGSL ('portable');
+   * the module then lists the device features it needs (REQUIRED_FEATURES). */
+  tensorCores?: FragmentLowering;
 }
 
 export class GenError extends Error {
@@ -58,7 +61,10 @@ export async function runGen(opts: GenOptions): Promise<string[]> {
   if (typeof opts.out !== 'string' || opts.out === '') throw new GenError('an output folder is required');
   const def = await resolveVariant(opts.variant);
   const modes: ForwardMode[] = genMode === 'both' ? ['chunked', 'recurrent'] : [genMode];
-  const cfg = { K, V, chunk, ...(opts.varlen ? { varlen: true as const } : {}) };
+  if (opts.tensorCores !== undefined && !FRAGMENT_LOWERINGS.includes(opts.tensorCores)) {
+    throw new GenError(`tensorCores must be one of ${FRAGMENT_LOWERINGS.join(', ')}, got ${JSON.stringify(opts.tensorCores)}`);
+  }
+  const cfg = { K, V, chunk, ...(opts.varlen ? { varlen: true as const } : {}), ...(opts.tensorCores ? { fragments: opts.tensorCores } : {}) };
   // The forwards asked for, the decode step, and the backward (which follows the chunked forward).
   const plans = [
     ...modes.map((m) => planForward(def, cfg, m)),
@@ -69,7 +75,7 @@ export async function runGen(opts: GenOptions): Promise<string[]> {
   const out = resolve(opts.out);
   mkdirSync(out, { recursive: true });
   const written: string[] = [];
-  const args = `variant=${def.name} K=${K} V=${V} chunk=${chunk} mode=${genMode}${opts.varlen ? ' varlen' : ''}`;
+  const args = `variant=${def.name} K=${K} V=${V} chunk=${chunk} mode=${genMode}${opts.varlen ? ' varlen' : ''}${opts.tensorCores ? ` tensor-cores=${opts.tensorCores}` : ''}`;
   for (const plan of plans) {
     for (const k of plan.kernels) {
       const file = join(out, `${k.name}.wgsl`);
@@ -152,6 +158,12 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
     `Layout of h0/ht: ${def.stateLayout === 'kv' ? '[B,H,K,V]' : '[B,H,V,K]'}.`);
   exported('INPUTS', `${literal(Object.fromEntries(def.inputs.map((i) => [i.name, i.dims])))} as const`,
     'Every input of the variant with its shape, row-major, in problem dims.');
+  const features = cfg.fragments === 'subgroup-matrix' ? ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix']
+    : cfg.fragments === 'portable' ? ['shader-f16'] : [];
+  exported('REQUIRED_FEATURES', `${literal(features)} as const`, features.length
+    ? `Device features the kernels need: request them in adapter.requestDevice({ requiredFeatures }).${cfg.fragments === 'subgroup-matrix'
+      ? ' In Node (Dawn), create the instance with enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia for them to appear on NVIDIA.' : ''}`
+    : 'Device features the kernels need: none.');
   exported('PARAMS_FIELDS', `${literal(PARAMS_FIELDS)} as const`,
     'Field order of the Params uniform (binding 0 of every kernel): `scale` is f32, the rest u32.');
   const forwardModes = plans.map((p) => p.mode).filter((m) => m === 'chunked' || m === 'recurrent');
@@ -400,6 +412,10 @@ if (err) throw new Error(\`kernel '\${k.name}': \${err.message}\`);
 return pipeline;`;
 
 const CREATE_KERNELS_BODY = `
+const missing = REQUIRED_FEATURES.filter((f) => !device.features.has(f as GPUFeatureName));
+if (missing.length) {
+  throw new Error(\`the device lacks \${missing.join(', ')}, which these kernels need: request REQUIRED_FEATURES in adapter.requestDevice({ requiredFeatures }) on an adapter that has them\`);
+}
 const out: Partial<Record<PlanName, readonly GPUComputePipeline[]>> = {};
 for (const name of PLAN_NAMES) {
   const plan: PlanDecl = PLANS[name];

@@ -11,6 +11,7 @@ import { benchTrain, benchStep, TRAIN_HEADER, STEP_HEADER } from '../bench/backw
 import { benchVarlen, VARLEN_HEADER, VARLEN_LENGTHS } from '../bench/varlen.js';
 import { runDemo } from './demo.js';
 import { TENSOR_CORE_OPTIONS, type TensorCoreOption } from '../runtime/tier.js';
+import type { FragmentLowering } from '../codegen/index.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -47,10 +48,12 @@ program.command('gen')
   .option('--K <K>', 'key head dim', int('K'), 128)
   .option('--V <V>', 'value head dim', int('V'), 128)
   .option('--varlen', 'kernels for packed variable-length sequences: the module takes cuSeqlens')
-  .action(async (variant: string, o: { out: string; chunk: 16 | 32 | 64; K: number; V: number; varlen?: boolean }) => {
+  .option('--tensor-cores [lowering]', 'the tensor-core tier: subgroup-matrix (default; needs shader-f16, subgroups, chromium-experimental-subgroup-matrix) or portable (plain WGSL, needs shader-f16)')
+  .action(async (variant: string, o: { out: string; chunk: 16 | 32 | 64; K: number; V: number; varlen?: boolean; tensorCores?: string | true }) => {
     // Loaded on demand: gen pulls in the TypeScript compiler and ts-morph.
     const { runGen } = await import('./gen.js');
-    const files = await runGen({ variant, out: o.out, chunk: o.chunk, K: o.K, V: o.V, varlen: o.varlen });
+    const tensorCores = o.tensorCores === true ? 'subgroup-matrix' : o.tensorCores as FragmentLowering | undefined;
+    const files = await runGen({ variant, out: o.out, chunk: o.chunk, K: o.K, V: o.V, varlen: o.varlen, tensorCores });
     for (const f of files) console.log(f);
   });
 

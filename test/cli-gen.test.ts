@@ -14,7 +14,7 @@ import { referenceForward } from '../runtime/reference.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import type { ProblemSize, VariantDef } from '../dsl/index.js';
-import { getEngine } from './helpers/engine.js';
+import { getEngine, getTensorCoreEngine } from './helpers/engine.js';
 import { relL2, rng } from './helpers/numerics.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -260,6 +260,45 @@ describe('lae gen: built-in variants', () => {
     const { g: _g, ...noG } = inputs;
     await expect(mod.forward(engine.device, pipelines, noG, size)).rejects.toThrow(/missing input 'g'/);
     await expect(mod.forward(engine.device, pipelines, { ...inputs, x: inputs.q! }, size)).rejects.toThrow(/unknown input 'x'/);
+  });
+});
+
+describe('lae gen --tensor-cores', () => {
+  it('portable: the module asks for shader-f16, type-checks, and its forward matches the reference within the tier\'s bound', async () => {
+    const out = join(tmp, 'gdn-tc');
+    const size = { B: 1, T: 40, H: 2, K: 16, V: 16 };
+    const files = await runGen({ variant: 'gated_delta_rule', out, chunk: 16, K: size.K, V: size.V, mode: 'chunked', tensorCores: 'portable' });
+    const moduleFile = files.find((f) => f.endsWith('.kernels.ts'))!;
+    expect(typeCheck([moduleFile])).toEqual([]);
+    const mod = (await importGenerated(moduleFile)) as GeneratedModule & { REQUIRED_FEATURES: readonly string[] };
+    expect(mod.REQUIRED_FEATURES).toEqual(['shader-f16']);
+    const output = readFileSync(files.find((f) => f.endsWith('_output.wgsl'))!, 'utf8');
+    expect(output).toMatch(/\nenable f16;\n/);
+    // A device with shader-f16 (the engine of the tier's portable lowering asks for it).
+    const engine = await getTensorCoreEngine();
+    const pipelines = await mod.createKernels(engine.device);
+    const def = VARIANTS.gated_delta_rule;
+    const inputs = randomInputs(def, size, 12);
+    inputs.beta = inputs.beta!.map((x) => 1 / (1 + Math.exp(-x)));
+    const got = await mod.forward(engine.device, pipelines, inputs, { B: size.B, T: size.T, H: size.H });
+    const want = referenceForward(def, inputs, size);
+    expect(relL2(got.o, want.o)).toBeLessThan(3e-3);
+    expect(relL2(got.ht, want.ht)).toBeLessThan(3e-3);
+  });
+
+  it('subgroup-matrix: the WGSL enables the extension, and a device without the features is told what to request', async () => {
+    const out = join(tmp, 'gla-tc');
+    const files = await runGen({ variant: 'gla', out, K: 32, V: 32, mode: 'chunked', tensorCores: 'subgroup-matrix' });
+    const output = readFileSync(files.find((f) => f.endsWith('_output.wgsl'))!, 'utf8');
+    expect(output).toContain('enable chromium_experimental_subgroup_matrix;');
+    expect(output).toContain('subgroupMatrixMultiplyAccumulate');
+    const mod = (await importGenerated(files.find((f) => f.endsWith('.kernels.ts'))!)) as GeneratedModule & { REQUIRED_FEATURES: readonly string[] };
+    expect(mod.REQUIRED_FEATURES).toEqual(['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix']);
+    const engine = await getEngine();
+    if (!engine.device.features.has('chromium-experimental-subgroup-matrix' as GPUFeatureName)) {
+      await expect(mod.createKernels(engine.device)).rejects.toThrow(/lacks .*chromium-experimental-subgroup-matrix.*REQUIRED_FEATURES/);
+    }
+    await expect(runGen({ variant: 'gla', out, tensorCores: 'tensor' as never })).rejects.toThrow(/tensorCores must be one of subgroup-matrix, portable/);
   });
 });
 

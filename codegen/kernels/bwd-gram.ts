@@ -53,13 +53,7 @@ const SX: u32 = 16u;
 var<workgroup> sL: array<f32, SX * C>;
 var<workgroup> sR: array<f32, SX * C>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = wid.x;
-  let bh = wid.y;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
+${ks.chunkMainXY()}
   let tx = lid % TX;
   let ty = lid / TX;
   var acc: array<array<f32, SRN>, SRM>;

@@ -237,14 +237,27 @@ export class KernelSource {
   }
   /** WGSL opening the entry point of a per-chunk kernel on the grid (x, chunk, b*h): n, bh, b,
    * h, and the chunk's t0 and rows. */
-  chunkMain(): string {
+  chunkMain(builtins = ''): string {
+    return this.chunkOpening('y', builtins);
+  }
+  /** chunkMain on the grid (chunk, b*h, 1), the per-chunk kernels that tile nothing else. */
+  chunkMainXY(builtins = ''): string {
+    return this.chunkOpening('x', builtins);
+  }
+  private chunkOpening(chunkAxis: 'x' | 'y', builtins: string): string {
     return `@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = wid.y;
-  let bh = wid.z;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${builtins}) {
+  let n = wid.${chunkAxis};
+  let bh = wid.${chunkAxis === 'x' ? 'y' : 'z'};
   let b = bh / P.H;
   let h = bh % P.H;
   ${this.chunkSpan()}`;
+  }
+  /** WGSL opening a per-sequence kernel (sequenceSpan) on the grid (x, sequence*head, z). */
+  sequenceMain(builtins = ''): string {
+    return `@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${builtins}) {
+  ${this.sequenceSpan()}`;
   }
   /** chunkMain for a register-tiled kernel: also the tile index (named `tile`) and the thread's
    * tx, ty in the TILE_GRID. */

@@ -87,6 +87,12 @@ export class Fragments {
     return this.hardware ? ', @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32' : '';
   }
 
+  /** The workgroup arrays a tensor-core kernel lays its regions out in: f16 operands, f32
+   * results and scratch. */
+  workspace(f16Words: number, f32Words: number): string {
+    return `var<workgroup> wh: array<f16, ${f16Words}>;\nvar<workgroup> wf: array<f32, ${f32Words}>;`;
+  }
+
   opening(): string {
     return this.hardware ? '' : 'let sg = lid / 32u;\n  let lane = lid % 32u;\n  let fr_row = lane / 2u;\n  let fr_col = (lane % 2u) * 8u;';
   }

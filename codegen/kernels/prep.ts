@@ -105,13 +105,7 @@ ${emitWyProduct(ks)}`;
   }
   return `
 ${prelude}
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = wid.x;
-  let bh = wid.y;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
+${ks.chunkMainXY()}
 ${cumsum}
 ${wy}
 }`;

@@ -97,17 +97,10 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
     ${epilogue}
   }` : epilogue;
   return `
-var<workgroup> wh: array<f16, ${lay.f16}>;
-var<workgroup> wf: array<f32, ${lay.f32}>;
+${fr.workspace(lay.f16, lay.f32)}
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${fr.builtins()}) {
+${ks.chunkMain(fr.builtins())}
   let vt = wid.x;
-  let n = wid.y;
-  let bh = wid.z;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
   ${fr.opening()}
   let v0 = vt * ${BV}u;
   ${scores}

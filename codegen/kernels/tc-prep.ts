@@ -138,16 +138,9 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
 }`;
   });
   return `
-var<workgroup> wh: array<f16, ${lay.f16}>;
-var<workgroup> wf: array<f32, ${lay.f32}>;
+${fr.workspace(lay.f16, lay.f32)}
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${fr.builtins()}) {
-  let n = wid.x;
-  let bh = wid.y;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
+${ks.chunkMainXY(fr.builtins())}
   ${fr.opening()}
   ${ks.decayed ? emitGateCumsum(ks) : ''}
   ${emitDecayedKeys(ks)}

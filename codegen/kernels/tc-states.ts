@@ -64,13 +64,7 @@ export function emitTcOperands(ks: KernelSource): string {
   const KF = fragCeil(ks.cfg.K);
   const VF = fragCeil(ks.cfg.V);
   return `
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = wid.x;
-  let bh = wid.y;
-  let b = bh / P.H;
-  let h = bh % P.H;
-  ${ks.chunkSpan()}
+${ks.chunkMainXY()}
   ${ks.decayed ? emitGateCumsum(ks) : ''}
   ${emitDecayedKeys(ks)}
   ${emitF16Block({
@@ -137,11 +131,9 @@ export function emitTcChunkStates(ks: KernelSource, fr: Fragments): string {
   return `
 var<workgroup> wf: array<f32, ${scratchWords(perPass) + (ks.diag ? BK : 0)}>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${fr.builtins()}) {
+${ks.sequenceMain(fr.builtins())}
   let vt = wid.x;
   let kt = wid.z;
-  ${ks.sequenceSpan()}
   ${fr.opening()}
   let k0 = kt * ${BK}u;
   let v0 = vt * ${BV}u;
@@ -191,13 +183,10 @@ export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): string {
   const sMap = { row: (i: number) => `(ssr * ${pS.fm}u + ${i}u) * 16u`, col: (j: number) => `(ssc * ${pS.fn}u + ${j}u) * 16u` };
   const vMap = { row: (i: number) => `(vsr * ${pV.fm}u + ${i}u) * 16u`, col: (j: number) => `(vsc * ${pV.fn}u + ${j}u) * 16u` };
   return `
-var<workgroup> wh: array<f16, ${lay.f16}>;
-var<workgroup> wf: array<f32, ${lay.f32}>;
+${fr.workspace(lay.f16, lay.f32)}
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${fr.builtins()}) {
+${ks.sequenceMain(fr.builtins())}
   let vt = wid.x;
-  ${ks.sequenceSpan()}
   ${fr.opening()}
   let v0 = vt * ${BV}u;
   let ssr = sg / ${pS.gc}u;

@@ -30,6 +30,9 @@ export interface GenOptions {
   /** The tensor-core tier's kernels, lowered to subgroup matrices or to plain WGSL ('portable');
    * the module then lists the device features it needs (REQUIRED_FEATURES). */
   tensorCores?: FragmentLowering;
+  /** Kernels for software adapters (SwiftShader, lavapipe): loop bounds carry an opaque zero so
+   * their JIT keeps loops rolled (CodegenConfig.compactLoops); slower on a GPU. */
+  compactLoops?: boolean;
 }
 
 export class GenError extends Error {
@@ -64,7 +67,8 @@ export async function runGen(opts: GenOptions): Promise<string[]> {
   if (opts.tensorCores !== undefined && !FRAGMENT_LOWERINGS.includes(opts.tensorCores)) {
     throw new GenError(`tensorCores must be one of ${FRAGMENT_LOWERINGS.join(', ')}, got ${JSON.stringify(opts.tensorCores)}`);
   }
-  const cfg = { K, V, chunk, ...(opts.varlen ? { varlen: true as const } : {}), ...(opts.tensorCores ? { fragments: opts.tensorCores } : {}) };
+  const cfg = { K, V, chunk, ...(opts.varlen ? { varlen: true as const } : {}), ...(opts.tensorCores ? { fragments: opts.tensorCores } : {}),
+    ...(opts.compactLoops ? { compactLoops: true as const } : {}) };
   // The forwards asked for, the decode step, and the backward (which follows the chunked forward).
   const plans = [
     ...modes.map((m) => planForward(def, cfg, m)),
@@ -75,7 +79,7 @@ export async function runGen(opts: GenOptions): Promise<string[]> {
   const out = resolve(opts.out);
   mkdirSync(out, { recursive: true });
   const written: string[] = [];
-  const args = `variant=${def.name} K=${K} V=${V} chunk=${chunk} mode=${genMode}${opts.varlen ? ' varlen' : ''}${opts.tensorCores ? ` tensor-cores=${opts.tensorCores}` : ''}`;
+  const args = `variant=${def.name} K=${K} V=${V} chunk=${chunk} mode=${genMode}${opts.varlen ? ' varlen' : ''}${opts.tensorCores ? ` tensor-cores=${opts.tensorCores}` : ''}${opts.compactLoops ? ' compact-loops' : ''}`;
   for (const plan of plans) {
     for (const k of plan.kernels) {
       const file = join(out, `${k.name}.wgsl`);

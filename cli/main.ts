@@ -48,12 +48,13 @@ program.command('gen')
   .option('--K <K>', 'key head dim', int('K'), 128)
   .option('--V <V>', 'value head dim', int('V'), 128)
   .option('--varlen', 'kernels for packed variable-length sequences: the module takes cuSeqlens')
+  .option('--compact-loops', 'for software adapters (SwiftShader, lavapipe): loops stay rolled, so their JIT compiles in seconds, not minutes')
   .option('--tensor-cores [lowering]', 'the tensor-core tier: subgroup-matrix (default; needs shader-f16, subgroups, chromium-experimental-subgroup-matrix) or portable (plain WGSL, needs shader-f16)')
-  .action(async (variant: string, o: { out: string; chunk: 16 | 32 | 64; K: number; V: number; varlen?: boolean; tensorCores?: string | true }) => {
+  .action(async (variant: string, o: { out: string; chunk: 16 | 32 | 64; K: number; V: number; varlen?: boolean; tensorCores?: string | true; compactLoops?: boolean }) => {
     // Loaded on demand: gen pulls in the TypeScript compiler and ts-morph.
     const { runGen } = await import('./gen.js');
     const tensorCores = o.tensorCores === true ? 'subgroup-matrix' : o.tensorCores as FragmentLowering | undefined;
-    const files = await runGen({ variant, out: o.out, chunk: o.chunk, K: o.K, V: o.V, varlen: o.varlen, tensorCores });
+    const files = await runGen({ variant, out: o.out, chunk: o.chunk, K: o.K, V: o.V, varlen: o.varlen, tensorCores, compactLoops: o.compactLoops });
     for (const f of files) console.log(f);
   });
 

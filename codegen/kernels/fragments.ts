@@ -1,8 +1,10 @@
 // The matrix-fragment layer of the tensor-core tier. Every matmul-shaped product of a
 // tensor-core kernel is written against this layer: 16 x 16 result fragments (f32) accumulated
-// from 16 x 16 operand fragments (f16) that live in workgroup memory, four subgroups of 32
-// invocations per workgroup, each owning a block of result fragments. It has two lowerings of
-// the same tile walk and staging:
+// from 16 x 16 operand fragments (f16), four subgroups of 32 invocations per workgroup, each
+// owning a block of result fragments. Operands come from workgroup memory (staged, as the
+// parallel stages do: loading them straight from storage measured 5x slower there), or straight
+// from per-chunk f16 blocks in storage in the latency-bound state walks. Two lowerings of the
+// same tile walk and staging:
 //   'subgroup-matrix': WebGPU's subgroup matrices (chromium_experimental_subgroup_matrix), which
 //     Dawn lowers to cooperative matrices: the tensor cores on NVIDIA;
 //   'portable': the same fragments as per-invocation arrays in plain WGSL (each lane holds 8 of a

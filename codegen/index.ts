@@ -176,3 +176,4 @@ export function planBackward(def: VariantDef, cfg: CodegenConfig): KernelPlan {
   const kernels = emitBackwardKernels(def, cfg, tiles);
   return { variant: def.name, specHash: def.hash, mode: 'backward', config: cfg, tiles, key: planKey(def, cfg, 'backward'), buffers: backwardBuffers(def, cfg), kernels };
 }
+export { checkPlan } from './check.js';

@@ -1,0 +1,120 @@
+// lae kernel 'gated_delta_rule_bwdDq' (bwdDq) for variant 'gated_delta_rule'
+// spec hash f24d6bf0f465f5b6; config {"K":64,"V":64,"chunk":64}; tiles {"KP":64,"VP":64,"outBV":64,"prepSlab":16,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
+// decay=scalar correction=delta bonus=none state=kv
+
+struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> b_daqk: array<f32>;
+@group(0) @binding(2) var<storage, read> b_gcum: array<f32>;
+@group(0) @binding(3) var<storage, read> in_k: array<f32>;
+@group(0) @binding(4) var<storage, read> b_dqi: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_grad_q: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b_dbq: array<f32>;
+@group(0) @binding(7) var<storage, read> in_q: array<f32>;
+
+const C: u32 = 64u;
+const KD: u32 = 64u;
+const VD: u32 = 64u;
+const KP: u32 = 64u;
+const VP: u32 = 64u;
+const DG: u32 = 1u;
+const WG: u32 = 256u;
+const WG_X: u32 = 16u;
+const LOG2E: f32 = 1.4426950408889634;
+
+fn lae_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn lae_softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }
+fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
+
+fn role_k(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_k[(((b) * P.T + t) * P.H + h) * KD + j]; }
+fn role_q(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_q[(((b) * P.T + t) * P.H + h) * KD + j]; }
+fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
+fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG]; }
+fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
+fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
+fn gateq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gq(b, h, t, t0, d); }
+fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
+
+const TX: u32 = WG_X;
+const TY: u32 = WG / WG_X;
+
+const BW: u32 = 64u;
+const RM: u32 = C / TY;
+const RN: u32 = BW / TX;
+const SR: u32 = 8u;
+var<workgroup> sM: array<f32, SR * C>;
+var<workgroup> sR: array<f32, SR * BW>;
+
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = wid.y;
+  let bh = wid.z;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let t0 = n * C;
+  let rows = min(C, P.T - t0);
+  let xt = wid.x;
+  let tx = lid % TX;
+  let ty = lid / TX;
+  var acc: array<array<f32, RN>, RM>;
+  for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
+  for (var r0 = 0u; r0 < rows; r0 += SR) {
+    {
+      var m_v: array<f32, ((SR * C) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((SR * C) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (SR * C) - 1u);
+        let i = e % C; let r = min(r0 + e / C, rows - 1u);
+        m_v[stg] = select(0.0, b_daqk[cc(bh, n, i, r)] * exp2(gcs(b, h, t0 + min(i, rows - 1u), 0u) - gcs(b, h, t0 + min(r, rows - 1u), 0u)), r <= i);
+      }
+      for (var stg = 0u; stg < ((SR * C) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (SR * C)) {
+          
+          let valid = e % C < rows && r0 + e / C < rows;
+          sM[e] = select(0.0, m_v[stg], valid);
+        }
+      }
+    }
+    {
+      var r_v: array<f32, ((SR * BW) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((SR * BW) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (SR * BW) - 1u);
+        let r = min(r0 + e / BW, rows - 1u); let t = t0 + r; let x = min(xt * BW + e % BW, KD - 1u);
+        r_v[stg] = role_k(b, t, h, x);
+      }
+      for (var stg = 0u; stg < ((SR * BW) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (SR * BW)) {
+          
+          let valid = r0 + e / BW < rows && xt * BW + e % BW < KD;
+          sR[e] = select(0.0, r_v[stg], valid);
+        }
+      }
+    }
+    workgroupBarrier();
+    for (var rr = 0u; rr < SR; rr++) {
+      let r = r0 + rr;
+      for (var a = 0u; a < RM; a++) {
+        let i = ty + TY * a;
+        let l = sM[rr * C + ty + TY * a];
+        if (r <= i) { for (var c = 0u; c < RN; c++) { acc[a][c] += l * sR[rr * BW + tx + TX * c]; } }
+      }
+    }
+    workgroupBarrier();
+  }
+  
+  for (var a = 0u; a < RM; a++) {
+    let i = ty + TY * a;
+    for (var c = 0u; c < RN; c++) {
+      let x = xt * BW + tx + TX * c;
+      if (i < rows && x < KD) {
+        let t = t0 + i;
+        let value = acc[a][c];
+        let dq = P.scale * value + P.scale * exp2(gateq(b, h, t, t0, x)) * b_dqi[tok(bh, t, x, KD)];
+        b_grad_q[bth(b, t, h, x, KD)] = dq;
+        b_dbq[tok(bh, t, x, KD)] = role_q(b, t, h, x) * dq;
+      }
+    }
+  }
+}

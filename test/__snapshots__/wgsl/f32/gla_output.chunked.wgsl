@@ -1,0 +1,205 @@
+// lae kernel 'gla_output' (output) for variant 'gla'
+// spec hash 4f7810925b4783ac; config {"K":64,"V":64,"chunk":64}; tiles {"KP":64,"VP":64,"outBV":64,"prepSlab":8,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
+// decay=diagonal correction=none bonus=none state=kv
+
+struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> in_q: array<f32>;
+@group(0) @binding(2) var<storage, read> in_k: array<f32>;
+@group(0) @binding(3) var<storage, read> b_gcum: array<f32>;
+@group(0) @binding(4) var<storage, read> b_hs: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_o: array<f32>;
+@group(0) @binding(6) var<storage, read> in_v: array<f32>;
+
+const C: u32 = 64u;
+const KD: u32 = 64u;
+const VD: u32 = 64u;
+const KP: u32 = 64u;
+const VP: u32 = 64u;
+const DG: u32 = 64u;
+const WG: u32 = 256u;
+const WG_X: u32 = 16u;
+const LOG2E: f32 = 1.4426950408889634;
+
+fn lae_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn lae_softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }
+fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
+
+fn role_q(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_q[(((b) * P.T + t) * P.H + h) * KD + j]; }
+fn role_k(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_k[(((b) * P.T + t) * P.H + h) * KD + j]; }
+fn role_v(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_v[(((b) * P.T + t) * P.H + h) * VD + j]; }
+fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG + d]; }
+fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
+
+const TX: u32 = WG_X;
+const TY: u32 = WG / WG_X;
+
+
+const SK: u32 = 8u;
+const SRM: u32 = C / TY;
+const SRN: u32 = C / TX;
+var<workgroup> sA: array<f32, C * C>;
+var<workgroup> sL: array<f32, SK * C>;
+var<workgroup> sR: array<f32, SK * C>;
+var<workgroup> sGL: array<f32, SK * C>;
+var<workgroup> sGR: array<f32, SK * C>;
+
+
+
+fn scores(b: u32, h: u32, t0: u32, rows: u32, lid: u32) {
+  let tx = lid % TX;
+  let ty = lid / TX;
+  var acc: array<array<f32, SRN>, SRM>;
+  for (var a = 0u; a < SRM; a++) { for (var c = 0u; c < SRN; c++) { acc[a][c] = 0.0; } }
+  
+  for (var d0 = 0u; d0 < KD; d0 += SK) {
+    {
+      var l_v: array<f32, ((C * SK) + WG - 1u) / WG>; var rr_v: array<f32, ((C * SK) + WG - 1u) / WG>; var g1_v: array<f32, ((C * SK) + WG - 1u) / WG>; var g2_v: array<f32, ((C * SK) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((C * SK) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (C * SK) - 1u);
+        let t = min(t0 + e / SK, P.T - 1u); let d = min(d0 + e % SK, KD - 1u);
+        l_v[stg] = role_q(b, t, h, d);
+        rr_v[stg] = role_k(b, t, h, d);
+        g1_v[stg] = gq(b, h, t, t0, d);
+        g2_v[stg] = gcs(b, h, t, d);
+      }
+      for (var stg = 0u; stg < ((C * SK) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (C * SK)) {
+          let i = e / SK; let dd = e % SK;
+          let valid = i < rows && d0 + dd < KD;
+          sL[dd * C + i] = select(0.0, l_v[stg], valid); sR[dd * C + i] = select(0.0, rr_v[stg], valid); sGL[dd * C + i] = select(0.0, g1_v[stg], valid); sGR[dd * C + i] = select(0.0, g2_v[stg], valid);
+        }
+      }
+    }
+    
+    workgroupBarrier();
+    for (var dd = 0u; dd < SK; dd++) {
+      for (var a = 0u; a < SRM; a++) {
+        let i = ty + TY * a;
+        for (var c = 0u; c < SRN; c++) {
+          let j = tx + TX * c;
+          acc[a][c] += sL[dd * C + i] * sR[dd * C + j] * exp2(sGL[dd * C + i] - sGR[dd * C + j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var a = 0u; a < SRM; a++) {
+    let i = ty + TY * a;
+    for (var c = 0u; c < SRN; c++) {
+      let j = tx + TX * c;
+      var v = 0.0;
+      if (i < rows && j <= i) {
+        var x = acc[a][c] * P.scale;
+        
+        v = x;
+      }
+      sA[i * C + j] = v;
+    }
+  }
+  workgroupBarrier();
+}
+
+const BV: u32 = 64u;
+const RM: u32 = C / TY;
+const RN: u32 = BV / TX;
+const SJ: u32 = 16u;
+var<workgroup> sS: array<f32, SK * BV>;
+var<workgroup> sV: array<f32, SJ * BV>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = wid.y;
+  let bh = wid.z;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let t0 = n * C;
+  let rows = min(C, P.T - t0);
+  let vt = wid.x;
+  let tx = lid % TX;
+  let ty = lid / TX;
+  scores(b, h, t0, rows, lid);
+  var acc: array<array<f32, RN>, RM>;
+  for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
+  for (var d0 = 0u; d0 < KD; d0 += SK) {
+    {
+      var l_v: array<f32, ((C * SK) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((C * SK) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (C * SK) - 1u);
+        let t = t0 + min(e / SK, rows - 1u); let d = min(d0 + e % SK, KD - 1u);
+        l_v[stg] = role_q(b, t, h, d) * exp2(gq(b, h, t, t0, d));
+      }
+      for (var stg = 0u; stg < ((C * SK) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (C * SK)) {
+          let i = e / SK; let dd = e % SK;
+          let valid = i < rows && d0 + dd < KD;
+          sL[dd * C + i] = select(0.0, l_v[stg], valid);
+        }
+      }
+    }
+    {
+      var s_v: array<f32, ((SK * BV) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((SK * BV) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (SK * BV) - 1u);
+        let d = min(d0 + e / BV, KD - 1u); let cg = min(vt * BV + e % BV, VD - 1u);
+        s_v[stg] = b_hs[((bh * P.NT + n) * KD + d) * VD + cg];
+      }
+      for (var stg = 0u; stg < ((SK * BV) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (SK * BV)) {
+          
+          let valid = d0 + e / BV < KD && vt * BV + e % BV < VD;
+          sS[e] = select(0.0, s_v[stg], valid);
+        }
+      }
+    }
+    workgroupBarrier();
+    for (var dd = 0u; dd < SK; dd++) {
+      for (var a = 0u; a < RM; a++) {
+        let l = sL[dd * C + ty + TY * a];
+        for (var c = 0u; c < RN; c++) { acc[a][c] += l * sS[dd * BV + tx + TX * c]; }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] *= P.scale; } }
+  for (var j0 = 0u; j0 < rows; j0 += SJ) {
+    {
+      var v_v: array<f32, ((SJ * BV) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((SJ * BV) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (SJ * BV) - 1u);
+        let j = min(j0 + e / BV, rows - 1u); let cg = min(vt * BV + e % BV, VD - 1u);
+        v_v[stg] = role_v(b, t0 + j, h, cg);
+      }
+      for (var stg = 0u; stg < ((SJ * BV) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (SJ * BV)) {
+          
+          let valid = j0 + e / BV < rows && vt * BV + e % BV < VD;
+          sV[e] = select(0.0, v_v[stg], valid);
+        }
+      }
+    }
+    workgroupBarrier();
+    for (var jj = 0u; jj < SJ; jj++) {
+      for (var a = 0u; a < RM; a++) {
+        let l = sA[(ty + TY * a) * C + j0 + jj];
+        if (j0 + jj <= ty + TY * a) { for (var c = 0u; c < RN; c++) { acc[a][c] += l * sV[jj * BV + tx + TX * c]; } }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var a = 0u; a < RM; a++) {
+    let i = ty + TY * a;
+    for (var c = 0u; c < RN; c++) {
+      let cg = vt * BV + tx + TX * c;
+      if (i < rows && cg < VD) {
+        let t = t0 + i;
+        let pre = acc[a][c];
+        b_o[((b * P.T + t) * P.H + h) * VD + cg] = pre;
+      }
+    }
+  }
+}

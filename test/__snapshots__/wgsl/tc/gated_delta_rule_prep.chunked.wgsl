@@ -1,0 +1,604 @@
+enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+// lae kernel 'gated_delta_rule_prep' (prep) for variant 'gated_delta_rule'
+// spec hash f24d6bf0f465f5b6; config {"K":128,"V":128,"chunk":64,"fragments":"subgroup-matrix","wgMemory":49152}; tiles {"KP":128,"VP":128,"outBV":128,"prepSlab":32,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
+// decay=scalar correction=delta bonus=none state=kv
+
+struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> in_beta: array<f32>;
+@group(0) @binding(2) var<storage, read> in_k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> in_v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> b_w: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_u: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b_tmat: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b_w16: array<f16>;
+@group(0) @binding(8) var<storage, read_write> b_gcum: array<f32>;
+@group(0) @binding(9) var<storage, read> in_g: array<f32>;
+@group(0) @binding(10) var<storage, read_write> b_kg16: array<f16>;
+
+const C: u32 = 64u;
+const KD: u32 = 128u;
+const VD: u32 = 128u;
+const KP: u32 = 128u;
+const VP: u32 = 128u;
+const DG: u32 = 1u;
+const WG: u32 = 128u;
+const WG_X: u32 = 128u;
+const LOG2E: f32 = 1.4426950408889634;
+
+fn lae_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn lae_softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }
+fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
+
+fn role_beta(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_beta[((b) * P.T + t) * P.H + h]; }
+fn role_k(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u][((((b) * P.T + t) * P.H + h) * KD + j) & 3u]; }
+fn role_v(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u][((((b) * P.T + t) * P.H + h) * VD + j) & 3u]; }
+fn role_logDecay(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_g[((b) * P.T + t) * P.H + h]; }
+fn role4_k(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
+fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG]; }
+fn role4_v(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u]; }
+const LOG2_FLOOR: f32 = -160.0;
+fn decay_floor(x: f32) -> f32 {
+  let nan = (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+  return select(max(x, LOG2_FLOOR), x, nan);
+}
+
+var<workgroup> wh: array<f16, 8192>;
+var<workgroup> wf: array<f32, 8192>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let n = wid.x;
+  let bh = wid.y;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let t0 = n * C;
+  let rows = min(C, P.T - t0);
+  
+  
+  for (var d = lid; d < DG; d += WG) {
+    var acc = 0.0;
+    for (var i0 = 0u; i0 < rows; i0 += 16u) {
+      var gv: array<f32, 16>;
+      for (var k = 0u; k < 16u; k++) { gv[k] = role_logDecay(b, t0 + min(i0 + k, rows - 1u), h, d); }
+      for (var k = 0u; k < 16u; k++) {
+        if (i0 + k < rows) {
+          acc += decay_floor(gv[k] * LOG2E);
+          b_gcum[(bh * P.T + t0 + i0 + k) * DG + d] = acc;
+        }
+      }
+    }
+  }
+  storageBarrier();
+  workgroupBarrier();
+  {
+      var x_v: array<vec4<f32>, (((C * 128u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 128u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 128u, rows - 1u); let d = min(e % 128u, KD - 4u);
+        x_v[stg] = role4_k(b, t, h, d) * exp2(gcs(b, h, t0 + rows - 1u, d) - gcs(b, h, t, d));
+      }
+      for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((C * 128u) / 4u)) {
+          let e = e4 * 4u;
+          let r = e / 128u; let d = e % 128u;
+          let valid = r < rows && d < KD;
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); b_kg16[((bh * P.NT + n) * C + r) * 128u + d] = hv.x; b_kg16[((bh * P.NT + n) * C + r) * 128u + d + 1u] = hv.y; b_kg16[((bh * P.NT + n) * C + r) * 128u + d + 2u] = hv.z; b_kg16[((bh * P.NT + n) * C + r) * 128u + d + 3u] = hv.w; }
+        }
+      }
+    }
+  {
+  let fsr = sg / 2u;
+  let fsc = sg % 2u;
+  let factive = sg < 4u;
+  var sc_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var sc_0_1 = subgroup_matrix_result<f32, 16, 16>();
+  var sc_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var sc_1_1 = subgroup_matrix_result<f32, 16, 16>();
+  for (var i = lid; i < C; i += WG) {
+    let t = t0 + min(i, rows - 1u);
+    wf[5120u + i] = gcs(b, h, t, 0u);
+    wf[5184u + i] = gcs(b, h, t, 0u);
+  }
+  for (var d0 = 0u; d0 < KD; d0 += 32u) {
+    {
+      var x_v: array<vec4<f32>, (((C * 32u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 32u, rows - 1u); let d = min(d0 + e % 32u, KD - 4u);
+        x_v[stg] = role4_k(b, t, h, d);
+      }
+      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((C * 32u) / 4u)) {
+          let e = e4 * 4u;
+          
+          let valid = e / 32u < rows && d0 + e % 32u < KD;
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[0u + e] = hv.x; wh[0u + e + 1u] = hv.y; wh[0u + e + 2u] = hv.z; wh[0u + e + 3u] = hv.w; }
+        }
+      }
+    }
+    {
+      var x_v: array<vec4<f32>, (((C * 32u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 32u, rows - 1u); let d = min(d0 + e % 32u, KD - 4u);
+        x_v[stg] = role4_k(b, t, h, d);
+      }
+      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((C * 32u) / 4u)) {
+          let e = e4 * 4u;
+          
+          let valid = e / 32u < rows && d0 + e % 32u < KD;
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[2048u + e] = hv.x; wh[2048u + e + 1u] = hv.y; wh[2048u + e + 2u] = hv.z; wh[2048u + e + 3u] = hv.w; }
+        }
+      }
+    }
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < 32u; kk += 16u) {
+        {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 512u + kk, false, 32u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 512u + kk, false, 32u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + (fsc * 2u + 0u) * 512u + kk, true, 32u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + (fsc * 2u + 1u) * 512u + kk, true, 32u);
+      if (fsr * 2u + 0u >= fsc * 2u + 0u) { sc_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, sc_0_0); }
+      if (fsr * 2u + 0u >= fsc * 2u + 1u) { sc_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, sc_0_1); }
+      if (fsr * 2u + 1u >= fsc * 2u + 0u) { sc_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, sc_1_0); }
+      if (fsr * 2u + 1u >= fsc * 2u + 1u) { sc_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, sc_1_1); }
+    }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (factive) {
+    subgroupMatrixStore(&wf, 4096u + sg * 256u, sc_0_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[4096u + sg * 256u + el];
+      var a = 0.0;
+      if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5184u + c]); }
+      wf[0u + (r) * C + c] = a;
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 4096u + sg * 256u, sc_0_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[4096u + sg * 256u + el];
+      var a = 0.0;
+      if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5184u + c]); }
+      wf[0u + (r) * C + c] = a;
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 4096u + sg * 256u, sc_1_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[4096u + sg * 256u + el];
+      var a = 0.0;
+      if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5184u + c]); }
+      wf[0u + (r) * C + c] = a;
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 4096u + sg * 256u, sc_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[4096u + sg * 256u + el];
+      var a = 0.0;
+      if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5184u + c]); }
+      wf[0u + (r) * C + c] = a;
+    }
+  }
+  workgroupBarrier();
+}
+  // The diagonal blocks of T: thread (block, column c) substitutes down its column.
+  var tcol: array<f32, 16>;
+  let dblk = lid / 16u;
+  let dc = lid % 16u;
+  if (lid < 64u) {
+    let base = dblk * 16u;
+    for (var i = 0u; i < 16u; i++) {
+      var x = select(0.0, 1.0, i == dc);
+      if (i > dc) {
+        var acc = 0.0;
+        for (var m = dc; m < i; m++) { acc += wf[0u + (base + i) * C + base + m] * tcol[m]; }
+        x = -acc;
+      }
+      tcol[i] = x;
+    }
+  }
+  workgroupBarrier();
+  if (lid < 64u) {
+    for (var i = dc + 1u; i < 16u; i++) { wf[0u + (dblk * 16u + i) * C + dblk * 16u + dc] = tcol[i]; }
+  }
+  workgroupBarrier();
+  for (var el = lid; el < 256u; el += WG) {
+    let bJ = el / 256u;
+    let rr = (el % 256u) / 16u;
+    let cc = el % 16u;
+    var acc = 0.0;
+    for (var m = bJ * 16u; m < 16u; m++) {
+      // T[m, 16 bJ + cc]: unit diagonal, strictly lower part in wf.
+      let col = bJ * 16u + cc;
+      let tv = select(select(0.0, wf[0u + (m) * C + col], m > col), 1.0, m == col);
+      acc += wf[0u + (16u + rr) * C + m] * tv;
+    }
+    wf[4096u + el] = acc;
+  }
+  workgroupBarrier();
+  for (var el = lid; el < 256u; el += WG) {
+    let bJ = el / 256u;
+    let rr = (el % 256u) / 16u;
+    let cc = el % 16u;
+    var acc = wf[4096u + bJ * 256u + rr * 16u + cc];
+    for (var m = 0u; m < rr; m++) { acc += wf[0u + (16u + rr) * C + 16u + m] * wf[4096u + bJ * 256u + m * 16u + cc]; }
+    wf[0u + (16u + rr) * C + bJ * 16u + cc] = -acc;
+  }
+  workgroupBarrier();
+  for (var el = lid; el < 512u; el += WG) {
+    let bJ = el / 256u;
+    let rr = (el % 256u) / 16u;
+    let cc = el % 16u;
+    var acc = 0.0;
+    for (var m = bJ * 16u; m < 32u; m++) {
+      // T[m, 16 bJ + cc]: unit diagonal, strictly lower part in wf.
+      let col = bJ * 16u + cc;
+      let tv = select(select(0.0, wf[0u + (m) * C + col], m > col), 1.0, m == col);
+      acc += wf[0u + (32u + rr) * C + m] * tv;
+    }
+    wf[4096u + el] = acc;
+  }
+  workgroupBarrier();
+  for (var el = lid; el < 512u; el += WG) {
+    let bJ = el / 256u;
+    let rr = (el % 256u) / 16u;
+    let cc = el % 16u;
+    var acc = wf[4096u + bJ * 256u + rr * 16u + cc];
+    for (var m = 0u; m < rr; m++) { acc += wf[0u + (32u + rr) * C + 32u + m] * wf[4096u + bJ * 256u + m * 16u + cc]; }
+    wf[0u + (32u + rr) * C + bJ * 16u + cc] = -acc;
+  }
+  workgroupBarrier();
+  for (var el = lid; el < 768u; el += WG) {
+    let bJ = el / 256u;
+    let rr = (el % 256u) / 16u;
+    let cc = el % 16u;
+    var acc = 0.0;
+    for (var m = bJ * 16u; m < 48u; m++) {
+      // T[m, 16 bJ + cc]: unit diagonal, strictly lower part in wf.
+      let col = bJ * 16u + cc;
+      let tv = select(select(0.0, wf[0u + (m) * C + col], m > col), 1.0, m == col);
+      acc += wf[0u + (48u + rr) * C + m] * tv;
+    }
+    wf[4096u + el] = acc;
+  }
+  workgroupBarrier();
+  for (var el = lid; el < 768u; el += WG) {
+    let bJ = el / 256u;
+    let rr = (el % 256u) / 16u;
+    let cc = el % 16u;
+    var acc = wf[4096u + bJ * 256u + rr * 16u + cc];
+    for (var m = 0u; m < rr; m++) { acc += wf[0u + (48u + rr) * C + 48u + m] * wf[4096u + bJ * 256u + m * 16u + cc]; }
+    wf[0u + (48u + rr) * C + bJ * 16u + cc] = -acc;
+  }
+  workgroupBarrier();
+  for (var e = lid; e < C * C; e += WG) {
+    let tv = wf[0u + e];
+    b_tmat[(bh * P.NT + n) * C * C + e] = tv;
+    wh[0u + e] = f16(tv + select(0.0, 1.0, e / C == e % C));
+  }
+  workgroupBarrier();
+  {
+  let fsr = sg / 4u;
+  let fsc = sg % 4u;
+  let factive = sg < 4u;
+  var wu_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_0_1 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_1_1 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_2_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_2_1 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_3_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_3_1 = subgroup_matrix_result<f32, 16, 16>();
+  for (var r0 = 0u; r0 < rows; r0 += 32u) {
+    {
+      var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((4096u) / 4u) - 1u) * 4u;
+        let t = t0 + min(r0 + e / 128u, rows - 1u); let d = min(0u + e % 128u, KD - 4u);
+        x_v[stg] = role_beta(b, t, h, 0u) * role4_k(b, t, h, d) * exp2(gcs(b, h, t, 0u));
+      }
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((4096u) / 4u)) {
+          let e = e4 * 4u;
+          
+          let valid = r0 + e / 128u < rows && 0u + e % 128u < KD;
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+        }
+      }
+    }
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < 32u; kk += 16u) {
+        {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 1u) * 1024u + r0 + kk, false, 64u);
+      let fl2 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 2u) * 1024u + r0 + kk, false, 64u);
+      let fl3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 3u) * 1024u + r0 + kk, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 128u + (fsc * 2u + 0u) * 16u, false, 128u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 128u + (fsc * 2u + 1u) * 16u, false, 128u);
+      if ((r0 + kk) / 16u <= fsr * 4u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 1u) { wu_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, wu_1_1); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 2u) { wu_2_0 = subgroupMatrixMultiplyAccumulate(fl2, fr0, wu_2_0); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 2u) { wu_2_1 = subgroupMatrixMultiplyAccumulate(fl2, fr1, wu_2_1); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 3u) { wu_3_0 = subgroupMatrixMultiplyAccumulate(fl3, fr0, wu_3_0); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 3u) { wu_3_1 = subgroupMatrixMultiplyAccumulate(fl3, fr1, wu_3_1); }
+    }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (factive) {
+    subgroupMatrixStore(&wf, 4096u + sg * 1024u, wu_0_0, false, 16u);
+    subgroupMatrixStore(&wf, 4352u + sg * 1024u, wu_0_1, false, 16u);
+    subgroupMatrixStore(&wf, 4608u + sg * 1024u, wu_1_0, false, 16u);
+    subgroupMatrixStore(&wf, 4864u + sg * 1024u, wu_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[4096u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[4352u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[4608u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[4864u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 4096u + sg * 1024u, wu_2_0, false, 16u);
+    subgroupMatrixStore(&wf, 4352u + sg * 1024u, wu_2_1, false, 16u);
+    subgroupMatrixStore(&wf, 4608u + sg * 1024u, wu_3_0, false, 16u);
+    subgroupMatrixStore(&wf, 4864u + sg * 1024u, wu_3_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 2u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[4096u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 2u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[4352u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 3u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[4608u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 3u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[4864u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+  }
+  workgroupBarrier();
+}
+  {
+  let fsr = sg / 4u;
+  let fsc = sg % 4u;
+  let factive = sg < 4u;
+  var wu_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_0_1 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_1_1 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_2_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_2_1 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_3_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_3_1 = subgroup_matrix_result<f32, 16, 16>();
+  for (var r0 = 0u; r0 < rows; r0 += 32u) {
+    {
+      var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((4096u) / 4u) - 1u) * 4u;
+        let t = t0 + min(r0 + e / 128u, rows - 1u); let d = min(0u + e % 128u, VD - 4u);
+        x_v[stg] = role_beta(b, t, h, 0u) * role4_v(b, t, h, d);
+      }
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((4096u) / 4u)) {
+          let e = e4 * 4u;
+          
+          let valid = r0 + e / 128u < rows && 0u + e % 128u < VD;
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+        }
+      }
+    }
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < 32u; kk += 16u) {
+        {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 1u) * 1024u + r0 + kk, false, 64u);
+      let fl2 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 2u) * 1024u + r0 + kk, false, 64u);
+      let fl3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 3u) * 1024u + r0 + kk, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 128u + (fsc * 2u + 0u) * 16u, false, 128u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 128u + (fsc * 2u + 1u) * 16u, false, 128u);
+      if ((r0 + kk) / 16u <= fsr * 4u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 1u) { wu_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, wu_1_1); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 2u) { wu_2_0 = subgroupMatrixMultiplyAccumulate(fl2, fr0, wu_2_0); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 2u) { wu_2_1 = subgroupMatrixMultiplyAccumulate(fl2, fr1, wu_2_1); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 3u) { wu_3_0 = subgroupMatrixMultiplyAccumulate(fl3, fr0, wu_3_0); }
+      if ((r0 + kk) / 16u <= fsr * 4u + 3u) { wu_3_1 = subgroupMatrixMultiplyAccumulate(fl3, fr1, wu_3_1); }
+    }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (factive) {
+    subgroupMatrixStore(&wf, 4096u + sg * 1024u, wu_0_0, false, 16u);
+    subgroupMatrixStore(&wf, 4352u + sg * 1024u, wu_0_1, false, 16u);
+    subgroupMatrixStore(&wf, 4608u + sg * 1024u, wu_1_0, false, 16u);
+    subgroupMatrixStore(&wf, 4864u + sg * 1024u, wu_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[4096u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[4352u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[4608u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[4864u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 4096u + sg * 1024u, wu_2_0, false, 16u);
+    subgroupMatrixStore(&wf, 4352u + sg * 1024u, wu_2_1, false, 16u);
+    subgroupMatrixStore(&wf, 4608u + sg * 1024u, wu_3_0, false, 16u);
+    subgroupMatrixStore(&wf, 4864u + sg * 1024u, wu_3_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 2u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[4096u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 2u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[4352u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 3u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[4608u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 4u + 3u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[4864u + sg * 1024u + el];
+      let d = 0u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+}
+}

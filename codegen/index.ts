@@ -50,7 +50,7 @@ const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
 /** Stages the tensor-core tier writes on the fragment layer; the others are the f32 tier's. Its
  * prep writes the state walk's f16 operands (and, for the delta rule, the WY factors). */
-function tensorCoreStage(def: VariantDef, cfg: CodegenConfig, stage: ForwardStage): boolean {
+function tensorCoreStage(cfg: CodegenConfig, stage: ForwardStage): boolean {
   if (!cfg.fragments) return false;
   return stage === 'chunkStates' || stage === 'deltaScan' || stage === 'output' || stage === 'prep';
 }
@@ -113,7 +113,7 @@ export function planKey(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode |
 
 function emitKernels(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stages: readonly ForwardStage[]): KernelDecl[] {
   return stages.map((stage): KernelDecl => {
-    const tc = tensorCoreStage(def, cfg, stage);
+    const tc = tensorCoreStage(cfg, stage);
     const { wg, wgX, grid } = tc ? tcStageShape(stage, cfg, def) : stageShape(stage, cfg, tiles);
     const ks = new KernelSource(def, cfg, tiles, stage, wg);
     const name = `${def.name}_${stage}`;

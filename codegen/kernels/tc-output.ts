@@ -8,7 +8,7 @@
 import type { KernelSource } from './common.js';
 import { emitF16Block } from './staged.js';
 import { emitDirectStores, emitEpilogue, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
-import { anchoredScores, emitTcScores, tcScoresWords } from './tc-scores.js';
+import { emitTcScores, tcScoresWords } from './tc-scores.js';
 
 /** V columns per workgroup of the output stage: the scores are computed once per tile. */
 export const tcOutputTileV = (V: number) => Math.min(fragCeil(V), 128);

@@ -9,7 +9,7 @@
 // delta scan's per-chunk f16 blocks (w16, kg16).
 import type { KernelSource } from './common.js';
 import { emitF16Block } from './staged.js';
-import { emitEpilogue, fragCeil, partition, SCRATCH_WORDS, scratchWords, type Fragments } from './fragments.js';
+import { emitEpilogue, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
 import { chunkOperandAt, emitDecayedKeys } from './tc-states.js';

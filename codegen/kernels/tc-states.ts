@@ -9,7 +9,7 @@
 // that needs all of K, so only V is tiled.
 import type { KernelSource } from './common.js';
 import { emitF16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, emitFill, fragCeil, partition, SCRATCH_WORDS, scratchWords, type Fragments } from './fragments.js';
+import { emitDirectStores, emitEpilogue, emitFill, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
 import { emitGateCumsum } from './prep.js';
 
 /** Tiles of the non-delta state walk: BK x BV state tiles of up to 32 x 32, one fragment per
@@ -61,7 +61,6 @@ export const chunkOperandAt = (width: number, r: string, d: string) => `((bh * P
  * own (tc-prep.ts). */
 export function emitTcOperands(ks: KernelSource): string {
   const v4 = ks.role4('v');
-  const KF = fragCeil(ks.cfg.K);
   const VF = fragCeil(ks.cfg.V);
   return `
 ${ks.chunkMainXY()}

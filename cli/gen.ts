@@ -12,6 +12,7 @@ import {
 
 const planLabel = (mode: KernelPlan['mode']) => (mode === 'step' || mode === 'stepPool' ? 'decode step' : mode === 'backward' ? 'backward' : `${mode} forward`);
 import { loadSpecFile } from './load-spec.js';
+import { SUBGROUP_MATRIX_FEATURES } from '../runtime/tier.js';
 
 export type GenMode = ForwardMode | 'both';
 
@@ -162,7 +163,7 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
     `Layout of h0/ht: ${def.stateLayout === 'kv' ? '[B,H,K,V]' : '[B,H,V,K]'}.`);
   exported('INPUTS', `${literal(Object.fromEntries(def.inputs.map((i) => [i.name, i.dims])))} as const`,
     'Every input of the variant with its shape, row-major, in problem dims.');
-  const features = cfg.fragments === 'subgroup-matrix' ? ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix']
+  const features = cfg.fragments === 'subgroup-matrix' ? [...SUBGROUP_MATRIX_FEATURES]
     : cfg.fragments === 'portable' ? ['shader-f16'] : [];
   exported('REQUIRED_FEATURES', `${literal(features)} as const`, features.length
     ? `Device features the kernels need: request them in adapter.requestDevice({ requiredFeatures }).${cfg.fragments === 'subgroup-matrix'

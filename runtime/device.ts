@@ -1,7 +1,7 @@
 // Acquiring a WebGPU device: the browser's navigator.gpu, or Dawn for Node (the `webgpu` package).
 // We ask for the adapter's own limits: the defaults (16 KiB workgroup memory, 128 MiB bindings)
 // are far below what the kernels can use.
-import { chooseTier, type TensorCoreOption, type Tier } from './tier.js';
+import { chooseTier, SUBGROUP_MATRIX_FEATURES, type TensorCoreOption, type Tier } from './tier.js';
 
 /** Dawn instance toggles that expose the tensor cores: experimental features (subgroup matrices)
  * need allow_unsafe_apis, and Dawn blocks shader-f16 on NVIDIA's Vulkan driver by default
@@ -85,7 +85,7 @@ function withTensorCoreFlags(flags: readonly string[]): string[] {
 function tierOfDevice(device: GPUDevice, option: TensorCoreOption): { tier: Tier; tierNote: string } {
   if (option === 'off') return { tier: 'f32', tierNote: 'tensor cores off' };
   if (option === 'portable') return device.features.has('shader-f16') ? { tier: 'portable', tierNote: 'tensor-core tiles in plain WGSL' } : { tier: 'f32', tierNote: 'the device lacks shader-f16' };
-  const has = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'].every((f) => device.features.has(f as GPUFeatureName));
+  const has = SUBGROUP_MATRIX_FEATURES.every((f) => device.features.has(f as GPUFeatureName));
   return has ? { tier: 'subgroup-matrix', tierNote: 'f16 subgroup matrices (tensor cores)' } : { tier: 'f32', tierNote: 'the device was created without the subgroup-matrix features' };
 }
 

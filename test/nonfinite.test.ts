@@ -97,12 +97,9 @@ describe.each(TIERS)('hard resets on the $name: log-decays of -Infinity and -3.4
   });
 });
 
-// The f32 tier only: the tensor-core tier's triangular products (fragments) cannot skip a masked
-// term, so a NaN or Inf in V can still reach the earlier rows of its 16-row block there (a fix
-// staged the operand with such values zeroed and their rows recorded; it passed here on the
-// portable lowering but gave wrong results on the H200's subgroup-matrix lowering, unexplained,
-// and was reverted: see issue 9's note).
-describe.each(TIERS.slice(0, 1))('non-finite values propagate causally on the $name', (tier) => {
+// Both tiers. The tensor-core tier's triangular products (fragments) cannot skip a masked term:
+// it stages a value that is not finite as 0 and writes NaN from its row on (staged.ts, causal).
+describe.each(TIERS)('non-finite values propagate causally on the $name', (tier) => {
   // Every chunk size for the plain output stage (linear_attn) and the WY one (delta_rule); the
   // gated forms at the chunk the reset tests already compiled (lavapipe compiles slowly).
   const cases: [VariantName, 16 | 32 | 64][] = [
@@ -118,6 +115,19 @@ describe.each(TIERS.slice(0, 1))('non-finite values propagate causally on the $n
     const { o, ht } = await op.forward(x, { ...size, chunkSize: chunk, poisonOutputs: true });
     const before = 30 * size.H * size.V;
     expect(o.subarray(0, before).every(Number.isFinite)).toBe(true);
+    expectSamePattern(o, ref.o, 'o', tier.tol);
+    expectSamePattern(ht!, ref.ht, 'ht', tier.tol);
+  });
+
+  it.each(['gla', 'gated_delta_rule'] as const)('%s: k[t=27] = Inf (the keys of the WY products) leaves o finite before t = 27', async (name) => {
+    const op = (await tier.engine()).variant(name);
+    const s = { ...size, K: 24, V: 24 };
+    const x = sampleInputs(VARIANTS[name], s, 7, true);
+    x.k![(27 * s.H) * s.K + 5] = Number.POSITIVE_INFINITY;
+    const { h0, ...rest } = x;
+    const ref = referenceForward(op.def, rest, s, { h0 });
+    const { o, ht } = await op.forward(x, { ...s, chunkSize: 32, poisonOutputs: true });
+    expect(o.subarray(0, 27 * s.H * s.V).every(Number.isFinite)).toBe(true);
     expectSamePattern(o, ref.o, 'o', tier.tol);
     expectSamePattern(ht!, ref.ht, 'ht', tier.tol);
   });

@@ -2,8 +2,10 @@
 // variant, the forward's o and ht and every gradient of the backward against the float64
 // reference, for the subgroup-matrix lowering (the tensor cores) and, on the same device and
 // tiles, the portable lowering; f32 inputs. Env: SIZES as B,T,H,K,V;... (default
-// 1,300,4,128,128;1,4096,2,128,128), C (chunk, default 64), GRADS=0 to skip the backward;
-// argv: variants. Prints one line per variant, lowering and size.
+// 1,300,4,128,128;1,4096,2,128,128), C (chunk, default 64), GRADS=0 to skip the backward,
+// NONFINITE=1 to check instead that a NaN in v or an Inf in k at a late token reaches no earlier
+// output (the pattern of non-finite elements of o and ht is the reference's); argv: variants.
+// Prints one line per variant, lowering and size.
 import { createEngine, VARIANTS, sampleInputs, referenceForward, referenceBackward, relL2 } from '../../dist/index.js';
 import { seededRandom } from '../../dist/runtime/sample.js';
 
@@ -20,6 +22,42 @@ for (const tc of ['auto', 'portable']) {
   console.log(`tensorCores ${tc}: tier ${engines[tc].tier} (${engines[tc].tierNote}) on ${engines[tc].adapterName}`);
 }
 const fmt = (x) => x.toExponential(1);
+/** Elements finite in one and not the other, and the relative L2 error over the finite ones. */
+function pattern(got, ref) {
+  let differ = 0; const a = []; const b = [];
+  for (let i = 0; i < ref.length; i++) {
+    const f = Number.isFinite(ref[i]);
+    if (Number.isFinite(got[i]) !== f) differ++; else if (f) { a.push(got[i]); b.push(ref[i]); }
+  }
+  return `${differ} differ in finiteness, finite ${fmt(relL2(a, b))}`;
+}
+if (process.env.NONFINITE === '1') {
+  for (const size of sizes) {
+    for (const name of names) {
+      const def = VARIANTS[name];
+      for (const [what, role, at, value] of [['v NaN', 'v', 0.4, Number.NaN], ['k Inf', 'k', 0.7, Infinity]]) {
+        const inputs = sampleInputs(def, size, 3, true);
+        if (!inputs[role]) continue;
+        const t = Math.floor(at * size.T);
+        const width = role === 'v' ? size.V : size.K;
+        inputs[role][(t * size.H) * width + 3] = value;
+        const { h0, ...rest } = inputs;
+        const ref = referenceForward(def, rest, size, { h0 });
+        for (const [tc, engine] of Object.entries(engines)) {
+          try {
+            const got = await engine.variant(name).forward(inputs, { ...size, chunkSize: chunk, poisonOutputs: true });
+            const early = got.o.subarray(0, t * size.H * size.V).every(Number.isFinite);
+            console.log(`${name} ${tc} ${what} at t=${t}: o before t ${early ? 'finite' : 'NOT FINITE'}; o ${pattern(got.o, ref.o)}; ht ${pattern(got.ht, ref.ht)}`);
+          } catch (e) {
+            console.log(`${name} ${tc} ${what}: ERROR ${String(e.message).slice(0, 800)}`);
+          }
+        }
+      }
+    }
+  }
+  for (const e of Object.values(engines)) e.destroy();
+  process.exit(0);
+}
 for (const size of sizes) {
   for (const name of names) {
     const def = VARIANTS[name];

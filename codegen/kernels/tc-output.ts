@@ -6,7 +6,7 @@
 // only reads the column blocks of A at or left of its own (the rest are zero). Each subgroup owns
 // an fm x fn block of O's fragments; the epilogue adds outputAdd and applies the gate per element.
 import type { KernelSource } from './common.js';
-import { emitF16Block } from './staged.js';
+import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
 import { emitDirectStores, emitEpilogue, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 
@@ -90,6 +90,21 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
   const direct = emitDirectStores(fr, 'oa', p.fm, p.fn, 'factive', (i, j) => ({
     arr: o, offset: `((b * P.T + t0 + ${rowMap.row(i)}) * P.H + h) * VD + v0 + ${rowMap.col(j)}`, stride: 'P.H * VD',
   }));
+  // V (V_new) in row slabs, the right operand of the masked A V: causal for non-finite values.
+  const vBlock: F16Block = {
+    count: `${SK * BV}u`,
+    index: (four) => `let t = t0 + min(r0 + e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
+    value,
+    wide: value4,
+    valid: `r0 + e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
+    arr: 'wh', at: (e) => `${lay.sSV}u + ${e}`,
+    causal: { firstBad: 'firstBad', row: `r0 + e / ${BV}u` },
+  };
+  const nanAt = (r: string, col: string) => `((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${col}`;
+  const fixup = emitCausalFixup(vBlock, 'rows', (e) => `${e} % ${BV}u`, (r, col) => `if (v0 + ${col} < VD) {
+        ${o}[${nanAt(r, col)}] = lae_nan();${ks.def.roles.outputGate ? ` ${ks.use('opre', 'read_write')}[${nanAt(r, col)}] = lae_nan();` : ''}
+      }`);
+  ks.helper('nan', NAN_WGSL);
   const plain = !ks.def.roles.outputAdd && !ks.def.roles.outputGate;
   const storeO = plain && cfg.V % 16 === 0 ? `if (rows == C && v0 + ${BV}u <= VD) {
     ${direct}
@@ -135,15 +150,9 @@ ${ks.chunkMain(fr.builtins())}
     }
     workgroupBarrier();
   }
+  ${declareFirstBad(vBlock)}
   for (var r0 = 0u; r0 < rows; r0 += ${SK}u) {
-    ${emitF16Block({
-    count: `${SK * BV}u`,
-    index: (four) => `let t = t0 + min(r0 + e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
-    value,
-    wide: value4,
-    valid: `r0 + e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
-    arr: 'wh', at: (e) => `${lay.sSV}u + ${e}`,
-  })}
+    ${emitF16Block(vBlock)}
     workgroupBarrier();
     if (factive) {
       for (var kk = 0u; kk < ${SK}u; kk += 16u) {
@@ -156,5 +165,8 @@ ${ks.chunkMain(fr.builtins())}
     workgroupBarrier();
   }
   ${storeO}
+  // A value row that was not finite (staged as 0) reaches o from its row on, as in the recurrence.
+  storageBarrier();
+  ${fixup}
 }`;
 }

@@ -8,7 +8,7 @@
 // backward, as the f32 tier stores it; W and the keys decayed to the chunk's end also go to the
 // delta scan's per-chunk f16 blocks (w16, kg16).
 import type { KernelSource } from './common.js';
-import { emitF16Block } from './staged.js';
+import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
 import { emitEpilogue, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
@@ -103,20 +103,29 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
     const r4 = ks.role4(which === 0 ? 'k' : 'v');
     const operand4 = r4 && (which === 0 ? `${r4}(b, t, h, d)${decayK4}` : `${r4}(b, t, h, d)`);
     const out = which === 0 ? w : uu;
+    // X (or Y) in row slabs, the right operand of the lower-triangular T X: causal for
+    // non-finite values, as in the output stage.
+    const xBlock: F16Block = {
+      count: `${lay.SR * width}u`,
+      index: (four) => `let t = t0 + min(r0 + e / ${width}u, rows - 1u); let d = min(${c0}u + e % ${width}u, ${dim} - ${four ? 4 : 1}u);`,
+      value: `${beta}(b, t, h, 0u) * ${operand}`,
+      wide: operand4 && `${beta}(b, t, h, 0u) * ${operand4}`,
+      valid: `r0 + e / ${width}u < rows && ${c0}u + e % ${width}u < ${dim}`,
+      arr: 'wh', at: (e) => `${lay.sX}u + ${e}`,
+      causal: { firstBad: 'firstBad', row: `r0 + e / ${width}u` },
+    };
+    const fixup = emitCausalFixup(xBlock, 'rows', (e) => `${c0}u + ${e} % ${width}u`, (r, d) => `if (${d} < ${dim}) {
+        ${out}[(bh * P.T + t0 + ${r}) * ${dim} + ${d}] = lae_nan();${which === 0 ? `
+        ${w16}[${chunkOperandAt(KF, r, d)}] = f16(lae_nan());` : ''}
+      }`);
     return `{
   let fsr = sg / ${p.gc}u;
   let fsc = sg % ${p.gc}u;
   let factive = sg < ${p.gr * p.gc}u;
   ${fr.declare('wu', p.fm, p.fn)}
+  ${declareFirstBad(xBlock)}
   for (var r0 = 0u; r0 < rows; r0 += ${lay.SR}u) {
-    ${emitF16Block({
-    count: `${lay.SR * width}u`,
-    index: (four) => `let t = t0 + min(r0 + e / ${width}u, rows - 1u); let d = min(${c0}u + e % ${width}u, ${dim} - ${four ? 4 : 1}u);`,
-    value: `${beta}(b, t, h, 0u) * ${operand}`,
-    wide: operand4 && `${beta}(b, t, h, 0u) * ${operand4}`,
-    valid: `r0 + e / ${width}u < rows && ${c0}u + e % ${width}u < ${dim}`,
-    arr: 'wh', at: (e) => `${lay.sX}u + ${e}`,
-  })}
+    ${emitF16Block(xBlock)}
     workgroupBarrier();
     if (factive) {
       for (var kk = 0u; kk < ${lay.SR}u; kk += 16u) {
@@ -135,8 +144,12 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
       if (r < rows && d < ${dim}) { ${out}[(bh * P.T + t0 + r) * ${dim} + d] = value; }${which === 0 ? `
       ${w16}[${chunkOperandAt(KF, 'r', 'd')}] = f16(select(0.0, value, r < rows && d < KD));` : ''}`,
   })}
+  // An X row that was not finite (staged as 0) reaches W (U) from its row on.
+  storageBarrier();
+  ${fixup}
 }`;
   });
+  ks.helper('nan', NAN_WGSL);
   return `
 ${fr.workspace(lay.f16, lay.f32)}
 

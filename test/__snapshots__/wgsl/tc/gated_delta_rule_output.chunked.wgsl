@@ -35,6 +35,7 @@ fn role4_q(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_q[((((b) * P
 fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG]; }
 fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
 fn role4_k(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
+fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
 
 var<workgroup> wh: array<f16, 10240>;
 var<workgroup> wf: array<f32, 4224>;
@@ -231,6 +232,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
   }
+  var firstBad: array<vec4<u32>, ((4096u) / 4u + WG - 1u) / WG>;
+  for (var stg = 0u; stg < ((4096u) / 4u + WG - 1u) / WG; stg++) { firstBad[stg] = vec4<u32>(0xffffffffu); }
   for (var r0 = 0u; r0 < rows; r0 += 32u) {
     {
       var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
@@ -245,7 +248,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let e = e4 * 4u;
           
           let valid = r0 + e / 128u < rows && v0 + e % 128u < VD;
-          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[6144u + e] = hv.x; wh[6144u + e + 1u] = hv.y; wh[6144u + e + 2u] = hv.z; wh[6144u + e + 3u] = hv.w; }
+          {
+          let xv = select(vec4<f32>(0.0), x_v[stg], valid);
+          let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
+          firstBad[stg] = select(firstBad[stg], min(firstBad[stg], vec4<u32>(r0 + e / 128u)), bad);
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[6144u + e] = hv.x; wh[6144u + e + 1u] = hv.y; wh[6144u + e + 2u] = hv.z; wh[6144u + e + 3u] = hv.w; }
+        }
         }
       }
     }
@@ -400,5 +408,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   workgroupBarrier();
+  }
+  // A value row that was not finite (staged as 0) reaches o from its row on, as in the recurrence.
+  storageBarrier();
+  for (var stg = 0u; stg < ((4096u) / 4u + WG - 1u) / WG; stg++) {
+    let e = (lid + stg * WG) * 4u;
+    if (e < (4096u)) {
+      for (var q = 0u; q < 4u; q++) { let colq = e % 128u + q; for (var r = firstBad[stg][q]; r < rows; r++) { if (v0 + colq < VD) {
+        b_o[((b * P.T + t0 + r) * P.H + h) * VD + v0 + colq] = lae_nan();
+      } } }
+    }
   }
 }

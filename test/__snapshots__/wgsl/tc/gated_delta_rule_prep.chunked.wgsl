@@ -40,6 +40,7 @@ fn role_logDecay(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_g[((b) * P.T
 fn role4_k(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
 fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG]; }
 fn role4_v(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u]; }
+fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
 const LOG2_FLOOR: f32 = -160.0;
 fn decay_floor(x: f32) -> f32 {
   let nan = (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
@@ -329,6 +330,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var wu_2_1 = subgroup_matrix_result<f32, 16, 16>();
   var wu_3_0 = subgroup_matrix_result<f32, 16, 16>();
   var wu_3_1 = subgroup_matrix_result<f32, 16, 16>();
+  var firstBad: array<vec4<u32>, ((4096u) / 4u + WG - 1u) / WG>;
+  for (var stg = 0u; stg < ((4096u) / 4u + WG - 1u) / WG; stg++) { firstBad[stg] = vec4<u32>(0xffffffffu); }
   for (var r0 = 0u; r0 < rows; r0 += 32u) {
     {
       var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
@@ -343,7 +346,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let e = e4 * 4u;
           
           let valid = r0 + e / 128u < rows && 0u + e % 128u < KD;
-          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+          {
+          let xv = select(vec4<f32>(0.0), x_v[stg], valid);
+          let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
+          firstBad[stg] = select(firstBad[stg], min(firstBad[stg], vec4<u32>(r0 + e / 128u)), bad);
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+        }
         }
       }
     }
@@ -462,6 +470,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   workgroupBarrier();
+  // An X row that was not finite (staged as 0) reaches W (U) from its row on.
+  storageBarrier();
+  for (var stg = 0u; stg < ((4096u) / 4u + WG - 1u) / WG; stg++) {
+    let e = (lid + stg * WG) * 4u;
+    if (e < (4096u)) {
+      for (var q = 0u; q < 4u; q++) { let colq = 0u + e % 128u + q; for (var r = firstBad[stg][q]; r < rows; r++) { if (colq < KD) {
+        b_w[(bh * P.T + t0 + r) * KD + colq] = lae_nan();
+        b_w16[((bh * P.NT + n) * C + r) * 128u + colq] = f16(lae_nan());
+      } } }
+    }
+  }
 }
   {
   let fsr = sg / 4u;
@@ -475,6 +494,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var wu_2_1 = subgroup_matrix_result<f32, 16, 16>();
   var wu_3_0 = subgroup_matrix_result<f32, 16, 16>();
   var wu_3_1 = subgroup_matrix_result<f32, 16, 16>();
+  var firstBad: array<vec4<u32>, ((4096u) / 4u + WG - 1u) / WG>;
+  for (var stg = 0u; stg < ((4096u) / 4u + WG - 1u) / WG; stg++) { firstBad[stg] = vec4<u32>(0xffffffffu); }
   for (var r0 = 0u; r0 < rows; r0 += 32u) {
     {
       var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
@@ -489,7 +510,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let e = e4 * 4u;
           
           let valid = r0 + e / 128u < rows && 0u + e % 128u < VD;
-          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+          {
+          let xv = select(vec4<f32>(0.0), x_v[stg], valid);
+          let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
+          firstBad[stg] = select(firstBad[stg], min(firstBad[stg], vec4<u32>(r0 + e / 128u)), bad);
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+        }
         }
       }
     }
@@ -600,5 +626,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   workgroupBarrier();
+  // An X row that was not finite (staged as 0) reaches W (U) from its row on.
+  storageBarrier();
+  for (var stg = 0u; stg < ((4096u) / 4u + WG - 1u) / WG; stg++) {
+    let e = (lid + stg * WG) * 4u;
+    if (e < (4096u)) {
+      for (var q = 0u; q < 4u; q++) { let colq = 0u + e % 128u + q; for (var r = firstBad[stg][q]; r < rows; r++) { if (colq < VD) {
+        b_u[(bh * P.T + t0 + r) * VD + colq] = lae_nan();
+      } } }
+    }
+  }
 }
 }

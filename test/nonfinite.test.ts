@@ -121,7 +121,8 @@ describe.each(TIERS)('non-finite values propagate causally on the $name', (tier)
 
   it.each(['gla', 'gated_delta_rule'] as const)('%s: k[t=27] = Inf (the keys of the WY products) leaves o finite before t = 27', async (name) => {
     const op = (await tier.engine()).variant(name);
-    const s = { ...size, K: 24, V: 24 };
+    // 48 columns: a thread's staging slots change columns (the per-slot record of staged.ts).
+    const s = { ...size, K: 48, V: 48 };
     const x = sampleInputs(VARIANTS[name], s, 7, true);
     x.k![(27 * s.H) * s.K + 5] = Number.POSITIVE_INFINITY;
     const { h0, ...rest } = x;

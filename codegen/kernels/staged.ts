@@ -84,11 +84,13 @@ export interface F16Block {
   readonly at: (e: string) => string;
   /** For the right operand of a lower-triangular product (A V, T X): fragments cannot skip a
    * masked term, and 0 * NaN would carry a later row's NaN or Inf to earlier rows. A value not
-   * finite in f16 is staged as 0 instead, and its row (`row`, over `e`) is kept per staging slot
-   * in the thread's private array `firstBad` (see declareFirstBad); emitCausalFixup later writes
-   * NaN from that row on. No workgroup atomics: a thread's slots keep their columns across row
-   * slabs, so each thread owns what it records. */
-  readonly causal?: { readonly firstBad: string; readonly row: string };
+   * finite in f16 is staged as 0 instead, and its row (`row`, over `e`) is kept in the thread's
+   * private `firstBad` (see declareFirstBad); emitCausalFixup later writes NaN from that row on.
+   * No workgroup atomics: a thread's staging slots keep their columns across row slabs, so each
+   * thread owns what it records. `perRow` is the block's elements per row and `wg` the
+   * workgroup size: when a row's elements (or vec4 words) divide the workgroup, every slot of a
+   * thread has the same columns and one value (vec4 value) per thread is kept, not one per slot. */
+  readonly causal?: { readonly firstBad: string; readonly row: string; readonly perRow: number; readonly wg: number };
 }
 
 /** Staging slots per thread of a block: its loop trip count. */
@@ -96,32 +98,43 @@ function slots(b: F16Block): string {
   return b.wide ? `((${b.count}) / 4u + WG - 1u) / WG` : `((${b.count}) + WG - 1u) / WG`;
 }
 
+/** Whether every staging slot of a thread covers the same columns (see F16Block.causal). */
+function sameColumns(b: F16Block): boolean {
+  const c = b.causal!;
+  return b.wide ? (4 * c.wg) % c.perRow === 0 : c.wg % c.perRow === 0;
+}
+
 /** Bits past f16's largest finite value (65504), NaN and Inf included: the test by bits, which
  * no fast-math compiler folds away. */
 const NOT_FINITE_F16 = '0x477fe000u';
 
-/** Declares `causal.firstBad` for block b, every slot at "no bad row" (0xffffffff). */
+/** Declares `causal.firstBad` for block b, at "no bad row" (0xffffffff). */
 export function declareFirstBad(b: F16Block): string {
   const c = b.causal!;
   const t = b.wide ? 'vec4<u32>' : 'u32';
+  if (sameColumns(b)) return `var ${c.firstBad} = ${t}(0xffffffffu);`;
   return `var ${c.firstBad}: array<${t}, ${slots(b)}>;
   for (var stg = 0u; stg < ${slots(b)}; stg++) { ${c.firstBad}[stg] = ${t}(0xffffffffu); }`;
 }
+
+/** The thread's record for the current staging slot `stg`. */
+const firstBadAt = (b: F16Block) => (sameColumns(b) ? b.causal!.firstBad : `${b.causal!.firstBad}[stg]`);
 
 /** After the product's results are stored (a storageBarrier() before it): for every slot whose
  * column saw a value that was not finite, `write(r, col)` sets rows r in [first bad, rows) of
  * that column (col from \`e\` by \`col\`) to NaN. Rows are chunk-relative; `lae_nan()` is a NaN. */
 export function emitCausalFixup(b: F16Block, rows: string, col: (e: string) => string, write: (r: string, col: string) => string): string {
-  const c = b.causal!;
+  const fb = firstBadAt(b);
+  const n = sameColumns(b) ? '1u' : slots(b);
   const walk = (first: string, cexpr: string) => `for (var r = ${first}; r < ${rows}; r++) { ${write('r', cexpr)} }`;
-  return b.wide ? `for (var stg = 0u; stg < ${slots(b)}; stg++) {
+  return b.wide ? `for (var stg = 0u; stg < ${n}; stg++) {
     let e = (lid + stg * WG) * 4u;
     if (e < (${b.count})) {
-      for (var q = 0u; q < 4u; q++) { let colq = ${col('e')} + q; ${walk(`${c.firstBad}[stg][q]`, 'colq')} }
+      for (var q = 0u; q < 4u; q++) { let colq = ${col('e')} + q; ${walk(`${fb}[q]`, 'colq')} }
     }
-  }` : `for (var stg = 0u; stg < ${slots(b)}; stg++) {
+  }` : `for (var stg = 0u; stg < ${n}; stg++) {
     let e = lid + stg * WG;
-    if (e < (${b.count})) { let col0 = ${col('e')}; ${walk(`${c.firstBad}[stg]`, 'col0')} }
+    if (e < (${b.count})) { let col0 = ${col('e')}; ${walk(fb, 'col0')} }
   }`;
 }
 
@@ -138,7 +151,7 @@ export function emitF16Block(b: F16Block): string {
       store: (v) => (!c ? storeF16x4(b.arr, b.at('e'), v('x')) : `{
           let xv = ${v('x')};
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(${NOT_FINITE_F16});
-          ${c.firstBad}[stg] = select(${c.firstBad}[stg], min(${c.firstBad}[stg], vec4<u32>(${c.row})), bad);
+          ${firstBadAt(b)} = select(${firstBadAt(b)}, min(${firstBadAt(b)}, vec4<u32>(${c.row})), bad);
           ${storeF16x4(b.arr, b.at('e'), 'select(xv, vec4<f32>(0.0), bad)')}
         }`),
     });
@@ -148,7 +161,7 @@ export function emitF16Block(b: F16Block): string {
     store: (v) => (!c ? `${b.arr}[${b.at('e')}] = f16(${v('x')});` : `{
           let xv = ${v('x')};
           let bad = (bitcast<u32>(xv) & 0x7fffffffu) > ${NOT_FINITE_F16};
-          ${c.firstBad}[stg] = select(${c.firstBad}[stg], min(${c.firstBad}[stg], ${c.row}), bad);
+          ${firstBadAt(b)} = select(${firstBadAt(b)}, min(${firstBadAt(b)}, ${c.row}), bad);
           ${b.arr}[${b.at('e')}] = f16(select(xv, 0.0, bad));
         }`),
   });

@@ -7,7 +7,7 @@
 // an fm x fn block of O's fragments; the epilogue adds outputAdd and applies the gate per element.
 import type { KernelSource } from './common.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitDirectStores, emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 
 /** V columns per workgroup of the output stage: the scores are computed once per tile. */
@@ -98,7 +98,7 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
     wide: value4,
     valid: `r0 + e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
     arr: 'wh', at: (e) => `${lay.sSV}u + ${e}`,
-    causal: { firstBad: 'firstBad', row: `r0 + e / ${BV}u` },
+    causal: { firstBad: 'firstBad', row: `r0 + e / ${BV}u`, perRow: BV, wg: FRAG_WG },
   };
   const nanAt = (r: string, col: string) => `((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${col}`;
   const fixup = emitCausalFixup(vBlock, 'rows', (e) => `${e} % ${BV}u`, (r, col) => `if (v0 + ${col} < VD) {

@@ -9,7 +9,7 @@
 // delta scan's per-chunk f16 blocks (w16, kg16).
 import type { KernelSource } from './common.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
-import { emitEpilogue, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
 import { chunkOperandAt, emitDecayedKeys } from './tc-states.js';
@@ -112,7 +112,7 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
       wide: operand4 && `${beta}(b, t, h, 0u) * ${operand4}`,
       valid: `r0 + e / ${width}u < rows && ${c0}u + e % ${width}u < ${dim}`,
       arr: 'wh', at: (e) => `${lay.sX}u + ${e}`,
-      causal: { firstBad: 'firstBad', row: `r0 + e / ${width}u` },
+      causal: { firstBad: 'firstBad', row: `r0 + e / ${width}u`, perRow: width, wg: FRAG_WG },
     };
     const fixup = emitCausalFixup(xBlock, 'rows', (e) => `${c0}u + ${e} % ${width}u`, (r, d) => `if (${d} < ${dim}) {
         ${out}[(bh * P.T + t0 + ${r}) * ${dim} + ${d}] = lae_nan();${which === 0 ? `

@@ -232,8 +232,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
   }
-  var firstBad: array<vec4<u32>, ((4096u) / 4u + WG - 1u) / WG>;
-  for (var stg = 0u; stg < ((4096u) / 4u + WG - 1u) / WG; stg++) { firstBad[stg] = vec4<u32>(0xffffffffu); }
+  var firstBad = vec4<u32>(0xffffffffu);
   for (var r0 = 0u; r0 < rows; r0 += 32u) {
     {
       var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
@@ -251,7 +250,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           {
           let xv = select(vec4<f32>(0.0), x_v[stg], valid);
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
-          firstBad[stg] = select(firstBad[stg], min(firstBad[stg], vec4<u32>(r0 + e / 128u)), bad);
+          firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 128u)), bad);
           { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[6144u + e] = hv.x; wh[6144u + e + 1u] = hv.y; wh[6144u + e + 2u] = hv.z; wh[6144u + e + 3u] = hv.w; }
         }
         }
@@ -411,10 +410,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   // A value row that was not finite (staged as 0) reaches o from its row on, as in the recurrence.
   storageBarrier();
-  for (var stg = 0u; stg < ((4096u) / 4u + WG - 1u) / WG; stg++) {
+  for (var stg = 0u; stg < 1u; stg++) {
     let e = (lid + stg * WG) * 4u;
     if (e < (4096u)) {
-      for (var q = 0u; q < 4u; q++) { let colq = e % 128u + q; for (var r = firstBad[stg][q]; r < rows; r++) { if (v0 + colq < VD) {
+      for (var q = 0u; q < 4u; q++) { let colq = e % 128u + q; for (var r = firstBad[q]; r < rows; r++) { if (v0 + colq < VD) {
         b_o[((b * P.T + t0 + r) * P.H + h) * VD + v0 + colq] = lae_nan();
       } } }
     }

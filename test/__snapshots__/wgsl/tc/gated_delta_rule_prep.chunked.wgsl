@@ -330,8 +330,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var wu_2_1 = subgroup_matrix_result<f32, 16, 16>();
   var wu_3_0 = subgroup_matrix_result<f32, 16, 16>();
   var wu_3_1 = subgroup_matrix_result<f32, 16, 16>();
-  var firstBad: array<vec4<u32>, ((4096u) / 4u + WG - 1u) / WG>;
-  for (var stg = 0u; stg < ((4096u) / 4u + WG - 1u) / WG; stg++) { firstBad[stg] = vec4<u32>(0xffffffffu); }
+  var firstBad = vec4<u32>(0xffffffffu);
   for (var r0 = 0u; r0 < rows; r0 += 32u) {
     {
       var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
@@ -349,7 +348,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           {
           let xv = select(vec4<f32>(0.0), x_v[stg], valid);
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
-          firstBad[stg] = select(firstBad[stg], min(firstBad[stg], vec4<u32>(r0 + e / 128u)), bad);
+          firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 128u)), bad);
           { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
         }
         }
@@ -472,10 +471,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   workgroupBarrier();
   // An X row that was not finite (staged as 0) reaches W (U) from its row on.
   storageBarrier();
-  for (var stg = 0u; stg < ((4096u) / 4u + WG - 1u) / WG; stg++) {
+  for (var stg = 0u; stg < 1u; stg++) {
     let e = (lid + stg * WG) * 4u;
     if (e < (4096u)) {
-      for (var q = 0u; q < 4u; q++) { let colq = 0u + e % 128u + q; for (var r = firstBad[stg][q]; r < rows; r++) { if (colq < KD) {
+      for (var q = 0u; q < 4u; q++) { let colq = 0u + e % 128u + q; for (var r = firstBad[q]; r < rows; r++) { if (colq < KD) {
         b_w[(bh * P.T + t0 + r) * KD + colq] = lae_nan();
         b_w16[((bh * P.NT + n) * C + r) * 128u + colq] = f16(lae_nan());
       } } }
@@ -494,8 +493,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var wu_2_1 = subgroup_matrix_result<f32, 16, 16>();
   var wu_3_0 = subgroup_matrix_result<f32, 16, 16>();
   var wu_3_1 = subgroup_matrix_result<f32, 16, 16>();
-  var firstBad: array<vec4<u32>, ((4096u) / 4u + WG - 1u) / WG>;
-  for (var stg = 0u; stg < ((4096u) / 4u + WG - 1u) / WG; stg++) { firstBad[stg] = vec4<u32>(0xffffffffu); }
+  var firstBad = vec4<u32>(0xffffffffu);
   for (var r0 = 0u; r0 < rows; r0 += 32u) {
     {
       var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
@@ -513,7 +511,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           {
           let xv = select(vec4<f32>(0.0), x_v[stg], valid);
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
-          firstBad[stg] = select(firstBad[stg], min(firstBad[stg], vec4<u32>(r0 + e / 128u)), bad);
+          firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 128u)), bad);
           { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
         }
         }
@@ -628,10 +626,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   workgroupBarrier();
   // An X row that was not finite (staged as 0) reaches W (U) from its row on.
   storageBarrier();
-  for (var stg = 0u; stg < ((4096u) / 4u + WG - 1u) / WG; stg++) {
+  for (var stg = 0u; stg < 1u; stg++) {
     let e = (lid + stg * WG) * 4u;
     if (e < (4096u)) {
-      for (var q = 0u; q < 4u; q++) { let colq = 0u + e % 128u + q; for (var r = firstBad[stg][q]; r < rows; r++) { if (colq < VD) {
+      for (var q = 0u; q < 4u; q++) { let colq = 0u + e % 128u + q; for (var r = firstBad[q]; r < rows; r++) { if (colq < VD) {
         b_u[(bh * P.T + t0 + r) * VD + colq] = lae_nan();
       } } }
     }

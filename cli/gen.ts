@@ -1,6 +1,7 @@
 // `lae gen`: writes a variant's kernels as .wgsl files plus a standalone, typed TS module
-// (`<variant>.kernels.ts`) that embeds them with the plan data and a `forward` doing what
-// runtime/engine.ts's VariantOp.forward does, with nothing imported from lae.
+// (`<variant>.kernels.ts`) that embeds them with the plan data, and `forward`, `step` and
+// `backward` run by lae's own plan runner (runtime/plan-run.ts, embedded as its source by
+// cli/embed.ts), with nothing imported from lae.
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Project, VariableDeclarationKind, type SourceFile } from 'ts-morph';

@@ -180,8 +180,9 @@ export class PlanRunner {
         }
       }
       const uniform = take('params', allocationSize(opts.params.byteLength), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-      // A reused buffer is cleared first, so every buffer starts as a fresh one would: zeros.
-      const clears = reused.filter((b) => b.usage & GPUBufferUsage.STORAGE);
+      // A reused buffer is cleared first, so it starts as a fresh one would: zeros. One that is
+      // written here needs none (the kernels read no further than an upload's length).
+      const clears = reused.filter((b) => b.usage & GPUBufferUsage.STORAGE && !writes.some(([w]) => w === b));
       if (clears.length) {
         const enc = device.createCommandEncoder({ label: 'clear reused buffers' });
         for (const b of clears) enc.clearBuffer(b);

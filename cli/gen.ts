@@ -1,18 +1,20 @@
 // `lae gen`: writes a variant's kernels as .wgsl files plus a standalone, typed TS module
-// (`<variant>.kernels.ts`) that embeds them with the plan data and a `forward` doing what
-// runtime/engine.ts's VariantOp.forward does, with nothing imported from lae.
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+// (`<variant>.kernels.ts`) that embeds them with the plan data, and `forward`, `step` and
+// `backward` run by lae's own plan runner (runtime/plan-run.ts, embedded as its source by
+// cli/embed.ts), with nothing imported from lae.
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Project, VariableDeclarationKind, type SourceFile } from 'ts-morph';
 import type { VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
-  CHUNK_SIZES, FRAGMENT_LOWERINGS, KERNEL_STAGES, PARAMS_FIELDS, planBackward, planForward, planStep, type ChunkSize, type ForwardMode, type FragmentLowering, type KernelPlan,
+  CHUNK_SIZES, FRAGMENT_LOWERINGS, planBackward, planForward, planStep, type ChunkSize, type ForwardMode, type FragmentLowering, type KernelPlan,
 } from '../codegen/index.js';
+import { loadSpecFile, packageRoot } from './load-spec.js';
+import { embedDeclarations, type EmbedRequest } from './embed.js';
+import { SUBGROUP_MATRIX_FEATURES } from '../runtime/tier.js';
 
 const planLabel = (mode: KernelPlan['mode']) => (mode === 'step' || mode === 'stepPool' ? 'decode step' : mode === 'backward' ? 'backward' : `${mode} forward`);
-import { loadSpecFile } from './load-spec.js';
-import { SUBGROUP_MATRIX_FEATURES } from '../runtime/tier.js';
 
 export type GenMode = ForwardMode | 'both';
 
@@ -169,8 +171,6 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
     ? `Device features the kernels need: request them in adapter.requestDevice({ requiredFeatures }).${cfg.fragments === 'subgroup-matrix'
       ? ' In Node (Dawn), create the instance with enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia for them to appear on NVIDIA.' : ''}`
     : 'Device features the kernels need: none.');
-  exported('PARAMS_FIELDS', `${literal(PARAMS_FIELDS)} as const`,
-    'Field order of the Params uniform (binding 0 of every kernel): `scale` is f32, the rest u32.');
   const forwardModes = plans.map((p) => p.mode).filter((m) => m === 'chunked' || m === 'recurrent');
   exported('MODES', `${literal(forwardModes)} as const`, 'The forwards this module holds; the first is the default.');
   exported('PLAN_NAMES', `${literal(plans.map((p) => p.mode))} as const`,
@@ -179,50 +179,16 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
   sf.addTypeAliases([
     { isExported: true, name: 'Mode', type: '(typeof MODES)[number]' },
     { isExported: true, name: 'PlanName', type: '(typeof PLAN_NAMES)[number]' },
-    { isExported: true, name: 'Dim', type: "'B' | 'T' | 'H' | 'K' | 'V'" },
-    { isExported: true, name: 'SizeSym', type: "'B' | 'T' | 'H' | 'NT' | 'BH' | 'S' | 'SH'" },
-    { isExported: true, name: 'SizeExpr', type: 'readonly (SizeSym | number)[]', docs: ['A size: the product of symbols (NT = ceil(T / chunk), BH = B * H; the states\' rows S = B and SH = B * H) and constants.'] },
   ]);
-  sf.addInterfaces([
-    {
-      isExported: true, name: 'BufferDecl',
-      docs: ['A buffer of the plan. Inputs (`in_<name>`) and h0 are sized from INPUTS / the state shape instead of `elems`.'],
-      properties: [
-        { isReadonly: true, name: 'name', type: 'string' },
-        { isReadonly: true, name: 'kind', type: "'input' | 'state-in' | 'state-inout' | 'indices' | 'seed' | 'forward' | 'output' | 'scratch'" },
-        { isReadonly: true, name: 'elems', type: 'SizeExpr', docs: ['f32 element count.'] },
-        { isReadonly: true, name: 'aliasOf', type: 'string', hasQuestionToken: true, docs: ['Another buffer that already holds this one\'s contents (no buffer of its own).'] },
-      ],
-    },
-    {
-      isExported: true, name: 'BindingDecl',
-      properties: [
-        { isReadonly: true, name: 'buffer', type: 'string' },
-        { isReadonly: true, name: 'access', type: "'read' | 'read_write'" },
-      ],
-    },
-    {
-      isExported: true, name: 'KernelDecl',
-      properties: [
-        { isReadonly: true, name: 'name', type: 'string' },
-        { isReadonly: true, name: 'stage', type: KERNEL_STAGES.map((st) => `'${st}'`).join(' | ') },
-        { isReadonly: true, name: 'workgroupSize', type: 'number' },
-        { isReadonly: true, name: 'grid', type: 'readonly [SizeExpr, SizeExpr, SizeExpr]', docs: ['Workgroups dispatched along x, y, z.'] },
-        { isReadonly: true, name: 'bindings', type: 'readonly BindingDecl[]', docs: ['Binding 0 is the Params uniform; these follow from binding 1 on.'] },
-        { isReadonly: true, name: 'wgsl', type: 'string' },
-      ],
-    },
-    {
-      isExported: true, name: 'PlanDecl',
-      properties: [
-        { isReadonly: true, name: 'mode', type: 'PlanName' },
-        { isReadonly: true, name: 'key', type: 'string' },
-        { isReadonly: true, name: 'tiles', type: 'Readonly<Record<string, number>>' },
-        { isReadonly: true, name: 'buffers', type: 'readonly BufferDecl[]', docs: ['In creation order.'] },
-        { isReadonly: true, name: 'kernels', type: 'readonly KernelDecl[]', docs: ['Dispatched in this order, in one compute pass.'] },
-      ],
-    },
-  ]);
+  sf.addInterface({
+    isExported: true, name: 'PlanDecl', extends: ['RunnablePlan'],
+    docs: ['A kernel plan: its buffers in creation order (inputs `in_<name>` and h0 sized from INPUTS and the state shape, the rest by `elems`), its kernels in dispatch order.'],
+    properties: [
+      { isReadonly: true, name: 'mode', type: 'PlanName' },
+      { isReadonly: true, name: 'key', type: 'string' },
+      { isReadonly: true, name: 'tiles', type: 'Readonly<Record<string, number>>' },
+    ],
+  });
 
   const refs = new Map<string, string>();
   for (const plan of plans) {
@@ -283,32 +249,14 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
   });
 
   sf.addFunction({
-    name: 'compileKernel', isAsync: true, returnType: 'Promise<GPUComputePipeline>',
-    parameters: [{ name: 'device', type: 'GPUDevice' }, { name: 'k', type: 'KernelDecl' }],
-    statements: COMPILE_BODY.trim(),
-  });
-  sf.addFunction({
     isExported: true, name: 'createKernels', isAsync: true, returnType: 'Promise<Pipelines>',
-    docs: ['Compiles every kernel of every mode (layout \'auto\', entry point \'main\').'],
+    docs: ['Compiles every kernel of every plan (layout \'auto\', entry point \'main\').'],
     parameters: [{ name: 'device', type: 'GPUDevice' }],
     statements: CREATE_KERNELS_BODY.trim(),
   });
   sf.addFunction({
-    name: 'resolveSize', returnType: 'number',
-    parameters: [{ name: 'expr', type: 'SizeExpr' }, { name: 'size', type: 'Size' }, { name: 'NT', type: 'number' }, { name: 'S', type: 'number' }],
-    statements: RESOLVE_SIZE_BODY.trim(),
-  });
-  if (varlen) {
-    sf.addFunction({
-      name: 'sequenceTables', returnType: '{ S: number; NT: number; chunks: Uint32Array; seqs: Uint32Array }',
-      docs: ['Checks cuSeqlens and builds the chunk table (t0, rows, sequence, last) and the sequence table (first chunk, end chunk, first token, end token) the kernels read.'],
-      parameters: [{ name: 'cu', type: 'Int32Array | readonly number[]' }, { name: 'B', type: 'number' }, { name: 'T', type: 'number' }],
-      statements: SEQUENCE_TABLES_BODY.trim(),
-    });
-  }
-  sf.addFunction({
     name: 'runPlans', isAsync: true, returnType: 'Promise<Record<string, Float32Array>>',
-    docs: ['Creates the named plans\' buffers (shared by name), dispatches their kernels in one compute pass, reads back `read`.'],
+    docs: ['Runs the named plans through the plan runner (below) in one compute pass, the later ones binding the earlier ones\' buffers by name (the backward reads its forward\'s), and reads back `read`.'],
     parameters: [
       { name: 'device', type: 'GPUDevice' },
       { name: 'pipelines', type: 'Pipelines' },
@@ -318,7 +266,7 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
       { name: 'scale', type: 'number' },
       { name: 'read', type: 'readonly string[]' },
     ],
-    statements: runBody(varlen).trim(),
+    statements: runPlansBody(varlen).trim(),
   });
   sf.addFunction({
     name: 'checkSize', returnType: 'void',
@@ -356,10 +304,7 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
       { name: 'size', type: 'StepSize' },
       { name: 'opts', type: '{ scale?: number }', initializer: '{}' },
     ],
-    statements: (varlen
-      ? STEP_BODY.replace('const N = size.N ?? 1;', 'const N = size.N ?? Number(size.cuSeqlens[size.cuSeqlens.length - 1]);')
-        .replace('{ B: size.B, T: N, H: size.H }', '{ B: size.B, T: N, H: size.H, cuSeqlens: size.cuSeqlens }')
-      : STEP_BODY).trim(),
+    statements: stepBody(varlen).trim(),
   });
   if (plans.some((p) => p.mode === 'backward')) {
     sf.addInterface({
@@ -393,28 +338,45 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
     });
   }
   sf.formatText({ indentSize: 2, tabSize: 2, convertTabsToSpaces: true });
+  // After formatting: the embedded source stays exactly as lae's files have it.
+  sf.addStatements(embeddedRuntime(varlen));
   return sf.getFullText();
 }
 
-const COMPILE_BODY = `
-device.pushErrorScope('validation');
-const module = device.createShaderModule({ label: k.name, code: k.wgsl });
-const info = await module.getCompilationInfo();
-const errors = info.messages.filter((m) => m.type === 'error');
-if (errors.length) {
-  await device.popErrorScope();
-  throw new Error(\`WGSL of kernel '\${k.name}' failed to compile:\\n\${errors.map((m) => \`  line \${m.lineNum}:\${m.linePos}: \${m.message}\`).join('\\n')}\`);
+// ---------------------------------------------------------------------------------------------
+// What the generated module takes from lae: the plan runner, the pipeline compile, the varlen
+// tables and the types they are written in, as their TypeScript source (cli/embed.ts).
+
+/** Files whose declarations a generated module may embed (shipped with the package for it). */
+export const EMBEDDED_SOURCES = [
+  'runtime/plan-run.ts', 'runtime/errors.ts', 'runtime/varlen.ts', 'runtime/pipelines.ts',
+  'codegen/plan.ts', 'codegen/kernels/common.ts', 'dsl/spec.ts',
+] as const;
+
+/** What the module's own functions (below) use; the embedder adds what those use. */
+export function embedRequests(varlen: boolean): EmbedRequest[] {
+  return [
+    { file: 'runtime/plan-run.ts', names: ['PlanRunner', 'encodePass', 'submit', 'resolveSize', 'RunnablePlan', 'SizeEnv', 'BufferSource', 'PlanBuffers'] },
+    { file: 'runtime/pipelines.ts', names: ['compile'] },
+    { file: 'runtime/errors.ts', names: ['InputError'] },
+    ...(varlen ? [{ file: 'runtime/varlen.ts', names: ['checkCuSeqlens', 'sequenceTables'] }] : []),
+    { file: 'codegen/kernels/common.ts', names: ['packParams', 'PARAMS_FIELDS'] },
+    { file: 'dsl/spec.ts', names: ['Dim'] },
+  ];
 }
-let pipeline: GPUComputePipeline;
-try {
-  pipeline = await device.createComputePipelineAsync({ label: k.name, layout: 'auto', compute: { module, entryPoint: 'main' } });
-} catch (e) {
-  await device.popErrorScope();
-  throw new Error(\`kernel '\${k.name}': creating its pipeline failed: \${(e as Error).message}\`);
+
+const embedded = new Map<boolean, string>();
+function embeddedRuntime(varlen: boolean): string {
+  let text = embedded.get(varlen);
+  if (text === undefined) {
+    const root = packageRoot();
+    const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string }).version ?? '';
+    text = `// ===== lae's runtime, embedded: its source as lae ${version} type-checks and runs it =====\n\n` +
+      embedDeclarations(root, EMBEDDED_SOURCES, embedRequests(varlen), version);
+    embedded.set(varlen, text);
+  }
+  return text;
 }
-const err = await device.popErrorScope();
-if (err) throw new Error(\`kernel '\${k.name}': \${err.message}\`);
-return pipeline;`;
 
 const CREATE_KERNELS_BODY = `
 const missing = REQUIRED_FEATURES.filter((f) => !device.features.has(f as GPUFeatureName));
@@ -424,14 +386,9 @@ if (missing.length) {
 const out: Partial<Record<PlanName, readonly GPUComputePipeline[]>> = {};
 for (const name of PLAN_NAMES) {
   const plan: PlanDecl = PLANS[name];
-  out[name] = await Promise.all(plan.kernels.map((k) => compileKernel(device, k)));
+  out[name] = await Promise.all(plan.kernels.map((k) => compile(device, k.name, k.wgsl)));
 }
 return out as Pipelines;`;
-
-const RESOLVE_SIZE_BODY = `
-let n = 1;
-for (const s of expr) n *= typeof s === 'number' ? s : s === 'NT' ? NT : s === 'BH' ? size.B * size.H : s === 'SH' ? S * size.H : s === 'S' ? S : size[s];
-return n;`;
 
 const CHECK_SIZE_BODY = `
 for (const d of dims) {
@@ -452,16 +409,17 @@ for (const name of Object.keys(host)) {
 const out = await runPlans(device, pipelines, [mode], host, size, scale, ['o', 'ht']);
 return { o: out.o!, ht: out.ht! };`;
 
-const STEP_BODY = `
+/** step's body: with packed sequences N defaults to cu[N] and the size carries the offsets. */
+const stepBody = (varlen: boolean) => `
 const scale = opts.scale ?? DEFAULT_SCALE;
-const N = size.N ?? 1;
+const N = size.N ?? ${varlen ? 'Number(size.cuSeqlens[size.cuSeqlens.length - 1])' : '1'};
 checkSize({ B: size.B, H: size.H, N }, ['B', 'H', 'N'], scale);
 const host = inputs as unknown as Readonly<Record<string, Float32Array | undefined>>;
 for (const name of Object.keys(host)) {
   if (!(name in INPUTS)) throw new Error(\`unknown input '\${name}' for variant '\${VARIANT}' (the step takes the state as its own argument)\`);
 }
 if (!(state instanceof Float32Array)) throw new Error('state must be a Float32Array');
-const out = await runPlans(device, pipelines, ['step'], { ...host, state }, { B: size.B, T: N, H: size.H }, scale, ['o', 'state']);
+const out = await runPlans(device, pipelines, ['step'], { ...host, state }, { B: size.B, T: N, H: size.H${varlen ? ', cuSeqlens: size.cuSeqlens' : ''} }, scale, ['o', 'state']);
 state.set(out.state!);
 return { o: out.o! };`;
 
@@ -480,165 +438,51 @@ for (const n of names) grads[\`d\${n}\`] = out[\`grad_in_\${n}\`]!;
 if (inputs.h0) grads.dh0 = out.dh0!;
 return grads as unknown as Gradients;`;
 
-const SEQUENCE_TABLES_BODY = `
-if (!(cu instanceof Int32Array) && !Array.isArray(cu)) throw new Error('cuSeqlens must be an Int32Array of N+1 sequence offsets [0, ..., T]');
-if (B !== 1) throw new Error(\`cuSeqlens packs the sequences along T, so B must be 1 (got B = \${B})\`);
-const at = Array.from(cu as ArrayLike<number>);
-if (at.length < 2) throw new Error(\`cuSeqlens has \${at.length} entries; it needs N+1 >= 2 offsets, from 0 to T = \${T}\`);
-at.forEach((x, i) => { if (!Number.isInteger(x)) throw new Error(\`cuSeqlens[\${i}] = \${x} is not an integer\`); });
-if (at[0] !== 0) throw new Error(\`cuSeqlens[0] = \${at[0]}; the first sequence starts at token 0\`);
-for (let i = 1; i < at.length; i++) {
-  if (at[i]! < at[i - 1]!) throw new Error(\`cuSeqlens is not increasing: cuSeqlens[\${i}] = \${at[i]} < cuSeqlens[\${i - 1}] = \${at[i - 1]}\`);
-}
-if (at[at.length - 1] !== T) throw new Error(\`cuSeqlens ends at \${at[at.length - 1]} but the packed inputs have T = \${T} tokens\`);
-const S = at.length - 1;
-const chunks: number[] = [];
-const seqs = new Uint32Array(4 * S);
-for (let s = 0; s < S; s++) {
-  const begin = at[s]!, end = at[s + 1]!;
-  seqs.set([chunks.length / 4, 0, begin, end], 4 * s);
-  for (let t0 = begin; t0 < end; t0 += CONFIG.chunk) chunks.push(t0, Math.min(CONFIG.chunk, end - t0), s, t0 + CONFIG.chunk >= end ? 1 : 0);
-  seqs[4 * s + 1] = chunks.length / 4;
-}
-return { S, NT: chunks.length / 4, chunks: Uint32Array.from(chunks), seqs };`;
-
-/** runPlans' body; with packed sequences it builds the tables from size.cuSeqlens first. */
-function runBody(varlen: boolean): string {
-  const head = varlen
-    ? `const tables = sequenceTables(size.cuSeqlens, size.B, size.T);
-const NT = tables.NT;
-const S = tables.S;`
-    : `const NT = Math.ceil(size.T / CONFIG.chunk);
-const S = size.B;`;
-  return RUN_BODY.replace('const NT = Math.ceil(size.T / CONFIG.chunk);', head)
-    .replace("const data = b.kind === 'input' ? host[b.name.slice(3)] : host[b.name];",
-      varlen
-        ? "const data = b.kind === 'input' ? host[b.name.slice(3)] : b.kind === 'indices' ? (b.name === 'chunk_table' ? tables.chunks : tables.seqs) : host[b.name];"
-        : "const data = b.kind === 'input' ? host[b.name.slice(3)] : host[b.name];");
-}
-
-const RUN_BODY = `
+/** runPlans' body: the sizes (with packed sequences, from the tables built of size.cuSeqlens),
+ * the host arrays checked and given as uploads, then allocate, bind, encode, submit and read. */
+const runPlansBody = (varlen: boolean) => `
+${varlen
+    ? `const tables = sequenceTables(checkCuSeqlens(size.cuSeqlens, size.T, size.B), CONFIG.chunk);
+const env: SizeEnv = { B: size.B, T: size.T, H: size.H, NT: tables.NT, S: tables.S };
+const sources: Record<string, BufferSource> = { chunk_table: { data: tables.chunks }, seq_table: { data: tables.seqs } };`
+    : `const env: SizeEnv = { B: size.B, T: size.T, H: size.H, NT: Math.ceil(size.T / CONFIG.chunk), S: size.B };
+const sources: Record<string, BufferSource> = {};`}
 const dims: Record<Dim, number> = { B: size.B, T: size.T, H: size.H, K: CONFIG.K, V: CONFIG.V };
-const NT = Math.ceil(size.T / CONFIG.chunk);
 const inputDims = INPUTS as unknown as Readonly<Record<string, readonly Dim[]>>;
-const check = (name: string, n: number, optional: boolean) => {
-  const a = host[name];
-  if (a === undefined || a === null) {
-    if (optional) return;
-    throw new Error(\`missing \${name === 'do' ? 'seed' : 'input'} '\${name}'\`);
-  }
-  if (!(a instanceof Float32Array)) throw new Error(\`input '\${name}' must be a Float32Array\`);
-  if (a.length !== n) throw new Error(\`input '\${name}' has \${a.length} elements; expected \${n}\`);
-};
-const limits = device.limits;
-const plans = names.map((name) => {
-  const plan: PlanDecl = PLANS[name];
-  const pipes = pipelines[name];
-  if (!pipes || pipes.length !== plan.kernels.length) throw new Error(\`pipelines for '\${name}' are missing: pass what createKernels(device) returned\`);
-  return { plan, pipes };
-});
-const sizes = new Map<string, number>();
-for (const { plan } of plans) {
-  for (const b of plan.buffers) {
-    if (sizes.has(b.name)) continue;
-    let n: number;
-    if (b.kind === 'input') {
-      const name = b.name.slice(3);
-      n = inputDims[name]!.reduce((acc, d) => acc * dims[d], 1);
-      check(name, n, false);
-    } else if (b.kind === 'state-inout') {
-      n = S * size.H * CONFIG.K * CONFIG.V;
-      check(b.name, n, false);
-    } else {
-      n = resolveSize(b.elems, size, NT, S);
-      if (b.kind === 'state-in') check(b.name, n, true);
-      if (b.kind === 'seed') check(b.name, n, false);
+for (const name of names) {
+  for (const b of PLANS[name].buffers) {
+    if (b.kind !== 'input' && b.kind !== 'state-in' && b.kind !== 'state-inout' && b.kind !== 'seed') continue;
+    const key = b.kind === 'input' ? b.name.slice(3) : b.name;
+    const n = b.kind === 'input' ? inputDims[key]!.reduce((acc, d) => acc * dims[d], 1)
+      : b.kind === 'state-inout' ? env.S * env.H * CONFIG.K * CONFIG.V : resolveSize(b.elems, env);
+    const a = host[key];
+    if (a === undefined || a === null) {
+      if (b.kind === 'state-in') continue;
+      throw new InputError(\`missing \${b.kind === 'seed' ? 'seed' : 'input'} '\${key}'\`);
     }
-    if (n * 4 > limits.maxStorageBufferBindingSize) {
-      throw new Error(\`tensor '\${b.name.replace(/^in_/, '')}' needs \${n * 4} bytes, past this device's maxStorageBufferBindingSize of \${limits.maxStorageBufferBindingSize}; split the batch (B) or the heads (H)\`);
-    }
-    sizes.set(b.name, n);
+    if (!(a instanceof Float32Array)) throw new InputError(\`input '\${key}' must be a Float32Array\`);
+    if (a.length !== n) throw new InputError(\`input '\${key}' has \${a.length} elements; expected \${n}\`);
+    sources[b.name] = { data: a };
   }
 }
-const grids = plans.map(({ plan }) => plan.kernels.map((k) => {
-  const g = k.grid.map((e) => resolveSize(e, size, NT, S)) as [number, number, number];
-  g.forEach((n, axis) => {
-    if (n > limits.maxComputeWorkgroupsPerDimension) {
-      throw new Error(\`kernel \${k.name}: \${n} workgroups along axis \${axis} exceed the device's maxComputeWorkgroupsPerDimension (\${limits.maxComputeWorkgroupsPerDimension}); reduce B*H or T\`);
-    }
-  });
-  return g;
-}));
-
-const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-const upload = (label: string, data: Float32Array | Uint32Array): GPUBuffer => {
-  const buffer = device.createBuffer({ label, size: Math.max(16, Math.ceil(data.byteLength / 4) * 4), usage, mappedAtCreation: true });
-  new Uint8Array(buffer.getMappedRange(0, data.byteLength)).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  buffer.unmap();
-  return buffer;
-};
-const buffers = new Map<string, GPUBuffer>();
-const stagings: GPUBuffer[] = [];
-let uniform: GPUBuffer | undefined;
+const params = packParams({ B: size.B, T: size.T, H: size.H, NT: env.NT, has_h0: host.h0 || host.state ? 1 : 0, scale, has_dht: host.dht ? 1 : 0, G: 1 });
+const runner = new PlanRunner(device);
+const done: PlanBuffers[] = [];
 try {
-  for (const { plan } of plans) {
-    for (const b of plan.buffers) {
-      if (buffers.has(b.name)) continue;
-      const n = sizes.get(b.name)!;
-      if (b.aliasOf) { buffers.set(b.name, buffers.get(b.aliasOf)!); continue; }
-      const data = b.kind === 'input' ? host[b.name.slice(3)] : host[b.name];
-      if (data && b.kind !== 'output' && b.kind !== 'scratch') buffers.set(b.name, upload(b.name, data));
-      else buffers.set(b.name, device.createBuffer({ label: b.name, size: Math.max(16, n * 4), usage }));
-    }
-  }
-  const params = new ArrayBuffer(PARAMS_FIELDS.length * 4);
-  const u32 = new Uint32Array(params);
-  const f32 = new Float32Array(params);
-  const values: Record<(typeof PARAMS_FIELDS)[number], number> = {
-    B: size.B, T: size.T, H: size.H, NT, has_h0: host.h0 || host.state ? 1 : 0, scale, has_dht: host.dht ? 1 : 0, G: 1,
-  };
-  PARAMS_FIELDS.forEach((f, i) => { if (f === 'scale') f32[i] = values[f]; else u32[i] = values[f]; });
-  uniform = device.createBuffer({ label: 'params', size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(uniform, 0, params);
-
-  device.pushErrorScope('out-of-memory');
-  device.pushErrorScope('validation');
-  const enc = device.createCommandEncoder({ label: \`\${VARIANT} \${names.join(' + ')}\` });
-  const pass = enc.beginComputePass();
-  plans.forEach(({ plan, pipes }, p) => plan.kernels.forEach((k, i) => {
-    const pipeline = pipes[i]!;
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform! } }];
-    k.bindings.forEach((b, j) => {
-      const buffer = buffers.get(b.buffer);
-      if (!buffer) throw new Error(\`kernel \${k.name} reads '\${b.buffer}', which no plan run here creates\`);
-      entries.push({ binding: j + 1, resource: { buffer } });
-    });
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
-    const [x, y, z] = grids[p]![i]!;
-    pass.dispatchWorkgroups(x, y, z);
-  }));
-  pass.end();
-  const readBack = read.map((name) => {
-    const bytes = sizes.get(name)! * 4;
-    const staging = device.createBuffer({ label: \`\${name} readback\`, size: Math.max(16, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    stagings.push(staging);
-    enc.copyBufferToBuffer(buffers.get(name)!, 0, staging, 0, Math.max(16, bytes));
-    return { name, staging, bytes };
+  const bound = names.map((name) => {
+    const plan: PlanDecl = PLANS[name];
+    const pipes = pipelines[name];
+    if (!pipes || pipes.length !== plan.kernels.length) throw new Error(\`pipelines for '\${name}' are missing: pass what createKernels(device) returned\`);
+    const own = runner.allocate(plan, env, { params, sources });
+    const bound = runner.bind(plan, pipes, own, ...done.map((d) => d.buffers));
+    done.push(own);
+    return bound;
   });
-  device.queue.submit([enc.finish()]);
-  const validation = await device.popErrorScope();
-  const oom = await device.popErrorScope();
-  if (validation) throw new Error(\`WebGPU validation error in \${VARIANT} \${names.join(' + ')}: \${validation.message}\`);
-  if (oom) throw new Error(\`out of GPU memory in \${VARIANT} \${names.join(' + ')}: \${oom.message}; reduce B, H or T\`);
-  const out: Record<string, Float32Array> = {};
-  for (const { name, staging, bytes } of readBack) {
-    await staging.mapAsync(GPUMapMode.READ);
-    out[name] = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
-    staging.unmap();
-  }
-  return out;
+  const at = (name: string) => done.find((d) => d.buffers.has(name))!;
+  const bytes = await submit(device, \`\${VARIANT} \${names.join(' + ')}\`, (enc) => encodePass(enc, bound),
+    read.map((name) => ({ buffer: at(name).buffers.get(name)!, bytes: at(name).bytes.get(name)! })));
+  return Object.fromEntries(read.map((name, i) => [name, new Float32Array(bytes[i]!)]));
 } finally {
-  uniform?.destroy();
-  for (const b of new Set([...buffers.values(), ...stagings])) b.destroy();
+  for (const d of done) d.release();
+  runner.destroy();
 }`;

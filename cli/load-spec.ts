@@ -19,7 +19,7 @@ const PACKAGE_NAME = 'lae';
 
 /** This package's root: the nearest folder above this module whose package.json names `lae`
  * (dist/cli/ when compiled, cli/ when run from source by the tests). */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pj = join(dir, 'package.json');

@@ -1,6 +1,6 @@
 // The public runtime: an engine owns a device and a pipeline cache; `engine.variant(x)` gives an
 // op whose forward validates its inputs, uploads them, runs the plan's kernels, and reads back.
-import { numel, inputShape, qkHeaded, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
+import { inputShape, qkHeaded, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
   planForward, planStep, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
@@ -9,14 +9,15 @@ import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
 import { GpuTensor } from './tensor.js';
 import { PipelineCache } from './pipelines.js';
+import { PlanRunner, encodePass, submit, type BufferSource, type SizeEnv } from './plan-run.js';
+import type { PreparedForward, PreparedStep, RunContext } from './prepared.js';
 import { defaultScale } from './reference.js';
 import { InputError, validateForwardArgs, type HostArray, type HostInputs } from './validate.js';
 import { hostValues, storageBytes, unpackRows, type StorageDtype } from './dtypes.js';
 import { checkSeeds, prepareBackward, type BackwardSeeds } from './backward.js';
 import { EngineError } from './errors.js';
 import { checkFinite, checkLogDecay } from './limits.js';
-import { submitChecked, timeEncoded } from './timing.js';
-import { resolveGrids, resolveSize } from './sizes.js';
+import { timeEncoded } from './timing.js';
 import { packedLength, sequenceTables, type CuSeqlens, type SequenceTables } from './varlen.js';
 import { checkOptionNames, describeValue, snapshotOptions } from './options.js';
 import { fingerprint } from './fingerprint.js';
@@ -89,6 +90,7 @@ export interface StepOptions {
 }
 
 export { EngineError };
+export type { PreparedForward, PreparedStep };
 
 export interface EngineOptions extends DeviceOptions {
   /** Keep the kernels' loops rolled (CodegenConfig.compactLoops): default true on software
@@ -118,8 +120,10 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   return engine;
 }
 
-export class Engine {
+export class Engine implements RunContext {
   readonly pipelines: PipelineCache;
+  /** Allocates, binds and dispatches every run's plan; keeps released buffers for later runs. */
+  readonly runner: PlanRunner;
   private lost: string | null = null;
   /** Holds Dawn's GPU instance for as long as the engine lives (see AcquiredDevice.gpu). */
   keepAlive: unknown;
@@ -132,6 +136,7 @@ export class Engine {
   constructor(readonly device: GPUDevice, readonly adapterName: string, private readonly owned: boolean,
     readonly tier: Tier = 'f32', readonly tierNote = 'f32 kernels') {
     this.pipelines = new PipelineCache(device);
+    this.runner = new PlanRunner(device);
     void device.lost.then((info) => {
       this.lost = `${info.reason}: ${info.message}`;
     });
@@ -165,6 +170,7 @@ export class Engine {
   }
 
   destroy(): void {
+    this.runner.destroy();
     if (this.owned) this.device.destroy();
   }
 }
@@ -208,9 +214,15 @@ export class VariantOp {
     return out;
   }
 
-  /** Uploads input `name` in its storage dtype. */
-  private uploadInput(name: string, a: HostArray | Uint16Array, dtypes: ForwardOptions['dtypes'] = {}): GpuTensor {
-    return GpuTensor.uploadBytes(this.engine.device, name, storageBytes(a, dtypes[name] ?? 'f32'), [a.length]);
+  /** Every input as an upload of its stored bytes (16-bit dtypes packed), by buffer name. */
+  private inputSources(inputs: HostInputs, dtypes: ForwardOptions['dtypes'] = {}): Record<string, BufferSource> {
+    return Object.fromEntries(this.def.inputs.map((d) => [`in_${d.name}`, { data: storageBytes(inputs[d.name]!, dtypes[d.name] ?? 'f32') }]));
+  }
+
+  /** The run's buffers as tensors, by plan name: inputs count their elements, the rest f32 words. */
+  private tensorsOf(plan: KernelPlan, buffers: { buffers: ReadonlyMap<string, GPUBuffer>; bytes: ReadonlyMap<string, number> }, inputs: HostInputs): Map<string, GpuTensor> {
+    return new Map(plan.buffers.map((b) => [b.name, new GpuTensor(this.engine.device, buffers.buffers.get(b.name)!,
+      [b.kind === 'input' ? inputs[b.name.slice(3)]!.length : buffers.bytes.get(b.name)! / 4], b.name)]));
   }
 
   /** o as the caller asked for it: f32, or read packed and decoded (with the raw bits). */
@@ -440,72 +452,30 @@ export class VariantOp {
     const plan = planStep(def, this.config(size.K, size.V, 64, opts.dtypes, size.G, size.S !== undefined), idx === undefined ? 'step' : 'stepPool');
     const tables = size.S !== undefined ? sequenceTables(Array.from(packed!), 64) : undefined;
     const device = engine.device;
-    const limit = device.limits.maxStorageBufferBindingSize;
-    for (const [name, n] of [['state', stateLen], ['o', size.B * size.T * size.H * size.V]] as const) {
-      if (n * 4 > limit) throw new EngineError(`tensor '${name}' needs ${n * 4} bytes, past this device's maxStorageBufferBindingSize of ${limit}`);
-    }
-    const compiled = engine.pipelines.get(plan);
-    const owned: GpuTensor[] = [];
-    const extra: GPUBuffer[] = [];
-    const destroy = () => {
-      for (const t of owned) t.destroy();
-      for (const b of extra) b.destroy();
+    const env: SizeEnv = { B: size.B, T: size.T, H: size.H, NT: 1, S: stateRows(size) };
+    const sources: Record<string, BufferSource> = {
+      ...this.inputSources(inputs, opts.dtypes),
+      state: state instanceof GpuTensor ? { buffer: state.buffer } : { data: state },
+      ...(idx !== undefined ? { idx: { data: Uint32Array.from(idx) } } : {}),
+      ...(tables ? { seq_table: { data: tables.seqs } } : {}),
     };
+    const params = packParams({ B: size.B, T: size.T, H: size.H, NT: 1, has_h0: 1, scale, has_dht: 0, G: size.G ?? 1 });
+    const buffers = engine.runner.allocate(plan, env, { params, sources });
     try {
-      const buffers = new Map<string, GPUBuffer>();
-      for (const decl of def.inputs) {
-        const t = this.uploadInput(decl.name, inputs[decl.name]!, opts.dtypes);
-        owned.push(t); buffers.set(`in_${decl.name}`, t.buffer);
-      }
-      const stateTensor = state instanceof GpuTensor ? state : GpuTensor.upload(device, 'state', state, [stateLen]);
-      if (stateTensor !== state) owned.push(stateTensor);
-      buffers.set('state', stateTensor.buffer);
-      const o = GpuTensor.empty(device, 'o', [size.B * size.T * size.H * size.V]);
-      owned.push(o); buffers.set('o', o.buffer);
-      let oPacked: GpuTensor | undefined;
-      if (plan.config.outputDtype) {
-        oPacked = GpuTensor.empty(device, 'o_packed', [size.B * size.T * size.H * Math.ceil(size.V / 2)]);
-        owned.push(oPacked); buffers.set('o_packed', oPacked.buffer);
-      }
-      for (const b of plan.buffers) {
-        if (b.kind !== 'scratch') continue;
-        const t = GpuTensor.empty(device, b.name, [resolveSize(b.elems, size, 1)]);
-        owned.push(t); buffers.set(b.name, t.buffer);
-      }
-      const upload = (name: string, data: Uint32Array<ArrayBuffer>) => {
-        const b = device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-        device.queue.writeBuffer(b, 0, data);
-        extra.push(b); buffers.set(name, b);
-      };
-      if (idx !== undefined) upload('idx', Uint32Array.from(idx));
-      if (tables) upload('seq_table', tables.seqs);
-      const uniform = device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-      extra.push(uniform);
-      device.queue.writeBuffer(uniform, 0, packParams({ B: size.B, T: size.T, H: size.H, NT: 1, has_h0: 1, scale, has_dht: 0, G: size.G ?? 1 }));
-      const pipelines = await compiled;
-      const bindGroups = plan.kernels.map((k, i) => {
-        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
-        k.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: buffers.get(b.buffer)! } }));
-        return device.createBindGroup({ layout: pipelines[i]!.getBindGroupLayout(0), entries });
-      });
-      const grids = plan.kernels.map((k) => k.grid.map((g) => resolveSize(g, size, 1)) as [number, number, number]);
-      const encode = (pass: GPUComputePassEncoder) => plan.kernels.forEach((_, i) => {
-        pass.setPipeline(pipelines[i]!);
-        pass.setBindGroup(0, bindGroups[i]!);
-        pass.dispatchWorkgroups(...grids[i]!);
-      });
+      const bound = engine.runner.bind(plan, await engine.pipelines.get(plan), buffers);
+      const view = (name: string, n: number) => new GpuTensor(device, buffers.buffers.get(name)!, [n], name);
+      const o = view('o', size.B * size.T * size.H * size.V);
+      const oPacked = plan.config.outputDtype ? view('o_packed', size.B * size.T * size.H * Math.ceil(size.V / 2)) : undefined;
+      const encode = (pass: GPUComputePassEncoder) => bound.encode(pass);
       const execute = async () => {
         engine.assertAlive();
-        await submitChecked(device, `${def.name} step`, (enc) => {
-          const pass = enc.beginComputePass();
-          encode(pass);
-          pass.end();
-        });
+        await submit(device, `${def.name} step`, (enc) => encodePass(enc, [bound]));
       };
       const readO = () => this.readO(o, oPacked, size, opts.dtypes);
-      return { plan, size, encode, execute, o, readO, state: stateTensor, destroy, timeGpu: (repeat: number) => timeEncoded(device, encode, repeat) };
+      const stateTensor = state instanceof GpuTensor ? state : view('state', stateLen);
+      return { plan, size, encode, execute, o, readO, state: stateTensor, destroy: buffers.release, timeGpu: (repeat: number) => timeEncoded(device, encode, repeat) };
     } catch (e) {
-      destroy();
+      buffers.release();
       throw e;
     }
   }
@@ -560,79 +530,32 @@ export class VariantOp {
     const tables: SequenceTables | undefined = offsets && sequenceTables(offsets, chunk);
     const NT = tables ? tables.NT : Math.ceil(size.T / chunk);
     const device = engine.device;
-    const limits = device.limits;
-
-    // Sizes first: refuse anything past the device's binding limit before allocating.
-    const sizes = new Map<string, number>();
-    for (const b of plan.buffers) {
-      const n = b.kind === 'input'
-        ? numel(inputShape(def, def.inputs.find((i) => `in_${i.name}` === b.name)!, size))
-        : resolveSize(b.elems, size, NT);
-      const half = b.kind === 'input' && plan.config.inputDtypes?.[b.name.slice(3)] !== undefined;
-      const bytes = half ? Math.ceil(n / 2) * 4 : n * 4;
-      if (bytes > limits.maxStorageBufferBindingSize) {
-        throw new EngineError(`tensor '${b.name.replace(/^in_/, '')}' needs ${bytes} bytes, past this device's ` +
-          `maxStorageBufferBindingSize of ${limits.maxStorageBufferBindingSize}; split the batch (B) or the heads (H)`);
-      }
-      sizes.set(b.name, n);
-    }
-    const grids = resolveGrids(plan, size, NT, limits);
-
-    const compiled = engine.pipelines.get(plan);
-    const tensors = new Map<string, GpuTensor>();
-    const poison = opts.poisonOutputs ? Number.NaN : undefined;
-    let uniform: GPUBuffer | undefined;
+    const env: SizeEnv = { B: size.B, T: size.T, H: size.H, NT, S: stateRows(size) };
+    const sources: Record<string, BufferSource> = {
+      ...this.inputSources(inputs, opts.dtypes),
+      ...(inputs.h0 ? { h0: { data: toF32(inputs.h0 as HostArray) } } : {}),
+      ...(tables ? { chunk_table: { data: tables.chunks }, seq_table: { data: tables.seqs } } : {}),
+    };
+    const params = packParams({ B: size.B, T: size.T, H: size.H, NT, has_h0: inputs.h0 ? 1 : 0, scale, has_dht: 0, G: size.G ?? 1 });
+    // Checks every size against the device before allocating anything, then uploads.
+    const buffers = engine.runner.allocate(plan, env, { params, sources, ...(opts.poisonOutputs ? { fillOutputs: Number.NaN } : {}) });
     let destroyed = false;
     const destroy = () => {
       destroyed = true;
-      for (const t of tensors.values()) t.destroy();
-      uniform?.destroy();
+      buffers.release();
     };
     try {
-      for (const b of plan.buffers) {
-        const n = sizes.get(b.name)!;
-        if (b.kind === 'input') {
-          tensors.set(b.name, this.uploadInput(b.name.slice(3), inputs[b.name.slice(3)]!, opts.dtypes));
-        } else if (b.kind === 'indices') {
-          const data = b.name === 'chunk_table' ? tables!.chunks : tables!.seqs;
-          tensors.set(b.name, GpuTensor.uploadBytes(device, b.name, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), [data.length]));
-        } else if (b.kind === 'state-in') {
-          const h0 = inputs.h0;
-          tensors.set(b.name, h0 ? GpuTensor.upload(device, 'h0', toF32(h0 as HostArray), [n]) : GpuTensor.empty(device, 'h0', [4]));
-        } else {
-          tensors.set(b.name, GpuTensor.empty(device, b.name, [n], b.kind === 'output' ? poison : undefined));
-        }
-      }
-      const params = packParams({ B: size.B, T: size.T, H: size.H, NT, has_h0: inputs.h0 ? 1 : 0, scale, has_dht: 0, G: size.G ?? 1 });
-      uniform = device.createBuffer({ size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-      device.queue.writeBuffer(uniform, 0, params);
       // A forward kept for a backward remembers what it ran on: the stored bytes' fingerprints.
       let fingerprints: Map<string, string> | undefined;
       if (opts.saveForBackward) {
         fingerprints = new Map(def.inputs.map((d) => [d.name, fingerprint(storageBytes(inputs[d.name]!, opts.dtypes?.[d.name] ?? 'f32'))]));
         if (inputs.h0) fingerprints.set('h0', fingerprint(storageBytes(inputs.h0, 'f32')));
       }
-      const pipelines = await compiled;
-      const bindGroups = plan.kernels.map((k, i) => {
-        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform! } }];
-        k.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: tensors.get(b.buffer)!.buffer } }));
-        return device.createBindGroup({ layout: pipelines[i]!.getBindGroupLayout(0), entries });
-      });
-      const encodeKernel = (pass: GPUComputePassEncoder, i: number) => {
-        pass.setPipeline(pipelines[i]!);
-        pass.setBindGroup(0, bindGroups[i]!);
-        pass.dispatchWorkgroups(...grids[i]!);
-      };
-      const encode = (pass: GPUComputePassEncoder) => plan.kernels.forEach((_, i) => encodeKernel(pass, i));
+      const bound = engine.runner.bind(plan, await engine.pipelines.get(plan), buffers);
+      const tensors = this.tensorsOf(plan, buffers, inputs);
       const execute = async (repeat = 1, only?: number) => {
         engine.assertAlive();
-        await submitChecked(device, `${def.name} forward`, (enc) => {
-          for (let r = 0; r < repeat; r++) {
-            const pass = enc.beginComputePass();
-            if (only === undefined) encode(pass); else encodeKernel(pass, only);
-            pass.end();
-          }
-        });
+        await submit(device, `${def.name} forward`, (enc) => encodePass(enc, [bound], repeat, only));
         engine.assertAlive();
       };
       const timeGpu = async (repeat: number, only?: number, split = false): Promise<number> => {
@@ -640,12 +563,12 @@ export class VariantOp {
         const kernels = only === undefined ? plan.kernels.map((_, i) => i) : [only];
         // One pass per kernel when split, timed from the first pass's start to the last's end.
         const passes = split
-          ? kernels.map((i) => (pass: GPUComputePassEncoder) => encodeKernel(pass, i))
-          : [(pass: GPUComputePassEncoder) => kernels.forEach((i) => encodeKernel(pass, i))];
+          ? kernels.map((i) => (pass: GPUComputePassEncoder) => bound.encode(pass, i))
+          : [(pass: GPUComputePassEncoder) => kernels.forEach((i) => bound.encode(pass, i))];
         return timeEncoded(device, passes, repeat);
       };
       const run: PreparedForward = {
-        def, plan, size, NT, cuSeqlens: offsets, tensors, encode, execute, timeGpu, destroy, scale, hasH0: Boolean(inputs.h0),
+        def, plan, size, NT, cuSeqlens: offsets, tensors, encode: (pass) => bound.encode(pass), execute, timeGpu, destroy, scale, hasH0: Boolean(inputs.h0),
         get destroyed() { return destroyed; },
       };
       if (fingerprints) SAVED.set(run, { engine, fingerprints, inputDtypes: plan.config.inputDtypes ?? {}, claimed: false });
@@ -655,46 +578,6 @@ export class VariantOp {
       throw e;
     }
   }
-}
-
-export interface PreparedStep {
-  readonly plan: KernelPlan;
-  /** The step's output [B,N,H,V] and the device state it advances. */
-  readonly o: GpuTensor;
-  readonly state: GpuTensor;
-  readonly size: ProblemSize;
-  /** Reads o back (decoding 16-bit storage when dtypes.o asked for it). */
-  readO(): Promise<{ o: Float32Array; oBits?: Uint16Array }>;
-  encode(pass: GPUComputePassEncoder): void;
-  execute(): Promise<void>;
-  /** GPU ms of one step (median of `repeat`; each advances the state). */
-  timeGpu(repeat: number): Promise<number>;
-  destroy(): void;
-}
-
-export interface PreparedForward {
-  readonly def: VariantDef;
-  readonly plan: KernelPlan;
-  readonly scale: number;
-  readonly hasH0: boolean;
-  /** True once destroy() ran (a backward given it as `saved` destroys it). */
-  readonly destroyed: boolean;
-  readonly size: ProblemSize;
-  /** Chunks over all sequences, and the packed sequences' offsets (when cuSeqlens was given). */
-  readonly NT: number;
-  readonly cuSeqlens?: readonly number[];
-  /** The plan's buffers by id: `in_<name>`, 'h0', 'o', 'ht' and scratch. */
-  readonly tensors: ReadonlyMap<string, GpuTensor>;
-  /** Records the plan's dispatches into a compute pass. */
-  encode(pass: GPUComputePassEncoder): void;
-  /** Submits `repeat` forwards in one command buffer and waits for the GPU; with `only`, just
-   * that kernel of the plan (for per-kernel timing; its inputs must have been produced). */
-  execute(repeat?: number, only?: number): Promise<void>;
-  /** GPU time in ms (median over `repeat` passes, each timed by timestamp queries) of one
-   * forward, or of kernel `only` alone; `split` puts each kernel in a compute pass of its own.
-   * Needs the 'timestamp-query' feature. */
-  timeGpu(repeat: number, only?: number, split?: boolean): Promise<number>;
-  destroy(): void;
 }
 
 /** What a forward run with saveForBackward recorded, for the backward that takes it as saved. */

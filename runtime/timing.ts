@@ -1,22 +1,8 @@
-// Submitting recorded GPU work with its errors checked, and timing it by timestamp queries.
+// Timing recorded GPU work by timestamp queries (submitting it with its errors checked is
+// runtime/plan-run.ts's submit).
 import { EngineError } from './errors.js';
 
 type Record = (pass: GPUComputePassEncoder) => void;
-
-/** Records `record` into one command buffer, submits it, and turns WebGPU's validation and
- * out-of-memory errors into EngineErrors naming `label`; resolves when the GPU is done. */
-export async function submitChecked(device: GPUDevice, label: string, record: (enc: GPUCommandEncoder) => void): Promise<void> {
-  device.pushErrorScope('out-of-memory');
-  device.pushErrorScope('validation');
-  const enc = device.createCommandEncoder({ label });
-  record(enc);
-  device.queue.submit([enc.finish()]);
-  const validation = await device.popErrorScope();
-  const oom = await device.popErrorScope();
-  if (validation) throw new EngineError(`WebGPU validation error in ${label}: ${validation.message}`);
-  if (oom) throw new EngineError(`out of GPU memory in ${label}: ${oom.message}; reduce B, H or T`);
-  await device.queue.onSubmittedWorkDone();
-}
 
 /** GPU ms of recorded work, the median over `repeat` runs. Each run is one compute pass, or the
  * given passes in order, timed from the first's beginning to the last's end. Needs the

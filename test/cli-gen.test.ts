@@ -240,6 +240,21 @@ describe('lae gen: built-in variants', () => {
       .rejects.toThrow(/cuSeqlens is not increasing/);
   });
 
+  it("the module runs lae's own plan runner and varlen tables: their source, verbatim", async () => {
+    const out = join(tmp, 'gla-embed');
+    await runGen({ variant: 'gla', out, K: 16, V: 8, chunk: 16, varlen: true });
+    const mod = readFileSync(join(out, 'gla.kernels.ts'), 'utf8');
+    const statements = (file: string) => ts.createSourceFile(file, readFileSync(join(ROOT, file), 'utf8'), ts.ScriptTarget.ES2022, true)
+      .statements.filter((st) => !ts.isImportDeclaration(st));
+    // All of the runner; of varlen.ts, the check and the tables (the rest is the engine's).
+    for (const st of statements('runtime/plan-run.ts')) expect(mod).toContain(st.getText());
+    const varlen = statements('runtime/varlen.ts').filter((st) => ts.isFunctionDeclaration(st) && ['checkCuSeqlens', 'sequenceTables'].includes(st.name!.text));
+    expect(varlen).toHaveLength(2);
+    for (const st of varlen) expect(mod).toContain(st.getText());
+    expect(mod).toMatch(/^\/\/ ---- from lae [\w.-]+: runtime\/plan-run\.ts ----$/m);
+    expect(mod).not.toMatch(/^import /m);
+  });
+
   it('the generated modules of all nine variants type-check', async () => {
     const files: string[] = [];
     for (const name of VARIANT_NAMES) {

@@ -34,6 +34,11 @@ export interface CodegenConfig {
   /** A tuning knob of the tensor-core tier: stage operands one element per load instead of
    * vec4 words (for measuring what the wide loads buy). */
   readonly scalarLoads?: true;
+  /** A tuning knob of the tensor-core tier: the workgroup memory, bytes, its kernels' layouts may
+   * use (at most wgMemory). Smaller layouts let more workgroups share an SM, which hides the
+   * latency of their barrier-separated phases; wider ones stage more per barrier. Absent:
+   * wgMemory. */
+  readonly fragmentMemory?: number;
   /** For software adapters (lavapipe, SwiftShader): every `for` loop's bound gets an opaque
    * zero added, `(P.T >> 31u)`, so the shader compiler keeps loops rolled. Their JIT otherwise
    * unrolls every constant-trip loop and spends 10-40 s per kernel; the arithmetic is the same. */
@@ -157,6 +162,9 @@ export function validateConfig(cfg: CodegenConfig): void {
   }
   if (cfg.wgMemory !== undefined && !(WG_MEMORY_TIERS as readonly number[]).includes(cfg.wgMemory)) {
     throw new ConfigError(`wgMemory ${cfg.wgMemory} is not a tier; use one of ${WG_MEMORY_TIERS.join(', ')}`);
+  }
+  if (cfg.fragmentMemory !== undefined && (!Number.isInteger(cfg.fragmentMemory) || cfg.fragmentMemory < 8192)) {
+    throw new ConfigError(`fragmentMemory ${cfg.fragmentMemory} must be a whole number of bytes, at least 8192`);
   }
   if (!(CHUNK_SIZES as readonly number[]).includes(cfg.chunk)) {
     throw new ConfigError(`chunk size ${cfg.chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);

@@ -97,8 +97,9 @@ export interface EngineOptions extends DeviceOptions {
    * adapters (lavapipe, SwiftShader), whose JIT takes 10-40 s per kernel on unrolled loops. */
   compactLoops?: boolean;
   /** Tuning knobs of the tensor-core tier, for measuring them (benchmarks): scalarLoads stages
-   * operands one element per load instead of vec4 words. */
-  tuning?: { scalarLoads?: boolean };
+   * operands one element per load instead of vec4 words; fragmentMemory caps the workgroup
+   * memory (bytes) of its kernels' layouts (CodegenConfig.fragmentMemory). */
+  tuning?: { scalarLoads?: boolean; fragmentMemory?: number };
 }
 
 export interface VariantOptions {
@@ -109,6 +110,11 @@ export interface VariantOptions {
 
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   checkOptionNames('createEngine', options);
+  checkOptionNames('createEngine tuning', options.tuning);
+  const fm = options.tuning?.fragmentMemory;
+  if (fm !== undefined && (!Number.isInteger(fm) || fm < 8192)) {
+    throw new EngineError(`tuning.fragmentMemory must be a whole number of bytes, at least 8192; got ${describeValue(fm)}`);
+  }
   if (options.tensorCores !== undefined && !(TENSOR_CORE_OPTIONS as readonly unknown[]).includes(options.tensorCores)) {
     throw new EngineError(`tensorCores must be one of ${TENSOR_CORE_OPTIONS.join(', ')}, got ${describeValue(options.tensorCores)}`);
   }
@@ -203,6 +209,7 @@ export class VariantOp {
       ...(varlen ? { varlen: true as const } : {}),
       ...(this.engine.tier !== 'f32' ? { fragments: this.engine.tier } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.scalarLoads ? { scalarLoads: true as const } : {}),
+      ...(this.engine.tier !== 'f32' && this.engine.tuning.fragmentMemory !== undefined ? { fragmentMemory: this.engine.tuning.fragmentMemory } : {}),
       ...(this.engine.compactLoops ? { compactLoops: true as const } : {}),
     };
   }

@@ -15,10 +15,12 @@ export const STEP_OPTIONS: readonly string[] = ['B', 'H', 'K', 'V', 'HV', 'N', '
 export const ENGINE_OPTIONS: readonly string[] = ['device', 'powerPreference', 'dawnFlags', 'tensorCores', 'tuning', 'compactLoops'];
 export const VARIANT_OPTIONS: readonly string[] = ['stateLayout'];
 
-export type OptionsOf = 'forward' | 'backward' | 'step' | 'createEngine' | 'engine.variant';
+/** createEngine's tuning knobs (EngineOptions.tuning). */
+export const TUNING_OPTIONS: readonly string[] = ['scalarLoads', 'fragmentMemory'];
+export type OptionsOf = 'forward' | 'backward' | 'step' | 'createEngine' | 'engine.variant' | 'createEngine tuning';
 
 const KNOWN: Record<OptionsOf, readonly string[]> = {
-  forward: FORWARD_OPTIONS, backward: BACKWARD_OPTIONS, step: STEP_OPTIONS, createEngine: ENGINE_OPTIONS, 'engine.variant': VARIANT_OPTIONS,
+  forward: FORWARD_OPTIONS, backward: BACKWARD_OPTIONS, step: STEP_OPTIONS, createEngine: ENGINE_OPTIONS, 'engine.variant': VARIANT_OPTIONS, 'createEngine tuning': TUNING_OPTIONS,
 };
 
 /** Where a name that is not an option of `call` belongs, when it is something lae knows. */

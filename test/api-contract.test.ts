@@ -120,6 +120,8 @@ describe('option names are checked', () => {
     await expect(op.prepareStep(tok, state, { B: 1, H: 1, K: 16, V: 16, chunkSize: 16 } as never)).rejects.toThrow(/'chunkSize' is an option of forward and backward, not of step/);
     expect(() => engine.variant('gla', { statelayout: 'vk' } as never)).toThrow(/did you mean 'stateLayout'/);
     await expect(createEngine({ devcie: undefined } as never)).rejects.toThrow(/unknown option 'devcie' of createEngine; did you mean 'device'/);
+    await expect(createEngine({ tuning: { fragmentMemmory: 32768 } } as never)).rejects.toThrow(/unknown option 'fragmentMemmory' of createEngine tuning; did you mean 'fragmentMemory'/);
+    await expect(createEngine({ tuning: { fragmentMemory: 100 } })).rejects.toThrow(/tuning.fragmentMemory must be a whole number of bytes, at least 8192; got 100 \(a number\)/);
   });
   it('values are shown as given, with their type', async () => {
     const op = (await getEngine()).variant('gla');

@@ -11,6 +11,8 @@ const CONFIGS: CodegenConfig[] = [
   { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix' },
   { K: 48, V: 40, chunk: 32, fragments: 'portable', compactLoops: true },
   { K: 18, V: 10, chunk: 16, varlen: true, fragments: 'subgroup-matrix', inputDtypes: { v: 'bf16' }, outputDtype: 'f16' },
+  // The smallest layouts the tuning knob fragmentMemory can ask for at these dims.
+  { K: 32, V: 32, chunk: 32, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 16384 },
 ];
 
 describe('plan check', () => {
@@ -23,6 +25,11 @@ describe('plan check', () => {
       for (const p of plans) expect(checkPlan(p), `${p.mode} ${JSON.stringify(cfg)}`).toEqual([]);
       expect(checkPlan(planBackward(def, cfg), fwd), `backward ${JSON.stringify(cfg)}`).toEqual([]);
     }
+  });
+  it('a fragment-memory budget the tensor-core layouts cannot fit is an error that says what to raise', () => {
+    expect(() => planForward(VARIANTS.gated_delta_rule, { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 16384 }))
+      .toThrow(/no prep tiling of the tensor-core tier fits 16384 bytes of workgroup memory \(K = 128, V = 128, chunk 64\); raise tuning.fragmentMemory/);
+    expect(() => planForward(VARIANTS.gla, { K: 128, V: 128, chunk: 64, fragmentMemory: 100 })).toThrow(/fragmentMemory 100 must be a whole number of bytes, at least 8192/);
   });
   it('reports a binding to an undeclared buffer, a declaration the WGSL lacks, and an unbound output', () => {
     const plan = planForward(VARIANTS.gla, CONFIGS[0]!);

@@ -23,6 +23,13 @@ export const SUBGROUPS = 4;
 export const LANES = 32;
 export const FRAG_WG = SUBGROUPS * LANES;
 
+/** Bytes of workgroup memory a fragment kernel's layout may use: the tuning knob
+ * fragmentMemory, within the device's tier. */
+export function fragmentBudget(cfg: { readonly wgMemory?: number; readonly fragmentMemory?: number }): number {
+  const tier = cfg.wgMemory ?? 32768;
+  return Math.min(cfg.fragmentMemory ?? tier, tier);
+}
+
 /** Rounds a dimension up to whole fragments. */
 export const fragCeil = (n: number) => Math.ceil(n / FRAG) * FRAG;
 

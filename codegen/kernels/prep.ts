@@ -27,18 +27,19 @@ fn decay_floor(x: f32) -> f32 {
 
 /** The chunk-local inclusive cumsum of the log-decay in log2 units (each token's floored, see
  * decayFloor), written to gcum, then made visible to the workgroup (b, h, bh, t0, rows, lid in
- * scope). A thread per key dim walks the chunk's rows; it loads them 16 at a time, branch-free,
- * so 16 loads are in flight instead of one (a row-by-row walk waits a memory latency per row:
- * tens of microseconds per chunk). */
-export function emitGateCumsum(ks: KernelSource): string {
+ * scope). A thread per key dim walks the chunk's rows; it loads them `batch` at a time (16 by
+ * default; the tensor-core tier takes the whole chunk), branch-free, so that many loads are in
+ * flight instead of one (a row-by-row walk waits a memory latency per row: tens of microseconds
+ * per chunk). The sum is sequential either way: the batch changes no result. */
+export function emitGateCumsum(ks: KernelSource, batch = 16): string {
   const floor = decayFloor(ks);
   return `
   for (var d = lid; d < DG; d += WG) {
     var acc = 0.0;
-    for (var i0 = 0u; i0 < rows; i0 += 16u) {
-      var gv: array<f32, 16>;
-      for (var k = 0u; k < 16u; k++) { gv[k] = ${ks.role('logDecay')}(b, t0 + min(i0 + k, rows - 1u), h, d); }
-      for (var k = 0u; k < 16u; k++) {
+    for (var i0 = 0u; i0 < rows; i0 += ${batch}u) {
+      var gv: array<f32, ${batch}>;
+      for (var k = 0u; k < ${batch}u; k++) { gv[k] = ${ks.role('logDecay')}(b, t0 + min(i0 + k, rows - 1u), h, d); }
+      for (var k = 0u; k < ${batch}u; k++) {
         if (i0 + k < rows) {
           acc += ${floor}(gv[k] * LOG2E);
           ${ks.use('gcum', 'read_write')}[(bh * P.T + t0 + i0 + k) * DG + d] = acc;

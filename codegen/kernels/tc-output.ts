@@ -6,8 +6,9 @@
 // only reads the column blocks of A at or left of its own (the rest are zero). Each subgroup owns
 // an fm x fn block of O's fragments; the epilogue adds outputAdd and applies the gate per element.
 import type { KernelSource } from './common.js';
+import { ConfigError } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitDirectStores, emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 
 /** V columns per workgroup of the output stage: the scores are computed once per tile. */
@@ -21,7 +22,7 @@ interface Layout { slab: number; perPass: number; sA: number; sQ: number; sSV: n
 export function tcOutputLayout(ks: KernelSource): Layout {
   const C = ks.cfg.chunk;
   const BV = tcOutputTileV(ks.cfg.V);
-  const budget = ks.cfg.wgMemory ?? 32768;
+  const budget = fragmentBudget(ks.cfg);
   for (const slab of [32, 16]) {
     for (const perPass of [4, 2, 1]) {
       const sc = tcScoresWords(ks, slab, perPass);
@@ -33,7 +34,7 @@ export function tcOutputLayout(ks: KernelSource): Layout {
       if (2 * f16 + 4 * f32 <= budget) return { slab, perPass, sA, sQ, sSV, f16, f32 };
     }
   }
-  throw new Error(`internal: no output tiling fits ${budget} bytes of workgroup memory`);
+  throw new ConfigError(`no output tiling of the tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`);
 }
 
 export function emitTcOutput(ks: KernelSource, fr: Fragments): string {

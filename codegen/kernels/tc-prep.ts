@@ -8,8 +8,9 @@
 // backward, as the f32 tier stores it; W and the keys decayed to the chunk's end also go to the
 // delta scan's per-chunk f16 blocks (w16, kg16).
 import type { KernelSource } from './common.js';
+import { ConfigError } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
-import { emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
 import { chunkOperandAt, emitDecayedKeys } from './tc-states.js';
@@ -21,7 +22,7 @@ interface PrepLayout { slab: number; SR: number; perPass: number; passWidth: num
  * passes that fit. */
 export function tcPrepLayout(ks: KernelSource): PrepLayout {
   const C = ks.cfg.chunk;
-  const budget = ks.cfg.wgMemory ?? 32768;
+  const budget = fragmentBudget(ks.cfg);
   const widest = Math.max(fragCeil(ks.cfg.K), fragCeil(ks.cfg.V));
   for (const slab of [32, 16]) {
     for (const SR of [32, 16]) {
@@ -38,7 +39,7 @@ export function tcPrepLayout(ks: KernelSource): PrepLayout {
       }
     }
   }
-  throw new Error(`internal: no prep tiling fits ${budget} bytes of workgroup memory`);
+  throw new ConfigError(`no prep tiling of the tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`);
 }
 
 export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
@@ -155,23 +156,24 @@ ${fr.workspace(lay.f16, lay.f32)}
 
 ${ks.chunkMainXY(fr.builtins())}
   ${fr.opening()}
-  ${ks.decayed ? emitGateCumsum(ks) : ''}
+  ${ks.decayed ? emitGateCumsum(ks, ks.cfg.chunk) : ''}
   ${emitDecayedKeys(ks)}
   ${scores}
-  // The diagonal blocks of T: thread (block, column c) substitutes down its column.
+  // The diagonal blocks of T: thread (block, column c) substitutes down its column. Both loops
+  // run over constant bounds with the triangle as a predicate, so a compiler that unrolls them
+  // indexes tcol by constants and keeps it in registers (a loop from dc would index it by a
+  // variable: local memory).
   var tcol: array<f32, 16>;
   let dblk = lid / 16u;
   let dc = lid % 16u;
   if (lid < ${nb * 16}u) {
     let base = dblk * 16u;
     for (var i = 0u; i < 16u; i++) {
-      var x = select(0.0, 1.0, i == dc);
-      if (i > dc) {
-        var acc = 0.0;
-        for (var m = dc; m < i; m++) { acc += ${sA('base + i', 'base + m')} * tcol[m]; }
-        x = -acc;
+      var acc = 0.0;
+      for (var m = 0u; m < 16u; m++) {
+        if (m >= dc && m < i) { acc += ${sA('base + i', 'base + m')} * tcol[m]; }
       }
-      tcol[i] = x;
+      tcol[i] = select(select(0.0, 1.0, i == dc), -acc, i > dc);
     }
   }
   workgroupBarrier();

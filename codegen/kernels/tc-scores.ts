@@ -41,7 +41,8 @@ export function tcScoresWords(ks: KernelSource, slab: number, perPass: number): 
   if (!anchoredScores(ks)) return { f16: 2 * C * slab, f32: scratchWords(perPass) + (ks.decayed ? 2 * C : 0) };
   const nb = C / 16;
   const anchoredRows = 8 * nb * (nb - 1);
-  return { f16: (3 * C + anchoredRows) * slab, f32: Math.max(SCRATCH_WORDS, C * slab + (ks.bonus ? slab : 0)) };
+  // The raw left rows and the gates are padded (anchoredPad) for the f32 diagonal blocks' reads.
+  return { f16: (3 * C + anchoredRows) * slab + 2 * C, f32: Math.max(SCRATCH_WORDS, C * (slab + 1) + (ks.bonus ? slab : 0)) };
 }
 
 /** Statements computing the scores of chunk (b, h, t0, rows) and storing every entry through
@@ -131,10 +132,15 @@ function emitAnchored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
   // (the scratch after the slab loop), and u's slab.
   const sLa = o.whBase;
   const sKa = sLa + C * SK;
+  // The f32 diagonal blocks read the raw left rows and the gates down a column (16 rows, one
+  // word apart per lane pair): rows of SK words would put them in one or two banks, a 16-way
+  // conflict. Rows one word longer (SK + 2 halves, SK + 1 floats) spread them over 16 banks.
+  const rowLr = SK + 2;
+  const rowG = SK + 1;
   const sLr = sKa + anchoredRows * SK;
-  const sKr = sLr + C * SK;
+  const sKr = sLr + C * rowLr;
   const sG = o.wfBase;
-  const sU = o.wfBase + C * SK;
+  const sU = o.wfBase + C * rowG;
   const gL = (t: string, d: string) => gateLeftAt(ks, o.left, t, d);
   const g = (t: string, d: string) => gateAt(ks, t, d);
   // The anchor block of an anchored key row `ra`: I with 8 I (I - 1) <= ra < 8 I (I + 1).
@@ -190,9 +196,9 @@ function emitAnchored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
       { name: 'l', expr: `${L}(b, t, h, d)` }, { name: 'k', expr: `${R}(b, t, h, d)` }, { name: 'g', expr: g('t', 'd') },
       { name: 'la', expr: `${L}(b, t, h, d) * exp2(${gL('t', 'd')} - ${g('ta', 'd')})` },
     ],
-    storeIndex: `let i = e / ${SK}u;`,
-    valid: `i < rows && d0 + e % ${SK}u < KD`,
-    store: (v) => `${o.wh}[${sLr}u + e] = f16(${v('l')}); ${o.wh}[${sKr}u + e] = f16(${v('k')}); ${o.wf}[${sG}u + e] = ${v('g')};
+    storeIndex: `let i = e / ${SK}u; let dl = e % ${SK}u;`,
+    valid: `i < rows && d0 + dl < KD`,
+    store: (v) => `${o.wh}[${sLr}u + i * ${rowLr}u + dl] = f16(${v('l')}); ${o.wh}[${sKr}u + e] = f16(${v('k')}); ${o.wf}[${sG}u + i * ${rowG}u + dl] = ${v('g')};
           ${o.wh}[${sLa}u + e] = f16(select(0.0, ${v('la')}, i >= 16u));`,
   })}
     ${anchoredRows ? emitStagedLoad({
@@ -212,12 +218,12 @@ function emitAnchored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
       let i = (lid / 32u) * 16u + (lid % 32u) / 2u;
       let jb = (lid / 32u) * 16u + (lid % 2u) * 8u;
       for (var dd = 0u; dd < ${SK}u; dd++) {
-        let ql = f32(${o.wh}[${sLr}u + i * ${SK}u + dd]);
-        let gi = ${bonus ? `${o.wf}[${sG}u + (max(i, 1u) - 1u) * ${SK}u + dd]` : `${o.wf}[${sG}u + i * ${SK}u + dd]`};
+        let ql = f32(${o.wh}[${sLr}u + i * ${rowLr}u + dd]);
+        let gi = ${bonus ? `${o.wf}[${sG}u + (max(i, 1u) - 1u) * ${rowG}u + dd]` : `${o.wf}[${sG}u + i * ${rowG}u + dd]`};
         for (var x = 0u; x < 8u; x++) {
           let j = jb + x;
           // min(.., 0) keeps the masked terms (j > i) finite; they are dropped at the store.
-          let f = ${bonus ? `select(exp2(min(gi - ${o.wf}[${sG}u + j * ${SK}u + dd], 0.0)), ${o.wf}[${sU}u + dd], i == j)` : `exp2(min(gi - ${o.wf}[${sG}u + j * ${SK}u + dd], 0.0))`};
+          let f = ${bonus ? `select(exp2(min(gi - ${o.wf}[${sG}u + j * ${rowG}u + dd], 0.0)), ${o.wf}[${sU}u + dd], i == j)` : `exp2(min(gi - ${o.wf}[${sG}u + j * ${rowG}u + dd], 0.0))`};
           dgv[x] += ql * f32(${o.wh}[${sKr}u + j * ${SK}u + dd]) * f;
         }
       }

@@ -8,8 +8,9 @@
 // products plus elementwise scan). With it, V' = V_new = U - W S_n, a second product per chunk
 // that needs all of K, so only V is tiled.
 import type { KernelSource } from './common.js';
+import { ConfigError } from '../plan.js';
 import { emitF16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, emitFill, fragCeil, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitDirectStores, emitEpilogue, emitFill, fragCeil, partition, scratchWords, type Fragments, fragmentBudget } from './fragments.js';
 import { emitGateCumsum } from './prep.js';
 
 /** Tiles of the non-delta state walk: BK x BV state tiles of up to 32 x 32, one fragment per
@@ -27,14 +28,14 @@ export function tcDeltaLayout(ks: KernelSource): DeltaLayout {
   const C = ks.cfg.chunk;
   const KF = fragCeil(ks.cfg.K);
   const BV = 16;
-  const budget = ks.cfg.wgMemory ?? 32768;
+  const budget = fragmentBudget(ks.cfg);
   const pS = partition(KF / 16, BV / 16);
   const f16 = KF * BV + C * BV;
   for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
     const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
     if (2 * f16 + 4 * f32 <= budget) return { BV, perPass, sS: 0, sVn: KF * BV, f16, f32 };
   }
-  throw new Error(`internal: no delta-scan tiling of K = ${ks.cfg.K} fits ${budget} bytes of workgroup memory`);
+  throw new ConfigError(`no delta-scan tiling of K = ${ks.cfg.K} fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
 }
 
 /** The initial state's element (d, c), 0 past the dims or without h0. */
@@ -64,7 +65,7 @@ export function emitTcOperands(ks: KernelSource): string {
   const VF = fragCeil(ks.cfg.V);
   return `
 ${ks.chunkMainXY()}
-  ${ks.decayed ? emitGateCumsum(ks) : ''}
+  ${ks.decayed ? emitGateCumsum(ks, ks.cfg.chunk) : ''}
   ${emitDecayedKeys(ks)}
   ${emitF16Block({
     count: `C * ${VF}u`,

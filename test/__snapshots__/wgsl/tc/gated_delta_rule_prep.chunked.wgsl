@@ -62,10 +62,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   
   for (var d = lid; d < DG; d += WG) {
     var acc = 0.0;
-    for (var i0 = 0u; i0 < rows; i0 += 16u) {
-      var gv: array<f32, 16>;
-      for (var k = 0u; k < 16u; k++) { gv[k] = role_logDecay(b, t0 + min(i0 + k, rows - 1u), h, d); }
-      for (var k = 0u; k < 16u; k++) {
+    for (var i0 = 0u; i0 < rows; i0 += 64u) {
+      var gv: array<f32, 64>;
+      for (var k = 0u; k < 64u; k++) { gv[k] = role_logDecay(b, t0 + min(i0 + k, rows - 1u), h, d); }
+      for (var k = 0u; k < 64u; k++) {
         if (i0 + k < rows) {
           acc += decay_floor(gv[k] * LOG2E);
           b_gcum[(bh * P.T + t0 + i0 + k) * DG + d] = acc;
@@ -222,20 +222,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
 }
-  // The diagonal blocks of T: thread (block, column c) substitutes down its column.
+  // The diagonal blocks of T: thread (block, column c) substitutes down its column. Both loops
+  // run over constant bounds with the triangle as a predicate, so a compiler that unrolls them
+  // indexes tcol by constants and keeps it in registers (a loop from dc would index it by a
+  // variable: local memory).
   var tcol: array<f32, 16>;
   let dblk = lid / 16u;
   let dc = lid % 16u;
   if (lid < 64u) {
     let base = dblk * 16u;
     for (var i = 0u; i < 16u; i++) {
-      var x = select(0.0, 1.0, i == dc);
-      if (i > dc) {
-        var acc = 0.0;
-        for (var m = dc; m < i; m++) { acc += wf[0u + (base + i) * C + base + m] * tcol[m]; }
-        x = -acc;
+      var acc = 0.0;
+      for (var m = 0u; m < 16u; m++) {
+        if (m >= dc && m < i) { acc += wf[0u + (base + i) * C + base + m] * tcol[m]; }
       }
-      tcol[i] = x;
+      tcol[i] = select(select(0.0, 1.0, i == dc), -acc, i > dc);
     }
   }
   workgroupBarrier();

@@ -38,7 +38,7 @@ fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P
 fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
 fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
 
-var<workgroup> wh: array<f16, 13312>;
+var<workgroup> wh: array<f16, 13440>;
 var<workgroup> wf: array<f32, 4096>;
 
 @compute @workgroup_size(WG)
@@ -71,9 +71,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
         let e = lid + stg * WG;
         if (e < (C * 32u)) {
-          let i = e / 32u;
-          let valid = i < rows && d0 + e % 32u < KD;
-          wh[9216u + e] = f16(select(0.0, l_v[stg], valid)); wh[11264u + e] = f16(select(0.0, k_v[stg], valid)); wf[0u + e] = select(0.0, g_v[stg], valid);
+          let i = e / 32u; let dl = e % 32u;
+          let valid = i < rows && d0 + dl < KD;
+          wh[9216u + i * 34u + dl] = f16(select(0.0, l_v[stg], valid)); wh[11392u + e] = f16(select(0.0, k_v[stg], valid)); wf[0u + i * 33u + dl] = select(0.0, g_v[stg], valid);
           wh[4096u + e] = f16(select(0.0, select(0.0, la_v[stg], valid), i >= 16u));
         }
       }
@@ -130,13 +130,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let i = (lid / 32u) * 16u + (lid % 32u) / 2u;
       let jb = (lid / 32u) * 16u + (lid % 2u) * 8u;
       for (var dd = 0u; dd < 32u; dd++) {
-        let ql = f32(wh[9216u + i * 32u + dd]);
-        let gi = wf[0u + i * 32u + dd];
+        let ql = f32(wh[9216u + i * 34u + dd]);
+        let gi = wf[0u + i * 33u + dd];
         for (var x = 0u; x < 8u; x++) {
           let j = jb + x;
           // min(.., 0) keeps the masked terms (j > i) finite; they are dropped at the store.
-          let f = exp2(min(gi - wf[0u + j * 32u + dd], 0.0));
-          dgv[x] += ql * f32(wh[11264u + j * 32u + dd]) * f;
+          let f = exp2(min(gi - wf[0u + j * 33u + dd], 0.0));
+          dgv[x] += ql * f32(wh[11392u + j * 32u + dd]) * f;
         }
       }
     }

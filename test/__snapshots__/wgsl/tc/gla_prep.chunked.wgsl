@@ -52,10 +52,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   
   for (var d = lid; d < DG; d += WG) {
     var acc = 0.0;
-    for (var i0 = 0u; i0 < rows; i0 += 16u) {
-      var gv: array<f32, 16>;
-      for (var k = 0u; k < 16u; k++) { gv[k] = role_logDecay(b, t0 + min(i0 + k, rows - 1u), h, d); }
-      for (var k = 0u; k < 16u; k++) {
+    for (var i0 = 0u; i0 < rows; i0 += 64u) {
+      var gv: array<f32, 64>;
+      for (var k = 0u; k < 64u; k++) { gv[k] = role_logDecay(b, t0 + min(i0 + k, rows - 1u), h, d); }
+      for (var k = 0u; k < 64u; k++) {
         if (i0 + k < rows) {
           acc += decay_floor(gv[k] * LOG2E);
           b_gcum[(bh * P.T + t0 + i0 + k) * DG + d] = acc;

@@ -12,6 +12,8 @@ import type { VariantDef, Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
 import { emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDqk, emitBwdDq, emitBwdDk, dqkAsMatmuls } from './kernels/bwd-intra.js';
 import { emitBwdScan } from './kernels/bwd-scan.js';
+import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-scan.js';
+import { FRAG_WG } from './kernels/fragments.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
 import { emitBwdStateScan } from './kernels/state-scan.js';
@@ -112,6 +114,10 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     } else if (contraction) {
       const x = Math.ceil((cfg.chunk * contraction.cols(cfg)) / CONTRACTION_WG);
       add(stage, name, CONTRACTION_WG, [[x], ['NT'], ['BH']], contraction.emit);
+    } else if (stage === 'bwdScan' && cfg.fragments) {
+      // The tensor-core tier: the same scan on fragments, reading the forward's f16 blocks.
+      add(stage, name, FRAG_WG, [[Math.ceil(cfg.V / tcBwdScanLayout(new KernelSource(def, cfg, tiles, stage, FRAG_WG)).BV)], ['SH'], [1]],
+        (ks) => emitTcBwdScan(ks, ks.fragments()), FRAG_WG);
     } else if (stage === 'bwdScan') {
       const tx = Math.min(16, tiles.scanBV);
       add(stage, name, tx * Math.min(16, tiles.KP, cfg.chunk), [[Math.ceil(cfg.V / tiles.scanBV)], ['SH'], [1]], emitBwdScan, tx);

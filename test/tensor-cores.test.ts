@@ -142,9 +142,12 @@ describe('tensor-core tier: generated WGSL', () => {
           expect(sw.kernels[i]!.wgsl).not.toContain('subgroup_matrix');
         }
       }
-      // The backward follows the tier's forward with the f32 kernels, reading its buffers.
+      // The backward follows the tier's forward, reading its buffers: the delta rule's reverse
+      // scan on fragments, every other stage with the f32 kernels.
       const bwd = planBackward(VARIANTS[name], hw.config);
-      expect(bwd.kernels.every((k) => !k.wgsl.includes('subgroup_matrix'))).toBe(true);
+      for (const k of bwd.kernels) {
+        expect(k.wgsl.includes('subgroup_matrix'), k.name).toBe(k.stage === 'bwdScan' && VARIANTS[name].correction === 'delta');
+      }
     }
   });
 });

@@ -1,0 +1,169 @@
+// The delta rule's backward scan on the fragment layer (tensor-core tier), the reverse of the
+// forward's delta scan (tc-states.ts) and the same arithmetic as the f32 tier's bwd-scan.ts: per
+// (V-tile of 16 columns, sequence and head), walk the chunks in reverse carrying dS, the gradient
+// of the state at the end of the chunk (seeded by dht):
+//   store dS as dS'_n (f32, for the stages after it)
+//   dU = dvl + (k 2^(G_last - G)) dS                  (the keys from the forward's kg16 block)
+//   dS <- 2^G_last dS + (scale q 2^Gq)^T do - W^T dU  (W from the forward's w16 block)
+// and after the first chunk, dh0 = dS. dS lives in f32 result fragments; its f16 copy, -dU, the
+// chunk's decayed queries and do are staged in workgroup memory for the products. What does not
+// depend on dS (dvl into dU's accumulators, the queries, do, the W and key fragments) is loaded
+// at the top of each step, so its latency overlaps the state's epilogue.
+import type { KernelSource } from './common.js';
+import { ConfigError } from '../plan.js';
+import { emitEpilogue, emitFill, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitF16Block } from './staged.js';
+import { chunkOperandAt } from './tc-states.js';
+
+interface BwdScanLayout { BV: number; perPass: number; sS: number; sDu: number; sQ: number; sDo: number; f16: number; f32: number }
+
+/** f16: [dS (KF x BV) | -dU (C x BV) | decayed queries (C x KF) | do (C x BV)]; f32: the
+ * epilogues' scratch, then (per-key decay) the chunk's last gate per key. The most fragments per
+ * epilogue pass that fit. */
+export function tcBwdScanLayout(ks: KernelSource): BwdScanLayout {
+  const C = ks.cfg.chunk;
+  const KF = fragCeil(ks.cfg.K);
+  const BV = 16;
+  const budget = fragmentBudget(ks.cfg);
+  const pS = partition(KF / 16, BV / 16);
+  const sS = 0;
+  const sDu = KF * BV;
+  const sQ = sDu + C * BV;
+  const sDo = sQ + C * KF;
+  const f16 = sDo + C * BV;
+  for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
+    const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
+    if (2 * f16 + 4 * f32 <= budget) return { BV, perPass, sS, sDu, sQ, sDo, f16, f32 };
+  }
+  throw new ConfigError(`no backward-scan tiling of K = ${ks.cfg.K} fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
+}
+
+export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
+  const lay = tcBwdScanLayout(ks);
+  const { BV, perPass } = lay;
+  const C = ks.cfg.chunk;
+  const KF = fragCeil(ks.cfg.K);
+  const pS = partition(KF / 16, BV / 16);
+  const pV = partition(C / 16, BV / 16);
+  const sGl = scratchWords(perPass);
+  const q = ks.role('q');
+  const q4 = ks.role4('q');
+  const dO = ks.seedDo();
+  const dvl = ks.use('dvl', 'read');
+  const dhs = ks.use('dhs', 'read_write');
+  const dU = ks.use('dvv', 'read_write');
+  const dht = ks.use('dht', 'read');
+  const dh0 = ks.use('dh0', 'read_write');
+  const w16 = ks.use('w16', 'read', false, 'f16');
+  const kg16 = ks.use('kg16', 'read', false, 'f16');
+  const lastGate = (d: string) => `${ks.gcs()}(b, h, t0 + rows - 1u, ${d})`;
+  const dhtAt = ks.helper('dht_at', `fn dht_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
+  if (P.has_dht == 0u || d >= KD || c >= VD) { return 0.0; }
+  return ${dht}[${ks.stateIndex('sq', 'h', 'd', 'c')}];
+}`);
+  const qDecay = ks.decayed ? ` * exp2(${ks.gq()}(b, h, t, t0, d))` : '';
+  const qDecay4 = !ks.decayed ? '' : ks.diag
+    ? ` * exp2(vec4<f32>(${[0, 1, 2, 3].map((x) => `${ks.gq()}(b, h, t, t0, d + ${x}u)`).join(', ')}))`
+    : ` * exp2(${ks.gq()}(b, h, t, t0, 0u))`;
+  const sMap = { row: (i: number) => `(ssr * ${pS.fm}u + ${i}u) * 16u`, col: (j: number) => `(ssc * ${pS.fn}u + ${j}u) * 16u` };
+  const vMap = { row: (i: number) => `(vsr * ${pV.fm}u + ${i}u) * 16u`, col: (j: number) => `(vsc * ${pV.fn}u + ${j}u) * 16u` };
+  // The products' 16-deep steps, unrolled: over the keys for dU, over the chunk's rows for dS.
+  const kSteps = Array.from({ length: KF / 16 }, (_, d) => d);
+  const rSteps = Array.from({ length: C / 16 }, (_, r) => r);
+  // Decayed keys, C x K row-major: left operand of dU = Kg dS (rows: the chunk's tokens).
+  const kgAt = (d: number, i: number) => ({ arr: kg16, offset: chunkOperandAt(KF, vMap.row(i), `${d * 16}u`), stride: KF });
+  // W, C x K row-major, read transposed: left operand of W^T dU (rows: keys).
+  const wtAt = (r: number, i: number) => ({ arr: w16, offset: chunkOperandAt(KF, `${r * 16}u`, sMap.row(i)), stride: KF, colMajor: true });
+  return `
+${fr.workspace(lay.f16, lay.f32)}
+
+${ks.sequenceMain(fr.builtins())}
+  let vt = wid.x;
+  ${fr.opening()}
+  let v0 = vt * ${BV}u;
+  let ssr = sg / ${pS.gc}u;
+  let ssc = sg % ${pS.gc}u;
+  let sactive = sg < ${pS.gr * pS.gc}u;
+  let vsr = sg / ${pV.gc}u;
+  let vsc = sg % ${pV.gc}u;
+  let vactive = sg < ${pV.gr * pV.gc}u;
+  ${fr.declare('ds', pS.fm, pS.fn)}
+  ${fr.declare('du', pV.fm, pV.fn)}
+  ${emitFill(fr, 'ds', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${dhtAt}(sq, h, r, v0 + c)` })}
+  for (var nn = nBegin; nn < nEnd; nn++) {
+    let n = nBegin + nEnd - 1u - nn;
+    ${ks.chunkSpan()}
+    // What does not depend on dS first: dU's accumulators from dvl, the W and key fragments,
+    // and the chunk's decayed queries and do into workgroup memory (published by the barriers
+    // of the state's epilogue below).
+    if (vactive) {
+      ${Array.from({ length: pV.fm * pV.fn }, (_, x) => {
+    const i = Math.floor(x / pV.fn);
+    const j = x % pV.fn;
+    return fr.load('du', i, j, { arr: dvl, offset: `(bh * P.T + t0 + ${vMap.row(i)}) * VD + v0 + ${vMap.col(j)}`, stride: 'VD' });
+  }).join('\n      ')}
+    }
+    ${kSteps.map((d) => Array.from({ length: pV.fm }, (_, i) => fr.preloadLeft(`pk_${d}_${i}`, kgAt(d, i))).join('\n    ')).join('\n    ')}
+    ${rSteps.map((r) => Array.from({ length: pS.fm }, (_, i) => fr.preloadLeft(`pw_${r}_${i}`, wtAt(r, i))).join('\n    ')).join('\n    ')}
+    ${emitF16Block({
+    count: `C * ${KF}u`,
+    index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
+    value: `P.scale * ${q}(b, t, h, d)${qDecay}`,
+    wide: q4 && `P.scale * ${q4}(b, t, h, d)${qDecay4}`,
+    valid: `e / ${KF}u < rows && e % ${KF}u < KD`,
+    arr: 'wh', at: (e) => `${lay.sQ}u + ${e}`,
+  })}
+    ${emitF16Block({
+    count: `C * ${BV}u`,
+    index: () => `let t = t0 + min(e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
+    value: `${dO}[((b * P.T + t) * P.H + h) * VD + cg]`,
+    wide: null,
+    valid: `e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
+    arr: 'wh', at: (e) => `${lay.sDo}u + ${e}`,
+  })}
+    ${ks.diag ? `for (var d = lid; d < ${KF}u; d += WG) { wf[${sGl}u + d] = ${lastGate('min(d, KD - 1u)')}; }
+    workgroupBarrier();` : ''}
+    // dS'_n: to dhs, and as f16 for dU; the per-key decay scales its rows after.
+    ${emitEpilogue(fr, 'ds', pS.fm, pS.fn, {
+    scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap,
+    body: `if (r < KD && v0 + c < VD) { ${dhs}[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
+      wh[${lay.sS}u + r * ${BV}u + c] = f16(value);`,
+    ...(ks.diag ? { update: `value * exp2(wf[${sGl}u + r])` } : {}),
+  })}
+    ${ks.decayed && !ks.diag ? `if (sactive) {
+      let decay = exp2(${lastGate('0u')});
+      ${Array.from({ length: pS.fm * pS.fn }, (_, x) => fr.scale('ds', Math.floor(x / pS.fn), x % pS.fn, 'decay')).join('\n      ')}
+    }` : ''}
+    // dU = dvl + Kg dS'_n.
+    if (vactive) {
+      ${kSteps.map((d) => fr.mma('du', pV.fm, pV.fn, (i) => kgAt(d, i),
+    (j) => ({ arr: 'wh', offset: `${lay.sS}u + ${d * 16}u * ${BV}u + ${vMap.col(j)}`, stride: BV }),
+    undefined, (i) => `pk_${d}_${i}`)).join('\n      ')}
+    }
+    ${emitEpilogue(fr, 'du', pV.fm, pV.fn, {
+    scratch: 'wf', scratchBase: 0, perPass: Math.min(perPass, pV.fm * pV.fn), active: 'vactive', ...vMap,
+    body: `var x = 0.0;
+      if (r < rows && v0 + c < VD) {
+        x = value;
+        ${dU}[(bh * P.T + t0 + r) * VD + v0 + c] = x;
+      }
+      wh[${lay.sDu}u + r * ${BV}u + c] = f16(-x);`,
+  })}
+    // dS += (scale q 2^Gq)^T do + W^T (-dU), over the chunk's rows.
+    if (sactive) {
+      ${rSteps.map((r) => fr.mma('ds', pS.fm, pS.fn,
+    (i) => ({ arr: 'wh', offset: `${lay.sQ}u + ${r * 16}u * ${KF}u + ${sMap.row(i)}`, stride: KF, colMajor: true }),
+    (j) => ({ arr: 'wh', offset: `${lay.sDo}u + ${r * 16}u * ${BV}u + ${sMap.col(j)}`, stride: BV }))).join('\n      ')}
+      ${rSteps.map((r) => fr.mma('ds', pS.fm, pS.fn, (i) => wtAt(r, i),
+    (j) => ({ arr: 'wh', offset: `${lay.sDu}u + ${r * 16}u * ${BV}u + ${sMap.col(j)}`, stride: BV }),
+    undefined, (i) => `pw_${r}_${i}`)).join('\n      ')}
+    }
+    workgroupBarrier();
+  }
+  ${emitEpilogue(fr, 'ds', pS.fm, pS.fn, {
+    scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap,
+    body: `if (r < KD && v0 + c < VD) { ${dh0}[${ks.stateIndex('sq', 'h', 'r', 'v0 + c')}] = value; }`,
+  })}
+}
+`;
+}

@@ -176,4 +176,4 @@ export function planBackward(def: VariantDef, cfg: CodegenConfig): KernelPlan {
   const kernels = emitBackwardKernels(def, cfg, tiles);
   return { variant: def.name, specHash: def.hash, mode: 'backward', config: cfg, tiles, key: planKey(def, cfg, 'backward'), buffers: backwardBuffers(def, cfg), kernels };
 }
-export { checkPlan } from './check.js';
+export { checkPlan, checkLimits, kernelUsage, workgroupBytes, DEFAULT_LIMITS, type DeviceLimits, type KernelUsage, type LimitName, type LimitViolation } from './check.js';

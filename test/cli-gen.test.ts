@@ -116,7 +116,7 @@ describe('lae gen: built-in variants', () => {
     const files = await runGen({ variant: 'gla', out });
     const names = files.map((f) => basename(f)).sort();
     const forward = ['gla_chunkState.wgsl', 'gla_output.wgsl', 'gla_prep.wgsl', 'gla_recurrent.wgsl', 'gla_stateScan.wgsl'];
-    const backward = ['gla_bwdChunkState.wgsl', 'gla_bwdDScores.wgsl', 'gla_bwdDqk.wgsl', 'gla_bwdDu.wgsl', 'gla_bwdDvLocal.wgsl', 'gla_bwdGate.wgsl', 'gla_bwdInter.wgsl',
+    const backward = ['gla_bwdChunkEnd.wgsl', 'gla_bwdChunkState.wgsl', 'gla_bwdDScores.wgsl', 'gla_bwdDk.wgsl', 'gla_bwdDq.wgsl', 'gla_bwdDu.wgsl', 'gla_bwdDvLocal.wgsl', 'gla_bwdGate.wgsl', 'gla_bwdInter.wgsl',
       'gla_bwdScores.wgsl', 'gla_bwdStateScan.wgsl'];
     // No chain kernels: gla reads each input as a role itself, so each gradient is the role's.
     expect(names).toEqual(['gla.kernels.ts', ...forward, ...backward, 'gla_step.wgsl'].sort());

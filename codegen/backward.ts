@@ -14,12 +14,12 @@ import { KernelSource } from './kernels/common.js';
 import {
   emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdChunkEnd, emitBwdBonus, dqkAsMatmuls,
 } from './kernels/bwd-intra.js';
-import { emitBwdScan } from './kernels/bwd-scan.js';
+import { emitBwdScan, emitBwdSeed } from './kernels/bwd-scan.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
 import { emitBwdStateScan } from './kernels/state-scan.js';
 import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
-import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
+import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitBwdGate } from './kernels/bwd-gate.js';
 import { emitNormBwd } from './kernels/l2norm.js';
 import { emitGateBwd } from './kernels/bwd-gate-out.js';
@@ -42,6 +42,7 @@ const MATMULS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenC
 
 const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
   bwdBonus: { emit: emitBwdBonus, cols: (c) => c.K },
+  wyX2: { emit: emitWyX2, cols: (c) => c.K },
   wyDk: { emit: emitWyDk, cols: (c) => c.K },
   wyDbeta: { emit: emitWyDbeta, cols: () => 1 },
 };
@@ -53,9 +54,9 @@ export function backwardStages(def: VariantDef): KernelStage[] {
     ...(def.roles.outputGate ? (['gateBwd'] as const) : []),
     // Without the delta rule the reverse state scan splits into parallel per-chunk products
     // around an elementwise scan (bwd-du.ts); with it, one sequential kernel.
-    'bwdScores', 'bwdDvLocal', ...(delta ? (['bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
+    'bwdScores', 'bwdDvLocal', ...(delta ? (['bwdSeed', 'bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
     ...(def.decay !== 'none' ? (['bwdChunkEnd'] as const) : []), 'bwdDq', 'bwdDk', ...(def.bonus === 'u' ? (['bwdBonus'] as const) : []),
-    ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta'] as const) : []),
+    ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk', 'wyDbeta'] as const) : []),
     ...(def.decay !== 'none' ? (['bwdGate'] as const) : []),
     ...(def.l2norm.length ? (['normBwd'] as const) : []),
   ];
@@ -70,13 +71,16 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
   const out: BufferDecl[] = [
     { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
     { name: 'dht', kind: 'state-in', elems: ['SH', K, V] },
-    s('aqk', ['BH', 'NT', C * C]), s('daqk', ['BH', 'NT', C * C]), s('dvl', ['BH', 'T', V]), s('dhs', ['BH', 'NT', K, V]),
-    s('dqi', ['BH', 'T', K]), s('dki', ['BH', 'T', K]),
+    s('aqk', ['BH', 'NT', C * C]), s('daqk', ['BH', 'NT', C * C]), s('dhs', ['BH', 'NT', K, V]),
+    // bwdInter's state terms of dq, dk and (delta rule) dW, one buffer (bwd-common.ts's inter).
+    s('dinter', [def.correction === 'delta' ? 3 : 2, 'BH', 'T', K]),
+    // The intra-chunk part of du; the delta rule keeps it in dvv.
+    ...(def.correction === 'delta' ? [] : [s('dvl', ['BH', 'T', V])]),
     s('grad_q', ['B', 'T', 'H', K]), s('grad_k', ['B', 'T', 'H', K]), s('grad_v', ['B', 'T', 'H', V]),
   ];
   if (def.decay !== 'none') out.push(s('dbq', ['BH', 'T', K]), s('dbk', ['BH', 'T', K]), s('grad_logDecay', ['B', 'T', 'H', DG]));
   if (def.correction === 'delta') {
-    out.push(s('dvv', ['BH', 'T', V]), s('dwm', ['BH', 'T', K]), s('dtm', ['BH', 'NT', C * C]), s('mtm', ['BH', 'NT', C * C]),
+    out.push(s('dvv', ['BH', 'T', V]), s('dtm', ['BH', 'NT', C * C]), s('mtm', ['BH', 'NT', C * C]),
       s('x1', ['BH', 'T', V]), s('x2', ['BH', 'T', K]), s('grad_beta', ['B', 'T', 'H']));
   }
   if (def.bonus === 'u') out.push(s('grad_u', ['B', 'T', 'H', K]));
@@ -141,6 +145,8 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     } else if (stage === 'bwdChunkState') {
       const tx = Math.min(16, tiles.stateBV);
       add(stage, name, tx * Math.min(16, tiles.KP), [[Math.ceil(cfg.V / tiles.stateBV)], ['NT'], ['BH']], emitBwdChunkState, tx);
+    } else if (stage === 'bwdSeed') {
+      add(stage, name, 256, [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdSeed);
     } else if (stage === 'bwdStateScan') {
       add(stage, name, 256, [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdStateScan, 256);
     } else if (stage === 'bwdDu') {

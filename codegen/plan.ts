@@ -81,7 +81,7 @@ export const KERNEL_STAGES = [
   'l2norm', 'prep', 'chunkState', 'stateScan', 'chunkStates', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
   // The backward (codegen/backward.ts).
   'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdChunkState', 'bwdStateScan', 'bwdDu', 'bwdInter', 'bwdDScores', 'bwdChunkEnd', 'bwdDq', 'bwdDk', 'bwdBonus',
-  'gateBwd', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
+  'gateBwd', 'bwdSeed', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
 ] as const;
 export type KernelStage = (typeof KERNEL_STAGES)[number];
 export interface KernelDecl {

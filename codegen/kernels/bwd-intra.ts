@@ -60,8 +60,9 @@ export function emitBwdDvLocal(ks: KernelSource): string {
   const { cc, tok, bth } = bwdHelpers(ks);
   const aqk = ks.use('aqk', 'read');
   const dO = ks.seedDo();
-  const dvl = ks.use('dvl', 'read_write');
-  // dvl_i = sum_{r>=i} A[r,i] do_r.
+  // dvl_i = sum_{r>=i} A[r,i] do_r; the delta rule keeps it in dvv, where the scan adds the
+  // inter-chunk part in place (one buffer fewer in the scan).
+  const dvl = ks.use(ks.delta ? 'dvv' : 'dvl', 'read_write');
   return emitChunkMatmul(ks, {
     square: `select(0.0, ${aqk}[${cc()}(bh, n, r, i)], r >= i)`,
     keep: 'r >= i',
@@ -123,7 +124,7 @@ export function emitBwdDqContraction(ks: KernelSource): string {
     setup: `let scale = P.scale;${ks.decayed ? `\n  let qi = ${q}(b, t, h, x);` : ''}${ks.bonus ? `\n  let uu = ${ks.role('u')}(0u, 0u, h, x);` : ''}`,
     loops: [{ to: 'i + 1u', body: `dqa += ${daqk}[${cc()}(bh, n, i, r)] * ${k}(b, t0 + r, h, x) * ${f}(b, h, t, t0 + r, t0, x);` }],
     finish: `let at = ${tok()}(bh, t, x, KD);
-  let dq = scale * dqa + scale * exp2(${gq}(b, h, t, t0, x)) * ${ks.use('dqi', 'read')}[at];
+  let dq = scale * dqa + scale * exp2(${gq}(b, h, t, t0, x)) * ${hp.inter('dqi', 'read', 'at')};
   ${ks.use('grad_q', 'read_write')}[${bth()}(b, t, h, x, KD)] = dq;${ks.decayed ? `
   ${ks.use('dbq', 'read_write')}[${tok()}(bh, t, x, KD)] = qi * (dq - ${bonusQ});` : ''}`,
   });
@@ -145,7 +146,7 @@ export function emitBwdDkContraction(ks: KernelSource): string {
   let scale = P.scale;${ks.bonus ? `\n  let qi = ${q}(b, t, h, x);\n  let uu = ${ks.role('u')}(0u, 0u, h, x);` : ''}`,
     loops: [{ from: 'i', to: 'rows', body: `dka += ${daqk}[${cc()}(bh, n, r, i)] * ${q}(b, t0 + r, h, x) * ${f}(b, h, t0 + r, t, t0, x);` }],
     finish: `let at = ${tok()}(bh, t, x, KD);
-  let dk = scale * dka + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${ks.use('dki', 'read')}[at];
+  let dk = scale * dka + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${hp.inter('dki', 'read', 'at')};
   ${ks.use('grad_k', 'read_write')}[${bth()}(b, t, h, x, KD)] = dk;${ks.decayed ? `
   ${ks.use('dbk', 'read_write')}[at] = ${chunkEndAt(ks, 'at', 'last')} - ${ks.role('k')}(b, t, h, x) * (dk - ${bonusK});` : ''}`,
   });
@@ -187,7 +188,7 @@ export function emitBwdDq(ks: KernelSource): string {
     keep: 'r <= i',
     right: `${ks.role('k')}(b, t, h, x)`,
     width: 'KD',
-    store: `let dq = P.scale * value + P.scale * exp2(${hp.gq()}(b, h, t, t0, x)) * ${ks.use('dqi', 'read')}[${at}];
+    store: `let dq = P.scale * value + P.scale * exp2(${hp.gq()}(b, h, t, t0, x)) * ${hp.inter('dqi', 'read', at)};
         ${ks.use('grad_q', 'read_write')}[${bth()}(b, t, h, x, KD)] = dq;${ks.decayed ? `
         ${ks.use('dbq', 'read_write')}[${at}] = ${ks.role('q')}(b, t, h, x) * dq;` : ''}`,
   }, ks.cfg.K);
@@ -205,7 +206,7 @@ export function emitBwdDk(ks: KernelSource): string {
     keep: 'i <= r',
     right: `P.scale * ${ks.role('q')}(b, t, h, x)`,
     width: 'KD',
-    store: `let dk = value + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${ks.use('dki', 'read')}[${at}];
+    store: `let dk = value + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${hp.inter('dki', 'read', at)};
         ${ks.use('grad_k', 'read_write')}[${bth()}(b, t, h, x, KD)] = dk;${ks.decayed ? `
         var rs = 0.0;
         if (i + 1u == rows) { rs = ${ks.use('dbk', 'read_write')}[${at}]; }

@@ -7,7 +7,7 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(1) var<storage, read> b_gcum: array<f32>;
 @group(0) @binding(2) var<storage, read> in_q: array<f32>;
 @group(0) @binding(3) var<storage, read> b_daqk: array<f32>;
-@group(0) @binding(4) var<storage, read> b_dki: array<f32>;
+@group(0) @binding(4) var<storage, read> b_dinter: array<f32>;
 @group(0) @binding(5) var<storage, read_write> b_grad_k: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b_dbk: array<f32>;
 @group(0) @binding(7) var<storage, read> in_k: array<f32>;
@@ -38,6 +38,7 @@ fn fqk(b: u32, h: u32, ti: u32, tj: u32, t0: u32, d: u32) -> f32 {
 }
 fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
 fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
+fn dint(part: u32, i: u32) -> u32 { return part * (P.B * P.H * P.T * KD) + i; }
 fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
 
 @compute @workgroup_size(WG)
@@ -60,7 +61,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     dka += b_daqk[cc(bh, n, r, i)] * role_q(b, t0 + r, h, x) * fqk(b, h, t0 + r, t, t0, x);
   }
   let at = tok(bh, t, x, KD);
-  let dk = scale * dka + exp2(gate(b, h, t0 + rows - 1u, x) - gate(b, h, t, x)) * b_dki[at];
+  let dk = scale * dka + exp2(gate(b, h, t0 + rows - 1u, x) - gate(b, h, t, x)) * b_dinter[dint(1u, at)];
   b_grad_k[bth(b, t, h, x, KD)] = dk;
   b_dbk[at] = select(0.0, b_dbk[at], last) - role_k(b, t, h, x) * (dk - 0.0);
 }

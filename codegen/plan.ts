@@ -69,6 +69,9 @@ export interface BufferDecl {
   readonly elems: SizeExpr;
   /** Another buffer of the plan that already holds this one's contents: no buffer of its own. */
   readonly aliasOf?: string;
+  /** A pack of other buffers (codegen/fit.ts): its elements are the sum of these, and `elems`
+   * is empty. */
+  readonly parts?: readonly SizeExpr[];
 }
 export interface BindingDecl {
   readonly buffer: string;
@@ -81,6 +84,8 @@ export const KERNEL_STAGES = [
   'l2norm', 'prep', 'chunkState', 'stateScan', 'chunkStates', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
   // The backward (codegen/backward.ts).
   'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdChunkState', 'bwdStateScan', 'bwdDu', 'bwdInter', 'bwdDScores', 'bwdChunkEnd', 'bwdDq', 'bwdDk', 'bwdBonus',
+  // Copies that fit a plan into 8 storage buffers per kernel (codegen/fit.ts).
+  'stateInit', 'packIn',
   'gateBwd', 'bwdSeed', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
 ] as const;
 export type KernelStage = (typeof KERNEL_STAGES)[number];

@@ -3,8 +3,12 @@
 // every scratch and output buffer it declares (codegen/check.ts). Golden WGSL of three variants'
 // forward and backward kernels (test/__snapshots__/wgsl): a codegen refactor shows as a diff.
 import { describe, expect, it } from 'vitest';
-import { checkPlan, planBackward, planForward, planStep, type CodegenConfig } from '../codegen/index.js';
+import {
+  checkLimits, checkPlan, kernelUsage, planBackward, planForward, planStep, DEFAULT_LIMITS, type CodegenConfig, type KernelPlan,
+} from '../codegen/index.js';
+import { qkHeaded, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
+import { PREAMBLE_SPECS } from './helpers/preamble-specs.js';
 
 const CONFIGS: CodegenConfig[] = [
   { K: 64, V: 32, chunk: 64 },
@@ -13,6 +17,35 @@ const CONFIGS: CodegenConfig[] = [
   { K: 18, V: 10, chunk: 16, varlen: true, fragments: 'subgroup-matrix', inputDtypes: { v: 'bf16' }, outputDtype: 'f16' },
   // The smallest layouts the tuning knob fragmentMemory can ask for at these dims.
   { K: 32, V: 32, chunk: 32, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 16384 },
+];
+
+// The f32 tier over the option space: CONFIGS without the tensor cores, plus packed sequences at
+// the largest head dims, every input 16-bit, grouped value heads (q/k inputs with H / G heads).
+type Options = CodegenConfig & { allHalf?: true; grouped?: true };
+const F32_CONFIGS: Options[] = [
+  ...CONFIGS.map(({ fragments: _f, scalarLoads: _s, fragmentMemory: _m, ...c }) => c),
+  { K: 128, V: 128, chunk: 64, varlen: true, allHalf: true, grouped: true, outputDtype: 'bf16' },
+  { K: 256, V: 256, chunk: 64, varlen: true },
+  { K: 256, V: 256, chunk: 16, grouped: true },
+];
+
+/** The config of `opts` for one spec: its inputs' dtypes and grouped inputs filled in. */
+function configFor(def: VariantDef, opts: Options): CodegenConfig {
+  const { allHalf, grouped, ...cfg } = opts;
+  const inputDtypes = allHalf ? Object.fromEntries(def.inputs.map((i) => [i.name, 'f16' as const]))
+    : cfg.inputDtypes && def.inputs.some((i) => i.name === 'v') ? cfg.inputDtypes : undefined;
+  const qkInputs = grouped ? def.inputs.filter((i) => qkHeaded(def, i.name)).map((i) => i.name) : [];
+  return { ...cfg, inputDtypes, ...(qkInputs.length ? { qkInputs } : {}) };
+}
+
+/** Every plan of a spec at a config: the chunked and token-sequential forwards, both steps, the backward. */
+function allPlans(def: VariantDef, cfg: CodegenConfig): KernelPlan[] {
+  return [planForward(def, cfg), planForward(def, cfg, 'recurrent'), planStep(def, cfg), planStep(def, cfg, 'stepPool'), planBackward(def, cfg)];
+}
+
+const SPECS: [string, VariantDef][] = [
+  ...VARIANT_NAMES.map((n) => [n, VARIANTS[n]] as [string, VariantDef]),
+  ...PREAMBLE_SPECS.map((s) => [s.def.name, s.def] as [string, VariantDef]),
 ];
 
 describe('plan check', () => {
@@ -31,6 +64,15 @@ describe('plan check', () => {
       .toThrow(/no prep tiling of the tensor-core tier fits 16384 bytes of workgroup memory \(K = 128, V = 128, chunk 64\); raise tuning.fragmentMemory/);
     expect(() => planForward(VARIANTS.gla, { K: 128, V: 128, chunk: 64, fragmentMemory: 100 })).toThrow(/fragmentMemory 100 must be a whole number of bytes, at least 8192/);
   });
+  // The f32 tier's option space, where fitting into 8 storage buffers packs buffers and moves
+  // the state in place (codegen/fit.ts), and the preamble specs, whose many inputs need it most.
+  it.each(SPECS)('%s: the plans over the f32 option space are consistent', (_name, def) => {
+    for (const opts of F32_CONFIGS) {
+      const cfg = configFor(def, opts);
+      const [fwd, ...rest] = allPlans(def, cfg);
+      for (const p of [fwd!, ...rest]) expect(checkPlan(p, p.mode === 'backward' ? fwd : undefined), `${p.mode} ${JSON.stringify(opts)}`).toEqual([]);
+    }
+  });
   it('reports a binding to an undeclared buffer, a declaration the WGSL lacks, and an unbound output', () => {
     const plan = planForward(VARIANTS.gla, CONFIGS[0]!);
     const k = plan.kernels[1]!;
@@ -43,6 +85,25 @@ describe('plan check', () => {
     expect(problems.some((p) => p.includes("'nowhere'") && p.includes('no such buffer'))).toBe(true);
     expect(problems.some((p) => p.includes("'nowhere'") && p.includes('does not declare'))).toBe(true);
     expect(problems.some((p) => p.includes("buffer 'orphan'"))).toBe(true);
+  });
+});
+
+describe("the f32 tier within WebGPU's default limits", () => {
+  it.each(SPECS)('%s: every kernel of every plan binds <= 8 storage buffers, runs <= 256 invocations, fits its workgroup memory', (_name, def) => {
+    const over: string[] = [];
+    for (const opts of F32_CONFIGS) {
+      const cfg = configFor(def, opts);
+      for (const plan of allPlans(def, cfg)) {
+        for (const k of plan.kernels) {
+          const u = kernelUsage(k);
+          if (u.storageBuffers > DEFAULT_LIMITS.maxStorageBuffersPerShaderStage || u.invocations > DEFAULT_LIMITS.maxComputeInvocationsPerWorkgroup
+            || u.workgroupBytes > (cfg.wgMemory ?? 32768)) {
+            over.push(`${k.name} (${plan.mode}): ${u.storageBuffers} buffers, ${u.invocations} invocations, ${u.workgroupBytes} B at ${JSON.stringify(opts)}`);
+          }
+        }
+      }
+    }
+    expect(over).toEqual([]);
   });
 });
 

@@ -20,13 +20,16 @@ const CONFIGS: CodegenConfig[] = [
 ];
 
 // The f32 tier over the option space: CONFIGS without the tensor cores, plus packed sequences at
-// the largest head dims, every input 16-bit, grouped value heads (q/k inputs with H / G heads).
+// the largest head dims, every input 16-bit, grouped value heads (q/k inputs with H / G heads),
+// and WebGPU's default 16 KiB of workgroup memory (chunks of 32 and 16).
 type Options = CodegenConfig & { allHalf?: true; grouped?: true };
 const F32_CONFIGS: Options[] = [
   ...CONFIGS.map(({ fragments: _f, scalarLoads: _s, fragmentMemory: _m, ...c }) => c),
   { K: 128, V: 128, chunk: 64, varlen: true, allHalf: true, grouped: true, outputDtype: 'bf16' },
   { K: 256, V: 256, chunk: 64, varlen: true },
   { K: 256, V: 256, chunk: 16, grouped: true },
+  { K: 256, V: 256, chunk: 32, wgMemory: 16384, varlen: true },
+  { K: 128, V: 64, chunk: 16, wgMemory: 16384, allHalf: true },
 ];
 
 /** The config of `opts` for one spec: its inputs' dtypes and grouped inputs filled in. */

@@ -29,7 +29,7 @@ export function emitBwdScan(ks: KernelSource): string {
   const dht = ks.delta ? dh0 : ks.use('dht', 'read');
   const seeded = ks.delta ? '' : 'P.has_dht != 0u && ';
   const w = ks.delta ? ks.use('w', 'read') : '';
-  const rb = ks.tiles.KP >= 256 ? 4 : 8;
+  const rb = ks.tiles.KP >= 256 ? ((ks.cfg.wgMemory ?? 32768) < 32768 ? 2 : 4) : 8;
   return `
 ${TILE_GRID}
 const BV: u32 = ${ks.tiles.scanBV}u;

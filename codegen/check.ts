@@ -143,36 +143,33 @@ export interface LimitViolation {
  * runtime runs it before compiling and turns a violation into an error. */
 export function checkLimits(plan: KernelPlan, limits: DeviceLimits, bufferBytes?: ReadonlyMap<string, number>): LimitViolation[] {
   const out: LimitViolation[] = [];
-  const tier = plan.config.fragments ? `the tensor-core tier ('${plan.config.fragments}')` : 'the f32 tier';
-  const tc = plan.config.fragments ? "; or create the engine with tensorCores: 'off' (the f32 tier fits WebGPU's default limits)" : '';
+  const tc = plan.config.fragments;
+  const tier = tc ? `tensor-core tier, '${tc}'` : 'f32 tier';
+  const orOff = tc ? ", or create the engine with tensorCores: 'off' (the f32 tier fits WebGPU's default limits)" : '';
+  const request = (limit: LimitName, n: number) => `a device with ${limit} >= ${n} (createEngine() asks the adapter for its own limits; a device you create needs requiredLimits)`;
+  const add = (kernel: string, limit: LimitName, count: number, what: string, advice: string) => {
+    const max = limits[limit];
+    if (count > max) {
+      out.push({ kernel, limit, count, max, message: `kernel '${kernel}' (${tier}) ${what}; this device's ${limit} is ${max}. Use ${advice}` });
+    }
+  };
   for (const k of plan.kernels) {
     const u = kernelUsage(k);
-    const past = (limit: LimitName, count: number, what: string, advice: string) => {
-      const max = limits[limit];
-      if (count > max) {
-        out.push({ kernel: k.name, limit, count, max, message: `kernel '${k.name}' (${tier}) ${what} ${count}, past this device's ${limit} of ${max}: ${advice}` });
-      }
-    };
-    past('maxStorageBuffersPerShaderStage', u.storageBuffers, 'binds storage buffers:',
-      `request a device with maxStorageBuffersPerShaderStage >= ${u.storageBuffers} (createEngine() asks for the adapter's own limits)${tc}` +
-      (plan.config.fragments ? '' : '; the built-in variants fit in 8, so a spec of your own may need fewer inputs'));
-    past('maxComputeWorkgroupStorageSize', u.workgroupBytes, 'needs bytes of workgroup memory:',
-      `use a smaller chunkSize (the kernels at chunk ${plan.config.chunk} need ${plan.config.wgMemory ?? 32768} bytes; ` +
-      `chunk 32 and 16 fit in 16384), or a device with maxComputeWorkgroupStorageSize >= ${u.workgroupBytes}${tc}`);
-    past('maxComputeInvocationsPerWorkgroup', u.invocations, 'runs invocations per workgroup:',
-      `request a device with maxComputeInvocationsPerWorkgroup >= ${u.invocations}${tc}`);
-    past('maxComputeWorkgroupSizeX', u.workgroupSizeX, 'has a workgroup size (x) of',
-      `request a device with maxComputeWorkgroupSizeX >= ${u.workgroupSizeX}${tc}`);
-    if (bufferBytes) {
-      for (const b of k.bindings) {
-        const bytes = bufferBytes.get(b.buffer);
-        if (bytes !== undefined && bytes > limits.maxStorageBufferBindingSize) {
-          out.push({
-            kernel: k.name, limit: 'maxStorageBufferBindingSize', count: bytes, max: limits.maxStorageBufferBindingSize,
-            message: `kernel '${k.name}' binds '${b.buffer.replace(/^in_/, '')}' of ${bytes} bytes, past this device's maxStorageBufferBindingSize of ` +
-              `${limits.maxStorageBufferBindingSize}: split the batch (B) or the heads (H), or request a device with a larger maxStorageBufferBindingSize`,
-          });
-        }
+    add(k.name, 'maxStorageBuffersPerShaderStage', u.storageBuffers, `binds ${u.storageBuffers} storage buffers`,
+      `${request('maxStorageBuffersPerShaderStage', u.storageBuffers)}${orOff}` +
+      (tc ? '' : `; every plan of the built-in variants fits in 8, so a spec of your own may need fewer inputs`));
+    add(k.name, 'maxComputeWorkgroupStorageSize', u.workgroupBytes, `needs ${u.workgroupBytes} bytes of workgroup memory`,
+      `a smaller chunkSize (the kernels fit WebGPU's default 16384 bytes at chunks of 32 and 16), or ` +
+      `${request('maxComputeWorkgroupStorageSize', u.workgroupBytes)}${orOff}`);
+    add(k.name, 'maxComputeInvocationsPerWorkgroup', u.invocations, `runs ${u.invocations} invocations per workgroup`,
+      `${request('maxComputeInvocationsPerWorkgroup', u.invocations)}${orOff}`);
+    add(k.name, 'maxComputeWorkgroupSizeX', u.workgroupSizeX, `has a workgroup size x of ${u.workgroupSizeX}`,
+      `${request('maxComputeWorkgroupSizeX', u.workgroupSizeX)}${orOff}`);
+    for (const b of bufferBytes ? k.bindings : []) {
+      const bytes = bufferBytes!.get(b.buffer);
+      if (bytes !== undefined) {
+        add(k.name, 'maxStorageBufferBindingSize', bytes, `binds '${b.buffer.replace(/^in_/, '')}' of ${bytes} bytes`,
+          `smaller batches (B) or fewer heads (H) per call, or ${request('maxStorageBufferBindingSize', bytes)}`);
       }
     }
   }

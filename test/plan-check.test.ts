@@ -9,6 +9,7 @@ import {
 import { qkHeaded, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import { PREAMBLE_SPECS } from './helpers/preamble-specs.js';
+import { tensorCoreLimitBlocker } from '../runtime/tier.js';
 
 const CONFIGS: CodegenConfig[] = [
   { K: 64, V: 32, chunk: 64 },
@@ -107,6 +108,37 @@ describe("the f32 tier within WebGPU's default limits", () => {
       }
     }
     expect(over).toEqual([]);
+  });
+});
+
+describe('the limit check', () => {
+  it('names the kernel, the limit and the count, and says what to do', () => {
+    // The tensor-core tier's WY prep binds 10 storage buffers: past WebGPU's default 8.
+    const tc = checkLimits(planForward(VARIANTS.gated_delta_rule, { K: 128, V: 128, chunk: 64, fragments: 'subgroup-matrix' }), DEFAULT_LIMITS);
+    const prep = tc.find((v) => v.kernel === 'gated_delta_rule_prep' && v.limit === 'maxStorageBuffersPerShaderStage');
+    expect(prep).toMatchObject({ count: 10, max: 8 });
+    expect(prep!.message).toMatch(/^kernel 'gated_delta_rule_prep' \(tensor-core tier, 'subgroup-matrix'\) binds 10 storage buffers; this device's maxStorageBuffersPerShaderStage is 8\. Use a device with maxStorageBuffersPerShaderStage >= 10 .*tensorCores: 'off'/);
+    // Chunks of 64 need more than 16 KiB of workgroup memory; 32 fit.
+    const wide = checkLimits(planForward(VARIANTS.gla, { K: 64, V: 64, chunk: 64, wgMemory: 16384 }), DEFAULT_LIMITS);
+    expect(wide.length).toBeGreaterThan(0);
+    for (const v of wide) {
+      expect(v.limit).toBe('maxComputeWorkgroupStorageSize');
+      expect(v.message).toMatch(new RegExp(`^kernel '${v.kernel}' \\(f32 tier\\) needs ${v.count} bytes of workgroup memory; this device's maxComputeWorkgroupStorageSize is 16384\\. Use a smaller chunkSize`));
+    }
+    expect(checkLimits(planForward(VARIANTS.gla, { K: 64, V: 64, chunk: 32, wgMemory: 16384 }), DEFAULT_LIMITS)).toEqual([]);
+    // Invocations, and the size of a bound buffer where the caller knows it.
+    const plan = planForward(VARIANTS.gla, { K: 64, V: 64, chunk: 32 });
+    const small = { ...DEFAULT_LIMITS, maxComputeInvocationsPerWorkgroup: 128, maxStorageBufferBindingSize: 1024 };
+    const found = checkLimits(plan, small, new Map([['in_q', 4096]]));
+    expect(found.some((v) => v.limit === 'maxComputeInvocationsPerWorkgroup' && v.count === 256 && v.message.includes('runs 256 invocations per workgroup'))).toBe(true);
+    expect(found.some((v) => v.limit === 'maxStorageBufferBindingSize' && v.count === 4096 && /binds 'q' of 4096 bytes/.test(v.message))).toBe(true);
+  });
+  it("the tensor-core tier is chosen only where the device grants what its kernels need", () => {
+    expect(tensorCoreLimitBlocker(DEFAULT_LIMITS)).toMatch(/32768 bytes of workgroup memory; the device grants 16384/);
+    expect(tensorCoreLimitBlocker({ ...DEFAULT_LIMITS, maxComputeWorkgroupStorageSize: 32768 })).toMatch(/its kernel '\w+_prep' needs \d+ \(maxStorageBuffersPerShaderStage\); the device grants 8/);
+    // 10 in the delta rule's prep, 11 with packed sequences (the chunk table).
+    expect(tensorCoreLimitBlocker({ ...DEFAULT_LIMITS, maxComputeWorkgroupStorageSize: 32768, maxStorageBuffersPerShaderStage: 10 }, 'portable')).toMatch(/needs 11/);
+    expect(tensorCoreLimitBlocker({ ...DEFAULT_LIMITS, maxComputeWorkgroupStorageSize: 32768, maxStorageBuffersPerShaderStage: 11 }, 'portable')).toBeNull();
   });
 });
 

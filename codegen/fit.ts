@@ -145,7 +145,8 @@ export function fitStorageLimit(def: VariantDef, cfg: CodegenConfig, tiles: Tile
   const inPlace = (k: KernelDecl) => over(k) && k.bindings.some((b) => b.buffer === 'h0' && b.access === 'read') && k.bindings.some((b) => b.buffer === 'ht' && b.access === 'read_write');
   if (out.some(inPlace)) {
     out = out.map((k) => (inPlace(k) ? stateInPlace(k) : k));
-    out.splice(0, 0, emit('stateInit', `${def.name}_stateInit`, (ks) => {
+    // Named by the plan too: kernel names are unique over the plans of a `lae gen` module.
+    out.splice(0, 0, emit('stateInit', `${def.name}_stateInit_${opts.mode}`, (ks) => {
       const h0 = ks.use('h0', 'read');
       const ht = ks.use('ht', 'read_write');
       return `
@@ -189,7 +190,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let offset = '0u';
   for (let first = 0; first < parts.length; first += STORAGE_BUFFER_LIMIT - 1) {
     const group = parts.slice(first, first + STORAGE_BUFFER_LIMIT - 1);
-    const name = `${def.name}_packIn${parts.length > STORAGE_BUFFER_LIMIT - 1 ? first / (STORAGE_BUFFER_LIMIT - 1) : ''}`;
+    const name = `${def.name}_packIn_${opts.mode}${parts.length > STORAGE_BUFFER_LIMIT - 1 ? first / (STORAGE_BUFFER_LIMIT - 1) : ''}`;
     copies.push(emit('packIn', name, (ks) => {
       const loops = group.map((p) => {
         const src = ks.use(p.buffer.startsWith('in_') ? p.buffer.slice(3) : p.buffer, 'read', p.buffer.startsWith('in_'), 'u32');

@@ -18,12 +18,14 @@ export class PipelineCache {
   get size(): number { return this.entries.size; }
   has(key: string): boolean { return this.entries.has(key); }
 
-  /** The plan's pipelines, compiling them on first use; throws an EngineError naming the kernel,
-   * the limit and the count where the plan does not fit the device's limits (with `bufferBytes`,
-   * the sizes of the buffers it binds, checked against maxStorageBufferBindingSize too). */
+  /** The plan's pipelines, compiling them on first use, after checking the plan against the
+   * device's limits: where it does not fit, an EngineError names the kernel, the limit and the
+   * count (with `bufferBytes`, the sizes of the buffers it binds, checked against
+   * maxStorageBufferBindingSize too, on every call). */
   get(plan: KernelPlan, bufferBytes?: ReadonlyMap<string, number>): Promise<GPUComputePipeline[]> {
-    assertFits(plan, this.device.limits, bufferBytes);
     let p = this.entries.get(plan.key);
+    // A plan that compiled has passed (its key fixes its WGSL, the device its limits).
+    if (!p || bufferBytes) assertFits(plan, this.device.limits, bufferBytes);
     if (!p) {
       p = Promise.all(plan.kernels.map((k) => compile(this.device, k.name, k.wgsl)));
       // A failed compile is not cached: the next call reports the error again.

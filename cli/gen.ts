@@ -202,7 +202,7 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
     mode: p.mode,
     key: p.key,
     tiles: p.tiles,
-    buffers: p.buffers.map((b) => ({ name: b.name, kind: b.kind, elems: b.elems, ...(b.aliasOf ? { aliasOf: b.aliasOf } : {}) })),
+    buffers: p.buffers.map((b) => ({ name: b.name, kind: b.kind, elems: b.elems, ...(b.aliasOf ? { aliasOf: b.aliasOf } : {}), ...(b.parts ? { parts: b.parts } : {}) })),
     kernels: p.kernels.map((k) => ({
       name: k.name, stage: k.stage, workgroupSize: k.workgroupSize, grid: k.grid,
       bindings: k.bindings.map((b) => ({ buffer: b.buffer, access: b.access })), wgsl: k.wgsl,

@@ -4,21 +4,24 @@
 //   bwdScan                 reverse scan over chunks: dS'_n per chunk, du (dv or dU), dh0
 //                           (without the delta rule: bwdChunkState, bwdStateScan, bwdDu)
 //   bwdInter                the state terms do S^T, u dS'^T, -du S^T (register-tiled)
-//   bwdDScores, bwdDqk      dq, dk and the per-token gate terms
+//   bwdDScores, bwdChunkEnd, bwdDq, bwdDk, bwdBonus
+//                           dq, dk, the bonus's du and the per-token gate terms
 //   wy*                     the WY backward (delta rule): dk, dv, dbeta
 //   bwdGate                 dg by reverse in-chunk cumsum
 //   chain                   per input: role gradients -> input gradient, through diff()
 import type { VariantDef, Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
-import { emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDqk, emitBwdDq, emitBwdDk, dqkAsMatmuls } from './kernels/bwd-intra.js';
-import { emitBwdScan } from './kernels/bwd-scan.js';
+import {
+  emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdChunkEnd, emitBwdBonus, dqkAsMatmuls,
+} from './kernels/bwd-intra.js';
+import { emitBwdScan, emitBwdSeed } from './kernels/bwd-scan.js';
 import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-scan.js';
 import { FRAG_WG } from './kernels/fragments.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
 import { emitBwdStateScan } from './kernels/state-scan.js';
 import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
-import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
+import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitBwdGate } from './kernels/bwd-gate.js';
 import { emitNormBwd } from './kernels/l2norm.js';
 import { emitGateBwd } from './kernels/bwd-gate-out.js';
@@ -34,15 +37,14 @@ type Emitter = (ks: KernelSource) => string;
 /** Register-tiled C x C by C x cols products (chunk-matmul.ts). */
 const MATMULS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
   bwdDvLocal: { emit: emitBwdDvLocal, cols: (c) => c.V },
-  bwdDq: { emit: emitBwdDq, cols: (c) => c.K },
-  bwdDk: { emit: emitBwdDk, cols: (c) => c.K },
   wyM: { emit: emitWyM, cols: (c) => c.chunk },
   wyDA: { emit: emitWyDA, cols: (c) => c.chunk },
   wyDv: { emit: emitWyDv, cols: (c) => c.V },
 };
 
 const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
-  bwdDqk: { emit: emitBwdDqk, cols: (c) => c.K },
+  bwdBonus: { emit: emitBwdBonus, cols: (c) => c.K },
+  wyX2: { emit: emitWyX2, cols: (c) => c.K },
   wyDk: { emit: emitWyDk, cols: (c) => c.K },
   wyDbeta: { emit: emitWyDbeta, cols: () => 1 },
 };
@@ -54,9 +56,9 @@ export function backwardStages(def: VariantDef): KernelStage[] {
     ...(def.roles.outputGate ? (['gateBwd'] as const) : []),
     // Without the delta rule the reverse state scan splits into parallel per-chunk products
     // around an elementwise scan (bwd-du.ts); with it, one sequential kernel.
-    'bwdScores', 'bwdDvLocal', ...(delta ? (['bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
-    ...(dqkAsMatmuls(def) ? (['bwdDq', 'bwdDk'] as const) : (['bwdDqk'] as const)),
-    ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta'] as const) : []),
+    'bwdScores', 'bwdDvLocal', ...(delta ? (['bwdSeed', 'bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
+    ...(def.decay !== 'none' ? (['bwdChunkEnd'] as const) : []), 'bwdDq', 'bwdDk', ...(def.bonus === 'u' ? (['bwdBonus'] as const) : []),
+    ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk', 'wyDbeta'] as const) : []),
     ...(def.decay !== 'none' ? (['bwdGate'] as const) : []),
     ...(def.l2norm.length ? (['normBwd'] as const) : []),
   ];
@@ -71,13 +73,16 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
   const out: BufferDecl[] = [
     { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
     { name: 'dht', kind: 'state-in', elems: ['SH', K, V] },
-    s('aqk', ['BH', 'NT', C * C]), s('daqk', ['BH', 'NT', C * C]), s('dvl', ['BH', 'T', V]), s('dhs', ['BH', 'NT', K, V]),
-    s('dqi', ['BH', 'T', K]), s('dki', ['BH', 'T', K]),
+    s('aqk', ['BH', 'NT', C * C]), s('daqk', ['BH', 'NT', C * C]), s('dhs', ['BH', 'NT', K, V]),
+    // bwdInter's state terms of dq, dk and (delta rule) dW, one buffer (bwd-common.ts's inter).
+    s('dinter', [def.correction === 'delta' ? 3 : 2, 'BH', 'T', K]),
+    // The intra-chunk part of du; the delta rule keeps it in dvv.
+    ...(def.correction === 'delta' ? [] : [s('dvl', ['BH', 'T', V])]),
     s('grad_q', ['B', 'T', 'H', K]), s('grad_k', ['B', 'T', 'H', K]), s('grad_v', ['B', 'T', 'H', V]),
   ];
   if (def.decay !== 'none') out.push(s('dbq', ['BH', 'T', K]), s('dbk', ['BH', 'T', K]), s('grad_logDecay', ['B', 'T', 'H', DG]));
   if (def.correction === 'delta') {
-    out.push(s('dvv', ['BH', 'T', V]), s('dwm', ['BH', 'T', K]), s('dtm', ['BH', 'NT', C * C]), s('mtm', ['BH', 'NT', C * C]),
+    out.push(s('dvv', ['BH', 'T', V]), s('dtm', ['BH', 'NT', C * C]), s('mtm', ['BH', 'NT', C * C]),
       s('x1', ['BH', 'T', V]), s('x2', ['BH', 'T', K]), s('grad_beta', ['B', 'T', 'H']));
   }
   if (def.bonus === 'u') out.push(s('grad_u', ['B', 'T', 'H', K]));
@@ -102,15 +107,25 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     const wgsl = ks.finish(name, { WG_X: wgX, ...consts }, emit(ks));
     kernels.push({ name, stage, workgroupSize: wg, grid, bindings: ks.bindings, wgsl });
   };
+  // dq and dk: chunk matmuls where the decay factor does not depend on the key column, else
+  // one thread per element.
+  const dqk: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
+    bwdDq: { emit: dqkAsMatmuls(def) ? emitBwdDq : emitBwdDqContraction, cols: (c) => c.K },
+    bwdDk: { emit: dqkAsMatmuls(def) ? emitBwdDk : emitBwdDkContraction, cols: (c) => c.K },
+  };
+  const matmulShape = (cols: number) => {
+    const BW = chunkMatmulTile(cols);
+    const tx = Math.min(16, BW);
+    return { BW, tx, wg: tx * 16 };
+  };
   for (const stage of backwardStages(def)) {
     const name = `${def.name}_${stage}`;
-    const contraction = CONTRACTIONS[stage];
-    const matmul = MATMULS[stage];
+    const contraction = CONTRACTIONS[stage] ?? (dqkAsMatmuls(def) ? undefined : dqk[stage]);
+    const matmul = MATMULS[stage] ?? (dqkAsMatmuls(def) ? dqk[stage] : undefined);
     if (matmul) {
       const cols = matmul.cols(cfg);
-      const BW = chunkMatmulTile(cols);
-      const tx = Math.min(16, BW);
-      add(stage, name, tx * 16, [[Math.ceil(cols / BW)], ['NT'], ['BH']], matmul.emit, tx);
+      const { BW, tx, wg } = matmulShape(cols);
+      add(stage, name, wg, [[Math.ceil(cols / BW)], ['NT'], ['BH']], matmul.emit, tx);
     } else if (contraction) {
       const x = Math.ceil((cfg.chunk * contraction.cols(cfg)) / CONTRACTION_WG);
       add(stage, name, CONTRACTION_WG, [[x], ['NT'], ['BH']], contraction.emit);
@@ -118,6 +133,11 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       // The tensor-core tier: the same scan on fragments, reading the forward's f16 blocks.
       add(stage, name, FRAG_WG, [[Math.ceil(cfg.V / tcBwdScanLayout(new KernelSource(def, cfg, tiles, stage, FRAG_WG)).BV)], ['SH'], [1]],
         (ks) => emitTcBwdScan(ks, ks.fragments()), FRAG_WG);
+    } else if (stage === 'bwdChunkEnd') {
+      // Summed in the lanes of the workgroup that used to sum it: bwdDk's as a matmul (WG / BW
+      // lanes), one lane per element otherwise.
+      const { BW, wg } = matmulShape(cfg.K);
+      add(stage, name, 64, [[Math.ceil(cfg.K / 64)], ['NT'], ['BH']], emitBwdChunkEnd, 1, { LANES: dqkAsMatmuls(def) ? wg / BW : 1 });
     } else if (stage === 'bwdScan') {
       const tx = Math.min(16, tiles.scanBV);
       add(stage, name, tx * Math.min(16, tiles.KP, cfg.chunk), [[Math.ceil(cfg.V / tiles.scanBV)], ['SH'], [1]], emitBwdScan, tx);
@@ -131,6 +151,8 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     } else if (stage === 'bwdChunkState') {
       const tx = Math.min(16, tiles.stateBV);
       add(stage, name, tx * Math.min(16, tiles.KP), [[Math.ceil(cfg.V / tiles.stateBV)], ['NT'], ['BH']], emitBwdChunkState, tx);
+    } else if (stage === 'bwdSeed') {
+      add(stage, name, 256, [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdSeed);
     } else if (stage === 'bwdStateScan') {
       add(stage, name, 256, [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdStateScan, 256);
     } else if (stage === 'bwdDu') {

@@ -15,6 +15,7 @@ import { emitTcOutput, tcOutputTileV } from './kernels/tc-output.js';
 import { emitTcChunkStates, emitTcDeltaScan, emitTcOperands, tcDeltaLayout, tcStateTiles } from './kernels/tc-states.js';
 import { emitTcPrep } from './kernels/tc-prep.js';
 import { backwardBuffers, emitBackwardKernels } from './backward.js';
+import { fitStorageLimit } from './fit.js';
 import {
   chooseTiles, normStages, normBuffers, type ForwardStage, forwardStages, scratchBuffers, validateConfig,
   type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
@@ -132,12 +133,9 @@ function sequenceTables(cfg: CodegenConfig, mode: ForwardMode | StepMode): Buffe
   return mode === 'chunked' ? [{ name: 'chunk_table', kind: 'indices', elems: ['NT', 4] }, seq] : [seq];
 }
 
-export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
-  validateConfig(cfg);
-  const tiles = chooseTiles(cfg, def);
-  const pack: ForwardStage[] = cfg.outputDtype ? ['packOut'] : [];
-  const kernels = emitKernels(def, cfg, tiles, [...(mode === 'chunked' ? forwardStages(def, cfg) : [...normStages(def), 'recurrent' as const]), ...pack]);
-  const buffers: BufferDecl[] = [
+/** The buffers of a forward plan (before fitStorageLimit adds its pack). */
+function forwardBuffers(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode): BufferDecl[] {
+  return [
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
     { name: 'h0', kind: 'state-in', elems: ['SH', cfg.K, cfg.V] },
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
@@ -147,6 +145,24 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
     ...normBuffers(def),
     ...(mode === 'chunked' ? scratchBuffers(def, cfg) : []),
   ];
+}
+
+/** fitStorageLimit over a plan's kernels: the tensor-core tier's stay as they are. */
+function fit(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, mode: string, kernels: KernelDecl[], buffers: BufferDecl[], external: BufferDecl[] = []) {
+  const fitted = fitStorageLimit(def, cfg, tiles, kernels, buffers, {
+    mode, external, packAt: def.l2norm.length && mode !== 'backward' ? 1 : 0,
+    fixed: (k) => tensorCoreStage(cfg, k.stage as ForwardStage),
+  });
+  return { kernels: fitted.kernels, buffers: [...buffers, ...fitted.buffers] };
+}
+
+export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
+  validateConfig(cfg);
+  const tiles = chooseTiles(cfg, def);
+  const pack: ForwardStage[] = cfg.outputDtype ? ['packOut'] : [];
+  const { kernels, buffers } = fit(def, cfg, tiles, mode,
+    emitKernels(def, cfg, tiles, [...(mode === 'chunked' ? forwardStages(def, cfg) : [...normStages(def), 'recurrent' as const]), ...pack]),
+    forwardBuffers(def, cfg, mode));
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
 }
 
@@ -155,8 +171,7 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
 export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = 'step'): KernelPlan {
   validateConfig(cfg);
   const tiles = chooseTiles(cfg, def);
-  const kernels = emitKernels(def, cfg, tiles, [...normStages(def), mode, ...(cfg.outputDtype ? ['packOut' as const] : [])]);
-  const buffers: BufferDecl[] = [
+  const { kernels, buffers } = fit(def, cfg, tiles, mode, emitKernels(def, cfg, tiles, [...normStages(def), mode, ...(cfg.outputDtype ? ['packOut' as const] : [])]), [
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
     { name: 'state', kind: 'state-inout', elems: [] },
     ...(mode === 'stepPool' ? [{ name: 'idx', kind: 'indices', elems: ['S'] } as BufferDecl] : []),
@@ -164,7 +179,7 @@ export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = '
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
     ...(cfg.outputDtype ? [{ name: 'o_packed', kind: 'output', elems: ['B', 'T', 'H', Math.ceil(cfg.V / 2)] } as BufferDecl] : []),
     ...normBuffers(def),
-  ];
+  ]);
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
 }
 
@@ -173,7 +188,8 @@ export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = '
 export function planBackward(def: VariantDef, cfg: CodegenConfig): KernelPlan {
   validateConfig(cfg);
   const tiles = chooseTiles(cfg, def);
-  const kernels = emitBackwardKernels(def, cfg, tiles);
-  return { variant: def.name, specHash: def.hash, mode: 'backward', config: cfg, tiles, key: planKey(def, cfg, 'backward'), buffers: backwardBuffers(def, cfg), kernels };
+  const { kernels, buffers } = fit(def, cfg, tiles, 'backward', emitBackwardKernels(def, cfg, tiles), backwardBuffers(def, cfg),
+    forwardBuffers(def, cfg, 'chunked').map((b) => (b.kind === 'input' ? b : { ...b, kind: 'forward' as const })));
+  return { variant: def.name, specHash: def.hash, mode: 'backward', config: cfg, tiles, key: planKey(def, cfg, 'backward'), buffers, kernels };
 }
-export { checkPlan } from './check.js';
+export { checkPlan, checkLimits, kernelUsage, workgroupBytes, DEFAULT_LIMITS, type DeviceLimits, type KernelUsage, type LimitName, type LimitViolation } from './check.js';

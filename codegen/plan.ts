@@ -13,8 +13,9 @@ export interface CodegenConfig {
   readonly K: number;
   readonly V: number;
   readonly chunk: ChunkSize;
-  /** Workgroup memory the kernels may use, bytes: 32768 (any desktop adapter, lavapipe) or 49152
-   * (NVIDIA, where wider output tiles fit). Default 32768. Part of the cache key. */
+  /** Workgroup memory the kernels may use, bytes: 16384 (WebGPU's default limit: chunks of 16
+   * or 32 tokens), 32768 (any desktop adapter, lavapipe) or 49152 (NVIDIA, where wider output
+   * tiles fit). Default 32768. Part of the cache key. */
   readonly wgMemory?: WorkgroupMemoryTier;
   /** Inputs stored as 16-bit floats, packed two per u32 word (absent: f32). Part of the key. */
   readonly inputDtypes?: Readonly<Record<string, HalfDtype>>;
@@ -45,7 +46,9 @@ export interface CodegenConfig {
   readonly compactLoops?: true;
 }
 export type HalfDtype = 'bf16' | 'f16';
-export const WG_MEMORY_TIERS = [32768, 49152] as const;
+export const WG_MEMORY_TIERS = [16384, 32768, 49152] as const;
+/** The largest chunk whose kernels fit a memory tier: the C x C score tiles need more than 16 KiB at 64. */
+export const maxChunkFor = (tier: WorkgroupMemoryTier): ChunkSize => (tier >= 32768 ? 64 : 32);
 export type WorkgroupMemoryTier = (typeof WG_MEMORY_TIERS)[number];
 
 /** The largest tier a device's maxComputeWorkgroupStorageSize allows, or null if none does. */
@@ -69,6 +72,9 @@ export interface BufferDecl {
   readonly elems: SizeExpr;
   /** Another buffer of the plan that already holds this one's contents: no buffer of its own. */
   readonly aliasOf?: string;
+  /** A pack of other buffers (codegen/fit.ts): its elements are the sum of these, and `elems`
+   * is empty. */
+  readonly parts?: readonly SizeExpr[];
 }
 export interface BindingDecl {
   readonly buffer: string;
@@ -80,8 +86,10 @@ export interface BindingDecl {
 export const KERNEL_STAGES = [
   'l2norm', 'prep', 'chunkState', 'stateScan', 'chunkStates', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
   // The backward (codegen/backward.ts).
-  'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdChunkState', 'bwdStateScan', 'bwdDu', 'bwdInter', 'bwdDScores', 'bwdDqk', 'bwdDq', 'bwdDk',
-  'gateBwd', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
+  'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdChunkState', 'bwdStateScan', 'bwdDu', 'bwdInter', 'bwdDScores', 'bwdChunkEnd', 'bwdDq', 'bwdDk', 'bwdBonus',
+  // Copies that fit a plan into 8 storage buffers per kernel (codegen/fit.ts).
+  'stateInit', 'packIn',
+  'gateBwd', 'bwdSeed', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
 ] as const;
 export type KernelStage = (typeof KERNEL_STAGES)[number];
 export interface KernelDecl {
@@ -120,7 +128,9 @@ export function chooseTiles(cfg: CodegenConfig, def: VariantDef): Tiles {
   const C = cfg.chunk;
   const budget = cfg.wgMemory ?? 32768;
   const diag = def.decay === 'diagonal';
-  const scanBV = Math.min(VP, 16);
+  // 16 KiB (WebGPU's default) holds the delta rule's scans at K = 256 only with half their tiles.
+  const small = budget < 32768;
+  const scanBV = Math.min(VP, small ? 8 : 16);
   // Wider slabs mean fewer barrier + global-load round trips per chunk; take the widest whose
   // workgroup arrays (in f32 words, as the kernels declare them) fit the budget.
   const widest = (candidates: number[], cap: number, words: (x: number) => number) =>
@@ -143,7 +153,7 @@ export function chooseTiles(cfg: CodegenConfig, def: VariantDef): Tiles {
     // Measured on the H100 (delta_rule, kda at T=4096): 8 x 8 beat 16 and 32; the scan is
     // latency-bound and small stages keep registers free.
     scanSlab: 8,
-    scanRows: 8,
+    scanRows: small && KP >= 256 ? 4 : 8,
   };
 }
 

@@ -1,7 +1,8 @@
 // Acquiring a WebGPU device: the browser's navigator.gpu, or Dawn for Node (the `webgpu` package).
 // We ask for the adapter's own limits: the defaults (16 KiB workgroup memory, 128 MiB bindings)
 // are far below what the kernels can use.
-import { chooseTier, SUBGROUP_MATRIX_FEATURES, type TensorCoreOption, type Tier } from './tier.js';
+import { chooseTier, SUBGROUP_MATRIX_FEATURES, tensorCoreLimitBlocker, type TensorCoreOption, type Tier } from './tier.js';
+import { EngineError } from './errors.js';
 
 /** Dawn instance toggles that expose the tensor cores: experimental features (subgroup matrices)
  * need allow_unsafe_apis, and Dawn blocks shader-f16 on NVIDIA's Vulkan driver by default
@@ -81,12 +82,22 @@ function withTensorCoreFlags(flags: readonly string[]): string[] {
   return flags.map((f, i) => (i === at ? key + merged.join(',') : f));
 }
 
-/** The tier of a caller's device, from the features it was created with. */
+/** The tier of a caller's device, from the features and limits it was created with. */
 function tierOfDevice(device: GPUDevice, option: TensorCoreOption): { tier: Tier; tierNote: string } {
   if (option === 'off') return { tier: 'f32', tierNote: 'tensor cores off' };
-  if (option === 'portable') return device.features.has('shader-f16') ? { tier: 'portable', tierNote: 'tensor-core tiles in plain WGSL' } : { tier: 'f32', tierNote: 'the device lacks shader-f16' };
-  const has = SUBGROUP_MATRIX_FEATURES.every((f) => device.features.has(f as GPUFeatureName));
-  return has ? { tier: 'subgroup-matrix', tierNote: 'f16 subgroup matrices (tensor cores)' } : { tier: 'f32', tierNote: 'the device was created without the subgroup-matrix features' };
+  if (option === 'portable') {
+    if (!device.features.has('shader-f16')) return { tier: 'f32', tierNote: 'the device lacks shader-f16' };
+    const blocker = tensorCoreLimitBlocker(device.limits, 'portable');
+    if (blocker) {
+      throw new EngineError(`tensorCores: 'portable' cannot run on this device: ${blocker}. Create it with requiredLimits that grant it, or use tensorCores: 'off' (the f32 tier fits WebGPU's default limits)`);
+    }
+    return { tier: 'portable', tierNote: 'tensor-core tiles in plain WGSL' };
+  }
+  if (!SUBGROUP_MATRIX_FEATURES.every((f) => device.features.has(f as GPUFeatureName))) {
+    return { tier: 'f32', tierNote: 'the device was created without the subgroup-matrix features' };
+  }
+  const blocker = tensorCoreLimitBlocker(device.limits);
+  return blocker ? { tier: 'f32', tierNote: `no tensor cores: ${blocker}` } : { tier: 'subgroup-matrix', tierNote: 'f16 subgroup matrices (tensor cores)' };
 }
 
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {

@@ -3,7 +3,7 @@
 import { inputShape, qkHeaded, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
-  planForward, planStep, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
+  planForward, planStep, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
@@ -27,7 +27,8 @@ export interface ForwardOptions extends ProblemSize {
   scale?: number;
   /** Return the final state ht (default true). */
   outputFinalState?: boolean;
-  /** Chunk size of the chunked algorithm: 16, 32 or 64 (default 64). */
+  /** Chunk size of the chunked algorithm: 16, 32 or 64 (default 64; 32 on a device that grants
+   * only WebGPU's default 16 KiB of workgroup memory, where chunks of 64 do not fit). */
   chunkSize?: ChunkSize;
   /** 'chunked' (default) or 'recurrent': the token-sequential kernel, the baseline. */
   mode?: ForwardMode;
@@ -189,7 +190,7 @@ export class VariantOp {
 
   /** The kernel plan this op would run for a config (what `lae gen` writes out). */
   plan(opts: { K: number; V: number; chunkSize?: ChunkSize; mode?: ForwardMode; dtypes?: ForwardOptions['dtypes']; G?: number; varlen?: boolean }): KernelPlan {
-    return planForward(this.def, this.config(opts.K, opts.V, opts.chunkSize ?? 64, opts.dtypes, opts.G, opts.varlen), opts.mode ?? 'chunked');
+    return planForward(this.def, this.config(opts.K, opts.V, opts.chunkSize ?? this.defaultChunk(), opts.dtypes, opts.G, opts.varlen), opts.mode ?? 'chunked');
   }
 
   /** The codegen config: head dims, chunk, the device's memory tier, 16-bit storage choices. */
@@ -495,6 +496,9 @@ export class VariantOp {
     return out;
   }
 
+  /** 64, or 32 on a device with only WebGPU's default 16 KiB of workgroup memory. */
+  private defaultChunk(): ChunkSize { return maxChunkFor(this.memoryTier()); }
+
   private memoryTier(): WorkgroupMemoryTier {
     const limit = this.engine.limits.maxComputeWorkgroupStorageSize;
     const tier = memoryTierFor(limit);
@@ -521,7 +525,7 @@ export class VariantOp {
     const values = this.values(inputs, opts.dtypes);
     if ((opts.mode ?? 'chunked') === 'chunked' && !opts.allowPositiveLogDecay) checkLogDecay(def, values, size);
     if (opts.checkFinite) checkFinite('input', this.hostTensors(values, size));
-    const chunk = opts.chunkSize ?? 64;
+    const chunk = opts.chunkSize ?? this.defaultChunk();
     if (typeof chunk !== 'number') {
       throw new EngineError(`option chunkSize must be a number, one of ${CHUNK_SIZES.join(', ')}; got ${describeValue(chunk)}`);
     }

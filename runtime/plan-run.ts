@@ -36,6 +36,11 @@ export function resolveSize(expr: SizeExpr, env: SizeEnv): number {
   return n;
 }
 
+/** Elements of a plan's buffer: its size, or the sum of a pack's parts (codegen/fit.ts). */
+export function bufferElems(b: BufferDecl, env: SizeEnv): number {
+  return b.parts ? b.parts.reduce((n, p) => n + resolveSize(p, env), 0) : resolveSize(b.elems, env);
+}
+
 /** Workgroups along x, y, z. */
 export type Grid = readonly [number, number, number];
 
@@ -136,7 +141,7 @@ export class PlanRunner {
     for (const b of plan.buffers) {
       const src = sources[b.name];
       const n = b.aliasOf ? bytes.get(b.aliasOf) : src ? ('buffer' in src ? src.buffer.size : src.data.byteLength)
-        : SOURCED.includes(b.kind) ? undefined : b.kind === 'state-in' ? 16 : resolveSize(b.elems, env) * 4;
+        : SOURCED.includes(b.kind) ? undefined : b.kind === 'state-in' ? 16 : bufferElems(b, env) * 4;
       if (n === undefined) throw new EngineError(`buffer '${b.name}' (${b.kind}${b.aliasOf ? ` aliasing '${b.aliasOf}'` : ''}) has no source: give it in sources`);
       if (n > limit) {
         throw new EngineError(`tensor '${b.name.replace(/^in_/, '')}' needs ${n} bytes, past this device's ` +

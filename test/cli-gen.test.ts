@@ -12,6 +12,7 @@ import { importModuleSource, loadSpecFile } from '../cli/load-spec.js';
 import { compile } from '../runtime/pipelines.js';
 import { referenceForward } from '../runtime/reference.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
+import { sampleInputs } from '../runtime/sample.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import type { ProblemSize, VariantDef } from '../dsl/index.js';
 import { getEngine, getTensorCoreEngine } from './helpers/engine.js';
@@ -116,7 +117,7 @@ describe('lae gen: built-in variants', () => {
     const files = await runGen({ variant: 'gla', out });
     const names = files.map((f) => basename(f)).sort();
     const forward = ['gla_chunkState.wgsl', 'gla_output.wgsl', 'gla_prep.wgsl', 'gla_recurrent.wgsl', 'gla_stateScan.wgsl'];
-    const backward = ['gla_bwdChunkState.wgsl', 'gla_bwdDScores.wgsl', 'gla_bwdDqk.wgsl', 'gla_bwdDu.wgsl', 'gla_bwdDvLocal.wgsl', 'gla_bwdGate.wgsl', 'gla_bwdInter.wgsl',
+    const backward = ['gla_bwdChunkEnd.wgsl', 'gla_bwdChunkState.wgsl', 'gla_bwdDScores.wgsl', 'gla_bwdDk.wgsl', 'gla_bwdDq.wgsl', 'gla_bwdDu.wgsl', 'gla_bwdDvLocal.wgsl', 'gla_bwdGate.wgsl', 'gla_bwdInter.wgsl',
       'gla_bwdScores.wgsl', 'gla_bwdStateScan.wgsl'];
     // No chain kernels: gla reads each input as a role itself, so each gradient is the role's.
     expect(names).toEqual(['gla.kernels.ts', ...forward, ...backward, 'gla_step.wgsl'].sort());
@@ -238,6 +239,40 @@ describe('lae gen: built-in variants', () => {
       .rejects.toThrow(/cuSeqlens ends at 29 but the packed inputs have T = 30 tokens/);
     await expect(mod.forward(engine.device, pipelines, inputs, { ...size, cuSeqlens: [0, 9, 5, 30] }))
       .rejects.toThrow(/cuSeqlens is not increasing/);
+  });
+
+  it('lae gen --varlen of gated_delta_rule, whose plans pack buffers and read the state in place (codegen/fit.ts): the module equals the engine', async () => {
+    const out = join(tmp, 'gdr-varlen');
+    await runGen({ variant: 'gated_delta_rule', out, K: 16, V: 8, chunk: 16, varlen: true, compactLoops: true });
+    const file = join(out, 'gated_delta_rule.kernels.ts');
+    expect(typeCheck([file])).toEqual([]);
+    const mod = await importGenerated(file) as unknown as VarlenModule & { PLANS: Record<string, { kernels: readonly { stage: string }[] }> };
+    const stages = (name: string) => mod.PLANS[name]!.kernels.map((k) => k.stage);
+    expect(stages('chunked')).toContain('packIn');
+    expect(stages('chunked')).toContain('stateInit');
+    expect(stages('recurrent')).toContain('stateInit');
+    expect(stages('backward')).toContain('packIn');
+    const engine = await getEngine();
+    const pipelines = await mod.createKernels(engine.device);
+    const def = VARIANTS.gated_delta_rule;
+    const cu = Int32Array.from([0, 5, 5, 21, 30]);
+    const T = 30, H = 2, K = 16, V = 8;
+    const { h0, ...inputs } = sampleInputs(def, { B: 1, T, H, K, V, S: cu.length - 1 }, 31, true);
+    const r = rng(32);
+    const dO = Float32Array.from({ length: T * H * V }, () => r.normal());
+    const dht = Float32Array.from({ length: h0!.length }, () => r.normal());
+    const size = { B: 1, T, H, cuSeqlens: cu };
+    const op = engine.variant(def);
+    const opts = { B: 1, T, H, K, V, cuSeqlens: cu, chunkSize: 16 as const };
+    for (const mode of ['chunked', 'recurrent'] as const) {
+      const got = await mod.forward(engine.device, pipelines, { ...inputs, h0: h0! }, size, { mode });
+      const want = await op.forward({ ...inputs, h0 }, { ...opts, mode });
+      expect(relL2(got.o, want.o), `${mode} o`).toBeLessThan(1e-5);
+      expect(relL2(got.ht, want.ht!), `${mode} ht`).toBeLessThan(1e-5);
+    }
+    const grads = await mod.backward(engine.device, pipelines, { ...inputs, h0: h0! }, { do: dO, dht }, size);
+    const want = await op.backward({ ...inputs, h0 }, { do: dO, dht }, opts);
+    for (const g of [...def.inputs.map((i) => `d${i.name}`), 'dh0']) expect(relL2(grads[g]!, want[g]!), g).toBeLessThan(1e-5);
   });
 
   it("the module runs lae's own plan runner and varlen tables: their source, verbatim", async () => {

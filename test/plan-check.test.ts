@@ -3,8 +3,13 @@
 // every scratch and output buffer it declares (codegen/check.ts). Golden WGSL of three variants'
 // forward and backward kernels (test/__snapshots__/wgsl): a codegen refactor shows as a diff.
 import { describe, expect, it } from 'vitest';
-import { checkPlan, planBackward, planForward, planStep, type CodegenConfig } from '../codegen/index.js';
+import {
+  checkLimits, checkPlan, kernelUsage, planBackward, planForward, planStep, DEFAULT_LIMITS, type CodegenConfig, type KernelPlan,
+} from '../codegen/index.js';
+import { qkHeaded, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
+import { PREAMBLE_SPECS } from './helpers/preamble-specs.js';
+import { tensorCoreLimitBlocker } from '../runtime/tier.js';
 
 const CONFIGS: CodegenConfig[] = [
   { K: 64, V: 32, chunk: 64 },
@@ -13,6 +18,38 @@ const CONFIGS: CodegenConfig[] = [
   { K: 18, V: 10, chunk: 16, varlen: true, fragments: 'subgroup-matrix', inputDtypes: { v: 'bf16' }, outputDtype: 'f16' },
   // The smallest layouts the tuning knob fragmentMemory can ask for at these dims.
   { K: 32, V: 32, chunk: 32, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 16384 },
+];
+
+// The f32 tier over the option space: CONFIGS without the tensor cores, plus packed sequences at
+// the largest head dims, every input 16-bit, grouped value heads (q/k inputs with H / G heads),
+// and WebGPU's default 16 KiB of workgroup memory (chunks of 32 and 16).
+type Options = CodegenConfig & { allHalf?: true; grouped?: true };
+const F32_CONFIGS: Options[] = [
+  ...CONFIGS.map(({ fragments: _f, scalarLoads: _s, fragmentMemory: _m, ...c }) => c),
+  { K: 128, V: 128, chunk: 64, varlen: true, allHalf: true, grouped: true, outputDtype: 'bf16' },
+  { K: 256, V: 256, chunk: 64, varlen: true },
+  { K: 256, V: 256, chunk: 16, grouped: true },
+  { K: 256, V: 256, chunk: 32, wgMemory: 16384, varlen: true },
+  { K: 128, V: 64, chunk: 16, wgMemory: 16384, allHalf: true },
+];
+
+/** The config of `opts` for one spec: its inputs' dtypes and grouped inputs filled in. */
+function configFor(def: VariantDef, opts: Options): CodegenConfig {
+  const { allHalf, grouped, ...cfg } = opts;
+  const inputDtypes = allHalf ? Object.fromEntries(def.inputs.map((i) => [i.name, 'f16' as const]))
+    : cfg.inputDtypes && def.inputs.some((i) => i.name === 'v') ? cfg.inputDtypes : undefined;
+  const qkInputs = grouped ? def.inputs.filter((i) => qkHeaded(def, i.name)).map((i) => i.name) : [];
+  return { ...cfg, inputDtypes, ...(qkInputs.length ? { qkInputs } : {}) };
+}
+
+/** Every plan of a spec at a config: the chunked and token-sequential forwards, both steps, the backward. */
+function allPlans(def: VariantDef, cfg: CodegenConfig): KernelPlan[] {
+  return [planForward(def, cfg), planForward(def, cfg, 'recurrent'), planStep(def, cfg), planStep(def, cfg, 'stepPool'), planBackward(def, cfg)];
+}
+
+const SPECS: [string, VariantDef][] = [
+  ...VARIANT_NAMES.map((n) => [n, VARIANTS[n]] as [string, VariantDef]),
+  ...PREAMBLE_SPECS.map((s) => [s.def.name, s.def] as [string, VariantDef]),
 ];
 
 describe('plan check', () => {
@@ -31,6 +68,15 @@ describe('plan check', () => {
       .toThrow(/no prep tiling of the tensor-core tier fits 16384 bytes of workgroup memory \(K = 128, V = 128, chunk 64\); raise tuning.fragmentMemory/);
     expect(() => planForward(VARIANTS.gla, { K: 128, V: 128, chunk: 64, fragmentMemory: 100 })).toThrow(/fragmentMemory 100 must be a whole number of bytes, at least 8192/);
   });
+  // The f32 tier's option space, where fitting into 8 storage buffers packs buffers and moves
+  // the state in place (codegen/fit.ts), and the preamble specs, whose many inputs need it most.
+  it.each(SPECS)('%s: the plans over the f32 option space are consistent', (_name, def) => {
+    for (const opts of F32_CONFIGS) {
+      const cfg = configFor(def, opts);
+      const [fwd, ...rest] = allPlans(def, cfg);
+      for (const p of [fwd!, ...rest]) expect(checkPlan(p, p.mode === 'backward' ? fwd : undefined), `${p.mode} ${JSON.stringify(opts)}`).toEqual([]);
+    }
+  });
   it('reports a binding to an undeclared buffer, a declaration the WGSL lacks, and an unbound output', () => {
     const plan = planForward(VARIANTS.gla, CONFIGS[0]!);
     const k = plan.kernels[1]!;
@@ -43,6 +89,56 @@ describe('plan check', () => {
     expect(problems.some((p) => p.includes("'nowhere'") && p.includes('no such buffer'))).toBe(true);
     expect(problems.some((p) => p.includes("'nowhere'") && p.includes('does not declare'))).toBe(true);
     expect(problems.some((p) => p.includes("buffer 'orphan'"))).toBe(true);
+  });
+});
+
+describe("the f32 tier within WebGPU's default limits", () => {
+  it.each(SPECS)('%s: every kernel of every plan binds <= 8 storage buffers, runs <= 256 invocations, fits its workgroup memory', (_name, def) => {
+    const over: string[] = [];
+    for (const opts of F32_CONFIGS) {
+      const cfg = configFor(def, opts);
+      for (const plan of allPlans(def, cfg)) {
+        for (const k of plan.kernels) {
+          const u = kernelUsage(k);
+          if (u.storageBuffers > DEFAULT_LIMITS.maxStorageBuffersPerShaderStage || u.invocations > DEFAULT_LIMITS.maxComputeInvocationsPerWorkgroup
+            || u.workgroupBytes > (cfg.wgMemory ?? 32768)) {
+            over.push(`${k.name} (${plan.mode}): ${u.storageBuffers} buffers, ${u.invocations} invocations, ${u.workgroupBytes} B at ${JSON.stringify(opts)}`);
+          }
+        }
+      }
+    }
+    expect(over).toEqual([]);
+  });
+});
+
+describe('the limit check', () => {
+  it('names the kernel, the limit and the count, and says what to do', () => {
+    // The tensor-core tier's WY prep binds 10 storage buffers: past WebGPU's default 8.
+    const tc = checkLimits(planForward(VARIANTS.gated_delta_rule, { K: 128, V: 128, chunk: 64, fragments: 'subgroup-matrix' }), DEFAULT_LIMITS);
+    const prep = tc.find((v) => v.kernel === 'gated_delta_rule_prep' && v.limit === 'maxStorageBuffersPerShaderStage');
+    expect(prep).toMatchObject({ count: 10, max: 8 });
+    expect(prep!.message).toMatch(/^kernel 'gated_delta_rule_prep' \(tensor-core tier, 'subgroup-matrix'\) binds 10 storage buffers; this device's maxStorageBuffersPerShaderStage is 8\. Use a device with maxStorageBuffersPerShaderStage >= 10 .*tensorCores: 'off'/);
+    // Chunks of 64 need more than 16 KiB of workgroup memory; 32 fit.
+    const wide = checkLimits(planForward(VARIANTS.gla, { K: 64, V: 64, chunk: 64, wgMemory: 16384 }), DEFAULT_LIMITS);
+    expect(wide.length).toBeGreaterThan(0);
+    for (const v of wide) {
+      expect(v.limit).toBe('maxComputeWorkgroupStorageSize');
+      expect(v.message).toMatch(new RegExp(`^kernel '${v.kernel}' \\(f32 tier\\) needs ${v.count} bytes of workgroup memory; this device's maxComputeWorkgroupStorageSize is 16384\\. Use a smaller chunkSize`));
+    }
+    expect(checkLimits(planForward(VARIANTS.gla, { K: 64, V: 64, chunk: 32, wgMemory: 16384 }), DEFAULT_LIMITS)).toEqual([]);
+    // Invocations, and the size of a bound buffer where the caller knows it.
+    const plan = planForward(VARIANTS.gla, { K: 64, V: 64, chunk: 32 });
+    const small = { ...DEFAULT_LIMITS, maxComputeInvocationsPerWorkgroup: 128, maxStorageBufferBindingSize: 1024 };
+    const found = checkLimits(plan, small, new Map([['in_q', 4096]]));
+    expect(found.some((v) => v.limit === 'maxComputeInvocationsPerWorkgroup' && v.count === 256 && v.message.includes('runs 256 invocations per workgroup'))).toBe(true);
+    expect(found.some((v) => v.limit === 'maxStorageBufferBindingSize' && v.count === 4096 && /binds 'q' of 4096 bytes/.test(v.message))).toBe(true);
+  });
+  it("the tensor-core tier is chosen only where the device grants what its kernels need", () => {
+    expect(tensorCoreLimitBlocker(DEFAULT_LIMITS)).toMatch(/32768 bytes of workgroup memory; the device grants 16384/);
+    expect(tensorCoreLimitBlocker({ ...DEFAULT_LIMITS, maxComputeWorkgroupStorageSize: 32768 })).toMatch(/its kernel '\w+_prep' needs \d+ \(maxStorageBuffersPerShaderStage\); the device grants 8/);
+    // 10 in the delta rule's prep, 11 with packed sequences (the chunk table).
+    expect(tensorCoreLimitBlocker({ ...DEFAULT_LIMITS, maxComputeWorkgroupStorageSize: 32768, maxStorageBuffersPerShaderStage: 10 }, 'portable')).toMatch(/needs 11/);
+    expect(tensorCoreLimitBlocker({ ...DEFAULT_LIMITS, maxComputeWorkgroupStorageSize: 32768, maxStorageBuffersPerShaderStage: 11 }, 'portable')).toBeNull();
   });
 });
 

@@ -3,8 +3,7 @@
 // GPU against the float64 reference, which itself matches central finite differences.
 import { describe, expect, it } from 'vitest';
 import {
-  defineVariant, diff, evaluate, gatedDeltaGate, kdaGate, mambaDt, sigmoidBeta, input, max, min, silu,
-  softplus, logsigmoid,
+  diff, evaluate, gatedDeltaGate, kdaGate, mambaDt, sigmoidBeta, input, max, min,
   type ProblemSize, type VariantDef,
 } from '../dsl/index.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
@@ -12,9 +11,9 @@ import { referenceForward } from '../runtime/reference.js';
 import { relL2, rng } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
 import { centralDiff, referenceLoss } from './helpers/finite-diff.js';
+import { PREAMBLE_SPECS } from './helpers/preamble-specs.js';
 
 const softplus64 = (x: number) => (x > 20 ? x : Math.log1p(Math.exp(x)));
-const softplusNeg = (g: Parameters<typeof logsigmoid>[0]) => logsigmoid(g);
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
 describe('preambles equal their closed forms', () => {
@@ -64,7 +63,7 @@ function randomInputs(def: VariantDef, size: ProblemSize, seed: number) {
   return out;
 }
 
-async function checkSpec(def: VariantDef, size: ProblemSize, fdInputs: string[]) {
+async function checkSpec(def: VariantDef, size: ProblemSize, fdInputs: readonly string[]) {
   const engine = await getEngine();
   const op = engine.variant(def);
   const inputs = randomInputs(def, size, 3);
@@ -98,44 +97,5 @@ async function checkSpec(def: VariantDef, size: ProblemSize, fdInputs: string[])
 
 describe('specs built from preambles, forward and backward on the GPU', () => {
   const size = { B: 1, T: 21, H: 2, K: 8, V: 4 };
-  it('Gated DeltaNet with its gate and sigmoid beta (2*sigmoid: negative eigenvalues)', () => checkSpec(defineVariant({
-    name: 'gdn_preamble',
-    inputs: { q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'], a: ['B', 'T', 'H'], A_log: ['H'], dt_bias: ['H'], b: ['B', 'T', 'H'] },
-    q: ({ q }) => q, k: ({ k }) => k, v: ({ v }) => v,
-    decay: 'scalar', logDecay: ({ A_log, a, dt_bias }) => gatedDeltaGate(A_log, a, dt_bias),
-    correction: 'delta', beta: ({ b }) => sigmoidBeta(b, { allowNegativeEigenvalues: true }),
-  }), size, ['a', 'A_log', 'dt_bias', 'b']));
-
-  it('KDA with its bounded per-key gate', () => checkSpec(defineVariant({
-    name: 'kda_preamble',
-    inputs: { q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'], a: ['B', 'T', 'H', 'K'], A_log: ['H'], dt_bias: ['H', 'K'], b: ['B', 'T', 'H'] },
-    q: ({ q }) => q, k: ({ k }) => k, v: ({ v }) => v,
-    decay: 'diagonal', logDecay: ({ A_log, a, dt_bias }) => kdaGate(A_log, a, dt_bias, -5),
-    correction: 'delta', beta: ({ b }) => sigmoidBeta(b),
-  }), size, ['A_log', 'dt_bias']));
-
-  it("mamba2 with dt = softplus(dt + dt_bias) clamped to dt_limit", () => checkSpec(defineVariant({
-    name: 'mamba2_dt_preamble',
-    inputs: { x: ['B', 'T', 'H', 'V'], dt: ['B', 'T', 'H'], dt_bias: ['H'], A_log: ['H'], Bm: ['B', 'T', 'H', 'K'], Cm: ['B', 'T', 'H', 'K'], D: ['H'] },
-    q: ({ Cm }) => Cm, k: ({ Bm }) => Bm,
-    v: ({ x, dt, dt_bias }) => x.mul(mambaDt(dt, dt_bias, [0.2, 1.2])),
-    decay: 'scalar', logDecay: ({ A_log, dt, dt_bias }) => A_log.exp().neg().mul(mambaDt(dt, dt_bias, [0.2, 1.2])),
-    correction: 'none', outputAdd: ({ D, x }) => D.mul(x), scale: 1, stateLayout: 'vk',
-  }), size, ['dt', 'dt_bias', 'A_log']));
-
-  it('L2-normalized q and k (delta rule), the normalization fused with its backward', () => checkSpec(defineVariant({
-    name: 'delta_l2norm', l2norm: ['q', 'k'],
-    inputs: { q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'], g: ['B', 'T', 'H'], b: ['B', 'T', 'H'] },
-    q: ({ q }) => q, k: ({ k }) => k, v: ({ v }) => v,
-    decay: 'scalar', logDecay: ({ g }) => softplusNeg(g),
-    correction: 'delta', beta: ({ b }) => sigmoidBeta(b),
-  }), size, ['q', 'k']));
-
-  it('an output gate o * silu(z) with mamba2 (and an L2-normalized k)', () => checkSpec(defineVariant({
-    name: 'mamba2_gated', l2norm: ['k'],
-    inputs: { x: ['B', 'T', 'H', 'V'], dt: ['B', 'T', 'H'], A_log: ['H'], Bm: ['B', 'T', 'H', 'K'], Cm: ['B', 'T', 'H', 'K'], D: ['H'], z: ['B', 'T', 'H', 'V'] },
-    q: ({ Cm }) => Cm, k: ({ Bm }) => Bm, v: ({ x, dt }) => x.mul(softplus(dt)),
-    decay: 'scalar', logDecay: ({ A_log, dt }) => A_log.exp().neg().mul(softplus(dt)),
-    correction: 'none', outputAdd: ({ D, x }) => D.mul(x), outputGate: ({ z }) => silu(z), scale: 1, stateLayout: 'vk',
-  }), size, ['z', 'Bm', 'D']));
+  it.each(PREAMBLE_SPECS.map((s) => [s.title, s] as const))('%s', (_title, s) => checkSpec(s.def, size, s.fd));
 });

@@ -14,14 +14,12 @@ import { bwdHelpers } from './bwd-common.js';
 export const interTileK = (KP: number) => Math.min(64, KP);
 
 export function emitBwdInter(ks: KernelSource): string {
-  const { tok, bth, st } = bwdHelpers(ks);
+  const { tok, bth, st, inter } = bwdHelpers(ks);
   const hs = ks.use('hs', 'read');
   const dhs = ks.use('dhs', 'read');
   const dO = ks.seedDo();
   const value = ks.delta ? `${ks.use('vnew', 'read')}[${tok()}(bh, t, c, VD)]` : `${ks.role('v')}(b, t, h, c)`;
   const du = ks.delta ? `${ks.use('dvv', 'read')}[${tok()}(bh, t, c, VD)]` : '';
-  const dqi = ks.use('dqi', 'read_write');
-  const dki = ks.use('dki', 'read_write');
   const accs = ks.delta ? ['aq', 'ak', 'aw'] : ['aq', 'ak'];
   const zero = accs.map((a) => `var ${a}: array<array<f32, RN>, RM>;`).join(' ');
   const init = accs.map((a) => `${a}[a][c] = 0.0;`).join(' ');
@@ -83,8 +81,8 @@ ${ks.chunkTileMain('kt')}
       let d = kt * BK + tx + TX * c;
       if (i < rows && d < KD) {
         let at = ${tok()}(bh, t0 + i, d, KD);
-        ${dqi}[at] = aq[a][c];
-        ${dki}[at] = ak[a][c];${ks.delta ? `\n        ${ks.use('dwm', 'read_write')}[at] = -aw[a][c];` : ''}
+        ${inter('dqi', 'read_write', 'at')} = aq[a][c];
+        ${inter('dki', 'read_write', 'at')} = ak[a][c];${ks.delta ? `\n        ${inter('dwm', 'read_write', 'at')} = -aw[a][c];` : ''}
       }
     }
   }

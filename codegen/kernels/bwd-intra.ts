@@ -7,13 +7,15 @@
 //   bwdScores:  A, stored per chunk
 //   bwdDvLocal: dvl_j = sum_{i>=j} A[i,j] do_i                 (the intra-chunk part of du)
 //   bwdDScores: dA[i,j] = do_i . u_j, j <= i
-//   bwdDqk:     dq_i = scale (sum_{j<=i} dA[i,j] k_j F(i,j) + 2^Gq_i (S_n do_i))
-//               dk_i = scale sum_{j>=i} dA[j,i] q_j F(j,i) + 2^(G_last - G_i) (dS'_n u_i)
-//               dW_i = -S_n du_i (delta rule), du_bonus_i = scale dA[i,i] q_i k_i (bonus form)
+//   bwdDq:      dq_i = scale (sum_{j<=i} dA[i,j] k_j F(i,j) + 2^Gq_i (S_n do_i))
+//   bwdDk:      dk_i = scale sum_{j>=i} dA[j,i] q_j F(j,i) + 2^(G_last - G_i) (dS'_n u_i)
+//               (chunk matmuls when F does not depend on the key column, else per element)
+//   bwdBonus:   du_bonus_i = scale dA[i,i] q_i k_i (bonus form)
 //   and the per-token terms of the gate gradient: since every gate factor is 2^(G_a - G_b) with
 //   q on the `a` side and k on the `b` side, dL/dG (per unit of natural log) at a token is
-//   q . dq - k . dk there, plus rowsum(dS'_n * S_{n+1}) at the chunk's last token; the gate
-//   stage turns these into dg by a reverse in-chunk cumsum.
+//   q . dq - k . dk there, plus rowsum(dS'_n * S_{n+1}) at the chunk's last token (bwdChunkEnd,
+//   which runs before bwdDk); the gate stage turns these into dg by a reverse in-chunk cumsum.
+//   Each stage binds at most 8 storage buffers (WebGPU's default limit).
 import type { KernelSource } from './common.js';
 import { bwdHelpers, emitContraction } from './bwd-common.js';
 import { emitChunkMatmul } from './chunk-matmul.js';
@@ -58,8 +60,9 @@ export function emitBwdDvLocal(ks: KernelSource): string {
   const { cc, tok, bth } = bwdHelpers(ks);
   const aqk = ks.use('aqk', 'read');
   const dO = ks.seedDo();
-  const dvl = ks.use('dvl', 'read_write');
-  // dvl_i = sum_{r>=i} A[r,i] do_r.
+  // dvl_i = sum_{r>=i} A[r,i] do_r; the delta rule keeps it in dvv, where the scan adds the
+  // inter-chunk part in place (one buffer fewer in the scan).
+  const dvl = ks.use(ks.delta ? 'dvv' : 'dvl', 'read_write');
   return emitChunkMatmul(ks, {
     square: `select(0.0, ${aqk}[${cc()}(bh, n, r, i)], r >= i)`,
     keep: 'r >= i',
@@ -78,43 +81,85 @@ export function emitBwdDScores(ks: KernelSource): string {
   });
 }
 
-export function emitBwdDqk(ks: KernelSource): string {
+/** The gate's chunk-end term rowsum(dS'_n * S_{n+1}) of each key row, stored in dbk at the
+ * chunk's last token for bwdDk to add to its own term there (bwdDk then binds neither hs, dhs
+ * nor ht). One thread per key row, summing over V in LANES interleaved partial sums added in
+ * order: the order bwdDk's workgroup used when it summed them itself (LANES = 1: in sequence). */
+export function emitBwdChunkEnd(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const dbk = ks.use('dbk', 'read_write');
+  return `
+${ks.chunkMain()}
+  let x = wid.x * WG + lid;
+  if (x >= KD) { return; }
+  var rs = 0.0;
+  for (var j = 0u; j < LANES; j++) {
+    var part = 0.0;
+    for (var c = j; c < VD; c += LANES) { part += ${hp.chunkEndTerm('x', 'c')}; }
+    rs += part;
+  }
+  ${dbk}[${hp.tok()}(bh, t0 + rows - 1u, x, KD)] = rs;
+}`;
+}
+
+/** The per-token part of dbk: the chunk-end term bwdChunkEnd left at the chunk's last token, or
+ * 0 elsewhere. */
+function chunkEndAt(ks: KernelSource, at: string, last: string): string {
+  return `select(0.0, ${ks.use('dbk', 'read_write')}[${at}], ${last})`;
+}
+
+/** dq_i = scale (sum_{j<=i} dA[i,j] k_j F(i,j) + 2^Gq_i (S_n do_i)), per element, where the
+ * decay depends on the key column (a per-key gate) or a bonus sits on the diagonal; dbq_i =
+ * q_i (dq_i - the bonus term). */
+export function emitBwdDqContraction(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
   const { cc, tok, bth } = hp;
   const f = decayFactor(ks);
-  const g = hp.g(); const gq = hp.gq();
+  const gq = hp.gq();
   const q = ks.role('q'); const k = ks.role('k');
   const daqk = ks.use('daqk', 'read');
-  const gradQ = ks.use('grad_q', 'read_write');
-  const gradK = ks.use('grad_k', 'read_write');
-  const accs = ['dqa', 'dka'];
-  const loops = [
-    { to: 'i + 1u', body: `dqa += ${daqk}[${cc()}(bh, n, i, r)] * ${k}(b, t0 + r, h, x) * ${f}(b, h, t, t0 + r, t0, x);` },
-    { from: 'i', to: 'rows', body: `dka += ${daqk}[${cc()}(bh, n, r, i)] * ${q}(b, t0 + r, h, x) * ${f}(b, h, t0 + r, t, t0, x);` },
-  ];
-  if (ks.decayed) {
-    // rowsum(dS'_n * S_{n+1}) for the gate, at the chunk's last token only.
-    accs.push('rs');
-    loops.push({ to: 'select(0u, VD, last)', body: `rs += ${hp.chunkEndTerm('x', 'r')};` });
-  }
-  // The bonus diagonal carries no decay, so it stays out of the gate gradient.
   const bonusQ = ks.bonus ? `scale * ${daqk}[${cc()}(bh, n, i, i)] * ${k}(b, t, h, x) * uu` : '0.0';
+  return emitContraction(ks, {
+    cols: 'KD', accs: ['dqa'],
+    setup: `let scale = P.scale;${ks.decayed ? `\n  let qi = ${q}(b, t, h, x);` : ''}${ks.bonus ? `\n  let uu = ${ks.role('u')}(0u, 0u, h, x);` : ''}`,
+    loops: [{ to: 'i + 1u', body: `dqa += ${daqk}[${cc()}(bh, n, i, r)] * ${k}(b, t0 + r, h, x) * ${f}(b, h, t, t0 + r, t0, x);` }],
+    finish: `let at = ${tok()}(bh, t, x, KD);
+  let dq = scale * dqa + scale * exp2(${gq}(b, h, t, t0, x)) * ${hp.inter('dqi', 'read', 'at')};
+  ${ks.use('grad_q', 'read_write')}[${bth()}(b, t, h, x, KD)] = dq;${ks.decayed ? `
+  ${ks.use('dbq', 'read_write')}[${tok()}(bh, t, x, KD)] = qi * (dq - ${bonusQ});` : ''}`,
+  });
+}
+
+/** dk_i = scale sum_{j>=i} dA[j,i] q_j F(j,i) + 2^(G_last - G_i) (dS'_n u_i), per element (see
+ * emitBwdDqContraction); dbk_i = the chunk-end term - k_i (dk_i - the bonus term). */
+export function emitBwdDkContraction(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const { cc, tok, bth } = hp;
+  const f = decayFactor(ks);
+  const g = hp.g();
+  const q = ks.role('q');
+  const daqk = ks.use('daqk', 'read');
   const bonusK = ks.bonus ? `scale * ${daqk}[${cc()}(bh, n, i, i)] * qi * uu` : '0.0';
   return emitContraction(ks, {
-    cols: 'KD', accs,
+    cols: 'KD', accs: ['dka'],
     setup: `let last = i + 1u == rows;
-  let scale = P.scale;
-  let qi = ${q}(b, t, h, x);
-  let ki = ${k}(b, t, h, x);${ks.bonus ? `\n  let uu = ${ks.role('u')}(0u, 0u, h, x);` : ''}`,
-    loops,
+  let scale = P.scale;${ks.bonus ? `\n  let qi = ${q}(b, t, h, x);\n  let uu = ${ks.role('u')}(0u, 0u, h, x);` : ''}`,
+    loops: [{ from: 'i', to: 'rows', body: `dka += ${daqk}[${cc()}(bh, n, r, i)] * ${q}(b, t0 + r, h, x) * ${f}(b, h, t0 + r, t, t0, x);` }],
     finish: `let at = ${tok()}(bh, t, x, KD);
-  let dq = scale * dqa + scale * exp2(${gq}(b, h, t, t0, x)) * ${ks.use('dqi', 'read')}[at];
-  let dk = scale * dka + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${ks.use('dki', 'read')}[at];
-  ${gradQ}[${bth()}(b, t, h, x, KD)] = dq;
-  ${gradK}[${bth()}(b, t, h, x, KD)] = dk;${ks.bonus ? `
-  ${ks.use('grad_u', 'read_write')}[${bth()}(b, t, h, x, KD)] = scale * ${daqk}[${cc()}(bh, n, i, i)] * qi * ki;` : ''}${ks.decayed ? `
-  ${ks.use('dbq', 'read_write')}[${tok()}(bh, t, x, KD)] = qi * (dq - ${bonusQ});
-  ${ks.use('dbk', 'read_write')}[${tok()}(bh, t, x, KD)] = select(0.0, rs, last) - ki * (dk - ${bonusK});` : ''}`,
+  let dk = scale * dka + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${hp.inter('dki', 'read', 'at')};
+  ${ks.use('grad_k', 'read_write')}[${bth()}(b, t, h, x, KD)] = dk;${ks.decayed ? `
+  ${ks.use('dbk', 'read_write')}[at] = ${chunkEndAt(ks, 'at', 'last')} - ${ks.role('k')}(b, t, h, x) * (dk - ${bonusK});` : ''}`,
+  });
+}
+
+/** The bonus form's du_i = scale dA[i,i] q_i k_i (RWKV6's u), a kernel of its own so that the dq
+ * and dk stages stay within 8 storage buffers. */
+export function emitBwdBonus(ks: KernelSource): string {
+  const { cc, bth } = bwdHelpers(ks);
+  const daqk = ks.use('daqk', 'read');
+  return emitContraction(ks, {
+    cols: 'KD', accs: [], loops: [],
+    finish: `${ks.use('grad_u', 'read_write')}[${bth()}(b, t, h, x, KD)] = P.scale * ${daqk}[${cc()}(bh, n, i, i)] * ${ks.role('q')}(b, t, h, x) * ${ks.role('k')}(b, t, h, x);`,
   });
 }
 
@@ -143,41 +188,28 @@ export function emitBwdDq(ks: KernelSource): string {
     keep: 'r <= i',
     right: `${ks.role('k')}(b, t, h, x)`,
     width: 'KD',
-    store: `let dq = P.scale * value + P.scale * exp2(${hp.gq()}(b, h, t, t0, x)) * ${ks.use('dqi', 'read')}[${at}];
+    store: `let dq = P.scale * value + P.scale * exp2(${hp.gq()}(b, h, t, t0, x)) * ${hp.inter('dqi', 'read', at)};
         ${ks.use('grad_q', 'read_write')}[${bth()}(b, t, h, x, KD)] = dq;${ks.decayed ? `
         ${ks.use('dbq', 'read_write')}[${at}] = ${ks.role('q')}(b, t, h, x) * dq;` : ''}`,
   }, ks.cfg.K);
 }
 
 /** dk_i = scale sum_{r>=i} dA[r,i] F(r,i) q_r + 2^(G_last - G_i) (dS'_n u_i); dbk_i = -k_i . dk_i,
- * plus rowsum(dS'_n * S_{n+1}) at the chunk's last token (the gate's chunk-end term). */
+ * plus the chunk-end term bwdChunkEnd left in dbk at the chunk's last token. */
 export function emitBwdDk(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
   const { tok, bth } = hp;
   const g = hp.g();
   const at = `${tok()}(bh, t, x, KD)`;
-  // Built only for a decayed variant (a binding declared and not read breaks the layout): the
-  // chunk-end rowsum of the tile's key rows of the state, spread over the whole workgroup
-  // (WG / BW lanes per key row), for the last row's store.
-  const prologue = () => ({
-    decl: 'var<workgroup> sRs: array<f32, WG>;',
-    body: `{
-    let x = min(xt * BW + lid % BW, KD - 1u);
-    var part = 0.0;
-    for (var c = lid / BW; c < VD; c += WG / BW) { part += ${hp.chunkEndTerm('x', 'c')}; }
-    sRs[lid] = part;
-  }`,
-  });
   return emitChunkMatmul(ks, {
     square: decayedDA(ks, 'r', 'i'),
     keep: 'i <= r',
     right: `P.scale * ${ks.role('q')}(b, t, h, x)`,
     width: 'KD',
-    store: `let dk = value + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${ks.use('dki', 'read')}[${at}];
+    store: `let dk = value + exp2(${g}(b, h, t0 + rows - 1u, x) - ${g}(b, h, t, x)) * ${hp.inter('dki', 'read', at)};
         ${ks.use('grad_k', 'read_write')}[${bth()}(b, t, h, x, KD)] = dk;${ks.decayed ? `
         var rs = 0.0;
-        if (i + 1u == rows) { for (var j = 0u; j < WG / BW; j++) { rs += sRs[j * BW + x - xt * BW]; } }
+        if (i + 1u == rows) { rs = ${ks.use('dbk', 'read_write')}[${at}]; }
         ${ks.use('dbk', 'read_write')}[${at}] = rs - ${ks.role('k')}(b, t, h, x) * dk;` : ''}`,
-    ...(ks.decayed ? { prologue: prologue() } : {}),
   }, ks.cfg.K);
 }

@@ -3,7 +3,8 @@
 //   store dS as dS'_n                                   (for bwdInter and bwdDqk)
 //   du_j = dvl_j + (k_j * 2^(G_last - G_j)) . dS          (stored: dv, or the delta rule's dU)
 //   dS  <- 2^G_last * dS + sum_i (scale q_i * 2^Gq_i) do_i^T  [ - W^T du  for the delta rule ]
-// and after chunk 0, dh0 = dS. Laid out like the forward's delta scan: the dS tile lives in
+// and after chunk 0, dh0 = dS. The delta rule's scan reads dht from dh0, where bwdSeed copied
+// it, and adds to the dvl that bwdDvLocal left in dU: two buffers fewer. Laid out like the forward's delta scan: the dS tile lives in
 // registers (rows ty + TY*a, columns tx + TX*c) with a copy in workgroup memory; the decayed
 // keys, queries and W stream through workgroup memory in slabs, loaded branch-free.
 import type { KernelSource } from './common.js';
@@ -17,16 +18,18 @@ export function emitBwdScan(ks: KernelSource): string {
   const g = hp.g(); const gq = hp.gq();
   const q = ks.role('q'); const k = ks.role('k');
   const dO = ks.seedDo();
-  const dvl = ks.use('dvl', 'read');
+  // The intra-chunk part of du: in dvl, or for the delta rule already in dU, added to in place.
+  const dvl = ks.use(ks.delta ? 'dvv' : 'dvl', ks.delta ? 'read_write' : 'read');
   const dhs = ks.use('dhs', 'read_write');
   // The delta rule keeps du as dU for the WY backward; otherwise du is the v role's gradient.
   const duStore = ks.delta
     ? (t: string, c: string) => `${ks.use('dvv', 'read_write')}[${tok()}(bh, ${t}, ${c}, VD)]`
     : (t: string, c: string) => `${ks.use('grad_v', 'read_write')}[${bth()}(b, ${t}, h, ${c}, VD)]`;
-  const dht = ks.use('dht', 'read');
   const dh0 = ks.use('dh0', 'read_write');
+  const dht = ks.delta ? dh0 : ks.use('dht', 'read');
+  const seeded = ks.delta ? '' : 'P.has_dht != 0u && ';
   const w = ks.delta ? ks.use('w', 'read') : '';
-  const rb = ks.tiles.KP >= 256 ? 4 : 8;
+  const rb = ks.tiles.KP >= 256 ? ((ks.cfg.wgMemory ?? 32768) < 32768 ? 2 : 4) : 8;
   return `
 ${TILE_GRID}
 const BV: u32 = ${ks.tiles.scanBV}u;
@@ -54,7 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var c = 0u; c < RN; c++) {
       let cg = vt * BV + tx + TX * c;
       var x = 0.0;
-      if (P.has_dht != 0u && d < KD && cg < VD) { x = ${dht}[${ks.stateIndex('sq', 'h', 'd', 'cg')}]; }
+      if (${seeded}d < KD && cg < VD) { x = ${dht}[${ks.stateIndex('sq', 'h', 'd', 'cg')}]; }
       ds[a][c] = x;
     }
   }
@@ -153,5 +156,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (d < KD && cg < VD) { ${dh0}[${ks.stateIndex('sq', 'h', 'd', 'cg')}] = ds[a][c]; }
     }
   }
+}`;
+}
+
+/** dh0 = dht (or 0 without it), before the delta rule's scan, which reads its seed from dh0 and
+ * overwrites it with dh0 (each element by the workgroup that read it). */
+export function emitBwdSeed(ks: KernelSource): string {
+  const dht = ks.use('dht', 'read');
+  const dh0 = ks.use('dh0', 'read_write');
+  return `
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let e = wid.x * WG + lid;
+  if (e >= KD * VD) { return; }
+  let sq = wid.y / P.H;
+  let h = wid.y % P.H;
+  let d = e / VD;
+  let c = e % VD;
+  let at = ${ks.stateIndex('sq', 'h', 'd', 'c')};
+  var x = 0.0;
+  if (P.has_dht != 0u) { x = ${dht}[at]; }
+  ${dh0}[at] = x;
 }`;
 }

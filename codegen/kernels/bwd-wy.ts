@@ -7,7 +7,8 @@
 //   wyM:     M = dT T^T
 //   wyDA:    dA = -T^T M, for j < i
 //   wyDv:    X1 = T^T dU;   dv_j = beta_j X1_j
-//   wyDk:    X2 = T^T dW;   dk_i += beta_i 2^G_i X2_i + beta_i sum_{j<i} dA[i,j] k_j 2^(G_i-G_j)
+//   wyX2:    X2 = T^T dW
+//   wyDk:    dk_i += beta_i 2^G_i X2_i + beta_i sum_{j<i} dA[i,j] k_j 2^(G_i-G_j)
 //                                  + sum_{l>i} dA[l,i] beta_l k_l 2^(G_l-G_i)
 //            with the matching gate terms (+ for G_i, - for G_j factors) added to dbk
 //   wyDbeta: dbeta_j = v_j . X1_j + (k_j 2^G_j) . X2_j + sum_{l<j} dA[j,l] A[j,l] / beta_j,
@@ -30,11 +31,11 @@ export function emitWyDT(ks: KernelSource): string {
   const { tok } = hp;
   const g = hp.g();
   const k = ks.role('k'); const v = ks.role('v');
-  const dvv = ks.use('dvv', 'read'); const dwm = ks.use('dwm', 'read');
+  const dvv = ks.use('dvv', 'read');
   return emitGram(ks, {
     parts: [
       { len: 'VD', left: `${dvv}[${tok()}(bh, t, x, VD)]`, right: `${v}(b, t, h, x)` },
-      { len: 'KD', left: `${dwm}[${tok()}(bh, t, x, KD)]`, right: `${k}(b, t, h, x) * exp2(${g}(b, h, t, x))` },
+      { len: 'KD', left: hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`), right: `${k}(b, t, h, x) * exp2(${g}(b, h, t, x))` },
     ],
     mask: 'j < i', post: `v * ${ks.role('beta')}(b, t0 + j, h, 0u)`, out: ks.use('dtm', 'read_write'),
   });
@@ -84,19 +85,32 @@ export function emitWyDv(ks: KernelSource): string {
   }, ks.cfg.V);
 }
 
+/** X2 = T^T dW, per element, into x2 (wyDk then reads it): a stage of its own so that wyDk binds
+ * at most 8 storage buffers. */
+export function emitWyX2(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const { tok } = hp;
+  const tf = tFull(ks);
+  return emitContraction(ks, {
+    cols: 'KD', accs: ['x2'],
+    loops: [{ from: 'i', to: 'rows', body: `x2 += ${tf}(bh, n, r, i) * ${hp.inter('dwm', 'read', `${tok()}(bh, t0 + r, x, KD)`)};` }],
+    finish: `${ks.use('x2', 'read_write')}[${tok()}(bh, t, x, KD)] = x2;`,
+  });
+}
+
 export function emitWyDk(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
   const { cc, tok, bth } = hp;
   const g = hp.g();
-  const tf = tFull(ks);
   const beta = ks.role('beta'); const k = ks.role('k');
-  const dwm = ks.use('dwm', 'read'); const dam = ks.use('dtm', 'read');
+  const dam = ks.use('dtm', 'read');
   const gradK = ks.use('grad_k', 'read_write');
+  const x2buf = ks.use('x2', 'read_write');
   return emitContraction(ks, {
-    cols: 'KD', accs: ['x2', 'arow', 'acol'],
-    setup: `let gi = ${g}(b, h, t, x);`,
+    cols: 'KD', accs: ['arow', 'acol'],
+    setup: `let gi = ${g}(b, h, t, x);
+  let x2 = ${x2buf}[${tok()}(bh, t, x, KD)];`,
     loops: [
-      { from: 'i', to: 'rows', body: `x2 += ${tf}(bh, n, r, i) * ${dwm}[${tok()}(bh, t0 + r, x, KD)];` },
       { to: 'i', body: `arow += ${dam}[${cc()}(bh, n, i, r)] * ${k}(b, t0 + r, h, x) * exp2(gi - ${g}(b, h, t0 + r, x));` },
       { from: 'i + 1u', to: 'rows', body: `acol += ${dam}[${cc()}(bh, n, r, i)] * ${beta}(b, t0 + r, h, 0u) * ${k}(b, t0 + r, h, x) * exp2(${g}(b, h, t0 + r, x) - gi);` },
     ],
@@ -105,7 +119,7 @@ export function emitWyDk(ks: KernelSource): string {
   let at = ${bth()}(b, t, h, x, KD);
   ${gradK}[at] = ${gradK}[at] + wterm + bi * arow + acol;
   // dbeta_i's key-side terms: (k_i 2^G_i) . X2_i + sum_{j<i} dA[i,j] A[i,j] / beta_i = k_i . (2^G_i X2_i + arow_i).
-  ${ks.use('x2', 'read_write')}[${tok()}(bh, t, x, KD)] = ${k}(b, t, h, x) * (exp2(gi) * x2 + arow);${ks.decayed ? `
+  ${x2buf}[${tok()}(bh, t, x, KD)] = ${k}(b, t, h, x) * (exp2(gi) * x2 + arow);${ks.decayed ? `
   let ki = ${k}(b, t, h, x);
   let gb = ${tok()}(bh, t, x, KD);
   ${ks.use('dbk', 'read_write')}[gb] = ${ks.use('dbk', 'read_write')}[gb] + ki * (wterm + bi * arow - acol);` : ''}`,

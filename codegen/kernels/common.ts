@@ -27,6 +27,9 @@ const DIM_INDEX: Record<Dim, string> = { B: 'b', T: 't', H: 'h', K: 'j', V: 'j' 
 export const wgslVar = (bufferId: string) => (bufferId.startsWith('in_') ? bufferId : `b_${bufferId}`);
 export const INPUT_PREFIX = 'in_';
 
+/** Stages that walk one sequence's chunks in order (sequenceSpan). */
+const SEQUENCE_STAGES: ReadonlySet<KernelStage> = new Set<KernelStage>(['stateScan', 'chunkStates', 'deltaScan', 'bwdScan', 'bwdStateScan']);
+
 export class KernelSource {
   readonly bindings: BindingDecl[] = [];
   private readonly roleFns = new Map<Role, string>();
@@ -216,23 +219,33 @@ export class KernelSource {
   /** The chunk table of packed sequences: per chunk (t0, rows, sequence, last-of-its-sequence). */
   private chunkTable(): string { return this.use('chunk_table', 'read', false, 'u32'); }
 
+  /** Whether this kernel walks a sequence's chunks (sequenceSpan): under packed sequences its
+   * chunks' spans then follow from the sequence table alone, since a sequence's chunks are
+   * consecutive, C tokens each from its first token (the last one shorter), so it binds no
+   * chunk table. */
+  private get walksSequence(): boolean { return this.cfg.varlen === true && SEQUENCE_STAGES.has(this.stage); }
+
   /** WGSL defining `t0` and `rows` of chunk `n`: n*C and what is left of T, or under packed
    * sequences the chunk table's entry (no chunk crosses a sequence boundary). */
   chunkSpan(n = 'n'): string {
     if (!this.cfg.varlen) return `let t0 = ${n} * C;\n  let rows = min(C, P.T - t0);`;
+    if (this.walksSequence) return `let t0 = tBegin + (${n} - nBegin) * C;\n  let rows = min(C, tEnd - t0);`;
     const ct = this.chunkTable();
     return `let t0 = ${ct}[4u * (${n})];\n  let rows = ${ct}[4u * (${n}) + 1u];`;
   }
   /** The last token of chunk `n`. */
   chunkLastToken(n: string): string {
+    if (this.walksSequence) return `(min(tBegin + (${n} - nBegin + 1u) * C, tEnd) - 1u)`;
     return this.cfg.varlen ? `(${this.chunkTable()}[4u * (${n})] + ${this.chunkTable()}[4u * (${n}) + 1u] - 1u)` : `(min(P.T, (${n} + 1u) * C) - 1u)`;
   }
   /** Whether chunk `n` is followed by another of the same sequence (its state then is hs[n+1], else ht). */
   chunkHasNext(n: string): string {
+    if (this.walksSequence) return `(${n} + 1u < nEnd)`;
     return this.cfg.varlen ? `(${this.chunkTable()}[4u * (${n}) + 3u] == 0u)` : `(${n} + 1u < P.NT)`;
   }
   /** The state slot (row of h0/ht) of chunk `n`: its sequence, or the batch index `b`. */
   chunkSeq(n: string): string {
+    if (this.walksSequence) return 'sq';
     return this.cfg.varlen ? `${this.chunkTable()}[4u * (${n}) + 2u]` : 'b';
   }
   /** WGSL opening the entry point of a per-chunk kernel on the grid (x, chunk, b*h): n, bh, b,

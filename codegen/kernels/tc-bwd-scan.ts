@@ -3,7 +3,8 @@
 // (V-tile of 16 columns, sequence and head), walk the chunks in reverse carrying dS, the gradient
 // of the state at the end of the chunk (seeded by dht):
 //   store dS as dS'_n (f32, for the stages after it)
-//   dU = dvl + (k 2^(G_last - G)) dS                  (the keys from the forward's kg16 block)
+//   dU = dvl + (k 2^(G_last - G)) dS                  (the keys from the forward's kg16 block;
+//                                                      dvl is in dU, the seed in dh0, as in bwd-scan.ts)
 //   dS <- 2^G_last dS + (scale q 2^Gq)^T do - W^T dU  (W from the forward's w16 block)
 // and after the first chunk, dh0 = dS. dS lives in f32 result fragments; its f16 copy, -dU, the
 // chunk's decayed queries and do are staged in workgroup memory for the products. What does not
@@ -49,17 +50,17 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   const q = ks.role('q');
   const q4 = ks.role4('q');
   const dO = ks.seedDo();
-  const dvl = ks.use('dvl', 'read');
+  // As in the f32 tier's scan: dvl is in dU (bwdDvLocal left it there) and is added to in
+  // place; the seed dht is in dh0 (bwdSeed copied it, zeros without dht).
   const dhs = ks.use('dhs', 'read_write');
   const dU = ks.use('dvv', 'read_write');
-  const dht = ks.use('dht', 'read');
   const dh0 = ks.use('dh0', 'read_write');
   const w16 = ks.use('w16', 'read', false, 'f16');
   const kg16 = ks.use('kg16', 'read', false, 'f16');
   const lastGate = (d: string) => `${ks.gcs()}(b, h, t0 + rows - 1u, ${d})`;
-  const dhtAt = ks.helper('dht_at', `fn dht_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
-  if (P.has_dht == 0u || d >= KD || c >= VD) { return 0.0; }
-  return ${dht}[${ks.stateIndex('sq', 'h', 'd', 'c')}];
+  const seedAt = ks.helper('seed_at', `fn seed_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
+  if (d >= KD || c >= VD) { return 0.0; }
+  return ${dh0}[${ks.stateIndex('sq', 'h', 'd', 'c')}];
 }`);
   const qDecay = ks.decayed ? ` * exp2(${ks.gq()}(b, h, t, t0, d))` : '';
   const qDecay4 = !ks.decayed ? '' : ks.diag
@@ -89,7 +90,7 @@ ${ks.sequenceMain(fr.builtins())}
   let vactive = sg < ${pV.gr * pV.gc}u;
   ${fr.declare('ds', pS.fm, pS.fn)}
   ${fr.declare('du', pV.fm, pV.fn)}
-  ${emitFill(fr, 'ds', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${dhtAt}(sq, h, r, v0 + c)` })}
+  ${emitFill(fr, 'ds', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${seedAt}(sq, h, r, v0 + c)` })}
   for (var nn = nBegin; nn < nEnd; nn++) {
     let n = nBegin + nEnd - 1u - nn;
     ${ks.chunkSpan()}
@@ -100,7 +101,7 @@ ${ks.sequenceMain(fr.builtins())}
       ${Array.from({ length: pV.fm * pV.fn }, (_, x) => {
     const i = Math.floor(x / pV.fn);
     const j = x % pV.fn;
-    return fr.load('du', i, j, { arr: dvl, offset: `(bh * P.T + t0 + ${vMap.row(i)}) * VD + v0 + ${vMap.col(j)}`, stride: 'VD' });
+    return fr.load('du', i, j, { arr: dU, offset: `(bh * P.T + t0 + ${vMap.row(i)}) * VD + v0 + ${vMap.col(j)}`, stride: 'VD' });
   }).join('\n      ')}
     }
     ${kSteps.map((d) => Array.from({ length: pV.fm }, (_, i) => fr.preloadLeft(`pk_${d}_${i}`, kgAt(d, i))).join('\n    ')).join('\n    ')}

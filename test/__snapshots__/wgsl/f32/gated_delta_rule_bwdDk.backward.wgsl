@@ -7,13 +7,10 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(1) var<storage, read> b_gcum: array<f32>;
 @group(0) @binding(2) var<storage, read> b_daqk: array<f32>;
 @group(0) @binding(3) var<storage, read> in_q: array<f32>;
-@group(0) @binding(4) var<storage, read> b_dki: array<f32>;
+@group(0) @binding(4) var<storage, read> b_dinter: array<f32>;
 @group(0) @binding(5) var<storage, read_write> b_grad_k: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b_dbk: array<f32>;
 @group(0) @binding(7) var<storage, read> in_k: array<f32>;
-@group(0) @binding(8) var<storage, read> b_ht: array<f32>;
-@group(0) @binding(9) var<storage, read> b_hs: array<f32>;
-@group(0) @binding(10) var<storage, read> b_dhs: array<f32>;
 
 const C: u32 = 64u;
 const KD: u32 = 64u;
@@ -35,8 +32,8 @@ fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P
 fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
 fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
 fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
+fn dint(part: u32, i: u32) -> u32 { return part * (P.B * P.H * P.T * KD) + i; }
 fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
-fn st(bh: u32, n: u32, d: u32, c: u32) -> u32 { return ((bh * P.NT + n) * KD + d) * VD + c; }
 
 const TX: u32 = WG_X;
 const TY: u32 = WG / WG_X;
@@ -47,7 +44,7 @@ const RN: u32 = BW / TX;
 const SR: u32 = 8u;
 var<workgroup> sM: array<f32, SR * C>;
 var<workgroup> sR: array<f32, SR * BW>;
-var<workgroup> sRs: array<f32, WG>;
+
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -106,13 +103,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
   }
-  {
-    let x = min(xt * BW + lid % BW, KD - 1u);
-    var part = 0.0;
-    for (var c = lid / BW; c < VD; c += WG / BW) { part += b_dhs[st(bh, n, x, c)] * select(b_ht[((b * P.H + h) * KD + x) * VD + c], b_hs[st(bh, min(n + 1u, P.NT - 1u), x, c)], (n + 1u < P.NT)); }
-    sRs[lid] = part;
-  }
-  workgroupBarrier();
+  
   for (var a = 0u; a < RM; a++) {
     let i = ty + TY * a;
     for (var c = 0u; c < RN; c++) {
@@ -120,10 +111,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (i < rows && x < KD) {
         let t = t0 + i;
         let value = acc[a][c];
-        let dk = value + exp2(gate(b, h, t0 + rows - 1u, x) - gate(b, h, t, x)) * b_dki[tok(bh, t, x, KD)];
+        let dk = value + exp2(gate(b, h, t0 + rows - 1u, x) - gate(b, h, t, x)) * b_dinter[dint(1u, tok(bh, t, x, KD))];
         b_grad_k[bth(b, t, h, x, KD)] = dk;
         var rs = 0.0;
-        if (i + 1u == rows) { for (var j = 0u; j < WG / BW; j++) { rs += sRs[j * BW + x - xt * BW]; } }
+        if (i + 1u == rows) { rs = b_dbk[tok(bh, t, x, KD)]; }
         b_dbk[tok(bh, t, x, KD)] = rs - role_k(b, t, h, x) * dk;
       }
     }

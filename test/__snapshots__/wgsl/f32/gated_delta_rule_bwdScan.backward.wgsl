@@ -8,12 +8,10 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(2) var<storage, read> in_q: array<f32>;
 @group(0) @binding(3) var<storage, read> in_k: array<f32>;
 @group(0) @binding(4) var<storage, read> b_do: array<f32>;
-@group(0) @binding(5) var<storage, read> b_dvl: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_dvv: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b_dhs: array<f32>;
-@group(0) @binding(7) var<storage, read> b_dht: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b_dh0: array<f32>;
-@group(0) @binding(9) var<storage, read> b_w: array<f32>;
-@group(0) @binding(10) var<storage, read_write> b_dvv: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b_dh0: array<f32>;
+@group(0) @binding(8) var<storage, read> b_w: array<f32>;
 
 const C: u32 = 64u;
 const KD: u32 = 64u;
@@ -73,7 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var c = 0u; c < RN; c++) {
       let cg = vt * BV + tx + TX * c;
       var x = 0.0;
-      if (P.has_dht != 0u && d < KD && cg < VD) { x = b_dht[((sq * P.H + h) * KD + d) * VD + cg]; }
+      if (d < KD && cg < VD) { x = b_dh0[((sq * P.H + h) * KD + d) * VD + cg]; }
       ds[a][c] = x;
     }
   }
@@ -130,7 +128,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var x = 0.0;
         if (j < rows && cg < VD) {
           let t = t0 + j;
-          x = du[a][c] + b_dvl[tok(bh, t, cg, VD)];
+          x = du[a][c] + b_dvv[tok(bh, t, cg, VD)];
           b_dvv[tok(bh, t, cg, VD)] = x;
         }
         sDu[j * BV + cl] = x;

@@ -8,7 +8,7 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(2) var<storage, read> in_k: array<f32>;
 @group(0) @binding(3) var<storage, read> in_v: array<f32>;
 @group(0) @binding(4) var<storage, read> b_dvv: array<f32>;
-@group(0) @binding(5) var<storage, read> b_dwm: array<f32>;
+@group(0) @binding(5) var<storage, read> b_dinter: array<f32>;
 @group(0) @binding(6) var<storage, read> in_beta: array<f32>;
 @group(0) @binding(7) var<storage, read_write> b_dtm: array<f32>;
 
@@ -32,6 +32,7 @@ fn role_beta(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_beta[((b) * P.T 
 fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG]; }
 fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
 fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
+fn dint(part: u32, i: u32) -> u32 { return part * (P.B * P.H * P.T * KD) + i; }
 fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
 
 const TX: u32 = WG_X;
@@ -87,7 +88,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var stg = 0u; stg < ((C * SX) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, (C * SX) - 1u);
         let t = t0 + min(e / SX, rows - 1u); let x = min(x0 + e % SX, KD - 1u);
-        l_v[stg] = b_dwm[tok(bh, t, x, KD)];
+        l_v[stg] = b_dinter[dint(2u, tok(bh, t, x, KD))];
         r_v[stg] = role_k(b, t, h, x) * exp2(gate(b, h, t, x));
       }
       for (var stg = 0u; stg < ((C * SX) + WG - 1u) / WG; stg++) {

@@ -5,14 +5,12 @@
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> b_gcum: array<f32>;
-@group(0) @binding(2) var<storage, read> b_tmat: array<f32>;
-@group(0) @binding(3) var<storage, read> in_beta: array<f32>;
-@group(0) @binding(4) var<storage, read> in_k: array<f32>;
-@group(0) @binding(5) var<storage, read> b_dwm: array<f32>;
-@group(0) @binding(6) var<storage, read> b_dtm: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b_grad_k: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b_x2: array<f32>;
-@group(0) @binding(9) var<storage, read_write> b_dbk: array<f32>;
+@group(0) @binding(2) var<storage, read> in_beta: array<f32>;
+@group(0) @binding(3) var<storage, read> in_k: array<f32>;
+@group(0) @binding(4) var<storage, read> b_dtm: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_grad_k: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b_x2: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b_dbk: array<f32>;
 
 const C: u32 = 64u;
 const KD: u32 = 64u;
@@ -32,9 +30,8 @@ fn role_beta(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_beta[((b) * P.T 
 fn role_k(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_k[(((b) * P.T + t) * P.H + h) * KD + j]; }
 fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG]; }
 fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
-fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
-fn tfull(bh: u32, n: u32, i: u32, j: u32) -> f32 { return b_tmat[cc(bh, n, i, j)] + select(0.0, 1.0, i == j); }
 fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
+fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
 fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
 
 @compute @workgroup_size(WG)
@@ -50,11 +47,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let x = e % (KD);
   if (i >= rows) { return; }
   let t = t0 + i;
-  var x2 = 0.0; var arow = 0.0; var acol = 0.0;
+  var arow = 0.0; var acol = 0.0;
   let gi = gate(b, h, t, x);
-  for (var r = i; r < rows; r++) {
-    x2 += tfull(bh, n, r, i) * b_dwm[tok(bh, t0 + r, x, KD)];
-  }
+  let x2 = b_x2[tok(bh, t, x, KD)];
   for (var r = 0u; r < i; r++) {
     arow += b_dtm[cc(bh, n, i, r)] * role_k(b, t0 + r, h, x) * exp2(gi - gate(b, h, t0 + r, x));
   }

@@ -7,7 +7,7 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(1) var<storage, read> b_daqk: array<f32>;
 @group(0) @binding(2) var<storage, read> b_gcum: array<f32>;
 @group(0) @binding(3) var<storage, read> in_Bm: array<f32>;
-@group(0) @binding(4) var<storage, read> b_dqi: array<f32>;
+@group(0) @binding(4) var<storage, read> b_dinter: array<f32>;
 @group(0) @binding(5) var<storage, read_write> b_grad_q: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b_dbq: array<f32>;
 @group(0) @binding(7) var<storage, read> in_Cm: array<f32>;
@@ -33,6 +33,7 @@ fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P
 fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
 fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
 fn gateq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gq(b, h, t, t0, d); }
+fn dint(part: u32, i: u32) -> u32 { return part * (P.B * P.H * P.T * KD) + i; }
 fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
 
 const TX: u32 = WG_X;
@@ -111,7 +112,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (i < rows && x < KD) {
         let t = t0 + i;
         let value = acc[a][c];
-        let dq = P.scale * value + P.scale * exp2(gateq(b, h, t, t0, x)) * b_dqi[tok(bh, t, x, KD)];
+        let dq = P.scale * value + P.scale * exp2(gateq(b, h, t, t0, x)) * b_dinter[dint(0u, tok(bh, t, x, KD))];
         b_grad_q[bth(b, t, h, x, KD)] = dq;
         b_dbq[tok(bh, t, x, KD)] = role_q(b, t, h, x) * dq;
       }

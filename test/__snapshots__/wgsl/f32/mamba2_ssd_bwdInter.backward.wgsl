@@ -9,8 +9,7 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(3) var<storage, read> b_do: array<f32>;
 @group(0) @binding(4) var<storage, read> in_x: array<f32>;
 @group(0) @binding(5) var<storage, read> in_dt: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b_dqi: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b_dki: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b_dinter: array<f32>;
 
 const C: u32 = 64u;
 const KD: u32 = 64u;
@@ -30,6 +29,7 @@ fn role_v(b: u32, t: u32, h: u32, j: u32) -> f32 { return (in_x[(((b) * P.T + t)
 fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
 fn st(bh: u32, n: u32, d: u32, c: u32) -> u32 { return ((bh * P.NT + n) * KD + d) * VD + c; }
 fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
+fn dint(part: u32, i: u32) -> u32 { return part * (P.B * P.H * P.T * KD) + i; }
 
 const TX: u32 = WG_X;
 const TY: u32 = WG / WG_X;
@@ -114,8 +114,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let d = kt * BK + tx + TX * c;
       if (i < rows && d < KD) {
         let at = tok(bh, t0 + i, d, KD);
-        b_dqi[at] = aq[a][c];
-        b_dki[at] = ak[a][c];
+        b_dinter[dint(0u, at)] = aq[a][c];
+        b_dinter[dint(1u, at)] = ak[a][c];
       }
     }
   }

@@ -1,4 +1,4 @@
-// lae kernel 'gla_bwdDqk' (bwdDqk) for variant 'gla'
+// lae kernel 'gla_bwdDq' (bwdDq) for variant 'gla'
 // spec hash 4f7810925b4783ac; config {"K":64,"V":64,"chunk":64}; tiles {"KP":64,"VP":64,"outBV":64,"prepSlab":8,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
 // decay=diagonal correction=none bonus=none state=kv
 
@@ -8,15 +8,9 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(2) var<storage, read> in_q: array<f32>;
 @group(0) @binding(3) var<storage, read> in_k: array<f32>;
 @group(0) @binding(4) var<storage, read> b_daqk: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b_grad_q: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b_grad_k: array<f32>;
-@group(0) @binding(7) var<storage, read> b_ht: array<f32>;
-@group(0) @binding(8) var<storage, read> b_hs: array<f32>;
-@group(0) @binding(9) var<storage, read> b_dhs: array<f32>;
-@group(0) @binding(10) var<storage, read> b_dqi: array<f32>;
-@group(0) @binding(11) var<storage, read> b_dki: array<f32>;
-@group(0) @binding(12) var<storage, read_write> b_dbq: array<f32>;
-@group(0) @binding(13) var<storage, read_write> b_dbk: array<f32>;
+@group(0) @binding(5) var<storage, read> b_dinter: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b_grad_q: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b_dbq: array<f32>;
 
 const C: u32 = 64u;
 const KD: u32 = 64u;
@@ -43,8 +37,8 @@ fn fqk(b: u32, h: u32, ti: u32, tj: u32, t0: u32, d: u32) -> f32 {
   return exp2(gateq(b, h, ti, t0, d) - gate(b, h, tj, d));
 }
 fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
-fn st(bh: u32, n: u32, d: u32, c: u32) -> u32 { return ((bh * P.NT + n) * KD + d) * VD + c; }
 fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
+fn dint(part: u32, i: u32) -> u32 { return part * (P.B * P.H * P.T * KD) + i; }
 fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
 
 @compute @workgroup_size(WG)
@@ -60,25 +54,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let x = e % (KD);
   if (i >= rows) { return; }
   let t = t0 + i;
-  var dqa = 0.0; var dka = 0.0; var rs = 0.0;
-  let last = i + 1u == rows;
+  var dqa = 0.0;
   let scale = P.scale;
   let qi = role_q(b, t, h, x);
-  let ki = role_k(b, t, h, x);
   for (var r = 0u; r < i + 1u; r++) {
     dqa += b_daqk[cc(bh, n, i, r)] * role_k(b, t0 + r, h, x) * fqk(b, h, t, t0 + r, t0, x);
   }
-  for (var r = i; r < rows; r++) {
-    dka += b_daqk[cc(bh, n, r, i)] * role_q(b, t0 + r, h, x) * fqk(b, h, t0 + r, t, t0, x);
-  }
-  for (var r = 0u; r < select(0u, VD, last); r++) {
-    rs += b_dhs[st(bh, n, x, r)] * select(b_ht[((b * P.H + h) * KD + x) * VD + r], b_hs[st(bh, min(n + 1u, P.NT - 1u), x, r)], (n + 1u < P.NT));
-  }
   let at = tok(bh, t, x, KD);
-  let dq = scale * dqa + scale * exp2(gateq(b, h, t, t0, x)) * b_dqi[at];
-  let dk = scale * dka + exp2(gate(b, h, t0 + rows - 1u, x) - gate(b, h, t, x)) * b_dki[at];
+  let dq = scale * dqa + scale * exp2(gateq(b, h, t, t0, x)) * b_dinter[dint(0u, at)];
   b_grad_q[bth(b, t, h, x, KD)] = dq;
-  b_grad_k[bth(b, t, h, x, KD)] = dk;
   b_dbq[tok(bh, t, x, KD)] = qi * (dq - 0.0);
-  b_dbk[tok(bh, t, x, KD)] = select(0.0, rs, last) - ki * (dk - 0.0);
 }

@@ -1,0 +1,49 @@
+// lae kernel 'gated_delta_rule_wyX2' (wyX2) for variant 'gated_delta_rule'
+// spec hash f24d6bf0f465f5b6; config {"K":64,"V":64,"chunk":64}; tiles {"KP":64,"VP":64,"outBV":64,"prepSlab":16,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
+// decay=scalar correction=delta bonus=none state=kv
+
+struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> b_tmat: array<f32>;
+@group(0) @binding(2) var<storage, read> b_dinter: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_x2: array<f32>;
+
+const C: u32 = 64u;
+const KD: u32 = 64u;
+const VD: u32 = 64u;
+const KP: u32 = 64u;
+const VP: u32 = 64u;
+const DG: u32 = 1u;
+const WG: u32 = 128u;
+const WG_X: u32 = 1u;
+const LOG2E: f32 = 1.4426950408889634;
+
+fn lae_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn lae_softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }
+fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
+
+fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
+fn tfull(bh: u32, n: u32, i: u32, j: u32) -> f32 { return b_tmat[cc(bh, n, i, j)] + select(0.0, 1.0, i == j); }
+fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
+fn dint(part: u32, i: u32) -> u32 { return part * (P.B * P.H * P.T * KD) + i; }
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = wid.y;
+  let bh = wid.z;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let t0 = n * C;
+  let rows = min(C, P.T - t0);
+  let e = wid.x * WG + lid;
+  let i = e / (KD);
+  let x = e % (KD);
+  if (i >= rows) { return; }
+  let t = t0 + i;
+  var x2 = 0.0;
+  
+  for (var r = i; r < rows; r++) {
+    x2 += tfull(bh, n, r, i) * b_dinter[dint(2u, tok(bh, t0 + r, x, KD))];
+  }
+  b_x2[tok(bh, t, x, KD)] = x2;
+}

@@ -1,0 +1,47 @@
+// lae kernel 'mamba2_ssd_bwdChunkEnd' (bwdChunkEnd) for variant 'mamba2_ssd'
+// spec hash 363a6cffa32466b6; config {"K":64,"V":64,"chunk":64}; tiles {"KP":64,"VP":64,"outBV":64,"prepSlab":16,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
+// decay=scalar correction=none bonus=none state=vk
+
+struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> b_dbk: array<f32>;
+@group(0) @binding(2) var<storage, read> b_ht: array<f32>;
+@group(0) @binding(3) var<storage, read> b_hs: array<f32>;
+@group(0) @binding(4) var<storage, read> b_dhs: array<f32>;
+
+const C: u32 = 64u;
+const KD: u32 = 64u;
+const VD: u32 = 64u;
+const KP: u32 = 64u;
+const VP: u32 = 64u;
+const DG: u32 = 1u;
+const WG: u32 = 64u;
+const WG_X: u32 = 1u;
+const LANES: u32 = 4u;
+const LOG2E: f32 = 1.4426950408889634;
+
+fn lae_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn lae_softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }
+fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
+
+fn st(bh: u32, n: u32, d: u32, c: u32) -> u32 { return ((bh * P.NT + n) * KD + d) * VD + c; }
+fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = wid.y;
+  let bh = wid.z;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let t0 = n * C;
+  let rows = min(C, P.T - t0);
+  let x = wid.x * WG + lid;
+  if (x >= KD) { return; }
+  var rs = 0.0;
+  for (var j = 0u; j < LANES; j++) {
+    var part = 0.0;
+    for (var c = j; c < VD; c += LANES) { part += b_dhs[st(bh, n, x, c)] * select(b_ht[((b * P.H + h) * VD + c) * KD + x], b_hs[st(bh, min(n + 1u, P.NT - 1u), x, c)], (n + 1u < P.NT)); }
+    rs += part;
+  }
+  b_dbk[tok(bh, t0 + rows - 1u, x, KD)] = rs;
+}

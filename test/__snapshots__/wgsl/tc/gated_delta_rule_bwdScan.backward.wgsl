@@ -1,0 +1,323 @@
+enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+// lae kernel 'gated_delta_rule_bwdScan' (bwdScan) for variant 'gated_delta_rule'
+// spec hash f24d6bf0f465f5b6; config {"K":128,"V":128,"chunk":64,"fragments":"subgroup-matrix","wgMemory":49152}; tiles {"KP":128,"VP":128,"outBV":128,"prepSlab":32,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
+// decay=scalar correction=delta bonus=none state=kv
+
+struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> in_q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b_do: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_dhs: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b_dvv: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_dh0: array<f32>;
+@group(0) @binding(6) var<storage, read> b_w16: array<f16>;
+@group(0) @binding(7) var<storage, read> b_kg16: array<f16>;
+@group(0) @binding(8) var<storage, read> b_gcum: array<f32>;
+
+const C: u32 = 64u;
+const KD: u32 = 128u;
+const VD: u32 = 128u;
+const KP: u32 = 128u;
+const VP: u32 = 128u;
+const DG: u32 = 1u;
+const WG: u32 = 128u;
+const WG_X: u32 = 128u;
+const LOG2E: f32 = 1.4426950408889634;
+
+fn lae_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn lae_softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }
+fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
+
+fn role_q(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_q[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u][((((b) * P.T + t) * P.H + h) * KD + j) & 3u]; }
+fn role4_q(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_q[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
+fn seed_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
+  if (d >= KD || c >= VD) { return 0.0; }
+  return b_dh0[((sq * P.H + h) * KD + d) * VD + c];
+}
+fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG]; }
+fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
+
+var<workgroup> wh: array<f16, 12288>;
+var<workgroup> wf: array<f32, 2048>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let bh = wid.y;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let sq = b;
+  let nBegin = 0u;
+  let nEnd = P.NT;
+  let tBegin = 0u;
+  let tEnd = P.T;
+  let vt = wid.x;
+  
+  let v0 = vt * 16u;
+  let ssr = sg / 1u;
+  let ssc = sg % 1u;
+  let sactive = sg < 4u;
+  let vsr = sg / 1u;
+  let vsc = sg % 1u;
+  let vactive = sg < 4u;
+  var ds_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var ds_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var du_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  if (sactive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (ssr * 2u + 0u) * 16u + el / 16u;
+      let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      wf[0u + sg * 512u + el] = seed_at(sq, h, r, v0 + c);
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (ssr * 2u + 1u) * 16u + el / 16u;
+      let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      wf[256u + sg * 512u + el] = seed_at(sq, h, r, v0 + c);
+    }
+  }
+  workgroupBarrier();
+  if (sactive) {
+    ds_0_0 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&wf, 0u + sg * 512u, false, 16u);
+    ds_1_0 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&wf, 256u + sg * 512u, false, 16u);
+  }
+  workgroupBarrier();
+  for (var nn = nBegin; nn < nEnd; nn++) {
+    let n = nBegin + nEnd - 1u - nn;
+    let t0 = n * C;
+  let rows = min(C, P.T - t0);
+    // What does not depend on dS first: dU's accumulators from dvl, the W and key fragments,
+    // and the chunk's decayed queries and do into workgroup memory (published by the barriers
+    // of the state's epilogue below).
+    if (vactive) {
+      du_0_0 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&b_dvv, (bh * P.T + t0 + (vsr * 1u + 0u) * 16u) * VD + v0 + (vsc * 1u + 0u) * 16u, false, VD);
+    }
+    let pk_0_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 0u, false, 128u);
+    let pk_1_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 16u, false, 128u);
+    let pk_2_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 32u, false, 128u);
+    let pk_3_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 48u, false, 128u);
+    let pk_4_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 64u, false, 128u);
+    let pk_5_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 80u, false, 128u);
+    let pk_6_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 96u, false, 128u);
+    let pk_7_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 112u, false, 128u);
+    let pw_0_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 0u) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+    let pw_0_1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 0u) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+    let pw_1_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 16u) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+    let pw_1_1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 16u) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+    let pw_2_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 32u) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+    let pw_2_1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 32u) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+    let pw_3_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 48u) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+    let pw_3_1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 48u) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+    {
+      var x_v: array<vec4<f32>, (((C * 128u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 128u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 128u, rows - 1u); let d = min(e % 128u, KD - 4u);
+        x_v[stg] = P.scale * role4_q(b, t, h, d) * exp2(gq(b, h, t, t0, 0u));
+      }
+      for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((C * 128u) / 4u)) {
+          let e = e4 * 4u;
+          
+          let valid = e / 128u < rows && e % 128u < KD;
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[3072u + e] = hv.x; wh[3072u + e + 1u] = hv.y; wh[3072u + e + 2u] = hv.z; wh[3072u + e + 3u] = hv.w; }
+        }
+      }
+    }
+    {
+      var x_v: array<f32, ((C * 16u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((C * 16u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (C * 16u) - 1u);
+        let t = t0 + min(e / 16u, rows - 1u); let cg = min(v0 + e % 16u, VD - 1u);
+        x_v[stg] = b_do[((b * P.T + t) * P.H + h) * VD + cg];
+      }
+      for (var stg = 0u; stg < ((C * 16u) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (C * 16u)) {
+          
+          let valid = e / 16u < rows && v0 + e % 16u < VD;
+          wh[11264u + e] = f16(select(0.0, x_v[stg], valid));
+        }
+      }
+    }
+    
+    // dS'_n: to dhs, and as f16 for dU; the per-key decay scales its rows after.
+    if (sactive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, ds_0_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, ds_1_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (sactive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (ssr * 2u + 0u) * 16u + el / 16u;
+      let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[0u + sg * 512u + el];
+      if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
+      wh[0u + r * 16u + c] = f16(value);
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (ssr * 2u + 1u) * 16u + el / 16u;
+      let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[256u + sg * 512u + el];
+      if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
+      wh[0u + r * 16u + c] = f16(value);
+    }
+  }
+  workgroupBarrier();
+    if (sactive) {
+      let decay = exp2(gcs(b, h, t0 + rows - 1u, 0u));
+      ds_0_0 = subgroupMatrixScalarMultiply(ds_0_0, decay);
+      ds_1_0 = subgroupMatrixScalarMultiply(ds_1_0, decay);
+    }
+    // dU = dvl + Kg dS'_n.
+    if (vactive) {
+      {
+      let fl0 = pk_0_0;
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 0u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
+      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
+    }
+      {
+      let fl0 = pk_1_0;
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 16u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
+      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
+    }
+      {
+      let fl0 = pk_2_0;
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 32u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
+      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
+    }
+      {
+      let fl0 = pk_3_0;
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 48u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
+      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
+    }
+      {
+      let fl0 = pk_4_0;
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 64u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
+      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
+    }
+      {
+      let fl0 = pk_5_0;
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 80u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
+      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
+    }
+      {
+      let fl0 = pk_6_0;
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 96u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
+      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
+    }
+      {
+      let fl0 = pk_7_0;
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 112u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
+      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
+    }
+    }
+    if (vactive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, du_0_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (vactive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (vsr * 1u + 0u) * 16u + el / 16u;
+      let c = (vsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      var x = 0.0;
+      if (r < rows && v0 + c < VD) {
+        x = value;
+        b_dvv[(bh * P.T + t0 + r) * VD + v0 + c] = x;
+      }
+      wh[2048u + r * 16u + c] = f16(-x);
+    }
+  }
+  workgroupBarrier();
+    // dS += (scale q 2^Gq)^T do + W^T (-dU), over the chunk's rows.
+    if (sactive) {
+      {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 0u * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 0u * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 11264u + 0u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
+      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
+      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
+    }
+      {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 16u * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 16u * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 11264u + 16u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
+      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
+      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
+    }
+      {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 32u * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 32u * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 11264u + 32u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
+      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
+      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
+    }
+      {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 48u * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 48u * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 11264u + 48u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
+      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
+      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
+    }
+      {
+      let fl0 = pw_0_0;
+      let fl1 = pw_0_1;
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + 0u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
+      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
+      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
+    }
+      {
+      let fl0 = pw_1_0;
+      let fl1 = pw_1_1;
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + 16u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
+      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
+      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
+    }
+      {
+      let fl0 = pw_2_0;
+      let fl1 = pw_2_1;
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + 32u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
+      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
+      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
+    }
+      {
+      let fl0 = pw_3_0;
+      let fl1 = pw_3_1;
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + 48u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
+      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
+      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
+    }
+    }
+    workgroupBarrier();
+  }
+  if (sactive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, ds_0_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, ds_1_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (sactive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (ssr * 2u + 0u) * 16u + el / 16u;
+      let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[0u + sg * 512u + el];
+      if (r < KD && v0 + c < VD) { b_dh0[((sq * P.H + h) * KD + r) * VD + v0 + c] = value; }
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (ssr * 2u + 1u) * 16u + el / 16u;
+      let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[256u + sg * 512u + el];
+      if (r < KD && v0 + c < VD) { b_dh0[((sq * P.H + h) * KD + r) * VD + v0 + c] = value; }
+    }
+  }
+  workgroupBarrier();
+}

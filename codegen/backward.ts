@@ -16,6 +16,7 @@ import {
 } from './kernels/bwd-intra.js';
 import { emitBwdScan, emitBwdSeed } from './kernels/bwd-scan.js';
 import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-scan.js';
+import { emitTcBwdInter, tcInterTileK } from './kernels/tc-bwd-inter.js';
 import { FRAG_WG } from './kernels/fragments.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
@@ -144,6 +145,8 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     } else if (stage === 'bwdScores' || stage === 'bwdDScores' || stage === 'wyDT') {
       const emit = { bwdScores: emitBwdScores, bwdDScores: emitBwdDScores, wyDT: emitWyDT }[stage];
       add(stage, name, 256, [['NT'], ['BH'], [1]], emit, 16);
+    } else if (stage === 'bwdInter' && cfg.fragments) {
+      add(stage, name, FRAG_WG, [[Math.ceil(cfg.K / tcInterTileK(cfg.K))], ['NT'], ['BH']], (ks) => emitTcBwdInter(ks, ks.fragments()), FRAG_WG);
     } else if (stage === 'bwdInter') {
       const BK = interTileK(tiles.KP);
       const tx = Math.min(16, BK);

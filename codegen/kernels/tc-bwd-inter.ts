@@ -1,0 +1,112 @@
+// The state terms of dq, dk and dW on the fragment layer (tensor-core tier), per (K-tile, chunk,
+// b*h); the same three (C x V) by (V x K) products as the f32 tier's bwd-inter.ts:
+//   dqi = do S_n^T,   dki = u dS'_n^T,   dW = -du S_n^T (delta rule; u is V_new there).
+// V streams through workgroup memory in slabs: the three left operands (C x slab) and the two
+// states (BK x slab, read transposed) as f16; each subgroup owns an fm x fn block of every
+// product's result fragments. A full tile goes straight from the fragments to dinter.
+import type { KernelSource } from './common.js';
+import { ConfigError } from '../plan.js';
+import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitF16Block } from './staged.js';
+
+/** Key columns per workgroup. */
+export const tcInterTileK = (K: number) => Math.min(64, fragCeil(K));
+
+interface InterLayout { BK: number; SV: number; sDo: number; sU: number; sDu: number; sS: number; sD: number; f16: number; f32: number }
+
+/** f16: [do | u | du (C x SV each) | S | dS (BK x SV each)]; f32: one epilogue pass's scratch.
+ * The widest V slab (32, else 16) that fits. */
+export function tcInterLayout(ks: KernelSource): InterLayout {
+  const C = ks.cfg.chunk;
+  const BK = tcInterTileK(ks.cfg.K);
+  const budget = fragmentBudget(ks.cfg);
+  for (const SV of [32, 16]) {
+    const sDo = 0;
+    const sU = sDo + C * SV;
+    const sDu = sU + C * SV;
+    const sS = sDu + (ks.delta ? C * SV : 0);
+    const sD = sS + BK * SV;
+    const f16 = sD + BK * SV;
+    const f32 = scratchWords(1);
+    if (2 * f16 + 4 * f32 <= budget) return { BK, SV, sDo, sU, sDu, sS, sD, f16, f32 };
+  }
+  throw new ConfigError(`no tiling of the backward's state terms fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
+}
+
+export function emitTcBwdInter(ks: KernelSource, fr: Fragments): string {
+  const lay = tcInterLayout(ks);
+  const { BK, SV } = lay;
+  const C = ks.cfg.chunk;
+  const p = partition(C / 16, BK / 16);
+  const hs = ks.use('hs', 'read');
+  const dhs = ks.use('dhs', 'read');
+  const dO = ks.seedDo();
+  const value = ks.delta ? `${ks.use('vnew', 'read')}[(bh * P.T + t) * VD + c]` : `${ks.role('v')}(b, t, h, c)`;
+  const du = ks.delta ? `${ks.use('dvv', 'read')}[(bh * P.T + t) * VD + c]` : '';
+  const dinter = ks.use('dinter', 'read_write');
+  const plane = (x: number) => `${x}u * (P.B * P.H * P.T * KD)`;
+  const products: { acc: string; left: number; right: number; plane: number; sign: string }[] = [
+    { acc: 'aq', left: lay.sDo, right: lay.sS, plane: 0, sign: '' },
+    { acc: 'ak', left: lay.sU, right: lay.sD, plane: 1, sign: '' },
+    ...(ks.delta ? [{ acc: 'aw', left: lay.sDu, right: lay.sS, plane: 2, sign: '-' }] : []),
+  ];
+  const rowMap = { row: (i: number) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(fsc * ${p.fn}u + ${j}u) * 16u` };
+  const leftBlock = (expr: string, at: number) => emitF16Block({
+    count: `C * ${SV}u`,
+    index: () => `let t = t0 + min(e / ${SV}u, rows - 1u); let c = min(c0 + e % ${SV}u, VD - 1u);`,
+    value: expr, wide: null,
+    valid: `e / ${SV}u < rows && c0 + e % ${SV}u < VD`,
+    arr: 'wh', at: (e) => `${at}u + ${e}`,
+  });
+  const stateBlock = (buf: string, at: number) => emitF16Block({
+    count: `${BK * SV}u`,
+    index: () => `let d = min(k0 + e / ${SV}u, KD - 1u); let c = min(c0 + e % ${SV}u, VD - 1u);`,
+    value: `${buf}[((bh * P.NT + n) * KD + d) * VD + c]`, wide: null,
+    valid: `k0 + e / ${SV}u < KD && c0 + e % ${SV}u < VD`,
+    arr: 'wh', at: (e) => `${at}u + ${e}`,
+  });
+  const direct = products.map((q) => `${q.sign ? `if (factive) {
+    ${Array.from({ length: p.fm * p.fn }, (_, x) => fr.scale(q.acc, Math.floor(x / p.fn), x % p.fn, '-1.0')).join('\n    ')}
+  }` : ''}
+  ${emitDirectStores(fr, q.acc, p.fm, p.fn, 'factive', (i, j) => ({
+    arr: dinter, offset: `${plane(q.plane)} + (bh * P.T + t0 + ${rowMap.row(i)}) * KD + k0 + ${rowMap.col(j)}`, stride: 'KD',
+  }))}`).join('\n  ');
+  const epilogues = products.map((q) => emitEpilogue(fr, q.acc, p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, active: 'factive', ...rowMap,
+    body: `let d = k0 + c;
+      if (r < rows && d < KD) { ${dinter}[${plane(q.plane)} + (bh * P.T + t0 + r) * KD + d] = ${q.sign}value; }`,
+  })).join('\n  ');
+  return `
+${fr.workspace(lay.f16, lay.f32)}
+
+${ks.chunkMain(fr.builtins())}
+  let kt = wid.x;
+  ${fr.opening()}
+  let k0 = kt * ${BK}u;
+  let fsr = sg / ${p.gc}u;
+  let fsc = sg % ${p.gc}u;
+  let factive = sg < ${p.gr * p.gc}u;
+  ${products.map((q) => fr.declare(q.acc, p.fm, p.fn)).join('\n  ')}
+  for (var c0 = 0u; c0 < VD; c0 += ${SV}u) {
+    ${leftBlock(`${dO}[((b * P.T + t) * P.H + h) * VD + c]`, lay.sDo)}
+    ${leftBlock(value, lay.sU)}
+    ${ks.delta ? leftBlock(du, lay.sDu) : ''}
+    ${stateBlock(hs, lay.sS)}
+    ${stateBlock(dhs, lay.sD)}
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < ${SV}u; kk += 16u) {
+        ${products.map((q) => fr.mma(q.acc, p.fm, p.fn,
+    (i) => ({ arr: 'wh', offset: `${q.left}u + ${rowMap.row(i)} * ${SV}u + kk`, stride: SV }),
+    (j) => ({ arr: 'wh', offset: `${q.right}u + ${rowMap.col(j)} * ${SV}u + kk`, stride: SV, colMajor: true }))).join('\n        ')}
+      }
+    }
+    workgroupBarrier();
+  }
+  if (rows == C && k0 + ${BK}u <= KD) {
+  ${direct}
+  } else {
+  ${epilogues}
+  }
+}`;
+}

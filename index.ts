@@ -5,7 +5,7 @@ export { planForward, planBackward, type KernelPlan, type CodegenConfig, type Fo
 export { createEngine, Engine, VariantOp, EngineError, type EngineOptions, type VariantOptions, type ForwardOptions, type ForwardResult, type BackwardOptions, type PreparedForward,
   type StepOptions, type EncodeForwardOptions, type EncodeBackwardOptions, type EncodeStepOptions,
   type GpuBinding, type GpuInputs, type ForwardOutputs, type StepOutputs, type GpuSeeds, type GpuGradients } from './runtime/engine.js';
-export { NoAdapterError } from './runtime/device.js';
+export { NoAdapterError, DEVICE_LIMITS } from './runtime/device.js';
 export { InputError } from './runtime/validate.js';
 export { NonFiniteError } from './runtime/limits.js';
 export { ShaderCompileError } from './runtime/pipelines.js';

@@ -5,6 +5,7 @@
 // gradient buffers, a tensor bound at an offset, and every refusal of a bad binding.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type VariantOp } from '../runtime/engine.js';
+import { DEVICE_LIMITS } from '../runtime/device.js';
 import { referenceForward } from '../runtime/reference.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
 import { inputShape, numel, stateShape, type ProblemSize, type VariantDef } from '../dsl/index.js';
@@ -24,10 +25,7 @@ async function ownDevice(): Promise<GPUDevice> {
   for (const [k, v] of Object.entries(mod.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
   gpu = mod.create([]);
   const adapter = (await gpu.requestAdapter())!;
-  const requiredLimits: Record<string, number> = {};
-  for (const k of ['maxComputeWorkgroupStorageSize', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxStorageBuffersPerShaderStage',
-    'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX'] as const) requiredLimits[k] = adapter.limits[k];
-  return adapter.requestDevice({ requiredLimits });
+  return adapter.requestDevice({ requiredLimits: Object.fromEntries(DEVICE_LIMITS.map((k) => [k, adapter.limits[k]])) });
 }
 
 /** The fill kernel's values: a PCG hash of (index, seed) to 24 bits, then u * mul + add with

@@ -2,8 +2,10 @@
 export * from './dsl/index.js';
 export { VARIANTS, VARIANT_NAMES, type VariantName } from './variants/index.js';
 export { planForward, planBackward, type KernelPlan, type CodegenConfig, type ForwardMode } from './codegen/index.js';
-export { createEngine, Engine, VariantOp, EngineError, type EngineOptions, type VariantOptions, type ForwardOptions, type ForwardResult, type BackwardOptions, type PreparedForward } from './runtime/engine.js';
-export { NoAdapterError } from './runtime/device.js';
+export { createEngine, Engine, VariantOp, EngineError, type EngineOptions, type VariantOptions, type ForwardOptions, type ForwardResult, type BackwardOptions, type PreparedForward,
+  type StepOptions, type EncodeForwardOptions, type EncodeBackwardOptions, type EncodeStepOptions,
+  type GpuBinding, type GpuInputs, type ForwardOutputs, type StepOutputs, type GpuSeeds, type GpuGradients } from './runtime/engine.js';
+export { NoAdapterError, DEVICE_LIMITS } from './runtime/device.js';
 export { InputError } from './runtime/validate.js';
 export { NonFiniteError } from './runtime/limits.js';
 export { ShaderCompileError } from './runtime/pipelines.js';

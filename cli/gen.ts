@@ -337,6 +337,103 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
       statements: BACKWARD_BODY.trim(),
     });
   }
+  // The buffer-level API: the caller's GPU tensors, recorded into the caller's encoder.
+  sf.addInterface({
+    isExported: true, name: 'GpuInputs',
+    docs: [`The inputs of '${def.name}' as GPU tensors: each a GPUBuffer or { buffer, offset?, size? } (offset a multiple of the device's minStorageBufferOffsetAlignment), f32, in the shapes of INPUTS.`],
+    properties: [
+      ...def.inputs.map((i) => ({ name: key(i.name), type: 'GpuBinding', docs: [`[${i.dims.join(',')}]`] })),
+      { name: 'h0', type: 'GpuBinding', hasQuestionToken: true, docs: [`Initial state [${stateDims}]; zeros when absent.`] },
+    ],
+  });
+  sf.addInterface({
+    isExported: true, name: 'ForwardOutputs',
+    docs: ['Where encodeForward writes, in place: the caller\'s buffers.'],
+    properties: [
+      { name: 'o', type: 'GpuBinding', docs: ['[B,T,H,V]'] },
+      { name: 'ht', type: 'GpuBinding', hasQuestionToken: true, docs: [`Final state [${stateDims}]; not kept when absent.`] },
+    ],
+  });
+  sf.addFunction({
+    name: 'runnerFor', returnType: 'PlanRunner',
+    docs: ['The plan runner of a device for the encode calls: it keeps their scratch, one set per plan and size, across calls.'],
+    parameters: [{ name: 'device', type: 'GPUDevice' }],
+    statements: `let runner = RUNNERS.get(device);
+if (!runner) RUNNERS.set(device, (runner = new PlanRunner(device)));
+return runner;`,
+  });
+  sf.addFunction({
+    isExported: true, name: 'releaseScratch', returnType: 'void',
+    docs: ['Frees the scratch the encode calls keep on `device`. Call it only once every encoder they recorded into has been submitted.'],
+    parameters: [{ name: 'device', type: 'GPUDevice' }],
+    statements: `RUNNERS.get(device)?.destroy();
+RUNNERS.delete(device);`,
+  });
+  sf.addFunction({
+    name: 'encodePlans', isAsync: true, returnType: 'Promise<void>',
+    docs: ['Records the named plans into `encoder` on the caller\'s GPU tensors (`given`: plan buffer name -> [label in errors, the binding]); nothing is submitted, uploaded or read back, and lae\'s scratch is the runner\'s workspace for the plan and size.'],
+    parameters: [
+      { name: 'device', type: 'GPUDevice' },
+      { name: 'pipelines', type: 'Pipelines' },
+      { name: 'encoder', type: 'GPUCommandEncoder' },
+      { name: 'names', type: 'readonly PlanName[]' },
+      { name: 'given', type: 'Readonly<Record<string, readonly [string, unknown]>>' },
+      { name: 'size', type: 'Size' },
+      { name: 'scale', type: 'number' },
+    ],
+    statements: encodePlansBody(varlen).trim(),
+  });
+  sf.addFunction({
+    isExported: true, name: 'encodeForward', isAsync: true, returnType: 'Promise<void>',
+    docs: [`Records the ${def.name} forward into the caller's \`encoder\`: the inputs are the caller's GPU tensors, o (and ht, when given) are written into the caller's buffers in place. Nothing is submitted or read back; submit the encoder when you are done.`],
+    parameters: [
+      { name: 'device', type: 'GPUDevice' },
+      { name: 'pipelines', type: 'Pipelines' },
+      { name: 'encoder', type: 'GPUCommandEncoder' },
+      { name: 'inputs', type: 'GpuInputs' },
+      { name: 'outputs', type: 'ForwardOutputs' },
+      { name: 'size', type: 'Size' },
+      { name: 'opts', type: 'ForwardOptions', initializer: '{}' },
+    ],
+    statements: ENCODE_FORWARD_BODY.trim(),
+  });
+  sf.addFunction({
+    isExported: true, name: 'encodeStep', isAsync: true, returnType: 'Promise<void>',
+    docs: [`Records the decode step into the caller's \`encoder\`: N tokens per sequence (inputs [B,N,H,...], the caller's GPU tensors) from \`state\` [${stateDims}], which is updated in place; o [B,N,H,V] goes into outputs.o.`],
+    parameters: [
+      { name: 'device', type: 'GPUDevice' },
+      { name: 'pipelines', type: 'Pipelines' },
+      { name: 'encoder', type: 'GPUCommandEncoder' },
+      { name: 'inputs', type: "Omit<GpuInputs, 'h0'>" },
+      { name: 'state', type: 'GpuBinding' },
+      { name: 'outputs', type: '{ o: GpuBinding }' },
+      { name: 'size', type: 'StepSize' },
+      { name: 'opts', type: '{ scale?: number }', initializer: '{}' },
+    ],
+    statements: encodeStepBody(varlen).trim(),
+  });
+  if (plans.some((p) => p.mode === 'backward')) {
+    sf.addFunction({
+      isExported: true, name: 'encodeBackward', isAsync: true, returnType: 'Promise<void>',
+      docs: ['Records the chunked forward and the backward into the caller\'s `encoder`: inputs and seeds ({ do, dht? }) are the caller\'s GPU tensors; each gradient given in `grads` (\'d\' + input name, dh0 with h0) is written into the caller\'s buffer in place.'],
+      parameters: [
+        { name: 'device', type: 'GPUDevice' },
+        { name: 'pipelines', type: 'Pipelines' },
+        { name: 'encoder', type: 'GPUCommandEncoder' },
+        { name: 'inputs', type: 'GpuInputs' },
+        { name: 'seeds', type: '{ do: GpuBinding; dht?: GpuBinding }' },
+        { name: 'grads', type: `{ ${[...def.inputs.map((i) => `${key(`d${i.name}`)}?: GpuBinding`), 'dh0?: GpuBinding'].join('; ')} }` },
+        { name: 'size', type: 'Size' },
+        { name: 'opts', type: '{ scale?: number }', initializer: '{}' },
+      ],
+      statements: ENCODE_BACKWARD_BODY.trim(),
+    });
+  }
+  sf.addVariableStatement({
+    declarationKind: VariableDeclarationKind.Const,
+    declarations: [{ name: 'RUNNERS', initializer: 'new WeakMap<GPUDevice, PlanRunner>()' }],
+    docs: ['The encode calls\' plan runner per device (see runnerFor).'],
+  });
   sf.formatText({ indentSize: 2, tabSize: 2, convertTabsToSpaces: true });
   // After formatting: the embedded source stays exactly as lae's files have it.
   sf.addStatements(embeddedRuntime(varlen));
@@ -356,7 +453,7 @@ export const EMBEDDED_SOURCES = [
 /** What the module's own functions (below) use; the embedder adds what those use. */
 export function embedRequests(varlen: boolean): EmbedRequest[] {
   return [
-    { file: 'runtime/plan-run.ts', names: ['PlanRunner', 'encodePass', 'submit', 'resolveSize', 'RunnablePlan', 'SizeEnv', 'BufferSource', 'PlanBuffers'] },
+    { file: 'runtime/plan-run.ts', names: ['PlanRunner', 'encodePass', 'submit', 'resolveSize', 'RunnablePlan', 'SizeEnv', 'BufferSource', 'PlanBuffers', 'checkBinding', 'GpuBinding', 'CallerBinding', 'RecordInto'] },
     { file: 'runtime/pipelines.ts', names: ['compile'] },
     { file: 'runtime/errors.ts', names: ['InputError'] },
     ...(varlen ? [{ file: 'runtime/varlen.ts', names: ['checkCuSeqlens', 'sequenceTables'] }] : []),
@@ -437,6 +534,96 @@ const grads: Record<string, Float32Array> = {};
 for (const n of names) grads[\`d\${n}\`] = out[\`grad_in_\${n}\`]!;
 if (inputs.h0) grads.dh0 = out.dh0!;
 return grads as unknown as Gradients;`;
+
+/** Checks the caller's keys of one argument against what it may hold. */
+const KEYS_CHECK = (arg: string, allowed: string) => `
+for (const k of Object.keys(${arg})) {
+  if (!(${allowed})) throw new InputError(\`unknown ${arg.replace(/s$/, '')} '\${k}' for variant '\${VARIANT}'\`);
+}`;
+
+const ENCODE_FORWARD_BODY = `
+const mode: Mode = opts.mode ?? MODES[0];
+if (!(MODES as readonly string[]).includes(mode)) throw new Error(\`mode \${JSON.stringify(mode)} is not in this module; it has \${MODES.join(', ')}\`);
+const scale = opts.scale ?? DEFAULT_SCALE;
+checkSize(size as unknown as Record<string, number>, ['B', 'T', 'H'], scale);
+${KEYS_CHECK('inputs', "k === 'h0' || k in INPUTS")}
+${KEYS_CHECK('outputs', "k === 'o' || k === 'ht'")}
+const given: Record<string, readonly [string, unknown]> = {};
+for (const [k, b] of Object.entries(inputs)) given[k === 'h0' ? 'h0' : \`in_\${k}\`] = [\`input '\${k}'\`, b];
+given.o = ["output 'o'", outputs.o];
+if (outputs.ht !== undefined) given.ht = ["output 'ht'", outputs.ht];
+await encodePlans(device, pipelines, encoder, [mode], given, size, scale);`;
+
+const encodeStepBody = (varlen: boolean) => `
+const scale = opts.scale ?? DEFAULT_SCALE;
+const N = size.N ?? ${varlen ? 'Number(size.cuSeqlens[size.cuSeqlens.length - 1])' : '1'};
+checkSize({ B: size.B, H: size.H, N }, ['B', 'H', 'N'], scale);
+${KEYS_CHECK('inputs', 'k in INPUTS')}
+const given: Record<string, readonly [string, unknown]> = {};
+for (const [k, b] of Object.entries(inputs)) given[\`in_\${k}\`] = [\`input '\${k}'\`, b];
+given.state = ['state', state];
+given.o = ["output 'o'", outputs.o];
+await encodePlans(device, pipelines, encoder, ['step'], given, { B: size.B, T: N, H: size.H${varlen ? ', cuSeqlens: size.cuSeqlens' : ''} }, scale);`;
+
+const ENCODE_BACKWARD_BODY = `
+const scale = opts.scale ?? DEFAULT_SCALE;
+checkSize(size as unknown as Record<string, number>, ['B', 'T', 'H'], scale);
+${KEYS_CHECK('inputs', "k === 'h0' || k in INPUTS")}
+${KEYS_CHECK('seeds', "k === 'do' || k === 'dht'")}
+${KEYS_CHECK('grads', "k === 'dh0' || k.slice(1) in INPUTS")}
+if (grads.dh0 !== undefined && inputs.h0 === undefined) throw new InputError("gradient 'dh0' is given, but inputs have no h0");
+const given: Record<string, readonly [string, unknown]> = {};
+for (const [k, b] of Object.entries(inputs)) given[k === 'h0' ? 'h0' : \`in_\${k}\`] = [\`input '\${k}'\`, b];
+given.do = ["seed 'do'", seeds.do];
+if (seeds.dht !== undefined) given.dht = ["seed 'dht'", seeds.dht];
+for (const [k, b] of Object.entries(grads)) if (b !== undefined) given[k === 'dh0' ? 'dh0' : \`grad_in_\${k.slice(1)}\`] = [\`gradient '\${k}'\`, b];
+await encodePlans(device, pipelines, encoder, ['chunked', 'backward'], given, size, scale);`;
+
+/** encodePlans' body: the sizes, the caller's bindings checked against the bytes each tensor
+ * needs (and against the device), then allocate into the runner's workspace, bind, and record. */
+const encodePlansBody = (varlen: boolean) => `
+${varlen
+    ? `const tables = sequenceTables(checkCuSeqlens(size.cuSeqlens, size.T, size.B), CONFIG.chunk);
+const env: SizeEnv = { B: size.B, T: size.T, H: size.H, NT: tables.NT, S: tables.S };
+const sources: Record<string, BufferSource> = { chunk_table: { data: tables.chunks }, seq_table: { data: tables.seqs } };`
+    : `const env: SizeEnv = { B: size.B, T: size.T, H: size.H, NT: Math.ceil(size.T / CONFIG.chunk), S: size.B };
+const sources: Record<string, BufferSource> = {};`}
+if (!encoder || typeof (encoder as GPUCommandEncoder).beginComputePass !== 'function') throw new InputError('encoder must be a GPUCommandEncoder (device.createCommandEncoder())');
+const dims: Record<Dim, number> = { B: size.B, T: size.T, H: size.H, K: CONFIG.K, V: CONFIG.V };
+const inputDims = INPUTS as unknown as Readonly<Record<string, readonly Dim[]>>;
+const stateBytes = env.S * env.H * CONFIG.K * CONFIG.V * 4;
+const callers: CallerBinding[] = [];
+for (const name of names) {
+  for (const b of PLANS[name].buffers) {
+    const src = given[b.name];
+    if (src === undefined || sources[b.name] !== undefined) {
+      if (src === undefined && (b.kind === 'input' || b.kind === 'state-inout' || b.kind === 'seed')) {
+        throw new InputError(\`missing \${b.kind === 'seed' ? "seed '" + b.name : b.kind === 'input' ? "input '" + b.name.slice(3) : "state '" + b.name}': give it as a GPUBuffer or { buffer, offset?, size? }\`);
+      }
+      continue;
+    }
+    const bytes = b.kind === 'input' ? inputDims[b.name.slice(3)]!.reduce((acc, d) => acc * dims[d], 1) * 4
+      : b.kind === 'state-in' || b.kind === 'state-inout' ? stateBytes : resolveSize(b.elems, env) * 4;
+    const binding = checkBinding(device, src[0], src[1], bytes);
+    sources[b.name] = binding;
+    callers.push(binding);
+  }
+}
+const params = packParams({ B: size.B, T: size.T, H: size.H, NT: env.NT, has_h0: given.h0 || given.state ? 1 : 0, scale, has_dht: given.dht ? 1 : 0, G: 1 });
+const runner = runnerFor(device);
+await runner.checkDevice(callers);
+const done: PlanBuffers[] = [];
+const bound = names.map((name) => {
+  const plan: PlanDecl = PLANS[name];
+  const pipes = pipelines[name];
+  if (!pipes || pipes.length !== plan.kernels.length) throw new Error(\`pipelines for '\${name}' are missing: pass what createKernels(device) returned\`);
+  const own = runner.allocate(plan, env, { params: name === 'backward' ? params : packParams({ B: size.B, T: size.T, H: size.H, NT: env.NT, has_h0: given.h0 || given.state ? 1 : 0, scale, has_dht: 0, G: 1 }),
+    sources, record: { encoder, workspace: \`\${plan.key}|\${JSON.stringify(env)}|\${names.join('+')}\` } });
+  const b = runner.bind(plan, pipes, own, ...done);
+  done.push(own);
+  return b;
+});
+encodePass(encoder, bound);`;
 
 /** runPlans' body: the sizes (with packed sequences, from the tables built of size.cuSeqlens),
  * the host arrays checked and given as uploads, then allocate, bind, encode, submit and read. */

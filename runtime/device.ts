@@ -10,6 +10,12 @@ import { EngineError } from './errors.js';
  * f16 only for matrix operands in workgroup memory, with f32 accumulation. */
 export const TENSOR_CORE_DAWN_FEATURES = ['allow_unsafe_apis', 'vulkan_enable_f16_on_nvidia'];
 
+/** The limits lae asks the adapter for in full (the defaults are far below what its kernels use:
+ * the backward binds up to 10 storage buffers, the output stage up to 48 KiB of workgroup
+ * memory). A caller making its own device for lae requests these at the adapter's values. */
+export const DEVICE_LIMITS = ['maxComputeWorkgroupStorageSize', 'maxStorageBufferBindingSize', 'maxBufferSize',
+  'maxStorageBuffersPerShaderStage', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX'] as const;
+
 export interface DeviceOptions {
   /** Use this device as it is (its limits decide the tiles); lae does not destroy it. */
   device?: GPUDevice;
@@ -112,10 +118,8 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const gpu = await getGpu(option === 'off' ? opts.dawnFlags ?? [] : withTensorCoreFlags(opts.dawnFlags ?? []));
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
   if (!adapter) throw new NoAdapterError('requestAdapter() returned null');
-  const want = ['maxComputeWorkgroupStorageSize', 'maxStorageBufferBindingSize', 'maxBufferSize',
-    'maxStorageBuffersPerShaderStage', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX'] as const;
   const requiredLimits: Record<string, number> = {};
-  for (const k of want) requiredLimits[k] = adapter.limits[k];
+  for (const k of DEVICE_LIMITS) requiredLimits[k] = adapter.limits[k];
   const tier = chooseTier(option, adapter);
   const features: GPUFeatureName[] = [...tier.features];
   if (adapter.features.has('timestamp-query')) features.push('timestamp-query');

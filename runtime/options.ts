@@ -12,19 +12,34 @@ export const FORWARD_OPTIONS: readonly string[] = [
 ];
 export const BACKWARD_OPTIONS: readonly string[] = [...FORWARD_OPTIONS, 'saved'];
 export const STEP_OPTIONS: readonly string[] = ['B', 'H', 'K', 'V', 'HV', 'N', 'scale', 'stateIndices', 'dtypes', 'checkFinite', 'cuSeqlens'];
+export const ENCODE_FORWARD_OPTIONS: readonly string[] = [...SIZE, 'scale', 'chunkSize', 'mode', 'dtypes', 'cuSeqlens'];
+export const ENCODE_BACKWARD_OPTIONS: readonly string[] = [...SIZE, 'scale', 'chunkSize', 'dtypes', 'cuSeqlens'];
+export const ENCODE_STEP_OPTIONS: readonly string[] = STEP_OPTIONS.filter((o) => o !== 'checkFinite');
 export const ENGINE_OPTIONS: readonly string[] = ['device', 'powerPreference', 'dawnFlags', 'tensorCores', 'tuning', 'compactLoops'];
 export const VARIANT_OPTIONS: readonly string[] = ['stateLayout'];
 
 /** createEngine's tuning knobs (EngineOptions.tuning). */
 export const TUNING_OPTIONS: readonly string[] = ['scalarLoads', 'fragmentMemory'];
-export type OptionsOf = 'forward' | 'backward' | 'step' | 'createEngine' | 'engine.variant' | 'createEngine tuning';
+export type OptionsOf = 'forward' | 'backward' | 'step' | 'encodeForward' | 'encodeBackward' | 'encodeStep' | 'createEngine' | 'engine.variant' | 'createEngine tuning';
 
 const KNOWN: Record<OptionsOf, readonly string[]> = {
-  forward: FORWARD_OPTIONS, backward: BACKWARD_OPTIONS, step: STEP_OPTIONS, createEngine: ENGINE_OPTIONS, 'engine.variant': VARIANT_OPTIONS, 'createEngine tuning': TUNING_OPTIONS,
+  forward: FORWARD_OPTIONS, backward: BACKWARD_OPTIONS, step: STEP_OPTIONS,
+  encodeForward: ENCODE_FORWARD_OPTIONS, encodeBackward: ENCODE_BACKWARD_OPTIONS, encodeStep: ENCODE_STEP_OPTIONS, createEngine: ENGINE_OPTIONS, 'engine.variant': VARIANT_OPTIONS, 'createEngine tuning': TUNING_OPTIONS,
 };
 
 /** Where a name that is not an option of `call` belongs, when it is something lae knows. */
 function belongsElsewhere(call: OptionsOf, name: string): string | undefined {
+  if (call.startsWith('encode')) {
+    if (['h0', 'do', 'dht', 'state', 'o', 'ht'].includes(name)) return `'${name}' is a tensor: pass it with the GPU tensors, not among the options`;
+    if (name === 'outputFinalState') return 'give outputs.ht, a buffer for the final state, to have it written';
+    if (name === 'saved' || name === 'saveForBackward') return 'encodeBackward records the forward it needs itself, in the same encoder';
+    if (['checkFinite', 'allowPositiveLogDecay', 'poisonOutputs'].includes(name)) {
+      return `'${name}' needs host copies of the tensors (or writes through the queue), and encode calls make none; use op.${call === 'encodeStep' ? 'step' : call === 'encodeBackward' ? 'backward' : 'forward'} with host arrays for it`;
+    }
+    if (call === 'encodeStep' && name === 'T') return 'encodeStep takes N (tokens per sequence in this call; default 1), not T';
+    if (call === 'encodeBackward' && name === 'mode') return 'encodeBackward runs the chunked forward';
+    return undefined;
+  }
   if (name === 'h0') {
     return call === 'step'
       ? "the state is step's second argument: op.step(inputs, state, opts)"

@@ -67,7 +67,15 @@ interface GeneratedModule {
     size: { B: number; T: number; H: number }, opts?: { scale?: number }): Promise<Record<string, Float32Array>>;
   step(device: GPUDevice, pipelines: unknown, inputs: Record<string, Float32Array>, state: Float32Array,
     size: { B: number; H: number; N?: number }, opts?: { scale?: number }): Promise<{ o: Float32Array }>;
+  encodeForward(device: GPUDevice, pipelines: unknown, encoder: GPUCommandEncoder, inputs: Record<string, GpuBinding>, outputs: { o: GpuBinding; ht?: GpuBinding },
+    size: { B: number; T: number; H: number }, opts?: { scale?: number; mode?: string }): Promise<void>;
+  encodeStep(device: GPUDevice, pipelines: unknown, encoder: GPUCommandEncoder, inputs: Record<string, GpuBinding>, state: GpuBinding, outputs: { o: GpuBinding },
+    size: { B: number; H: number; N?: number }, opts?: { scale?: number }): Promise<void>;
+  encodeBackward(device: GPUDevice, pipelines: unknown, encoder: GPUCommandEncoder, inputs: Record<string, GpuBinding>, seeds: { do: GpuBinding; dht?: GpuBinding },
+    grads: Record<string, GpuBinding>, size: { B: number; T: number; H: number }, opts?: { scale?: number }): Promise<void>;
+  releaseScratch(device: GPUDevice): void;
 }
+type GpuBinding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 
 /** A module made with --varlen: sizes carry cuSeqlens (B = 1). */
 interface VarlenModule {
@@ -189,6 +197,72 @@ describe('lae gen: built-in variants', () => {
     const ref = referenceForward(def, first, { ...size, T: N }, { h0 });
     expect(relL2(o, ref.o)).toBeLessThan(TOL);
     expect(relL2(state, ref.ht)).toBeLessThan(TOL);
+  });
+
+  it("the generated module's encode calls run on the caller's GPU buffers, recorded into the caller's encoder", async () => {
+    const engine = await getEngine();
+    const device = engine.device;
+    const mod = await importGenerated(join(tmp, 'gla-small', 'gla.kernels.ts'));
+    const pipelines = await mod.createKernels(device);
+    const size = { B: 1, T: 20, H: 2, K: 16, V: 8 };
+    const def = VARIANTS.gla;
+    const inputs = randomInputs(def, size, 27);
+    const tok = randomInputs(def, { ...size, T: 1 }, 28);
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const upload = (a: Float32Array) => {
+      const b = device.createBuffer({ size: a.byteLength, usage });
+      device.queue.writeBuffer(b, 0, a as Float32Array<ArrayBuffer>);
+      return b;
+    };
+    const empty = (n: number) => device.createBuffer({ size: n * 4, usage });
+    const readBack = async (b: GPUBuffer, n: number, offset = 0) => {
+      const staging = device.createBuffer({ size: n * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const enc = device.createCommandEncoder();
+      enc.copyBufferToBuffer(b, offset, staging, 0, n * 4);
+      device.queue.submit([enc.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      const out = new Float32Array(staging.getMappedRange().slice(0));
+      staging.destroy();
+      return out;
+    };
+    const x = Object.fromEntries(Object.entries(inputs).map(([k, a]) => [k, upload(a)]));
+    const x1 = Object.fromEntries(Object.entries(tok).map(([k, a]) => [k, upload(a)]));
+    const oN = size.B * size.T * size.H * size.V;
+    const stateN = size.B * size.H * size.K * size.V;
+    // o at an offset of a larger buffer; the state written by the forward, advanced by the step.
+    const align = device.limits.minStorageBufferOffsetAlignment;
+    const oArena = empty(align / 4 + oN);
+    const state = empty(stateN);
+    const o1 = empty(size.B * size.H * size.V);
+    const enc = device.createCommandEncoder();
+    await mod.encodeForward(device, pipelines, enc, x, { o: { buffer: oArena, offset: align, size: oN * 4 }, ht: state }, size, { mode: 'chunked' });
+    await mod.encodeStep(device, pipelines, enc, x1, state, { o: o1 }, { B: size.B, H: size.H });
+    device.queue.submit([enc.finish()]);
+    const want = referenceForward(def, inputs, size);
+    const want1 = referenceForward(def, tok, { ...size, T: 1 }, { h0: want.ht });
+    expect(relL2(await readBack(oArena, oN, align), want.o)).toBeLessThan(TOL);
+    expect(relL2(await readBack(o1, size.B * size.H * size.V), want1.o)).toBeLessThan(TOL);
+    expect(relL2(await readBack(state, stateN), want1.ht)).toBeLessThan(TOL);
+
+    // The backward into the caller's gradient buffers.
+    const r = rng(29);
+    const dO = Float32Array.from({ length: oN }, () => r.normal());
+    const grads = Object.fromEntries(def.inputs.map((i) => [`d${i.name}`, empty(inputs[i.name]!.length)]));
+    const enc2 = device.createCommandEncoder();
+    await mod.encodeBackward(device, pipelines, enc2, x, { do: upload(dO) }, grads, size);
+    device.queue.submit([enc2.finish()]);
+    const wantGrads = referenceBackward(def, inputs, size, { do: dO });
+    for (const i of def.inputs) expect(relL2(await readBack(grads[`d${i.name}`]!, inputs[i.name]!.length), wantGrads[`d${i.name}`]!), `d${i.name}`).toBeLessThan(TOL);
+
+    // Bad bindings are named.
+    const enc3 = device.createCommandEncoder();
+    await expect(mod.encodeForward(device, pipelines, enc3, { ...x, q: { buffer: oArena, offset: 4 } }, { o: empty(oN) }, size))
+      .rejects.toThrow(/input 'q': offset 4 is not a multiple of this device's minStorageBufferOffsetAlignment/);
+    await expect(mod.encodeForward(device, pipelines, enc3, x, { o: empty(oN - 2) }, size)).rejects.toThrow(/output 'o': the binding has \d+ bytes; the tensor needs \d+/);
+    await expect(mod.encodeForward(device, pipelines, enc3, { ...x, g: inputs.g as unknown as GPUBuffer }, { o: empty(oN) }, size))
+      .rejects.toThrow(/input 'g' must be a GPUBuffer or a binding/);
+    enc3.finish();
+    mod.releaseScratch(device);
   });
 
   it('lae gen --varlen: the module takes cuSeqlens; forward, backward and step match each sequence alone', async () => {

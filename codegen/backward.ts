@@ -17,6 +17,7 @@ import {
 import { emitBwdScan, emitBwdSeed } from './kernels/bwd-scan.js';
 import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-scan.js';
 import { emitTcBwdInter, tcInterTileK } from './kernels/tc-bwd-inter.js';
+import { emitTcBwdDu, tcDuTileV } from './kernels/tc-bwd-du.js';
 import { FRAG_WG } from './kernels/fragments.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
@@ -158,6 +159,8 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       add(stage, name, 256, [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdSeed);
     } else if (stage === 'bwdStateScan') {
       add(stage, name, 256, [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdStateScan, 256);
+    } else if (stage === 'bwdDu' && cfg.fragments) {
+      add(stage, name, FRAG_WG, [[Math.ceil(cfg.V / tcDuTileV(cfg.V))], ['NT'], ['BH']], (ks) => emitTcBwdDu(ks, ks.fragments()), FRAG_WG);
     } else if (stage === 'bwdDu') {
       const BV = duTileV(tiles.VP);
       const tx = Math.min(16, BV);

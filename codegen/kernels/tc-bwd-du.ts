@@ -1,0 +1,85 @@
+// The value gradient of each chunk without the delta rule, on the fragment layer (tensor-core
+// tier), per (V-tile, chunk, b*h); the same product as the f32 tier's bwd-du.ts:
+//   dv_j = dvl_j + (k_j 2^(G_last - G_j)) . D_n
+// The decayed keys come straight from the forward's per-chunk f16 block (kg16, the state walk's
+// operand); D_n (dhs, f32) is staged as f16 in K-slabs; dvl is the accumulators' start. A full
+// tile goes straight from the fragments to the v gradient.
+import type { KernelSource } from './common.js';
+import { ConfigError } from '../plan.js';
+import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitF16Block } from './staged.js';
+import { chunkOperandAt } from './tc-states.js';
+
+/** V columns per workgroup. */
+export const tcDuTileV = (V: number) => Math.min(64, fragCeil(V));
+
+/** f16: a K-slab of D_n (SK x BV); f32: one epilogue pass's scratch. The widest slab that fits. */
+function tcDuLayout(ks: KernelSource): { SK: number; f16: number; f32: number } {
+  const BV = tcDuTileV(ks.cfg.V);
+  const budget = fragmentBudget(ks.cfg);
+  for (const SK of [Math.min(128, fragCeil(ks.cfg.K)), 64, 32, 16]) {
+    const f16 = SK * BV;
+    const f32 = scratchWords(1);
+    if (2 * f16 + 4 * f32 <= budget) return { SK, f16, f32 };
+  }
+  throw new ConfigError(`no tiling of the backward's value gradient fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
+}
+
+export function emitTcBwdDu(ks: KernelSource, fr: Fragments): string {
+  const C = ks.cfg.chunk;
+  const KF = fragCeil(ks.cfg.K);
+  const BV = tcDuTileV(ks.cfg.V);
+  const { SK, f16, f32 } = tcDuLayout(ks);
+  const p = partition(C / 16, BV / 16);
+  const kg16 = ks.use('kg16', 'read', false, 'f16');
+  const dhs = ks.use('dhs', 'read');
+  const dvl = ks.use('dvl', 'read');
+  const gradV = ks.use('grad_v', 'read_write');
+  const rowMap = { row: (i: number) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(fsc * ${p.fn}u + ${j}u) * 16u` };
+  const at = (r: string, c: string) => `((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${c}`;
+  return `
+${fr.workspace(f16, f32)}
+
+${ks.chunkMain(fr.builtins())}
+  let vt = wid.x;
+  ${fr.opening()}
+  let v0 = vt * ${BV}u;
+  let fsr = sg / ${p.gc}u;
+  let fsc = sg % ${p.gc}u;
+  let factive = sg < ${p.gr * p.gc}u;
+  ${fr.declare('dv', p.fm, p.fn)}
+  if (factive) {
+    ${Array.from({ length: p.fm * p.fn }, (_, x) => {
+    const i = Math.floor(x / p.fn);
+    const j = x % p.fn;
+    return fr.load('dv', i, j, { arr: dvl, offset: `(bh * P.T + t0 + ${rowMap.row(i)}) * VD + v0 + ${rowMap.col(j)}`, stride: 'VD' });
+  }).join('\n    ')}
+  }
+  for (var d0 = 0u; d0 < ${KF}u; d0 += ${SK}u) {
+    ${emitF16Block({
+    count: `${SK * BV}u`,
+    index: () => `let d = min(d0 + e / ${BV}u, KD - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
+    value: `${dhs}[((bh * P.NT + n) * KD + d) * VD + cg]`, wide: null,
+    valid: `d0 + e / ${BV}u < KD && v0 + e % ${BV}u < VD`,
+    arr: 'wh', at: (e) => e,
+  })}
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < ${SK}u; kk += 16u) {
+        ${fr.mma('dv', p.fm, p.fn,
+    (i) => ({ arr: kg16, offset: chunkOperandAt(KF, rowMap.row(i), 'd0 + kk'), stride: KF }),
+    (j) => ({ arr: 'wh', offset: `kk * ${BV}u + ${rowMap.col(j)}`, stride: BV }))}
+      }
+    }
+    workgroupBarrier();
+  }
+  if (rows == C && v0 + ${BV}u <= VD) {
+    ${emitDirectStores(fr, 'dv', p.fm, p.fn, 'factive', (i, j) => ({ arr: gradV, offset: at(rowMap.row(i), rowMap.col(j)), stride: 'P.H * VD' }))}
+  } else {
+    ${emitEpilogue(fr, 'dv', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, active: 'factive', ...rowMap,
+    body: `if (r < rows && v0 + c < VD) { ${gradV}[${at('r', 'c')}] = value; }`,
+  })}
+  }
+}`;
+}

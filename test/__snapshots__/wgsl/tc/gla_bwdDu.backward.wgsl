@@ -1,0 +1,157 @@
+enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+// lae kernel 'gla_bwdDu' (bwdDu) for variant 'gla'
+// spec hash 4f7810925b4783ac; config {"K":128,"V":128,"chunk":64,"fragments":"subgroup-matrix","wgMemory":49152}; tiles {"KP":128,"VP":128,"outBV":128,"prepSlab":16,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
+// decay=diagonal correction=none bonus=none state=kv
+
+struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> b_kg16: array<f16>;
+@group(0) @binding(2) var<storage, read> b_dhs: array<f32>;
+@group(0) @binding(3) var<storage, read> b_dvl: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b_grad_v: array<f32>;
+
+const C: u32 = 64u;
+const KD: u32 = 128u;
+const VD: u32 = 128u;
+const KP: u32 = 128u;
+const VP: u32 = 128u;
+const DG: u32 = 128u;
+const WG: u32 = 128u;
+const WG_X: u32 = 128u;
+const LOG2E: f32 = 1.4426950408889634;
+
+fn lae_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn lae_softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }
+fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
+
+
+var<workgroup> wh: array<f16, 8192>;
+var<workgroup> wf: array<f32, 1024>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let n = wid.y;
+  let bh = wid.z;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let t0 = n * C;
+  let rows = min(C, P.T - t0);
+  let vt = wid.x;
+  
+  let v0 = vt * 64u;
+  let fsr = sg / 2u;
+  let fsc = sg % 2u;
+  let factive = sg < 4u;
+  var dv_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var dv_0_1 = subgroup_matrix_result<f32, 16, 16>();
+  var dv_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var dv_1_1 = subgroup_matrix_result<f32, 16, 16>();
+  if (factive) {
+    dv_0_0 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&b_dvl, (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * VD + v0 + (fsc * 2u + 0u) * 16u, false, VD);
+    dv_0_1 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&b_dvl, (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, false, VD);
+    dv_1_0 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&b_dvl, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * VD + v0 + (fsc * 2u + 0u) * 16u, false, VD);
+    dv_1_1 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&b_dvl, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, false, VD);
+  }
+  for (var d0 = 0u; d0 < 128u; d0 += 128u) {
+    {
+      var x_v: array<f32, ((8192u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((8192u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (8192u) - 1u);
+        let d = min(d0 + e / 64u, KD - 1u); let cg = min(v0 + e % 64u, VD - 1u);
+        x_v[stg] = b_dhs[((bh * P.NT + n) * KD + d) * VD + cg];
+      }
+      for (var stg = 0u; stg < ((8192u) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (8192u)) {
+          
+          let valid = d0 + e / 64u < KD && v0 + e % 64u < VD;
+          wh[e] = f16(select(0.0, x_v[stg], valid));
+        }
+      }
+    }
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < 128u; kk += 16u) {
+        {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (fsr * 2u + 0u) * 16u) * 128u + d0 + kk, false, 128u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (fsr * 2u + 1u) * 16u) * 128u + d0 + kk, false, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      dv_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, dv_0_0);
+      dv_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, dv_0_1);
+      dv_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, dv_1_0);
+      dv_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, dv_1_1);
+    }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (rows == C && v0 + 64u <= VD) {
+    if (factive) {
+    subgroupMatrixStore(&b_grad_v, ((b * P.T + t0 + (fsr * 2u + 0u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 0u) * 16u, dv_0_0, false, P.H * VD);
+    subgroupMatrixStore(&b_grad_v, ((b * P.T + t0 + (fsr * 2u + 0u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 1u) * 16u, dv_0_1, false, P.H * VD);
+    subgroupMatrixStore(&b_grad_v, ((b * P.T + t0 + (fsr * 2u + 1u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 0u) * 16u, dv_1_0, false, P.H * VD);
+    subgroupMatrixStore(&b_grad_v, ((b * P.T + t0 + (fsr * 2u + 1u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 1u) * 16u, dv_1_1, false, P.H * VD);
+  }
+  } else {
+    if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, dv_0_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, dv_0_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, dv_1_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, dv_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value; }
+    }
+  }
+  workgroupBarrier();
+  }
+}

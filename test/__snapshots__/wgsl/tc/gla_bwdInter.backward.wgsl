@@ -1,0 +1,288 @@
+enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+// lae kernel 'gla_bwdInter' (bwdInter) for variant 'gla'
+// spec hash 4f7810925b4783ac; config {"K":128,"V":128,"chunk":64,"fragments":"subgroup-matrix","wgMemory":49152}; tiles {"KP":128,"VP":128,"outBV":128,"prepSlab":16,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
+// decay=diagonal correction=none bonus=none state=kv
+
+struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> b_hs: array<f32>;
+@group(0) @binding(2) var<storage, read> b_dhs: array<f32>;
+@group(0) @binding(3) var<storage, read> b_do: array<f32>;
+@group(0) @binding(4) var<storage, read> in_v: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> b_dinter: array<f32>;
+
+const C: u32 = 64u;
+const KD: u32 = 128u;
+const VD: u32 = 128u;
+const KP: u32 = 128u;
+const VP: u32 = 128u;
+const DG: u32 = 128u;
+const WG: u32 = 128u;
+const WG_X: u32 = 128u;
+const LOG2E: f32 = 1.4426950408889634;
+
+fn lae_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn lae_softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }
+fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
+
+fn role_v(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u][((((b) * P.T + t) * P.H + h) * VD + j) & 3u]; }
+
+var<workgroup> wh: array<f16, 8192>;
+var<workgroup> wf: array<f32, 1024>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let n = wid.y;
+  let bh = wid.z;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let t0 = n * C;
+  let rows = min(C, P.T - t0);
+  let kt = wid.x;
+  
+  let k0 = kt * 64u;
+  let fsr = sg / 2u;
+  let fsc = sg % 2u;
+  let factive = sg < 4u;
+  var aq_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var aq_0_1 = subgroup_matrix_result<f32, 16, 16>();
+  var aq_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var aq_1_1 = subgroup_matrix_result<f32, 16, 16>();
+  var ak_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var ak_0_1 = subgroup_matrix_result<f32, 16, 16>();
+  var ak_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var ak_1_1 = subgroup_matrix_result<f32, 16, 16>();
+  for (var c0 = 0u; c0 < VD; c0 += 32u) {
+    {
+      var x_v: array<f32, ((C * 32u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (C * 32u) - 1u);
+        let t = t0 + min(e / 32u, rows - 1u); let c = min(c0 + e % 32u, VD - 1u);
+        x_v[stg] = b_do[((b * P.T + t) * P.H + h) * VD + c];
+      }
+      for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (C * 32u)) {
+          
+          let valid = e / 32u < rows && c0 + e % 32u < VD;
+          wh[0u + e] = f16(select(0.0, x_v[stg], valid));
+        }
+      }
+    }
+    {
+      var x_v: array<f32, ((C * 32u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (C * 32u) - 1u);
+        let t = t0 + min(e / 32u, rows - 1u); let c = min(c0 + e % 32u, VD - 1u);
+        x_v[stg] = role_v(b, t, h, c);
+      }
+      for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (C * 32u)) {
+          
+          let valid = e / 32u < rows && c0 + e % 32u < VD;
+          wh[2048u + e] = f16(select(0.0, x_v[stg], valid));
+        }
+      }
+    }
+    
+    {
+      var x_v: array<f32, ((2048u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((2048u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (2048u) - 1u);
+        let d = min(k0 + e / 32u, KD - 1u); let c = min(c0 + e % 32u, VD - 1u);
+        x_v[stg] = b_hs[((bh * P.NT + n) * KD + d) * VD + c];
+      }
+      for (var stg = 0u; stg < ((2048u) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (2048u)) {
+          
+          let valid = k0 + e / 32u < KD && c0 + e % 32u < VD;
+          wh[4096u + e] = f16(select(0.0, x_v[stg], valid));
+        }
+      }
+    }
+    {
+      var x_v: array<f32, ((2048u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((2048u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (2048u) - 1u);
+        let d = min(k0 + e / 32u, KD - 1u); let c = min(c0 + e % 32u, VD - 1u);
+        x_v[stg] = b_dhs[((bh * P.NT + n) * KD + d) * VD + c];
+      }
+      for (var stg = 0u; stg < ((2048u) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (2048u)) {
+          
+          let valid = k0 + e / 32u < KD && c0 + e % 32u < VD;
+          wh[6144u + e] = f16(select(0.0, x_v[stg], valid));
+        }
+      }
+    }
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < 32u; kk += 16u) {
+        {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * 32u + kk, false, 32u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * 32u + kk, false, 32u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + (fsc * 2u + 0u) * 16u * 32u + kk, true, 32u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + (fsc * 2u + 1u) * 16u * 32u + kk, true, 32u);
+      aq_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, aq_0_0);
+      aq_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, aq_0_1);
+      aq_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, aq_1_0);
+      aq_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, aq_1_1);
+    }
+        {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 2048u + (fsr * 2u + 0u) * 16u * 32u + kk, false, 32u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 2048u + (fsr * 2u + 1u) * 16u * 32u + kk, false, 32u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 6144u + (fsc * 2u + 0u) * 16u * 32u + kk, true, 32u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 6144u + (fsc * 2u + 1u) * 16u * 32u + kk, true, 32u);
+      ak_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ak_0_0);
+      ak_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, ak_0_1);
+      ak_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ak_1_0);
+      ak_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, ak_1_1);
+    }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (rows == C && k0 + 64u <= KD) {
+  
+  if (factive) {
+    subgroupMatrixStore(&b_dinter, 0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * KD + k0 + (fsc * 2u + 0u) * 16u, aq_0_0, false, KD);
+    subgroupMatrixStore(&b_dinter, 0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * KD + k0 + (fsc * 2u + 1u) * 16u, aq_0_1, false, KD);
+    subgroupMatrixStore(&b_dinter, 0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + (fsc * 2u + 0u) * 16u, aq_1_0, false, KD);
+    subgroupMatrixStore(&b_dinter, 0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + (fsc * 2u + 1u) * 16u, aq_1_1, false, KD);
+  }
+  
+  if (factive) {
+    subgroupMatrixStore(&b_dinter, 1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * KD + k0 + (fsc * 2u + 0u) * 16u, ak_0_0, false, KD);
+    subgroupMatrixStore(&b_dinter, 1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * KD + k0 + (fsc * 2u + 1u) * 16u, ak_0_1, false, KD);
+    subgroupMatrixStore(&b_dinter, 1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + (fsc * 2u + 0u) * 16u, ak_1_0, false, KD);
+    subgroupMatrixStore(&b_dinter, 1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + (fsc * 2u + 1u) * 16u, ak_1_1, false, KD);
+  }
+  } else {
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, aq_0_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      let d = k0 + c;
+      if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, aq_0_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      let d = k0 + c;
+      if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, aq_1_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      let d = k0 + c;
+      if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, aq_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      let d = k0 + c;
+      if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, ak_0_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      let d = k0 + c;
+      if (r < rows && d < KD) { b_dinter[1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, ak_0_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      let d = k0 + c;
+      if (r < rows && d < KD) { b_dinter[1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, ak_1_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      let d = k0 + c;
+      if (r < rows && d < KD) { b_dinter[1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, ak_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let value = wf[0u + sg * 256u + el];
+      let d = k0 + c;
+      if (r < rows && d < KD) { b_dinter[1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+  }
+}

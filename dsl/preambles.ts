@@ -33,7 +33,7 @@ export function kimiLinearGate(aLog: Operand, a: Operand, dtBias: Operand): Expr
 
 function checkLowerBound(who: string, lowerBound: unknown): number {
   if (typeof lowerBound !== 'number' || !Number.isFinite(lowerBound) || !(lowerBound < 0)) {
-    throw new RangeError(`${who}: lowerBound must be a finite negative number (a log-decay bound; the models use -5), got ${String(lowerBound)}`);
+    throw new RangeError(`${who}: lowerBound must be negative and finite (a log-decay bound; the models use -5), got ${String(lowerBound)}`);
   }
   return lowerBound;
 }

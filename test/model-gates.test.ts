@@ -156,9 +156,9 @@ describe('gate helpers equal their models\' formulas, elementwise (float64 evalu
 
   it('refuse bounds that make no sense, naming the helper and the limit', () => {
     const [A, a, d] = [input('A'), input('a'), input('d')];
-    expect(() => glmGate(A, a, d, 0)).toThrow(/glmGate: lowerBound must be a finite negative number.*got 0/);
+    expect(() => glmGate(A, a, d, 0)).toThrow(/glmGate: lowerBound must be negative and finite.*got 0/);
     expect(() => glmGate(A, a, d, -Infinity)).toThrow(/glmGate: lowerBound/);
-    expect(() => kdaGate(A, a, d, 2)).toThrow(/kdaGate: lowerBound must be a finite negative/);
+    expect(() => kdaGate(A, a, d, 2)).toThrow(/kdaGate: lowerBound must be negative/);
     expect(() => mambaDt(input('dt'), { dtLimit: [1, 0] })).toThrow(/dtLimit \(mamba's dt_limit\) must be \[lo, hi\].*\[1,0\]/);
     expect(() => mambaDt(input('dt'), { dtLimit: [Number.NaN, 1] as [number, number] })).toThrow(/dtLimit/);
     expect(() => mambaDt(input('dt'), { dt_bias: d } as never)).toThrow(/unknown option 'dt_bias'; options: dtBias, dtSoftplus, dtLimit/);

@@ -50,9 +50,16 @@ interface SpecBase<I extends string> {
   /** Layout of h0/ht; default 'kv'. */
   stateLayout?: StateLayout;
   /** Roles L2-normalized along K after their expression (FLA's use_qk_l2norm_in_kernel):
-   * x * rsqrt(sum(x^2) + 1e-6). Fused into the kernels, with its backward. */
-  l2norm?: readonly ('q' | 'k')[];
+   * x * rsqrt(sum(x^2) + eps), eps 1e-6 (FLA's l2norm default) unless given as
+   * `{ roles: ['q', 'k'], eps: 1e-5 }`. Fused into the kernels, with its backward. */
+  l2norm?: readonly ('q' | 'k')[] | { readonly roles: readonly ('q' | 'k')[]; readonly eps?: number };
 }
+
+/** The l2norm preamble's epsilon when a spec gives none: FLA's l2norm default. */
+export const DEFAULT_L2NORM_EPS = 1e-6;
+/** The smallest l2norm epsilon a spec may give: f32 keeps it as a normal number, so the kernels
+ * add what the float64 reference adds. */
+export const MIN_L2NORM_EPS = 1e-30;
 
 /** Decay: either none, or a kind together with its natural-log decay (<= 0) expression. */
 export type DecaySpec<I extends string> =
@@ -82,6 +89,8 @@ export interface VariantDef {
   readonly stateLayout: StateLayout;
   /** Roles normalized along K (see VariantSpec.l2norm); empty when none. */
   readonly l2norm: readonly ('q' | 'k')[];
+  /** The normalization's epsilon: x * rsqrt(sum(x^2) + l2normEps). */
+  readonly l2normEps: number;
   readonly roles: Readonly<Partial<Record<Role, ExprNode>>>;
   /** Stable hash of everything above: part of every pipeline cache key. */
   readonly hash: string;
@@ -206,23 +215,45 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
     throw new SpecError(name, `inputs.${unused[0]!.name}`, 'is declared but no role (q, k, v, logDecay, beta, u, outputAdd, outputGate) reads it');
   }
 
-  let l2norm: ('q' | 'k')[] = [];
-  if (raw.l2norm !== undefined) {
-    if (!Array.isArray(raw.l2norm) || raw.l2norm.some((r) => r !== 'q' && r !== 'k') || new Set(raw.l2norm).size !== raw.l2norm.length) {
-      throw new SpecError(name, 'l2norm', `must list distinct roles among 'q' and 'k', got ${JSON.stringify(raw.l2norm)}`);
-    }
-    l2norm = [...(raw.l2norm as ('q' | 'k')[])].sort();
-  }
+  const { l2norm, l2normEps } = parseL2norm(name, raw.l2norm);
   const description = typeof raw.description === 'string' ? raw.description : '';
-  return finishDef({ name, inputs, decay, correction, bonus, scale, stateLayout, roles }, l2norm, description);
+  return finishDef({ name, inputs, decay, correction, bonus, scale, stateLayout, roles }, l2norm, description, l2normEps);
 }
 
-/** The hash covers every field codegen reads; l2norm joins it only when used, so the hashes of
- * specs without it stay what they were. The def is frozen, deeply: its hash keys the pipeline
- * cache, so its content must never change after the hash is taken. */
-function finishDef(body: Omit<VariantDef, 'hash' | 'description' | 'l2norm'>, l2norm: readonly ('q' | 'k')[], description: string): VariantDef {
-  const hashed = l2norm.length ? { ...body, l2norm } : body;
-  return deepFreeze({ ...body, l2norm, description, hash: hashString(stableStringify(hashed)) });
+const describeEps = (eps: unknown) => (typeof eps === 'number' ? String(eps) : JSON.stringify(eps) ?? String(eps));
+
+/** `l2norm: ['q', 'k']` or `l2norm: { roles: ['q', 'k'], eps }`. */
+function parseL2norm(name: string, raw: unknown): { l2norm: ('q' | 'k')[]; l2normEps: number } {
+  if (raw === undefined) return { l2norm: [], l2normEps: DEFAULT_L2NORM_EPS };
+  let roles: unknown = raw;
+  let eps: unknown;
+  if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+    const extra = Object.keys(raw).filter((k) => k !== 'roles' && k !== 'eps');
+    if (extra.length) throw new SpecError(name, `l2norm.${extra[0]}`, "unknown field; l2norm takes { roles, eps }");
+    ({ roles, eps } = raw as { roles?: unknown; eps?: unknown });
+    if (roles === undefined) throw new SpecError(name, 'l2norm.roles', "is required: the roles to normalize, e.g. { roles: ['q', 'k'], eps: 1e-6 }");
+  }
+  if (!Array.isArray(roles) || roles.some((r) => r !== 'q' && r !== 'k') || new Set(roles).size !== roles.length) {
+    throw new SpecError(name, roles === raw ? 'l2norm' : 'l2norm.roles', `must list distinct roles among 'q' and 'k', got ${JSON.stringify(roles)}`);
+  }
+  if (eps !== undefined) {
+    if (typeof eps !== 'number' || !Number.isFinite(eps) || !(eps >= MIN_L2NORM_EPS)) {
+      throw new SpecError(name, 'l2norm.eps', `must be a finite number >= ${MIN_L2NORM_EPS} (x * rsqrt(sum(x^2) + eps); FLA's default is ${DEFAULT_L2NORM_EPS}), got ${describeEps(eps)}`);
+    }
+    if (roles.length === 0) throw new SpecError(name, 'l2norm.eps', 'is given, but no role is normalized (roles is empty)');
+  }
+  return { l2norm: [...(roles as ('q' | 'k')[])].sort(), l2normEps: (eps as number | undefined) ?? DEFAULT_L2NORM_EPS };
+}
+
+/** The hash covers every field codegen reads; l2norm joins it only when used, and its epsilon
+ * only when not the default, so the hashes of specs without them stay what they were. The def is
+ * frozen, deeply: its hash keys the pipeline cache, so its content must never change after the
+ * hash is taken. */
+function finishDef(
+  body: Omit<VariantDef, 'hash' | 'description' | 'l2norm' | 'l2normEps'>, l2norm: readonly ('q' | 'k')[], description: string, l2normEps: number,
+): VariantDef {
+  const hashed = l2norm.length ? { ...body, l2norm, ...(l2normEps !== DEFAULT_L2NORM_EPS ? { l2normEps } : {}) } : body;
+  return deepFreeze({ ...body, l2norm, l2normEps, description, hash: hashString(stableStringify(hashed)) });
 }
 
 function deepFreeze<T>(x: T): T {
@@ -233,7 +264,7 @@ function deepFreeze<T>(x: T): T {
   return x;
 }
 
-const DEF_FIELDS = ['name', 'description', 'inputs', 'decay', 'correction', 'bonus', 'scale', 'stateLayout', 'l2norm', 'roles', 'hash'] as const;
+const DEF_FIELDS = ['name', 'description', 'inputs', 'decay', 'correction', 'bonus', 'scale', 'stateLayout', 'l2norm', 'l2normEps', 'roles', 'hash'] as const;
 const ROLES: readonly Role[] = Object.keys(ROLE_DIMS) as Role[];
 const MAX_EXPR_DEPTH = 256;
 
@@ -305,7 +336,11 @@ export function checkVariantDef(obj: unknown): VariantDef {
     name: raw.name, inputs, decay: raw.decay, correction: raw.correction, bonus: raw.bonus, scale: raw.scale, stateLayout: raw.stateLayout,
   };
   if (raw.description !== undefined) out.description = raw.description;
-  if (raw.l2norm !== undefined && !(Array.isArray(raw.l2norm) && raw.l2norm.length === 0)) out.l2norm = raw.l2norm;
+  if (raw.l2norm !== undefined && !(Array.isArray(raw.l2norm) && raw.l2norm.length === 0)) {
+    out.l2norm = raw.l2normEps === undefined ? raw.l2norm : { roles: raw.l2norm, eps: raw.l2normEps };
+  } else if (raw.l2normEps !== undefined && raw.l2normEps !== DEFAULT_L2NORM_EPS) {
+    throw new SpecError(spec, 'l2normEps', `is ${describeEps(raw.l2normEps)}, but no role is normalized (l2norm is empty)`);
+  }
   for (const [role, node] of Object.entries(roles as Record<string, unknown>)) {
     if (!(ROLES as readonly string[]).includes(role)) throw new SpecError(spec, `roles.${role}`, `unknown role; roles: ${ROLES.join(', ')}`);
     if (node === undefined) continue;
@@ -322,8 +357,8 @@ export function withStateLayout(def: VariantDef, layout: StateLayout): VariantDe
     throw new SpecError(def.name, 'stateLayout', `must be 'kv' ([B,H,K,V]) or 'vk' ([B,H,V,K]), got ${JSON.stringify(layout)}`);
   }
   if (def.stateLayout === layout) return def;
-  const { name, inputs, decay, correction, bonus, scale, roles, description, l2norm } = def;
-  return finishDef({ name, inputs, decay, correction, bonus, scale, stateLayout: layout, roles }, l2norm, description);
+  const { name, inputs, decay, correction, bonus, scale, roles, description, l2norm, l2normEps } = def;
+  return finishDef({ name, inputs, decay, correction, bonus, scale, stateLayout: layout, roles }, l2norm, description, l2normEps);
 }
 
 export function describeRoles(def: VariantDef): Record<string, string> {

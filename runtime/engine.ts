@@ -391,11 +391,12 @@ export class VariantOp {
   }
 
   /** The decode step: N tokens per sequence (default 1) from `state`, which is updated in
-   * place (a Float32Array laid out like h0, or a GpuTensor that stays on the device). The
+   * place (a Float32Array laid out like h0; a Float64Array, which runs in f32 and gets the new
+   * state written back into it, widened; or a GpuTensor that stays on the device). The
    * inputs are read when step is called; the state when the step runs: steps on one state
    * (the same array, or views of one buffer, or the same GpuTensor) run one after another in
    * call order, each from the state the previous one left. */
-  async step(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions): Promise<{ o: Float32Array; oBits?: Uint16Array }> {
+  async step(inputs: HostInputs, state: StepState, opts: StepOptions): Promise<{ o: Float32Array; oBits?: Uint16Array }> {
     checkOptionNames('step', opts);
     opts = snapshotOptions(opts);
     this.stepArgs(inputs, state, opts);
@@ -430,13 +431,13 @@ export class VariantOp {
   /** Validates and uploads a decode step once; `encode` records it (each run advances the
    * state). `state` here is the device copy: the caller's GpuTensor, or an upload of its array
    * made by this call. */
-  async prepareStep(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions): Promise<PreparedStep> {
+  async prepareStep(inputs: HostInputs, state: StepState, opts: StepOptions): Promise<PreparedStep> {
     checkOptionNames('step', opts);
     return this.buildStep(inputs, state, snapshotOptions(opts));
   }
 
   /** The step's checks, all on the host: sizes, the state's length and slots, the scale. */
-  private stepArgs(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions) {
+  private stepArgs(inputs: HostInputs, state: StepState, opts: StepOptions) {
     const { engine, def } = this;
     engine.assertAlive();
     if (inputs && 'h0' in inputs) throw new InputError("step takes the state as its second argument, not as input 'h0'");
@@ -449,7 +450,9 @@ export class VariantOp {
     const perSeq = size.H * size.K * size.V;
     const layout = def.stateLayout === 'kv' ? 'B,H,K,V' : 'B,H,V,K';
     const isTensor = state instanceof GpuTensor;
-    if (!isTensor && !(state instanceof Float32Array)) throw new InputError(`state must be a Float32Array or a GpuTensor, got ${describeValue(state)}`);
+    if (!isTensor && !(state instanceof Float32Array) && !(state instanceof Float64Array)) {
+      throw new InputError(`state must be a Float32Array, a Float64Array or a GpuTensor, got ${describeValue(state)}`);
+    }
     if (isTensor && state.device !== engine.device) throw new EngineError('state is a GpuTensor of another engine\'s device; step it on that engine, or upload its values here');
     const stateLen = state.length;
     const idx = opts.stateIndices;
@@ -478,7 +481,7 @@ export class VariantOp {
 
   /** prepareStep's work: every host read (the checks, the inputs' and an array state's
    * uploads) happens before the first await. */
-  private async buildStep(inputs: HostInputs, state: Float32Array | GpuTensor, opts: StepOptions): Promise<PreparedStep> {
+  private async buildStep(inputs: HostInputs, state: StepState, opts: StepOptions): Promise<PreparedStep> {
     const { engine, def } = this;
     const { size, stateLen, idx, scale, packed } = this.stepArgs(inputs, state, opts);
     if (opts.checkFinite) checkFinite('input', this.hostTensors(this.values(inputs, opts.dtypes), size));
@@ -488,7 +491,7 @@ export class VariantOp {
     const env: SizeEnv = { B: size.B, T: size.T, H: size.H, NT: 1, S: stateRows(size) };
     const sources: Record<string, BufferSource> = {
       ...this.inputSources(inputs, opts.dtypes),
-      state: state instanceof GpuTensor ? { buffer: state.buffer } : { data: state },
+      state: state instanceof GpuTensor ? { buffer: state.buffer } : { data: toF32(state) },
       ...(idx !== undefined ? { idx: { data: Uint32Array.from(idx) } } : {}),
       ...(tables ? { seq_table: { data: tables.seqs } } : {}),
     };
@@ -814,6 +817,9 @@ const SAVED = new WeakMap<PreparedForward, SavedInfo>();
 /** The step in flight (or last queued) on each state: keyed by the state array's buffer (views of
  * one buffer share it) or the GpuTensor's GPU buffer. */
 const STEPS = new WeakMap<object, Promise<void>>();
+
+/** A step's state: host arrays are updated in place (a Float64Array through an f32 copy). */
+type StepState = Float32Array | Float64Array | GpuTensor;
 
 function toF32(a: Float32Array | Float64Array): Float32Array {
   return a instanceof Float32Array ? a : Float32Array.from(a);

@@ -20,11 +20,15 @@ export const VARIANT_OPTIONS: readonly string[] = ['stateLayout'];
 
 /** createEngine's tuning knobs (EngineOptions.tuning). */
 export const TUNING_OPTIONS: readonly string[] = ['scalarLoads', 'fragmentMemory'];
-export type OptionsOf = 'forward' | 'backward' | 'step' | 'encodeForward' | 'encodeBackward' | 'encodeStep' | 'createEngine' | 'engine.variant' | 'createEngine tuning';
+/** mamba2Ssd's options (variants/mamba2_ssd.ts): mamba_chunk_scan_combined's dt_bias, dt_softplus,
+ * dt_limit and z, and the Mamba2 layer's A_log. */
+export const MAMBA2_SSD_OPTIONS: readonly string[] = ['dtBias', 'dtSoftplus', 'dtLimit', 'aLog', 'z'];
+export type OptionsOf = 'forward' | 'backward' | 'step' | 'encodeForward' | 'encodeBackward' | 'encodeStep' | 'createEngine' | 'engine.variant' | 'createEngine tuning' | 'mamba2Ssd';
 
 const KNOWN: Record<OptionsOf, readonly string[]> = {
   forward: FORWARD_OPTIONS, backward: BACKWARD_OPTIONS, step: STEP_OPTIONS,
   encodeForward: ENCODE_FORWARD_OPTIONS, encodeBackward: ENCODE_BACKWARD_OPTIONS, encodeStep: ENCODE_STEP_OPTIONS, createEngine: ENGINE_OPTIONS, 'engine.variant': VARIANT_OPTIONS, 'createEngine tuning': TUNING_OPTIONS,
+  mamba2Ssd: MAMBA2_SSD_OPTIONS,
 };
 
 /** Where a name that is not an option of `call` belongs, when it is something lae knows. */

@@ -1,6 +1,6 @@
 // The float64 CPU reference: the naive token-by-token recurrence, driven by the same spec the
 // kernels are generated from. Tests hold it to FLA's fixtures, and the kernels to it.
-import { evaluate, inputStrides, qkHeaded, type Dim, type ProblemSize, type Role, type VariantDef } from '../dsl/index.js';
+import { DEFAULT_L2NORM_EPS, evaluate, inputStrides, qkHeaded, type Dim, type ProblemSize, type Role, type VariantDef } from '../dsl/index.js';
 
 export type HostArray = Float64Array | Float32Array;
 export interface ReferenceOutput { o: Float64Array; ht: Float64Array }
@@ -47,11 +47,11 @@ export function materializeRole(
   return out;
 }
 
-/** FLA's l2norm epsilon: x * rsqrt(sum(x^2) + eps). */
-export const L2NORM_EPS = 1e-6;
+/** FLA's l2norm epsilon, the default of a spec's (VariantDef.l2normEps): x * rsqrt(sum(x^2) + eps). */
+export const L2NORM_EPS = DEFAULT_L2NORM_EPS;
 
 /** The q or k role over [B,T,H,K], L2-normalized per row when the spec says so; `rn` holds each
- * row's 1/sqrt(sum x^2 + eps) (null when not normalized). */
+ * row's 1/sqrt(sum x^2 + eps) with the spec's eps (null when not normalized). */
 export function materializeQK(def: VariantDef, role: 'q' | 'k', inputs: Record<string, HostArray>, size: ProblemSize): { x: Float64Array; rn: Float64Array | null } {
   const x = materializeRole(def, role, inputs, size, 'K');
   if (!def.l2norm.includes(role)) return { x, rn: null };
@@ -60,7 +60,7 @@ export function materializeQK(def: VariantDef, role: 'q' | 'k', inputs: Record<s
   for (let r = 0; r < rn.length; r++) {
     let s = 0;
     for (let j = 0; j < K; j++) s += x[r * K + j]! ** 2;
-    rn[r] = 1 / Math.sqrt(s + L2NORM_EPS);
+    rn[r] = 1 / Math.sqrt(s + def.l2normEps);
     for (let j = 0; j < K; j++) x[r * K + j]! *= rn[r]!;
   }
   return { x, rn };

@@ -15,4 +15,5 @@ export const VARIANTS = {
 } as const satisfies Record<string, VariantDef>;
 
 export type VariantName = keyof typeof VARIANTS;
+export { mamba2Ssd, type Mamba2SsdOptions } from './mamba2_ssd.js';
 export const VARIANT_NAMES = Object.keys(VARIANTS) as VariantName[];

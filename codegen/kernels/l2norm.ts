@@ -1,7 +1,9 @@
 // L2 normalization of q and/or k along K (FLA's use_qk_l2norm_in_kernel): per row (b, t, h),
-// rn = 1 / sqrt(sum_j x_j^2 + 1e-6), kept in rn_q / rn_k; every other kernel reads the
+// rn = 1 / sqrt(sum_j x_j^2 + eps) (the spec's l2normEps, 1e-6 by default), kept in rn_q / rn_k; every other kernel reads the
 // normalized role as raw * rn. The backward turns the gradient w.r.t. the normalized row n into
 // the raw row's, rn (dn - n (n . dn)), in place, before the chain rule to the inputs.
+import { DEFAULT_L2NORM_EPS } from '../../dsl/index.js';
+import { wgslFloat } from '../wgsl-expr.js';
 import type { KernelSource } from './common.js';
 
 const reduce = `
@@ -25,6 +27,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let row = (b * P.T + t) * P.H + h;`;
 
 export function emitL2norm(ks: KernelSource): string {
+  // The default as written before the epsilon was an option, so those kernels keep their text.
+  const eps = ks.def.l2normEps === DEFAULT_L2NORM_EPS ? '1e-6' : wgslFloat(ks.def.l2normEps);
   const parts = ks.def.l2norm.map((r) => {
     const raw = ks.roleRaw(r);
     const rn = ks.use(`rn_${r}`, 'read_write');
@@ -32,7 +36,7 @@ export function emitL2norm(ks: KernelSource): string {
     var s = 0.0;
     for (var j = lid; j < KD; j += WG) { let x = ${raw}(b, t, h, j); s += x * x; }
     ${reduce}
-    if (lid == 0u) { ${rn}[row] = inverseSqrt(total + 1e-6); }
+    if (lid == 0u) { ${rn}[row] = inverseSqrt(total + ${eps}); }
   }`;
   });
   return `${head}

@@ -18,6 +18,7 @@ import { emitBwdScan, emitBwdSeed } from './kernels/bwd-scan.js';
 import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-scan.js';
 import { emitTcBwdInter, tcInterTileK } from './kernels/tc-bwd-inter.js';
 import { emitTcBwdDu, tcDuTileV } from './kernels/tc-bwd-du.js';
+import { emitTcBwdChunkState, tcChunkStateTileV } from './kernels/tc-bwd-chunk-state.js';
 import { FRAG_WG } from './kernels/fragments.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
@@ -152,6 +153,8 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       const BK = interTileK(tiles.KP);
       const tx = Math.min(16, BK);
       add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emitBwdInter, tx);
+    } else if (stage === 'bwdChunkState' && cfg.fragments) {
+      add(stage, name, FRAG_WG, [[Math.ceil(cfg.V / tcChunkStateTileV(cfg.V))], ['NT'], ['BH']], (ks) => emitTcBwdChunkState(ks, ks.fragments()), FRAG_WG);
     } else if (stage === 'bwdChunkState') {
       const tx = Math.min(16, tiles.stateBV);
       add(stage, name, tx * Math.min(16, tiles.KP), [[Math.ceil(cfg.V / tiles.stateBV)], ['NT'], ['BH']], emitBwdChunkState, tx);

@@ -142,12 +142,12 @@ describe('tensor-core tier: generated WGSL', () => {
           expect(sw.kernels[i]!.wgsl).not.toContain('subgroup_matrix');
         }
       }
-      // The backward follows the tier's forward, reading its buffers: the state terms, the value
-      // gradient of the parallel scan and the delta rule's reverse scan on fragments, every other
+      // The backward follows the tier's forward, reading its buffers: the state terms, the chunk
+      // states and value gradient of the parallel scan and the delta rule's reverse scan on fragments, every other
       // stage with the f32 kernels.
       const bwd = planBackward(VARIANTS[name], hw.config);
       for (const k of bwd.kernels) {
-        expect(k.wgsl.includes('subgroup_matrix'), k.name).toBe(['bwdInter', 'bwdDu'].includes(k.stage) || (k.stage === 'bwdScan' && VARIANTS[name].correction === 'delta'));
+        expect(k.wgsl.includes('subgroup_matrix'), k.name).toBe(['bwdInter', 'bwdDu', 'bwdChunkState'].includes(k.stage) || (k.stage === 'bwdScan' && VARIANTS[name].correction === 'delta'));
       }
     }
   });

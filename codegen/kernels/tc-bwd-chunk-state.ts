@@ -1,0 +1,82 @@
+// Each chunk's own term of the backward's state gradient without the delta rule, on the fragment
+// layer (tensor-core tier), per (V-tile, chunk, b*h); the same product as the f32 tier's
+// bwdChunkState (bwd-du.ts, through chunk-state.ts's emitChunkOuter):
+//   L_n = sum_i (scale q_i 2^Gq_i)^T do_i       (K x V, into dhs; bwdStateScan then scans it)
+// The chunk's decayed queries (C x K, read transposed) and do (C x BV) are staged as f16; a full
+// tile goes straight from the fragments to dhs.
+import type { KernelSource } from './common.js';
+import { ConfigError } from '../plan.js';
+import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitF16Block } from './staged.js';
+
+/** V columns per workgroup. */
+export const tcChunkStateTileV = (V: number) => Math.min(64, fragCeil(V));
+
+export function emitTcBwdChunkState(ks: KernelSource, fr: Fragments): string {
+  const C = ks.cfg.chunk;
+  const KF = fragCeil(ks.cfg.K);
+  const BV = tcChunkStateTileV(ks.cfg.V);
+  const sQ = 0;
+  const sDo = C * KF;
+  const f16 = sDo + C * BV;
+  const f32 = scratchWords(1);
+  const budget = fragmentBudget(ks.cfg);
+  if (2 * f16 + 4 * f32 > budget) {
+    throw new ConfigError(`the backward's chunk states at K = ${ks.cfg.K} need ${2 * f16 + 4 * f32} bytes of workgroup memory, past ${budget}; raise tuning.fragmentMemory`);
+  }
+  const p = partition(KF / 16, BV / 16);
+  const q = ks.role('q');
+  const q4 = ks.role4('q');
+  const dO = ks.seedDo();
+  const dhs = ks.use('dhs', 'read_write');
+  const qDecay = ks.decayed ? ` * exp2(${ks.gq()}(b, h, t, t0, d))` : '';
+  const qDecay4 = !ks.decayed ? '' : ks.diag
+    ? ` * exp2(vec4<f32>(${[0, 1, 2, 3].map((x) => `${ks.gq()}(b, h, t, t0, d + ${x}u)`).join(', ')}))`
+    : ` * exp2(${ks.gq()}(b, h, t, t0, 0u))`;
+  const rowMap = { row: (i: number) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(fsc * ${p.fn}u + ${j}u) * 16u` };
+  const at = (r: string, c: string) => `((bh * P.NT + n) * KD + ${r}) * VD + v0 + ${c}`;
+  return `
+${fr.workspace(f16, f32)}
+
+${ks.chunkMain(fr.builtins())}
+  let vt = wid.x;
+  ${fr.opening()}
+  let v0 = vt * ${BV}u;
+  let fsr = sg / ${p.gc}u;
+  let fsc = sg % ${p.gc}u;
+  let factive = sg < ${p.gr * p.gc}u;
+  ${fr.declare('ls', p.fm, p.fn)}
+  ${emitF16Block({
+    count: `C * ${KF}u`,
+    index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
+    value: `P.scale * ${q}(b, t, h, d)${qDecay}`,
+    wide: q4 && `P.scale * ${q4}(b, t, h, d)${qDecay4}`,
+    valid: `e / ${KF}u < rows && e % ${KF}u < KD`,
+    arr: 'wh', at: (e) => `${sQ}u + ${e}`,
+  })}
+  ${emitF16Block({
+    count: `C * ${BV}u`,
+    index: () => `let t = t0 + min(e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
+    value: `${dO}[((b * P.T + t) * P.H + h) * VD + cg]`, wide: null,
+    valid: `e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
+    arr: 'wh', at: (e) => `${sDo}u + ${e}`,
+  })}
+  workgroupBarrier();
+  if (factive) {
+    for (var kk = 0u; kk < C; kk += 16u) {
+      ${fr.mma('ls', p.fm, p.fn,
+    (i) => ({ arr: 'wh', offset: `${sQ}u + kk * ${KF}u + ${rowMap.row(i)}`, stride: KF, colMajor: true }),
+    (j) => ({ arr: 'wh', offset: `${sDo}u + kk * ${BV}u + ${rowMap.col(j)}`, stride: BV }))}
+    }
+  }
+  if (KD == ${KF}u && v0 + ${BV}u <= VD) {
+    ${emitDirectStores(fr, 'ls', p.fm, p.fn, 'factive', (i, j) => ({ arr: dhs, offset: at(rowMap.row(i), rowMap.col(j)), stride: 'VD' }))}
+  } else {
+    workgroupBarrier();
+    ${emitEpilogue(fr, 'ls', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, active: 'factive', ...rowMap,
+    body: `if (r < KD && v0 + c < VD) { ${dhs}[${at('r', 'c')}] = value; }`,
+  })}
+  }
+}`;
+}

@@ -124,20 +124,10 @@ export class Fragments {
     return out.join(' ');
   }
 
-  /** A left operand fragment loaded here, ahead of the product that uses it (pass the name to
-   * mma's `preloaded`), so its memory latency overlaps the work in between. The portable
-   * lowering loads nothing: its product reads the source itself. */
-  preloadLeft(name: string, s: FragSource): string {
-    if (!this.hardware) return '';
-    return `let ${name} = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&${s.arr}, ${s.offset}, ${s.colMajor ? 'true' : 'false'}, ${u(s.stride)});`;
-  }
-
   /** One 16-deep product step: acc[i][j] += left(i) right(j) for the fragments where `keep(i, j)`
-   * (a WGSL bool, subgroup-uniform) holds or is absent. `preloaded(i)` names left operand i's
-   * fragment from preloadLeft (the hardware lowering then loads it no more; `left(i)` must be
-   * the same source). */
+   * (a WGSL bool, subgroup-uniform) holds or is absent. */
   mma(acc: string, fm: number, fn: number, left: (i: number) => FragSource, right: (j: number) => FragSource,
-    keep?: (i: number, j: number) => string | undefined, preloaded?: (i: number) => string): string {
+    keep?: (i: number, j: number) => string | undefined): string {
     const pairs: [number, number][] = [];
     for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) pairs.push([i, j]);
     const guard = (i: number, j: number, stmt: string) => {
@@ -148,7 +138,7 @@ export class Fragments {
       const ld = (kind: 'left' | 'right', s: FragSource) =>
         `subgroupMatrixLoad<subgroup_matrix_${kind}<f16, 16, 16>>(&${s.arr}, ${s.offset}, ${s.colMajor ? 'true' : 'false'}, ${u(s.stride)})`;
       const lines: string[] = [];
-      for (let i = 0; i < fm; i++) lines.push(`let fl${i} = ${preloaded ? preloaded(i) : ld('left', left(i))};`);
+      for (let i = 0; i < fm; i++) lines.push(`let fl${i} = ${ld('left', left(i))};`);
       for (let j = 0; j < fn; j++) lines.push(`let fr${j} = ${ld('right', right(j))};`);
       for (const [i, j] of pairs) {
         const n = this.name(acc, i, j);

@@ -182,11 +182,6 @@ export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): string {
   const kg16 = ks.use('kg16', 'read', false, 'f16');
   const sMap = { row: (i: number) => `(ssr * ${pS.fm}u + ${i}u) * 16u`, col: (j: number) => `(ssc * ${pS.fn}u + ${j}u) * 16u` };
   const vMap = { row: (i: number) => `(vsr * ${pV.fm}u + ${i}u) * 16u`, col: (j: number) => `(vsc * ${pV.fn}u + ${j}u) * 16u` };
-  // The products' 16-deep steps, unrolled: W's over the keys, the decayed keys' over the rows.
-  const wSteps = Array.from({ length: KF / 16 }, (_, d) => d);
-  const kSteps = Array.from({ length: C / 16 }, (_, k) => k);
-  const wAt = (d: number, i: number) => ({ arr: w16, offset: chunkOperandAt(KF, vMap.row(i), `${d * 16}u`), stride: KF });
-  const kAt = (k: number, i: number) => ({ arr: kg16, offset: chunkOperandAt(KF, `${k * 16}u`, sMap.row(i)), stride: KF, colMajor: true });
   return `
 ${fr.workspace(lay.f16, lay.f32)}
 
@@ -205,52 +200,46 @@ ${ks.sequenceMain(fr.builtins())}
   ${emitFill(fr, 'st', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${h0At(ks)}(sq, h, r, v0 + c)` })}
   for (var n = nBegin; n < nEnd; n++) {
     ${ks.chunkSpan()}
-    // The chunk's operands that do not depend on S are loaded first, so their memory latency
-    // overlaps the state's epilogue: V_new's accumulators start at U (V_new = U + W (-S_n)),
-    // and the fragments of W and of the decayed keys are loaded ahead of their products.
-    if (vactive) {
-      ${Array.from({ length: pV.fm * pV.fn }, (_, x) => {
-    const i = Math.floor(x / pV.fn);
-    const j = x % pV.fn;
-    return fr.load('vn', i, j, { arr: u, offset: `(bh * P.T + t0 + ${vMap.row(i)}) * VD + v0 + ${vMap.col(j)}`, stride: 'VD' });
-  }).join('\n      ')}
-    }
-    ${wSteps.map((d) => Array.from({ length: pV.fm }, (_, i) => fr.preloadLeft(`pw_${d}_${i}`, wAt(d, i))).join('\n    ')).join('\n    ')}
-    ${kSteps.map((k) => Array.from({ length: pS.fm }, (_, i) => fr.preloadLeft(`pk_${k}_${i}`, kAt(k, i))).join('\n    ')).join('\n    ')}
     // Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
     ${ks.diag ? `for (var d = lid; d < ${KF}u; d += WG) { wf[${sGl}u + d] = ${lastGate(ks, 'min(d, KD - 1u)')}; }
     workgroupBarrier();` : ''}
-    // S_n: to hs, and negated as f16 into workgroup memory for U + W (-S_n).
+    // S_n: to hs, and as f16 into workgroup memory for W S_n.
     ${emitEpilogue(fr, 'st', pS.fm, pS.fn, {
     scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap,
     body: `if (r < KD && v0 + c < VD) { ${hs}[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
-      wh[${lay.sS}u + r * ${BV}u + c] = f16(-value);`,
+      wh[${lay.sS}u + r * ${BV}u + c] = f16(value);`,
     ...(ks.diag ? { update: `value * exp2(wf[${sGl}u + r])` } : {}),
   })}
     ${ks.decayed && !ks.diag ? `if (sactive) {
       let decay = exp2(${lastGate(ks, '0u')});
       ${Array.from({ length: pS.fm * pS.fn }, (_, x) => fr.scale('st', Math.floor(x / pS.fn), x % pS.fn, 'decay')).join('\n      ')}
     }` : ''}
-    // V_new = U + W (-S_n), W from the prep's per-chunk f16 block.
+    // V_new = U - W S_n, W straight from the prep's per-chunk f16 block.
+    ${fr.zero('vn', pV.fm, pV.fn)}
     if (vactive) {
-      ${wSteps.map((d) => fr.mma('vn', pV.fm, pV.fn, (i) => wAt(d, i),
-    (j) => ({ arr: 'wh', offset: `${lay.sS}u + ${d * 16}u * ${BV}u + ${vMap.col(j)}`, stride: BV }),
-    undefined, (i) => `pw_${d}_${i}`)).join('\n      ')}
+      for (var d0 = 0u; d0 < ${KF}u; d0 += 16u) {
+        ${fr.mma('vn', pV.fm, pV.fn,
+    (i) => ({ arr: w16, offset: chunkOperandAt(KF, vMap.row(i), 'd0'), stride: KF }),
+    (j) => ({ arr: 'wh', offset: `${lay.sS}u + d0 * ${BV}u + ${vMap.col(j)}`, stride: BV }))}
+      }
     }
     ${emitEpilogue(fr, 'vn', pV.fm, pV.fn, {
     scratch: 'wf', scratchBase: 0, perPass: Math.min(perPass, pV.fm * pV.fn), active: 'vactive', ...vMap,
     body: `var x = 0.0;
       if (r < rows && v0 + c < VD) {
-        x = value;
-        ${vn}[(bh * P.T + t0 + r) * VD + v0 + c] = x;
+        let at = (bh * P.T + t0 + r) * VD + v0 + c;
+        x = ${u}[at] - value;
+        ${vn}[at] = x;
       }
       wh[${lay.sVn}u + r * ${BV}u + c] = f16(x);`,
   })}
-    // S += (K 2^(G_last - G))^T V_new, the keys from the prep's per-chunk f16 block.
+    // S += (K 2^(G_last - G))^T V_new, the keys straight from the prep's per-chunk f16 block.
     if (sactive) {
-      ${kSteps.map((k) => fr.mma('st', pS.fm, pS.fn, (i) => kAt(k, i),
-    (j) => ({ arr: 'wh', offset: `${lay.sVn}u + ${k * 16}u * ${BV}u + ${sMap.col(j)}`, stride: BV }),
-    undefined, (i) => `pk_${k}_${i}`)).join('\n      ')}
+      for (var kk = 0u; kk < C; kk += 16u) {
+        ${fr.mma('st', pS.fm, pS.fn,
+    (i) => ({ arr: kg16, offset: chunkOperandAt(KF, 'kk', sMap.row(i)), stride: KF, colMajor: true }),
+    (j) => ({ arr: 'wh', offset: `${lay.sVn}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
+      }
     }
   }
   ${emitEpilogue(fr, 'st', pS.fm, pS.fn, {

@@ -85,31 +85,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var n = nBegin; n < nEnd; n++) {
     let t0 = n * C;
   let rows = min(C, P.T - t0);
-    // The chunk's operands that do not depend on S are loaded first, so their memory latency
-    // overlaps the state's epilogue: V_new's accumulators start at U (V_new = U + W (-S_n)),
-    // and the fragments of W and of the decayed keys are loaded ahead of their products.
-    if (vactive) {
-      vn_0_0 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&b_u, (bh * P.T + t0 + (vsr * 1u + 0u) * 16u) * VD + v0 + (vsc * 1u + 0u) * 16u, false, VD);
-    }
-    let pw_0_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 0u, false, 128u);
-    let pw_1_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 16u, false, 128u);
-    let pw_2_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 32u, false, 128u);
-    let pw_3_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 48u, false, 128u);
-    let pw_4_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 64u, false, 128u);
-    let pw_5_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 80u, false, 128u);
-    let pw_6_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 96u, false, 128u);
-    let pw_7_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 112u, false, 128u);
-    let pk_0_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + 0u) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-    let pk_0_1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + 0u) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-    let pk_1_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + 16u) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-    let pk_1_1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + 16u) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-    let pk_2_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + 32u) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-    let pk_2_1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + 32u) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-    let pk_3_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + 48u) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-    let pk_3_1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + 48u) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
     // Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
     
-    // S_n: to hs, and negated as f16 into workgroup memory for U + W (-S_n).
+    // S_n: to hs, and as f16 into workgroup memory for W S_n.
     if (sactive) {
     subgroupMatrixStore(&wf, 0u + sg * 512u, st_0_0, false, 16u);
     subgroupMatrixStore(&wf, 256u + sg * 512u, st_1_0, false, 16u);
@@ -122,7 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
       let value = wf[0u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_hs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
-      wh[0u + r * 16u + c] = f16(-value);
+      wh[0u + r * 16u + c] = f16(value);
     }
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
@@ -130,7 +108,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
       let value = wf[256u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_hs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
-      wh[0u + r * 16u + c] = f16(-value);
+      wh[0u + r * 16u + c] = f16(value);
     }
   }
   workgroupBarrier();
@@ -139,48 +117,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       st_0_0 = subgroupMatrixScalarMultiply(st_0_0, decay);
       st_1_0 = subgroupMatrixScalarMultiply(st_1_0, decay);
     }
-    // V_new = U + W (-S_n), W from the prep's per-chunk f16 block.
+    // V_new = U - W S_n, W straight from the prep's per-chunk f16 block.
+    vn_0_0 = subgroup_matrix_result<f32, 16, 16>();
     if (vactive) {
-      {
-      let fl0 = pw_0_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 0u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
+      for (var d0 = 0u; d0 < 128u; d0 += 16u) {
+        {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + d0, false, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + d0 * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
       vn_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, vn_0_0);
     }
-      {
-      let fl0 = pw_1_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 16u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      vn_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, vn_0_0);
-    }
-      {
-      let fl0 = pw_2_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 32u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      vn_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, vn_0_0);
-    }
-      {
-      let fl0 = pw_3_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 48u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      vn_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, vn_0_0);
-    }
-      {
-      let fl0 = pw_4_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 64u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      vn_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, vn_0_0);
-    }
-      {
-      let fl0 = pw_5_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 80u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      vn_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, vn_0_0);
-    }
-      {
-      let fl0 = pw_6_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 96u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      vn_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, vn_0_0);
-    }
-      {
-      let fl0 = pw_7_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 112u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      vn_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, vn_0_0);
-    }
+      }
     }
     if (vactive) {
     subgroupMatrixStore(&wf, 0u + sg * 256u, vn_0_0, false, 16u);
@@ -194,43 +140,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let value = wf[0u + sg * 256u + el];
       var x = 0.0;
       if (r < rows && v0 + c < VD) {
-        x = value;
-        b_vnew[(bh * P.T + t0 + r) * VD + v0 + c] = x;
+        let at = (bh * P.T + t0 + r) * VD + v0 + c;
+        x = b_u[at] - value;
+        b_vnew[at] = x;
       }
       wh[2048u + r * 16u + c] = f16(x);
     }
   }
   workgroupBarrier();
-    // S += (K 2^(G_last - G))^T V_new, the keys from the prep's per-chunk f16 block.
+    // S += (K 2^(G_last - G))^T V_new, the keys straight from the prep's per-chunk f16 block.
     if (sactive) {
-      {
-      let fl0 = pk_0_0;
-      let fl1 = pk_0_1;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + 0u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
+      for (var kk = 0u; kk < C; kk += 16u) {
+        {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + kk) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + kk) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
       st_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, st_0_0);
       st_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, st_1_0);
     }
-      {
-      let fl0 = pk_1_0;
-      let fl1 = pk_1_1;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + 16u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
-      st_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, st_0_0);
-      st_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, st_1_0);
-    }
-      {
-      let fl0 = pk_2_0;
-      let fl1 = pk_2_1;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + 32u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
-      st_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, st_0_0);
-      st_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, st_1_0);
-    }
-      {
-      let fl0 = pk_3_0;
-      let fl1 = pk_3_1;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + 48u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
-      st_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, st_0_0);
-      st_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, st_1_0);
-    }
+      }
     }
   }
   if (sactive) {

@@ -88,8 +88,9 @@ program.command('bench')
   .option('--what <list>', 'comma-separated: forward, train (forward + backward), step (decode at batch 1 and 32), varlen (packed sequences of mixed lengths vs padded)', (v: string) => v.split(','), ['forward'])
   .option('--tensor-cores <list>', 'comma-separated tiers to run, each with its own engine: auto, off, portable', tensorCoresList, ['auto'])
   .option('--scalar-loads', 'tensor-core tier: stage operands one element per load (a tuning knob), not vec4 words')
+  .option('--unverified-fragments', 'tensor-core tier: also run the stages whose subgroup-matrix lowering awaits a check on a GPU')
   .option('--fragment-memory <list>', 'tensor-core tier: comma-separated workgroup-memory budgets (bytes) for its kernels\' layouts, one engine each (a tuning knob)', (v: string) => v.split(',').map((x) => int('fragment-memory')(x)))
-  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; fragmentMemory?: number[] }) => {
+  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; fragmentMemory?: number[]; unverifiedFragments?: boolean }) => {
     const unknown = o.what.filter((w) => !['forward', 'train', 'step', 'varlen'].includes(w));
     if (unknown.length) throw new Error(`--what takes forward, train, step, varlen; got ${unknown.join(', ')}`);
     const runs: Record<string, unknown>[] = [];
@@ -102,12 +103,12 @@ program.command('bench')
   });
 
 /** One tier's benchmarks, on an engine of its own. */
-async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; fragmentMemory?: number }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
+async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
   // Full-resolution timestamps (Dawn quantizes them by default).
-  const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, fragmentMemory: o.fragmentMemory } });
+  const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, fragmentMemory: o.fragmentMemory, unverifiedFragments: o.unverifiedFragments } });
   try {
     const shapes = o.T ? o.T.map((T) => ({ B: 1, H: o.H, T, K: o.D, V: o.D })) : SEED_SHAPES.map((s) => ({ ...s, H: o.H, K: o.D, V: o.D }));
-    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote})${o.scalarLoads ? ', scalar loads' : ''}${o.fragmentMemory ? `, fragment memory ${o.fragmentMemory} B` : ''}\n`);
+    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote})${o.scalarLoads ? ', scalar loads' : ''}${o.fragmentMemory ? `, fragment memory ${o.fragmentMemory} B` : ''}${o.unverifiedFragments ? ', unverified stages on' : ''}\n`);
     const log = (l: string) => console.log(l);
     const result: Record<string, unknown> = { adapter: engine.adapterName, date: new Date().toISOString(), tier: engine.tier, tensorCores };
     if (o.what.includes('forward')) {

@@ -33,6 +33,18 @@ import {
   chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
 } from './plan.js';
 
+/** Tensor-core backward stages written but not yet checked on a GPU's subgroup-matrix lowering
+ * (only their portable lowering, on lavapipe): the hardware lowering keeps the f32 kernels for
+ * them unless CodegenConfig.unverifiedFragments asks (bench/checks/tensor-cores.mjs with
+ * UNVERIFIED=1 checks them). A stage leaves this list when that check passes on a GPU. */
+const UNVERIFIED_ON_GPU: ReadonlySet<KernelStage> = new Set(['bwdScan', 'bwdDu']);
+
+/** Whether a backward stage runs on the fragment layer in this config. */
+function tensorCoreStage(cfg: CodegenConfig, stage: KernelStage): boolean {
+  if (!cfg.fragments) return false;
+  return cfg.fragments === 'portable' || !UNVERIFIED_ON_GPU.has(stage) || cfg.unverifiedFragments === true;
+}
+
 /** Threads per workgroup of the one-thread-per-element stages. */
 const CONTRACTION_WG = 128;
 
@@ -132,7 +144,7 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     } else if (contraction) {
       const x = Math.ceil((cfg.chunk * contraction.cols(cfg)) / CONTRACTION_WG);
       add(stage, name, CONTRACTION_WG, [[x], ['NT'], ['BH']], contraction.emit);
-    } else if (stage === 'bwdScan' && cfg.fragments) {
+    } else if (stage === 'bwdScan' && tensorCoreStage(cfg, stage)) {
       // The tensor-core tier: the same scan on fragments, reading the forward's f16 blocks.
       add(stage, name, FRAG_WG, [[Math.ceil(cfg.V / tcBwdScanLayout(new KernelSource(def, cfg, tiles, stage, FRAG_WG)).BV)], ['SH'], [1]],
         (ks) => emitTcBwdScan(ks, ks.fragments()), FRAG_WG);
@@ -147,13 +159,13 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     } else if (stage === 'bwdScores' || stage === 'bwdDScores' || stage === 'wyDT') {
       const emit = { bwdScores: emitBwdScores, bwdDScores: emitBwdDScores, wyDT: emitWyDT }[stage];
       add(stage, name, 256, [['NT'], ['BH'], [1]], emit, 16);
-    } else if (stage === 'bwdInter' && cfg.fragments) {
+    } else if (stage === 'bwdInter' && tensorCoreStage(cfg, stage)) {
       add(stage, name, FRAG_WG, [[Math.ceil(cfg.K / tcInterTileK(cfg.K))], ['NT'], ['BH']], (ks) => emitTcBwdInter(ks, ks.fragments()), FRAG_WG);
     } else if (stage === 'bwdInter') {
       const BK = interTileK(tiles.KP);
       const tx = Math.min(16, BK);
       add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emitBwdInter, tx);
-    } else if (stage === 'bwdChunkState' && cfg.fragments) {
+    } else if (stage === 'bwdChunkState' && tensorCoreStage(cfg, stage)) {
       add(stage, name, FRAG_WG, [[Math.ceil(cfg.V / tcChunkStateTileV(cfg.V))], ['NT'], ['BH']], (ks) => emitTcBwdChunkState(ks, ks.fragments()), FRAG_WG);
     } else if (stage === 'bwdChunkState') {
       const tx = Math.min(16, tiles.stateBV);
@@ -162,7 +174,7 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       add(stage, name, 256, [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdSeed);
     } else if (stage === 'bwdStateScan') {
       add(stage, name, 256, [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdStateScan, 256);
-    } else if (stage === 'bwdDu' && cfg.fragments) {
+    } else if (stage === 'bwdDu' && tensorCoreStage(cfg, stage)) {
       add(stage, name, FRAG_WG, [[Math.ceil(cfg.V / tcDuTileV(cfg.V))], ['NT'], ['BH']], (ks) => emitTcBwdDu(ks, ks.fragments()), FRAG_WG);
     } else if (stage === 'bwdDu') {
       const BV = duTileV(tiles.VP);

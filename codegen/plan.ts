@@ -40,6 +40,10 @@ export interface CodegenConfig {
    * latency of their barrier-separated phases; wider ones stage more per barrier. Absent:
    * wgMemory. */
   readonly fragmentMemory?: number;
+  /** Use the tensor-core stages whose subgroup-matrix lowering has not yet been checked against
+   * the float64 reference on a GPU (backward.ts's UNVERIFIED_ON_GPU) on that lowering too; the
+   * portable lowering always uses them (CI tests it). For the check that verifies them. */
+  readonly unverifiedFragments?: true;
   /** For software adapters (lavapipe, SwiftShader): every `for` loop's bound gets an opaque
    * zero added, `(P.T >> 31u)`, so the shader compiler keeps loops rolled. Their JIT otherwise
    * unrolls every constant-trip loop and spends 10-40 s per kernel; the arithmetic is the same. */

@@ -117,8 +117,10 @@ export interface EngineOptions extends DeviceOptions {
   compactLoops?: boolean;
   /** Tuning knobs of the tensor-core tier, for measuring them (benchmarks): scalarLoads stages
    * operands one element per load instead of vec4 words; fragmentMemory caps the workgroup
-   * memory (bytes) of its kernels' layouts (CodegenConfig.fragmentMemory). */
-  tuning?: { scalarLoads?: boolean; fragmentMemory?: number };
+   * memory (bytes) of its kernels' layouts (CodegenConfig.fragmentMemory); unverifiedFragments
+   * also runs the stages whose subgroup-matrix lowering awaits a check on a GPU
+   * (CodegenConfig.unverifiedFragments; for that check, not for use). */
+  tuning?: { scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean };
 }
 
 export interface VariantOptions {
@@ -236,6 +238,7 @@ export class VariantOp {
       ...(this.engine.tier !== 'f32' ? { fragments: this.engine.tier } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.scalarLoads ? { scalarLoads: true as const } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.fragmentMemory !== undefined ? { fragmentMemory: this.engine.tuning.fragmentMemory } : {}),
+      ...(this.engine.tier !== 'f32' && this.engine.tuning.unverifiedFragments ? { unverifiedFragments: true as const } : {}),
       ...(this.engine.compactLoops ? { compactLoops: true as const } : {}),
     };
   }

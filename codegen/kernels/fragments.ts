@@ -165,7 +165,9 @@ export class Fragments {
     return `for (var e = 0u; e < 8u; e++) { ${t.arr}[${t.offset} + fr_row * ${u(t.stride)} + fr_col + e] = ${n}[e]; }`;
   }
 
-  /** Loads fragment (i, j) of `acc` from an f32 array. */
+  /** Loads fragment (i, j) of `acc` from an f32 workgroup array. Not from storage: on the H200
+   * (Dawn, driver 580.159, 2026-12-02) result fragments loaded from a storage buffer gave wrong
+   * values where the same data through workgroup memory was right. */
   load(acc: string, i: number, j: number, t: FragTarget): string {
     const n = this.name(acc, i, j);
     if (this.hardware) return `${n} = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&${t.arr}, ${t.offset}, false, ${u(t.stride)});`;

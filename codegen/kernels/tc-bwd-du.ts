@@ -2,11 +2,12 @@
 // tier), per (V-tile, chunk, b*h); the same product as the f32 tier's bwd-du.ts:
 //   dv_j = dvl_j + (k_j 2^(G_last - G_j)) . D_n
 // The decayed keys come straight from the forward's per-chunk f16 block (kg16, the state walk's
-// operand); D_n (dhs, f32) is staged as f16 in K-slabs; dvl is the accumulators' start. A full
-// tile goes straight from the fragments to the v gradient.
+// operand); D_n (dhs, f32) is staged as f16 in K-slabs; the epilogue adds dvl. (Starting the
+// accumulators from dvl, a result fragment loaded from storage, gave wrong values on the H200,
+// 2026-12-02.)
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
-import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { chunkOperandAt } from './tc-states.js';
 
@@ -48,13 +49,6 @@ ${ks.chunkMain(fr.builtins())}
   let fsc = sg % ${p.gc}u;
   let factive = sg < ${p.gr * p.gc}u;
   ${fr.declare('dv', p.fm, p.fn)}
-  if (factive) {
-    ${Array.from({ length: p.fm * p.fn }, (_, x) => {
-    const i = Math.floor(x / p.fn);
-    const j = x % p.fn;
-    return fr.load('dv', i, j, { arr: dvl, offset: `(bh * P.T + t0 + ${rowMap.row(i)}) * VD + v0 + ${rowMap.col(j)}`, stride: 'VD' });
-  }).join('\n    ')}
-  }
   for (var d0 = 0u; d0 < ${KF}u; d0 += ${SK}u) {
     ${emitF16Block({
     count: `${SK * BV}u`,
@@ -73,13 +67,9 @@ ${ks.chunkMain(fr.builtins())}
     }
     workgroupBarrier();
   }
-  if (rows == C && v0 + ${BV}u <= VD) {
-    ${emitDirectStores(fr, 'dv', p.fm, p.fn, 'factive', (i, j) => ({ arr: gradV, offset: at(rowMap.row(i), rowMap.col(j)), stride: 'P.H * VD' }))}
-  } else {
-    ${emitEpilogue(fr, 'dv', p.fm, p.fn, {
+  ${emitEpilogue(fr, 'dv', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', ...rowMap,
-    body: `if (r < rows && v0 + c < VD) { ${gradV}[${at('r', 'c')}] = value; }`,
+    body: `if (r < rows && v0 + c < VD) { ${gradV}[${at('r', 'c')}] = value + ${dvl}[(bh * P.T + t0 + r) * VD + v0 + c]; }`,
   })}
-  }
 }`;
 }

@@ -7,9 +7,10 @@
 //                                                      dvl is in dU, the seed in dh0, as in bwd-scan.ts)
 //   dS <- 2^G_last dS + (scale q 2^Gq)^T do - W^T dU  (W from the forward's w16 block)
 // and after the first chunk, dh0 = dS. dS lives in f32 result fragments; its f16 copy, -dU, the
-// chunk's decayed queries and do are staged in workgroup memory for the products. What does not
-// depend on dS (dvl into dU's accumulators, the queries, do, the W and key fragments) is loaded
-// at the top of each step, so its latency overlaps the state's epilogue.
+// chunk's decayed queries and do are staged in workgroup memory for the products; the queries
+// and do are staged at the top of each step, so their loads overlap the state's epilogue. dvl is
+// added in dU's epilogue: a result fragment loaded from storage gave wrong values on the H200
+// (2026-12-02), so no accumulator starts from storage.
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { emitEpilogue, emitFill, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
@@ -68,13 +69,6 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
     : ` * exp2(${ks.gq()}(b, h, t, t0, 0u))`;
   const sMap = { row: (i: number) => `(ssr * ${pS.fm}u + ${i}u) * 16u`, col: (j: number) => `(ssc * ${pS.fn}u + ${j}u) * 16u` };
   const vMap = { row: (i: number) => `(vsr * ${pV.fm}u + ${i}u) * 16u`, col: (j: number) => `(vsc * ${pV.fn}u + ${j}u) * 16u` };
-  // The products' 16-deep steps, unrolled: over the keys for dU, over the chunk's rows for dS.
-  const kSteps = Array.from({ length: KF / 16 }, (_, d) => d);
-  const rSteps = Array.from({ length: C / 16 }, (_, r) => r);
-  // Decayed keys, C x K row-major: left operand of dU = Kg dS (rows: the chunk's tokens).
-  const kgAt = (d: number, i: number) => ({ arr: kg16, offset: chunkOperandAt(KF, vMap.row(i), `${d * 16}u`), stride: KF });
-  // W, C x K row-major, read transposed: left operand of W^T dU (rows: keys).
-  const wtAt = (r: number, i: number) => ({ arr: w16, offset: chunkOperandAt(KF, `${r * 16}u`, sMap.row(i)), stride: KF, colMajor: true });
   return `
 ${fr.workspace(lay.f16, lay.f32)}
 
@@ -94,18 +88,8 @@ ${ks.sequenceMain(fr.builtins())}
   for (var nn = nBegin; nn < nEnd; nn++) {
     let n = nBegin + nEnd - 1u - nn;
     ${ks.chunkSpan()}
-    // What does not depend on dS first: dU's accumulators from dvl, the W and key fragments,
-    // and the chunk's decayed queries and do into workgroup memory (published by the barriers
-    // of the state's epilogue below).
-    if (vactive) {
-      ${Array.from({ length: pV.fm * pV.fn }, (_, x) => {
-    const i = Math.floor(x / pV.fn);
-    const j = x % pV.fn;
-    return fr.load('du', i, j, { arr: dU, offset: `(bh * P.T + t0 + ${vMap.row(i)}) * VD + v0 + ${vMap.col(j)}`, stride: 'VD' });
-  }).join('\n      ')}
-    }
-    ${kSteps.map((d) => Array.from({ length: pV.fm }, (_, i) => fr.preloadLeft(`pk_${d}_${i}`, kgAt(d, i))).join('\n    ')).join('\n    ')}
-    ${rSteps.map((r) => Array.from({ length: pS.fm }, (_, i) => fr.preloadLeft(`pw_${r}_${i}`, wtAt(r, i))).join('\n    ')).join('\n    ')}
+    // The chunk's decayed queries and do into workgroup memory (published by the barriers of
+    // the state's epilogue below).
     ${emitF16Block({
     count: `C * ${KF}u`,
     index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
@@ -135,29 +119,36 @@ ${ks.sequenceMain(fr.builtins())}
       let decay = exp2(${lastGate('0u')});
       ${Array.from({ length: pS.fm * pS.fn }, (_, x) => fr.scale('ds', Math.floor(x / pS.fn), x % pS.fn, 'decay')).join('\n      ')}
     }` : ''}
-    // dU = dvl + Kg dS'_n.
+    // dU = dvl + Kg dS'_n, the decayed keys (C x K) straight from the forward's kg16 block.
+    ${fr.zero('du', pV.fm, pV.fn)}
     if (vactive) {
-      ${kSteps.map((d) => fr.mma('du', pV.fm, pV.fn, (i) => kgAt(d, i),
-    (j) => ({ arr: 'wh', offset: `${lay.sS}u + ${d * 16}u * ${BV}u + ${vMap.col(j)}`, stride: BV }),
-    undefined, (i) => `pk_${d}_${i}`)).join('\n      ')}
+      for (var d0 = 0u; d0 < ${KF}u; d0 += 16u) {
+        ${fr.mma('du', pV.fm, pV.fn,
+    (i) => ({ arr: kg16, offset: chunkOperandAt(KF, vMap.row(i), 'd0'), stride: KF }),
+    (j) => ({ arr: 'wh', offset: `${lay.sS}u + d0 * ${BV}u + ${vMap.col(j)}`, stride: BV }))}
+      }
     }
     ${emitEpilogue(fr, 'du', pV.fm, pV.fn, {
     scratch: 'wf', scratchBase: 0, perPass: Math.min(perPass, pV.fm * pV.fn), active: 'vactive', ...vMap,
     body: `var x = 0.0;
       if (r < rows && v0 + c < VD) {
-        x = value;
-        ${dU}[(bh * P.T + t0 + r) * VD + v0 + c] = x;
+        let at = (bh * P.T + t0 + r) * VD + v0 + c;
+        x = ${dU}[at] + value;
+        ${dU}[at] = x;
       }
       wh[${lay.sDu}u + r * ${BV}u + c] = f16(-x);`,
   })}
     // dS += (scale q 2^Gq)^T do + W^T (-dU), over the chunk's rows.
+    // (W, C x K, read transposed straight from the forward's w16 block.)
     if (sactive) {
-      ${rSteps.map((r) => fr.mma('ds', pS.fm, pS.fn,
-    (i) => ({ arr: 'wh', offset: `${lay.sQ}u + ${r * 16}u * ${KF}u + ${sMap.row(i)}`, stride: KF, colMajor: true }),
-    (j) => ({ arr: 'wh', offset: `${lay.sDo}u + ${r * 16}u * ${BV}u + ${sMap.col(j)}`, stride: BV }))).join('\n      ')}
-      ${rSteps.map((r) => fr.mma('ds', pS.fm, pS.fn, (i) => wtAt(r, i),
-    (j) => ({ arr: 'wh', offset: `${lay.sDu}u + ${r * 16}u * ${BV}u + ${sMap.col(j)}`, stride: BV }),
-    undefined, (i) => `pw_${r}_${i}`)).join('\n      ')}
+      for (var kk = 0u; kk < C; kk += 16u) {
+        ${fr.mma('ds', pS.fm, pS.fn,
+    (i) => ({ arr: 'wh', offset: `${lay.sQ}u + kk * ${KF}u + ${sMap.row(i)}`, stride: KF, colMajor: true }),
+    (j) => ({ arr: 'wh', offset: `${lay.sDo}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
+        ${fr.mma('ds', pS.fm, pS.fn,
+    (i) => ({ arr: w16, offset: chunkOperandAt(KF, 'kk', sMap.row(i)), stride: KF, colMajor: true }),
+    (j) => ({ arr: 'wh', offset: `${lay.sDu}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
+      }
     }
     workgroupBarrier();
   }

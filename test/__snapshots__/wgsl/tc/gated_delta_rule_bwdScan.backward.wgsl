@@ -3,7 +3,7 @@ enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 // lae kernel 'gated_delta_rule_bwdScan' (bwdScan) for variant 'gated_delta_rule'
-// spec hash f24d6bf0f465f5b6; config {"K":128,"V":128,"chunk":64,"fragments":"subgroup-matrix","wgMemory":49152}; tiles {"KP":128,"VP":128,"outBV":128,"prepSlab":32,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
+// spec hash f24d6bf0f465f5b6; config {"K":128,"V":128,"chunk":64,"fragments":"subgroup-matrix","unverifiedFragments":true,"wgMemory":49152}; tiles {"KP":128,"VP":128,"outBV":128,"prepSlab":32,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
 // decay=scalar correction=delta bonus=none state=kv
 
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
@@ -89,28 +89,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n = nBegin + nEnd - 1u - nn;
     let t0 = n * C;
   let rows = min(C, P.T - t0);
-    // What does not depend on dS first: dU's accumulators from dvl, the W and key fragments,
-    // and the chunk's decayed queries and do into workgroup memory (published by the barriers
-    // of the state's epilogue below).
-    if (vactive) {
-      du_0_0 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&b_dvv, (bh * P.T + t0 + (vsr * 1u + 0u) * 16u) * VD + v0 + (vsc * 1u + 0u) * 16u, false, VD);
-    }
-    let pk_0_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 0u, false, 128u);
-    let pk_1_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 16u, false, 128u);
-    let pk_2_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 32u, false, 128u);
-    let pk_3_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 48u, false, 128u);
-    let pk_4_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 64u, false, 128u);
-    let pk_5_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 80u, false, 128u);
-    let pk_6_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 96u, false, 128u);
-    let pk_7_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + 112u, false, 128u);
-    let pw_0_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 0u) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-    let pw_0_1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 0u) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-    let pw_1_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 16u) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-    let pw_1_1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 16u) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-    let pw_2_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 32u) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-    let pw_2_1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 32u) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-    let pw_3_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 48u) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-    let pw_3_1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + 48u) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+    // The chunk's decayed queries and do into workgroup memory (published by the barriers of
+    // the state's epilogue below).
     {
       var x_v: array<vec4<f32>, (((C * 128u) / 4u) + WG - 1u) / WG>;
       for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
@@ -175,48 +155,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       ds_0_0 = subgroupMatrixScalarMultiply(ds_0_0, decay);
       ds_1_0 = subgroupMatrixScalarMultiply(ds_1_0, decay);
     }
-    // dU = dvl + Kg dS'_n.
+    // dU = dvl + Kg dS'_n, the decayed keys (C x K) straight from the forward's kg16 block.
+    du_0_0 = subgroup_matrix_result<f32, 16, 16>();
     if (vactive) {
-      {
-      let fl0 = pk_0_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 0u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
+      for (var d0 = 0u; d0 < 128u; d0 += 16u) {
+        {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + d0, false, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + d0 * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
       du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
     }
-      {
-      let fl0 = pk_1_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 16u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
-    }
-      {
-      let fl0 = pk_2_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 32u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
-    }
-      {
-      let fl0 = pk_3_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 48u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
-    }
-      {
-      let fl0 = pk_4_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 64u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
-    }
-      {
-      let fl0 = pk_5_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 80u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
-    }
-      {
-      let fl0 = pk_6_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 96u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
-    }
-      {
-      let fl0 = pk_7_0;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + 112u * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
-      du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
-    }
+      }
     }
     if (vactive) {
     subgroupMatrixStore(&wf, 0u + sg * 256u, du_0_0, false, 16u);
@@ -230,71 +178,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let value = wf[0u + sg * 256u + el];
       var x = 0.0;
       if (r < rows && v0 + c < VD) {
-        x = value;
-        b_dvv[(bh * P.T + t0 + r) * VD + v0 + c] = x;
+        let at = (bh * P.T + t0 + r) * VD + v0 + c;
+        x = b_dvv[at] + value;
+        b_dvv[at] = x;
       }
       wh[2048u + r * 16u + c] = f16(-x);
     }
   }
   workgroupBarrier();
     // dS += (scale q 2^Gq)^T do + W^T (-dU), over the chunk's rows.
+    // (W, C x K, read transposed straight from the forward's w16 block.)
     if (sactive) {
-      {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 0u * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 0u * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 11264u + 0u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
+      for (var kk = 0u; kk < C; kk += 16u) {
+        {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + kk * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + kk * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 11264u + kk * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
       ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
       ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
     }
-      {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 16u * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 16u * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 11264u + 16u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
+        {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + kk) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + kk) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
       ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
       ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
     }
-      {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 32u * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 32u * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 11264u + 32u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
-      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
-      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
-    }
-      {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 48u * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + 48u * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 11264u + 48u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
-      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
-      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
-    }
-      {
-      let fl0 = pw_0_0;
-      let fl1 = pw_0_1;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + 0u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
-      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
-      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
-    }
-      {
-      let fl0 = pw_1_0;
-      let fl1 = pw_1_1;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + 16u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
-      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
-      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
-    }
-      {
-      let fl0 = pw_2_0;
-      let fl1 = pw_2_1;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + 32u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
-      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
-      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
-    }
-      {
-      let fl0 = pw_3_0;
-      let fl1 = pw_3_1;
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + 48u * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
-      ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
-      ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
-    }
+      }
     }
     workgroupBarrier();
   }

@@ -3,7 +3,7 @@ enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 // lae kernel 'gla_bwdDu' (bwdDu) for variant 'gla'
-// spec hash 4f7810925b4783ac; config {"K":128,"V":128,"chunk":64,"fragments":"subgroup-matrix","wgMemory":49152}; tiles {"KP":128,"VP":128,"outBV":128,"prepSlab":16,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
+// spec hash 4f7810925b4783ac; config {"K":128,"V":128,"chunk":64,"fragments":"subgroup-matrix","unverifiedFragments":true,"wgMemory":49152}; tiles {"KP":128,"VP":128,"outBV":128,"prepSlab":16,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
 // decay=diagonal correction=none bonus=none state=kv
 
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
@@ -49,12 +49,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var dv_0_1 = subgroup_matrix_result<f32, 16, 16>();
   var dv_1_0 = subgroup_matrix_result<f32, 16, 16>();
   var dv_1_1 = subgroup_matrix_result<f32, 16, 16>();
-  if (factive) {
-    dv_0_0 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&b_dvl, (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * VD + v0 + (fsc * 2u + 0u) * 16u, false, VD);
-    dv_0_1 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&b_dvl, (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, false, VD);
-    dv_1_0 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&b_dvl, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * VD + v0 + (fsc * 2u + 0u) * 16u, false, VD);
-    dv_1_1 = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&b_dvl, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, false, VD);
-  }
   for (var d0 = 0u; d0 < 128u; d0 += 128u) {
     {
       var x_v: array<f32, ((8192u) + WG - 1u) / WG>;
@@ -89,15 +83,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
   }
-  if (rows == C && v0 + 64u <= VD) {
-    if (factive) {
-    subgroupMatrixStore(&b_grad_v, ((b * P.T + t0 + (fsr * 2u + 0u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 0u) * 16u, dv_0_0, false, P.H * VD);
-    subgroupMatrixStore(&b_grad_v, ((b * P.T + t0 + (fsr * 2u + 0u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 1u) * 16u, dv_0_1, false, P.H * VD);
-    subgroupMatrixStore(&b_grad_v, ((b * P.T + t0 + (fsr * 2u + 1u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 0u) * 16u, dv_1_0, false, P.H * VD);
-    subgroupMatrixStore(&b_grad_v, ((b * P.T + t0 + (fsr * 2u + 1u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 1u) * 16u, dv_1_1, false, P.H * VD);
-  }
-  } else {
-    if (factive) {
+  if (factive) {
     subgroupMatrixStore(&wf, 0u + sg * 256u, dv_0_0, false, 16u);
   }
   workgroupBarrier();
@@ -107,7 +93,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
       let value = wf[0u + sg * 256u + el];
-      if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value; }
+      if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value + b_dvl[(bh * P.T + t0 + r) * VD + v0 + c]; }
     }
   }
   workgroupBarrier();
@@ -121,7 +107,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let value = wf[0u + sg * 256u + el];
-      if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value; }
+      if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value + b_dvl[(bh * P.T + t0 + r) * VD + v0 + c]; }
     }
   }
   workgroupBarrier();
@@ -135,7 +121,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
       let value = wf[0u + sg * 256u + el];
-      if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value; }
+      if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value + b_dvl[(bh * P.T + t0 + r) * VD + v0 + c]; }
     }
   }
   workgroupBarrier();
@@ -149,9 +135,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let value = wf[0u + sg * 256u + el];
-      if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value; }
+      if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value + b_dvl[(bh * P.T + t0 + r) * VD + v0 + c]; }
     }
   }
   workgroupBarrier();
-  }
 }

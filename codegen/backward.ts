@@ -12,7 +12,7 @@
 import type { VariantDef, Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
 import {
-  emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdChunkEnd, emitBwdBonus, dqkAsMatmuls,
+  emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdChunkEnd, CHUNK_END_ROWS, emitBwdBonus, dqkAsMatmuls,
 } from './kernels/bwd-intra.js';
 import { emitBwdScan, emitBwdSeed } from './kernels/bwd-scan.js';
 import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-scan.js';
@@ -149,10 +149,7 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       add(stage, name, FRAG_WG, [[Math.ceil(cfg.V / tcBwdScanLayout(new KernelSource(def, cfg, tiles, stage, FRAG_WG)).BV)], ['SH'], [1]],
         (ks) => emitTcBwdScan(ks, ks.fragments()), FRAG_WG);
     } else if (stage === 'bwdChunkEnd') {
-      // Summed in the lanes of the workgroup that used to sum it: bwdDk's as a matmul (WG / BW
-      // lanes), one lane per element otherwise.
-      const { BW, wg } = matmulShape(cfg.K);
-      add(stage, name, 64, [[Math.ceil(cfg.K / 64)], ['NT'], ['BH']], emitBwdChunkEnd, 1, { LANES: dqkAsMatmuls(def) ? wg / BW : 1 });
+      add(stage, name, 32 * CHUNK_END_ROWS, [[Math.ceil(cfg.K / CHUNK_END_ROWS)], ['NT'], ['BH']], emitBwdChunkEnd);
     } else if (stage === 'bwdScan') {
       const tx = Math.min(16, tiles.scanBV);
       add(stage, name, tx * Math.min(16, tiles.KP, cfg.chunk), [[Math.ceil(cfg.V / tiles.scanBV)], ['SH'], [1]], emitBwdScan, tx);

@@ -81,24 +81,34 @@ export function emitBwdDScores(ks: KernelSource): string {
   });
 }
 
+/** Key rows per workgroup of bwdChunkEnd (a subgroup-sized group of lanes each). */
+export const CHUNK_END_ROWS = 8;
+
 /** The gate's chunk-end term rowsum(dS'_n * S_{n+1}) of each key row, stored in dbk at the
  * chunk's last token for bwdDk to add to its own term there (bwdDk then binds neither hs, dhs
- * nor ht). One thread per key row, summing over V in LANES interleaved partial sums added in
- * order: the order bwdDk's workgroup used when it summed them itself (LANES = 1: in sequence). */
+ * nor ht). 32 lanes per key row stride over V together, so each load of a row of dS'_n and
+ * S_{n+1} is one coalesced access (a thread per row walking V read 32 rows V floats apart per
+ * load), and the first lane adds the 32 partial sums in order. */
 export function emitBwdChunkEnd(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
   const dbk = ks.use('dbk', 'read_write');
   return `
+var<workgroup> sPart: array<f32, WG>;
+
 ${ks.chunkMain()}
-  let x = wid.x * WG + lid;
-  if (x >= KD) { return; }
-  var rs = 0.0;
-  for (var j = 0u; j < LANES; j++) {
-    var part = 0.0;
-    for (var c = j; c < VD; c += LANES) { part += ${hp.chunkEndTerm('x', 'c')}; }
-    rs += part;
+  let x = wid.x * ${CHUNK_END_ROWS}u + lid / 32u;
+  let ln = lid % 32u;
+  var part = 0.0;
+  if (x < KD) {
+    for (var c = ln; c < VD; c += 32u) { part += ${hp.chunkEndTerm('x', 'c')}; }
   }
-  ${dbk}[${hp.tok()}(bh, t0 + rows - 1u, x, KD)] = rs;
+  sPart[lid] = part;
+  workgroupBarrier();
+  if (ln == 0u && x < KD) {
+    var rs = 0.0;
+    for (var j = 0u; j < 32u; j++) { rs += sPart[lid + j]; }
+    ${dbk}[${hp.tok()}(bh, t0 + rows - 1u, x, KD)] = rs;
+  }
 }`;
 }
 

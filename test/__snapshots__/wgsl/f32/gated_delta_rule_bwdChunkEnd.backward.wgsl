@@ -15,9 +15,8 @@ const VD: u32 = 64u;
 const KP: u32 = 64u;
 const VP: u32 = 64u;
 const DG: u32 = 1u;
-const WG: u32 = 64u;
+const WG: u32 = 256u;
 const WG_X: u32 = 1u;
-const LANES: u32 = 4u;
 const LOG2E: f32 = 1.4426950408889634;
 
 fn lae_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
@@ -27,6 +26,8 @@ fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
 fn st(bh: u32, n: u32, d: u32, c: u32) -> u32 { return ((bh * P.NT + n) * KD + d) * VD + c; }
 fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
 
+var<workgroup> sPart: array<f32, WG>;
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n = wid.y;
@@ -35,13 +36,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let h = bh % P.H;
   let t0 = n * C;
   let rows = min(C, P.T - t0);
-  let x = wid.x * WG + lid;
-  if (x >= KD) { return; }
-  var rs = 0.0;
-  for (var j = 0u; j < LANES; j++) {
-    var part = 0.0;
-    for (var c = j; c < VD; c += LANES) { part += b_dhs[st(bh, n, x, c)] * select(b_ht[((b * P.H + h) * KD + x) * VD + c], b_hs[st(bh, min(n + 1u, P.NT - 1u), x, c)], (n + 1u < P.NT)); }
-    rs += part;
+  let x = wid.x * 8u + lid / 32u;
+  let ln = lid % 32u;
+  var part = 0.0;
+  if (x < KD) {
+    for (var c = ln; c < VD; c += 32u) { part += b_dhs[st(bh, n, x, c)] * select(b_ht[((b * P.H + h) * KD + x) * VD + c], b_hs[st(bh, min(n + 1u, P.NT - 1u), x, c)], (n + 1u < P.NT)); }
   }
-  b_dbk[tok(bh, t0 + rows - 1u, x, KD)] = rs;
+  sPart[lid] = part;
+  workgroupBarrier();
+  if (ln == 0u && x < KD) {
+    var rs = 0.0;
+    for (var j = 0u; j < 32u; j++) { rs += sPart[lid + j]; }
+    b_dbk[tok(bh, t0 + rows - 1u, x, KD)] = rs;
+  }
 }

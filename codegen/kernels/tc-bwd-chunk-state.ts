@@ -8,6 +8,7 @@ import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
 import { emitF16Block } from './staged.js';
+import { scaledDecayedQuery } from './tc-scores.js';
 
 /** V columns per workgroup. */
 export const tcChunkStateTileV = (V: number) => Math.min(64, fragCeil(V));
@@ -25,14 +26,9 @@ export function emitTcBwdChunkState(ks: KernelSource, fr: Fragments): string {
     throw new ConfigError(`the backward's chunk states at K = ${ks.cfg.K} need ${2 * f16 + 4 * f32} bytes of workgroup memory, past ${budget}; raise tuning.fragmentMemory`);
   }
   const p = partition(KF / 16, BV / 16);
-  const q = ks.role('q');
-  const q4 = ks.role4('q');
   const dO = ks.seedDo();
   const dhs = ks.use('dhs', 'read_write');
-  const qDecay = ks.decayed ? ` * exp2(${ks.gq()}(b, h, t, t0, d))` : '';
-  const qDecay4 = !ks.decayed ? '' : ks.diag
-    ? ` * exp2(vec4<f32>(${[0, 1, 2, 3].map((x) => `${ks.gq()}(b, h, t, t0, d + ${x}u)`).join(', ')}))`
-    : ` * exp2(${ks.gq()}(b, h, t, t0, 0u))`;
+  const qs = scaledDecayedQuery(ks);
   const rowMap = { row: (i: number) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(fsc * ${p.fn}u + ${j}u) * 16u` };
   const at = (r: string, c: string) => `((bh * P.NT + n) * KD + ${r}) * VD + v0 + ${c}`;
   return `
@@ -49,8 +45,8 @@ ${ks.chunkMain(fr.builtins())}
   ${emitF16Block({
     count: `C * ${KF}u`,
     index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
-    value: `P.scale * ${q}(b, t, h, d)${qDecay}`,
-    wide: q4 && `P.scale * ${q4}(b, t, h, d)${qDecay4}`,
+    value: qs.value,
+    wide: qs.wide,
     valid: `e / ${KF}u < rows && e % ${KF}u < KD`,
     arr: 'wh', at: (e) => `${sQ}u + ${e}`,
   })}

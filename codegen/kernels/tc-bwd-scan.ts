@@ -15,6 +15,7 @@ import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { emitEpilogue, emitFill, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
 import { emitF16Block } from './staged.js';
+import { scaledDecayedQuery } from './tc-scores.js';
 import { chunkOperandAt } from './tc-states.js';
 
 interface BwdScanLayout { BV: number; perPass: number; sS: number; sDu: number; sQ: number; sDo: number; f16: number; f32: number }
@@ -48,8 +49,6 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   const pS = partition(KF / 16, BV / 16);
   const pV = partition(C / 16, BV / 16);
   const sGl = scratchWords(perPass);
-  const q = ks.role('q');
-  const q4 = ks.role4('q');
   const dO = ks.seedDo();
   // As in the f32 tier's scan: dvl is in dU (bwdDvLocal left it there) and is added to in
   // place; the seed dht is in dh0 (bwdSeed copied it, zeros without dht).
@@ -63,10 +62,7 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   if (d >= KD || c >= VD) { return 0.0; }
   return ${dh0}[${ks.stateIndex('sq', 'h', 'd', 'c')}];
 }`);
-  const qDecay = ks.decayed ? ` * exp2(${ks.gq()}(b, h, t, t0, d))` : '';
-  const qDecay4 = !ks.decayed ? '' : ks.diag
-    ? ` * exp2(vec4<f32>(${[0, 1, 2, 3].map((x) => `${ks.gq()}(b, h, t, t0, d + ${x}u)`).join(', ')}))`
-    : ` * exp2(${ks.gq()}(b, h, t, t0, 0u))`;
+  const qs = scaledDecayedQuery(ks);
   const sMap = { row: (i: number) => `(ssr * ${pS.fm}u + ${i}u) * 16u`, col: (j: number) => `(ssc * ${pS.fn}u + ${j}u) * 16u` };
   const vMap = { row: (i: number) => `(vsr * ${pV.fm}u + ${i}u) * 16u`, col: (j: number) => `(vsc * ${pV.fn}u + ${j}u) * 16u` };
   return `
@@ -93,8 +89,8 @@ ${ks.sequenceMain(fr.builtins())}
     ${emitF16Block({
     count: `C * ${KF}u`,
     index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
-    value: `P.scale * ${q}(b, t, h, d)${qDecay}`,
-    wide: q4 && `P.scale * ${q4}(b, t, h, d)${qDecay4}`,
+    value: qs.value,
+    wide: qs.wide,
     valid: `e / ${KF}u < rows && e % ${KF}u < KD`,
     arr: 'wh', at: (e) => `${lay.sQ}u + ${e}`,
   })}

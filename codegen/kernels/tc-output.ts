@@ -9,7 +9,7 @@ import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
 import { emitDirectStores, emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget } from './fragments.js';
-import { emitTcScores, tcScoresWords } from './tc-scores.js';
+import { emitTcScores, scaledDecayedQuery, tcScoresWords } from './tc-scores.js';
 
 /** V columns per workgroup of the output stage: the scores are computed once per tile. */
 export const tcOutputTileV = (V: number) => Math.min(fragCeil(V), 128);
@@ -44,8 +44,7 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
   const lay = tcOutputLayout(ks);
   const SK = lay.slab;
   const p = partition(C / 16, BV / 16);
-  const q = ks.role('q');
-  const q4 = ks.role4('q');
+  const qs = scaledDecayedQuery(ks);
   // The per-chunk states and V_new are read four-wide where V is a multiple of 4.
   const wideV = ks.vectorLoads && cfg.V % 4 === 0;
   const hs4 = wideV ? ks.use('hs', 'read', false, 'vec4<f32>') : null;
@@ -62,10 +61,6 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
     const v4 = ks.role4('v');
     value4 = v4 && `${v4}(b, t, h, cg)`;
   }
-  const qDecay = ks.decayed ? ` * exp2(${ks.gq()}(b, h, t, t0, d))` : '';
-  const qDecay4 = !ks.decayed ? '' : ks.diag
-    ? ` * exp2(vec4<f32>(${[0, 1, 2, 3].map((x) => `${ks.gq()}(b, h, t, t0, d + ${x}u)`).join(', ')}))`
-    : ` * exp2(${ks.gq()}(b, h, t, t0, 0u))`;
   const add = ks.def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, cg)` : '';
   const at = '((b * P.T + t) * P.H + h) * VD + cg';
   const store = ks.def.roles.outputGate
@@ -128,8 +123,8 @@ ${ks.chunkMain(fr.builtins())}
     ${emitF16Block({
     count: `C * ${SK}u`,
     index: (four) => `let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(d0 + e % ${SK}u, KD - ${four ? 4 : 1}u);`,
-    value: `P.scale * ${q}(b, t, h, d)${qDecay}`,
-    wide: q4 && `P.scale * ${q4}(b, t, h, d)${qDecay4}`,
+    value: qs.value,
+    wide: qs.wide,
     valid: `e / ${SK}u < rows && d0 + e % ${SK}u < KD`,
     arr: 'wh', at: (e) => `${lay.sQ}u + ${e}`,
   })}

@@ -51,6 +51,19 @@ export function emitTcScores(ks: KernelSource, fr: Fragments, o: TcScoresOptions
   return anchoredScores(ks) ? emitAnchored(ks, fr, o) : emitFactored(ks, fr, o);
 }
 
+/** The queries as the products with a state read them, scale q 2^Gq (the exclusive cumsum for
+ * the bonus form), at (b, t, h, d), and their vec4 form over d .. d+3 where q has one: for the
+ * F16Block stagings of the output stage and the backward's state products. */
+export function scaledDecayedQuery(ks: KernelSource): { value: string; wide: string | null } {
+  const q = ks.role('q');
+  const q4 = ks.role4('q');
+  const decay = ks.decayed ? ` * exp2(${ks.gq()}(b, h, t, t0, d))` : '';
+  const decay4 = !ks.decayed ? '' : ks.diag
+    ? ` * exp2(vec4<f32>(${[0, 1, 2, 3].map((x) => `${ks.gq()}(b, h, t, t0, d + ${x}u)`).join(', ')}))`
+    : ` * exp2(${ks.gq()}(b, h, t, t0, 0u))`;
+  return { value: `P.scale * ${q}(b, t, h, d)${decay}`, wide: q4 && `P.scale * ${q4}(b, t, h, d)${decay4}` };
+}
+
 /** The exponent G[t, d] of the key side, 0 without decay. */
 function gateAt(ks: KernelSource, t: string, d: string): string {
   return ks.decayed ? `${ks.gcs()}(b, h, ${t}, ${d})` : '0.0';

@@ -8,13 +8,13 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> in_q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b_do: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b_dhs: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b_dvv: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b_dh0: array<f32>;
-@group(0) @binding(6) var<storage, read> b_w16: array<f16>;
-@group(0) @binding(7) var<storage, read> b_kg16: array<f16>;
+@group(0) @binding(1) var<storage, read> b_do: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b_dhs: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_dvv: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b_dh0: array<f32>;
+@group(0) @binding(5) var<storage, read> b_w16: array<f16>;
+@group(0) @binding(6) var<storage, read> b_kg16: array<f16>;
+@group(0) @binding(7) var<storage, read> in_q: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read> b_gcum: array<f32>;
 
 const C: u32 = 64u;
@@ -32,11 +32,11 @@ fn lae_softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); 
 fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
 
 fn role_q(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_q[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u][((((b) * P.T + t) * P.H + h) * KD + j) & 3u]; }
-fn role4_q(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_q[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
 fn seed_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
   if (d >= KD || c >= VD) { return 0.0; }
   return b_dh0[((sq * P.H + h) * KD + d) * VD + c];
 }
+fn role4_q(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_q[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
 fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG]; }
 fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
 

@@ -8,9 +8,9 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> in_q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b_do: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b_dhs: array<f32>;
+@group(0) @binding(1) var<storage, read> b_do: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b_dhs: array<f32>;
+@group(0) @binding(3) var<storage, read> in_q: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> b_gcum: array<f32>;
 
 const C: u32 = 64u;

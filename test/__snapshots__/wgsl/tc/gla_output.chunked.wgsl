@@ -9,10 +9,10 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> in_q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b_hs: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> b_o: array<f32>;
-@group(0) @binding(4) var<storage, read> in_v: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> b_gcum: array<f32>;
+@group(0) @binding(2) var<storage, read> b_gcum: array<f32>;
+@group(0) @binding(3) var<storage, read> b_hs: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> b_o: array<f32>;
+@group(0) @binding(5) var<storage, read> in_v: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> in_k: array<vec4<f32>>;
 
 const C: u32 = 64u;
@@ -33,9 +33,9 @@ fn role_q(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_q[((((b) * P.T + t)
 fn role_v(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u][((((b) * P.T + t) * P.H + h) * VD + j) & 3u]; }
 fn role_k(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u][((((b) * P.T + t) * P.H + h) * KD + j) & 3u]; }
 fn role4_q(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_q[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
-fn role4_v(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u]; }
 fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG + d]; }
 fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
+fn role4_v(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u]; }
 fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
 
 var<workgroup> wh: array<f16, 13440>;

@@ -1,0 +1,70 @@
+// The published package as a user gets it: `npm pack` (prepack builds dist), installed into an
+// empty project with no other packages, imported in Node and bundled for the browser.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as esbuild from 'esbuild';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI_ONLY = ['typescript', 'ts-morph', 'commander'];
+
+describe('the npm package', () => {
+  let dir: string;
+  let project: string;
+  let packed: { unpackedSize: number; filename: string };
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lae-pack-'));
+    const out = execFileSync('npm', ['pack', '--pack-destination', dir, '--json'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    packed = JSON.parse(out)[0];
+    project = join(dir, 'project');
+    execFileSync('mkdir', ['-p', project]);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', type: 'module' }));
+    // --offline: every dependency of lae is an optional peer, so nothing else is fetched.
+    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', join(dir, packed.filename)], { cwd: project, stdio: 'ignore' });
+  }, 120_000);
+  afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+
+  it('depends on nothing a browser or an engine-only Node user does not need', () => {
+    const pkg = JSON.parse(readFileSync(join(project, 'node_modules', 'lae', 'package.json'), 'utf8'));
+    expect(pkg.dependencies ?? {}).toEqual({});
+    for (const name of [...CLI_ONLY, 'webgpu']) {
+      expect(pkg.peerDependencies[name]).toBeTruthy();
+      expect(pkg.peerDependenciesMeta[name]).toEqual({ optional: true });
+    }
+    expect(readFileSync(join(project, 'package-lock.json'), 'utf8')).not.toMatch(/node_modules\/(typescript|ts-morph|commander|webgpu)"/);
+    // The engine alone, without Dawn: stated in the README.
+    expect(packed.unpackedSize).toBeLessThan(2_000_000);
+  });
+
+  it('imports in Node without typescript, ts-morph, commander or webgpu; without Dawn, NoAdapterError says to install it', () => {
+    const script = "import('lae').then(async (m) => { try { await m.createEngine(); console.log('engine?'); } catch (e) { console.log(e.name + ': ' + e.message); } })";
+    const out = execFileSync(process.execPath, ['-e', script], { cwd: project, encoding: 'utf8' });
+    expect(out).toMatch(/^NoAdapterError: .*npm i webgpu/);
+    expect(out).not.toMatch(/apt-get/);
+  });
+
+  it('the CLI without its optional dependencies says what to install', () => {
+    const r = spawnSync(process.execPath, [join(project, 'node_modules', 'lae', 'dist', 'cli', 'main.js'), 'list'], { cwd: project, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/the lae CLI needs commander: npm i -D commander/);
+  });
+
+  it('bundles for the browser with esbuild: no warnings, no node: built-ins, no webgpu package', async () => {
+    writeFileSync(join(project, 'main.js'), "import { createEngine, VARIANTS } from 'lae';\nconsole.log(VARIANTS.gla.decay, await createEngine());\n");
+    const r = await esbuild.build({
+      entryPoints: [join(project, 'main.js')], absWorkingDir: project, bundle: true, platform: 'browser', format: 'esm',
+      target: 'es2022', write: false, metafile: true, minify: true, logLevel: 'silent',
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.warnings).toEqual([]);
+    const inputs = Object.keys(r.metafile.inputs);
+    expect(inputs.some((p) => p.endsWith('dist/runtime/dawn-browser.js'))).toBe(true);
+    expect(inputs.filter((p) => /dist\/runtime\/dawn\.js$|node_modules\/(webgpu|typescript|ts-morph|commander)\//.test(p))).toEqual([]);
+    const code = r.outputFiles[0]!.text;
+    expect(code).not.toMatch(/["']node:/);
+    expect(code).not.toMatch(/(from|import\(|require\()\s*["']webgpu["']/);
+  });
+});

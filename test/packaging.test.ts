@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as esbuild from 'esbuild';
+import { build as viteBuild, type Rollup } from 'vite';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI_ONLY = ['typescript', 'ts-morph', 'commander'];
@@ -66,5 +67,25 @@ describe('the npm package', () => {
     const code = r.outputFiles[0]!.text;
     expect(code).not.toMatch(/["']node:/);
     expect(code).not.toMatch(/(from|import\(|require\()\s*["']webgpu["']/);
+  });
+
+  it('bundles for the browser with Vite: no warnings, no externalized Node built-ins, no webgpu package', async () => {
+    writeFileSync(join(project, 'index.html'), '<!doctype html><script type="module" src="/main.js"></script>\n');
+    writeFileSync(join(project, 'main.js'), "import { createEngine, VARIANTS } from 'lae';\nconsole.log(VARIANTS.gla.decay, await createEngine());\n");
+    const warnings: string[] = [];
+    const logger = {
+      info() {}, clearScreen() {}, hasWarned: false, hasErrorLogged: () => false,
+      warn: (m: string) => warnings.push(m), warnOnce: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m),
+    };
+    const r = await viteBuild({ root: project, configFile: false, customLogger: logger, build: { write: false, target: 'es2022' } });
+    const chunks = (Array.isArray(r) ? r : [r as Rollup.RollupOutput]).flatMap((x) => x.output).filter((o): o is Rollup.OutputChunk => o.type === 'chunk');
+    expect(warnings).toEqual([]);
+    // One chunk: no dead chunk of externalized node:path, module, node:url.
+    expect(chunks.map((c) => c.fileName)).toHaveLength(1);
+    const code = chunks[0]!.code;
+    expect(code).not.toMatch(/["'`]node:/);
+    expect(code).not.toMatch(/(from|import\(|require\()\s*["'`]webgpu["'`]/);
+    expect(chunks[0]!.moduleIds.some((id) => id.endsWith('dist/runtime/dawn-browser.js'))).toBe(true);
+    expect(chunks[0]!.moduleIds.filter((id) => /dist\/runtime\/dawn\.js$|node_modules\/webgpu\//.test(id))).toEqual([]);
   });
 });

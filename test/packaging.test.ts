@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as esbuild from 'esbuild';
 import { build as viteBuild, type Rollup } from 'vite';
+import webpack from 'webpack';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI_ONLY = ['typescript', 'ts-morph', 'commander'];
@@ -87,5 +88,21 @@ describe('the npm package', () => {
     expect(code).not.toMatch(/(from|import\(|require\()\s*["'`]webgpu["'`]/);
     expect(chunks[0]!.moduleIds.some((id) => id.endsWith('dist/runtime/dawn-browser.js'))).toBe(true);
     expect(chunks[0]!.moduleIds.filter((id) => /dist\/runtime\/dawn\.js$|node_modules\/webgpu\//.test(id))).toEqual([]);
+  });
+
+  it('bundles for the browser with webpack: no warnings (no expression-based import), no Node built-ins, no webgpu package', async () => {
+    writeFileSync(join(project, 'main.js'), "import { createEngine, VARIANTS } from 'lae';\nconsole.log(VARIANTS.gla.decay, await createEngine());\n");
+    const stats = await new Promise<webpack.Stats>((resolve, reject) => {
+      webpack({
+        mode: 'production', target: 'web', context: project, entry: './main.js',
+        output: { path: join(dir, 'webpack-out'), module: true }, experiments: { outputModule: true, topLevelAwait: true },
+      }, (err, st) => (err || !st ? reject(err ?? new Error('no stats')) : resolve(st)));
+    });
+    const json = stats.toJson({ all: false, warnings: true, errors: true, modules: true, nestedModules: true });
+    expect(json.errors ?? []).toEqual([]);
+    expect((json.warnings ?? []).map((w) => w.message)).toEqual([]);
+    const ids = (json.modules ?? []).flatMap((m) => [m.name ?? '', ...((m.modules ?? []).map((n) => n.name ?? ''))]);
+    expect(ids.some((n) => n.endsWith('dist/runtime/dawn-browser.js'))).toBe(true);
+    expect(ids.filter((n) => /dist\/runtime\/dawn\.js$|node_modules\/webgpu\/|^node:|external /.test(n))).toEqual([]);
   });
 });

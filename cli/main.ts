@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // lae: list variants, generate kernels, run the demo and the benchmarks.
-import { Command, InvalidArgumentError } from 'commander';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
@@ -12,6 +11,20 @@ import { benchVarlen, VARLEN_HEADER, VARLEN_LENGTHS } from '../bench/varlen.js';
 import { runDemo } from './demo.js';
 import { TENSOR_CORE_OPTIONS, type TensorCoreOption } from '../runtime/tier.js';
 import type { FragmentLowering } from '../codegen/index.js';
+
+// commander, typescript and ts-morph serve only the CLI: they are optional peer dependencies of
+// lae, so an engine-only install (Node or browser) does not carry them.
+const missing = (e: unknown, names: string[]) =>
+  (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && names.some((n) => String((e as Error).message).includes(`'${n}'`));
+let commander: typeof import('commander');
+try {
+  commander = await import('commander');
+} catch (e) {
+  if (!missing(e, ['commander'])) throw e;
+  console.error('the lae CLI needs commander: npm i -D commander (and, for lae gen, typescript and ts-morph)');
+  process.exit(1);
+}
+const { Command, InvalidArgumentError } = commander;
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -52,7 +65,15 @@ program.command('gen')
   .option('--tensor-cores [lowering]', 'the tensor-core tier: subgroup-matrix (default; needs shader-f16, subgroups, chromium-experimental-subgroup-matrix) or portable (plain WGSL, needs shader-f16)')
   .action(async (variant: string, o: { out: string; chunk: 16 | 32 | 64; K: number; V: number; varlen?: boolean; tensorCores?: string | true; compactLoops?: boolean }) => {
     // Loaded on demand: gen pulls in the TypeScript compiler and ts-morph.
-    const { runGen } = await import('./gen.js');
+    let gen: typeof import('./gen.js');
+    try {
+      gen = await import('./gen.js');
+    } catch (e) {
+      if (!missing(e, ['typescript', 'ts-morph'])) throw e;
+      console.error('lae gen needs typescript and ts-morph: npm i -D typescript ts-morph');
+      process.exit(1);
+    }
+    const { runGen } = gen;
     const tensorCores = o.tensorCores === true ? 'subgroup-matrix' : o.tensorCores as FragmentLowering | undefined;
     const files = await runGen({ variant, out: o.out, chunk: o.chunk, K: o.K, V: o.V, varlen: o.varlen, tensorCores, compactLoops: o.compactLoops });
     for (const f of files) console.log(f);

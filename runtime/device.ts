@@ -3,6 +3,7 @@
 // are far below what the kernels can use.
 import { chooseTier, SUBGROUP_MATRIX_FEATURES, tensorCoreLimitBlocker, type TensorCoreOption, type Tier } from './tier.js';
 import { EngineError } from './errors.js';
+import { loadDawn, type DawnModule } from './dawn.js';
 
 /** Dawn instance toggles that expose the tensor cores: experimental features (subgroup matrices)
  * need allow_unsafe_apis, and Dawn blocks shader-f16 on NVIDIA's Vulkan driver by default
@@ -51,13 +52,27 @@ export function isSoftwareAdapter(info: { vendor?: string; architecture?: string
   return /llvmpipe|lavapipe|swiftshader/.test(text);
 }
 
+/** Whether this is Node (Node 21+ also has a navigator, without gpu). */
+function inNode(): boolean {
+  return typeof process !== 'undefined' && !!(process as { versions?: { node?: string } }).versions?.node;
+}
+
 export class NoAdapterError extends Error {
-  constructor(detail: string) {
-    super(
-      `no WebGPU adapter is available (${detail}). In a browser, use one with WebGPU enabled. ` +
-      'On Linux without a GPU, install Mesa\'s lavapipe (software Vulkan): on Debian 12, ' +
-      '`apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1` (`npm run setup` does this); ' +
-      'Debian\'s own Mesa 22 is too old for Dawn. With a GPU, install its Vulkan driver.');
+  /** `where` defaults to the environment this runs in. */
+  constructor(detail: string, where: 'node' | 'browser' | 'node-without-dawn' = inNode() ? 'node' : 'browser') {
+    super(where === 'node-without-dawn'
+      ? `no WebGPU adapter is available (${detail}). lae in Node gets WebGPU from Dawn, the optional peer dependency 'webgpu': npm i webgpu`
+      : where === 'browser'
+      ? `no WebGPU adapter is available (${detail}): this browser exposes no WebGPU adapter. ` +
+        'Use a WebGPU-capable browser (Chrome or Edge 113+, Firefox 141+ on Windows, Safari 26+) on a secure context ' +
+        '(https or localhost). Where WebGPU is behind a flag, enable it: in Chrome/Chromium on Linux, ' +
+        'chrome://flags/#enable-unsafe-webgpu and chrome://flags/#enable-vulkan (or start it with ' +
+        '--enable-unsafe-webgpu --enable-features=Vulkan); in Firefox, dom.webgpu.enabled in about:config. ' +
+        'If WebGPU is on but the GPU is blocklisted, chrome://gpu says why.'
+      : `no WebGPU adapter is available (${detail}). ` +
+        'On Linux without a GPU, install Mesa\'s lavapipe (software Vulkan): on Debian 12, ' +
+        '`apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1` (`npm run setup` does this); ' +
+        'Debian\'s own Mesa 22 is too old for Dawn. With a GPU, install its Vulkan driver.');
     this.name = 'NoAdapterError';
   }
 }
@@ -65,12 +80,12 @@ export class NoAdapterError extends Error {
 async function getGpu(flags: string[]): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
-  let mod: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
+  if (!inNode()) throw new NoAdapterError('navigator.gpu is absent', 'browser');
+  let mod: DawnModule;
   try {
-    const name = 'webgpu'; // a variable keeps browser bundlers from resolving Dawn
-    mod = await import(name);
+    mod = await loadDawn();
   } catch (e) {
-    throw new NoAdapterError(`navigator.gpu is absent and the 'webgpu' package could not be loaded: ${(e as Error).message}`);
+    throw new NoAdapterError(`the 'webgpu' package could not be loaded: ${(e as Error).message}`, 'node-without-dawn');
   }
   for (const [k, v] of Object.entries(mod.globals)) {
     if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;

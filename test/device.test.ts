@@ -23,4 +23,15 @@ describe('device failures', () => {
     expect(e.message).toMatch(/mesa-vulkan-drivers/);
     expect(e.message).toMatch(/npm run setup/);
   });
+  it('in a browser, the no-adapter error says how to enable WebGPU there, not how to install Mesa', () => {
+    const e = new NoAdapterError('navigator.gpu is absent', 'browser');
+    expect(e.message).toMatch(/this browser exposes no WebGPU adapter/);
+    expect(e.message).toMatch(/--enable-unsafe-webgpu/);
+    expect(e.message).not.toMatch(/apt-get|mesa|npm run setup/i);
+  });
+  it('in Node without the webgpu package, the no-adapter error says to install it', () => {
+    const e = new NoAdapterError("the 'webgpu' package could not be loaded", 'node-without-dawn');
+    expect(e.message).toMatch(/npm i webgpu/);
+    expect(e.message).not.toMatch(/apt-get/);
+  });
 });

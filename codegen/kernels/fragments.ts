@@ -73,6 +73,19 @@ export function partition(rowsF: number, colsF: number): Partition {
   return best!;
 }
 
+/** A subgroup's place in partition p, as WGSL names with a one-letter prefix: `<x>sr`, `<x>sc`
+ * (its row and column in the subgroup grid) and `<x>active` (whether it owns fragments), the
+ * statements declaring them, and the first row and column of its fragment (i, j). */
+export function subgroupGrid(p: Partition, x: string) {
+  const r = `${x}sr`;
+  const c = `${x}sc`;
+  return {
+    decl: `let ${r} = sg / ${p.gc}u;\n  let ${c} = sg % ${p.gc}u;\n  let ${x}active = sg < ${p.gr * p.gc}u;`,
+    active: `${x}active`,
+    map: { row: (i: number) => `(${r} * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(${c} * ${p.fn}u + ${j}u) * 16u` },
+  };
+}
+
 const u = (x: string | number) => (typeof x === 'number' ? `${x}u` : x);
 
 export class Fragments {

@@ -6,7 +6,7 @@
 // tile goes straight from the fragments to dhs.
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
-import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { scaledDecayedQuery } from './tc-scores.js';
 
@@ -29,7 +29,8 @@ export function emitTcBwdChunkState(ks: KernelSource, fr: Fragments): string {
   const dO = ks.seedDo();
   const dhs = ks.use('dhs', 'read_write');
   const qs = scaledDecayedQuery(ks);
-  const rowMap = { row: (i: number) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(fsc * ${p.fn}u + ${j}u) * 16u` };
+  const grid = subgroupGrid(p, 'f');
+  const rowMap = grid.map;
   const at = (r: string, c: string) => `((bh * P.NT + n) * KD + ${r}) * VD + v0 + ${c}`;
   return `
 ${fr.workspace(f16, f32)}
@@ -38,9 +39,7 @@ ${ks.chunkMain(fr.builtins())}
   let vt = wid.x;
   ${fr.opening()}
   let v0 = vt * ${BV}u;
-  let fsr = sg / ${p.gc}u;
-  let fsc = sg % ${p.gc}u;
-  let factive = sg < ${p.gr * p.gc}u;
+  ${grid.decl}
   ${fr.declare('ls', p.fm, p.fn)}
   ${emitF16Block({
     count: `C * ${KF}u`,

@@ -7,7 +7,7 @@
 // 2026-12-02.)
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
-import { emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { chunkOperandAt } from './tc-states.js';
 
@@ -36,7 +36,8 @@ export function emitTcBwdDu(ks: KernelSource, fr: Fragments): string {
   const dhs = ks.use('dhs', 'read');
   const dvl = ks.use('dvl', 'read');
   const gradV = ks.use('grad_v', 'read_write');
-  const rowMap = { row: (i: number) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(fsc * ${p.fn}u + ${j}u) * 16u` };
+  const grid = subgroupGrid(p, 'f');
+  const rowMap = grid.map;
   const at = (r: string, c: string) => `((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${c}`;
   return `
 ${fr.workspace(f16, f32)}
@@ -45,9 +46,7 @@ ${ks.chunkMain(fr.builtins())}
   let vt = wid.x;
   ${fr.opening()}
   let v0 = vt * ${BV}u;
-  let fsr = sg / ${p.gc}u;
-  let fsc = sg % ${p.gc}u;
-  let factive = sg < ${p.gr * p.gc}u;
+  ${grid.decl}
   ${fr.declare('dv', p.fm, p.fn)}
   for (var d0 = 0u; d0 < ${KF}u; d0 += ${SK}u) {
     ${emitF16Block({

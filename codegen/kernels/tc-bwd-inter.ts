@@ -6,7 +6,7 @@
 // product's result fragments. A full tile goes straight from the fragments to dinter.
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
-import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 
 /** Key columns per workgroup. */
@@ -50,7 +50,8 @@ export function emitTcBwdInter(ks: KernelSource, fr: Fragments): string {
     { acc: 'ak', left: lay.sU, right: lay.sD, plane: 1, sign: '' },
     ...(ks.delta ? [{ acc: 'aw', left: lay.sDu, right: lay.sS, plane: 2, sign: '-' }] : []),
   ];
-  const rowMap = { row: (i: number) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(fsc * ${p.fn}u + ${j}u) * 16u` };
+  const grid = subgroupGrid(p, 'f');
+  const rowMap = grid.map;
   const leftBlock = (expr: string, at: number) => emitF16Block({
     count: `C * ${SV}u`,
     index: () => `let t = t0 + min(e / ${SV}u, rows - 1u); let c = min(c0 + e % ${SV}u, VD - 1u);`,
@@ -83,9 +84,7 @@ ${ks.chunkMain(fr.builtins())}
   let kt = wid.x;
   ${fr.opening()}
   let k0 = kt * ${BK}u;
-  let fsr = sg / ${p.gc}u;
-  let fsc = sg % ${p.gc}u;
-  let factive = sg < ${p.gr * p.gc}u;
+  ${grid.decl}
   ${products.map((q) => fr.declare(q.acc, p.fm, p.fn)).join('\n  ')}
   for (var c0 = 0u; c0 < VD; c0 += ${SV}u) {
     ${leftBlock(`${dO}[((b * P.T + t) * P.H + h) * VD + c]`, lay.sDo)}

@@ -13,7 +13,7 @@
 // (2026-12-02), so no accumulator starts from storage.
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
-import { emitEpilogue, emitFill, fragCeil, fragmentBudget, partition, scratchWords, type Fragments } from './fragments.js';
+import { emitEpilogue, emitFill, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { scaledDecayedQuery } from './tc-scores.js';
 import { chunkOperandAt } from './tc-states.js';
@@ -63,8 +63,10 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   return ${dh0}[${ks.stateIndex('sq', 'h', 'd', 'c')}];
 }`);
   const qs = scaledDecayedQuery(ks);
-  const sMap = { row: (i: number) => `(ssr * ${pS.fm}u + ${i}u) * 16u`, col: (j: number) => `(ssc * ${pS.fn}u + ${j}u) * 16u` };
-  const vMap = { row: (i: number) => `(vsr * ${pV.fm}u + ${i}u) * 16u`, col: (j: number) => `(vsc * ${pV.fn}u + ${j}u) * 16u` };
+  const sGrid = subgroupGrid(pS, 's');
+  const vGrid = subgroupGrid(pV, 'v');
+  const sMap = sGrid.map;
+  const vMap = vGrid.map;
   return `
 ${fr.workspace(lay.f16, lay.f32)}
 
@@ -72,12 +74,8 @@ ${ks.sequenceMain(fr.builtins())}
   let vt = wid.x;
   ${fr.opening()}
   let v0 = vt * ${BV}u;
-  let ssr = sg / ${pS.gc}u;
-  let ssc = sg % ${pS.gc}u;
-  let sactive = sg < ${pS.gr * pS.gc}u;
-  let vsr = sg / ${pV.gc}u;
-  let vsc = sg % ${pV.gc}u;
-  let vactive = sg < ${pV.gr * pV.gc}u;
+  ${sGrid.decl}
+  ${vGrid.decl}
   ${fr.declare('ds', pS.fm, pS.fn)}
   ${fr.declare('du', pV.fm, pV.fn)}
   ${emitFill(fr, 'ds', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${seedAt}(sq, h, r, v0 + c)` })}

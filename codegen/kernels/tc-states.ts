@@ -10,7 +10,7 @@
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { emitF16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, emitFill, fragCeil, partition, scratchWords, type Fragments, fragmentBudget } from './fragments.js';
+import { emitDirectStores, emitEpilogue, emitFill, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, subgroupGrid } from './fragments.js';
 import { emitGateCumsum } from './prep.js';
 
 /** Tiles of the non-delta state walk: BK x BV state tiles of up to 32 x 32, one fragment per
@@ -180,8 +180,10 @@ export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): string {
   const vn = ks.use('vnew', 'read_write');
   const w16 = ks.use('w16', 'read', false, 'f16');
   const kg16 = ks.use('kg16', 'read', false, 'f16');
-  const sMap = { row: (i: number) => `(ssr * ${pS.fm}u + ${i}u) * 16u`, col: (j: number) => `(ssc * ${pS.fn}u + ${j}u) * 16u` };
-  const vMap = { row: (i: number) => `(vsr * ${pV.fm}u + ${i}u) * 16u`, col: (j: number) => `(vsc * ${pV.fn}u + ${j}u) * 16u` };
+  const sGrid = subgroupGrid(pS, 's');
+  const vGrid = subgroupGrid(pV, 'v');
+  const sMap = sGrid.map;
+  const vMap = vGrid.map;
   return `
 ${fr.workspace(lay.f16, lay.f32)}
 
@@ -189,12 +191,8 @@ ${ks.sequenceMain(fr.builtins())}
   let vt = wid.x;
   ${fr.opening()}
   let v0 = vt * ${BV}u;
-  let ssr = sg / ${pS.gc}u;
-  let ssc = sg % ${pS.gc}u;
-  let sactive = sg < ${pS.gr * pS.gc}u;
-  let vsr = sg / ${pV.gc}u;
-  let vsc = sg % ${pV.gc}u;
-  let vactive = sg < ${pV.gr * pV.gc}u;
+  ${sGrid.decl}
+  ${vGrid.decl}
   ${fr.declare('st', pS.fm, pS.fn)}
   ${fr.declare('vn', pV.fm, pV.fn)}
   ${emitFill(fr, 'st', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${h0At(ks)}(sq, h, r, v0 + c)` })}

@@ -8,7 +8,7 @@
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget } from './fragments.js';
+import { emitDirectStores, emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, subgroupGrid } from './fragments.js';
 import { emitTcScores, scaledDecayedQuery, tcScoresWords } from './tc-scores.js';
 
 /** V columns per workgroup of the output stage: the scores are computed once per tile. */
@@ -72,7 +72,8 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
     store: (r, c, v) => `wh[${lay.sA}u + ${r} * C + ${c}] = f16(${v});`,
     wh: 'wh', whBase: lay.sQ, wf: 'wf', wfBase: 0, perPass: lay.perPass,
   });
-  const rowMap = { row: (i: number) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(fsc * ${p.fn}u + ${j}u) * 16u` };
+  const grid = subgroupGrid(p, 'f');
+  const rowMap = grid.map;
   const epilogue = emitEpilogue(fr, 'oa', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, perPass: lay.perPass, active: 'factive', ...rowMap,
     body: `let cg = v0 + c;
@@ -115,9 +116,7 @@ ${ks.chunkMain(fr.builtins())}
   ${fr.opening()}
   let v0 = vt * ${BV}u;
   ${scores}
-  let fsr = sg / ${p.gc}u;
-  let fsc = sg % ${p.gc}u;
-  let factive = sg < ${p.gr * p.gc}u;
+  ${grid.decl}
   ${fr.declare('oa', p.fm, p.fn)}
   for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
     ${emitF16Block({

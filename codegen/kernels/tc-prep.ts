@@ -10,7 +10,7 @@
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
-import { emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget } from './fragments.js';
+import { emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, subgroupGrid } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
 import { chunkOperandAt, emitDecayedKeys } from './tc-states.js';
@@ -99,6 +99,7 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
     : ` * exp2(${ks.gcs()}(b, h, t, 0u))`;
   const products = passes.map(({ which, c0, width }) => {
     const p = partition(C / 16, width / 16);
+    const grid = subgroupGrid(p, 'f');
     const dim = which === 0 ? 'KD' : 'VD';
     const operand = which === 0 ? `${k}(b, t, h, d)${decayK}` : `${v}(b, t, h, d)`;
     const r4 = ks.role4(which === 0 ? 'k' : 'v');
@@ -120,9 +121,7 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
         ${w16}[${chunkOperandAt(KF, r, d)}] = f16(lae_nan());` : ''}
       }`);
     return `{
-  let fsr = sg / ${p.gc}u;
-  let fsc = sg % ${p.gc}u;
-  let factive = sg < ${p.gr * p.gc}u;
+  ${grid.decl}
   ${fr.declare('wu', p.fm, p.fn)}
   ${declareFirstBad(xBlock)}
   for (var r0 = 0u; r0 < rows; r0 += ${lay.SR}u) {
@@ -140,7 +139,7 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
   }
   ${emitEpilogue(fr, 'wu', p.fm, p.fn, {
     scratch: 'wf', scratchBase: lay.aux, perPass: lay.perPass, active: 'factive',
-    row: (i) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j) => `(fsc * ${p.fn}u + ${j}u) * 16u`,
+    ...grid.map,
     body: `let d = ${c0}u + c;
       if (r < rows && d < ${dim}) { ${out}[(bh * P.T + t0 + r) * ${dim} + d] = value; }${which === 0 ? `
       ${w16}[${chunkOperandAt(KF, 'r', 'd')}] = f16(select(0.0, value, r < rows && d < KD));` : ''}`,

@@ -12,7 +12,7 @@
 // Operands are rounded to f16 after their factors are applied; sums and the result stay f32.
 import type { KernelSource } from './common.js';
 import { emitF16Block, emitStagedLoad } from './staged.js';
-import { emitEpilogue, partition, SCRATCH_WORDS, scratchWords, type Fragments } from './fragments.js';
+import { emitEpilogue, partition, SCRATCH_WORDS, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 
 export interface TcScoresOptions {
   readonly left: 'q' | 'k';
@@ -82,6 +82,7 @@ function emitFactored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
   const L4 = ks.role4(o.left);
   const R4 = ks.role4('k');
   const p = partition(C / 16, C / 16);
+  const grid = subgroupGrid(p, 'f');
   const sL = o.whBase;
   const sR = o.whBase + C * SK;
   const scratch = o.wfBase;
@@ -90,9 +91,7 @@ function emitFactored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
   const mask = o.strict ? 'c < r' : 'c <= r';
   const factor = ks.decayed ? ` * exp2(${o.wf}[${sGL}u + r] - ${o.wf}[${sGR}u + c])` : '';
   return `{
-  let fsr = sg / ${p.gc}u;
-  let fsc = sg % ${p.gc}u;
-  let factive = sg < ${p.gr * p.gc}u;
+  ${grid.decl}
   ${fr.declare('sc', p.fm, p.fn)}
   ${ks.decayed ? `for (var i = lid; i < C; i += WG) {
     let t = t0 + min(i, rows - 1u);
@@ -121,7 +120,7 @@ function emitFactored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
   }
   ${emitEpilogue(fr, 'sc', p.fm, p.fn, {
     scratch: o.wf, scratchBase: scratch, perPass: o.perPass, active: 'factive',
-    row: (i) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j) => `(fsc * ${p.fn}u + ${j}u) * 16u`,
+    ...grid.map,
     body: `var a = 0.0;
       if (${mask} && r < rows) { a = value * ${o.post('r')}${factor}; }
       ${o.store('r', 'c', 'a')}`,

@@ -111,7 +111,8 @@ export function emitTcChunkStates(ks: KernelSource, fr: Fragments): string {
   const ht = ks.use('ht', 'read_write');
   const kg16 = ks.use('kg16', 'read', false, 'f16');
   const v16 = ks.use('v16', 'read', false, 'f16');
-  const rowMap = { row: (i: number) => `(fsr * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(fsc * ${p.fn}u + ${j}u) * 16u` };
+  const grid = subgroupGrid(p, 'f');
+  const rowMap = grid.map;
   const full = ks.cfg.K % BK === 0 && ks.cfg.V % BV === 0;
   const hsStore = (i: number, j: number) => ({ arr: hs, offset: `((bh * P.NT + n) * KD + k0 + ${rowMap.row(i)}) * VD + v0 + ${rowMap.col(j)}`, stride: 'VD' });
   const hsEpilogue = emitEpilogue(fr, 'st', p.fm, p.fn, {
@@ -137,9 +138,7 @@ ${ks.sequenceMain(fr.builtins())}
   ${fr.opening()}
   let k0 = kt * ${BK}u;
   let v0 = vt * ${BV}u;
-  let fsr = sg / ${p.gc}u;
-  let fsc = sg % ${p.gc}u;
-  let factive = sg < ${p.gr * p.gc}u;
+  ${grid.decl}
   ${fr.declare('st', p.fm, p.fn)}
   ${emitFill(fr, 'st', p.fm, p.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'factive', ...rowMap, value: `${h0At(ks)}(sq, h, k0 + r, v0 + c)` })}
   for (var n = nBegin; n < nEnd; n++) {

@@ -16,7 +16,7 @@ import { ConfigError } from '../plan.js';
 import { emitEpilogue, emitFill, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { scaledDecayedQuery } from './tc-scores.js';
-import { chunkOperandAt } from './tc-states.js';
+import { chunkOperandAt, emitStateCheckpoint } from './tc-states.js';
 
 interface BwdScanLayout { BV: number; perPass: number; sS: number; sDu: number; sQ: number; sDo: number; f16: number; f32: number }
 
@@ -57,7 +57,6 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   const dh0 = ks.use('dh0', 'read_write');
   const w16 = ks.use('w16', 'read', false, 'f16');
   const kg16 = ks.use('kg16', 'read', false, 'f16');
-  const lastGate = (d: string) => `${ks.gcs()}(b, h, t0 + rows - 1u, ${d})`;
   const seedAt = ks.helper('seed_at', `fn seed_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
   if (d >= KD || c >= VD) { return 0.0; }
   return ${dh0}[${ks.stateIndex('sq', 'h', 'd', 'c')}];
@@ -100,19 +99,8 @@ ${ks.sequenceMain(fr.builtins())}
     valid: `e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
     arr: 'wh', at: (e) => `${lay.sDo}u + ${e}`,
   })}
-    ${ks.diag ? `for (var d = lid; d < ${KF}u; d += WG) { wf[${sGl}u + d] = ${lastGate('min(d, KD - 1u)')}; }
-    workgroupBarrier();` : ''}
-    // dS'_n: to dhs, and as f16 for dU; the per-key decay scales its rows after.
-    ${emitEpilogue(fr, 'ds', pS.fm, pS.fn, {
-    scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap,
-    body: `if (r < KD && v0 + c < VD) { ${dhs}[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
-      wh[${lay.sS}u + r * ${BV}u + c] = f16(value);`,
-    ...(ks.diag ? { update: `value * exp2(wf[${sGl}u + r])` } : {}),
-  })}
-    ${ks.decayed && !ks.diag ? `if (sactive) {
-      let decay = exp2(${lastGate('0u')});
-      ${Array.from({ length: pS.fm * pS.fn }, (_, x) => fr.scale('ds', Math.floor(x / pS.fn), x % pS.fn, 'decay')).join('\n      ')}
-    }` : ''}
+    // dS'_n for dU, then decayed.
+    ${emitStateCheckpoint(ks, fr, { acc: 'ds', p: pS, map: sMap, active: 'sactive', perPass, sGl, KF, BV, sS: lay.sS, perChunk: dhs })}
     // dU = dvl + Kg dS'_n, the decayed keys (C x K) straight from the forward's kg16 block.
     ${fr.zero('du', pV.fm, pV.fn)}
     if (vactive) {

@@ -10,7 +10,7 @@
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { emitF16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, emitFill, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, subgroupGrid } from './fragments.js';
+import { emitDirectStores, emitEpilogue, emitFill, fragCeil, partition, scratchWords, type Fragments, type Partition, fragmentBudget, subgroupGrid } from './fragments.js';
 import { emitGateCumsum } from './prep.js';
 
 /** Tiles of the non-delta state walk: BK x BV state tiles of up to 32 x 32, one fragment per
@@ -48,8 +48,35 @@ function h0At(ks: KernelSource): string {
 }
 
 /** The decay of the chunk's last token for key row d (per-key), or of the whole state. */
-function lastGate(ks: KernelSource, d: string): string {
+export function lastGate(ks: KernelSource, d: string): string {
   return `${ks.gcs()}(b, h, t0 + rows - 1u, ${d})`;
+}
+
+/** One step of a sequential walk over chunks with the state (K rows x BV columns) in result
+ * fragments `acc`: the state goes to the per-chunk f32 buffer `perChunk` ([BH, NT, K, V]) and,
+ * as f16, to workgroup memory at word `sS` (rows of BV) for the step's product; then it is
+ * decayed by the chunk's last gate, per key row through the epilogue's update, or as a whole.
+ * The forward's delta scan and the backward's scan (tc-bwd-scan.ts) both take this step. The
+ * per-key gates go through wf at word `sGl`. */
+export function emitStateCheckpoint(ks: KernelSource, fr: Fragments, o: {
+  acc: string; p: Partition; map: { row: (i: number) => string; col: (j: number) => string }; active: string;
+  perPass: number; sGl: number; KF: number; BV: number; sS: number; perChunk: string;
+}): string {
+  const { p } = o;
+  return `// Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
+    ${ks.diag ? `for (var d = lid; d < ${o.KF}u; d += WG) { wf[${o.sGl}u + d] = ${lastGate(ks, 'min(d, KD - 1u)')}; }
+    workgroupBarrier();` : ''}
+    // The state: to ${o.perChunk}, and as f16 into workgroup memory for this step's product.
+    ${emitEpilogue(fr, o.acc, p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, perPass: o.perPass, active: o.active, ...o.map,
+    body: `if (r < KD && v0 + c < VD) { ${o.perChunk}[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
+      wh[${o.sS}u + r * ${o.BV}u + c] = f16(value);`,
+    ...(ks.diag ? { update: `value * exp2(wf[${o.sGl}u + r])` } : {}),
+  })}
+    ${ks.decayed && !ks.diag ? `if (${o.active}) {
+      let decay = exp2(${lastGate(ks, '0u')});
+      ${Array.from({ length: p.fm * p.fn }, (_, x) => fr.scale(o.acc, Math.floor(x / p.fn), x % p.fn, 'decay')).join('\n      ')}
+    }` : ''}`;
 }
 
 /** Element offset of row r, column d of chunk n's operand block in a per-chunk f16 buffer of
@@ -197,20 +224,8 @@ ${ks.sequenceMain(fr.builtins())}
   ${emitFill(fr, 'st', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${h0At(ks)}(sq, h, r, v0 + c)` })}
   for (var n = nBegin; n < nEnd; n++) {
     ${ks.chunkSpan()}
-    // Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
-    ${ks.diag ? `for (var d = lid; d < ${KF}u; d += WG) { wf[${sGl}u + d] = ${lastGate(ks, 'min(d, KD - 1u)')}; }
-    workgroupBarrier();` : ''}
-    // S_n: to hs, and as f16 into workgroup memory for W S_n.
-    ${emitEpilogue(fr, 'st', pS.fm, pS.fn, {
-    scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap,
-    body: `if (r < KD && v0 + c < VD) { ${hs}[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
-      wh[${lay.sS}u + r * ${BV}u + c] = f16(value);`,
-    ...(ks.diag ? { update: `value * exp2(wf[${sGl}u + r])` } : {}),
-  })}
-    ${ks.decayed && !ks.diag ? `if (sactive) {
-      let decay = exp2(${lastGate(ks, '0u')});
-      ${Array.from({ length: pS.fm * pS.fn }, (_, x) => fr.scale('st', Math.floor(x / pS.fn), x % pS.fn, 'decay')).join('\n      ')}
-    }` : ''}
+    // S_n for W S_n.
+    ${emitStateCheckpoint(ks, fr, { acc: 'st', p: pS, map: sMap, active: 'sactive', perPass, sGl, KF, BV, sS: lay.sS, perChunk: hs })}
     // V_new = U - W S_n, W straight from the prep's per-chunk f16 block.
     ${fr.zero('vn', pV.fm, pV.fn)}
     if (vactive) {

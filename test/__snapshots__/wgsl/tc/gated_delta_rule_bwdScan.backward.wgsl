@@ -124,8 +124,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
       }
     }
+    // dS'_n for dU, then decayed.
+    // Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
     
-    // dS'_n: to dhs, and as f16 for dU; the per-key decay scales its rows after.
+    // The state: to b_dhs, and as f16 into workgroup memory for this step's product.
     if (sactive) {
     subgroupMatrixStore(&wf, 0u + sg * 512u, ds_0_0, false, 16u);
     subgroupMatrixStore(&wf, 256u + sg * 512u, ds_1_0, false, 16u);

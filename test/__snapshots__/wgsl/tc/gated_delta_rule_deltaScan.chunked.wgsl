@@ -85,9 +85,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var n = nBegin; n < nEnd; n++) {
     let t0 = n * C;
   let rows = min(C, P.T - t0);
+    // S_n for W S_n.
     // Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
     
-    // S_n: to hs, and as f16 into workgroup memory for W S_n.
+    // The state: to b_hs, and as f16 into workgroup memory for this step's product.
     if (sactive) {
     subgroupMatrixStore(&wf, 0u + sg * 512u, st_0_0, false, 16u);
     subgroupMatrixStore(&wf, 256u + sg * 512u, st_1_0, false, 16u);

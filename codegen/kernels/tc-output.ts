@@ -84,9 +84,9 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
       }`,
   });
   // A full chunk and V-tile of plain attention output goes straight from the fragments to o.
-  const direct = emitDirectStores(fr, 'oa', p.fm, p.fn, 'factive', (i, j) => ({
-    arr: o, offset: `((b * P.T + t0 + ${rowMap.row(i)}) * P.H + h) * VD + v0 + ${rowMap.col(j)}`, stride: 'P.H * VD',
-  }));
+  // Element (r, c) of the tile in o (and opre), r chunk-relative.
+  const oAt = (r: string, c: string) => `((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${c}`;
+  const direct = emitDirectStores(fr, 'oa', p.fm, p.fn, 'factive', (i, j) => ({ arr: o, offset: oAt(rowMap.row(i), rowMap.col(j)), stride: 'P.H * VD' }));
   // V (V_new) in row slabs, the right operand of the masked A V: causal for non-finite values.
   const vBlock: F16Block = {
     count: `${SK * BV}u`,
@@ -97,9 +97,8 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
     arr: 'wh', at: (e) => `${lay.sSV}u + ${e}`,
     causal: { firstBad: 'firstBad', row: `r0 + e / ${BV}u`, perRow: BV, wg: FRAG_WG },
   };
-  const nanAt = (r: string, col: string) => `((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${col}`;
   const fixup = emitCausalFixup(vBlock, 'rows', (e) => `${e} % ${BV}u`, (r, col) => `if (v0 + ${col} < VD) {
-        ${o}[${nanAt(r, col)}] = lae_nan();${ks.def.roles.outputGate ? ` ${ks.use('opre', 'read_write')}[${nanAt(r, col)}] = lae_nan();` : ''}
+        ${o}[${oAt(r, col)}] = lae_nan();${ks.def.roles.outputGate ? ` ${ks.use('opre', 'read_write')}[${oAt(r, col)}] = lae_nan();` : ''}
       }`);
   ks.helper('nan', NAN_WGSL);
   const plain = !ks.def.roles.outputAdd && !ks.def.roles.outputGate;

@@ -161,6 +161,10 @@ export function chooseTiles(cfg: CodegenConfig, def: VariantDef): Tiles {
   };
 }
 
+/** The smallest fragmentMemory a config may ask for (bytes). */
+export const MIN_FRAGMENT_MEMORY = 8192;
+export const validFragmentMemory = (bytes: number) => Number.isInteger(bytes) && bytes >= MIN_FRAGMENT_MEMORY;
+
 export class ConfigError extends Error {
   constructor(message: string) { super(message); this.name = 'ConfigError'; }
 }
@@ -177,8 +181,8 @@ export function validateConfig(cfg: CodegenConfig): void {
   if (cfg.wgMemory !== undefined && !(WG_MEMORY_TIERS as readonly number[]).includes(cfg.wgMemory)) {
     throw new ConfigError(`wgMemory ${cfg.wgMemory} is not a tier; use one of ${WG_MEMORY_TIERS.join(', ')}`);
   }
-  if (cfg.fragmentMemory !== undefined && (!Number.isInteger(cfg.fragmentMemory) || cfg.fragmentMemory < 8192)) {
-    throw new ConfigError(`fragmentMemory ${cfg.fragmentMemory} must be a whole number of bytes, at least 8192`);
+  if (cfg.fragmentMemory !== undefined && !validFragmentMemory(cfg.fragmentMemory)) {
+    throw new ConfigError(`fragmentMemory ${cfg.fragmentMemory} must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}`);
   }
   if (!(CHUNK_SIZES as readonly number[]).includes(cfg.chunk)) {
     throw new ConfigError(`chunk size ${cfg.chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);

@@ -3,7 +3,7 @@
 import { inputShape, qkHeaded, stableStringify, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
-  planForward, planStep, planBackward, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
+  planForward, planStep, planBackward, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, MIN_FRAGMENT_MEMORY, validFragmentMemory, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
@@ -133,8 +133,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   checkOptionNames('createEngine', options);
   checkOptionNames('createEngine tuning', options.tuning);
   const fm = options.tuning?.fragmentMemory;
-  if (fm !== undefined && (!Number.isInteger(fm) || fm < 8192)) {
-    throw new EngineError(`tuning.fragmentMemory must be a whole number of bytes, at least 8192; got ${describeValue(fm)}`);
+  if (fm !== undefined && !validFragmentMemory(fm)) {
+    throw new EngineError(`tuning.fragmentMemory must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}; got ${describeValue(fm)}`);
   }
   if (options.tensorCores !== undefined && !(TENSOR_CORE_OPTIONS as readonly unknown[]).includes(options.tensorCores)) {
     throw new EngineError(`tensorCores must be one of ${TENSOR_CORE_OPTIONS.join(', ')}, got ${describeValue(options.tensorCores)}`);

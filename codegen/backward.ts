@@ -36,8 +36,9 @@ import {
 /** Tensor-core backward stages written but not yet checked on a GPU's subgroup-matrix lowering
  * (only their portable lowering, on lavapipe): the hardware lowering keeps the f32 kernels for
  * them unless CodegenConfig.unverifiedFragments asks (bench/checks/tensor-cores.mjs with
- * UNVERIFIED=1 checks them). A stage leaves this list when that check passes on a GPU. */
-const UNVERIFIED_ON_GPU: ReadonlySet<KernelStage> = new Set(['bwdScan', 'bwdDu']);
+ * UNVERIFIED=1 checks them). A stage leaves this list when that check passes on a GPU: bwdScan and
+ * bwdDu left it on 2026-12-02 (H200, bench/raw/h200-2026-12-02-s3-check-unverified.txt). */
+const UNVERIFIED_ON_GPU: ReadonlySet<KernelStage> = new Set<KernelStage>([]);
 
 /** Whether a backward stage runs on the fragment layer in this config. */
 function tensorCoreStage(cfg: CodegenConfig, stage: KernelStage): boolean {

@@ -19,6 +19,7 @@ import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-scan.js';
 import { emitTcBwdInter, tcInterTileK } from './kernels/tc-bwd-inter.js';
 import { emitTcBwdDu, tcDuTileV } from './kernels/tc-bwd-du.js';
 import { emitTcBwdChunkState, tcChunkStateTileV } from './kernels/tc-bwd-chunk-state.js';
+import { emitTcWyDk, tcWyDkLayout } from './kernels/tc-wy-dk.js';
 import { FRAG_WG } from './kernels/fragments.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
@@ -46,6 +47,12 @@ function tensorCoreStage(cfg: CodegenConfig, stage: KernelStage): boolean {
   return cfg.fragments === 'portable' || !UNVERIFIED_ON_GPU.has(stage) || cfg.unverifiedFragments === true;
 }
 
+/** Whether the delta rule's key gradient runs on fragments (tc-wy-dk.ts), which also makes X2
+ * (the f32 tier's wyX2 stage): with scalar or no decay, whose factors do not depend on the key. */
+function fragmentWyDk(def: VariantDef, cfg: CodegenConfig): boolean {
+  return def.correction === 'delta' && def.decay !== 'diagonal' && tensorCoreStage(cfg, 'wyDk');
+}
+
 /** Threads per workgroup of the one-thread-per-element stages. */
 const CONTRACTION_WG = 128;
 
@@ -65,8 +72,10 @@ const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: Cod
   wyDbeta: { emit: emitWyDbeta, cols: () => 1 },
 };
 
-/** The backward's stages for a variant, in dispatch order (chain kernels follow, one per input). */
-export function backwardStages(def: VariantDef): KernelStage[] {
+/** The backward's stages for a variant, in dispatch order (chain kernels follow, one per input);
+ * the tier (cfg) may fuse some. */
+export function backwardStages(def: VariantDef, cfg?: CodegenConfig): KernelStage[] {
+  const wyX2 = !(cfg && fragmentWyDk(def, cfg));
   const delta = def.correction === 'delta';
   return [
     ...(def.roles.outputGate ? (['gateBwd'] as const) : []),
@@ -74,7 +83,7 @@ export function backwardStages(def: VariantDef): KernelStage[] {
     // around an elementwise scan (bwd-du.ts); with it, one sequential kernel.
     'bwdScores', 'bwdDvLocal', ...(delta ? (['bwdSeed', 'bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
     ...(def.decay !== 'none' ? (['bwdChunkEnd'] as const) : []), 'bwdDq', 'bwdDk', ...(def.bonus === 'u' ? (['bwdBonus'] as const) : []),
-    ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk', 'wyDbeta'] as const) : []),
+    ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', ...(wyX2 ? (['wyX2'] as const) : []), 'wyDk', 'wyDbeta'] as const) : []),
     ...(def.decay !== 'none' ? (['bwdGate'] as const) : []),
     ...(def.l2norm.length ? (['normBwd'] as const) : []),
   ];
@@ -134,8 +143,13 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     const tx = Math.min(16, BW);
     return { BW, tx, wg: tx * 16 };
   };
-  for (const stage of backwardStages(def)) {
+  for (const stage of backwardStages(def, cfg)) {
     const name = `${def.name}_${stage}`;
+    if (stage === 'wyDk' && fragmentWyDk(def, cfg)) {
+      const BK = tcWyDkLayout(new KernelSource(def, cfg, tiles, stage, FRAG_WG)).BK;
+      add(stage, name, FRAG_WG, [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], (ks) => emitTcWyDk(ks, ks.fragments()), FRAG_WG);
+      continue;
+    }
     const contraction = CONTRACTIONS[stage] ?? (dqkAsMatmuls(def) ? undefined : dqk[stage]);
     const matmul = MATMULS[stage] ?? (dqkAsMatmuls(def) ? dqk[stage] : undefined);
     if (matmul) {

@@ -128,7 +128,7 @@ describe('tensor-core tier: other tilings', () => {
 
 describe('tensor-core tier: generated WGSL', () => {
   it('the subgroup-matrix lowering uses subgroup matrices, the portable one plain arrays, both the same buffers', () => {
-    for (const name of ['gla', 'kda'] as const) {
+    for (const name of ['gla', 'kda', 'gated_delta_rule'] as const) {
       const cfg = { K: 64, V: 64, chunk: 64 as const, wgMemory: 49152 as const };
       const hw = planForward(VARIANTS[name], { ...cfg, fragments: 'subgroup-matrix' });
       const sw = planForward(VARIANTS[name], { ...cfg, fragments: 'portable' });
@@ -147,10 +147,14 @@ describe('tensor-core tier: generated WGSL', () => {
       // stage with the f32 kernels.
       // (No stage awaits its GPU check today, so unverifiedFragments changes nothing.)
       const bwd = planBackward(VARIANTS[name], hw.config);
-      const onFragments = (stage: string) => ['bwdInter', 'bwdDu', 'bwdChunkState'].includes(stage) || (stage === 'bwdScan' && VARIANTS[name].correction === 'delta');
+      const def = VARIANTS[name];
+      const onFragments = (stage: string) => ['bwdInter', 'bwdDu', 'bwdChunkState'].includes(stage)
+        || (def.correction === 'delta' && (stage === 'bwdScan' || (stage === 'wyDk' && def.decay !== 'diagonal')));
       for (const k of bwd.kernels) expect(k.wgsl.includes('subgroup_matrix'), k.name).toBe(onFragments(k.stage));
       const all = planBackward(VARIANTS[name], { ...hw.config, unverifiedFragments: true });
-      expect(all.kernels.map((k) => k.wgsl)).toEqual(bwd.kernels.map((k) => k.wgsl));
+      // (The header comment names the config, flag included; the code is the same.)
+      const body = (w: string) => w.replace(/^\/\/ spec hash .*$/m, '');
+      expect(all.kernels.map((k) => body(k.wgsl))).toEqual(bwd.kernels.map((k) => body(k.wgsl)));
       const swBwd = planBackward(VARIANTS[name], planForward(VARIANTS[name], { ...cfg, fragments: 'portable' }).config);
       expect(swBwd.kernels.map((k) => k.stage)).toEqual(all.kernels.map((k) => k.stage));
     }

@@ -1,0 +1,132 @@
+// The key gradient of the delta rule's WY backward on the fragment layer (tensor-core tier), per
+// (K-tile, chunk, b*h), for scalar or no decay: the f32 tier's wyX2 and wyDk (bwd-wy.ts) in one
+// kernel. With G the chunk's gate cumsum (log2; 0 without decay), T = I + tmat, dA from wyDA
+// (zero on and above the diagonal) and dW from bwdInter, per row i of the chunk:
+//   P_i = 2^G_i (T^T dW)_i + sum_{r<i} dA[i,r] 2^(G_i-G_r) k_r      (2^G_i X2_i + arow_i)
+//   Q_i = sum_{r>i} dA[r,i] beta_r 2^(G_r-G_i) k_r                  (acol_i)
+// as two products with C x C left operands whose decay factors are applied in f32 before the
+// rounding to f16 (every exponent is <= 0, G falling along the chunk):
+//   P = LT dW + LA K,  LT[i,r] = T[r,i] 2^G_i (r >= i),  LA[i,r] = dA[i,r] 2^(G_i-G_r) (r < i)
+//   Q = LQ K,          LQ[i,r] = dA[r,i] beta_r 2^(G_r-G_i) (r > i)
+// and one epilogue writes what wyDk writes:
+//   dk_i += beta_i P_i + Q_i,  x2_i = k_i P_i (for wyDbeta),  dbk_i += k_i (beta_i P_i - Q_i).
+// A per-key decay makes each factor depend on the key column; that case keeps wyX2 and wyDk.
+import type { KernelSource } from './common.js';
+import { ConfigError } from '../plan.js';
+import { bwdHelpers } from './bwd-common.js';
+import { emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitF16Block } from './staged.js';
+
+/** Key columns per workgroup. */
+export const tcWyDkTileK = (K: number) => Math.min(64, fragCeil(K));
+
+interface WyDkLayout { BK: number; sL1: number; sL2: number; sR: number; f16: number; f32: number }
+
+/** f16, two phases over one region: [LT | dW] then [LA | LQ | K] (C x C lefts, C x BK rights);
+ * f32: one epilogue pass of P and Q side by side. */
+export function tcWyDkLayout(ks: KernelSource): WyDkLayout {
+  const C = ks.cfg.chunk;
+  const budget = fragmentBudget(ks.cfg);
+  for (let BK = tcWyDkTileK(ks.cfg.K); BK >= 16; BK /= 2) {
+    const sL1 = 0;
+    const sL2 = C * C;
+    const sR = 2 * C * C;
+    const f16 = sR + C * BK;
+    const f32 = scratchWords(2);
+    if (2 * f16 + 4 * f32 <= budget) return { BK, sL1, sL2, sR, f16, f32 };
+  }
+  throw new ConfigError(`no tiling of the delta rule's key gradient (wyDk) fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
+}
+
+export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
+  const C = ks.cfg.chunk;
+  const lay = tcWyDkLayout(ks);
+  const { BK } = lay;
+  const p = partition(C / 16, BK / 16);
+  const grid = subgroupGrid(p, 'f');
+  const map = grid.map;
+  const hp = bwdHelpers(ks);
+  const { cc, tok, bth } = hp;
+  const g = hp.g();
+  const k = ks.role('k');
+  const k4 = ks.role4('k');
+  const beta = ks.role('beta');
+  const tmat = ks.use('tmat', 'read');
+  const dA = ks.use('dtm', 'read');
+  const gradK = ks.use('grad_k', 'read_write');
+  const x2 = ks.use('x2', 'read_write');
+  const dbk = ks.decayed ? ks.use('dbk', 'read_write') : '';
+  // A C x C left operand from (i, r), row-major at `at`; `keep(i, r)` masks it.
+  const square = (at: number, value: string, keep: (i: string, r: string) => string) => emitF16Block({
+    count: `${C * C}u`,
+    index: () => `let i = min(e / C, rows - 1u); let r = min(e % C, rows - 1u);`,
+    value, wide: null,
+    valid: `e / C < rows && e % C < rows && ${keep('e / C', 'e % C')}`,
+    arr: 'wh', at: (e) => `${at}u + ${e}`,
+  });
+  const gi = `${g}(b, h, t0 + i, 0u)`;
+  const gr = `${g}(b, h, t0 + r, 0u)`;
+  // A C x BK right operand from token row rr and key column x.
+  const right = (value: string, wide: string | null) => emitF16Block({
+    count: `${C * BK}u`,
+    index: (four) => `let rr = min(e / ${BK}u, rows - 1u); let t = t0 + rr; let x = min(k0 + e % ${BK}u, KD - ${four ? 4 : 1}u);`,
+    value, wide,
+    valid: `e / ${BK}u < rows && k0 + e % ${BK}u < KD`,
+    arr: 'wh', at: (e) => `${lay.sR}u + ${e}`,
+  });
+  const dW = hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`);
+  // Product steps over the chunk's rows r, skipping the fragments where the operand is zero.
+  const upper = (i: number) => `kk + 16u > ${map.row(i)}`;
+  const lower = (i: number) => `kk < ${map.row(i)} + 16u`;
+  const product = (acc: string, left: number, keep: (i: number) => string) => fr.mma(acc, p.fm, p.fn,
+    (i) => ({ arr: 'wh', offset: `${left}u + ${map.row(i)} * C + kk`, stride: C }),
+    (j) => ({ arr: 'wh', offset: `${lay.sR}u + kk * ${BK}u + ${map.col(j)}`, stride: BK }),
+    (i) => keep(i));
+  return `
+${fr.workspace(lay.f16, lay.f32)}
+
+${ks.chunkMain(fr.builtins())}
+  let kt = wid.x;
+  ${fr.opening()}
+  let k0 = kt * ${BK}u;
+  ${grid.decl}
+  ${fr.declare('pk', p.fm, p.fn)}
+  ${fr.declare('qk', p.fm, p.fn)}
+  // Phase 1: P = LT dW.
+  ${square(lay.sL1, `(${tmat}[${cc()}(bh, n, r, i)] + select(0.0, 1.0, r == i)) * exp2(${gi})`, (i, r) => `${r} >= ${i}`)}
+  ${right(dW, null)}
+  workgroupBarrier();
+  if (factive) {
+    for (var kk = 0u; kk < C; kk += 16u) {
+      ${product('pk', lay.sL1, upper)}
+    }
+  }
+  workgroupBarrier();
+  // Phase 2: P += LA K, Q = LQ K.
+  ${square(lay.sL1, `${dA}[${cc()}(bh, n, i, r)] * exp2(${gi} - ${gr})`, (i, r) => `${r} < ${i}`)}
+  ${square(lay.sL2, `${dA}[${cc()}(bh, n, r, i)] * ${beta}(b, t0 + r, h, 0u) * exp2(${gr} - ${gi})`, (i, r) => `${r} > ${i}`)}
+  ${right(`${k}(b, t, h, x)`, k4 && `${k4}(b, t, h, x)`)}
+  workgroupBarrier();
+  if (factive) {
+    for (var kk = 0u; kk < C; kk += 16u) {
+      ${product('pk', lay.sL1, lower)}
+      ${product('qk', lay.sL2, upper)}
+    }
+  }
+  workgroupBarrier();
+  ${emitEpilogue(fr, 'pk', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, active: 'factive', ...map, alongside: ['qk'],
+    body: `if (r < rows && k0 + c < KD) {
+        let t = t0 + r;
+        let x = k0 + c;
+        let bi = ${beta}(b, t, h, 0u);
+        let kv = ${k}(b, t, h, x);
+        let at = ${bth()}(b, t, h, x, KD);
+        ${gradK}[at] = ${gradK}[at] + bi * value + value_qk;
+        ${x2}[${tok()}(bh, t, x, KD)] = kv * value;${ks.decayed ? `
+        let gb = ${tok()}(bh, t, x, KD);
+        ${dbk}[gb] = ${dbk}[gb] + kv * (bi * value - value_qk);` : ''}
+      }`,
+  })}
+}`;
+}

@@ -19,7 +19,7 @@ import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-scan.js';
 import { emitTcBwdInter, tcInterTileK } from './kernels/tc-bwd-inter.js';
 import { emitTcBwdDu, tcDuTileV } from './kernels/tc-bwd-du.js';
 import { emitTcBwdChunkState, tcChunkStateTileV } from './kernels/tc-bwd-chunk-state.js';
-import { emitTcWyDk, tcWyDkLayout } from './kernels/tc-wy-dk.js';
+import { emitTcWyDk, emitTcWyX2, tcWyDkLayout } from './kernels/tc-wy-dk.js';
 import { FRAG_WG } from './kernels/fragments.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
@@ -39,7 +39,7 @@ import {
  * them unless CodegenConfig.unverifiedFragments asks (bench/checks/tensor-cores.mjs with
  * UNVERIFIED=1 checks them). A stage leaves this list when that check passes on a GPU: bwdScan and
  * bwdDu left it on 2026-12-02 (H200, bench/raw/h200-2026-12-02-s3-check-unverified.txt). */
-const UNVERIFIED_ON_GPU: ReadonlySet<KernelStage> = new Set<KernelStage>([]);
+export const UNVERIFIED_ON_GPU: ReadonlySet<KernelStage> = new Set<KernelStage>(['wyDk', 'wyX2']);
 
 /** Whether a backward stage runs on the fragment layer in this config. */
 function tensorCoreStage(cfg: CodegenConfig, stage: KernelStage): boolean {
@@ -145,9 +145,10 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
   };
   for (const stage of backwardStages(def, cfg)) {
     const name = `${def.name}_${stage}`;
-    if (stage === 'wyDk' && fragmentWyDk(def, cfg)) {
+    if ((stage === 'wyDk' && fragmentWyDk(def, cfg)) || (stage === 'wyX2' && tensorCoreStage(cfg, stage))) {
+      // (wyX2 is in the stage list on fragments only where wyDk is not: the per-key decay.)
       const BK = tcWyDkLayout(new KernelSource(def, cfg, tiles, stage, FRAG_WG)).BK;
-      add(stage, name, FRAG_WG, [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], (ks) => emitTcWyDk(ks, ks.fragments()), FRAG_WG);
+      add(stage, name, FRAG_WG, [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], (ks) => (stage === 'wyDk' ? emitTcWyDk : emitTcWyX2)(ks, ks.fragments()), FRAG_WG);
       continue;
     }
     const contraction = CONTRACTIONS[stage] ?? (dqkAsMatmuls(def) ? undefined : dqk[stage]);

@@ -10,7 +10,8 @@
 //   Q = LQ K,          LQ[i,r] = dA[r,i] beta_r 2^(G_r-G_i) (r > i)
 // and one epilogue writes what wyDk writes:
 //   dk_i += beta_i P_i + Q_i,  x2_i = k_i P_i (for wyDbeta),  dbk_i += k_i (beta_i P_i - Q_i).
-// A per-key decay makes each factor depend on the key column; that case keeps wyX2 and wyDk.
+// A per-key decay makes the factors of LA and LQ depend on the key column; that case keeps the
+// f32 wyDk and runs only X2 = T^T dW here (emitTcWyX2, the f32 tier's wyX2).
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { bwdHelpers } from './bwd-common.js';
@@ -38,6 +39,35 @@ export function tcWyDkLayout(ks: KernelSource): WyDkLayout {
   throw new ConfigError(`no tiling of the delta rule's key gradient (wyDk) fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
 }
 
+/** The staging of both kernels' operands and their product steps. */
+function operands(ks: KernelSource, fr: Fragments, lay: WyDkLayout) {
+  const C = ks.cfg.chunk;
+  const { BK } = lay;
+  const p = partition(C / 16, BK / 16);
+  const map = subgroupGrid(p, 'f').map;
+  // A C x C left operand from (i, r), row-major at `at`; `keep(i, r)` masks it.
+  const square = (at: number, value: string, keep: (i: string, r: string) => string) => emitF16Block({
+    count: `${C * C}u`,
+    index: () => `let i = min(e / C, rows - 1u); let r = min(e % C, rows - 1u);`,
+    value, wide: null,
+    valid: `e / C < rows && e % C < rows && ${keep('e / C', 'e % C')}`,
+    arr: 'wh', at: (e) => `${at}u + ${e}`,
+  });
+  // A C x BK right operand from token row rr and key column x.
+  const right = (value: string, wide: string | null) => emitF16Block({
+    count: `${C * BK}u`,
+    index: (four) => `let rr = min(e / ${BK}u, rows - 1u); let t = t0 + rr; let x = min(k0 + e % ${BK}u, KD - ${four ? 4 : 1}u);`,
+    value, wide,
+    valid: `e / ${BK}u < rows && k0 + e % ${BK}u < KD`,
+    arr: 'wh', at: (e) => `${lay.sR}u + ${e}`,
+  });
+  const product = (acc: string, left: number, keep: (i: number) => string) => fr.mma(acc, p.fm, p.fn,
+    (i) => ({ arr: 'wh', offset: `${left}u + ${map.row(i)} * C + kk`, stride: C }),
+    (j) => ({ arr: 'wh', offset: `${lay.sR}u + kk * ${BK}u + ${map.col(j)}`, stride: BK }),
+    (i) => keep(i));
+  return { square, right, product };
+}
+
 export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   const C = ks.cfg.chunk;
   const lay = tcWyDkLayout(ks);
@@ -48,6 +78,7 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   const hp = bwdHelpers(ks);
   const { cc, tok, bth } = hp;
   const g = hp.g();
+  const { square, right, product } = operands(ks, fr, lay);
   const k = ks.role('k');
   const k4 = ks.role4('k');
   const beta = ks.role('beta');
@@ -56,32 +87,12 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   const gradK = ks.use('grad_k', 'read_write');
   const x2 = ks.use('x2', 'read_write');
   const dbk = ks.decayed ? ks.use('dbk', 'read_write') : '';
-  // A C x C left operand from (i, r), row-major at `at`; `keep(i, r)` masks it.
-  const square = (at: number, value: string, keep: (i: string, r: string) => string) => emitF16Block({
-    count: `${C * C}u`,
-    index: () => `let i = min(e / C, rows - 1u); let r = min(e % C, rows - 1u);`,
-    value, wide: null,
-    valid: `e / C < rows && e % C < rows && ${keep('e / C', 'e % C')}`,
-    arr: 'wh', at: (e) => `${at}u + ${e}`,
-  });
   const gi = `${g}(b, h, t0 + i, 0u)`;
   const gr = `${g}(b, h, t0 + r, 0u)`;
-  // A C x BK right operand from token row rr and key column x.
-  const right = (value: string, wide: string | null) => emitF16Block({
-    count: `${C * BK}u`,
-    index: (four) => `let rr = min(e / ${BK}u, rows - 1u); let t = t0 + rr; let x = min(k0 + e % ${BK}u, KD - ${four ? 4 : 1}u);`,
-    value, wide,
-    valid: `e / ${BK}u < rows && k0 + e % ${BK}u < KD`,
-    arr: 'wh', at: (e) => `${lay.sR}u + ${e}`,
-  });
   const dW = hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`);
   // Product steps over the chunk's rows r, skipping the fragments where the operand is zero.
   const upper = (i: number) => `kk + 16u > ${map.row(i)}`;
   const lower = (i: number) => `kk < ${map.row(i)} + 16u`;
-  const product = (acc: string, left: number, keep: (i: number) => string) => fr.mma(acc, p.fm, p.fn,
-    (i) => ({ arr: 'wh', offset: `${left}u + ${map.row(i)} * C + kk`, stride: C }),
-    (j) => ({ arr: 'wh', offset: `${lay.sR}u + kk * ${BK}u + ${map.col(j)}`, stride: BK }),
-    (i) => keep(i));
   return `
 ${fr.workspace(lay.f16, lay.f32)}
 
@@ -127,6 +138,44 @@ ${ks.chunkMain(fr.builtins())}
         let gb = ${tok()}(bh, t, x, KD);
         ${dbk}[gb] = ${dbk}[gb] + kv * (bi * value - value_qk);` : ''}
       }`,
+  })}
+}`;
+}
+
+/** X2 = T^T dW alone, into x2 (the f32 tier's wyX2), for the per-key decay, whose wyDk stays f32. */
+export function emitTcWyX2(ks: KernelSource, fr: Fragments): string {
+  const C = ks.cfg.chunk;
+  const lay = tcWyDkLayout(ks);
+  const { BK } = lay;
+  const p = partition(C / 16, BK / 16);
+  const grid = subgroupGrid(p, 'f');
+  const map = grid.map;
+  const hp = bwdHelpers(ks);
+  const { cc, tok } = hp;
+  const { square, right, product } = operands(ks, fr, lay);
+  const tmat = ks.use('tmat', 'read');
+  const x2 = ks.use('x2', 'read_write');
+  return `
+${fr.workspace(lay.f16, lay.f32)}
+
+${ks.chunkMain(fr.builtins())}
+  let kt = wid.x;
+  ${fr.opening()}
+  let k0 = kt * ${BK}u;
+  ${grid.decl}
+  ${fr.declare('xk', p.fm, p.fn)}
+  ${square(lay.sL1, `${tmat}[${cc()}(bh, n, r, i)] + select(0.0, 1.0, r == i)`, (i, r) => `${r} >= ${i}`)}
+  ${right(hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`), null)}
+  workgroupBarrier();
+  if (factive) {
+    for (var kk = 0u; kk < C; kk += 16u) {
+      ${product('xk', lay.sL1, (i) => `kk + 16u > ${map.row(i)}`)}
+    }
+  }
+  workgroupBarrier();
+  ${emitEpilogue(fr, 'xk', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, active: 'factive', ...map,
+    body: `if (r < rows && k0 + c < KD) { ${x2}[${tok()}(bh, t0 + r, k0 + c, KD)] = value; }`,
   })}
 }`;
 }

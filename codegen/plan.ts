@@ -84,8 +84,8 @@ export interface BindingDecl {
   readonly buffer: string;
   readonly access: 'read' | 'read_write';
   /** Element type; f32 unless given (state slot indices are u32; the tensor-core tier's
-   * per-chunk operands are f16). */
-  readonly elem?: 'u32' | 'f16' | 'vec4<f32>';
+   * per-chunk operands are f16, or vec4<u32> words of 8 halves where a walk prefetches them). */
+  readonly elem?: 'u32' | 'f16' | 'vec4<f32>' | 'vec4<u32>';
 }
 export const KERNEL_STAGES = [
   'l2norm', 'prep', 'chunkState', 'stateScan', 'chunkStates', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',

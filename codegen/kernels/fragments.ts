@@ -215,7 +215,8 @@ interface ScratchPass {
 }
 
 export interface Epilogue extends ScratchPass {
-  /** Statements for one element: `r`, `c` (its row and column) and `value` in scope. */
+  /** Statements for one element: `r`, `c` (its row and column), `value` and `slot` (the
+   * element's number among the lane's, see laneWalk) in scope. */
   readonly body: string;
   /** An f32 expression (over r, c, value) written back into the fragment, which is then
    * reloaded: a per-element update of the accumulator (a row scaling, say). */
@@ -249,12 +250,15 @@ function passes(fm: number, fn: number, p: ScratchPass, accs = 1): { i: number; 
   return out;
 }
 
-/** The lanes' walk over one fragment's 256 elements in the scratch: r, c, el in scope. */
-function laneWalk(p: ScratchPass, i: number, j: number, body: string): string {
+/** The lanes' walk over one fragment's 256 elements in the scratch: r, c, el in scope, and
+ * `slot`, the element's number among the lane's (8 per fragment, fragment (i, j) of an fm x fn
+ * block at 8 (i fn + j)), the same on both lowerings (prefetch.ts loads values by it). */
+function laneWalk(p: ScratchPass, i: number, j: number, body: string, fn = 1): string {
   return `for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = ${p.row(i)} + el / 16u;
       let c = ${p.col(j)} + el % 16u;
+      let slot = ${(i * fn + j) * 8}u + x;
       ${body}
     }`;
 }
@@ -269,6 +273,7 @@ function portableWalk(fm: number, fn: number, p: ScratchPass, acc: string, body:
       parts.push(`for (var e = 0u; e < 8u; e++) {
       let r = ${p.row(i)} + fr_row;
       let c = ${p.col(j)} + fr_col + e;
+      let slot = ${(i * fn + j) * 8}u + e;
       ${body(`${acc}_${i}_${j}`, i, j)}
     }`);
     }
@@ -308,7 +313,7 @@ export function emitEpilogue(fr: Fragments, acc: string, fm: number, fn: number,
   if (${e.active}) {
     ${pass.map(({ i, j, at, slots }) => laneWalk(e, i, j, `let value = ${e.scratch}[${at} + el];
       ${along.map((a, m) => `let value_${a} = ${e.scratch}[${slots[m + 1]} + el];\n      `).join('')}${e.body}${e.update ? `
-      ${e.scratch}[${at} + el] = ${e.update};` : ''}`)).join('\n    ')}
+      ${e.scratch}[${at} + el] = ${e.update};` : ''}`, fn)).join('\n    ')}
   }
   workgroupBarrier();${e.update ? `
   if (${e.active}) {

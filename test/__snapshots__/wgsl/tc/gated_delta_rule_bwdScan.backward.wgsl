@@ -70,12 +70,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (ssr * 2u + 0u) * 16u + el / 16u;
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       wf[0u + sg * 512u + el] = seed_at(sq, h, r, v0 + c);
     }
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (ssr * 2u + 1u) * 16u + el / 16u;
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let slot = 8u + x;
       wf[256u + sg * 512u + el] = seed_at(sq, h, r, v0 + c);
     }
   }
@@ -138,6 +140,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (ssr * 2u + 0u) * 16u + el / 16u;
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
       wh[0u + r * 16u + c] = f16(value);
@@ -146,6 +149,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (ssr * 2u + 1u) * 16u + el / 16u;
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
       wh[0u + r * 16u + c] = f16(value);
@@ -177,6 +181,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (vsr * 1u + 0u) * 16u + el / 16u;
       let c = (vsc * 1u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       var x = 0.0;
       if (r < rows && v0 + c < VD) {
@@ -220,6 +225,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (ssr * 2u + 0u) * 16u + el / 16u;
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_dh0[((sq * P.H + h) * KD + r) * VD + v0 + c] = value; }
     }
@@ -227,6 +233,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (ssr * 2u + 1u) * 16u + el / 16u;
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_dh0[((sq * P.H + h) * KD + r) * VD + v0 + c] = value; }
     }

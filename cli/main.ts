@@ -94,6 +94,19 @@ program.command('demo')
     process.exitCode = ok ? 0 : 1;
   });
 
+program.command('serve')
+  .description('serve the demo page (examples/browser/) on 127.0.0.1: run a variant or a spec of your own in your browser\'s WebGPU')
+  .option('--port <port>', 'port to listen on (0: any free one)', (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('port must be an integer from 0 to 65535');
+    return n;
+  }, 5190)
+  .action(async (o: { port: number }) => {
+    const { serveDemo } = await import('./serve.js');
+    const { url } = await serveDemo({ port: o.port });
+    console.log(`lae demo page: ${url}  (open it in a browser with WebGPU; Ctrl-C stops the server)`);
+  });
+
 program.command('bench')
   .description('forward time per variant at the seed shapes vs the token-sequential kernel and the f32 ceiling')
   .option('--variants <list>', 'comma-separated variant names', (v: string) => v.split(','))

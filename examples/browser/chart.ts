@@ -5,7 +5,7 @@ export interface Series { name: string; color: string; points: { x: number; y: n
 
 const W = 560, H = 300, PAD = { left: 64, right: 130, top: 16, bottom: 44 };
 
-/** Powers of ten (or of two for T) between lo and hi, for tick marks. */
+/** Powers of `base` (ten for times, two for T) between lo and hi, for tick marks. */
 function ticks(lo: number, hi: number, base: number): number[] {
   const out: number[] = [];
   for (let p = Math.floor(Math.log(lo) / Math.log(base)); base ** p <= hi * (1 + 1e-9); p++) {
@@ -35,7 +35,7 @@ export function lineChart(series: readonly Series[], labels: { x: string; y: str
   }
   for (const t of ticks(x0, x1, 2)) {
     parts.push(`<line x1="${px(t)}" x2="${px(t)}" y1="${PAD.top}" y2="${H - PAD.bottom}" stroke="#eee"/>`,
-      `<text x="${px(t)}" y="${H - PAD.bottom + 16}" text-anchor="middle">${fmt(t)}</text>`);
+      `<text x="${px(t)}" y="${H - PAD.bottom + 16}" text-anchor="middle">${Math.round(t)}</text>`);
   }
   parts.push(`<rect x="${PAD.left}" y="${PAD.top}" width="${W - PAD.left - PAD.right}" height="${H - PAD.top - PAD.bottom}" fill="none" stroke="#888"/>`,
     `<text x="${(PAD.left + W - PAD.right) / 2}" y="${H - 8}" text-anchor="middle">${esc(labels.x)}</text>`,

@@ -10,7 +10,7 @@ import { benchTrain, benchStep, TRAIN_HEADER, STEP_HEADER } from '../bench/backw
 import { benchVarlen, VARLEN_HEADER, VARLEN_LENGTHS } from '../bench/varlen.js';
 import { runDemo } from './demo.js';
 import { TENSOR_CORE_OPTIONS, type TensorCoreOption } from '../runtime/tier.js';
-import type { FragmentLowering } from '../codegen/index.js';
+import { WG_MEMORY_TIERS, type FragmentLowering, type WorkgroupMemoryTier } from '../codegen/index.js';
 
 // commander, typescript and ts-morph serve only the CLI: they are optional peer dependencies of
 // lae, so an engine-only install (Node or browser) does not carry them.
@@ -37,6 +37,12 @@ const chunkArg = (v: string) => {
   return n as 16 | 32 | 64;
 };
 
+const wgMemoryArg = (v: string) => {
+  const n = Number(v);
+  if (!(WG_MEMORY_TIERS as readonly number[]).includes(n)) throw new InvalidArgumentError(`must be one of ${WG_MEMORY_TIERS.join(', ')} (bytes)`);
+  return n as WorkgroupMemoryTier;
+};
+
 const tensorCoresArg = (v: string) => {
   if (!(TENSOR_CORE_OPTIONS as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${TENSOR_CORE_OPTIONS.join(', ')}`);
   return v as TensorCoreOption;
@@ -57,13 +63,14 @@ program.command('gen')
   .description('write the WGSL of every kernel and a typed TS module that loads and calls them')
   .argument('<variant>', 'a built-in variant name or a path to a spec .ts file')
   .requiredOption('--out <dir>', 'output directory')
-  .option('--chunk <C>', 'chunk size 16 | 32 | 64', chunkArg, 64)
+  .option('--chunk <C>', 'chunk size 16 | 32 | 64 (default: the largest the workgroup memory fits, 32 at 16384 bytes)', chunkArg)
+  .option('--wg-memory <bytes>', 'workgroup memory the kernels may use: 16384 (WebGPU\'s default limit, so any device runs them; the default), 32768 (chunks of 64; the default with --tensor-cores) or 49152; past 16384 the device needs the module\'s REQUIRED_LIMITS', wgMemoryArg)
   .option('--K <K>', 'key head dim', int('K'), 128)
   .option('--V <V>', 'value head dim', int('V'), 128)
   .option('--varlen', 'kernels for packed variable-length sequences: the module takes cuSeqlens')
   .option('--compact-loops', 'for software adapters (SwiftShader, lavapipe): loops stay rolled, so their JIT compiles in seconds, not minutes')
   .option('--tensor-cores [lowering]', 'the tensor-core tier: subgroup-matrix (default; needs shader-f16, subgroups, chromium-experimental-subgroup-matrix) or portable (plain WGSL, needs shader-f16)')
-  .action(async (variant: string, o: { out: string; chunk: 16 | 32 | 64; K: number; V: number; varlen?: boolean; tensorCores?: string | true; compactLoops?: boolean }) => {
+  .action(async (variant: string, o: { out: string; chunk?: 16 | 32 | 64; wgMemory?: WorkgroupMemoryTier; K: number; V: number; varlen?: boolean; tensorCores?: string | true; compactLoops?: boolean }) => {
     // Loaded on demand: gen pulls in the TypeScript compiler and ts-morph.
     let gen: typeof import('./gen.js');
     try {
@@ -75,7 +82,7 @@ program.command('gen')
     }
     const { runGen } = gen;
     const tensorCores = o.tensorCores === true ? 'subgroup-matrix' : o.tensorCores as FragmentLowering | undefined;
-    const files = await runGen({ variant, out: o.out, chunk: o.chunk, K: o.K, V: o.V, varlen: o.varlen, tensorCores, compactLoops: o.compactLoops });
+    const files = await runGen({ variant, out: o.out, chunk: o.chunk, wgMemory: o.wgMemory, K: o.K, V: o.V, varlen: o.varlen, tensorCores, compactLoops: o.compactLoops });
     for (const f of files) console.log(f);
   });
 
@@ -92,6 +99,19 @@ program.command('demo')
   .action(async (o: { B: number; T: number; H: number; K: number; V: number; chunk: 16 | 32 | 64; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption }) => {
     const ok = await runDemo({ B: o.B, T: o.T, H: o.H, K: o.K, V: o.V }, o.chunk, (s) => console.log(s), o.dtype, o.tensorCores);
     process.exitCode = ok ? 0 : 1;
+  });
+
+program.command('serve')
+  .description('serve the demo page (examples/browser/) on 127.0.0.1: run a variant or a spec of your own in your browser\'s WebGPU')
+  .option('--port <port>', 'port to listen on (0: any free one)', (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('port must be an integer from 0 to 65535');
+    return n;
+  }, 5190)
+  .action(async (o: { port: number }) => {
+    const { serveDemo } = await import('./serve.js');
+    const { url } = await serveDemo({ port: o.port });
+    console.log(`lae demo page: ${url}  (open it in a browser with WebGPU; Ctrl-C stops the server)`);
   });
 
 program.command('bench')

@@ -21,10 +21,10 @@ import { emitF16Block } from './staged.js';
 /** Key columns per workgroup. */
 export const tcWyDkTileK = (K: number) => Math.min(64, fragCeil(K));
 
-interface WyDkLayout { BK: number; sL1: number; sL2: number; sR: number; f16: number; f32: number }
+interface WyDkLayout { BK: number; sL1: number; sL2: number; sR: number; f16: number; f32: number; sRow: number }
 
 /** f16, two phases over one region: [LT | dW] then [LA | LQ | K] (C x C lefts, C x BK rights);
- * f32: one epilogue pass of P and Q side by side. */
+ * f32: one epilogue pass of P and Q side by side, then the chunk's gate cumsum and beta per row. */
 export function tcWyDkLayout(ks: KernelSource): WyDkLayout {
   const C = ks.cfg.chunk;
   const budget = fragmentBudget(ks.cfg);
@@ -33,8 +33,9 @@ export function tcWyDkLayout(ks: KernelSource): WyDkLayout {
     const sL2 = C * C;
     const sR = 2 * C * C;
     const f16 = sR + C * BK;
-    const f32 = scratchWords(2);
-    if (2 * f16 + 4 * f32 <= budget) return { BK, sL1, sL2, sR, f16, f32 };
+    const sRow = scratchWords(2);
+    const f32 = sRow + 2 * C;
+    if (2 * f16 + 4 * f32 <= budget) return { BK, sL1, sL2, sR, f16, f32, sRow };
   }
   throw new ConfigError(`no tiling of the delta rule's key gradient (wyDk) fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
 }
@@ -45,14 +46,20 @@ function operands(ks: KernelSource, fr: Fragments, lay: WyDkLayout) {
   const { BK } = lay;
   const p = partition(C / 16, BK / 16);
   const map = subgroupGrid(p, 'f').map;
-  // A C x C left operand from (i, r), row-major at `at`; `keep(i, r)` masks it.
-  const square = (at: number, value: string, keep: (i: string, r: string) => string) => emitF16Block({
-    count: `${C * C}u`,
-    index: () => `let i = min(e / C, rows - 1u); let r = min(e % C, rows - 1u);`,
-    value, wide: null,
-    valid: `e / C < rows && e % C < rows && ${keep('e / C', 'e % C')}`,
-    arr: 'wh', at: (e) => `${at}u + ${e}`,
-  });
+  // A C x C left operand L[i, r] at `at`, from a value over i, r; `keep(i, r)` masks it. Stored
+  // as read: 'ir' row-major (L[i, r] at i C + r), 'ri' transposed (at r C + i), so that
+  // consecutive threads read consecutive words of a matrix that holds L transposed (T[r, i],
+  // dA[r, i]); the product then loads that operand column-major.
+  const square = (at: number, value: string, keep: (i: string, r: string) => string, order: 'ir' | 'ri') => {
+    const [ie, re] = order === 'ir' ? ['e / C', 'e % C'] : ['e % C', 'e / C'];
+    return emitF16Block({
+      count: `${C * C}u`,
+      index: () => `let i = min(${ie}, rows - 1u); let r = min(${re}, rows - 1u);`,
+      value, wide: null,
+      valid: `${ie} < rows && ${re} < rows && ${keep(ie, re)}`,
+      arr: 'wh', at: (e) => `${at}u + ${e}`,
+    });
+  };
   // A C x BK right operand from token row rr and key column x.
   const right = (value: string, wide: string | null) => emitF16Block({
     count: `${C * BK}u`,
@@ -61,8 +68,9 @@ function operands(ks: KernelSource, fr: Fragments, lay: WyDkLayout) {
     valid: `e / ${BK}u < rows && k0 + e % ${BK}u < KD`,
     arr: 'wh', at: (e) => `${lay.sR}u + ${e}`,
   });
-  const product = (acc: string, left: number, keep: (i: number) => string) => fr.mma(acc, p.fm, p.fn,
-    (i) => ({ arr: 'wh', offset: `${left}u + ${map.row(i)} * C + kk`, stride: C }),
+  const product = (acc: string, left: number, keep: (i: number) => string, order: 'ir' | 'ri') => fr.mma(acc, p.fm, p.fn,
+    (i) => (order === 'ir' ? { arr: 'wh', offset: `${left}u + ${map.row(i)} * C + kk`, stride: C }
+      : { arr: 'wh', offset: `${left}u + kk * C + ${map.row(i)}`, stride: C, colMajor: true }),
     (j) => ({ arr: 'wh', offset: `${lay.sR}u + kk * ${BK}u + ${map.col(j)}`, stride: BK }),
     (i) => keep(i));
   return { square, right, product };
@@ -87,8 +95,17 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   const gradK = ks.use('grad_k', 'read_write');
   const x2 = ks.use('x2', 'read_write');
   const dbk = ks.decayed ? ks.use('dbk', 'read_write') : '';
-  const gi = `${g}(b, h, t0 + i, 0u)`;
-  const gr = `${g}(b, h, t0 + r, 0u)`;
+  // The chunk's gate cumsum and beta per row, read once into wf past the scratch.
+  const G = (r: string) => `wf[${lay.sRow}u + ${r}]`;
+  const B = (r: string) => `wf[${lay.sRow}u + C + ${r}]`;
+  const gi = ks.decayed ? G('i') : '0.0';
+  const gr = ks.decayed ? G('r') : '0.0';
+  const rowValues = `for (var r = lid; r < C; r += WG) {
+    let t = t0 + min(r, rows - 1u);
+    ${ks.decayed ? `${G('r')} = ${g}(b, h, t, 0u);` : ''}
+    ${B('r')} = ${beta}(b, t, h, 0u);
+  }
+  workgroupBarrier();`;
   const dW = hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`);
   // Product steps over the chunk's rows r, skipping the fragments where the operand is zero.
   const upper = (i: number) => `kk + 16u > ${map.row(i)}`;
@@ -103,25 +120,26 @@ ${ks.chunkMain(fr.builtins())}
   ${grid.decl}
   ${fr.declare('pk', p.fm, p.fn)}
   ${fr.declare('qk', p.fm, p.fn)}
+  ${rowValues}
   // Phase 1: P = LT dW.
-  ${square(lay.sL1, `(${tmat}[${cc()}(bh, n, r, i)] + select(0.0, 1.0, r == i)) * exp2(${gi})`, (i, r) => `${r} >= ${i}`)}
+  ${square(lay.sL1, `(${tmat}[${cc()}(bh, n, r, i)] + select(0.0, 1.0, r == i)) * exp2(${gi})`, (i, r) => `${r} >= ${i}`, 'ri')}
   ${right(dW, null)}
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
-      ${product('pk', lay.sL1, upper)}
+      ${product('pk', lay.sL1, upper, 'ri')}
     }
   }
   workgroupBarrier();
   // Phase 2: P += LA K, Q = LQ K.
-  ${square(lay.sL1, `${dA}[${cc()}(bh, n, i, r)] * exp2(${gi} - ${gr})`, (i, r) => `${r} < ${i}`)}
-  ${square(lay.sL2, `${dA}[${cc()}(bh, n, r, i)] * ${beta}(b, t0 + r, h, 0u) * exp2(${gr} - ${gi})`, (i, r) => `${r} > ${i}`)}
+  ${square(lay.sL1, `${dA}[${cc()}(bh, n, i, r)] * exp2(${gi} - ${gr})`, (i, r) => `${r} < ${i}`, 'ir')}
+  ${square(lay.sL2, `${dA}[${cc()}(bh, n, r, i)] * ${B('r')} * exp2(${gr} - ${gi})`, (i, r) => `${r} > ${i}`, 'ri')}
   ${right(`${k}(b, t, h, x)`, k4 && `${k4}(b, t, h, x)`)}
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
-      ${product('pk', lay.sL1, lower)}
-      ${product('qk', lay.sL2, upper)}
+      ${product('pk', lay.sL1, lower, 'ir')}
+      ${product('qk', lay.sL2, upper, 'ri')}
     }
   }
   workgroupBarrier();
@@ -130,7 +148,7 @@ ${ks.chunkMain(fr.builtins())}
     body: `if (r < rows && k0 + c < KD) {
         let t = t0 + r;
         let x = k0 + c;
-        let bi = ${beta}(b, t, h, 0u);
+        let bi = ${B('r')};
         let kv = ${k}(b, t, h, x);
         let at = ${bth()}(b, t, h, x, KD);
         ${gradK}[at] = ${gradK}[at] + bi * value + value_qk;
@@ -164,12 +182,12 @@ ${ks.chunkMain(fr.builtins())}
   let k0 = kt * ${BK}u;
   ${grid.decl}
   ${fr.declare('xk', p.fm, p.fn)}
-  ${square(lay.sL1, `${tmat}[${cc()}(bh, n, r, i)] + select(0.0, 1.0, r == i)`, (i, r) => `${r} >= ${i}`)}
+  ${square(lay.sL1, `${tmat}[${cc()}(bh, n, r, i)] + select(0.0, 1.0, r == i)`, (i, r) => `${r} >= ${i}`, 'ri')}
   ${right(hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`), null)}
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
-      ${product('xk', lay.sL1, (i) => `kk + 16u > ${map.row(i)}`)}
+      ${product('xk', lay.sL1, (i) => `kk + 16u > ${map.row(i)}`, 'ri')}
     }
   }
   workgroupBarrier();

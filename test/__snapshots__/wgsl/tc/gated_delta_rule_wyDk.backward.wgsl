@@ -42,7 +42,7 @@ fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i)
 fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
 
 var<workgroup> wh: array<f16, 12288>;
-var<workgroup> wf: array<f32, 2048>;
+var<workgroup> wf: array<f32, 2176>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -66,19 +66,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var qk_0_1 = subgroup_matrix_result<f32, 16, 16>();
   var qk_1_0 = subgroup_matrix_result<f32, 16, 16>();
   var qk_1_1 = subgroup_matrix_result<f32, 16, 16>();
+  for (var r = lid; r < C; r += WG) {
+    let t = t0 + min(r, rows - 1u);
+    wf[2048u + r] = gate(b, h, t, 0u);
+    wf[2048u + C + r] = role_beta(b, t, h, 0u);
+  }
+  workgroupBarrier();
   // Phase 1: P = LT dW.
   {
       var x_v: array<f32, ((4096u) + WG - 1u) / WG>;
       for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, (4096u) - 1u);
-        let i = min(e / C, rows - 1u); let r = min(e % C, rows - 1u);
-        x_v[stg] = (b_tmat[cc(bh, n, r, i)] + select(0.0, 1.0, r == i)) * exp2(gate(b, h, t0 + i, 0u));
+        let i = min(e % C, rows - 1u); let r = min(e / C, rows - 1u);
+        x_v[stg] = (b_tmat[cc(bh, n, r, i)] + select(0.0, 1.0, r == i)) * exp2(wf[2048u + i]);
       }
       for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
         let e = lid + stg * WG;
         if (e < (4096u)) {
           
-          let valid = e / C < rows && e % C < rows && e % C >= e / C;
+          let valid = e % C < rows && e / C < rows && e / C >= e % C;
           wh[0u + e] = f16(select(0.0, x_v[stg], valid));
         }
       }
@@ -103,8 +109,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * C + kk, false, 64u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * C + kk, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * C + (fsr * 2u + 0u) * 16u, true, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * C + (fsr * 2u + 1u) * 16u, true, 64u);
       let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
       if (kk + 16u > (fsr * 2u + 0u) * 16u) { pk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, pk_0_0); }
@@ -121,7 +127,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, (4096u) - 1u);
         let i = min(e / C, rows - 1u); let r = min(e % C, rows - 1u);
-        x_v[stg] = b_dtm[cc(bh, n, i, r)] * exp2(gate(b, h, t0 + i, 0u) - gate(b, h, t0 + r, 0u));
+        x_v[stg] = b_dtm[cc(bh, n, i, r)] * exp2(wf[2048u + i] - wf[2048u + r]);
       }
       for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
         let e = lid + stg * WG;
@@ -136,14 +142,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var x_v: array<f32, ((4096u) + WG - 1u) / WG>;
       for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, (4096u) - 1u);
-        let i = min(e / C, rows - 1u); let r = min(e % C, rows - 1u);
-        x_v[stg] = b_dtm[cc(bh, n, r, i)] * role_beta(b, t0 + r, h, 0u) * exp2(gate(b, h, t0 + r, 0u) - gate(b, h, t0 + i, 0u));
+        let i = min(e % C, rows - 1u); let r = min(e / C, rows - 1u);
+        x_v[stg] = b_dtm[cc(bh, n, r, i)] * wf[2048u + C + r] * exp2(wf[2048u + r] - wf[2048u + i]);
       }
       for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
         let e = lid + stg * WG;
         if (e < (4096u)) {
           
-          let valid = e / C < rows && e % C < rows && e % C > e / C;
+          let valid = e % C < rows && e / C < rows && e / C > e % C;
           wh[4096u + e] = f16(select(0.0, x_v[stg], valid));
         }
       }
@@ -179,8 +185,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (kk < (fsr * 2u + 1u) * 16u + 16u) { pk_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, pk_1_1); }
     }
       {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 2u + 0u) * 16u * C + kk, false, 64u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 2u + 1u) * 16u * C + kk, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + kk * C + (fsr * 2u + 0u) * 16u, true, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + kk * C + (fsr * 2u + 1u) * 16u, true, 64u);
       let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
       if (kk + 16u > (fsr * 2u + 0u) * 16u) { qk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, qk_0_0); }
@@ -207,7 +213,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (r < rows && k0 + c < KD) {
         let t = t0 + r;
         let x = k0 + c;
-        let bi = role_beta(b, t, h, 0u);
+        let bi = wf[2048u + C + r];
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
         b_grad_k[at] = b_grad_k[at] + bi * value + value_qk;
@@ -234,7 +240,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (r < rows && k0 + c < KD) {
         let t = t0 + r;
         let x = k0 + c;
-        let bi = role_beta(b, t, h, 0u);
+        let bi = wf[2048u + C + r];
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
         b_grad_k[at] = b_grad_k[at] + bi * value + value_qk;
@@ -261,7 +267,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (r < rows && k0 + c < KD) {
         let t = t0 + r;
         let x = k0 + c;
-        let bi = role_beta(b, t, h, 0u);
+        let bi = wf[2048u + C + r];
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
         b_grad_k[at] = b_grad_k[at] + bi * value + value_qk;
@@ -288,7 +294,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (r < rows && k0 + c < KD) {
         let t = t0 + r;
         let x = k0 + c;
-        let bi = role_beta(b, t, h, 0u);
+        let bi = wf[2048u + C + r];
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
         b_grad_k[at] = b_grad_k[at] + bi * value + value_qk;

@@ -48,7 +48,12 @@ export interface CodegenConfig {
    * zero added, `(P.T >> 31u)`, so the shader compiler keeps loops rolled. Their JIT otherwise
    * unrolls every constant-trip loop and spends 10-40 s per kernel; the arithmetic is the same. */
   readonly compactLoops?: true;
+  /** A tuning knob of the decode step: state columns (V) per workgroup, one of STEP_COLUMNS
+   * (absent: 32). Narrower blocks make more workgroups (batch 1 is latency-bound), wider ones
+   * fewer reduction rows per column. */
+  readonly stepColumns?: number;
 }
+export const STEP_COLUMNS = [8, 16, 32, 64] as const;
 export type HalfDtype = 'bf16' | 'f16';
 export const WG_MEMORY_TIERS = [16384, 32768, 49152] as const;
 /** The largest chunk whose kernels fit a memory tier: the C x C score tiles need more than 16 KiB at 64. */
@@ -183,6 +188,9 @@ export function validateConfig(cfg: CodegenConfig): void {
   }
   if (cfg.fragmentMemory !== undefined && !validFragmentMemory(cfg.fragmentMemory)) {
     throw new ConfigError(`fragmentMemory ${cfg.fragmentMemory} must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}`);
+  }
+  if (cfg.stepColumns !== undefined && !(STEP_COLUMNS as readonly number[]).includes(cfg.stepColumns)) {
+    throw new ConfigError(`stepColumns ${cfg.stepColumns} is not supported; use one of ${STEP_COLUMNS.join(', ')}`);
   }
   if (!(CHUNK_SIZES as readonly number[]).includes(cfg.chunk)) {
     throw new ConfigError(`chunk size ${cfg.chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);

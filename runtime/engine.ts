@@ -3,7 +3,7 @@
 import { inputShape, qkHeaded, stableStringify, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import {
-  planForward, planStep, planBackward, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, MIN_FRAGMENT_MEMORY, validFragmentMemory, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
+  planForward, planStep, planBackward, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, STEP_COLUMNS, maxChunkFor, MIN_FRAGMENT_MEMORY, validFragmentMemory, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
@@ -119,8 +119,10 @@ export interface EngineOptions extends DeviceOptions {
    * operands one element per load instead of vec4 words; fragmentMemory caps the workgroup
    * memory (bytes) of its kernels' layouts (CodegenConfig.fragmentMemory); unverifiedFragments
    * also runs the stages whose subgroup-matrix lowering awaits a check on a GPU
-   * (CodegenConfig.unverifiedFragments; for that check, not for use). */
-  tuning?: { scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean };
+   * (CodegenConfig.unverifiedFragments; for that check, not for use). stepColumns (any tier):
+   * state columns per workgroup of the decode step, 8, 16, 32 (default) or 64
+   * (CodegenConfig.stepColumns). */
+  tuning?: { scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean; stepColumns?: number };
 }
 
 export interface VariantOptions {
@@ -135,6 +137,10 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const fm = options.tuning?.fragmentMemory;
   if (fm !== undefined && !validFragmentMemory(fm)) {
     throw new EngineError(`tuning.fragmentMemory must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}; got ${describeValue(fm)}`);
+  }
+  const sc = options.tuning?.stepColumns;
+  if (sc !== undefined && !(STEP_COLUMNS as readonly unknown[]).includes(sc)) {
+    throw new EngineError(`tuning.stepColumns must be one of ${STEP_COLUMNS.join(', ')}; got ${describeValue(sc)}`);
   }
   if (options.tensorCores !== undefined && !(TENSOR_CORE_OPTIONS as readonly unknown[]).includes(options.tensorCores)) {
     throw new EngineError(`tensorCores must be one of ${TENSOR_CORE_OPTIONS.join(', ')}, got ${describeValue(options.tensorCores)}`);
@@ -241,6 +247,12 @@ export class VariantOp {
       ...(this.engine.tier !== 'f32' && this.engine.tuning.unverifiedFragments ? { unverifiedFragments: true as const } : {}),
       ...(this.engine.compactLoops ? { compactLoops: true as const } : {}),
     };
+  }
+
+  /** The decode step's config: config()'s, with the step's tuning knob. */
+  private stepConfig(K: number, V: number, dtypes: ForwardOptions['dtypes'], G: number | undefined, varlen: boolean): CodegenConfig {
+    const columns = this.engine.tuning.stepColumns;
+    return { ...this.config(K, V, 64, dtypes, G, varlen), ...(columns !== undefined ? { stepColumns: columns } : {}) };
   }
 
   /** Host values of the inputs (16-bit bits decoded), for the checks. */
@@ -488,7 +500,7 @@ export class VariantOp {
     const { engine, def } = this;
     const { size, stateLen, idx, scale, packed } = this.stepArgs(inputs, state, opts);
     if (opts.checkFinite) checkFinite('input', this.hostTensors(this.values(inputs, opts.dtypes), size));
-    const plan = planStep(def, this.config(size.K, size.V, 64, opts.dtypes, size.G, size.S !== undefined), idx === undefined ? 'step' : 'stepPool');
+    const plan = planStep(def, this.stepConfig(size.K, size.V, opts.dtypes, size.G, size.S !== undefined), idx === undefined ? 'step' : 'stepPool');
     const tables = size.S !== undefined ? sequenceTables(Array.from(packed!), 64) : undefined;
     const device = engine.device;
     const env: SizeEnv = { B: size.B, T: size.T, H: size.H, NT: 1, S: stateRows(size) };
@@ -642,7 +654,7 @@ export class VariantOp {
         seen.add(i);
       }
     }
-    const plan = this.cachedPlan(idx === undefined ? 'step' : 'stepPool', this.config(size.K, size.V, 64, dtypes, size.G, size.S !== undefined));
+    const plan = this.cachedPlan(idx === undefined ? 'step' : 'stepPool', this.stepConfig(size.K, size.V, dtypes, size.G, size.S !== undefined));
     const tables = offsets && sequenceTables(offsets, 64);
     const env: SizeEnv = { B: size.B, T: size.T, H: size.H, NT: 1, S };
     const sources: Record<string, BufferSource> = {

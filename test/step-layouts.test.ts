@@ -1,0 +1,71 @@
+// The decode step's kernel (codegen/kernels/step.ts) over its layouts and tilings, against the
+// float64 reference: both state layouts, vec4 and scalar state words, rows past K and columns
+// past V in a workgroup's block, each column width of tuning.stepColumns, the fused L2 norms, an
+// output gate and a plan whose inputs are packed to fit 8 storage buffers.
+import { afterAll, describe, expect, it } from 'vitest';
+import { VARIANTS } from '../variants/index.js';
+import { withStateLayout, type ProblemSize, type VariantDef } from '../dsl/index.js';
+import { sampleInputs } from '../runtime/sample.js';
+import { referenceForward } from '../runtime/reference.js';
+import { createEngine, type Engine } from '../runtime/engine.js';
+import { planStep } from '../codegen/index.js';
+import { stepLayout } from '../codegen/kernels/step.js';
+import { relL2 } from './helpers/numerics.js';
+import { getEngine } from './helpers/engine.js';
+import { PREAMBLE_SPECS } from './helpers/preamble-specs.js';
+
+const preamble = (name: string) => PREAMBLE_SPECS.find((s) => s.def.name === name)!.def;
+
+/** [title, spec, size (T = tokens of the one step call), stepColumns]. */
+const CASES: [string, VariantDef, ProblemSize, number | undefined][] = [
+  // V % 4 == 0: vec4 words along V; K = 40 leaves rows past K in the last row item; V = 36: the
+  // second workgroup holds 4 columns of 32.
+  ['gla kv, vec4 words, partial blocks', VARIANTS.gla, { B: 2, T: 3, H: 2, K: 40, V: 36 }, undefined],
+  ['delta_rule kv, 8 columns per workgroup', VARIANTS.delta_rule, { B: 1, T: 3, H: 2, K: 20, V: 12 }, 8],
+  ['gated_delta_rule kv, 64 columns per workgroup', VARIANTS.gated_delta_rule, { B: 1, T: 2, H: 3, K: 64, V: 64 }, 64],
+  // 'vk': K contiguous.
+  ['kda vk, vec4 words', withStateLayout(VARIANTS.kda, 'vk'), { B: 2, T: 3, H: 1, K: 36, V: 20 }, undefined],
+  ['rwkv6 vk, scalar words (K = 6)', withStateLayout(VARIANTS.rwkv6, 'vk'), { B: 1, T: 3, H: 2, K: 6, V: 12 }, undefined],
+  ['mamba2_ssd (vk), 16 columns per workgroup', VARIANTS.mamba2_ssd, { B: 2, T: 2, H: 2, K: 64, V: 40 }, 16],
+  ['simple_gla kv, scalar words (V = 10), 16 columns', VARIANTS.simple_gla, { B: 1, T: 3, H: 2, K: 12, V: 10 }, 16],
+  ['L2-normalized q and k, delta rule (fused norms)', preamble('delta_l2norm'), { B: 2, T: 3, H: 2, K: 32, V: 16 }, undefined],
+  ['mamba2 with an output gate and L2-normalized k (inputs packed)', preamble('mamba2_gated'), { B: 1, T: 3, H: 2, K: 16, V: 24 }, undefined],
+];
+
+const engines = new Map<number, Promise<Engine>>();
+const engineFor = (columns: number | undefined) => {
+  if (columns === undefined) return getEngine();
+  if (!engines.has(columns)) engines.set(columns, createEngine({ tuning: { stepColumns: columns } }));
+  return engines.get(columns)!;
+};
+afterAll(async () => { for (const e of engines.values()) (await e).destroy(); });
+
+describe('step kernel layouts vs the float64 reference', () => {
+  it.each(CASES)('%s', async (_title, def, size, columns) => {
+    const engine = await engineFor(columns);
+    const op = engine.variant(def);
+    const { h0, ...inputs } = sampleInputs(def, size, 7, true);
+    const ref = referenceForward(def, inputs, size, { h0: h0! });
+    const state = Float32Array.from(h0!);
+    const { o } = await op.step(inputs, state, { B: size.B, H: size.H, K: size.K, V: size.V, N: size.T });
+    expect(o.every(Number.isFinite)).toBe(true);
+    expect(relL2(o, ref.o), 'o').toBeLessThan(1e-5);
+    expect(relL2(state, ref.ht), 'state').toBeLessThan(1e-5);
+  });
+});
+
+describe('step plan', () => {
+  it('is one kernel, with the L2 norms fused', () => {
+    for (const def of [VARIANTS.gla, VARIANTS.mamba2_ssd, preamble('delta_l2norm')]) {
+      const plan = planStep(def, { K: 128, V: 128, chunk: 64 });
+      expect(plan.kernels.map((k) => k.stage)).toEqual(['step']);
+      expect(plan.buffers.some((b) => b.name.startsWith('rn_'))).toBe(false);
+    }
+  });
+  it('reads vec4 words where the contiguous axis allows, and fills the workgroup', () => {
+    expect(stepLayout(VARIANTS.gla, { K: 128, V: 128, chunk: 64 })).toMatchObject({ kv: true, W: 4, BV: 32, TX: 8, TY: 16, RI: 8, CI: 1 });
+    expect(stepLayout(VARIANTS.mamba2_ssd, { K: 128, V: 128, chunk: 64 })).toMatchObject({ kv: false, W: 4, BV: 32, TX: 32, TY: 4, RI: 1, CI: 8 });
+    expect(stepLayout(VARIANTS.gla, { K: 8, V: 6, chunk: 64 })).toMatchObject({ W: 1 });
+    expect(() => planStep(VARIANTS.gla, { K: 8, V: 8, chunk: 64, stepColumns: 12 })).toThrow(/stepColumns 12 is not supported; use one of 8, 16, 32, 64/);
+  });
+});

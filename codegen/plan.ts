@@ -52,6 +52,10 @@ export interface CodegenConfig {
    * (absent: 32). Narrower blocks make more workgroups (batch 1 is latency-bound), wider ones
    * fewer reduction rows per column. */
   readonly stepColumns?: number;
+  /** The decode step's state stored as bf16 (packed two per u32 word, element 2i in the low
+   * half, rounded to nearest even on store); compute stays f32. Absent: f32. Needs the state's
+   * contiguous axis (V in [B,H,K,V], K in [B,H,V,K]) to be a multiple of 4. */
+  readonly stateDtype?: 'bf16';
 }
 export const STEP_COLUMNS = [8, 16, 32, 64] as const;
 export type HalfDtype = 'bf16' | 'f16';
@@ -89,8 +93,9 @@ export interface BindingDecl {
   readonly buffer: string;
   readonly access: 'read' | 'read_write';
   /** Element type; f32 unless given (state slot indices are u32; the tensor-core tier's
-   * per-chunk operands are f16, or vec4<u32> words of 8 halves where a walk prefetches them). */
-  readonly elem?: 'u32' | 'f16' | 'vec4<f32>' | 'vec4<u32>';
+   * per-chunk operands are f16, or vec4<u32> words of 8 halves where a walk prefetches them; a
+   * bf16 step state is vec2<u32> words of 4). */
+  readonly elem?: 'u32' | 'f16' | 'vec4<f32>' | 'vec4<u32>' | 'vec2<u32>';
 }
 export const KERNEL_STAGES = [
   'l2norm', 'prep', 'chunkState', 'stateScan', 'chunkStates', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
@@ -191,6 +196,9 @@ export function validateConfig(cfg: CodegenConfig): void {
   }
   if (cfg.stepColumns !== undefined && !(STEP_COLUMNS as readonly number[]).includes(cfg.stepColumns)) {
     throw new ConfigError(`stepColumns ${cfg.stepColumns} is not supported; use one of ${STEP_COLUMNS.join(', ')}`);
+  }
+  if (cfg.stateDtype !== undefined && cfg.stateDtype !== 'bf16') {
+    throw new ConfigError(`stateDtype must be 'bf16' (f32 is the default), got ${JSON.stringify(cfg.stateDtype)}`);
   }
   if (!(CHUNK_SIZES as readonly number[]).includes(cfg.chunk)) {
     throw new ConfigError(`chunk size ${cfg.chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);

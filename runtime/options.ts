@@ -11,7 +11,7 @@ export const FORWARD_OPTIONS: readonly string[] = [
   'allowPositiveLogDecay', 'checkFinite', 'dtypes', 'cuSeqlens',
 ];
 export const BACKWARD_OPTIONS: readonly string[] = [...FORWARD_OPTIONS, 'saved'];
-export const STEP_OPTIONS: readonly string[] = ['B', 'H', 'K', 'V', 'HV', 'N', 'scale', 'stateIndices', 'dtypes', 'checkFinite', 'cuSeqlens'];
+export const STEP_OPTIONS: readonly string[] = ['B', 'H', 'K', 'V', 'HV', 'N', 'scale', 'stateIndices', 'dtypes', 'checkFinite', 'cuSeqlens', 'stateDtype'];
 export const ENCODE_FORWARD_OPTIONS: readonly string[] = [...SIZE, 'scale', 'chunkSize', 'mode', 'dtypes', 'cuSeqlens'];
 export const ENCODE_BACKWARD_OPTIONS: readonly string[] = [...SIZE, 'scale', 'chunkSize', 'dtypes', 'cuSeqlens'];
 export const ENCODE_STEP_OPTIONS: readonly string[] = STEP_OPTIONS.filter((o) => o !== 'checkFinite');

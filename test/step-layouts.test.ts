@@ -11,6 +11,8 @@ import { createEngine, type Engine } from '../runtime/engine.js';
 import { planStep } from '../codegen/index.js';
 import { stepLayout } from '../codegen/kernels/step.js';
 import { relL2 } from './helpers/numerics.js';
+import { roundTo, storageBytes } from '../runtime/dtypes.js';
+import { GpuTensor } from '../runtime/tensor.js';
 import { getEngine } from './helpers/engine.js';
 import { PREAMBLE_SPECS } from './helpers/preamble-specs.js';
 
@@ -51,6 +53,74 @@ describe('step kernel layouts vs the float64 reference', () => {
     expect(o.every(Number.isFinite)).toBe(true);
     expect(relL2(o, ref.o), 'o').toBeLessThan(1e-5);
     expect(relL2(state, ref.ht), 'state').toBeLessThan(1e-5);
+  });
+});
+
+// bf16 state storage: the step reads the rounded state, computes in f32 and rounds what it
+// writes. The reference starts from the bf16-rounded h0, so o matches to f32 accuracy; the
+// state is within bf16's rounding (half an ulp, 2^-9 relative) of the reference's.
+describe('step with a bf16 state', () => {
+  const cases: [string, VariantDef, ProblemSize][] = [
+    ['gla kv', VARIANTS.gla, { B: 2, T: 3, H: 2, K: 40, V: 36 }],
+    ['mamba2_ssd vk', VARIANTS.mamba2_ssd, { B: 2, T: 2, H: 2, K: 64, V: 40 }],
+    ['L2-normalized delta rule', preamble('delta_l2norm'), { B: 1, T: 3, H: 2, K: 32, V: 16 }],
+  ];
+  it.each(cases)('%s: host array and GpuTensor state', async (_title, def, size) => {
+    const engine = await getEngine();
+    const op = engine.variant(def);
+    const { h0, ...inputs } = sampleInputs(def, size, 11, true);
+    const h0b = roundTo(h0!, 'bf16');
+    const ref = referenceForward(def, inputs, size, { h0: h0b });
+    const opts = { B: size.B, H: size.H, K: size.K, V: size.V, N: size.T, stateDtype: 'bf16' as const };
+    const state = Float32Array.from(h0!);
+    const { o } = await op.step(inputs, state, opts);
+    expect(relL2(o, ref.o), 'o').toBeLessThan(1e-5);
+    expect(relL2(state, ref.ht), 'state').toBeLessThan(2e-3);
+    expect(state).toEqual(roundTo(state, 'bf16'));
+    // The same on a device state holding the bits.
+    const dev = GpuTensor.uploadBytes(engine.device, 'state', storageBytes(h0!, 'bf16'), [h0!.length]);
+    try {
+      const r = await op.step(inputs, dev, opts);
+      expect(relL2(r.o, ref.o), 'o (GpuTensor state)').toBeLessThan(1e-5);
+      const bits = new Uint16Array((await dev.readBytes(h0!.length * 2)).buffer, 0, h0!.length);
+      expect(bits).toEqual(new Uint16Array(storageBytes(state, 'bf16').buffer, 0, h0!.length));
+    } finally {
+      dev.destroy();
+    }
+  });
+  it('encodeStep on a bf16 state binding, and its size check in bf16 bytes', async () => {
+    const engine = await getEngine();
+    const device = engine.device;
+    const def = VARIANTS.gated_delta_rule;
+    const size = { B: 2, T: 1, H: 2, K: 16, V: 12 };
+    const { h0, ...inputs } = sampleInputs(def, size, 3, true);
+    const ref = referenceForward(def, inputs, size, { h0: roundTo(h0!, 'bf16') });
+    const op = engine.variant(def);
+    const given = Object.fromEntries(Object.entries(inputs).map(([n, a]) => [n, GpuTensor.upload(device, n, a, [a.length])]));
+    const state = GpuTensor.uploadBytes(device, 'state', storageBytes(h0!, 'bf16'), [h0!.length]);
+    const o = GpuTensor.empty(device, 'o', [ref.o.length]);
+    try {
+      const opts = { B: size.B, H: size.H, K: size.K, V: size.V, stateDtype: 'bf16' as const };
+      const enc = device.createCommandEncoder();
+      await op.encodeStep(enc, Object.fromEntries(Object.entries(given).map(([n, t]) => [n, t.buffer])), state.buffer, { o: o.buffer }, opts);
+      device.queue.submit([enc.finish()]);
+      expect(relL2(await o.read(), ref.o)).toBeLessThan(1e-5);
+      const bits = new Uint16Array((await state.readBytes(h0!.length * 2)).buffer, 0, h0!.length);
+      expect(relL2(Float32Array.from(bits, (b) => new Float32Array(new Uint32Array([b << 16]).buffer)[0]!), ref.ht)).toBeLessThan(2e-3);
+      await expect(op.encodeStep(device.createCommandEncoder(), Object.fromEntries(Object.entries(given).map(([n, t]) => [n, t.buffer])),
+        { buffer: state.buffer, size: h0!.length * 2 - 4 }, { o: o.buffer }, opts)).rejects.toThrow(/state \[2,2,16,12\] bf16.*1532/);
+    } finally {
+      for (const t of [...Object.values(given), state, o]) t.destroy();
+    }
+  });
+  it('is refused where the contiguous axis is not a multiple of 4, naming it', async () => {
+    const engine = await getEngine();
+    const size = { B: 1, T: 1, H: 1, K: 8, V: 6 };
+    const { h0, ...inputs } = sampleInputs(VARIANTS.gla, size, 1, true);
+    await expect(engine.variant('gla').step(inputs, h0!, { B: 1, H: 1, K: 8, V: 6, stateDtype: 'bf16' }))
+      .rejects.toThrow(/stateDtype 'bf16' needs the state's contiguous axis \(V of \[B,H,K,V\]\) to be a multiple of 4, got V = 6/);
+    await expect(engine.variant('gla').step(inputs, h0!, { B: 1, H: 1, K: 8, V: 6, stateDtype: 'f16' as 'bf16' }))
+      .rejects.toThrow(/option stateDtype must be 'f32' or 'bf16', got/);
   });
 });
 

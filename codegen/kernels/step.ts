@@ -20,14 +20,16 @@
 //    ty, ty + TY, ...; a warp reads whole row segments of BV columns.
 //  - 'vk' ([V, K], K contiguous; mamba2's state): thread (tx, ty) holds W rows W tx .. (and
 //    W (tx + TX), ...) of columns c0 + ty, c0 + ty + TY, ...; a warp reads a column's K run.
-// W is 4 (vec4 words) where the contiguous axis is a multiple of 4, else 1.
+// W is 4 (vec4 words) where the contiguous axis is a multiple of 4, else 1. With a bf16 state
+// (CodegenConfig.stateDtype) a word is 4 bf16 values in a vec2<u32>, unpacked on load and
+// rounded to nearest even on store; W must then be 4.
 //
 // Stage 'step' updates one state buffer in place ([B,H,...] like h0); 'stepPool' addresses
 // sequence b's state at slot idx[b] of a larger pool.
 import { DEFAULT_L2NORM_EPS } from '../../dsl/index.js';
 import { wgslFloat } from '../wgsl-expr.js';
 import type { KernelSource } from './common.js';
-import { nextPow2, type CodegenConfig } from '../plan.js';
+import { ConfigError, nextPow2, type CodegenConfig } from '../plan.js';
 import type { VariantDef } from '../../dsl/index.js';
 
 /** Invocations per workgroup of the step kernel. */
@@ -78,7 +80,28 @@ export function emitStep(ks: KernelSource): string {
   const L = stepLayout(def, cfg);
   const { kv, W } = L;
   const SV = W === 4 ? 'vec4<f32>' : 'f32';
-  const state = ks.use('state', 'read_write', false, W === 4 ? 'vec4<f32>' : undefined);
+  const bf16 = cfg.stateDtype === 'bf16';
+  if (bf16 && W !== 4) {
+    const [axis, n] = kv ? ['V', cfg.V] : ['K', cfg.K];
+    throw new ConfigError(`stateDtype 'bf16' needs the state's contiguous axis (${axis} of [B,H,${kv ? 'K,V' : 'V,K'}]) to be a multiple of 4, got ${axis} = ${n}`);
+  }
+  const state = ks.use('state', 'read_write', false, bf16 ? 'vec2<u32>' : W === 4 ? 'vec4<f32>' : undefined);
+  if (bf16) {
+    ks.helper('bf16x4', `fn bf16x4(w: vec2<u32>) -> vec4<f32> {
+  return vec4<f32>(bitcast<f32>(w.x << 16u), bitcast<f32>(w.x & 0xffff0000u), bitcast<f32>(w.y << 16u), bitcast<f32>(w.y & 0xffff0000u));
+}`);
+    // Round to nearest even, as the host's f32ToBf16Bits; NaN stays NaN.
+    ks.helper('bf16Bits', `fn bf16Bits(x: f32) -> u32 {
+  let u = bitcast<u32>(x);
+  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu) != 0u) { return 0x7fc0u; }
+  return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
+}`);
+    ks.helper('packBf16x4', `fn packBf16x4(x: vec4<f32>) -> vec2<u32> {
+  return vec2<u32>(bf16Bits(x.x) | (bf16Bits(x.y) << 16u), bf16Bits(x.z) | (bf16Bits(x.w) << 16u));
+}`);
+  }
+  const loadState = (at: string) => (bf16 ? `bf16x4(${state}[${at}])` : `${state}[${at}]`);
+  const storeState = (at: string, x: string) => `${state}[${at}] = ${bf16 ? `packBf16x4(${x})` : x};`;
   const o = ks.use('o', 'read_write');
   const slot = ks.stage === 'stepPool' ? `${ks.use('idx', 'read', false, 'u32')}[sq]` : 'sq';
   const normQ = def.l2norm.includes('q');
@@ -202,7 +225,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let i = ir * CI + ic;
       ${itemAt}
       s[i] = ${SV}();
-      if (inBlock) { s[i] = ${state}[${stateAt}]; }
+      if (inBlock) { s[i] = ${loadState(stateAt)}; }
     }
   }
   for (var t = tBegin; t < tEnd; t++) {
@@ -258,7 +281,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var ic = 0u; ic < CI; ic++) {
       let i = ir * CI + ic;
       ${itemAt}
-      if (inBlock) { ${state}[${stateAt}] = s[i]; }
+      if (inBlock) { ${storeState(stateAt, 's[i]')} }
     }
   }
 }`;

@@ -134,8 +134,11 @@ program.command('bench')
   .option('--batches <list>', 'step: comma-separated batch sizes (default 1,32,128)', (v: string) => v.split(',').map((x) => int('batches')(x)))
   .option('--step-columns <list>', 'step: comma-separated state columns per workgroup (8, 16, 32, 64), one engine each (a tuning knob; default 32)', (v: string) => v.split(',').map((x) => int('step-columns')(x)))
   .option('--no-host', 'step: skip the host-time loops')
+  .option('--state-dtype <list>', 'step: comma-separated state storage dtypes, f32 and/or bf16 (default f32)', (v: string) => v.split(','), ['f32'])
   .option('--fragment-memory <list>', 'tensor-core tier: comma-separated workgroup-memory budgets (bytes) for its kernels\' layouts, one engine each (a tuning knob)', (v: string) => v.split(',').map((x) => int('fragment-memory')(x)))
-  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; fragmentMemory?: number[]; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean }) => {
+  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; fragmentMemory?: number[]; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }) => {
+    const badState = o.stateDtype.filter((d) => d !== 'f32' && d !== 'bf16');
+    if (badState.length) throw new Error(`--state-dtype takes f32, bf16; got ${badState.join(', ')}`);
     const unknown = o.what.filter((w) => !['forward', 'train', 'step', 'varlen'].includes(w));
     if (unknown.length) throw new Error(`--what takes forward, train, step, varlen; got ${unknown.join(', ')}`);
     const runs: Record<string, unknown>[] = [];
@@ -148,7 +151,7 @@ program.command('bench')
   });
 
 /** One tier's benchmarks, on an engine of its own. */
-async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
+async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
   // Full-resolution timestamps (Dawn quantizes them by default).
   const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, fragmentMemory: o.fragmentMemory, unverifiedFragments: o.unverifiedFragments } });
   try {
@@ -173,9 +176,11 @@ async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: n
       for (const stepColumns of o.stepColumns ?? [undefined]) {
         const own = stepColumns === undefined ? undefined : await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { stepColumns } });
         try {
-          console.log(`\nDecode step, f32 state${stepColumns ? `, ${stepColumns} state columns per workgroup` : ''}\n${STEP_HEADER}`);
-          const rows = await benchStep(own ?? engine, { variants: o.variants, H: o.H, D: o.D, batches: o.batches, host: o.host, log });
-          steps.push(stepColumns === undefined ? rows : { stepColumns, rows });
+          for (const stateDtype of o.stateDtype as ('f32' | 'bf16')[]) {
+            console.log(`\nDecode step, ${stateDtype} state${stepColumns ? `, ${stepColumns} state columns per workgroup` : ''}\n${STEP_HEADER}`);
+            const rows = await benchStep(own ?? engine, { variants: o.variants, H: o.H, D: o.D, batches: o.batches, host: o.host, stateDtype, log });
+            steps.push(stepColumns === undefined && o.stateDtype.length === 1 ? rows : { stepColumns, stateDtype, rows });
+          }
         } finally {
           own?.destroy();
         }

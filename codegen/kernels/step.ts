@@ -174,8 +174,15 @@ export function emitStep(ks: KernelSource): string {
 
   const rq = normQ ? `inverseSqrt(colSum(${SC0 + scalars.indexOf('nq')}u) + ${eps})` : '1.0';
   const rk = normK ? `inverseSqrt(colSum(${SC0 + scalars.indexOf('nk')}u) + ${eps})` : '1.0';
-  const add = def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, c)` : '';
-  const gate = def.roles.outputGate ? ` * ${ks.role('outputGate')}(b, t, h, c)` : '';
+  // The column's token values are loaded before the reduction, so their latency overlaps it.
+  const colLoads = [
+    `vc = ${v}(b, t, h, c);`,
+    ...(def.roles.outputAdd ? [`oAdd = ${ks.role('outputAdd')}(b, t, h, c);`] : []),
+    ...(def.roles.outputGate ? [`oGate = ${ks.role('outputGate')}(b, t, h, c);`] : []),
+  ];
+  const colVars = `var vc = 0.0;${def.roles.outputAdd ? ' var oAdd = 0.0;' : ''}${def.roles.outputGate ? ' var oGate = 1.0;' : ''}`;
+  const add = def.roles.outputAdd ? ' + oAdd' : '';
+  const gate = def.roles.outputGate ? ' * oGate' : '';
   const column = ks.delta
     ? `let vp = beta * (vc - rk * colSum(BV + lid));
       upd[lid] = rk * vp;
@@ -231,6 +238,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var t = tBegin; t < tEnd; t++) {
     ${ks.decayed && !ks.diag ? `let a = exp(${ld}(b, t, h, 0u));` : ''}
     ${ks.delta ? `let beta = ${ks.role('beta')}(b, t, h, 0u);` : ''}
+    let c = c0 + lid;
+    let colLive = lid < BV && c < VD;
+    ${colVars}
+    if (colLive) { ${colLoads.join(' ')} }
     ${partials}
     var pS = array<f32, ${scalars.length}>();
     for (var ir = 0u; ir < RI; ir++) {
@@ -258,11 +269,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       red2[e] = acc;
     }
     workgroupBarrier();
-    if (lid < BV && c0 + lid < VD) {
-      let c = c0 + lid;
+    if (colLive) {
       let rq = ${rq};
       let rk = ${rk};
-      let vc = ${v}(b, t, h, c);
       ${column}
       ${o}[((b * P.T + t) * P.H + h) * VD + c] = (P.scale * ov${add})${gate};
     }

@@ -81,6 +81,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var t = tBegin; t < tEnd; t++) {
     let a = exp(role_logDecay(b, t, h, 0u));
     let beta = role_beta(b, t, h, 0u);
+    let c = c0 + lid;
+    let colLive = lid < BV && c < VD;
+    var vc = 0.0;
+    if (colLive) { vc = role_v(b, t, h, c); }
     var pA = vec4<f32>();
     var pB = vec4<f32>();
     var pS = array<f32, 1>();
@@ -113,11 +117,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       red2[e] = acc;
     }
     workgroupBarrier();
-    if (lid < BV && c0 + lid < VD) {
-      let c = c0 + lid;
+    if (colLive) {
       let rq = 1.0;
       let rk = 1.0;
-      let vc = role_v(b, t, h, c);
       let vp = beta * (vc - rk * colSum(BV + lid));
       upd[lid] = rk * vp;
       let ov = rq * (colSum(lid) + rk * colSum(64u) * vp);

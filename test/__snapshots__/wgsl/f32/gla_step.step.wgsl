@@ -80,6 +80,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var t = tBegin; t < tEnd; t++) {
     
     
+    let c = c0 + lid;
+    let colLive = lid < BV && c < VD;
+    var vc = 0.0;
+    if (colLive) { vc = role_v(b, t, h, c); }
     var pA = vec4<f32>();
     var pS = array<f32, 1>();
     for (var ir = 0u; ir < RI; ir++) {
@@ -109,11 +113,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       red2[e] = acc;
     }
     workgroupBarrier();
-    if (lid < BV && c0 + lid < VD) {
-      let c = c0 + lid;
+    if (colLive) {
       let rq = 1.0;
       let rk = 1.0;
-      let vc = role_v(b, t, h, c);
       upd[lid] = rk * vc;
       let ov = rq * (colSum(lid) + rk * colSum(32u) * vc);
       b_o[((b * P.T + t) * P.H + h) * VD + c] = (P.scale * ov);

@@ -84,6 +84,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var t = tBegin; t < tEnd; t++) {
     let a = exp(role_logDecay(b, t, h, 0u));
     
+    let c = c0 + lid;
+    let colLive = lid < BV && c < VD;
+    var vc = 0.0; var oAdd = 0.0;
+    if (colLive) { vc = role_v(b, t, h, c); oAdd = role_outputAdd(b, t, h, c); }
     var pA = array<f32, CI>();
     var pS = array<f32, 1>();
     for (var ir = 0u; ir < RI; ir++) {
@@ -116,14 +120,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       red2[e] = acc;
     }
     workgroupBarrier();
-    if (lid < BV && c0 + lid < VD) {
-      let c = c0 + lid;
+    if (colLive) {
       let rq = 1.0;
       let rk = 1.0;
-      let vc = role_v(b, t, h, c);
       upd[lid] = rk * vc;
       let ov = rq * (colSum(lid) + rk * colSum(32u) * vc);
-      b_o[((b * P.T + t) * P.H + h) * VD + c] = (P.scale * ov + role_outputAdd(b, t, h, c));
+      b_o[((b * P.T + t) * P.H + h) * VD + c] = (P.scale * ov + oAdd);
     }
     workgroupBarrier();
     for (var ir = 0u; ir < RI; ir++) {

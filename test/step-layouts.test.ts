@@ -3,12 +3,12 @@
 // past V in a workgroup's block, each column width of tuning.stepColumns, the fused L2 norms, an
 // output gate and a plan whose inputs are packed to fit 8 storage buffers.
 import { afterAll, describe, expect, it } from 'vitest';
-import { VARIANTS } from '../variants/index.js';
+import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import { withStateLayout, type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { sampleInputs } from '../runtime/sample.js';
 import { referenceForward } from '../runtime/reference.js';
 import { createEngine, type Engine } from '../runtime/engine.js';
-import { planStep } from '../codegen/index.js';
+import { checkLimits, planStep, DEFAULT_LIMITS, STEP_COLUMNS } from '../codegen/index.js';
 import { stepLayout } from '../codegen/kernels/step.js';
 import { relL2 } from './helpers/numerics.js';
 import { roundTo, storageBytes } from '../runtime/dtypes.js';
@@ -130,6 +130,22 @@ describe('step plan', () => {
       const plan = planStep(def, { K: 128, V: 128, chunk: 64 });
       expect(plan.kernels.map((k) => k.stage)).toEqual(['step']);
       expect(plan.buffers.some((b) => b.name.startsWith('rn_'))).toBe(false);
+    }
+  });
+  it("fits WebGPU's default limits at every column width, both layouts, K = V = 256 and 128, f32 and bf16 state", () => {
+    for (const name of VARIANT_NAMES) {
+      for (const layout of ['kv', 'vk'] as const) {
+        for (const stepColumns of STEP_COLUMNS) {
+          for (const D of [128, 256]) {
+            for (const stateDtype of [undefined, 'bf16' as const]) {
+              const cfg = { K: D, V: D, chunk: 64 as const, stepColumns, ...(stateDtype ? { stateDtype } : {}) };
+              for (const mode of ['step', 'stepPool'] as const) {
+                expect(checkLimits(planStep(withStateLayout(VARIANTS[name], layout), cfg, mode), DEFAULT_LIMITS), `${name} ${layout} ${JSON.stringify(cfg)} ${mode}`).toEqual([]);
+              }
+            }
+          }
+        }
+      }
     }
   });
   it('reads vec4 words where the contiguous axis allows, and fills the workgroup', () => {

@@ -70,9 +70,22 @@ export function stepLayout(def: VariantDef, cfg: CodegenConfig): StepLayout {
   }
   const W = cfg.K % 4 === 0 ? 4 : 1;
   const KW = Math.ceil(cfg.K / W);
-  const TX = Math.min(nextPow2(KW), 32);
+  // A warp along K, unless the reduction's partial rows (one per tx) would pass WebGPU's
+  // default 16 KiB of workgroup memory (the delta rule at 64 columns).
+  let TX = Math.min(nextPow2(KW), 32);
+  while (TX > 1 && stepWorkgroupBytes(def, BV, TX) > 16384) TX /= 2;
   const TY = STEP_WG / TX;
   return { kv: false, W, BV, TX, TY, RI: Math.ceil(KW / TX), CI: Math.ceil(BV / TY), NPART: TX };
+}
+
+/** Words per partial row of the reduction: A (and the delta rule's B) per column, then the
+ * per-token scalars (q.k, and the squared norms of the L2-normalized roles). */
+const reductionWidth = (def: VariantDef, BV: number) => (def.correction === 'delta' ? 2 : 1) * BV + 1 + def.l2norm.length;
+
+/** The step kernel's workgroup memory, bytes: the partial rows, the slices, the column updates. */
+export function stepWorkgroupBytes(def: VariantDef, BV: number, npart: number): number {
+  const RW = reductionWidth(def, BV);
+  return 4 * (npart * RW + NS * RW + BV);
 }
 
 export function emitStep(ks: KernelSource): string {
@@ -117,7 +130,7 @@ export function emitStep(ks: KernelSource): string {
   // Reduction columns: A per column, B per column (delta), then the scalars.
   const scalars = ['qk', ...(normQ ? ['nq'] : []), ...(normK ? ['nk'] : [])];
   const SC0 = ks.delta ? 2 * L.BV : L.BV;
-  const RW = SC0 + scalars.length;
+  const RW = reductionWidth(def, L.BV);
 
   // Row coefficients of row item ir: a scalar per row ('kv'), or W rows as one word ('vk').
   // Rows past K read as 0 (the decay as 1), so they add nothing.

@@ -8,7 +8,7 @@ import { withStateLayout, type ProblemSize, type VariantDef } from '../dsl/index
 import { sampleInputs } from '../runtime/sample.js';
 import { referenceForward } from '../runtime/reference.js';
 import { createEngine, type Engine } from '../runtime/engine.js';
-import { checkLimits, planStep, DEFAULT_LIMITS, STEP_COLUMNS } from '../codegen/index.js';
+import { checkLimits, checkPlan, planStep, DEFAULT_LIMITS, STEP_COLUMNS } from '../codegen/index.js';
 import { stepLayout } from '../codegen/kernels/step.js';
 import { relL2 } from './helpers/numerics.js';
 import { roundTo, storageBytes } from '../runtime/dtypes.js';
@@ -132,7 +132,7 @@ describe('step plan', () => {
       expect(plan.buffers.some((b) => b.name.startsWith('rn_'))).toBe(false);
     }
   });
-  it("fits WebGPU's default limits at every column width, both layouts, K = V = 256 and 128, f32 and bf16 state", () => {
+  it("is consistent and fits WebGPU's default limits at every column width, both layouts, K = V = 256 and 128, f32 and bf16 state", () => {
     for (const name of VARIANT_NAMES) {
       for (const layout of ['kv', 'vk'] as const) {
         for (const stepColumns of STEP_COLUMNS) {
@@ -140,7 +140,9 @@ describe('step plan', () => {
             for (const stateDtype of [undefined, 'bf16' as const]) {
               const cfg = { K: D, V: D, chunk: 64 as const, stepColumns, ...(stateDtype ? { stateDtype } : {}) };
               for (const mode of ['step', 'stepPool'] as const) {
-                expect(checkLimits(planStep(withStateLayout(VARIANTS[name], layout), cfg, mode), DEFAULT_LIMITS), `${name} ${layout} ${JSON.stringify(cfg)} ${mode}`).toEqual([]);
+                const plan = planStep(withStateLayout(VARIANTS[name], layout), cfg, mode);
+                expect(checkLimits(plan, DEFAULT_LIMITS), `${name} ${layout} ${JSON.stringify(cfg)} ${mode}`).toEqual([]);
+                expect(checkPlan(plan), `${name} ${layout} ${JSON.stringify(cfg)} ${mode}`).toEqual([]);
               }
             }
           }

@@ -6,7 +6,8 @@ import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import { describeRoles } from '../dsl/index.js';
 import { createEngine } from '../runtime/engine.js';
 import { benchForward, SEED_SHAPES, TABLE_HEADER } from '../bench/forward.js';
-import { benchTrain, benchStep, TRAIN_HEADER, STEP_HEADER } from '../bench/backward.js';
+import { benchTrain, TRAIN_HEADER } from '../bench/backward.js';
+import { benchStep, STEP_HEADER } from '../bench/step.js';
 import { benchVarlen, VARLEN_HEADER, VARLEN_LENGTHS } from '../bench/varlen.js';
 import { runDemo } from './demo.js';
 import { TENSOR_CORE_OPTIONS, type TensorCoreOption } from '../runtime/tier.js';
@@ -126,12 +127,18 @@ program.command('bench')
   .option('--breakdown', 'also time each kernel of the chunked plan alone')
   .option('--no-recurrent', 'skip the token-sequential baseline')
   .option('--dtype <dtype>', 'storage of every input and o: f32, bf16 or f16 (compute is f32)', 'f32')
-  .option('--what <list>', 'comma-separated: forward, train (forward + backward), step (decode at batch 1 and 32), varlen (packed sequences of mixed lengths vs padded)', (v: string) => v.split(','), ['forward'])
+  .option('--what <list>', 'comma-separated: forward, train (forward + backward), step (decode at batch 1, 32 and 128: GPU and host time), varlen (packed sequences of mixed lengths vs padded)', (v: string) => v.split(','), ['forward'])
   .option('--tensor-cores <list>', 'comma-separated tiers to run, each with its own engine: auto, off, portable', tensorCoresList, ['auto'])
   .option('--scalar-loads', 'tensor-core tier: stage operands one element per load (a tuning knob), not vec4 words')
   .option('--unverified-fragments', 'tensor-core tier: also run the stages whose subgroup-matrix lowering awaits a check on a GPU')
+  .option('--batches <list>', 'step: comma-separated batch sizes (default 1,32,128)', (v: string) => v.split(',').map((x) => int('batches')(x)))
+  .option('--step-columns <list>', 'step: comma-separated state columns per workgroup (8, 16, 32, 64), one engine each (a tuning knob; default 32)', (v: string) => v.split(',').map((x) => int('step-columns')(x)))
+  .option('--no-host', 'step: skip the host-time loops')
+  .option('--state-dtype <list>', 'step: comma-separated state storage dtypes, f32 and/or bf16 (default f32)', (v: string) => v.split(','), ['f32'])
   .option('--fragment-memory <list>', 'tensor-core tier: comma-separated workgroup-memory budgets (bytes) for its kernels\' layouts, one engine each (a tuning knob)', (v: string) => v.split(',').map((x) => int('fragment-memory')(x)))
-  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; fragmentMemory?: number[]; unverifiedFragments?: boolean }) => {
+  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; fragmentMemory?: number[]; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }) => {
+    const badState = o.stateDtype.filter((d) => d !== 'f32' && d !== 'bf16');
+    if (badState.length) throw new Error(`--state-dtype takes f32, bf16; got ${badState.join(', ')}`);
     const unknown = o.what.filter((w) => !['forward', 'train', 'step', 'varlen'].includes(w));
     if (unknown.length) throw new Error(`--what takes forward, train, step, varlen; got ${unknown.join(', ')}`);
     const runs: Record<string, unknown>[] = [];
@@ -144,7 +151,7 @@ program.command('bench')
   });
 
 /** One tier's benchmarks, on an engine of its own. */
-async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
+async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
   // Full-resolution timestamps (Dawn quantizes them by default).
   const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, fragmentMemory: o.fragmentMemory, unverifiedFragments: o.unverifiedFragments } });
   try {
@@ -164,8 +171,21 @@ async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: n
       result.train = await benchTrain(engine, { variants: o.variants, shapes: o.T ? shapes : undefined, breakdown: o.breakdown, log, dtype: o.dtype });
     }
     if (o.what.includes('step')) {
-      console.log(`\n${STEP_HEADER}`);
-      result.step = await benchStep(engine, { variants: o.variants, H: o.H, D: o.D, log });
+      // One engine per column width asked for (the knob is the engine's); the default on this one.
+      const steps: unknown[] = [];
+      for (const stepColumns of o.stepColumns ?? [undefined]) {
+        const own = stepColumns === undefined ? undefined : await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { stepColumns } });
+        try {
+          for (const stateDtype of o.stateDtype as ('f32' | 'bf16')[]) {
+            console.log(`\nDecode step, ${stateDtype} state${stepColumns ? `, ${stepColumns} state columns per workgroup` : ''}\n${STEP_HEADER}`);
+            const rows = await benchStep(own ?? engine, { variants: o.variants, H: o.H, D: o.D, batches: o.batches, host: o.host, stateDtype, log });
+            steps.push(stepColumns === undefined && o.stateDtype.length === 1 ? rows : { stepColumns, stateDtype, rows });
+          }
+        } finally {
+          own?.destroy();
+        }
+      }
+      result.step = steps.length === 1 ? steps[0] : steps;
     }
     if (o.what.includes('varlen')) {
       console.log(`\nPacked sequences (cuSeqlens) of lengths ${VARLEN_LENGTHS.join(', ')}, H = 16, K = V = ${o.D}, f32\n${VARLEN_HEADER}`);

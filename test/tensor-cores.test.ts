@@ -56,7 +56,7 @@ describe.each(VARIANT_NAMES)('%s on the tensor-core tier (portable lowering)', (
   it('C=64 (B,T,H,K,V)=(1,150,2,48,40) with h0: forward, backward, step', async () => {
     const size = { B: 1, T: 150, H: 2, K: 48, V: 40 };
     await checkForwardBackward(def, size, 64, true);
-    // The step runs the f32 token-sequential kernel on the tier's engine.
+    // The step runs its f32 kernel (codegen/kernels/step.ts) on the tier's engine.
     const engine = await tcEngine();
     const inputs = sampleInputs(def, size, 95, true);
     const { h0, ...rest } = inputs;

@@ -1,17 +1,14 @@
 // The token-sequential kernel: one thread per state column, the whole K-column of S in
 // registers, one token after another. This is what ORT Web and web-rwkv run today; lae keeps
-// it as the baseline the chunked path is measured against. The same emitter makes the decode
-// step: stage 'step' reads and writes one state buffer in place ([B,H,...] like h0), and
-// 'stepPool' addresses sequence b's state at slot idx[b] of a larger pool.
+// it as the baseline the chunked path is measured against. (The decode step has a kernel of its
+// own, written for memory speed: step.ts.)
 import { KernelSource } from './common.js';
 
 export function emitRecurrent(ks: KernelSource): string {
   const q = ks.role('q'); const k = ks.role('k'); const v = ks.role('v');
-  const step = ks.stage === 'step' || ks.stage === 'stepPool';
-  const h0 = step ? ks.use('state', 'read_write') : ks.use('h0', 'read');
-  const ht = step ? h0 : ks.use('ht', 'read_write');
+  const h0 = ks.use('h0', 'read');
+  const ht = ks.use('ht', 'read_write');
   const o = ks.use('o', 'read_write');
-  const slot = ks.stage === 'stepPool' ? `${ks.use('idx', 'read', false, 'u32')}[sq]` : 'sq';
   const add = ks.def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, cg)` : '';
   const gate = ks.def.roles.outputGate ? ` * ${ks.role('outputGate')}(b, t, h, cg)` : '';
   const ld = ks.decayed ? ks.role('logDecay') : '';
@@ -43,10 +40,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let cg = wid.x * WG + lid;
   let live = cg < VD;
   var s: array<f32, KP>;
-  let slot = ${slot};
+  let slot = sq;
   for (var d = 0u; d < KD; d++) {
     s[d] = 0.0;
-    if (live && ${step ? 'true' : 'P.has_h0 != 0u'}) { s[d] = ${h0}[${ks.stateIndex('slot', 'h', 'd', 'cg')}]; }
+    if (live && P.has_h0 != 0u) { s[d] = ${h0}[${ks.stateIndex('slot', 'h', 'd', 'cg')}]; }
   }
   ${ks.bonus ? `for (var d = lid; d < KD; d += WG) { sU[d] = ${ks.role('u')}(0u, 0u, h, d); }` : ''}
   for (var t = tBegin; t < tEnd; t++) {

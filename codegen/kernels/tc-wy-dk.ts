@@ -10,6 +10,12 @@
 //   Q = LQ K,          LQ[i,r] = dA[r,i] beta_r 2^(G_r-G_i) (r > i)
 // and one epilogue writes what wyDk writes:
 //   dk_i += beta_i P_i + Q_i,  x2_i = k_i P_i (for wyDbeta),  dbk_i += k_i (beta_i P_i - Q_i).
+// Non-finite values: a fragment product cannot skip a masked (zero) term of its left operand, and
+// 0 * NaN would carry a NaN of dW or k at one row into rows whose sums do not contain it. So
+// each workgroup checks its staged right operands; where one is not finite in f16, the tile is
+// computed instead per element in f32 over the unmasked terms only (the f32 tier's sums), which
+// gives the reference's pattern of non-finite gradients. The check costs a scan of the staged
+// tile; the exact path runs only where the inputs or gradients hold such values.
 // A per-key decay makes the factors of LA and LQ depend on the key column; that case keeps the
 // f32 wyDk and runs only X2 = T^T dW here (emitTcWyX2, the f32 tier's wyX2).
 import type { KernelSource } from './common.js';
@@ -78,6 +84,16 @@ function operands(ks: KernelSource, fr: Fragments, lay: WyDkLayout) {
   return { square, right, product };
 }
 
+/** WGSL: the workgroup flag of a non-finite right operand and the statements that set it from
+ * the C x BK tile staged at `at` (the f16 value's f32 bits: NaN, Inf, and values past f16's range,
+ * which became Inf). Threads that see one write the same value; a uniform load reads it. */
+const NONFINITE_FLAG = 'var<workgroup> wy_nonfinite: array<u32, 1>;';
+function flagNonFinite(at: number, elements: number): string {
+  return `for (var el = lid; el < ${elements}u; el += WG) {
+    if ((bitcast<u32>(f32(wh[${at}u + el])) & 0x7fffffffu) > 0x477fe000u) { wy_nonfinite[0] = 1u; }
+  }`;
+}
+
 export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   const C = ks.cfg.chunk;
   const lay = tcWyDkLayout(ks);
@@ -102,7 +118,8 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   const B = (r: string) => `wf[${lay.sRow}u + C + ${r}]`;
   const gi = ks.decayed ? G('i') : '0.0';
   const gr = ks.decayed ? G('r') : '0.0';
-  const rowValues = `for (var r = lid; r < C; r += WG) {
+  const rowValues = `if (lid == 0u) { wy_nonfinite[0] = 0u; }
+  for (var r = lid; r < C; r += WG) {
     let t = t0 + min(r, rows - 1u);
     ${ks.decayed ? `${G('r')} = ${g}(b, h, t, 0u);` : ''}
     ${B('r')} = ${beta}(b, t, h, 0u);
@@ -112,8 +129,43 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   // Product steps over the chunk's rows r, skipping the fragments where the operand is zero.
   const upper = (i: number) => `kk + 16u > ${map.row(i)}`;
   const lower = (i: number) => `kk < ${map.row(i)} + 16u`;
+  // What both paths write for element (r, c) of the tile from P and Q.
+  const write = (P: string, Q: string) => `if (r < rows && k0 + c < KD) {
+        let t = t0 + r;
+        let x = k0 + c;
+        let bi = ${B('r')};
+        let kv = ${k}(b, t, h, x);
+        let at = ${bth()}(b, t, h, x, KD);
+        ${gradK}[at] = ${gradK}[at] + bi * ${P} + ${Q};
+        ${x2}[${tok()}(bh, t, x, KD)] = kv * ${P};${ks.decayed ? `
+        let gb = ${tok()}(bh, t, x, KD);
+        ${dbk}[gb] = ${dbk}[gb] + kv * (bi * ${P} - ${Q});` : ''}
+      }`;
+  const gAt = (r: string) => (ks.decayed ? G(r) : '0.0');
+  // The exact path: P and Q of each element as the f32 tier's sums over the unmasked terms.
+  const exact = `for (var el = lid; el < C * ${BK}u; el += WG) {
+      let r = el / ${BK}u;
+      let c = el % ${BK}u;
+      let x = min(k0 + c, KD - 1u);
+      var x2s = 0.0;
+      var arow = 0.0;
+      var acol = 0.0;
+      for (var j = r; j < rows; j++) {
+        let t = t0 + j;
+        x2s += (${tmat}[${cc()}(bh, n, j, r)] + select(0.0, 1.0, j == r)) * ${dW};
+      }
+      for (var j = 0u; j < min(r, rows); j++) {
+        arow += ${dA}[${cc()}(bh, n, r, j)] * ${k}(b, t0 + j, h, x) * exp2(${gAt('r')} - ${gAt('j')});
+      }
+      for (var j = r + 1u; j < rows; j++) {
+        acol += ${dA}[${cc()}(bh, n, j, r)] * ${B('j')} * ${k}(b, t0 + j, h, x) * exp2(${gAt('j')} - ${gAt('r')});
+      }
+      let pv = exp2(${gAt('min(r, C - 1u)')}) * x2s + arow;
+      ${write('pv', 'acol')}
+    }`;
   return `
 ${fr.workspace(lay.f16, lay.f32)}
+${NONFINITE_FLAG}
 
 ${ks.chunkMain(fr.builtins())}
   let kt = wid.x;
@@ -127,6 +179,7 @@ ${ks.chunkMain(fr.builtins())}
   ${square(lay.sL1, `(${tmat}[${cc()}(bh, n, r, i)] + select(0.0, 1.0, r == i)) * exp2(${gi})`, (i, r) => `${r} >= ${i}`, 'ri')}
   ${right(dW, null)}
   workgroupBarrier();
+  ${flagNonFinite(lay.sR, C * BK)}
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       ${product('pk', lay.sL1, upper, 'ri')}
@@ -138,6 +191,7 @@ ${ks.chunkMain(fr.builtins())}
   ${square(lay.sL2, `${dA}[${cc()}(bh, n, r, i)] * ${B('r')} * exp2(${gr} - ${gi})`, (i, r) => `${r} > ${i}`, 'ri')}
   ${right(`${k}(b, t, h, x)`, k4 && `${k4}(b, t, h, x)`)}
   workgroupBarrier();
+  ${flagNonFinite(lay.sR, C * BK)}
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       ${product('pk', lay.sL1, lower, 'ir')}
@@ -145,20 +199,14 @@ ${ks.chunkMain(fr.builtins())}
     }
   }
   workgroupBarrier();
+  if (workgroupUniformLoad(&wy_nonfinite[0]) != 0u) {
+    ${exact}
+  } else {
   ${emitEpilogue(fr, 'pk', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', ...map, alongside: ['qk'],
-    body: `if (r < rows && k0 + c < KD) {
-        let t = t0 + r;
-        let x = k0 + c;
-        let bi = ${B('r')};
-        let kv = ${k}(b, t, h, x);
-        let at = ${bth()}(b, t, h, x, KD);
-        ${gradK}[at] = ${gradK}[at] + bi * value + value_qk;
-        ${x2}[${tok()}(bh, t, x, KD)] = kv * value;${ks.decayed ? `
-        let gb = ${tok()}(bh, t, x, KD);
-        ${dbk}[gb] = ${dbk}[gb] + kv * (bi * value - value_qk);` : ''}
-      }`,
+    body: write('value', 'value_qk'),
   })}
+  }
 }`;
 }
 
@@ -175,8 +223,10 @@ export function emitTcWyX2(ks: KernelSource, fr: Fragments): string {
   const { square, right, product } = operands(ks, fr, lay);
   const tmat = ks.use('tmat', 'read');
   const x2 = ks.use('x2', 'read_write');
+  const dW = hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`);
   return `
 ${fr.workspace(lay.f16, lay.f32)}
+${NONFINITE_FLAG}
 
 ${ks.chunkMain(fr.builtins())}
   let kt = wid.x;
@@ -184,18 +234,36 @@ ${ks.chunkMain(fr.builtins())}
   let k0 = kt * ${BK}u;
   ${grid.decl}
   ${fr.declare('xk', p.fm, p.fn)}
+  if (lid == 0u) { wy_nonfinite[0] = 0u; }
   ${square(lay.sL1, `${tmat}[${cc()}(bh, n, r, i)] + select(0.0, 1.0, r == i)`, (i, r) => `${r} >= ${i}`, 'ri')}
-  ${right(hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`), null)}
+  ${right(dW, null)}
   workgroupBarrier();
+  ${flagNonFinite(lay.sR, C * BK)}
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       ${product('xk', lay.sL1, (i) => `kk + 16u > ${map.row(i)}`, 'ri')}
     }
   }
   workgroupBarrier();
+  if (workgroupUniformLoad(&wy_nonfinite[0]) != 0u) {
+    // The exact path (see the header): X2 over the unmasked terms only.
+    for (var el = lid; el < C * ${BK}u; el += WG) {
+      let r = el / ${BK}u;
+      let x = k0 + el % ${BK}u;
+      if (r < rows && x < KD) {
+        var x2s = 0.0;
+        for (var j = r; j < rows; j++) {
+          let t = t0 + j;
+          x2s += (${tmat}[${cc()}(bh, n, j, r)] + select(0.0, 1.0, j == r)) * ${dW};
+        }
+        ${x2}[${tok()}(bh, t0 + r, x, KD)] = x2s;
+      }
+    }
+  } else {
   ${emitEpilogue(fr, 'xk', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', ...map,
     body: `if (r < rows && k0 + c < KD) { ${x2}[${tok()}(bh, t0 + r, k0 + c, KD)] = value; }`,
   })}
+  }
 }`;
 }

@@ -43,6 +43,7 @@ fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t
 
 var<workgroup> wh: array<f16, 12288>;
 var<workgroup> wf: array<f32, 2176>;
+var<workgroup> wy_nonfinite: array<u32, 1>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -66,6 +67,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var qk_0_1 = subgroup_matrix_result<f32, 16, 16>();
   var qk_1_0 = subgroup_matrix_result<f32, 16, 16>();
   var qk_1_1 = subgroup_matrix_result<f32, 16, 16>();
+  if (lid == 0u) { wy_nonfinite[0] = 0u; }
   for (var r = lid; r < C; r += WG) {
     let t = t0 + min(r, rows - 1u);
     wf[2048u + r] = gate(b, h, t, 0u);
@@ -106,6 +108,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
   workgroupBarrier();
+  for (var el = lid; el < 4096u; el += WG) {
+    if ((bitcast<u32>(f32(wh[8192u + el])) & 0x7fffffffu) > 0x477fe000u) { wy_nonfinite[0] = 1u; }
+  }
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       {
@@ -172,6 +177,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
   workgroupBarrier();
+  for (var el = lid; el < 4096u; el += WG) {
+    if ((bitcast<u32>(f32(wh[8192u + el])) & 0x7fffffffu) > 0x477fe000u) { wy_nonfinite[0] = 1u; }
+  }
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       {
@@ -197,6 +205,38 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   workgroupBarrier();
+  if (workgroupUniformLoad(&wy_nonfinite[0]) != 0u) {
+    for (var el = lid; el < C * 64u; el += WG) {
+      let r = el / 64u;
+      let c = el % 64u;
+      let x = min(k0 + c, KD - 1u);
+      var x2s = 0.0;
+      var arow = 0.0;
+      var acol = 0.0;
+      for (var j = r; j < rows; j++) {
+        let t = t0 + j;
+        x2s += (b_tmat[cc(bh, n, j, r)] + select(0.0, 1.0, j == r)) * b_dinter[dint(2u, tok(bh, t, x, KD))];
+      }
+      for (var j = 0u; j < min(r, rows); j++) {
+        arow += b_dtm[cc(bh, n, r, j)] * role_k(b, t0 + j, h, x) * exp2(wf[2048u + r] - wf[2048u + j]);
+      }
+      for (var j = r + 1u; j < rows; j++) {
+        acol += b_dtm[cc(bh, n, j, r)] * wf[2048u + C + j] * role_k(b, t0 + j, h, x) * exp2(wf[2048u + j] - wf[2048u + r]);
+      }
+      let pv = exp2(wf[2048u + min(r, C - 1u)]) * x2s + arow;
+      if (r < rows && k0 + c < KD) {
+        let t = t0 + r;
+        let x = k0 + c;
+        let bi = wf[2048u + C + r];
+        let kv = role_k(b, t, h, x);
+        let at = bth(b, t, h, x, KD);
+        b_grad_k[at] = b_grad_k[at] + bi * pv + acol;
+        b_x2[tok(bh, t, x, KD)] = kv * pv;
+        let gb = tok(bh, t, x, KD);
+        b_dbk[gb] = b_dbk[gb] + kv * (bi * pv - acol);
+      }
+    }
+  } else {
   if (factive) {
     subgroupMatrixStore(&wf, 0u + sg * 512u, pk_0_0, false, 16u);
     subgroupMatrixStore(&wf, 256u + sg * 512u, qk_0_0, false, 16u);
@@ -305,6 +345,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   workgroupBarrier();
+  }
 }
 
 fn pk_in_beta(i: u32) -> f32 { return bitcast<f32>(b_pack_backward[0u + i]); }

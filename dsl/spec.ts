@@ -8,21 +8,25 @@ export const DIMS: readonly Dim[] = ['B', 'T', 'H', 'K', 'V'];
 /** How the state decays per step: not at all, by a per-(token, head) scalar, by a per-head
  * constant (retention), or per key dimension (GLA, KDA, RWKV6). */
 export type DecayKind = 'none' | 'scalar' | 'fixed' | 'diagonal';
-/** Rank-1 delta-rule correction of the state (DeltaNet family). */
-export type CorrectionKind = 'none' | 'delta';
+/** How the state is corrected per step, besides the k v^T write: not at all; the delta rule's
+ * rank-1 correction (DeltaNet family: beta); or the generalized delta rule, a diagonal plus
+ * low-rank transition (FLA's DPLR, RWKV-7: S_t = (D_t + b_t a_t^T) S_{t-1} + k_t v_t^T). */
+export type CorrectionKind = 'none' | 'delta' | 'dplr';
 /** RWKV6's bonus: the output reads `S_{t-1} + diag(u) k v^T`; the state update comes after. */
 export type BonusKind = 'none' | 'u';
 /** State layout: K-first `[B,H,K,V]` (FLA) or V-first `[B,H,V,K]` (mamba, inference engines). */
 export type StateLayout = 'kv' | 'vk';
 
 /** Roles an expression can fill, with the index space each is evaluated over. */
-export type Role = 'q' | 'k' | 'v' | 'logDecay' | 'beta' | 'u' | 'outputAdd' | 'outputGate';
+export type Role = 'q' | 'k' | 'v' | 'logDecay' | 'beta' | 'a' | 'b' | 'u' | 'outputAdd' | 'outputGate';
 export const ROLE_DIMS: Record<Role, readonly Dim[]> = {
   q: ['B', 'T', 'H', 'K'],
   k: ['B', 'T', 'H', 'K'],
   v: ['B', 'T', 'H', 'V'],
   logDecay: ['B', 'T', 'H', 'K'], // the K axis only for diagonal decay; see decayDims()
   beta: ['B', 'T', 'H'],
+  a: ['B', 'T', 'H', 'K'],
+  b: ['B', 'T', 'H', 'K'],
   u: ['H', 'K'],
   outputAdd: ['B', 'T', 'H', 'V'],
   outputGate: ['B', 'T', 'H', 'V'],
@@ -65,9 +69,14 @@ export const MIN_L2NORM_EPS = 1e-30;
 export type DecaySpec<I extends string> =
   | { decay: 'none'; logDecay?: undefined }
   | { decay: 'scalar' | 'fixed' | 'diagonal'; logDecay: RoleFn<I> };
+/** The generalized delta rule (FLA's chunk_dplr_delta_rule, its names): in FLA's K-first
+ * orientation, S_t = diag(exp(g_t)) S_{t-1} + b_t (a_t^T S_{t-1}) + k_t v_t^T, then
+ * o_t = scale S_t^T q_t. Note a reads the state before this step's decay (FLA's "first matmul
+ * then decay"). RWKV-7: a = -kk, b = kk * a_lr. */
 export type CorrectionSpec<I extends string> =
-  | { correction: 'none'; beta?: undefined }
-  | { correction: 'delta'; beta: RoleFn<I> };
+  | { correction: 'none'; beta?: undefined; a?: undefined; b?: undefined }
+  | { correction: 'delta'; beta: RoleFn<I>; a?: undefined; b?: undefined }
+  | { correction: 'dplr'; a: RoleFn<I>; b: RoleFn<I>; beta?: undefined };
 export type BonusSpec<I extends string> =
   | { bonus?: 'none'; u?: undefined }
   | { bonus: 'u'; u: RoleFn<I> };
@@ -131,7 +140,7 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
     throw new SpecError(String(name), 'name', `must match ${NAME_RE} (lower-case identifier), got ${JSON.stringify(name)}`);
   }
   const known = new Set(['name', 'description', 'inputs', 'q', 'k', 'v', 'outputAdd', 'outputGate', 'scale', 'stateLayout', 'l2norm',
-    'decay', 'logDecay', 'correction', 'beta', 'bonus', 'u']);
+    'decay', 'logDecay', 'correction', 'beta', 'a', 'b', 'bonus', 'u']);
   for (const key of Object.keys(raw)) {
     if (!known.has(key)) throw new SpecError(name, key, `unknown field; known fields: ${[...known].join(', ')}`);
   }
@@ -160,7 +169,7 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
   if (inputs.length === 0) throw new SpecError(name, 'inputs', 'a variant needs at least one input');
 
   const decay = oneOf<DecayKind>(name, 'decay', raw.decay, ['none', 'scalar', 'fixed', 'diagonal']);
-  const correction = oneOf<CorrectionKind>(name, 'correction', raw.correction, ['none', 'delta']);
+  const correction = oneOf<CorrectionKind>(name, 'correction', raw.correction, ['none', 'delta', 'dplr']);
   const bonus = oneOf<BonusKind>(name, 'bonus', raw.bonus, ['none', 'u'], 'none');
   const stateLayout = oneOf<StateLayout>(name, 'stateLayout', raw.stateLayout, ['kv', 'vk'], 'kv');
   let scale: 'rsqrtK' | number = 'rsqrtK';
@@ -204,15 +213,20 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
   evalRole('v', ROLE_DIMS.v, true, 'for every variant');
   evalRole('logDecay', decayDims(decay), decay !== 'none', `when decay is '${decay}'`);
   evalRole('beta', ROLE_DIMS.beta, correction === 'delta', `when correction is '${correction}'`);
+  evalRole('a', ROLE_DIMS.a, correction === 'dplr', `when correction is '${correction}'`);
+  evalRole('b', ROLE_DIMS.b, correction === 'dplr', `when correction is '${correction}'`);
   evalRole('u', ROLE_DIMS.u, bonus === 'u', `when bonus is '${bonus}'`);
   if (raw.outputAdd !== undefined) evalRole('outputAdd', ROLE_DIMS.outputAdd, true, '');
   if (raw.outputGate !== undefined) evalRole('outputGate', ROLE_DIMS.outputGate, true, '');
   if (bonus === 'u' && correction === 'delta') {
     throw new SpecError(name, 'bonus', "the 'u' bonus is defined for correction 'none' only (RWKV6)");
   }
+  if (bonus === 'u' && correction === 'dplr') {
+    throw new SpecError(name, 'bonus', "the 'u' bonus is defined for correction 'none' only (RWKV6); RWKV-7's bonus is part of its output correction, outside the state recurrence");
+  }
   const unused = inputs.filter((i) => !Object.values(roles).some((n) => inputsOf(n!).includes(i.name)));
   if (unused.length) {
-    throw new SpecError(name, `inputs.${unused[0]!.name}`, 'is declared but no role (q, k, v, logDecay, beta, u, outputAdd, outputGate) reads it');
+    throw new SpecError(name, `inputs.${unused[0]!.name}`, 'is declared but no role (q, k, v, logDecay, beta, a, b, u, outputAdd, outputGate) reads it');
   }
 
   const { l2norm, l2normEps } = parseL2norm(name, raw.l2norm);

@@ -88,6 +88,9 @@ export function referenceForward(
   const diag = def.decay === 'diagonal';
   const g = def.decay === 'none' ? null : materializeRole(def, 'logDecay', inputs, size, diag ? 'K' : null);
   const beta = def.correction === 'delta' ? materializeRole(def, 'beta', inputs, size, null) : null;
+  const dplr = def.correction === 'dplr';
+  const ra = dplr ? materializeRole(def, 'a', inputs, size, 'K') : null;
+  const rb = dplr ? materializeRole(def, 'b', inputs, size, 'K') : null;
   const u = def.bonus === 'u' ? materializeRole(def, 'u', inputs, { ...size, B: 1, T: 1 }, 'K') : null;
   const add = def.roles.outputAdd ? materializeRole(def, 'outputAdd', inputs, size, 'V') : null;
   const gate = def.roles.outputGate ? materializeRole(def, 'outputGate', inputs, size, 'V') : null;
@@ -99,6 +102,7 @@ export function referenceForward(
   const ht = new Float64Array(B * H * K * V);
   const S = new Float64Array(K * V);
   const kvec = new Float64Array(V);
+  const sa = new Float64Array(V);
   for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
     for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c] = opts.h0 ? opts.h0[sIdx(b, h, d, c)]! : 0;
     for (let t = 0; t < T; t++) {
@@ -118,10 +122,19 @@ export function referenceForward(
         }
         continue;
       }
+      if (ra) {
+        // generalized delta rule: a reads the state before this step's decay (FLA's DPLR).
+        for (let c = 0; c < V; c++) {
+          let acc = 0;
+          for (let d = 0; d < K; d++) acc += ra[ko + d]! * S[d * V + c]!;
+          sa[c] = acc;
+        }
+      }
       for (let d = 0; d < K; d++) {
         const a = decayAt(d);
         if (a !== 1) for (let c = 0; c < V; c++) S[d * V + c]! *= a;
       }
+      if (rb) for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c]! += rb[ko + d]! * sa[c]!;
       if (beta) {
         // delta: v' = beta (v - S~^T k), on the already-decayed state.
         for (let c = 0; c < V; c++) {

@@ -11,7 +11,7 @@ import type { KernelSource } from './common.js';
 /** Index space of each role's gradient buffer: [B,T,H,axis] (the bonus u is kept per token). */
 export function roleAxis(ks: KernelSource, role: Role): 'K' | 'V' | null {
   switch (role) {
-    case 'q': case 'k': case 'u': return 'K';
+    case 'q': case 'k': case 'u': case 'a': case 'b': return 'K';
     case 'v': case 'outputAdd': case 'outputGate': return 'V';
     case 'logDecay': return ks.diag ? 'K' : null;
     case 'beta': return null;

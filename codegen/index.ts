@@ -17,7 +17,7 @@ import { emitTcPrep } from './kernels/tc-prep.js';
 import { backwardBuffers, emitBackwardKernels } from './backward.js';
 import { fitStorageLimit } from './fit.js';
 import {
-  chooseTiles, normStages, normBuffers, type ForwardStage, forwardStages, scratchBuffers, validateConfig,
+  ConfigError, chooseTiles, normStages, normBuffers, type ForwardStage, forwardStages, scratchBuffers, validateConfig,
   type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
 } from './plan.js';
 
@@ -158,6 +158,9 @@ function fit(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, mode: string, ke
 
 export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
   validateConfig(cfg);
+  if (mode === 'chunked' && !hasChunkedForm(def)) {
+    throw new ConfigError(`variant '${def.name}' (correction '${def.correction}') has no chunked forward yet; use mode 'recurrent' (the token-sequential kernel)`);
+  }
   const tiles = chooseTiles(cfg, def);
   const pack: ForwardStage[] = cfg.outputDtype ? ['packOut'] : [];
   const { kernels, buffers } = fit(def, cfg, tiles, mode,
@@ -168,6 +171,11 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
 
 /** The decode step: T (= N tokens per sequence) steps of the recurrence from `state`, which is
  * updated in place; with 'stepPool', sequence b's state is slot idx[b] of a pool. */
+/** Whether a spec has the chunked forward and backward; the generalized delta rule runs token by token. */
+export function hasChunkedForm(def: VariantDef): boolean {
+  return def.correction !== 'dplr';
+}
+
 export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = 'step'): KernelPlan {
   validateConfig(cfg);
   const tiles = chooseTiles(cfg, def);

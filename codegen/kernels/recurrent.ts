@@ -2,7 +2,8 @@
 // registers, one token after another. This is what ORT Web and web-rwkv run today; lae keeps
 // it as the baseline the chunked path is measured against. The same emitter makes the decode
 // step: stage 'step' reads and writes one state buffer in place ([B,H,...] like h0), and
-// 'stepPool' addresses sequence b's state at slot idx[b] of a larger pool.
+// 'stepPool' addresses sequence b's state at slot idx[b] of a larger pool. The generalized delta
+// rule (correction 'dplr') reads a^T S_{t-1} from the column before it decays, then adds b times it.
 import { KernelSource } from './common.js';
 
 export function emitRecurrent(ks: KernelSource): string {
@@ -16,12 +17,16 @@ export function emitRecurrent(ks: KernelSource): string {
   const gate = ks.def.roles.outputGate ? ` * ${ks.role('outputGate')}(b, t, h, cg)` : '';
   const ld = ks.decayed ? ks.role('logDecay') : '';
   const decayAt = ks.diag ? 'sG[d]' : 'a';
+  const dplr = ks.def.correction === 'dplr';
   const update = ks.bonus
     ? `var acc = 0.0;
       for (var d = 0u; d < KD; d++) { acc += sQ[d] * (s[d] + sU[d] * sK[d] * vc); }
       ${o}[((b * P.T + t) * P.H + h) * VD + cg] = (P.scale * acc${add})${gate};
       for (var d = 0u; d < KD; d++) { s[d] = ${ks.decayed ? `${decayAt} * ` : ''}s[d] + sK[d] * vc; }`
-    : `${ks.decayed ? `for (var d = 0u; d < KD; d++) { s[d] *= ${decayAt}; }` : ''}
+    : `${dplr ? `var sa = 0.0;
+      for (var d = 0u; d < KD; d++) { sa += sA[d] * s[d]; }` : ''}
+      ${ks.decayed ? `for (var d = 0u; d < KD; d++) { s[d] *= ${decayAt}; }` : ''}
+      ${dplr ? 'for (var d = 0u; d < KD; d++) { s[d] += sB[d] * sa; }' : ''}
       ${ks.delta
         ? `var kv = 0.0;
       for (var d = 0u; d < KD; d++) { kv += s[d] * sK[d]; }
@@ -36,6 +41,7 @@ var<workgroup> sQ: array<f32, KP>;
 var<workgroup> sK: array<f32, KP>;
 ${ks.diag ? 'var<workgroup> sG: array<f32, KP>;' : ''}
 ${ks.bonus ? 'var<workgroup> sU: array<f32, KP>;' : ''}
+${dplr ? 'var<workgroup> sA: array<f32, KP>;\nvar<workgroup> sB: array<f32, KP>;' : ''}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -54,6 +60,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sQ[d] = ${q}(b, t, h, d);
       sK[d] = ${k}(b, t, h, d);
       ${ks.diag ? `sG[d] = exp(${ld}(b, t, h, d));` : ''}
+      ${dplr ? `sA[d] = ${ks.role('a')}(b, t, h, d);
+      sB[d] = ${ks.role('b')}(b, t, h, d);` : ''}
     }
     ${ks.decayed && !ks.diag ? `let a = exp(${ld}(b, t, h, 0u));` : ''}
     ${ks.delta ? `let beta = ${ks.role('beta')}(b, t, h, 0u);` : ''}

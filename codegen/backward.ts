@@ -9,6 +9,9 @@
 //   wy*                     the WY backward (delta rule): dk, dv, dbeta
 //   bwdGate                 dg by reverse in-chunk cumsum
 //   chain                   per input: role gradients -> input gradient, through diff()
+// The generalized delta rule (correction 'dplr') has no chunked form yet: its backward follows
+// the token-sequential forward with dplrBwdCols, dplrBwdRows, dplrBwdSplit (kernels/dplr-bwd.ts),
+// then the same chain kernels.
 import type { VariantDef, Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
 import {
@@ -26,11 +29,12 @@ import { emitBwdStateScan } from './kernels/state-scan.js';
 import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitBwdGate } from './kernels/bwd-gate.js';
+import { emitDplrBwdColumns, emitDplrBwdRows, emitDplrBwdSplit, DPLR_KEY_ROLES } from './kernels/dplr-bwd.js';
 import { emitNormBwd } from './kernels/l2norm.js';
 import { emitGateBwd } from './kernels/bwd-gate-out.js';
 import { emitChain, chainGrid, chainReduces, chainParted, emitChainFinish, chainFinishGrid, gradientAlias, CHAIN_PARTS } from './kernels/bwd-chain.js';
 import {
-  chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
+  ConfigError, chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
 } from './plan.js';
 
 /** Tensor-core backward stages written but not yet checked on a GPU's subgroup-matrix lowering
@@ -67,6 +71,12 @@ const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: Cod
 
 /** The backward's stages for a variant, in dispatch order (chain kernels follow, one per input). */
 export function backwardStages(def: VariantDef): KernelStage[] {
+  if (def.correction === 'dplr') {
+    if (def.roles.outputGate) {
+      throw new ConfigError(`variant '${def.name}': the backward of the generalized delta rule (correction 'dplr') does not take an outputGate yet; apply the gate outside lae`);
+    }
+    return ['dplrBwdCols', 'dplrBwdRows', 'dplrBwdSplit', ...(def.l2norm.length ? (['normBwd'] as const) : [])];
+  }
   const delta = def.correction === 'delta';
   return [
     ...(def.roles.outputGate ? (['gateBwd'] as const) : []),
@@ -86,7 +96,15 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
   const { K, V, chunk: C } = cfg;
   const DG = def.decay === 'diagonal' ? K : 1;
   const s = (name: string, elems: SizeExpr): BufferDecl => ({ name, kind: 'scratch', elems });
-  const out: BufferDecl[] = [
+  const out: BufferDecl[] = def.correction === 'dplr' ? [
+    { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
+    { name: 'dht', kind: 'state-in', elems: ['SH', K, V] },
+    // sa and dsa per token; S and dS at each chunk's boundary; a chunk's rows of S_{t-1}.
+    s('sad', [2, 'B', 'T', 'H', V]), s('hsd', ['SH', 'NT', 2, K, V]), s('srows', ['SH', C, K, V]),
+    s('grad_keys', [DPLR_KEY_ROLES.length, 'B', 'T', 'H', K]),
+    ...DPLR_KEY_ROLES.map((r) => s(`grad_${r}`, ['B', 'T', 'H', K])), s('grad_v', ['B', 'T', 'H', V]),
+    ...(def.decay !== 'none' ? [s('grad_logDecay', ['B', 'T', 'H', DG])] : []),
+  ] : [
     { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
     { name: 'dht', kind: 'state-in', elems: ['SH', K, V] },
     s('aqk', ['BH', 'NT', C * C]), s('daqk', ['BH', 'NT', C * C]), s('dhs', ['BH', 'NT', K, V]),
@@ -96,7 +114,7 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
     ...(def.correction === 'delta' ? [] : [s('dvl', ['BH', 'T', V])]),
     s('grad_q', ['B', 'T', 'H', K]), s('grad_k', ['B', 'T', 'H', K]), s('grad_v', ['B', 'T', 'H', V]),
   ];
-  if (def.decay !== 'none') out.push(s('dbq', ['BH', 'T', K]), s('dbk', ['BH', 'T', K]), s('grad_logDecay', ['B', 'T', 'H', DG]));
+  if (def.decay !== 'none' && def.correction !== 'dplr') out.push(s('dbq', ['BH', 'T', K]), s('dbk', ['BH', 'T', K]), s('grad_logDecay', ['B', 'T', 'H', DG]));
   if (def.correction === 'delta') {
     out.push(s('dvv', ['BH', 'T', V]), s('dtm', ['BH', 'NT', C * C]), s('mtm', ['BH', 'NT', C * C]),
       s('x1', ['BH', 'T', V]), s('x2', ['BH', 'T', K]), s('grad_beta', ['B', 'T', 'H']));
@@ -178,6 +196,12 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       const BV = duTileV(tiles.VP);
       const tx = Math.min(16, BV);
       add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.V / BV)], ['NT'], ['BH']], emitBwdDu, tx);
+    } else if (stage === 'dplrBwdCols') {
+      add(stage, name, tiles.recurrentBV, [[Math.ceil(cfg.V / tiles.recurrentBV)], ['SH'], [1]], emitDplrBwdColumns);
+    } else if (stage === 'dplrBwdRows') {
+      add(stage, name, tiles.KP, [[1], ['SH'], [1]], emitDplrBwdRows);
+    } else if (stage === 'dplrBwdSplit') {
+      add(stage, name, 64, [[Math.ceil(cfg.K / 64)], ['T'], ['BH']], emitDplrBwdSplit);
     } else if (stage === 'gateBwd') {
       add(stage, name, 64, [[Math.ceil(cfg.V / 64)], ['T'], ['BH']], emitGateBwd);
     } else if (stage === 'normBwd') {

@@ -197,7 +197,7 @@ export function planBackward(def: VariantDef, cfg: CodegenConfig): KernelPlan {
   validateConfig(cfg);
   const tiles = chooseTiles(cfg, def);
   const { kernels, buffers } = fit(def, cfg, tiles, 'backward', emitBackwardKernels(def, cfg, tiles), backwardBuffers(def, cfg),
-    forwardBuffers(def, cfg, 'chunked').map((b) => (b.kind === 'input' ? b : { ...b, kind: 'forward' as const })));
+    forwardBuffers(def, cfg, hasChunkedForm(def) ? 'chunked' : 'recurrent').map((b) => (b.kind === 'input' ? b : { ...b, kind: 'forward' as const })));
   return { variant: def.name, specHash: def.hash, mode: 'backward', config: cfg, tiles, key: planKey(def, cfg, 'backward'), buffers, kernels };
 }
 export { checkPlan, checkLimits, kernelUsage, workgroupBytes, DEFAULT_LIMITS, type DeviceLimits, type KernelUsage, type LimitName, type LimitViolation } from './check.js';

@@ -93,6 +93,8 @@ export const KERNEL_STAGES = [
   'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdChunkState', 'bwdStateScan', 'bwdDu', 'bwdInter', 'bwdDScores', 'bwdChunkEnd', 'bwdDq', 'bwdDk', 'bwdBonus',
   // Copies that fit a plan into 8 storage buffers per kernel (codegen/fit.ts).
   'stateInit', 'packIn',
+  // The generalized delta rule's token-sequential backward (kernels/dplr-bwd.ts).
+  'dplrBwdCols', 'dplrBwdRows', 'dplrBwdSplit',
   'gateBwd', 'bwdSeed', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
 ] as const;
 export type KernelStage = (typeof KERNEL_STAGES)[number];

@@ -3,9 +3,11 @@
 // tests build them (runtime/sample.ts), outputs poisoned with NaN first.
 import { describe, expect, it } from 'vitest';
 import { TOKEN_SEQUENTIAL_NAMES, TOKEN_SEQUENTIAL_VARIANTS } from '../variants/index.js';
-import { shapeOf, type ProblemSize, type VariantDef } from '../dsl/index.js';
+import { defineVariant, shapeOf, sigmoid, type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { sampleInputs, seededRandom } from '../runtime/sample.js';
 import { referenceForward } from '../runtime/reference.js';
+import { referenceBackward } from '../runtime/reference-backward.js';
+import { centralDiff, referenceLoss } from './helpers/finite-diff.js';
 import { relL2 } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
 
@@ -95,5 +97,80 @@ describe('packed sequences (cuSeqlens)', () => {
     }
     expect(relL2(got.o, o)).toBeLessThan(1e-5);
     expect(relL2(got.ht!, ht)).toBeLessThan(1e-5);
+    // The backward, sequence by sequence.
+    const r2 = seededRandom(4);
+    const dO = Float32Array.from({ length: got.o.length }, () => r2.normal());
+    const dht = Float32Array.from({ length: h0.length }, () => r2.normal());
+    const grads = await op.backward({ ...inputs, h0 }, { do: dO, dht }, { ...size, cuSeqlens: Int32Array.from(cu), poisonOutputs: true });
+    const per = size.H * size.K * size.V;
+    const want: Record<string, Float64Array> = Object.fromEntries([...def.inputs.map((d) => [`d${d.name}`, new Float64Array(inputs[d.name]!.length)]), ['dh0', new Float64Array(h0.length)]]);
+    for (let s = 0; s < 3; s++) {
+      const n = cu[s + 1]! - cu[s]!;
+      if (n === 0) { want.dh0!.set(dht.subarray(s * per, (s + 1) * per), s * per); continue; }
+      const part = sliceT(def, inputs, size, cu[s]!, cu[s + 1]!);
+      const seeds = { do: dO.subarray(cu[s]! * size.H * size.V, cu[s + 1]! * size.H * size.V), dht: dht.subarray(s * per, (s + 1) * per) };
+      const g = referenceBackward(def, part, { ...size, T: n }, seeds, { h0: h0.subarray(s * per, (s + 1) * per) });
+      for (const d of def.inputs) want[`d${d.name}`]!.set(g[`d${d.name}`]!, cu[s]! * size.H * (d.dims.includes('V') ? size.V : size.K));
+      want.dh0!.set(g.dh0!, s * per);
+    }
+    for (const [name, w] of Object.entries(want)) expect(relL2(grads[name]!, w), name).toBeLessThan(1e-4);
+  });
+});
+
+describe.each(TOKEN_SEQUENTIAL_NAMES)('%s backward', (name) => {
+  const def = TOKEN_SEQUENTIAL_VARIANTS[name];
+  for (const size of SIZES) {
+    it(`matches the float64 reference backward at ${JSON.stringify(size)}`, async () => {
+      const op = (await getEngine()).variant(name);
+      const inputs = sampleInputs(def, size, 5, true);
+      const r = seededRandom(17);
+      const dO = Float32Array.from({ length: size.B * size.T * size.H * size.V }, () => r.normal());
+      const dht = Float32Array.from({ length: inputs.h0!.length }, () => r.normal());
+      const want = referenceBackward(def, inputs, size, { do: dO, dht }, { h0: inputs.h0 });
+      const got = await op.backward(inputs, { do: dO, dht }, { ...size, poisonOutputs: true });
+      for (const g of [...def.inputs.map((d) => `d${d.name}`), 'dh0']) {
+        expect(relL2(got[g]!, want[g]!), g).toBeLessThan(1e-4);
+      }
+    });
+  }
+});
+
+describe('a DPLR spec with a scalar decay, l2norm on k and an outputAdd', () => {
+  const def = defineVariant({
+    name: 'dplr_scalar_test',
+    inputs: {
+      q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'], g: ['B', 'T', 'H'],
+      kk: ['B', 'T', 'H', 'K'], lr: ['B', 'T', 'H', 'K'], D: ['H'],
+    },
+    q: ({ q }) => q, k: ({ k }) => k, v: ({ v }) => v,
+    decay: 'scalar', logDecay: ({ g }) => g,
+    correction: 'dplr', a: ({ kk }) => kk.neg(), b: ({ kk, lr }) => kk.mul(sigmoid(lr)),
+    outputAdd: ({ D, v }) => D.mul(v),
+    l2norm: ['k'],
+  });
+  const size = { B: 2, T: 11, H: 2, K: 8, V: 4 };
+  it('forward, step and backward match the float64 reference (and central differences there)', async () => {
+    const op = (await getEngine()).variant(def);
+    const inputs = sampleInputs(def, size, 2, true);
+    const r = seededRandom(3);
+    const dO = Float32Array.from({ length: size.B * size.T * size.H * size.V }, () => r.normal());
+    const dht = Float32Array.from({ length: inputs.h0!.length }, () => r.normal());
+    const ref = referenceForward(def, inputs, size, { h0: inputs.h0 });
+    const fwd = await op.forward(inputs, { ...size, poisonOutputs: true });
+    expect(relL2(fwd.o, ref.o)).toBeLessThan(1e-5);
+    expect(relL2(fwd.ht!, ref.ht)).toBeLessThan(1e-5);
+    const state = Float32Array.from(inputs.h0!);
+    const stepped = await op.step(Object.fromEntries(def.inputs.map((d) => [d.name, inputs[d.name]!])), state, { B: size.B, H: size.H, K: size.K, V: size.V, N: size.T });
+    expect(relL2(stepped.o, ref.o)).toBeLessThan(1e-5);
+    expect(relL2(state, ref.ht)).toBeLessThan(1e-5);
+    const want = referenceBackward(def, inputs, size, { do: dO, dht }, { h0: inputs.h0 });
+    const got = await op.backward(inputs, { do: dO, dht }, { ...size, poisonOutputs: true });
+    for (const g of [...def.inputs.map((d) => `d${d.name}`), 'dh0']) expect(relL2(got[g]!, want[g]!), g).toBeLessThan(1e-4);
+    // The reference itself, here where l2norm, the scalar decay and outputAdd meet the DPLR term.
+    const x = Float64Array.from(inputs.lr!);
+    const loss = referenceLoss(def, { ...Object.fromEntries(Object.entries(inputs).map(([n, a]) => [n, Float64Array.from(a)])), lr: x },
+      size, Float64Array.from(inputs.h0!), dO, dht);
+    const numeric = centralDiff(x, loss);
+    expect(relL2(referenceBackward(def, { ...inputs, lr: x }, size, { do: dO, dht }, { h0: inputs.h0 }).dlr!, numeric)).toBeLessThan(1e-6);
   });
 });

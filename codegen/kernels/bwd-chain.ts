@@ -43,7 +43,7 @@ export function gradientAlias(def: VariantDef, cfg: CodegenConfig, name: string)
   if (node.kind !== 'input' || node.name !== name || role === 'outputAdd' || role === 'u') return null;
   if ((role === 'q' || role === 'k') && def.l2norm.includes(role)) return null;
   if (cfg.qkInputs?.includes(name)) return null;
-  const axis: Dim | null = role === 'q' || role === 'k' ? 'K' : role === 'v' || role === 'outputGate' ? 'V'
+  const axis: Dim | null = role === 'q' || role === 'k' || role === 'a' || role === 'b' ? 'K' : role === 'v' || role === 'outputGate' ? 'V'
     : role === 'logDecay' ? (def.decay === 'diagonal' ? 'K' : null) : null;
   const dims = def.inputs.find((i) => i.name === name)!.dims;
   const want: Dim[] = ['B', 'T', 'H', ...(axis ? [axis] : [])];

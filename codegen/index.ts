@@ -1,6 +1,6 @@
 // codegen's entry: a VariantDef and a config in, a KernelPlan (kernels with WGSL) out.
 import type { VariantDef } from '../dsl/index.js';
-import { stableStringify } from '../dsl/index.js';
+import { stableStringify, stateColumns } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
 import { emitPrep } from './kernels/prep.js';
 import { emitDeltaScan } from './kernels/delta-scan.js';
@@ -8,6 +8,7 @@ import { emitChunkState } from './kernels/chunk-state.js';
 import { emitStateScan } from './kernels/state-scan.js';
 import { emitOutput } from './kernels/output.js';
 import { emitRecurrent } from './kernels/recurrent.js';
+import { emitNormalizedRecurrent } from './kernels/normalized.js';
 import { emitPackOut } from './kernels/pack.js';
 import { emitL2norm } from './kernels/l2norm.js';
 import { FRAG_WG } from './kernels/fragments.js';
@@ -44,10 +45,14 @@ export interface KernelPlan {
 
 const EMITTERS: Partial<Record<KernelStage, (ks: KernelSource) => string>> = {
   l2norm: emitL2norm, prep: emitPrep, chunkState: emitChunkState, stateScan: emitStateScan, deltaScan: emitDeltaScan,
-  output: emitOutput, recurrent: emitRecurrent, step: emitRecurrent, stepPool: emitRecurrent, packOut: emitPackOut,
+  output: emitOutput, recurrent: emitTokenSequential, step: emitTokenSequential, stepPool: emitTokenSequential, packOut: emitPackOut,
 };
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+function emitTokenSequential(ks: KernelSource): string {
+  return ks.def.normalize === 'exp' ? emitNormalizedRecurrent(ks) : emitRecurrent(ks);
+}
 
 /** Stages the tensor-core tier writes on the fragment layer; the others are the f32 tier's. Its
  * prep writes the state walk's f16 operands (and, for the delta rule, the WY factors). */
@@ -137,9 +142,9 @@ function sequenceTables(cfg: CodegenConfig, mode: ForwardMode | StepMode): Buffe
 function forwardBuffers(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode): BufferDecl[] {
   return [
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
-    { name: 'h0', kind: 'state-in', elems: ['SH', cfg.K, cfg.V] },
+    { name: 'h0', kind: 'state-in', elems: ['SH', cfg.K, stateColumns(def, cfg.V)] },
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
-    { name: 'ht', kind: 'output', elems: ['SH', cfg.K, cfg.V] },
+    { name: 'ht', kind: 'output', elems: ['SH', cfg.K, stateColumns(def, cfg.V)] },
     ...sequenceTables(cfg, mode),
     ...(cfg.outputDtype ? [{ name: 'o_packed', kind: 'output', elems: ['B', 'T', 'H', Math.ceil(cfg.V / 2)] } as BufferDecl] : []),
     ...normBuffers(def),
@@ -171,9 +176,15 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
 
 /** The decode step: T (= N tokens per sequence) steps of the recurrence from `state`, which is
  * updated in place; with 'stepPool', sequence b's state is slot idx[b] of a pool. */
-/** Whether a spec has the chunked forward and backward; the generalized delta rule runs token by token. */
+/** Whether a spec has the chunked forward; the generalized delta rule and the normalized form
+ * run token by token. */
 export function hasChunkedForm(def: VariantDef): boolean {
-  return def.correction !== 'dplr';
+  return def.correction !== 'dplr' && def.normalize !== 'exp';
+}
+
+/** Whether a spec has a backward: not yet the normalized form. */
+export function hasBackward(def: VariantDef): boolean {
+  return def.normalize !== 'exp';
 }
 
 export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = 'step'): KernelPlan {
@@ -195,6 +206,7 @@ export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = '
  * (inputs, hs, gcum, w, u, vnew, tmat, ht) by name, and writing `grad_in_<input>` and dh0. */
 export function planBackward(def: VariantDef, cfg: CodegenConfig): KernelPlan {
   validateConfig(cfg);
+  if (!hasBackward(def)) throw new ConfigError(`variant '${def.name}': the normalized form (normalize 'exp') has no backward yet`);
   const tiles = chooseTiles(cfg, def);
   const { kernels, buffers } = fit(def, cfg, tiles, 'backward', emitBackwardKernels(def, cfg, tiles), backwardBuffers(def, cfg),
     forwardBuffers(def, cfg, hasChunkedForm(def) ? 'chunked' : 'recurrent').map((b) => (b.kind === 'input' ? b : { ...b, kind: 'forward' as const })));

@@ -1,9 +1,9 @@
 // The public runtime: an engine owns a device and a pipeline cache; `engine.variant(x)` gives an
 // op whose forward validates its inputs, uploads them, runs the plan's kernels, and reads back.
-import { inputShape, qkHeaded, stableStringify, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
+import { inputShape, qkHeaded, stableStringify, stateColumns, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  planForward, planStep, planBackward, packParams, hasChunkedForm, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, MIN_FRAGMENT_MEMORY, validFragmentMemory, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
+  planForward, planStep, planBackward, packParams, hasChunkedForm, hasBackward, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, MIN_FRAGMENT_MEMORY, validFragmentMemory, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
@@ -311,6 +311,7 @@ export class VariantOp {
    * backward. */
   async backward(inputs: HostInputs, seeds: BackwardSeeds, opts: BackwardOptions): Promise<Record<string, Float32Array>> {
     checkOptionNames('backward', opts);
+    if (!hasBackward(this.def)) throw new EngineError(`variant '${this.def.name}': the normalized form (normalize 'exp') has no backward yet; forward and step run`);
     opts = snapshotOptions(opts);
     const saved = opts?.saved;
     const info = saved === undefined ? undefined : this.savedInfo(saved);
@@ -457,7 +458,7 @@ export class VariantOp {
     }
     const size = validateForwardArgs(def, inputs, { ...opts, T: opts?.N ?? packedLength(packed) ?? 1 });
     const S = stateRows(size);
-    const perSeq = size.H * size.K * size.V;
+    const perSeq = size.H * size.K * stateColumns(def, size.V);
     const layout = def.stateLayout === 'kv' ? 'B,H,K,V' : 'B,H,V,K';
     const isTensor = state instanceof GpuTensor;
     if (!isTensor && !(state instanceof Float32Array) && !(state instanceof Float64Array)) {
@@ -632,7 +633,7 @@ export class VariantOp {
     bindTensors(device, 'inputs', inputs, inputEntries(def, size, dtypes, false), given);
     bindTensors(device, 'outputs', outputs, new Map([['o', this.oTarget(size, dtypes)]]), given);
     const S = stateRows(size);
-    const perSeq = size.H * size.K * size.V;
+    const perSeq = size.H * size.K * stateColumns(def, size.V);
     const idx = opts.stateIndices;
     const stateLabel = `state [${stateShape(def, size).join(',')}]`;
     const stateSrc = checkBinding(device, idx === undefined ? stateLabel : 'state pool', state, idx === undefined ? S * perSeq * 4 : perSeq * 4);

@@ -54,6 +54,17 @@ function dplrInputs(def: VariantDef, out: Record<string, Float32Array>, rnd: { n
   for (const name of inputsOf(rb)) if (!readByA.has(name)) out[name] = Float32Array.from(out[name]!, () => sigmoid64(rnd.normal()));
 }
 
+/** A state the normalized form can have reached: its denominator columns positive (a sum of
+ * weights, scaled), its maximum columns of the keys' size. */
+function normalizedState(def: VariantDef, h0: Float32Array, size: ProblemSize, rnd: { normal: () => number; uniform: () => number }): void {
+  const SV = size.V + 2;
+  for (let r = 0; r < h0.length / (size.K * SV); r++) for (let d = 0; d < size.K; d++) {
+    const at = (c: number) => (def.stateLayout === 'kv' ? (r * size.K + d) * SV + c : (r * SV + c) * size.K + d);
+    h0[at(size.V)] = 0.5 + rnd.uniform();
+    h0[at(size.V + 1)] = rnd.normal();
+  }
+}
+
 function unitRows(a: Float32Array, d: number): void {
   for (let i = 0; i < a.length; i += d) {
     let n = 0;
@@ -76,5 +87,6 @@ export function sampleInputs(def: VariantDef, size: ProblemSize, seed = 1, withH
   }
   if (def.correction === 'dplr') dplrInputs(def, out, rnd, size.K);
   if (withH0) out.h0 = Float32Array.from({ length: numel(stateShape(def, size)) }, () => 0.5 * rnd.normal());
+  if (withH0 && def.normalize === 'exp') normalizedState(def, out.h0!, size, rnd);
   return out;
 }

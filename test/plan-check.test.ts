@@ -4,7 +4,7 @@
 // forward and backward kernels (test/__snapshots__/wgsl): a codegen refactor shows as a diff.
 import { describe, expect, it } from 'vitest';
 import {
-  checkLimits, checkPlan, hasChunkedForm, kernelUsage, planBackward, planForward, planStep, DEFAULT_LIMITS, type CodegenConfig, type KernelPlan,
+  checkLimits, checkPlan, hasBackward, hasChunkedForm, kernelUsage, planBackward, planForward, planStep, DEFAULT_LIMITS, type CodegenConfig, type KernelPlan,
 } from '../codegen/index.js';
 import { qkHeaded, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_NAMES, TOKEN_SEQUENTIAL_VARIANTS } from '../variants/index.js';
@@ -45,7 +45,8 @@ function configFor(def: VariantDef, opts: Options): CodegenConfig {
 /** Every plan of a spec at a config: the chunked (where the spec has it) and token-sequential
  * forwards, both steps, the backward (after the first of the forwards). */
 function allPlans(def: VariantDef, cfg: CodegenConfig): KernelPlan[] {
-  return [...(hasChunkedForm(def) ? [planForward(def, cfg)] : []), planForward(def, cfg, 'recurrent'), planStep(def, cfg), planStep(def, cfg, 'stepPool'), planBackward(def, cfg)];
+  return [...(hasChunkedForm(def) ? [planForward(def, cfg)] : []), planForward(def, cfg, 'recurrent'), planStep(def, cfg), planStep(def, cfg, 'stepPool'),
+    ...(hasBackward(def) ? [planBackward(def, cfg)] : [])];
 }
 
 const SPECS: [string, VariantDef][] = [

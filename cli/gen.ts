@@ -6,9 +6,9 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join, resolve } from 'node:path';
 import { Project, VariableDeclarationKind, type SourceFile } from 'ts-morph';
 import type { VariantDef } from '../dsl/index.js';
-import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
+import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  CHUNK_SIZES, FRAGMENT_LOWERINGS, planBackward, planForward, planStep, type ChunkSize, type ForwardMode, type FragmentLowering, type KernelPlan,
+  CHUNK_SIZES, FRAGMENT_LOWERINGS, hasChunkedForm, planBackward, planForward, planStep, type ChunkSize, type ForwardMode, type FragmentLowering, type KernelPlan,
 } from '../codegen/index.js';
 import { loadSpecFile, packageRoot } from './load-spec.js';
 import { embedDeclarations, type EmbedRequest } from './embed.js';
@@ -44,11 +44,12 @@ export class GenError extends Error {
 
 /** A built-in variant by name, else a spec file by path. */
 export async function resolveVariant(variant: string): Promise<VariantDef> {
-  const builtin = (VARIANTS as Record<string, VariantDef>)[variant];
-  if (builtin && Object.prototype.hasOwnProperty.call(VARIANTS, variant)) return builtin;
+  for (const table of [VARIANTS, TOKEN_SEQUENTIAL_VARIANTS] as Record<string, VariantDef>[]) {
+    if (Object.prototype.hasOwnProperty.call(table, variant)) return table[variant]!;
+  }
   const isFile = existsSync(variant) && statSync(variant).isFile();
   if (/\.[mc]?ts$/.test(variant) || isFile) return loadSpecFile(variant);
-  throw new GenError(`unknown variant '${variant}'; built-in variants: ${VARIANT_NAMES.join(', ')}; ` +
+  throw new GenError(`unknown variant '${variant}'; built-in variants: ${[...VARIANT_NAMES, ...TOKEN_SEQUENTIAL_NAMES].join(', ')}; ` +
     'or give the path of a .ts spec file whose default export is defineVariant({...})');
 }
 
@@ -66,7 +67,13 @@ export async function runGen(opts: GenOptions): Promise<string[]> {
   }
   if (typeof opts.out !== 'string' || opts.out === '') throw new GenError('an output folder is required');
   const def = await resolveVariant(opts.variant);
-  const modes: ForwardMode[] = genMode === 'both' ? ['chunked', 'recurrent'] : [genMode];
+  // A spec without a chunked form (the generalized delta rule, the normalized form) has the
+  // token-sequential forward and the step only: its backward follows that forward, which the
+  // generated module's backward call does not do yet, so the module leaves it out.
+  if (!hasChunkedForm(def) && genMode === 'chunked') {
+    throw new GenError(`variant '${def.name}' (correction '${def.correction}', normalize '${def.normalize}') has no chunked forward yet; use --mode recurrent`);
+  }
+  const modes: ForwardMode[] = !hasChunkedForm(def) ? ['recurrent'] : genMode === 'both' ? ['chunked', 'recurrent'] : [genMode];
   if (opts.tensorCores !== undefined && !FRAGMENT_LOWERINGS.includes(opts.tensorCores)) {
     throw new GenError(`tensorCores must be one of ${FRAGMENT_LOWERINGS.join(', ')}, got ${JSON.stringify(opts.tensorCores)}`);
   }

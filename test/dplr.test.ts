@@ -138,6 +138,22 @@ describe.each(DPLR_NAMES)('%s backward', (name) => {
   }
 });
 
+describe('rwkv7 saveForBackward', () => {
+  it('the backward reads the saved token-sequential forward; mode chunked is refused for it', async () => {
+    const def = TOKEN_SEQUENTIAL_VARIANTS.rwkv7;
+    const op = (await getEngine()).variant('rwkv7');
+    const size = SIZES[0]!;
+    const inputs = sampleInputs(def, size, 8, true);
+    const r = seededRandom(19);
+    const dO = Float32Array.from({ length: size.B * size.T * size.H * size.V }, () => r.normal());
+    const fwd = await op.forward(inputs, { ...size, saveForBackward: true });
+    const got = await op.backward(inputs, { do: dO }, { ...size, saved: fwd.saved });
+    const want = referenceBackward(def, inputs, size, { do: dO }, { h0: inputs.h0 });
+    for (const g of [...def.inputs.map((d) => `d${d.name}`), 'dh0']) expect(relL2(got[g]!, want[g]!), g).toBeLessThan(1e-4);
+    await expect(op.forward(inputs, { ...size, mode: 'chunked', saveForBackward: true })).rejects.toThrow(/saveForBackward needs mode 'recurrent' for 'rwkv7'/);
+  });
+});
+
 describe('a DPLR spec with a scalar decay, l2norm on k and an outputAdd', () => {
   const def = defineVariant({
     name: 'dplr_scalar_test',

@@ -122,7 +122,8 @@ describe('packed sequences (cuSeqlens)', () => {
 
 describe.each(DPLR_NAMES)('%s backward', (name) => {
   const def = TOKEN_SEQUENTIAL_VARIANTS[name];
-  for (const size of SIZES) {
+  // The larger size for rwkv7 only: lavapipe's compile time per config dominates the suite's.
+  for (const size of name === 'rwkv7' ? SIZES : SIZES.slice(0, 1)) {
     it(`matches the float64 reference backward at ${JSON.stringify(size)}`, async () => {
       const op = (await getEngine()).variant(name);
       const inputs = sampleInputs(def, size, 5, true);

@@ -3,6 +3,7 @@
 // differentiated symbolically (dsl/diff.ts). Loss convention, as in FLA's fixtures:
 // L = sum(o * do) + sum(ht * dht). Gradients are named 'd' + input name, plus dh0.
 import { diff, evaluate, type ProblemSize, type Role, type VariantDef } from '../dsl/index.js';
+import { normalizedRoleGradients } from './reference-normalized-backward.js';
 import { defaultScale, referenceForward, materializeQK, materializeRole, unnormalizeGrad, visitRole, type HostArray } from './reference.js';
 
 export interface BackwardSeeds { do: HostArray; dht?: HostArray | null }
@@ -29,6 +30,11 @@ export function referenceBackward(
   // An output gate: o = pre * gate, so the recurrence sees do * gate, and d gate = do * pre.
   const gate = def.roles.outputGate ? materializeRole(def, 'outputGate', inputs, size, 'V') : null;
   const dOut = gate ? Float64Array.from(seeds.do, (x, i) => x * gate[i]!) : seeds.do;
+  if (def.normalize === 'exp') {
+    const r = normalizedRoleGradients(def, inputs, size, { dOut, dht: seeds.dht }, { scale, h0: opts.h0 });
+    return chainToInputs(def, inputs, size, seeds.do, dOut, gate, { scale, h0: opts.h0 },
+      { q: r.dq, k: r.dk, v: r.dv, logDecay: r.dg, u: r.du }, r.dh0);
+  }
   const kv = def.stateLayout === 'kv';
   const sIdx = (b: number, h: number, d: number, c: number) =>
     kv ? ((b * H + h) * K + d) * V + c : ((b * H + h) * V + c) * K + d;
@@ -201,7 +207,19 @@ export function referenceBackward(
   // Through the L2 normalization (when the spec has it): gradients w.r.t. the raw roles.
   if (qn.rn) unnormalizeGrad(dq, q, qn.rn, K);
   if (kn.rn) unnormalizeGrad(dk, k, kn.rn, K);
-  // Chain rule from the roles to the inputs, through the symbolic derivatives.
+  return chainToInputs(def, inputs, size, seeds.do, dOut, gate, { scale, h0: opts.h0 },
+    { q: dq, k: dk, v: dv, logDecay: dg, beta: dbeta, a: dra, b: drb, u: du }, dh0);
+}
+
+/** The chain rule from the roles' gradients to the inputs', through the symbolic derivatives;
+ * with the output's terms (outputAdd reads dOut, outputGate the ungated output). */
+function chainToInputs(
+  def: VariantDef, inputs: Record<string, HostArray>, size: ProblemSize, dO: HostArray, dOut: HostArray, gate: Float64Array | null,
+  opts: { scale: number; h0?: HostArray | null }, roles: Partial<Record<Role, Float64Array | null>>, dh0: Float64Array,
+): Record<string, Float64Array> {
+  const diag = def.decay === 'diagonal';
+  const uSize = { ...size, B: 1, T: 1 };
+  const { q: dq, k: dk, v: dv, logDecay: dg, beta: dbeta, a: dra, b: drb, u: du } = roles;
   const out: Record<string, Float64Array> = {};
   for (const decl of def.inputs) out[`d${decl.name}`] = new Float64Array(inputs[decl.name]!.length);
   const chain = (role: Role, dRole: Float64Array, axis: 'K' | 'V' | null, s: ProblemSize = size) => {
@@ -215,9 +233,9 @@ export function referenceBackward(
       });
     }
   };
-  chain('q', dq, 'K');
-  chain('k', dk, 'K');
-  chain('v', dv, 'V');
+  chain('q', dq!, 'K');
+  chain('k', dk!, 'K');
+  chain('v', dv!, 'V');
   if (dg) chain('logDecay', dg, diag ? 'K' : null);
   if (dbeta) chain('beta', dbeta, null);
   if (dra) chain('a', dra, 'K');
@@ -226,8 +244,8 @@ export function referenceBackward(
   if (def.roles.outputAdd) chain('outputAdd', Float64Array.from(dOut), 'V');
   if (gate) {
     const { outputGate: _g, ...ungated } = def.roles;
-    const pre = referenceForward({ ...def, roles: ungated }, inputs, size, { scale, h0: opts.h0 }).o;
-    chain('outputGate', Float64Array.from(seeds.do, (x, i) => x * pre[i]!), 'V');
+    const pre = referenceForward({ ...def, roles: ungated }, inputs, size, { scale: opts.scale, h0: opts.h0 }).o;
+    chain('outputGate', Float64Array.from(dO, (x, i) => x * pre[i]!), 'V');
   }
   out.dh0 = dh0;
   return out;

@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { TOKEN_SEQUENTIAL_VARIANTS } from '../variants/index.js';
 import { defineVariant, stateShape, type ProblemSize } from '../dsl/index.js';
 import { referenceForward } from '../runtime/reference.js';
+import { referenceBackward } from '../runtime/reference-backward.js';
+import { centralDiff, referenceLoss } from './helpers/finite-diff.js';
 import { sampleInputs } from '../runtime/sample.js';
 import { relL2, rng } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
@@ -143,4 +145,34 @@ describe('the normalized form with several key rows (q mixing them), per-key dec
     expect(relL2(res.o, want.o)).toBeLessThan(1e-5);
     expect(relL2(state, want.ht)).toBeLessThan(1e-5);
   });
+});
+
+describe('the normalized form: float64 reference backward vs central differences', () => {
+  const multiRow = defineVariant({
+    name: 'normalized_fd',
+    inputs: { q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'], g: ['B', 'T', 'H', 'K'], u: ['H', 'K'], z: ['B', 'T', 'H', 'V'] },
+    q: ({ q }) => q.exp(), k: ({ k }) => k, v: ({ v }) => v,
+    decay: 'diagonal', logDecay: ({ g }) => g.exp().neg(),
+    correction: 'none', bonus: 'u', u: ({ u }) => u, normalize: 'exp', stateLayout: 'vk',
+    outputGate: ({ z }) => z.exp(),
+  });
+  const cases = [
+    { def: rwkv4, size: { B: 2, T: 7, H: 3, K: 1, V: 1 } },
+    { def: multiRow, size: { B: 1, T: 6, H: 2, K: 3, V: 2 } },
+  ];
+  for (const { def, size } of cases) {
+    const x = Object.fromEntries(Object.entries(sampleInputs(def, size, 9, true)).map(([n, a]) => [n, Float64Array.from(a)]));
+    const h0 = x.h0!;
+    delete x.h0;
+    const r = rng(10);
+    const dO = Float64Array.from({ length: size.B * size.T * size.H * size.V }, () => r.normal());
+    const dht = Float64Array.from({ length: h0.length }, () => r.normal());
+    const grads = referenceBackward(def, x, size, { do: dO, dht }, { h0 });
+    const loss = referenceLoss(def, x, size, h0, dO, dht);
+    for (const name of [...def.inputs.map((d) => d.name), 'h0']) {
+      it(`${def.name}: d${name}`, () => {
+        expect(relL2(grads[`d${name}`]!, centralDiff(name === 'h0' ? h0 : x[name]!, loss))).toBeLessThan(1e-6);
+      });
+    }
+  }
 });

@@ -1,10 +1,9 @@
-// Training and decoding benchmarks: forward + backward (the forward with its buffers kept, then
-// the backward, in one compute pass) and the decode step on a GPU-resident state. GPU time by
+// The training benchmark: forward + backward (the forward with its buffers kept, then the
+// backward, in one compute pass); the decode step's is bench/step.ts. GPU time by
 // timestamp queries, after a warm-up, the better of two medians (as the forward bench).
 import type { Engine } from '../runtime/engine.js';
 import { prepareBackward } from '../runtime/backward.js';
 import { timeEncoded } from '../runtime/timing.js';
-import { GpuTensor } from '../runtime/tensor.js';
 import { sampleInputs, seededRandom } from '../runtime/sample.js';
 import { VARIANT_NAMES, type VariantName } from '../variants/index.js';
 import type { ProblemSize } from '../dsl/index.js';
@@ -110,36 +109,3 @@ export function formatTrainRow(r: TrainRow): string {
     (r.kernels ? ` ${Object.entries(r.kernels).map(([k, ms]) => `${k} ${ms.toFixed(3)}`).join(', ')} |` : '');
 }
 
-export interface StepRow { variant: string; B: number; H: number; K: number; V: number; stepUs: number; bytesPerStep: number; gbps: number }
-
-/** One decode token per sequence on a GPU-resident state: GPU microseconds per step, and the
- * state traffic it implies (read + write of B*H*K*V f32) as a fraction of memory bandwidth. */
-export async function benchStep(engine: Engine, opts: { variants?: string[]; batches?: number[]; H?: number; D?: number; repeat?: number; log?: (l: string) => void } = {}): Promise<StepRow[]> {
-  const rows: StepRow[] = [];
-  const H = opts.H ?? 32, K = opts.D ?? 128, V = opts.D ?? 128;
-  for (const B of opts.batches ?? [1, 32]) {
-    for (const name of opts.variants ?? VARIANT_NAMES) {
-      const op = engine.variant(name);
-      const { h0, ...inputs } = sampleInputs(op.def, { B, T: 1, H, K, V }, 5, true);
-      const state = GpuTensor.upload(engine.device, 'state', h0!, [h0!.length]);
-      const run = await op.prepareStep(inputs, state, { B, H, K, V });
-      try {
-        await warm(() => run.execute());
-        const ms = await best(() => run.timeGpu(opts.repeat ?? 50));
-        const bytes = 2 * B * H * K * V * 4;
-        const row: StepRow = { variant: name, B, H, K, V, stepUs: ms * 1e3, bytesPerStep: bytes, gbps: bytes / (ms * 1e-3) / 1e9 };
-        rows.push(row);
-        opts.log?.(formatStepRow(row));
-      } finally {
-        run.destroy();
-        state.destroy();
-      }
-    }
-  }
-  return rows;
-}
-
-export const STEP_HEADER = '| variant | B,H,K,V | step us (GPU) | state bytes read+written | GB/s |\n|---|---|---|---|---|';
-export function formatStepRow(r: StepRow): string {
-  return `| ${r.variant} | ${r.B},${r.H},${r.K},${r.V} | ${r.stepUs.toFixed(1)} | ${(r.bytesPerStep / 1e6).toFixed(1)} MB | ${r.gbps.toFixed(0)} |`;
-}

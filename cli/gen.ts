@@ -8,7 +8,8 @@ import { Project, VariableDeclarationKind, type SourceFile } from 'ts-morph';
 import type { VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  CHUNK_SIZES, FRAGMENT_LOWERINGS, hasChunkedForm, planBackward, planForward, planStep, type ChunkSize, type ForwardMode, type FragmentLowering, type KernelPlan,
+  CHUNK_SIZES, DEFAULT_LIMITS, FRAGMENT_LOWERINGS, hasChunkedForm, kernelUsage, maxChunkFor, planBackward, planForward, planStep, WG_MEMORY_TIERS,
+  type ChunkSize, type ForwardMode, type FragmentLowering, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { loadSpecFile, packageRoot } from './load-spec.js';
 import { embedDeclarations, type EmbedRequest } from './embed.js';
@@ -23,7 +24,12 @@ export interface GenOptions {
   variant: string;
   /** Output folder (created if missing). */
   out: string;
+  /** Chunk size; default the largest the workgroup-memory tier fits (32 at 16384 bytes, else 64). */
   chunk?: ChunkSize;
+  /** Workgroup memory the kernels may use, bytes: 16384 (default for the f32 tier: WebGPU's default
+   * limit, so the module runs on any device), 32768 (chunks of 64; default with tensorCores, which
+   * need it) or 49152. Past 16384 the device must be created with REQUIRED_LIMITS. */
+  wgMemory?: WorkgroupMemoryTier;
   K?: number;
   V?: number;
   /** Which forward(s) to generate; default 'both'. */
@@ -53,11 +59,24 @@ export async function resolveVariant(variant: string): Promise<VariantDef> {
     'or give the path of a .ts spec file whose default export is defineVariant({...})');
 }
 
-/** Generates the kernels of a variant and writes them; returns the written files' paths. */
-export async function runGen(opts: GenOptions): Promise<string[]> {
+/** The plans `lae gen` writes for `def` with these options (checked): the forwards asked for, the
+ * decode step, and the backward (which follows the chunked forward); `args` describes them. */
+export function genPlans(def: VariantDef, opts: Omit<GenOptions, 'variant' | 'out'> = {}): { plans: KernelPlan[]; args: string } {
   const K = opts.K ?? 128;
   const V = opts.V ?? 128;
-  const chunk = opts.chunk ?? 64;
+  if (opts.tensorCores !== undefined && !FRAGMENT_LOWERINGS.includes(opts.tensorCores)) {
+    throw new GenError(`tensorCores must be one of ${FRAGMENT_LOWERINGS.join(', ')}, got ${JSON.stringify(opts.tensorCores)}`);
+  }
+  // WebGPU's default 16 KiB unless asked for more, so that a module runs on any device; the
+  // tensor-core tier's layouts need 32 KiB.
+  const wgMemory = opts.wgMemory ?? (opts.tensorCores ? 32768 : WG_MEMORY_TIERS[0]);
+  if (!(WG_MEMORY_TIERS as readonly number[]).includes(wgMemory)) {
+    throw new GenError(`workgroup memory ${wgMemory} is not a tier; use one of ${WG_MEMORY_TIERS.join(', ')} (bytes)`);
+  }
+  if (opts.tensorCores && wgMemory < 32768) {
+    throw new GenError(`the tensor-core tier's kernels need 32768 bytes of workgroup memory; got ${wgMemory}: use --wg-memory 32768 (or 49152), or drop --tensor-cores for kernels that fit WebGPU's default 16384`);
+  }
+  const chunk = opts.chunk ?? maxChunkFor(wgMemory);
   const genMode = opts.mode ?? 'both';
   if (!['chunked', 'recurrent', 'both'].includes(genMode)) {
     throw new GenError(`mode must be 'chunked', 'recurrent' or 'both', got ${JSON.stringify(genMode)}`);
@@ -65,8 +84,9 @@ export async function runGen(opts: GenOptions): Promise<string[]> {
   if (!(CHUNK_SIZES as readonly number[]).includes(chunk)) {
     throw new GenError(`chunk size ${chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);
   }
-  if (typeof opts.out !== 'string' || opts.out === '') throw new GenError('an output folder is required');
-  const def = await resolveVariant(opts.variant);
+  if (chunk > maxChunkFor(wgMemory)) {
+    throw new GenError(`chunks of ${chunk} need 32768 bytes of workgroup memory, past the ${wgMemory} asked for: use --chunk ${maxChunkFor(wgMemory)}, or --wg-memory 32768 (the device must then grant it: the module's REQUIRED_LIMITS)`);
+  }
   // A spec without a chunked form (the generalized delta rule, the normalized form) has the
   // token-sequential forward and the step only: its backward follows that forward, which the
   // generated module's backward call does not do yet, so the module leaves it out.
@@ -74,22 +94,26 @@ export async function runGen(opts: GenOptions): Promise<string[]> {
     throw new GenError(`variant '${def.name}' (correction '${def.correction}', normalize '${def.normalize}') has no chunked forward yet; use --mode recurrent`);
   }
   const modes: ForwardMode[] = !hasChunkedForm(def) ? ['recurrent'] : genMode === 'both' ? ['chunked', 'recurrent'] : [genMode];
-  if (opts.tensorCores !== undefined && !FRAGMENT_LOWERINGS.includes(opts.tensorCores)) {
-    throw new GenError(`tensorCores must be one of ${FRAGMENT_LOWERINGS.join(', ')}, got ${JSON.stringify(opts.tensorCores)}`);
-  }
-  const cfg = { K, V, chunk, ...(opts.varlen ? { varlen: true as const } : {}), ...(opts.tensorCores ? { fragments: opts.tensorCores } : {}),
+  const cfg = { K, V, chunk, wgMemory, ...(opts.varlen ? { varlen: true as const } : {}), ...(opts.tensorCores ? { fragments: opts.tensorCores } : {}),
     ...(opts.compactLoops ? { compactLoops: true as const } : {}) };
-  // The forwards asked for, the decode step, and the backward (which follows the chunked forward).
   const plans = [
     ...modes.map((m) => planForward(def, cfg, m)),
     planStep(def, cfg, 'step'),
     ...(modes.includes('chunked') ? [planBackward(def, cfg)] : []),
   ];
+  const args = `variant=${def.name} K=${K} V=${V} chunk=${chunk} wg-memory=${wgMemory} mode=${genMode}${opts.varlen ? ' varlen' : ''}${opts.tensorCores ? ` tensor-cores=${opts.tensorCores}` : ''}${opts.compactLoops ? ' compact-loops' : ''}`;
+  return { plans, args };
+}
+
+/** Generates the kernels of a variant and writes them; returns the written files' paths. */
+export async function runGen(opts: GenOptions): Promise<string[]> {
+  if (typeof opts.out !== 'string' || opts.out === '') throw new GenError('an output folder is required');
+  const def = await resolveVariant(opts.variant);
+  const { plans, args } = genPlans(def, opts);
 
   const out = resolve(opts.out);
   mkdirSync(out, { recursive: true });
   const written: string[] = [];
-  const args = `variant=${def.name} K=${K} V=${V} chunk=${chunk} mode=${genMode}${opts.varlen ? ' varlen' : ''}${opts.tensorCores ? ` tensor-cores=${opts.tensorCores}` : ''}${opts.compactLoops ? ' compact-loops' : ''}`;
   for (const plan of plans) {
     for (const k of plan.kernels) {
       const file = join(out, `${k.name}.wgsl`);
@@ -135,6 +159,27 @@ function literal(x: unknown, indent = '', refs?: ReadonlyMap<string, string>): s
   throw new Error(`internal: cannot write ${typeof x} into the generated module`);
 }
 
+/** What the kernels of `plans` take of each per-kernel device limit (the largest over them),
+ * never below WebGPU's default: the module's REQUIRED_LIMITS, ready for requestDevice. */
+export function requiredLimits(plans: readonly KernelPlan[]): {
+  maxStorageBuffersPerShaderStage: number; maxComputeWorkgroupStorageSize: number; maxComputeInvocationsPerWorkgroup: number; maxComputeWorkgroupSizeX: number;
+} {
+  const out = {
+    maxStorageBuffersPerShaderStage: DEFAULT_LIMITS.maxStorageBuffersPerShaderStage,
+    maxComputeWorkgroupStorageSize: DEFAULT_LIMITS.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: DEFAULT_LIMITS.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: DEFAULT_LIMITS.maxComputeWorkgroupSizeX,
+  };
+  for (const k of plans.flatMap((p) => p.kernels)) {
+    const u = kernelUsage(k);
+    out.maxStorageBuffersPerShaderStage = Math.max(out.maxStorageBuffersPerShaderStage, u.storageBuffers);
+    out.maxComputeWorkgroupStorageSize = Math.max(out.maxComputeWorkgroupStorageSize, u.workgroupBytes);
+    out.maxComputeInvocationsPerWorkgroup = Math.max(out.maxComputeInvocationsPerWorkgroup, u.invocations);
+    out.maxComputeWorkgroupSizeX = Math.max(out.maxComputeWorkgroupSizeX, u.workgroupSizeX);
+  }
+  return out;
+}
+
 /** WGSL as a template literal (WGSL has no backticks, but escape anyway). */
 const templateLiteral = (s: string) => `\`${s.replace(/\\/g, '\\\\').replace(/`/g, '\\`').replace(/\$\{/g, '\\${')}\``;
 
@@ -178,6 +223,11 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
     ? `Device features the kernels need: request them in adapter.requestDevice({ requiredFeatures }).${cfg.fragments === 'subgroup-matrix'
       ? ' In Node (Dawn), create the instance with enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia for them to appear on NVIDIA.' : ''}`
     : 'Device features the kernels need: none.');
+  const limits = requiredLimits(plans);
+  const pastDefaults = Object.entries(limits).filter(([name, n]) => n > DEFAULT_LIMITS[name as keyof typeof limits]).map(([name]) => name);
+  exported('REQUIRED_LIMITS', `${literal(limits)} as const`, pastDefaults.length
+    ? `Device limits the kernels need, past WebGPU's defaults in ${pastDefaults.join(', ')}: create the device with adapter.requestDevice({ requiredLimits: REQUIRED_LIMITS }) on an adapter that offers them, ${smallerLimitsAdvice(cfg.fragments !== undefined)}.`
+    : "Device limits the kernels need: within WebGPU's defaults, so any device runs them (requestDevice() without requiredLimits).");
   const forwardModes = plans.map((p) => p.mode).filter((m) => m === 'chunked' || m === 'recurrent');
   exported('MODES', `${literal(forwardModes)} as const`, 'The forwards this module holds; the first is the default.');
   exported('PLAN_NAMES', `${literal(plans.map((p) => p.mode))} as const`,
@@ -259,7 +309,7 @@ export function generateKernelsModule(def: VariantDef, plans: readonly KernelPla
     isExported: true, name: 'createKernels', isAsync: true, returnType: 'Promise<Pipelines>',
     docs: ['Compiles every kernel of every plan (layout \'auto\', entry point \'main\').'],
     parameters: [{ name: 'device', type: 'GPUDevice' }],
-    statements: CREATE_KERNELS_BODY.trim(),
+    statements: createKernelsBody(cfg.fragments !== undefined).trim(),
   });
   sf.addFunction({
     name: 'runPlans', isAsync: true, returnType: 'Promise<Record<string, Float32Array>>',
@@ -482,10 +532,22 @@ function embeddedRuntime(varlen: boolean): string {
   return text;
 }
 
-const CREATE_KERNELS_BODY = `
+/** What to do when the device falls short of REQUIRED_LIMITS, short of a bigger device. */
+const smallerLimitsAdvice = (tensorCores: boolean) => (tensorCores
+  ? "or regenerate the module without --tensor-cores (the f32 tier's kernels fit WebGPU's default limits)"
+  : "or regenerate the module with lae gen --wg-memory 16384 (WebGPU's default limits)");
+
+const createKernelsBody = (tensorCores: boolean) => `
 const missing = REQUIRED_FEATURES.filter((f) => !device.features.has(f as GPUFeatureName));
 if (missing.length) {
   throw new Error(\`the device lacks \${missing.join(', ')}, which these kernels need: request REQUIRED_FEATURES in adapter.requestDevice({ requiredFeatures }) on an adapter that has them\`);
+}
+// Checked here, before compiling: past a limit, the compile error would not say what to do.
+for (const [name, need] of Object.entries(REQUIRED_LIMITS)) {
+  const have = device.limits[name as keyof typeof REQUIRED_LIMITS];
+  if (have < need) {
+    throw new Error(\`these kernels need \${name} >= \${need}; the device grants \${have}: create it with adapter.requestDevice({ requiredLimits: REQUIRED_LIMITS }) on an adapter that offers them, ${smallerLimitsAdvice(tensorCores)}\`);
+  }
 }
 const out: Partial<Record<PlanName, readonly GPUComputePipeline[]>> = {};
 for (const name of PLAN_NAMES) {

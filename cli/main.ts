@@ -6,11 +6,12 @@ import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NA
 import { describeRoles, type VariantDef } from '../dsl/index.js';
 import { createEngine } from '../runtime/engine.js';
 import { benchForward, SEED_SHAPES, TABLE_HEADER } from '../bench/forward.js';
-import { benchTrain, benchStep, TRAIN_HEADER, STEP_HEADER } from '../bench/backward.js';
+import { benchTrain, TRAIN_HEADER } from '../bench/backward.js';
+import { benchStep, STEP_HEADER } from '../bench/step.js';
 import { benchVarlen, VARLEN_HEADER, VARLEN_LENGTHS } from '../bench/varlen.js';
 import { runDemo } from './demo.js';
 import { TENSOR_CORE_OPTIONS, type TensorCoreOption } from '../runtime/tier.js';
-import type { FragmentLowering } from '../codegen/index.js';
+import { WG_MEMORY_TIERS, type FragmentLowering, type WorkgroupMemoryTier } from '../codegen/index.js';
 
 // commander, typescript and ts-morph serve only the CLI: they are optional peer dependencies of
 // lae, so an engine-only install (Node or browser) does not carry them.
@@ -35,6 +36,12 @@ const chunkArg = (v: string) => {
   const n = Number(v);
   if (![16, 32, 64].includes(n)) throw new InvalidArgumentError('chunk must be 16, 32 or 64');
   return n as 16 | 32 | 64;
+};
+
+const wgMemoryArg = (v: string) => {
+  const n = Number(v);
+  if (!(WG_MEMORY_TIERS as readonly number[]).includes(n)) throw new InvalidArgumentError(`must be one of ${WG_MEMORY_TIERS.join(', ')} (bytes)`);
+  return n as WorkgroupMemoryTier;
 };
 
 const tensorCoresArg = (v: string) => {
@@ -62,13 +69,14 @@ program.command('gen')
   .description('write the WGSL of every kernel and a typed TS module that loads and calls them')
   .argument('<variant>', 'a built-in variant name or a path to a spec .ts file')
   .requiredOption('--out <dir>', 'output directory')
-  .option('--chunk <C>', 'chunk size 16 | 32 | 64', chunkArg, 64)
+  .option('--chunk <C>', 'chunk size 16 | 32 | 64 (default: the largest the workgroup memory fits, 32 at 16384 bytes)', chunkArg)
+  .option('--wg-memory <bytes>', 'workgroup memory the kernels may use: 16384 (WebGPU\'s default limit, so any device runs them; the default), 32768 (chunks of 64; the default with --tensor-cores) or 49152; past 16384 the device needs the module\'s REQUIRED_LIMITS', wgMemoryArg)
   .option('--K <K>', 'key head dim', int('K'), 128)
   .option('--V <V>', 'value head dim', int('V'), 128)
   .option('--varlen', 'kernels for packed variable-length sequences: the module takes cuSeqlens')
   .option('--compact-loops', 'for software adapters (SwiftShader, lavapipe): loops stay rolled, so their JIT compiles in seconds, not minutes')
   .option('--tensor-cores [lowering]', 'the tensor-core tier: subgroup-matrix (default; needs shader-f16, subgroups, chromium-experimental-subgroup-matrix) or portable (plain WGSL, needs shader-f16)')
-  .action(async (variant: string, o: { out: string; chunk: 16 | 32 | 64; K: number; V: number; varlen?: boolean; tensorCores?: string | true; compactLoops?: boolean }) => {
+  .action(async (variant: string, o: { out: string; chunk?: 16 | 32 | 64; wgMemory?: WorkgroupMemoryTier; K: number; V: number; varlen?: boolean; tensorCores?: string | true; compactLoops?: boolean }) => {
     // Loaded on demand: gen pulls in the TypeScript compiler and ts-morph.
     let gen: typeof import('./gen.js');
     try {
@@ -80,7 +88,7 @@ program.command('gen')
     }
     const { runGen } = gen;
     const tensorCores = o.tensorCores === true ? 'subgroup-matrix' : o.tensorCores as FragmentLowering | undefined;
-    const files = await runGen({ variant, out: o.out, chunk: o.chunk, K: o.K, V: o.V, varlen: o.varlen, tensorCores, compactLoops: o.compactLoops });
+    const files = await runGen({ variant, out: o.out, chunk: o.chunk, wgMemory: o.wgMemory, K: o.K, V: o.V, varlen: o.varlen, tensorCores, compactLoops: o.compactLoops });
     for (const f of files) console.log(f);
   });
 
@@ -99,6 +107,19 @@ program.command('demo')
     process.exitCode = ok ? 0 : 1;
   });
 
+program.command('serve')
+  .description('serve the demo page (examples/browser/) on 127.0.0.1: run a variant or a spec of your own in your browser\'s WebGPU')
+  .option('--port <port>', 'port to listen on (0: any free one)', (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('port must be an integer from 0 to 65535');
+    return n;
+  }, 5190)
+  .action(async (o: { port: number }) => {
+    const { serveDemo } = await import('./serve.js');
+    const { url } = await serveDemo({ port: o.port });
+    console.log(`lae demo page: ${url}  (open it in a browser with WebGPU; Ctrl-C stops the server)`);
+  });
+
 program.command('bench')
   .description('forward time per variant at the seed shapes vs the token-sequential kernel and the f32 ceiling')
   .option('--variants <list>', 'comma-separated variant names', (v: string) => v.split(','))
@@ -111,12 +132,18 @@ program.command('bench')
   .option('--breakdown', 'also time each kernel of the chunked plan alone')
   .option('--no-recurrent', 'skip the token-sequential baseline')
   .option('--dtype <dtype>', 'storage of every input and o: f32, bf16 or f16 (compute is f32)', 'f32')
-  .option('--what <list>', 'comma-separated: forward, train (forward + backward), step (decode at batch 1 and 32), varlen (packed sequences of mixed lengths vs padded)', (v: string) => v.split(','), ['forward'])
+  .option('--what <list>', 'comma-separated: forward, train (forward + backward), step (decode at batch 1, 32 and 128: GPU and host time), varlen (packed sequences of mixed lengths vs padded)', (v: string) => v.split(','), ['forward'])
   .option('--tensor-cores <list>', 'comma-separated tiers to run, each with its own engine: auto, off, portable', tensorCoresList, ['auto'])
   .option('--scalar-loads', 'tensor-core tier: stage operands one element per load (a tuning knob), not vec4 words')
   .option('--unverified-fragments', 'tensor-core tier: also run the stages whose subgroup-matrix lowering awaits a check on a GPU')
+  .option('--batches <list>', 'step: comma-separated batch sizes (default 1,32,128)', (v: string) => v.split(',').map((x) => int('batches')(x)))
+  .option('--step-columns <list>', 'step: comma-separated state columns per workgroup (8, 16, 32, 64), one engine each (a tuning knob; default 32)', (v: string) => v.split(',').map((x) => int('step-columns')(x)))
+  .option('--no-host', 'step: skip the host-time loops')
+  .option('--state-dtype <list>', 'step: comma-separated state storage dtypes, f32 and/or bf16 (default f32)', (v: string) => v.split(','), ['f32'])
   .option('--fragment-memory <list>', 'tensor-core tier: comma-separated workgroup-memory budgets (bytes) for its kernels\' layouts, one engine each (a tuning knob)', (v: string) => v.split(',').map((x) => int('fragment-memory')(x)))
-  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; fragmentMemory?: number[]; unverifiedFragments?: boolean }) => {
+  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; fragmentMemory?: number[]; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }) => {
+    const badState = o.stateDtype.filter((d) => d !== 'f32' && d !== 'bf16');
+    if (badState.length) throw new Error(`--state-dtype takes f32, bf16; got ${badState.join(', ')}`);
     const unknown = o.what.filter((w) => !['forward', 'train', 'step', 'varlen'].includes(w));
     if (unknown.length) throw new Error(`--what takes forward, train, step, varlen; got ${unknown.join(', ')}`);
     const runs: Record<string, unknown>[] = [];
@@ -129,7 +156,7 @@ program.command('bench')
   });
 
 /** One tier's benchmarks, on an engine of its own. */
-async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
+async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
   // Full-resolution timestamps (Dawn quantizes them by default).
   const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, fragmentMemory: o.fragmentMemory, unverifiedFragments: o.unverifiedFragments } });
   try {
@@ -149,8 +176,21 @@ async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: n
       result.train = await benchTrain(engine, { variants: o.variants, shapes: o.T ? shapes : undefined, breakdown: o.breakdown, log, dtype: o.dtype });
     }
     if (o.what.includes('step')) {
-      console.log(`\n${STEP_HEADER}`);
-      result.step = await benchStep(engine, { variants: o.variants, H: o.H, D: o.D, log });
+      // One engine per column width asked for (the knob is the engine's); the default on this one.
+      const steps: unknown[] = [];
+      for (const stepColumns of o.stepColumns ?? [undefined]) {
+        const own = stepColumns === undefined ? undefined : await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { stepColumns } });
+        try {
+          for (const stateDtype of o.stateDtype as ('f32' | 'bf16')[]) {
+            console.log(`\nDecode step, ${stateDtype} state${stepColumns ? `, ${stepColumns} state columns per workgroup` : ''}\n${STEP_HEADER}`);
+            const rows = await benchStep(own ?? engine, { variants: o.variants, H: o.H, D: o.D, batches: o.batches, host: o.host, stateDtype, log });
+            steps.push(stepColumns === undefined && o.stateDtype.length === 1 ? rows : { stepColumns, stateDtype, rows });
+          }
+        } finally {
+          own?.destroy();
+        }
+      }
+      result.step = steps.length === 1 ? steps[0] : steps;
     }
     if (o.what.includes('varlen')) {
       console.log(`\nPacked sequences (cuSeqlens) of lengths ${VARLEN_LENGTHS.join(', ')}, H = 16, K = V = ${o.D}, f32\n${VARLEN_HEADER}`);

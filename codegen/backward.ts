@@ -22,6 +22,7 @@ import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-scan.js';
 import { emitTcBwdInter, tcInterTileK } from './kernels/tc-bwd-inter.js';
 import { emitTcBwdDu, tcDuTileV } from './kernels/tc-bwd-du.js';
 import { emitTcBwdChunkState, tcChunkStateTileV } from './kernels/tc-bwd-chunk-state.js';
+import { emitTcWyDk, emitTcWyX2, tcWyDkLayout } from './kernels/tc-wy-dk.js';
 import { FRAG_WG } from './kernels/fragments.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
@@ -42,12 +43,18 @@ import {
  * them unless CodegenConfig.unverifiedFragments asks (bench/checks/tensor-cores.mjs with
  * UNVERIFIED=1 checks them). A stage leaves this list when that check passes on a GPU: bwdScan and
  * bwdDu left it on 2026-12-02 (H200, bench/raw/h200-2026-12-02-s3-check-unverified.txt). */
-const UNVERIFIED_ON_GPU: ReadonlySet<KernelStage> = new Set<KernelStage>([]);
+export const UNVERIFIED_ON_GPU: ReadonlySet<KernelStage> = new Set<KernelStage>(['wyDk', 'wyX2']);
 
 /** Whether a backward stage runs on the fragment layer in this config. */
 function tensorCoreStage(cfg: CodegenConfig, stage: KernelStage): boolean {
   if (!cfg.fragments) return false;
   return cfg.fragments === 'portable' || !UNVERIFIED_ON_GPU.has(stage) || cfg.unverifiedFragments === true;
+}
+
+/** Whether the delta rule's key gradient runs on fragments (tc-wy-dk.ts), which also makes X2
+ * (the f32 tier's wyX2 stage): with scalar or no decay, whose factors do not depend on the key. */
+function fragmentWyDk(def: VariantDef, cfg: CodegenConfig): boolean {
+  return def.correction === 'delta' && def.decay !== 'diagonal' && tensorCoreStage(cfg, 'wyDk');
 }
 
 /** Threads per workgroup of the one-thread-per-element stages. */
@@ -69,14 +76,16 @@ const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: Cod
   wyDbeta: { emit: emitWyDbeta, cols: () => 1 },
 };
 
-/** The backward's stages for a variant, in dispatch order (chain kernels follow, one per input). */
-export function backwardStages(def: VariantDef): KernelStage[] {
+/** The backward's stages for a variant, in dispatch order (chain kernels follow, one per input);
+ * the tier (cfg) may fuse some. */
+export function backwardStages(def: VariantDef, cfg?: CodegenConfig): KernelStage[] {
   if (def.correction === 'dplr') {
     if (def.roles.outputGate) {
       throw new ConfigError(`variant '${def.name}': the backward of the generalized delta rule (correction 'dplr') does not take an outputGate yet; apply the gate outside lae`);
     }
     return ['dplrBwdCols', 'dplrBwdRows', 'dplrBwdSplit', ...(def.l2norm.length ? (['normBwd'] as const) : [])];
   }
+  const wyX2 = !(cfg && fragmentWyDk(def, cfg));
   const delta = def.correction === 'delta';
   return [
     ...(def.roles.outputGate ? (['gateBwd'] as const) : []),
@@ -84,7 +93,7 @@ export function backwardStages(def: VariantDef): KernelStage[] {
     // around an elementwise scan (bwd-du.ts); with it, one sequential kernel.
     'bwdScores', 'bwdDvLocal', ...(delta ? (['bwdSeed', 'bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
     ...(def.decay !== 'none' ? (['bwdChunkEnd'] as const) : []), 'bwdDq', 'bwdDk', ...(def.bonus === 'u' ? (['bwdBonus'] as const) : []),
-    ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk', 'wyDbeta'] as const) : []),
+    ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', ...(wyX2 ? (['wyX2'] as const) : []), 'wyDk', 'wyDbeta'] as const) : []),
     ...(def.decay !== 'none' ? (['bwdGate'] as const) : []),
     ...(def.l2norm.length ? (['normBwd'] as const) : []),
   ];
@@ -152,8 +161,14 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     const tx = Math.min(16, BW);
     return { BW, tx, wg: tx * 16 };
   };
-  for (const stage of backwardStages(def)) {
+  for (const stage of backwardStages(def, cfg)) {
     const name = `${def.name}_${stage}`;
+    if ((stage === 'wyDk' && fragmentWyDk(def, cfg)) || (stage === 'wyX2' && tensorCoreStage(cfg, stage))) {
+      // (wyX2 is in the stage list on fragments only where wyDk is not: the per-key decay.)
+      const BK = tcWyDkLayout(new KernelSource(def, cfg, tiles, stage, FRAG_WG)).BK;
+      add(stage, name, FRAG_WG, [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], (ks) => (stage === 'wyDk' ? emitTcWyDk : emitTcWyX2)(ks, ks.fragments()), FRAG_WG);
+      continue;
+    }
     const contraction = CONTRACTIONS[stage] ?? (dqkAsMatmuls(def) ? undefined : dqk[stage]);
     const matmul = MATMULS[stage] ?? (dqkAsMatmuls(def) ? dqk[stage] : undefined);
     if (matmul) {

@@ -72,7 +72,7 @@ export interface KernelUsage {
   readonly workgroupSizeX: number;
 }
 
-const WGSL_SIZES: Record<string, number> = { f32: 4, u32: 4, i32: 4, f16: 2, 'vec2<f32>': 8, 'vec4<f32>': 16, 'vec2<f16>': 4, 'vec4<f16>': 8 };
+const WGSL_SIZES: Record<string, number> = { f32: 4, u32: 4, i32: 4, f16: 2, 'vec2<f32>': 8, 'vec4<f32>': 16, 'vec4<u32>': 16, 'vec2<f16>': 4, 'vec4<f16>': 8 };
 
 /** Value of a WGSL u32 constant expression over earlier constants (integers, + - * /, min, max). */
 function evalConst(expr: string, consts: ReadonlyMap<string, number>): number {

@@ -9,6 +9,7 @@ import { emitStateScan } from './kernels/state-scan.js';
 import { emitOutput } from './kernels/output.js';
 import { emitRecurrent } from './kernels/recurrent.js';
 import { emitNormalizedRecurrent } from './kernels/normalized.js';
+import { emitStep, stepLayout, STEP_WG } from './kernels/step.js';
 import { emitPackOut } from './kernels/pack.js';
 import { emitL2norm } from './kernels/l2norm.js';
 import { FRAG_WG } from './kernels/fragments.js';
@@ -45,13 +46,19 @@ export interface KernelPlan {
 
 const EMITTERS: Partial<Record<KernelStage, (ks: KernelSource) => string>> = {
   l2norm: emitL2norm, prep: emitPrep, chunkState: emitChunkState, stateScan: emitStateScan, deltaScan: emitDeltaScan,
-  output: emitOutput, recurrent: emitTokenSequential, step: emitTokenSequential, stepPool: emitTokenSequential, packOut: emitPackOut,
+  output: emitOutput, recurrent: emitTokenSequential, step: emitStepStage, stepPool: emitStepStage, packOut: emitPackOut,
 };
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
 function emitTokenSequential(ks: KernelSource): string {
   return ks.def.normalize === 'exp' ? emitNormalizedRecurrent(ks) : emitRecurrent(ks);
+}
+
+/** The decode step: step.ts's kernel, or for the forms it does not take (the generalized delta
+ * rule, the normalized form) their token-sequential kernel with the state in place. */
+function emitStepStage(ks: KernelSource): string {
+  return hasChunkedForm(ks.def) ? emitStep(ks) : emitTokenSequential(ks);
 }
 
 /** Stages the tensor-core tier writes on the fragment layer; the others are the f32 tier's. Its
@@ -87,7 +94,7 @@ function tcStageShape(stage: ForwardStage, cfg: CodegenConfig, def: VariantDef):
 }
 
 /** Workgroup size, the x-extent of its thread grid (for register-tiled kernels), and the grid. */
-function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Tiles): { wg: number; wgX: number; grid: [SizeExpr, SizeExpr, SizeExpr] } {
+function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Tiles, def: VariantDef): { wg: number; wgX: number; grid: [SizeExpr, SizeExpr, SizeExpr] } {
   const C = cfg.chunk;
   switch (stage) {
     case 'prep': return { wg: 256, wgX: 16, grid: [['NT'], ['BH'], [1]] };
@@ -107,9 +114,11 @@ function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Ti
     case 'l2norm': return { wg: 64, wgX: 1, grid: [['T'], ['BH'], [1]] };
     case 'chunkStates': throw new Error('internal: chunkStates is a tensor-core stage');
     case 'packOut': return { wg: 64, wgX: 1, grid: [[ceilDiv(Math.ceil(cfg.V / 2), 64)], ['T'], ['BH']] };
-    case 'recurrent':
+    case 'recurrent': return { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['SH'], [1]] };
     case 'step':
-    case 'stepPool': return { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['SH'], [1]] };
+    case 'stepPool': return hasChunkedForm(def)
+      ? { wg: STEP_WG, wgX: 1, grid: [[ceilDiv(cfg.V, stepLayout(def, cfg).BV)], ['SH'], [1]] }
+      : { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['SH'], [1]] };
   }
 }
 
@@ -120,7 +129,7 @@ export function planKey(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode |
 function emitKernels(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stages: readonly ForwardStage[]): KernelDecl[] {
   return stages.map((stage): KernelDecl => {
     const tc = tensorCoreStage(cfg, stage);
-    const { wg, wgX, grid } = tc ? tcStageShape(stage, cfg, def) : stageShape(stage, cfg, tiles);
+    const { wg, wgX, grid } = tc ? tcStageShape(stage, cfg, def) : stageShape(stage, cfg, tiles, def);
     const ks = new KernelSource(def, cfg, tiles, stage, wg);
     const name = `${def.name}_${stage}`;
     const body = (tc ? TC_EMITTERS : EMITTERS)[stage]!(ks);
@@ -155,7 +164,7 @@ function forwardBuffers(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode):
 /** fitStorageLimit over a plan's kernels: the tensor-core tier's stay as they are. */
 function fit(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, mode: string, kernels: KernelDecl[], buffers: BufferDecl[], external: BufferDecl[] = []) {
   const fitted = fitStorageLimit(def, cfg, tiles, kernels, buffers, {
-    mode, external, packAt: def.l2norm.length && mode !== 'backward' ? 1 : 0,
+    mode, external, packAt: kernels[0]?.stage === 'l2norm' ? 1 : 0,
     fixed: (k) => tensorCoreStage(cfg, k.stage as ForwardStage),
   });
   return { kernels: fitted.kernels, buffers: [...buffers, ...fitted.buffers] };
@@ -174,8 +183,6 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
 }
 
-/** The decode step: T (= N tokens per sequence) steps of the recurrence from `state`, which is
- * updated in place; with 'stepPool', sequence b's state is slot idx[b] of a pool. */
 /** Whether a spec has the chunked forward; the generalized delta rule and the normalized form
  * run token by token. */
 export function hasChunkedForm(def: VariantDef): boolean {
@@ -187,17 +194,26 @@ export function hasBackward(def: VariantDef): boolean {
   return def.normalize !== 'exp';
 }
 
+/** The decode step: T (= N tokens per sequence) steps of the recurrence from `state`, which is
+ * updated in place; with 'stepPool', sequence b's state is slot idx[b] of a pool. One kernel
+ * (codegen/kernels/step.ts; the L2 norms are fused into it), then the 16-bit packing of o if
+ * asked for. The token-sequential forms step with their forward's kernel instead (after the
+ * L2-norm stage, as their forward), f32 state only. */
 export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = 'step'): KernelPlan {
   validateConfig(cfg);
+  const own = !hasChunkedForm(def);
+  if (own && cfg.stateDtype !== undefined) {
+    throw new ConfigError(`variant '${def.name}' (correction '${def.correction}', normalize '${def.normalize}') steps an f32 state only; stateDtype ${JSON.stringify(cfg.stateDtype)} is for step.ts's kernel`);
+  }
   const tiles = chooseTiles(cfg, def);
-  const { kernels, buffers } = fit(def, cfg, tiles, mode, emitKernels(def, cfg, tiles, [...normStages(def), mode, ...(cfg.outputDtype ? ['packOut' as const] : [])]), [
+  const { kernels, buffers } = fit(def, cfg, tiles, mode, emitKernels(def, cfg, tiles, [...(own ? normStages(def) : []), mode, ...(cfg.outputDtype ? ['packOut' as const] : [])]), [
+    ...(own ? normBuffers(def) : []),
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
     { name: 'state', kind: 'state-inout', elems: [] },
     ...(mode === 'stepPool' ? [{ name: 'idx', kind: 'indices', elems: ['S'] } as BufferDecl] : []),
     ...sequenceTables(cfg, mode),
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
     ...(cfg.outputDtype ? [{ name: 'o_packed', kind: 'output', elems: ['B', 'T', 'H', Math.ceil(cfg.V / 2)] } as BufferDecl] : []),
-    ...normBuffers(def),
   ]);
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
 }

@@ -48,7 +48,16 @@ export interface CodegenConfig {
    * zero added, `(P.T >> 31u)`, so the shader compiler keeps loops rolled. Their JIT otherwise
    * unrolls every constant-trip loop and spends 10-40 s per kernel; the arithmetic is the same. */
   readonly compactLoops?: true;
+  /** A tuning knob of the decode step: state columns (V) per workgroup, one of STEP_COLUMNS
+   * (absent: 32). Narrower blocks make more workgroups (batch 1 is latency-bound), wider ones
+   * fewer reduction rows per column. */
+  readonly stepColumns?: number;
+  /** The decode step's state stored as bf16 (packed two per u32 word, element 2i in the low
+   * half, rounded to nearest even on store); compute stays f32. Absent: f32. Needs the state's
+   * contiguous axis (V in [B,H,K,V], K in [B,H,V,K]) to be a multiple of 4. */
+  readonly stateDtype?: 'bf16';
 }
+export const STEP_COLUMNS = [8, 16, 32, 64] as const;
 export type HalfDtype = 'bf16' | 'f16';
 export const WG_MEMORY_TIERS = [16384, 32768, 49152] as const;
 /** The largest chunk whose kernels fit a memory tier: the C x C score tiles need more than 16 KiB at 64. */
@@ -84,8 +93,9 @@ export interface BindingDecl {
   readonly buffer: string;
   readonly access: 'read' | 'read_write';
   /** Element type; f32 unless given (state slot indices are u32; the tensor-core tier's
-   * per-chunk operands are f16). */
-  readonly elem?: 'u32' | 'f16' | 'vec4<f32>';
+   * per-chunk operands are f16, or vec4<u32> words of 8 halves where a walk prefetches them; a
+   * bf16 step state is vec2<u32> words of 4). */
+  readonly elem?: 'u32' | 'f16' | 'vec4<f32>' | 'vec4<u32>' | 'vec2<u32>';
 }
 export const KERNEL_STAGES = [
   'l2norm', 'prep', 'chunkState', 'stateScan', 'chunkStates', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
@@ -187,6 +197,12 @@ export function validateConfig(cfg: CodegenConfig): void {
   }
   if (cfg.fragmentMemory !== undefined && !validFragmentMemory(cfg.fragmentMemory)) {
     throw new ConfigError(`fragmentMemory ${cfg.fragmentMemory} must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}`);
+  }
+  if (cfg.stepColumns !== undefined && !(STEP_COLUMNS as readonly number[]).includes(cfg.stepColumns)) {
+    throw new ConfigError(`stepColumns ${cfg.stepColumns} is not supported; use one of ${STEP_COLUMNS.join(', ')}`);
+  }
+  if (cfg.stateDtype !== undefined && cfg.stateDtype !== 'bf16') {
+    throw new ConfigError(`stateDtype must be 'bf16' (f32 is the default), got ${JSON.stringify(cfg.stateDtype)}`);
   }
   if (!(CHUNK_SIZES as readonly number[]).includes(cfg.chunk)) {
     throw new ConfigError(`chunk size ${cfg.chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);

@@ -3,7 +3,7 @@
 import { inputShape, qkHeaded, stableStringify, stateColumns, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  planForward, planStep, planBackward, packParams, hasChunkedForm, hasBackward, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, MIN_FRAGMENT_MEMORY, validFragmentMemory, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
+  planForward, planStep, planBackward, packParams, hasChunkedForm, hasBackward, type CodegenConfig, type HalfDtype, CHUNK_SIZES, STEP_COLUMNS, maxChunkFor, MIN_FRAGMENT_MEMORY, validFragmentMemory, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
@@ -14,7 +14,7 @@ import { bindTensors, inputEntries, stateBytes, type CheckedTensors, type Forwar
 import type { PreparedForward, PreparedStep, RunContext } from './prepared.js';
 import { defaultScale } from './reference.js';
 import { InputError, validateDtypes, validateForwardArgs, validateSize, type HostArray, type HostInputs } from './validate.js';
-import { hostValues, storageBytes, unpackRows, type StorageDtype } from './dtypes.js';
+import { fromBits, hostValues, storageBytes, unpackRows, type StorageDtype } from './dtypes.js';
 import { checkSeeds, prepareBackward, type BackwardSeeds } from './backward.js';
 import { EngineError } from './errors.js';
 import { checkFinite, checkLogDecay } from './limits.js';
@@ -89,6 +89,14 @@ export interface StepOptions {
    * [cu[s], cu[s+1]) from its own state (row s, or slot stateIndices[s] of a pool). N (tokens)
    * defaults to cu[N]. */
   cuSeqlens?: CuSeqlens;
+  /** Storage of the state on the device: 'f32' (default) or 'bf16' (halves the step's memory
+   * traffic, which bounds it at large batch; compute stays f32, the state is rounded to
+   * nearest even when the step writes it). A host array state stays f32 values on the host,
+   * rounded to bf16 on upload and widened on the way back; a GpuTensor state (or encodeStep's
+   * binding) holds the bf16 bits, two per u32 word, element 2i in the low half, and counts
+   * elements (GpuTensor.uploadBytes). Needs the state's contiguous axis (V of [B,H,K,V], K of
+   * [B,H,V,K]) to be a multiple of 4. */
+  stateDtype?: 'f32' | 'bf16';
 }
 
 /** Options of encodeForward: the problem size and what shapes the kernels; the checks that
@@ -119,8 +127,10 @@ export interface EngineOptions extends DeviceOptions {
    * operands one element per load instead of vec4 words; fragmentMemory caps the workgroup
    * memory (bytes) of its kernels' layouts (CodegenConfig.fragmentMemory); unverifiedFragments
    * also runs the stages whose subgroup-matrix lowering awaits a check on a GPU
-   * (CodegenConfig.unverifiedFragments; for that check, not for use). */
-  tuning?: { scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean };
+   * (CodegenConfig.unverifiedFragments; for that check, not for use). stepColumns (any tier):
+   * state columns per workgroup of the decode step, 8, 16, 32 (default) or 64
+   * (CodegenConfig.stepColumns). */
+  tuning?: { scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean; stepColumns?: number };
 }
 
 export interface VariantOptions {
@@ -135,6 +145,10 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const fm = options.tuning?.fragmentMemory;
   if (fm !== undefined && !validFragmentMemory(fm)) {
     throw new EngineError(`tuning.fragmentMemory must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}; got ${describeValue(fm)}`);
+  }
+  const sc = options.tuning?.stepColumns;
+  if (sc !== undefined && !(STEP_COLUMNS as readonly unknown[]).includes(sc)) {
+    throw new EngineError(`tuning.stepColumns must be one of ${STEP_COLUMNS.join(', ')}; got ${describeValue(sc)}`);
   }
   if (options.tensorCores !== undefined && !(TENSOR_CORE_OPTIONS as readonly unknown[]).includes(options.tensorCores)) {
     throw new EngineError(`tensorCores must be one of ${TENSOR_CORE_OPTIONS.join(', ')}, got ${describeValue(options.tensorCores)}`);
@@ -245,6 +259,16 @@ export class VariantOp {
       ...(this.engine.tier !== 'f32' && this.engine.tuning.fragmentMemory !== undefined ? { fragmentMemory: this.engine.tuning.fragmentMemory } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.unverifiedFragments ? { unverifiedFragments: true as const } : {}),
       ...(this.engine.compactLoops ? { compactLoops: true as const } : {}),
+    };
+  }
+
+  /** The decode step's config: config()'s, with the step's tuning knob. */
+  private stepConfig(K: number, V: number, dtypes: ForwardOptions['dtypes'], G: number | undefined, varlen: boolean, stateDtype: StepOptions['stateDtype']): CodegenConfig {
+    const columns = this.engine.tuning.stepColumns;
+    return {
+      ...this.config(K, V, 64, dtypes, G, varlen),
+      ...(columns !== undefined ? { stepColumns: columns } : {}),
+      ...(stateDtype === 'bf16' ? { stateDtype: 'bf16' as const } : {}),
     };
   }
 
@@ -424,7 +448,9 @@ export class VariantOp {
       try {
         await run.execute();
         const out = await run.readO();
-        if (!(state instanceof GpuTensor)) state.set(await run.state.read());
+        if (!(state instanceof GpuTensor)) {
+          state.set(opts.stateDtype === 'bf16' ? fromBits(new Uint16Array((await run.state.readBytes(state.length * 2)).buffer, 0, state.length), 'bf16') : await run.state.read());
+        }
         this.engine.assertAlive();
         if (opts.checkFinite) {
           checkFinite('output', { o: { data: out.o, shape: [run.size.B, run.size.T, run.size.H, run.size.V] } });
@@ -487,6 +513,11 @@ export class VariantOp {
     }
     const scale = opts.scale ?? defaultScale(def, size.K);
     if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new EngineError(`option scale must be a finite number, got ${describeValue(scale)}`);
+    checkStateDtype(opts.stateDtype);
+    const stateNeeds = stateLen * (opts.stateDtype === 'bf16' ? 2 : 4);
+    if (isTensor && state.buffer.size < stateNeeds) {
+      throw new InputError(`state GpuTensor's buffer has ${state.buffer.size} bytes; its ${stateLen} ${opts.stateDtype === 'bf16' ? 'bf16' : 'f32'} elements need ${stateNeeds}`);
+    }
     return { size, stateLen, idx, scale, packed };
   }
 
@@ -496,13 +527,13 @@ export class VariantOp {
     const { engine, def } = this;
     const { size, stateLen, idx, scale, packed } = this.stepArgs(inputs, state, opts);
     if (opts.checkFinite) checkFinite('input', this.hostTensors(this.values(inputs, opts.dtypes), size));
-    const plan = planStep(def, this.config(size.K, size.V, 64, opts.dtypes, size.G, size.S !== undefined), idx === undefined ? 'step' : 'stepPool');
+    const plan = planStep(def, this.stepConfig(size.K, size.V, opts.dtypes, size.G, size.S !== undefined, opts.stateDtype), idx === undefined ? 'step' : 'stepPool');
     const tables = size.S !== undefined ? sequenceTables(Array.from(packed!), 64) : undefined;
     const device = engine.device;
     const env: SizeEnv = { B: size.B, T: size.T, H: size.H, NT: 1, S: stateRows(size) };
     const sources: Record<string, BufferSource> = {
       ...this.inputSources(inputs, opts.dtypes),
-      state: state instanceof GpuTensor ? { buffer: state.buffer } : { data: toF32(state) },
+      state: state instanceof GpuTensor ? { buffer: state.buffer } : { data: opts.stateDtype === 'bf16' ? storageBytes(toF32(state), 'bf16') : toF32(state) },
       ...(idx !== undefined ? { idx: { data: Uint32Array.from(idx) } } : {}),
       ...(tables ? { seq_table: { data: tables.seqs } } : {}),
     };
@@ -635,22 +666,24 @@ export class VariantOp {
     const S = stateRows(size);
     const perSeq = size.H * size.K * stateColumns(def, size.V);
     const idx = opts.stateIndices;
-    const stateLabel = `state [${stateShape(def, size).join(',')}]`;
-    const stateSrc = checkBinding(device, idx === undefined ? stateLabel : 'state pool', state, idx === undefined ? S * perSeq * 4 : perSeq * 4);
+    checkStateDtype(opts.stateDtype);
+    const stateWord = opts.stateDtype === 'bf16' ? 2 : 4;
+    const stateLabel = `state [${stateShape(def, size).join(',')}]${opts.stateDtype === 'bf16' ? ' bf16' : ''}`;
+    const stateSrc = checkBinding(device, idx === undefined ? stateLabel : 'state pool', state, idx === undefined ? S * perSeq * stateWord : perSeq * stateWord);
     given.sources.state = stateSrc;
     given.callers.push(stateSrc);
     if (idx !== undefined) {
-      const slots = Math.floor((stateSrc.size ?? stateSrc.buffer.size - (stateSrc.offset ?? 0)) / (perSeq * 4));
+      const slots = Math.floor((stateSrc.size ?? stateSrc.buffer.size - (stateSrc.offset ?? 0)) / (perSeq * stateWord));
       if (!ArrayBuffer.isView(idx) && !Array.isArray(idx)) throw new InputError(`option stateIndices must be an Int32Array, Uint32Array or array of slot numbers, got ${describeValue(idx)}`);
       if (idx.length !== S) throw new InputError(`stateIndices has ${idx.length} entries; expected one per sequence (${size.S !== undefined ? 'N, from cuSeqlens' : 'B'} = ${S})`);
       const seen = new Set<number>();
       for (const [b, i] of Array.from(idx as ArrayLike<number>).entries()) {
-        if (!Number.isInteger(i) || i < 0 || i >= slots) throw new InputError(`stateIndices[${b}] = ${i} is outside the pool's ${slots} slots (its binding holds ${slots} states of H*K*V = ${perSeq} floats)`);
+        if (!Number.isInteger(i) || i < 0 || i >= slots) throw new InputError(`stateIndices[${b}] = ${i} is outside the pool's ${slots} slots (its binding holds ${slots} states of H*K*V = ${perSeq} ${opts.stateDtype === 'bf16' ? 'bf16 values' : 'floats'})`);
         if (seen.has(i)) throw new InputError(`stateIndices[${b}] = ${i} repeats a slot; each sequence needs its own`);
         seen.add(i);
       }
     }
-    const plan = this.cachedPlan(idx === undefined ? 'step' : 'stepPool', this.config(size.K, size.V, 64, dtypes, size.G, size.S !== undefined));
+    const plan = this.cachedPlan(idx === undefined ? 'step' : 'stepPool', this.stepConfig(size.K, size.V, dtypes, size.G, size.S !== undefined, opts.stateDtype));
     const tables = offsets && sequenceTables(offsets, 64);
     const env: SizeEnv = { B: size.B, T: size.T, H: size.H, NT: 1, S };
     const sources: Record<string, BufferSource> = {
@@ -834,6 +867,11 @@ const STEPS = new WeakMap<object, Promise<void>>();
 
 /** A step's state: host arrays are updated in place (a Float64Array through an f32 copy). */
 type StepState = Float32Array | Float64Array | GpuTensor;
+
+/** The step's stateDtype option: absent, 'f32' or 'bf16'. */
+function checkStateDtype(d: unknown): void {
+  if (d !== undefined && d !== 'f32' && d !== 'bf16') throw new InputError(`option stateDtype must be 'f32' or 'bf16', got ${describeValue(d)}`);
+}
 
 function toF32(a: Float32Array | Float64Array): Float32Array {
   return a instanceof Float32Array ? a : Float32Array.from(a);

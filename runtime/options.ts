@@ -11,7 +11,7 @@ export const FORWARD_OPTIONS: readonly string[] = [
   'allowPositiveLogDecay', 'checkFinite', 'dtypes', 'cuSeqlens',
 ];
 export const BACKWARD_OPTIONS: readonly string[] = [...FORWARD_OPTIONS, 'saved'];
-export const STEP_OPTIONS: readonly string[] = ['B', 'H', 'K', 'V', 'HV', 'N', 'scale', 'stateIndices', 'dtypes', 'checkFinite', 'cuSeqlens'];
+export const STEP_OPTIONS: readonly string[] = ['B', 'H', 'K', 'V', 'HV', 'N', 'scale', 'stateIndices', 'dtypes', 'checkFinite', 'cuSeqlens', 'stateDtype'];
 export const ENCODE_FORWARD_OPTIONS: readonly string[] = [...SIZE, 'scale', 'chunkSize', 'mode', 'dtypes', 'cuSeqlens'];
 export const ENCODE_BACKWARD_OPTIONS: readonly string[] = [...SIZE, 'scale', 'chunkSize', 'dtypes', 'cuSeqlens'];
 export const ENCODE_STEP_OPTIONS: readonly string[] = STEP_OPTIONS.filter((o) => o !== 'checkFinite');
@@ -19,7 +19,7 @@ export const ENGINE_OPTIONS: readonly string[] = ['device', 'powerPreference', '
 export const VARIANT_OPTIONS: readonly string[] = ['stateLayout'];
 
 /** createEngine's tuning knobs (EngineOptions.tuning). */
-export const TUNING_OPTIONS: readonly string[] = ['scalarLoads', 'fragmentMemory', 'unverifiedFragments'];
+export const TUNING_OPTIONS: readonly string[] = ['scalarLoads', 'fragmentMemory', 'unverifiedFragments', 'stepColumns'];
 /** mamba2Ssd's options (variants/mamba2_ssd.ts): mamba_chunk_scan_combined's dt_bias, dt_softplus,
  * dt_limit and z, and the Mamba2 layer's A_log. */
 export const MAMBA2_SSD_OPTIONS: readonly string[] = ['dtBias', 'dtSoftplus', 'dtLimit', 'aLog', 'z'];

@@ -2,7 +2,8 @@
 // playwright-core. The page loads a browser bundle of the published entry point (dist/index.js,
 // built here) from 127.0.0.1 and runs forward, backward and step of every variant and of a spec
 // written in the page against the float64 reference: once with the adapter's limits (as
-// createEngine asks), once on a device made with WebGPU's default limits.
+// createEngine asks), once on a device made with WebGPU's default limits. Then the demo page
+// (examples/browser/), served by `lae serve`'s handler, runs a variant end to end.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -13,6 +14,7 @@ import * as esbuild from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PageResult } from './browser/page.js';
+import { serveDemo } from '../cli/serve.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TOL = 1e-4; // the tolerance of test/backward.test.ts and test/forward-random.test.ts
@@ -92,4 +94,45 @@ describe('lae in headless Chromium (WebGPU on SwiftShader)', () => {
     expect(r.limits).toEqual({ maxStorageBuffersPerShaderStage: 8, maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 });
     check(r);
   }, 300_000);
+
+  it('the demo page (lae serve): a variant runs end to end, shows its error vs float64, a time and the WGSL; the sweep draws both kernels', async () => {
+    const t0 = performance.now();
+    const demo = await serveDemo({ root: ROOT, port: 0 });
+    const page = await browser.newPage();
+    try {
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(demo.url);
+      await page.waitForSelector('#run:not([disabled])', { timeout: 30_000 });
+      expect(await page.textContent('#adapter')).toMatch(/^WebGPU adapter: google swiftshader; tier f32/);
+      // A spec with a TypeScript annotation: refused with what to do, before any GPU work.
+      await page.fill('#spec', "import { defineVariant } from 'lae';\nconst x: number = 1;\nexport default defineVariant({});");
+      await page.click('#run');
+      await page.waitForSelector('#status[data-state=error]');
+      expect(await page.textContent('#status')).toMatch(/without TypeScript's type annotations/);
+      // A built-in, from the source the page loads into the editor, at a small size.
+      await page.selectOption('#variant', 'simple_gla');
+      await page.waitForFunction(() => (document.getElementById('spec') as HTMLTextAreaElement).value.includes("name: 'simple_gla'"));
+      for (const [id, v] of [['T', '40'], ['H', '1'], ['K', '16'], ['V', '8']] as const) await page.fill(`#${id}`, v);
+      await page.click('#run');
+      await page.waitForSelector('#status:not([data-state=running])', { timeout: 60_000 });
+      expect(await page.getAttribute('#status', 'data-state')).toBe('done');
+      expect(await page.textContent('#status')).toMatch(/matches the float64 reference/);
+      for (const id of ['#err-o', '#err-ht']) expect(Number(await page.textContent(id))).toBeLessThan(TOL);
+      expect(Number(await page.getAttribute('#time', 'data-ms'))).toBeGreaterThan(0);
+      expect(await page.textContent('#wgsl')).toMatch(/@compute @workgroup_size/);
+      // Forward time against T: a line per kernel, a point per T.
+      await page.fill('#sweep-T', '16,32');
+      await page.click('#sweep');
+      await page.waitForSelector('#sweep-status:not([data-state=running])', { timeout: 60_000 });
+      expect(await page.getAttribute('#sweep-status', 'data-state')).toBe('done');
+      const lines = await page.$$eval('#chart polyline', (ps) => ps.map((p) => [p.getAttribute('data-series'), p.getAttribute('points')!.split(' ').length]));
+      expect(lines).toEqual([['chunked', 2], ['token-sequential', 2]]);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      demo.server.close();
+    }
+    console.log(`browser, demo page: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }, 120_000);
 });

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { runGen } from '../cli/gen.js';
+import { genPlans, requiredLimits, runGen } from '../cli/gen.js';
+import { DEFAULT_LIMITS } from '../codegen/index.js';
 import { importModuleSource, loadSpecFile } from '../cli/load-spec.js';
 import { compile } from '../runtime/pipelines.js';
 import { referenceForward } from '../runtime/reference.js';
@@ -57,6 +58,8 @@ async function importGenerated(file: string): Promise<GeneratedModule> {
 
 interface GeneratedModule {
   VARIANT: string;
+  CONFIG: { chunk: number; wgMemory: number };
+  REQUIRED_LIMITS: Record<string, number>;
   DEFAULT_SCALE: number;
   MODES: readonly string[];
   PLANS: Record<string, { kernels: readonly { name: string; wgsl: string }[] }>;
@@ -145,6 +148,30 @@ describe('lae gen: built-in variants', () => {
     expect(mod).toContain('export async function step(');
     expect(mod).toContain('export async function createKernels(');
     expect(mod).toContain(`DEFAULT_SCALE = ${1 / Math.sqrt(128)}`);
+    // By default within WebGPU's default limits: chunks of 32 in 16 KiB of workgroup memory.
+    expect(mod).toMatch(/CONFIG = \{ K: 128, V: 128, chunk: 32, wgMemory: 16384 \}/);
+    expect(mod).toMatch(/Device limits the kernels need: within WebGPU's defaults/);
+  });
+
+  it("by default every module fits WebGPU's default limits (all nine variants, with and without --varlen); past them, createKernels says what to do", async () => {
+    const defaults = {
+      maxStorageBuffersPerShaderStage: DEFAULT_LIMITS.maxStorageBuffersPerShaderStage, maxComputeWorkgroupStorageSize: DEFAULT_LIMITS.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: DEFAULT_LIMITS.maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX: DEFAULT_LIMITS.maxComputeWorkgroupSizeX,
+    };
+    for (const name of VARIANT_NAMES) {
+      for (const varlen of [false, true]) expect(requiredLimits(genPlans(VARIANTS[name], { varlen }).plans), `${name}${varlen ? ' --varlen' : ''}`).toEqual(defaults);
+    }
+    expect(() => genPlans(VARIANTS.gla, { chunk: 64 })).toThrow(/chunks of 64 need 32768 bytes of workgroup memory, past the 16384 asked for: use --chunk 32, or --wg-memory 32768/);
+    expect(() => genPlans(VARIANTS.gla, { tensorCores: 'portable', wgMemory: 16384 })).toThrow(/tensor-core tier's kernels need 32768 bytes/);
+    // --wg-memory 32768: chunks of 64, and a device with WebGPU's default limits is refused before any compile.
+    const out = join(tmp, 'gla-32k');
+    await runGen({ variant: 'gla', out, wgMemory: 32768 });
+    const mod = await importGenerated(join(out, 'gla.kernels.ts'));
+    expect(mod.CONFIG.chunk).toBe(64);
+    expect(mod.REQUIRED_LIMITS.maxComputeWorkgroupStorageSize).toBeGreaterThan(16384);
+    const defaultDevice = { features: new Set<string>(), limits: { ...DEFAULT_LIMITS } } as unknown as GPUDevice;
+    await expect(mod.createKernels(defaultDevice)).rejects.toThrow(
+      /these kernels need maxComputeWorkgroupStorageSize >= \d+; the device grants 16384: create it with adapter\.requestDevice\(\{ requiredLimits: REQUIRED_LIMITS \}\).*lae gen --wg-memory 16384/);
   });
 
   it('respects mode and chunk, and rejects what it cannot generate', async () => {

@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as esbuild from 'esbuild';
 import { build as viteBuild, type Rollup } from 'vite';
@@ -104,5 +104,45 @@ describe('the npm package', () => {
     const ids = (json.modules ?? []).flatMap((m) => [m.name ?? '', ...((m.modules ?? []).map((n) => n.name ?? ''))]);
     expect(ids.some((n) => n.endsWith('dist/runtime/dawn-browser.js'))).toBe(true);
     expect(ids.filter((n) => /dist\/runtime\/dawn\.js$|node_modules\/webgpu\/|^node:|external /.test(n))).toEqual([]);
+  });
+
+  it("lae serve's demo page runs from the install, no bundler: the page, its import map and every module the page imports are served", async () => {
+    // The server module itself, as `lae serve` loads it (commander only parses the command line).
+    const { serveDemo } = await import(pathToFileURL(join(project, 'node_modules', 'lae', 'dist', 'cli', 'serve.js')).href) as typeof import('../cli/serve.js');
+    const { server, url } = await serveDemo({ port: 0 });
+    try {
+      const html = await (await fetch(url)).text();
+      const map = JSON.parse(html.match(/<script type="importmap">(.*?)<\/script>/)![1]!) as { imports: Record<string, string> };
+      expect(map.imports).toEqual({ lae: '/dist/index.js', '/dist/runtime/dawn.js': '/dist/runtime/dawn-browser.js' });
+      // Walk the module graph from the page's script as the browser would, through the import map.
+      const entry = html.match(/<script type="module" src="([^"]+)">/)![1]!;
+      const seen = new Set<string>();
+      const queue = [entry, map.imports.lae!];
+      while (queue.length) {
+        const path = queue.pop()!;
+        if (seen.has(path)) continue;
+        seen.add(path);
+        const res = await fetch(new URL(path, url));
+        expect(res.status, path).toBe(200);
+        const js = await res.text();
+        for (const m of js.matchAll(/^\s*(?:import|export)\b[^'"]*?\bfrom\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm)) {
+          const spec = (m[1] ?? m[2])!;
+          const resolved = spec.startsWith('.') ? new URL(spec, new URL(path, url)).pathname : spec;
+          const mapped = map.imports[resolved] ?? resolved;
+          expect(mapped, `${path} imports ${spec}`).toMatch(/^\/dist\/.*\.js$/);
+          queue.push(mapped);
+        }
+      }
+      expect(seen.has('/dist/runtime/dawn-browser.js')).toBe(true);
+      expect(seen.has('/dist/runtime/dawn.js')).toBe(false);
+      // The built-ins' specs the editor starts from.
+      expect((await fetch(new URL('/dist/variants/gla.js', url))).status).toBe(200);
+      // Only the page and dist/ are served.
+      for (const path of ['/package.json', '/dist/../package.json', '/%2e%2e/%2e%2e/package.json', '/README.md']) {
+        expect((await fetch(new URL(path, url))).status, path).toBe(404);
+      }
+    } finally {
+      server.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 // Device-free: every plan of every variant, in both tiers and at several tilings, binds only
 // buffers it declares (or its forward does), declares in WGSL exactly what it binds, and binds
 // every scratch and output buffer it declares (codegen/check.ts). Golden WGSL of three variants'
-// forward and backward kernels (test/__snapshots__/wgsl): a codegen refactor shows as a diff.
+// forward, backward and decode-step kernels (test/__snapshots__/wgsl): a codegen refactor shows as a diff.
 import { describe, expect, it } from 'vitest';
 import {
   checkLimits, checkPlan, hasBackward, hasChunkedForm, kernelUsage, planBackward, planForward, planStep, DEFAULT_LIMITS, type CodegenConfig, type KernelPlan,
@@ -159,7 +159,8 @@ describe('golden WGSL', () => {
     const tier = 'fragments' in cfg ? 'tc' : 'f32';
     // The tensor-core tier's backward is the f32 tier's kernels (kept above) but for its own
     // stages (the delta rule's backward scan).
-    for (const plan of [planForward(def, cfg), planBackward(def, cfg)]) {
+    // The decode step's kernel too (f32 tier; the step has no tensor-core form).
+    for (const plan of [planForward(def, cfg), planBackward(def, cfg), ...(tier === 'f32' ? [planStep(def, cfg)] : [])]) {
       for (const k of plan.kernels) {
         if (tier === 'tc' && plan.mode === 'backward' && !k.wgsl.includes('subgroup_matrix')) continue;
         await expect(k.wgsl).toMatchFileSnapshot(`__snapshots__/wgsl/${tier}/${k.name}.${plan.mode}.wgsl`);

@@ -215,11 +215,18 @@ interface ScratchPass {
 }
 
 export interface Epilogue extends ScratchPass {
-  /** Statements for one element: `r`, `c` (its row and column) and `value` in scope. */
+  /** Statements for one element: `r`, `c` (its row and column), `value` and `slot` (the
+   * element's number among the lane's, see laneWalk) in scope. */
   readonly body: string;
   /** An f32 expression (over r, c, value) written back into the fragment, which is then
    * reloaded: a per-element update of the accumulator (a row scaling, say). */
   readonly update?: string;
+  /** Further accumulators of the same partition whose fragment (i, j) is staged beside the
+   * first's, so that one body sees them all: as `value_<name>` (an element needing two products
+   * is then written once, not read-modified-written twice). Each takes a scratch slot of its
+   * own: the scratch holds perPass * (1 + alongside.length) fragments per subgroup. Not with
+   * `update`. */
+  readonly alongside?: readonly string[];
 }
 
 export interface Fill extends ScratchPass {
@@ -227,24 +234,31 @@ export interface Fill extends ScratchPass {
   readonly value: string;
 }
 
-/** The subgroup's fragments in passes of at most perPass, each with its slot's scratch offset. */
-function passes(fm: number, fn: number, p: ScratchPass): { i: number; j: number; at: string }[][] {
+/** The subgroup's fragments in passes of at most perPass, each with the scratch offsets of its
+ * `accs` slots (one per accumulator staged together, the first's is `at`). */
+function passes(fm: number, fn: number, p: ScratchPass, accs = 1): { i: number; j: number; at: string; slots: string[] }[][] {
   const per = p.perPass ?? 1;
   const all: [number, number][] = [];
   for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) all.push([i, j]);
-  const out: { i: number; j: number; at: string }[][] = [];
+  const out: { i: number; j: number; at: string; slots: string[] }[][] = [];
   for (let k = 0; k < all.length; k += per) {
-    out.push(all.slice(k, k + per).map(([i, j], q) => ({ i, j, at: `${p.scratchBase + q * 256}u + sg * ${per * 256}u` })));
+    out.push(all.slice(k, k + per).map(([i, j], q) => {
+      const slots = Array.from({ length: accs }, (_, m) => `${p.scratchBase + (q * accs + m) * 256}u + sg * ${per * accs * 256}u`);
+      return { i, j, at: slots[0]!, slots };
+    }));
   }
   return out;
 }
 
-/** The lanes' walk over one fragment's 256 elements in the scratch: r, c, el in scope. */
-function laneWalk(p: ScratchPass, i: number, j: number, body: string): string {
+/** The lanes' walk over one fragment's 256 elements in the scratch: r, c, el in scope, and
+ * `slot`, the element's number among the lane's (8 per fragment, fragment (i, j) of an fm x fn
+ * block at 8 (i fn + j)), the same on both lowerings (prefetch.ts loads values by it). */
+function laneWalk(p: ScratchPass, i: number, j: number, body: string, fn = 1): string {
   return `for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = ${p.row(i)} + el / 16u;
       let c = ${p.col(j)} + el % 16u;
+      let slot = ${(i * fn + j) * 8}u + x;
       ${body}
     }`;
 }
@@ -252,14 +266,15 @@ function laneWalk(p: ScratchPass, i: number, j: number, body: string): string {
 /** The portable lowering's lanes hold their own 8 elements of each fragment (row fr_row,
  * columns fr_col..fr_col+7), so an epilogue or fill touches them in place: no scratch and no
  * barrier but the one that publishes what the body wrote. */
-function portableWalk(fm: number, fn: number, p: ScratchPass, acc: string, body: (n: string) => string): string {
+function portableWalk(fm: number, fn: number, p: ScratchPass, acc: string, body: (n: string, i: number, j: number) => string): string {
   const parts: string[] = [];
   for (let i = 0; i < fm; i++) {
     for (let j = 0; j < fn; j++) {
       parts.push(`for (var e = 0u; e < 8u; e++) {
       let r = ${p.row(i)} + fr_row;
       let c = ${p.col(j)} + fr_col + e;
-      ${body(`${acc}_${i}_${j}`)}
+      let slot = ${(i * fn + j) * 8}u + e;
+      ${body(`${acc}_${i}_${j}`, i, j)}
     }`);
     }
   }
@@ -284,19 +299,21 @@ export function emitFill(fr: Fragments, acc: string, fm: number, fn: number, f: 
  * go through the subgroup's scratch, perPass at a time, where its 32 lanes take 8 elements of
  * each. Every subgroup runs the same sequence of barriers (the caller keeps fm, fn uniform). */
 export function emitEpilogue(fr: Fragments, acc: string, fm: number, fn: number, e: Epilogue): string {
+  const along = e.alongside ?? [];
+  if (along.length && e.update) throw new Error('emitEpilogue: `alongside` and `update` do not combine');
   if (!fr.hardware) {
-    return portableWalk(fm, fn, e, acc, (n) => `let value = ${n}[e];
-      ${e.body}${e.update ? `
+    return portableWalk(fm, fn, e, acc, (n, i, j) => `let value = ${n}[e];
+      ${along.map((a) => `let value_${a} = ${a}_${i}_${j}[e];\n      `).join('')}${e.body}${e.update ? `
       ${n}[e] = ${e.update};` : ''}`);
   }
-  return passes(fm, fn, e).map((pass) => `if (${e.active}) {
-    ${pass.map(({ i, j, at }) => fr.store(acc, i, j, { arr: e.scratch, offset: at, stride: 16 })).join('\n    ')}
+  return passes(fm, fn, e, 1 + along.length).map((pass) => `if (${e.active}) {
+    ${pass.map(({ i, j, slots }) => [acc, ...along].map((a, m) => fr.store(a, i, j, { arr: e.scratch, offset: slots[m]!, stride: 16 })).join('\n    ')).join('\n    ')}
   }
   workgroupBarrier();
   if (${e.active}) {
-    ${pass.map(({ i, j, at }) => laneWalk(e, i, j, `let value = ${e.scratch}[${at} + el];
-      ${e.body}${e.update ? `
-      ${e.scratch}[${at} + el] = ${e.update};` : ''}`)).join('\n    ')}
+    ${pass.map(({ i, j, at, slots }) => laneWalk(e, i, j, `let value = ${e.scratch}[${at} + el];
+      ${along.map((a, m) => `let value_${a} = ${e.scratch}[${slots[m + 1]} + el];\n      `).join('')}${e.body}${e.update ? `
+      ${e.scratch}[${at} + el] = ${e.update};` : ''}`, fn)).join('\n    ')}
   }
   workgroupBarrier();${e.update ? `
   if (${e.active}) {

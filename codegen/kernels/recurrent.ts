@@ -1,9 +1,11 @@
 // The token-sequential kernel: one thread per state column, the whole K-column of S in
 // registers, one token after another. This is what ORT Web and web-rwkv run today; lae keeps
-// it as the baseline the chunked path is measured against. The same emitter makes the decode
-// step: stage 'step' reads and writes one state buffer in place ([B,H,...] like h0), and
-// 'stepPool' addresses sequence b's state at slot idx[b] of a larger pool. The generalized delta
-// rule (correction 'dplr') reads a^T S_{t-1} from the column before it decays, then adds b times it.
+// it as the baseline the chunked path is measured against. (The decode step has a kernel of its
+// own, written for memory speed: step.ts. The specs it does not take, the generalized delta rule,
+// step with this emitter: stage 'step' reads and writes one state buffer in place ([B,H,...] like
+// h0), and 'stepPool' addresses sequence b's state at slot idx[b] of a larger pool.) The
+// generalized delta rule (correction 'dplr') reads a^T S_{t-1} from the column before it decays,
+// then adds b times it.
 import { KernelSource } from './common.js';
 
 export function emitRecurrent(ks: KernelSource): string {

@@ -166,3 +166,47 @@ export function emitF16Block(b: F16Block): string {
         }`),
   });
 }
+
+/** emitF16Block taken apart for software pipelining (prefetch.ts): the loads into the thread's
+ * registers `name` (declared by `decl`, outside the walk) and, later, the stores from them into
+ * workgroup memory, for a block whose index statements hold at both points. Not `causal`. */
+export function splitF16Block(b: F16Block, name: string): { decl: string; load: string; store: string } {
+  if (b.causal) throw new Error('splitF16Block: a causal block is staged whole (emitF16Block)');
+  const n = slots(b);
+  if (b.wide) {
+    const groups = `((${b.count}) / 4u)`;
+    return {
+      decl: `var ${name}: array<vec4<f32>, ${n}>;`,
+      load: `for (var stg = 0u; stg < ${n}; stg++) {
+        let e = min(lid + stg * WG, ${groups} - 1u) * 4u;
+        ${b.index(true)}
+        ${name}[stg] = ${b.wide};
+      }`,
+      store: `for (var stg = 0u; stg < ${n}; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ${groups}) {
+          let e = e4 * 4u;
+          ${b.storeIndex ?? ''}
+          let valid = ${b.valid};
+          ${storeF16x4(b.arr, b.at('e'), `select(vec4<f32>(0.0), ${name}[stg], valid)`)}
+        }
+      }`,
+    };
+  }
+  return {
+    decl: `var ${name}: array<f32, ${n}>;`,
+    load: `for (var stg = 0u; stg < ${n}; stg++) {
+        let e = min(lid + stg * WG, (${b.count}) - 1u);
+        ${b.index(false)}
+        ${name}[stg] = ${b.value};
+      }`,
+    store: `for (var stg = 0u; stg < ${n}; stg++) {
+        let e = lid + stg * WG;
+        if (e < (${b.count})) {
+          ${b.storeIndex ?? ''}
+          let valid = ${b.valid};
+          ${b.arr}[${b.at('e')}] = f16(select(0.0, ${name}[stg], valid));
+        }
+      }`,
+  };
+}

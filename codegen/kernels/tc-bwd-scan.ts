@@ -13,16 +13,17 @@
 // (2026-12-02), so no accumulator starts from storage.
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
-import { emitEpilogue, emitFill, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
-import { emitF16Block } from './staged.js';
+import { emitEpilogue, emitFill, FRAG_WG, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitF16Block, splitF16Block } from './staged.js';
+import { commitChunkBlock, declareChunkBlock, loadChunkBlock, prefetchEpilogueValues, type ChunkBlock } from './prefetch.js';
 import { scaledDecayedQuery } from './tc-scores.js';
 import { chunkOperandAt, emitStateCheckpoint } from './tc-states.js';
 
-interface BwdScanLayout { BV: number; perPass: number; sS: number; sDu: number; sQ: number; sDo: number; f16: number; f32: number }
+interface BwdScanLayout { BV: number; perPass: number; sS: number; sDu: number; sQ: number; sDo: number; sW: number | null; f16: number; f32: number }
 
-/** f16: [dS (KF x BV) | -dU (C x BV) | decayed queries (C x KF) | do (C x BV)]; f32: the
- * epilogues' scratch, then (per-key decay) the chunk's last gate per key. The most fragments per
- * epilogue pass that fit. */
+/** f16: [dS (KF x BV) | -dU (C x BV) | decayed queries (C x KF) | do (C x BV) | W (C x KF), where
+ * it fits]; f32: the epilogues' scratch, then (per-key decay) the chunk's last gate per key. The
+ * most fragments per epilogue pass that fit; W staged (prefetched a chunk ahead) before that. */
 export function tcBwdScanLayout(ks: KernelSource): BwdScanLayout {
   const C = ks.cfg.chunk;
   const KF = fragCeil(ks.cfg.K);
@@ -33,10 +34,13 @@ export function tcBwdScanLayout(ks: KernelSource): BwdScanLayout {
   const sDu = KF * BV;
   const sQ = sDu + C * BV;
   const sDo = sQ + C * KF;
-  const f16 = sDo + C * BV;
-  for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
-    const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
-    if (2 * f16 + 4 * f32 <= budget) return { BV, perPass, sS, sDu, sQ, sDo, f16, f32 };
+  const base = sDo + C * BV;
+  for (const staged of [true, false]) {
+    const f16 = base + (staged ? C * KF : 0);
+    for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
+      const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
+      if (2 * f16 + 4 * f32 <= budget) return { BV, perPass, sS, sDu, sQ, sDo, sW: staged ? base : null, f16, f32 };
+    }
   }
   throw new ConfigError(`no backward-scan tiling of K = ${ks.cfg.K} fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
 }
@@ -55,17 +59,37 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   const dhs = ks.use('dhs', 'read_write');
   const dU = ks.use('dvv', 'read_write');
   const dh0 = ks.use('dh0', 'read_write');
-  const w16 = ks.use('w16', 'read', false, 'f16');
+  const wBlock: ChunkBlock | null = lay.sW === null ? null : { name: 'pw', buf: ks.use('w16', 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
+  const w16 = wBlock ? '' : ks.use('w16', 'read', false, 'f16');
+  const wAt = (r: string, d: string) => (wBlock ? { arr: 'wh', offset: `${lay.sW}u + ${r} * ${KF}u + ${d}` } : { arr: w16, offset: chunkOperandAt(KF, r, d) });
   const kg16 = ks.use('kg16', 'read', false, 'f16');
   const seedAt = ks.helper('seed_at', `fn seed_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
   if (d >= KD || c >= VD) { return 0.0; }
   return ${dh0}[${ks.stateIndex('sq', 'h', 'd', 'c')}];
 }`);
-  const qs = scaledDecayedQuery(ks);
   const sGrid = subgroupGrid(pS, 's');
   const vGrid = subgroupGrid(pV, 'v');
   const sMap = sGrid.map;
   const vMap = vGrid.map;
+  const qs = scaledDecayedQuery(ks);
+  const qBlock = splitF16Block({
+    count: `C * ${KF}u`,
+    index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
+    value: qs.value,
+    wide: qs.wide,
+    valid: `e / ${KF}u < rows && e % ${KF}u < KD`,
+    arr: 'wh', at: (e) => `${lay.sQ}u + ${e}`,
+  }, 'pq');
+  // dvl for dU's epilogue, loaded at the top of the step.
+  const dvPre = prefetchEpilogueValues(fr, pV.fm, pV.fn, vMap, 'vactive', 'dvpre',
+    `${dU}[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)]`);
+  // The queries (and W) of chunk n, from the registers into workgroup memory.
+  const commit = (n: string) => `{
+      let n = ${n};
+      ${ks.chunkSpan()}
+      ${qBlock.store}
+    }
+    ${wBlock ? commitChunkBlock(wBlock, 'wh', lay.sW!) : ''}`;
   return `
 ${fr.workspace(lay.f16, lay.f32)}
 
@@ -77,20 +101,30 @@ ${ks.sequenceMain(fr.builtins())}
   ${vGrid.decl}
   ${fr.declare('ds', pS.fm, pS.fn)}
   ${fr.declare('du', pV.fm, pV.fn)}
+  ${dvPre.decl}
+  ${qBlock.decl}
+  ${wBlock ? declareChunkBlock(wBlock) : ''}
+  {
+    let n = nEnd - 1u;
+    ${ks.chunkSpan()}
+    ${qBlock.load}
+  }
+  ${wBlock ? loadChunkBlock(wBlock, 'nEnd - 1u') : ''}
+  ${commit('nEnd - 1u')}
   ${emitFill(fr, 'ds', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${seedAt}(sq, h, r, v0 + c)` })}
   for (var nn = nBegin; nn < nEnd; nn++) {
     let n = nBegin + nEnd - 1u - nn;
     ${ks.chunkSpan()}
-    // The chunk's decayed queries and do into workgroup memory (published by the barriers of
-    // the state's epilogue below).
-    ${emitF16Block({
-    count: `C * ${KF}u`,
-    index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
-    value: qs.value,
-    wide: qs.wide,
-    valid: `e / ${KF}u < rows && e % ${KF}u < KD`,
-    arr: 'wh', at: (e) => `${lay.sQ}u + ${e}`,
-  })}
+    ${dvPre.load}
+    // The next chunk's decayed queries${wBlock ? ' and W' : ''} into registers, in flight during this step.
+    let nNext = select(n - 1u, n, nn + 1u == nEnd);
+    {
+      let n = nNext;
+      ${ks.chunkSpan()}
+      ${qBlock.load}
+    }
+    ${wBlock ? loadChunkBlock(wBlock, 'nNext') : ''}
+    // do into workgroup memory (published by the barriers of the state's epilogue below).
     ${emitF16Block({
     count: `C * ${BV}u`,
     index: () => `let t = t0 + min(e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
@@ -115,7 +149,7 @@ ${ks.sequenceMain(fr.builtins())}
     body: `var x = 0.0;
       if (r < rows && v0 + c < VD) {
         let at = (bh * P.T + t0 + r) * VD + v0 + c;
-        x = ${dU}[at] + value;
+        x = dvpre[slot] + value;
         ${dU}[at] = x;
       }
       wh[${lay.sDu}u + r * ${BV}u + c] = f16(-x);`,
@@ -128,11 +162,13 @@ ${ks.sequenceMain(fr.builtins())}
     (i) => ({ arr: 'wh', offset: `${lay.sQ}u + kk * ${KF}u + ${sMap.row(i)}`, stride: KF, colMajor: true }),
     (j) => ({ arr: 'wh', offset: `${lay.sDo}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
         ${fr.mma('ds', pS.fm, pS.fn,
-    (i) => ({ arr: w16, offset: chunkOperandAt(KF, 'kk', sMap.row(i)), stride: KF, colMajor: true }),
+    (i) => ({ ...wAt('kk', sMap.row(i)), stride: KF, colMajor: true }),
     (j) => ({ arr: 'wh', offset: `${lay.sDu}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
       }
     }
     workgroupBarrier();
+    // The next chunk's queries${wBlock ? ' and W' : ''} replace this one's (every product has read them).
+    ${commit('nNext')}
   }
   ${emitEpilogue(fr, 'ds', pS.fm, pS.fn, {
     scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap,

@@ -10,8 +10,9 @@
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { emitF16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, emitFill, fragCeil, partition, scratchWords, type Fragments, type Partition, fragmentBudget, subgroupGrid } from './fragments.js';
+import { emitDirectStores, emitEpilogue, emitFill, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, type Partition, fragmentBudget, subgroupGrid } from './fragments.js';
 import { emitGateCumsum } from './prep.js';
+import { commitChunkBlock, declareChunkBlock, loadChunkBlock, prefetchEpilogueValues, type ChunkBlock } from './prefetch.js';
 
 /** Tiles of the non-delta state walk: BK x BV state tiles of up to 32 x 32, one fragment per
  * subgroup, so B*H*(K/32)*(V/32) workgroups walk in parallel (the walk is latency-bound). */
@@ -19,21 +20,28 @@ export function tcStateTiles(K: number, V: number): { BK: number; BV: number } {
   return { BK: Math.min(fragCeil(K), 32), BV: Math.min(fragCeil(V), 32) };
 }
 
-interface DeltaLayout { BV: number; perPass: number; sS: number; sVn: number; f16: number; f32: number }
+interface DeltaLayout { BV: number; perPass: number; sS: number; sVn: number; f16: number; f32: number; staged: { sW: number; sK: number } | null }
 
 /** Tiles of the delta scan: 16 V columns per workgroup (the walk is latency-bound: B*H*V/16
  * workgroups), f16 copies of S_n [KF x BV] and V_new [C x BV] in workgroup memory, and the
- * state's fragments through the scratch in one pass where it fits. */
+ * state's fragments through the scratch in one pass where it fits. Where the budget allows, the
+ * chunk's W and decayed keys [C x KF each] are staged too, prefetched a chunk ahead
+ * (prefetch.ts); else the products read them from storage. */
 export function tcDeltaLayout(ks: KernelSource): DeltaLayout {
   const C = ks.cfg.chunk;
   const KF = fragCeil(ks.cfg.K);
   const BV = 16;
   const budget = fragmentBudget(ks.cfg);
   const pS = partition(KF / 16, BV / 16);
-  const f16 = KF * BV + C * BV;
-  for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
-    const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
-    if (2 * f16 + 4 * f32 <= budget) return { BV, perPass, sS: 0, sVn: KF * BV, f16, f32 };
+  const base = KF * BV + C * BV;
+  for (const staged of [true, false]) {
+    const f16 = base + (staged ? 2 * C * KF : 0);
+    for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
+      const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
+      if (2 * f16 + 4 * f32 <= budget) {
+        return { BV, perPass, sS: 0, sVn: KF * BV, f16, f32, staged: staged ? { sW: base, sK: base + C * KF } : null };
+      }
+    }
   }
   throw new ConfigError(`no delta-scan tiling of K = ${ks.cfg.K} fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
 }
@@ -194,7 +202,7 @@ ${ks.sequenceMain(fr.builtins())}
 
 export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): string {
   const lay = tcDeltaLayout(ks);
-  const { BV, perPass } = lay;
+  const { BV, perPass, staged } = lay;
   const C = ks.cfg.chunk;
   const KF = fragCeil(ks.cfg.K);
   const pS = partition(KF / 16, BV / 16);
@@ -204,12 +212,20 @@ export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): string {
   const ht = ks.use('ht', 'read_write');
   const u = ks.use('u', 'read');
   const vn = ks.use('vnew', 'read_write');
-  const w16 = ks.use('w16', 'read', false, 'f16');
-  const kg16 = ks.use('kg16', 'read', false, 'f16');
   const sGrid = subgroupGrid(pS, 's');
   const vGrid = subgroupGrid(pV, 'v');
   const sMap = sGrid.map;
   const vMap = vGrid.map;
+  // W and the decayed keys: staged a chunk ahead, or read by the products from storage.
+  const wBlock: ChunkBlock | null = staged && { name: 'pw', buf: ks.use('w16', 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
+  const kBlock: ChunkBlock | null = staged && { name: 'pk', buf: ks.use('kg16', 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
+  const w16 = staged ? '' : ks.use('w16', 'read', false, 'f16');
+  const kg16 = staged ? '' : ks.use('kg16', 'read', false, 'f16');
+  const wAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: `${staged.sW}u + ${r} * ${KF}u + ${d}` } : { arr: w16, offset: chunkOperandAt(KF, r, d) });
+  const kAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: `${staged.sK}u + ${r} * ${KF}u + ${d}` } : { arr: kg16, offset: chunkOperandAt(KF, r, d) });
+  // U for V_new's epilogue, loaded at the top of the step (independent of the state).
+  const uPre = prefetchEpilogueValues(fr, pV.fm, pV.fn, vMap, 'vactive', 'upre',
+    `${u}[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)]`);
   return `
 ${fr.workspace(lay.f16, lay.f32)}
 
@@ -221,17 +237,29 @@ ${ks.sequenceMain(fr.builtins())}
   ${vGrid.decl}
   ${fr.declare('st', pS.fm, pS.fn)}
   ${fr.declare('vn', pV.fm, pV.fn)}
+  ${uPre.decl}
+  ${wBlock && kBlock ? `${declareChunkBlock(wBlock)}
+  ${declareChunkBlock(kBlock)}
+  ${loadChunkBlock(wBlock, 'nBegin')}
+  ${loadChunkBlock(kBlock, 'nBegin')}
+  ${commitChunkBlock(wBlock, 'wh', staged!.sW)}
+  ${commitChunkBlock(kBlock, 'wh', staged!.sK)}` : ''}
   ${emitFill(fr, 'st', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${h0At(ks)}(sq, h, r, v0 + c)` })}
   for (var n = nBegin; n < nEnd; n++) {
     ${ks.chunkSpan()}
+    ${uPre.load}
+    ${wBlock && kBlock ? `// The next chunk's W and keys, in flight during this step.
+    let nNext = min(n + 1u, nEnd - 1u);
+    ${loadChunkBlock(wBlock, 'nNext')}
+    ${loadChunkBlock(kBlock, 'nNext')}` : ''}
     // S_n for W S_n.
     ${emitStateCheckpoint(ks, fr, { acc: 'st', p: pS, map: sMap, active: 'sactive', perPass, sGl, KF, BV, sS: lay.sS, perChunk: hs })}
-    // V_new = U - W S_n, W straight from the prep's per-chunk f16 block.
+    // V_new = U - W S_n.
     ${fr.zero('vn', pV.fm, pV.fn)}
     if (vactive) {
       for (var d0 = 0u; d0 < ${KF}u; d0 += 16u) {
         ${fr.mma('vn', pV.fm, pV.fn,
-    (i) => ({ arr: w16, offset: chunkOperandAt(KF, vMap.row(i), 'd0'), stride: KF }),
+    (i) => ({ ...wAt(vMap.row(i), 'd0'), stride: KF }),
     (j) => ({ arr: 'wh', offset: `${lay.sS}u + d0 * ${BV}u + ${vMap.col(j)}`, stride: BV }))}
       }
     }
@@ -239,20 +267,24 @@ ${ks.sequenceMain(fr.builtins())}
     scratch: 'wf', scratchBase: 0, perPass: Math.min(perPass, pV.fm * pV.fn), active: 'vactive', ...vMap,
     body: `var x = 0.0;
       if (r < rows && v0 + c < VD) {
-        let at = (bh * P.T + t0 + r) * VD + v0 + c;
-        x = ${u}[at] - value;
-        ${vn}[at] = x;
+        x = upre[slot] - value;
+        ${vn}[(bh * P.T + t0 + r) * VD + v0 + c] = x;
       }
       wh[${lay.sVn}u + r * ${BV}u + c] = f16(x);`,
   })}
-    // S += (K 2^(G_last - G))^T V_new, the keys straight from the prep's per-chunk f16 block.
+    // S += (K 2^(G_last - G))^T V_new.
     if (sactive) {
       for (var kk = 0u; kk < C; kk += 16u) {
         ${fr.mma('st', pS.fm, pS.fn,
-    (i) => ({ arr: kg16, offset: chunkOperandAt(KF, 'kk', sMap.row(i)), stride: KF, colMajor: true }),
+    (i) => ({ ...kAt('kk', sMap.row(i)), stride: KF, colMajor: true }),
     (j) => ({ arr: 'wh', offset: `${lay.sVn}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
       }
     }
+    ${wBlock && kBlock ? `// The next chunk's W and keys replace this one's once every product has read them (the
+    // next step's first barrier publishes them).
+    workgroupBarrier();
+    ${commitChunkBlock(wBlock, 'wh', staged!.sW)}
+    ${commitChunkBlock(kBlock, 'wh', staged!.sK)}` : ''}
   }
   ${emitEpilogue(fr, 'st', pS.fm, pS.fn, {
     scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap,

@@ -214,6 +214,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -229,6 +230,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -244,6 +246,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -259,6 +262,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -274,6 +278,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -289,6 +294,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -304,6 +310,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -319,6 +326,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -334,6 +342,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[2u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = -value; }
@@ -349,6 +358,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[2u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = -value; }
@@ -364,6 +374,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[2u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = -value; }
@@ -379,6 +390,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[2u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = -value; }

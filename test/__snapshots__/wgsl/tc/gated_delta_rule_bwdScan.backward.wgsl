@@ -12,7 +12,7 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(2) var<storage, read_write> b_dhs: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b_dvv: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b_dh0: array<f32>;
-@group(0) @binding(5) var<storage, read> b_w16: array<f16>;
+@group(0) @binding(5) var<storage, read> b_w16: array<vec4<u32>>;
 @group(0) @binding(6) var<storage, read> b_kg16: array<f16>;
 @group(0) @binding(7) var<storage, read> in_q: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read> b_gcum: array<f32>;
@@ -40,7 +40,7 @@ fn role4_q(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_q[((((b) * P
 fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG]; }
 fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
 
-var<workgroup> wh: array<f16, 12288>;
+var<workgroup> wh: array<f16, 20480>;
 var<workgroup> wf: array<f32, 2048>;
 
 @compute @workgroup_size(WG)
@@ -65,17 +65,61 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var ds_0_0 = subgroup_matrix_result<f32, 16, 16>();
   var ds_1_0 = subgroup_matrix_result<f32, 16, 16>();
   var du_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var dvpre: array<f32, 8>;
+  var pq: array<vec4<f32>, ((C * 128u) / 4u + WG - 1u) / WG>;
+  var pw: array<vec4<u32>, 8>;
+  {
+    let n = nEnd - 1u;
+    let t0 = n * C;
+  let rows = min(C, P.T - t0);
+    for (var stg = 0u; stg < ((C * 128u) / 4u + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 128u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 128u, rows - 1u); let d = min(e % 128u, KD - 4u);
+        pq[stg] = P.scale * role4_q(b, t, h, d) * exp2(gq(b, h, t, t0, 0u));
+      }
+  }
+  for (var s = 0u; s < 8u; s++) {
+      let q = min(lid + s * 128u, 1023u);
+      pw[s] = b_w16[(bh * P.NT + nEnd - 1u) * 1024u + q];
+    }
+  {
+      let n = nEnd - 1u;
+      let t0 = n * C;
+  let rows = min(C, P.T - t0);
+      for (var stg = 0u; stg < ((C * 128u) / 4u + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((C * 128u) / 4u)) {
+          let e = e4 * 4u;
+          
+          let valid = e / 128u < rows && e % 128u < KD;
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), pq[stg], valid)); wh[3072u + e] = hv.x; wh[3072u + e + 1u] = hv.y; wh[3072u + e + 2u] = hv.z; wh[3072u + e + 3u] = hv.w; }
+        }
+      }
+    }
+    for (var s = 0u; s < 8u; s++) {
+      let q = lid + s * 128u;
+      if (q < 1024u) {
+        let w = pw[s];
+        let o = 12288u + q * 8u;
+        let h0 = bitcast<vec2<f16>>(w.x); let h1 = bitcast<vec2<f16>>(w.y);
+        let h2 = bitcast<vec2<f16>>(w.z); let h3 = bitcast<vec2<f16>>(w.w);
+        wh[o] = h0.x; wh[o + 1u] = h0.y; wh[o + 2u] = h1.x; wh[o + 3u] = h1.y;
+        wh[o + 4u] = h2.x; wh[o + 5u] = h2.y; wh[o + 6u] = h3.x; wh[o + 7u] = h3.y;
+      }
+    }
   if (sactive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (ssr * 2u + 0u) * 16u + el / 16u;
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       wf[0u + sg * 512u + el] = seed_at(sq, h, r, v0 + c);
     }
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (ssr * 2u + 1u) * 16u + el / 16u;
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let slot = 8u + x;
       wf[256u + sg * 512u + el] = seed_at(sq, h, r, v0 + c);
     }
   }
@@ -89,25 +133,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n = nBegin + nEnd - 1u - nn;
     let t0 = n * C;
   let rows = min(C, P.T - t0);
-    // The chunk's decayed queries and do into workgroup memory (published by the barriers of
-    // the state's epilogue below).
-    {
-      var x_v: array<vec4<f32>, (((C * 128u) / 4u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, ((C * 128u) / 4u) - 1u) * 4u;
-        let t = t0 + min(e / 128u, rows - 1u); let d = min(e % 128u, KD - 4u);
-        x_v[stg] = P.scale * role4_q(b, t, h, d) * exp2(gq(b, h, t, t0, 0u));
-      }
-      for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
-        let e4 = lid + stg * WG;
-        if (e4 < ((C * 128u) / 4u)) {
-          let e = e4 * 4u;
-          
-          let valid = e / 128u < rows && e % 128u < KD;
-          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[3072u + e] = hv.x; wh[3072u + e + 1u] = hv.y; wh[3072u + e + 2u] = hv.z; wh[3072u + e + 3u] = hv.w; }
-        }
+    if (vactive) {
+      for (var x = 0u; x < 8u; x++) {
+        let el = lane + 32u * x;
+        let r = (vsr * 1u + 0u) * 16u + el / 16u;
+        let c = (vsc * 1u + 0u) * 16u + el % 16u;
+        dvpre[0u + x] = b_dvv[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)];
       }
     }
+    // The next chunk's decayed queries and W into registers, in flight during this step.
+    let nNext = select(n - 1u, n, nn + 1u == nEnd);
+    {
+      let n = nNext;
+      let t0 = n * C;
+  let rows = min(C, P.T - t0);
+      for (var stg = 0u; stg < ((C * 128u) / 4u + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 128u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 128u, rows - 1u); let d = min(e % 128u, KD - 4u);
+        pq[stg] = P.scale * role4_q(b, t, h, d) * exp2(gq(b, h, t, t0, 0u));
+      }
+    }
+    for (var s = 0u; s < 8u; s++) {
+      let q = min(lid + s * 128u, 1023u);
+      pw[s] = b_w16[(bh * P.NT + nNext) * 1024u + q];
+    }
+    // do into workgroup memory (published by the barriers of the state's epilogue below).
     {
       var x_v: array<f32, ((C * 16u) + WG - 1u) / WG>;
       for (var stg = 0u; stg < ((C * 16u) + WG - 1u) / WG; stg++) {
@@ -138,6 +188,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (ssr * 2u + 0u) * 16u + el / 16u;
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
       wh[0u + r * 16u + c] = f16(value);
@@ -146,6 +197,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (ssr * 2u + 1u) * 16u + el / 16u;
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
       wh[0u + r * 16u + c] = f16(value);
@@ -177,11 +229,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (vsr * 1u + 0u) * 16u + el / 16u;
       let c = (vsc * 1u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       var x = 0.0;
       if (r < rows && v0 + c < VD) {
         let at = (bh * P.T + t0 + r) * VD + v0 + c;
-        x = b_dvv[at] + value;
+        x = dvpre[slot] + value;
         b_dvv[at] = x;
       }
       wh[2048u + r * 16u + c] = f16(-x);
@@ -200,8 +253,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
     }
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + kk) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + kk) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 12288u + kk * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 12288u + kk * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
       let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
       ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
       ds_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ds_1_0);
@@ -209,6 +262,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
     workgroupBarrier();
+    // The next chunk's queries and W replace this one's (every product has read them).
+    {
+      let n = nNext;
+      let t0 = n * C;
+  let rows = min(C, P.T - t0);
+      for (var stg = 0u; stg < ((C * 128u) / 4u + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((C * 128u) / 4u)) {
+          let e = e4 * 4u;
+          
+          let valid = e / 128u < rows && e % 128u < KD;
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), pq[stg], valid)); wh[3072u + e] = hv.x; wh[3072u + e + 1u] = hv.y; wh[3072u + e + 2u] = hv.z; wh[3072u + e + 3u] = hv.w; }
+        }
+      }
+    }
+    for (var s = 0u; s < 8u; s++) {
+      let q = lid + s * 128u;
+      if (q < 1024u) {
+        let w = pw[s];
+        let o = 12288u + q * 8u;
+        let h0 = bitcast<vec2<f16>>(w.x); let h1 = bitcast<vec2<f16>>(w.y);
+        let h2 = bitcast<vec2<f16>>(w.z); let h3 = bitcast<vec2<f16>>(w.w);
+        wh[o] = h0.x; wh[o + 1u] = h0.y; wh[o + 2u] = h1.x; wh[o + 3u] = h1.y;
+        wh[o + 4u] = h2.x; wh[o + 5u] = h2.y; wh[o + 6u] = h3.x; wh[o + 7u] = h3.y;
+      }
+    }
   }
   if (sactive) {
     subgroupMatrixStore(&wf, 0u + sg * 512u, ds_0_0, false, 16u);
@@ -220,6 +299,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (ssr * 2u + 0u) * 16u + el / 16u;
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_dh0[((sq * P.H + h) * KD + r) * VD + v0 + c] = value; }
     }
@@ -227,6 +307,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (ssr * 2u + 1u) * 16u + el / 16u;
       let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_dh0[((sq * P.H + h) * KD + r) * VD + v0 + c] = value; }
     }

@@ -128,6 +128,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 1024u + el];
       var a = 0.0;
       if (c <= r && r < rows) { a = value * P.scale * exp2(wf[4096u + r] - wf[4160u + c]); }
@@ -137,6 +138,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[256u + sg * 1024u + el];
       var a = 0.0;
       if (c <= r && r < rows) { a = value * P.scale * exp2(wf[4096u + r] - wf[4160u + c]); }
@@ -146,6 +148,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[512u + sg * 1024u + el];
       var a = 0.0;
       if (c <= r && r < rows) { a = value * P.scale * exp2(wf[4096u + r] - wf[4160u + c]); }
@@ -155,6 +158,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[768u + sg * 1024u + el];
       var a = 0.0;
       if (c <= r && r < rows) { a = value * P.scale * exp2(wf[4096u + r] - wf[4160u + c]); }
@@ -303,6 +307,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -315,6 +320,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[256u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -327,6 +333,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[512u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -339,6 +346,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[768u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -361,6 +369,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 32u + x;
       let value = wf[0u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -373,6 +382,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 40u + x;
       let value = wf[256u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -385,6 +395,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 48u + x;
       let value = wf[512u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -397,6 +408,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 56u + x;
       let value = wf[768u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {

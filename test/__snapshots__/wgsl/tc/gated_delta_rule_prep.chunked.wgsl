@@ -166,6 +166,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
       if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5184u + c]); }
@@ -182,6 +183,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
       if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5184u + c]); }
@@ -198,6 +200,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
       if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5184u + c]); }
@@ -214,6 +217,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
       if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5184u + c]); }
@@ -390,6 +394,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[4096u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
@@ -399,6 +404,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[4352u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
@@ -408,6 +414,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[4608u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
@@ -417,6 +424,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[4864u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
@@ -436,6 +444,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 32u + x;
       let value = wf[4096u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
@@ -445,6 +454,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 40u + x;
       let value = wf[4352u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
@@ -454,6 +464,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 48u + x;
       let value = wf[4608u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
@@ -463,6 +474,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 56u + x;
       let value = wf[4864u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
@@ -553,6 +565,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[4096u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
@@ -561,6 +574,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[4352u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
@@ -569,6 +583,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[4608u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
@@ -577,6 +592,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[4864u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
@@ -595,6 +611,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 32u + x;
       let value = wf[4096u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
@@ -603,6 +620,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 40u + x;
       let value = wf[4352u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
@@ -611,6 +629,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 48u + x;
       let value = wf[4608u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
@@ -619,6 +638,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 56u + x;
       let value = wf[4864u + sg * 1024u + el];
       let d = 0u + c;
       if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }

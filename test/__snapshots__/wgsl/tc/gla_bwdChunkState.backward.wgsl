@@ -133,6 +133,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
     }
@@ -147,6 +148,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
     }
@@ -161,6 +163,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
     }
@@ -175,6 +178,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
     }
@@ -189,6 +193,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 32u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
     }
@@ -203,6 +208,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 40u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
     }
@@ -217,6 +223,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 48u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
     }
@@ -231,6 +238,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 56u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
     }

@@ -92,6 +92,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value + b_dvl[(bh * P.T + t0 + r) * VD + v0 + c]; }
     }
@@ -106,6 +107,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value + b_dvl[(bh * P.T + t0 + r) * VD + v0 + c]; }
     }
@@ -120,6 +122,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value + b_dvl[(bh * P.T + t0 + r) * VD + v0 + c]; }
     }
@@ -134,6 +137,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value + b_dvl[(bh * P.T + t0 + r) * VD + v0 + c]; }
     }

@@ -173,6 +173,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -188,6 +189,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -203,6 +205,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -218,6 +221,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -233,6 +237,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -248,6 +253,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -263,6 +269,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
@@ -278,6 +285,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
       if (r < rows && d < KD) { b_dinter[1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }

@@ -61,6 +61,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 1u + 0u) * 16u + el / 16u;
       let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       wf[0u + sg * 256u + el] = h0_at(sq, h, k0 + r, v0 + c);
     }
   }
@@ -84,6 +85,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 1u + 0u) * 16u + el / 16u;
       let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       if (k0 + r < KD && v0 + c < VD) { b_hs[((bh * P.NT + n) * KD + k0 + r) * VD + v0 + c] = value; }
       wf[0u + sg * 256u + el] = value * exp2(wf[1024u + r]);
@@ -115,6 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 1u + 0u) * 16u + el / 16u;
       let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       if (k0 + r < KD && v0 + c < VD) { b_ht[((sq * P.H + h) * KD + k0 + r) * VD + v0 + c] = value; }
     }

@@ -170,6 +170,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = pI * 16u + el / 16u;
       let c = pJ * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       var a = 0.0;
       if (r < rows) { a = value * P.scale; }
@@ -191,6 +192,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = pI * 16u + el / 16u;
       let c = pJ * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       var a = 0.0;
       if (r < rows) { a = value * P.scale; }
@@ -341,6 +343,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
       let value = wf[0u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -353,6 +356,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
       let value = wf[256u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -365,6 +369,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
       let value = wf[512u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -377,6 +382,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
       let value = wf[768u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -399,6 +405,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 32u + x;
       let value = wf[0u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -411,6 +418,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 40u + x;
       let value = wf[256u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -423,6 +431,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 48u + x;
       let value = wf[512u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
@@ -435,6 +444,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let el = lane + 32u * x;
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 56u + x;
       let value = wf[768u + sg * 1024u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {

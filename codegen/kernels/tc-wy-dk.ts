@@ -1,0 +1,199 @@
+// The key gradient of the delta rule's WY backward on the fragment layer (tensor-core tier), per
+// (K-tile, chunk, b*h), for scalar or no decay: the f32 tier's wyX2 and wyDk (bwd-wy.ts) in one
+// kernel. With G the chunk's gate cumsum (log2; 0 without decay), T = I + tmat, dA from wyDA
+// (zero on and above the diagonal) and dW from bwdInter, per row i of the chunk:
+//   P_i = 2^G_i (T^T dW)_i + sum_{r<i} dA[i,r] 2^(G_i-G_r) k_r      (2^G_i X2_i + arow_i)
+//   Q_i = sum_{r>i} dA[r,i] beta_r 2^(G_r-G_i) k_r                  (acol_i)
+// as two products with C x C left operands whose decay factors are applied in f32 before the
+// rounding to f16 (every exponent is <= 0, G falling along the chunk):
+//   P = LT dW + LA K,  LT[i,r] = T[r,i] 2^G_i (r >= i),  LA[i,r] = dA[i,r] 2^(G_i-G_r) (r < i)
+//   Q = LQ K,          LQ[i,r] = dA[r,i] beta_r 2^(G_r-G_i) (r > i)
+// and one epilogue writes what wyDk writes:
+//   dk_i += beta_i P_i + Q_i,  x2_i = k_i P_i (for wyDbeta),  dbk_i += k_i (beta_i P_i - Q_i).
+// A per-key decay makes the factors of LA and LQ depend on the key column; that case keeps the
+// f32 wyDk and runs only X2 = T^T dW here (emitTcWyX2, the f32 tier's wyX2).
+import type { KernelSource } from './common.js';
+import { ConfigError } from '../plan.js';
+import { bwdHelpers } from './bwd-common.js';
+import { emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitF16Block } from './staged.js';
+
+/** Key columns per workgroup. */
+export const tcWyDkTileK = (K: number) => Math.min(64, fragCeil(K));
+
+interface WyDkLayout { BK: number; sL1: number; sL2: number; sR: number; f16: number; f32: number; sRow: number }
+
+/** f16, two phases over one region: [LT | dW] then [LA | LQ | K] (C x C lefts, C x BK rights);
+ * f32: one epilogue pass of P and Q side by side, then the chunk's gate cumsum and beta per row. */
+export function tcWyDkLayout(ks: KernelSource): WyDkLayout {
+  const C = ks.cfg.chunk;
+  const budget = fragmentBudget(ks.cfg);
+  for (let BK = tcWyDkTileK(ks.cfg.K); BK >= 16; BK /= 2) {
+    const sL1 = 0;
+    const sL2 = C * C;
+    const sR = 2 * C * C;
+    const f16 = sR + C * BK;
+    const sRow = scratchWords(2);
+    const f32 = sRow + 2 * C;
+    if (2 * f16 + 4 * f32 <= budget) return { BK, sL1, sL2, sR, f16, f32, sRow };
+  }
+  throw new ConfigError(`no tiling of the delta rule's key gradient (wyDk) fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
+}
+
+/** The staging of both kernels' operands and their product steps. */
+function operands(ks: KernelSource, fr: Fragments, lay: WyDkLayout) {
+  const C = ks.cfg.chunk;
+  const { BK } = lay;
+  const p = partition(C / 16, BK / 16);
+  const map = subgroupGrid(p, 'f').map;
+  // A C x C left operand L[i, r] at `at`, from a value over i, r; `keep(i, r)` masks it. Stored
+  // as read: 'ir' row-major (L[i, r] at i C + r), 'ri' transposed (at r C + i), so that
+  // consecutive threads read consecutive words of a matrix that holds L transposed (T[r, i],
+  // dA[r, i]); the product then loads that operand column-major.
+  const square = (at: number, value: string, keep: (i: string, r: string) => string, order: 'ir' | 'ri') => {
+    const [ie, re] = order === 'ir' ? ['e / C', 'e % C'] : ['e % C', 'e / C'];
+    return emitF16Block({
+      count: `${C * C}u`,
+      index: () => `let i = min(${ie}, rows - 1u); let r = min(${re}, rows - 1u);`,
+      value, wide: null,
+      valid: `${ie} < rows && ${re} < rows && ${keep(ie, re)}`,
+      arr: 'wh', at: (e) => `${at}u + ${e}`,
+    });
+  };
+  // A C x BK right operand from token row rr and key column x.
+  const right = (value: string, wide: string | null) => emitF16Block({
+    count: `${C * BK}u`,
+    index: (four) => `let rr = min(e / ${BK}u, rows - 1u); let t = t0 + rr; let x = min(k0 + e % ${BK}u, KD - ${four ? 4 : 1}u);`,
+    value, wide,
+    valid: `e / ${BK}u < rows && k0 + e % ${BK}u < KD`,
+    arr: 'wh', at: (e) => `${lay.sR}u + ${e}`,
+  });
+  const product = (acc: string, left: number, keep: (i: number) => string, order: 'ir' | 'ri') => fr.mma(acc, p.fm, p.fn,
+    (i) => (order === 'ir' ? { arr: 'wh', offset: `${left}u + ${map.row(i)} * C + kk`, stride: C }
+      : { arr: 'wh', offset: `${left}u + kk * C + ${map.row(i)}`, stride: C, colMajor: true }),
+    (j) => ({ arr: 'wh', offset: `${lay.sR}u + kk * ${BK}u + ${map.col(j)}`, stride: BK }),
+    (i) => keep(i));
+  return { square, right, product };
+}
+
+export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
+  const C = ks.cfg.chunk;
+  const lay = tcWyDkLayout(ks);
+  const { BK } = lay;
+  const p = partition(C / 16, BK / 16);
+  const grid = subgroupGrid(p, 'f');
+  const map = grid.map;
+  const hp = bwdHelpers(ks);
+  const { cc, tok, bth } = hp;
+  const g = hp.g();
+  const { square, right, product } = operands(ks, fr, lay);
+  const k = ks.role('k');
+  const k4 = ks.role4('k');
+  const beta = ks.role('beta');
+  const tmat = ks.use('tmat', 'read');
+  const dA = ks.use('dtm', 'read');
+  const gradK = ks.use('grad_k', 'read_write');
+  const x2 = ks.use('x2', 'read_write');
+  const dbk = ks.decayed ? ks.use('dbk', 'read_write') : '';
+  // The chunk's gate cumsum and beta per row, read once into wf past the scratch.
+  const G = (r: string) => `wf[${lay.sRow}u + ${r}]`;
+  const B = (r: string) => `wf[${lay.sRow}u + C + ${r}]`;
+  const gi = ks.decayed ? G('i') : '0.0';
+  const gr = ks.decayed ? G('r') : '0.0';
+  const rowValues = `for (var r = lid; r < C; r += WG) {
+    let t = t0 + min(r, rows - 1u);
+    ${ks.decayed ? `${G('r')} = ${g}(b, h, t, 0u);` : ''}
+    ${B('r')} = ${beta}(b, t, h, 0u);
+  }
+  workgroupBarrier();`;
+  const dW = hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`);
+  // Product steps over the chunk's rows r, skipping the fragments where the operand is zero.
+  const upper = (i: number) => `kk + 16u > ${map.row(i)}`;
+  const lower = (i: number) => `kk < ${map.row(i)} + 16u`;
+  return `
+${fr.workspace(lay.f16, lay.f32)}
+
+${ks.chunkMain(fr.builtins())}
+  let kt = wid.x;
+  ${fr.opening()}
+  let k0 = kt * ${BK}u;
+  ${grid.decl}
+  ${fr.declare('pk', p.fm, p.fn)}
+  ${fr.declare('qk', p.fm, p.fn)}
+  ${rowValues}
+  // Phase 1: P = LT dW.
+  ${square(lay.sL1, `(${tmat}[${cc()}(bh, n, r, i)] + select(0.0, 1.0, r == i)) * exp2(${gi})`, (i, r) => `${r} >= ${i}`, 'ri')}
+  ${right(dW, null)}
+  workgroupBarrier();
+  if (factive) {
+    for (var kk = 0u; kk < C; kk += 16u) {
+      ${product('pk', lay.sL1, upper, 'ri')}
+    }
+  }
+  workgroupBarrier();
+  // Phase 2: P += LA K, Q = LQ K.
+  ${square(lay.sL1, `${dA}[${cc()}(bh, n, i, r)] * exp2(${gi} - ${gr})`, (i, r) => `${r} < ${i}`, 'ir')}
+  ${square(lay.sL2, `${dA}[${cc()}(bh, n, r, i)] * ${B('r')} * exp2(${gr} - ${gi})`, (i, r) => `${r} > ${i}`, 'ri')}
+  ${right(`${k}(b, t, h, x)`, k4 && `${k4}(b, t, h, x)`)}
+  workgroupBarrier();
+  if (factive) {
+    for (var kk = 0u; kk < C; kk += 16u) {
+      ${product('pk', lay.sL1, lower, 'ir')}
+      ${product('qk', lay.sL2, upper, 'ri')}
+    }
+  }
+  workgroupBarrier();
+  ${emitEpilogue(fr, 'pk', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, active: 'factive', ...map, alongside: ['qk'],
+    body: `if (r < rows && k0 + c < KD) {
+        let t = t0 + r;
+        let x = k0 + c;
+        let bi = ${B('r')};
+        let kv = ${k}(b, t, h, x);
+        let at = ${bth()}(b, t, h, x, KD);
+        ${gradK}[at] = ${gradK}[at] + bi * value + value_qk;
+        ${x2}[${tok()}(bh, t, x, KD)] = kv * value;${ks.decayed ? `
+        let gb = ${tok()}(bh, t, x, KD);
+        ${dbk}[gb] = ${dbk}[gb] + kv * (bi * value - value_qk);` : ''}
+      }`,
+  })}
+}`;
+}
+
+/** X2 = T^T dW alone, into x2 (the f32 tier's wyX2), for the per-key decay, whose wyDk stays f32. */
+export function emitTcWyX2(ks: KernelSource, fr: Fragments): string {
+  const C = ks.cfg.chunk;
+  const lay = tcWyDkLayout(ks);
+  const { BK } = lay;
+  const p = partition(C / 16, BK / 16);
+  const grid = subgroupGrid(p, 'f');
+  const map = grid.map;
+  const hp = bwdHelpers(ks);
+  const { cc, tok } = hp;
+  const { square, right, product } = operands(ks, fr, lay);
+  const tmat = ks.use('tmat', 'read');
+  const x2 = ks.use('x2', 'read_write');
+  return `
+${fr.workspace(lay.f16, lay.f32)}
+
+${ks.chunkMain(fr.builtins())}
+  let kt = wid.x;
+  ${fr.opening()}
+  let k0 = kt * ${BK}u;
+  ${grid.decl}
+  ${fr.declare('xk', p.fm, p.fn)}
+  ${square(lay.sL1, `${tmat}[${cc()}(bh, n, r, i)] + select(0.0, 1.0, r == i)`, (i, r) => `${r} >= ${i}`, 'ri')}
+  ${right(hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`), null)}
+  workgroupBarrier();
+  if (factive) {
+    for (var kk = 0u; kk < C; kk += 16u) {
+      ${product('xk', lay.sL1, (i) => `kk + 16u > ${map.row(i)}`, 'ri')}
+    }
+  }
+  workgroupBarrier();
+  ${emitEpilogue(fr, 'xk', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, active: 'factive', ...map,
+    body: `if (r < rows && k0 + c < KD) { ${x2}[${tok()}(bh, t0 + r, k0 + c, KD)] = value; }`,
+  })}
+}`;
+}

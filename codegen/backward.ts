@@ -12,7 +12,7 @@
 // The generalized delta rule (correction 'dplr') has no chunked form yet: its backward follows
 // the token-sequential forward with dplrBwdCols, dplrBwdRows, dplrBwdSplit (kernels/dplr-bwd.ts),
 // then the same chain kernels.
-import type { VariantDef, Dim } from '../dsl/index.js';
+import { stateColumns, type VariantDef, type Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
 import {
   emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdChunkEnd, CHUNK_END_ROWS, emitBwdBonus, dqkAsMatmuls,
@@ -31,6 +31,7 @@ import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitBwdGate } from './kernels/bwd-gate.js';
 import { emitDplrBwdColumns, emitDplrBwdRows, emitDplrBwdSplit, DPLR_KEY_ROLES } from './kernels/dplr-bwd.js';
+import { emitNormalizedBwd, emitNormalizedBwdSplit, NORMALIZED_GRAD_ROLES } from './kernels/normalized-bwd.js';
 import { emitNormBwd } from './kernels/l2norm.js';
 import { emitGateBwd } from './kernels/bwd-gate-out.js';
 import { emitChain, chainGrid, chainReduces, chainParted, emitChainFinish, chainFinishGrid, gradientAlias, CHAIN_PARTS } from './kernels/bwd-chain.js';
@@ -85,6 +86,12 @@ export function backwardStages(def: VariantDef, cfg?: CodegenConfig): KernelStag
     }
     return ['dplrBwdCols', 'dplrBwdRows', 'dplrBwdSplit', ...(def.l2norm.length ? (['normBwd'] as const) : [])];
   }
+  if (def.normalize === 'exp') {
+    if (def.roles.outputGate) {
+      throw new ConfigError(`variant '${def.name}': the normalized form's backward does not take an outputGate yet; apply the gate outside lae`);
+    }
+    return ['normalizedBwd', 'normalizedBwdSplit', ...(def.l2norm.length ? (['normBwd'] as const) : [])];
+  }
   const wyX2 = !(cfg && fragmentWyDk(def, cfg));
   const delta = def.correction === 'delta';
   return [
@@ -105,7 +112,15 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
   const { K, V, chunk: C } = cfg;
   const DG = def.decay === 'diagonal' ? K : 1;
   const s = (name: string, elems: SizeExpr): BufferDecl => ({ name, kind: 'scratch', elems });
-  const out: BufferDecl[] = def.correction === 'dplr' ? [
+  const out: BufferDecl[] = def.normalize === 'exp' ? [
+    { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
+    { name: 'dht', kind: 'state-in', elems: ['SH', K, stateColumns(def, V)] },
+    // The state before each token; the role gradients in one buffer, then split.
+    s('nstate', ['B', 'T', 'H', 3]), s('grad_all', [NORMALIZED_GRAD_ROLES.length, 'B', 'T', 'H']),
+    s('grad_q', ['B', 'T', 'H', K]), s('grad_k', ['B', 'T', 'H', K]), s('grad_v', ['B', 'T', 'H', V]),
+    ...(def.decay !== 'none' ? [s('grad_logDecay', ['B', 'T', 'H', DG])] : []),
+    ...(def.bonus === 'u' ? [s('grad_u', ['B', 'T', 'H', K])] : []),
+  ] : def.correction === 'dplr' ? [
     { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
     { name: 'dht', kind: 'state-in', elems: ['SH', K, V] },
     // sa and dsa per token; S and dS at each chunk's boundary; a chunk's rows of S_{t-1}.
@@ -123,12 +138,12 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
     ...(def.correction === 'delta' ? [] : [s('dvl', ['BH', 'T', V])]),
     s('grad_q', ['B', 'T', 'H', K]), s('grad_k', ['B', 'T', 'H', K]), s('grad_v', ['B', 'T', 'H', V]),
   ];
-  if (def.decay !== 'none' && def.correction !== 'dplr') out.push(s('dbq', ['BH', 'T', K]), s('dbk', ['BH', 'T', K]), s('grad_logDecay', ['B', 'T', 'H', DG]));
+  if (def.decay !== 'none' && def.correction !== 'dplr' && def.normalize !== 'exp') out.push(s('dbq', ['BH', 'T', K]), s('dbk', ['BH', 'T', K]), s('grad_logDecay', ['B', 'T', 'H', DG]));
   if (def.correction === 'delta') {
     out.push(s('dvv', ['BH', 'T', V]), s('dtm', ['BH', 'NT', C * C]), s('mtm', ['BH', 'NT', C * C]),
       s('x1', ['BH', 'T', V]), s('x2', ['BH', 'T', K]), s('grad_beta', ['B', 'T', 'H']));
   }
-  if (def.bonus === 'u') out.push(s('grad_u', ['B', 'T', 'H', K]));
+  if (def.bonus === 'u' && def.normalize !== 'exp') out.push(s('grad_u', ['B', 'T', 'H', K]));
   if (def.roles.outputGate) out.push(s('dog', ['B', 'T', 'H', V]), s('grad_outputGate', ['B', 'T', 'H', V]));
   for (const i of def.inputs) {
     if (chainParted(i.dims)) out.push(s(`part_${i.name}`, [...i.dims.map((d) => dimSize(d, cfg)), CHAIN_PARTS]));
@@ -138,7 +153,7 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
     const alias = gradientAlias(def, cfg, i.name);
     out.push({ name: `grad_in_${i.name}`, kind: 'output', elems: i.dims.map((d) => dimSize(d, cfg)), ...(alias ? { aliasOf: `grad_${alias}` } : {}) });
   }
-  out.push({ name: 'dh0', kind: 'output', elems: ['SH', K, V] });
+  out.push({ name: 'dh0', kind: 'output', elems: ['SH', K, stateColumns(def, V)] });
   return out;
 }
 
@@ -211,6 +226,10 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       const BV = duTileV(tiles.VP);
       const tx = Math.min(16, BV);
       add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.V / BV)], ['NT'], ['BH']], emitBwdDu, tx);
+    } else if (stage === 'normalizedBwd') {
+      add(stage, name, 1, [[1], ['SH'], [1]], emitNormalizedBwd);
+    } else if (stage === 'normalizedBwdSplit') {
+      add(stage, name, 1, [[1], ['T'], ['BH']], emitNormalizedBwdSplit);
     } else if (stage === 'dplrBwdCols') {
       add(stage, name, tiles.recurrentBV, [[Math.ceil(cfg.V / tiles.recurrentBV)], ['SH'], [1]], emitDplrBwdColumns);
     } else if (stage === 'dplrBwdRows') {

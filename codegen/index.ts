@@ -189,9 +189,10 @@ export function hasChunkedForm(def: VariantDef): boolean {
   return def.correction !== 'dplr' && def.normalize !== 'exp';
 }
 
-/** Whether a spec has a backward: not yet the normalized form. */
-export function hasBackward(def: VariantDef): boolean {
-  return def.normalize !== 'exp';
+/** Whether a spec has a backward at these head dims: the normalized form's takes K = V = 1 only
+ * (RWKV-4's channels as heads). */
+export function hasBackward(def: VariantDef, dims: { K: number; V: number }): boolean {
+  return def.normalize !== 'exp' || (dims.K === 1 && dims.V === 1);
 }
 
 /** The decode step: T (= N tokens per sequence) steps of the recurrence from `state`, which is
@@ -222,7 +223,9 @@ export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = '
  * (inputs, hs, gcum, w, u, vnew, tmat, ht) by name, and writing `grad_in_<input>` and dh0. */
 export function planBackward(def: VariantDef, cfg: CodegenConfig): KernelPlan {
   validateConfig(cfg);
-  if (!hasBackward(def)) throw new ConfigError(`variant '${def.name}': the normalized form (normalize 'exp') has no backward yet`);
+  if (!hasBackward(def, cfg)) {
+    throw new ConfigError(`variant '${def.name}': the normalized form's backward (normalize 'exp') takes K = V = 1 for now (RWKV-4: channels as heads), got K = ${cfg.K}, V = ${cfg.V}`);
+  }
   const tiles = chooseTiles(cfg, def);
   const { kernels, buffers } = fit(def, cfg, tiles, 'backward', emitBackwardKernels(def, cfg, tiles), backwardBuffers(def, cfg),
     forwardBuffers(def, cfg, hasChunkedForm(def) ? 'chunked' : 'recurrent').map((b) => (b.kind === 'input' ? b : { ...b, kind: 'forward' as const })));

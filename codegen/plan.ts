@@ -105,6 +105,8 @@ export const KERNEL_STAGES = [
   'stateInit', 'packIn',
   // The generalized delta rule's token-sequential backward (kernels/dplr-bwd.ts).
   'dplrBwdCols', 'dplrBwdRows', 'dplrBwdSplit',
+  // The normalized form's (kernels/normalized-bwd.ts).
+  'normalizedBwd', 'normalizedBwdSplit',
   'gateBwd', 'bwdSeed', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
 ] as const;
 export type KernelStage = (typeof KERNEL_STAGES)[number];

@@ -335,13 +335,15 @@ export class VariantOp {
    * backward. */
   async backward(inputs: HostInputs, seeds: BackwardSeeds, opts: BackwardOptions): Promise<Record<string, Float32Array>> {
     checkOptionNames('backward', opts);
-    if (!hasBackward(this.def)) throw new EngineError(`variant '${this.def.name}': the normalized form (normalize 'exp') has no backward yet; forward and step run`);
     opts = snapshotOptions(opts);
     const saved = opts?.saved;
     const info = saved === undefined ? undefined : this.savedInfo(saved);
     // Everything about the caller's arguments is checked before any work, so a bad call leaves
     // `saved` usable for a corrected one.
     const size = validateForwardArgs(this.def, inputs, opts);
+    if (!hasBackward(this.def, size)) {
+      throw new EngineError(`variant '${this.def.name}': the normalized form's backward (normalize 'exp') takes K = V = 1 for now (RWKV-4: channels as heads), got K = ${size.K}, V = ${size.V}; forward and step run at any size`);
+    }
     if (saved && info) {
       for (const d of ['B', 'T', 'H', 'K', 'V', 'G'] as const) {
         if ((size[d] ?? 1) !== (saved.size[d] ?? 1)) throw new InputError(`option ${d} = ${size[d]} differs from the saved forward's ${d} = ${saved.size[d]}`);

@@ -116,8 +116,24 @@ describe('rwkv4 on the GPU', () => {
     }
     expect(relL2(o, want.o)).toBeLessThan(1e-5);
     expect(relL2(state, want.ht)).toBeLessThan(1e-5);
-    await expect(op.backward(f32, { do: new Float32Array(want.o.length) }, s)).rejects.toThrow(/'rwkv4'.*no backward yet/);
     await expect(op.forward(f32, { ...s, mode: 'chunked' })).rejects.toThrow(/'rwkv4'.*no chunked forward yet/);
+  });
+  it('backward matches the float64 reference backward, keys past f32 exp overflow, with h0 and dht', async () => {
+    const op = (await getEngine()).variant('rwkv4');
+    const x = rwkv4Inputs(size, 11, 40);
+    const f32 = Object.fromEntries(Object.entries(x).map(([n, a]) => [n, Float32Array.from(a)]));
+    const r = rng(12);
+    const h0 = new Float32Array(size.B * size.H * 3);
+    for (let i = 0; i < h0.length; i += 3) { h0[i] = r.normal(); h0[i + 1] = 0.5 + r.uniform(); h0[i + 2] = 30 * r.normal(); }
+    const dO = Float32Array.from({ length: size.B * size.T * size.H }, () => r.normal());
+    const dht = Float32Array.from({ length: h0.length }, () => r.normal());
+    const want = referenceBackward(rwkv4, f32, size, { do: dO, dht }, { h0 });
+    const got = await op.backward({ ...f32, h0 }, { do: dO, dht }, { ...size, poisonOutputs: true });
+    for (const g of ['dk', 'dv', 'dw', 'du', 'dh0']) expect(relL2(got[g]!, want[g]!), g).toBeLessThan(1e-4);
+    // Without h0 and dht.
+    const want2 = referenceBackward(rwkv4, f32, size, { do: dO }, {});
+    const got2 = await op.backward(f32, { do: dO }, { ...size, poisonOutputs: true });
+    for (const g of ['dk', 'dv', 'dw', 'du']) expect(relL2(got2[g]!, want2[g]!), g).toBeLessThan(1e-4);
   });
 });
 
@@ -144,6 +160,7 @@ describe('the normalized form with several key rows (q mixing them), per-key dec
     const res = await op.step(tokens, state, { B: size.B, H: size.H, K: size.K, V: size.V, N: size.T });
     expect(relL2(res.o, want.o)).toBeLessThan(1e-5);
     expect(relL2(state, want.ht)).toBeLessThan(1e-5);
+    await expect(op.backward(x, { do: new Float32Array(want.o.length) }, size)).rejects.toThrow(/'normalized_test'.*takes K = V = 1 for now.*K = 8, V = 40/);
   });
 });
 

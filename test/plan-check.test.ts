@@ -46,7 +46,7 @@ function configFor(def: VariantDef, opts: Options): CodegenConfig {
  * forwards, both steps, the backward (after the first of the forwards). */
 function allPlans(def: VariantDef, cfg: CodegenConfig): KernelPlan[] {
   return [...(hasChunkedForm(def) ? [planForward(def, cfg)] : []), planForward(def, cfg, 'recurrent'), planStep(def, cfg), planStep(def, cfg, 'stepPool'),
-    ...(hasBackward(def) ? [planBackward(def, cfg)] : [])];
+    ...(hasBackward(def, cfg) ? [planBackward(def, cfg)] : [])];
 }
 
 const SPECS: [string, VariantDef][] = [

@@ -134,6 +134,7 @@ program.command('bench')
   .option('--dtype <dtype>', 'storage of every input and o: f32, bf16 or f16 (compute is f32)', 'f32')
   .option('--what <list>', 'comma-separated: forward, train (forward + backward), step (decode at batch 1, 32 and 128: GPU and host time), varlen (packed sequences of mixed lengths vs padded)', (v: string) => v.split(','), ['forward'])
   .option('--tensor-cores <list>', 'comma-separated tiers to run, each with its own engine: auto, off, portable', tensorCoresList, ['auto'])
+  .option('--unroll-staging', 'tensor-core tier: write the staging slots out one by one (a tuning knob), not as a loop over a private array')
   .option('--scalar-loads', 'tensor-core tier: stage operands one element per load (a tuning knob), not vec4 words')
   .option('--unverified-fragments', 'tensor-core tier: also run the stages whose subgroup-matrix lowering awaits a check on a GPU')
   .option('--batches <list>', 'step: comma-separated batch sizes (default 1,32,128)', (v: string) => v.split(',').map((x) => int('batches')(x)))
@@ -141,7 +142,7 @@ program.command('bench')
   .option('--no-host', 'step: skip the host-time loops')
   .option('--state-dtype <list>', 'step: comma-separated state storage dtypes, f32 and/or bf16 (default f32)', (v: string) => v.split(','), ['f32'])
   .option('--fragment-memory <list>', 'tensor-core tier: comma-separated workgroup-memory budgets (bytes) for its kernels\' layouts, one engine each (a tuning knob)', (v: string) => v.split(',').map((x) => int('fragment-memory')(x)))
-  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; fragmentMemory?: number[]; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }) => {
+  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; unrollStaging?: boolean; fragmentMemory?: number[]; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }) => {
     const badState = o.stateDtype.filter((d) => d !== 'f32' && d !== 'bf16');
     if (badState.length) throw new Error(`--state-dtype takes f32, bf16; got ${badState.join(', ')}`);
     const unknown = o.what.filter((w) => !['forward', 'train', 'step', 'varlen'].includes(w));
@@ -156,12 +157,12 @@ program.command('bench')
   });
 
 /** One tier's benchmarks, on an engine of its own. */
-async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
+async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; unrollStaging?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
   // Full-resolution timestamps (Dawn quantizes them by default).
-  const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, fragmentMemory: o.fragmentMemory, unverifiedFragments: o.unverifiedFragments } });
+  const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, unrollStaging: o.unrollStaging, fragmentMemory: o.fragmentMemory, unverifiedFragments: o.unverifiedFragments } });
   try {
     const shapes = o.T ? o.T.map((T) => ({ B: 1, H: o.H, T, K: o.D, V: o.D })) : SEED_SHAPES.map((s) => ({ ...s, H: o.H, K: o.D, V: o.D }));
-    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote})${o.scalarLoads ? ', scalar loads' : ''}${o.fragmentMemory ? `, fragment memory ${o.fragmentMemory} B` : ''}${o.unverifiedFragments ? ', unverified stages on' : ''}\n`);
+    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote})${o.scalarLoads ? ', scalar loads' : ''}${o.unrollStaging ? ', unrolled staging' : ''}${o.fragmentMemory ? `, fragment memory ${o.fragmentMemory} B` : ''}${o.unverifiedFragments ? ', unverified stages on' : ''}\n`);
     const log = (l: string) => console.log(l);
     const result: Record<string, unknown> = { adapter: engine.adapterName, date: new Date().toISOString(), tier: engine.tier, tensorCores };
     if (o.what.includes('forward')) {

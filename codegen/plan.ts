@@ -35,6 +35,10 @@ export interface CodegenConfig {
   /** A tuning knob of the tensor-core tier: stage operands one element per load instead of
    * vec4 words (for measuring what the wide loads buy). */
   readonly scalarLoads?: true;
+  /** A tuning knob of the tensor-core tier: write the staging loops' slots out one by one (named
+   * registers) instead of as a loop over a private array, which stays in registers only where
+   * the driver unrolls the loop. */
+  readonly unrollStaging?: true;
   /** A tuning knob of the tensor-core tier: the workgroup memory, bytes, its kernels' layouts may
    * use (at most wgMemory). Smaller layouts let more workgroups share an SM, which hides the
    * latency of their barrier-separated phases; wider ones stage more per barrier. Absent:

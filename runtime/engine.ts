@@ -129,8 +129,9 @@ export interface EngineOptions extends DeviceOptions {
    * also runs the stages whose subgroup-matrix lowering awaits a check on a GPU
    * (CodegenConfig.unverifiedFragments; for that check, not for use). stepColumns (any tier):
    * state columns per workgroup of the decode step, 8, 16, 32 (default) or 64
-   * (CodegenConfig.stepColumns). */
-  tuning?: { scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean; stepColumns?: number };
+   * (CodegenConfig.stepColumns). unrollStaging writes the tier's staging slots out one by one
+   * (CodegenConfig.unrollStaging). */
+  tuning?: { scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean; stepColumns?: number; unrollStaging?: boolean };
 }
 
 export interface VariantOptions {
@@ -258,6 +259,7 @@ export class VariantOp {
       ...(this.engine.tier !== 'f32' && this.engine.tuning.scalarLoads ? { scalarLoads: true as const } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.fragmentMemory !== undefined ? { fragmentMemory: this.engine.tuning.fragmentMemory } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.unverifiedFragments ? { unverifiedFragments: true as const } : {}),
+      ...(this.engine.tier !== 'f32' && this.engine.tuning.unrollStaging ? { unrollStaging: true as const } : {}),
       ...(this.engine.compactLoops ? { compactLoops: true as const } : {}),
     };
   }

@@ -1,5 +1,6 @@
 // What every generated kernel shares: the Params uniform, constants, bindings collected on use,
 // the role loads (the spec's expressions fused into index arithmetic) and gate-cumsum reads.
+import type { Unroll } from './staged.js';
 import type { Dim, ExprNode, Role, VariantDef } from '../../dsl/index.js';
 import { stableStringify } from '../../dsl/index.js';
 import { BINARY_WGSL, EXPR_HELPERS_WGSL, UNARY_WGSL, renderExpr, wgslFloat } from '../wgsl-expr.js';
@@ -66,6 +67,11 @@ export class KernelSource {
       }
     }
     return this.fragmentLayer;
+  }
+
+  /** The staging loops' unrolling (tuning knob unrollStaging), for emitF16Block's `unroll`. */
+  get stagingUnroll(): Unroll | undefined {
+    return this.cfg.unrollStaging && this.cfg.fragments ? { wg: this.workgroupSize, chunk: this.cfg.chunk } : undefined;
   }
 
   /** Whether buffer reads of a 4-aligned run of the last axis can be one vec4 load here. */

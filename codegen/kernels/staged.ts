@@ -17,9 +17,59 @@ export interface StagedLoad {
   readonly storeIndex: string;
   readonly valid: string;
   readonly store: (value: (name: string) => string) => string;
+  /** Emit the staging slots unrolled (named registers, no private array) for a workgroup of
+   * `wg` threads; `count` must then be a constant over C (the chunk). See Unroll. */
+  readonly unroll?: Unroll;
+}
+
+/** The tuning knob unrollStaging: a private array indexed in a loop stays in registers only if
+ * the driver unrolls the loop; written out per slot it needs no unrolling. `chunk` resolves C in
+ * the count. */
+export interface Unroll { readonly wg: number; readonly chunk: number }
+
+/** The count's value, where it is a product of integers and C (e.g. 'C * 128u'), else null. */
+function constantCount(count: string, chunk: number): number | null {
+  let v = 1;
+  for (const f of count.replace(/[()]/g, '').split('*').map((x) => x.trim())) {
+    if (f === 'C') v *= chunk;
+    else if (/^\d+u?$/.test(f)) v *= Number(f.replace('u', ''));
+    else return null;
+  }
+  return v;
+}
+
+/** The unrolled form of emitStagedLoad(4): slot k's value in its own variable. */
+function stagedUnrolled(s: StagedLoad, n: number, groups: number, four: boolean): string {
+  const t = four ? 'vec4<f32>' : 'f32';
+  const zero = four ? 'vec4<f32>(0.0)' : '0.0';
+  const decl: string[] = [];
+  const loads: string[] = [];
+  const stores: string[] = [];
+  for (let k = 0; k < n; k++) {
+    decl.push(...s.loads.map((l) => `var ${l.name}_v${k}: ${t};`));
+    loads.push(`{
+        let e = ${four ? `min(lid + ${k}u * WG, ${groups - 1}u) * 4u` : `min(lid + ${k}u * WG, ${groups - 1}u)`};
+        ${s.index}
+        ${s.loads.map((l) => `${l.name}_v${k} = ${l.expr};`).join('\n        ')}
+      }`);
+    const at = `lid + ${k}u * WG`;
+    stores.push(`${k * s.unroll!.wg + s.unroll!.wg <= groups ? '' : `if (${at} < ${groups}u) `}{
+        let e = ${four ? `(${at}) * 4u` : at};
+        ${s.storeIndex}
+        let valid = ${s.valid};
+        ${s.store((name) => `select(${zero}, ${name}_v${k}, valid)`)}
+      }`);
+  }
+  return `{
+      ${decl.join(' ')}
+      ${loads.join('\n      ')}
+      ${stores.join('\n      ')}
+    }`;
 }
 
 export function emitStagedLoad(s: StagedLoad): string {
+  const total = s.unroll ? constantCount(s.count, s.unroll.chunk) : null;
+  if (s.unroll && total !== null) return stagedUnrolled(s, Math.ceil(total / s.unroll.wg), total, false);
   const n = `((${s.count}) + WG - 1u) / WG`;
   return `{
       ${s.loads.map((l) => `var ${l.name}_v: array<f32, ${n}>;`).join(' ')}
@@ -43,6 +93,8 @@ export function emitStagedLoad(s: StagedLoad): string {
  * block's contiguous axis, `e` their first element's index, a multiple of 4), then stores their
  * lanes. `valid` holds for all four or none (the axis' extent is a multiple of 4). */
 export function emitStagedLoad4(s: StagedLoad): string {
+  const total = s.unroll ? constantCount(s.count, s.unroll.chunk) : null;
+  if (s.unroll && total !== null) return stagedUnrolled(s, Math.ceil(total / 4 / s.unroll.wg), total / 4, true);
   const groups = `((${s.count}) / 4u)`;
   const n = `(${groups} + WG - 1u) / WG`;
   return `{
@@ -91,6 +143,8 @@ export interface F16Block {
    * workgroup size: when a row's elements (or vec4 words) divide the workgroup, every slot of a
    * thread has the same columns and one value (vec4 value) per thread is kept, not one per slot. */
   readonly causal?: { readonly firstBad: string; readonly row: string; readonly perRow: number; readonly wg: number };
+  /** Unrolled staging slots (the tuning knob unrollStaging); not with `causal`. */
+  readonly unroll?: Unroll;
 }
 
 /** Staging slots per thread of a block: its loop trip count. */
@@ -148,6 +202,7 @@ export function emitF16Block(b: F16Block): string {
   if (b.wide) {
     return emitStagedLoad4({
       count: b.count, index: b.index(true), loads: [{ name: 'x', expr: b.wide }], storeIndex: b.storeIndex ?? '', valid: b.valid,
+      ...(b.unroll && !c ? { unroll: b.unroll } : {}),
       store: (v) => (!c ? storeF16x4(b.arr, b.at('e'), v('x')) : `{
           let xv = ${v('x')};
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(${NOT_FINITE_F16});
@@ -158,6 +213,7 @@ export function emitF16Block(b: F16Block): string {
   }
   return emitStagedLoad({
     count: b.count, index: b.index(false), loads: [{ name: 'x', expr: b.value }], storeIndex: b.storeIndex ?? '', valid: b.valid,
+    ...(b.unroll && !c ? { unroll: b.unroll } : {}),
     store: (v) => (!c ? `${b.arr}[${b.at('e')}] = f16(${v('x')});` : `{
           let xv = ${v('x')};
           let bad = (bitcast<u32>(xv) & 0x7fffffffu) > ${NOT_FINITE_F16};

@@ -43,6 +43,7 @@ ${ks.chunkMain(fr.builtins())}
   ${fr.declare('ls', p.fm, p.fn)}
   ${emitF16Block({
     count: `C * ${KF}u`,
+    unroll: ks.stagingUnroll,
     index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
     value: qs.value,
     wide: qs.wide,
@@ -51,6 +52,7 @@ ${ks.chunkMain(fr.builtins())}
   })}
   ${emitF16Block({
     count: `C * ${BV}u`,
+    unroll: ks.stagingUnroll,
     index: () => `let t = t0 + min(e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
     value: `${dO}[((b * P.T + t) * P.H + h) * VD + cg]`, wide: null,
     valid: `e / ${BV}u < rows && v0 + e % ${BV}u < VD`,

@@ -51,6 +51,7 @@ ${ks.chunkMain(fr.builtins())}
   for (var d0 = 0u; d0 < ${KF}u; d0 += ${SK}u) {
     ${emitF16Block({
     count: `${SK * BV}u`,
+    unroll: ks.stagingUnroll,
     index: () => `let d = min(d0 + e / ${BV}u, KD - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
     value: `${dhs}[((bh * P.NT + n) * KD + d) * VD + cg]`, wide: null,
     valid: `d0 + e / ${BV}u < KD && v0 + e % ${BV}u < VD`,

@@ -54,6 +54,7 @@ export function emitTcBwdInter(ks: KernelSource, fr: Fragments): string {
   const rowMap = grid.map;
   const leftBlock = (expr: string, at: number) => emitF16Block({
     count: `C * ${SV}u`,
+    unroll: ks.stagingUnroll,
     index: () => `let t = t0 + min(e / ${SV}u, rows - 1u); let c = min(c0 + e % ${SV}u, VD - 1u);`,
     value: expr, wide: null,
     valid: `e / ${SV}u < rows && c0 + e % ${SV}u < VD`,
@@ -61,6 +62,7 @@ export function emitTcBwdInter(ks: KernelSource, fr: Fragments): string {
   });
   const stateBlock = (buf: string, at: number) => emitF16Block({
     count: `${BK * SV}u`,
+    unroll: ks.stagingUnroll,
     index: () => `let d = min(k0 + e / ${SV}u, KD - 1u); let c = min(c0 + e % ${SV}u, VD - 1u);`,
     value: `${buf}[((bh * P.NT + n) * KD + d) * VD + c]`, wide: null,
     valid: `k0 + e / ${SV}u < KD && c0 + e % ${SV}u < VD`,

@@ -74,6 +74,7 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   const qs = scaledDecayedQuery(ks);
   const qBlock = splitF16Block({
     count: `C * ${KF}u`,
+    unroll: ks.stagingUnroll,
     index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
     value: qs.value,
     wide: qs.wide,
@@ -127,6 +128,7 @@ ${ks.sequenceMain(fr.builtins())}
     // do into workgroup memory (published by the barriers of the state's epilogue below).
     ${emitF16Block({
     count: `C * ${BV}u`,
+    unroll: ks.stagingUnroll,
     index: () => `let t = t0 + min(e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
     value: `${dO}[((b * P.T + t) * P.H + h) * VD + cg]`,
     wide: null,

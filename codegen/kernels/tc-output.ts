@@ -90,6 +90,7 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
   // V (V_new) in row slabs, the right operand of the masked A V: causal for non-finite values.
   const vBlock: F16Block = {
     count: `${SK * BV}u`,
+    unroll: ks.stagingUnroll,
     index: (four) => `let t = t0 + min(r0 + e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
     value,
     wide: value4,
@@ -120,6 +121,7 @@ ${ks.chunkMain(fr.builtins())}
   for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
     ${emitF16Block({
     count: `C * ${SK}u`,
+    unroll: ks.stagingUnroll,
     index: (four) => `let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(d0 + e % ${SK}u, KD - ${four ? 4 : 1}u);`,
     value: qs.value,
     wide: qs.wide,
@@ -128,6 +130,7 @@ ${ks.chunkMain(fr.builtins())}
   })}
     ${emitF16Block({
     count: `${SK * BV}u`,
+    unroll: ks.stagingUnroll,
     index: (four) => `let d = min(d0 + e / ${BV}u, KD - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
     value: `${hs}[((bh * P.NT + n) * KD + d) * VD + cg]`,
     wide: hs4 && `${hs4}[(((bh * P.NT + n) * KD + d) * VD + cg) >> 2u]`,

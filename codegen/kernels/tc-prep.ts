@@ -109,6 +109,7 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
     // non-finite values, as in the output stage.
     const xBlock: F16Block = {
       count: `${lay.SR * width}u`,
+      unroll: ks.stagingUnroll,
       index: (four) => `let t = t0 + min(r0 + e / ${width}u, rows - 1u); let d = min(${c0}u + e % ${width}u, ${dim} - ${four ? 4 : 1}u);`,
       value: `${beta}(b, t, h, 0u) * ${operand}`,
       wide: operand4 && `${beta}(b, t, h, 0u) * ${operand4}`,

@@ -101,6 +101,7 @@ function emitFactored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
   for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
     ${([[L, L4, sL], [R, R4, sR]] as const).map(([fn, fn4, at]) => emitF16Block({
     count: `C * ${SK}u`,
+    unroll: ks.stagingUnroll,
     index: (four) => `let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(d0 + e % ${SK}u, KD - ${four ? 4 : 1}u);`,
     value: `${fn}(b, t, h, d)`,
     wide: fn4 ? `${fn4}(b, t, h, d)` : null,
@@ -202,6 +203,7 @@ function emitAnchored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
   for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
     ${emitStagedLoad({
     count: `C * ${SK}u`,
+    unroll: ks.stagingUnroll,
     index: `let i = e / ${SK}u; let t = t0 + min(i, rows - 1u); let d = min(d0 + e % ${SK}u, KD - 1u);
         let ta = t0 + min(max(i / 16u, 1u) * 16u - 1u, rows - 1u);`,
     loads: [
@@ -215,6 +217,7 @@ function emitAnchored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
   })}
     ${anchoredRows ? emitStagedLoad({
     count: `${anchoredRows * SK}u`,
+    unroll: ks.stagingUnroll,
     index: `let ra = e / ${SK}u; let aI = ${anchorOf('ra')}; let j = ra - 8u * aI * (aI - 1u);
         let t = t0 + min(j, rows - 1u); let ta = t0 + min(aI * 16u - 1u, rows - 1u); let d = min(d0 + e % ${SK}u, KD - 1u);`,
     loads: [{ name: 'ka', expr: `${R}(b, t, h, d) * exp2(${g('ta', 'd')} - ${g('t', 'd')})` }],

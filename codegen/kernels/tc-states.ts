@@ -104,6 +104,7 @@ ${ks.chunkMainXY()}
   ${emitDecayedKeys(ks)}
   ${emitF16Block({
     count: `C * ${VF}u`,
+    unroll: ks.stagingUnroll,
     index: (four) => `let t = t0 + min(e / ${VF}u, rows - 1u); let c = min(e % ${VF}u, VD - ${four ? 4 : 1}u);`,
     value: `${ks.role('v')}(b, t, h, c)`,
     wide: v4 && `${v4}(b, t, h, c)`,
@@ -126,6 +127,7 @@ export function emitDecayedKeys(ks: KernelSource): string {
   // Loads first, branch-free at clamped indices, then the masked stores.
   return emitF16Block({
     count: `C * ${KF}u`,
+    unroll: ks.stagingUnroll,
     index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
     value: `${ks.role('k')}(b, t, h, d)${decay}`,
     wide: k4 && `${k4}(b, t, h, d)${decay4}`,

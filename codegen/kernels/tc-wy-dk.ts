@@ -54,6 +54,7 @@ function operands(ks: KernelSource, fr: Fragments, lay: WyDkLayout) {
     const [ie, re] = order === 'ir' ? ['e / C', 'e % C'] : ['e % C', 'e / C'];
     return emitF16Block({
       count: `${C * C}u`,
+      unroll: ks.stagingUnroll,
       index: () => `let i = min(${ie}, rows - 1u); let r = min(${re}, rows - 1u);`,
       value, wide: null,
       valid: `${ie} < rows && ${re} < rows && ${keep(ie, re)}`,
@@ -63,6 +64,7 @@ function operands(ks: KernelSource, fr: Fragments, lay: WyDkLayout) {
   // A C x BK right operand from token row rr and key column x.
   const right = (value: string, wide: string | null) => emitF16Block({
     count: `${C * BK}u`,
+    unroll: ks.stagingUnroll,
     index: (four) => `let rr = min(e / ${BK}u, rows - 1u); let t = t0 + rr; let x = min(k0 + e % ${BK}u, KD - ${four ? 4 : 1}u);`,
     value, wide,
     valid: `e / ${BK}u < rows && k0 + e % ${BK}u < KD`,

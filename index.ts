@@ -1,6 +1,8 @@
 // lae: the linear attention engine for WebGPU.
 export * from './dsl/index.js';
-export { VARIANTS, VARIANT_NAMES, mamba2Ssd, type VariantName, type Mamba2SsdOptions } from './variants/index.js';
+export {
+  VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES, mamba2Ssd, type VariantName, type TokenSequentialVariantName, type Mamba2SsdOptions,
+} from './variants/index.js';
 export { planForward, planBackward, type KernelPlan, type CodegenConfig, type ForwardMode } from './codegen/index.js';
 export { createEngine, Engine, VariantOp, EngineError, type EngineOptions, type VariantOptions, type ForwardOptions, type ForwardResult, type BackwardOptions, type PreparedForward,
   type StepOptions, type EncodeForwardOptions, type EncodeBackwardOptions, type EncodeStepOptions,

@@ -2,6 +2,7 @@
 // arithmetic ceiling, at the seed shapes. GPU work only: inputs are uploaded once, then R
 // forwards go in one command buffer and the wall time to completion is divided by R.
 import type { Engine } from '../runtime/engine.js';
+import { hasChunkedForm } from '../codegen/index.js';
 import { sampleInputs } from '../runtime/sample.js';
 import { VARIANT_NAMES, VARIANTS, type VariantName } from '../variants/index.js';
 import type { ProblemSize, VariantDef } from '../dsl/index.js';
@@ -20,7 +21,8 @@ export interface BenchRow {
   variant: string;
   dtype: StorageDtype;
   B: number; H: number; T: number; K: number; V: number;
-  chunkedMs: number;
+  /** null for a spec without a chunked form (rwkv7, rwkv4: token by token only). */
+  chunkedMs: number | null;
   recurrentMs: number | null;
   gflop: number;
   tflops: number;
@@ -36,6 +38,8 @@ export interface BenchRow {
  * rule's K K^T, inverse, W, U and W S_n per token and head. */
 export function forwardFlops(def: VariantDef, s: ProblemSize, C: number): number {
   let perToken = 4 * s.K * s.V + C * (s.K + s.V);
+  // The generalized delta rule's a^T S and b (a^T S)^T, token by token.
+  if (def.correction === 'dplr') perToken += 4 * s.K * s.V;
   if (def.correction === 'delta') perToken += C * s.K + C * C / 3 + C * (s.K + s.V) + 2 * s.K * s.V;
   return perToken * s.B * s.H * s.T;
 }
@@ -104,6 +108,20 @@ export async function benchForward(engine: Engine, opts: BenchOptions = {}): Pro
       const op = engine.variant(name);
       const inputs = sampleInputs(op.def, shape, 3, true);
       const dtypes = allDtypes(op.def, opts.dtype);
+      if (!hasChunkedForm(op.def)) {
+        // Token by token only: the one forward it has, timed like the others' chunked one.
+        const rec = await op.prepareForward(inputs, { ...shape, mode: 'recurrent', dtypes });
+        const ms = await timeRun(rec, opts.repeat ?? 10, opts.samples ?? 7, undefined, gpuTimer);
+        rec.destroy();
+        const flops = forwardFlops(op.def, shape, 1);
+        const row: BenchRow = {
+          variant: name, dtype: opts.dtype ?? 'f32', ...shape, chunkedMs: null, recurrentMs: ms, gflop: flops / 1e9,
+          tflops: flops / (ms * 1e-3) / 1e12, ceilingMs: flops / (WGSL_F32_CEILING_TFLOPS * 1e12) * 1e3, speedupVsRecurrent: null, flaMs: null,
+        };
+        rows.push(row);
+        opts.log?.(formatRow(row));
+        continue;
+      }
       const chunked = await op.prepareForward(inputs, { ...shape, chunkSize: chunk, dtypes });
       const chunkedMs = await timeRun(chunked, opts.repeat ?? 10, opts.samples ?? 7, undefined, gpuTimer);
       let kernels: Record<string, number> | undefined;
@@ -146,7 +164,7 @@ export function formatRow(r: BenchRow): string {
   const f = (x: number | null, d = 3) => (x === null ? '-' : x.toFixed(d));
   return `| ${r.variant} | ${r.B},${r.H},${r.T},${r.K},${r.V} | ${f(r.chunkedMs)} | ${f(r.recurrentMs)} | ` +
     `${r.speedupVsRecurrent === null ? '-' : `${r.speedupVsRecurrent.toFixed(1)}x`} | ${r.tflops.toFixed(2)} | ` +
-    `${(100 * r.ceilingMs / r.chunkedMs).toFixed(1)}% | ${r.flaMs === null ? '-' : `${f(r.flaMs)} (${r.flaCard})`} | ${r.flaMs ? `${(r.chunkedMs / r.flaMs).toFixed(1)}x` : '-'} |` +
+    `${(100 * r.ceilingMs / (r.chunkedMs ?? r.recurrentMs!)).toFixed(1)}% | ${r.flaMs === null ? '-' : `${f(r.flaMs)} (${r.flaCard})`} | ${r.flaMs && r.chunkedMs !== null ? `${(r.chunkedMs / r.flaMs).toFixed(1)}x` : '-'} |` +
     (r.kernels ? ` ${Object.entries(r.kernels).map(([k, ms]) => `${k} ${ms.toFixed(3)}`).join(', ')} |` : '');
 }
 

@@ -6,9 +6,9 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join, resolve } from 'node:path';
 import { Project, VariableDeclarationKind, type SourceFile } from 'ts-morph';
 import type { VariantDef } from '../dsl/index.js';
-import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
+import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  CHUNK_SIZES, DEFAULT_LIMITS, FRAGMENT_LOWERINGS, kernelUsage, maxChunkFor, planBackward, planForward, planStep, WG_MEMORY_TIERS,
+  CHUNK_SIZES, DEFAULT_LIMITS, FRAGMENT_LOWERINGS, hasChunkedForm, kernelUsage, maxChunkFor, planBackward, planForward, planStep, WG_MEMORY_TIERS,
   type ChunkSize, type ForwardMode, type FragmentLowering, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { loadSpecFile, packageRoot } from './load-spec.js';
@@ -50,11 +50,12 @@ export class GenError extends Error {
 
 /** A built-in variant by name, else a spec file by path. */
 export async function resolveVariant(variant: string): Promise<VariantDef> {
-  const builtin = (VARIANTS as Record<string, VariantDef>)[variant];
-  if (builtin && Object.prototype.hasOwnProperty.call(VARIANTS, variant)) return builtin;
+  for (const table of [VARIANTS, TOKEN_SEQUENTIAL_VARIANTS] as Record<string, VariantDef>[]) {
+    if (Object.prototype.hasOwnProperty.call(table, variant)) return table[variant]!;
+  }
   const isFile = existsSync(variant) && statSync(variant).isFile();
   if (/\.[mc]?ts$/.test(variant) || isFile) return loadSpecFile(variant);
-  throw new GenError(`unknown variant '${variant}'; built-in variants: ${VARIANT_NAMES.join(', ')}; ` +
+  throw new GenError(`unknown variant '${variant}'; built-in variants: ${[...VARIANT_NAMES, ...TOKEN_SEQUENTIAL_NAMES].join(', ')}; ` +
     'or give the path of a .ts spec file whose default export is defineVariant({...})');
 }
 
@@ -86,7 +87,13 @@ export function genPlans(def: VariantDef, opts: Omit<GenOptions, 'variant' | 'ou
   if (chunk > maxChunkFor(wgMemory)) {
     throw new GenError(`chunks of ${chunk} need 32768 bytes of workgroup memory, past the ${wgMemory} asked for: use --chunk ${maxChunkFor(wgMemory)}, or --wg-memory 32768 (the device must then grant it: the module's REQUIRED_LIMITS)`);
   }
-  const modes: ForwardMode[] = genMode === 'both' ? ['chunked', 'recurrent'] : [genMode];
+  // A spec without a chunked form (the generalized delta rule, the normalized form) has the
+  // token-sequential forward and the step only: its backward follows that forward, which the
+  // generated module's backward call does not do yet, so the module leaves it out.
+  if (!hasChunkedForm(def) && genMode === 'chunked') {
+    throw new GenError(`variant '${def.name}' (correction '${def.correction}', normalize '${def.normalize}') has no chunked forward yet; use --mode recurrent`);
+  }
+  const modes: ForwardMode[] = !hasChunkedForm(def) ? ['recurrent'] : genMode === 'both' ? ['chunked', 'recurrent'] : [genMode];
   const cfg = { K, V, chunk, wgMemory, ...(opts.varlen ? { varlen: true as const } : {}), ...(opts.tensorCores ? { fragments: opts.tensorCores } : {}),
     ...(opts.compactLoops ? { compactLoops: true as const } : {}) };
   const plans = [

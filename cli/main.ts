@@ -2,8 +2,8 @@
 // lae: list variants, generate kernels, run the demo and the benchmarks.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
-import { describeRoles } from '../dsl/index.js';
+import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
+import { describeRoles, type VariantDef } from '../dsl/index.js';
 import { createEngine } from '../runtime/engine.js';
 import { benchForward, SEED_SHAPES, TABLE_HEADER } from '../bench/forward.js';
 import { benchTrain, TRAIN_HEADER } from '../bench/backward.js';
@@ -53,10 +53,15 @@ const tensorCoresList = (v: string) => v.split(',').map(tensorCoresArg);
 const program = new Command('lae').description('the linear attention engine for WebGPU');
 
 program.command('list').description('list the built-in variants').action(() => {
-  for (const name of VARIANT_NAMES) {
-    const d = VARIANTS[name];
+  const line = (name: string, d: VariantDef) => {
     const roles = Object.entries(describeRoles(d)).map(([r, e]) => `${r}=${e}`).join(' ');
-    console.log(`${name.padEnd(17)} decay=${d.decay.padEnd(8)} correction=${d.correction.padEnd(5)} bonus=${d.bonus.padEnd(4)} ${roles}`);
+    return `${name.padEnd(17)} decay=${d.decay.padEnd(8)} correction=${d.correction.padEnd(5)} bonus=${d.bonus.padEnd(4)} ${roles}`;
+  };
+  for (const name of VARIANT_NAMES) console.log(line(name, VARIANTS[name]));
+  console.log('token by token (no chunked forward yet):');
+  for (const name of TOKEN_SEQUENTIAL_NAMES) {
+    const d = TOKEN_SEQUENTIAL_VARIANTS[name];
+    console.log(`${line(name, d)}${d.normalize === 'exp' ? ' normalize=exp' : ''}`);
   }
 });
 

@@ -9,7 +9,10 @@
 //   wy*                     the WY backward (delta rule): dk, dv, dbeta
 //   bwdGate                 dg by reverse in-chunk cumsum
 //   chain                   per input: role gradients -> input gradient, through diff()
-import type { VariantDef, Dim } from '../dsl/index.js';
+// The generalized delta rule (correction 'dplr') has no chunked form yet: its backward follows
+// the token-sequential forward with dplrBwdCols, dplrBwdRows, dplrBwdSplit (kernels/dplr-bwd.ts),
+// then the same chain kernels.
+import { stateColumns, type VariantDef, type Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
 import {
   emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdChunkEnd, CHUNK_END_ROWS, emitBwdBonus, dqkAsMatmuls,
@@ -27,11 +30,13 @@ import { emitBwdStateScan } from './kernels/state-scan.js';
 import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitBwdGate } from './kernels/bwd-gate.js';
+import { emitDplrBwdColumns, emitDplrBwdRows, emitDplrBwdSplit, DPLR_KEY_ROLES } from './kernels/dplr-bwd.js';
+import { emitNormalizedBwd, emitNormalizedBwdSplit, NORMALIZED_GRAD_ROLES } from './kernels/normalized-bwd.js';
 import { emitNormBwd } from './kernels/l2norm.js';
 import { emitGateBwd } from './kernels/bwd-gate-out.js';
 import { emitChain, chainGrid, chainReduces, chainParted, emitChainFinish, chainFinishGrid, gradientAlias, CHAIN_PARTS } from './kernels/bwd-chain.js';
 import {
-  chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
+  ConfigError, chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
 } from './plan.js';
 
 /** Tensor-core backward stages written but not yet checked on a GPU's subgroup-matrix lowering
@@ -75,6 +80,18 @@ const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: Cod
 /** The backward's stages for a variant, in dispatch order (chain kernels follow, one per input);
  * the tier (cfg) may fuse some. */
 export function backwardStages(def: VariantDef, cfg?: CodegenConfig): KernelStage[] {
+  if (def.correction === 'dplr') {
+    if (def.roles.outputGate) {
+      throw new ConfigError(`variant '${def.name}': the backward of the generalized delta rule (correction 'dplr') does not take an outputGate yet; apply the gate outside lae`);
+    }
+    return ['dplrBwdCols', 'dplrBwdRows', 'dplrBwdSplit', ...(def.l2norm.length ? (['normBwd'] as const) : [])];
+  }
+  if (def.normalize === 'exp') {
+    if (def.roles.outputGate) {
+      throw new ConfigError(`variant '${def.name}': the normalized form's backward does not take an outputGate yet; apply the gate outside lae`);
+    }
+    return ['normalizedBwd', 'normalizedBwdSplit', ...(def.l2norm.length ? (['normBwd'] as const) : [])];
+  }
   const wyX2 = !(cfg && fragmentWyDk(def, cfg));
   const delta = def.correction === 'delta';
   return [
@@ -95,7 +112,23 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
   const { K, V, chunk: C } = cfg;
   const DG = def.decay === 'diagonal' ? K : 1;
   const s = (name: string, elems: SizeExpr): BufferDecl => ({ name, kind: 'scratch', elems });
-  const out: BufferDecl[] = [
+  const out: BufferDecl[] = def.normalize === 'exp' ? [
+    { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
+    { name: 'dht', kind: 'state-in', elems: ['SH', K, stateColumns(def, V)] },
+    // The state before each token; the role gradients in one buffer, then split.
+    s('nstate', ['B', 'T', 'H', 3]), s('grad_all', [NORMALIZED_GRAD_ROLES.length, 'B', 'T', 'H']),
+    s('grad_q', ['B', 'T', 'H', K]), s('grad_k', ['B', 'T', 'H', K]), s('grad_v', ['B', 'T', 'H', V]),
+    ...(def.decay !== 'none' ? [s('grad_logDecay', ['B', 'T', 'H', DG])] : []),
+    ...(def.bonus === 'u' ? [s('grad_u', ['B', 'T', 'H', K])] : []),
+  ] : def.correction === 'dplr' ? [
+    { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
+    { name: 'dht', kind: 'state-in', elems: ['SH', K, V] },
+    // sa and dsa per token; S and dS at each chunk's boundary; a chunk's rows of S_{t-1}.
+    s('sad', [2, 'B', 'T', 'H', V]), s('hsd', ['SH', 'NT', 2, K, V]), s('srows', ['SH', C, K, V]),
+    s('grad_keys', [DPLR_KEY_ROLES.length, 'B', 'T', 'H', K]),
+    ...DPLR_KEY_ROLES.map((r) => s(`grad_${r}`, ['B', 'T', 'H', K])), s('grad_v', ['B', 'T', 'H', V]),
+    ...(def.decay !== 'none' ? [s('grad_logDecay', ['B', 'T', 'H', DG])] : []),
+  ] : [
     { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
     { name: 'dht', kind: 'state-in', elems: ['SH', K, V] },
     s('aqk', ['BH', 'NT', C * C]), s('daqk', ['BH', 'NT', C * C]), s('dhs', ['BH', 'NT', K, V]),
@@ -105,12 +138,12 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
     ...(def.correction === 'delta' ? [] : [s('dvl', ['BH', 'T', V])]),
     s('grad_q', ['B', 'T', 'H', K]), s('grad_k', ['B', 'T', 'H', K]), s('grad_v', ['B', 'T', 'H', V]),
   ];
-  if (def.decay !== 'none') out.push(s('dbq', ['BH', 'T', K]), s('dbk', ['BH', 'T', K]), s('grad_logDecay', ['B', 'T', 'H', DG]));
+  if (def.decay !== 'none' && def.correction !== 'dplr' && def.normalize !== 'exp') out.push(s('dbq', ['BH', 'T', K]), s('dbk', ['BH', 'T', K]), s('grad_logDecay', ['B', 'T', 'H', DG]));
   if (def.correction === 'delta') {
     out.push(s('dvv', ['BH', 'T', V]), s('dtm', ['BH', 'NT', C * C]), s('mtm', ['BH', 'NT', C * C]),
       s('x1', ['BH', 'T', V]), s('x2', ['BH', 'T', K]), s('grad_beta', ['B', 'T', 'H']));
   }
-  if (def.bonus === 'u') out.push(s('grad_u', ['B', 'T', 'H', K]));
+  if (def.bonus === 'u' && def.normalize !== 'exp') out.push(s('grad_u', ['B', 'T', 'H', K]));
   if (def.roles.outputGate) out.push(s('dog', ['B', 'T', 'H', V]), s('grad_outputGate', ['B', 'T', 'H', V]));
   for (const i of def.inputs) {
     if (chainParted(i.dims)) out.push(s(`part_${i.name}`, [...i.dims.map((d) => dimSize(d, cfg)), CHAIN_PARTS]));
@@ -120,7 +153,7 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
     const alias = gradientAlias(def, cfg, i.name);
     out.push({ name: `grad_in_${i.name}`, kind: 'output', elems: i.dims.map((d) => dimSize(d, cfg)), ...(alias ? { aliasOf: `grad_${alias}` } : {}) });
   }
-  out.push({ name: 'dh0', kind: 'output', elems: ['SH', K, V] });
+  out.push({ name: 'dh0', kind: 'output', elems: ['SH', K, stateColumns(def, V)] });
   return out;
 }
 
@@ -193,6 +226,16 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       const BV = duTileV(tiles.VP);
       const tx = Math.min(16, BV);
       add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.V / BV)], ['NT'], ['BH']], emitBwdDu, tx);
+    } else if (stage === 'normalizedBwd') {
+      add(stage, name, 1, [[1], ['SH'], [1]], emitNormalizedBwd);
+    } else if (stage === 'normalizedBwdSplit') {
+      add(stage, name, 1, [[1], ['T'], ['BH']], emitNormalizedBwdSplit);
+    } else if (stage === 'dplrBwdCols') {
+      add(stage, name, tiles.recurrentBV, [[Math.ceil(cfg.V / tiles.recurrentBV)], ['SH'], [1]], emitDplrBwdColumns);
+    } else if (stage === 'dplrBwdRows') {
+      add(stage, name, tiles.KP, [[1], ['SH'], [1]], emitDplrBwdRows);
+    } else if (stage === 'dplrBwdSplit') {
+      add(stage, name, 64, [[Math.ceil(cfg.K / 64)], ['T'], ['BH']], emitDplrBwdSplit);
     } else if (stage === 'gateBwd') {
       add(stage, name, 64, [[Math.ceil(cfg.V / 64)], ['T'], ['BH']], emitGateBwd);
     } else if (stage === 'normBwd') {

@@ -7,7 +7,7 @@
 //     copied by packIn kernels into one buffer of u32 words, which the kernel binds once and reads
 //     through pk_<name>(i) (a bitcast for f32 words). Offsets follow from the Params uniform.
 // Kernels that fit are left as they are, so the common plans carry neither copy.
-import type { VariantDef } from '../dsl/index.js';
+import { stateColumns, type VariantDef } from '../dsl/index.js';
 import { KernelSource, wgslVar } from './kernels/common.js';
 import { DEFAULT_LIMITS } from './check.js';
 import type { BindingDecl, BufferDecl, CodegenConfig, KernelDecl, SizeExpr, SizeSym, Tiles } from './plan.js';
@@ -153,11 +153,11 @@ export function fitStorageLimit(def: VariantDef, cfg: CodegenConfig, tiles: Tile
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let e = wid.x * WG + lid;
-  if (P.has_h0 == 0u || e >= KD * VD) { return; }
-  let at = wid.y * KD * VD + e;
+  if (P.has_h0 == 0u || e >= KD * ${def.normalize === 'exp' ? 'SV' : 'VD'}) { return; }
+  let at = wid.y * KD * ${def.normalize === 'exp' ? 'SV' : 'VD'} + e;
   ${ht}[at] = ${h0}[at];
 }`;
-    }, [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]]));
+    }, [[Math.ceil((cfg.K * stateColumns(def, cfg.V)) / 256)], ['SH'], [1]]));
     packAt++;
   }
 

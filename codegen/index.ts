@@ -1,6 +1,6 @@
 // codegen's entry: a VariantDef and a config in, a KernelPlan (kernels with WGSL) out.
 import type { VariantDef } from '../dsl/index.js';
-import { stableStringify } from '../dsl/index.js';
+import { stableStringify, stateColumns } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
 import { emitPrep } from './kernels/prep.js';
 import { emitDeltaScan } from './kernels/delta-scan.js';
@@ -8,6 +8,7 @@ import { emitChunkState } from './kernels/chunk-state.js';
 import { emitStateScan } from './kernels/state-scan.js';
 import { emitOutput } from './kernels/output.js';
 import { emitRecurrent } from './kernels/recurrent.js';
+import { emitNormalizedRecurrent } from './kernels/normalized.js';
 import { emitStep, stepLayout, STEP_WG } from './kernels/step.js';
 import { emitPackOut } from './kernels/pack.js';
 import { emitL2norm } from './kernels/l2norm.js';
@@ -18,7 +19,7 @@ import { emitTcPrep } from './kernels/tc-prep.js';
 import { backwardBuffers, emitBackwardKernels } from './backward.js';
 import { fitStorageLimit } from './fit.js';
 import {
-  chooseTiles, normStages, normBuffers, type ForwardStage, forwardStages, scratchBuffers, validateConfig,
+  ConfigError, chooseTiles, normStages, normBuffers, type ForwardStage, forwardStages, scratchBuffers, validateConfig,
   type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
 } from './plan.js';
 
@@ -45,10 +46,20 @@ export interface KernelPlan {
 
 const EMITTERS: Partial<Record<KernelStage, (ks: KernelSource) => string>> = {
   l2norm: emitL2norm, prep: emitPrep, chunkState: emitChunkState, stateScan: emitStateScan, deltaScan: emitDeltaScan,
-  output: emitOutput, recurrent: emitRecurrent, step: emitStep, stepPool: emitStep, packOut: emitPackOut,
+  output: emitOutput, recurrent: emitTokenSequential, step: emitStepStage, stepPool: emitStepStage, packOut: emitPackOut,
 };
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+function emitTokenSequential(ks: KernelSource): string {
+  return ks.def.normalize === 'exp' ? emitNormalizedRecurrent(ks) : emitRecurrent(ks);
+}
+
+/** The decode step: step.ts's kernel, or for the forms it does not take (the generalized delta
+ * rule, the normalized form) their token-sequential kernel with the state in place. */
+function emitStepStage(ks: KernelSource): string {
+  return hasChunkedForm(ks.def) ? emitStep(ks) : emitTokenSequential(ks);
+}
 
 /** Stages the tensor-core tier writes on the fragment layer; the others are the f32 tier's. Its
  * prep writes the state walk's f16 operands (and, for the delta rule, the WY factors). */
@@ -105,7 +116,9 @@ function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Ti
     case 'packOut': return { wg: 64, wgX: 1, grid: [[ceilDiv(Math.ceil(cfg.V / 2), 64)], ['T'], ['BH']] };
     case 'recurrent': return { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['SH'], [1]] };
     case 'step':
-    case 'stepPool': return { wg: STEP_WG, wgX: 1, grid: [[ceilDiv(cfg.V, stepLayout(def, cfg).BV)], ['SH'], [1]] };
+    case 'stepPool': return hasChunkedForm(def)
+      ? { wg: STEP_WG, wgX: 1, grid: [[ceilDiv(cfg.V, stepLayout(def, cfg).BV)], ['SH'], [1]] }
+      : { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['SH'], [1]] };
   }
 }
 
@@ -138,9 +151,9 @@ function sequenceTables(cfg: CodegenConfig, mode: ForwardMode | StepMode): Buffe
 function forwardBuffers(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode): BufferDecl[] {
   return [
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
-    { name: 'h0', kind: 'state-in', elems: ['SH', cfg.K, cfg.V] },
+    { name: 'h0', kind: 'state-in', elems: ['SH', cfg.K, stateColumns(def, cfg.V)] },
     { name: 'o', kind: 'output', elems: ['B', 'T', 'H', cfg.V] },
-    { name: 'ht', kind: 'output', elems: ['SH', cfg.K, cfg.V] },
+    { name: 'ht', kind: 'output', elems: ['SH', cfg.K, stateColumns(def, cfg.V)] },
     ...sequenceTables(cfg, mode),
     ...(cfg.outputDtype ? [{ name: 'o_packed', kind: 'output', elems: ['B', 'T', 'H', Math.ceil(cfg.V / 2)] } as BufferDecl] : []),
     ...normBuffers(def),
@@ -159,6 +172,9 @@ function fit(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, mode: string, ke
 
 export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
   validateConfig(cfg);
+  if (mode === 'chunked' && !hasChunkedForm(def)) {
+    throw new ConfigError(`variant '${def.name}' (correction '${def.correction}') has no chunked forward yet; use mode 'recurrent' (the token-sequential kernel)`);
+  }
   const tiles = chooseTiles(cfg, def);
   const pack: ForwardStage[] = cfg.outputDtype ? ['packOut'] : [];
   const { kernels, buffers } = fit(def, cfg, tiles, mode,
@@ -167,14 +183,32 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
 }
 
+/** Whether a spec has the chunked forward; the generalized delta rule and the normalized form
+ * run token by token. */
+export function hasChunkedForm(def: VariantDef): boolean {
+  return def.correction !== 'dplr' && def.normalize !== 'exp';
+}
+
+/** Whether a spec has a backward at these head dims: the normalized form's takes K = V = 1 only
+ * (RWKV-4's channels as heads). */
+export function hasBackward(def: VariantDef, dims: { K: number; V: number }): boolean {
+  return def.normalize !== 'exp' || (dims.K === 1 && dims.V === 1);
+}
+
 /** The decode step: T (= N tokens per sequence) steps of the recurrence from `state`, which is
  * updated in place; with 'stepPool', sequence b's state is slot idx[b] of a pool. One kernel
  * (codegen/kernels/step.ts; the L2 norms are fused into it), then the 16-bit packing of o if
- * asked for. */
+ * asked for. The token-sequential forms step with their forward's kernel instead (after the
+ * L2-norm stage, as their forward), f32 state only. */
 export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = 'step'): KernelPlan {
   validateConfig(cfg);
+  const own = !hasChunkedForm(def);
+  if (own && cfg.stateDtype !== undefined) {
+    throw new ConfigError(`variant '${def.name}' (correction '${def.correction}', normalize '${def.normalize}') steps an f32 state only; stateDtype ${JSON.stringify(cfg.stateDtype)} is for step.ts's kernel`);
+  }
   const tiles = chooseTiles(cfg, def);
-  const { kernels, buffers } = fit(def, cfg, tiles, mode, emitKernels(def, cfg, tiles, [mode, ...(cfg.outputDtype ? ['packOut' as const] : [])]), [
+  const { kernels, buffers } = fit(def, cfg, tiles, mode, emitKernels(def, cfg, tiles, [...(own ? normStages(def) : []), mode, ...(cfg.outputDtype ? ['packOut' as const] : [])]), [
+    ...(own ? normBuffers(def) : []),
     ...def.inputs.map((i): BufferDecl => ({ name: `in_${i.name}`, kind: 'input', elems: [] })),
     { name: 'state', kind: 'state-inout', elems: [] },
     ...(mode === 'stepPool' ? [{ name: 'idx', kind: 'indices', elems: ['S'] } as BufferDecl] : []),
@@ -189,9 +223,12 @@ export function planStep(def: VariantDef, cfg: CodegenConfig, mode: StepMode = '
  * (inputs, hs, gcum, w, u, vnew, tmat, ht) by name, and writing `grad_in_<input>` and dh0. */
 export function planBackward(def: VariantDef, cfg: CodegenConfig): KernelPlan {
   validateConfig(cfg);
+  if (!hasBackward(def, cfg)) {
+    throw new ConfigError(`variant '${def.name}': the normalized form's backward (normalize 'exp') takes K = V = 1 for now (RWKV-4: channels as heads), got K = ${cfg.K}, V = ${cfg.V}`);
+  }
   const tiles = chooseTiles(cfg, def);
   const { kernels, buffers } = fit(def, cfg, tiles, 'backward', emitBackwardKernels(def, cfg, tiles), backwardBuffers(def, cfg),
-    forwardBuffers(def, cfg, 'chunked').map((b) => (b.kind === 'input' ? b : { ...b, kind: 'forward' as const })));
+    forwardBuffers(def, cfg, hasChunkedForm(def) ? 'chunked' : 'recurrent').map((b) => (b.kind === 'input' ? b : { ...b, kind: 'forward' as const })));
   return { variant: def.name, specHash: def.hash, mode: 'backward', config: cfg, tiles, key: planKey(def, cfg, 'backward'), buffers, kernels };
 }
 export { checkPlan, checkLimits, kernelUsage, workgroupBytes, DEFAULT_LIMITS, type DeviceLimits, type KernelUsage, type LimitName, type LimitViolation } from './check.js';

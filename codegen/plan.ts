@@ -107,6 +107,10 @@ export const KERNEL_STAGES = [
   'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdChunkState', 'bwdStateScan', 'bwdDu', 'bwdInter', 'bwdDScores', 'bwdChunkEnd', 'bwdDq', 'bwdDk', 'bwdBonus',
   // Copies that fit a plan into 8 storage buffers per kernel (codegen/fit.ts).
   'stateInit', 'packIn',
+  // The generalized delta rule's token-sequential backward (kernels/dplr-bwd.ts).
+  'dplrBwdCols', 'dplrBwdRows', 'dplrBwdSplit',
+  // The normalized form's (kernels/normalized-bwd.ts).
+  'normalizedBwd', 'normalizedBwdSplit',
   'gateBwd', 'bwdSeed', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
 ] as const;
 export type KernelStage = (typeof KERNEL_STAGES)[number];
@@ -128,7 +132,7 @@ export interface Tiles {
   readonly scanBV: number;
   readonly stateBV: number;
   readonly outBV: number;
-  /** V columns per workgroup of the token-sequential kernel. */
+  /** V columns per workgroup of the token-sequential kernel (all of them for the normalized form). */
   readonly recurrentBV: number;
   /** K-slab width staged per step of the output kernel's matmuls, and of the WY prep's scores. */
   readonly slab: number;
@@ -165,7 +169,9 @@ export function chooseTiles(cfg: CodegenConfig, def: VariantDef): Tiles {
     // The C x C scores are recomputed once per V tile, so the widest tile that fits wins:
     // 128 columns need about 37 KiB of workgroup memory, 64 fit in 32 KiB.
     outBV: Math.min(VP, budget >= 49152 ? 128 : 64),
-    recurrentBV: Math.min(VP, 32),
+    // The normalized form shares its denominator and maximum columns between all of a head's
+    // columns: one workgroup per head, so its in-place step reads them before they are written.
+    recurrentBV: def.normalize === 'exp' ? VP : Math.min(VP, 32),
     slab: 8,
     prepSlab,
     // Measured on the H100 (delta_rule, kda at T=4096): 8 x 8 beat 16 and 32; the scan is

@@ -24,10 +24,15 @@ export function stridesOf(dims: readonly Dim[], size: ProblemSize): Record<Dim, 
   return s;
 }
 
+/** Columns of a state row: V, or V + 2 for the normalized form (its denominator and running
+ * maximum follow the numerator's V columns). */
+export const stateColumns = (def: VariantDef, V: number) => (def.normalize === 'exp' ? V + 2 : V);
+
 /** Shape of h0/ht in the variant's state layout. */
 export function stateShape(def: VariantDef, size: ProblemSize): number[] {
   const S = stateRows(size);
-  return def.stateLayout === 'kv' ? [S, size.H, size.K, size.V] : [S, size.H, size.V, size.K];
+  const V = stateColumns(def, size.V);
+  return def.stateLayout === 'kv' ? [S, size.H, size.K, V] : [S, size.H, V, size.K];
 }
 
 /** Inputs read only by the q and k roles: with grouped heads they have H / G heads. */

@@ -8,21 +8,31 @@ export const DIMS: readonly Dim[] = ['B', 'T', 'H', 'K', 'V'];
 /** How the state decays per step: not at all, by a per-(token, head) scalar, by a per-head
  * constant (retention), or per key dimension (GLA, KDA, RWKV6). */
 export type DecayKind = 'none' | 'scalar' | 'fixed' | 'diagonal';
-/** Rank-1 delta-rule correction of the state (DeltaNet family). */
-export type CorrectionKind = 'none' | 'delta';
+/** How the state is corrected per step, besides the k v^T write: not at all; the delta rule's
+ * rank-1 correction (DeltaNet family: beta); or the generalized delta rule, a diagonal plus
+ * low-rank transition (FLA's DPLR, RWKV-7: S_t = (D_t + b_t a_t^T) S_{t-1} + k_t v_t^T). */
+export type CorrectionKind = 'none' | 'delta' | 'dplr';
 /** RWKV6's bonus: the output reads `S_{t-1} + diag(u) k v^T`; the state update comes after. */
 export type BonusKind = 'none' | 'u';
+/** The normalized form (RWKV-4's wkv, FLA's normalize=True in exponent space): 'exp' makes the
+ * key a log-weight, accumulated as exp(k) into the numerator state S (times v) and into a
+ * denominator state z (alone), and o = scale (q^T S) / (q^T z). Each key row keeps a running
+ * maximum p of its exponents and S, z are stored scaled by exp(-p) (BlinkDL's aa, bb, pp), so
+ * exp never overflows: the state has V + 2 columns, [S e^-p | z e^-p | p]. */
+export type NormalizeKind = 'none' | 'exp';
 /** State layout: K-first `[B,H,K,V]` (FLA) or V-first `[B,H,V,K]` (mamba, inference engines). */
 export type StateLayout = 'kv' | 'vk';
 
 /** Roles an expression can fill, with the index space each is evaluated over. */
-export type Role = 'q' | 'k' | 'v' | 'logDecay' | 'beta' | 'u' | 'outputAdd' | 'outputGate';
+export type Role = 'q' | 'k' | 'v' | 'logDecay' | 'beta' | 'a' | 'b' | 'u' | 'outputAdd' | 'outputGate';
 export const ROLE_DIMS: Record<Role, readonly Dim[]> = {
   q: ['B', 'T', 'H', 'K'],
   k: ['B', 'T', 'H', 'K'],
   v: ['B', 'T', 'H', 'V'],
   logDecay: ['B', 'T', 'H', 'K'], // the K axis only for diagonal decay; see decayDims()
   beta: ['B', 'T', 'H'],
+  a: ['B', 'T', 'H', 'K'],
+  b: ['B', 'T', 'H', 'K'],
   u: ['H', 'K'],
   outputAdd: ['B', 'T', 'H', 'V'],
   outputGate: ['B', 'T', 'H', 'V'],
@@ -47,6 +57,8 @@ interface SpecBase<I extends string> {
   outputGate?: RoleFn<I>;
   /** Default output scale: `'rsqrtK'` (FLA's K^-0.5) or a number (mamba2: 1). */
   scale?: 'rsqrtK' | number;
+  /** 'exp': the normalized form (see NormalizeKind); default 'none'. */
+  normalize?: NormalizeKind;
   /** Layout of h0/ht; default 'kv'. */
   stateLayout?: StateLayout;
   /** Roles L2-normalized along K after their expression (FLA's use_qk_l2norm_in_kernel):
@@ -65,9 +77,14 @@ export const MIN_L2NORM_EPS = 1e-30;
 export type DecaySpec<I extends string> =
   | { decay: 'none'; logDecay?: undefined }
   | { decay: 'scalar' | 'fixed' | 'diagonal'; logDecay: RoleFn<I> };
+/** The generalized delta rule (FLA's chunk_dplr_delta_rule, its names): in FLA's K-first
+ * orientation, S_t = diag(exp(g_t)) S_{t-1} + b_t (a_t^T S_{t-1}) + k_t v_t^T, then
+ * o_t = scale S_t^T q_t. Note a reads the state before this step's decay (FLA's "first matmul
+ * then decay"). RWKV-7: a = -kk, b = kk * a_lr. */
 export type CorrectionSpec<I extends string> =
-  | { correction: 'none'; beta?: undefined }
-  | { correction: 'delta'; beta: RoleFn<I> };
+  | { correction: 'none'; beta?: undefined; a?: undefined; b?: undefined }
+  | { correction: 'delta'; beta: RoleFn<I>; a?: undefined; b?: undefined }
+  | { correction: 'dplr'; a: RoleFn<I>; b: RoleFn<I>; beta?: undefined };
 export type BonusSpec<I extends string> =
   | { bonus?: 'none'; u?: undefined }
   | { bonus: 'u'; u: RoleFn<I> };
@@ -85,6 +102,8 @@ export interface VariantDef {
   readonly decay: DecayKind;
   readonly correction: CorrectionKind;
   readonly bonus: BonusKind;
+  /** 'exp': o = num / den with the running maximum (NormalizeKind); the state has V + 2 columns. */
+  readonly normalize: NormalizeKind;
   readonly scale: 'rsqrtK' | number;
   readonly stateLayout: StateLayout;
   /** Roles normalized along K (see VariantSpec.l2norm); empty when none. */
@@ -130,8 +149,8 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
   if (typeof name !== 'string' || !NAME_RE.test(name)) {
     throw new SpecError(String(name), 'name', `must match ${NAME_RE} (lower-case identifier), got ${JSON.stringify(name)}`);
   }
-  const known = new Set(['name', 'description', 'inputs', 'q', 'k', 'v', 'outputAdd', 'outputGate', 'scale', 'stateLayout', 'l2norm',
-    'decay', 'logDecay', 'correction', 'beta', 'bonus', 'u']);
+  const known = new Set(['name', 'description', 'inputs', 'q', 'k', 'v', 'outputAdd', 'outputGate', 'scale', 'stateLayout', 'l2norm', 'normalize',
+    'decay', 'logDecay', 'correction', 'beta', 'a', 'b', 'bonus', 'u']);
   for (const key of Object.keys(raw)) {
     if (!known.has(key)) throw new SpecError(name, key, `unknown field; known fields: ${[...known].join(', ')}`);
   }
@@ -160,9 +179,10 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
   if (inputs.length === 0) throw new SpecError(name, 'inputs', 'a variant needs at least one input');
 
   const decay = oneOf<DecayKind>(name, 'decay', raw.decay, ['none', 'scalar', 'fixed', 'diagonal']);
-  const correction = oneOf<CorrectionKind>(name, 'correction', raw.correction, ['none', 'delta']);
+  const correction = oneOf<CorrectionKind>(name, 'correction', raw.correction, ['none', 'delta', 'dplr']);
   const bonus = oneOf<BonusKind>(name, 'bonus', raw.bonus, ['none', 'u'], 'none');
   const stateLayout = oneOf<StateLayout>(name, 'stateLayout', raw.stateLayout, ['kv', 'vk'], 'kv');
+  const normalize = oneOf<NormalizeKind>(name, 'normalize', raw.normalize, ['none', 'exp'], 'none');
   let scale: 'rsqrtK' | number = 'rsqrtK';
   if (raw.scale !== undefined) {
     if (raw.scale !== 'rsqrtK' && !(typeof raw.scale === 'number' && Number.isFinite(raw.scale) && raw.scale > 0)) {
@@ -204,20 +224,31 @@ export function defineVariant<I extends string>(spec: VariantSpec<I>): VariantDe
   evalRole('v', ROLE_DIMS.v, true, 'for every variant');
   evalRole('logDecay', decayDims(decay), decay !== 'none', `when decay is '${decay}'`);
   evalRole('beta', ROLE_DIMS.beta, correction === 'delta', `when correction is '${correction}'`);
+  evalRole('a', ROLE_DIMS.a, correction === 'dplr', `when correction is '${correction}'`);
+  evalRole('b', ROLE_DIMS.b, correction === 'dplr', `when correction is '${correction}'`);
   evalRole('u', ROLE_DIMS.u, bonus === 'u', `when bonus is '${bonus}'`);
   if (raw.outputAdd !== undefined) evalRole('outputAdd', ROLE_DIMS.outputAdd, true, '');
   if (raw.outputGate !== undefined) evalRole('outputGate', ROLE_DIMS.outputGate, true, '');
   if (bonus === 'u' && correction === 'delta') {
     throw new SpecError(name, 'bonus', "the 'u' bonus is defined for correction 'none' only (RWKV6)");
   }
+  if (bonus === 'u' && correction === 'dplr') {
+    throw new SpecError(name, 'bonus', "the 'u' bonus is defined for correction 'none' only (RWKV6); RWKV-7's bonus is part of its output correction, outside the state recurrence");
+  }
+  if (normalize === 'exp' && correction !== 'none') {
+    throw new SpecError(name, 'normalize', `the normalized form ('exp') takes correction 'none' (its keys are log-weights), got '${correction}'`);
+  }
   const unused = inputs.filter((i) => !Object.values(roles).some((n) => inputsOf(n!).includes(i.name)));
   if (unused.length) {
-    throw new SpecError(name, `inputs.${unused[0]!.name}`, 'is declared but no role (q, k, v, logDecay, beta, u, outputAdd, outputGate) reads it');
+    throw new SpecError(name, `inputs.${unused[0]!.name}`, 'is declared but no role (q, k, v, logDecay, beta, a, b, u, outputAdd, outputGate) reads it');
   }
 
   const { l2norm, l2normEps } = parseL2norm(name, raw.l2norm);
+  if (normalize === 'exp' && l2norm.includes('k')) {
+    throw new SpecError(name, 'l2norm', "the normalized form's keys are log-weights: l2norm may take 'q' only");
+  }
   const description = typeof raw.description === 'string' ? raw.description : '';
-  return finishDef({ name, inputs, decay, correction, bonus, scale, stateLayout, roles }, l2norm, description, l2normEps);
+  return finishDef({ name, inputs, decay, correction, bonus, normalize, scale, stateLayout, roles }, l2norm, description, l2normEps);
 }
 
 const describeEps = (eps: unknown) => (typeof eps === 'number' ? String(eps) : JSON.stringify(eps) ?? String(eps));
@@ -252,7 +283,10 @@ function parseL2norm(name: string, raw: unknown): { l2norm: ('q' | 'k')[]; l2nor
 function finishDef(
   body: Omit<VariantDef, 'hash' | 'description' | 'l2norm' | 'l2normEps'>, l2norm: readonly ('q' | 'k')[], description: string, l2normEps: number,
 ): VariantDef {
-  const hashed = l2norm.length ? { ...body, l2norm, ...(l2normEps !== DEFAULT_L2NORM_EPS ? { l2normEps } : {}) } : body;
+  // normalize joins the hash only when used, like l2norm: the other specs' hashes stay.
+  const { normalize, ...rest } = body;
+  const base = normalize === 'none' ? rest : body;
+  const hashed = l2norm.length ? { ...base, l2norm, ...(l2normEps !== DEFAULT_L2NORM_EPS ? { l2normEps } : {}) } : base;
   return deepFreeze({ ...body, l2norm, l2normEps, description, hash: hashString(stableStringify(hashed)) });
 }
 
@@ -264,7 +298,7 @@ function deepFreeze<T>(x: T): T {
   return x;
 }
 
-const DEF_FIELDS = ['name', 'description', 'inputs', 'decay', 'correction', 'bonus', 'scale', 'stateLayout', 'l2norm', 'l2normEps', 'roles', 'hash'] as const;
+const DEF_FIELDS = ['name', 'description', 'inputs', 'decay', 'correction', 'bonus', 'normalize', 'scale', 'stateLayout', 'l2norm', 'l2normEps', 'roles', 'hash'] as const;
 const ROLES: readonly Role[] = Object.keys(ROLE_DIMS) as Role[];
 const MAX_EXPR_DEPTH = 256;
 
@@ -335,6 +369,7 @@ export function checkVariantDef(obj: unknown): VariantDef {
   const out: Record<string, unknown> = {
     name: raw.name, inputs, decay: raw.decay, correction: raw.correction, bonus: raw.bonus, scale: raw.scale, stateLayout: raw.stateLayout,
   };
+  if (raw.normalize !== undefined) out.normalize = raw.normalize;
   if (raw.description !== undefined) out.description = raw.description;
   if (raw.l2norm !== undefined && !(Array.isArray(raw.l2norm) && raw.l2norm.length === 0)) {
     out.l2norm = raw.l2normEps === undefined ? raw.l2norm : { roles: raw.l2norm, eps: raw.l2normEps };
@@ -357,8 +392,8 @@ export function withStateLayout(def: VariantDef, layout: StateLayout): VariantDe
     throw new SpecError(def.name, 'stateLayout', `must be 'kv' ([B,H,K,V]) or 'vk' ([B,H,V,K]), got ${JSON.stringify(layout)}`);
   }
   if (def.stateLayout === layout) return def;
-  const { name, inputs, decay, correction, bonus, scale, roles, description, l2norm, l2normEps } = def;
-  return finishDef({ name, inputs, decay, correction, bonus, scale, stateLayout: layout, roles }, l2norm, description, l2normEps);
+  const { name, inputs, decay, correction, bonus, normalize, scale, roles, description, l2norm, l2normEps } = def;
+  return finishDef({ name, inputs, decay, correction, bonus, normalize, scale, stateLayout: layout, roles }, l2norm, description, l2normEps);
 }
 
 export function describeRoles(def: VariantDef): Record<string, string> {

@@ -1,9 +1,9 @@
 // The public runtime: an engine owns a device and a pipeline cache; `engine.variant(x)` gives an
 // op whose forward validates its inputs, uploads them, runs the plan's kernels, and reads back.
-import { inputShape, qkHeaded, stableStringify, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
-import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
+import { inputShape, qkHeaded, stableStringify, stateColumns, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
+import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  planForward, planStep, planBackward, packParams, type CodegenConfig, type HalfDtype, CHUNK_SIZES, STEP_COLUMNS, maxChunkFor, MIN_FRAGMENT_MEMORY, validFragmentMemory, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
+  planForward, planStep, planBackward, packParams, hasChunkedForm, hasBackward, type CodegenConfig, type HalfDtype, CHUNK_SIZES, STEP_COLUMNS, maxChunkFor, MIN_FRAGMENT_MEMORY, validFragmentMemory, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
@@ -189,8 +189,9 @@ export class Engine implements RunContext {
     checkOptionNames('engine.variant', opts);
     let def: VariantDef;
     if (typeof v === 'string') {
-      const found = Object.prototype.hasOwnProperty.call(VARIANTS, v) ? (VARIANTS as Record<string, VariantDef>)[v] : undefined;
-      if (!found) throw new EngineError(`unknown variant '${v}'; known variants: ${VARIANT_NAMES.join(', ')} (or pass a spec from defineVariant)`);
+      const found = Object.prototype.hasOwnProperty.call(VARIANTS, v) ? (VARIANTS as Record<string, VariantDef>)[v]
+        : Object.prototype.hasOwnProperty.call(TOKEN_SEQUENTIAL_VARIANTS, v) ? (TOKEN_SEQUENTIAL_VARIANTS as Record<string, VariantDef>)[v] : undefined;
+      if (!found) throw new EngineError(`unknown variant '${v}'; known variants: ${[...VARIANT_NAMES, ...TOKEN_SEQUENTIAL_NAMES].join(', ')} (or pass a spec from defineVariant)`);
       def = found;
     } else if (!v || typeof v !== 'object') {
       throw new EngineError(`engine.variant() takes a variant name or the result of defineVariant(spec), got ${describeValue(v)}`);
@@ -230,9 +231,13 @@ export class VariantOp {
 
   get name(): string { return this.def.name; }
 
+  /** The forward a call runs when it names no mode, which the backward follows: the chunked
+   * one, or the token-sequential one for a spec without a chunked form (the generalized delta rule). */
+  get defaultMode(): ForwardMode { return hasChunkedForm(this.def) ? 'chunked' : 'recurrent'; }
+
   /** The kernel plan this op would run for a config (what `lae gen` writes out). */
   plan(opts: { K: number; V: number; chunkSize?: ChunkSize; mode?: ForwardMode; dtypes?: ForwardOptions['dtypes']; G?: number; varlen?: boolean }): KernelPlan {
-    return planForward(this.def, this.config(opts.K, opts.V, opts.chunkSize ?? this.defaultChunk(), opts.dtypes, opts.G, opts.varlen), opts.mode ?? 'chunked');
+    return planForward(this.def, this.config(opts.K, opts.V, opts.chunkSize ?? this.defaultChunk(), opts.dtypes, opts.G, opts.varlen), opts.mode ?? this.defaultMode);
   }
 
   /** The codegen config: head dims, chunk, the device's memory tier, 16-bit storage choices. */
@@ -299,8 +304,10 @@ export class VariantOp {
   async forward(inputs: HostInputs, opts: ForwardOptions): Promise<ForwardResult> {
     checkOptionNames('forward', opts);
     opts = snapshotOptions(opts);
-    if (opts?.saveForBackward && (opts.mode ?? 'chunked') !== 'chunked') {
-      throw new EngineError("saveForBackward needs mode 'chunked': the backward reads the chunked forward's per-chunk states");
+    if (opts?.saveForBackward && (opts.mode ?? this.defaultMode) !== this.defaultMode) {
+      throw new EngineError(this.defaultMode === 'chunked'
+        ? "saveForBackward needs mode 'chunked': the backward reads the chunked forward's per-chunk states"
+        : `saveForBackward needs mode 'recurrent' for '${this.def.name}': its backward follows the token-sequential forward`);
     }
     // prepare() checks and uploads every input before its first await: editing the arrays
     // after this call returns its promise changes nothing in this run.
@@ -336,6 +343,9 @@ export class VariantOp {
     // Everything about the caller's arguments is checked before any work, so a bad call leaves
     // `saved` usable for a corrected one.
     const size = validateForwardArgs(this.def, inputs, opts);
+    if (!hasBackward(this.def, size)) {
+      throw new EngineError(`variant '${this.def.name}': the normalized form's backward (normalize 'exp') takes K = V = 1 for now (RWKV-4: channels as heads), got K = ${size.K}, V = ${size.V}; forward and step run at any size`);
+    }
     if (saved && info) {
       for (const d of ['B', 'T', 'H', 'K', 'V', 'G'] as const) {
         if ((size[d] ?? 1) !== (saved.size[d] ?? 1)) throw new InputError(`option ${d} = ${size[d]} differs from the saved forward's ${d} = ${saved.size[d]}`);
@@ -360,7 +370,7 @@ export class VariantOp {
     // One saved serves one backward: claimed here, before the first await, so an overlapping
     // second backward with it is refused like a sequential one.
     if (info) info.claimed = true;
-    const fwd = saved ?? await this.prepare(inputs, { ...opts, mode: 'chunked' });
+    const fwd = saved ?? await this.prepare(inputs, { ...opts, mode: this.defaultMode });
     try {
       if (!saved) await fwd.execute();
       const bwd = await prepareBackward(this.engine, this.def, fwd, seedsNow, opts);
@@ -478,7 +488,7 @@ export class VariantOp {
     }
     const size = validateForwardArgs(def, inputs, { ...opts, T: opts?.N ?? packedLength(packed) ?? 1 });
     const S = stateRows(size);
-    const perSeq = size.H * size.K * size.V;
+    const perSeq = size.H * size.K * stateColumns(def, size.V);
     const layout = def.stateLayout === 'kv' ? 'B,H,K,V' : 'B,H,V,K';
     const isTensor = state instanceof GpuTensor;
     if (!isTensor && !(state instanceof Float32Array) && !(state instanceof Float64Array)) {
@@ -658,7 +668,7 @@ export class VariantOp {
     bindTensors(device, 'inputs', inputs, inputEntries(def, size, dtypes, false), given);
     bindTensors(device, 'outputs', outputs, new Map([['o', this.oTarget(size, dtypes)]]), given);
     const S = stateRows(size);
-    const perSeq = size.H * size.K * size.V;
+    const perSeq = size.H * size.K * stateColumns(def, size.V);
     const idx = opts.stateIndices;
     checkStateDtype(opts.stateDtype);
     const stateWord = opts.stateDtype === 'bf16' ? 2 : 4;
@@ -705,9 +715,9 @@ export class VariantOp {
     engine.assertAlive();
     checkEncoder(encoder, 'encodeBackward');
     const { size, dtypes, offsets } = this.encodeSize(opts, (opts as { T?: number }).T as number);
-    const { chunk, scale } = this.runOptions({ ...opts, mode: 'chunked' }, size);
+    const { chunk, scale } = this.runOptions({ ...opts, mode: this.defaultMode }, size);
     const cfg = this.config(size.K, size.V, chunk, dtypes, size.G, size.S !== undefined);
-    const fplan = this.cachedPlan('chunked', cfg);
+    const fplan = this.cachedPlan(this.defaultMode, cfg);
     const bplan = this.cachedPlan('backward', cfg);
     const device = engine.device;
     const given: CheckedTensors = { sources: {}, callers: [] };
@@ -761,8 +771,11 @@ export class VariantOp {
     if (!(CHUNK_SIZES as readonly number[]).includes(chunk)) {
       throw new EngineError(`chunkSize ${chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);
     }
-    const mode = opts.mode ?? 'chunked';
+    const mode = opts.mode ?? this.defaultMode;
     if (mode !== 'chunked' && mode !== 'recurrent') throw new EngineError(`option mode must be 'chunked' or 'recurrent', got ${describeValue(mode)}`);
+    if (mode === 'chunked' && !hasChunkedForm(this.def)) {
+      throw new EngineError(`variant '${this.def.name}' (correction '${this.def.correction}') has no chunked forward yet; leave out mode (its default is 'recurrent') or pass mode: 'recurrent'`);
+    }
     const scale = opts.scale ?? defaultScale(this.def, size.K);
     if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new EngineError(`option scale must be a finite number, got ${describeValue(scale)}`);
     return { chunk, mode, scale };
@@ -783,9 +796,9 @@ export class VariantOp {
     engine.assertAlive();
     const size = validateForwardArgs(def, inputs, opts);
     const values = this.values(inputs, opts.dtypes);
-    if ((opts.mode ?? 'chunked') === 'chunked' && !opts.allowPositiveLogDecay) checkLogDecay(def, values, size);
-    if (opts.checkFinite) checkFinite('input', this.hostTensors(values, size));
     const { chunk, mode, scale } = this.runOptions(opts, size);
+    if (mode === 'chunked' && !opts.allowPositiveLogDecay) checkLogDecay(def, values, size);
+    if (opts.checkFinite) checkFinite('input', this.hostTensors(values, size));
     const plan = this.plan({ K: size.K, V: size.V, chunkSize: chunk, mode, dtypes: opts.dtypes, G: size.G, varlen: size.S !== undefined });
     const offsets = size.S !== undefined ? Array.from(opts.cuSeqlens!) : undefined;
     const tables: SequenceTables | undefined = offsets && sequenceTables(offsets, chunk);

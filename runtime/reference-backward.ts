@@ -3,6 +3,7 @@
 // differentiated symbolically (dsl/diff.ts). Loss convention, as in FLA's fixtures:
 // L = sum(o * do) + sum(ht * dht). Gradients are named 'd' + input name, plus dh0.
 import { diff, evaluate, type ProblemSize, type Role, type VariantDef } from '../dsl/index.js';
+import { normalizedRoleGradients } from './reference-normalized-backward.js';
 import { defaultScale, referenceForward, materializeQK, materializeRole, unnormalizeGrad, visitRole, type HostArray } from './reference.js';
 
 export interface BackwardSeeds { do: HostArray; dht?: HostArray | null }
@@ -20,11 +21,20 @@ export function referenceBackward(
   const v = materializeRole(def, 'v', inputs, size, 'V');
   const g = def.decay === 'none' ? null : materializeRole(def, 'logDecay', inputs, size, diag ? 'K' : null);
   const beta = def.correction === 'delta' ? materializeRole(def, 'beta', inputs, size, null) : null;
+  // The generalized delta rule: S_t = diag(a) S_{t-1} + rb (ra^T S_{t-1}) + k v^T.
+  const dplr = def.correction === 'dplr';
+  const ra = dplr ? materializeRole(def, 'a', inputs, size, 'K') : null;
+  const rb = dplr ? materializeRole(def, 'b', inputs, size, 'K') : null;
   const uSize = { ...size, B: 1, T: 1 };
   const u = def.bonus === 'u' ? materializeRole(def, 'u', inputs, uSize, 'K') : null;
   // An output gate: o = pre * gate, so the recurrence sees do * gate, and d gate = do * pre.
   const gate = def.roles.outputGate ? materializeRole(def, 'outputGate', inputs, size, 'V') : null;
   const dOut = gate ? Float64Array.from(seeds.do, (x, i) => x * gate[i]!) : seeds.do;
+  if (def.normalize === 'exp') {
+    const r = normalizedRoleGradients(def, inputs, size, { dOut, dht: seeds.dht }, { scale, h0: opts.h0 });
+    return chainToInputs(def, inputs, size, seeds.do, dOut, gate, { scale, h0: opts.h0 },
+      { q: r.dq, k: r.dk, v: r.dv, logDecay: r.dg, u: r.du }, r.dh0);
+  }
   const kv = def.stateLayout === 'kv';
   const sIdx = (b: number, h: number, d: number, c: number) =>
     kv ? ((b * H + h) * K + d) * V + c : ((b * H + h) * V + c) * K + d;
@@ -32,6 +42,9 @@ export function referenceBackward(
   const dq = new Float64Array(q.length), dk = new Float64Array(k.length), dv = new Float64Array(v.length);
   const dg = g ? new Float64Array(g.length) : null;
   const dbeta = beta ? new Float64Array(beta.length) : null;
+  const dra = ra ? new Float64Array(ra.length) : null;
+  const drb = rb ? new Float64Array(rb.length) : null;
+  const sa = new Float64Array(V), dsa = new Float64Array(V);
   const du = u ? new Float64Array(u.length) : null;
   const dh0 = new Float64Array(B * H * K * V);
   const KV = K * V;
@@ -44,6 +57,14 @@ export function referenceBackward(
     const decay = (row: number) => {
       for (let d = 0; d < K; d++) a[d] = g ? Math.exp(diag ? g[row * K + d]! : g[row]!) : 1;
     };
+    // sa = ra^T S_{t-1}: what the generalized delta rule's rank-one term reads.
+    const saOf = (row: number, St: Float64Array) => {
+      for (let c = 0; c < V; c++) {
+        let acc = 0;
+        for (let d = 0; d < K; d++) acc += ra![row * K + d]! * St[d * V + c]!;
+        sa[c] = acc;
+      }
+    };
     // Forward, keeping S_{t-1}.
     for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c] = opts.h0 ? opts.h0[sIdx(b, h, d, c)]! : 0;
     for (let t = 0; t < T; t++) {
@@ -54,7 +75,9 @@ export function referenceBackward(
         for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c] = a[d]! * S[d * V + c]! + k[row * K + d]! * v[row * V + c]!;
         continue;
       }
+      if (ra) saOf(row, S);
       for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c]! *= a[d]!;
+      if (rb) for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c]! += rb[row * K + d]! * sa[c]!;
       for (let c = 0; c < V; c++) {
         let acc = 0;
         if (beta) for (let d = 0; d < K; d++) acc += S[d * V + c]! * k[row * K + d]!;
@@ -97,6 +120,11 @@ export function referenceBackward(
       }
       // o = scale S_t^T q: S_t itself is S~ + k v'^T, recomputed from S_{t-1}.
       for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) tilde[d * V + c] = a[d]! * Sp[d * V + c]!;
+      if (rb) {
+        // Only for the output: S_t = S~ + rb sa^T + k v^T, with S~ here including rb sa^T.
+        saOf(row, Sp);
+        for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) tilde[d * V + c]! += rb[ko + d]! * sa[c]!;
+      }
       for (let c = 0; c < V; c++) {
         let acc = 0;
         if (beta) for (let d = 0; d < K; d++) acc += tilde[d * V + c]! * k[ko + d]!;
@@ -139,6 +167,19 @@ export function referenceBackward(
       } else {
         for (let c = 0; c < V; c++) dv[vo + c]! += dvp[c]!;
       }
+      if (rb) {
+        // S_t = a * S_{t-1} + rb sa^T + ..., sa = S_{t-1}^T ra: dS is d/dS_t here.
+        for (let d = 0; d < K; d++) {
+          let acc = 0;
+          for (let c = 0; c < V; c++) acc += dS[d * V + c]! * sa[c]!;
+          drb![ko + d]! += acc;
+        }
+        for (let c = 0; c < V; c++) {
+          let acc = 0;
+          for (let d = 0; d < K; d++) acc += dS[d * V + c]! * rb[ko + d]!;
+          dsa[c] = acc;
+        }
+      }
       // S~ = a * S_{t-1}
       for (let d = 0; d < K; d++) {
         let da = 0;
@@ -148,6 +189,17 @@ export function referenceBackward(
         }
         if (dg) dg[diag ? row * K + d : row]! += da * a[d]!;
       }
+      if (ra) {
+        // ... + rb (ra^T S_{t-1}): dS_{t-1} += ra dsa^T, d ra = S_{t-1} dsa.
+        for (let d = 0; d < K; d++) {
+          let acc = 0;
+          for (let c = 0; c < V; c++) {
+            acc += Sp[d * V + c]! * dsa[c]!;
+            dS[d * V + c]! += ra[ko + d]! * dsa[c]!;
+          }
+          dra![ko + d]! += acc;
+        }
+      }
     }
     for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) dh0[sIdx(b, h, d, c)] = dS[d * V + c]!;
   }
@@ -155,7 +207,19 @@ export function referenceBackward(
   // Through the L2 normalization (when the spec has it): gradients w.r.t. the raw roles.
   if (qn.rn) unnormalizeGrad(dq, q, qn.rn, K);
   if (kn.rn) unnormalizeGrad(dk, k, kn.rn, K);
-  // Chain rule from the roles to the inputs, through the symbolic derivatives.
+  return chainToInputs(def, inputs, size, seeds.do, dOut, gate, { scale, h0: opts.h0 },
+    { q: dq, k: dk, v: dv, logDecay: dg, beta: dbeta, a: dra, b: drb, u: du }, dh0);
+}
+
+/** The chain rule from the roles' gradients to the inputs', through the symbolic derivatives;
+ * with the output's terms (outputAdd reads dOut, outputGate the ungated output). */
+function chainToInputs(
+  def: VariantDef, inputs: Record<string, HostArray>, size: ProblemSize, dO: HostArray, dOut: HostArray, gate: Float64Array | null,
+  opts: { scale: number; h0?: HostArray | null }, roles: Partial<Record<Role, Float64Array | null>>, dh0: Float64Array,
+): Record<string, Float64Array> {
+  const diag = def.decay === 'diagonal';
+  const uSize = { ...size, B: 1, T: 1 };
+  const { q: dq, k: dk, v: dv, logDecay: dg, beta: dbeta, a: dra, b: drb, u: du } = roles;
   const out: Record<string, Float64Array> = {};
   for (const decl of def.inputs) out[`d${decl.name}`] = new Float64Array(inputs[decl.name]!.length);
   const chain = (role: Role, dRole: Float64Array, axis: 'K' | 'V' | null, s: ProblemSize = size) => {
@@ -169,17 +233,19 @@ export function referenceBackward(
       });
     }
   };
-  chain('q', dq, 'K');
-  chain('k', dk, 'K');
-  chain('v', dv, 'V');
+  chain('q', dq!, 'K');
+  chain('k', dk!, 'K');
+  chain('v', dv!, 'V');
   if (dg) chain('logDecay', dg, diag ? 'K' : null);
   if (dbeta) chain('beta', dbeta, null);
+  if (dra) chain('a', dra, 'K');
+  if (drb) chain('b', drb, 'K');
   if (du) chain('u', du, 'K', uSize);
   if (def.roles.outputAdd) chain('outputAdd', Float64Array.from(dOut), 'V');
   if (gate) {
     const { outputGate: _g, ...ungated } = def.roles;
-    const pre = referenceForward({ ...def, roles: ungated }, inputs, size, { scale, h0: opts.h0 }).o;
-    chain('outputGate', Float64Array.from(seeds.do, (x, i) => x * pre[i]!), 'V');
+    const pre = referenceForward({ ...def, roles: ungated }, inputs, size, { scale: opts.scale, h0: opts.h0 }).o;
+    chain('outputGate', Float64Array.from(dO, (x, i) => x * pre[i]!), 'V');
   }
   out.dh0 = dh0;
   return out;

@@ -80,6 +80,7 @@ export function referenceForward(
   def: VariantDef, inputs: Record<string, HostArray>, size: ProblemSize,
   opts: { scale?: number; h0?: HostArray | null } = {},
 ): ReferenceOutput {
+  if (def.normalize === 'exp') return normalizedForward(def, inputs, size, opts);
   const { B, T, H, K, V } = size;
   const scale = opts.scale ?? defaultScale(def, K);
   const q = materializeQK(def, 'q', inputs, size).x;
@@ -88,6 +89,9 @@ export function referenceForward(
   const diag = def.decay === 'diagonal';
   const g = def.decay === 'none' ? null : materializeRole(def, 'logDecay', inputs, size, diag ? 'K' : null);
   const beta = def.correction === 'delta' ? materializeRole(def, 'beta', inputs, size, null) : null;
+  const dplr = def.correction === 'dplr';
+  const ra = dplr ? materializeRole(def, 'a', inputs, size, 'K') : null;
+  const rb = dplr ? materializeRole(def, 'b', inputs, size, 'K') : null;
   const u = def.bonus === 'u' ? materializeRole(def, 'u', inputs, { ...size, B: 1, T: 1 }, 'K') : null;
   const add = def.roles.outputAdd ? materializeRole(def, 'outputAdd', inputs, size, 'V') : null;
   const gate = def.roles.outputGate ? materializeRole(def, 'outputGate', inputs, size, 'V') : null;
@@ -99,6 +103,7 @@ export function referenceForward(
   const ht = new Float64Array(B * H * K * V);
   const S = new Float64Array(K * V);
   const kvec = new Float64Array(V);
+  const sa = new Float64Array(V);
   for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
     for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c] = opts.h0 ? opts.h0[sIdx(b, h, d, c)]! : 0;
     for (let t = 0; t < T; t++) {
@@ -118,10 +123,19 @@ export function referenceForward(
         }
         continue;
       }
+      if (ra) {
+        // generalized delta rule: a reads the state before this step's decay (FLA's DPLR).
+        for (let c = 0; c < V; c++) {
+          let acc = 0;
+          for (let d = 0; d < K; d++) acc += ra[ko + d]! * S[d * V + c]!;
+          sa[c] = acc;
+        }
+      }
       for (let d = 0; d < K; d++) {
         const a = decayAt(d);
         if (a !== 1) for (let c = 0; c < V; c++) S[d * V + c]! *= a;
       }
+      if (rb) for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) S[d * V + c]! += rb[ko + d]! * sa[c]!;
       if (beta) {
         // delta: v' = beta (v - S~^T k), on the already-decayed state.
         for (let c = 0; c < V; c++) {
@@ -140,6 +154,91 @@ export function referenceForward(
       }
     }
     for (let d = 0; d < K; d++) for (let c = 0; c < V; c++) ht[sIdx(b, h, d, c)] = S[d * V + c]!;
+  }
+  return { o, ht };
+}
+
+/** The lowest running maximum, BlinkDL's -1e38: the maximum of a state that has seen nothing. */
+export const EMPTY_MAX = -1e38;
+
+/**
+ * The normalized form (NormalizeKind 'exp') in float64, as BlinkDL's RWKV-4 wkv computes it per
+ * key row d: aa (the numerator row, scaled by e^-pp), bb (the denominator, scaled alike) and pp
+ * (the running maximum of the exponents). With the bonus u the output reads the state before the
+ * token plus e^(u + k) v; then the state decays by e^w and adds e^k v (and e^k). Without it the
+ * state updates first. Rows combine as o = scale sum_d q_d e^(p_d - M) num_d / sum_d q_d e^(p_d - M) den_d,
+ * M the largest p_d. The state's columns are [aa (V) | bb | pp].
+ */
+function normalizedForward(
+  def: VariantDef, inputs: Record<string, HostArray>, size: ProblemSize, opts: { scale?: number; h0?: HostArray | null },
+): ReferenceOutput {
+  const { B, T, H, K, V } = size;
+  const SV = V + 2;
+  const scale = opts.scale ?? defaultScale(def, K);
+  const q = materializeQK(def, 'q', inputs, size).x;
+  const k = materializeRole(def, 'k', inputs, size, 'K');
+  const v = materializeRole(def, 'v', inputs, size, 'V');
+  const diag = def.decay === 'diagonal';
+  const g = def.decay === 'none' ? null : materializeRole(def, 'logDecay', inputs, size, diag ? 'K' : null);
+  const u = def.bonus === 'u' ? materializeRole(def, 'u', inputs, { ...size, B: 1, T: 1 }, 'K') : null;
+  const add = def.roles.outputAdd ? materializeRole(def, 'outputAdd', inputs, size, 'V') : null;
+  const gate = def.roles.outputGate ? materializeRole(def, 'outputGate', inputs, size, 'V') : null;
+  const kv = def.stateLayout === 'kv';
+  const sIdx = (b: number, h: number, d: number, c: number) => (kv ? ((b * H + h) * K + d) * SV + c : ((b * H + h) * SV + c) * K + d);
+  const o = new Float64Array(B * T * H * V);
+  const ht = new Float64Array(B * H * K * SV);
+  const aa = new Float64Array(K * V), bb = new Float64Array(K), pp = new Float64Array(K);
+  const num = new Float64Array(K * V), den = new Float64Array(K), pOut = new Float64Array(K);
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
+    for (let d = 0; d < K; d++) {
+      for (let c = 0; c < V; c++) aa[d * V + c] = opts.h0 ? opts.h0[sIdx(b, h, d, c)]! : 0;
+      bb[d] = opts.h0 ? opts.h0[sIdx(b, h, d, V)]! : 0;
+      pp[d] = opts.h0 ? opts.h0[sIdx(b, h, d, V + 1)]! : EMPTY_MAX;
+    }
+    for (let t = 0; t < T; t++) {
+      const row = (b * T + t) * H + h;
+      const update = () => {
+        for (let d = 0; d < K; d++) {
+          const kd = k[row * K + d]!;
+          const ww = (g ? (diag ? g[row * K + d]! : g[row]!) : 0) + pp[d]!;
+          const p = Math.max(ww, kd);
+          const e1 = Math.exp(ww - p), e2 = Math.exp(kd - p);
+          for (let c = 0; c < V; c++) aa[d * V + c] = e1 * aa[d * V + c]! + e2 * v[row * V + c]!;
+          bb[d] = e1 * bb[d]! + e2;
+          pp[d] = p;
+        }
+      };
+      if (!u) update();
+      for (let d = 0; d < K; d++) {
+        if (!u) {
+          for (let c = 0; c < V; c++) num[d * V + c] = aa[d * V + c]!;
+          den[d] = bb[d]!;
+          pOut[d] = pp[d]!;
+          continue;
+        }
+        const ww = u[h * K + d]! + k[row * K + d]!;
+        const p = Math.max(pp[d]!, ww);
+        const e1 = Math.exp(pp[d]! - p), e2 = Math.exp(ww - p);
+        for (let c = 0; c < V; c++) num[d * V + c] = e1 * aa[d * V + c]! + e2 * v[row * V + c]!;
+        den[d] = e1 * bb[d]! + e2;
+        pOut[d] = p;
+      }
+      let M = -Infinity;
+      for (let d = 0; d < K; d++) M = Math.max(M, pOut[d]!);
+      let dsum = 0;
+      for (let d = 0; d < K; d++) dsum += q[row * K + d]! * Math.exp(pOut[d]! - M) * den[d]!;
+      for (let c = 0; c < V; c++) {
+        let nsum = 0;
+        for (let d = 0; d < K; d++) nsum += q[row * K + d]! * Math.exp(pOut[d]! - M) * num[d * V + c]!;
+        o[row * V + c] = (scale * nsum / dsum + (add ? add[row * V + c]! : 0)) * (gate ? gate[row * V + c]! : 1);
+      }
+      if (u) update();
+    }
+    for (let d = 0; d < K; d++) {
+      for (let c = 0; c < V; c++) ht[sIdx(b, h, d, c)] = aa[d * V + c]!;
+      ht[sIdx(b, h, d, V)] = bb[d]!;
+      ht[sIdx(b, h, d, V + 1)] = pp[d]!;
+    }
   }
   return { o, ht };
 }

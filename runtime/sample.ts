@@ -1,7 +1,7 @@
 // Random inputs in each variant's natural domain (FLA's and helion's test recipes): log-decays
 // from logsigmoid, beta from sigmoid, L2-normalized keys for the delta rule, mamba's dt from
-// softplus and A < 0. Used by `lae demo`, the benchmarks and the tests; deterministic by seed.
-import { numel, inputShape, stateShape, type ProblemSize, type VariantDef } from '../dsl/index.js';
+// softplus and A < 0, and for the generalized delta rule a stable transition (below). Used by `lae demo`, the benchmarks and the tests; deterministic by seed.
+import { numel, inputShape, inputsOf, stateShape, type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { softplus64, sigmoid64 } from '../dsl/evaluate.js';
 
 export function seededRandom(seed: number) {
@@ -23,6 +23,7 @@ const logsigmoid: Recipe = ({ normal }) => -softplus64(-normal());
 const BY_NAME: Record<string, Recipe> = {
   g: logsigmoid,
   w: logsigmoid,
+  gk: logsigmoid,
   beta: ({ normal }) => sigmoid64(normal()),
   dt: ({ normal }) => softplus64(normal() - 1),
   A: ({ uniform }) => -(uniform() + 0.5),
@@ -36,6 +37,43 @@ function normalizedInputs(def: VariantDef): string[] {
   return k && k.kind === 'input' ? [k.name] : [];
 }
 
+/** The generalized delta rule as FLA's tests and RWKV-7 build it, so the transition
+ * diag(exp(g)) + b a^T stays contractive: the input role a reads is given unit rows (FLA:
+ * a = normalize(a); RWKV-7: kk = normalize(k k_k)); a b that is an input of its own becomes
+ * -a * sigmoid(x) (FLA: b = -a); inputs only b reads are in (0, 1) (RWKV-7's a = sigmoid(...)). */
+function dplrInputs(def: VariantDef, out: Record<string, Float32Array>, rnd: { normal: () => number }, K: number): void {
+  const ra = def.roles.a!, rb = def.roles.b!;
+  const aIn = ra.kind === 'input' ? ra.name : ra.kind === 'unary' && ra.arg.kind === 'input' ? ra.arg.name : null;
+  if (aIn) unitRows(out[aIn]!, K);
+  if (rb.kind === 'input' && aIn && rb.name !== aIn) {
+    const a = out[aIn]!, sign = ra.kind === 'input' ? -1 : 1;
+    out[rb.name] = Float32Array.from(a, (x) => sign * x * sigmoid64(rnd.normal()));
+    return;
+  }
+  const readByA = new Set(inputsOf(ra));
+  for (const name of inputsOf(rb)) if (!readByA.has(name)) out[name] = Float32Array.from(out[name]!, () => sigmoid64(rnd.normal()));
+}
+
+/** A state the normalized form can have reached: its denominator columns positive (a sum of
+ * weights, scaled), its maximum columns of the keys' size. */
+function normalizedState(def: VariantDef, h0: Float32Array, size: ProblemSize, rnd: { normal: () => number; uniform: () => number }): void {
+  const SV = size.V + 2;
+  for (let r = 0; r < h0.length / (size.K * SV); r++) for (let d = 0; d < size.K; d++) {
+    const at = (c: number) => (def.stateLayout === 'kv' ? (r * size.K + d) * SV + c : (r * SV + c) * size.K + d);
+    h0[at(size.V)] = 0.5 + rnd.uniform();
+    h0[at(size.V + 1)] = rnd.normal();
+  }
+}
+
+function unitRows(a: Float32Array, d: number): void {
+  for (let i = 0; i < a.length; i += d) {
+    let n = 0;
+    for (let j = 0; j < d; j++) n += a[i + j]! ** 2;
+    n = Math.sqrt(n) + 1e-6;
+    for (let j = 0; j < d; j++) a[i + j]! /= n;
+  }
+}
+
 export function sampleInputs(def: VariantDef, size: ProblemSize, seed = 1, withH0 = true): Record<string, Float32Array> {
   const rnd = seededRandom(seed);
   const out: Record<string, Float32Array> = {};
@@ -44,17 +82,11 @@ export function sampleInputs(def: VariantDef, size: ProblemSize, seed = 1, withH
     const shape = inputShape(def, decl, size);
     const recipe = BY_NAME[decl.name] ?? (({ normal }: { normal: () => number }) => normal());
     const a = Float32Array.from({ length: numel(shape) }, () => recipe(rnd));
-    if (unit.includes(decl.name)) {
-      const d = shape[shape.length - 1]!;
-      for (let i = 0; i < a.length; i += d) {
-        let n = 0;
-        for (let j = 0; j < d; j++) n += a[i + j]! ** 2;
-        n = Math.sqrt(n) + 1e-6;
-        for (let j = 0; j < d; j++) a[i + j]! /= n;
-      }
-    }
+    if (unit.includes(decl.name)) unitRows(a, shape[shape.length - 1]!);
     out[decl.name] = a;
   }
+  if (def.correction === 'dplr') dplrInputs(def, out, rnd, size.K);
   if (withH0) out.h0 = Float32Array.from({ length: numel(stateShape(def, size)) }, () => 0.5 * rnd.normal());
+  if (withH0 && def.normalize === 'exp') normalizedState(def, out.h0!, size, rnd);
   return out;
 }

@@ -10,7 +10,7 @@ import { referenceForward } from '../runtime/reference.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
 import { sampleInputs } from '../runtime/sample.js';
 import { DEFAULT_LIMITS } from '../codegen/index.js';
-import { VARIANTS } from '../variants/index.js';
+import { VARIANTS, TOKEN_SEQUENTIAL_VARIANTS } from '../variants/index.js';
 import { relL2, rng } from './helpers/numerics.js';
 
 const TOL = 1e-4;
@@ -73,6 +73,22 @@ describe("WebGPU's default limits", () => {
       const ref = referenceBackward(def, rest, size, { do: dO, dht }, { h0 });
       for (const g of [...def.inputs.map((i) => `d${i.name}`), 'dh0']) expect(relL2(grads[g]!, ref[g]!), g).toBeLessThan(TOL);
     });
+  });
+
+  it('rwkv7 (six inputs; token-sequential forward and backward, each kernel fitted into 8 buffers) vs the float64 reference', async () => {
+    const def = TOKEN_SEQUENTIAL_VARIANTS.rwkv7;
+    const op = (await engine()).variant('rwkv7');
+    const inputs = sampleInputs(def, size, 26, true);
+    const ref = referenceForward(def, inputs, size, { h0: inputs.h0 });
+    const got = await op.forward(inputs, { ...size, poisonOutputs: true });
+    expect(relL2(got.o, ref.o)).toBeLessThan(TOL);
+    expect(relL2(got.ht!, ref.ht)).toBeLessThan(TOL);
+    const r = rng(27);
+    const dO = Float32Array.from({ length: size.B * size.T * size.H * size.V }, () => r.normal());
+    const grads = await op.backward(inputs, { do: dO }, { ...size, poisonOutputs: true });
+    const { h0, ...rest } = inputs;
+    const want = referenceBackward(def, rest, size, { do: dO }, { h0 });
+    for (const g of [...def.inputs.map((i) => `d${i.name}`), 'dh0']) expect(relL2(grads[g]!, want[g]!), g).toBeLessThan(TOL);
   });
 
   it("mamba2_ssd's pooled step (its per-head parameters packed into one buffer) reproduces the forward", async () => {

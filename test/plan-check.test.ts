@@ -4,10 +4,10 @@
 // forward, backward and decode-step kernels (test/__snapshots__/wgsl): a codegen refactor shows as a diff.
 import { describe, expect, it } from 'vitest';
 import {
-  checkLimits, checkPlan, kernelUsage, planBackward, planForward, planStep, DEFAULT_LIMITS, type CodegenConfig, type KernelPlan,
+  checkLimits, checkPlan, hasBackward, hasChunkedForm, kernelUsage, planBackward, planForward, planStep, DEFAULT_LIMITS, type CodegenConfig, type KernelPlan,
 } from '../codegen/index.js';
 import { qkHeaded, type VariantDef } from '../dsl/index.js';
-import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
+import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_NAMES, TOKEN_SEQUENTIAL_VARIANTS } from '../variants/index.js';
 import { PREAMBLE_SPECS } from './helpers/preamble-specs.js';
 import { tensorCoreLimitBlocker } from '../runtime/tier.js';
 
@@ -42,14 +42,17 @@ function configFor(def: VariantDef, opts: Options): CodegenConfig {
   return { ...cfg, inputDtypes, ...(qkInputs.length ? { qkInputs } : {}) };
 }
 
-/** Every plan of a spec at a config: the chunked and token-sequential forwards, both steps, the backward. */
+/** Every plan of a spec at a config: the chunked (where the spec has it) and token-sequential
+ * forwards, both steps, the backward (after the first of the forwards). */
 function allPlans(def: VariantDef, cfg: CodegenConfig): KernelPlan[] {
-  return [planForward(def, cfg), planForward(def, cfg, 'recurrent'), planStep(def, cfg), planStep(def, cfg, 'stepPool'), planBackward(def, cfg)];
+  return [...(hasChunkedForm(def) ? [planForward(def, cfg)] : []), planForward(def, cfg, 'recurrent'), planStep(def, cfg), planStep(def, cfg, 'stepPool'),
+    ...(hasBackward(def, cfg) ? [planBackward(def, cfg)] : [])];
 }
 
 const SPECS: [string, VariantDef][] = [
   ...VARIANT_NAMES.map((n) => [n, VARIANTS[n]] as [string, VariantDef]),
   ...PREAMBLE_SPECS.map((s) => [s.def.name, s.def] as [string, VariantDef]),
+  ...TOKEN_SEQUENTIAL_NAMES.map((n) => [n, TOKEN_SEQUENTIAL_VARIANTS[n]] as [string, VariantDef]),
 ];
 
 describe('plan check', () => {

@@ -11,7 +11,7 @@ import type { KernelSource } from './common.js';
 /** Index space of each role's gradient buffer: [B,T,H,axis] (the bonus u is kept per token). */
 export function roleAxis(ks: KernelSource, role: Role): 'K' | 'V' | null {
   switch (role) {
-    case 'q': case 'k': case 'u': return 'K';
+    case 'q': case 'k': case 'u': case 'a': case 'b': return 'K';
     case 'v': case 'outputAdd': case 'outputGate': return 'V';
     case 'logDecay': return ks.diag ? 'K' : null;
     case 'beta': return null;
@@ -43,7 +43,7 @@ export function gradientAlias(def: VariantDef, cfg: CodegenConfig, name: string)
   if (node.kind !== 'input' || node.name !== name || role === 'outputAdd' || role === 'u') return null;
   if ((role === 'q' || role === 'k') && def.l2norm.includes(role)) return null;
   if (cfg.qkInputs?.includes(name)) return null;
-  const axis: Dim | null = role === 'q' || role === 'k' ? 'K' : role === 'v' || role === 'outputGate' ? 'V'
+  const axis: Dim | null = role === 'q' || role === 'k' || role === 'a' || role === 'b' ? 'K' : role === 'v' || role === 'outputGate' ? 'V'
     : role === 'logDecay' ? (def.decay === 'diagonal' ? 'K' : null) : null;
   const dims = def.inputs.find((i) => i.name === name)!.dims;
   const want: Dim[] = ['B', 'T', 'H', ...(axis ? [axis] : [])];

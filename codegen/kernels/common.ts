@@ -315,9 +315,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   /** Index of element (d, c) of state (b, h) in h0/ht, in the variant's layout. */
   stateIndex(b: string, h: string, d: string, c: string): string {
+    // The normalized form's rows have SV = V + 2 columns (its denominator and running maximum).
+    const cols = this.def.normalize === 'exp' ? 'SV' : 'VD';
     return this.def.stateLayout === 'kv'
-      ? `((${b} * P.H + ${h}) * KD + ${d}) * VD + ${c}`
-      : `((${b} * P.H + ${h}) * VD + ${c}) * KD + ${d}`;
+      ? `((${b} * P.H + ${h}) * KD + ${d}) * ${cols} + ${c}`
+      : `((${b} * P.H + ${h}) * ${cols} + ${c}) * KD + ${d}`;
   }
 
   /** Assembles the module: header comment, uniform, bindings, constants, helpers, body. */
@@ -332,7 +334,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${wgslVar(b.buffer)}: array<${b.elem ?? 'f32'}>;`);
     const consts = {
       C: cfg.chunk, KD: cfg.K, VD: cfg.V, KP: tiles.KP, VP: tiles.VP,
-      DG: this.diag ? cfg.K : 1, WG: this.workgroupSize, ...constants,
+      DG: this.diag ? cfg.K : 1, WG: this.workgroupSize, ...(def.normalize === 'exp' ? { SV: cfg.V + 2 } : {}), ...constants,
     };
     const module = [
       ...(this.fragmentLayer?.enables() ?? []),

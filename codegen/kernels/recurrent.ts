@@ -1,24 +1,34 @@
 // The token-sequential kernel: one thread per state column, the whole K-column of S in
 // registers, one token after another. This is what ORT Web and web-rwkv run today; lae keeps
 // it as the baseline the chunked path is measured against. (The decode step has a kernel of its
-// own, written for memory speed: step.ts.)
+// own, written for memory speed: step.ts. The specs it does not take, the generalized delta rule,
+// step with this emitter: stage 'step' reads and writes one state buffer in place ([B,H,...] like
+// h0), and 'stepPool' addresses sequence b's state at slot idx[b] of a larger pool.) The
+// generalized delta rule (correction 'dplr') reads a^T S_{t-1} from the column before it decays,
+// then adds b times it.
 import { KernelSource } from './common.js';
 
 export function emitRecurrent(ks: KernelSource): string {
   const q = ks.role('q'); const k = ks.role('k'); const v = ks.role('v');
-  const h0 = ks.use('h0', 'read');
-  const ht = ks.use('ht', 'read_write');
+  const step = ks.stage === 'step' || ks.stage === 'stepPool';
+  const h0 = step ? ks.use('state', 'read_write') : ks.use('h0', 'read');
+  const ht = step ? h0 : ks.use('ht', 'read_write');
   const o = ks.use('o', 'read_write');
+  const slot = ks.stage === 'stepPool' ? `${ks.use('idx', 'read', false, 'u32')}[sq]` : 'sq';
   const add = ks.def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, cg)` : '';
   const gate = ks.def.roles.outputGate ? ` * ${ks.role('outputGate')}(b, t, h, cg)` : '';
   const ld = ks.decayed ? ks.role('logDecay') : '';
   const decayAt = ks.diag ? 'sG[d]' : 'a';
+  const dplr = ks.def.correction === 'dplr';
   const update = ks.bonus
     ? `var acc = 0.0;
       for (var d = 0u; d < KD; d++) { acc += sQ[d] * (s[d] + sU[d] * sK[d] * vc); }
       ${o}[((b * P.T + t) * P.H + h) * VD + cg] = (P.scale * acc${add})${gate};
       for (var d = 0u; d < KD; d++) { s[d] = ${ks.decayed ? `${decayAt} * ` : ''}s[d] + sK[d] * vc; }`
-    : `${ks.decayed ? `for (var d = 0u; d < KD; d++) { s[d] *= ${decayAt}; }` : ''}
+    : `${dplr ? `var sa = 0.0;
+      for (var d = 0u; d < KD; d++) { sa += sA[d] * s[d]; }` : ''}
+      ${ks.decayed ? `for (var d = 0u; d < KD; d++) { s[d] *= ${decayAt}; }` : ''}
+      ${dplr ? 'for (var d = 0u; d < KD; d++) { s[d] += sB[d] * sa; }' : ''}
       ${ks.delta
         ? `var kv = 0.0;
       for (var d = 0u; d < KD; d++) { kv += s[d] * sK[d]; }
@@ -33,6 +43,7 @@ var<workgroup> sQ: array<f32, KP>;
 var<workgroup> sK: array<f32, KP>;
 ${ks.diag ? 'var<workgroup> sG: array<f32, KP>;' : ''}
 ${ks.bonus ? 'var<workgroup> sU: array<f32, KP>;' : ''}
+${dplr ? 'var<workgroup> sA: array<f32, KP>;\nvar<workgroup> sB: array<f32, KP>;' : ''}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -40,10 +51,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let cg = wid.x * WG + lid;
   let live = cg < VD;
   var s: array<f32, KP>;
-  let slot = sq;
+  let slot = ${slot};
   for (var d = 0u; d < KD; d++) {
     s[d] = 0.0;
-    if (live && P.has_h0 != 0u) { s[d] = ${h0}[${ks.stateIndex('slot', 'h', 'd', 'cg')}]; }
+    if (live && ${step ? 'true' : 'P.has_h0 != 0u'}) { s[d] = ${h0}[${ks.stateIndex('slot', 'h', 'd', 'cg')}]; }
   }
   ${ks.bonus ? `for (var d = lid; d < KD; d += WG) { sU[d] = ${ks.role('u')}(0u, 0u, h, d); }` : ''}
   for (var t = tBegin; t < tEnd; t++) {
@@ -51,6 +62,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sQ[d] = ${q}(b, t, h, d);
       sK[d] = ${k}(b, t, h, d);
       ${ks.diag ? `sG[d] = exp(${ld}(b, t, h, d));` : ''}
+      ${dplr ? `sA[d] = ${ks.role('a')}(b, t, h, d);
+      sB[d] = ${ks.role('b')}(b, t, h, d);` : ''}
     }
     ${ks.decayed && !ks.diag ? `let a = exp(${ld}(b, t, h, 0u));` : ''}
     ${ks.delta ? `let beta = ${ks.role('beta')}(b, t, h, 0u);` : ''}

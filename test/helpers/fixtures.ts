@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { ProblemSize } from '../../dsl/index.js';
+import { VARIANTS, TOKEN_SEQUENTIAL_VARIANTS } from '../../variants/index.js';
 
 const DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'fla-reference');
 
@@ -20,9 +21,23 @@ interface ManifestEntry {
 }
 
 let cache: FixtureCase[] | undefined;
-export function loadFixtures(): FixtureCase[] {
+/** The cases of the nine built-in variants ('chunked', what the sweeping tests take), or of the
+ * token-sequential ones (the generalized delta rule: test/dplr-fixtures). A case of a variant in
+ * neither is an error, not a case left out. */
+export function loadFixtures(family: 'chunked' | 'tokenSequential' = 'chunked'): FixtureCase[] {
+  const all = loadAll();
+  const own = (name: string) => Object.prototype.hasOwnProperty.call(family === 'chunked' ? VARIANTS : TOKEN_SEQUENTIAL_VARIANTS, name);
+  return all.filter((c) => own(c.variant));
+}
+
+function loadAll(): FixtureCase[] {
   if (cache) return cache;
   const manifest = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8')) as ManifestEntry[];
+  for (const m of manifest) {
+    if (!Object.prototype.hasOwnProperty.call(VARIANTS, m.variant) && !Object.prototype.hasOwnProperty.call(TOKEN_SEQUENTIAL_VARIANTS, m.variant)) {
+      throw new Error(`fixture ${m.file}: variant '${m.variant}' is no built-in variant`);
+    }
+  }
   cache = manifest.map((m) => {
     const buf = readFileSync(join(DIR, m.file));
     const all = new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8);

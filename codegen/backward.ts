@@ -95,7 +95,7 @@ export function backwardStages(def: VariantDef, cfg?: CodegenConfig): KernelStag
   const wyX2 = !(cfg && fragmentWyDk(def, cfg));
   const delta = def.correction === 'delta';
   return [
-    ...(def.roles.outputGate ? (['gateBwd'] as const) : []),
+    ...(def.roles.outputGate ? (['outputGateBwd'] as const) : []),
     // Without the delta rule the reverse state scan splits into parallel per-chunk products
     // around an elementwise scan (bwd-du.ts); with it, one sequential kernel.
     'bwdScores', 'bwdDvLocal', ...(delta ? (['bwdSeed', 'bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
@@ -134,14 +134,17 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
     s('aqk', ['BH', 'NT', C * C]), s('daqk', ['BH', 'NT', C * C]), s('dhs', ['BH', 'NT', K, V]),
     // bwdInter's state terms of dq, dk and (delta rule) dW, one buffer (bwd-common.ts's inter).
     s('dinter', [def.correction === 'delta' ? 3 : 2, 'BH', 'T', K]),
-    // The intra-chunk part of du; the delta rule keeps it in dvv.
+    // The intra-chunk part of du; the delta rule keeps it in dU.
     ...(def.correction === 'delta' ? [] : [s('dvl', ['BH', 'T', V])]),
     s('grad_q', ['B', 'T', 'H', K]), s('grad_k', ['B', 'T', 'H', K]), s('grad_v', ['B', 'T', 'H', V]),
   ];
   if (def.decay !== 'none' && def.correction !== 'dplr' && def.normalize !== 'exp') out.push(s('dbq', ['BH', 'T', K]), s('dbk', ['BH', 'T', K]), s('grad_logDecay', ['B', 'T', 'H', DG]));
   if (def.correction === 'delta') {
-    out.push(s('dvv', ['BH', 'T', V]), s('dtm', ['BH', 'NT', C * C]), s('mtm', ['BH', 'NT', C * C]),
-      s('x1', ['BH', 'T', V]), s('x2', ['BH', 'T', K]), s('grad_beta', ['B', 'T', 'H']));
+    // dU: the intra-chunk du (bwdDvLocal), then the scan's full one; dTA: wyDT's dT, which wyDA
+    // overwrites with dA; M = dT T^T; X1 = T^T dU; X2 = T^T dW, which wyDk overwrites with
+    // dbeta's key-side terms.
+    out.push(s('dU', ['BH', 'T', V]), s('dTA', ['BH', 'NT', C * C]), s('M', ['BH', 'NT', C * C]),
+      s('X1', ['BH', 'T', V]), s('X2', ['BH', 'T', K]), s('grad_beta', ['B', 'T', 'H']));
   }
   if (def.bonus === 'u' && def.normalize !== 'exp') out.push(s('grad_u', ['B', 'T', 'H', K]));
   if (def.roles.outputGate) out.push(s('dog', ['B', 'T', 'H', V]), s('grad_outputGate', ['B', 'T', 'H', V]));
@@ -236,7 +239,7 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
       add(stage, name, tiles.KP, [[1], ['SH'], [1]], emitDplrBwdRows);
     } else if (stage === 'dplrBwdSplit') {
       add(stage, name, 64, [[Math.ceil(cfg.K / 64)], ['T'], ['BH']], emitDplrBwdSplit);
-    } else if (stage === 'gateBwd') {
+    } else if (stage === 'outputGateBwd') {
       add(stage, name, 64, [[Math.ceil(cfg.V / 64)], ['T'], ['BH']], emitGateBwd);
     } else if (stage === 'normBwd') {
       add(stage, name, 64, [['T'], ['BH'], [1]], emitNormBwd);

@@ -111,7 +111,7 @@ export const KERNEL_STAGES = [
   'dplrBwdCols', 'dplrBwdRows', 'dplrBwdSplit',
   // The normalized form's (kernels/normalized-bwd.ts).
   'normalizedBwd', 'normalizedBwdSplit',
-  'gateBwd', 'bwdSeed', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
+  'outputGateBwd', 'bwdSeed', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk', 'wyDbeta', 'bwdGate', 'normBwd', 'chain', 'chainFinish',
 ] as const;
 export type KernelStage = (typeof KERNEL_STAGES)[number];
 export interface KernelDecl {

@@ -52,10 +52,10 @@ export function bwdHelpers(ks: KernelSource) {
     /** Element `i` (a [BH, T, K] index) of one of the state terms bwdInter leaves for dq, dk and
      * dW (the delta rule): one buffer, `dinter`, of two or three [BH, T, K] parts, so that
      * bwdInter binds one buffer for its outputs. */
-    inter: (part: 'dqi' | 'dki' | 'dwm', access: 'read' | 'read_write', i: string) => {
+    inter: (part: 'dqi' | 'dki' | 'dW', access: 'read' | 'read_write', i: string) => {
       const buf = ks.use('dinter', access);
       const at = ks.helper('dint', 'fn dint(part: u32, i: u32) -> u32 { return part * (P.B * P.H * P.T * KD) + i; }');
-      return `${buf}[${at}(${['dqi', 'dki', 'dwm'].indexOf(part)}u, ${i})]`;
+      return `${buf}[${at}(${['dqi', 'dki', 'dW'].indexOf(part)}u, ${i})]`;
     },
     /** dS'_n[x, c] * S_{n+1}[x, c] of chunk n: one term of the gate's chunk-end rowsum, with
      * S_{n+1} read from hs, or from ht (the sequence's) at the sequence's last chunk. */

@@ -19,7 +19,7 @@ export function emitBwdInter(ks: KernelSource): string {
   const dhs = ks.use('dhs', 'read');
   const dO = ks.seedDo();
   const value = ks.delta ? `${ks.use('vnew', 'read')}[${tok()}(bh, t, c, VD)]` : `${ks.role('v')}(b, t, h, c)`;
-  const du = ks.delta ? `${ks.use('dvv', 'read')}[${tok()}(bh, t, c, VD)]` : '';
+  const du = ks.delta ? `${ks.use('dU', 'read')}[${tok()}(bh, t, c, VD)]` : '';
   const accs = ks.delta ? ['aq', 'ak', 'aw'] : ['aq', 'ak'];
   const zero = accs.map((a) => `var ${a}: array<array<f32, RN>, RM>;`).join(' ');
   const init = accs.map((a) => `${a}[a][c] = 0.0;`).join(' ');
@@ -82,7 +82,7 @@ ${ks.chunkTileMain('kt')}
       if (i < rows && d < KD) {
         let at = ${tok()}(bh, t0 + i, d, KD);
         ${inter('dqi', 'read_write', 'at')} = aq[a][c];
-        ${inter('dki', 'read_write', 'at')} = ak[a][c];${ks.delta ? `\n        ${inter('dwm', 'read_write', 'at')} = -aw[a][c];` : ''}
+        ${inter('dki', 'read_write', 'at')} = ak[a][c];${ks.delta ? `\n        ${inter('dW', 'read_write', 'at')} = -aw[a][c];` : ''}
       }
     }
   }

@@ -60,9 +60,9 @@ export function emitBwdDvLocal(ks: KernelSource): string {
   const { cc, tok, bth } = bwdHelpers(ks);
   const aqk = ks.use('aqk', 'read');
   const dO = ks.seedDo();
-  // dvl_i = sum_{r>=i} A[r,i] do_r; the delta rule keeps it in dvv, where the scan adds the
+  // dvl_i = sum_{r>=i} A[r,i] do_r; the delta rule keeps it in dU, where the scan adds the
   // inter-chunk part in place (one buffer fewer in the scan).
-  const dvl = ks.use(ks.delta ? 'dvv' : 'dvl', 'read_write');
+  const dvl = ks.use(ks.delta ? 'dU' : 'dvl', 'read_write');
   return emitChunkMatmul(ks, {
     square: `select(0.0, ${aqk}[${cc()}(bh, n, r, i)], r >= i)`,
     keep: 'r >= i',

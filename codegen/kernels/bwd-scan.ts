@@ -19,11 +19,11 @@ export function emitBwdScan(ks: KernelSource): string {
   const q = ks.role('q'); const k = ks.role('k');
   const dO = ks.seedDo();
   // The intra-chunk part of du: in dvl, or for the delta rule already in dU, added to in place.
-  const dvl = ks.use(ks.delta ? 'dvv' : 'dvl', ks.delta ? 'read_write' : 'read');
+  const dvl = ks.use(ks.delta ? 'dU' : 'dvl', ks.delta ? 'read_write' : 'read');
   const dhs = ks.use('dhs', 'read_write');
   // The delta rule keeps du as dU for the WY backward; otherwise du is the v role's gradient.
   const duStore = ks.delta
-    ? (t: string, c: string) => `${ks.use('dvv', 'read_write')}[${tok()}(bh, ${t}, ${c}, VD)]`
+    ? (t: string, c: string) => `${ks.use('dU', 'read_write')}[${tok()}(bh, ${t}, ${c}, VD)]`
     : (t: string, c: string) => `${ks.use('grad_v', 'read_write')}[${bth()}(b, ${t}, h, ${c}, VD)]`;
   const dh0 = ks.use('dh0', 'read_write');
   const dht = ks.delta ? dh0 : ks.use('dht', 'read');

@@ -31,56 +31,56 @@ export function emitWyDT(ks: KernelSource): string {
   const { tok } = hp;
   const g = hp.g();
   const k = ks.role('k'); const v = ks.role('v');
-  const dvv = ks.use('dvv', 'read');
+  const dU = ks.use('dU', 'read');
   return emitGram(ks, {
     parts: [
-      { len: 'VD', left: `${dvv}[${tok()}(bh, t, x, VD)]`, right: `${v}(b, t, h, x)` },
-      { len: 'KD', left: hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`), right: `${k}(b, t, h, x) * exp2(${g}(b, h, t, x))` },
+      { len: 'VD', left: `${dU}[${tok()}(bh, t, x, VD)]`, right: `${v}(b, t, h, x)` },
+      { len: 'KD', left: hp.inter('dW', 'read', `${tok()}(bh, t, x, KD)`), right: `${k}(b, t, h, x) * exp2(${g}(b, h, t, x))` },
     ],
-    mask: 'j < i', post: `v * ${ks.role('beta')}(b, t0 + j, h, 0u)`, out: ks.use('dtm', 'read_write'),
+    mask: 'j < i', post: `v * ${ks.role('beta')}(b, t0 + j, h, 0u)`, out: ks.use('dTA', 'read_write'),
   });
 }
 
 export function emitWyM(ks: KernelSource): string {
   const { cc } = bwdHelpers(ks);
   const tf = tFull(ks);
-  const dtm = ks.use('dtm', 'read');
+  const dT = ks.use('dTA', 'read');
   // M[i,j] = sum_r dT[i,r] T[j,r], dT strictly lower, T lower: r < i and r <= j < rows.
   return emitChunkMatmul(ks, {
-    square: `select(0.0, ${dtm}[${cc()}(bh, n, i, r)], r < i)`,
+    square: `select(0.0, ${dT}[${cc()}(bh, n, i, r)], r < i)`,
     keep: 'r < i',
     right: `select(0.0, ${tf}(bh, n, x, r), r <= x && x < rows)`,
     keepColumn: 'r <= x',
     width: 'C',
-    store: `${ks.use('mtm', 'read_write')}[${cc()}(bh, n, i, x)] = value;`,
+    store: `${ks.use('M', 'read_write')}[${cc()}(bh, n, i, x)] = value;`,
   }, ks.cfg.chunk);
 }
 
 export function emitWyDA(ks: KernelSource): string {
   const { cc } = bwdHelpers(ks);
   const tf = tFull(ks);
-  const mtm = ks.use('mtm', 'read');
+  const M = ks.use('M', 'read');
   // dA[i,j] = -sum_{r>=i} T[r,i] M[r,j], kept for j < i.
   return emitChunkMatmul(ks, {
     square: `select(0.0, ${tf}(bh, n, r, i), r >= i)`,
     keep: 'r >= i',
-    right: `${mtm}[${cc()}(bh, n, r, x)]`,
+    right: `${M}[${cc()}(bh, n, r, x)]`,
     width: 'C',
-    store: `${ks.use('dtm', 'read_write')}[${cc()}(bh, n, i, x)] = select(0.0, -value, x < i);`,
+    store: `${ks.use('dTA', 'read_write')}[${cc()}(bh, n, i, x)] = select(0.0, -value, x < i);`,
   }, ks.cfg.chunk);
 }
 
 export function emitWyDv(ks: KernelSource): string {
   const { tok, bth } = bwdHelpers(ks);
   const tf = tFull(ks);
-  const dvv = ks.use('dvv', 'read');
+  const dU = ks.use('dU', 'read');
   // X1_i = sum_{r>=i} T[r,i] dU_r;  dv_i = beta_i X1_i.
   return emitChunkMatmul(ks, {
     square: `select(0.0, ${tf}(bh, n, r, i), r >= i)`,
     keep: 'r >= i',
-    right: `${dvv}[${tok()}(bh, t, x, VD)]`,
+    right: `${dU}[${tok()}(bh, t, x, VD)]`,
     width: 'VD',
-    store: `${ks.use('x1', 'read_write')}[${tok()}(bh, t, x, VD)] = value;
+    store: `${ks.use('X1', 'read_write')}[${tok()}(bh, t, x, VD)] = value;
         ${ks.use('grad_v', 'read_write')}[${bth()}(b, t, h, x, VD)] = ${ks.role('beta')}(b, t, h, 0u) * value;`,
   }, ks.cfg.V);
 }
@@ -93,8 +93,8 @@ export function emitWyX2(ks: KernelSource): string {
   const tf = tFull(ks);
   return emitContraction(ks, {
     cols: 'KD', accs: ['x2'],
-    loops: [{ from: 'i', to: 'rows', body: `x2 += ${tf}(bh, n, r, i) * ${hp.inter('dwm', 'read', `${tok()}(bh, t0 + r, x, KD)`)};` }],
-    finish: `${ks.use('x2', 'read_write')}[${tok()}(bh, t, x, KD)] = x2;`,
+    loops: [{ from: 'i', to: 'rows', body: `x2 += ${tf}(bh, n, r, i) * ${hp.inter('dW', 'read', `${tok()}(bh, t0 + r, x, KD)`)};` }],
+    finish: `${ks.use('X2', 'read_write')}[${tok()}(bh, t, x, KD)] = x2;`,
   });
 }
 
@@ -103,16 +103,16 @@ export function emitWyDk(ks: KernelSource): string {
   const { cc, tok, bth } = hp;
   const g = hp.g();
   const beta = ks.role('beta'); const k = ks.role('k');
-  const dam = ks.use('dtm', 'read');
+  const dA = ks.use('dTA', 'read');
   const gradK = ks.use('grad_k', 'read_write');
-  const x2buf = ks.use('x2', 'read_write');
+  const x2buf = ks.use('X2', 'read_write');
   return emitContraction(ks, {
     cols: 'KD', accs: ['arow', 'acol'],
     setup: `let gi = ${g}(b, h, t, x);
   let x2 = ${x2buf}[${tok()}(bh, t, x, KD)];`,
     loops: [
-      { to: 'i', body: `arow += ${dam}[${cc()}(bh, n, i, r)] * ${k}(b, t0 + r, h, x) * exp2(gi - ${g}(b, h, t0 + r, x));` },
-      { from: 'i + 1u', to: 'rows', body: `acol += ${dam}[${cc()}(bh, n, r, i)] * ${beta}(b, t0 + r, h, 0u) * ${k}(b, t0 + r, h, x) * exp2(${g}(b, h, t0 + r, x) - gi);` },
+      { to: 'i', body: `arow += ${dA}[${cc()}(bh, n, i, r)] * ${k}(b, t0 + r, h, x) * exp2(gi - ${g}(b, h, t0 + r, x));` },
+      { from: 'i + 1u', to: 'rows', body: `acol += ${dA}[${cc()}(bh, n, r, i)] * ${beta}(b, t0 + r, h, 0u) * ${k}(b, t0 + r, h, x) * exp2(${g}(b, h, t0 + r, x) - gi);` },
     ],
     finish: `let bi = ${beta}(b, t, h, 0u);
   let wterm = bi * exp2(gi) * x2;
@@ -129,7 +129,7 @@ export function emitWyDk(ks: KernelSource): string {
 export function emitWyDbeta(ks: KernelSource): string {
   const { tok, bth } = bwdHelpers(ks);
   const v = ks.role('v');
-  const x1 = ks.use('x1', 'read'); const x2 = ks.use('x2', 'read');
+  const x1 = ks.use('X1', 'read'); const x2 = ks.use('X2', 'read');
   return emitContraction(ks, {
     cols: '1u', accs: ['acc'],
     loops: [

@@ -42,7 +42,7 @@ export function emitTcBwdInter(ks: KernelSource, fr: Fragments): string {
   const dhs = ks.use('dhs', 'read');
   const dO = ks.seedDo();
   const value = ks.delta ? `${ks.use('vnew', 'read')}[(bh * P.T + t) * VD + c]` : `${ks.role('v')}(b, t, h, c)`;
-  const du = ks.delta ? `${ks.use('dvv', 'read')}[(bh * P.T + t) * VD + c]` : '';
+  const du = ks.delta ? `${ks.use('dU', 'read')}[(bh * P.T + t) * VD + c]` : '';
   const dinter = ks.use('dinter', 'read_write');
   const plane = (x: number) => `${x}u * (P.B * P.H * P.T * KD)`;
   const products: { acc: string; left: number; right: number; plane: number; sign: string }[] = [

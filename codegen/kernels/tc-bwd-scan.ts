@@ -57,7 +57,7 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   // As in the f32 tier's scan: dvl is in dU (bwdDvLocal left it there) and is added to in
   // place; the seed dht is in dh0 (bwdSeed copied it, zeros without dht).
   const dhs = ks.use('dhs', 'read_write');
-  const dU = ks.use('dvv', 'read_write');
+  const dU = ks.use('dU', 'read_write');
   const dh0 = ks.use('dh0', 'read_write');
   const wBlock: ChunkBlock | null = lay.sW === null ? null : { name: 'pw', buf: ks.use('w16', 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
   const w16 = wBlock ? '' : ks.use('w16', 'read', false, 'f16');

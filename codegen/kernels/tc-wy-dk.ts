@@ -109,9 +109,9 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   const k4 = ks.role4('k');
   const beta = ks.role('beta');
   const tmat = ks.use('tmat', 'read');
-  const dA = ks.use('dtm', 'read');
+  const dA = ks.use('dTA', 'read');
   const gradK = ks.use('grad_k', 'read_write');
-  const x2 = ks.use('x2', 'read_write');
+  const x2 = ks.use('X2', 'read_write');
   const dbk = ks.decayed ? ks.use('dbk', 'read_write') : '';
   // The chunk's gate cumsum and beta per row, read once into wf past the scratch.
   const G = (r: string) => `wf[${lay.sRow}u + ${r}]`;
@@ -125,7 +125,7 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
     ${B('r')} = ${beta}(b, t, h, 0u);
   }
   workgroupBarrier();`;
-  const dW = hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`);
+  const dW = hp.inter('dW', 'read', `${tok()}(bh, t, x, KD)`);
   // Product steps over the chunk's rows r, skipping the fragments where the operand is zero.
   const upper = (i: number) => `kk + 16u > ${map.row(i)}`;
   const lower = (i: number) => `kk < ${map.row(i)} + 16u`;
@@ -222,8 +222,8 @@ export function emitTcWyX2(ks: KernelSource, fr: Fragments): string {
   const { cc, tok } = hp;
   const { square, right, product } = operands(ks, fr, lay);
   const tmat = ks.use('tmat', 'read');
-  const x2 = ks.use('x2', 'read_write');
-  const dW = hp.inter('dwm', 'read', `${tok()}(bh, t, x, KD)`);
+  const x2 = ks.use('X2', 'read_write');
+  const dW = hp.inter('dW', 'read', `${tok()}(bh, t, x, KD)`);
   return `
 ${fr.workspace(lay.f16, lay.f32)}
 ${NONFINITE_FLAG}

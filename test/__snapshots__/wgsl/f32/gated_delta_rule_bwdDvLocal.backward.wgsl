@@ -6,7 +6,7 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> b_aqk: array<f32>;
 @group(0) @binding(2) var<storage, read> b_do: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b_dvv: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_dU: array<f32>;
 
 const C: u32 = 64u;
 const KD: u32 = 64u;
@@ -102,7 +102,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (i < rows && x < VD) {
         let t = t0 + i;
         let value = acc[a][c];
-        b_dvv[tok(bh, t, x, VD)] = value;
+        b_dU[tok(bh, t, x, VD)] = value;
       }
     }
   }

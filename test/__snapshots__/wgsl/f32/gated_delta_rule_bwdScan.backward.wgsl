@@ -8,7 +8,7 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(2) var<storage, read> in_q: array<f32>;
 @group(0) @binding(3) var<storage, read> in_k: array<f32>;
 @group(0) @binding(4) var<storage, read> b_do: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b_dvv: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_dU: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b_dhs: array<f32>;
 @group(0) @binding(7) var<storage, read_write> b_dh0: array<f32>;
 @group(0) @binding(8) var<storage, read> b_w: array<f32>;
@@ -128,8 +128,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var x = 0.0;
         if (j < rows && cg < VD) {
           let t = t0 + j;
-          x = du[a][c] + b_dvv[tok(bh, t, cg, VD)];
-          b_dvv[tok(bh, t, cg, VD)] = x;
+          x = du[a][c] + b_dU[tok(bh, t, cg, VD)];
+          b_dU[tok(bh, t, cg, VD)] = x;
         }
         sDu[j * BV + cl] = x;
       }

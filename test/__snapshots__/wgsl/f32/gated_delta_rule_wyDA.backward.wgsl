@@ -5,8 +5,8 @@
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> b_tmat: array<f32>;
-@group(0) @binding(2) var<storage, read> b_mtm: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b_dtm: array<f32>;
+@group(0) @binding(2) var<storage, read> b_M: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_dTA: array<f32>;
 
 const C: u32 = 64u;
 const KD: u32 = 64u;
@@ -71,7 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var stg = 0u; stg < ((SR * BW) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, (SR * BW) - 1u);
         let r = min(r0 + e / BW, rows - 1u); let t = t0 + r; let x = min(xt * BW + e % BW, C - 1u);
-        r_v[stg] = b_mtm[cc(bh, n, r, x)];
+        r_v[stg] = b_M[cc(bh, n, r, x)];
       }
       for (var stg = 0u; stg < ((SR * BW) + WG - 1u) / WG; stg++) {
         let e = lid + stg * WG;
@@ -101,7 +101,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (i < rows && x < C) {
         let t = t0 + i;
         let value = acc[a][c];
-        b_dtm[cc(bh, n, i, x)] = select(0.0, -value, x < i);
+        b_dTA[cc(bh, n, i, x)] = select(0.0, -value, x < i);
       }
     }
   }

@@ -7,10 +7,10 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(1) var<storage, read> b_gcum: array<f32>;
 @group(0) @binding(2) var<storage, read> in_k: array<f32>;
 @group(0) @binding(3) var<storage, read> in_v: array<f32>;
-@group(0) @binding(4) var<storage, read> b_dvv: array<f32>;
+@group(0) @binding(4) var<storage, read> b_dU: array<f32>;
 @group(0) @binding(5) var<storage, read> b_dinter: array<f32>;
 @group(0) @binding(6) var<storage, read> in_beta: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b_dtm: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b_dTA: array<f32>;
 
 const C: u32 = 64u;
 const KD: u32 = 64u;
@@ -61,7 +61,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var stg = 0u; stg < ((C * SX) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, (C * SX) - 1u);
         let t = t0 + min(e / SX, rows - 1u); let x = min(x0 + e % SX, VD - 1u);
-        l_v[stg] = b_dvv[tok(bh, t, x, VD)];
+        l_v[stg] = b_dU[tok(bh, t, x, VD)];
         r_v[stg] = role_v(b, t, h, x);
       }
       for (var stg = 0u; stg < ((C * SX) + WG - 1u) / WG; stg++) {
@@ -115,7 +115,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let j = tx + TX * c;
       if (i < rows && j < rows) {
         let v = acc[a][c];
-        b_dtm[cc(bh, n, i, j)] = select(0.0, v * role_beta(b, t0 + j, h, 0u), j < i);
+        b_dTA[cc(bh, n, i, j)] = select(0.0, v * role_beta(b, t0 + j, h, 0u), j < i);
       }
     }
   }

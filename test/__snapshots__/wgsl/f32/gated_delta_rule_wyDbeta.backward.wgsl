@@ -5,8 +5,8 @@
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> in_v: array<f32>;
-@group(0) @binding(2) var<storage, read> b_x1: array<f32>;
-@group(0) @binding(3) var<storage, read> b_x2: array<f32>;
+@group(0) @binding(2) var<storage, read> b_X1: array<f32>;
+@group(0) @binding(3) var<storage, read> b_X2: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b_grad_beta: array<f32>;
 
 const C: u32 = 64u;
@@ -43,10 +43,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc = 0.0;
   
   for (var r = 0u; r < VD; r++) {
-    acc += role_v(b, t, h, r) * b_x1[tok(bh, t, r, VD)];
+    acc += role_v(b, t, h, r) * b_X1[tok(bh, t, r, VD)];
   }
   for (var r = 0u; r < KD; r++) {
-    acc += b_x2[tok(bh, t, r, KD)];
+    acc += b_X2[tok(bh, t, r, KD)];
   }
   b_grad_beta[bth(b, t, h, 0u, 1u)] = acc;
 }

@@ -7,9 +7,9 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(1) var<storage, read> b_gcum: array<f32>;
 @group(0) @binding(2) var<storage, read> in_beta: array<f32>;
 @group(0) @binding(3) var<storage, read> in_k: array<f32>;
-@group(0) @binding(4) var<storage, read> b_dtm: array<f32>;
+@group(0) @binding(4) var<storage, read> b_dTA: array<f32>;
 @group(0) @binding(5) var<storage, read_write> b_grad_k: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b_x2: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b_X2: array<f32>;
 @group(0) @binding(7) var<storage, read_write> b_dbk: array<f32>;
 
 const C: u32 = 64u;
@@ -49,19 +49,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let t = t0 + i;
   var arow = 0.0; var acol = 0.0;
   let gi = gate(b, h, t, x);
-  let x2 = b_x2[tok(bh, t, x, KD)];
+  let x2 = b_X2[tok(bh, t, x, KD)];
   for (var r = 0u; r < i; r++) {
-    arow += b_dtm[cc(bh, n, i, r)] * role_k(b, t0 + r, h, x) * exp2(gi - gate(b, h, t0 + r, x));
+    arow += b_dTA[cc(bh, n, i, r)] * role_k(b, t0 + r, h, x) * exp2(gi - gate(b, h, t0 + r, x));
   }
   for (var r = i + 1u; r < rows; r++) {
-    acol += b_dtm[cc(bh, n, r, i)] * role_beta(b, t0 + r, h, 0u) * role_k(b, t0 + r, h, x) * exp2(gate(b, h, t0 + r, x) - gi);
+    acol += b_dTA[cc(bh, n, r, i)] * role_beta(b, t0 + r, h, 0u) * role_k(b, t0 + r, h, x) * exp2(gate(b, h, t0 + r, x) - gi);
   }
   let bi = role_beta(b, t, h, 0u);
   let wterm = bi * exp2(gi) * x2;
   let at = bth(b, t, h, x, KD);
   b_grad_k[at] = b_grad_k[at] + wterm + bi * arow + acol;
   // dbeta_i's key-side terms: (k_i 2^G_i) . X2_i + sum_{j<i} dA[i,j] A[i,j] / beta_i = k_i . (2^G_i X2_i + arow_i).
-  b_x2[tok(bh, t, x, KD)] = role_k(b, t, h, x) * (exp2(gi) * x2 + arow);
+  b_X2[tok(bh, t, x, KD)] = role_k(b, t, h, x) * (exp2(gi) * x2 + arow);
   let ki = role_k(b, t, h, x);
   let gb = tok(bh, t, x, KD);
   b_dbk[gb] = b_dbk[gb] + ki * (wterm + bi * arow - acol);

@@ -5,8 +5,8 @@
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> b_tmat: array<f32>;
-@group(0) @binding(2) var<storage, read> b_dvv: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b_x1: array<f32>;
+@group(0) @binding(2) var<storage, read> b_dU: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_X1: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b_grad_v: array<f32>;
 @group(0) @binding(5) var<storage, read> in_beta: array<f32>;
 
@@ -76,7 +76,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var stg = 0u; stg < ((SR * BW) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, (SR * BW) - 1u);
         let r = min(r0 + e / BW, rows - 1u); let t = t0 + r; let x = min(xt * BW + e % BW, VD - 1u);
-        r_v[stg] = b_dvv[tok(bh, t, x, VD)];
+        r_v[stg] = b_dU[tok(bh, t, x, VD)];
       }
       for (var stg = 0u; stg < ((SR * BW) + WG - 1u) / WG; stg++) {
         let e = lid + stg * WG;
@@ -106,7 +106,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (i < rows && x < VD) {
         let t = t0 + i;
         let value = acc[a][c];
-        b_x1[tok(bh, t, x, VD)] = value;
+        b_X1[tok(bh, t, x, VD)] = value;
         b_grad_v[bth(b, t, h, x, VD)] = role_beta(b, t, h, 0u) * value;
       }
     }

@@ -6,7 +6,7 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> b_tmat: array<f32>;
 @group(0) @binding(2) var<storage, read> b_dinter: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b_x2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_X2: array<f32>;
 
 const C: u32 = 64u;
 const KD: u32 = 64u;
@@ -45,5 +45,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var r = i; r < rows; r++) {
     x2 += tfull(bh, n, r, i) * b_dinter[dint(2u, tok(bh, t0 + r, x, KD))];
   }
-  b_x2[tok(bh, t, x, KD)] = x2;
+  b_X2[tok(bh, t, x, KD)] = x2;
 }

@@ -12,7 +12,7 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(2) var<storage, read> b_dhs: array<f32>;
 @group(0) @binding(3) var<storage, read> b_do: array<f32>;
 @group(0) @binding(4) var<storage, read> b_vnew: array<f32>;
-@group(0) @binding(5) var<storage, read> b_dvv: array<f32>;
+@group(0) @binding(5) var<storage, read> b_dU: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b_dinter: array<f32>;
 
 const C: u32 = 64u;
@@ -97,7 +97,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, (C * 32u) - 1u);
         let t = t0 + min(e / 32u, rows - 1u); let c = min(c0 + e % 32u, VD - 1u);
-        x_v[stg] = b_dvv[(bh * P.T + t) * VD + c];
+        x_v[stg] = b_dU[(bh * P.T + t) * VD + c];
       }
       for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
         let e = lid + stg * WG;

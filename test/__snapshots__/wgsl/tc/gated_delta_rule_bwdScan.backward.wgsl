@@ -10,7 +10,7 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> b_do: array<f32>;
 @group(0) @binding(2) var<storage, read_write> b_dhs: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b_dvv: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_dU: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b_dh0: array<f32>;
 @group(0) @binding(5) var<storage, read> b_w16: array<vec4<u32>>;
 @group(0) @binding(6) var<storage, read> b_kg16: array<f16>;
@@ -138,7 +138,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let el = lane + 32u * x;
         let r = (vsr * 1u + 0u) * 16u + el / 16u;
         let c = (vsc * 1u + 0u) * 16u + el % 16u;
-        dvpre[0u + x] = b_dvv[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)];
+        dvpre[0u + x] = b_dU[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)];
       }
     }
     // The next chunk's decayed queries and W into registers, in flight during this step.
@@ -235,7 +235,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (r < rows && v0 + c < VD) {
         let at = (bh * P.T + t0 + r) * VD + v0 + c;
         x = dvpre[slot] + value;
-        b_dvv[at] = x;
+        b_dU[at] = x;
       }
       wh[2048u + r * 16u + c] = f16(-x);
     }

@@ -10,9 +10,9 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> in_k: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b_tmat: array<f32>;
-@group(0) @binding(3) var<storage, read> b_dtm: array<f32>;
+@group(0) @binding(3) var<storage, read> b_dTA: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b_grad_k: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b_x2: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_X2: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b_dbk: array<f32>;
 @group(0) @binding(7) var<storage, read> b_dinter: array<f32>;
 @group(0) @binding(8) var<storage, read> b_pack_backward: array<u32>;
@@ -132,7 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, (4096u) - 1u);
         let i = min(e / C, rows - 1u); let r = min(e % C, rows - 1u);
-        x_v[stg] = b_dtm[cc(bh, n, i, r)] * exp2(wf[2048u + i] - wf[2048u + r]);
+        x_v[stg] = b_dTA[cc(bh, n, i, r)] * exp2(wf[2048u + i] - wf[2048u + r]);
       }
       for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
         let e = lid + stg * WG;
@@ -148,7 +148,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, (4096u) - 1u);
         let i = min(e % C, rows - 1u); let r = min(e / C, rows - 1u);
-        x_v[stg] = b_dtm[cc(bh, n, r, i)] * wf[2048u + C + r] * exp2(wf[2048u + r] - wf[2048u + i]);
+        x_v[stg] = b_dTA[cc(bh, n, r, i)] * wf[2048u + C + r] * exp2(wf[2048u + r] - wf[2048u + i]);
       }
       for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
         let e = lid + stg * WG;
@@ -218,10 +218,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         x2s += (b_tmat[cc(bh, n, j, r)] + select(0.0, 1.0, j == r)) * b_dinter[dint(2u, tok(bh, t, x, KD))];
       }
       for (var j = 0u; j < min(r, rows); j++) {
-        arow += b_dtm[cc(bh, n, r, j)] * role_k(b, t0 + j, h, x) * exp2(wf[2048u + r] - wf[2048u + j]);
+        arow += b_dTA[cc(bh, n, r, j)] * role_k(b, t0 + j, h, x) * exp2(wf[2048u + r] - wf[2048u + j]);
       }
       for (var j = r + 1u; j < rows; j++) {
-        acol += b_dtm[cc(bh, n, j, r)] * wf[2048u + C + j] * role_k(b, t0 + j, h, x) * exp2(wf[2048u + j] - wf[2048u + r]);
+        acol += b_dTA[cc(bh, n, j, r)] * wf[2048u + C + j] * role_k(b, t0 + j, h, x) * exp2(wf[2048u + j] - wf[2048u + r]);
       }
       let pv = exp2(wf[2048u + min(r, C - 1u)]) * x2s + arow;
       if (r < rows && k0 + c < KD) {
@@ -231,7 +231,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
         b_grad_k[at] = b_grad_k[at] + bi * pv + acol;
-        b_x2[tok(bh, t, x, KD)] = kv * pv;
+        b_X2[tok(bh, t, x, KD)] = kv * pv;
         let gb = tok(bh, t, x, KD);
         b_dbk[gb] = b_dbk[gb] + kv * (bi * pv - acol);
       }
@@ -257,7 +257,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
         b_grad_k[at] = b_grad_k[at] + bi * value + value_qk;
-        b_x2[tok(bh, t, x, KD)] = kv * value;
+        b_X2[tok(bh, t, x, KD)] = kv * value;
         let gb = tok(bh, t, x, KD);
         b_dbk[gb] = b_dbk[gb] + kv * (bi * value - value_qk);
       }
@@ -284,7 +284,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
         b_grad_k[at] = b_grad_k[at] + bi * value + value_qk;
-        b_x2[tok(bh, t, x, KD)] = kv * value;
+        b_X2[tok(bh, t, x, KD)] = kv * value;
         let gb = tok(bh, t, x, KD);
         b_dbk[gb] = b_dbk[gb] + kv * (bi * value - value_qk);
       }
@@ -311,7 +311,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
         b_grad_k[at] = b_grad_k[at] + bi * value + value_qk;
-        b_x2[tok(bh, t, x, KD)] = kv * value;
+        b_X2[tok(bh, t, x, KD)] = kv * value;
         let gb = tok(bh, t, x, KD);
         b_dbk[gb] = b_dbk[gb] + kv * (bi * value - value_qk);
       }
@@ -338,7 +338,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
         b_grad_k[at] = b_grad_k[at] + bi * value + value_qk;
-        b_x2[tok(bh, t, x, KD)] = kv * value;
+        b_X2[tok(bh, t, x, KD)] = kv * value;
         let gb = tok(bh, t, x, KD);
         b_dbk[gb] = b_dbk[gb] + kv * (bi * value - value_qk);
       }

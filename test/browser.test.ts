@@ -1,9 +1,9 @@
 // lae in a real browser: Debian's Chromium, headless, WebGPU on SwiftShader, driven by
 // playwright-core. The page loads a browser bundle of the published entry point (dist/index.js,
-// built here) from 127.0.0.1 and runs forward, backward and step of every variant and of a spec
-// written in the page against the float64 reference: once with the adapter's limits (as
-// createEngine asks), once on a device made with WebGPU's default limits.
-import { execFileSync } from 'node:child_process';
+// built by vitest's globalSetup: test/helpers/build-once.ts) from 127.0.0.1 and runs forward,
+// backward and step of every variant and of a spec written in the page against the float64
+// reference: once with the adapter's limits (as createEngine asks), once on a device made with
+// WebGPU's default limits.
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -27,7 +27,6 @@ describe('lae in headless Chromium (WebGPU on SwiftShader)', () => {
   let bundleInputs: string[];
   beforeAll(async () => {
     if (!CHROMIUM) throw new Error("Debian's chromium is not installed: npm run setup (or apt-get install chromium)");
-    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
     const built = await esbuild.build({
       entryPoints: [join(ROOT, 'test', 'browser', 'page.ts')], bundle: true, platform: 'browser', format: 'esm', target: 'es2022',
       write: false, metafile: true, logLevel: 'silent', outfile: 'page.js',

@@ -9,8 +9,9 @@ export default defineConfig({
     globalSetup: ['./test/helpers/build-once.ts'],
     // One worker per core: most of the suite's time is lavapipe compiling pipelines, one
     // single-threaded LLVM JIT per pipeline, so two files at once use both cores of CI's machine.
+    // At most four: a worker holds Dawn, lavapipe and its engines, near 1 GB.
     fileParallelism: true,
-    maxWorkers: availableParallelism(),
+    maxWorkers: Math.min(4, availableParallelism()),
     // A worker keeps its modules from one file to the next, so the engines of test/helpers/engine.ts
     // (one device, one pipeline cache per tier) serve every file that worker runs: a plan another
     // file already compiled costs nothing, and Dawn and the device start once per worker.

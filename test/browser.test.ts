@@ -1,10 +1,10 @@
 // lae in a real browser: Debian's Chromium, headless, WebGPU on SwiftShader, driven by
 // playwright-core. The page loads a browser bundle of the published entry point (dist/index.js,
-// built here) from 127.0.0.1 and runs forward, backward and step of every variant and of a spec
-// written in the page against the float64 reference: once with the adapter's limits (as
-// createEngine asks), once on a device made with WebGPU's default limits. Then the demo page
-// (examples/browser/), served by `lae serve`'s handler, runs a variant end to end.
-import { execFileSync } from 'node:child_process';
+// built by vitest's globalSetup: test/helpers/build-once.ts) from 127.0.0.1 and runs forward,
+// backward and step of every variant and of a spec written in the page against the float64
+// reference: once with the adapter's limits (as createEngine asks), once on a device made with
+// WebGPU's default limits (in the fast tier only for what test/default-limits.test.ts leaves out).
+// Then the demo page (examples/browser/), served by `lae serve`'s handler, runs a variant end to end.
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +15,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PageResult } from './browser/page.js';
 import { serveDemo } from '../cli/serve.js';
+import { FULL } from './helpers/tier.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TOL = 1e-4; // the tolerance of test/backward.test.ts and test/forward-random.test.ts
@@ -29,7 +30,6 @@ describe('lae in headless Chromium (WebGPU on SwiftShader)', () => {
   let bundleInputs: string[];
   beforeAll(async () => {
     if (!CHROMIUM) throw new Error("Debian's chromium is not installed: npm run setup (or apt-get install chromium)");
-    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
     const built = await esbuild.build({
       entryPoints: [join(ROOT, 'test', 'browser', 'page.ts')], bundle: true, platform: 'browser', format: 'esm', target: 'es2022',
       write: false, metafile: true, logLevel: 'silent', outfile: 'page.js',
@@ -63,11 +63,11 @@ describe('lae in headless Chromium (WebGPU on SwiftShader)', () => {
     return page;
   }
 
-  function check(r: PageResult) {
+  function check(r: PageResult, variantCount: number) {
     expect(r.adapter.vendor).toBe('google');
     expect(r.adapter.architecture).toBe('swiftshader');
     const variants = new Set(r.errors.map((e) => e.variant));
-    expect(variants.size).toBe(10);
+    expect(variants.size).toBe(variantCount);
     expect(variants.has('page_gla')).toBe(true);
     const bad = r.errors.filter((e) => !(e.err < TOL));
     expect(bad).toEqual([]);
@@ -83,16 +83,19 @@ describe('lae in headless Chromium (WebGPU on SwiftShader)', () => {
     const r = await page.evaluate(() => (globalThis as unknown as { laeRun: (d: boolean) => Promise<PageResult> }).laeRun(false));
     await page.close();
     console.log(`browser, adapter limits: ${r.errors.length} comparisons in ${(r.ms / 1000).toFixed(1)} s, max relL2 ${Math.max(...r.errors.map((e) => e.err)).toExponential(2)}`);
-    check(r);
+    check(r, 10);
   }, 300_000);
 
+  // The fast tier runs here the built-in variants test/default-limits.test.ts does not run on
+  // WebGPU's default limits (in Node), and the page's spec; the full tier runs all nine.
+  const ON_DEFAULT_LIMITS = FULL ? undefined : ['linear_attn', 'simple_gla', 'retention', 'delta_rule'];
   it('the same on a device with WebGPU\'s default limits (requestDevice() without requiredLimits)', async () => {
     const page = await openPage();
-    const r = await page.evaluate(() => (globalThis as unknown as { laeRun: (d: boolean) => Promise<PageResult> }).laeRun(true));
+    const r = await page.evaluate((only) => (globalThis as unknown as { laeRun: (d: boolean, only?: string[]) => Promise<PageResult> }).laeRun(true, only), ON_DEFAULT_LIMITS);
     await page.close();
     console.log(`browser, default limits: ${r.errors.length} comparisons in ${(r.ms / 1000).toFixed(1)} s, max relL2 ${Math.max(...r.errors.map((e) => e.err)).toExponential(2)}`);
     expect(r.limits).toEqual({ maxStorageBuffersPerShaderStage: 8, maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 });
-    check(r);
+    check(r, (ON_DEFAULT_LIMITS?.length ?? 9) + 1);
   }, 300_000);
 
   it('the demo page (lae serve): a variant runs end to end, shows its error vs float64, a time and the WGSL; the sweep draws both kernels', async () => {

@@ -2,13 +2,14 @@
 // compute in f32. Checked against the float64 reference run on the same 16-bit-rounded inputs:
 // forward, backward and step, for every variant (bf16) and two of them in f16.
 import { describe, expect, it } from 'vitest';
-import { VARIANT_NAMES, VARIANTS } from '../variants/index.js';
+import { VARIANT_NAMES, VARIANTS, type VariantName } from '../variants/index.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
 import { referenceForward } from '../runtime/reference.js';
 import { sampleInputs } from '../runtime/sample.js';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, roundTo, toBits, type StorageDtype } from '../runtime/dtypes.js';
 import { relL2, rng } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
+import { sweep } from './helpers/tier.js';
 
 describe('bf16 / f16 conversions', () => {
   it('round to nearest even and decode exactly', () => {
@@ -80,11 +81,17 @@ async function check(name: (typeof VARIANT_NAMES)[number], dtype: 'bf16' | 'f16'
   expect(relL2(state, ref2.ht), 'step state').toBeLessThan(1e-4);
 }
 
-describe.each(VARIANT_NAMES)('%s with bf16 storage', (name) => {
+// 16-bit storage changes only the loads and o's store, so the fast tier takes variants whose
+// inputs between them have every shape and role: per-key gates (gla), beta and a scalar gate
+// (gated_delta_rule), mamba2's dt, A and D (mamba2_ssd), the bonus u (rwkv6).
+// Each compiles its own plans; the full tier runs the other five too.
+const BF16_FAST: readonly VariantName[] = ['gla', 'gated_delta_rule', 'mamba2_ssd', 'rwkv6'];
+describe.each(sweep(BF16_FAST, VARIANT_NAMES.filter((n) => !BF16_FAST.includes(n))))('%s with bf16 storage', (name) => {
   it('forward, backward and step vs the float64 reference on bf16-rounded inputs', () => check(name, 'bf16'));
 });
 
-describe.each(['gla', 'gated_delta_rule'] as const)('%s with f16 storage', (name) => {
+// f16 differs from bf16 only in the conversion: one variant in the fast tier.
+describe.each(sweep(['gated_delta_rule'] as const, ['gla'] as const))('%s with f16 storage', (name) => {
   it('forward, backward and step vs the float64 reference on f16-rounded inputs', () => check(name, 'f16'));
 });
 

@@ -12,6 +12,7 @@ import { sampleInputs } from '../runtime/sample.js';
 import { relL2 } from './helpers/numerics.js';
 import { getEngine, getTensorCoreEngine } from './helpers/engine.js';
 import type { Engine } from '../runtime/engine.js';
+import { sweep } from './helpers/tier.js';
 
 /** Both tiers: the f32 kernels, and the tensor-core tier through its portable lowering (f16
  * operands: the looser bounds of that tier, o 3e-3, gradients 1e-2). */
@@ -100,12 +101,13 @@ describe.each(TIERS)('hard resets on the $name: log-decays of -Infinity and -3.4
 // Both tiers. The tensor-core tier's triangular products (fragments) cannot skip a masked term:
 // it stages a value that is not finite as 0 and writes NaN from its row on (staged.ts, causal).
 describe.each(TIERS)('non-finite values propagate causally on the $name', (tier) => {
-  // Every chunk size for the plain output stage (linear_attn) and the WY one (delta_rule); the
-  // gated forms at the chunk the reset tests already compiled (lavapipe compiles slowly).
-  const cases: [VariantName, 16 | 32 | 64][] = [
-    ['linear_attn', 16], ['linear_attn', 32], ['linear_attn', 64], ['gla', 16], ['simple_gla', 16],
-    ['delta_rule', 16], ['delta_rule', 32], ['delta_rule', 64],
-  ];
+  // The plain output stage (linear_attn) and the WY one (delta_rule) at chunk 16 (one 16-row
+  // block) and at a chunk of several blocks (64, 32); the gated forms at the chunk the reset tests
+  // already compiled (lavapipe compiles slowly). The full tier adds the other chunk of each.
+  const cases = sweep<[VariantName, 16 | 32 | 64]>([
+    ['linear_attn', 16], ['linear_attn', 64], ['gla', 16], ['simple_gla', 16],
+    ['delta_rule', 16], ['delta_rule', 32],
+  ], [['linear_attn', 32], ['delta_rule', 64]]);
   it.each(cases)('%s, chunk %i: v[t=30] = NaN leaves o finite before t = 30, and o, ht follow the reference after', async (name, chunk) => {
     const op = (await tier.engine()).variant(name);
     const x = sampleInputs(VARIANTS[name], size, 3, true);

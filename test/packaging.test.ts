@@ -1,4 +1,4 @@
-// The published package as a user gets it: `npm pack` (prepack builds dist), installed into an
+// The published package as a user gets it: `npm pack` of the built dist, installed into an
 // empty project with no other packages, imported in Node and bundled for the browser.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,9 @@ describe('the npm package', () => {
   let packed: { unpackedSize: number; filename: string };
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'lae-pack-'));
-    const out = execFileSync('npm', ['pack', '--pack-destination', dir, '--json'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    // --ignore-scripts: prepack would rebuild dist/ while files running in parallel read it; vitest's
+    // globalSetup (test/helpers/build-once.ts) has built it already, as prepack would.
+    const out = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     packed = JSON.parse(out)[0];
     project = join(dir, 'project');
     execFileSync('mkdir', ['-p', project]);

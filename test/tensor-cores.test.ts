@@ -13,13 +13,13 @@ import { sampleInputs } from '../runtime/sample.js';
 import { planForward, planBackward, type KernelStage } from '../codegen/index.js';
 import { UNVERIFIED_ON_GPU } from '../codegen/backward.js';
 import { relL2, rng } from './helpers/numerics.js';
+import { getTensorCoreEngine } from './helpers/engine.js';
+import { sweep } from './helpers/tier.js';
 
 const TOL = { o: 3e-3, grads: 1e-2 };
 
-let shared: Promise<Engine> | undefined;
 async function tcEngine(): Promise<Engine> {
-  shared ??= createEngine({ tensorCores: 'portable' });
-  const engine = await shared;
+  const engine = await getTensorCoreEngine();
   expect(engine.tier).toBe('portable');
   return engine;
 }
@@ -70,13 +70,14 @@ describe.each(VARIANT_NAMES)('%s on the tensor-core tier (portable lowering)', (
 
 describe('tensor-core tier: other tilings', () => {
   // Chunk 16 (one 16-row block: no anchored pairs), K not a multiple of 4 (scalar staging), a
-  // V tile narrower than a fragment, two sequences.
-  for (const name of ['gla', 'gated_delta_rule', 'mamba2_ssd', 'rwkv6'] as const) {
+  // V tile narrower than a fragment, two sequences. The fast tier runs it for a per-key decay and
+  // for the delta rule; the full tier for a scalar decay and the bonus too.
+  for (const name of sweep(['gla', 'gated_delta_rule'] as const, ['mamba2_ssd', 'rwkv6'] as const)) {
     it(`${name} C=16 (B,T,H,K,V)=(2,40,1,18,10) without h0`, async () => {
       await checkForwardBackward(VARIANTS[name], { B: 2, T: 40, H: 1, K: 18, V: 10 }, 16, false);
     });
   }
-  for (const name of ['kda', 'simple_gla'] as const) {
+  for (const name of sweep(['kda'] as const, ['simple_gla'] as const)) {
     it(`${name} C=32 (B,T,H,K,V)=(1,100,2,32,36) with h0`, async () => {
       await checkForwardBackward(VARIANTS[name], { B: 1, T: 100, H: 2, K: 32, V: 36 }, 32, true);
     });

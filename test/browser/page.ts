@@ -28,9 +28,10 @@ export interface PageResult {
   ms: number;
 }
 
-/** forward, backward and step of every variant and the page's spec against the float64 reference.
+/** forward, backward and step of every variant (or of the built-ins named in `only`) and the
+ * page's spec against the float64 reference.
  * defaultLimits: the device is made with requestDevice() and no requiredLimits. */
-async function run(defaultLimits: boolean): Promise<PageResult> {
+async function run(defaultLimits: boolean, only?: readonly string[]): Promise<PageResult> {
   const t0 = performance.now();
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) throw new Error('requestAdapter() returned null');
@@ -39,7 +40,7 @@ async function run(defaultLimits: boolean): Promise<PageResult> {
   const used = engine.device.limits;
   const size = { B: 1, T: 19, H: 2, K: 8, V: 6 };
   const errors: PageResult['errors'] = [];
-  const defs: VariantDef[] = [...VARIANT_NAMES.map((n) => VARIANTS[n]), pageSpec];
+  const defs: VariantDef[] = [...VARIANT_NAMES.filter((n) => !only || only.includes(n)).map((n) => VARIANTS[n]), pageSpec];
   for (const def of defs) {
     const op = engine.variant(def);
     const inputs = sampleInputs(def, size, 7, true);

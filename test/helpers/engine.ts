@@ -1,4 +1,6 @@
-// One engine per test file, on whatever adapter the machine has (lavapipe in CI).
+// The engines the tests share: one per tier, made on first use, on whatever adapter the machine
+// has (lavapipe in CI). With vitest's isolate: false (vitest.config.ts) a worker keeps them from
+// one test file to the next, so a plan compiled for one file serves the others.
 import { createEngine, type Engine } from '../../runtime/engine.js';
 
 let shared: Promise<Engine> | undefined;
@@ -8,7 +10,7 @@ export function getEngine(): Promise<Engine> {
 }
 
 let tensorCores: Promise<Engine> | undefined;
-/** One engine per test file on the tensor-core tier's portable lowering (its tiles and staging in
+/** The engine of the tensor-core tier's portable lowering (its tiles and staging in
  * plain WGSL, so it runs on lavapipe). */
 export function getTensorCoreEngine(): Promise<Engine> {
   tensorCores ??= createEngine({ tensorCores: 'portable' });

@@ -44,7 +44,8 @@ async function onGpu(inputs: Record<string, readonly Dim[]>, values: Record<stri
   });
   const engine = await getEngine();
   const { B, H, K } = size;
-  const { ht } = await engine.variant(probe).forward(values, { B, T: 1, H, K, V: 1, outputFinalState: true, poisonOutputs: true });
+  // One token: the token-sequential kernel (one pipeline per probe, not the chunked plan's three).
+  const { ht } = await engine.variant(probe).forward(values, { B, T: 1, H, K, V: 1, mode: 'recurrent', outputFinalState: true, poisonOutputs: true });
   return Float64Array.from(ht!); // [B,H,K,1] = [B,1,H,K]
 }
 

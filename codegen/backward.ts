@@ -23,7 +23,7 @@ import { emitTcBwdInter, tcInterTileK } from './kernels/tc-bwd-inter.js';
 import { emitTcBwdDu, tcDuTileV } from './kernels/tc-bwd-du.js';
 import { emitTcBwdChunkState, tcChunkStateTileV } from './kernels/tc-bwd-chunk-state.js';
 import { emitTcWyDk, emitTcWyX2, tcWyDkLayout } from './kernels/tc-wy-dk.js';
-import { FRAG_WG } from './kernels/fragments.js';
+import { FRAG_WG, type Fragments } from './kernels/fragments.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
 import { emitBwdStateScan } from './kernels/state-scan.js';
@@ -62,19 +62,93 @@ function fragmentWyDk(def: VariantDef, cfg: CodegenConfig): boolean {
 const CONTRACTION_WG = 128;
 
 type Emitter = (ks: KernelSource) => string;
-/** Register-tiled C x C by C x cols products (chunk-matmul.ts). */
-const MATMULS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
-  bwdDvLocal: { emit: emitBwdDvLocal, cols: (c) => c.V },
-  wyM: { emit: emitWyM, cols: (c) => c.chunk },
-  wyDA: { emit: emitWyDA, cols: (c) => c.chunk },
-  wyDv: { emit: emitWyDv, cols: (c) => c.V },
-};
+type Grid = [SizeExpr, SizeExpr, SizeExpr];
+/** A stage's kernel: its workgroup, grid and emitter (wgX: the WG_X constant). */
+interface StageKernel { readonly wg: number; readonly grid: Grid; readonly emit: Emitter; readonly wgX?: number }
+type StageRule = (def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stage: KernelStage) => StageKernel;
 
-const CONTRACTIONS: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
-  bwdBonus: { emit: emitBwdBonus, cols: (c) => c.K },
-  wyX2: { emit: emitWyX2, cols: (c) => c.K },
-  wyDk: { emit: emitWyDk, cols: (c) => c.K },
-  wyDbeta: { emit: emitWyDbeta, cols: () => 1 },
+/** Register-tiled C x C by C x cols products (chunk-matmul.ts). */
+const matmul = (emit: Emitter, cols: (cfg: CodegenConfig) => number): StageRule => (_def, cfg) => {
+  const c = cols(cfg);
+  const BW = chunkMatmulTile(c);
+  const tx = Math.min(16, BW);
+  return { wg: tx * 16, grid: [[Math.ceil(c / BW)], ['NT'], ['BH']], emit, wgX: tx };
+};
+/** One thread per element of a C x cols output (bwd-common.ts's emitContraction). */
+const contraction = (emit: Emitter, cols: (cfg: CodegenConfig) => number): StageRule => (_def, cfg) => ({
+  wg: CONTRACTION_WG, grid: [[Math.ceil((cfg.chunk * cols(cfg)) / CONTRACTION_WG)], ['NT'], ['BH']], emit,
+});
+/** A kernel of the fragment layer, on the grid `grid` gives. */
+const fragment = (emit: (ks: KernelSource, fr: Fragments) => string, grid: (def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stage: KernelStage) => Grid): StageRule =>
+  (def, cfg, tiles, stage) => ({ wg: FRAG_WG, grid: grid(def, cfg, tiles, stage), emit: (ks) => emit(ks, ks.fragments()), wgX: FRAG_WG });
+/** The fragment kernel where the stage runs on the fragment layer in this config, else the f32 one. */
+const tiered = (onFragments: StageRule, f32: StageRule, when: (def: VariantDef, cfg: CodegenConfig, stage: KernelStage) => boolean = (_d, cfg, stage) => tensorCoreStage(cfg, stage)): StageRule =>
+  (def, cfg, tiles, stage) => (when(def, cfg, stage) ? onFragments : f32)(def, cfg, tiles, stage);
+const fixed = (wg: number, grid: (def: VariantDef, cfg: CodegenConfig, tiles: Tiles) => Grid, emit: Emitter, wgX?: number): StageRule =>
+  (def, cfg, tiles) => ({ wg, grid: grid(def, cfg, tiles), emit, ...(wgX !== undefined ? { wgX } : {}) });
+const perChunk: Grid = [['NT'], ['BH'], [1]];
+const layoutOf = <T>(layout: (ks: KernelSource) => T) => (def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stage: KernelStage) => layout(new KernelSource(def, cfg, tiles, stage, FRAG_WG));
+const wyKeys = fragment((ks, fr) => (ks.stage === 'wyDk' ? emitTcWyDk : emitTcWyX2)(ks, fr),
+  (def, cfg, tiles, stage) => [[Math.ceil(cfg.K / layoutOf(tcWyDkLayout)(def, cfg, tiles, stage).BK)], ['NT'], ['BH']]);
+/** dq and dk: chunk matmuls where the decay factor does not depend on the key column, else one
+ * thread per element. */
+const dqk = (asMatmul: Emitter, asContraction: Emitter): StageRule => (def, cfg, tiles, stage) =>
+  (dqkAsMatmuls(def) ? matmul(asMatmul, (c) => c.K) : contraction(asContraction, (c) => c.K))(def, cfg, tiles, stage);
+
+/** Every backward stage's kernel, by stage (the chain kernels, one per input, follow them). */
+const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
+  outputGateBwd: fixed(64, (_d, cfg) => [[Math.ceil(cfg.V / 64)], ['T'], ['BH']], emitGateBwd),
+  bwdScores: fixed(256, () => perChunk, emitBwdScores, 16),
+  bwdDvLocal: matmul(emitBwdDvLocal, (c) => c.V),
+  bwdSeed: fixed(256, (_d, cfg) => [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdSeed),
+  bwdScan: tiered(
+    // The tensor-core tier: the same scan on fragments, reading the forward's f16 blocks.
+    fragment(emitTcBwdScan, (def, cfg, tiles, stage) => [[Math.ceil(cfg.V / layoutOf(tcBwdScanLayout)(def, cfg, tiles, stage).BV)], ['SH'], [1]]),
+    (_d, cfg, tiles) => {
+      const tx = Math.min(16, tiles.scanBV);
+      return { wg: tx * Math.min(16, tiles.KP, cfg.chunk), grid: [[Math.ceil(cfg.V / tiles.scanBV)], ['SH'], [1]], emit: emitBwdScan, wgX: tx };
+    }),
+  bwdChunkState: tiered(
+    fragment(emitTcBwdChunkState, (_d, cfg) => [[Math.ceil(cfg.V / tcChunkStateTileV(cfg.V))], ['NT'], ['BH']]),
+    (_d, cfg, tiles) => {
+      const tx = Math.min(16, tiles.stateBV);
+      return { wg: tx * Math.min(16, tiles.KP), grid: [[Math.ceil(cfg.V / tiles.stateBV)], ['NT'], ['BH']], emit: emitBwdChunkState, wgX: tx };
+    }),
+  bwdStateScan: fixed(256, (_d, cfg) => [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdStateScan, 256),
+  bwdDu: tiered(
+    fragment(emitTcBwdDu, (_d, cfg) => [[Math.ceil(cfg.V / tcDuTileV(cfg.V))], ['NT'], ['BH']]),
+    (_d, cfg, tiles) => {
+      const BV = duTileV(tiles.VP);
+      const tx = Math.min(16, BV);
+      return { wg: tx * Math.min(16, cfg.chunk), grid: [[Math.ceil(cfg.V / BV)], ['NT'], ['BH']], emit: emitBwdDu, wgX: tx };
+    }),
+  bwdInter: tiered(
+    fragment(emitTcBwdInter, (_d, cfg) => [[Math.ceil(cfg.K / tcInterTileK(cfg.K))], ['NT'], ['BH']]),
+    (_d, cfg, tiles) => {
+      const BK = interTileK(tiles.KP);
+      const tx = Math.min(16, BK);
+      return { wg: tx * Math.min(16, cfg.chunk), grid: [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emit: emitBwdInter, wgX: tx };
+    }),
+  bwdDScores: fixed(256, () => perChunk, emitBwdDScores, 16),
+  bwdChunkEnd: fixed(32 * CHUNK_END_ROWS, (_d, cfg) => [[Math.ceil(cfg.K / CHUNK_END_ROWS)], ['NT'], ['BH']], emitBwdChunkEnd),
+  bwdDq: dqk(emitBwdDq, emitBwdDqContraction),
+  bwdDk: dqk(emitBwdDk, emitBwdDkContraction),
+  bwdBonus: contraction(emitBwdBonus, (c) => c.K),
+  wyDT: fixed(256, () => perChunk, emitWyDT, 16),
+  wyM: matmul(emitWyM, (c) => c.chunk),
+  wyDA: matmul(emitWyDA, (c) => c.chunk),
+  wyDv: matmul(emitWyDv, (c) => c.V),
+  // (wyX2 is in the stage list on fragments only where wyDk is not: the per-key decay.)
+  wyX2: tiered(wyKeys, contraction(emitWyX2, (c) => c.K)),
+  wyDk: tiered(wyKeys, contraction(emitWyDk, (c) => c.K), (def, cfg) => fragmentWyDk(def, cfg)),
+  wyDbeta: contraction(emitWyDbeta, () => 1),
+  bwdGate: fixed(64, (def, cfg) => [[Math.ceil((def.decay === 'diagonal' ? cfg.K : 1) / 64)], ['NT'], ['BH']], emitBwdGate),
+  normBwd: fixed(64, () => [['T'], ['BH'], [1]], emitNormBwd),
+  normalizedBwd: fixed(1, () => [[1], ['SH'], [1]], emitNormalizedBwd),
+  normalizedBwdSplit: fixed(1, () => [[1], ['T'], ['BH']], emitNormalizedBwdSplit),
+  dplrBwdCols: (_d, cfg, tiles) => ({ wg: tiles.recurrentBV, grid: [[Math.ceil(cfg.V / tiles.recurrentBV)], ['SH'], [1]], emit: emitDplrBwdColumns }),
+  dplrBwdRows: (_d, _cfg, tiles) => ({ wg: tiles.KP, grid: [[1], ['SH'], [1]], emit: emitDplrBwdRows }),
+  dplrBwdSplit: fixed(64, (_d, cfg) => [[Math.ceil(cfg.K / 64)], ['T'], ['BH']], emitDplrBwdSplit),
 };
 
 /** The backward's stages for a variant, in dispatch order (chain kernels follow, one per input);
@@ -168,85 +242,11 @@ export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: 
     const wgsl = ks.finish(name, { WG_X: wgX, ...consts }, emit(ks));
     kernels.push({ name, stage, workgroupSize: wg, grid, bindings: ks.bindings, wgsl });
   };
-  // dq and dk: chunk matmuls where the decay factor does not depend on the key column, else
-  // one thread per element.
-  const dqk: Partial<Record<KernelStage, { emit: Emitter; cols: (cfg: CodegenConfig) => number }>> = {
-    bwdDq: { emit: dqkAsMatmuls(def) ? emitBwdDq : emitBwdDqContraction, cols: (c) => c.K },
-    bwdDk: { emit: dqkAsMatmuls(def) ? emitBwdDk : emitBwdDkContraction, cols: (c) => c.K },
-  };
-  const matmulShape = (cols: number) => {
-    const BW = chunkMatmulTile(cols);
-    const tx = Math.min(16, BW);
-    return { BW, tx, wg: tx * 16 };
-  };
   for (const stage of backwardStages(def, cfg)) {
-    const name = `${def.name}_${stage}`;
-    if ((stage === 'wyDk' && fragmentWyDk(def, cfg)) || (stage === 'wyX2' && tensorCoreStage(cfg, stage))) {
-      // (wyX2 is in the stage list on fragments only where wyDk is not: the per-key decay.)
-      const BK = tcWyDkLayout(new KernelSource(def, cfg, tiles, stage, FRAG_WG)).BK;
-      add(stage, name, FRAG_WG, [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], (ks) => (stage === 'wyDk' ? emitTcWyDk : emitTcWyX2)(ks, ks.fragments()), FRAG_WG);
-      continue;
-    }
-    const contraction = CONTRACTIONS[stage] ?? (dqkAsMatmuls(def) ? undefined : dqk[stage]);
-    const matmul = MATMULS[stage] ?? (dqkAsMatmuls(def) ? dqk[stage] : undefined);
-    if (matmul) {
-      const cols = matmul.cols(cfg);
-      const { BW, tx, wg } = matmulShape(cols);
-      add(stage, name, wg, [[Math.ceil(cols / BW)], ['NT'], ['BH']], matmul.emit, tx);
-    } else if (contraction) {
-      const x = Math.ceil((cfg.chunk * contraction.cols(cfg)) / CONTRACTION_WG);
-      add(stage, name, CONTRACTION_WG, [[x], ['NT'], ['BH']], contraction.emit);
-    } else if (stage === 'bwdScan' && tensorCoreStage(cfg, stage)) {
-      // The tensor-core tier: the same scan on fragments, reading the forward's f16 blocks.
-      add(stage, name, FRAG_WG, [[Math.ceil(cfg.V / tcBwdScanLayout(new KernelSource(def, cfg, tiles, stage, FRAG_WG)).BV)], ['SH'], [1]],
-        (ks) => emitTcBwdScan(ks, ks.fragments()), FRAG_WG);
-    } else if (stage === 'bwdChunkEnd') {
-      add(stage, name, 32 * CHUNK_END_ROWS, [[Math.ceil(cfg.K / CHUNK_END_ROWS)], ['NT'], ['BH']], emitBwdChunkEnd);
-    } else if (stage === 'bwdScan') {
-      const tx = Math.min(16, tiles.scanBV);
-      add(stage, name, tx * Math.min(16, tiles.KP, cfg.chunk), [[Math.ceil(cfg.V / tiles.scanBV)], ['SH'], [1]], emitBwdScan, tx);
-    } else if (stage === 'bwdScores' || stage === 'bwdDScores' || stage === 'wyDT') {
-      const emit = { bwdScores: emitBwdScores, bwdDScores: emitBwdDScores, wyDT: emitWyDT }[stage];
-      add(stage, name, 256, [['NT'], ['BH'], [1]], emit, 16);
-    } else if (stage === 'bwdInter' && tensorCoreStage(cfg, stage)) {
-      add(stage, name, FRAG_WG, [[Math.ceil(cfg.K / tcInterTileK(cfg.K))], ['NT'], ['BH']], (ks) => emitTcBwdInter(ks, ks.fragments()), FRAG_WG);
-    } else if (stage === 'bwdInter') {
-      const BK = interTileK(tiles.KP);
-      const tx = Math.min(16, BK);
-      add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emitBwdInter, tx);
-    } else if (stage === 'bwdChunkState' && tensorCoreStage(cfg, stage)) {
-      add(stage, name, FRAG_WG, [[Math.ceil(cfg.V / tcChunkStateTileV(cfg.V))], ['NT'], ['BH']], (ks) => emitTcBwdChunkState(ks, ks.fragments()), FRAG_WG);
-    } else if (stage === 'bwdChunkState') {
-      const tx = Math.min(16, tiles.stateBV);
-      add(stage, name, tx * Math.min(16, tiles.KP), [[Math.ceil(cfg.V / tiles.stateBV)], ['NT'], ['BH']], emitBwdChunkState, tx);
-    } else if (stage === 'bwdSeed') {
-      add(stage, name, 256, [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdSeed);
-    } else if (stage === 'bwdStateScan') {
-      add(stage, name, 256, [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdStateScan, 256);
-    } else if (stage === 'bwdDu' && tensorCoreStage(cfg, stage)) {
-      add(stage, name, FRAG_WG, [[Math.ceil(cfg.V / tcDuTileV(cfg.V))], ['NT'], ['BH']], (ks) => emitTcBwdDu(ks, ks.fragments()), FRAG_WG);
-    } else if (stage === 'bwdDu') {
-      const BV = duTileV(tiles.VP);
-      const tx = Math.min(16, BV);
-      add(stage, name, tx * Math.min(16, cfg.chunk), [[Math.ceil(cfg.V / BV)], ['NT'], ['BH']], emitBwdDu, tx);
-    } else if (stage === 'normalizedBwd') {
-      add(stage, name, 1, [[1], ['SH'], [1]], emitNormalizedBwd);
-    } else if (stage === 'normalizedBwdSplit') {
-      add(stage, name, 1, [[1], ['T'], ['BH']], emitNormalizedBwdSplit);
-    } else if (stage === 'dplrBwdCols') {
-      add(stage, name, tiles.recurrentBV, [[Math.ceil(cfg.V / tiles.recurrentBV)], ['SH'], [1]], emitDplrBwdColumns);
-    } else if (stage === 'dplrBwdRows') {
-      add(stage, name, tiles.KP, [[1], ['SH'], [1]], emitDplrBwdRows);
-    } else if (stage === 'dplrBwdSplit') {
-      add(stage, name, 64, [[Math.ceil(cfg.K / 64)], ['T'], ['BH']], emitDplrBwdSplit);
-    } else if (stage === 'outputGateBwd') {
-      add(stage, name, 64, [[Math.ceil(cfg.V / 64)], ['T'], ['BH']], emitGateBwd);
-    } else if (stage === 'normBwd') {
-      add(stage, name, 64, [['T'], ['BH'], [1]], emitNormBwd);
-    } else if (stage === 'bwdGate') {
-      const DG = def.decay === 'diagonal' ? cfg.K : 1;
-      add(stage, name, 64, [[Math.ceil(DG / 64)], ['NT'], ['BH']], emitBwdGate);
-    }
+    const rule = STAGE_KERNELS[stage];
+    if (!rule) throw new Error(`internal: backward stage '${stage}' has no kernel (codegen/backward.ts STAGE_KERNELS)`);
+    const k = rule(def, cfg, tiles, stage);
+    add(stage, `${def.name}_${stage}`, k.wg, k.grid, k.emit, k.wgX);
   }
   for (const input of def.inputs) {
     if (gradientAlias(def, cfg, input.name)) continue;

@@ -250,18 +250,29 @@ function passes(fm: number, fn: number, p: ScratchPass, accs = 1): { i: number; 
   return out;
 }
 
-/** The lanes' walk over one fragment's 256 elements in the scratch: r, c, el in scope, and
- * `slot`, the element's number among the lane's (8 per fragment, fragment (i, j) of an fm x fn
- * block at 8 (i fn + j)), the same on both lowerings (prefetch.ts loads values by it). */
-function laneWalk(p: ScratchPass, i: number, j: number, body: string, fn = 1): string {
-  return `for (var x = 0u; x < 8u; x++) {
+/** The loop over the 8 elements a lane holds of result fragment (i, j) of an fm x fn block, with
+ * `r`, `c` (the element's row and column) and `slot` (its number among the lane's, 8 (i fn + j)
+ * + 0..7, the same on both lowerings) in scope. On the hardware the lanes walk the fragment as
+ * staged in the scratch (`el`, the element's index there, in scope); the portable lowering's
+ * lane holds row fr_row, columns fr_col..fr_col+7 in place (`e`, the index in its array). */
+export function laneElements(hardware: boolean, at: { row: (i: number) => string; col: (j: number) => string }, i: number, j: number, fn: number, body: string): string {
+  const slot = (i * fn + j) * 8;
+  return hardware ? `for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = ${p.row(i)} + el / 16u;
-      let c = ${p.col(j)} + el % 16u;
-      let slot = ${(i * fn + j) * 8}u + x;
+      let r = ${at.row(i)} + el / 16u;
+      let c = ${at.col(j)} + el % 16u;
+      let slot = ${slot}u + x;
+      ${body}
+    }` : `for (var e = 0u; e < 8u; e++) {
+      let r = ${at.row(i)} + fr_row;
+      let c = ${at.col(j)} + fr_col + e;
+      let slot = ${slot}u + e;
       ${body}
     }`;
 }
+
+/** The lanes' walk over one fragment's 256 elements in the scratch (laneElements, hardware). */
+const laneWalk = (p: ScratchPass, i: number, j: number, body: string, fn = 1) => laneElements(true, p, i, j, fn, body);
 
 /** The portable lowering's lanes hold their own 8 elements of each fragment (row fr_row,
  * columns fr_col..fr_col+7), so an epilogue or fill touches them in place: no scratch and no
@@ -270,12 +281,7 @@ function portableWalk(fm: number, fn: number, p: ScratchPass, acc: string, body:
   const parts: string[] = [];
   for (let i = 0; i < fm; i++) {
     for (let j = 0; j < fn; j++) {
-      parts.push(`for (var e = 0u; e < 8u; e++) {
-      let r = ${p.row(i)} + fr_row;
-      let c = ${p.col(j)} + fr_col + e;
-      let slot = ${(i * fn + j) * 8}u + e;
-      ${body(`${acc}_${i}_${j}`, i, j)}
-    }`);
+      parts.push(laneElements(false, p, i, j, fn, body(`${acc}_${i}_${j}`, i, j)));
     }
   }
   return `if (${p.active}) {\n    ${parts.join('\n    ')}\n  }\n  workgroupBarrier();`;

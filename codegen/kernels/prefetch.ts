@@ -6,7 +6,7 @@
 //
 // Per-chunk f16 blocks ([BH, NT, C, width] f16: kg16, w16) travel as vec4<u32> words of 8
 // halves; the walk binds them that way (BindingDecl.elem) and unpacks them into the f16 array.
-import type { Fragments } from './fragments.js';
+import { laneElements, type Fragments } from './fragments.js';
 
 /** Words of 8 halves a thread carries for a C x width block. */
 const wordsPerThread = (C: number, width: number, wg: number) => Math.ceil((C * width) / 8 / wg);
@@ -64,22 +64,6 @@ export function prefetchEpilogueValues(fr: Fragments, fm: number, fn: number, ma
   active: string, name: string, value: string): { decl: string; load: string } {
   const decl = `var ${name}: array<f32, ${fm * fn * 8}>;`;
   const parts: string[] = [];
-  for (let i = 0; i < fm; i++) {
-    for (let j = 0; j < fn; j++) {
-      const slot = (i * fn + j) * 8;
-      parts.push(fr.hardware
-        ? `for (var x = 0u; x < 8u; x++) {
-        let el = lane + 32u * x;
-        let r = ${map.row(i)} + el / 16u;
-        let c = ${map.col(j)} + el % 16u;
-        ${name}[${slot}u + x] = ${value};
-      }`
-        : `for (var x = 0u; x < 8u; x++) {
-        let r = ${map.row(i)} + fr_row;
-        let c = ${map.col(j)} + fr_col + x;
-        ${name}[${slot}u + x] = ${value};
-      }`);
-    }
-  }
+  for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) parts.push(laneElements(fr.hardware, map, i, j, fn, `${name}[slot] = ${value};`));
   return { decl, load: `if (${active}) {\n      ${parts.join('\n      ')}\n    }` };
 }

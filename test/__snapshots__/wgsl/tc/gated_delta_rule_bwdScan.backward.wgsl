@@ -135,11 +135,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let rows = min(C, P.T - t0);
     if (vactive) {
       for (var x = 0u; x < 8u; x++) {
-        let el = lane + 32u * x;
-        let r = (vsr * 1u + 0u) * 16u + el / 16u;
-        let c = (vsc * 1u + 0u) * 16u + el % 16u;
-        dvpre[0u + x] = b_dU[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)];
-      }
+      let el = lane + 32u * x;
+      let r = (vsr * 1u + 0u) * 16u + el / 16u;
+      let c = (vsc * 1u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
+      dvpre[slot] = b_dU[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)];
+    }
     }
     // The next chunk's decayed queries and W into registers, in flight during this step.
     let nNext = select(n - 1u, n, nn + 1u == nEnd);

@@ -67,54 +67,53 @@ function stagedUnrolled(s: StagedLoad, n: number, groups: number, four: boolean)
     }`;
 }
 
-export function emitStagedLoad(s: StagedLoad): string {
-  const total = s.unroll ? constantCount(s.count, s.unroll.chunk) : null;
-  if (s.unroll && total !== null) return stagedUnrolled(s, Math.ceil(total / s.unroll.wg), total, false);
-  const n = `((${s.count}) + WG - 1u) / WG`;
-  return `{
-      ${s.loads.map((l) => `var ${l.name}_v: array<f32, ${n}>;`).join(' ')}
-      for (var stg = 0u; stg < ${n}; stg++) {
-        let e = min(lid + stg * WG, (${s.count}) - 1u);
+/** The looped form's three parts: the register arrays (`<name>_v`), the loop of loads into them
+ * and the loop of masked stores from them; `four`: vec4 words, `e` the first element's index. */
+function stagedParts(s: StagedLoad, four: boolean): { decl: string; load: string; store: string } {
+  const groups = four ? `((${s.count}) / 4u)` : `(${s.count})`;
+  const n = four ? `(${groups} + WG - 1u) / WG` : `((${s.count}) + WG - 1u) / WG`;
+  const t = four ? 'vec4<f32>' : 'f32';
+  return {
+    decl: s.loads.map((l) => `var ${l.name}_v: array<${t}, ${n}>;`).join(' '),
+    load: `for (var stg = 0u; stg < ${n}; stg++) {
+        let e = ${four ? `min(lid + stg * WG, ${groups} - 1u) * 4u` : `min(lid + stg * WG, (${s.count}) - 1u)`};
         ${s.index}
         ${s.loads.map((l) => `${l.name}_v[stg] = ${l.expr};`).join('\n        ')}
-      }
-      for (var stg = 0u; stg < ${n}; stg++) {
-        let e = lid + stg * WG;
-        if (e < (${s.count})) {
+      }`,
+    store: `for (var stg = 0u; stg < ${n}; stg++) {
+        ${four ? `let e4 = lid + stg * WG;
+        if (e4 < ${groups}) {
+          let e = e4 * 4u;` : `let e = lid + stg * WG;
+        if (e < (${s.count})) {`}
           ${s.storeIndex}
           let valid = ${s.valid};
-          ${s.store((name) => `select(0.0, ${name}_v[stg], valid)`)}
+          ${s.store((name) => `select(${four ? 'vec4<f32>(0.0)' : '0.0'}, ${name}_v[stg], valid)`)}
         }
-      }
+      }`,
+  };
+}
+
+/** The looped form whole, or the unrolled one where asked and the count is constant. */
+function emitStaged(s: StagedLoad, four: boolean): string {
+  const total = s.unroll ? constantCount(s.count, s.unroll.chunk) : null;
+  if (s.unroll && total !== null) {
+    const groups = four ? total / 4 : total;
+    return stagedUnrolled(s, Math.ceil(groups / s.unroll.wg), groups, four);
+  }
+  const { decl, load, store } = stagedParts(s, four);
+  return `{
+      ${decl}
+      ${load}
+      ${store}
     }`;
 }
+
+export const emitStagedLoad = (s: StagedLoad): string => emitStaged(s, false);
 
 /** The four-wide form: each thread loads vec4 words (4 consecutive elements along the staged
  * block's contiguous axis, `e` their first element's index, a multiple of 4), then stores their
  * lanes. `valid` holds for all four or none (the axis' extent is a multiple of 4). */
-export function emitStagedLoad4(s: StagedLoad): string {
-  const total = s.unroll ? constantCount(s.count, s.unroll.chunk) : null;
-  if (s.unroll && total !== null) return stagedUnrolled(s, Math.ceil(total / 4 / s.unroll.wg), total / 4, true);
-  const groups = `((${s.count}) / 4u)`;
-  const n = `(${groups} + WG - 1u) / WG`;
-  return `{
-      ${s.loads.map((l) => `var ${l.name}_v: array<vec4<f32>, ${n}>;`).join(' ')}
-      for (var stg = 0u; stg < ${n}; stg++) {
-        let e = min(lid + stg * WG, ${groups} - 1u) * 4u;
-        ${s.index}
-        ${s.loads.map((l) => `${l.name}_v[stg] = ${l.expr};`).join('\n        ')}
-      }
-      for (var stg = 0u; stg < ${n}; stg++) {
-        let e4 = lid + stg * WG;
-        if (e4 < ${groups}) {
-          let e = e4 * 4u;
-          ${s.storeIndex}
-          let valid = ${s.valid};
-          ${s.store((name) => `select(vec4<f32>(0.0), ${name}_v[stg], valid)`)}
-        }
-      }
-    }`;
-}
+export const emitStagedLoad4 = (s: StagedLoad): string => emitStaged(s, true);
 
 /** Statements storing the four lanes of a vec4 `v` as f16 at arr[at .. at + 3]. */
 export const storeF16x4 = (arr: string, at: string, v: string) =>
@@ -195,74 +194,41 @@ export function emitCausalFixup(b: F16Block, rows: string, col: (e: string) => s
 /** A NaN made at run time (WGSL's constant evaluation refuses NaN constants). */
 export const NAN_WGSL = 'fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }';
 
-/** Stages a block of f16 operands into workgroup memory, vec4 loads where the value has a
- * four-wide form. */
-export function emitF16Block(b: F16Block): string {
+/** Block b as a staged load into registers `<reg>_v`; a causal block's stores also record and
+ * zero what is not finite in f16 (F16Block.causal). */
+function stagedOf(b: F16Block, reg: string): StagedLoad {
   const c = b.causal;
-  if (b.wide) {
-    return emitStagedLoad4({
-      count: b.count, index: b.index(true), loads: [{ name: 'x', expr: b.wide }], storeIndex: b.storeIndex ?? '', valid: b.valid,
-      ...(b.unroll && !c ? { unroll: b.unroll } : {}),
-      store: (v) => (!c ? storeF16x4(b.arr, b.at('e'), v('x')) : `{
-          let xv = ${v('x')};
+  return {
+    count: b.count, index: b.index(b.wide !== null), loads: [{ name: reg, expr: b.wide ?? b.value }], storeIndex: b.storeIndex ?? '', valid: b.valid,
+    ...(b.unroll && !c ? { unroll: b.unroll } : {}),
+    store: (v) => {
+      if (b.wide) {
+        return !c ? storeF16x4(b.arr, b.at('e'), v(reg)) : `{
+          let xv = ${v(reg)};
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(${NOT_FINITE_F16});
           ${firstBadAt(b)} = select(${firstBadAt(b)}, min(${firstBadAt(b)}, vec4<u32>(${c.row})), bad);
           ${storeF16x4(b.arr, b.at('e'), 'select(xv, vec4<f32>(0.0), bad)')}
-        }`),
-    });
-  }
-  return emitStagedLoad({
-    count: b.count, index: b.index(false), loads: [{ name: 'x', expr: b.value }], storeIndex: b.storeIndex ?? '', valid: b.valid,
-    ...(b.unroll && !c ? { unroll: b.unroll } : {}),
-    store: (v) => (!c ? `${b.arr}[${b.at('e')}] = f16(${v('x')});` : `{
-          let xv = ${v('x')};
+        }`;
+      }
+      return !c ? `${b.arr}[${b.at('e')}] = f16(${v(reg)});` : `{
+          let xv = ${v(reg)};
           let bad = (bitcast<u32>(xv) & 0x7fffffffu) > ${NOT_FINITE_F16};
           ${firstBadAt(b)} = select(${firstBadAt(b)}, min(${firstBadAt(b)}, ${c.row}), bad);
           ${b.arr}[${b.at('e')}] = f16(select(xv, 0.0, bad));
-        }`),
-  });
+        }`;
+    },
+  };
 }
 
+/** Stages a block of f16 operands into workgroup memory, vec4 loads where the value has a
+ * four-wide form. */
+export const emitF16Block = (b: F16Block): string => emitStaged(stagedOf(b, 'x'), b.wide !== null);
+
 /** emitF16Block taken apart for software pipelining (prefetch.ts): the loads into the thread's
- * registers `name` (declared by `decl`, outside the walk) and, later, the stores from them into
- * workgroup memory, for a block whose index statements hold at both points. Not `causal`. */
+ * registers `<name>_v` (declared by `decl`, outside the walk) and, later, the stores from them
+ * into workgroup memory, for a block whose index statements hold at both points. Looped (the
+ * registers live across the walk's step), not `causal`. */
 export function splitF16Block(b: F16Block, name: string): { decl: string; load: string; store: string } {
   if (b.causal) throw new Error('splitF16Block: a causal block is staged whole (emitF16Block)');
-  const n = slots(b);
-  if (b.wide) {
-    const groups = `((${b.count}) / 4u)`;
-    return {
-      decl: `var ${name}: array<vec4<f32>, ${n}>;`,
-      load: `for (var stg = 0u; stg < ${n}; stg++) {
-        let e = min(lid + stg * WG, ${groups} - 1u) * 4u;
-        ${b.index(true)}
-        ${name}[stg] = ${b.wide};
-      }`,
-      store: `for (var stg = 0u; stg < ${n}; stg++) {
-        let e4 = lid + stg * WG;
-        if (e4 < ${groups}) {
-          let e = e4 * 4u;
-          ${b.storeIndex ?? ''}
-          let valid = ${b.valid};
-          ${storeF16x4(b.arr, b.at('e'), `select(vec4<f32>(0.0), ${name}[stg], valid)`)}
-        }
-      }`,
-    };
-  }
-  return {
-    decl: `var ${name}: array<f32, ${n}>;`,
-    load: `for (var stg = 0u; stg < ${n}; stg++) {
-        let e = min(lid + stg * WG, (${b.count}) - 1u);
-        ${b.index(false)}
-        ${name}[stg] = ${b.value};
-      }`,
-    store: `for (var stg = 0u; stg < ${n}; stg++) {
-        let e = lid + stg * WG;
-        if (e < (${b.count})) {
-          ${b.storeIndex ?? ''}
-          let valid = ${b.valid};
-          ${b.arr}[${b.at('e')}] = f16(select(0.0, ${name}[stg], valid));
-        }
-      }`,
-  };
+  return stagedParts(stagedOf(b, name), b.wide !== null);
 }

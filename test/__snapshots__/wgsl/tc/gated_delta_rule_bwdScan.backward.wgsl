@@ -66,16 +66,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var ds_1_0 = subgroup_matrix_result<f32, 16, 16>();
   var du_0_0 = subgroup_matrix_result<f32, 16, 16>();
   var dvpre: array<f32, 8>;
-  var pq: array<vec4<f32>, ((C * 128u) / 4u + WG - 1u) / WG>;
+  var pq_v: array<vec4<f32>, (((C * 128u) / 4u) + WG - 1u) / WG>;
   var pw: array<vec4<u32>, 8>;
   {
     let n = nEnd - 1u;
     let t0 = n * C;
   let rows = min(C, P.T - t0);
-    for (var stg = 0u; stg < ((C * 128u) / 4u + WG - 1u) / WG; stg++) {
+    for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, ((C * 128u) / 4u) - 1u) * 4u;
         let t = t0 + min(e / 128u, rows - 1u); let d = min(e % 128u, KD - 4u);
-        pq[stg] = P.scale * role4_q(b, t, h, d) * exp2(gq(b, h, t, t0, 0u));
+        pq_v[stg] = P.scale * role4_q(b, t, h, d) * exp2(gq(b, h, t, t0, 0u));
       }
   }
   for (var s = 0u; s < 8u; s++) {
@@ -86,13 +86,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let n = nEnd - 1u;
       let t0 = n * C;
   let rows = min(C, P.T - t0);
-      for (var stg = 0u; stg < ((C * 128u) / 4u + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;
         if (e4 < ((C * 128u) / 4u)) {
           let e = e4 * 4u;
           
           let valid = e / 128u < rows && e % 128u < KD;
-          { let hv = vec4<f16>(select(vec4<f32>(0.0), pq[stg], valid)); wh[3072u + e] = hv.x; wh[3072u + e + 1u] = hv.y; wh[3072u + e + 2u] = hv.z; wh[3072u + e + 3u] = hv.w; }
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), pq_v[stg], valid)); wh[3072u + e] = hv.x; wh[3072u + e + 1u] = hv.y; wh[3072u + e + 2u] = hv.z; wh[3072u + e + 3u] = hv.w; }
         }
       }
     }
@@ -148,10 +148,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let n = nNext;
       let t0 = n * C;
   let rows = min(C, P.T - t0);
-      for (var stg = 0u; stg < ((C * 128u) / 4u + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, ((C * 128u) / 4u) - 1u) * 4u;
         let t = t0 + min(e / 128u, rows - 1u); let d = min(e % 128u, KD - 4u);
-        pq[stg] = P.scale * role4_q(b, t, h, d) * exp2(gq(b, h, t, t0, 0u));
+        pq_v[stg] = P.scale * role4_q(b, t, h, d) * exp2(gq(b, h, t, t0, 0u));
       }
     }
     for (var s = 0u; s < 8u; s++) {
@@ -268,13 +268,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let n = nNext;
       let t0 = n * C;
   let rows = min(C, P.T - t0);
-      for (var stg = 0u; stg < ((C * 128u) / 4u + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;
         if (e4 < ((C * 128u) / 4u)) {
           let e = e4 * 4u;
           
           let valid = e / 128u < rows && e % 128u < KD;
-          { let hv = vec4<f16>(select(vec4<f32>(0.0), pq[stg], valid)); wh[3072u + e] = hv.x; wh[3072u + e + 1u] = hv.y; wh[3072u + e + 2u] = hv.z; wh[3072u + e + 3u] = hv.w; }
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), pq_v[stg], valid)); wh[3072u + e] = hv.x; wh[3072u + e + 1u] = hv.y; wh[3072u + e + 2u] = hv.z; wh[3072u + e + 3u] = hv.w; }
         }
       }
     }

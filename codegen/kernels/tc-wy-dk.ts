@@ -46,12 +46,21 @@ export function tcWyDkLayout(ks: KernelSource): WyDkLayout {
   throw new ConfigError(`no tiling of the delta rule's key gradient (wyDk) fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
 }
 
-/** The staging of both kernels' operands and their product steps. */
-function operands(ks: KernelSource, fr: Fragments, lay: WyDkLayout) {
+/** What both kernels share: the layout, the fragment grid, T's element, the staging of the
+ * operands and their product steps, the kernel's opening, and the exact path's X2 sum. */
+function wyTile(ks: KernelSource, fr: Fragments) {
   const C = ks.cfg.chunk;
+  const lay = tcWyDkLayout(ks);
   const { BK } = lay;
   const p = partition(C / 16, BK / 16);
-  const map = subgroupGrid(p, 'f').map;
+  const grid = subgroupGrid(p, 'f');
+  const map = grid.map;
+  const hp = bwdHelpers(ks);
+  const { cc, tok } = hp;
+  const tmat = ks.use('tmat', 'read');
+  const dW = hp.inter('dW', 'read', `${tok()}(bh, t, x, KD)`);
+  /** T[r, i] of the chunk (unit diagonal, the strictly lower part in tmat). */
+  const tFull = (r: string, i: string) => `(${tmat}[${cc()}(bh, n, ${r}, ${i})] + select(0.0, 1.0, ${r} == ${i}))`;
   // A C x C left operand L[i, r] at `at`, from a value over i, r; `keep(i, r)` masks it. Stored
   // as read: 'ir' row-major (L[i, r] at i C + r), 'ri' transposed (at r C + i), so that
   // consecutive threads read consecutive words of a matrix that holds L transposed (T[r, i],
@@ -81,7 +90,18 @@ function operands(ks: KernelSource, fr: Fragments, lay: WyDkLayout) {
       : { arr: 'wh', offset: `${left}u + kk * C + ${map.row(i)}`, stride: C, colMajor: true }),
     (j) => ({ arr: 'wh', offset: `${lay.sR}u + kk * ${BK}u + ${map.col(j)}`, stride: BK }),
     (i) => keep(i));
-  return { square, right, product };
+  const opening = `${ks.chunkMain(fr.builtins())}
+  let kt = wid.x;
+  ${fr.opening()}
+  let k0 = kt * ${BK}u;
+  ${grid.decl}`;
+  /** The exact path's X2 of row r at key x, summed into x2s over the unmasked terms only. */
+  const x2Sum = `var x2s = 0.0;
+      for (var j = r; j < rows; j++) {
+        let t = t0 + j;
+        x2s += ${tFull('j', 'r')} * ${dW};
+      }`;
+  return { C, lay, BK, p, map, hp, dW, tFull, square, right, product, opening, x2Sum };
 }
 
 /** WGSL: the workgroup flag of a non-finite right operand and the statements that set it from
@@ -95,20 +115,12 @@ function flagNonFinite(at: number, elements: number): string {
 }
 
 export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
-  const C = ks.cfg.chunk;
-  const lay = tcWyDkLayout(ks);
-  const { BK } = lay;
-  const p = partition(C / 16, BK / 16);
-  const grid = subgroupGrid(p, 'f');
-  const map = grid.map;
-  const hp = bwdHelpers(ks);
+  const { C, lay, BK, p, map, hp, dW, tFull, square, right, product, opening, x2Sum } = wyTile(ks, fr);
   const { cc, tok, bth } = hp;
   const g = hp.g();
-  const { square, right, product } = operands(ks, fr, lay);
   const k = ks.role('k');
   const k4 = ks.role4('k');
   const beta = ks.role('beta');
-  const tmat = ks.use('tmat', 'read');
   const dA = ks.use('dTA', 'read');
   const gradK = ks.use('grad_k', 'read_write');
   const x2 = ks.use('X2', 'read_write');
@@ -116,8 +128,7 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   // The chunk's gate cumsum and beta per row, read once into wf past the scratch.
   const G = (r: string) => `wf[${lay.sRow}u + ${r}]`;
   const B = (r: string) => `wf[${lay.sRow}u + C + ${r}]`;
-  const gi = ks.decayed ? G('i') : '0.0';
-  const gr = ks.decayed ? G('r') : '0.0';
+  const gAt = (r: string) => (ks.decayed ? G(r) : '0.0');
   const rowValues = `if (lid == 0u) { wy_nonfinite[0] = 0u; }
   for (var r = lid; r < C; r += WG) {
     let t = t0 + min(r, rows - 1u);
@@ -125,7 +136,6 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
     ${B('r')} = ${beta}(b, t, h, 0u);
   }
   workgroupBarrier();`;
-  const dW = hp.inter('dW', 'read', `${tok()}(bh, t, x, KD)`);
   // Product steps over the chunk's rows r, skipping the fragments where the operand is zero.
   const upper = (i: number) => `kk + 16u > ${map.row(i)}`;
   const lower = (i: number) => `kk < ${map.row(i)} + 16u`;
@@ -141,19 +151,14 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
         let gb = ${tok()}(bh, t, x, KD);
         ${dbk}[gb] = ${dbk}[gb] + kv * (bi * ${P} - ${Q});` : ''}
       }`;
-  const gAt = (r: string) => (ks.decayed ? G(r) : '0.0');
   // The exact path: P and Q of each element as the f32 tier's sums over the unmasked terms.
   const exact = `for (var el = lid; el < C * ${BK}u; el += WG) {
       let r = el / ${BK}u;
       let c = el % ${BK}u;
       let x = min(k0 + c, KD - 1u);
-      var x2s = 0.0;
+      ${x2Sum}
       var arow = 0.0;
       var acol = 0.0;
-      for (var j = r; j < rows; j++) {
-        let t = t0 + j;
-        x2s += (${tmat}[${cc()}(bh, n, j, r)] + select(0.0, 1.0, j == r)) * ${dW};
-      }
       for (var j = 0u; j < min(r, rows); j++) {
         arow += ${dA}[${cc()}(bh, n, r, j)] * ${k}(b, t0 + j, h, x) * exp2(${gAt('r')} - ${gAt('j')});
       }
@@ -167,16 +172,12 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
 ${fr.workspace(lay.f16, lay.f32)}
 ${NONFINITE_FLAG}
 
-${ks.chunkMain(fr.builtins())}
-  let kt = wid.x;
-  ${fr.opening()}
-  let k0 = kt * ${BK}u;
-  ${grid.decl}
+${opening}
   ${fr.declare('pk', p.fm, p.fn)}
   ${fr.declare('qk', p.fm, p.fn)}
   ${rowValues}
   // Phase 1: P = LT dW.
-  ${square(lay.sL1, `(${tmat}[${cc()}(bh, n, r, i)] + select(0.0, 1.0, r == i)) * exp2(${gi})`, (i, r) => `${r} >= ${i}`, 'ri')}
+  ${square(lay.sL1, `${tFull('r', 'i')} * exp2(${gAt('i')})`, (i, r) => `${r} >= ${i}`, 'ri')}
   ${right(dW, null)}
   workgroupBarrier();
   ${flagNonFinite(lay.sR, C * BK)}
@@ -187,8 +188,8 @@ ${ks.chunkMain(fr.builtins())}
   }
   workgroupBarrier();
   // Phase 2: P += LA K, Q = LQ K.
-  ${square(lay.sL1, `${dA}[${cc()}(bh, n, i, r)] * exp2(${gi} - ${gr})`, (i, r) => `${r} < ${i}`, 'ir')}
-  ${square(lay.sL2, `${dA}[${cc()}(bh, n, r, i)] * ${B('r')} * exp2(${gr} - ${gi})`, (i, r) => `${r} > ${i}`, 'ri')}
+  ${square(lay.sL1, `${dA}[${cc()}(bh, n, i, r)] * exp2(${gAt('i')} - ${gAt('r')})`, (i, r) => `${r} < ${i}`, 'ir')}
+  ${square(lay.sL2, `${dA}[${cc()}(bh, n, r, i)] * ${B('r')} * exp2(${gAt('r')} - ${gAt('i')})`, (i, r) => `${r} > ${i}`, 'ri')}
   ${right(`${k}(b, t, h, x)`, k4 && `${k4}(b, t, h, x)`)}
   workgroupBarrier();
   ${flagNonFinite(lay.sR, C * BK)}
@@ -212,30 +213,17 @@ ${ks.chunkMain(fr.builtins())}
 
 /** X2 = T^T dW alone, into x2 (the f32 tier's wyX2), for the per-key decay, whose wyDk stays f32. */
 export function emitTcWyX2(ks: KernelSource, fr: Fragments): string {
-  const C = ks.cfg.chunk;
-  const lay = tcWyDkLayout(ks);
-  const { BK } = lay;
-  const p = partition(C / 16, BK / 16);
-  const grid = subgroupGrid(p, 'f');
-  const map = grid.map;
-  const hp = bwdHelpers(ks);
-  const { cc, tok } = hp;
-  const { square, right, product } = operands(ks, fr, lay);
-  const tmat = ks.use('tmat', 'read');
+  const { C, lay, BK, p, map, hp, dW, tFull, square, right, product, opening, x2Sum } = wyTile(ks, fr);
+  const { tok } = hp;
   const x2 = ks.use('X2', 'read_write');
-  const dW = hp.inter('dW', 'read', `${tok()}(bh, t, x, KD)`);
   return `
 ${fr.workspace(lay.f16, lay.f32)}
 ${NONFINITE_FLAG}
 
-${ks.chunkMain(fr.builtins())}
-  let kt = wid.x;
-  ${fr.opening()}
-  let k0 = kt * ${BK}u;
-  ${grid.decl}
+${opening}
   ${fr.declare('xk', p.fm, p.fn)}
   if (lid == 0u) { wy_nonfinite[0] = 0u; }
-  ${square(lay.sL1, `${tmat}[${cc()}(bh, n, r, i)] + select(0.0, 1.0, r == i)`, (i, r) => `${r} >= ${i}`, 'ri')}
+  ${square(lay.sL1, tFull('r', 'i'), (i, r) => `${r} >= ${i}`, 'ri')}
   ${right(dW, null)}
   workgroupBarrier();
   ${flagNonFinite(lay.sR, C * BK)}
@@ -251,11 +239,7 @@ ${ks.chunkMain(fr.builtins())}
       let r = el / ${BK}u;
       let x = k0 + el % ${BK}u;
       if (r < rows && x < KD) {
-        var x2s = 0.0;
-        for (var j = r; j < rows; j++) {
-          let t = t0 + j;
-          x2s += (${tmat}[${cc()}(bh, n, j, r)] + select(0.0, 1.0, j == r)) * ${dW};
-        }
+        ${x2Sum}
         ${x2}[${tok()}(bh, t0 + r, x, KD)] = x2s;
       }
     }

@@ -8,13 +8,13 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> in_k: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b_tmat: array<f32>;
-@group(0) @binding(3) var<storage, read> b_dTA: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b_grad_k: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b_X2: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b_dbk: array<f32>;
-@group(0) @binding(7) var<storage, read> b_dinter: array<f32>;
+@group(0) @binding(1) var<storage, read> b_tmat: array<f32>;
+@group(0) @binding(2) var<storage, read> b_dinter: array<f32>;
+@group(0) @binding(3) var<storage, read> in_k: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> b_dTA: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_grad_k: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b_X2: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b_dbk: array<f32>;
 @group(0) @binding(8) var<storage, read> b_pack_backward: array<u32>;
 
 const C: u32 = 64u;
@@ -33,12 +33,12 @@ fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
 
 fn role_k(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u][((((b) * P.T + t) * P.H + h) * KD + j) & 3u]; }
 fn role_beta(b: u32, t: u32, h: u32, j: u32) -> f32 { return pk_in_beta(((b) * P.T + t) * P.H + h); }
-fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return pk_b_gcum(((b * P.H + h) * P.T + t) * DG); }
-fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
-fn role4_k(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
 fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
 fn dint(part: u32, i: u32) -> u32 { return part * (P.B * P.H * P.T * KD) + i; }
 fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
+fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return pk_b_gcum(((b * P.H + h) * P.T + t) * DG); }
+fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
+fn role4_k(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
 fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
 
 var<workgroup> wh: array<f16, 12288>;
@@ -211,12 +211,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let c = el % 64u;
       let x = min(k0 + c, KD - 1u);
       var x2s = 0.0;
-      var arow = 0.0;
-      var acol = 0.0;
       for (var j = r; j < rows; j++) {
         let t = t0 + j;
         x2s += (b_tmat[cc(bh, n, j, r)] + select(0.0, 1.0, j == r)) * b_dinter[dint(2u, tok(bh, t, x, KD))];
       }
+      var arow = 0.0;
+      var acol = 0.0;
       for (var j = 0u; j < min(r, rows); j++) {
         arow += b_dTA[cc(bh, n, r, j)] * role_k(b, t0 + j, h, x) * exp2(wf[2048u + r] - wf[2048u + j]);
       }

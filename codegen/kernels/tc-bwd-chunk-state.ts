@@ -8,7 +8,7 @@ import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
-import { scaledDecayedQuery } from './tc-scores.js';
+import { doBlock, queryBlock } from './tc-bwd-blocks.js';
 
 /** V columns per workgroup. */
 export const tcChunkStateTileV = (V: number) => Math.min(64, fragCeil(V));
@@ -26,9 +26,9 @@ export function emitTcBwdChunkState(ks: KernelSource, fr: Fragments): string {
     throw new ConfigError(`the backward's chunk states at K = ${ks.cfg.K} need ${2 * f16 + 4 * f32} bytes of workgroup memory, past ${budget}; raise tuning.fragmentMemory`);
   }
   const p = partition(KF / 16, BV / 16);
-  const dO = ks.seedDo();
+  const dob = doBlock(ks, BV, sDo);
   const dhs = ks.use('dhs', 'read_write');
-  const qs = scaledDecayedQuery(ks);
+  const qb = queryBlock(ks, KF, sQ);
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
   const at = (r: string, c: string) => `((bh * P.NT + n) * KD + ${r}) * VD + v0 + ${c}`;
@@ -41,23 +41,8 @@ ${ks.chunkMain(fr.builtins())}
   let v0 = vt * ${BV}u;
   ${grid.decl}
   ${fr.declare('ls', p.fm, p.fn)}
-  ${emitF16Block({
-    count: `C * ${KF}u`,
-    unroll: ks.stagingUnroll,
-    index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
-    value: qs.value,
-    wide: qs.wide,
-    valid: `e / ${KF}u < rows && e % ${KF}u < KD`,
-    arr: 'wh', at: (e) => `${sQ}u + ${e}`,
-  })}
-  ${emitF16Block({
-    count: `C * ${BV}u`,
-    unroll: ks.stagingUnroll,
-    index: () => `let t = t0 + min(e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
-    value: `${dO}[((b * P.T + t) * P.H + h) * VD + cg]`, wide: null,
-    valid: `e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
-    arr: 'wh', at: (e) => `${sDo}u + ${e}`,
-  })}
+  ${emitF16Block(qb)}
+  ${emitF16Block(dob)}
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {

@@ -16,7 +16,7 @@ import { ConfigError } from '../plan.js';
 import { emitEpilogue, emitFill, FRAG_WG, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block, splitF16Block } from './staged.js';
 import { commitChunkBlock, declareChunkBlock, loadChunkBlock, prefetchEpilogueValues, type ChunkBlock } from './prefetch.js';
-import { scaledDecayedQuery } from './tc-scores.js';
+import { doBlock, queryBlock } from './tc-bwd-blocks.js';
 import { chunkOperandAt, emitStateCheckpoint } from './tc-states.js';
 
 interface BwdScanLayout { BV: number; perPass: number; sS: number; sDu: number; sQ: number; sDo: number; sW: number | null; f16: number; f32: number }
@@ -53,7 +53,7 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   const pS = partition(KF / 16, BV / 16);
   const pV = partition(C / 16, BV / 16);
   const sGl = scratchWords(perPass);
-  const dO = ks.seedDo();
+  const dob = doBlock(ks, BV, lay.sDo);
   // As in the f32 tier's scan: dvl is in dU (bwdDvLocal left it there) and is added to in
   // place; the seed dht is in dh0 (bwdSeed copied it, zeros without dht).
   const dhs = ks.use('dhs', 'read_write');
@@ -71,16 +71,7 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   const vGrid = subgroupGrid(pV, 'v');
   const sMap = sGrid.map;
   const vMap = vGrid.map;
-  const qs = scaledDecayedQuery(ks);
-  const qBlock = splitF16Block({
-    count: `C * ${KF}u`,
-    unroll: ks.stagingUnroll,
-    index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
-    value: qs.value,
-    wide: qs.wide,
-    valid: `e / ${KF}u < rows && e % ${KF}u < KD`,
-    arr: 'wh', at: (e) => `${lay.sQ}u + ${e}`,
-  }, 'pq');
+  const qBlock = splitF16Block(queryBlock(ks, KF, lay.sQ), 'pq');
   // dvl for dU's epilogue, loaded at the top of the step.
   const dvPre = prefetchEpilogueValues(fr, pV.fm, pV.fn, vMap, 'vactive', 'dvpre',
     `${dU}[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)]`);
@@ -126,15 +117,7 @@ ${ks.sequenceMain(fr.builtins())}
     }
     ${wBlock ? loadChunkBlock(wBlock, 'nNext') : ''}
     // do into workgroup memory (published by the barriers of the state's epilogue below).
-    ${emitF16Block({
-    count: `C * ${BV}u`,
-    unroll: ks.stagingUnroll,
-    index: () => `let t = t0 + min(e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
-    value: `${dO}[((b * P.T + t) * P.H + h) * VD + cg]`,
-    wide: null,
-    valid: `e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
-    arr: 'wh', at: (e) => `${lay.sDo}u + ${e}`,
-  })}
+    ${emitF16Block(dob)}
     // dS'_n for dU, then decayed.
     ${emitStateCheckpoint(ks, fr, { acc: 'ds', p: pS, map: sMap, active: 'sactive', perPass, sGl, KF, BV, sS: lay.sS, perChunk: dhs })}
     // dU = dvl + Kg dS'_n, the decayed keys (C x K) straight from the forward's kg16 block.

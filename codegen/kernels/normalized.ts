@@ -4,18 +4,11 @@
 // denominator bb and running maximum pp: each exp() takes an exponent minus a maximum, <= 0, so
 // nothing overflows whatever the keys. The first column's thread writes bb and pp back (state
 // columns V and V + 1). Stages 'step' and 'stepPool' as in recurrent.ts.
-import { KernelSource } from './common.js';
+import type { KernelSource } from './common.js';
+import { sequentialIO } from './recurrent.js';
 
 export function emitNormalizedRecurrent(ks: KernelSource): string {
-  const q = ks.role('q'); const k = ks.role('k'); const v = ks.role('v');
-  const step = ks.stage === 'step' || ks.stage === 'stepPool';
-  const h0 = step ? ks.use('state', 'read_write') : ks.use('h0', 'read');
-  const ht = step ? h0 : ks.use('ht', 'read_write');
-  const o = ks.use('o', 'read_write');
-  const slot = ks.stage === 'stepPool' ? `${ks.use('idx', 'read', false, 'u32')}[sq]` : 'sq';
-  const add = ks.def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, cg)` : '';
-  const gate = ks.def.roles.outputGate ? ` * ${ks.role('outputGate')}(b, t, h, cg)` : '';
-  const ld = ks.decayed ? ks.role('logDecay') : '';
+  const { q, k, v, step, h0, ht, o, slot, add, gate, ld } = sequentialIO(ks);
   const logDecay = ks.diag ? 'sW[d]' : ks.decayed ? 'lw' : '0.0';
   const at = (c: string) => ks.stateIndex('slot', 'h', 'd', c);
   // The rows' output exponent: the state's maximum, or with the bonus max(pp, u + k).

@@ -8,7 +8,10 @@
 // then adds b times it.
 import { KernelSource } from './common.js';
 
-export function emitRecurrent(ks: KernelSource): string {
+/** What a token-sequential kernel (this one, the normalized form's) binds and reads: the roles,
+ * the state in and out (one buffer, in place, for a step; idx's slot for a pooled step), o, and
+ * the output's add and gate terms for column cg. */
+export function sequentialIO(ks: KernelSource) {
   const q = ks.role('q'); const k = ks.role('k'); const v = ks.role('v');
   const step = ks.stage === 'step' || ks.stage === 'stepPool';
   const h0 = step ? ks.use('state', 'read_write') : ks.use('h0', 'read');
@@ -18,6 +21,11 @@ export function emitRecurrent(ks: KernelSource): string {
   const add = ks.def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, cg)` : '';
   const gate = ks.def.roles.outputGate ? ` * ${ks.role('outputGate')}(b, t, h, cg)` : '';
   const ld = ks.decayed ? ks.role('logDecay') : '';
+  return { q, k, v, step, h0, ht, o, slot, add, gate, ld };
+}
+
+export function emitRecurrent(ks: KernelSource): string {
+  const { q, k, v, step, h0, ht, o, slot, add, gate, ld } = sequentialIO(ks);
   const decayAt = ks.diag ? 'sG[d]' : 'a';
   const dplr = ks.def.correction === 'dplr';
   const update = ks.bonus

@@ -5,19 +5,7 @@
 // f32 array), with an offset and a row stride, stores it to another buffer, and compares with
 // the source: also the same data through workgroup memory (the form that works), and the load
 // followed by a multiply-accumulate (as an accumulator start). One line per case; exits 0.
-import { create, globals } from 'webgpu';
-Object.assign(globalThis, globals);
-const gpu = create(['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia']);
-const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-const feats = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'].filter((f) => adapter.features.has(f));
-if (!feats.includes('chromium-experimental-subgroup-matrix')) { console.log('no subgroup matrices: stop'); process.exit(0); }
-const device = await adapter.requestDevice({ requiredFeatures: feats });
-globalThis.__keep = gpu;
-console.log('adapter', adapter.info.vendor, adapter.info.architecture, adapter.info.description);
-
-const HDR = 'enable f16;\nenable subgroups;\nenable chromium_experimental_subgroup_matrix;\ndiagnostic(off, chromium.subgroup_matrix_uniformity);\n';
-const buf = (data) => { const b = device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true }); new data.constructor(b.getMappedRange()).set(data); b.unmap(); return b; };
-async function read(b, n) { const r = device.createBuffer({ size: n * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }); const e = device.createCommandEncoder(); e.copyBufferToBuffer(b, 0, r, 0, n * 4); device.queue.submit([e.finish()]); await r.mapAsync(GPUMapMode.READ); const out = new Float32Array(r.getMappedRange().slice(0)); r.unmap(); r.destroy(); return out; }
+import { device, HDR, runOneWorkgroup } from './probe-device.mjs';
 
 // 4 subgroups; subgroup sg's fragment is rows 16 sg .. 16 sg + 15, columns c0 .. c0 + 15 of a
 // [64, stride] f32 matrix starting at `base`; the output is the 64 x 16 block, row-major.
@@ -51,19 +39,8 @@ fn main(@builtin(subgroup_id) sg: u32, @builtin(local_invocation_index) lid: u32
   subgroupMatrixStore(&O, sg * 256u, r, false, 16u);
 }`;
   const label = `${c.via} ${c.access} base ${c.base} stride ${c.stride} col ${c.c0}`;
-  device.pushErrorScope('validation');
-  const module = device.createShaderModule({ code });
-  const info = await module.getCompilationInfo();
-  const errs = info.messages.filter((m) => m.type === 'error');
-  if (errs.length) { await device.popErrorScope(); console.log(`${label}: COMPILE FAIL ${errs[0].message}`); continue; }
-  const p = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  const bS = buf(src), bO = buf(new Float32Array(1024).fill(Number.NaN));
-  const enc = device.createCommandEncoder(); const pass = enc.beginComputePass(); pass.setPipeline(p);
-  pass.setBindGroup(0, device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: bS } }, { binding: 1, resource: { buffer: bO } }] }));
-  pass.dispatchWorkgroups(1); pass.end(); device.queue.submit([enc.finish()]);
-  const e = await device.popErrorScope();
-  if (e) { console.log(`${label}: VALIDATION ${e.message}`); continue; }
-  const got = await read(bO, 1024);
+  const got = await runOneWorkgroup(label, code, src, new Float32Array(1024).fill(Number.NaN), 1024);
+  if (!got) continue;
   let bad = 0; let first = -1;
   for (let i = 0; i < 1024; i++) {
     const want = src[c.base + Math.floor(i / 16) * c.stride + c.c0 + (i % 16)];

@@ -7,17 +7,7 @@
 // Each case runs one workgroup of 4 subgroups, each computing one 16 x 16 fragment, and compares
 // with the host's result. Run on the device machine from the project root after
 // .gpu-kit/enter.sh. One line per case; exits 0.
-import { create, globals } from 'webgpu';
-Object.assign(globalThis, globals);
-const gpu = create(['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia']);
-const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-const feats = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'].filter((f) => adapter.features.has(f));
-if (!feats.includes('chromium-experimental-subgroup-matrix')) { console.log('no subgroup matrices: stop'); process.exit(0); }
-const device = await adapter.requestDevice({ requiredFeatures: feats });
-globalThis.__keep = gpu;
-const HDR = 'enable f16;\nenable subgroups;\nenable chromium_experimental_subgroup_matrix;\ndiagnostic(off, chromium.subgroup_matrix_uniformity);\n';
-const buf = (data) => { const b = device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true }); new data.constructor(b.getMappedRange()).set(data); b.unmap(); return b; };
-async function read(b, n) { const r = device.createBuffer({ size: n * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }); const e = device.createCommandEncoder(); e.copyBufferToBuffer(b, 0, r, 0, n * 4); device.queue.submit([e.finish()]); await r.mapAsync(GPUMapMode.READ); const out = new Float32Array(r.getMappedRange().slice(0)); r.unmap(); r.destroy(); return out; }
+import { device, HDR, runOneWorkgroup } from './probe-device.mjs';
 
 // A: S x S f16 matrix in workgroup memory, row-major (A[r][c] at r*S + c). Subgroup sg computes
 // the fragment L = A^T restricted to rows 16 sg.., columns 0..15 (loaded column-major: element
@@ -58,19 +48,8 @@ fn main(@builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u3
   ${body}
 }`;
   const label = `${form} colMajor left stride ${S}`;
-  device.pushErrorScope('validation');
-  const module = device.createShaderModule({ code });
-  const info = await module.getCompilationInfo();
-  const errs = info.messages.filter((m) => m.type === 'error');
-  if (errs.length) { await device.popErrorScope(); console.log(`${label}: COMPILE FAIL ${errs[0].message}`); continue; }
-  const p = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  const bA = buf(src), bO = buf(new Float32Array(1024).fill(Number.NaN));
-  const enc = device.createCommandEncoder(); const pass = enc.beginComputePass(); pass.setPipeline(p);
-  pass.setBindGroup(0, device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: bA } }, { binding: 1, resource: { buffer: bO } }] }));
-  pass.dispatchWorkgroups(1); pass.end(); device.queue.submit([enc.finish()]);
-  const e = await device.popErrorScope();
-  if (e) { console.log(`${label}: VALIDATION ${e.message}`); continue; }
-  const got = await read(bO, 1024);
+  const got = await runOneWorkgroup(label, code, src, new Float32Array(1024).fill(Number.NaN), 1024);
+  if (!got) continue;
   let bad = 0; let first = -1;
   // O[sg*256 + a*16 + b] = L[16 sg + a][b] = A[b][16 sg + a].
   const want = (i) => { const sg = Math.floor(i / 256); const a = Math.floor((i % 256) / 16); const b = i % 16; return src[b * S + 16 * sg + a]; };

@@ -144,6 +144,10 @@ export interface F16Block {
   readonly causal?: { readonly firstBad: string; readonly row: string; readonly perRow: number; readonly wg: number };
   /** Unrolled staging slots (the tuning knob unrollStaging); not with `causal`. */
   readonly unroll?: Unroll;
+  /** A workgroup u32 (WGSL lvalue) set to 1 by any thread that stages a value not finite in
+   * f16, which is staged as it is: for a product that then takes an exact path instead
+   * (tc-wy-dk.ts). The threads that see one write the same value. Not with `causal`. */
+  readonly nonFiniteFlag?: string;
 }
 
 /** Staging slots per thread of a block: its loop trip count. */
@@ -202,6 +206,16 @@ function stagedOf(b: F16Block, reg: string): StagedLoad {
     count: b.count, index: b.index(b.wide !== null), loads: [{ name: reg, expr: b.wide ?? b.value }], storeIndex: b.storeIndex ?? '', valid: b.valid,
     ...(b.unroll && !c ? { unroll: b.unroll } : {}),
     store: (v) => {
+      if (b.nonFiniteFlag && !c) {
+        const bad = b.wide
+          ? `any((bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(${NOT_FINITE_F16}))`
+          : `(bitcast<u32>(xv) & 0x7fffffffu) > ${NOT_FINITE_F16}`;
+        return `{
+          let xv = ${v(reg)};
+          if (${bad}) { ${b.nonFiniteFlag} = 1u; }
+          ${b.wide ? storeF16x4(b.arr, b.at('e'), 'xv') : `${b.arr}[${b.at('e')}] = f16(xv);`}
+        }`;
+      }
       if (b.wide) {
         return !c ? storeF16x4(b.arr, b.at('e'), v(reg)) : `{
           let xv = ${v(reg)};

@@ -84,6 +84,7 @@ function wyTile(ks: KernelSource, fr: Fragments) {
     value, wide,
     valid: `e / ${BK}u < rows && k0 + e % ${BK}u < KD`,
     arr: 'wh', at: (e) => `${lay.sR}u + ${e}`,
+    nonFiniteFlag: 'wy_nonfinite[0]',
   });
   const product = (acc: string, left: number, keep: (i: number) => string, order: 'ir' | 'ri') => fr.mma(acc, p.fm, p.fn,
     (i) => (order === 'ir' ? { arr: 'wh', offset: `${left}u + ${map.row(i)} * C + kk`, stride: C }
@@ -104,15 +105,9 @@ function wyTile(ks: KernelSource, fr: Fragments) {
   return { C, lay, BK, p, map, hp, dW, tFull, square, right, product, opening, x2Sum };
 }
 
-/** WGSL: the workgroup flag of a non-finite right operand and the statements that set it from
- * the C x BK tile staged at `at` (the f16 value's f32 bits: NaN, Inf, and values past f16's range,
- * which became Inf). Threads that see one write the same value; a uniform load reads it. */
-const NONFINITE_FLAG = 'var<workgroup> wy_nonfinite: array<u32, 1>;';
-function flagNonFinite(at: number, elements: number): string {
-  return `for (var el = lid; el < ${elements}u; el += WG) {
-    if ((bitcast<u32>(f32(wh[${at}u + el])) & 0x7fffffffu) > 0x477fe000u) { wy_nonfinite[0] = 1u; }
-  }`;
-}
+/** The workgroup flag of a non-finite right operand, set while the operand is staged (F16Block's
+ * nonFiniteFlag) and read with a uniform load. */
+const NONFINITE_FLAG = 'var<workgroup> wy_nonfinite: array<u32, 1>;'; // zero at the start (WGSL zero-initializes workgroup memory)
 
 export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   const { C, lay, BK, p, map, hp, dW, tFull, square, right, product, opening, x2Sum } = wyTile(ks, fr);
@@ -129,8 +124,7 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   const G = (r: string) => `wf[${lay.sRow}u + ${r}]`;
   const B = (r: string) => `wf[${lay.sRow}u + C + ${r}]`;
   const gAt = (r: string) => (ks.decayed ? G(r) : '0.0');
-  const rowValues = `if (lid == 0u) { wy_nonfinite[0] = 0u; }
-  for (var r = lid; r < C; r += WG) {
+  const rowValues = `for (var r = lid; r < C; r += WG) {
     let t = t0 + min(r, rows - 1u);
     ${ks.decayed ? `${G('r')} = ${g}(b, h, t, 0u);` : ''}
     ${B('r')} = ${beta}(b, t, h, 0u);
@@ -180,7 +174,6 @@ ${opening}
   ${square(lay.sL1, `${tFull('r', 'i')} * exp2(${gAt('i')})`, (i, r) => `${r} >= ${i}`, 'ri')}
   ${right(dW, null)}
   workgroupBarrier();
-  ${flagNonFinite(lay.sR, C * BK)}
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       ${product('pk', lay.sL1, upper, 'ri')}
@@ -192,7 +185,6 @@ ${opening}
   ${square(lay.sL2, `${dA}[${cc()}(bh, n, r, i)] * ${B('r')} * exp2(${gAt('r')} - ${gAt('i')})`, (i, r) => `${r} > ${i}`, 'ri')}
   ${right(`${k}(b, t, h, x)`, k4 && `${k4}(b, t, h, x)`)}
   workgroupBarrier();
-  ${flagNonFinite(lay.sR, C * BK)}
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       ${product('pk', lay.sL1, lower, 'ir')}
@@ -222,11 +214,9 @@ ${NONFINITE_FLAG}
 
 ${opening}
   ${fr.declare('xk', p.fm, p.fn)}
-  if (lid == 0u) { wy_nonfinite[0] = 0u; }
   ${square(lay.sL1, tFull('r', 'i'), (i, r) => `${r} >= ${i}`, 'ri')}
   ${right(dW, null)}
   workgroupBarrier();
-  ${flagNonFinite(lay.sR, C * BK)}
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       ${product('xk', lay.sL1, (i) => `kk + 16u > ${map.row(i)}`, 'ri')}

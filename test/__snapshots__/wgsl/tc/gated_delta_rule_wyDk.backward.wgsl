@@ -67,7 +67,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var qk_0_1 = subgroup_matrix_result<f32, 16, 16>();
   var qk_1_0 = subgroup_matrix_result<f32, 16, 16>();
   var qk_1_1 = subgroup_matrix_result<f32, 16, 16>();
-  if (lid == 0u) { wy_nonfinite[0] = 0u; }
   for (var r = lid; r < C; r += WG) {
     let t = t0 + min(r, rows - 1u);
     wf[2048u + r] = gate(b, h, t, 0u);
@@ -103,14 +102,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (e < (4096u)) {
           
           let valid = e / 64u < rows && k0 + e % 64u < KD;
-          wh[8192u + e] = f16(select(0.0, x_v[stg], valid));
+          {
+          let xv = select(0.0, x_v[stg], valid);
+          if ((bitcast<u32>(xv) & 0x7fffffffu) > 0x477fe000u) { wy_nonfinite[0] = 1u; }
+          wh[8192u + e] = f16(xv);
+        }
         }
       }
     }
   workgroupBarrier();
-  for (var el = lid; el < 4096u; el += WG) {
-    if ((bitcast<u32>(f32(wh[8192u + el])) & 0x7fffffffu) > 0x477fe000u) { wy_nonfinite[0] = 1u; }
-  }
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       {
@@ -172,14 +172,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let e = e4 * 4u;
           
           let valid = e / 64u < rows && k0 + e % 64u < KD;
-          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[8192u + e] = hv.x; wh[8192u + e + 1u] = hv.y; wh[8192u + e + 2u] = hv.z; wh[8192u + e + 3u] = hv.w; }
+          {
+          let xv = select(vec4<f32>(0.0), x_v[stg], valid);
+          if (any((bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u))) { wy_nonfinite[0] = 1u; }
+          { let hv = vec4<f16>(xv); wh[8192u + e] = hv.x; wh[8192u + e + 1u] = hv.y; wh[8192u + e + 2u] = hv.z; wh[8192u + e + 3u] = hv.w; }
+        }
         }
       }
     }
   workgroupBarrier();
-  for (var el = lid; el < 4096u; el += WG) {
-    if ((bitcast<u32>(f32(wh[8192u + el])) & 0x7fffffffu) > 0x477fe000u) { wy_nonfinite[0] = 1u; }
-  }
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       {

@@ -14,6 +14,7 @@
 //                 gradients into `grad_keys` (q, k, a, b) and grad_logDecay.
 //   dplrBwdSplit  grad_keys to grad_q, grad_k, grad_a, grad_b, which the chain kernels read:
 //                 one buffer in the rows kernel keeps it within 8 storage buffers.
+import { columnMain } from './recurrent.js';
 import type { KernelSource } from './common.js';
 
 /** Roles whose gradients the rows kernel writes into grad_keys, in this order. */
@@ -45,12 +46,7 @@ export function emitDplrBwdColumns(ks: KernelSource): string {
   return `
 ${decls}
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  ${ks.sequenceSpan()}
-  let cg = wid.x * WG + lid;
-  let live = cg < VD;
-  var s: array<f32, KP>;
+${columnMain(ks)}
   for (var d = 0u; d < KD; d++) {
     s[d] = 0.0;
     if (live && P.has_h0 != 0u) { s[d] = ${h0}[${ks.stateIndex('sq', 'h', 'd', 'cg')}]; }

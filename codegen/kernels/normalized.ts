@@ -5,7 +5,7 @@
 // nothing overflows whatever the keys. The first column's thread writes bb and pp back (state
 // columns V and V + 1). Stages 'step' and 'stepPool' as in recurrent.ts.
 import type { KernelSource } from './common.js';
-import { sequentialIO } from './recurrent.js';
+import { columnMain, sequentialIO } from './recurrent.js';
 
 export function emitNormalizedRecurrent(ks: KernelSource): string {
   const { q, k, v, step, h0, ht, o, slot, add, gate, ld } = sequentialIO(ks);
@@ -46,12 +46,7 @@ var<workgroup> sK: array<f32, KP>;
 ${ks.diag ? 'var<workgroup> sW: array<f32, KP>;' : ''}
 ${ks.bonus ? 'var<workgroup> sU: array<f32, KP>;' : ''}
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  ${ks.sequenceSpan()}
-  let cg = wid.x * WG + lid;
-  let live = cg < VD;
-  var s: array<f32, KP>;
+${columnMain(ks)}
   var z: array<f32, KP>;
   var pp: array<f32, KP>;
   let slot = ${slot};

@@ -24,6 +24,15 @@ export function sequentialIO(ks: KernelSource) {
   return { q, k, v, step, h0, ht, o, slot, add, gate, ld };
 }
 
+/** The opening of a kernel with one thread per state column (cg, live while cg < V) over a
+ * sequence's tokens, the column in registers `s`. */
+export function columnMain(ks: KernelSource): string {
+  return `${ks.sequenceMain()}
+  let cg = wid.x * WG + lid;
+  let live = cg < VD;
+  var s: array<f32, KP>;`;
+}
+
 export function emitRecurrent(ks: KernelSource): string {
   const { q, k, v, step, h0, ht, o, slot, add, gate, ld } = sequentialIO(ks);
   const decayAt = ks.diag ? 'sG[d]' : 'a';
@@ -53,12 +62,7 @@ ${ks.diag ? 'var<workgroup> sG: array<f32, KP>;' : ''}
 ${ks.bonus ? 'var<workgroup> sU: array<f32, KP>;' : ''}
 ${dplr ? 'var<workgroup> sA: array<f32, KP>;\nvar<workgroup> sB: array<f32, KP>;' : ''}
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  ${ks.sequenceSpan()}
-  let cg = wid.x * WG + lid;
-  let live = cg < VD;
-  var s: array<f32, KP>;
+${columnMain(ks)}
   let slot = ${slot};
   for (var d = 0u; d < KD; d++) {
     s[d] = 0.0;

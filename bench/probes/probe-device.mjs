@@ -11,7 +11,7 @@ const gpu = create(['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on
 const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
 const feats = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'].filter((f) => adapter.features.has(f));
 if (!feats.includes('chromium-experimental-subgroup-matrix')) { console.log('no subgroup matrices: stop'); process.exit(0); }
-export const device = await adapter.requestDevice({ requiredFeatures: feats });
+export const device = await adapter.requestDevice({ requiredFeatures: feats, requiredLimits: { maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize } });
 globalThis.__keep = gpu;
 console.log('adapter', adapter.info.vendor, adapter.info.architecture, adapter.info.description);
 

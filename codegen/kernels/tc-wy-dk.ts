@@ -27,21 +27,25 @@ import { emitF16Block } from './staged.js';
 /** Key columns per workgroup. */
 export const tcWyDkTileK = (K: number) => Math.min(64, fragCeil(K));
 
-interface WyDkLayout { BK: number; sL1: number; sL2: number; sR: number; f16: number; f32: number; sRow: number }
+interface WyDkLayout { BK: number; CS: number; sL1: number; sL2: number; sR: number; f16: number; f32: number; sRow: number }
 
-/** f16, two phases over one region: [LT | dW] then [LA | LQ | K] (C x C lefts, C x BK rights);
- * f32: one epilogue pass of P and Q side by side, then the chunk's gate cumsum and beta per row. */
+/** f16, two phases over one region: [LT | dW] then [LA | LQ | K] (C x C lefts, row-major at the
+ * padded stride CS; C x BK rights); f32: one epilogue pass of P and Q side by side, then the
+ * chunk's gate cumsum and beta per row. */
 export function tcWyDkLayout(ks: KernelSource): WyDkLayout {
   const C = ks.cfg.chunk;
+  // The lefts are written transposed (see square()): a stride of C + 8 halves spreads a
+  // column's writes over 8 banks instead of one, and keeps every row 16-byte aligned.
+  const CS = C + 8;
   const budget = fragmentBudget(ks.cfg);
-  for (let BK = tcWyDkTileK(ks.cfg.K); BK >= 16; BK /= 2) {
+  for (let BK = tcWyDkTileK(ks.cfg.K); BK >= 16; BK -= 16) { // whole fragments only
     const sL1 = 0;
-    const sL2 = C * C;
-    const sR = 2 * C * C;
+    const sL2 = C * CS;
+    const sR = 2 * C * CS;
     const f16 = sR + C * BK;
     const sRow = scratchWords(2);
     const f32 = sRow + 2 * C;
-    if (2 * f16 + 4 * f32 <= budget) return { BK, sL1, sL2, sR, f16, f32, sRow };
+    if (2 * f16 + 4 * f32 <= budget) return { BK, CS, sL1, sL2, sR, f16, f32, sRow };
   }
   throw new ConfigError(`no tiling of the delta rule's key gradient (wyDk) fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
 }
@@ -61,10 +65,12 @@ function wyTile(ks: KernelSource, fr: Fragments) {
   const dW = hp.inter('dW', 'read', `${tok()}(bh, t, x, KD)`);
   /** T[r, i] of the chunk (unit diagonal, the strictly lower part in tmat). */
   const tFull = (r: string, i: string) => `(${tmat}[${cc()}(bh, n, ${r}, ${i})] + select(0.0, 1.0, ${r} == ${i}))`;
-  // A C x C left operand L[i, r] at `at`, from a value over i, r; `keep(i, r)` masks it. Stored
-  // as read: 'ir' row-major (L[i, r] at i C + r), 'ri' transposed (at r C + i), so that
-  // consecutive threads read consecutive words of a matrix that holds L transposed (T[r, i],
-  // dA[r, i]); the product then loads that operand column-major.
+  // A C x C left operand L[i, r] at `at`, from a value over i, r; `keep(i, r)` masks it. Read
+  // in the order of the matrix it comes from ('ir': L[i, r] itself, consecutive threads along r;
+  // 'ri': a matrix holding L transposed, T[r, i] or dA[r, i], consecutive threads along i), so
+  // that global reads are coalesced, and always stored row-major at stride CS: the product loads
+  // it row-major. (It loaded the transposed ones column-major, which came out wrong on the
+  // H200's subgroup matrices in this kernel, 2026-12-02, bench/RESULTS.md.)
   const square = (at: number, value: string, keep: (i: string, r: string) => string, order: 'ir' | 'ri') => {
     const [ie, re] = order === 'ir' ? ['e / C', 'e % C'] : ['e % C', 'e / C'];
     return emitF16Block({
@@ -73,7 +79,10 @@ function wyTile(ks: KernelSource, fr: Fragments) {
       index: () => `let i = min(${ie}, rows - 1u); let r = min(${re}, rows - 1u);`,
       value, wide: null,
       valid: `${ie} < rows && ${re} < rows && ${keep(ie, re)}`,
-      arr: 'wh', at: (e) => `${at}u + ${e}`,
+      arr: 'wh', at: (e) => {
+        const [ri, rr] = order === 'ir' ? [`(${e}) / C`, `(${e}) % C`] : [`(${e}) % C`, `(${e}) / C`];
+        return `${at}u + ${ri} * ${lay.CS}u + ${rr}`;
+      },
     });
   };
   // A C x BK right operand from token row rr and key column x.
@@ -86,9 +95,8 @@ function wyTile(ks: KernelSource, fr: Fragments) {
     arr: 'wh', at: (e) => `${lay.sR}u + ${e}`,
     nonFiniteFlag: 'wy_nonfinite[0]',
   });
-  const product = (acc: string, left: number, keep: (i: number) => string, order: 'ir' | 'ri') => fr.mma(acc, p.fm, p.fn,
-    (i) => (order === 'ir' ? { arr: 'wh', offset: `${left}u + ${map.row(i)} * C + kk`, stride: C }
-      : { arr: 'wh', offset: `${left}u + kk * C + ${map.row(i)}`, stride: C, colMajor: true }),
+  const product = (acc: string, left: number, keep: (i: number) => string) => fr.mma(acc, p.fm, p.fn,
+    (i) => ({ arr: 'wh', offset: `${left}u + ${map.row(i)} * ${lay.CS}u + kk`, stride: lay.CS }),
     (j) => ({ arr: 'wh', offset: `${lay.sR}u + kk * ${BK}u + ${map.col(j)}`, stride: BK }),
     (i) => keep(i));
   const opening = `${ks.chunkMain(fr.builtins())}
@@ -176,7 +184,7 @@ ${opening}
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
-      ${product('pk', lay.sL1, upper, 'ri')}
+      ${product('pk', lay.sL1, upper)}
     }
   }
   workgroupBarrier();
@@ -187,8 +195,8 @@ ${opening}
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
-      ${product('pk', lay.sL1, lower, 'ir')}
-      ${product('qk', lay.sL2, upper, 'ri')}
+      ${product('pk', lay.sL1, lower)}
+      ${product('qk', lay.sL2, upper)}
     }
   }
   workgroupBarrier();
@@ -219,7 +227,7 @@ ${opening}
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
-      ${product('xk', lay.sL1, (i) => `kk + 16u > ${map.row(i)}`, 'ri')}
+      ${product('xk', lay.sL1, (i) => `kk + 16u > ${map.row(i)}`)}
     }
   }
   workgroupBarrier();

@@ -41,7 +41,7 @@ fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
 fn role4_k(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
 fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
 
-var<workgroup> wh: array<f16, 12288>;
+var<workgroup> wh: array<f16, 13312>;
 var<workgroup> wf: array<f32, 2176>;
 var<workgroup> wy_nonfinite: array<u32, 1>;
 
@@ -86,7 +86,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (e < (4096u)) {
           
           let valid = e % C < rows && e / C < rows && e / C >= e % C;
-          wh[0u + e] = f16(select(0.0, x_v[stg], valid));
+          wh[0u + (e) % C * 72u + (e) / C] = f16(select(0.0, x_v[stg], valid));
         }
       }
     }
@@ -105,7 +105,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           {
           let xv = select(0.0, x_v[stg], valid);
           if ((bitcast<u32>(xv) & 0x7fffffffu) > 0x477fe000u) { wy_nonfinite[0] = 1u; }
-          wh[8192u + e] = f16(xv);
+          wh[9216u + e] = f16(xv);
         }
         }
       }
@@ -114,10 +114,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * C + (fsr * 2u + 0u) * 16u, true, 64u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * C + (fsr * 2u + 1u) * 16u, true, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * 72u + kk, false, 72u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * 72u + kk, false, 72u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 9216u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 9216u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
       if (kk + 16u > (fsr * 2u + 0u) * 16u) { pk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, pk_0_0); }
       if (kk + 16u > (fsr * 2u + 0u) * 16u) { pk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, pk_0_1); }
       if (kk + 16u > (fsr * 2u + 1u) * 16u) { pk_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, pk_1_0); }
@@ -139,7 +139,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (e < (4096u)) {
           
           let valid = e / C < rows && e % C < rows && e % C < e / C;
-          wh[0u + e] = f16(select(0.0, x_v[stg], valid));
+          wh[0u + (e) / C * 72u + (e) % C] = f16(select(0.0, x_v[stg], valid));
         }
       }
     }
@@ -155,7 +155,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (e < (4096u)) {
           
           let valid = e % C < rows && e / C < rows && e / C > e % C;
-          wh[4096u + e] = f16(select(0.0, x_v[stg], valid));
+          wh[4608u + (e) % C * 72u + (e) / C] = f16(select(0.0, x_v[stg], valid));
         }
       }
     }
@@ -175,7 +175,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           {
           let xv = select(vec4<f32>(0.0), x_v[stg], valid);
           if (any((bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u))) { wy_nonfinite[0] = 1u; }
-          { let hv = vec4<f16>(xv); wh[8192u + e] = hv.x; wh[8192u + e + 1u] = hv.y; wh[8192u + e + 2u] = hv.z; wh[8192u + e + 3u] = hv.w; }
+          { let hv = vec4<f16>(xv); wh[9216u + e] = hv.x; wh[9216u + e + 1u] = hv.y; wh[9216u + e + 2u] = hv.z; wh[9216u + e + 3u] = hv.w; }
         }
         }
       }
@@ -184,20 +184,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * C + kk, false, 64u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * C + kk, false, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * 72u + kk, false, 72u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * 72u + kk, false, 72u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 9216u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 9216u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
       if (kk < (fsr * 2u + 0u) * 16u + 16u) { pk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, pk_0_0); }
       if (kk < (fsr * 2u + 0u) * 16u + 16u) { pk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, pk_0_1); }
       if (kk < (fsr * 2u + 1u) * 16u + 16u) { pk_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, pk_1_0); }
       if (kk < (fsr * 2u + 1u) * 16u + 16u) { pk_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, pk_1_1); }
     }
       {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + kk * C + (fsr * 2u + 0u) * 16u, true, 64u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + kk * C + (fsr * 2u + 1u) * 16u, true, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4608u + (fsr * 2u + 0u) * 16u * 72u + kk, false, 72u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4608u + (fsr * 2u + 1u) * 16u * 72u + kk, false, 72u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 9216u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 9216u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
       if (kk + 16u > (fsr * 2u + 0u) * 16u) { qk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, qk_0_0); }
       if (kk + 16u > (fsr * 2u + 0u) * 16u) { qk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, qk_0_1); }
       if (kk + 16u > (fsr * 2u + 1u) * 16u) { qk_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, qk_1_0); }

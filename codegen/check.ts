@@ -109,17 +109,23 @@ function evalConst(expr: string, consts: ReadonlyMap<string, number>): number {
 }
 
 /** Bytes of workgroup memory a WGSL module declares: each `var<workgroup>` array's size, from the
- * module's `const` declarations, rounded up to 16 bytes. */
+ * module's `const` declarations, rounded up to 16 bytes. In a module with subgroup-matrix loads
+ * every array must itself be a multiple of 16 bytes: the driver packs the variables in an order
+ * of its own, and one of 4 bytes beside the f16 tile shifted the tile off the 16-byte alignment
+ * the fragment loads need (the H200, 2026-12-02: wrong values, no error; flag-forms.mjs). */
 export function workgroupBytes(wgsl: string): number {
   const consts = new Map<string, number>();
   for (const m of wgsl.matchAll(/^const (\w+): u32 = ([^;]+);/gm)) consts.set(m[1]!, evalConst(m[2]!, consts));
   let total = 0;
+  const fragmentLoads = wgsl.includes('subgroupMatrixLoad');
   const decls = [...wgsl.matchAll(/var<workgroup> \w+: array<(\w+(?:<\w+>)?), ([^;]+)>;/g)];
   if (decls.length !== (wgsl.match(/var<workgroup>/g) ?? []).length) throw new Error('internal: a workgroup variable that is not a flat array');
   for (const m of decls) {
     const elem = WGSL_SIZES[m[1]!];
     if (elem === undefined) throw new Error(`internal: workgroup array of ${m[1]}`);
-    total += Math.ceil((elem * evalConst(m[2]!, consts)) / 16) * 16;
+    const bytes = elem * evalConst(m[2]!, consts);
+    if (fragmentLoads && bytes % 16 !== 0) throw new Error(`internal: workgroup array '${m[0]}' of ${bytes} bytes in a kernel with subgroup-matrix loads; size it to a multiple of 16 bytes`);
+    total += Math.ceil(bytes / 16) * 16;
   }
   return total;
 }

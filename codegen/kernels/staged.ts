@@ -144,9 +144,9 @@ export interface F16Block {
   readonly causal?: { readonly firstBad: string; readonly row: string; readonly perRow: number; readonly wg: number };
   /** Unrolled staging slots (the tuning knob unrollStaging); not with `causal`. */
   readonly unroll?: Unroll;
-  /** A workgroup u32 (WGSL lvalue) set to 1 by any thread that stages a value not finite in
-   * f16, which is staged as it is: for a product that then takes an exact path instead
-   * (tc-wy-dk.ts). The threads that see one write the same value. Not with `causal`. */
+  /** A private bool of the thread (declared by the kernel) ORed with whether the thread stages
+   * a value not finite in f16, which is staged as it is: for a product that then takes an exact
+   * path instead (tc-wy-dk.ts gathers the threads' flags). Not with `causal`. */
   readonly nonFiniteFlag?: string;
 }
 
@@ -212,7 +212,7 @@ function stagedOf(b: F16Block, reg: string): StagedLoad {
           : `(bitcast<u32>(xv) & 0x7fffffffu) > ${NOT_FINITE_F16}`;
         return `{
           let xv = ${v(reg)};
-          if (${bad}) { ${b.nonFiniteFlag} = 1u; }
+          ${b.nonFiniteFlag} = ${b.nonFiniteFlag} || ${bad};
           ${b.wide ? storeF16x4(b.arr, b.at('e'), 'xv') : `${b.arr}[${b.at('e')}] = f16(xv);`}
         }`;
       }

@@ -93,7 +93,7 @@ function wyTile(ks: KernelSource, fr: Fragments) {
     value, wide,
     valid: `e / ${BK}u < rows && k0 + e % ${BK}u < KD`,
     arr: 'wh', at: (e) => `${lay.sR}u + ${e}`,
-    nonFiniteFlag: 'wy_nonfinite[0]',
+    nonFiniteFlag: 'wy_bad',
   });
   const product = (acc: string, left: number, keep: (i: number) => string) => fr.mma(acc, p.fm, p.fn,
     (i) => ({ arr: 'wh', offset: `${left}u + ${map.row(i)} * ${lay.CS}u + kk`, stride: lay.CS }),
@@ -113,9 +113,23 @@ function wyTile(ks: KernelSource, fr: Fragments) {
   return { C, lay, BK, p, map, hp, dW, tFull, square, right, product, opening, x2Sum };
 }
 
-/** The workgroup flag of a non-finite right operand, set while the operand is staged (F16Block's
- * nonFiniteFlag) and read with a uniform load. */
-const NONFINITE_FLAG = 'var<workgroup> wy_nonfinite: array<u32, 1>;'; // zero at the start (WGSL zero-initializes workgroup memory)
+/** Whether any thread staged a non-finite right operand: each thread ORs its own private flag
+ * while staging (F16Block's nonFiniteFlag), stores it once, unconditionally, after its staging
+ * (`publish`), and thread 0 gathers the words after the products' barrier (`gather`) for a
+ * uniform load. The arrays are whole multiples of 16 bytes (codegen/check.ts, workgroupBytes):
+ * the one-word flag of the form before shifted the f16 tile off the alignment the fragment loads
+ * need, on the H200. */
+const nonFinite = {
+  decl: 'var<workgroup> wy_bad_of: array<u32, WG>;\nvar<workgroup> wy_any: array<u32, 4>;' /* 16 bytes: see workgroupBytes */,
+  init: 'var wy_bad = false;',
+  publish: 'wy_bad_of[lid] = select(0u, 1u, wy_bad);',
+  gather: `if (lid == 0u) {
+    var any_bad = 0u;
+    for (var i = 0u; i < WG; i++) { any_bad |= wy_bad_of[i]; }
+    wy_any[0] = any_bad;
+  }
+  if (workgroupUniformLoad(&wy_any[0]) != 0u) {`,
+};
 
 export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   const { C, lay, BK, p, map, hp, dW, tFull, square, right, product, opening, x2Sum } = wyTile(ks, fr);
@@ -172,9 +186,10 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
     }`;
   return `
 ${fr.workspace(lay.f16, lay.f32)}
-${NONFINITE_FLAG}
+${nonFinite.decl}
 
 ${opening}
+  ${nonFinite.init}
   ${fr.declare('pk', p.fm, p.fn)}
   ${fr.declare('qk', p.fm, p.fn)}
   ${rowValues}
@@ -192,6 +207,7 @@ ${opening}
   ${square(lay.sL1, `${dA}[${cc()}(bh, n, i, r)] * exp2(${gAt('i')} - ${gAt('r')})`, (i, r) => `${r} < ${i}`, 'ir')}
   ${square(lay.sL2, `${dA}[${cc()}(bh, n, r, i)] * ${B('r')} * exp2(${gAt('r')} - ${gAt('i')})`, (i, r) => `${r} > ${i}`, 'ri')}
   ${right(`${k}(b, t, h, x)`, k4 && `${k4}(b, t, h, x)`)}
+  ${nonFinite.publish}
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
@@ -200,7 +216,7 @@ ${opening}
     }
   }
   workgroupBarrier();
-  if (workgroupUniformLoad(&wy_nonfinite[0]) != 0u) {
+  ${nonFinite.gather}
     ${exact}
   } else {
   ${emitEpilogue(fr, 'pk', p.fm, p.fn, {
@@ -218,12 +234,14 @@ export function emitTcWyX2(ks: KernelSource, fr: Fragments): string {
   const x2 = ks.use('X2', 'read_write');
   return `
 ${fr.workspace(lay.f16, lay.f32)}
-${NONFINITE_FLAG}
+${nonFinite.decl}
 
 ${opening}
+  ${nonFinite.init}
   ${fr.declare('xk', p.fm, p.fn)}
   ${square(lay.sL1, tFull('r', 'i'), (i, r) => `${r} >= ${i}`, 'ri')}
   ${right(dW, null)}
+  ${nonFinite.publish}
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
@@ -231,7 +249,7 @@ ${opening}
     }
   }
   workgroupBarrier();
-  if (workgroupUniformLoad(&wy_nonfinite[0]) != 0u) {
+  ${nonFinite.gather}
     // The exact path (see the header): X2 over the unmasked terms only.
     for (var el = lid; el < C * ${BK}u; el += WG) {
       let r = el / ${BK}u;

@@ -43,7 +43,8 @@ fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t
 
 var<workgroup> wh: array<f16, 13312>;
 var<workgroup> wf: array<f32, 2176>;
-var<workgroup> wy_nonfinite: array<u32, 1>;
+var<workgroup> wy_bad_of: array<u32, WG>;
+var<workgroup> wy_any: array<u32, 4>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -59,6 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let fsr = sg / 2u;
   let fsc = sg % 2u;
   let factive = sg < 4u;
+  var wy_bad = false;
   var pk_0_0 = subgroup_matrix_result<f32, 16, 16>();
   var pk_0_1 = subgroup_matrix_result<f32, 16, 16>();
   var pk_1_0 = subgroup_matrix_result<f32, 16, 16>();
@@ -104,7 +106,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let valid = e / 64u < rows && k0 + e % 64u < KD;
           {
           let xv = select(0.0, x_v[stg], valid);
-          if ((bitcast<u32>(xv) & 0x7fffffffu) > 0x477fe000u) { wy_nonfinite[0] = 1u; }
+          wy_bad = wy_bad || (bitcast<u32>(xv) & 0x7fffffffu) > 0x477fe000u;
           wh[9216u + e] = f16(xv);
         }
         }
@@ -174,12 +176,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let valid = e / 64u < rows && k0 + e % 64u < KD;
           {
           let xv = select(vec4<f32>(0.0), x_v[stg], valid);
-          if (any((bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u))) { wy_nonfinite[0] = 1u; }
+          wy_bad = wy_bad || any((bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u));
           { let hv = vec4<f16>(xv); wh[9216u + e] = hv.x; wh[9216u + e + 1u] = hv.y; wh[9216u + e + 2u] = hv.z; wh[9216u + e + 3u] = hv.w; }
         }
         }
       }
     }
+  wy_bad_of[lid] = select(0u, 1u, wy_bad);
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
@@ -206,7 +209,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   workgroupBarrier();
-  if (workgroupUniformLoad(&wy_nonfinite[0]) != 0u) {
+  if (lid == 0u) {
+    var any_bad = 0u;
+    for (var i = 0u; i < WG; i++) { any_bad |= wy_bad_of[i]; }
+    wy_any[0] = any_bad;
+  }
+  if (workgroupUniformLoad(&wy_any[0]) != 0u) {
     for (var el = lid; el < C * 64u; el += WG) {
       let r = el / 64u;
       let c = el % 64u;

@@ -66,7 +66,12 @@ export async function benchTrain(engine: Engine, opts: { variants?: string[]; sh
           kernels = {};
           for (const k of bwd.plan.kernels) {
             const i = bwd.plan.kernels.indexOf(k);
-            // One kernel alone: its inputs are already in place from the warm-up.
+            // One kernel alone, on the inputs a whole run leaves: the kernels timed before it ran
+            // alone many times, and some add into buffers they read, so their values drift run
+            // by run (delta_rule's dW left f16's range after the earlier kernels' loops, and its
+            // wyDk then timed its exact path: 3.9 ms against 0.89 after a whole run, 2026-12-02).
+            await fwd.execute();
+            await bwd.execute();
             kernels[k.stage === 'chain' ? k.name.replace(`${name}_`, '') : k.stage] = await timeEncoded(device, (p) => {
               encodeOne(bwd, p, i);
             }, repeat);

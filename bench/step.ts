@@ -2,7 +2,7 @@
 // batch it reports
 //   - GPU time per step by timestamp queries: one compute pass per step (what a lone step
 //     costs), and STEPS_PER_PASS steps recorded back to back in one pass (what a model's many
-//     layers cost per step, the pass's begin/end shared), each the better of two medians;
+//     layers cost per step, the pass's begin/end shared), each the best of three medians, after 300 ms of the same work;
 //   - the state traffic this implies (B*H*K*V f32 read and written) in GB/s, and as a fraction
 //     of a plain vec4 copy kernel's rate over the same bytes on the same device (the ceiling);
 //   - host time per call (wall clock, mean over a loop): `op.step` with host inputs and a
@@ -62,19 +62,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n: vec3<
       pass.setBindGroup(0, group);
       for (let i = 0; i < STEPS_PER_PASS; i++) pass.dispatchWorkgroups(gx, gy);
     };
-    await timeEncoded(device, record, 3);
-    const ms = Math.min(await timeEncoded(device, record, 10), await timeEncoded(device, record, 10)) / STEPS_PER_PASS;
+    await busy(device, record);
+    const ms = Math.min(await timeEncoded(device, record, 10), await timeEncoded(device, record, 10), await timeEncoded(device, record, 10)) / STEPS_PER_PASS;
     return (2 * words * 16) / (ms * 1e-3) / 1e9;
   } finally {
     src.destroy(); dst.destroy();
   }
 }
 
-async function warm(run: () => Promise<void>) {
+/** Keeps the GPU busy with `record` for 300 ms before a timing. Awaited single steps (a few us
+ * of GPU work between host round trips) leave it mostly idle, and the step's and the copy
+ * kernel's figures at batch 32 then varied 2-3x from run to run on the H200 (2026-12-02). */
+async function busy(device: GPUDevice, record: (pass: GPUComputePassEncoder) => void) {
   const t0 = performance.now();
-  do await run(); while (performance.now() - t0 < 400);
+  do await timeEncoded(device, record, 20); while (performance.now() - t0 < 300);
 }
-const best = async (f: () => Promise<number>) => Math.min(await f(), await f());
+const best = async (f: () => Promise<number>) => Math.min(await f(), await f(), await f());
 
 /** Mean wall-clock us of `n` awaited calls. */
 async function wallUs(n: number, call: () => Promise<unknown>): Promise<number> {
@@ -104,9 +107,10 @@ export async function benchStep(engine: Engine, opts: { variants?: string[]; bat
       const gpuInputs = Object.fromEntries(Object.entries(inputs).map(([n, a]) => [n, GpuTensor.upload(device, n, Float32Array.from(a as ArrayLike<number>), [(a as ArrayLike<number>).length])]));
       const o = GpuTensor.empty(device, 'o', [B * H * V]);
       try {
-        await warm(() => run.execute());
-        const stepUs = (await best(() => run.timeGpu(opts.repeat ?? 50))) * 1e3;
         const many = (pass: GPUComputePassEncoder) => { for (let i = 0; i < STEPS_PER_PASS; i++) run.encode(pass); };
+        await busy(device, many);
+        const stepUs = (await best(() => run.timeGpu(opts.repeat ?? 50))) * 1e3;
+        await busy(device, many);
         const stepUsInPass = ((await best(() => timeEncoded(device, many, 10))) * 1e3) / STEPS_PER_PASS;
         const bytes = 2 * B * H * K * V * (stateDtype === 'bf16' ? 2 : 4);
         const host = opts.host ?? true;

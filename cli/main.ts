@@ -134,7 +134,8 @@ program.command('bench')
   .option('--dtype <dtype>', 'storage of every input and o: f32, bf16 or f16 (compute is f32)', 'f32')
   .option('--what <list>', 'comma-separated: forward, train (forward + backward), step (decode at batch 1, 32 and 128: GPU and host time), varlen (packed sequences of mixed lengths vs padded)', (v: string) => v.split(','), ['forward'])
   .option('--tensor-cores <list>', 'comma-separated tiers to run, each with its own engine: auto, off, portable', tensorCoresList, ['auto'])
-  .option('--unroll-staging', 'tensor-core tier: write the staging slots out one by one (a tuning knob), not as a loop over a private array')
+  .option('--unroll-staging', 'tensor-core tier: write the staging slots out one by one (a tuning knob; the default on the subgroup-matrix lowering), not as a loop over a private array')
+  .option('--no-unroll-staging', 'tensor-core tier: stage through a loop over a private array (the portable lowering\'s default)')
   .option('--scalar-loads', 'tensor-core tier: stage operands one element per load (a tuning knob), not vec4 words')
   .option('--unverified-fragments', 'tensor-core tier: also run the stages whose subgroup-matrix lowering awaits a check on a GPU')
   .option('--batches <list>', 'step: comma-separated batch sizes (default 1,32,128)', (v: string) => v.split(',').map((x) => int('batches')(x)))
@@ -162,7 +163,7 @@ async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: n
   const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, unrollStaging: o.unrollStaging, fragmentMemory: o.fragmentMemory, unverifiedFragments: o.unverifiedFragments } });
   try {
     const shapes = o.T ? o.T.map((T) => ({ B: 1, H: o.H, T, K: o.D, V: o.D })) : SEED_SHAPES.map((s) => ({ ...s, H: o.H, K: o.D, V: o.D }));
-    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote})${o.scalarLoads ? ', scalar loads' : ''}${o.unrollStaging ? ', unrolled staging' : ''}${o.fragmentMemory ? `, fragment memory ${o.fragmentMemory} B` : ''}${o.unverifiedFragments ? ', unverified stages on' : ''}\n`);
+    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote})${o.scalarLoads ? ', scalar loads' : ''}${o.unrollStaging === true ? ', unrolled staging' : o.unrollStaging === false ? ', rolled staging' : ''}${o.fragmentMemory ? `, fragment memory ${o.fragmentMemory} B` : ''}${o.unverifiedFragments ? ', unverified stages on' : ''}\n`);
     const log = (l: string) => console.log(l);
     const result: Record<string, unknown> = { adapter: engine.adapterName, date: new Date().toISOString(), tier: engine.tier, tensorCores };
     if (o.what.includes('forward')) {

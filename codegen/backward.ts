@@ -17,23 +17,23 @@ import { KernelSource } from './kernels/common.js';
 import {
   emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdChunkEnd, CHUNK_END_ROWS, emitBwdBonus, dqkAsMatmuls,
 } from './kernels/bwd-intra.js';
-import { emitBwdScan, emitBwdSeed } from './kernels/bwd-scan.js';
-import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-scan.js';
-import { emitTcBwdInter, tcInterTileK } from './kernels/tc-bwd-inter.js';
+import { emitBwdScan, emitBwdSeed } from './kernels/bwd-dh-delta.js';
+import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-dh-delta.js';
+import { emitTcBwdInter, tcInterTileK } from './kernels/tc-bwd-dqk-inter.js';
 import { emitTcBwdDu, tcDuTileV } from './kernels/tc-bwd-du.js';
-import { emitTcBwdChunkState, tcChunkStateTileV } from './kernels/tc-bwd-chunk-state.js';
-import { emitTcWyDk, emitTcWyX2, tcWyDkLayout } from './kernels/tc-wy-dk.js';
+import { emitTcBwdChunkState, tcChunkStateTileV } from './kernels/tc-bwd-dh.js';
+import { emitTcWyDk, emitTcWyX2, tcWyDkLayout } from './kernels/tc-bwd-wy.js';
 import { FRAG_WG, type Fragments } from './kernels/fragments.js';
 import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
 import { emitBwdStateScan } from './kernels/state-scan.js';
-import { emitBwdInter, interTileK } from './kernels/bwd-inter.js';
+import { emitBwdInter, interTileK } from './kernels/bwd-dqk-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
-import { emitBwdGate } from './kernels/bwd-gate.js';
+import { emitBwdGate } from './kernels/bwd-dg.js';
 import { emitDplrBwdColumns, emitDplrBwdRows, emitDplrBwdSplit, DPLR_KEY_ROLES } from './kernels/dplr-bwd.js';
 import { emitNormalizedBwd, emitNormalizedBwdSplit, NORMALIZED_GRAD_ROLES } from './kernels/normalized-bwd.js';
 import { emitNormBwd } from './kernels/l2norm.js';
-import { emitGateBwd } from './kernels/bwd-gate-out.js';
+import { emitGateBwd } from './kernels/bwd-output-gate.js';
 import { emitChain, chainGrid, chainReduces, chainParted, emitChainFinish, chainFinishGrid, gradientAlias, CHAIN_PARTS } from './kernels/bwd-chain.js';
 import {
   ConfigError, chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
@@ -55,7 +55,7 @@ function tensorCoreStage(cfg: CodegenConfig, stage: KernelStage): boolean {
   return cfg.fragments === 'portable' || !UNVERIFIED_ON_GPU.has(stage) || cfg.unverifiedFragments === true;
 }
 
-/** Whether the delta rule's key gradient runs on fragments (tc-wy-dk.ts), which also makes X2
+/** Whether the delta rule's key gradient runs on fragments (tc-bwd-wy.ts), which also makes X2
  * (the f32 tier's wyX2 stage): with scalar or no decay, whose factors do not depend on the key. */
 function fragmentWyDk(def: VariantDef, cfg: CodegenConfig): boolean {
   return def.correction === 'delta' && def.decay !== 'diagonal' && tensorCoreStage(cfg, 'wyDk');

@@ -5,7 +5,7 @@
 // (bwdStateScan, state-scan.ts, reversed), and the value gradient of each chunk,
 //   dv_j = dvl_j + (k_j 2^(G_last - G_j)) . D_n,
 // is a register-tiled C x K by K x V product per (V-tile, chunk, b*h): this file. The delta
-// rule's scan (bwd-scan.ts) stays sequential: its L_n holds -W^T du, and du needs D_n.
+// rule's scan (bwd-dh-delta.ts) stays sequential: its L_n holds -W^T du, and du needs D_n.
 import type { KernelSource } from './common.js';
 import { bwdHelpers } from './bwd-common.js';
 import { emitChunkOuter } from './chunk-state.js';

@@ -146,7 +146,7 @@ export interface F16Block {
   readonly unroll?: Unroll;
   /** A private bool of the thread (declared by the kernel) ORed with whether the thread stages
    * a value not finite in f16, which is staged as it is: for a product that then takes an exact
-   * path instead (tc-wy-dk.ts gathers the threads' flags). Not with `causal`. */
+   * path instead (tc-bwd-wy.ts gathers the threads' flags). Not with `causal`. */
   readonly nonFiniteFlag?: string;
 }
 

@@ -1,5 +1,5 @@
 // The backward's per-chunk f16 operand blocks that the tensor-core chunk states
-// (tc-bwd-chunk-state.ts) and the delta rule's scan (tc-bwd-scan.ts) both stage: the chunk's
+// (tc-bwd-dh.ts) and the delta rule's scan (tc-bwd-dh-delta.ts) both stage: the chunk's
 // scaled, decayed queries (C x KF) and a V-tile of do (C x BV at v0), zero past the chunk's rows
 // and the dims.
 import type { KernelSource } from './common.js';

@@ -64,7 +64,7 @@ export function lastGate(ks: KernelSource, d: string): string {
  * fragments `acc`: the state goes to the per-chunk f32 buffer `perChunk` ([BH, NT, K, V]) and,
  * as f16, to workgroup memory at word `sS` (rows of BV) for the step's product; then it is
  * decayed by the chunk's last gate, per key row through the epilogue's update, or as a whole.
- * The forward's delta scan and the backward's scan (tc-bwd-scan.ts) both take this step. The
+ * The forward's delta scan and the backward's scan (tc-bwd-dh-delta.ts) both take this step. The
  * per-key gates go through wf at word `sGl`. */
 export function emitStateCheckpoint(ks: KernelSource, fr: Fragments, o: {
   acc: string; p: Partition; map: { row: (i: number) => string; col: (j: number) => string }; active: string;

@@ -1,5 +1,5 @@
 // The state terms of dq, dk and dW on the fragment layer (tensor-core tier), per (K-tile, chunk,
-// b*h); the same three (C x V) by (V x K) products as the f32 tier's bwd-inter.ts:
+// b*h); the same three (C x V) by (V x K) products as the f32 tier's bwd-dqk-inter.ts:
 //   dqi = do S_n^T,   dki = u dS'_n^T,   dW = -du S_n^T (delta rule; u is V_new there).
 // V streams through workgroup memory in slabs: the three left operands (C x slab) and the two
 // states (BK x slab, read transposed) as f16; each subgroup owns an fm x fn block of every

@@ -1,10 +1,10 @@
 // The delta rule's backward scan on the fragment layer (tensor-core tier), the reverse of the
-// forward's delta scan (tc-states.ts) and the same arithmetic as the f32 tier's bwd-scan.ts: per
+// forward's delta scan (tc-states.ts) and the same arithmetic as the f32 tier's bwd-dh-delta.ts: per
 // (V-tile of 16 columns, sequence and head), walk the chunks in reverse carrying dS, the gradient
 // of the state at the end of the chunk (seeded by dht):
 //   store dS as dS'_n (f32, for the stages after it)
 //   dU = dvl + (k 2^(G_last - G)) dS                  (the keys from the forward's kg16 block;
-//                                                      dvl is in dU, the seed in dh0, as in bwd-scan.ts)
+//                                                      dvl is in dU, the seed in dh0, as in bwd-dh-delta.ts)
 //   dS <- 2^G_last dS + (scale q 2^Gq)^T do - W^T dU  (W from the forward's w16 block)
 // and after the first chunk, dh0 = dS. dS lives in f32 result fragments; its f16 copy, -dU, the
 // chunk's decayed queries and do are staged in workgroup memory for the products; the queries

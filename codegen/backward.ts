@@ -14,9 +14,8 @@
 // then the same chain kernels.
 import { stateColumns, type VariantDef, type Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
-import {
-  emitBwdScores, emitBwdDvLocal, emitBwdDScores, emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdChunkEnd, CHUNK_END_ROWS, emitBwdBonus, dqkAsMatmuls,
-} from './kernels/bwd-intra.js';
+import { emitBwdScores, emitBwdDScores } from './kernels/bwd-scores.js';
+import { emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdBonus, dqkAsMatmuls } from './kernels/bwd-dqk.js';
 import { emitBwdScan, emitBwdSeed } from './kernels/bwd-dh-delta.js';
 import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-dh-delta.js';
 import { emitTcBwdInter, tcInterTileK } from './kernels/tc-bwd-dqk-inter.js';
@@ -24,12 +23,12 @@ import { emitTcBwdDu, tcDuTileV } from './kernels/tc-bwd-du.js';
 import { emitTcBwdChunkState, tcChunkStateTileV } from './kernels/tc-bwd-dh.js';
 import { emitTcWyDk, emitTcWyX2, tcWyDkLayout } from './kernels/tc-bwd-wy.js';
 import { FRAG_WG, type Fragments } from './kernels/fragments.js';
-import { emitBwdChunkState, emitBwdDu, duTileV } from './kernels/bwd-du.js';
+import { emitBwdDvLocal, emitBwdDu, duTileV } from './kernels/bwd-du.js';
+import { emitBwdChunkState, emitBwdStateScan } from './kernels/bwd-dh.js';
 import { chunkMatmulTile } from './kernels/chunk-matmul.js';
-import { emitBwdStateScan } from './kernels/state-scan.js';
 import { emitBwdInter, interTileK } from './kernels/bwd-dqk-inter.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
-import { emitBwdGate } from './kernels/bwd-dg.js';
+import { emitBwdChunkEnd, CHUNK_END_ROWS, emitBwdGate } from './kernels/bwd-dg.js';
 import { emitDplrBwdColumns, emitDplrBwdRows, emitDplrBwdSplit, DPLR_KEY_ROLES } from './kernels/dplr-bwd.js';
 import { emitNormalizedBwd, emitNormalizedBwdSplit, NORMALIZED_GRAD_ROLES } from './kernels/normalized-bwd.js';
 import { emitNormBwd } from './kernels/l2norm.js';
@@ -174,7 +173,7 @@ export function backwardStages(def: VariantDef, cfg?: CodegenConfig): KernelStag
   return [
     ...(def.roles.outputGate ? (['outputGateBwd'] as const) : []),
     // Without the delta rule the reverse state scan splits into parallel per-chunk products
-    // around an elementwise scan (bwd-du.ts); with it, one sequential kernel.
+    // around an elementwise scan (bwd-dh.ts); with it, one sequential kernel.
     'bwdScores', 'bwdDvLocal', ...(delta ? (['bwdSeed', 'bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
     ...(def.decay !== 'none' ? (['bwdChunkEnd'] as const) : []), 'bwdDq', 'bwdDk', ...(def.bonus === 'u' ? (['bwdBonus'] as const) : []),
     ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', ...(wyX2 ? (['wyX2'] as const) : []), 'wyDk', 'wyDbeta'] as const) : []),

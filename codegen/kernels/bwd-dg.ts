@@ -1,10 +1,45 @@
-// The gate gradient: the per-token terms bwdDqk (and the WY backward) left in dbq (query side)
-// and dbk (key side and the chunk-end term) belong to the in-chunk cumsum G; a log-decay g_s
-// feeds every G_t with t >= s in its chunk, so dg_s = sum_{t>=s} dL/dG_t, a reverse cumsum.
-// The bonus form's query side reads G_{t-1}, so its term lands one token earlier. A scalar gate
-// sums over the key dims.
+// The gate gradient dg. Every gate factor is 2^(G_a - G_b) with q on the `a` side and k on the
+// `b` side, so dL/dG (per unit of natural log) at a token is q . dq - k . dk there, plus
+// rowsum(dS'_n * S_{n+1}) at the chunk's last token:
+//   bwdChunkEnd: the chunk-end term, into dbk at the chunk's last token (before bwdDk)
+//   bwdGate:     dg from the per-token terms that bwdDq / bwdDk (bwd-dqk.ts) and the WY backward
+//                left in dbq (query side) and dbk (key side and the chunk-end term)
+// Those terms belong to the in-chunk cumsum G; a log-decay g_s feeds every G_t with t >= s in
+// its chunk, so dg_s = sum_{t>=s} dL/dG_t, a reverse cumsum. The bonus form's query side reads
+// G_{t-1}, so its term lands one token earlier. A scalar gate sums over the key dims.
 import type { KernelSource } from './common.js';
 import { bwdHelpers } from './bwd-common.js';
+
+/** Key rows per workgroup of bwdChunkEnd (a subgroup-sized group of lanes each). */
+export const CHUNK_END_ROWS = 8;
+
+/** The gate's chunk-end term rowsum(dS'_n * S_{n+1}) of each key row, stored in dbk at the
+ * chunk's last token for bwdDk to add to its own term there (bwdDk then binds neither hs, dhs
+ * nor ht). 32 lanes per key row stride over V together, so each load of a row of dS'_n and
+ * S_{n+1} is one coalesced access (a thread per row walking V read 32 rows V floats apart per
+ * load), and the first lane adds the 32 partial sums in order. */
+export function emitBwdChunkEnd(ks: KernelSource): string {
+  const hp = bwdHelpers(ks);
+  const dbk = ks.use('dbk', 'read_write');
+  return `
+var<workgroup> sPart: array<f32, WG>;
+
+${ks.chunkMain()}
+  let x = wid.x * ${CHUNK_END_ROWS}u + lid / 32u;
+  let ln = lid % 32u;
+  var part = 0.0;
+  if (x < KD) {
+    for (var c = ln; c < VD; c += 32u) { part += ${hp.chunkEndTerm('x', 'c')}; }
+  }
+  sPart[lid] = part;
+  workgroupBarrier();
+  if (ln == 0u && x < KD) {
+    var rs = 0.0;
+    for (var j = 0u; j < 32u; j++) { rs += sPart[lid + j]; }
+    ${dbk}[${hp.tok()}(bh, t0 + rows - 1u, x, KD)] = rs;
+  }
+}`;
+}
 
 export function emitBwdGate(ks: KernelSource): string {
   const { tok, bth } = bwdHelpers(ks);

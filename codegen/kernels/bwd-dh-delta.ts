@@ -1,6 +1,7 @@
-// The backward's only sequential stage: per (b*h, V-tile), walk the chunks in reverse carrying
-// dS, the gradient of the state at the end of the current chunk (seeded by dht):
-//   store dS as dS'_n                                   (for bwdInter and bwdDqk)
+// The delta rule's state gradients (and with them du), by the backward's only sequential stage:
+// per (b*h, V-tile), walk the chunks in reverse carrying dS, the gradient of the state at the end
+// of the current chunk (seeded by dht):
+//   store dS as dS'_n                                   (for bwdInter and bwdChunkEnd)
 //   du_j = dvl_j + (k_j * 2^(G_last - G_j)) . dS          (stored: dv, or the delta rule's dU)
 //   dS  <- 2^G_last * dS + sum_i (scale q_i * 2^Gq_i) do_i^T  [ - W^T du  for the delta rule ]
 // and after chunk 0, dh0 = dS. The delta rule's scan reads dht from dh0, where bwdSeed copied

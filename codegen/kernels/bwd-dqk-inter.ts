@@ -4,7 +4,7 @@
 // register-tiled like the forward's output stage: V streams through workgroup memory in slabs,
 // each thread owns an RM x RN tile of every product (rows ty + TY*a, key columns tx + TX*c of
 // this workgroup's K-tile); the three products share one slab read of each right operand.
-// bwdDqk adds the decay factors and the intra-chunk terms.
+// bwdDq and bwdDk (bwd-dqk.ts) add the decay factors and the intra-chunk terms.
 import type { KernelSource } from './common.js';
 import { TILE_GRID } from './tiles.js';
 import { emitStagedLoad } from './staged.js';

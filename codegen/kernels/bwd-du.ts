@@ -1,28 +1,34 @@
-// The backward's state pass without a delta correction, parallel over chunks. The reverse scan
-// over chunks is linear in each chunk's own term, as the forward's is:
-//   D_{n-1} = 2^{G_last,n} * D_n + L_n,   L_n = sum_i (scale q_i 2^{Gq_i})^T do_i,
-// so L_n comes from the forward's chunk-state matmul (bwdChunkState), the scan is elementwise
-// (bwdStateScan, state-scan.ts, reversed), and the value gradient of each chunk,
-//   dv_j = dvl_j + (k_j 2^(G_last - G_j)) . D_n,
-// is a register-tiled C x K by K x V product per (V-tile, chunk, b*h): this file. The delta
-// rule's scan (bwd-dh-delta.ts) stays sequential: its L_n holds -W^T du, and du needs D_n.
+// du, the gradient of the values the output read (the v role, or the delta rule's V_new), per
+// chunk n:
+//   bwdDvLocal: dvl_j = sum_{i>=j} A[i,j] do_i                 (the intra-chunk part; A from
+//                                                             bwdScores, bwd-scores.ts)
+//   bwdDu:      dv_j = dvl_j + (k_j 2^(G_last - G_j)) . D_n      (without the delta rule)
+// Without the delta rule the state gradients D_n are known before du (bwd-dh.ts), so bwdDu is a
+// register-tiled C x K by K x V product per (V-tile, chunk, b*h), parallel over chunks. The
+// delta rule's scan (bwd-dh-delta.ts) adds the state part to dvl itself: its D_n needs du.
 import type { KernelSource } from './common.js';
 import { bwdHelpers } from './bwd-common.js';
-import { emitChunkOuter } from './chunk-state.js';
+import { emitChunkMatmul } from './chunk-matmul.js';
 import { TILE_GRID, emitTileStores } from './tiles.js';
 import { emitRowsTimesState } from './rows-state.js';
 
 /** V columns per workgroup of bwdDu. */
 export const duTileV = (VP: number) => Math.min(VP, 64);
 
-export function emitBwdChunkState(ks: KernelSource): string {
-  const hp = bwdHelpers(ks);
-  return emitChunkOuter(ks, {
-    left: `P.scale * ${ks.role('q')}(b, t, h, d) * exp2(${hp.gq()}(b, h, t, t0, d))`,
-    right: `${ks.seedDo()}[${hp.bth()}(b, t, h, cg, VD)]`,
-    out: ks.use('dhs', 'read_write'),
-    usesLastGate: false,
-  });
+export function emitBwdDvLocal(ks: KernelSource): string {
+  const { cc, tok, bth } = bwdHelpers(ks);
+  const aqk = ks.use('aqk', 'read');
+  const dO = ks.seedDo();
+  // dvl_i = sum_{r>=i} A[r,i] do_r; the delta rule keeps it in dU, where the scan adds the
+  // inter-chunk part in place (one buffer fewer in the scan).
+  const dvl = ks.use(ks.delta ? 'dU' : 'dvl', 'read_write');
+  return emitChunkMatmul(ks, {
+    square: `select(0.0, ${aqk}[${cc()}(bh, n, r, i)], r >= i)`,
+    keep: 'r >= i',
+    right: `${dO}[${bth()}(b, t, h, x, VD)]`,
+    width: 'VD',
+    store: `${dvl}[${tok()}(bh, t, x, VD)] = value;`,
+  }, ks.cfg.V);
 }
 
 export function emitBwdDu(ks: KernelSource): string {

@@ -1,7 +1,7 @@
 // The WY backward of the delta rule, per chunk. The forward built
 //   A[i,j] = beta_i sum_d k_i[d] k_j[d] 2^(G_i - G_j)  (j < i),   T = (I + A)^-1,
 //   W = T X with X_j = beta_j k_j 2^G_j,   U = T Y with Y_j = beta_j v_j.
-// Given dW (from bwdDqk) and dU (the scan's du):
+// Given dW (from bwdInter, bwd-dqk-inter.ts) and dU (the scan's du):
 //   wyDT:    dT = dU Y^T + dW X^T, kept for i > j only (T is unit lower triangular, so the
 //            other entries carry no gradient)
 //   wyM:     M = dT T^T

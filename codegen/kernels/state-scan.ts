@@ -1,12 +1,11 @@
 // The scan over chunks for variants without a delta correction: elementwise over the K x V
 // state, one thread per element, S_{n+1} = 2^{G_last,n} * S_n + dS_n. hs[n] holds dS_n on
 // entry (chunk-state.ts) and S_n on exit, which is what the output stage reads.
-// The backward runs the same scan in reverse over the state gradients: D_{n-1} = 2^{G_last,n}
-// * D_n + L_n from dht, with dhs[n] holding L_n on entry and D_n (the gradient of chunk n's end
-// state) on exit, and dh0 at the end.
+// The backward runs the same scan in reverse over the state gradients (bwdStateScan, bwd-dh.ts),
+// so the walk takes its buffers and direction as arguments.
 import { KernelSource } from './common.js';
 
-interface Scan {
+export interface Scan {
   /** Per-chunk buffer: contributions in, carried values out. */
   readonly chunks: string;
   /** The first carried value (and the Params flag saying it was given), and where the last goes. */
@@ -22,13 +21,7 @@ export function emitStateScan(ks: KernelSource): string {
   });
 }
 
-export function emitBwdStateScan(ks: KernelSource): string {
-  return emitScan(ks, {
-    chunks: ks.use('dhs', 'read_write'), init: ks.use('dht', 'read'), initGiven: 'P.has_dht', final: ks.use('dh0', 'read_write'), reverse: true,
-  });
-}
-
-function emitScan(ks: KernelSource, sc: Scan): string {
+export function emitScan(ks: KernelSource, sc: Scan): string {
   const gcs = ks.decayed ? ks.gcs() : '';
   const decayOf = (n: string) => (ks.decayed ? `exp2(${gcs}(b, h, ${ks.chunkLastToken(n)}, d))` : '1.0');
   // Step m of the walk visits chunk `at(m)`: forward n = m, reverse from the sequence's last chunk.

@@ -16,7 +16,7 @@ import { ConfigError } from '../plan.js';
 import { emitEpilogue, emitFill, FRAG_WG, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block, splitF16Block } from './staged.js';
 import { commitChunkBlock, declareChunkBlock, loadChunkBlock, prefetchEpilogueValues, type ChunkBlock } from './prefetch.js';
-import { doBlock, queryBlock } from './tc-bwd-blocks.js';
+import { doBlock, queryBlock } from './tc-bwd-dh.js';
 import { chunkOperandAt, emitStateCheckpoint } from './tc-states.js';
 
 interface BwdScanLayout { BV: number; perPass: number; sS: number; sDu: number; sQ: number; sDo: number; sW: number | null; f16: number; f32: number }

@@ -1,14 +1,15 @@
-// Each chunk's own term of the backward's state gradient without the delta rule, on the fragment
-// layer (tensor-core tier), per (V-tile, chunk, b*h); the same product as the f32 tier's
-// bwdChunkState (bwd-du.ts, through chunk-state.ts's emitChunkOuter):
+// The state gradients without the delta rule on the fragment layer (tensor-core tier): each
+// chunk's own term, per (V-tile, chunk, b*h), the same product as the f32 tier's bwdChunkState
+// (bwd-dh.ts, through chunk-state.ts's emitChunkOuter):
 //   L_n = sum_i (scale q_i 2^Gq_i)^T do_i       (K x V, into dhs; bwdStateScan then scans it)
 // The chunk's decayed queries (C x K, read transposed) and do (C x BV) are staged as f16; a full
-// tile goes straight from the fragments to dhs.
+// tile goes straight from the fragments to dhs. The delta rule's scan (tc-bwd-dh-delta.ts) takes
+// the same product each step, so it stages the same two blocks (queryBlock, doBlock).
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
-import { emitF16Block } from './staged.js';
-import { doBlock, queryBlock } from './tc-bwd-blocks.js';
+import { emitF16Block, type F16Block } from './staged.js';
+import { scaledDecayedQuery } from './tc-scores.js';
 
 /** V columns per workgroup. */
 export const tcChunkStateTileV = (V: number) => Math.min(64, fragCeil(V));
@@ -61,4 +62,31 @@ ${ks.chunkMain(fr.builtins())}
   })}
   }
 }`;
+}
+
+/** The scaled, decayed queries of chunk (n, b*h) (t0, rows in scope), KF columns, at word `at` of wh. */
+export function queryBlock(ks: KernelSource, KF: number, at: number): F16Block {
+  const qs = scaledDecayedQuery(ks);
+  return {
+    count: `C * ${KF}u`,
+    unroll: ks.stagingUnroll,
+    index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
+    value: qs.value,
+    wide: qs.wide,
+    valid: `e / ${KF}u < rows && e % ${KF}u < KD`,
+    arr: 'wh', at: (e) => `${at}u + ${e}`,
+  };
+}
+
+/** The chunk's do, columns v0 .. v0 + BV, at word `at` of wh. */
+export function doBlock(ks: KernelSource, BV: number, at: number): F16Block {
+  const dO = ks.seedDo();
+  return {
+    count: `C * ${BV}u`,
+    unroll: ks.stagingUnroll,
+    index: () => `let t = t0 + min(e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
+    value: `${dO}[((b * P.T + t) * P.H + h) * VD + cg]`, wide: null,
+    valid: `e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
+    arr: 'wh', at: (e) => `${at}u + ${e}`,
+  };
 }

@@ -1,27 +1,16 @@
-// The backward's per-chunk stages around the reverse state scan. Per chunk n, with S_n its start
-// state (saved by the forward), dS'_n the gradient of its end state (from the scan), Gq/G the
-// query- and key-side gate cumsums, u the chunk's values (V_new for the delta rule), and
-//   A[i,j] = scale * sum_d q_i[d] k_j[d] F(i,j,d),  F = 2^(Gq_i - G_j) (u[d] on the diagonal
-//            for the bonus form), j <= i
-// they compute
-//   bwdScores:  A, stored per chunk
-//   bwdDvLocal: dvl_j = sum_{i>=j} A[i,j] do_i                 (the intra-chunk part of du)
-//   bwdDScores: dA[i,j] = do_i . u_j, j <= i
+// dq and dk from the scores' gradient and the state terms, per chunk n, with S_n its start state
+// (saved by the forward), dS'_n the gradient of its end state (from the scan), dA from bwdDScores
+// and F the scores' decay factor (bwd-scores.ts), and do S_n^T, u dS'_n^T from bwdInter
+// (bwd-dqk-inter.ts):
 //   bwdDq:      dq_i = scale (sum_{j<=i} dA[i,j] k_j F(i,j) + 2^Gq_i (S_n do_i))
 //   bwdDk:      dk_i = scale sum_{j>=i} dA[j,i] q_j F(j,i) + 2^(G_last - G_i) (dS'_n u_i)
 //               (chunk matmuls when F does not depend on the key column, else per element)
 //   bwdBonus:   du_bonus_i = scale dA[i,i] q_i k_i (bonus form)
-//   and the per-token terms of the gate gradient: since every gate factor is 2^(G_a - G_b) with
-//   q on the `a` side and k on the `b` side, dL/dG (per unit of natural log) at a token is
-//   q . dq - k . dk there, plus rowsum(dS'_n * S_{n+1}) at the chunk's last token (bwdChunkEnd,
-//   which runs before bwdDk); the gate stage turns these into dg by a reverse in-chunk cumsum.
-//   Each stage binds at most 8 storage buffers (WebGPU's default limit).
+// and the per-token terms of the gate gradient, q . dq in dbq and -k . dk in dbk (bwd-dg.ts
+// says why). Each stage binds at most 8 storage buffers (WebGPU's default limit).
 import type { KernelSource } from './common.js';
 import { bwdHelpers, emitContraction } from './bwd-common.js';
 import { emitChunkMatmul } from './chunk-matmul.js';
-import { emitGram } from './bwd-gram.js';
-import { emitScores } from './scores.js';
-import { TILE_GRID } from './tiles.js';
 
 /** F(ti, tj, d) for tj <= ti: the decay between a query row and a key column. */
 function decayFactor(ks: KernelSource): string {
@@ -32,84 +21,6 @@ function decayFactor(ks: KernelSource): string {
   if (ti == tj) { return ${diagonal}; }
   return exp2(${gq}(b, h, ti, t0, d) - ${g}(b, h, tj, d));
 }`);
-}
-
-/** The values the output read in chunk n: V_new for the delta rule, else the v role. */
-function valueAt(ks: KernelSource, t: string, c: string): string {
-  return ks.delta ? `${ks.use('vnew', 'read')}[${bwdHelpers(ks).tok()}(bh, ${t}, ${c}, VD)]` : `${ks.role('v')}(b, ${t}, h, ${c})`;
-}
-
-export function emitBwdScores(ks: KernelSource): string {
-  const { cc } = bwdHelpers(ks);
-  const aqk = ks.use('aqk', 'read_write');
-  // The forward output stage's score matrix, kept for bwdDvLocal.
-  return `
-${TILE_GRID}
-${emitScores(ks, { left: 'q', strict: false, post: 'P.scale', slab: ks.tiles.slab })}
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = wid.x;
-  let bh = wid.y;
-  ${ks.chunkSpan()}
-  scores(bh / P.H, bh % P.H, t0, rows, lid);
-  for (var e = lid; e < C * C; e += WG) { ${aqk}[${cc()}(bh, n, e / C, e % C)] = sA[e]; }
-}`;
-}
-
-export function emitBwdDvLocal(ks: KernelSource): string {
-  const { cc, tok, bth } = bwdHelpers(ks);
-  const aqk = ks.use('aqk', 'read');
-  const dO = ks.seedDo();
-  // dvl_i = sum_{r>=i} A[r,i] do_r; the delta rule keeps it in dU, where the scan adds the
-  // inter-chunk part in place (one buffer fewer in the scan).
-  const dvl = ks.use(ks.delta ? 'dU' : 'dvl', 'read_write');
-  return emitChunkMatmul(ks, {
-    square: `select(0.0, ${aqk}[${cc()}(bh, n, r, i)], r >= i)`,
-    keep: 'r >= i',
-    right: `${dO}[${bth()}(b, t, h, x, VD)]`,
-    width: 'VD',
-    store: `${dvl}[${tok()}(bh, t, x, VD)] = value;`,
-  }, ks.cfg.V);
-}
-
-export function emitBwdDScores(ks: KernelSource): string {
-  const { bth } = bwdHelpers(ks);
-  const dO = ks.seedDo();
-  return emitGram(ks, {
-    parts: [{ len: 'VD', left: `${dO}[${bth()}(b, t, h, x, VD)]`, right: valueAt(ks, 't', 'x') }],
-    mask: 'j <= i', post: 'v', out: ks.use('daqk', 'read_write'),
-  });
-}
-
-/** Key rows per workgroup of bwdChunkEnd (a subgroup-sized group of lanes each). */
-export const CHUNK_END_ROWS = 8;
-
-/** The gate's chunk-end term rowsum(dS'_n * S_{n+1}) of each key row, stored in dbk at the
- * chunk's last token for bwdDk to add to its own term there (bwdDk then binds neither hs, dhs
- * nor ht). 32 lanes per key row stride over V together, so each load of a row of dS'_n and
- * S_{n+1} is one coalesced access (a thread per row walking V read 32 rows V floats apart per
- * load), and the first lane adds the 32 partial sums in order. */
-export function emitBwdChunkEnd(ks: KernelSource): string {
-  const hp = bwdHelpers(ks);
-  const dbk = ks.use('dbk', 'read_write');
-  return `
-var<workgroup> sPart: array<f32, WG>;
-
-${ks.chunkMain()}
-  let x = wid.x * ${CHUNK_END_ROWS}u + lid / 32u;
-  let ln = lid % 32u;
-  var part = 0.0;
-  if (x < KD) {
-    for (var c = ln; c < VD; c += 32u) { part += ${hp.chunkEndTerm('x', 'c')}; }
-  }
-  sPart[lid] = part;
-  workgroupBarrier();
-  if (ln == 0u && x < KD) {
-    var rs = 0.0;
-    for (var j = 0u; j < 32u; j++) { rs += sPart[lid + j]; }
-    ${dbk}[${hp.tok()}(bh, t0 + rows - 1u, x, KD)] = rs;
-  }
-}`;
 }
 
 /** The per-token part of dbk: the chunk-end term bwdChunkEnd left at the chunk's last token, or
@@ -176,7 +87,7 @@ export function emitBwdBonus(ks: KernelSource): string {
 /** Whether dq and dk's intra-chunk parts are plain matmuls: the decay factor 2^(Gq_i - G_r)
  * does not depend on the key column (a scalar gate, or none) and no bonus sits on the
  * diagonal. Then dA (times that factor) is a C x C matrix and bwdDq / bwdDk are chunk-matmul
- * products; otherwise bwdDqk computes the factor per term. */
+ * products; otherwise they compute the factor per term. */
 export const dqkAsMatmuls = (def: { decay: string; bonus: string }) => def.decay !== 'diagonal' && def.bonus !== 'u';
 
 /** dA[a,b] * 2^(Gq_a - G_b) for b <= a (chunk rows), for dqkAsMatmuls variants. */

@@ -1,0 +1,43 @@
+// The backward's score matrices, per chunk n, with Gq/G the query- and key-side gate cumsums and
+// u the chunk's values (V_new for the delta rule, else the v role):
+//   bwdScores:  A[i,j] = scale * sum_d q_i[d] k_j[d] F(i,j,d),  F = 2^(Gq_i - G_j) (u[d] on the
+//               diagonal for the bonus form), j <= i: the forward output stage's scores,
+//               recomputed and kept for the intra-chunk part of du (bwd-du.ts)
+//   bwdDScores: dA[i,j] = do_i . u_j, j <= i: their gradient, which dq, dk (bwd-dqk.ts) and the
+//               bonus's du read
+import type { KernelSource } from './common.js';
+import { bwdHelpers } from './bwd-common.js';
+import { emitGram } from './bwd-gram.js';
+import { emitScores } from './scores.js';
+import { TILE_GRID } from './tiles.js';
+
+/** The values the output read in chunk n: V_new for the delta rule, else the v role. */
+function valueAt(ks: KernelSource, t: string, c: string): string {
+  return ks.delta ? `${ks.use('vnew', 'read')}[${bwdHelpers(ks).tok()}(bh, ${t}, ${c}, VD)]` : `${ks.role('v')}(b, ${t}, h, ${c})`;
+}
+
+export function emitBwdScores(ks: KernelSource): string {
+  const { cc } = bwdHelpers(ks);
+  const aqk = ks.use('aqk', 'read_write');
+  // The forward output stage's score matrix, kept for bwdDvLocal.
+  return `
+${TILE_GRID}
+${emitScores(ks, { left: 'q', strict: false, post: 'P.scale', slab: ks.tiles.slab })}
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = wid.x;
+  let bh = wid.y;
+  ${ks.chunkSpan()}
+  scores(bh / P.H, bh % P.H, t0, rows, lid);
+  for (var e = lid; e < C * C; e += WG) { ${aqk}[${cc()}(bh, n, e / C, e % C)] = sA[e]; }
+}`;
+}
+
+export function emitBwdDScores(ks: KernelSource): string {
+  const { bth } = bwdHelpers(ks);
+  const dO = ks.seedDo();
+  return emitGram(ks, {
+    parts: [{ len: 'VD', left: `${dO}[${bth()}(b, t, h, x, VD)]`, right: valueAt(ks, 't', 'x') }],
+    mask: 'j <= i', post: 'v', out: ks.use('daqk', 'read_write'),
+  });
+}

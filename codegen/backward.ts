@@ -76,7 +76,7 @@ const matmul = (emit: Emitter, cols: (cfg: CodegenConfig) => number): StageRule 
   const tx = Math.min(16, BW);
   return { wg: tx * 16, grid: [[Math.ceil(c / BW)], ['NT'], ['BH']], emit, wgX: tx };
 };
-/** One thread per element of a C x cols output (bwd-common.ts's emitContraction). */
+/** One thread per element of a C x cols output (bwd-contraction.ts's emitContraction). */
 const contraction = (emit: Emitter, cols: (cfg: CodegenConfig) => number): StageRule => (_def, cfg) => ({
   wg: CONTRACTION_WG, grid: [[Math.ceil((cfg.chunk * cols(cfg)) / CONTRACTION_WG)], ['NT'], ['BH']], emit,
 });

@@ -13,6 +13,14 @@ import { bwdHelpers } from './bwd-common.js';
 /** Key rows per workgroup of bwdChunkEnd (a subgroup-sized group of lanes each). */
 export const CHUNK_END_ROWS = 8;
 
+/** dS'_n[x, c] * S_{n+1}[x, c] of chunk n: one term of the gate's chunk-end rowsum, with
+ * S_{n+1} read from hs, or from ht (the sequence's) at the sequence's last chunk. */
+function chunkEndTerm(ks: KernelSource, x: string, c: string): string {
+  const st = bwdHelpers(ks).st();
+  const next = `select(${ks.use('ht', 'read')}[${ks.stateIndex(ks.chunkSeq('n'), 'h', x, c)}], ${ks.use('hs', 'read')}[${st}(bh, min(n + 1u, P.NT - 1u), ${x}, ${c})], ${ks.chunkHasNext('n')})`;
+  return `${ks.use('dhs', 'read')}[${st}(bh, n, ${x}, ${c})] * ${next}`;
+}
+
 /** The gate's chunk-end term rowsum(dS'_n * S_{n+1}) of each key row, stored in dbk at the
  * chunk's last token for bwdDk to add to its own term there (bwdDk then binds neither hs, dhs
  * nor ht). 32 lanes per key row stride over V together, so each load of a row of dS'_n and
@@ -29,7 +37,7 @@ ${ks.chunkMain()}
   let ln = lid % 32u;
   var part = 0.0;
   if (x < KD) {
-    for (var c = ln; c < VD; c += 32u) { part += ${hp.chunkEndTerm('x', 'c')}; }
+    for (var c = ln; c < VD; c += 32u) { part += ${chunkEndTerm(ks, 'x', 'c')}; }
   }
   sPart[lid] = part;
   workgroupBarrier();

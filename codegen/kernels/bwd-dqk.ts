@@ -9,7 +9,8 @@
 // and the per-token terms of the gate gradient, q . dq in dbq and -k . dk in dbk (bwd-dg.ts
 // says why). Each stage binds at most 8 storage buffers (WebGPU's default limit).
 import type { KernelSource } from './common.js';
-import { bwdHelpers, emitContraction } from './bwd-common.js';
+import { bwdHelpers } from './bwd-common.js';
+import { emitContraction } from './bwd-contraction.js';
 import { emitChunkMatmul } from './chunk-matmul.js';
 
 /** F(ti, tj, d) for tj <= ti: the decay between a query row and a key column. */

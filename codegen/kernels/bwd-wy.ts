@@ -15,7 +15,8 @@
 //            the last two summed over d from what wyDk leaves in x2
 // T itself comes from the forward's prep (tmat holds its strictly lower part).
 import type { KernelSource } from './common.js';
-import { bwdHelpers, emitContraction } from './bwd-common.js';
+import { bwdHelpers } from './bwd-common.js';
+import { emitContraction } from './bwd-contraction.js';
 import { emitChunkMatmul } from './chunk-matmul.js';
 import { emitGram } from './bwd-gram.js';
 

@@ -12,30 +12,35 @@
 // The generalized delta rule (correction 'dplr') has no chunked form yet: its backward follows
 // the token-sequential forward with dplrBwdCols, dplrBwdRows, dplrBwdSplit (kernels/dplr-bwd.ts),
 // then the same chain kernels.
+// Each stage's emitter and shape live in a kernel file named for the quantity the stage produces
+// (kernels/bwd-du.ts makes du, bwd-dh.ts the state gradients, ...), its tensor-core twin in
+// tc-<that name>.ts; STAGE_KERNELS maps each stage to them.
 import { stateColumns, type VariantDef, type Dim } from '../dsl/index.js';
 import { KernelSource } from './kernels/common.js';
-import { emitBwdScores, emitBwdDScores } from './kernels/bwd-scores.js';
-import { emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdBonus, dqkAsMatmuls } from './kernels/bwd-dqk.js';
-import { emitBwdScan, emitBwdSeed } from './kernels/bwd-dh-delta.js';
-import { emitTcBwdScan, tcBwdScanLayout } from './kernels/tc-bwd-dh-delta.js';
-import { emitTcBwdInter, tcInterTileK } from './kernels/tc-bwd-dqk-inter.js';
-import { emitTcBwdDu, tcDuTileV } from './kernels/tc-bwd-du.js';
-import { emitTcBwdChunkState, tcChunkStateTileV } from './kernels/tc-bwd-dh.js';
-import { emitTcWyDk, emitTcWyX2, tcWyDkLayout } from './kernels/tc-bwd-wy.js';
 import { FRAG_WG, type Fragments } from './kernels/fragments.js';
-import { emitBwdDvLocal, emitBwdDu, duTileV } from './kernels/bwd-du.js';
-import { emitBwdChunkState, emitBwdStateScan } from './kernels/bwd-dh.js';
-import { chunkMatmulTile } from './kernels/chunk-matmul.js';
-import { emitBwdInter, interTileK } from './kernels/bwd-dqk-inter.js';
+import { chunkMatmulShape } from './kernels/chunk-matmul.js';
+import { contractionShape } from './kernels/bwd-contraction.js';
+import { GRAM_SHAPE } from './kernels/bwd-gram.js';
+import { emitGateBwd, outputGateBwdShape } from './kernels/bwd-output-gate.js';
+import { emitBwdScores, emitBwdDScores, BWD_SCORES_SHAPE } from './kernels/bwd-scores.js';
+import { emitBwdDvLocal, emitBwdDu, bwdDuShape } from './kernels/bwd-du.js';
+import { emitTcBwdDu, tcBwdDuGrid } from './kernels/tc-bwd-du.js';
+import { emitBwdScan, emitBwdSeed, bwdScanShape, bwdSeedShape } from './kernels/bwd-dh-delta.js';
+import { emitTcBwdScan, tcBwdScanGrid } from './kernels/tc-bwd-dh-delta.js';
+import { emitBwdChunkState, emitBwdStateScan, bwdChunkStateShape, bwdStateScanShape } from './kernels/bwd-dh.js';
+import { emitTcBwdChunkState, tcBwdChunkStateGrid } from './kernels/tc-bwd-dh.js';
+import { emitBwdInter, bwdInterShape } from './kernels/bwd-dqk-inter.js';
+import { emitTcBwdInter, tcBwdInterGrid } from './kernels/tc-bwd-dqk-inter.js';
+import { emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdBonus, dqkAsMatmuls } from './kernels/bwd-dqk.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
-import { emitBwdChunkEnd, CHUNK_END_ROWS, emitBwdGate } from './kernels/bwd-dg.js';
-import { emitDplrBwdColumns, emitDplrBwdRows, emitDplrBwdSplit, DPLR_KEY_ROLES } from './kernels/dplr-bwd.js';
-import { emitNormalizedBwd, emitNormalizedBwdSplit, NORMALIZED_GRAD_ROLES } from './kernels/normalized-bwd.js';
+import { emitTcWyDk, emitTcWyX2, tcWyKeysGrid } from './kernels/tc-bwd-wy.js';
+import { emitBwdChunkEnd, emitBwdGate, bwdChunkEndShape, bwdGateShape } from './kernels/bwd-dg.js';
 import { emitNormBwd } from './kernels/l2norm.js';
-import { emitGateBwd } from './kernels/bwd-output-gate.js';
+import { emitNormalizedBwd, emitNormalizedBwdSplit, NORMALIZED_GRAD_ROLES } from './kernels/normalized-bwd.js';
+import { emitDplrBwdColumns, emitDplrBwdRows, emitDplrBwdSplit, DPLR_KEY_ROLES } from './kernels/dplr-bwd.js';
 import { emitChain, chainGrid, chainReduces, chainParted, emitChainFinish, chainFinishGrid, gradientAlias, CHAIN_PARTS } from './kernels/bwd-chain.js';
 import {
-  ConfigError, chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type Tiles,
+  ConfigError, chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type StageShape, type StageShapeRule, type Tiles,
 } from './plan.js';
 
 /** Tensor-core backward stages written but not yet checked on a GPU's subgroup-matrix lowering
@@ -60,83 +65,58 @@ function fragmentWyDk(def: VariantDef, cfg: CodegenConfig): boolean {
   return def.correction === 'delta' && def.decay !== 'diagonal' && tensorCoreStage(cfg, 'wyDk');
 }
 
-/** Threads per workgroup of the one-thread-per-element stages. */
-const CONTRACTION_WG = 128;
-
 type Emitter = (ks: KernelSource) => string;
-type Grid = [SizeExpr, SizeExpr, SizeExpr];
-/** A stage's kernel: its workgroup, grid and emitter (wgX: the WG_X constant). */
-interface StageKernel { readonly wg: number; readonly grid: Grid; readonly emit: Emitter; readonly wgX?: number }
+/** A stage's kernel: its shape and emitter. */
+interface StageKernel extends StageShape { readonly emit: Emitter }
 type StageRule = (def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stage: KernelStage) => StageKernel;
 
+/** A stage whose kernel file gives its shape. */
+const shaped = (shape: StageShapeRule, emit: Emitter): StageRule => (def, cfg, tiles) => ({ ...shape(def, cfg, tiles), emit });
 /** Register-tiled C x C by C x cols products (chunk-matmul.ts). */
-const matmul = (emit: Emitter, cols: (cfg: CodegenConfig) => number): StageRule => (_def, cfg) => {
-  const c = cols(cfg);
-  const BW = chunkMatmulTile(c);
-  const tx = Math.min(16, BW);
-  return { wg: tx * 16, grid: [[Math.ceil(c / BW)], ['NT'], ['BH']], emit, wgX: tx };
-};
-/** One thread per element of a C x cols output (bwd-contraction.ts's emitContraction). */
-const contraction = (emit: Emitter, cols: (cfg: CodegenConfig) => number): StageRule => (_def, cfg) => ({
-  wg: CONTRACTION_WG, grid: [[Math.ceil((cfg.chunk * cols(cfg)) / CONTRACTION_WG)], ['NT'], ['BH']], emit,
-});
-/** A kernel of the fragment layer, on the grid `grid` gives. */
-const fragment = (emit: (ks: KernelSource, fr: Fragments) => string, grid: (def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stage: KernelStage) => Grid): StageRule =>
-  (def, cfg, tiles, stage) => ({ wg: FRAG_WG, grid: grid(def, cfg, tiles, stage), emit: (ks) => emit(ks, ks.fragments()), wgX: FRAG_WG });
+const matmul = (emit: Emitter, cols: (cfg: CodegenConfig) => number): StageRule => (_def, cfg) => ({ ...chunkMatmulShape(cols(cfg)), emit });
+/** One thread per element of a C x cols output (bwd-contraction.ts). */
+const contraction = (emit: Emitter, cols: (cfg: CodegenConfig) => number): StageRule => (_def, cfg) => ({ ...contractionShape(cfg, cols(cfg)), emit });
+/** A C x C Gram product (bwd-gram.ts). */
+const gram = (emit: Emitter): StageRule => () => ({ ...GRAM_SHAPE, emit });
+/** A kernel of the fragment layer, on the grid its file gives for this stage. */
+const fragment = (emit: (ks: KernelSource, fr: Fragments) => string, grid: (ks: KernelSource) => StageShape['grid']): StageRule =>
+  (def, cfg, tiles, stage) => ({ wg: FRAG_WG, grid: grid(new KernelSource(def, cfg, tiles, stage, FRAG_WG)), emit: (ks) => emit(ks, ks.fragments()), wgX: FRAG_WG });
 /** The fragment kernel where the stage runs on the fragment layer in this config, else the f32 one. */
 const tiered = (onFragments: StageRule, f32: StageRule, when: (def: VariantDef, cfg: CodegenConfig, stage: KernelStage) => boolean = (_d, cfg, stage) => tensorCoreStage(cfg, stage)): StageRule =>
   (def, cfg, tiles, stage) => (when(def, cfg, stage) ? onFragments : f32)(def, cfg, tiles, stage);
-const fixed = (wg: number, grid: (def: VariantDef, cfg: CodegenConfig, tiles: Tiles) => Grid, emit: Emitter, wgX?: number): StageRule =>
-  (def, cfg, tiles) => ({ wg, grid: grid(def, cfg, tiles), emit, ...(wgX !== undefined ? { wgX } : {}) });
-const perChunk: Grid = [['NT'], ['BH'], [1]];
-const layoutOf = <T>(layout: (ks: KernelSource) => T) => (def: VariantDef, cfg: CodegenConfig, tiles: Tiles, stage: KernelStage) => layout(new KernelSource(def, cfg, tiles, stage, FRAG_WG));
-const wyKeys = fragment((ks, fr) => (ks.stage === 'wyDk' ? emitTcWyDk : emitTcWyX2)(ks, fr),
-  (def, cfg, tiles, stage) => [[Math.ceil(cfg.K / layoutOf(tcWyDkLayout)(def, cfg, tiles, stage).BK)], ['NT'], ['BH']]);
+const fixed = (wg: number, grid: (def: VariantDef, cfg: CodegenConfig, tiles: Tiles) => StageShape['grid'], emit: Emitter): StageRule =>
+  (def, cfg, tiles) => ({ wg, grid: grid(def, cfg, tiles), emit });
+const wyKeys = fragment((ks, fr) => (ks.stage === 'wyDk' ? emitTcWyDk : emitTcWyX2)(ks, fr), tcWyKeysGrid);
 /** dq and dk: chunk matmuls where the decay factor does not depend on the key column, else one
- * thread per element. */
+ * thread per element (bwd-dqk.ts). */
 const dqk = (asMatmul: Emitter, asContraction: Emitter): StageRule => (def, cfg, tiles, stage) =>
   (dqkAsMatmuls(def) ? matmul(asMatmul, (c) => c.K) : contraction(asContraction, (c) => c.K))(def, cfg, tiles, stage);
 
-/** Every backward stage's kernel, by stage (the chain kernels, one per input, follow them). */
+/** Every backward stage's kernel, by stage: its kernel file's shape and emitter, and on the
+ * tensor-core tier its twin's (tc-<file>.ts). The chain kernels, one per input, follow them. */
 const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
-  outputGateBwd: fixed(64, (_d, cfg) => [[Math.ceil(cfg.V / 64)], ['T'], ['BH']], emitGateBwd),
-  bwdScores: fixed(256, () => perChunk, emitBwdScores, 16),
+  // bwd-output-gate.ts
+  outputGateBwd: shaped(outputGateBwdShape, emitGateBwd),
+  // bwd-scores.ts: A and dA
+  bwdScores: shaped(() => BWD_SCORES_SHAPE, emitBwdScores),
+  bwdDScores: gram(emitBwdDScores),
+  // bwd-du.ts (tc-bwd-du.ts): du without the delta rule, and its intra-chunk part
   bwdDvLocal: matmul(emitBwdDvLocal, (c) => c.V),
-  bwdSeed: fixed(256, (_d, cfg) => [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdSeed),
-  bwdScan: tiered(
-    // The tensor-core tier: the same scan on fragments, reading the forward's f16 blocks.
-    fragment(emitTcBwdScan, (def, cfg, tiles, stage) => [[Math.ceil(cfg.V / layoutOf(tcBwdScanLayout)(def, cfg, tiles, stage).BV)], ['SH'], [1]]),
-    (_d, cfg, tiles) => {
-      const tx = Math.min(16, tiles.scanBV);
-      return { wg: tx * Math.min(16, tiles.KP, cfg.chunk), grid: [[Math.ceil(cfg.V / tiles.scanBV)], ['SH'], [1]], emit: emitBwdScan, wgX: tx };
-    }),
-  bwdChunkState: tiered(
-    fragment(emitTcBwdChunkState, (_d, cfg) => [[Math.ceil(cfg.V / tcChunkStateTileV(cfg.V))], ['NT'], ['BH']]),
-    (_d, cfg, tiles) => {
-      const tx = Math.min(16, tiles.stateBV);
-      return { wg: tx * Math.min(16, tiles.KP), grid: [[Math.ceil(cfg.V / tiles.stateBV)], ['NT'], ['BH']], emit: emitBwdChunkState, wgX: tx };
-    }),
-  bwdStateScan: fixed(256, (_d, cfg) => [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], emitBwdStateScan, 256),
-  bwdDu: tiered(
-    fragment(emitTcBwdDu, (_d, cfg) => [[Math.ceil(cfg.V / tcDuTileV(cfg.V))], ['NT'], ['BH']]),
-    (_d, cfg, tiles) => {
-      const BV = duTileV(tiles.VP);
-      const tx = Math.min(16, BV);
-      return { wg: tx * Math.min(16, cfg.chunk), grid: [[Math.ceil(cfg.V / BV)], ['NT'], ['BH']], emit: emitBwdDu, wgX: tx };
-    }),
-  bwdInter: tiered(
-    fragment(emitTcBwdInter, (_d, cfg) => [[Math.ceil(cfg.K / tcInterTileK(cfg.K))], ['NT'], ['BH']]),
-    (_d, cfg, tiles) => {
-      const BK = interTileK(tiles.KP);
-      const tx = Math.min(16, BK);
-      return { wg: tx * Math.min(16, cfg.chunk), grid: [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], emit: emitBwdInter, wgX: tx };
-    }),
-  bwdDScores: fixed(256, () => perChunk, emitBwdDScores, 16),
-  bwdChunkEnd: fixed(32 * CHUNK_END_ROWS, (_d, cfg) => [[Math.ceil(cfg.K / CHUNK_END_ROWS)], ['NT'], ['BH']], emitBwdChunkEnd),
+  bwdDu: tiered(fragment(emitTcBwdDu, tcBwdDuGrid), shaped(bwdDuShape, emitBwdDu)),
+  // bwd-dh-delta.ts (tc-bwd-dh-delta.ts): the delta rule's state gradients and du, one scan
+  bwdSeed: shaped(bwdSeedShape, emitBwdSeed),
+  bwdScan: tiered(fragment(emitTcBwdScan, tcBwdScanGrid), shaped(bwdScanShape, emitBwdScan)),
+  // bwd-dh.ts (tc-bwd-dh.ts): the state gradients without it, parallel over chunks
+  bwdChunkState: tiered(fragment(emitTcBwdChunkState, tcBwdChunkStateGrid), shaped(bwdChunkStateShape, emitBwdChunkState)),
+  bwdStateScan: shaped(bwdStateScanShape, emitBwdStateScan),
+  // bwd-dqk-inter.ts (tc-bwd-dqk-inter.ts): the state terms of dq, dk and dW
+  bwdInter: tiered(fragment(emitTcBwdInter, tcBwdInterGrid), shaped(bwdInterShape, emitBwdInter)),
+  // bwd-dqk.ts: dq, dk and the bonus's du
   bwdDq: dqk(emitBwdDq, emitBwdDqContraction),
   bwdDk: dqk(emitBwdDk, emitBwdDkContraction),
   bwdBonus: contraction(emitBwdBonus, (c) => c.K),
-  wyDT: fixed(256, () => perChunk, emitWyDT, 16),
+  // bwd-wy.ts (tc-bwd-wy.ts: wyX2 and wyDk): the WY representation's gradients
+  wyDT: gram(emitWyDT),
   wyM: matmul(emitWyM, (c) => c.chunk),
   wyDA: matmul(emitWyDA, (c) => c.chunk),
   wyDv: matmul(emitWyDv, (c) => c.V),
@@ -144,10 +124,15 @@ const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   wyX2: tiered(wyKeys, contraction(emitWyX2, (c) => c.K)),
   wyDk: tiered(wyKeys, contraction(emitWyDk, (c) => c.K), (def, cfg) => fragmentWyDk(def, cfg)),
   wyDbeta: contraction(emitWyDbeta, () => 1),
-  bwdGate: fixed(64, (def, cfg) => [[Math.ceil((def.decay === 'diagonal' ? cfg.K : 1) / 64)], ['NT'], ['BH']], emitBwdGate),
+  // bwd-dg.ts: the gate gradient
+  bwdChunkEnd: shaped(bwdChunkEndShape, emitBwdChunkEnd),
+  bwdGate: shaped(bwdGateShape, emitBwdGate),
+  // l2norm.ts
   normBwd: fixed(64, () => [['T'], ['BH'], [1]], emitNormBwd),
+  // normalized-bwd.ts: the normalized form (RWKV-4)
   normalizedBwd: fixed(1, () => [[1], ['SH'], [1]], emitNormalizedBwd),
   normalizedBwdSplit: fixed(1, () => [[1], ['T'], ['BH']], emitNormalizedBwdSplit),
+  // dplr-bwd.ts: the generalized delta rule, token by token
   dplrBwdCols: (_d, cfg, tiles) => ({ wg: tiles.recurrentBV, grid: [[Math.ceil(cfg.V / tiles.recurrentBV)], ['SH'], [1]], emit: emitDplrBwdColumns }),
   dplrBwdRows: (_d, _cfg, tiles) => ({ wg: tiles.KP, grid: [[1], ['SH'], [1]], emit: emitDplrBwdRows }),
   dplrBwdSplit: fixed(64, (_d, cfg) => [[Math.ceil(cfg.K / 64)], ['T'], ['BH']], emitDplrBwdSplit),
@@ -239,7 +224,7 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
 export function emitBackwardKernels(def: VariantDef, cfg: CodegenConfig, tiles: Tiles): KernelDecl[] {
   validateConfig(cfg);
   const kernels: KernelDecl[] = [];
-  const add = (stage: KernelStage, name: string, wg: number, grid: [SizeExpr, SizeExpr, SizeExpr], emit: Emitter, wgX = 1, consts: Record<string, number> = {}) => {
+  const add = (stage: KernelStage, name: string, wg: number, grid: StageShape['grid'], emit: Emitter, wgX = 1, consts: Record<string, number> = {}) => {
     const ks = new KernelSource(def, cfg, tiles, stage, wg);
     const wgsl = ks.finish(name, { WG_X: wgX, ...consts }, emit(ks));
     kernels.push({ name, stage, workgroupSize: wg, grid, bindings: ks.bindings, wgsl });

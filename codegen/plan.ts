@@ -124,6 +124,12 @@ export interface KernelDecl {
   readonly wgsl: string;
 }
 
+/** How a stage's kernel is dispatched: threads per workgroup, the grid, and WG_X (the x extent of
+ * a two-dimensional thread tile) where the kernel has one. A backward kernel file exports its
+ * stages' shapes beside their emitters, since the tile sizes behind them are the emitter's. */
+export interface StageShape { readonly wg: number; readonly grid: readonly [SizeExpr, SizeExpr, SizeExpr]; readonly wgX?: number }
+export type StageShapeRule = (def: VariantDef, cfg: CodegenConfig, tiles: Tiles) => StageShape;
+
 export interface Tiles {
   /** K, V padded to powers of two (at least 4): array extents of workgroup tiles. */
   readonly KP: number;

@@ -5,6 +5,15 @@
 // each reads like its formula, with any per-term factor. Stages whose products are plain C x C
 // by C x cols matmuls take chunk-matmul.ts's register-tiled form instead.
 import type { KernelSource } from './common.js';
+import type { CodegenConfig, StageShape } from '../plan.js';
+
+/** Threads per workgroup of a contraction. */
+const CONTRACTION_WG = 128;
+
+/** A C x cols contraction's shape: one thread per output element. */
+export const contractionShape = (cfg: CodegenConfig, cols: number): StageShape => ({
+  wg: CONTRACTION_WG, grid: [[Math.ceil((cfg.chunk * cols) / CONTRACTION_WG)], ['NT'], ['BH']],
+});
 
 export interface Contraction {
   /** Output columns per token row (a WGSL const expression: 'C', 'KD', 'VD', '1u'). */

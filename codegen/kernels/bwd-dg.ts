@@ -9,9 +9,13 @@
 // G_{t-1}, so its term lands one token earlier. A scalar gate sums over the key dims.
 import type { KernelSource } from './common.js';
 import { bwdHelpers } from './bwd-common.js';
+import type { StageShapeRule } from '../plan.js';
 
 /** Key rows per workgroup of bwdChunkEnd (a subgroup-sized group of lanes each). */
 export const CHUNK_END_ROWS = 8;
+
+/** 32 lanes per key row, CHUNK_END_ROWS rows per workgroup, per chunk. */
+export const bwdChunkEndShape: StageShapeRule = (_d, cfg) => ({ wg: 32 * CHUNK_END_ROWS, grid: [[Math.ceil(cfg.K / CHUNK_END_ROWS)], ['NT'], ['BH']] });
 
 /** dS'_n[x, c] * S_{n+1}[x, c] of chunk n: one term of the gate's chunk-end rowsum, with
  * S_{n+1} read from hs, or from ht (the sequence's) at the sequence's last chunk. */
@@ -48,6 +52,9 @@ ${ks.chunkMain()}
   }
 }`;
 }
+
+/** Per chunk: a thread per gate column (per key with a per-key gate, one otherwise). */
+export const bwdGateShape: StageShapeRule = (def, cfg) => ({ wg: 64, grid: [[Math.ceil((def.decay === 'diagonal' ? cfg.K : 1) / 64)], ['NT'], ['BH']] });
 
 export function emitBwdGate(ks: KernelSource): string {
   const { tok, bth } = bwdHelpers(ks);

@@ -9,9 +9,16 @@
 // registers (rows ty + TY*a, columns tx + TX*c) with a copy in workgroup memory; the decayed
 // keys, queries and W stream through workgroup memory in slabs, loaded branch-free.
 import type { KernelSource } from './common.js';
+import type { StageShapeRule } from '../plan.js';
 import { bwdHelpers } from './bwd-common.js';
 import { TILE_GRID, emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
+
+/** Per (V-tile of scanBV columns, sequence and head): a thread tile over the K x BV state. */
+export const bwdScanShape: StageShapeRule = (_d, cfg, tiles) => {
+  const tx = Math.min(16, tiles.scanBV);
+  return { wg: tx * Math.min(16, tiles.KP, cfg.chunk), grid: [[Math.ceil(cfg.V / tiles.scanBV)], ['SH'], [1]], wgX: tx };
+};
 
 export function emitBwdScan(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
@@ -159,6 +166,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 }`;
 }
+
+/** One thread per element of the K x V state. */
+export const bwdSeedShape: StageShapeRule = (_d, cfg) => ({ wg: 256, grid: [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]] });
 
 /** dh0 = dht (or 0 without it), before the delta rule's scan, which reads its seed from dh0 and
  * overwrites it with dh0 (each element by the workgroup that read it). */

@@ -10,6 +10,13 @@ import type { KernelSource } from './common.js';
 import { bwdHelpers } from './bwd-common.js';
 import { emitChunkOuter } from './chunk-state.js';
 import { emitScan } from './state-scan.js';
+import type { StageShapeRule } from '../plan.js';
+
+/** Per (V-tile of stateBV columns, chunk, b*h): a thread tile over the K x BV product. */
+export const bwdChunkStateShape: StageShapeRule = (_d, cfg, tiles) => {
+  const tx = Math.min(16, tiles.stateBV);
+  return { wg: tx * Math.min(16, tiles.KP), grid: [[Math.ceil(cfg.V / tiles.stateBV)], ['NT'], ['BH']], wgX: tx };
+};
 
 export function emitBwdChunkState(ks: KernelSource): string {
   const hp = bwdHelpers(ks);
@@ -20,6 +27,9 @@ export function emitBwdChunkState(ks: KernelSource): string {
     usesLastGate: false,
   });
 }
+
+/** One thread per element of the K x V state, per sequence and head. */
+export const bwdStateScanShape: StageShapeRule = (_d, cfg) => ({ wg: 256, grid: [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], wgX: 256 });
 
 export function emitBwdStateScan(ks: KernelSource): string {
   return emitScan(ks, {

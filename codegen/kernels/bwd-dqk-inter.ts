@@ -9,9 +9,17 @@ import type { KernelSource } from './common.js';
 import { TILE_GRID } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 import { bwdHelpers } from './bwd-common.js';
+import type { StageShapeRule } from '../plan.js';
 
 /** Key columns per workgroup of the inter stage. */
 export const interTileK = (KP: number) => Math.min(64, KP);
+
+/** Per (K-tile, chunk, b*h): a thread tile over the C x BK products. */
+export const bwdInterShape: StageShapeRule = (_d, cfg, tiles) => {
+  const BK = interTileK(tiles.KP);
+  const tx = Math.min(16, BK);
+  return { wg: tx * Math.min(16, cfg.chunk), grid: [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], wgX: tx };
+};
 
 export function emitBwdInter(ks: KernelSource): string {
   const { tok, bth, st, inter } = bwdHelpers(ks);

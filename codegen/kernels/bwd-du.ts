@@ -11,6 +11,7 @@ import { bwdHelpers } from './bwd-common.js';
 import { emitChunkMatmul } from './chunk-matmul.js';
 import { TILE_GRID, emitTileStores } from './tiles.js';
 import { emitRowsTimesState } from './rows-state.js';
+import type { StageShapeRule } from '../plan.js';
 
 /** V columns per workgroup of bwdDu. */
 export const duTileV = (VP: number) => Math.min(VP, 64);
@@ -30,6 +31,13 @@ export function emitBwdDvLocal(ks: KernelSource): string {
     store: `${dvl}[${tok()}(bh, t, x, VD)] = value;`,
   }, ks.cfg.V);
 }
+
+/** Per (V-tile, chunk, b*h): a thread tile over the C x BV product. */
+export const bwdDuShape: StageShapeRule = (_d, cfg, tiles) => {
+  const BV = duTileV(tiles.VP);
+  const tx = Math.min(16, BV);
+  return { wg: tx * Math.min(16, cfg.chunk), grid: [[Math.ceil(cfg.V / BV)], ['NT'], ['BH']], wgX: tx };
+};
 
 export function emitBwdDu(ks: KernelSource): string {
   const hp = bwdHelpers(ks);

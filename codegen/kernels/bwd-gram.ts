@@ -3,6 +3,7 @@
 // owns an SRM x SRN tile (rows ty + TY*a, columns tx + TX*c). The backward's dA = do u^T and
 // the WY backward's dT = dU (beta V)^T + dW (beta K 2^G)^T are such products.
 import type { KernelSource } from './common.js';
+import type { StageShape } from '../plan.js';
 import { bwdHelpers } from './bwd-common.js';
 import { emitStagedLoad } from './staged.js';
 
@@ -23,6 +24,9 @@ export interface Gram {
   /** Output buffer (read_write binding name already declared). */
   readonly out: string;
 }
+
+/** A Gram product's shape: a 16 x 16 thread tile per chunk. */
+export const GRAM_SHAPE: StageShape = { wg: 256, grid: [['NT'], ['BH'], [1]], wgX: 16 };
 
 export function emitGram(ks: KernelSource, g: Gram): string {
   const { cc } = bwdHelpers(ks);

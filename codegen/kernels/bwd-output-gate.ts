@@ -2,6 +2,10 @@
 //   d gate = do * pre      (pre: the forward's output before the gate, kept as opre)
 //   d pre  = do * gate     (dog: what every later backward stage reads as its do)
 import type { KernelSource } from './common.js';
+import type { StageShapeRule } from '../plan.js';
+
+/** One thread per column of a token's row. */
+export const outputGateBwdShape: StageShapeRule = (_d, cfg) => ({ wg: 64, grid: [[Math.ceil(cfg.V / 64)], ['T'], ['BH']] });
 
 export function emitGateBwd(ks: KernelSource): string {
   const gate = ks.role('outputGate');

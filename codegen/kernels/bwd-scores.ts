@@ -8,6 +8,7 @@
 import type { KernelSource } from './common.js';
 import { bwdHelpers } from './bwd-common.js';
 import { emitGram } from './bwd-gram.js';
+import type { StageShape } from '../plan.js';
 import { emitScores } from './scores.js';
 import { TILE_GRID } from './tiles.js';
 
@@ -15,6 +16,10 @@ import { TILE_GRID } from './tiles.js';
 function valueAt(ks: KernelSource, t: string, c: string): string {
   return ks.delta ? `${ks.use('vnew', 'read')}[${bwdHelpers(ks).tok()}(bh, ${t}, ${c}, VD)]` : `${ks.role('v')}(b, ${t}, h, ${c})`;
 }
+
+/** The forward output stage's score tile: 16 x 16 threads per chunk. (bwdDScores, a Gram
+ * product, has bwd-gram.ts's GRAM_SHAPE.) */
+export const BWD_SCORES_SHAPE: StageShape = { wg: 256, grid: [['NT'], ['BH'], [1]], wgX: 16 };
 
 export function emitBwdScores(ks: KernelSource): string {
   const { cc } = bwdHelpers(ks);

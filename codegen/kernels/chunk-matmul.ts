@@ -6,7 +6,7 @@
 import type { KernelSource } from './common.js';
 import { TILE_GRID, emitTileMac, emitTileStores } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
-import { nextPow2 } from '../plan.js';
+import { nextPow2, type StageShape } from '../plan.js';
 
 export interface ChunkMatmul {
   /** M[i, r] over chunk rows i, r (WGSL; b, h, bh, n, t0, rows in scope); 0 where masked. */
@@ -31,6 +31,13 @@ export interface ChunkMatmul {
 
 /** Columns per workgroup for a width of `cols`. */
 export const chunkMatmulTile = (cols: number) => Math.min(64, Math.max(4, nextPow2(cols)));
+
+/** A C x C by C x cols product's shape: a 16-row thread tile, BW columns per workgroup. */
+export function chunkMatmulShape(cols: number): StageShape {
+  const BW = chunkMatmulTile(cols);
+  const tx = Math.min(16, BW);
+  return { wg: tx * 16, grid: [[Math.ceil(cols / BW)], ['NT'], ['BH']], wgX: tx };
+}
 
 export function emitChunkMatmul(ks: KernelSource, m: ChunkMatmul, cols: number): string {
   return `

@@ -12,7 +12,7 @@
 // added in dU's epilogue: a result fragment loaded from storage gave wrong values on the H200
 // (2026-12-02), so no accumulator starts from storage.
 import type { KernelSource } from './common.js';
-import { ConfigError } from '../plan.js';
+import { ConfigError, type StageShape } from '../plan.js';
 import { emitEpilogue, emitFill, FRAG_WG, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block, splitF16Block } from './staged.js';
 import { commitChunkBlock, declareChunkBlock, loadChunkBlock, prefetchEpilogueValues, type ChunkBlock } from './prefetch.js';
@@ -44,6 +44,9 @@ export function tcBwdScanLayout(ks: KernelSource): BwdScanLayout {
   }
   throw new ConfigError(`no backward-scan tiling of K = ${ks.cfg.K} fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
 }
+
+/** Per (V-tile of the layout's BV columns, sequence and head). */
+export const tcBwdScanGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.V / tcBwdScanLayout(ks).BV)], ['SH'], [1]];
 
 export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   const lay = tcBwdScanLayout(ks);

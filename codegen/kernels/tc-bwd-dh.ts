@@ -6,13 +6,16 @@
 // tile goes straight from the fragments to dhs. The delta rule's scan (tc-bwd-dh-delta.ts) takes
 // the same product each step, so it stages the same two blocks (queryBlock, doBlock).
 import type { KernelSource } from './common.js';
-import { ConfigError } from '../plan.js';
+import { ConfigError, type StageShape } from '../plan.js';
 import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block, type F16Block } from './staged.js';
 import { scaledDecayedQuery } from './tc-scores.js';
 
 /** V columns per workgroup. */
 export const tcChunkStateTileV = (V: number) => Math.min(64, fragCeil(V));
+
+/** Per (V-tile, chunk, b*h). */
+export const tcBwdChunkStateGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.V / tcChunkStateTileV(ks.cfg.V))], ['NT'], ['BH']];
 
 export function emitTcBwdChunkState(ks: KernelSource, fr: Fragments): string {
   const C = ks.cfg.chunk;

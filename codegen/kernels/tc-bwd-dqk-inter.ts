@@ -5,7 +5,7 @@
 // states (BK x slab, read transposed) as f16; each subgroup owns an fm x fn block of every
 // product's result fragments. A full tile goes straight from the fragments to dinter.
 import type { KernelSource } from './common.js';
-import { ConfigError } from '../plan.js';
+import { ConfigError, type StageShape } from '../plan.js';
 import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 
@@ -32,6 +32,9 @@ export function tcInterLayout(ks: KernelSource): InterLayout {
   }
   throw new ConfigError(`no tiling of the backward's state terms fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
 }
+
+/** Per (K-tile, chunk, b*h). */
+export const tcBwdInterGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.K / tcInterTileK(ks.cfg.K))], ['NT'], ['BH']];
 
 export function emitTcBwdInter(ks: KernelSource, fr: Fragments): string {
   const lay = tcInterLayout(ks);

@@ -6,7 +6,7 @@
 // accumulators from dvl, a result fragment loaded from storage, gave wrong values on the H200,
 // 2026-12-02.)
 import type { KernelSource } from './common.js';
-import { ConfigError } from '../plan.js';
+import { ConfigError, type StageShape } from '../plan.js';
 import { emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { chunkOperandAt } from './tc-states.js';
@@ -25,6 +25,9 @@ function tcDuLayout(ks: KernelSource): { SK: number; f16: number; f32: number } 
   }
   throw new ConfigError(`no tiling of the backward's value gradient fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
 }
+
+/** Per (V-tile, chunk, b*h). */
+export const tcBwdDuGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.V / tcDuTileV(ks.cfg.V))], ['NT'], ['BH']];
 
 export function emitTcBwdDu(ks: KernelSource, fr: Fragments): string {
   const C = ks.cfg.chunk;

@@ -19,7 +19,7 @@
 // A per-key decay makes the factors of LA and LQ depend on the key column; that case keeps the
 // f32 wyDk and runs only X2 = T^T dW here (emitTcWyX2, the f32 tier's wyX2).
 import type { KernelSource } from './common.js';
-import { ConfigError } from '../plan.js';
+import { ConfigError, type StageShape } from '../plan.js';
 import { bwdHelpers } from './bwd-common.js';
 import { emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
@@ -130,6 +130,9 @@ const nonFinite = {
   }
   if (workgroupUniformLoad(&wy_any[0]) != 0u) {`,
 };
+
+/** Per (K-tile of the layout's BK columns, chunk, b*h); wyDk and wyX2 alike. */
+export const tcWyKeysGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.K / tcWyDkLayout(ks).BK)], ['NT'], ['BH']];
 
 export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
   const { C, lay, BK, p, map, hp, dW, tFull, square, right, product, opening, x2Sum } = wyTile(ks, fr);

@@ -1,4 +1,4 @@
-// Probe of the two primitives the fused wyDk/wyX2 (codegen/kernels/tc-wy-dk.ts) added when it
+// Probe of the two primitives the fused wyDk/wyX2 (codegen/kernels/tc-bwd-wy.ts) added when it
 // went wrong on the H200's subgroup matrices (2026-12-02, bench/RESULTS.md, third session):
 //   colmajor: a left f16 fragment loaded column-major from workgroup memory at stride 64 (and
 //     128, the form bwdScan uses and that is right), times the identity, stored;

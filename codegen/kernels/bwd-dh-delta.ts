@@ -11,14 +11,12 @@
 import type { KernelSource } from './common.js';
 import type { StageShapeRule } from '../plan.js';
 import { bwdHelpers } from './bwd-common.js';
-import { TILE_GRID, emitTileMac } from './tiles.js';
+import { TILE_GRID, emitTileMac, tileGridShape } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 
 /** Per (V-tile of scanBV columns, sequence and head): a thread tile over the K x BV state. */
-export const bwdScanShape: StageShapeRule = (_d, cfg, tiles) => {
-  const tx = Math.min(16, tiles.scanBV);
-  return { wg: tx * Math.min(16, tiles.KP, cfg.chunk), grid: [[Math.ceil(cfg.V / tiles.scanBV)], ['SH'], [1]], wgX: tx };
-};
+export const bwdScanShape: StageShapeRule = (_d, cfg, tiles) =>
+  tileGridShape(tiles.scanBV, Math.min(tiles.KP, cfg.chunk), [[Math.ceil(cfg.V / tiles.scanBV)], ['SH'], [1]]);
 
 export function emitBwdScan(ks: KernelSource): string {
   const hp = bwdHelpers(ks);

@@ -10,13 +10,12 @@ import type { KernelSource } from './common.js';
 import { bwdHelpers } from './bwd-common.js';
 import { emitChunkOuter } from './chunk-state.js';
 import { emitScan } from './state-scan.js';
+import { tileGridShape } from './tiles.js';
 import type { StageShapeRule } from '../plan.js';
 
 /** Per (V-tile of stateBV columns, chunk, b*h): a thread tile over the K x BV product. */
-export const bwdChunkStateShape: StageShapeRule = (_d, cfg, tiles) => {
-  const tx = Math.min(16, tiles.stateBV);
-  return { wg: tx * Math.min(16, tiles.KP), grid: [[Math.ceil(cfg.V / tiles.stateBV)], ['NT'], ['BH']], wgX: tx };
-};
+export const bwdChunkStateShape: StageShapeRule = (_d, cfg, tiles) =>
+  tileGridShape(tiles.stateBV, tiles.KP, [[Math.ceil(cfg.V / tiles.stateBV)], ['NT'], ['BH']]);
 
 export function emitBwdChunkState(ks: KernelSource): string {
   const hp = bwdHelpers(ks);

@@ -6,7 +6,7 @@
 // this workgroup's K-tile); the three products share one slab read of each right operand.
 // bwdDq and bwdDk (bwd-dqk.ts) add the decay factors and the intra-chunk terms.
 import type { KernelSource } from './common.js';
-import { TILE_GRID } from './tiles.js';
+import { TILE_GRID, tileGridShape } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 import { bwdHelpers } from './bwd-common.js';
 import type { StageShapeRule } from '../plan.js';
@@ -17,8 +17,7 @@ export const interTileK = (KP: number) => Math.min(64, KP);
 /** Per (K-tile, chunk, b*h): a thread tile over the C x BK products. */
 export const bwdInterShape: StageShapeRule = (_d, cfg, tiles) => {
   const BK = interTileK(tiles.KP);
-  const tx = Math.min(16, BK);
-  return { wg: tx * Math.min(16, cfg.chunk), grid: [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']], wgX: tx };
+  return tileGridShape(BK, cfg.chunk, [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']]);
 };
 
 export function emitBwdInter(ks: KernelSource): string {

@@ -9,7 +9,7 @@
 import type { KernelSource } from './common.js';
 import { bwdHelpers } from './bwd-common.js';
 import { emitChunkMatmul } from './chunk-matmul.js';
-import { TILE_GRID, emitTileStores } from './tiles.js';
+import { TILE_GRID, emitTileStores, tileGridShape } from './tiles.js';
 import { emitRowsTimesState } from './rows-state.js';
 import type { StageShapeRule } from '../plan.js';
 
@@ -35,8 +35,7 @@ export function emitBwdDvLocal(ks: KernelSource): string {
 /** Per (V-tile, chunk, b*h): a thread tile over the C x BV product. */
 export const bwdDuShape: StageShapeRule = (_d, cfg, tiles) => {
   const BV = duTileV(tiles.VP);
-  const tx = Math.min(16, BV);
-  return { wg: tx * Math.min(16, cfg.chunk), grid: [[Math.ceil(cfg.V / BV)], ['NT'], ['BH']], wgX: tx };
+  return tileGridShape(BV, cfg.chunk, [[Math.ceil(cfg.V / BV)], ['NT'], ['BH']]);
 };
 
 export function emitBwdDu(ks: KernelSource): string {

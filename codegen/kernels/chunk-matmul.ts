@@ -4,7 +4,7 @@
 // xt*BW + tx + TX*c). The triangular masks live in M (0 outside) and, as `keep`, skip the
 // masked terms, so a NaN in a row outside the mask stays out of the sum. The backward's plain products (dvl = A^T do, the WY backward's X1 = T^T dU and M = dT T^T) are this.
 import type { KernelSource } from './common.js';
-import { TILE_GRID, emitTileMac, emitTileStores } from './tiles.js';
+import { TILE_GRID, emitTileMac, emitTileStores, tileGridShape } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 import { nextPow2, type StageShape } from '../plan.js';
 
@@ -35,8 +35,7 @@ export const chunkMatmulTile = (cols: number) => Math.min(64, Math.max(4, nextPo
 /** A C x C by C x cols product's shape: a 16-row thread tile, BW columns per workgroup. */
 export function chunkMatmulShape(cols: number): StageShape {
   const BW = chunkMatmulTile(cols);
-  const tx = Math.min(16, BW);
-  return { wg: tx * 16, grid: [[Math.ceil(cols / BW)], ['NT'], ['BH']], wgX: tx };
+  return tileGridShape(BW, 16, [[Math.ceil(cols / BW)], ['NT'], ['BH']]);
 }
 
 export function emitChunkMatmul(ks: KernelSource, m: ChunkMatmul, cols: number): string {

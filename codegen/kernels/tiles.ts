@@ -1,12 +1,20 @@
 // The register-tiled building blocks the matmul-shaped stages share: a TX x TY thread grid
 // (tx fastest), and the rank-1-update loop where each thread accumulates an RM x RN tile with
 // rows ty + TY*a and columns tx + TX*c from operands staged in workgroup memory.
+import type { StageShape } from '../plan.js';
 
 /** Thread grid of the tiled kernels; WG_X is set per kernel by the plan. */
 export const TILE_GRID = `
 const TX: u32 = WG_X;
 const TY: u32 = WG / WG_X;
 `;
+
+/** The shape of a TILE_GRID kernel whose workgroup owns a tile `cols` wide and `rows` tall: up to
+ * 16 threads across (WG_X) and 16 down, each thread then covering every TX-th column and TY-th row. */
+export function tileGridShape(cols: number, rows: number, grid: StageShape['grid']): StageShape {
+  const tx = Math.min(16, cols);
+  return { wg: tx * Math.min(16, rows), grid, wgX: tx };
+}
 
 export interface TileMac {
   /** The accumulator array, `array<array<f32, cols>, rows>`. */

@@ -6,7 +6,7 @@ import { stableStringify } from '../../dsl/index.js';
 import { BINARY_WGSL, EXPR_HELPERS_WGSL, UNARY_WGSL, renderExpr, wgslFloat } from '../wgsl-expr.js';
 import type { BindingDecl, CodegenConfig, KernelStage, Tiles } from '../plan.js';
 import { Fragments } from './fragments.js';
-import { rawWgsl, scope, wgslFn, type Stage, type WgslBuffer, type WgslFn } from '../wgsl.js';
+import { rawWgsl, scope, wgslFn, type Stage, type Wgsl, type WgslBuffer, type WgslFn } from '../wgsl.js';
 
 /** Field order of the uniform every kernel reads; the runtime writes it in this order. */
 export const PARAMS_FIELDS = ['B', 'T', 'H', 'NT', 'has_h0', 'scale', 'has_dht', 'G'] as const;
@@ -341,12 +341,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   gqFn(): WgslFn<5> { return wgslFn(this.gq(), 5); }
   /** helper() as a function hole of `arity` arguments. */
   helperFn<N extends 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8>(name: string, arity: N, source: string): WgslFn<N> { return wgslFn(this.helper(name, source), arity); }
-  /** chunkMain with its names. */
-  chunkStage(builtins = ''): Stage<ChunkName> { return { open: rawWgsl(this.chunkMain(builtins)), s: scope(CHUNK_NAMES) }; }
+  /** chunkMain with its names. The opening binds what it reads (the chunk table of packed
+   * sequences) when `open` is first read, so a kernel reads it where the opening goes and its
+   * bindings keep their order. */
+  chunkStage(builtins = ''): Stage<ChunkName> { return lazyStage(() => this.chunkMain(builtins), CHUNK_NAMES); }
   /** chunkMainXY with its names. */
-  chunkStageXY(builtins = ''): Stage<ChunkName> { return { open: rawWgsl(this.chunkMainXY(builtins)), s: scope(CHUNK_NAMES) }; }
+  chunkStageXY(builtins = ''): Stage<ChunkName> { return lazyStage(() => this.chunkMainXY(builtins), CHUNK_NAMES); }
   /** sequenceMain with its names. */
-  sequenceStage(builtins = ''): Stage<SequenceName> { return { open: rawWgsl(this.sequenceMain(builtins)), s: scope(SEQUENCE_NAMES) }; }
+  sequenceStage(builtins = ''): Stage<SequenceName> { return lazyStage(() => this.sequenceMain(builtins), SEQUENCE_NAMES); }
 
   /** Assembles the module: header comment, uniform, bindings, constants, helpers, body. */
   finish(kernelName: string, constants: Record<string, number>, body: string): string {
@@ -378,6 +380,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     ].join('\n');
     return cfg.compactLoops ? rollLoops(module) : module;
   }
+}
+
+/** A stage whose opening is made (and binds what it reads) when first read. */
+function lazyStage<const N extends string>(make: () => string, names: readonly N[]): Stage<N> {
+  let text: Wgsl | undefined;
+  return { s: scope(names), get open() { return (text ??= rawWgsl(make())); } };
 }
 
 /** Adds `(P.T >> 31u)`, zero for any T a buffer can hold but opaque to a compiler, to the bound

@@ -6,6 +6,7 @@ import { stableStringify } from '../../dsl/index.js';
 import { BINARY_WGSL, EXPR_HELPERS_WGSL, UNARY_WGSL, renderExpr, wgslFloat } from '../wgsl-expr.js';
 import type { BindingDecl, CodegenConfig, KernelStage, Tiles } from '../plan.js';
 import { Fragments } from './fragments.js';
+import { rawWgsl, scope, wgslFn, type Stage, type Wgsl, type WgslBuffer, type WgslFn } from '../wgsl.js';
 
 /** Field order of the uniform every kernel reads; the runtime writes it in this order. */
 export const PARAMS_FIELDS = ['B', 'T', 'H', 'NT', 'has_h0', 'scale', 'has_dht', 'G'] as const;
@@ -29,6 +30,12 @@ export const wgslVar = (bufferId: string) => (bufferId.startsWith('in_') ? buffe
 export const INPUT_PREFIX = 'in_';
 
 /** Stages that walk one sequence's chunks in order (sequenceSpan). */
+/** The names chunkMain (chunkMainXY) declares; sequenceMain's. */
+export const CHUNK_NAMES = ['wid', 'lid', 'n', 'bh', 'b', 'h', 't0', 'rows'] as const;
+export const SEQUENCE_NAMES = ['wid', 'lid', 'bh', 'b', 'h', 'sq', 'nBegin', 'nEnd', 'tBegin', 'tEnd'] as const;
+export type ChunkName = (typeof CHUNK_NAMES)[number];
+export type SequenceName = (typeof SEQUENCE_NAMES)[number];
+
 const SEQUENCE_STAGES: ReadonlySet<KernelStage> = new Set<KernelStage>(['stateScan', 'chunkStates', 'deltaScan', 'bwdScan', 'bwdStateScan']);
 
 export class KernelSource {
@@ -127,14 +134,14 @@ export class KernelSource {
   get bonus() { return this.def.bonus === 'u'; }
 
   /** Declares a binding on first use and returns its WGSL variable name. */
-  use(buffer: string, access: 'read' | 'read_write', isInput = false, elem?: BindingDecl['elem']): string {
+  use(buffer: string, access: 'read' | 'read_write', isInput = false, elem?: BindingDecl['elem']): WgslBuffer {
     // Inputs are bound as `in_<name>`, so they never collide with the plan's own buffers.
     const id = isInput ? `in_${buffer}` : buffer;
     const at = this.bindings.findIndex((b) => b.buffer === id);
     if (at < 0) this.bindings.push(elem ? { buffer: id, access, elem } : { buffer: id, access });
     // A kernel that writes a buffer and also reads it binds it once, read_write.
     else if (access === 'read_write') this.bindings[at] = { ...this.bindings[at]!, access };
-    return wgslVar(id);
+    return wgslVar(id) as WgslBuffer;
   }
 
   /** `role_<r>(b, t, h, j)`: the role's expression, reading the raw inputs it names. */
@@ -322,6 +329,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       : `((${b} * P.H + ${h}) * ${cols} + ${c}) * KD + ${d}`;
   }
 
+  // Typed forms of the accessors above, for `wgsl` templates (codegen/wgsl.ts): functions whose
+  // calls check their arity, and stage openings with the names they declare.
+  /** role(r) as a function hole: role_<r>(b, t, h, j). */
+  roleFn(r: Role): WgslFn<4> { return wgslFn(this.role(r), 4); }
+  /** role4(r) as a function hole, or null where role4 gives none. */
+  role4Fn(r: Role): WgslFn<4> | null { const f = this.role4(r); return f === null ? null : wgslFn(f, 4); }
+  /** gcs() as a function hole: gcs(b, h, t, d). */
+  gcsFn(): WgslFn<4> { return wgslFn(this.gcs(), 4); }
+  /** gq() as a function hole: gq(b, h, t, t0, d). */
+  gqFn(): WgslFn<5> { return wgslFn(this.gq(), 5); }
+  /** helper() as a function hole of `arity` arguments. */
+  helperFn<N extends 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8>(name: string, arity: N, source: string): WgslFn<N> { return wgslFn(this.helper(name, source), arity); }
+  /** chunkMain with its names. The opening binds what it reads (the chunk table of packed
+   * sequences) when `open` is first read, so a kernel reads it where the opening goes and its
+   * bindings keep their order. */
+  chunkStage(builtins = ''): Stage<ChunkName> { return lazyStage(() => this.chunkMain(builtins), CHUNK_NAMES); }
+  /** chunkMainXY with its names. */
+  chunkStageXY(builtins = ''): Stage<ChunkName> { return lazyStage(() => this.chunkMainXY(builtins), CHUNK_NAMES); }
+  /** sequenceMain with its names. */
+  sequenceStage(builtins = ''): Stage<SequenceName> { return lazyStage(() => this.sequenceMain(builtins), SEQUENCE_NAMES); }
+
   /** Assembles the module: header comment, uniform, bindings, constants, helpers, body. */
   finish(kernelName: string, constants: Record<string, number>, body: string): string {
     const { def, cfg, tiles } = this;
@@ -352,6 +380,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     ].join('\n');
     return cfg.compactLoops ? rollLoops(module) : module;
   }
+}
+
+/** A stage whose opening is made (and binds what it reads) when first read. */
+function lazyStage<const N extends string>(make: () => string, names: readonly N[]): Stage<N> {
+  let text: Wgsl | undefined;
+  return { s: scope(names), get open() { return (text ??= rawWgsl(make())); } };
 }
 
 /** Adds `(P.T >> 31u)`, zero for any T a buffer can hold but opaque to a compiler, to the bound

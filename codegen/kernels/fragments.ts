@@ -86,6 +86,9 @@ export function subgroupGrid(p: Partition, x: string) {
   };
 }
 
+/** The names builtins() and opening() declare between them (for a stage's scope, wgsl.ts). */
+export const FRAG_NAMES = ['sg', 'lane'] as const;
+
 const u = (x: string | number) => (typeof x === 'number' ? `${x}u` : x);
 
 export class Fragments {

@@ -8,8 +8,9 @@
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, subgroupGrid } from './fragments.js';
+import { emitDirectStores, emitEpilogue, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, subgroupGrid } from './fragments.js';
 import { emitTcScores, scaledDecayedQuery, tcScoresWords } from './tc-scores.js';
+import { extendScope, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
 
 /** V columns per workgroup of the output stage: the scores are computed once per tile. */
 export const tcOutputTileV = (V: number) => Math.min(fragCeil(V), 128);
@@ -37,7 +38,7 @@ export function tcOutputLayout(ks: KernelSource): Layout {
   throw new ConfigError(`no output tiling of the tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`);
 }
 
-export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
+export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
   const { cfg } = ks;
   const C = cfg.chunk;
   const BV = tcOutputTileV(cfg.V);
@@ -50,33 +51,36 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
   const hs4 = wideV ? ks.use('hs', 'read', false, 'vec4<f32>') : null;
   const hs = hs4 ?? ks.use('hs', 'read');
   const o = ks.use('o', 'read_write');
-  let value: string;
-  let value4: string | null;
+  let value: Wgsl;
+  let value4: Wgsl | null;
   if (ks.delta) {
     const vn4 = wideV ? ks.use('vnew', 'read', false, 'vec4<f32>') : null;
-    value = vn4 ? `${vn4}[((bh * P.T + t) * VD + cg) >> 2u][cg & 3u]` : `${ks.use('vnew', 'read')}[(bh * P.T + t) * VD + cg]`;
-    value4 = vn4 && `${vn4}[((bh * P.T + t) * VD + cg) >> 2u]`;
+    value = vn4 ? wgsl`${vn4}[((bh * P.T + t) * VD + cg) >> 2u][cg & 3u]` : wgsl`${ks.use('vnew', 'read')}[(bh * P.T + t) * VD + cg]`;
+    value4 = vn4 && wgsl`${vn4}[((bh * P.T + t) * VD + cg) >> 2u]`;
   } else {
-    value = `${ks.role('v')}(b, t, h, cg)`;
-    const v4 = ks.role4('v');
-    value4 = v4 && `${v4}(b, t, h, cg)`;
+    value = ks.roleFn('v')('b', 't', 'h', 'cg');
+    const v4 = ks.role4Fn('v');
+    value4 = v4 && v4('b', 't', 'h', 'cg');
   }
-  const add = ks.def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, cg)` : '';
+  const add = ks.def.roles.outputAdd ? wgsl` + ${ks.roleFn('outputAdd')('b', 't', 'h', 'cg')}` : '';
   const at = '((b * P.T + t) * P.H + h) * VD + cg';
   const store = ks.def.roles.outputGate
-    ? `${ks.use('opre', 'read_write')}[${at}] = pre;
-        ${o}[${at}] = pre * ${ks.role('outputGate')}(b, t, h, cg);`
-    : `${o}[${at}] = pre;`;
-  const scores = emitTcScores(ks, fr, {
+    ? wgsl`${ks.use('opre', 'read_write')}[${at}] = pre;
+        ${o}[${at}] = pre * ${ks.roleFn('outputGate')('b', 't', 'h', 'cg')};`
+    : wgsl`${o}[${at}] = pre;`;
+  // The stage's opening, and the names it and the fragment layer declare.
+  const stage = ks.chunkStage(fr.builtins());
+  const s = extendScope(extendScope(stage.s, FRAG_NAMES), ['vt', 'v0']);
+  const scores = emitTcScores(ks, fr, s, {
     left: 'q', strict: false, post: () => 'P.scale', slab: SK,
-    store: (r, c, v) => `wh[${lay.sA}u + ${r} * C + ${c}] = f16(${v});`,
+    store: (r, c, v) => wgsl`wh[${lay.sA}u + ${r} * C + ${c}] = f16(${v});`,
     wh: 'wh', whBase: lay.sQ, wf: 'wf', wfBase: 0, perPass: lay.perPass,
   });
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
   const epilogue = emitEpilogue(fr, 'oa', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, perPass: lay.perPass, active: 'factive', ...rowMap,
-    body: `let cg = v0 + c;
+    body: wgsl`let cg = v0 + c;
       if (r < rows && cg < VD) {
         let t = t0 + r;
         let pre = value${add};
@@ -85,33 +89,33 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): string {
   });
   // A full chunk and V-tile of plain attention output goes straight from the fragments to o.
   // Element (r, c) of the tile in o (and opre), r chunk-relative.
-  const oAt = (r: string, c: string) => `((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${c}`;
+  const oAt = (r: string, c: string) => wgsl`((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${c}`;
   const direct = emitDirectStores(fr, 'oa', p.fm, p.fn, 'factive', (i, j) => ({ arr: o, offset: oAt(rowMap.row(i), rowMap.col(j)), stride: 'P.H * VD' }));
   // V (V_new) in row slabs, the right operand of the masked A V: causal for non-finite values.
   const vBlock: F16Block = {
-    count: `${SK * BV}u`,
+    count: wgsl`${SK * BV}u`,
     unroll: ks.stagingUnroll,
-    index: (four) => `let t = t0 + min(r0 + e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
+    index: (four) => wgsl`let t = t0 + min(r0 + e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
     value,
     wide: value4,
-    valid: `r0 + e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
-    arr: 'wh', at: (e) => `${lay.sSV}u + ${e}`,
-    causal: { firstBad: 'firstBad', row: `r0 + e / ${BV}u`, perRow: BV, wg: FRAG_WG },
+    valid: wgsl`r0 + e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
+    arr: 'wh', at: (e) => wgsl`${lay.sSV}u + ${e}`,
+    causal: { firstBad: 'firstBad', row: wgsl`r0 + e / ${BV}u`, perRow: BV, wg: FRAG_WG },
   };
-  const fixup = emitCausalFixup(vBlock, 'rows', (e) => `${e} % ${BV}u`, (r, col) => `if (v0 + ${col} < VD) {
-        ${o}[${oAt(r, col)}] = lae_nan();${ks.def.roles.outputGate ? ` ${ks.use('opre', 'read_write')}[${oAt(r, col)}] = lae_nan();` : ''}
+  const fixup = emitCausalFixup(vBlock, 'rows', (e) => wgsl`${e} % ${BV}u`, (r, col) => wgsl`if (v0 + ${col} < VD) {
+        ${o}[${oAt(r, col)}] = lae_nan();${ks.def.roles.outputGate ? wgsl` ${ks.use('opre', 'read_write')}[${oAt(r, col)}] = lae_nan();` : ''}
       }`);
   ks.helper('nan', NAN_WGSL);
   const plain = !ks.def.roles.outputAdd && !ks.def.roles.outputGate;
-  const storeO = plain && cfg.V % 16 === 0 ? `if (rows == C && v0 + ${BV}u <= VD) {
+  const storeO = plain && cfg.V % 16 === 0 ? wgsl`if (rows == C && v0 + ${BV}u <= VD) {
     ${direct}
   } else {
     ${epilogue}
   }` : epilogue;
-  return `
+  return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
 
-${ks.chunkMain(fr.builtins())}
+${stage.open}
   let vt = wid.x;
   ${fr.opening()}
   let v0 = vt * ${BV}u;
@@ -120,29 +124,29 @@ ${ks.chunkMain(fr.builtins())}
   ${fr.declare('oa', p.fm, p.fn)}
   for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
     ${emitF16Block({
-    count: `C * ${SK}u`,
+    count: wgsl`C * ${SK}u`,
     unroll: ks.stagingUnroll,
-    index: (four) => `let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(d0 + e % ${SK}u, KD - ${four ? 4 : 1}u);`,
+    index: (four) => wgsl`let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(d0 + e % ${SK}u, KD - ${four ? 4 : 1}u);`,
     value: qs.value,
     wide: qs.wide,
-    valid: `e / ${SK}u < rows && d0 + e % ${SK}u < KD`,
-    arr: 'wh', at: (e) => `${lay.sQ}u + ${e}`,
+    valid: wgsl`e / ${SK}u < rows && d0 + e % ${SK}u < KD`,
+    arr: 'wh', at: (e) => wgsl`${lay.sQ}u + ${e}`,
   })}
     ${emitF16Block({
-    count: `${SK * BV}u`,
+    count: wgsl`${SK * BV}u`,
     unroll: ks.stagingUnroll,
-    index: (four) => `let d = min(d0 + e / ${BV}u, KD - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
-    value: `${hs}[((bh * P.NT + n) * KD + d) * VD + cg]`,
-    wide: hs4 && `${hs4}[(((bh * P.NT + n) * KD + d) * VD + cg) >> 2u]`,
-    valid: `d0 + e / ${BV}u < KD && v0 + e % ${BV}u < VD`,
-    arr: 'wh', at: (e) => `${lay.sSV}u + ${e}`,
+    index: (four) => wgsl`let d = min(d0 + e / ${BV}u, KD - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
+    value: wgsl`${hs}[((bh * P.NT + n) * KD + d) * VD + cg]`,
+    wide: hs4 && wgsl`${hs4}[(((bh * P.NT + n) * KD + d) * VD + cg) >> 2u]`,
+    valid: wgsl`d0 + e / ${BV}u < KD && v0 + e % ${BV}u < VD`,
+    arr: 'wh', at: (e) => wgsl`${lay.sSV}u + ${e}`,
   })}
     workgroupBarrier();
     if (factive) {
       for (var kk = 0u; kk < ${SK}u; kk += 16u) {
         ${fr.mma('oa', p.fm, p.fn,
-    (i) => ({ arr: 'wh', offset: `${lay.sQ}u + (fsr * ${p.fm}u + ${i}u) * ${16 * SK}u + kk`, stride: SK }),
-    (j) => ({ arr: 'wh', offset: `${lay.sSV}u + kk * ${BV}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: BV }))}
+    (i) => ({ arr: 'wh', offset: wgsl`${lay.sQ}u + (fsr * ${p.fm}u + ${i}u) * ${16 * SK}u + kk`, stride: SK }),
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sSV}u + kk * ${BV}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: BV }))}
       }
     }
     workgroupBarrier();
@@ -154,9 +158,9 @@ ${ks.chunkMain(fr.builtins())}
     if (factive) {
       for (var kk = 0u; kk < ${SK}u; kk += 16u) {
         ${fr.mma('oa', p.fm, p.fn,
-    (i) => ({ arr: 'wh', offset: `${lay.sA}u + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
-    (j) => ({ arr: 'wh', offset: `${lay.sSV}u + kk * ${BV}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: BV }),
-    (i) => `(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
+    (i) => ({ arr: 'wh', offset: wgsl`${lay.sA}u + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sSV}u + kk * ${BV}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: BV }),
+    (i) => wgsl`(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
       }
     }
     workgroupBarrier();

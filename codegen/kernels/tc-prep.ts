@@ -10,10 +10,11 @@
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
-import { emitEpilogue, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, subgroupGrid } from './fragments.js';
+import { emitEpilogue, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, subgroupGrid } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
 import { chunkOperandAt, emitDecayedKeys } from './tc-states.js';
+import { extendScope, joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
 interface PrepLayout { slab: number; SR: number; perPass: number; passWidth: number; f16: number; f32: number; sA: number; aux: number; scoresF32: number; sT: number; sX: number }
 
@@ -42,29 +43,32 @@ export function tcPrepLayout(ks: KernelSource): PrepLayout {
   throw new ConfigError(`no prep tiling of the tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`);
 }
 
-export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
+export function emitTcPrep(ks: KernelSource, fr: Fragments): Wgsl {
   const { cfg } = ks;
   const C = cfg.chunk;
   const nb = C / 16;
   const lay = tcPrepLayout(ks);
-  const beta = ks.role('beta');
-  const k = ks.role('k');
-  const v = ks.role('v');
+  const beta = ks.roleFn('beta');
+  const k = ks.roleFn('k');
+  const v = ks.roleFn('v');
   const w = ks.use('w', 'read_write');
   const uu = ks.use('u', 'read_write');
   const tmat = ks.use('tmat', 'read_write');
   const w16 = ks.use('w16', 'read_write', false, 'f16');
   const KF = fragCeil(cfg.K);
-  const sA = (r: string, c: string) => `wf[${lay.sA}u + (${r}) * C + ${c}]`;
-  const scores = emitTcScores(ks, fr, {
-    left: 'k', strict: true, post: (r) => `${beta}(b, t0 + min(${r}, rows - 1u), h, 0u)`, slab: lay.slab,
-    store: (r, c, val) => `${sA(r, c)} = ${val};`,
+  const sA = (r: string, c: string) => wgsl`wf[${lay.sA}u + (${r}) * C + ${c}]`;
+  // The stage's opening, and the names it and the fragment layer declare.
+  const stage = ks.chunkStageXY(fr.builtins());
+  const s = extendScope(stage.s, FRAG_NAMES);
+  const scores = emitTcScores(ks, fr, s, {
+    left: 'k', strict: true, post: (r) => beta(s.b, wgsl`${s.t0} + min(${r}, ${s.rows} - 1u)`, s.h, '0u'), slab: lay.slab,
+    store: (r, c, val) => wgsl`${sA(r, c)} = ${val};`,
     wh: 'wh', whBase: 0, wf: 'wf', wfBase: lay.scoresF32, perPass: 1,
   });
   // Off-diagonal row blocks of the inverse, I = 1 .. nb-1, each two barriers.
-  const offDiag: string[] = [];
+  const offDiag: Wgsl[] = [];
   for (let I = 1; I < nb; I++) {
-    offDiag.push(`for (var el = lid; el < ${I * 256}u; el += WG) {
+    offDiag.push(wgsl`for (var el = lid; el < ${I * 256}u; el += WG) {
     let bJ = el / 256u;
     let rr = (el % 256u) / 16u;
     let cc = el % 16u;
@@ -73,7 +77,7 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
       // T[m, 16 bJ + cc]: unit diagonal, strictly lower part in wf.
       let col = bJ * 16u + cc;
       let tv = select(select(0.0, ${sA('m', 'col')}, m > col), 1.0, m == col);
-      acc += ${sA(`${16 * I}u + rr`, 'm')} * tv;
+      acc += ${sA(wgsl`${16 * I}u + rr`, 'm')} * tv;
     }
     wf[${lay.aux}u + el] = acc;
   }
@@ -83,8 +87,8 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
     let rr = (el % 256u) / 16u;
     let cc = el % 16u;
     var acc = wf[${lay.aux}u + bJ * 256u + rr * 16u + cc];
-    for (var m = 0u; m < rr; m++) { acc += ${sA(`${16 * I}u + rr`, `${16 * I}u + m`)} * wf[${lay.aux}u + bJ * 256u + m * 16u + cc]; }
-    ${sA(`${16 * I}u + rr`, 'bJ * 16u + cc')} = -acc;
+    for (var m = 0u; m < rr; m++) { acc += ${sA(wgsl`${16 * I}u + rr`, wgsl`${16 * I}u + m`)} * wf[${lay.aux}u + bJ * 256u + m * 16u + cc]; }
+    ${sA(wgsl`${16 * I}u + rr`, 'bJ * 16u + cc')} = -acc;
   }
   workgroupBarrier();`);
   }
@@ -93,35 +97,35 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
   for (const [which, dim] of [[0, cfg.K], [1, cfg.V]] as const) {
     for (let c0 = 0; c0 < dim; c0 += lay.passWidth) passes.push({ which, c0, width: Math.min(lay.passWidth, fragCeil(dim - c0)) });
   }
-  const decayK = ks.decayed ? ` * exp2(${ks.gcs()}(b, h, t, d))` : '';
+  const decayK = ks.decayed ? wgsl` * exp2(${ks.gcsFn()('b', 'h', 't', 'd')})` : '';
   const decayK4 = !ks.decayed ? '' : ks.diag
-    ? ` * exp2(vec4<f32>(${[0, 1, 2, 3].map((x) => `${ks.gcs()}(b, h, t, d + ${x}u)`).join(', ')}))`
-    : ` * exp2(${ks.gcs()}(b, h, t, 0u))`;
+    ? wgsl` * exp2(vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => ks.gcsFn()('b', 'h', 't', wgsl`d + ${x}u`)), ', ')}))`
+    : wgsl` * exp2(${ks.gcsFn()('b', 'h', 't', '0u')})`;
   const products = passes.map(({ which, c0, width }) => {
     const p = partition(C / 16, width / 16);
     const grid = subgroupGrid(p, 'f');
     const dim = which === 0 ? 'KD' : 'VD';
-    const operand = which === 0 ? `${k}(b, t, h, d)${decayK}` : `${v}(b, t, h, d)`;
-    const r4 = ks.role4(which === 0 ? 'k' : 'v');
-    const operand4 = r4 && (which === 0 ? `${r4}(b, t, h, d)${decayK4}` : `${r4}(b, t, h, d)`);
+    const operand = which === 0 ? wgsl`${k('b', 't', 'h', 'd')}${decayK}` : v('b', 't', 'h', 'd');
+    const r4 = ks.role4Fn(which === 0 ? 'k' : 'v');
+    const operand4 = r4 && (which === 0 ? wgsl`${r4('b', 't', 'h', 'd')}${decayK4}` : r4('b', 't', 'h', 'd'));
     const out = which === 0 ? w : uu;
     // X (or Y) in row slabs, the right operand of the lower-triangular T X: causal for
     // non-finite values, as in the output stage.
     const xBlock: F16Block = {
-      count: `${lay.SR * width}u`,
+      count: wgsl`${lay.SR * width}u`,
       unroll: ks.stagingUnroll,
-      index: (four) => `let t = t0 + min(r0 + e / ${width}u, rows - 1u); let d = min(${c0}u + e % ${width}u, ${dim} - ${four ? 4 : 1}u);`,
-      value: `${beta}(b, t, h, 0u) * ${operand}`,
-      wide: operand4 && `${beta}(b, t, h, 0u) * ${operand4}`,
-      valid: `r0 + e / ${width}u < rows && ${c0}u + e % ${width}u < ${dim}`,
-      arr: 'wh', at: (e) => `${lay.sX}u + ${e}`,
-      causal: { firstBad: 'firstBad', row: `r0 + e / ${width}u`, perRow: width, wg: FRAG_WG },
+      index: (four) => wgsl`let t = t0 + min(r0 + e / ${width}u, rows - 1u); let d = min(${c0}u + e % ${width}u, ${dim} - ${four ? 4 : 1}u);`,
+      value: wgsl`${beta('b', 't', 'h', '0u')} * ${operand}`,
+      wide: operand4 && wgsl`${beta('b', 't', 'h', '0u')} * ${operand4}`,
+      valid: wgsl`r0 + e / ${width}u < rows && ${c0}u + e % ${width}u < ${dim}`,
+      arr: 'wh', at: (e) => wgsl`${lay.sX}u + ${e}`,
+      causal: { firstBad: 'firstBad', row: wgsl`r0 + e / ${width}u`, perRow: width, wg: FRAG_WG },
     };
-    const fixup = emitCausalFixup(xBlock, 'rows', (e) => `${c0}u + ${e} % ${width}u`, (r, d) => `if (${d} < ${dim}) {
-        ${out}[(bh * P.T + t0 + ${r}) * ${dim} + ${d}] = lae_nan();${which === 0 ? `
+    const fixup = emitCausalFixup(xBlock, 'rows', (e) => wgsl`${c0}u + ${e} % ${width}u`, (r, d) => wgsl`if (${d} < ${dim}) {
+        ${out}[(bh * P.T + t0 + ${r}) * ${dim} + ${d}] = lae_nan();${which === 0 ? wgsl`
         ${w16}[${chunkOperandAt(KF, r, d)}] = f16(lae_nan());` : ''}
       }`);
-    return `{
+    return wgsl`{
   ${grid.decl}
   ${fr.declare('wu', p.fm, p.fn)}
   ${declareFirstBad(xBlock)}
@@ -131,9 +135,9 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
     if (factive) {
       for (var kk = 0u; kk < ${lay.SR}u; kk += 16u) {
         ${fr.mma('wu', p.fm, p.fn,
-    (i) => ({ arr: 'wh', offset: `${lay.sT}u + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
-    (j) => ({ arr: 'wh', offset: `${lay.sX}u + kk * ${width}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: width }),
-    (i) => `(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
+    (i) => ({ arr: 'wh', offset: wgsl`${lay.sT}u + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sX}u + kk * ${width}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: width }),
+    (i) => wgsl`(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
       }
     }
     workgroupBarrier();
@@ -141,8 +145,8 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
   ${emitEpilogue(fr, 'wu', p.fm, p.fn, {
     scratch: 'wf', scratchBase: lay.aux, perPass: lay.perPass, active: 'factive',
     ...grid.map,
-    body: `let d = ${c0}u + c;
-      if (r < rows && d < ${dim}) { ${out}[(bh * P.T + t0 + r) * ${dim} + d] = value; }${which === 0 ? `
+    body: wgsl`let d = ${c0}u + c;
+      if (r < rows && d < ${dim}) { ${out}[(bh * P.T + t0 + r) * ${dim} + d] = value; }${which === 0 ? wgsl`
       ${w16}[${chunkOperandAt(KF, 'r', 'd')}] = f16(select(0.0, value, r < rows && d < KD));` : ''}`,
   })}
   // An X row that was not finite (staged as 0) reaches W (U) from its row on.
@@ -151,10 +155,10 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): string {
 }`;
   });
   ks.helper('nan', NAN_WGSL);
-  return `
+  return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
 
-${ks.chunkMainXY(fr.builtins())}
+${stage.open}
   ${fr.opening()}
   ${ks.decayed ? emitGateCumsum(ks, ks.cfg.chunk) : ''}
   ${emitDecayedKeys(ks)}
@@ -181,13 +185,13 @@ ${ks.chunkMainXY(fr.builtins())}
     for (var i = dc + 1u; i < 16u; i++) { ${sA('dblk * 16u + i', 'dblk * 16u + dc')} = tcol[i]; }
   }
   workgroupBarrier();
-  ${offDiag.join('\n  ')}
+  ${joinWgsl(offDiag, '\n  ')}
   for (var e = lid; e < C * C; e += WG) {
     let tv = wf[${lay.sA}u + e];
     ${tmat}[(bh * P.NT + n) * C * C + e] = tv;
     wh[${lay.sT}u + e] = f16(tv + select(0.0, 1.0, e / C == e % C));
   }
   workgroupBarrier();
-  ${products.join('\n  ')}
+  ${joinWgsl(products, '\n  ')}
 }`;
 }

@@ -13,6 +13,7 @@
 import type { KernelSource } from './common.js';
 import { emitF16Block, emitStagedLoad } from './staged.js';
 import { emitEpilogue, partition, SCRATCH_WORDS, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { joinWgsl, wgsl, type Scope, type Wgsl } from '../wgsl.js';
 
 export interface TcScoresOptions {
   readonly left: 'q' | 'k';
@@ -45,42 +46,47 @@ export function tcScoresWords(ks: KernelSource, slab: number, perPass: number): 
   return { f16: (3 * C + anchoredRows) * slab + 2 * C, f32: Math.max(SCRATCH_WORDS, C * (slab + 1) + (ks.bonus ? slab : 0)) };
 }
 
+/** The names the scores read from their stage: the chunk (b, h, t0, rows), the thread `lid`
+ * and its subgroup `sg` (and `lane`, which the fragment layer's loops read). */
+export type ScoresScope = Scope<'b' | 'h' | 't0' | 'rows' | 'lid' | 'sg' | 'lane'>;
+
 /** Statements computing the scores of chunk (b, h, t0, rows) and storing every entry through
- * `store`; needs `sg`, `lane`, `lid` in scope. Ends after a barrier. */
-export function emitTcScores(ks: KernelSource, fr: Fragments, o: TcScoresOptions): string {
-  return anchoredScores(ks) ? emitAnchored(ks, fr, o) : emitFactored(ks, fr, o);
+ * `store`. Ends after a barrier. */
+export function emitTcScores(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScoresOptions): Wgsl {
+  return anchoredScores(ks) ? emitAnchored(ks, fr, s, o) : emitFactored(ks, fr, s, o);
 }
 
 /** The queries as the products with a state read them, scale q 2^Gq (the exclusive cumsum for
  * the bonus form), at (b, t, h, d), and their vec4 form over d .. d+3 where q has one: for the
  * F16Block stagings of the output stage and the backward's state products. */
-export function scaledDecayedQuery(ks: KernelSource): { value: string; wide: string | null } {
-  const q = ks.role('q');
-  const q4 = ks.role4('q');
-  const decay = ks.decayed ? ` * exp2(${ks.gq()}(b, h, t, t0, d))` : '';
+export function scaledDecayedQuery(ks: KernelSource): { value: Wgsl; wide: Wgsl | null } {
+  const q = ks.roleFn('q');
+  const q4 = ks.role4Fn('q');
+  const decay = ks.decayed ? wgsl` * exp2(${ks.gqFn()('b', 'h', 't', 't0', 'd')})` : '';
   const decay4 = !ks.decayed ? '' : ks.diag
-    ? ` * exp2(vec4<f32>(${[0, 1, 2, 3].map((x) => `${ks.gq()}(b, h, t, t0, d + ${x}u)`).join(', ')}))`
-    : ` * exp2(${ks.gq()}(b, h, t, t0, 0u))`;
-  return { value: `P.scale * ${q}(b, t, h, d)${decay}`, wide: q4 && `P.scale * ${q4}(b, t, h, d)${decay4}` };
+    ? wgsl` * exp2(vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => ks.gqFn()('b', 'h', 't', 't0', `d + ${x}u`)), ', ')}))`
+    : wgsl` * exp2(${ks.gqFn()('b', 'h', 't', 't0', '0u')})`;
+  return { value: wgsl`P.scale * ${q('b', 't', 'h', 'd')}${decay}`, wide: q4 && wgsl`P.scale * ${q4('b', 't', 'h', 'd')}${decay4}` };
 }
 
 /** The exponent G[t, d] of the key side, 0 without decay. */
-function gateAt(ks: KernelSource, t: string, d: string): string {
-  return ks.decayed ? `${ks.gcs()}(b, h, ${t}, ${d})` : '0.0';
+function gateAt(ks: KernelSource, s: ScoresScope, t: string, d: string): Wgsl {
+  return ks.decayed ? ks.gcsFn()(s.b, s.h, t, d) : wgsl`0.0`;
 }
 /** The exponent on the query side (exclusive for the bonus form). */
-function gateLeftAt(ks: KernelSource, left: 'q' | 'k', t: string, d: string): string {
-  if (!ks.decayed) return '0.0';
-  return left === 'q' ? `${ks.gq()}(b, h, ${t}, t0, ${d})` : `${ks.gcs()}(b, h, ${t}, ${d})`;
+function gateLeftAt(ks: KernelSource, s: ScoresScope, left: 'q' | 'k', t: string, d: string): Wgsl {
+  if (!ks.decayed) return wgsl`0.0`;
+  return left === 'q' ? ks.gqFn()(s.b, s.h, t, s.t0, d) : ks.gcsFn()(s.b, s.h, t, d);
 }
 
-function emitFactored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): string {
+function emitFactored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScoresOptions): Wgsl {
+  const { b, h, t0, rows, lid } = s;
   const C = ks.cfg.chunk;
   const SK = o.slab;
-  const L = ks.role(o.left);
-  const R = ks.role('k');
-  const L4 = ks.role4(o.left);
-  const R4 = ks.role4('k');
+  const L = ks.roleFn(o.left);
+  const R = ks.roleFn('k');
+  const L4 = ks.role4Fn(o.left);
+  const R4 = ks.role4Fn('k');
   const p = partition(C / 16, C / 16);
   const grid = subgroupGrid(p, 'f');
   const sL = o.whBase;
@@ -89,32 +95,32 @@ function emitFactored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
   const sGL = o.wfBase + scratchWords(o.perPass);
   const sGR = sGL + C;
   const mask = o.strict ? 'c < r' : 'c <= r';
-  const factor = ks.decayed ? ` * exp2(${o.wf}[${sGL}u + r] - ${o.wf}[${sGR}u + c])` : '';
-  return `{
+  const factor = ks.decayed ? wgsl` * exp2(${o.wf}[${sGL}u + r] - ${o.wf}[${sGR}u + c])` : '';
+  return wgsl`{
   ${grid.decl}
   ${fr.declare('sc', p.fm, p.fn)}
-  ${ks.decayed ? `for (var i = lid; i < C; i += WG) {
-    let t = t0 + min(i, rows - 1u);
-    ${o.wf}[${sGL}u + i] = ${gateLeftAt(ks, o.left, 't', '0u')};
-    ${o.wf}[${sGR}u + i] = ${gateAt(ks, 't', '0u')};
+  ${ks.decayed ? wgsl`for (var i = ${lid}; i < C; i += WG) {
+    let t = ${t0} + min(i, ${rows} - 1u);
+    ${o.wf}[${sGL}u + i] = ${gateLeftAt(ks, s, o.left, 't', '0u')};
+    ${o.wf}[${sGR}u + i] = ${gateAt(ks, s, 't', '0u')};
   }` : ''}
   for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
-    ${([[L, L4, sL], [R, R4, sR]] as const).map(([fn, fn4, at]) => emitF16Block({
-    count: `C * ${SK}u`,
+    ${joinWgsl(([[L, L4, sL], [R, R4, sR]] as const).map(([fn, fn4, at]) => emitF16Block({
+    count: wgsl`C * ${SK}u`,
     unroll: ks.stagingUnroll,
-    index: (four) => `let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(d0 + e % ${SK}u, KD - ${four ? 4 : 1}u);`,
-    value: `${fn}(b, t, h, d)`,
-    wide: fn4 ? `${fn4}(b, t, h, d)` : null,
-    valid: `e / ${SK}u < rows && d0 + e % ${SK}u < KD`,
-    arr: o.wh, at: (e) => `${at}u + ${e}`,
-  })).join('\n    ')}
+    index: (four) => wgsl`let t = ${t0} + min(e / ${SK}u, ${rows} - 1u); let d = min(d0 + e % ${SK}u, KD - ${four ? 4 : 1}u);`,
+    value: fn(b, 't', h, 'd'),
+    wide: fn4 ? fn4(b, 't', h, 'd') : null,
+    valid: wgsl`e / ${SK}u < ${rows} && d0 + e % ${SK}u < KD`,
+    arr: o.wh, at: (e) => wgsl`${at}u + ${e}`,
+  })), '\n    ')}
     workgroupBarrier();
     if (factive) {
       for (var kk = 0u; kk < ${SK}u; kk += 16u) {
         ${fr.mma('sc', p.fm, p.fn,
-    (i) => ({ arr: o.wh, offset: `${sL}u + (fsr * ${p.fm}u + ${i}u) * ${16 * SK}u + kk`, stride: SK }),
-    (j) => ({ arr: o.wh, offset: `${sR}u + (fsc * ${p.fn}u + ${j}u) * ${16 * SK}u + kk`, stride: SK, colMajor: true }),
-    (i, j) => `fsr * ${p.fm}u + ${i}u >= fsc * ${p.fn}u + ${j}u`)}
+    (i) => ({ arr: o.wh, offset: wgsl`${sL}u + (fsr * ${p.fm}u + ${i}u) * ${16 * SK}u + kk`, stride: SK }),
+    (j) => ({ arr: o.wh, offset: wgsl`${sR}u + (fsc * ${p.fn}u + ${j}u) * ${16 * SK}u + kk`, stride: SK, colMajor: true }),
+    (i, j) => wgsl`fsr * ${p.fm}u + ${i}u >= fsc * ${p.fn}u + ${j}u`)}
       }
     }
     workgroupBarrier();
@@ -122,19 +128,20 @@ function emitFactored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
   ${emitEpilogue(fr, 'sc', p.fm, p.fn, {
     scratch: o.wf, scratchBase: scratch, perPass: o.perPass, active: 'factive',
     ...grid.map,
-    body: `var a = 0.0;
-      if (${mask} && r < rows) { a = value * ${o.post('r')}${factor}; }
+    body: wgsl`var a = 0.0;
+      if (${mask} && r < ${rows}) { a = value * ${o.post('r')}${factor}; }
       ${o.store('r', 'c', 'a')}`,
   })}
 }`;
 }
 
-function emitAnchored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): string {
+function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScoresOptions): Wgsl {
+  const { b, h, t0, rows, lid, sg } = s;
   const C = ks.cfg.chunk;
   const SK = o.slab;
   const nb = C / 16;
-  const L = ks.role(o.left);
-  const R = ks.role('k');
+  const L = ks.roleFn(o.left);
+  const R = ks.roleFn('k');
   const bonus = ks.bonus && o.left === 'q';
   const pairs: [number, number][] = [];
   for (let I = 1; I < nb; I++) for (let J = 0; J < I; J++) pairs.push([I, J]);
@@ -154,91 +161,91 @@ function emitAnchored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
   const sKr = sLr + C * rowLr;
   const sG = o.wfBase;
   const sU = o.wfBase + C * rowG;
-  const gL = (t: string, d: string) => gateLeftAt(ks, o.left, t, d);
-  const g = (t: string, d: string) => gateAt(ks, t, d);
+  const gL = (t: string, d: string) => gateLeftAt(ks, s, o.left, t, d);
+  const g = (t: string, d: string) => gateAt(ks, s, t, d);
   // The anchor block of an anchored key row `ra`: I with 8 I (I - 1) <= ra < 8 I (I + 1).
   const anchorOf = (ra: string) => {
-    let expr = `${nb - 1}u`;
-    for (let I = nb - 2; I >= 1; I--) expr = `select(${expr}, ${I}u, ${ra} < ${8 * I * (I + 1)}u)`;
+    let expr = wgsl`${nb - 1}u`;
+    for (let I = nb - 2; I >= 1; I--) expr = wgsl`select(${expr}, ${I}u, ${ra} < ${8 * I * (I + 1)}u)`;
     return expr;
   };
   // Pair p = I (I - 1) / 2 + J, decoded with selects (subgroup-uniform, no arrays).
   const pairOf = (p: string) => {
-    let I = `${Math.max(1, nb - 1)}u`;
-    for (let k = nb - 2; k >= 1; k--) I = `select(${I}, ${k}u, ${p} < ${(k * (k + 1)) / 2}u)`;
-    return `let pI = ${I};\n    let pJ = ${p} - pI * (pI - 1u) / 2u;`;
+    let I = wgsl`${Math.max(1, nb - 1)}u`;
+    for (let k = nb - 2; k >= 1; k--) I = wgsl`select(${I}, ${k}u, ${p} < ${(k * (k + 1)) / 2}u)`;
+    return wgsl`let pI = ${I};\n    let pJ = ${p} - pI * (pI - 1u) / 2u;`;
   };
-  const diagMask = (row: string, col: string) => (o.strict ? `${col} < ${row}` : `${col} <= ${row}`);
+  const diagMask = (row: string, col: string) => (o.strict ? wgsl`${col} < ${row}` : wgsl`${col} <= ${row}`);
   const mmaSlots: string[] = [];
   for (let s = 0; s < slots; s++) {
-    mmaSlots.push(`{
-        let pr = ${s * 4}u + sg;
+    mmaSlots.push(wgsl`{
+        let pr = ${s * 4}u + ${sg};
         if (pr < ${pairs.length}u) {
           ${pairOf('pr')}
           for (var kk = 0u; kk < ${SK}u; kk += 16u) {
             ${fr.mma(`sp${s}`, 1, 1,
-    () => ({ arr: o.wh, offset: `${sLa}u + pI * ${16 * SK}u + kk`, stride: SK }),
-    () => ({ arr: o.wh, offset: `${sKa}u + 8u * ${SK}u * pI * (pI - 1u) + pJ * ${16 * SK}u + kk`, stride: SK, colMajor: true }))}
+    () => ({ arr: o.wh, offset: wgsl`${sLa}u + pI * ${16 * SK}u + kk`, stride: SK }),
+    () => ({ arr: o.wh, offset: wgsl`${sKa}u + 8u * ${SK}u * pI * (pI - 1u) + pJ * ${16 * SK}u + kk`, stride: SK, colMajor: true }))}
           }
         }
       }`);
   }
   const epilogues: string[] = [];
   for (let s = 0; s < slots; s++) {
-    epilogues.push(`{
-    let pr = ${s * 4}u + sg;
-    ${pairOf(`min(pr, ${Math.max(0, pairs.length - 1)}u)`)}
+    epilogues.push(wgsl`{
+    let pr = ${s * 4}u + ${sg};
+    ${pairOf(wgsl`min(pr, ${Math.max(0, pairs.length - 1)}u)`)}
     ${emitEpilogue(fr, `sp${s}`, 1, 1, {
-    scratch: o.wf, scratchBase: o.wfBase, active: `pr < ${pairs.length}u`,
+    scratch: o.wf, scratchBase: o.wfBase, active: wgsl`pr < ${pairs.length}u`,
     row: () => 'pI * 16u', col: () => 'pJ * 16u',
-    body: `var a = 0.0;
-      if (r < rows) { a = value * ${o.post('r')}; }
+    body: wgsl`var a = 0.0;
+      if (r < ${rows}) { a = value * ${o.post('r')}; }
       ${o.store('r', 'c', 'a')}`,
   })}
   }`);
   }
-  return `{
-  ${Array.from({ length: slots }, (_, s) => fr.declare(`sp${s}`, 1, 1)).join('\n  ')}
+  return wgsl`{
+  ${joinWgsl(Array.from({ length: slots }, (_, x) => fr.declare(`sp${x}`, 1, 1)), '\n  ')}
   var dgv: array<f32, 8>;
   for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
     ${emitStagedLoad({
-    count: `C * ${SK}u`,
+    count: wgsl`C * ${SK}u`,
     unroll: ks.stagingUnroll,
-    index: `let i = e / ${SK}u; let t = t0 + min(i, rows - 1u); let d = min(d0 + e % ${SK}u, KD - 1u);
-        let ta = t0 + min(max(i / 16u, 1u) * 16u - 1u, rows - 1u);`,
+    index: wgsl`let i = e / ${SK}u; let t = ${t0} + min(i, ${rows} - 1u); let d = min(d0 + e % ${SK}u, KD - 1u);
+        let ta = ${t0} + min(max(i / 16u, 1u) * 16u - 1u, ${rows} - 1u);`,
     loads: [
-      { name: 'l', expr: `${L}(b, t, h, d)` }, { name: 'k', expr: `${R}(b, t, h, d)` }, { name: 'g', expr: g('t', 'd') },
-      { name: 'la', expr: `${L}(b, t, h, d) * exp2(${gL('t', 'd')} - ${g('ta', 'd')})` },
+      { name: 'l', expr: L(b, 't', h, 'd') }, { name: 'k', expr: R(b, 't', h, 'd') }, { name: 'g', expr: g('t', 'd') },
+      { name: 'la', expr: wgsl`${L(b, 't', h, 'd')} * exp2(${gL('t', 'd')} - ${g('ta', 'd')})` },
     ],
-    storeIndex: `let i = e / ${SK}u; let dl = e % ${SK}u;`,
-    valid: `i < rows && d0 + dl < KD`,
-    store: (v) => `${o.wh}[${sLr}u + i * ${rowLr}u + dl] = f16(${v('l')}); ${o.wh}[${sKr}u + e] = f16(${v('k')}); ${o.wf}[${sG}u + i * ${rowG}u + dl] = ${v('g')};
+    storeIndex: wgsl`let i = e / ${SK}u; let dl = e % ${SK}u;`,
+    valid: wgsl`i < ${rows} && d0 + dl < KD`,
+    store: (v) => wgsl`${o.wh}[${sLr}u + i * ${rowLr}u + dl] = f16(${v('l')}); ${o.wh}[${sKr}u + e] = f16(${v('k')}); ${o.wf}[${sG}u + i * ${rowG}u + dl] = ${v('g')};
           ${o.wh}[${sLa}u + e] = f16(select(0.0, ${v('la')}, i >= 16u));`,
   })}
     ${anchoredRows ? emitStagedLoad({
-    count: `${anchoredRows * SK}u`,
+    count: wgsl`${anchoredRows * SK}u`,
     unroll: ks.stagingUnroll,
-    index: `let ra = e / ${SK}u; let aI = ${anchorOf('ra')}; let j = ra - 8u * aI * (aI - 1u);
-        let t = t0 + min(j, rows - 1u); let ta = t0 + min(aI * 16u - 1u, rows - 1u); let d = min(d0 + e % ${SK}u, KD - 1u);`,
-    loads: [{ name: 'ka', expr: `${R}(b, t, h, d) * exp2(${g('ta', 'd')} - ${g('t', 'd')})` }],
-    storeIndex: `let ra = e / ${SK}u; let aI = ${anchorOf('ra')}; let j = ra - 8u * aI * (aI - 1u);`,
-    valid: `j < rows && aI * 16u - 1u < rows && d0 + e % ${SK}u < KD`,
-    store: (v) => `${o.wh}[${sKa}u + e] = f16(${v('ka')});`,
+    index: wgsl`let ra = e / ${SK}u; let aI = ${anchorOf('ra')}; let j = ra - 8u * aI * (aI - 1u);
+        let t = ${t0} + min(j, ${rows} - 1u); let ta = ${t0} + min(aI * 16u - 1u, ${rows} - 1u); let d = min(d0 + e % ${SK}u, KD - 1u);`,
+    loads: [{ name: 'ka', expr: wgsl`${R(b, 't', h, 'd')} * exp2(${g('ta', 'd')} - ${g('t', 'd')})` }],
+    storeIndex: wgsl`let ra = e / ${SK}u; let aI = ${anchorOf('ra')}; let j = ra - 8u * aI * (aI - 1u);`,
+    valid: wgsl`j < ${rows} && aI * 16u - 1u < ${rows} && d0 + e % ${SK}u < KD`,
+    store: (v) => wgsl`${o.wh}[${sKa}u + e] = f16(${v('ka')});`,
   }) : ''}
-    ${bonus ? `if (lid < ${SK}u) { let d = d0 + lid; var x = 0.0; if (d < KD) { x = ${ks.role('u')}(0u, 0u, h, d); } ${o.wf}[${sU}u + lid] = x; }` : ''}
+    ${bonus ? wgsl`if (${lid} < ${SK}u) { let d = d0 + ${lid}; var x = 0.0; if (d < KD) { x = ${ks.roleFn('u')('0u', '0u', h, 'd')}; } ${o.wf}[${sU}u + ${lid}] = x; }` : ''}
     workgroupBarrier();
-    ${mmaSlots.join('\n    ')}
+    ${joinWgsl(mmaSlots, '\n    ')}
     // Diagonal blocks in f32: thread (block, row, half) sums 8 columns, reusing its row's loads.
-    if (lid < ${nb * 32}u) {
-      let i = (lid / 32u) * 16u + (lid % 32u) / 2u;
-      let jb = (lid / 32u) * 16u + (lid % 2u) * 8u;
+    if (${lid} < ${nb * 32}u) {
+      let i = (${lid} / 32u) * 16u + (${lid} % 32u) / 2u;
+      let jb = (${lid} / 32u) * 16u + (${lid} % 2u) * 8u;
       for (var dd = 0u; dd < ${SK}u; dd++) {
         let ql = f32(${o.wh}[${sLr}u + i * ${rowLr}u + dd]);
-        let gi = ${bonus ? `${o.wf}[${sG}u + (max(i, 1u) - 1u) * ${rowG}u + dd]` : `${o.wf}[${sG}u + i * ${rowG}u + dd]`};
+        let gi = ${bonus ? wgsl`${o.wf}[${sG}u + (max(i, 1u) - 1u) * ${rowG}u + dd]` : wgsl`${o.wf}[${sG}u + i * ${rowG}u + dd]`};
         for (var x = 0u; x < 8u; x++) {
           let j = jb + x;
           // min(.., 0) keeps the masked terms (j > i) finite; they are dropped at the store.
-          let f = ${bonus ? `select(exp2(min(gi - ${o.wf}[${sG}u + j * ${rowG}u + dd], 0.0)), ${o.wf}[${sU}u + dd], i == j)` : `exp2(min(gi - ${o.wf}[${sG}u + j * ${rowG}u + dd], 0.0))`};
+          let f = ${bonus ? wgsl`select(exp2(min(gi - ${o.wf}[${sG}u + j * ${rowG}u + dd], 0.0)), ${o.wf}[${sU}u + dd], i == j)` : wgsl`exp2(min(gi - ${o.wf}[${sG}u + j * ${rowG}u + dd], 0.0))`};
           dgv[x] += ql * f32(${o.wh}[${sKr}u + j * ${SK}u + dd]) * f;
         }
       }
@@ -246,21 +253,21 @@ function emitAnchored(ks: KernelSource, fr: Fragments, o: TcScoresOptions): stri
     workgroupBarrier();
   }
   // Blocks above the diagonal are zero; the diagonal blocks come from dgv, the rest from the pairs.
-  for (var el = lid; el < C * C; el += WG) {
+  for (var el = ${lid}; el < C * C; el += WG) {
     let r = el / C;
     let c = el % C;
     if (c / 16u > r / 16u) { ${o.store('r', 'c', '0.0')} }
   }
-  if (lid < ${nb * 32}u) {
-    let r = (lid / 32u) * 16u + (lid % 32u) / 2u;
+  if (${lid} < ${nb * 32}u) {
+    let r = (${lid} / 32u) * 16u + (${lid} % 32u) / 2u;
     for (var x = 0u; x < 8u; x++) {
-      let c = (lid / 32u) * 16u + (lid % 2u) * 8u + x;
+      let c = (${lid} / 32u) * 16u + (${lid} % 2u) * 8u + x;
       var a = 0.0;
-      if (${diagMask('r', 'c')} && r < rows) { a = dgv[x] * ${o.post('r')}; }
+      if (${diagMask('r', 'c')} && r < ${rows}) { a = dgv[x] * ${o.post('r')}; }
       ${o.store('r', 'c', 'a')}
     }
   }
-  ${epilogues.join('\n  ')}
+  ${joinWgsl(epilogues, '\n  ')}
   workgroupBarrier();
 }`;
 }

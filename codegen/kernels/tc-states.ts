@@ -13,6 +13,7 @@ import { emitF16Block } from './staged.js';
 import { emitDirectStores, emitEpilogue, emitFill, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, type Partition, fragmentBudget, subgroupGrid } from './fragments.js';
 import { emitGateCumsum } from './prep.js';
 import { commitChunkBlock, declareChunkBlock, loadChunkBlock, prefetchEpilogueValues, type ChunkBlock } from './prefetch.js';
+import { joinWgsl, rawWgsl, wgsl, type Wgsl, type WgslFn } from '../wgsl.js';
 
 /** Tiles of the non-delta state walk: BK x BV state tiles of up to 32 x 32, one fragment per
  * subgroup, so B*H*(K/32)*(V/32) workgroups walk in parallel (the walk is latency-bound). */
@@ -46,18 +47,18 @@ export function tcDeltaLayout(ks: KernelSource): DeltaLayout {
   throw new ConfigError(`no delta-scan tiling of K = ${ks.cfg.K} fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
 }
 
-/** The initial state's element (d, c), 0 past the dims or without h0. */
-function h0At(ks: KernelSource): string {
+/** The initial state's element (d, c), 0 past the dims or without h0: h0_at(sq, h, d, c). */
+function h0At(ks: KernelSource): WgslFn<4> {
   const h0 = ks.use('h0', 'read');
-  return ks.helper('h0_at', `fn h0_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
+  return ks.helperFn('h0_at', 4, wgsl`fn h0_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
   if (P.has_h0 == 0u || d >= KD || c >= VD) { return 0.0; }
   return ${h0}[${ks.stateIndex('sq', 'h', 'd', 'c')}];
 }`);
 }
 
 /** The decay of the chunk's last token for key row d (per-key), or of the whole state. */
-export function lastGate(ks: KernelSource, d: string): string {
-  return `${ks.gcs()}(b, h, t0 + rows - 1u, ${d})`;
+export function lastGate(ks: KernelSource, d: string): Wgsl {
+  return ks.gcsFn()('b', 'h', 't0 + rows - 1u', d);
 }
 
 /** One step of a sequential walk over chunks with the state (K rows x BV columns) in result
@@ -69,46 +70,46 @@ export function lastGate(ks: KernelSource, d: string): string {
 export function emitStateCheckpoint(ks: KernelSource, fr: Fragments, o: {
   acc: string; p: Partition; map: { row: (i: number) => string; col: (j: number) => string }; active: string;
   perPass: number; sGl: number; KF: number; BV: number; sS: number; perChunk: string;
-}): string {
+}): Wgsl {
   const { p } = o;
-  return `// Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
-    ${ks.diag ? `for (var d = lid; d < ${o.KF}u; d += WG) { wf[${o.sGl}u + d] = ${lastGate(ks, 'min(d, KD - 1u)')}; }
+  return wgsl`// Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
+    ${ks.diag ? wgsl`for (var d = lid; d < ${o.KF}u; d += WG) { wf[${o.sGl}u + d] = ${lastGate(ks, 'min(d, KD - 1u)')}; }
     workgroupBarrier();` : ''}
     // The state: to ${o.perChunk}, and as f16 into workgroup memory for this step's product.
     ${emitEpilogue(fr, o.acc, p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, perPass: o.perPass, active: o.active, ...o.map,
-    body: `if (r < KD && v0 + c < VD) { ${o.perChunk}[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
+    body: wgsl`if (r < KD && v0 + c < VD) { ${o.perChunk}[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
       wh[${o.sS}u + r * ${o.BV}u + c] = f16(value);`,
-    ...(ks.diag ? { update: `value * exp2(wf[${o.sGl}u + r])` } : {}),
+    ...(ks.diag ? { update: wgsl`value * exp2(wf[${o.sGl}u + r])` } : {}),
   })}
-    ${ks.decayed && !ks.diag ? `if (${o.active}) {
+    ${ks.decayed && !ks.diag ? wgsl`if (${o.active}) {
       let decay = exp2(${lastGate(ks, '0u')});
-      ${Array.from({ length: p.fm * p.fn }, (_, x) => fr.scale(o.acc, Math.floor(x / p.fn), x % p.fn, 'decay')).join('\n      ')}
+      ${joinWgsl(Array.from({ length: p.fm * p.fn }, (_, x) => fr.scale(o.acc, Math.floor(x / p.fn), x % p.fn, 'decay')), '\n      ')}
     }` : ''}`;
 }
 
 /** Element offset of row r, column d of chunk n's operand block in a per-chunk f16 buffer of
  * `width` columns (kg16, v16, w16: [BH, NT, C, width]). */
-export const chunkOperandAt = (width: number, r: string, d: string) => `((bh * P.NT + n) * C + ${r}) * ${width}u + ${d}`;
+export const chunkOperandAt = (width: number, r: string, d: string): Wgsl => wgsl`((bh * P.NT + n) * C + ${r}) * ${width}u + ${d}`;
 
 /** The gate cumsum (when decayed), then the state walk's f16 operands of chunk (n, b*h): the keys
  * decayed to the chunk's end, k 2^(G_last - G), into kg16, and (without the delta rule) V into
  * v16; rows past the chunk and columns past the dims are zero. The delta rule's prep writes its
  * own (tc-prep.ts). */
-export function emitTcOperands(ks: KernelSource): string {
-  const v4 = ks.role4('v');
+export function emitTcOperands(ks: KernelSource): Wgsl {
+  const v4 = ks.role4Fn('v');
   const VF = fragCeil(ks.cfg.V);
-  return `
-${ks.chunkMainXY()}
+  return wgsl`
+${ks.chunkStageXY().open}
   ${ks.decayed ? emitGateCumsum(ks, ks.cfg.chunk) : ''}
   ${emitDecayedKeys(ks)}
   ${emitF16Block({
-    count: `C * ${VF}u`,
+    count: wgsl`C * ${VF}u`,
     unroll: ks.stagingUnroll,
-    index: (four) => `let t = t0 + min(e / ${VF}u, rows - 1u); let c = min(e % ${VF}u, VD - ${four ? 4 : 1}u);`,
-    value: `${ks.role('v')}(b, t, h, c)`,
-    wide: v4 && `${v4}(b, t, h, c)`,
-    storeIndex: `let r = e / ${VF}u; let c = e % ${VF}u;`,
+    index: (four) => wgsl`let t = t0 + min(e / ${VF}u, rows - 1u); let c = min(e % ${VF}u, VD - ${four ? 4 : 1}u);`,
+    value: ks.roleFn('v')('b', 't', 'h', 'c'),
+    wide: v4 && v4('b', 't', 'h', 'c'),
+    storeIndex: wgsl`let r = e / ${VF}u; let c = e % ${VF}u;`,
     valid: 'r < rows && c < VD',
     arr: ks.use('v16', 'read_write', false, 'f16'), at: () => chunkOperandAt(VF, 'r', 'c'),
   })}
@@ -116,28 +117,28 @@ ${ks.chunkMainXY()}
 }
 
 /** Statements writing chunk (n, b*h)'s kg16: k 2^(G_last - G) per row and key, zero-padded. */
-export function emitDecayedKeys(ks: KernelSource): string {
+export function emitDecayedKeys(ks: KernelSource): Wgsl {
   const KF = fragCeil(ks.cfg.K);
-  const k4 = ks.role4('k');
-  const decay = ks.decayed ? ` * exp2(${lastGate(ks, 'd')} - ${ks.gcs()}(b, h, t, d))` : '';
-  const lanes = (f: (d: string) => string) => `vec4<f32>(${[0, 1, 2, 3].map((x) => f(`d + ${x}u`)).join(', ')})`;
+  const k4 = ks.role4Fn('k');
+  const decay = ks.decayed ? wgsl` * exp2(${lastGate(ks, 'd')} - ${ks.gcsFn()('b', 'h', 't', 'd')})` : '';
+  const lanes = (f: (d: string) => Wgsl) => wgsl`vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => f(wgsl`d + ${x}u`)), ', ')})`;
   const decay4 = !ks.decayed ? '' : ks.diag
-    ? ` * exp2(${lanes((d) => lastGate(ks, d))} - ${lanes((d) => `${ks.gcs()}(b, h, t, ${d})`)})`
+    ? wgsl` * exp2(${lanes((d) => lastGate(ks, d))} - ${lanes((d) => ks.gcsFn()('b', 'h', 't', d))})`
     : decay;
   // Loads first, branch-free at clamped indices, then the masked stores.
-  return emitF16Block({
-    count: `C * ${KF}u`,
+  return rawWgsl(emitF16Block({
+    count: wgsl`C * ${KF}u`,
     unroll: ks.stagingUnroll,
-    index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
-    value: `${ks.role('k')}(b, t, h, d)${decay}`,
-    wide: k4 && `${k4}(b, t, h, d)${decay4}`,
-    storeIndex: `let r = e / ${KF}u; let d = e % ${KF}u;`,
+    index: (four) => wgsl`let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
+    value: wgsl`${ks.roleFn('k')('b', 't', 'h', 'd')}${decay}`,
+    wide: k4 && wgsl`${k4('b', 't', 'h', 'd')}${decay4}`,
+    storeIndex: wgsl`let r = e / ${KF}u; let d = e % ${KF}u;`,
     valid: 'r < rows && d < KD',
     arr: ks.use('kg16', 'read_write', false, 'f16'), at: () => chunkOperandAt(KF, 'r', 'd'),
-  });
+  }));
 }
 
-export function emitTcChunkStates(ks: KernelSource, fr: Fragments): string {
+export function emitTcChunkStates(ks: KernelSource, fr: Fragments): Wgsl {
   const { BK, BV } = tcStateTiles(ks.cfg.K, ks.cfg.V);
   const KF = fragCeil(ks.cfg.K);
   const VF = fragCeil(ks.cfg.V);
@@ -151,25 +152,25 @@ export function emitTcChunkStates(ks: KernelSource, fr: Fragments): string {
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
   const full = ks.cfg.K % BK === 0 && ks.cfg.V % BV === 0;
-  const hsStore = (i: number, j: number) => ({ arr: hs, offset: `((bh * P.NT + n) * KD + k0 + ${rowMap.row(i)}) * VD + v0 + ${rowMap.col(j)}`, stride: 'VD' });
+  const hsStore = (i: number, j: number) => ({ arr: hs, offset: wgsl`((bh * P.NT + n) * KD + k0 + ${rowMap.row(i)}) * VD + v0 + ${rowMap.col(j)}`, stride: 'VD' });
   const hsEpilogue = emitEpilogue(fr, 'st', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, perPass, active: 'factive', ...rowMap,
-    body: `if (k0 + r < KD && v0 + c < VD) { ${hs}[((bh * P.NT + n) * KD + k0 + r) * VD + v0 + c] = value; }`,
-    ...(ks.diag ? { update: `value * exp2(wf[${sGl}u + r])` } : {}),
+    body: wgsl`if (k0 + r < KD && v0 + c < VD) { ${hs}[((bh * P.NT + n) * KD + k0 + r) * VD + v0 + c] = value; }`,
+    ...(ks.diag ? { update: wgsl`value * exp2(wf[${sGl}u + r])` } : {}),
   });
   // S_n to hs: straight from the fragments where the tile lies inside K x V (no barrier), else
   // (and for a per-key decay, which scales the rows afterwards) through the scratch.
   const storeState = ks.diag ? hsEpilogue
     : full ? emitDirectStores(fr, 'st', p.fm, p.fn, 'factive', hsStore)
-      : `if (k0 + ${BK}u <= KD && v0 + ${BV}u <= VD) {
+      : wgsl`if (k0 + ${BK}u <= KD && v0 + ${BV}u <= VD) {
     ${emitDirectStores(fr, 'st', p.fm, p.fn, 'factive', hsStore)}
   } else {
     ${hsEpilogue}
   }`;
-  return `
+  return wgsl`
 var<workgroup> wf: array<f32, ${scratchWords(perPass) + (ks.diag ? BK : 0)}>;
 
-${ks.sequenceMain(fr.builtins())}
+${ks.sequenceStage(fr.builtins()).open}
   let vt = wid.x;
   let kt = wid.z;
   ${fr.opening()}
@@ -177,32 +178,32 @@ ${ks.sequenceMain(fr.builtins())}
   let v0 = vt * ${BV}u;
   ${grid.decl}
   ${fr.declare('st', p.fm, p.fn)}
-  ${emitFill(fr, 'st', p.fm, p.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'factive', ...rowMap, value: `${h0At(ks)}(sq, h, k0 + r, v0 + c)` })}
+  ${emitFill(fr, 'st', p.fm, p.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'factive', ...rowMap, value: h0At(ks)('sq', 'h', 'k0 + r', 'v0 + c') })}
   for (var n = nBegin; n < nEnd; n++) {
     ${ks.chunkSpan()}
     // Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
-    ${ks.diag ? `for (var d = lid; d < ${BK}u; d += WG) { wf[${sGl}u + d] = ${lastGate(ks, 'min(k0 + d, KD - 1u)')}; }
+    ${ks.diag ? wgsl`for (var d = lid; d < ${BK}u; d += WG) { wf[${sGl}u + d] = ${lastGate(ks, 'min(k0 + d, KD - 1u)')}; }
     workgroupBarrier();` : ''}
     ${storeState}
     if (factive) {
-      ${ks.decayed && !ks.diag ? `let decay = exp2(${lastGate(ks, '0u')});
-      ${Array.from({ length: p.fm * p.fn }, (_, x) => fr.scale('st', Math.floor(x / p.fn), x % p.fn, 'decay')).join('\n      ')}` : ''}
+      ${ks.decayed && !ks.diag ? wgsl`let decay = exp2(${lastGate(ks, '0u')});
+      ${joinWgsl(Array.from({ length: p.fm * p.fn }, (_, x) => fr.scale('st', Math.floor(x / p.fn), x % p.fn, 'decay')), '\n      ')}` : ''}
       // S += (K 2^(G_last - G))^T V, operands straight from the prep's per-chunk f16 blocks.
       for (var kk = 0u; kk < C; kk += 16u) {
         ${fr.mma('st', p.fm, p.fn,
-    (i) => ({ arr: kg16, offset: chunkOperandAt(KF, 'kk', `k0 + ${rowMap.row(i)}`), stride: KF, colMajor: true }),
-    (j) => ({ arr: v16, offset: chunkOperandAt(VF, 'kk', `v0 + ${rowMap.col(j)}`), stride: VF }))}
+    (i) => ({ arr: kg16, offset: chunkOperandAt(KF, 'kk', wgsl`k0 + ${rowMap.row(i)}`), stride: KF, colMajor: true }),
+    (j) => ({ arr: v16, offset: chunkOperandAt(VF, 'kk', wgsl`v0 + ${rowMap.col(j)}`), stride: VF }))}
       }
     }
   }
   ${emitEpilogue(fr, 'st', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, perPass, active: 'factive', ...rowMap,
-    body: `if (k0 + r < KD && v0 + c < VD) { ${ht}[${ks.stateIndex('sq', 'h', 'k0 + r', 'v0 + c')}] = value; }`,
+    body: wgsl`if (k0 + r < KD && v0 + c < VD) { ${ht}[${ks.stateIndex('sq', 'h', 'k0 + r', 'v0 + c')}] = value; }`,
   })}
 }`;
 }
 
-export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): string {
+export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): Wgsl {
   const lay = tcDeltaLayout(ks);
   const { BV, perPass, staged } = lay;
   const C = ks.cfg.chunk;
@@ -223,15 +224,15 @@ export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): string {
   const kBlock: ChunkBlock | null = staged && { name: 'pk', buf: ks.use('kg16', 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
   const w16 = staged ? '' : ks.use('w16', 'read', false, 'f16');
   const kg16 = staged ? '' : ks.use('kg16', 'read', false, 'f16');
-  const wAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: `${staged.sW}u + ${r} * ${KF}u + ${d}` } : { arr: w16, offset: chunkOperandAt(KF, r, d) });
-  const kAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: `${staged.sK}u + ${r} * ${KF}u + ${d}` } : { arr: kg16, offset: chunkOperandAt(KF, r, d) });
+  const wAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: wgsl`${staged.sW}u + ${r} * ${KF}u + ${d}` } : { arr: w16, offset: chunkOperandAt(KF, r, d) });
+  const kAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: wgsl`${staged.sK}u + ${r} * ${KF}u + ${d}` } : { arr: kg16, offset: chunkOperandAt(KF, r, d) });
   // U for V_new's epilogue, loaded at the top of the step (independent of the state).
   const uPre = prefetchEpilogueValues(fr, pV.fm, pV.fn, vMap, 'vactive', 'upre',
-    `${u}[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)]`);
-  return `
+    wgsl`${u}[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)]`);
+  return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
 
-${ks.sequenceMain(fr.builtins())}
+${ks.sequenceStage(fr.builtins()).open}
   let vt = wid.x;
   ${fr.opening()}
   let v0 = vt * ${BV}u;
@@ -240,17 +241,17 @@ ${ks.sequenceMain(fr.builtins())}
   ${fr.declare('st', pS.fm, pS.fn)}
   ${fr.declare('vn', pV.fm, pV.fn)}
   ${uPre.decl}
-  ${wBlock && kBlock ? `${declareChunkBlock(wBlock)}
+  ${wBlock && kBlock ? wgsl`${declareChunkBlock(wBlock)}
   ${declareChunkBlock(kBlock)}
   ${loadChunkBlock(wBlock, 'nBegin')}
   ${loadChunkBlock(kBlock, 'nBegin')}
   ${commitChunkBlock(wBlock, 'wh', staged!.sW)}
   ${commitChunkBlock(kBlock, 'wh', staged!.sK)}` : ''}
-  ${emitFill(fr, 'st', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${h0At(ks)}(sq, h, r, v0 + c)` })}
+  ${emitFill(fr, 'st', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: h0At(ks)('sq', 'h', 'r', 'v0 + c') })}
   for (var n = nBegin; n < nEnd; n++) {
     ${ks.chunkSpan()}
     ${uPre.load}
-    ${wBlock && kBlock ? `// The next chunk's W and keys, in flight during this step.
+    ${wBlock && kBlock ? wgsl`// The next chunk's W and keys, in flight during this step.
     let nNext = min(n + 1u, nEnd - 1u);
     ${loadChunkBlock(wBlock, 'nNext')}
     ${loadChunkBlock(kBlock, 'nNext')}` : ''}
@@ -262,12 +263,12 @@ ${ks.sequenceMain(fr.builtins())}
       for (var d0 = 0u; d0 < ${KF}u; d0 += 16u) {
         ${fr.mma('vn', pV.fm, pV.fn,
     (i) => ({ ...wAt(vMap.row(i), 'd0'), stride: KF }),
-    (j) => ({ arr: 'wh', offset: `${lay.sS}u + d0 * ${BV}u + ${vMap.col(j)}`, stride: BV }))}
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sS}u + d0 * ${BV}u + ${vMap.col(j)}`, stride: BV }))}
       }
     }
     ${emitEpilogue(fr, 'vn', pV.fm, pV.fn, {
     scratch: 'wf', scratchBase: 0, perPass: Math.min(perPass, pV.fm * pV.fn), active: 'vactive', ...vMap,
-    body: `var x = 0.0;
+    body: wgsl`var x = 0.0;
       if (r < rows && v0 + c < VD) {
         x = upre[slot] - value;
         ${vn}[(bh * P.T + t0 + r) * VD + v0 + c] = x;
@@ -279,10 +280,10 @@ ${ks.sequenceMain(fr.builtins())}
       for (var kk = 0u; kk < C; kk += 16u) {
         ${fr.mma('st', pS.fm, pS.fn,
     (i) => ({ ...kAt('kk', sMap.row(i)), stride: KF, colMajor: true }),
-    (j) => ({ arr: 'wh', offset: `${lay.sVn}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sVn}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
       }
     }
-    ${wBlock && kBlock ? `// The next chunk's W and keys replace this one's once every product has read them (the
+    ${wBlock && kBlock ? wgsl`// The next chunk's W and keys replace this one's once every product has read them (the
     // next step's first barrier publishes them).
     workgroupBarrier();
     ${commitChunkBlock(wBlock, 'wh', staged!.sW)}
@@ -290,7 +291,7 @@ ${ks.sequenceMain(fr.builtins())}
   }
   ${emitEpilogue(fr, 'st', pS.fm, pS.fn, {
     scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap,
-    body: `if (r < KD && v0 + c < VD) { ${ht}[${ks.stateIndex('sq', 'h', 'r', 'v0 + c')}] = value; }`,
+    body: wgsl`if (r < KD && v0 + c < VD) { ${ht}[${ks.stateIndex('sq', 'h', 'r', 'v0 + c')}] = value; }`,
   })}
 }
 `;

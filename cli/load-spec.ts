@@ -101,10 +101,32 @@ function formatDiagnostics(diags: readonly ts.Diagnostic[]): string {
   }).join('\n');
 }
 
+/** Parsed declaration files (TypeScript's libs, @types, lae's own .d.ts) by path, language
+ * version and mtime: a process that loads several specs (lae serve, the tests) parses them once;
+ * most of a spec's check was parsing them again. The spec file itself is never cached. */
+const parsedDeclarations = new Map<string, { mtimeMs: number; source: ts.SourceFile | undefined }>();
+
+function cachingHost(options: ts.CompilerOptions, specFile: string): ts.CompilerHost {
+  const host = ts.createCompilerHost(options, true);
+  const parse = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, language, onError, create) => {
+    if (!name.endsWith('.d.ts') || resolve(name) === resolve(specFile)) return parse(name, language, onError, create);
+    let mtimeMs: number;
+    try { mtimeMs = statSync(name).mtimeMs; } catch { return parse(name, language, onError, create); }
+    const key = `${name}\0${typeof language === 'object' ? `${language.languageVersion}/${language.impliedNodeFormat}` : language}`;
+    const hit = parsedDeclarations.get(key);
+    if (hit && hit.mtimeMs === mtimeMs) return hit.source;
+    const source = parse(name, language, onError, create);
+    parsedDeclarations.set(key, { mtimeMs, source });
+    return source;
+  };
+  return host;
+}
+
 /** Type-checks the spec file alone (errors in files it imports are theirs to report). */
 function typeCheck(file: string, pkg: PackageFiles): void {
   const options = { ...COMPILER_OPTIONS, ...nodeTypes(file, pkg) };
-  const host = ts.createCompilerHost(options, true);
+  const host = cachingHost(options, file);
   host.resolveModuleNameLiterals = (literals, containingFile) =>
     literals.map((lit) => ({ resolvedModule: resolveForCheck(lit.text, containingFile, pkg, host) }));
   const program = ts.createProgram({ rootNames: [file], options, host });

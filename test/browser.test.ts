@@ -2,8 +2,8 @@
 // playwright-core. The page loads a browser bundle of the published entry point (dist/index.js,
 // built by vitest's globalSetup: test/helpers/build-once.ts) from 127.0.0.1 and runs forward,
 // backward and step of every variant and of a spec written in the page against the float64
-// reference: once with the adapter's limits (as createEngine asks), once on a device made with
-// WebGPU's default limits (in the fast tier only for what test/default-limits.test.ts leaves out).
+// reference: with the adapter's limits (as createEngine asks) and on a device made with WebGPU's
+// default limits; the fast tier runs each variant on one of the two (see ON_ADAPTER_LIMITS).
 // Then the demo page (examples/browser/), served by `lae serve`'s handler, runs a variant end to end.
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -78,17 +78,21 @@ describe('lae in headless Chromium (WebGPU on SwiftShader)', () => {
     expect(bundleInputs.filter((p) => p.endsWith('dist/runtime/dawn.js') || p.includes('node_modules/webgpu/'))).toEqual([]);
   });
 
+  // The fast tier runs each built-in once in the browser (SwiftShader), the nine split between
+  // the two devices: on the adapter's limits those ON_DEFAULT_LIMITS leaves out, on WebGPU's
+  // default limits the variants test/default-limits.test.ts does not run there in Node; the page's
+  // spec on both. The full tier runs all nine on both.
+  const ON_DEFAULT_LIMITS = FULL ? undefined : ['linear_attn', 'simple_gla', 'retention', 'delta_rule'];
+  const ON_ADAPTER_LIMITS = FULL ? undefined : ['gla', 'gated_delta_rule', 'kda', 'rwkv6', 'mamba2_ssd'];
+
   it('every variant and a spec written in the page: forward, backward and step match float64 (adapter limits)', async () => {
     const page = await openPage();
-    const r = await page.evaluate(() => (globalThis as unknown as { laeRun: (d: boolean) => Promise<PageResult> }).laeRun(false));
+    const r = await page.evaluate((only) => (globalThis as unknown as { laeRun: (d: boolean, only?: string[]) => Promise<PageResult> }).laeRun(false, only), ON_ADAPTER_LIMITS);
     await page.close();
     console.log(`browser, adapter limits: ${r.errors.length} comparisons in ${(r.ms / 1000).toFixed(1)} s, max relL2 ${Math.max(...r.errors.map((e) => e.err)).toExponential(2)}`);
-    check(r, 10);
+    check(r, (ON_ADAPTER_LIMITS?.length ?? 9) + 1);
   }, 300_000);
 
-  // The fast tier runs here the built-in variants test/default-limits.test.ts does not run on
-  // WebGPU's default limits (in Node), and the page's spec; the full tier runs all nine.
-  const ON_DEFAULT_LIMITS = FULL ? undefined : ['linear_attn', 'simple_gla', 'retention', 'delta_rule'];
   it('the same on a device with WebGPU\'s default limits (requestDevice() without requiredLimits)', async () => {
     const page = await openPage();
     const r = await page.evaluate((only) => (globalThis as unknown as { laeRun: (d: boolean, only?: string[]) => Promise<PageResult> }).laeRun(true, only), ON_DEFAULT_LIMITS);

@@ -4,7 +4,9 @@
 //     128, the form bwdScan uses and that is right), times the identity, stored;
 //   branch: the same product and store inside the else-branch of an if on a
 //     workgroupUniformLoad flag, with and without a barrier-separated epilogue inside it.
-// Each case runs one workgroup of 4 subgroups, each computing one 16 x 16 fragment, and compares
+// Outcome (2026-12-02, raw/h200-2026-12-02-s4-wy-suspects.txt): every case at stride 64 wrong,
+// but not for either suspect: the one-word `flag` beside the f16 tile misaligns it
+// (flag-forms.mjs). Each case runs one workgroup of 4 subgroups, each computing one 16 x 16 fragment, and compares
 // with the host's result. Run on the device machine from the project root after
 // .gpu-kit/enter.sh. One line per case; exits 0.
 import { device, HDR, runOneWorkgroup } from './probe-device.mjs';

@@ -12,10 +12,10 @@
 //   dk_i += beta_i P_i + Q_i,  x2_i = k_i P_i (for wyDbeta),  dbk_i += k_i (beta_i P_i - Q_i).
 // Non-finite values: a fragment product cannot skip a masked (zero) term of its left operand, and
 // 0 * NaN would carry a NaN of dW or k at one row into rows whose sums do not contain it. So
-// each workgroup checks its staged right operands; where one is not finite in f16, the tile is
-// computed instead per element in f32 over the unmasked terms only (the f32 tier's sums), which
-// gives the reference's pattern of non-finite gradients. The check costs a scan of the staged
-// tile; the exact path runs only where the inputs or gradients hold such values.
+// each thread notes whether a right operand it stages is not finite in f16; where any is, the
+// tile is computed instead per element in f32 over the unmasked terms only (the f32 tier's
+// sums), which gives the reference's pattern of non-finite gradients. The exact path runs only
+// where the inputs or gradients hold such values.
 // A per-key decay makes the factors of LA and LQ depend on the key column; that case keeps the
 // f32 wyDk and runs only X2 = T^T dW here (emitTcWyX2, the f32 tier's wyX2).
 import type { KernelSource } from './common.js';
@@ -34,8 +34,8 @@ interface WyDkLayout { BK: number; CS: number; sL1: number; sL2: number; sR: num
  * chunk's gate cumsum and beta per row. */
 export function tcWyDkLayout(ks: KernelSource): WyDkLayout {
   const C = ks.cfg.chunk;
-  // The lefts are written transposed (see square()): a stride of C + 8 halves spreads a
-  // column's writes over 8 banks instead of one, and keeps every row 16-byte aligned.
+  // Some lefts are written transposed (see square()): a stride of C + 8 f16 spreads a column's
+  // writes over 8 banks instead of one, and keeps every row 16-byte aligned.
   const CS = C + 8;
   const budget = fragmentBudget(ks.cfg);
   for (let BK = tcWyDkTileK(ks.cfg.K); BK >= 16; BK -= 16) { // whole fragments only
@@ -69,8 +69,8 @@ function wyTile(ks: KernelSource, fr: Fragments) {
   // in the order of the matrix it comes from ('ir': L[i, r] itself, consecutive threads along r;
   // 'ri': a matrix holding L transposed, T[r, i] or dA[r, i], consecutive threads along i), so
   // that global reads are coalesced, and always stored row-major at stride CS: the product loads
-  // it row-major. (It loaded the transposed ones column-major, which came out wrong on the
-  // H200's subgroup matrices in this kernel, 2026-12-02, bench/RESULTS.md.)
+  // it row-major. (Loading the transposed ones column-major at stride C is as right and as fast
+  // on the H200; this kernel's wrong values there came from a misaligned tile, see nonFinite.)
   const square = (at: number, value: string, keep: (i: string, r: string) => string, order: 'ir' | 'ri') => {
     const [ie, re] = order === 'ir' ? ['e / C', 'e % C'] : ['e % C', 'e / C'];
     return emitF16Block({
@@ -115,20 +115,24 @@ function wyTile(ks: KernelSource, fr: Fragments) {
 
 /** Whether any thread staged a non-finite right operand: each thread ORs its own private flag
  * while staging (F16Block's nonFiniteFlag), stores it once, unconditionally, after its staging
- * (`publish`), and thread 0 gathers the words after the products' barrier (`gather`) for a
- * uniform load. The arrays are whole multiples of 16 bytes (codegen/check.ts, workgroupBytes):
- * the one-word flag of the form before shifted the f16 tile off the alignment the fragment loads
- * need, on the H200. */
+ * (`publish`), and thread 0 gathers the words after the products' barrier for a uniform load
+ * that picks the exact path or the fragments' (`branch`). The arrays are whole multiples of 16
+ * bytes (codegen/check.ts, workgroupBytes): the one-word flag of the form before shifted the f16
+ * tile off the alignment the fragment loads need, on the H200. */
 const nonFinite = {
   decl: 'var<workgroup> wy_bad_of: array<u32, WG>;\nvar<workgroup> wy_any: array<u32, 4>;' /* 16 bytes: see workgroupBytes */,
   init: 'var wy_bad = false;',
   publish: 'wy_bad_of[lid] = select(0u, 1u, wy_bad);',
-  gather: `if (lid == 0u) {
+  branch: (exact: string, fragments: string) => `if (lid == 0u) {
     var any_bad = 0u;
     for (var i = 0u; i < WG; i++) { any_bad |= wy_bad_of[i]; }
     wy_any[0] = any_bad;
   }
-  if (workgroupUniformLoad(&wy_any[0]) != 0u) {`,
+  if (workgroupUniformLoad(&wy_any[0]) != 0u) {
+    ${exact}
+  } else {
+  ${fragments}
+  }`,
 };
 
 /** Per (K-tile of the layout's BK columns, chunk, b*h); wyDk and wyX2 alike. */
@@ -219,14 +223,10 @@ ${opening}
     }
   }
   workgroupBarrier();
-  ${nonFinite.gather}
-    ${exact}
-  } else {
-  ${emitEpilogue(fr, 'pk', p.fm, p.fn, {
+  ${nonFinite.branch(exact, emitEpilogue(fr, 'pk', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', ...map, alongside: ['qk'],
     body: write('value', 'value_qk'),
-  })}
-  }
+  }))}
 }`;
 }
 
@@ -252,8 +252,7 @@ ${opening}
     }
   }
   workgroupBarrier();
-  ${nonFinite.gather}
-    // The exact path (see the header): X2 over the unmasked terms only.
+  ${nonFinite.branch(`// The exact path (see the header): X2 over the unmasked terms only.
     for (var el = lid; el < C * ${BK}u; el += WG) {
       let r = el / ${BK}u;
       let x = k0 + el % ${BK}u;
@@ -261,12 +260,9 @@ ${opening}
         ${x2Sum}
         ${x2}[${tok()}(bh, t0 + r, x, KD)] = x2s;
       }
-    }
-  } else {
-  ${emitEpilogue(fr, 'xk', p.fm, p.fn, {
+    }`, emitEpilogue(fr, 'xk', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', ...map,
     body: `if (r < rows && k0 + c < KD) { ${x2}[${tok()}(bh, t0 + r, k0 + c, KD)] = value; }`,
-  })}
-  }
+  }))}
 }`;
 }

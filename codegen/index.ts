@@ -16,6 +16,7 @@ import { FRAG_WG } from './kernels/fragments.js';
 import { emitTcOutput, tcOutputTileV } from './kernels/tc-output.js';
 import { emitTcChunkStates, emitTcDeltaScan, emitTcOperands, tcDeltaLayout, tcStateTiles } from './kernels/tc-states.js';
 import { emitTcPrep } from './kernels/tc-prep.js';
+import { emitTcWyFactors, tcWyFactorsShape } from './kernels/tc-wy-factors.js';
 import { backwardBuffers, emitBackwardKernels } from './backward.js';
 import { fitStorageLimit } from './fit.js';
 import {
@@ -65,11 +66,12 @@ function emitStepStage(ks: KernelSource): string {
  * prep writes the state walk's f16 operands (and, for the delta rule, the WY factors). */
 function tensorCoreStage(cfg: CodegenConfig, stage: ForwardStage): boolean {
   if (!cfg.fragments) return false;
-  return stage === 'chunkStates' || stage === 'deltaScan' || stage === 'output' || stage === 'prep';
+  return stage === 'chunkStates' || stage === 'deltaScan' || stage === 'output' || stage === 'prep' || stage === 'wyFactors';
 }
 
 const TC_EMITTERS: Partial<Record<ForwardStage, (ks: KernelSource) => string>> = {
   prep: (ks) => (ks.delta ? emitTcPrep(ks, ks.fragments()) : (ks.fragments(), emitTcOperands(ks))),
+  wyFactors: (ks) => emitTcWyFactors(ks, ks.fragments()),
   chunkStates: (ks) => emitTcChunkStates(ks, ks.fragments()),
   deltaScan: (ks) => emitTcDeltaScan(ks, ks.fragments()),
   output: (ks) => emitTcOutput(ks, ks.fragments()),
@@ -80,6 +82,7 @@ function tcStageShape(stage: ForwardStage, cfg: CodegenConfig, def: VariantDef):
   const shape = (grid: [SizeExpr, SizeExpr, SizeExpr]) => ({ wg: FRAG_WG, wgX: FRAG_WG, grid });
   switch (stage) {
     case 'prep': return shape([['NT'], ['BH'], [1]]);
+    case 'wyFactors': return tcWyFactorsShape(cfg);
     case 'chunkStates': {
       const { BK, BV } = tcStateTiles(cfg.K, cfg.V);
       return shape([[ceilDiv(cfg.V, BV)], ['SH'], [ceilDiv(cfg.K, BK)]]);
@@ -112,7 +115,8 @@ function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Ti
       return { wg: wgX * Math.min(16, C), wgX, grid: [[ceilDiv(cfg.V, t.outBV)], ['NT'], ['BH']] };
     }
     case 'l2norm': return { wg: 64, wgX: 1, grid: [['T'], ['BH'], [1]] };
-    case 'chunkStates': throw new Error('internal: chunkStates is a tensor-core stage');
+    case 'chunkStates':
+    case 'wyFactors': throw new Error(`internal: ${stage} is a tensor-core stage`);
     case 'packOut': return { wg: 64, wgX: 1, grid: [[ceilDiv(Math.ceil(cfg.V / 2), 64)], ['T'], ['BH']] };
     case 'recurrent': return { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['SH'], [1]] };
     case 'step':

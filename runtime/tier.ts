@@ -3,8 +3,8 @@
 // WebGPU subgroup matrices where the adapter offers f16 x f16 -> f32 ones of 16 x 16 x 16 with
 // 32-wide subgroups (the tensor cores of NVIDIA cards under Dawn), or to plain WGSL ('portable',
 // for testing the tier's tiling on any adapter with shader-f16; slow).
-// The tier's kernels need more than WebGPU's default limits (10 storage buffers in the delta
-// rule's prep, 32 KiB of workgroup memory), so it is chosen only where the device grants them.
+// The tier's kernels need more than WebGPU's default limits (32 KiB of workgroup memory; 9
+// storage buffers in the delta rule's WY factors with packed sequences), so it is chosen only where the device grants them.
 import { checkLimits, memoryTierFor, planForward, type DeviceLimits, type FragmentLowering } from '../codegen/index.js';
 import { VARIANTS, VARIANT_NAMES } from '../variants/index.js';
 import { EngineError } from './errors.js';

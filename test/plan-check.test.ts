@@ -116,11 +116,12 @@ describe("the f32 tier within WebGPU's default limits", () => {
 
 describe('the limit check', () => {
   it('names the kernel, the limit and the count, and says what to do', () => {
-    // The tensor-core tier's WY prep binds 10 storage buffers: past WebGPU's default 8.
-    const tc = checkLimits(planForward(VARIANTS.gated_delta_rule, { K: 128, V: 128, chunk: 64, fragments: 'subgroup-matrix' }), DEFAULT_LIMITS);
-    const prep = tc.find((v) => v.kernel === 'gated_delta_rule_prep' && v.limit === 'maxStorageBuffersPerShaderStage');
-    expect(prep).toMatchObject({ count: 10, max: 8 });
-    expect(prep!.message).toMatch(/^kernel 'gated_delta_rule_prep' \(tensor-core tier, 'subgroup-matrix'\) binds 10 storage buffers; this device's maxStorageBuffersPerShaderStage is 8\. Use a device with maxStorageBuffersPerShaderStage >= 10 .*tensorCores: 'off'/);
+    // The tensor-core tier's WY factors bind 9 storage buffers with packed sequences' chunk
+    // table: past WebGPU's default 8.
+    const tc = checkLimits(planForward(VARIANTS.gated_delta_rule, { K: 128, V: 128, chunk: 64, fragments: 'subgroup-matrix', varlen: true }), DEFAULT_LIMITS);
+    const wy = tc.find((v) => v.kernel === 'gated_delta_rule_wyFactors' && v.limit === 'maxStorageBuffersPerShaderStage');
+    expect(wy).toMatchObject({ count: 9, max: 8 });
+    expect(wy!.message).toMatch(/^kernel 'gated_delta_rule_wyFactors' \(tensor-core tier, 'subgroup-matrix'\) binds 9 storage buffers; this device's maxStorageBuffersPerShaderStage is 8\. Use a device with maxStorageBuffersPerShaderStage >= 9 .*tensorCores: 'off'/);
     // Chunks of 64 need more than 16 KiB of workgroup memory; 32 fit.
     const wide = checkLimits(planForward(VARIANTS.gla, { K: 64, V: 64, chunk: 64, wgMemory: 16384 }), DEFAULT_LIMITS);
     expect(wide.length).toBeGreaterThan(0);
@@ -138,10 +139,10 @@ describe('the limit check', () => {
   });
   it("the tensor-core tier is chosen only where the device grants what its kernels need", () => {
     expect(tensorCoreLimitBlocker(DEFAULT_LIMITS)).toMatch(/32768 bytes of workgroup memory; the device grants 16384/);
-    expect(tensorCoreLimitBlocker({ ...DEFAULT_LIMITS, maxComputeWorkgroupStorageSize: 32768 })).toMatch(/its kernel '\w+_prep' needs \d+ \(maxStorageBuffersPerShaderStage\); the device grants 8/);
-    // 10 in the delta rule's prep, 11 with packed sequences (the chunk table).
-    expect(tensorCoreLimitBlocker({ ...DEFAULT_LIMITS, maxComputeWorkgroupStorageSize: 32768, maxStorageBuffersPerShaderStage: 10 }, 'portable')).toMatch(/needs 11/);
-    expect(tensorCoreLimitBlocker({ ...DEFAULT_LIMITS, maxComputeWorkgroupStorageSize: 32768, maxStorageBuffersPerShaderStage: 11 }, 'portable')).toBeNull();
+    expect(tensorCoreLimitBlocker({ ...DEFAULT_LIMITS, maxComputeWorkgroupStorageSize: 32768 })).toMatch(/its kernel '\w+_wyFactors' needs \d+ \(maxStorageBuffersPerShaderStage\); the device grants 8/);
+    // 8 in the delta rule's WY factors, 9 with packed sequences (the chunk table).
+    expect(tensorCoreLimitBlocker({ ...DEFAULT_LIMITS, maxComputeWorkgroupStorageSize: 32768 }, 'portable')).toMatch(/needs 9/);
+    expect(tensorCoreLimitBlocker({ ...DEFAULT_LIMITS, maxComputeWorkgroupStorageSize: 32768, maxStorageBuffersPerShaderStage: 9 }, 'portable')).toBeNull();
   });
 });
 

@@ -1,0 +1,513 @@
+enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+// lae kernel 'gated_delta_rule_wyFactors' (wyFactors) for variant 'gated_delta_rule'
+// spec hash f24d6bf0f465f5b6; config {"K":128,"V":128,"chunk":64,"fragments":"subgroup-matrix","unverifiedFragments":true,"wgMemory":49152}; tiles {"KP":128,"VP":128,"outBV":128,"prepSlab":32,"recurrentBV":32,"scanBV":16,"scanRows":8,"scanSlab":8,"slab":8,"stateBV":64}
+// decay=scalar correction=delta bonus=none state=kv
+
+struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> in_beta: array<f32>;
+@group(0) @binding(2) var<storage, read> in_k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> in_v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> b_tmat: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_w: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b_u: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b_w16: array<f16>;
+@group(0) @binding(8) var<storage, read> b_gcum: array<f32>;
+
+const C: u32 = 64u;
+const KD: u32 = 128u;
+const VD: u32 = 128u;
+const KP: u32 = 128u;
+const VP: u32 = 128u;
+const DG: u32 = 1u;
+const WG: u32 = 128u;
+const WG_X: u32 = 128u;
+const LOG2E: f32 = 1.4426950408889634;
+
+fn lae_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn lae_softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }
+fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
+
+fn role_beta(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_beta[((b) * P.T + t) * P.H + h]; }
+fn role_k(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u][((((b) * P.T + t) * P.H + h) * KD + j) & 3u]; }
+fn role_v(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u][((((b) * P.T + t) * P.H + h) * VD + j) & 3u]; }
+fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG]; }
+fn role4_k(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
+fn role4_v(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u]; }
+fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
+
+var<workgroup> wh: array<f16, 8192>;
+var<workgroup> wf: array<f32, 2048>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let n = wid.y;
+  let bh = wid.z;
+  let b = bh / P.H;
+  let h = bh % P.H;
+  let t0 = n * C;
+  let rows = min(C, P.T - t0);
+  
+  // T = (I + A)^-1 with its unit diagonal, as f16 (the prep keeps A's inverse below the diagonal).
+  for (var e = lid; e < C * C; e += WG) {
+    wh[0u + e] = f16(b_tmat[(bh * P.NT + n) * C * C + e] + select(0.0, 1.0, e / C == e % C));
+  }
+  if (wid.x == 0u) {
+    let fsr = sg / 2u;
+  let fsc = sg % 2u;
+  let factive = sg < 4u;
+    var wu_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_0_1 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_1_1 = subgroup_matrix_result<f32, 16, 16>();
+    var firstBad = vec4<u32>(0xffffffffu);
+    for (var r0 = 0u; r0 < rows; r0 += 64u) {
+      {
+      var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((4096u) / 4u) - 1u) * 4u;
+        let t = t0 + min(r0 + e / 64u, rows - 1u); let d = min(0u + e % 64u, KD - 4u);
+        x_v[stg] = role_beta(b, t, h, 0u) * role4_k(b, t, h, d) * exp2(gcs(b, h, t, 0u));
+      }
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((4096u) / 4u)) {
+          let e = e4 * 4u;
+          
+          let valid = r0 + e / 64u < rows && 0u + e % 64u < KD;
+          {
+          let xv = select(vec4<f32>(0.0), x_v[stg], valid);
+          let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
+          firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 64u)), bad);
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+        }
+        }
+      }
+    }
+      workgroupBarrier();
+      if (factive) {
+        for (var kk = 0u; kk < 64u; kk += 16u) {
+          {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
+      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
+      if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
+      if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, wu_1_1); }
+    }
+        }
+      }
+      workgroupBarrier();
+    }
+    if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, wu_0_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, wu_0_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
+      let value = wf[0u + sg * 512u + el];
+      let d = 0u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
+      let value = wf[256u + sg * 512u + el];
+      let d = 0u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, wu_1_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, wu_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
+      let value = wf[0u + sg * 512u + el];
+      let d = 0u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
+      let value = wf[256u + sg * 512u + el];
+      let d = 0u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+  }
+  workgroupBarrier();
+    // An X row that was not finite (staged as 0) reaches W (U) from its row on.
+    storageBarrier();
+    for (var stg = 0u; stg < 1u; stg++) {
+    let e = (lid + stg * WG) * 4u;
+    if (e < (4096u)) {
+      for (var q = 0u; q < 4u; q++) { let colq = 0u + e % 64u + q; for (var r = firstBad[q]; r < rows; r++) { if (colq < KD) {
+        b_w[(bh * P.T + t0 + r) * KD + colq] = lae_nan();
+        b_w16[((bh * P.NT + n) * C + r) * 128u + colq] = f16(lae_nan());
+      } } }
+    }
+  }
+  } else if (wid.x == 1u) {
+    let fsr = sg / 2u;
+  let fsc = sg % 2u;
+  let factive = sg < 4u;
+    var wu_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_0_1 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_1_1 = subgroup_matrix_result<f32, 16, 16>();
+    var firstBad = vec4<u32>(0xffffffffu);
+    for (var r0 = 0u; r0 < rows; r0 += 64u) {
+      {
+      var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((4096u) / 4u) - 1u) * 4u;
+        let t = t0 + min(r0 + e / 64u, rows - 1u); let d = min(64u + e % 64u, KD - 4u);
+        x_v[stg] = role_beta(b, t, h, 0u) * role4_k(b, t, h, d) * exp2(gcs(b, h, t, 0u));
+      }
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((4096u) / 4u)) {
+          let e = e4 * 4u;
+          
+          let valid = r0 + e / 64u < rows && 64u + e % 64u < KD;
+          {
+          let xv = select(vec4<f32>(0.0), x_v[stg], valid);
+          let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
+          firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 64u)), bad);
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+        }
+        }
+      }
+    }
+      workgroupBarrier();
+      if (factive) {
+        for (var kk = 0u; kk < 64u; kk += 16u) {
+          {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
+      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
+      if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
+      if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, wu_1_1); }
+    }
+        }
+      }
+      workgroupBarrier();
+    }
+    if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, wu_0_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, wu_0_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
+      let value = wf[0u + sg * 512u + el];
+      let d = 64u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
+      let value = wf[256u + sg * 512u + el];
+      let d = 64u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, wu_1_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, wu_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
+      let value = wf[0u + sg * 512u + el];
+      let d = 64u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
+      let value = wf[256u + sg * 512u + el];
+      let d = 64u + c;
+      if (r < rows && d < KD) { b_w[(bh * P.T + t0 + r) * KD + d] = value; }
+      b_w16[((bh * P.NT + n) * C + r) * 128u + d] = f16(select(0.0, value, r < rows && d < KD));
+    }
+  }
+  workgroupBarrier();
+    // An X row that was not finite (staged as 0) reaches W (U) from its row on.
+    storageBarrier();
+    for (var stg = 0u; stg < 1u; stg++) {
+    let e = (lid + stg * WG) * 4u;
+    if (e < (4096u)) {
+      for (var q = 0u; q < 4u; q++) { let colq = 64u + e % 64u + q; for (var r = firstBad[q]; r < rows; r++) { if (colq < KD) {
+        b_w[(bh * P.T + t0 + r) * KD + colq] = lae_nan();
+        b_w16[((bh * P.NT + n) * C + r) * 128u + colq] = f16(lae_nan());
+      } } }
+    }
+  }
+  } else if (wid.x == 2u) {
+    let fsr = sg / 2u;
+  let fsc = sg % 2u;
+  let factive = sg < 4u;
+    var wu_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_0_1 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_1_1 = subgroup_matrix_result<f32, 16, 16>();
+    var firstBad = vec4<u32>(0xffffffffu);
+    for (var r0 = 0u; r0 < rows; r0 += 64u) {
+      {
+      var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((4096u) / 4u) - 1u) * 4u;
+        let t = t0 + min(r0 + e / 64u, rows - 1u); let d = min(0u + e % 64u, VD - 4u);
+        x_v[stg] = role_beta(b, t, h, 0u) * role4_v(b, t, h, d);
+      }
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((4096u) / 4u)) {
+          let e = e4 * 4u;
+          
+          let valid = r0 + e / 64u < rows && 0u + e % 64u < VD;
+          {
+          let xv = select(vec4<f32>(0.0), x_v[stg], valid);
+          let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
+          firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 64u)), bad);
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+        }
+        }
+      }
+    }
+      workgroupBarrier();
+      if (factive) {
+        for (var kk = 0u; kk < 64u; kk += 16u) {
+          {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
+      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
+      if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
+      if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, wu_1_1); }
+    }
+        }
+      }
+      workgroupBarrier();
+    }
+    if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, wu_0_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, wu_0_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
+      let value = wf[0u + sg * 512u + el];
+      let d = 0u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
+      let value = wf[256u + sg * 512u + el];
+      let d = 0u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, wu_1_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, wu_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
+      let value = wf[0u + sg * 512u + el];
+      let d = 0u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
+      let value = wf[256u + sg * 512u + el];
+      let d = 0u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+    // An X row that was not finite (staged as 0) reaches W (U) from its row on.
+    storageBarrier();
+    for (var stg = 0u; stg < 1u; stg++) {
+    let e = (lid + stg * WG) * 4u;
+    if (e < (4096u)) {
+      for (var q = 0u; q < 4u; q++) { let colq = 0u + e % 64u + q; for (var r = firstBad[q]; r < rows; r++) { if (colq < VD) {
+        b_u[(bh * P.T + t0 + r) * VD + colq] = lae_nan();
+      } } }
+    }
+  }
+  } else if (wid.x == 3u) {
+    let fsr = sg / 2u;
+  let fsc = sg % 2u;
+  let factive = sg < 4u;
+    var wu_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_0_1 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var wu_1_1 = subgroup_matrix_result<f32, 16, 16>();
+    var firstBad = vec4<u32>(0xffffffffu);
+    for (var r0 = 0u; r0 < rows; r0 += 64u) {
+      {
+      var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((4096u) / 4u) - 1u) * 4u;
+        let t = t0 + min(r0 + e / 64u, rows - 1u); let d = min(64u + e % 64u, VD - 4u);
+        x_v[stg] = role_beta(b, t, h, 0u) * role4_v(b, t, h, d);
+      }
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((4096u) / 4u)) {
+          let e = e4 * 4u;
+          
+          let valid = r0 + e / 64u < rows && 64u + e % 64u < VD;
+          {
+          let xv = select(vec4<f32>(0.0), x_v[stg], valid);
+          let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
+          firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 64u)), bad);
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+        }
+        }
+      }
+    }
+      workgroupBarrier();
+      if (factive) {
+        for (var kk = 0u; kk < 64u; kk += 16u) {
+          {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
+      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
+      if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
+      if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, wu_1_1); }
+    }
+        }
+      }
+      workgroupBarrier();
+    }
+    if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, wu_0_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, wu_0_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
+      let value = wf[0u + sg * 512u + el];
+      let d = 64u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
+      let value = wf[256u + sg * 512u + el];
+      let d = 64u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, wu_1_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, wu_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
+      let value = wf[0u + sg * 512u + el];
+      let d = 64u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
+      let value = wf[256u + sg * 512u + el];
+      let d = 64u + c;
+      if (r < rows && d < VD) { b_u[(bh * P.T + t0 + r) * VD + d] = value; }
+    }
+  }
+  workgroupBarrier();
+    // An X row that was not finite (staged as 0) reaches W (U) from its row on.
+    storageBarrier();
+    for (var stg = 0u; stg < 1u; stg++) {
+    let e = (lid + stg * WG) * 4u;
+    if (e < (4096u)) {
+      for (var q = 0u; q < 4u; q++) { let colq = 64u + e % 64u + q; for (var r = firstBad[q]; r < rows; r++) { if (colq < VD) {
+        b_u[(bh * P.T + t0 + r) * VD + colq] = lae_nan();
+      } } }
+    }
+  }
+  }
+}

@@ -4,6 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { extendScope, f32, joinWgsl, rawWgsl, scope, u32, wgsl, wgslFn, WgslHoleError, type Hole } from '../codegen/wgsl.js';
 import { KernelSource } from '../codegen/kernels/common.js';
+import { bwdFns, bwdHelpers } from '../codegen/kernels/bwd-common.js';
+import { emitContraction } from '../codegen/kernels/bwd-contraction.js';
+import { emitChunkMatmul } from '../codegen/kernels/chunk-matmul.js';
 import { chooseTiles, type CodegenConfig } from '../codegen/plan.js';
 import { VARIANTS } from '../variants/index.js';
 
@@ -104,6 +107,64 @@ describe('KernelSource typed accessors', () => {
       expect(seq.open).toBe(make(varlen).sequenceMain());
       for (const name of Object.values(seq.s)) expect(seq.open).toMatch(new RegExp(`\\b${name}\\b`));
       expect(s.rows).toBe('rows');
+    }
+  });
+
+  it('chunkTileStage opens as chunkTileMain, with the tile and thread names', () => {
+    for (const varlen of [{}, { varlen: true as const }]) {
+      const ks = make(varlen);
+      const { open, s } = ks.chunkTileStage('xt');
+      expect(open).toBe(make(varlen).chunkTileMain('xt'));
+      for (const name of Object.values(s)) expect(open).toMatch(new RegExp(`\\b${name}\\b`));
+      expect(s.xt).toBe('xt');
+      // @ts-expect-error: the tile is named xt here
+      expect(s.vt).toBeUndefined();
+    }
+  });
+});
+
+describe('the backward helpers as function holes', () => {
+  const make = (def = VARIANTS.gla, extra: Partial<CodegenConfig> = {}) => {
+    const cfg = { K: 64, V: 32, chunk: 32, ...extra } as CodegenConfig;
+    return new KernelSource(def, cfg, chooseTiles(cfg, def), 'wyDk', 128);
+  };
+
+  it('render and declare what the string helpers do, arity checked', () => {
+    for (const def of [VARIANTS.gla, VARIANTS.delta_rule]) {
+      const a = make(def);
+      const b = make(def);
+      const f = bwdFns(a);
+      const h = bwdHelpers(b);
+      expect(f.cc()('bh', 'n', 'i', 'j')).toBe(`${h.cc()}(bh, n, i, j)`);
+      expect(f.bth()('b', 't', 'h', 'x', 'KD')).toBe(`${h.bth()}(b, t, h, x, KD)`);
+      expect(f.g()('b', 'h', 't', 'd')).toBe(`${h.g()}(b, h, t, d)`);
+      expect(f.gq()('b', 'h', 't', 't0', 'd')).toBe(`${h.gq()}(b, h, t, t0, d)`);
+      expect(f.inter('dW', 'read', f.tok()('bh', 't', 'x', 'KD'))).toBe(h.inter('dW', 'read', `${h.tok()}(bh, t, x, KD)`));
+      expect(a.finish('x', {}, 'fn main() {}')).toBe(b.finish('x', {}, 'fn main() {}'));
+      expect(a.bindings).toEqual(b.bindings);
+      // @ts-expect-error: bth takes five arguments
+      expect(() => f.bth()('b', 't', 'h', 'x')).toThrow(/bth takes 5 arguments, called with 4/);
+    }
+  });
+
+  it('stage emitters make their pieces from the scope as from plain text', () => {
+    for (const varlen of [{}, { varlen: true as const }]) {
+      const [a, b, c, d] = [0, 1, 2, 3].map(() => make(VARIANTS.gla, varlen)) as [KernelSource, KernelSource, KernelSource, KernelSource];
+      const plain = emitContraction(a, {
+        cols: 'KD', accs: ['acc'], loops: [{ from: 'i', to: 'rows', body: `acc += ${a.use('w', 'read')}[(bh * C + r) * KD + x];` }],
+        finish: `${a.use('out', 'read_write')}[t] = acc;`,
+      });
+      const scoped = emitContraction(b, (s) => ({
+        cols: 'KD', accs: ['acc'], loops: [{ from: s.i, to: s.rows, body: wgsl`acc += ${b.use('w', 'read')}[(${s.bh} * C + ${s.r}) * KD + ${s.x}];` }],
+        finish: wgsl`${b.use('out', 'read_write')}[${s.t}] = acc;`,
+      }));
+      expect(scoped).toBe(plain);
+      // The pieces bind before the opening (the chunk table of packed sequences), as before.
+      expect(b.bindings).toEqual(a.bindings);
+      const m1 = emitChunkMatmul(c, { square: 'M(i, r)', right: 'R(t, x)', width: 'KD', store: `${c.use('o', 'read_write')}[t] = value;` }, 64);
+      const m2 = emitChunkMatmul(d, (s) => ({ square: wgsl`M(${s.i}, ${s.r})`, right: wgsl`R(${s.t}, ${s.x})`, width: 'KD', store: wgsl`${d.use('o', 'read_write')}[${s.t}] = ${s.value};` }), 64);
+      expect(m2).toBe(m1);
+      expect(d.bindings).toEqual(c.bindings);
     }
   });
 });

@@ -7,6 +7,7 @@
 import { diff, type Dim, type ExprNode, type Role, type VariantDef } from '../../dsl/index.js';
 import type { CodegenConfig } from '../plan.js';
 import type { KernelSource } from './common.js';
+import { joinWgsl, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
 
 /** Index space of each role's gradient buffer: [B,T,H,axis] (the bonus u is kept per token). */
 export function roleAxis(ks: KernelSource, role: Role): 'K' | 'V' | null {
@@ -55,7 +56,7 @@ export function chainReduces(dims: readonly Dim[]): boolean {
   return !dims.includes('B') || !dims.includes('T');
 }
 
-export function emitChain(ks: KernelSource, name: string): string {
+export function emitChain(ks: KernelSource, name: string): Wgsl {
   const decl = ks.def.inputs.find((i) => i.name === name)!;
   const dims = decl.dims;
   const reduces = chainReduces(dims);
@@ -72,7 +73,7 @@ export function emitChain(ks: KernelSource, name: string): string {
     const axis = roleAxis(ks, role);
     const width = axis === 'K' ? 'KD' : axis === 'V' ? 'VD' : '1u';
     const grad = role === 'outputAdd' ? ks.seedDo() : ks.use(`grad_${role}`, 'read');
-    const deriv = ks.exprFn(`d_${role}_d_${name}`, dnode);
+    const deriv = wgslFn(ks.exprFn(`d_${role}_d_${name}`, dnode), 4);
     // Free dims: those of the role's space the input lacks, innermost first.
     const free: { dim: string; size: string; fixed: string }[] = [
       { dim: 'j', size: width, fixed: axis !== null && dims.includes(axis) ? 'jx' : '0u' },
@@ -82,44 +83,44 @@ export function emitChain(ks: KernelSource, name: string): string {
     ];
     const looped = free.filter((f) => f.fixed === '' || (f.dim === 'j' && axis !== null && !dims.includes(axis)));
     const count = looped.map((f) => f.size).join(' * ') || '1u';
-    const decode = free.map((f) => {
-      if (!looped.includes(f)) return `let ${f.dim} = ${f.fixed};`;
+    const decode = joinWgsl(free.map((f) => {
+      if (!looped.includes(f)) return wgsl`let ${f.dim} = ${f.fixed};`;
       if (f.dim === 'h' && grouped) return 'let h = hx * P.G + rem % P.G; rem = rem / P.G;';
-      return `let ${f.dim} = rem % ${f.size}; rem = rem / ${f.size};`;
-    }).join(' ');
-    return `  // ${role}
+      return wgsl`let ${f.dim} = rem % ${f.size}; rem = rem / ${f.size};`;
+    }), ' ');
+    return wgsl`  // ${role}
   for (var f${n} = ${lane}; f${n} < ${count}; f${n} += ${lanes}) {
     var rem = f${n};
     ${decode}
-    acc += ${grad}[((b * P.T + t) * P.H + h) * ${width} + j] * ${deriv}(b, t, h, j);
+    acc += ${grad}[((b * P.T + t) * P.H + h) * ${width} + j] * ${deriv('b', 't', 'h', 'j')};
   }`;
   });
-  const fixed = `let jx = ${reduces ? 'wid.x' : 'wid.x * WG + lid'};
+  const fixed = wgsl`let jx = ${reduces ? 'wid.x' : 'wid.x * WG + lid'};
   let tx = ${parted ? '0u' : 'wid.y'};
   let bx = wid.z / ${dims.includes('H') ? 'P.H' : '1u'};
   let hx = wid.z % ${dims.includes('H') ? 'P.H' : '1u'};${grouped ? '\n  if (hx >= P.H / P.G) { return; }' : ''}`;
-  const store = parted ? '' : `{
+  const store = parted ? '' : wgsl`{
     let b = bx; let t = tx; let h = ${grouped ? 'hx * P.G' : 'hx'}; let j = jx;
     ${ks.use(`grad_in_${name}`, 'read_write')}[${ks.inputIndex(name)}] = acc;
   }`;
   if (!reduces) {
-    return `
+    return wgsl`
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   ${fixed}
   if (jx >= ${jDim}) { return; }
   var acc = 0.0;
-${loops.join('\n')}
+${joinWgsl(loops, '\n')}
   ${store}
 }`;
   }
-  return `
+  return wgsl`
 var<workgroup> sRed: array<f32, WG>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   ${fixed}
   var acc = 0.0;
-${loops.join('\n')}
+${joinWgsl(loops, '\n')}
   sRed[lid] = acc;
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s = s / 2u) {
@@ -128,7 +129,7 @@ ${loops.join('\n')}
   }
   if (lid == 0u) {
     acc = sRed[0];
-    ${parted ? `${ks.use(`part_${name}`, 'read_write')}[(wid.z * ${jDim} + jx) * PARTS + wid.y] = acc;` : store}
+    ${parted ? wgsl`${ks.use(`part_${name}`, 'read_write')}[(wid.z * ${jDim} + jx) * PARTS + wid.y] = acc;` : store}
   }
 }`;
 }
@@ -142,12 +143,12 @@ export function chainParted(dims: readonly Dim[]): boolean {
 }
 
 /** Adds the partials of a per-head input's gradient: one thread per element. */
-export function emitChainFinish(ks: KernelSource, name: string): string {
+export function emitChainFinish(ks: KernelSource, name: string): Wgsl {
   const dims = ks.def.inputs.find((i) => i.name === name)!.dims;
   const jDim = dims.includes('K') ? 'KD' : dims.includes('V') ? 'VD' : '1u';
   const part = ks.use(`part_${name}`, 'read');
   const out = ks.use(`grad_in_${name}`, 'read_write');
-  return `
+  return wgsl`
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let jx = wid.x * WG + lid;
@@ -162,14 +163,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-/** Grid of the chain kernel for an input: x over its K/V elements (threads or workgroups),
- * y over T, z over B*H (each factor only where the input has that dim). */
 /** Grid of the finishing kernel: threads over the K/V elements, z as the chain kernel's. */
 export function chainFinishGrid(dims: readonly Dim[], K: number, V: number, wg: number): [(string | number)[], (string | number)[], (string | number)[]] {
   const j = dims.includes('K') ? K : dims.includes('V') ? V : 1;
   return [[Math.ceil(j / wg)], [1], [...(dims.includes('B') ? ['B'] : []), ...(dims.includes('H') ? ['H'] : []), 1]];
 }
 
+/** Grid of the chain kernel for an input: x over its K/V elements (threads or workgroups), y over
+ * T (or the CHAIN_PARTS partial sums of a per-head input), z over B*H (each factor only where the
+ * input has that dim). */
 export function chainGrid(dims: readonly Dim[], K: number, V: number, wg: number): [(string | number)[], (string | number)[], (string | number)[]] {
   const j = dims.includes('K') ? K : dims.includes('V') ? V : 1;
   const x = chainReduces(dims) ? j : Math.ceil(j / wg);

@@ -2,33 +2,56 @@
 // scratch, the inputs' own layout, per-chunk states, bwdInter's state terms) and the gate
 // exponents, so that every stage addresses them alike. Each is declared in a kernel on first use.
 import type { KernelSource } from './common.js';
+import { u32, wgsl, type Wgsl, type WgslArg, type WgslFn } from '../wgsl.js';
 
-/** Index helpers over the layouts the backward uses; declared in the kernel on first use. */
-export function bwdHelpers(ks: KernelSource) {
+/** The parts of bwdInter's one output buffer `dinter`, in order. */
+const INTER_PARTS = ['dqi', 'dki', 'dW'] as const;
+export type InterPart = (typeof INTER_PARTS)[number];
+
+/** Index helpers over the layouts the backward uses, as function holes (codegen/wgsl.ts): each
+ * call declares the helper in the kernel on first use and returns it, so `cc()(bh, n, i, j)`
+ * renders `cc(bh, n, i, j)` with its arity checked. */
+export function bwdFns(ks: KernelSource) {
   return {
-    /** Per-chunk C x C matrices, [BH, NT, C, C]. */
-    cc: () => ks.helper('cc', 'fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }'),
-    /** Per-token scratch [BH, T, width]. */
-    tok: () => ks.helper('tok', 'fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }'),
-    /** Tensors in the inputs' own layout [B, T, H, width] (do, role gradients). */
-    bth: () => ks.helper('bth', 'fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }'),
-    /** Per-chunk states [BH, NT, K, V] (the forward's hs, the backward's dhs). */
-    st: () => ks.helper('st', 'fn st(bh: u32, n: u32, d: u32, c: u32) -> u32 { return ((bh * P.NT + n) * KD + d) * VD + c; }'),
+    /** Per-chunk C x C matrices, [BH, NT, C, C]: cc(bh, n, i, j). */
+    cc: (): WgslFn<4> => ks.helperFn('cc', 4, 'fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }'),
+    /** Per-token scratch [BH, T, width]: tok(bh, t, x, width). */
+    tok: (): WgslFn<4> => ks.helperFn('tok', 4, 'fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }'),
+    /** Tensors in the inputs' own layout [B, T, H, width] (do, role gradients): bth(b, t, h, x, width). */
+    bth: (): WgslFn<5> => ks.helperFn('bth', 5, 'fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }'),
+    /** Per-chunk states [BH, NT, K, V] (the forward's hs, the backward's dhs): st(bh, n, d, c). */
+    st: (): WgslFn<4> => ks.helperFn('st', 4, 'fn st(bh: u32, n: u32, d: u32, c: u32) -> u32 { return ((bh * P.NT + n) * KD + d) * VD + c; }'),
     /** Element `i` (a [BH, T, K] index) of one of the state terms bwdInter leaves for dq, dk and
      * dW (the delta rule): one buffer, `dinter`, of two or three [BH, T, K] parts, so that
      * bwdInter binds one buffer for its outputs. */
-    inter: (part: 'dqi' | 'dki' | 'dW', access: 'read' | 'read_write', i: string) => {
+    inter: (part: InterPart, access: 'read' | 'read_write', i: WgslArg): Wgsl => {
       const buf = ks.use('dinter', access);
-      const at = ks.helper('dint', 'fn dint(part: u32, i: u32) -> u32 { return part * (P.B * P.H * P.T * KD) + i; }');
-      return `${buf}[${at}(${['dqi', 'dki', 'dW'].indexOf(part)}u, ${i})]`;
+      const at = ks.helperFn('dint', 2, 'fn dint(part: u32, i: u32) -> u32 { return part * (P.B * P.H * P.T * KD) + i; }');
+      return wgsl`${buf}[${at(u32(INTER_PARTS.indexOf(part)), i)}]`;
     },
-    /** 2^(G[t,d]): the cumulative in-chunk decay of token t (1 without decay). */
-    g: () => ks.helper('gate', ks.decayed
-      ? `fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return ${ks.gcs()}(b, h, t, d); }`
+    /** G[t,d], the exponent of token t's cumulative in-chunk decay 2^G (the inclusive cumsum of
+     * the log-decay, log2 units; 0 without decay): gate(b, h, t, d). */
+    g: (): WgslFn<4> => ks.helperFn('gate', 4, ks.decayed
+      ? wgsl`fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return ${ks.gcsFn()('b', 'h', 't', 'd')}; }`
       : 'fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return 0.0; }'),
-    /** The query-side exponent (exclusive for the bonus form), 0 without decay. */
-    gq: () => ks.helper('gateq', ks.decayed
-      ? `fn gateq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return ${ks.gq()}(b, h, t, t0, d); }`
+    /** The query-side exponent (exclusive for the bonus form), 0 without decay: gateq(b, h, t, t0, d). */
+    gq: (): WgslFn<5> => ks.helperFn('gateq', 5, ks.decayed
+      ? wgsl`fn gateq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return ${ks.gqFn()('b', 'h', 't', 't0', 'd')}; }`
       : 'fn gateq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return 0.0; }'),
+  };
+}
+
+/** The same helpers by bare name, for kernels still written as template strings (bwd-dqk.ts):
+ * `${cc()}(bh, n, i, j)`. Declares what bwdFns declares, in the same order. */
+export function bwdHelpers(ks: KernelSource) {
+  const f = bwdFns(ks);
+  return {
+    cc: (): string => f.cc().ref,
+    tok: (): string => f.tok().ref,
+    bth: (): string => f.bth().ref,
+    st: (): string => f.st().ref,
+    inter: (part: InterPart, access: 'read' | 'read_write', i: string): string => f.inter(part, access, i),
+    g: (): string => f.g().ref,
+    gq: (): string => f.gq().ref,
   };
 }

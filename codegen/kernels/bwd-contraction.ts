@@ -4,8 +4,9 @@
 // with one thread per output element; the stage supplies only its loop body and epilogue, so
 // each reads like its formula, with any per-term factor. Stages whose products are plain C x C
 // by C x cols matmuls take chunk-matmul.ts's register-tiled form instead.
-import type { KernelSource } from './common.js';
+import type { ChunkName, KernelSource } from './common.js';
 import type { CodegenConfig, StageShape } from '../plan.js';
+import { extendScope, joinWgsl, wgsl, type Hole, type Scope, type Wgsl } from '../wgsl.js';
 
 /** Threads per workgroup of a contraction. */
 const CONTRACTION_WG = 128;
@@ -15,34 +16,42 @@ export const contractionShape = (cfg: CodegenConfig, cols: number): StageShape =
   wg: CONTRACTION_WG, grid: [[Math.ceil((cfg.chunk * cols) / CONTRACTION_WG)], ['NT'], ['BH']],
 });
 
+/** The names a contraction's pieces read: the chunk's (b, h, bh, n, t0, rows, ...), the element
+ * `e`, its row `i` (token `t`) and column `x`, and `r`, the loops' index (in loop bodies only). */
+export type ContractionScope = Scope<ChunkName | 'e' | 'i' | 'x' | 't' | 'r'>;
+
 export interface Contraction {
   /** Output columns per token row (a WGSL const expression: 'C', 'KD', 'VD', '1u'). */
-  readonly cols: string;
+  readonly cols: Hole;
   /** Statements once per element, before the loops; `i` (row), `x` (column), `t` in scope. */
-  readonly setup?: string;
+  readonly setup?: Hole;
   /** Loops: each sums `body` over `r` in [from, to). */
-  readonly loops: readonly { readonly from?: string; readonly to: string; readonly body: string }[];
+  readonly loops: readonly { readonly from?: Hole; readonly to: Hole; readonly body: Hole }[];
   /** f32 accumulators the loops add into (zero-initialized). */
   readonly accs: readonly string[];
   /** Statements after the loops: the stores. */
-  readonly finish: string;
+  readonly finish: Hole;
 }
 
 /** Grid: (ceil(C * cols / WG), NT, B*H). Every element is a thread; threads past the chunk's
- * valid rows return at once (no barriers in these kernels). */
-export function emitContraction(ks: KernelSource, c: Contraction): string {
-  return `
-${ks.chunkMain()}
+ * valid rows return at once (no barriers in these kernels). The pieces are given as they are,
+ * or made from the stage's scope (`(s) => ({ ... })`), whose names they then read through it. */
+export function emitContraction(ks: KernelSource, contraction: Contraction | ((s: ContractionScope) => Contraction)): Wgsl {
+  const stage = ks.chunkStage();
+  // The pieces first (and what they bind), then the opening (and what it binds), as before.
+  const c = typeof contraction === 'function' ? contraction(extendScope(stage.s, ['e', 'i', 'x', 't', 'r'])) : contraction;
+  return wgsl`
+${stage.open}
   let e = wid.x * WG + lid;
   let i = e / (${c.cols});
   let x = e % (${c.cols});
   if (i >= rows) { return; }
   let t = t0 + i;
-  ${c.accs.map((a) => `var ${a} = 0.0;`).join(' ')}
+  ${joinWgsl(c.accs.map((a) => wgsl`var ${a} = 0.0;`), ' ')}
   ${c.setup ?? ''}
-  ${c.loops.map((l) => `for (var r = ${l.from ?? '0u'}; r < ${l.to}; r++) {
+  ${joinWgsl(c.loops.map((l) => wgsl`for (var r = ${l.from ?? '0u'}; r < ${l.to}; r++) {
     ${l.body}
-  }`).join('\n  ')}
+  }`), '\n  ')}
   ${c.finish}
 }`;
 }

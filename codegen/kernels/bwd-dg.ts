@@ -8,8 +8,9 @@
 // its chunk, so dg_s = sum_{t>=s} dL/dG_t, a reverse cumsum. The bonus form's query side reads
 // G_{t-1}, so its term lands one token earlier. A scalar gate sums over the key dims.
 import type { KernelSource } from './common.js';
-import { bwdHelpers } from './bwd-common.js';
+import { bwdFns } from './bwd-common.js';
 import type { StageShapeRule } from '../plan.js';
+import { wgsl, type Scope, type Wgsl } from '../wgsl.js';
 
 /** Key rows per workgroup of bwdChunkEnd (a subgroup-sized group of lanes each). */
 export const CHUNK_END_ROWS = 8;
@@ -19,10 +20,10 @@ export const bwdChunkEndShape: StageShapeRule = (_d, cfg) => ({ wg: 32 * CHUNK_E
 
 /** dS'_n[x, c] * S_{n+1}[x, c] of chunk n: one term of the gate's chunk-end rowsum, with
  * S_{n+1} read from hs, or from ht (the sequence's) at the sequence's last chunk. */
-function chunkEndTerm(ks: KernelSource, x: string, c: string): string {
-  const st = bwdHelpers(ks).st();
-  const next = `select(${ks.use('ht', 'read')}[${ks.stateIndex(ks.chunkSeq('n'), 'h', x, c)}], ${ks.use('hs', 'read')}[${st}(bh, min(n + 1u, P.NT - 1u), ${x}, ${c})], ${ks.chunkHasNext('n')})`;
-  return `${ks.use('dhs', 'read')}[${st}(bh, n, ${x}, ${c})] * ${next}`;
+function chunkEndTerm(ks: KernelSource, s: Scope<'bh' | 'h' | 'n'>, x: string, c: string): Wgsl {
+  const st = bwdFns(ks).st();
+  const next = wgsl`select(${ks.use('ht', 'read')}[${ks.stateIndex(ks.chunkSeq(s.n), s.h, x, c)}], ${ks.use('hs', 'read')}[${st(s.bh, wgsl`min(${s.n} + 1u, P.NT - 1u)`, x, c)}], ${ks.chunkHasNext(s.n)})`;
+  return wgsl`${ks.use('dhs', 'read')}[${st(s.bh, s.n, x, c)}] * ${next}`;
 }
 
 /** The gate's chunk-end term rowsum(dS'_n * S_{n+1}) of each key row, stored in dbk at the
@@ -30,25 +31,26 @@ function chunkEndTerm(ks: KernelSource, x: string, c: string): string {
  * nor ht). 32 lanes per key row stride over V together, so each load of a row of dS'_n and
  * S_{n+1} is one coalesced access (a thread per row walking V read 32 rows V floats apart per
  * load), and the first lane adds the 32 partial sums in order. */
-export function emitBwdChunkEnd(ks: KernelSource): string {
-  const hp = bwdHelpers(ks);
+export function emitBwdChunkEnd(ks: KernelSource): Wgsl {
+  const hp = bwdFns(ks);
   const dbk = ks.use('dbk', 'read_write');
-  return `
+  const { open, s } = ks.chunkStage();
+  return wgsl`
 var<workgroup> sPart: array<f32, WG>;
 
-${ks.chunkMain()}
+${open}
   let x = wid.x * ${CHUNK_END_ROWS}u + lid / 32u;
   let ln = lid % 32u;
   var part = 0.0;
   if (x < KD) {
-    for (var c = ln; c < VD; c += 32u) { part += ${chunkEndTerm(ks, 'x', 'c')}; }
+    for (var c = ln; c < VD; c += 32u) { part += ${chunkEndTerm(ks, s, 'x', 'c')}; }
   }
   sPart[lid] = part;
   workgroupBarrier();
   if (ln == 0u && x < KD) {
     var rs = 0.0;
     for (var j = 0u; j < 32u; j++) { rs += sPart[lid + j]; }
-    ${dbk}[${hp.tok()}(bh, t0 + rows - 1u, x, KD)] = rs;
+    ${dbk}[${hp.tok()(s.bh, wgsl`${s.t0} + ${s.rows} - 1u`, 'x', 'KD')}] = rs;
   }
 }`;
 }
@@ -56,24 +58,28 @@ ${ks.chunkMain()}
 /** Per chunk: a thread per gate column (per key with a per-key gate, one otherwise). */
 export const bwdGateShape: StageShapeRule = (def, cfg) => ({ wg: 64, grid: [[Math.ceil((def.decay === 'diagonal' ? cfg.K : 1) / 64)], ['NT'], ['BH']] });
 
-export function emitBwdGate(ks: KernelSource): string {
-  const { tok, bth } = bwdHelpers(ks);
+export function emitBwdGate(ks: KernelSource): Wgsl {
+  const { tok, bth } = bwdFns(ks);
   const dbq = ks.use('dbq', 'read'); const dbk = ks.use('dbk', 'read');
   const grad = ks.use('grad_logDecay', 'read_write');
-  const qAt = ks.bonus ? 'tq = min(t + 1u, P.T - 1u); let hasq = i + 1u < rows;' : 'tq = t; let hasq = true;';
-  const term = (d: string) => `${dbk}[${tok()}(bh, t, ${d}, KD)] + select(0.0, ${dbq}[${tok()}(bh, tq, ${d}, KD)], hasq)`;
+  // The query side's token tq of row i (t = t0 + i): the bonus form's query term at token t
+  // belongs to G_{t-1}, so row i takes the next row's, and none at the chunk's last row.
+  // (Otherwise hasq is true and select(0.0, x, hasq) is x, a leftover the compiler folds.)
+  const qAt = ks.bonus ? 'let tq = min(t + 1u, P.T - 1u); let hasq = i + 1u < rows;' : 'let tq = t; let hasq = true;';
+  const term = (d: string) => wgsl`${dbk}[${tok()('bh', 't', d, 'KD')}] + select(0.0, ${dbq}[${tok()('bh', 'tq', d, 'KD')}], hasq)`;
+  const { open } = ks.chunkStage();
   if (!ks.diag) {
     // A scalar gate: each thread sums one row's terms over the key dims, then one thread runs
     // the chunk's reverse cumsum (C adds) over them.
-    return `
+    return wgsl`
 var<workgroup> sTerm: array<f32, C>;
 
-${ks.chunkMain()}
+${open}
   for (var i = lid; i < C; i += WG) {
     var acc = 0.0;
     if (i < rows) {
       let t = t0 + i;
-      let ${qAt}
+      ${qAt}
       for (var d = 0u; d < KD; d++) { acc += ${term('d')}; }
     }
     sTerm[i] = acc;
@@ -84,22 +90,22 @@ ${ks.chunkMain()}
     for (var ii = 0u; ii < rows; ii++) {
       let i = rows - 1u - ii;
       acc += sTerm[i];
-      ${grad}[${bth()}(b, t0 + i, h, 0u, DG)] = acc;
+      ${grad}[${bth()('b', 't0 + i', 'h', '0u', 'DG')}] = acc;
     }
   }
 }`;
   }
-  return `
-${ks.chunkMain()}
+  return wgsl`
+${open}
   let dg = wid.x * WG + lid;
   if (dg >= DG) { return; }
   var acc = 0.0;
   for (var ii = 0u; ii < rows; ii++) {
     let i = rows - 1u - ii;
     let t = t0 + i;
-    let ${qAt}
+    ${qAt}
     acc += ${term('dg')};
-    ${grad}[${bth()}(b, t, h, dg, DG)] = acc;
+    ${grad}[${bth()('b', 't', 'h', 'dg', 'DG')}] = acc;
   }
 }`;
 }

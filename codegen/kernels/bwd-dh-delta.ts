@@ -1,42 +1,48 @@
-// The delta rule's state gradients (and with them du), by the backward's only sequential stage:
-// per (b*h, V-tile), walk the chunks in reverse carrying dS, the gradient of the state at the end
-// of the current chunk (seeded by dht):
+// The delta rule's state gradients (and with them du), by the backward's one sequential walk over
+// chunks: per (b*h, V-tile), walk the chunks in reverse carrying dS, the gradient of the state at
+// the end of the current chunk (seeded by dht):
 //   store dS as dS'_n                                   (for bwdInter and bwdChunkEnd)
 //   du_j = dvl_j + (k_j * 2^(G_last - G_j)) . dS          (stored: dv, or the delta rule's dU)
 //   dS  <- 2^G_last * dS + sum_i (scale q_i * 2^Gq_i) do_i^T  [ - W^T du  for the delta rule ]
 // and after chunk 0, dh0 = dS. The delta rule's scan reads dht from dh0, where bwdSeed copied
-// it, and adds to the dvl that bwdDvLocal left in dU: two buffers fewer. Laid out like the forward's delta scan: the dS tile lives in
-// registers (rows ty + TY*a, columns tx + TX*c) with a copy in workgroup memory; the decayed
-// keys, queries and W stream through workgroup memory in slabs, loaded branch-free.
+// it, and adds to the dvl that bwdDvLocal left in dU: two buffers fewer. Laid out like the
+// forward's delta scan: the dS tile lives in registers (rows ty + TY*a, columns tx + TX*c) with a
+// copy in workgroup memory; the decayed keys, queries and W stream through workgroup memory in
+// slabs, loaded branch-free. Only the delta rule runs this stage now (backwardStages): without it
+// the state gradients are parallel over chunks (bwd-dh.ts, bwd-du.ts), and this kernel's
+// branches for that case (dv, dht, no W) are no longer reached.
 import type { KernelSource } from './common.js';
 import type { StageShapeRule } from '../plan.js';
-import { bwdHelpers } from './bwd-common.js';
+import { bwdFns } from './bwd-common.js';
 import { TILE_GRID, emitTileMac, tileGridShape } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
+import { wgsl, type Wgsl } from '../wgsl.js';
 
 /** Per (V-tile of scanBV columns, sequence and head): a thread tile over the K x BV state. */
 export const bwdScanShape: StageShapeRule = (_d, cfg, tiles) =>
   tileGridShape(tiles.scanBV, Math.min(tiles.KP, cfg.chunk), [[Math.ceil(cfg.V / tiles.scanBV)], ['SH'], [1]]);
 
-export function emitBwdScan(ks: KernelSource): string {
-  const hp = bwdHelpers(ks);
+export function emitBwdScan(ks: KernelSource): Wgsl {
+  const hp = bwdFns(ks);
   const { tok, bth } = hp;
   const g = hp.g(); const gq = hp.gq();
-  const q = ks.role('q'); const k = ks.role('k');
+  const q = ks.roleFn('q'); const k = ks.roleFn('k');
   const dO = ks.seedDo();
   // The intra-chunk part of du: in dvl, or for the delta rule already in dU, added to in place.
   const dvl = ks.use(ks.delta ? 'dU' : 'dvl', ks.delta ? 'read_write' : 'read');
   const dhs = ks.use('dhs', 'read_write');
   // The delta rule keeps du as dU for the WY backward; otherwise du is the v role's gradient.
   const duStore = ks.delta
-    ? (t: string, c: string) => `${ks.use('dU', 'read_write')}[${tok()}(bh, ${t}, ${c}, VD)]`
-    : (t: string, c: string) => `${ks.use('grad_v', 'read_write')}[${bth()}(b, ${t}, h, ${c}, VD)]`;
+    ? (t: string, c: string) => wgsl`${ks.use('dU', 'read_write')}[${tok()('bh', t, c, 'VD')}]`
+    : (t: string, c: string) => wgsl`${ks.use('grad_v', 'read_write')}[${bth()('b', t, 'h', c, 'VD')}]`;
   const dh0 = ks.use('dh0', 'read_write');
   const dht = ks.delta ? dh0 : ks.use('dht', 'read');
   const seeded = ks.delta ? '' : 'P.has_dht != 0u && ';
   const w = ks.delta ? ks.use('w', 'read') : '';
   const rb = ks.tiles.KP >= 256 ? ((ks.cfg.wgMemory ?? 32768) < 32768 ? 2 : 4) : 8;
-  return `
+  // A walk over the sequence's chunks in reverse, opened by hand: vt comes before the sequence's
+  // span (ks.sequenceMain would put it after).
+  return wgsl`
 ${TILE_GRID}
 const BV: u32 = ${ks.tiles.scanBV}u;
 const RM: u32 = KP / TY;
@@ -88,10 +94,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       ${emitStagedLoad({
     count: 'C * SK',
     index: 'let t = t0 + min(e / SK, rows - 1u); let d = min(d0 + e % SK, KD - 1u);',
-    loads: [{ name: 'kg', expr: `${k}(b, t, h, d) * exp2(${g}(b, h, tl, d) - ${g}(b, h, t, d))` }],
+    loads: [{ name: 'kg', expr: wgsl`${k('b', 't', 'h', 'd')} * exp2(${g('b', 'h', 'tl', 'd')} - ${g('b', 'h', 't', 'd')})` }],
     storeIndex: 'let j = e / SK; let dd = e % SK;',
     valid: 'j < rows && d0 + dd < KD',
-    store: (v) => `sKg[dd * C + j] = ${v('kg')};`,
+    store: (v) => wgsl`sKg[dd * C + j] = ${v('kg')};`,
   })}
       workgroupBarrier();
       ${emitTileMac({
@@ -108,7 +114,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var x = 0.0;
         if (j < rows && cg < VD) {
           let t = t0 + j;
-          x = du[a][c] + ${dvl}[${tok()}(bh, t, cg, VD)];
+          x = du[a][c] + ${dvl}[${tok()('bh', 't', 'cg', 'VD')}];
           ${duStore('t', 'cg')} = x;
         }
         sDu[j * BV + cl] = x;
@@ -117,7 +123,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // dS <- 2^G_last dS + Qg^T do [- W^T du], rows of the chunk in slabs of RB.
     for (var a = 0u; a < RM; a++) {
       let d = min(ty + TY * a, KD - 1u);
-      let decay = exp2(${g}(b, h, tl, d));
+      let decay = exp2(${g('b', 'h', 'tl', 'd')});
       for (var c = 0u; c < RN; c++) { ds[a][c] *= decay; }
     }
     workgroupBarrier();
@@ -126,20 +132,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     count: 'RB * KP',
     index: 'let t = t0 + min(i0 + e / KP, rows - 1u); let d = min(e % KP, KD - 1u);',
     loads: [
-      { name: 'qg', expr: `P.scale * ${q}(b, t, h, d) * exp2(${gq}(b, h, t, t0, d))` },
-      ...(ks.delta ? [{ name: 'w', expr: `${w}[${tok()}(bh, t, d, KD)]` }] : []),
+      { name: 'qg', expr: wgsl`P.scale * ${q('b', 't', 'h', 'd')} * exp2(${gq('b', 'h', 't', 't0', 'd')})` },
+      ...(ks.delta ? [{ name: 'w', expr: wgsl`${w}[${tok()('bh', 't', 'd', 'KD')}]` }] : []),
     ],
     storeIndex: '',
     valid: 'i0 + e / KP < rows && e % KP < KD',
-    store: (v) => `sQg[e] = ${v('qg')};${ks.delta ? ` sW[e] = ${v('w')};` : ''}`,
+    store: (v) => wgsl`sQg[e] = ${v('qg')};${ks.delta ? wgsl` sW[e] = ${v('w')};` : ''}`,
   })}
       ${emitStagedLoad({
     count: 'RB * BV',
     index: 'let t = t0 + min(i0 + e / BV, rows - 1u); let cg = min(vt * BV + e % BV, VD - 1u);',
-    loads: [{ name: 'o', expr: `${dO}[${bth()}(b, t, h, cg, VD)]` }],
+    loads: [{ name: 'o', expr: wgsl`${dO}[${bth()('b', 't', 'h', 'cg', 'VD')}]` }],
     storeIndex: '',
     valid: 'i0 + e / BV < rows && vt * BV + e % BV < VD',
-    store: (v) => `sDo[e] = ${v('o')};`,
+    store: (v) => wgsl`sDo[e] = ${v('o')};`,
   })}
       workgroupBarrier();
       for (var ii = 0u; ii < RB; ii++) {
@@ -170,10 +176,10 @@ export const bwdSeedShape: StageShapeRule = (_d, cfg) => ({ wg: 256, grid: [[Mat
 
 /** dh0 = dht (or 0 without it), before the delta rule's scan, which reads its seed from dh0 and
  * overwrites it with dh0 (each element by the workgroup that read it). */
-export function emitBwdSeed(ks: KernelSource): string {
+export function emitBwdSeed(ks: KernelSource): Wgsl {
   const dht = ks.use('dht', 'read');
   const dh0 = ks.use('dh0', 'read_write');
-  return `
+  return wgsl`
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let e = wid.x * WG + lid;

@@ -7,31 +7,34 @@
 // value gradient then follows per chunk (bwd-du.ts). The delta rule's scan (bwd-dh-delta.ts)
 // stays sequential: its L_n holds -W^T du, and du needs D_n.
 import type { KernelSource } from './common.js';
-import { bwdHelpers } from './bwd-common.js';
+import { bwdFns } from './bwd-common.js';
 import { emitChunkOuter } from './chunk-state.js';
 import { emitScan } from './state-scan.js';
 import { tileGridShape } from './tiles.js';
 import type { StageShapeRule } from '../plan.js';
+import { rawWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
 /** Per (V-tile of stateBV columns, chunk, b*h): a thread tile over the K x BV product. */
 export const bwdChunkStateShape: StageShapeRule = (_d, cfg, tiles) =>
   tileGridShape(tiles.stateBV, tiles.KP, [[Math.ceil(cfg.V / tiles.stateBV)], ['NT'], ['BH']]);
 
-export function emitBwdChunkState(ks: KernelSource): string {
-  const hp = bwdHelpers(ks);
-  return emitChunkOuter(ks, {
-    left: `P.scale * ${ks.role('q')}(b, t, h, d) * exp2(${hp.gq()}(b, h, t, t0, d))`,
-    right: `${ks.seedDo()}[${hp.bth()}(b, t, h, cg, VD)]`,
+export function emitBwdChunkState(ks: KernelSource): Wgsl {
+  const hp = bwdFns(ks);
+  // (emitChunkOuter's operands read t, d and cg, and b, h, t0 of its opening. Without decay the
+  // query side is multiplied by exp2(0.0), gateq's constant.)
+  return rawWgsl(emitChunkOuter(ks, {
+    left: wgsl`P.scale * ${ks.roleFn('q')('b', 't', 'h', 'd')} * exp2(${hp.gq()('b', 'h', 't', 't0', 'd')})`,
+    right: wgsl`${ks.seedDo()}[${hp.bth()('b', 't', 'h', 'cg', 'VD')}]`,
     out: ks.use('dhs', 'read_write'),
     usesLastGate: false,
-  });
+  }));
 }
 
 /** One thread per element of the K x V state, per sequence and head. */
 export const bwdStateScanShape: StageShapeRule = (_d, cfg) => ({ wg: 256, grid: [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], wgX: 256 });
 
-export function emitBwdStateScan(ks: KernelSource): string {
-  return emitScan(ks, {
+export function emitBwdStateScan(ks: KernelSource): Wgsl {
+  return rawWgsl(emitScan(ks, {
     chunks: ks.use('dhs', 'read_write'), init: ks.use('dht', 'read'), initGiven: 'P.has_dht', final: ks.use('dh0', 'read_write'), reverse: true,
-  });
+  }));
 }

@@ -8,8 +8,9 @@
 import type { KernelSource } from './common.js';
 import { TILE_GRID, tileGridShape } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
-import { bwdHelpers } from './bwd-common.js';
+import { bwdFns } from './bwd-common.js';
 import type { StageShapeRule } from '../plan.js';
+import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
 /** Key columns per workgroup of the inter stage. */
 export const interTileK = (KP: number) => Math.min(64, KP);
@@ -20,17 +21,18 @@ export const bwdInterShape: StageShapeRule = (_d, cfg, tiles) => {
   return tileGridShape(BK, cfg.chunk, [[Math.ceil(cfg.K / BK)], ['NT'], ['BH']]);
 };
 
-export function emitBwdInter(ks: KernelSource): string {
-  const { tok, bth, st, inter } = bwdHelpers(ks);
+export function emitBwdInter(ks: KernelSource): Wgsl {
+  const { tok, bth, st, inter } = bwdFns(ks);
   const hs = ks.use('hs', 'read');
   const dhs = ks.use('dhs', 'read');
   const dO = ks.seedDo();
-  const value = ks.delta ? `${ks.use('vnew', 'read')}[${tok()}(bh, t, c, VD)]` : `${ks.role('v')}(b, t, h, c)`;
-  const du = ks.delta ? `${ks.use('dU', 'read')}[${tok()}(bh, t, c, VD)]` : '';
+  // The staged operands at token t and value column c (the staging's index), chunk b, h, bh.
+  const value = ks.delta ? wgsl`${ks.use('vnew', 'read')}[${tok()('bh', 't', 'c', 'VD')}]` : ks.roleFn('v')('b', 't', 'h', 'c');
+  const du = ks.delta ? wgsl`${ks.use('dU', 'read')}[${tok()('bh', 't', 'c', 'VD')}]` : '';
   const accs = ks.delta ? ['aq', 'ak', 'aw'] : ['aq', 'ak'];
-  const zero = accs.map((a) => `var ${a}: array<array<f32, RN>, RM>;`).join(' ');
-  const init = accs.map((a) => `${a}[a][c] = 0.0;`).join(' ');
-  return `
+  const zero = joinWgsl(accs.map((a) => wgsl`var ${a}: array<array<f32, RN>, RM>;`), ' ');
+  const init = joinWgsl(accs.map((a) => wgsl`${a}[a][c] = 0.0;`), ' ');
+  return wgsl`
 ${TILE_GRID}
 const BK: u32 = ${interTileK(ks.tiles.KP)}u;
 const RM: u32 = C / TY;
@@ -50,21 +52,21 @@ ${ks.chunkTileMain('kt')}
     count: 'C * SC',
     index: 'let t = t0 + min(e / SC, rows - 1u); let c = min(c0 + e % SC, VD - 1u);',
     loads: [
-      { name: 'o', expr: `${dO}[${bth()}(b, t, h, c, VD)]` },
+      { name: 'o', expr: wgsl`${dO}[${bth()('b', 't', 'h', 'c', 'VD')}]` },
       { name: 'u', expr: value },
       ...(ks.delta ? [{ name: 'w', expr: du }] : []),
     ],
     storeIndex: 'let i = e / SC; let cc = e % SC;',
     valid: 'i < rows && c0 + cc < VD',
-    store: (v) => `sDo[cc * C + i] = ${v('o')}; sU[cc * C + i] = ${v('u')};${ks.delta ? ` sDu[cc * C + i] = ${v('w')};` : ''}`,
+    store: (v) => wgsl`sDo[cc * C + i] = ${v('o')}; sU[cc * C + i] = ${v('u')};${ks.delta ? wgsl` sDu[cc * C + i] = ${v('w')};` : ''}`,
   })}
     ${emitStagedLoad({
     count: 'BK * SC',
     index: 'let d = min(kt * BK + e / SC, KD - 1u); let c = min(c0 + e % SC, VD - 1u);',
-    loads: [{ name: 's', expr: `${hs}[${st()}(bh, n, d, c)]` }, { name: 'g', expr: `${dhs}[${st()}(bh, n, d, c)]` }],
+    loads: [{ name: 's', expr: wgsl`${hs}[${st()('bh', 'n', 'd', 'c')}]` }, { name: 'g', expr: wgsl`${dhs}[${st()('bh', 'n', 'd', 'c')}]` }],
     storeIndex: 'let dd = e / SC; let cc = e % SC;',
     valid: 'kt * BK + dd < KD && c0 + cc < VD',
-    store: (v) => `sS[cc * BK + dd] = ${v('s')}; sD[cc * BK + dd] = ${v('g')};`,
+    store: (v) => wgsl`sS[cc * BK + dd] = ${v('s')}; sD[cc * BK + dd] = ${v('g')};`,
   })}
     workgroupBarrier();
     for (var cc = 0u; cc < SC; cc++) {
@@ -87,9 +89,9 @@ ${ks.chunkTileMain('kt')}
     for (var c = 0u; c < RN; c++) {
       let d = kt * BK + tx + TX * c;
       if (i < rows && d < KD) {
-        let at = ${tok()}(bh, t0 + i, d, KD);
+        let at = ${tok()('bh', 't0 + i', 'd', 'KD')};
         ${inter('dqi', 'read_write', 'at')} = aq[a][c];
-        ${inter('dki', 'read_write', 'at')} = ak[a][c];${ks.delta ? `\n        ${inter('dW', 'read_write', 'at')} = -aw[a][c];` : ''}
+        ${inter('dki', 'read_write', 'at')} = ak[a][c];${ks.delta ? wgsl`\n        ${inter('dW', 'read_write', 'at')} = -aw[a][c];` : ''}
       }
     }
   }

@@ -7,29 +7,30 @@
 // register-tiled C x K by K x V product per (V-tile, chunk, b*h), parallel over chunks. The
 // delta rule's scan (bwd-dh-delta.ts) adds the state part to dvl itself: its D_n needs du.
 import type { KernelSource } from './common.js';
-import { bwdHelpers } from './bwd-common.js';
+import { bwdFns } from './bwd-common.js';
 import { emitChunkMatmul } from './chunk-matmul.js';
 import { TILE_GRID, emitTileStores, tileGridShape } from './tiles.js';
 import { emitRowsTimesState } from './rows-state.js';
 import type { StageShapeRule } from '../plan.js';
+import { wgsl, type Wgsl } from '../wgsl.js';
 
 /** V columns per workgroup of bwdDu. */
 export const duTileV = (VP: number) => Math.min(VP, 64);
 
-export function emitBwdDvLocal(ks: KernelSource): string {
-  const { cc, tok, bth } = bwdHelpers(ks);
+export function emitBwdDvLocal(ks: KernelSource): Wgsl {
+  const { cc, tok, bth } = bwdFns(ks);
   const aqk = ks.use('aqk', 'read');
   const dO = ks.seedDo();
   // dvl_i = sum_{r>=i} A[r,i] do_r; the delta rule keeps it in dU, where the scan adds the
   // inter-chunk part in place (one buffer fewer in the scan).
   const dvl = ks.use(ks.delta ? 'dU' : 'dvl', 'read_write');
-  return emitChunkMatmul(ks, {
-    square: `select(0.0, ${aqk}[${cc()}(bh, n, r, i)], r >= i)`,
-    keep: 'r >= i',
-    right: `${dO}[${bth()}(b, t, h, x, VD)]`,
+  return emitChunkMatmul(ks, ({ b, h, bh, n, i, r, t, x, value }) => ({
+    square: wgsl`select(0.0, ${aqk}[${cc()(bh, n, r, i)}], ${r} >= ${i})`,
+    keep: wgsl`${r} >= ${i}`,
+    right: wgsl`${dO}[${bth()(b, t, h, x, 'VD')}]`,
     width: 'VD',
-    store: `${dvl}[${tok()}(bh, t, x, VD)] = value;`,
-  }, ks.cfg.V);
+    store: wgsl`${dvl}[${tok()(bh, t, x, 'VD')}] = ${value};`,
+  }), ks.cfg.V);
 }
 
 /** Per (V-tile, chunk, b*h): a thread tile over the C x BV product. */
@@ -38,15 +39,18 @@ export const bwdDuShape: StageShapeRule = (_d, cfg, tiles) => {
   return tileGridShape(BV, cfg.chunk, [[Math.ceil(cfg.V / BV)], ['NT'], ['BH']]);
 };
 
-export function emitBwdDu(ks: KernelSource): string {
-  const hp = bwdHelpers(ks);
+export function emitBwdDu(ks: KernelSource): Wgsl {
+  const hp = bwdFns(ks);
   const { tok, bth } = hp;
   const g = hp.g();
-  const k = ks.role('k');
+  const k = ks.roleFn('k');
   const dhs = ks.use('dhs', 'read');
   const dvl = ks.use('dvl', 'read');
   const gradV = ks.use('grad_v', 'read_write');
-  return `
+  const { open, s } = ks.chunkTileStage('vt');
+  // The rows' operand reads t and d (emitRowsTimesState's staging); the stores i, t and cg
+  // (emitTileStores').
+  return wgsl`
 ${TILE_GRID}
 const BV: u32 = ${duTileV(ks.tiles.VP)}u;
 const RM: u32 = C / TY;
@@ -55,11 +59,11 @@ const SK: u32 = 8u;
 var<workgroup> sL: array<f32, SK * C>;
 var<workgroup> sS: array<f32, SK * BV>;
 
-${ks.chunkTileMain('vt')}
-  let tl = t0 + rows - 1u;
+${open}
+  let tl = ${s.t0} + ${s.rows} - 1u;
   var acc: array<array<f32, RN>, RM>;
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
-  ${emitRowsTimesState(`${k}(b, t, h, d) * exp2(${g}(b, h, tl, d) - ${g}(b, h, t, d))`, dhs)}
-  ${emitTileStores('cg', 'vt * BV + tx + TX * c', 'VD', `${gradV}[${bth()}(b, t, h, cg, VD)] = acc[a][c] + ${dvl}[${tok()}(bh, t, cg, VD)];`)}
+  ${emitRowsTimesState(wgsl`${k(s.b, 't', s.h, 'd')} * exp2(${g(s.b, s.h, 'tl', 'd')} - ${g(s.b, s.h, 't', 'd')})`, dhs)}
+  ${emitTileStores('cg', wgsl`${s.vt} * BV + ${s.tx} + TX * c`, 'VD', wgsl`${gradV}[${bth()(s.b, 't', s.h, 'cg', 'VD')}] = acc[a][c] + ${dvl}[${tok()(s.bh, 't', 'cg', 'VD')}];`)}
 }`;
 }

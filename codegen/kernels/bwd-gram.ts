@@ -2,14 +2,20 @@
 // tiled: each axis streams through workgroup memory in slabs (loaded branch-free), each thread
 // owns an SRM x SRN tile (rows ty + TY*a, columns tx + TX*c). The backward's dA = do u^T and
 // the WY backward's dT = dU (beta V)^T + dW (beta K 2^G)^T are such products.
-import type { KernelSource } from './common.js';
+import type { ChunkName, KernelSource } from './common.js';
 import type { StageShape } from '../plan.js';
-import { bwdHelpers } from './bwd-common.js';
+import { bwdFns } from './bwd-common.js';
 import { emitStagedLoad } from './staged.js';
+import { extendScope, joinWgsl, wgsl, type Hole, type Scope, type Wgsl, type WgslBuffer } from '../wgsl.js';
+
+/** The names a Gram product's pieces read: the chunk's (b, h, bh, n, t0, rows, ...); the token
+ * `t` and axis index `x` (in the operands); the output row `i`, column `j` and the product `v`
+ * (in the mask and the stored value). */
+export type GramScope = Scope<ChunkName | 't' | 'x' | 'i' | 'j' | 'v'>;
 
 export interface GramPart {
   /** Extent of the contracted axis (a WGSL const expression, e.g. 'KD'). */
-  readonly len: string;
+  readonly len: Hole;
   /** Operands at token `t` and axis index `x` (WGSL expressions over b, h, bh, t, x). */
   readonly left: string;
   readonly right: string;
@@ -18,26 +24,31 @@ export interface GramPart {
 export interface Gram {
   readonly parts: readonly GramPart[];
   /** Kept entries (WGSL bool over i, j; both already < rows). */
-  readonly mask: string;
-  /** The stored value from `acc` (WGSL over i, j, acc, t0). */
-  readonly post: string;
-  /** Output buffer (read_write binding name already declared). */
-  readonly out: string;
+  readonly mask: Hole;
+  /** The stored value from the product `v` (WGSL over i, j, v, t0). */
+  readonly post: Hole;
+  /** Output buffer (bound read_write). */
+  readonly out: WgslBuffer;
 }
 
 /** A Gram product's shape: a 16 x 16 thread tile per chunk. */
 export const GRAM_SHAPE: StageShape = { wg: 256, grid: [['NT'], ['BH'], [1]], wgX: 16 };
 
-export function emitGram(ks: KernelSource, g: Gram): string {
-  const { cc } = bwdHelpers(ks);
-  const stages = g.parts.map((p) => `for (var x0 = 0u; x0 < ${p.len}; x0 += SX) {
+/** The product, its pieces made from the stage's scope. */
+export function emitGram(ks: KernelSource, gram: (s: GramScope) => Gram): Wgsl {
+  const stage = ks.chunkStageXY();
+  // The pieces first (and what they bind), then the opening, then cc: the bindings' order.
+  const s = extendScope(stage.s, ['t', 'x', 'i', 'j', 'v']);
+  const g = gram(s);
+  const { cc } = bwdFns(ks);
+  const stages = g.parts.map((p) => wgsl`for (var x0 = 0u; x0 < ${p.len}; x0 += SX) {
     ${emitStagedLoad({
     count: 'C * SX',
-    index: `let t = t0 + min(e / SX, rows - 1u); let x = min(x0 + e % SX, ${p.len} - 1u);`,
+    index: wgsl`let t = t0 + min(e / SX, rows - 1u); let x = min(x0 + e % SX, ${p.len} - 1u);`,
     loads: [{ name: 'l', expr: p.left }, { name: 'r', expr: p.right }],
     storeIndex: 'let i = e / SX; let xx = e % SX;',
-    valid: `i < rows && x0 + xx < ${p.len}`,
-    store: (v) => `sL[xx * C + i] = ${v('l')}; sR[xx * C + i] = ${v('r')};`,
+    valid: wgsl`i < rows && x0 + xx < ${p.len}`,
+    store: (v) => wgsl`sL[xx * C + i] = ${v('l')}; sR[xx * C + i] = ${v('r')};`,
   })}
     workgroupBarrier();
     for (var xx = 0u; xx < SX; xx++) {
@@ -48,7 +59,7 @@ export function emitGram(ks: KernelSource, g: Gram): string {
     }
     workgroupBarrier();
   }`);
-  return `
+  return wgsl`
 const TX: u32 = WG_X;
 const TY: u32 = WG / WG_X;
 const SRM: u32 = C / TY;
@@ -57,19 +68,19 @@ const SX: u32 = 16u;
 var<workgroup> sL: array<f32, SX * C>;
 var<workgroup> sR: array<f32, SX * C>;
 
-${ks.chunkMainXY()}
+${stage.open}
   let tx = lid % TX;
   let ty = lid / TX;
   var acc: array<array<f32, SRN>, SRM>;
   for (var a = 0u; a < SRM; a++) { for (var c = 0u; c < SRN; c++) { acc[a][c] = 0.0; } }
-  ${stages.join('\n  ')}
+  ${joinWgsl(stages, '\n  ')}
   for (var a = 0u; a < SRM; a++) {
     let i = ty + TY * a;
     for (var c = 0u; c < SRN; c++) {
       let j = tx + TX * c;
       if (i < rows && j < rows) {
         let v = acc[a][c];
-        ${g.out}[${cc()}(bh, n, i, j)] = select(0.0, ${g.post}, ${g.mask});
+        ${g.out}[${cc()(s.bh, s.n, s.i, s.j)}] = select(0.0, ${g.post}, ${g.mask});
       }
     }
   }

@@ -3,17 +3,18 @@
 //   d pre  = do * gate     (dog: what every later backward stage reads as its do)
 import type { KernelSource } from './common.js';
 import type { StageShapeRule } from '../plan.js';
+import { wgsl, type Wgsl } from '../wgsl.js';
 
 /** One thread per column of a token's row. */
 export const outputGateBwdShape: StageShapeRule = (_d, cfg) => ({ wg: 64, grid: [[Math.ceil(cfg.V / 64)], ['T'], ['BH']] });
 
-export function emitGateBwd(ks: KernelSource): string {
-  const gate = ks.role('outputGate');
+export function emitGateBwd(ks: KernelSource): Wgsl {
+  const gate = ks.roleFn('outputGate');
   const dO = ks.use('do', 'read');
   const opre = ks.use('opre', 'read');
   const dog = ks.use('dog', 'read_write');
   const grad = ks.use('grad_outputGate', 'read_write');
-  return `
+  return wgsl`
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let c = wid.x * WG + lid;
@@ -24,6 +25,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let at = ((b * P.T + t) * P.H + h) * VD + c;
   let d = ${dO}[at];
   ${grad}[at] = d * ${opre}[at];
-  ${dog}[at] = d * ${gate}(b, t, h, c);
+  ${dog}[at] = d * ${gate('b', 't', 'h', 'c')};
 }`;
 }

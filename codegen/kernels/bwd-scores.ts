@@ -6,26 +6,28 @@
 //   bwdDScores: dA[i,j] = do_i . u_j, j <= i: their gradient, which dq, dk (bwd-dqk.ts) and the
 //               bonus's du read
 import type { KernelSource } from './common.js';
-import { bwdHelpers } from './bwd-common.js';
+import { bwdFns } from './bwd-common.js';
 import { emitGram } from './bwd-gram.js';
 import type { StageShape } from '../plan.js';
 import { emitScores } from './scores.js';
 import { TILE_GRID } from './tiles.js';
+import { wgsl, type Wgsl, type WgslArg } from '../wgsl.js';
 
-/** The values the output read in chunk n: V_new for the delta rule, else the v role. */
-function valueAt(ks: KernelSource, t: string, c: string): string {
-  return ks.delta ? `${ks.use('vnew', 'read')}[${bwdHelpers(ks).tok()}(bh, ${t}, ${c}, VD)]` : `${ks.role('v')}(b, ${t}, h, ${c})`;
+/** The values the output read in chunk n, at token t and column c: V_new for the delta rule,
+ * else the v role (b, h, bh in scope). */
+function valueAt(ks: KernelSource, t: WgslArg, c: WgslArg): Wgsl {
+  return ks.delta ? wgsl`${ks.use('vnew', 'read')}[${bwdFns(ks).tok()('bh', t, c, 'VD')}]` : ks.roleFn('v')('b', t, 'h', c);
 }
 
 /** The forward output stage's score tile: 16 x 16 threads per chunk. (bwdDScores, a Gram
  * product, has bwd-gram.ts's GRAM_SHAPE.) */
 export const BWD_SCORES_SHAPE: StageShape = { wg: 256, grid: [['NT'], ['BH'], [1]], wgX: 16 };
 
-export function emitBwdScores(ks: KernelSource): string {
-  const { cc } = bwdHelpers(ks);
+export function emitBwdScores(ks: KernelSource): Wgsl {
+  const { cc } = bwdFns(ks);
   const aqk = ks.use('aqk', 'read_write');
   // The forward output stage's score matrix, kept for bwdDvLocal.
-  return `
+  return wgsl`
 ${TILE_GRID}
 ${emitScores(ks, { left: 'q', strict: false, post: 'P.scale', slab: ks.tiles.slab })}
 @compute @workgroup_size(WG)
@@ -34,15 +36,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let bh = wid.y;
   ${ks.chunkSpan()}
   scores(bh / P.H, bh % P.H, t0, rows, lid);
-  for (var e = lid; e < C * C; e += WG) { ${aqk}[${cc()}(bh, n, e / C, e % C)] = sA[e]; }
+  for (var e = lid; e < C * C; e += WG) { ${aqk}[${cc()('bh', 'n', 'e / C', 'e % C')}] = sA[e]; }
 }`;
 }
 
-export function emitBwdDScores(ks: KernelSource): string {
-  const { bth } = bwdHelpers(ks);
+export function emitBwdDScores(ks: KernelSource): Wgsl {
+  const { bth } = bwdFns(ks);
   const dO = ks.seedDo();
-  return emitGram(ks, {
-    parts: [{ len: 'VD', left: `${dO}[${bth()}(b, t, h, x, VD)]`, right: valueAt(ks, 't', 'x') }],
-    mask: 'j <= i', post: 'v', out: ks.use('daqk', 'read_write'),
-  });
+  return emitGram(ks, (s) => ({
+    parts: [{ len: 'VD', left: wgsl`${dO}[${bth()(s.b, s.t, s.h, s.x, 'VD')}]`, right: valueAt(ks, s.t, s.x) }],
+    mask: wgsl`${s.j} <= ${s.i}`, post: s.v, out: ks.use('daqk', 'read_write'),
+  }));
 }

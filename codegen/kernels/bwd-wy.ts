@@ -15,128 +15,134 @@
 //            the last two summed over d from what wyDk leaves in x2
 // T itself comes from the forward's prep (tmat holds its strictly lower part).
 import type { KernelSource } from './common.js';
-import { bwdHelpers } from './bwd-common.js';
+import { bwdFns } from './bwd-common.js';
 import { emitContraction } from './bwd-contraction.js';
 import { emitChunkMatmul } from './chunk-matmul.js';
 import { emitGram } from './bwd-gram.js';
+import { wgsl, type Wgsl, type WgslFn } from '../wgsl.js';
 
-/** Element (i, j) of T = I + tmat in chunk n. */
-function tFull(ks: KernelSource): string {
-  const { cc } = bwdHelpers(ks);
+/** Element (i, j) of T = I + tmat in chunk n: tfull(bh, n, i, j). */
+function tFull(ks: KernelSource): WgslFn<4> {
+  const { cc } = bwdFns(ks);
   const tmat = ks.use('tmat', 'read');
-  return ks.helper('tfull', `fn tfull(bh: u32, n: u32, i: u32, j: u32) -> f32 { return ${tmat}[${cc()}(bh, n, i, j)] + select(0.0, 1.0, i == j); }`);
+  return ks.helperFn('tfull', 4, wgsl`fn tfull(bh: u32, n: u32, i: u32, j: u32) -> f32 { return ${tmat}[${cc()('bh', 'n', 'i', 'j')}] + select(0.0, 1.0, i == j); }`);
 }
 
-export function emitWyDT(ks: KernelSource): string {
-  const hp = bwdHelpers(ks);
+export function emitWyDT(ks: KernelSource): Wgsl {
+  const hp = bwdFns(ks);
   const { tok } = hp;
   const g = hp.g();
-  const k = ks.role('k'); const v = ks.role('v');
+  const k = ks.roleFn('k'); const v = ks.roleFn('v');
   const dU = ks.use('dU', 'read');
-  return emitGram(ks, {
+  return emitGram(ks, ({ b, h, bh, t, x, i, j, t0, v: dot }) => ({
     parts: [
-      { len: 'VD', left: `${dU}[${tok()}(bh, t, x, VD)]`, right: `${v}(b, t, h, x)` },
-      { len: 'KD', left: hp.inter('dW', 'read', `${tok()}(bh, t, x, KD)`), right: `${k}(b, t, h, x) * exp2(${g}(b, h, t, x))` },
+      { len: 'VD', left: wgsl`${dU}[${tok()(bh, t, x, 'VD')}]`, right: v(b, t, h, x) },
+      { len: 'KD', left: hp.inter('dW', 'read', tok()(bh, t, x, 'KD')), right: wgsl`${k(b, t, h, x)} * exp2(${g(b, h, t, x)})` },
     ],
-    mask: 'j < i', post: `v * ${ks.role('beta')}(b, t0 + j, h, 0u)`, out: ks.use('dTA', 'read_write'),
-  });
+    mask: wgsl`${j} < ${i}`, post: wgsl`${dot} * ${ks.roleFn('beta')(b, wgsl`${t0} + ${j}`, h, '0u')}`, out: ks.use('dTA', 'read_write'),
+  }));
 }
 
-export function emitWyM(ks: KernelSource): string {
-  const { cc } = bwdHelpers(ks);
+export function emitWyM(ks: KernelSource): Wgsl {
+  const { cc } = bwdFns(ks);
   const tf = tFull(ks);
   const dT = ks.use('dTA', 'read');
   // M[i,j] = sum_r dT[i,r] T[j,r], dT strictly lower, T lower: r < i and r <= j < rows.
-  return emitChunkMatmul(ks, {
-    square: `select(0.0, ${dT}[${cc()}(bh, n, i, r)], r < i)`,
-    keep: 'r < i',
-    right: `select(0.0, ${tf}(bh, n, x, r), r <= x && x < rows)`,
-    keepColumn: 'r <= x',
+  return emitChunkMatmul(ks, ({ bh, n, rows, i, r, x, value }) => ({
+    square: wgsl`select(0.0, ${dT}[${cc()(bh, n, i, r)}], ${r} < ${i})`,
+    keep: wgsl`${r} < ${i}`,
+    right: wgsl`select(0.0, ${tf(bh, n, x, r)}, ${r} <= ${x} && ${x} < ${rows})`,
+    keepColumn: wgsl`${r} <= ${x}`,
     width: 'C',
-    store: `${ks.use('M', 'read_write')}[${cc()}(bh, n, i, x)] = value;`,
-  }, ks.cfg.chunk);
+    store: wgsl`${ks.use('M', 'read_write')}[${cc()(bh, n, i, x)}] = ${value};`,
+  }), ks.cfg.chunk);
 }
 
-export function emitWyDA(ks: KernelSource): string {
-  const { cc } = bwdHelpers(ks);
+export function emitWyDA(ks: KernelSource): Wgsl {
+  const { cc } = bwdFns(ks);
   const tf = tFull(ks);
   const M = ks.use('M', 'read');
   // dA[i,j] = -sum_{r>=i} T[r,i] M[r,j], kept for j < i.
-  return emitChunkMatmul(ks, {
-    square: `select(0.0, ${tf}(bh, n, r, i), r >= i)`,
-    keep: 'r >= i',
-    right: `${M}[${cc()}(bh, n, r, x)]`,
+  return emitChunkMatmul(ks, ({ bh, n, i, r, x, value }) => ({
+    square: wgsl`select(0.0, ${tf(bh, n, r, i)}, ${r} >= ${i})`,
+    keep: wgsl`${r} >= ${i}`,
+    right: wgsl`${M}[${cc()(bh, n, r, x)}]`,
     width: 'C',
-    store: `${ks.use('dTA', 'read_write')}[${cc()}(bh, n, i, x)] = select(0.0, -value, x < i);`,
-  }, ks.cfg.chunk);
+    store: wgsl`${ks.use('dTA', 'read_write')}[${cc()(bh, n, i, x)}] = select(0.0, -${value}, ${x} < ${i});`,
+  }), ks.cfg.chunk);
 }
 
-export function emitWyDv(ks: KernelSource): string {
-  const { tok, bth } = bwdHelpers(ks);
+export function emitWyDv(ks: KernelSource): Wgsl {
+  const { tok, bth } = bwdFns(ks);
   const tf = tFull(ks);
   const dU = ks.use('dU', 'read');
   // X1_i = sum_{r>=i} T[r,i] dU_r;  dv_i = beta_i X1_i.
-  return emitChunkMatmul(ks, {
-    square: `select(0.0, ${tf}(bh, n, r, i), r >= i)`,
-    keep: 'r >= i',
-    right: `${dU}[${tok()}(bh, t, x, VD)]`,
+  return emitChunkMatmul(ks, ({ b, h, bh, n, i, r, t, x, value }) => ({
+    square: wgsl`select(0.0, ${tf(bh, n, r, i)}, ${r} >= ${i})`,
+    keep: wgsl`${r} >= ${i}`,
+    right: wgsl`${dU}[${tok()(bh, t, x, 'VD')}]`,
     width: 'VD',
-    store: `${ks.use('X1', 'read_write')}[${tok()}(bh, t, x, VD)] = value;
-        ${ks.use('grad_v', 'read_write')}[${bth()}(b, t, h, x, VD)] = ${ks.role('beta')}(b, t, h, 0u) * value;`,
-  }, ks.cfg.V);
+    store: wgsl`${ks.use('X1', 'read_write')}[${tok()(bh, t, x, 'VD')}] = ${value};
+        ${ks.use('grad_v', 'read_write')}[${bth()(b, t, h, x, 'VD')}] = ${ks.roleFn('beta')(b, t, h, '0u')} * ${value};`,
+  }), ks.cfg.V);
 }
 
 /** X2 = T^T dW, per element, into x2 (wyDk then reads it): a stage of its own so that wyDk binds
  * at most 8 storage buffers. */
-export function emitWyX2(ks: KernelSource): string {
-  const hp = bwdHelpers(ks);
+export function emitWyX2(ks: KernelSource): Wgsl {
+  const hp = bwdFns(ks);
   const { tok } = hp;
   const tf = tFull(ks);
-  return emitContraction(ks, {
+  return emitContraction(ks, ({ bh, n, t0, i, r, t, x }) => ({
     cols: 'KD', accs: ['x2'],
-    loops: [{ from: 'i', to: 'rows', body: `x2 += ${tf}(bh, n, r, i) * ${hp.inter('dW', 'read', `${tok()}(bh, t0 + r, x, KD)`)};` }],
-    finish: `${ks.use('X2', 'read_write')}[${tok()}(bh, t, x, KD)] = x2;`,
-  });
+    loops: [{ from: i, to: 'rows', body: wgsl`x2 += ${tf(bh, n, r, i)} * ${hp.inter('dW', 'read', tok()(bh, wgsl`${t0} + ${r}`, x, 'KD'))};` }],
+    finish: wgsl`${ks.use('X2', 'read_write')}[${tok()(bh, t, x, 'KD')}] = x2;`,
+  }));
 }
 
-export function emitWyDk(ks: KernelSource): string {
-  const hp = bwdHelpers(ks);
+export function emitWyDk(ks: KernelSource): Wgsl {
+  const hp = bwdFns(ks);
   const { cc, tok, bth } = hp;
   const g = hp.g();
-  const beta = ks.role('beta'); const k = ks.role('k');
+  const beta = ks.roleFn('beta'); const k = ks.roleFn('k');
   const dA = ks.use('dTA', 'read');
   const gradK = ks.use('grad_k', 'read_write');
   const x2buf = ks.use('X2', 'read_write');
-  return emitContraction(ks, {
-    cols: 'KD', accs: ['arow', 'acol'],
-    setup: `let gi = ${g}(b, h, t, x);
-  let x2 = ${x2buf}[${tok()}(bh, t, x, KD)];`,
-    loops: [
-      { to: 'i', body: `arow += ${dA}[${cc()}(bh, n, i, r)] * ${k}(b, t0 + r, h, x) * exp2(gi - ${g}(b, h, t0 + r, x));` },
-      { from: 'i + 1u', to: 'rows', body: `acol += ${dA}[${cc()}(bh, n, r, i)] * ${beta}(b, t0 + r, h, 0u) * ${k}(b, t0 + r, h, x) * exp2(${g}(b, h, t0 + r, x) - gi);` },
-    ],
-    finish: `let bi = ${beta}(b, t, h, 0u);
+  return emitContraction(ks, ({ b, h, bh, n, t0, i, r, t, x }) => {
+    const tr = wgsl`${t0} + ${r}`;
+    return {
+      cols: 'KD', accs: ['arow', 'acol'],
+      setup: wgsl`let gi = ${g(b, h, t, x)};
+  let x2 = ${x2buf}[${tok()(bh, t, x, 'KD')}];`,
+      loops: [
+        { to: i, body: wgsl`arow += ${dA}[${cc()(bh, n, i, r)}] * ${k(b, tr, h, x)} * exp2(gi - ${g(b, h, tr, x)});` },
+        { from: wgsl`${i} + 1u`, to: 'rows', body: wgsl`acol += ${dA}[${cc()(bh, n, r, i)}] * ${beta(b, tr, h, '0u')} * ${k(b, tr, h, x)} * exp2(${g(b, h, tr, x)} - gi);` },
+      ],
+      // (Without decay, gi and the gate calls are the constant 0.0 and exp2 of them 1.0; with
+      // it, k_i is read twice and tok(bh, t, x, KD) computed twice: the compiler folds both.)
+      finish: wgsl`let bi = ${beta(b, t, h, '0u')};
   let wterm = bi * exp2(gi) * x2;
-  let at = ${bth()}(b, t, h, x, KD);
+  let at = ${bth()(b, t, h, x, 'KD')};
   ${gradK}[at] = ${gradK}[at] + wterm + bi * arow + acol;
   // dbeta_i's key-side terms: (k_i 2^G_i) . X2_i + sum_{j<i} dA[i,j] A[i,j] / beta_i = k_i . (2^G_i X2_i + arow_i).
-  ${x2buf}[${tok()}(bh, t, x, KD)] = ${k}(b, t, h, x) * (exp2(gi) * x2 + arow);${ks.decayed ? `
-  let ki = ${k}(b, t, h, x);
-  let gb = ${tok()}(bh, t, x, KD);
+  ${x2buf}[${tok()(bh, t, x, 'KD')}] = ${k(b, t, h, x)} * (exp2(gi) * x2 + arow);${ks.decayed ? wgsl`
+  let ki = ${k(b, t, h, x)};
+  let gb = ${tok()(bh, t, x, 'KD')};
   ${ks.use('dbk', 'read_write')}[gb] = ${ks.use('dbk', 'read_write')}[gb] + ki * (wterm + bi * arow - acol);` : ''}`,
+    };
   });
 }
 
-export function emitWyDbeta(ks: KernelSource): string {
-  const { tok, bth } = bwdHelpers(ks);
-  const v = ks.role('v');
+export function emitWyDbeta(ks: KernelSource): Wgsl {
+  const { tok, bth } = bwdFns(ks);
+  const v = ks.roleFn('v');
   const x1 = ks.use('X1', 'read'); const x2 = ks.use('X2', 'read');
-  return emitContraction(ks, {
+  return emitContraction(ks, ({ b, h, bh, r, t }) => ({
     cols: '1u', accs: ['acc'],
     loops: [
-      { to: 'VD', body: `acc += ${v}(b, t, h, r) * ${x1}[${tok()}(bh, t, r, VD)];` },
-      { to: 'KD', body: `acc += ${x2}[${tok()}(bh, t, r, KD)];` },
+      { to: 'VD', body: wgsl`acc += ${v(b, t, h, r)} * ${x1}[${tok()(bh, t, r, 'VD')}];` },
+      { to: 'KD', body: wgsl`acc += ${x2}[${tok()(bh, t, r, 'KD')}];` },
     ],
-    finish: `${ks.use('grad_beta', 'read_write')}[${bth()}(b, t, h, 0u, 1u)] = acc;`,
-  });
+    finish: wgsl`${ks.use('grad_beta', 'read_write')}[${bth()(b, t, h, '0u', '1u')}] = acc;`,
+  }));
 }

@@ -349,6 +349,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   chunkStageXY(builtins = ''): Stage<ChunkName> { return lazyStage(() => this.chunkMainXY(builtins), CHUNK_NAMES); }
   /** sequenceMain with its names. */
   sequenceStage(builtins = ''): Stage<SequenceName> { return lazyStage(() => this.sequenceMain(builtins), SEQUENCE_NAMES); }
+  /** chunkTileMain with its names: the chunk's, the tile index `tile`, tx and ty. */
+  chunkTileStage<const T extends string>(tile: T): Stage<ChunkName | T | 'tx' | 'ty'> {
+    return lazyStage(() => this.chunkTileMain(tile), [...CHUNK_NAMES, tile, 'tx', 'ty']);
+  }
 
   /** Assembles the module: header comment, uniform, bindings, constants, helpers, body. */
   finish(kernelName: string, constants: Record<string, number>, body: string): string {

@@ -7,17 +7,20 @@
 //                                                      dvl is in dU, the seed in dh0, as in bwd-dh-delta.ts)
 //   dS <- 2^G_last dS + (scale q 2^Gq)^T do - W^T dU  (W from the forward's w16 block)
 // and after the first chunk, dh0 = dS. dS lives in f32 result fragments; its f16 copy, -dU, the
-// chunk's decayed queries and do are staged in workgroup memory for the products; the queries
-// and do are staged at the top of each step, so their loads overlap the state's epilogue. dvl is
-// added in dU's epilogue: a result fragment loaded from storage gave wrong values on the H200
-// (2026-12-02), so no accumulator starts from storage.
+// chunk's decayed queries and do are staged in workgroup memory for the products. do is staged at
+// the top of each step, so its loads overlap the state's epilogue; the next chunk's queries (and
+// W, where the layout stages it) are loaded into registers during the step and written to
+// workgroup memory at its end (prefetch.ts). dvl, loaded at the top of the step, is added in dU's
+// epilogue: a result fragment loaded from storage gave wrong values on the H200 (2026-12-02), so
+// no accumulator starts from storage.
 import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
-import { emitEpilogue, emitFill, FRAG_WG, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitEpilogue, emitFill, FRAG_NAMES, FRAG_WG, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block, splitF16Block } from './staged.js';
 import { commitChunkBlock, declareChunkBlock, loadChunkBlock, prefetchEpilogueValues, type ChunkBlock } from './prefetch.js';
 import { doBlock, queryBlock } from './tc-bwd-dh.js';
 import { chunkOperandAt, emitStateCheckpoint } from './tc-states.js';
+import { extendScope, wgsl, type Wgsl } from '../wgsl.js';
 
 interface BwdScanLayout { BV: number; perPass: number; sS: number; sDu: number; sQ: number; sDo: number; sW: number | null; f16: number; f32: number }
 
@@ -48,7 +51,7 @@ export function tcBwdScanLayout(ks: KernelSource): BwdScanLayout {
 /** Per (V-tile of the layout's BV columns, sequence and head). */
 export const tcBwdScanGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.V / tcBwdScanLayout(ks).BV)], ['SH'], [1]];
 
-export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
+export function emitTcBwdScan(ks: KernelSource, fr: Fragments): Wgsl {
   const lay = tcBwdScanLayout(ks);
   const { BV, perPass } = lay;
   const C = ks.cfg.chunk;
@@ -56,7 +59,11 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   const pS = partition(KF / 16, BV / 16);
   const pV = partition(C / 16, BV / 16);
   const sGl = scratchWords(perPass);
-  const dob = doBlock(ks, BV, lay.sDo);
+  // The stage's opening, and the names it, the fragment layer and the kernel declare: vt, v0, and
+  // in each step (or block) of the walk its chunk n, t0 and rows.
+  const stage = ks.sequenceStage(fr.builtins());
+  const s = extendScope(extendScope(stage.s, FRAG_NAMES), ['vt', 'v0', 'n', 't0', 'rows']);
+  const dob = doBlock(ks, s, BV, lay.sDo);
   // As in the f32 tier's scan: dvl is in dU (bwdDvLocal left it there) and is added to in
   // place; the seed dht is in dh0 (bwdSeed copied it, zeros without dht).
   const dhs = ks.use('dhs', 'read_write');
@@ -64,9 +71,9 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   const dh0 = ks.use('dh0', 'read_write');
   const wBlock: ChunkBlock | null = lay.sW === null ? null : { name: 'pw', buf: ks.use('w16', 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
   const w16 = wBlock ? '' : ks.use('w16', 'read', false, 'f16');
-  const wAt = (r: string, d: string) => (wBlock ? { arr: 'wh', offset: `${lay.sW}u + ${r} * ${KF}u + ${d}` } : { arr: w16, offset: chunkOperandAt(KF, r, d) });
+  const wAt = (r: string, d: string) => (wBlock ? { arr: 'wh', offset: wgsl`${lay.sW!}u + ${r} * ${KF}u + ${d}` } : { arr: w16, offset: chunkOperandAt(KF, r, d) });
   const kg16 = ks.use('kg16', 'read', false, 'f16');
-  const seedAt = ks.helper('seed_at', `fn seed_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
+  const seedAt = ks.helperFn('seed_at', 4, wgsl`fn seed_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
   if (d >= KD || c >= VD) { return 0.0; }
   return ${dh0}[${ks.stateIndex('sq', 'h', 'd', 'c')}];
 }`);
@@ -74,21 +81,21 @@ export function emitTcBwdScan(ks: KernelSource, fr: Fragments): string {
   const vGrid = subgroupGrid(pV, 'v');
   const sMap = sGrid.map;
   const vMap = vGrid.map;
-  const qBlock = splitF16Block(queryBlock(ks, KF, lay.sQ), 'pq');
+  const qBlock = splitF16Block(queryBlock(ks, s, KF, lay.sQ), 'pq');
   // dvl for dU's epilogue, loaded at the top of the step.
   const dvPre = prefetchEpilogueValues(fr, pV.fm, pV.fn, vMap, 'vactive', 'dvpre',
-    `${dU}[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)]`);
+    wgsl`${dU}[(${s.bh} * P.T + ${s.t0} + min(r, ${s.rows} - 1u)) * VD + min(${s.v0} + c, VD - 1u)]`);
   // The queries (and W) of chunk n, from the registers into workgroup memory.
-  const commit = (n: string) => `{
+  const commit = (n: string) => wgsl`{
       let n = ${n};
       ${ks.chunkSpan()}
       ${qBlock.store}
     }
     ${wBlock ? commitChunkBlock(wBlock, 'wh', lay.sW!) : ''}`;
-  return `
+  return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
 
-${ks.sequenceMain(fr.builtins())}
+${stage.open}
   let vt = wid.x;
   ${fr.opening()}
   let v0 = vt * ${BV}u;
@@ -106,7 +113,7 @@ ${ks.sequenceMain(fr.builtins())}
   }
   ${wBlock ? loadChunkBlock(wBlock, 'nEnd - 1u') : ''}
   ${commit('nEnd - 1u')}
-  ${emitFill(fr, 'ds', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: `${seedAt}(sq, h, r, v0 + c)` })}
+  ${emitFill(fr, 'ds', pS.fm, pS.fn, { scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap, value: seedAt(s.sq, s.h, 'r', wgsl`${s.v0} + c`) })}
   for (var nn = nBegin; nn < nEnd; nn++) {
     let n = nBegin + nEnd - 1u - nn;
     ${ks.chunkSpan()}
@@ -129,12 +136,12 @@ ${ks.sequenceMain(fr.builtins())}
       for (var d0 = 0u; d0 < ${KF}u; d0 += 16u) {
         ${fr.mma('du', pV.fm, pV.fn,
     (i) => ({ arr: kg16, offset: chunkOperandAt(KF, vMap.row(i), 'd0'), stride: KF }),
-    (j) => ({ arr: 'wh', offset: `${lay.sS}u + d0 * ${BV}u + ${vMap.col(j)}`, stride: BV }))}
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sS}u + d0 * ${BV}u + ${vMap.col(j)}`, stride: BV }))}
       }
     }
     ${emitEpilogue(fr, 'du', pV.fm, pV.fn, {
     scratch: 'wf', scratchBase: 0, perPass: Math.min(perPass, pV.fm * pV.fn), active: 'vactive', ...vMap,
-    body: `var x = 0.0;
+    body: wgsl`var x = 0.0;
       if (r < rows && v0 + c < VD) {
         let at = (bh * P.T + t0 + r) * VD + v0 + c;
         x = dvpre[slot] + value;
@@ -147,11 +154,11 @@ ${ks.sequenceMain(fr.builtins())}
     if (sactive) {
       for (var kk = 0u; kk < C; kk += 16u) {
         ${fr.mma('ds', pS.fm, pS.fn,
-    (i) => ({ arr: 'wh', offset: `${lay.sQ}u + kk * ${KF}u + ${sMap.row(i)}`, stride: KF, colMajor: true }),
-    (j) => ({ arr: 'wh', offset: `${lay.sDo}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
+    (i) => ({ arr: 'wh', offset: wgsl`${lay.sQ}u + kk * ${KF}u + ${sMap.row(i)}`, stride: KF, colMajor: true }),
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sDo}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
         ${fr.mma('ds', pS.fm, pS.fn,
     (i) => ({ ...wAt('kk', sMap.row(i)), stride: KF, colMajor: true }),
-    (j) => ({ arr: 'wh', offset: `${lay.sDu}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sDu}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
       }
     }
     workgroupBarrier();
@@ -160,7 +167,7 @@ ${ks.sequenceMain(fr.builtins())}
   }
   ${emitEpilogue(fr, 'ds', pS.fm, pS.fn, {
     scratch: 'wf', scratchBase: 0, perPass, active: 'sactive', ...sMap,
-    body: `if (r < KD && v0 + c < VD) { ${dh0}[${ks.stateIndex('sq', 'h', 'r', 'v0 + c')}] = value; }`,
+    body: wgsl`if (r < KD && v0 + c < VD) { ${dh0}[${ks.stateIndex('sq', 'h', 'r', 'v0 + c')}] = value; }`,
   })}
 }
 `;

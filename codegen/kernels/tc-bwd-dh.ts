@@ -7,9 +7,10 @@
 // the same product each step, so it stages the same two blocks (queryBlock, doBlock).
 import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
-import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitDirectStores, emitEpilogue, FRAG_NAMES, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block, type F16Block } from './staged.js';
 import { scaledDecayedQuery } from './tc-scores.js';
+import { extendScope, wgsl, type Scope, type Wgsl } from '../wgsl.js';
 
 /** V columns per workgroup. */
 export const tcChunkStateTileV = (V: number) => Math.min(64, fragCeil(V));
@@ -17,7 +18,7 @@ export const tcChunkStateTileV = (V: number) => Math.min(64, fragCeil(V));
 /** Per (V-tile, chunk, b*h). */
 export const tcBwdChunkStateGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.V / tcChunkStateTileV(ks.cfg.V))], ['NT'], ['BH']];
 
-export function emitTcBwdChunkState(ks: KernelSource, fr: Fragments): string {
+export function emitTcBwdChunkState(ks: KernelSource, fr: Fragments): Wgsl {
   const C = ks.cfg.chunk;
   const KF = fragCeil(ks.cfg.K);
   const BV = tcChunkStateTileV(ks.cfg.V);
@@ -30,16 +31,19 @@ export function emitTcBwdChunkState(ks: KernelSource, fr: Fragments): string {
     throw new ConfigError(`the backward's chunk states at K = ${ks.cfg.K} need ${2 * f16 + 4 * f32} bytes of workgroup memory, past ${budget}; raise tuning.fragmentMemory`);
   }
   const p = partition(KF / 16, BV / 16);
-  const dob = doBlock(ks, BV, sDo);
+  // The stage's opening, and the names it, the fragment layer and the kernel (vt, v0) declare.
+  const stage = ks.chunkStage(fr.builtins());
+  const s = extendScope(extendScope(stage.s, FRAG_NAMES), ['vt', 'v0']);
+  const dob = doBlock(ks, s, BV, sDo);
   const dhs = ks.use('dhs', 'read_write');
-  const qb = queryBlock(ks, KF, sQ);
+  const qb = queryBlock(ks, s, KF, sQ);
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
-  const at = (r: string, c: string) => `((bh * P.NT + n) * KD + ${r}) * VD + v0 + ${c}`;
-  return `
+  const at = (r: string, c: string) => wgsl`((${s.bh} * P.NT + ${s.n}) * KD + ${r}) * VD + ${s.v0} + ${c}`;
+  return wgsl`
 ${fr.workspace(f16, f32)}
 
-${ks.chunkMain(fr.builtins())}
+${stage.open}
   let vt = wid.x;
   ${fr.opening()}
   let v0 = vt * ${BV}u;
@@ -51,45 +55,48 @@ ${ks.chunkMain(fr.builtins())}
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       ${fr.mma('ls', p.fm, p.fn,
-    (i) => ({ arr: 'wh', offset: `${sQ}u + kk * ${KF}u + ${rowMap.row(i)}`, stride: KF, colMajor: true }),
-    (j) => ({ arr: 'wh', offset: `${sDo}u + kk * ${BV}u + ${rowMap.col(j)}`, stride: BV }))}
+    (i) => ({ arr: 'wh', offset: wgsl`${sQ}u + kk * ${KF}u + ${rowMap.row(i)}`, stride: KF, colMajor: true }),
+    (j) => ({ arr: 'wh', offset: wgsl`${sDo}u + kk * ${BV}u + ${rowMap.col(j)}`, stride: BV }))}
     }
   }
-  if (KD == ${KF}u && v0 + ${BV}u <= VD) {
+  if (KD == ${KF}u && ${s.v0} + ${BV}u <= VD) {
     ${emitDirectStores(fr, 'ls', p.fm, p.fn, 'factive', (i, j) => ({ arr: dhs, offset: at(rowMap.row(i), rowMap.col(j)), stride: 'VD' }))}
   } else {
     workgroupBarrier();
     ${emitEpilogue(fr, 'ls', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', ...rowMap,
-    body: `if (r < KD && v0 + c < VD) { ${dhs}[${at('r', 'c')}] = value; }`,
+    body: wgsl`if (r < KD && ${s.v0} + c < VD) { ${dhs}[${at('r', 'c')}] = value; }`,
   })}
   }
 }`;
 }
 
-/** The scaled, decayed queries of chunk (n, b*h) (t0, rows in scope), KF columns, at word `at` of wh. */
-export function queryBlock(ks: KernelSource, KF: number, at: number): F16Block {
+/** The scaled, decayed queries of chunk (n, b*h), KF columns, at word `at` of wh: the chunk's
+ * t0 and rows from its stage's scope. (scaledDecayedQuery reads b, h, t0 and the staging's t, d
+ * by name.) */
+export function queryBlock(ks: KernelSource, s: Scope<'t0' | 'rows'>, KF: number, at: number): F16Block {
   const qs = scaledDecayedQuery(ks);
   return {
-    count: `C * ${KF}u`,
+    count: wgsl`C * ${KF}u`,
     unroll: ks.stagingUnroll,
-    index: (four) => `let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
+    index: (four) => wgsl`let t = ${s.t0} + min(e / ${KF}u, ${s.rows} - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
     value: qs.value,
     wide: qs.wide,
-    valid: `e / ${KF}u < rows && e % ${KF}u < KD`,
-    arr: 'wh', at: (e) => `${at}u + ${e}`,
+    valid: wgsl`e / ${KF}u < ${s.rows} && e % ${KF}u < KD`,
+    arr: 'wh', at: (e) => wgsl`${at}u + ${e}`,
   };
 }
 
-/** The chunk's do, columns v0 .. v0 + BV, at word `at` of wh. */
-export function doBlock(ks: KernelSource, BV: number, at: number): F16Block {
+/** The chunk's do, columns v0 .. v0 + BV, at word `at` of wh: b, h, t0, rows and v0 from the
+ * stage's scope. */
+export function doBlock(ks: KernelSource, s: Scope<'b' | 'h' | 't0' | 'rows' | 'v0'>, BV: number, at: number): F16Block {
   const dO = ks.seedDo();
   return {
-    count: `C * ${BV}u`,
+    count: wgsl`C * ${BV}u`,
     unroll: ks.stagingUnroll,
-    index: () => `let t = t0 + min(e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
-    value: `${dO}[((b * P.T + t) * P.H + h) * VD + cg]`, wide: null,
-    valid: `e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
-    arr: 'wh', at: (e) => `${at}u + ${e}`,
+    index: () => wgsl`let t = ${s.t0} + min(e / ${BV}u, ${s.rows} - 1u); let cg = min(${s.v0} + e % ${BV}u, VD - 1u);`,
+    value: wgsl`${dO}[((${s.b} * P.T + t) * P.H + ${s.h}) * VD + cg]`, wide: null,
+    valid: wgsl`e / ${BV}u < ${s.rows} && ${s.v0} + e % ${BV}u < VD`,
+    arr: 'wh', at: (e) => wgsl`${at}u + ${e}`,
   };
 }

@@ -8,6 +8,7 @@ import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
 import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
+import { joinWgsl, u32, wgsl, type Wgsl } from '../wgsl.js';
 
 /** Key columns per workgroup. */
 export const tcInterTileK = (K: number) => Math.min(64, fragCeil(K));
@@ -36,7 +37,7 @@ export function tcInterLayout(ks: KernelSource): InterLayout {
 /** Per (K-tile, chunk, b*h). */
 export const tcBwdInterGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.K / tcInterTileK(ks.cfg.K))], ['NT'], ['BH']];
 
-export function emitTcBwdInter(ks: KernelSource, fr: Fragments): string {
+export function emitTcBwdInter(ks: KernelSource, fr: Fragments): Wgsl {
   const lay = tcInterLayout(ks);
   const { BK, SV } = lay;
   const C = ks.cfg.chunk;
@@ -44,10 +45,12 @@ export function emitTcBwdInter(ks: KernelSource, fr: Fragments): string {
   const hs = ks.use('hs', 'read');
   const dhs = ks.use('dhs', 'read');
   const dO = ks.seedDo();
-  const value = ks.delta ? `${ks.use('vnew', 'read')}[(bh * P.T + t) * VD + c]` : `${ks.role('v')}(b, t, h, c)`;
-  const du = ks.delta ? `${ks.use('dU', 'read')}[(bh * P.T + t) * VD + c]` : '';
+  // The left operands at token t and value column c (the staging's index), chunk b, h, bh.
+  const value = ks.delta ? wgsl`${ks.use('vnew', 'read')}[(bh * P.T + t) * VD + c]` : ks.roleFn('v')('b', 't', 'h', 'c');
+  const du = ks.delta ? wgsl`${ks.use('dU', 'read')}[(bh * P.T + t) * VD + c]` : '';
   const dinter = ks.use('dinter', 'read_write');
-  const plane = (x: number) => `${x}u * (P.B * P.H * P.T * KD)`;
+  // dinter's part x (bwd-common.ts's dint(x, i) is the same offset).
+  const plane = (x: number) => wgsl`${u32(x)} * (P.B * P.H * P.T * KD)`;
   const products: { acc: string; left: number; right: number; plane: number; sign: string }[] = [
     { acc: 'aq', left: lay.sDo, right: lay.sS, plane: 0, sign: '' },
     { acc: 'ak', left: lay.sU, right: lay.sD, plane: 1, sign: '' },
@@ -56,33 +59,33 @@ export function emitTcBwdInter(ks: KernelSource, fr: Fragments): string {
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
   const leftBlock = (expr: string, at: number) => emitF16Block({
-    count: `C * ${SV}u`,
+    count: wgsl`C * ${SV}u`,
     unroll: ks.stagingUnroll,
-    index: () => `let t = t0 + min(e / ${SV}u, rows - 1u); let c = min(c0 + e % ${SV}u, VD - 1u);`,
+    index: () => wgsl`let t = t0 + min(e / ${SV}u, rows - 1u); let c = min(c0 + e % ${SV}u, VD - 1u);`,
     value: expr, wide: null,
-    valid: `e / ${SV}u < rows && c0 + e % ${SV}u < VD`,
-    arr: 'wh', at: (e) => `${at}u + ${e}`,
+    valid: wgsl`e / ${SV}u < rows && c0 + e % ${SV}u < VD`,
+    arr: 'wh', at: (e) => wgsl`${at}u + ${e}`,
   });
   const stateBlock = (buf: string, at: number) => emitF16Block({
-    count: `${BK * SV}u`,
+    count: wgsl`${BK * SV}u`,
     unroll: ks.stagingUnroll,
-    index: () => `let d = min(k0 + e / ${SV}u, KD - 1u); let c = min(c0 + e % ${SV}u, VD - 1u);`,
-    value: `${buf}[((bh * P.NT + n) * KD + d) * VD + c]`, wide: null,
-    valid: `k0 + e / ${SV}u < KD && c0 + e % ${SV}u < VD`,
-    arr: 'wh', at: (e) => `${at}u + ${e}`,
+    index: () => wgsl`let d = min(k0 + e / ${SV}u, KD - 1u); let c = min(c0 + e % ${SV}u, VD - 1u);`,
+    value: wgsl`${buf}[((bh * P.NT + n) * KD + d) * VD + c]`, wide: null,
+    valid: wgsl`k0 + e / ${SV}u < KD && c0 + e % ${SV}u < VD`,
+    arr: 'wh', at: (e) => wgsl`${at}u + ${e}`,
   });
-  const direct = products.map((q) => `${q.sign ? `if (factive) {
-    ${Array.from({ length: p.fm * p.fn }, (_, x) => fr.scale(q.acc, Math.floor(x / p.fn), x % p.fn, '-1.0')).join('\n    ')}
+  const direct = joinWgsl(products.map((q) => wgsl`${q.sign ? wgsl`if (factive) {
+    ${joinWgsl(Array.from({ length: p.fm * p.fn }, (_, x) => fr.scale(q.acc, Math.floor(x / p.fn), x % p.fn, '-1.0')), '\n    ')}
   }` : ''}
   ${emitDirectStores(fr, q.acc, p.fm, p.fn, 'factive', (i, j) => ({
-    arr: dinter, offset: `${plane(q.plane)} + (bh * P.T + t0 + ${rowMap.row(i)}) * KD + k0 + ${rowMap.col(j)}`, stride: 'KD',
-  }))}`).join('\n  ');
-  const epilogues = products.map((q) => emitEpilogue(fr, q.acc, p.fm, p.fn, {
+    arr: dinter, offset: wgsl`${plane(q.plane)} + (bh * P.T + t0 + ${rowMap.row(i)}) * KD + k0 + ${rowMap.col(j)}`, stride: 'KD',
+  }))}`), '\n  ');
+  const epilogues = joinWgsl(products.map((q) => emitEpilogue(fr, q.acc, p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', ...rowMap,
-    body: `let d = k0 + c;
+    body: wgsl`let d = k0 + c;
       if (r < rows && d < KD) { ${dinter}[${plane(q.plane)} + (bh * P.T + t0 + r) * KD + d] = ${q.sign}value; }`,
-  })).join('\n  ');
-  return `
+  })), '\n  ');
+  return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
 
 ${ks.chunkMain(fr.builtins())}
@@ -90,9 +93,9 @@ ${ks.chunkMain(fr.builtins())}
   ${fr.opening()}
   let k0 = kt * ${BK}u;
   ${grid.decl}
-  ${products.map((q) => fr.declare(q.acc, p.fm, p.fn)).join('\n  ')}
+  ${joinWgsl(products.map((q) => fr.declare(q.acc, p.fm, p.fn)), '\n  ')}
   for (var c0 = 0u; c0 < VD; c0 += ${SV}u) {
-    ${leftBlock(`${dO}[((b * P.T + t) * P.H + h) * VD + c]`, lay.sDo)}
+    ${leftBlock(wgsl`${dO}[((b * P.T + t) * P.H + h) * VD + c]`, lay.sDo)}
     ${leftBlock(value, lay.sU)}
     ${ks.delta ? leftBlock(du, lay.sDu) : ''}
     ${stateBlock(hs, lay.sS)}
@@ -100,9 +103,9 @@ ${ks.chunkMain(fr.builtins())}
     workgroupBarrier();
     if (factive) {
       for (var kk = 0u; kk < ${SV}u; kk += 16u) {
-        ${products.map((q) => fr.mma(q.acc, p.fm, p.fn,
-    (i) => ({ arr: 'wh', offset: `${q.left}u + ${rowMap.row(i)} * ${SV}u + kk`, stride: SV }),
-    (j) => ({ arr: 'wh', offset: `${q.right}u + ${rowMap.col(j)} * ${SV}u + kk`, stride: SV, colMajor: true }))).join('\n        ')}
+        ${joinWgsl(products.map((q) => fr.mma(q.acc, p.fm, p.fn,
+    (i) => ({ arr: 'wh', offset: wgsl`${q.left}u + ${rowMap.row(i)} * ${SV}u + kk`, stride: SV }),
+    (j) => ({ arr: 'wh', offset: wgsl`${q.right}u + ${rowMap.col(j)} * ${SV}u + kk`, stride: SV, colMajor: true }))), '\n        ')}
       }
     }
     workgroupBarrier();

@@ -10,6 +10,7 @@ import { ConfigError, type StageShape } from '../plan.js';
 import { emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { chunkOperandAt } from './tc-states.js';
+import { wgsl, type Wgsl } from '../wgsl.js';
 
 /** V columns per workgroup. */
 export const tcDuTileV = (V: number) => Math.min(64, fragCeil(V));
@@ -29,7 +30,7 @@ function tcDuLayout(ks: KernelSource): { SK: number; f16: number; f32: number } 
 /** Per (V-tile, chunk, b*h). */
 export const tcBwdDuGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.V / tcDuTileV(ks.cfg.V))], ['NT'], ['BH']];
 
-export function emitTcBwdDu(ks: KernelSource, fr: Fragments): string {
+export function emitTcBwdDu(ks: KernelSource, fr: Fragments): Wgsl {
   const C = ks.cfg.chunk;
   const KF = fragCeil(ks.cfg.K);
   const BV = tcDuTileV(ks.cfg.V);
@@ -41,8 +42,8 @@ export function emitTcBwdDu(ks: KernelSource, fr: Fragments): string {
   const gradV = ks.use('grad_v', 'read_write');
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
-  const at = (r: string, c: string) => `((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${c}`;
-  return `
+  const at = (r: string, c: string) => wgsl`((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${c}`;
+  return wgsl`
 ${fr.workspace(f16, f32)}
 
 ${ks.chunkMain(fr.builtins())}
@@ -53,11 +54,11 @@ ${ks.chunkMain(fr.builtins())}
   ${fr.declare('dv', p.fm, p.fn)}
   for (var d0 = 0u; d0 < ${KF}u; d0 += ${SK}u) {
     ${emitF16Block({
-    count: `${SK * BV}u`,
+    count: wgsl`${SK * BV}u`,
     unroll: ks.stagingUnroll,
-    index: () => `let d = min(d0 + e / ${BV}u, KD - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
-    value: `${dhs}[((bh * P.NT + n) * KD + d) * VD + cg]`, wide: null,
-    valid: `d0 + e / ${BV}u < KD && v0 + e % ${BV}u < VD`,
+    index: () => wgsl`let d = min(d0 + e / ${BV}u, KD - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
+    value: wgsl`${dhs}[((bh * P.NT + n) * KD + d) * VD + cg]`, wide: null,
+    valid: wgsl`d0 + e / ${BV}u < KD && v0 + e % ${BV}u < VD`,
     arr: 'wh', at: (e) => e,
   })}
     workgroupBarrier();
@@ -65,14 +66,14 @@ ${ks.chunkMain(fr.builtins())}
       for (var kk = 0u; kk < ${SK}u; kk += 16u) {
         ${fr.mma('dv', p.fm, p.fn,
     (i) => ({ arr: kg16, offset: chunkOperandAt(KF, rowMap.row(i), 'd0 + kk'), stride: KF }),
-    (j) => ({ arr: 'wh', offset: `kk * ${BV}u + ${rowMap.col(j)}`, stride: BV }))}
+    (j) => ({ arr: 'wh', offset: wgsl`kk * ${BV}u + ${rowMap.col(j)}`, stride: BV }))}
       }
     }
     workgroupBarrier();
   }
   ${emitEpilogue(fr, 'dv', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', ...rowMap,
-    body: `if (r < rows && v0 + c < VD) { ${gradV}[${at('r', 'c')}] = value + ${dvl}[(bh * P.T + t0 + r) * VD + v0 + c]; }`,
+    body: wgsl`if (r < rows && v0 + c < VD) { ${gradV}[${at('r', 'c')}] = value + ${dvl}[(bh * P.T + t0 + r) * VD + v0 + c]; }`,
   })}
 }`;
 }

@@ -20,9 +20,10 @@
 // f32 wyDk and runs only X2 = T^T dW here (emitTcWyX2, the f32 tier's wyX2).
 import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
-import { bwdHelpers } from './bwd-common.js';
+import { bwdFns } from './bwd-common.js';
 import { emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
+import { wgsl, type Wgsl } from '../wgsl.js';
 
 /** Key columns per workgroup. */
 export const tcWyDkTileK = (K: number) => Math.min(64, fragCeil(K));
@@ -59,12 +60,12 @@ function wyTile(ks: KernelSource, fr: Fragments) {
   const p = partition(C / 16, BK / 16);
   const grid = subgroupGrid(p, 'f');
   const map = grid.map;
-  const hp = bwdHelpers(ks);
+  const hp = bwdFns(ks);
   const { cc, tok } = hp;
   const tmat = ks.use('tmat', 'read');
-  const dW = hp.inter('dW', 'read', `${tok()}(bh, t, x, KD)`);
+  const dW = hp.inter('dW', 'read', tok()('bh', 't', 'x', 'KD'));
   /** T[r, i] of the chunk (unit diagonal, the strictly lower part in tmat). */
-  const tFull = (r: string, i: string) => `(${tmat}[${cc()}(bh, n, ${r}, ${i})] + select(0.0, 1.0, ${r} == ${i}))`;
+  const tFull = (r: string, i: string) => wgsl`(${tmat}[${cc()('bh', 'n', r, i)}] + select(0.0, 1.0, ${r} == ${i}))`;
   // A C x C left operand L[i, r] at `at`, from a value over i, r; `keep(i, r)` masks it. Read
   // in the order of the matrix it comes from ('ir': L[i, r] itself, consecutive threads along r;
   // 'ri': a matrix holding L transposed, T[r, i] or dA[r, i], consecutive threads along i), so
@@ -74,38 +75,39 @@ function wyTile(ks: KernelSource, fr: Fragments) {
   const square = (at: number, value: string, keep: (i: string, r: string) => string, order: 'ir' | 'ri') => {
     const [ie, re] = order === 'ir' ? ['e / C', 'e % C'] : ['e % C', 'e / C'];
     return emitF16Block({
-      count: `${C * C}u`,
+      count: wgsl`${C * C}u`,
       unroll: ks.stagingUnroll,
-      index: () => `let i = min(${ie}, rows - 1u); let r = min(${re}, rows - 1u);`,
+      index: () => wgsl`let i = min(${ie}, rows - 1u); let r = min(${re}, rows - 1u);`,
       value, wide: null,
-      valid: `${ie} < rows && ${re} < rows && ${keep(ie, re)}`,
+      valid: wgsl`${ie} < rows && ${re} < rows && ${keep(ie, re)}`,
       arr: 'wh', at: (e) => {
-        const [ri, rr] = order === 'ir' ? [`(${e}) / C`, `(${e}) % C`] : [`(${e}) % C`, `(${e}) / C`];
-        return `${at}u + ${ri} * ${lay.CS}u + ${rr}`;
+        const [ri, rr] = order === 'ir' ? [wgsl`(${e}) / C`, wgsl`(${e}) % C`] : [wgsl`(${e}) % C`, wgsl`(${e}) / C`];
+        return wgsl`${at}u + ${ri} * ${lay.CS}u + ${rr}`;
       },
     });
   };
   // A C x BK right operand from token row rr and key column x.
   const right = (value: string, wide: string | null) => emitF16Block({
-    count: `${C * BK}u`,
+    count: wgsl`${C * BK}u`,
     unroll: ks.stagingUnroll,
-    index: (four) => `let rr = min(e / ${BK}u, rows - 1u); let t = t0 + rr; let x = min(k0 + e % ${BK}u, KD - ${four ? 4 : 1}u);`,
+    index: (four) => wgsl`let rr = min(e / ${BK}u, rows - 1u); let t = t0 + rr; let x = min(k0 + e % ${BK}u, KD - ${four ? 4 : 1}u);`,
     value, wide,
-    valid: `e / ${BK}u < rows && k0 + e % ${BK}u < KD`,
-    arr: 'wh', at: (e) => `${lay.sR}u + ${e}`,
+    valid: wgsl`e / ${BK}u < rows && k0 + e % ${BK}u < KD`,
+    arr: 'wh', at: (e) => wgsl`${lay.sR}u + ${e}`,
     nonFiniteFlag: 'wy_bad',
   });
   const product = (acc: string, left: number, keep: (i: number) => string) => fr.mma(acc, p.fm, p.fn,
-    (i) => ({ arr: 'wh', offset: `${left}u + ${map.row(i)} * ${lay.CS}u + kk`, stride: lay.CS }),
-    (j) => ({ arr: 'wh', offset: `${lay.sR}u + kk * ${BK}u + ${map.col(j)}`, stride: BK }),
+    (i) => ({ arr: 'wh', offset: wgsl`${left}u + ${map.row(i)} * ${lay.CS}u + kk`, stride: lay.CS }),
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sR}u + kk * ${BK}u + ${map.col(j)}`, stride: BK }),
     (i) => keep(i));
-  const opening = `${ks.chunkMain(fr.builtins())}
+  // The opening is made here, before the kernels bind what they read: the bindings' order.
+  const opening = wgsl`${ks.chunkStage(fr.builtins()).open}
   let kt = wid.x;
   ${fr.opening()}
   let k0 = kt * ${BK}u;
   ${grid.decl}`;
   /** The exact path's X2 of row r at key x, summed into x2s over the unmasked terms only. */
-  const x2Sum = `var x2s = 0.0;
+  const x2Sum = wgsl`var x2s = 0.0;
       for (var j = r; j < rows; j++) {
         let t = t0 + j;
         x2s += ${tFull('j', 'r')} * ${dW};
@@ -123,7 +125,7 @@ const nonFinite = {
   decl: 'var<workgroup> wy_bad_of: array<u32, WG>;\nvar<workgroup> wy_any: array<u32, 4>;' /* 16 bytes: see workgroupBytes */,
   init: 'var wy_bad = false;',
   publish: 'wy_bad_of[lid] = select(0u, 1u, wy_bad);',
-  branch: (exact: string, fragments: string) => `if (lid == 0u) {
+  branch: (exact: string, fragments: string) => wgsl`if (lid == 0u) {
     var any_bad = 0u;
     for (var i = 0u; i < WG; i++) { any_bad |= wy_bad_of[i]; }
     wy_any[0] = any_bad;
@@ -138,44 +140,44 @@ const nonFinite = {
 /** Per (K-tile of the layout's BK columns, chunk, b*h); wyDk and wyX2 alike. */
 export const tcWyKeysGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.K / tcWyDkLayout(ks).BK)], ['NT'], ['BH']];
 
-export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
+export function emitTcWyDk(ks: KernelSource, fr: Fragments): Wgsl {
   const { C, lay, BK, p, map, hp, dW, tFull, square, right, product, opening, x2Sum } = wyTile(ks, fr);
   const { cc, tok, bth } = hp;
   const g = hp.g();
-  const k = ks.role('k');
-  const k4 = ks.role4('k');
-  const beta = ks.role('beta');
+  const k = ks.roleFn('k');
+  const k4 = ks.role4Fn('k');
+  const beta = ks.roleFn('beta');
   const dA = ks.use('dTA', 'read');
   const gradK = ks.use('grad_k', 'read_write');
   const x2 = ks.use('X2', 'read_write');
   const dbk = ks.decayed ? ks.use('dbk', 'read_write') : '';
   // The chunk's gate cumsum and beta per row, read once into wf past the scratch.
-  const G = (r: string) => `wf[${lay.sRow}u + ${r}]`;
-  const B = (r: string) => `wf[${lay.sRow}u + C + ${r}]`;
+  const G = (r: string) => wgsl`wf[${lay.sRow}u + ${r}]`;
+  const B = (r: string) => wgsl`wf[${lay.sRow}u + C + ${r}]`;
   const gAt = (r: string) => (ks.decayed ? G(r) : '0.0');
-  const rowValues = `for (var r = lid; r < C; r += WG) {
+  const rowValues = wgsl`for (var r = lid; r < C; r += WG) {
     let t = t0 + min(r, rows - 1u);
-    ${ks.decayed ? `${G('r')} = ${g}(b, h, t, 0u);` : ''}
-    ${B('r')} = ${beta}(b, t, h, 0u);
+    ${ks.decayed ? wgsl`${G('r')} = ${g('b', 'h', 't', '0u')};` : ''}
+    ${B('r')} = ${beta('b', 't', 'h', '0u')};
   }
   workgroupBarrier();`;
   // Product steps over the chunk's rows r, skipping the fragments where the operand is zero.
-  const upper = (i: number) => `kk + 16u > ${map.row(i)}`;
-  const lower = (i: number) => `kk < ${map.row(i)} + 16u`;
+  const upper = (i: number) => wgsl`kk + 16u > ${map.row(i)}`;
+  const lower = (i: number) => wgsl`kk < ${map.row(i)} + 16u`;
   // What both paths write for element (r, c) of the tile from P and Q.
-  const write = (P: string, Q: string) => `if (r < rows && k0 + c < KD) {
+  const write = (P: string, Q: string) => wgsl`if (r < rows && k0 + c < KD) {
         let t = t0 + r;
         let x = k0 + c;
         let bi = ${B('r')};
-        let kv = ${k}(b, t, h, x);
-        let at = ${bth()}(b, t, h, x, KD);
+        let kv = ${k('b', 't', 'h', 'x')};
+        let at = ${bth()('b', 't', 'h', 'x', 'KD')};
         ${gradK}[at] = ${gradK}[at] + bi * ${P} + ${Q};
-        ${x2}[${tok()}(bh, t, x, KD)] = kv * ${P};${ks.decayed ? `
-        let gb = ${tok()}(bh, t, x, KD);
+        ${x2}[${tok()('bh', 't', 'x', 'KD')}] = kv * ${P};${ks.decayed ? wgsl`
+        let gb = ${tok()('bh', 't', 'x', 'KD')};
         ${dbk}[gb] = ${dbk}[gb] + kv * (bi * ${P} - ${Q});` : ''}
       }`;
   // The exact path: P and Q of each element as the f32 tier's sums over the unmasked terms.
-  const exact = `for (var el = lid; el < C * ${BK}u; el += WG) {
+  const exact = wgsl`for (var el = lid; el < C * ${BK}u; el += WG) {
       let r = el / ${BK}u;
       let c = el % ${BK}u;
       let x = min(k0 + c, KD - 1u);
@@ -183,15 +185,15 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): string {
       var arow = 0.0;
       var acol = 0.0;
       for (var j = 0u; j < min(r, rows); j++) {
-        arow += ${dA}[${cc()}(bh, n, r, j)] * ${k}(b, t0 + j, h, x) * exp2(${gAt('r')} - ${gAt('j')});
+        arow += ${dA}[${cc()('bh', 'n', 'r', 'j')}] * ${k('b', 't0 + j', 'h', 'x')} * exp2(${gAt('r')} - ${gAt('j')});
       }
       for (var j = r + 1u; j < rows; j++) {
-        acol += ${dA}[${cc()}(bh, n, j, r)] * ${B('j')} * ${k}(b, t0 + j, h, x) * exp2(${gAt('j')} - ${gAt('r')});
+        acol += ${dA}[${cc()('bh', 'n', 'j', 'r')}] * ${B('j')} * ${k('b', 't0 + j', 'h', 'x')} * exp2(${gAt('j')} - ${gAt('r')});
       }
       let pv = exp2(${gAt('min(r, C - 1u)')}) * x2s + arow;
       ${write('pv', 'acol')}
     }`;
-  return `
+  return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
 ${nonFinite.decl}
 
@@ -201,7 +203,7 @@ ${opening}
   ${fr.declare('qk', p.fm, p.fn)}
   ${rowValues}
   // Phase 1: P = LT dW.
-  ${square(lay.sL1, `${tFull('r', 'i')} * exp2(${gAt('i')})`, (i, r) => `${r} >= ${i}`, 'ri')}
+  ${square(lay.sL1, wgsl`${tFull('r', 'i')} * exp2(${gAt('i')})`, (i, r) => wgsl`${r} >= ${i}`, 'ri')}
   ${right(dW, null)}
   workgroupBarrier();
   if (factive) {
@@ -211,9 +213,9 @@ ${opening}
   }
   workgroupBarrier();
   // Phase 2: P += LA K, Q = LQ K.
-  ${square(lay.sL1, `${dA}[${cc()}(bh, n, i, r)] * exp2(${gAt('i')} - ${gAt('r')})`, (i, r) => `${r} < ${i}`, 'ir')}
-  ${square(lay.sL2, `${dA}[${cc()}(bh, n, r, i)] * ${B('r')} * exp2(${gAt('r')} - ${gAt('i')})`, (i, r) => `${r} > ${i}`, 'ri')}
-  ${right(`${k}(b, t, h, x)`, k4 && `${k4}(b, t, h, x)`)}
+  ${square(lay.sL1, wgsl`${dA}[${cc()('bh', 'n', 'i', 'r')}] * exp2(${gAt('i')} - ${gAt('r')})`, (i, r) => wgsl`${r} < ${i}`, 'ir')}
+  ${square(lay.sL2, wgsl`${dA}[${cc()('bh', 'n', 'r', 'i')}] * ${B('r')} * exp2(${gAt('r')} - ${gAt('i')})`, (i, r) => wgsl`${r} > ${i}`, 'ri')}
+  ${right(k('b', 't', 'h', 'x'), k4 && k4('b', 't', 'h', 'x'))}
   ${nonFinite.publish}
   workgroupBarrier();
   if (factive) {
@@ -231,38 +233,38 @@ ${opening}
 }
 
 /** X2 = T^T dW alone, into x2 (the f32 tier's wyX2), for the per-key decay, whose wyDk stays f32. */
-export function emitTcWyX2(ks: KernelSource, fr: Fragments): string {
+export function emitTcWyX2(ks: KernelSource, fr: Fragments): Wgsl {
   const { C, lay, BK, p, map, hp, dW, tFull, square, right, product, opening, x2Sum } = wyTile(ks, fr);
   const { tok } = hp;
   const x2 = ks.use('X2', 'read_write');
-  return `
+  return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
 ${nonFinite.decl}
 
 ${opening}
   ${nonFinite.init}
   ${fr.declare('xk', p.fm, p.fn)}
-  ${square(lay.sL1, tFull('r', 'i'), (i, r) => `${r} >= ${i}`, 'ri')}
+  ${square(lay.sL1, tFull('r', 'i'), (i, r) => wgsl`${r} >= ${i}`, 'ri')}
   ${right(dW, null)}
   ${nonFinite.publish}
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
-      ${product('xk', lay.sL1, (i) => `kk + 16u > ${map.row(i)}`)}
+      ${product('xk', lay.sL1, (i) => wgsl`kk + 16u > ${map.row(i)}`)}
     }
   }
   workgroupBarrier();
-  ${nonFinite.branch(`// The exact path (see the header): X2 over the unmasked terms only.
+  ${nonFinite.branch(wgsl`// The exact path (see the header): X2 over the unmasked terms only.
     for (var el = lid; el < C * ${BK}u; el += WG) {
       let r = el / ${BK}u;
       let x = k0 + el % ${BK}u;
       if (r < rows && x < KD) {
         ${x2Sum}
-        ${x2}[${tok()}(bh, t0 + r, x, KD)] = x2s;
+        ${x2}[${tok()('bh', 't0 + r', 'x', 'KD')}] = x2s;
       }
     }`, emitEpilogue(fr, 'xk', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', ...map,
-    body: `if (r < rows && k0 + c < KD) { ${x2}[${tok()}(bh, t0 + r, k0 + c, KD)] = value; }`,
+    body: wgsl`if (r < rows && k0 + c < KD) { ${x2}[${tok()('bh', 't0 + r', 'k0 + c', 'KD')}] = value; }`,
   }))}
 }`;
 }

@@ -143,14 +143,17 @@ program.command('bench')
   .option('--no-host', 'step: skip the host-time loops')
   .option('--state-dtype <list>', 'step: comma-separated state storage dtypes, f32 and/or bf16 (default f32)', (v: string) => v.split(','), ['f32'])
   .option('--fragment-memory <list>', 'tensor-core tier: comma-separated workgroup-memory budgets (bytes) for its kernels\' layouts, one engine each (a tuning knob)', (v: string) => v.split(',').map((x) => int('fragment-memory')(x)))
-  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; unrollStaging?: boolean; fragmentMemory?: number[]; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }) => {
+  .option('--output-tile <list>', 'tensor-core tier: comma-separated column tiles of the output stage (32, 64, 128), one engine each (a tuning knob; default 128)', (v: string) => v.split(',').map((x) => int('output-tile')(x)))
+  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; unrollStaging?: boolean; fragmentMemory?: number[]; outputTile?: number[]; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }) => {
     const badState = o.stateDtype.filter((d) => d !== 'f32' && d !== 'bf16');
     if (badState.length) throw new Error(`--state-dtype takes f32, bf16; got ${badState.join(', ')}`);
     const unknown = o.what.filter((w) => !['forward', 'train', 'step', 'varlen'].includes(w));
     if (unknown.length) throw new Error(`--what takes forward, train, step, varlen; got ${unknown.join(', ')}`);
     const runs: Record<string, unknown>[] = [];
     for (const tensorCores of o.tensorCores) {
-      for (const fragmentMemory of o.fragmentMemory ?? [undefined]) runs.push(await benchTier({ ...o, fragmentMemory }, tensorCores));
+      for (const fragmentMemory of o.fragmentMemory ?? [undefined]) {
+        for (const outputTile of o.outputTile ?? [undefined]) runs.push(await benchTier({ ...o, fragmentMemory, outputTile }, tensorCores));
+      }
     }
     mkdirSync(dirname(o.json), { recursive: true });
     writeFileSync(o.json, JSON.stringify(runs.length === 1 ? runs[0] : runs, null, 2));
@@ -158,12 +161,12 @@ program.command('bench')
   });
 
 /** One tier's benchmarks, on an engine of its own. */
-async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; unrollStaging?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
+async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; unrollStaging?: boolean; fragmentMemory?: number; outputTile?: number; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
   // Full-resolution timestamps (Dawn quantizes them by default).
-  const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, unrollStaging: o.unrollStaging, fragmentMemory: o.fragmentMemory, unverifiedFragments: o.unverifiedFragments } });
+  const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, unrollStaging: o.unrollStaging, fragmentMemory: o.fragmentMemory, outputTile: o.outputTile, unverifiedFragments: o.unverifiedFragments } });
   try {
     const shapes = o.T ? o.T.map((T) => ({ B: 1, H: o.H, T, K: o.D, V: o.D })) : SEED_SHAPES.map((s) => ({ ...s, H: o.H, K: o.D, V: o.D }));
-    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote})${o.scalarLoads ? ', scalar loads' : ''}${o.unrollStaging === true ? ', unrolled staging' : o.unrollStaging === false ? ', rolled staging' : ''}${o.fragmentMemory ? `, fragment memory ${o.fragmentMemory} B` : ''}${o.unverifiedFragments ? ', unverified stages on' : ''}\n`);
+    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote})${o.scalarLoads ? ', scalar loads' : ''}${o.unrollStaging === true ? ', unrolled staging' : o.unrollStaging === false ? ', rolled staging' : ''}${o.fragmentMemory ? `, fragment memory ${o.fragmentMemory} B` : ''}${o.outputTile ? `, output tile ${o.outputTile}` : ''}${o.unverifiedFragments ? ', unverified stages on' : ''}\n`);
     const log = (l: string) => console.log(l);
     const result: Record<string, unknown> = { adapter: engine.adapterName, date: new Date().toISOString(), tier: engine.tier, tensorCores };
     if (o.what.includes('forward')) {

@@ -91,7 +91,7 @@ function tcStageShape(stage: ForwardStage, cfg: CodegenConfig, def: VariantDef):
       const ks = new KernelSource(def, cfg, chooseTiles(cfg, def), stage, FRAG_WG);
       return shape([[ceilDiv(cfg.V, tcDeltaLayout(ks).BV)], ['SH'], [1]]);
     }
-    case 'output': return shape([[ceilDiv(cfg.V, tcOutputTileV(cfg.V))], ['NT'], ['BH']]);
+    case 'output': return shape([[ceilDiv(cfg.V, tcOutputTileV(cfg))], ['NT'], ['BH']]);
     default: throw new Error(`internal: ${stage} has no tensor-core form`);
   }
 }

@@ -44,6 +44,10 @@ export interface CodegenConfig {
    * latency of their barrier-separated phases; wider ones stage more per barrier. Absent:
    * wgMemory. */
   readonly fragmentMemory?: number;
+  /** A tuning knob of the tensor-core tier: columns of O per workgroup of the output stage, one
+   * of OUTPUT_TILES (absent: 128). Narrower tiles make more workgroups, each with fewer result
+   * fragments, and recompute the chunk's scores once per tile. */
+  readonly outputTile?: number;
   /** Use the tensor-core stages whose subgroup-matrix lowering has not yet been checked against
    * the float64 reference on a GPU (backward.ts's UNVERIFIED_ON_GPU) on that lowering too; the
    * portable lowering always uses them (CI tests it). For the check that verifies them. */
@@ -187,6 +191,9 @@ export function chooseTiles(cfg: CodegenConfig, def: VariantDef): Tiles {
   };
 }
 
+/** The output stage's column tiles a config may ask for (CodegenConfig.outputTile). */
+export const OUTPUT_TILES: readonly number[] = [32, 64, 128];
+
 /** The smallest fragmentMemory a config may ask for (bytes). */
 export const MIN_FRAGMENT_MEMORY = 8192;
 export const validFragmentMemory = (bytes: number) => Number.isInteger(bytes) && bytes >= MIN_FRAGMENT_MEMORY;
@@ -206,6 +213,9 @@ export function validateConfig(cfg: CodegenConfig): void {
   }
   if (cfg.wgMemory !== undefined && !(WG_MEMORY_TIERS as readonly number[]).includes(cfg.wgMemory)) {
     throw new ConfigError(`wgMemory ${cfg.wgMemory} is not a tier; use one of ${WG_MEMORY_TIERS.join(', ')}`);
+  }
+  if (cfg.outputTile !== undefined && !OUTPUT_TILES.includes(cfg.outputTile)) {
+    throw new ConfigError(`outputTile ${cfg.outputTile} must be one of ${OUTPUT_TILES.join(', ')}`);
   }
   if (cfg.fragmentMemory !== undefined && !validFragmentMemory(cfg.fragmentMemory)) {
     throw new ConfigError(`fragmentMemory ${cfg.fragmentMemory} must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}`);
@@ -271,6 +281,8 @@ export function scratchBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[
     out.push(def.correction === 'delta'
       ? { name: 'w16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * KF) / 2] }
       : { name: 'v16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * VF) / 2] });
+    // The delta rule's T = (I + A)^-1 with its unit diagonal, the WY factors' left operand.
+    if (def.correction === 'delta') out.push({ name: 't16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
   }
   // The output before the gate, which the gate's gradient needs.
   if (def.roles.outputGate) out.push({ name: 'opre', kind: 'scratch', elems: ['B', 'T', 'H', cfg.V] });

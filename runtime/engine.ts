@@ -3,7 +3,7 @@
 import { inputShape, qkHeaded, stableStringify, stateColumns, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  planForward, planStep, planBackward, packParams, hasChunkedForm, hasBackward, type CodegenConfig, type HalfDtype, CHUNK_SIZES, STEP_COLUMNS, maxChunkFor, MIN_FRAGMENT_MEMORY, validFragmentMemory, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
+  planForward, planStep, planBackward, packParams, hasChunkedForm, hasBackward, type CodegenConfig, type HalfDtype, CHUNK_SIZES, STEP_COLUMNS, maxChunkFor, MIN_FRAGMENT_MEMORY, OUTPUT_TILES, validFragmentMemory, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
@@ -132,8 +132,10 @@ export interface EngineOptions extends DeviceOptions {
    * (CodegenConfig.stepColumns). unrollStaging writes the tier's staging slots out one by one
    * (CodegenConfig.unrollStaging): by default on the subgroup-matrix lowering (1-5% faster on the
    * H200, checked right there for all nine variants, 2026-12-02), not on the portable one
-   * (software JITs take long over unrolled code); true or false sets it either way. */
-  tuning?: { scalarLoads?: boolean; fragmentMemory?: number; unverifiedFragments?: boolean; stepColumns?: number; unrollStaging?: boolean };
+   * (software JITs take long over unrolled code); true or false sets it either way.
+   * outputTile: columns of O per workgroup of the tier's output stage, 32, 64 or 128 (default).
+   */
+  tuning?: { scalarLoads?: boolean; fragmentMemory?: number; outputTile?: number; unverifiedFragments?: boolean; stepColumns?: number; unrollStaging?: boolean };
 }
 
 export interface VariantOptions {
@@ -148,6 +150,10 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const fm = options.tuning?.fragmentMemory;
   if (fm !== undefined && !validFragmentMemory(fm)) {
     throw new EngineError(`tuning.fragmentMemory must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}; got ${describeValue(fm)}`);
+  }
+  const ot = options.tuning?.outputTile;
+  if (ot !== undefined && !OUTPUT_TILES.includes(ot)) {
+    throw new EngineError(`tuning.outputTile must be one of ${OUTPUT_TILES.join(', ')}; got ${describeValue(ot)}`);
   }
   const sc = options.tuning?.stepColumns;
   if (sc !== undefined && !(STEP_COLUMNS as readonly unknown[]).includes(sc)) {
@@ -260,6 +266,7 @@ export class VariantOp {
       ...(this.engine.tier !== 'f32' ? { fragments: this.engine.tier } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.scalarLoads ? { scalarLoads: true as const } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.fragmentMemory !== undefined ? { fragmentMemory: this.engine.tuning.fragmentMemory } : {}),
+      ...(this.engine.tier !== 'f32' && this.engine.tuning.outputTile !== undefined ? { outputTile: this.engine.tuning.outputTile } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.unverifiedFragments ? { unverifiedFragments: true as const } : {}),
       ...(this.engine.tier !== 'f32' && (this.engine.tuning.unrollStaging ?? this.engine.tier === 'subgroup-matrix') ? { unrollStaging: true as const } : {}),
       ...(this.engine.compactLoops ? { compactLoops: true as const } : {}),

@@ -122,6 +122,7 @@ describe('option names are checked', () => {
     await expect(createEngine({ devcie: undefined } as never)).rejects.toThrow(/unknown option 'devcie' of createEngine; did you mean 'device'/);
     await expect(createEngine({ tuning: { fragmentMemmory: 32768 } } as never)).rejects.toThrow(/unknown option 'fragmentMemmory' of createEngine tuning; did you mean 'fragmentMemory'/);
     await expect(createEngine({ tuning: { fragmentMemory: 100 } })).rejects.toThrow(/tuning.fragmentMemory must be a whole number of bytes, at least 8192; got 100 \(a number\)/);
+    await expect(createEngine({ tuning: { outputTile: 48 } })).rejects.toThrow(/tuning.outputTile must be one of 32, 64, 128; got 48 \(a number\)/);
   });
   it('values are shown as given, with their type', async () => {
     const op = (await getEngine()).variant('gla');

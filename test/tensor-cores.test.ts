@@ -148,6 +148,22 @@ describe('tensor-core tier: unrolled staging (tuning.unrollStaging)', () => {
   });
 });
 
+describe('tensor-core tier: output tile (tuning.outputTile)', () => {
+  // Output columns in tiles of 32: two workgroups per chunk, the second's tile partial (V = 40),
+  // each recomputing the chunk's scores; a variant with per-key decay and its gate's fragments.
+  it('gla C=16 (B,T,H,K,V)=(2,40,1,16,40) with h0: forward', async () => {
+    const engine = await createEngine({ tensorCores: 'portable', tuning: { outputTile: 32 } });
+    const def = VARIANTS.gla;
+    const size = { B: 2, T: 40, H: 1, K: 16, V: 40 };
+    const inputs = sampleInputs(def, size, 46, true);
+    const ref = referenceForward(def, inputs, size, { h0: inputs.h0 });
+    const got = await engine.variant('gla').forward(inputs, { ...size, chunkSize: 16, poisonOutputs: true });
+    expect(relL2(got.o, ref.o), 'o').toBeLessThan(TOL.o);
+    expect(relL2(got.ht!, ref.ht), 'ht').toBeLessThan(TOL.o);
+    engine.destroy();
+  });
+});
+
 describe('tensor-core tier: generated WGSL', () => {
   it('the subgroup-matrix lowering uses subgroup matrices, the portable one plain arrays, both the same buffers', () => {
     for (const name of ['gla', 'kda', 'gated_delta_rule'] as const) {

@@ -13,7 +13,9 @@ import { emitTcScores, scaledDecayedQuery, tcScoresWords } from './tc-scores.js'
 import { extendScope, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
 
 /** V columns per workgroup of the output stage: the scores are computed once per tile. */
-export const tcOutputTileV = (V: number) => Math.min(fragCeil(V), 128);
+/** Columns of O per workgroup: the tuning knob outputTile, else 128 (one workgroup per chunk at
+ * V = 128; FLA's chunk_fwd_o takes 64). */
+export const tcOutputTileV = (cfg: { readonly V: number; readonly outputTile?: number }) => Math.min(fragCeil(cfg.V), cfg.outputTile ?? 128);
 
 interface Layout { slab: number; perPass: number; sA: number; sQ: number; sSV: number; f16: number; f32: number }
 
@@ -22,7 +24,7 @@ interface Layout { slab: number; perPass: number; sA: number; sQ: number; sSV: n
  * per epilogue pass (4, 2, 1) that fit. */
 export function tcOutputLayout(ks: KernelSource): Layout {
   const C = ks.cfg.chunk;
-  const BV = tcOutputTileV(ks.cfg.V);
+  const BV = tcOutputTileV(ks.cfg);
   const budget = fragmentBudget(ks.cfg);
   for (const slab of [32, 16]) {
     for (const perPass of [4, 2, 1]) {
@@ -41,7 +43,7 @@ export function tcOutputLayout(ks: KernelSource): Layout {
 export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
   const { cfg } = ks;
   const C = cfg.chunk;
-  const BV = tcOutputTileV(cfg.V);
+  const BV = tcOutputTileV(cfg);
   const lay = tcOutputLayout(ks);
   const SK = lay.slab;
   const p = partition(C / 16, BV / 16);

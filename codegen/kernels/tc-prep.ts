@@ -1,8 +1,9 @@
 // The delta rule's per-chunk prep on the fragment layer (tensor-core tier), per (chunk, b*h):
 // the gate cumsum, the keys decayed to the chunk's end (kg16, for the delta scan), A = beta K K^T
 // (strictly lower, decayed; tc-scores.ts) kept in f32, and the triangular inverse T = (I + A)^-1
-// in f32, whose strictly lower part goes to tmat, for the WY factors (tc-wy-factors.ts) and the
-// backward. The inverse is blocked by 16 rows: each diagonal block by forward substitution (a
+// in f32, whose strictly lower part goes to tmat for the backward and, with its unit diagonal, as
+// f16 to t16, the left operand of the WY factors (tc-wy-factors.ts), which load its fragments
+// straight from there. The inverse is blocked by 16 rows: each diagonal block by forward substitution (a
 // thread per column), then each row block I of off-diagonal blocks as
 //   T_IJ = -T_II sum_{M=J}^{I-1} A_IM T_MJ,   J < I,
 // which only reads finished blocks of T above it.
@@ -39,6 +40,7 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): Wgsl {
   const lay = tcPrepLayout(ks);
   const beta = ks.roleFn('beta');
   const tmat = ks.use('tmat', 'read_write');
+  const t16 = ks.use('t16', 'read_write', false, 'f16');
   const sA = (r: string, c: string) => wgsl`wf[${lay.sA}u + (${r}) * C + ${c}]`;
   // The stage's opening, and the names it and the fragment layer declare.
   const stage = ks.chunkStageXY(fr.builtins());
@@ -106,6 +108,10 @@ ${stage.open}
   }
   workgroupBarrier();
   ${joinWgsl(offDiag, '\n  ')}
-  for (var e = lid; e < C * C; e += WG) { ${tmat}[(bh * P.NT + n) * C * C + e] = wf[${lay.sA}u + e]; }
+  for (var e = lid; e < C * C; e += WG) {
+    let tv = wf[${lay.sA}u + e];
+    ${tmat}[(bh * P.NT + n) * C * C + e] = tv;
+    ${t16}[(bh * P.NT + n) * C * C + e] = f16(tv + select(0.0, 1.0, e / C == e % C));
+  }
 }`;
 }

@@ -1,10 +1,12 @@
 // The delta rule's WY factors on the fragment layer (tensor-core tier): W = T (beta 2^G K) and
 // U = T (beta V), with T = (I + A)^-1 the chunk's unit lower-triangular inverse, which the prep
-// (tc-prep.ts) leaves in tmat (its strictly lower part, f32). One workgroup per (column tile of
-// W or of U, chunk, b*h), as FLA's recompute_w_u splits it from the inverse: the prep's phases
-// are short and latency-bound, and these products, once in a kernel of their own, run on a
-// grid several times wider with a fraction of the registers and workgroup memory. W also goes
-// to the delta scan's per-chunk f16 blocks (w16).
+// (tc-prep.ts) leaves in t16 (f16, C x C per chunk). One workgroup per (column tile of W or of U,
+// chunk, b*h), as FLA's recompute_w_u splits it from the inverse: a grid several times wider than
+// the prep's, with a fraction of its registers and workgroup memory. T's fragments load straight
+// from t16: staging it through workgroup memory (a loop of f32 loads from tmat, converted) took
+// 0.38 of this kernel's 0.64 ms on the H200 (bench/probes/forward-edits.mjs), and the kernel's
+// time doubles when its workgroup memory does (fewer workgroups per multiprocessor), so only X
+// is staged. W also goes to the delta scan's per-chunk f16 blocks (w16).
 import type { KernelSource } from './common.js';
 import { ConfigError, type SizeExpr } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
@@ -15,13 +17,13 @@ import { extendScope, joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 /** A workgroup's columns: c0 .. c0 + width of W (which = 0, over K) or of U (1, over V). */
 interface ColumnTile { readonly which: 0 | 1; readonly c0: number; readonly width: number }
 
-interface WyFactorsLayout { readonly tiles: readonly ColumnTile[]; readonly SR: number; readonly perPass: number; readonly f16: number; readonly f32: number; readonly sT: number; readonly sX: number }
+interface WyFactorsLayout { readonly tiles: readonly ColumnTile[]; readonly SR: number; readonly perPass: number; readonly f16: number; readonly f32: number }
 
 /** Column tiles of at most 64 (two fragments per subgroup each way, 32 accumulator words per
- * thread); f16: [T (C x C) | X in row slabs of SR], f32: the epilogue's scratch, perPass
- * fragments per subgroup. The first candidate that fits: the whole chunk in one slab (one
- * barrier) and two epilogue passes come first, since the kernel's workgroup memory bounds how
- * many of its workgroups share a multiprocessor (24 KiB at chunk 64). */
+ * thread); f16: X in row slabs of SR, f32: the epilogue's scratch, perPass fragments per
+ * subgroup. The first candidate that fits: the whole chunk in one slab (one barrier) and two
+ * epilogue passes come first, since the kernel's workgroup memory bounds how many of its
+ * workgroups share a multiprocessor (16 KiB at chunk 64). */
 export function tcWyFactorsLayout(cfg: { readonly K: number; readonly V: number; readonly chunk: number; readonly wgMemory?: number; readonly fragmentMemory?: number }): WyFactorsLayout {
   const C = cfg.chunk;
   const budget = fragmentBudget(cfg);
@@ -32,9 +34,9 @@ export function tcWyFactorsLayout(cfg: { readonly K: number; readonly V: number;
       for (let c0 = 0; c0 < dim; c0 += tileWidth) tiles.push({ which, c0, width: Math.min(tileWidth, fragCeil(dim - c0)) });
     }
     for (const [SR, perPass] of candidates as [number, number][]) {
-      const f16 = C * C + SR * tileWidth;
+      const f16 = SR * tileWidth;
       const f32 = scratchWords(perPass);
-      if (2 * f16 + 4 * f32 <= budget) return { tiles, SR, perPass, f16, f32, sT: 0, sX: C * C };
+      if (2 * f16 + 4 * f32 <= budget) return { tiles, SR, perPass, f16, f32 };
     }
   }
   throw new ConfigError(`no tiling of the WY factors on the tensor-core tier fits ${budget} bytes of workgroup memory (chunk ${C}); raise tuning.fragmentMemory`);
@@ -52,7 +54,7 @@ export function emitTcWyFactors(ks: KernelSource, fr: Fragments): Wgsl {
   const beta = ks.roleFn('beta');
   const k = ks.roleFn('k');
   const v = ks.roleFn('v');
-  const tmat = ks.use('tmat', 'read');
+  const t16 = ks.use('t16', 'read', false, 'f16');
   const w = ks.use('w', 'read_write');
   const uu = ks.use('u', 'read_write');
   const w16 = ks.use('w16', 'read_write', false, 'f16');
@@ -80,7 +82,7 @@ export function emitTcWyFactors(ks: KernelSource, fr: Fragments): Wgsl {
       value: wgsl`${beta(s.b, 't', s.h, '0u')} * ${operand}`,
       wide: operand4 && wgsl`${beta(s.b, 't', s.h, '0u')} * ${operand4}`,
       valid: wgsl`r0 + e / ${width}u < ${s.rows} && ${c0}u + e % ${width}u < ${dim}`,
-      arr: 'wh', at: (e) => wgsl`${lay.sX}u + ${e}`,
+      arr: 'wh', at: (e) => wgsl`${e}`,
       causal: { firstBad: 'firstBad', row: wgsl`r0 + e / ${width}u`, perRow: width, wg: FRAG_WG },
     };
     const fixup = emitCausalFixup(xBlock, s.rows, (e) => wgsl`${c0}u + ${e} % ${width}u`, (r, d) => wgsl`if (${d} < ${dim}) {
@@ -97,8 +99,8 @@ export function emitTcWyFactors(ks: KernelSource, fr: Fragments): Wgsl {
       if (factive) {
         for (var kk = 0u; kk < ${lay.SR}u; kk += 16u) {
           ${fr.mma('wu', p.fm, p.fn,
-    (i) => ({ arr: 'wh', offset: wgsl`${lay.sT}u + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
-    (j) => ({ arr: 'wh', offset: wgsl`${lay.sX}u + kk * ${width}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: width }),
+    (i) => ({ arr: t16, offset: wgsl`(${s.bh} * P.NT + ${s.n}) * C * C + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
+    (j) => ({ arr: 'wh', offset: wgsl`kk * ${width}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: width }),
     (i) => wgsl`(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
         }
       }
@@ -124,10 +126,6 @@ ${fr.workspace(lay.f16, lay.f32)}
 
 ${stage.open}
   ${fr.opening()}
-  // T = (I + A)^-1 with its unit diagonal, as f16 (the prep keeps A's inverse below the diagonal).
-  for (var e = ${s.lid}; e < C * C; e += WG) {
-    wh[${lay.sT}u + e] = f16(${tmat}[(${s.bh} * P.NT + ${s.n}) * C * C + e] + select(0.0, 1.0, e / C == e % C));
-  }
   ${dispatch}
 }`;
 }

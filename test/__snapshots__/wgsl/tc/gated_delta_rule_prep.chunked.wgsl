@@ -10,10 +10,11 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> in_beta: array<f32>;
 @group(0) @binding(2) var<storage, read_write> b_tmat: array<f32>;
-@group(0) @binding(3) var<storage, read> in_k: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> b_gcum: array<f32>;
-@group(0) @binding(5) var<storage, read> in_g: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b_kg16: array<f16>;
+@group(0) @binding(3) var<storage, read_write> b_t16: array<f16>;
+@group(0) @binding(4) var<storage, read> in_k: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> b_gcum: array<f32>;
+@group(0) @binding(6) var<storage, read> in_g: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b_kg16: array<f16>;
 
 const C: u32 = 64u;
 const KD: u32 = 128u;
@@ -310,5 +311,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     wf[0u + (48u + rr) * C + bJ * 16u + cc] = -acc;
   }
   workgroupBarrier();
-  for (var e = lid; e < C * C; e += WG) { b_tmat[(bh * P.NT + n) * C * C + e] = wf[0u + e]; }
+  for (var e = lid; e < C * C; e += WG) {
+    let tv = wf[0u + e];
+    b_tmat[(bh * P.NT + n) * C * C + e] = tv;
+    b_t16[(bh * P.NT + n) * C * C + e] = f16(tv + select(0.0, 1.0, e / C == e % C));
+  }
 }

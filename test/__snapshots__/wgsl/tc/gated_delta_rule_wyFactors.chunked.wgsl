@@ -11,7 +11,7 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(1) var<storage, read> in_beta: array<f32>;
 @group(0) @binding(2) var<storage, read> in_k: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> in_v: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> b_tmat: array<f32>;
+@group(0) @binding(4) var<storage, read> b_t16: array<f16>;
 @group(0) @binding(5) var<storage, read_write> b_w: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b_u: array<f32>;
 @group(0) @binding(7) var<storage, read_write> b_w16: array<f16>;
@@ -39,7 +39,7 @@ fn role4_k(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_k[((((b) * P
 fn role4_v(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u]; }
 fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
 
-var<workgroup> wh: array<f16, 8192>;
+var<workgroup> wh: array<f16, 4096>;
 var<workgroup> wf: array<f32, 2048>;
 
 @compute @workgroup_size(WG)
@@ -51,10 +51,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let t0 = n * C;
   let rows = min(C, P.T - t0);
   
-  // T = (I + A)^-1 with its unit diagonal, as f16 (the prep keeps A's inverse below the diagonal).
-  for (var e = lid; e < C * C; e += WG) {
-    wh[0u + e] = f16(b_tmat[(bh * P.NT + n) * C * C + e] + select(0.0, 1.0, e / C == e % C));
-  }
   if (wid.x == 0u) {
     let fsr = sg / 2u;
   let fsc = sg % 2u;
@@ -82,7 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let xv = select(vec4<f32>(0.0), x_v[stg], valid);
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
           firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 64u)), bad);
-          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[e] = hv.x; wh[e + 1u] = hv.y; wh[e + 2u] = hv.z; wh[e + 3u] = hv.w; }
         }
         }
       }
@@ -91,10 +87,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (factive) {
         for (var kk = 0u; kk < 64u; kk += 16u) {
           {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
       if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
       if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
       if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
@@ -198,7 +194,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let xv = select(vec4<f32>(0.0), x_v[stg], valid);
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
           firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 64u)), bad);
-          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[e] = hv.x; wh[e + 1u] = hv.y; wh[e + 2u] = hv.z; wh[e + 3u] = hv.w; }
         }
         }
       }
@@ -207,10 +203,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (factive) {
         for (var kk = 0u; kk < 64u; kk += 16u) {
           {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
       if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
       if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
       if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
@@ -314,7 +310,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let xv = select(vec4<f32>(0.0), x_v[stg], valid);
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
           firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 64u)), bad);
-          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[e] = hv.x; wh[e + 1u] = hv.y; wh[e + 2u] = hv.z; wh[e + 3u] = hv.w; }
         }
         }
       }
@@ -323,10 +319,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (factive) {
         for (var kk = 0u; kk < 64u; kk += 16u) {
           {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
       if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
       if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
       if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
@@ -425,7 +421,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let xv = select(vec4<f32>(0.0), x_v[stg], valid);
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
           firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 64u)), bad);
-          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[e] = hv.x; wh[e + 1u] = hv.y; wh[e + 2u] = hv.z; wh[e + 3u] = hv.w; }
         }
         }
       }
@@ -434,10 +430,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (factive) {
         for (var kk = 0u; kk < 64u; kk += 16u) {
           {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
       if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
       if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
       if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }

@@ -9,7 +9,7 @@
 // which only reads finished blocks of T above it.
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
-import { FRAG_NAMES, type Fragments, fragmentBudget } from './fragments.js';
+import { FRAG_NAMES, FRAG_WG, type Fragments, fragmentBudget } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
 import { emitDecayedKeys } from './tc-states.js';
@@ -50,30 +50,54 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): Wgsl {
     store: (r, c, val) => wgsl`${sA(r, c)} = ${val};`,
     wh: 'wh', whBase: 0, wf: 'wf', wfBase: lay.scoresF32, perPass: 1,
   });
-  // Off-diagonal row blocks of the inverse, I = 1 .. nb-1, each two barriers.
+  // Off-diagonal row blocks of the inverse, I = 1 .. nb-1, each two barriers. Thread (r, cc),
+  // r = lid / 16 < 8, holds rows r and r + 8 of the row block, column cc of every block J < I:
+  // 2 I independent sums that share their loads (A's two rows, T's row m once per block), where
+  // a thread per element summed one chain alone. Each sum adds the same terms in the same order
+  // (m ascending from 16 J), so the values are those of the per-element loops.
+  if (FRAG_WG !== 128) throw new Error("internal: the prep's inverse maps 128 threads onto a 16-row block");
   const offDiag: Wgsl[] = [];
   for (let I = 1; I < nb; I++) {
-    offDiag.push(wgsl`for (var el = lid; el < ${I * 256}u; el += WG) {
-    let bJ = el / 256u;
-    let rr = (el % 256u) / 16u;
-    let cc = el % 16u;
-    var acc = 0.0;
-    for (var m = bJ * 16u; m < ${I * 16}u; m++) {
-      // T[m, 16 bJ + cc]: unit diagonal, strictly lower part in wf.
-      let col = bJ * 16u + cc;
-      let tv = select(select(0.0, ${sA('m', 'col')}, m > col), 1.0, m == col);
-      acc += ${sA(wgsl`${16 * I}u + rr`, 'm')} * tv;
-    }
-    wf[${lay.aux}u + el] = acc;
+    const blocks = [...Array(I).keys()];
+    const acc = (q: number, J: number) => `x${q}_${J}`;
+    // T[m, 16 J + cc] as tv: unit diagonal, strictly lower part in wf; rows m of block seg
+    // reach the sums of blocks J <= seg.
+    const segments = blocks.map((seg) => wgsl`for (var m = ${16 * seg}u; m < ${16 * seg + 16}u; m++) {
+      let a0 = ${sA(wgsl`${16 * I}u + r`, 'm')};
+      let a1 = ${sA(wgsl`${16 * I + 8}u + r`, 'm')};
+      ${joinWgsl(blocks.filter((J) => J <= seg).map((J) => wgsl`{
+        let tv = select(select(0.0, ${sA('m', wgsl`${16 * J}u + cc`)}, m > ${16 * J}u + cc), 1.0, m == ${16 * J}u + cc);
+        ${acc(0, J)} += a0 * tv;
+        ${acc(1, J)} += a1 * tv;
+      }`), '\n      ')}
+    }`);
+    offDiag.push(wgsl`{
+    let r = lid / 16u;
+    let cc = lid % 16u;
+    ${joinWgsl(blocks.map((J) => wgsl`var ${acc(0, J)} = 0.0;
+    var ${acc(1, J)} = 0.0;`), '\n    ')}
+    ${joinWgsl(segments, '\n    ')}
+    ${joinWgsl(blocks.map((J) => wgsl`wf[${lay.aux + J * 256}u + r * 16u + cc] = ${acc(0, J)};
+    wf[${lay.aux + J * 256 + 128}u + r * 16u + cc] = ${acc(1, J)};`), '\n    ')}
   }
   workgroupBarrier();
-  for (var el = lid; el < ${I * 256}u; el += WG) {
-    let bJ = el / 256u;
-    let rr = (el % 256u) / 16u;
-    let cc = el % 16u;
-    var acc = wf[${lay.aux}u + bJ * 256u + rr * 16u + cc];
-    for (var m = 0u; m < rr; m++) { acc += ${sA(wgsl`${16 * I}u + rr`, wgsl`${16 * I}u + m`)} * wf[${lay.aux}u + bJ * 256u + m * 16u + cc]; }
-    ${sA(wgsl`${16 * I}u + rr`, 'bJ * 16u + cc')} = -acc;
+  {
+    let r = lid / 16u;
+    let cc = lid % 16u;
+    ${joinWgsl(blocks.map((J) => wgsl`var ${acc(0, J)} = wf[${lay.aux + J * 256}u + r * 16u + cc];
+    var ${acc(1, J)} = wf[${lay.aux + J * 256 + 128}u + r * 16u + cc];`), '\n    ')}
+    for (var m = 0u; m < 16u; m++) {
+      // T_II's strictly lower part (rows r and r + 8) against the sums' row m.
+      let t0 = ${sA(wgsl`${16 * I}u + r`, wgsl`${16 * I}u + m`)};
+      let t1 = ${sA(wgsl`${16 * I + 8}u + r`, wgsl`${16 * I}u + m`)};
+      ${joinWgsl(blocks.map((J) => wgsl`{
+        let xm = wf[${lay.aux + J * 256}u + m * 16u + cc];
+        ${acc(0, J)} += select(0.0, t0 * xm, m < r);
+        ${acc(1, J)} += select(0.0, t1 * xm, m < r + 8u);
+      }`), '\n      ')}
+    }
+    ${joinWgsl(blocks.map((J) => wgsl`${sA(wgsl`${16 * I}u + r`, wgsl`${16 * J}u + cc`)} = -${acc(0, J)};
+    ${sA(wgsl`${16 * I + 8}u + r`, wgsl`${16 * J}u + cc`)} = -${acc(1, J)};`), '\n    ')}
   }
   workgroupBarrier();`);
   }

@@ -242,73 +242,201 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var i = dc + 1u; i < 16u; i++) { wf[0u + (dblk * 16u + i) * C + dblk * 16u + dc] = tcol[i]; }
   }
   workgroupBarrier();
-  for (var el = lid; el < 256u; el += WG) {
-    let bJ = el / 256u;
-    let rr = (el % 256u) / 16u;
-    let cc = el % 16u;
-    var acc = 0.0;
-    for (var m = bJ * 16u; m < 16u; m++) {
-      // T[m, 16 bJ + cc]: unit diagonal, strictly lower part in wf.
-      let col = bJ * 16u + cc;
-      let tv = select(select(0.0, wf[0u + (m) * C + col], m > col), 1.0, m == col);
-      acc += wf[0u + (16u + rr) * C + m] * tv;
+  {
+    let r = lid / 16u;
+    let cc = lid % 16u;
+    var x0_0 = 0.0;
+    var x1_0 = 0.0;
+    for (var m = 0u; m < 16u; m++) {
+      let a0 = wf[0u + (16u + r) * C + m];
+      let a1 = wf[0u + (24u + r) * C + m];
+      {
+        let tv = select(select(0.0, wf[0u + (m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        x0_0 += a0 * tv;
+        x1_0 += a1 * tv;
+      }
     }
-    wf[4096u + el] = acc;
+    wf[4096u + r * 16u + cc] = x0_0;
+    wf[4224u + r * 16u + cc] = x1_0;
   }
   workgroupBarrier();
-  for (var el = lid; el < 256u; el += WG) {
-    let bJ = el / 256u;
-    let rr = (el % 256u) / 16u;
-    let cc = el % 16u;
-    var acc = wf[4096u + bJ * 256u + rr * 16u + cc];
-    for (var m = 0u; m < rr; m++) { acc += wf[0u + (16u + rr) * C + 16u + m] * wf[4096u + bJ * 256u + m * 16u + cc]; }
-    wf[0u + (16u + rr) * C + bJ * 16u + cc] = -acc;
-  }
-  workgroupBarrier();
-  for (var el = lid; el < 512u; el += WG) {
-    let bJ = el / 256u;
-    let rr = (el % 256u) / 16u;
-    let cc = el % 16u;
-    var acc = 0.0;
-    for (var m = bJ * 16u; m < 32u; m++) {
-      // T[m, 16 bJ + cc]: unit diagonal, strictly lower part in wf.
-      let col = bJ * 16u + cc;
-      let tv = select(select(0.0, wf[0u + (m) * C + col], m > col), 1.0, m == col);
-      acc += wf[0u + (32u + rr) * C + m] * tv;
+  {
+    let r = lid / 16u;
+    let cc = lid % 16u;
+    var x0_0 = wf[4096u + r * 16u + cc];
+    var x1_0 = wf[4224u + r * 16u + cc];
+    for (var m = 0u; m < 16u; m++) {
+      // T_II's strictly lower part (rows r and r + 8) against the sums' row m.
+      let t0 = wf[0u + (16u + r) * C + 16u + m];
+      let t1 = wf[0u + (24u + r) * C + 16u + m];
+      {
+        let xm = wf[4096u + m * 16u + cc];
+        x0_0 += select(0.0, t0 * xm, m < r);
+        x1_0 += select(0.0, t1 * xm, m < r + 8u);
+      }
     }
-    wf[4096u + el] = acc;
+    wf[0u + (16u + r) * C + 0u + cc] = -x0_0;
+    wf[0u + (24u + r) * C + 0u + cc] = -x1_0;
   }
   workgroupBarrier();
-  for (var el = lid; el < 512u; el += WG) {
-    let bJ = el / 256u;
-    let rr = (el % 256u) / 16u;
-    let cc = el % 16u;
-    var acc = wf[4096u + bJ * 256u + rr * 16u + cc];
-    for (var m = 0u; m < rr; m++) { acc += wf[0u + (32u + rr) * C + 32u + m] * wf[4096u + bJ * 256u + m * 16u + cc]; }
-    wf[0u + (32u + rr) * C + bJ * 16u + cc] = -acc;
-  }
-  workgroupBarrier();
-  for (var el = lid; el < 768u; el += WG) {
-    let bJ = el / 256u;
-    let rr = (el % 256u) / 16u;
-    let cc = el % 16u;
-    var acc = 0.0;
-    for (var m = bJ * 16u; m < 48u; m++) {
-      // T[m, 16 bJ + cc]: unit diagonal, strictly lower part in wf.
-      let col = bJ * 16u + cc;
-      let tv = select(select(0.0, wf[0u + (m) * C + col], m > col), 1.0, m == col);
-      acc += wf[0u + (48u + rr) * C + m] * tv;
+  {
+    let r = lid / 16u;
+    let cc = lid % 16u;
+    var x0_0 = 0.0;
+    var x1_0 = 0.0;
+    var x0_1 = 0.0;
+    var x1_1 = 0.0;
+    for (var m = 0u; m < 16u; m++) {
+      let a0 = wf[0u + (32u + r) * C + m];
+      let a1 = wf[0u + (40u + r) * C + m];
+      {
+        let tv = select(select(0.0, wf[0u + (m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        x0_0 += a0 * tv;
+        x1_0 += a1 * tv;
+      }
     }
-    wf[4096u + el] = acc;
+    for (var m = 16u; m < 32u; m++) {
+      let a0 = wf[0u + (32u + r) * C + m];
+      let a1 = wf[0u + (40u + r) * C + m];
+      {
+        let tv = select(select(0.0, wf[0u + (m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        x0_0 += a0 * tv;
+        x1_0 += a1 * tv;
+      }
+      {
+        let tv = select(select(0.0, wf[0u + (m) * C + 16u + cc], m > 16u + cc), 1.0, m == 16u + cc);
+        x0_1 += a0 * tv;
+        x1_1 += a1 * tv;
+      }
+    }
+    wf[4096u + r * 16u + cc] = x0_0;
+    wf[4224u + r * 16u + cc] = x1_0;
+    wf[4352u + r * 16u + cc] = x0_1;
+    wf[4480u + r * 16u + cc] = x1_1;
   }
   workgroupBarrier();
-  for (var el = lid; el < 768u; el += WG) {
-    let bJ = el / 256u;
-    let rr = (el % 256u) / 16u;
-    let cc = el % 16u;
-    var acc = wf[4096u + bJ * 256u + rr * 16u + cc];
-    for (var m = 0u; m < rr; m++) { acc += wf[0u + (48u + rr) * C + 48u + m] * wf[4096u + bJ * 256u + m * 16u + cc]; }
-    wf[0u + (48u + rr) * C + bJ * 16u + cc] = -acc;
+  {
+    let r = lid / 16u;
+    let cc = lid % 16u;
+    var x0_0 = wf[4096u + r * 16u + cc];
+    var x1_0 = wf[4224u + r * 16u + cc];
+    var x0_1 = wf[4352u + r * 16u + cc];
+    var x1_1 = wf[4480u + r * 16u + cc];
+    for (var m = 0u; m < 16u; m++) {
+      // T_II's strictly lower part (rows r and r + 8) against the sums' row m.
+      let t0 = wf[0u + (32u + r) * C + 32u + m];
+      let t1 = wf[0u + (40u + r) * C + 32u + m];
+      {
+        let xm = wf[4096u + m * 16u + cc];
+        x0_0 += select(0.0, t0 * xm, m < r);
+        x1_0 += select(0.0, t1 * xm, m < r + 8u);
+      }
+      {
+        let xm = wf[4352u + m * 16u + cc];
+        x0_1 += select(0.0, t0 * xm, m < r);
+        x1_1 += select(0.0, t1 * xm, m < r + 8u);
+      }
+    }
+    wf[0u + (32u + r) * C + 0u + cc] = -x0_0;
+    wf[0u + (40u + r) * C + 0u + cc] = -x1_0;
+    wf[0u + (32u + r) * C + 16u + cc] = -x0_1;
+    wf[0u + (40u + r) * C + 16u + cc] = -x1_1;
+  }
+  workgroupBarrier();
+  {
+    let r = lid / 16u;
+    let cc = lid % 16u;
+    var x0_0 = 0.0;
+    var x1_0 = 0.0;
+    var x0_1 = 0.0;
+    var x1_1 = 0.0;
+    var x0_2 = 0.0;
+    var x1_2 = 0.0;
+    for (var m = 0u; m < 16u; m++) {
+      let a0 = wf[0u + (48u + r) * C + m];
+      let a1 = wf[0u + (56u + r) * C + m];
+      {
+        let tv = select(select(0.0, wf[0u + (m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        x0_0 += a0 * tv;
+        x1_0 += a1 * tv;
+      }
+    }
+    for (var m = 16u; m < 32u; m++) {
+      let a0 = wf[0u + (48u + r) * C + m];
+      let a1 = wf[0u + (56u + r) * C + m];
+      {
+        let tv = select(select(0.0, wf[0u + (m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        x0_0 += a0 * tv;
+        x1_0 += a1 * tv;
+      }
+      {
+        let tv = select(select(0.0, wf[0u + (m) * C + 16u + cc], m > 16u + cc), 1.0, m == 16u + cc);
+        x0_1 += a0 * tv;
+        x1_1 += a1 * tv;
+      }
+    }
+    for (var m = 32u; m < 48u; m++) {
+      let a0 = wf[0u + (48u + r) * C + m];
+      let a1 = wf[0u + (56u + r) * C + m];
+      {
+        let tv = select(select(0.0, wf[0u + (m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        x0_0 += a0 * tv;
+        x1_0 += a1 * tv;
+      }
+      {
+        let tv = select(select(0.0, wf[0u + (m) * C + 16u + cc], m > 16u + cc), 1.0, m == 16u + cc);
+        x0_1 += a0 * tv;
+        x1_1 += a1 * tv;
+      }
+      {
+        let tv = select(select(0.0, wf[0u + (m) * C + 32u + cc], m > 32u + cc), 1.0, m == 32u + cc);
+        x0_2 += a0 * tv;
+        x1_2 += a1 * tv;
+      }
+    }
+    wf[4096u + r * 16u + cc] = x0_0;
+    wf[4224u + r * 16u + cc] = x1_0;
+    wf[4352u + r * 16u + cc] = x0_1;
+    wf[4480u + r * 16u + cc] = x1_1;
+    wf[4608u + r * 16u + cc] = x0_2;
+    wf[4736u + r * 16u + cc] = x1_2;
+  }
+  workgroupBarrier();
+  {
+    let r = lid / 16u;
+    let cc = lid % 16u;
+    var x0_0 = wf[4096u + r * 16u + cc];
+    var x1_0 = wf[4224u + r * 16u + cc];
+    var x0_1 = wf[4352u + r * 16u + cc];
+    var x1_1 = wf[4480u + r * 16u + cc];
+    var x0_2 = wf[4608u + r * 16u + cc];
+    var x1_2 = wf[4736u + r * 16u + cc];
+    for (var m = 0u; m < 16u; m++) {
+      // T_II's strictly lower part (rows r and r + 8) against the sums' row m.
+      let t0 = wf[0u + (48u + r) * C + 48u + m];
+      let t1 = wf[0u + (56u + r) * C + 48u + m];
+      {
+        let xm = wf[4096u + m * 16u + cc];
+        x0_0 += select(0.0, t0 * xm, m < r);
+        x1_0 += select(0.0, t1 * xm, m < r + 8u);
+      }
+      {
+        let xm = wf[4352u + m * 16u + cc];
+        x0_1 += select(0.0, t0 * xm, m < r);
+        x1_1 += select(0.0, t1 * xm, m < r + 8u);
+      }
+      {
+        let xm = wf[4608u + m * 16u + cc];
+        x0_2 += select(0.0, t0 * xm, m < r);
+        x1_2 += select(0.0, t1 * xm, m < r + 8u);
+      }
+    }
+    wf[0u + (48u + r) * C + 0u + cc] = -x0_0;
+    wf[0u + (56u + r) * C + 0u + cc] = -x1_0;
+    wf[0u + (48u + r) * C + 16u + cc] = -x0_1;
+    wf[0u + (56u + r) * C + 16u + cc] = -x1_1;
+    wf[0u + (48u + r) * C + 32u + cc] = -x0_2;
+    wf[0u + (56u + r) * C + 32u + cc] = -x1_2;
   }
   workgroupBarrier();
   for (var e = lid; e < C * C; e += WG) {

@@ -30,9 +30,26 @@ fn decay_floor(x: f32) -> f32 {
  * scope). A thread per key dim walks the chunk's rows; it loads them `batch` at a time (16 by
  * default; the tensor-core tier takes the whole chunk), branch-free, so that many loads are in
  * flight instead of one (a row-by-row walk waits a memory latency per row: tens of microseconds
- * per chunk). The sum is sequential either way: the batch changes no result. */
-export function emitGateCumsum(ks: KernelSource, batch = 16): string {
+ * per chunk). The sum is sequential either way: the batch changes no result.
+ * With `scratch` (C free words of an f32 workgroup array, `scratch(i)` the i-th) a scalar gate is
+ * summed by a thread per row instead: each loads its own term into the scratch, then thread i adds
+ * terms 0..i in order, the same sums as the one walking thread's (which left the rest of the
+ * workgroup waiting at the barrier). */
+export function emitGateCumsum(ks: KernelSource, batch = 16, scratch?: (i: string) => string): string {
   const floor = decayFloor(ks);
+  const gcum = ks.use('gcum', 'read_write');
+  if (scratch && !ks.diag) {
+    return `
+  for (var i = lid; i < rows; i += WG) { ${scratch('i')} = ${floor}(${ks.role('logDecay')}(b, t0 + i, h, 0u) * LOG2E); }
+  workgroupBarrier();
+  for (var i = lid; i < rows; i += WG) {
+    var acc = 0.0;
+    for (var k = 0u; k <= i; k++) { acc += ${scratch('k')}; }
+    ${gcum}[(bh * P.T + t0 + i) * DG] = acc;
+  }
+  storageBarrier();
+  workgroupBarrier();`;
+  }
   return `
   for (var d = lid; d < DG; d += WG) {
     var acc = 0.0;
@@ -42,7 +59,7 @@ export function emitGateCumsum(ks: KernelSource, batch = 16): string {
       for (var k = 0u; k < ${batch}u; k++) {
         if (i0 + k < rows) {
           acc += ${floor}(gv[k] * LOG2E);
-          ${ks.use('gcum', 'read_write')}[(bh * P.T + t0 + i0 + k) * DG + d] = acc;
+          ${gcum}[(bh * P.T + t0 + i0 + k) * DG + d] = acc;
         }
       }
     }

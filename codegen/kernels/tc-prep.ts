@@ -106,7 +106,7 @@ ${fr.workspace(lay.f16, lay.f32)}
 
 ${stage.open}
   ${fr.opening()}
-  ${ks.decayed ? emitGateCumsum(ks, ks.cfg.chunk) : ''}
+  ${ks.decayed ? emitGateCumsum(ks, ks.cfg.chunk, (i) => `wf[${lay.aux}u + ${i}]`) : ''}
   ${emitDecayedKeys(ks)}
   ${scores}
   // The diagonal blocks of T: thread (block, column c) substitutes down its column. Both loops

@@ -99,9 +99,11 @@ export const chunkOperandAt = (width: number, r: string, d: string): Wgsl => wgs
 export function emitTcOperands(ks: KernelSource): Wgsl {
   const v4 = ks.role4Fn('v');
   const VF = fragCeil(ks.cfg.V);
-  return wgsl`
+  // A scalar gate is summed by a thread per row through a workgroup array (emitGateCumsum).
+  const scalarGate = ks.decayed && !ks.diag;
+  return wgsl`${scalarGate ? '\nvar<workgroup> gterm: array<f32, C>;\n' : ''}
 ${ks.chunkStageXY().open}
-  ${ks.decayed ? emitGateCumsum(ks, ks.cfg.chunk) : ''}
+  ${ks.decayed ? emitGateCumsum(ks, ks.cfg.chunk, scalarGate ? (i) => `gterm[${i}]` : undefined) : ''}
   ${emitDecayedKeys(ks)}
   ${emitF16Block({
     count: wgsl`C * ${VF}u`,

@@ -4,8 +4,8 @@
 
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> in_g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> b_gcum: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b_gcum: array<f32>;
+@group(0) @binding(2) var<storage, read> in_g: array<f32>;
 
 const C: u32 = 64u;
 const KD: u32 = 64u;

@@ -54,18 +54,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let rows = min(C, P.T - t0);
   
   
-  for (var d = lid; d < DG; d += WG) {
+  for (var i = lid; i < rows; i += WG) { wf[4096u + i] = decay_floor(role_logDecay(b, t0 + i, h, 0u) * LOG2E); }
+  workgroupBarrier();
+  for (var i = lid; i < rows; i += WG) {
     var acc = 0.0;
-    for (var i0 = 0u; i0 < rows; i0 += 64u) {
-      var gv: array<f32, 64>;
-      for (var k = 0u; k < 64u; k++) { gv[k] = role_logDecay(b, t0 + min(i0 + k, rows - 1u), h, d); }
-      for (var k = 0u; k < 64u; k++) {
-        if (i0 + k < rows) {
-          acc += decay_floor(gv[k] * LOG2E);
-          b_gcum[(bh * P.T + t0 + i0 + k) * DG + d] = acc;
-        }
-      }
-    }
+    for (var k = 0u; k <= i; k++) { acc += wf[4096u + k]; }
+    b_gcum[(bh * P.T + t0 + i) * DG] = acc;
   }
   storageBarrier();
   workgroupBarrier();

@@ -9,8 +9,8 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> in_v: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> in_g: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> b_gcum: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b_gcum: array<f32>;
+@group(0) @binding(3) var<storage, read> in_g: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> in_k: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> b_kg16: array<f16>;
 @group(0) @binding(6) var<storage, read_write> b_v16: array<f16>;

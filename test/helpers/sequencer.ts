@@ -1,19 +1,32 @@
 // The order files start in. Two workers take files from one queue, so the run ends when the last
 // long file does: starting the long ones first keeps the other worker busy with short ones at the
-// end. vitest's own order is by the last run's durations, which a fresh clone (CI) does not have;
-// it then goes by file size, which would start the browser test (the longest, a short file) last.
+// end. vitest's own order is by the last run's durations (node_modules/.vite/vitest/), which a
+// fresh clone (CI) does not have; it then goes by file size, which would start the browser test
+// (a short file) late and leave forward-fixtures (a shorter one) for the end. So the order here is
+// all of it, whatever vitest remembers.
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
-/** The longest files of a fresh run on a 2-core machine with lavapipe, longest first. */
-const LONGEST = ['browser', 'backward', 'tensor-cores', 'cli-gen', 'nonfinite'].map((n) => `/test/${n}.test.ts`);
+/** Every file, longest first, by its time in a fresh run (`npm test`, empty Mesa cache, 2-core
+ * machine, lavapipe), 2026-12-02. */
+const ORDER = [
+  'backward', 'tensor-cores', 'browser', 'cli-gen', 'nonfinite',
+  // Under 30 s.
+  'dtypes', 'preambles', 'limits', 'step', 'default-limits', 'gva', 'varlen', 'forward-fixtures',
+  'forward-random', 'dplr', 'model-gates', 'packaging', 'step-layouts', 'dplr-fixtures',
+  'mamba2-kernel', 'model-block', 'conveniences', 'interop', 'errors', 'normalized', 'plan-check',
+  'device', 'api-contract', 'reference-backward', 'spec-identity', 'dplr-reference', 'demo-page',
+  'embed', 'plan-run', 'reference', 'wgsl-template', 'codegen', 'import-cycles',
+].map((n) => `/test/${n}.test.ts`);
+/** A file not in ORDER (a new one) starts after the five longest: it may be long. */
+const UNLISTED = 5;
 
 export default class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const rank = (f: TestSpecification) => {
-      const i = LONGEST.findIndex((suffix) => f.moduleId.endsWith(suffix));
-      return i < 0 ? LONGEST.length : i;
+      const i = ORDER.findIndex((suffix) => f.moduleId.endsWith(suffix));
+      return i < 0 ? UNLISTED - 0.5 : i;
     };
-    // Array.prototype.sort is stable: the rest keep vitest's order.
+    // Array.prototype.sort is stable: unlisted files keep vitest's order among themselves.
     return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
   }
 }

@@ -1,5 +1,6 @@
 // Edits of the WY factors kernel (gated_delta_rule_wyFactors at K = V = 128, chunk 64) for
-// forward-edits.mjs. Parts are skipped at run time (P.T is never 0xffffffff) so that every
+// forward-edits.mjs, as generated at commit 96632ae (T staged from tmat; since t16 the T-staging
+// edits no longer find their text and say so; the others still apply). Parts are skipped at run time (P.T is never 0xffffffff) so that every
 // binding stays in use.
 const NEVER = 'P.T == 0xffffffffu';
 const skipT = ['for (var e = lid; e < C * C; e += WG) {\n    wh[0u + e]', `for (var e = select(lid, C * C, !(${NEVER})); e < C * C; e += WG) {\n    wh[0u + e]`];

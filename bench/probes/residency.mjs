@@ -64,7 +64,7 @@ function kernel({ wgBytes = 0, regs = 0, frags = 0 }) {
 }
 
 const rows = {
-  base: {}, ...Object.fromEntries([12, 16, 20, 24, 28, 30, 32, 36, 40, 48].map((kb) => [`wg ${kb}K`, { wgBytes: kb * 1024 }])),
+  base: {}, ...Object.fromEntries([12, 16, 20, 24, 25, 26, 27, 28, 30, 32, 36, 40, 48].map((kb) => [`wg ${kb}K`, { wgBytes: kb * 1024 }])),
   'regs 32 vec4': { regs: 32 }, 'regs 48 vec4': { regs: 48 }, 'regs 60 vec4': { regs: 60 },
   ...(sgm ? { 'frags 8': { frags: 8 }, 'frags 16': { frags: 16 } } : {}),
 };

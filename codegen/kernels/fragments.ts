@@ -23,11 +23,31 @@ export const SUBGROUPS = 4;
 export const LANES = 32;
 export const FRAG_WG = SUBGROUPS * LANES;
 
-/** Bytes of workgroup memory a fragment kernel's layout may use: the tuning knob
- * fragmentMemory, within the device's tier. */
-export function fragmentBudget(cfg: { readonly wgMemory?: number; readonly fragmentMemory?: number }): number {
+/** Workgroup memory per workgroup at which two workgroups of a stage share a multiprocessor of
+ * the H200 through Dawn: NVIDIA's Vulkan driver gives compute pipelines 48 KiB of shared memory
+ * per multiprocessor, its maxComputeSharedMemorySize (bench/probes/residency.mjs, 2026-12-03: two
+ * workgroups of 24 KiB fit, two of 25 KiB do not; three of 16 KiB fit, four of 12 KiB). The
+ * stages are latency-bound (barriers, staging loads), so a second resident workgroup hides much
+ * of the first's waiting: the output stage at 24 KiB against 37 KiB took 0.275 ms instead of
+ * 0.420 (linear_attn) and 0.499 instead of 0.738 (gla) at (1,32,4096,128,128), the delta rule's
+ * prep 0.181 instead of 0.298. Layout searches try this budget first, then the device's whole
+ * tier (see fragmentBudgets). */
+export const OCCUPANCY_BUDGET = 24576;
+
+/** The budgets, bytes, a fragment kernel's layout search tries in order: the tuning knob
+ * fragmentMemory alone where it is given (within the device's tier); else OCCUPANCY_BUDGET, then
+ * the whole tier (a layout that does not fit the first still runs, one workgroup per
+ * multiprocessor). */
+export function fragmentBudgets(cfg: { readonly wgMemory?: number; readonly fragmentMemory?: number }): readonly number[] {
   const tier = cfg.wgMemory ?? 32768;
-  return Math.min(cfg.fragmentMemory ?? tier, tier);
+  if (cfg.fragmentMemory !== undefined) return [Math.min(cfg.fragmentMemory, tier)];
+  return OCCUPANCY_BUDGET < tier ? [OCCUPANCY_BUDGET, tier] : [tier];
+}
+
+/** The largest budget a fragment kernel's layout may use (the last of fragmentBudgets), for the
+ * error a layout search gives when nothing fits. */
+export function fragmentBudget(cfg: { readonly wgMemory?: number; readonly fragmentMemory?: number }): number {
+  return fragmentBudgets(cfg).at(-1)!;
 }
 
 /** Rounds a dimension up to whole fragments. */

@@ -21,7 +21,7 @@
 import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
-import { emitEpilogue, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitEpilogue, fragCeil, fragmentBudget, fragmentBudgets, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { wgsl, type Wgsl } from '../wgsl.js';
 
@@ -38,17 +38,18 @@ export function tcWyDkLayout(ks: KernelSource): WyDkLayout {
   // Some lefts are written transposed (see square()): a stride of C + 8 f16 spreads a column's
   // writes over 8 banks instead of one, and keeps every row 16-byte aligned.
   const CS = C + 8;
-  const budget = fragmentBudget(ks.cfg);
-  for (let BK = tcWyDkTileK(ks.cfg.K); BK >= 16; BK -= 16) { // whole fragments only
-    const sL1 = 0;
-    const sL2 = C * CS;
-    const sR = 2 * C * CS;
-    const f16 = sR + C * BK;
-    const sRow = scratchWords(2);
-    const f32 = sRow + 2 * C;
-    if (2 * f16 + 4 * f32 <= budget) return { BK, CS, sL1, sL2, sR, f16, f32, sRow };
+  for (const budget of fragmentBudgets(ks.cfg)) {
+    for (let BK = tcWyDkTileK(ks.cfg.K); BK >= 16; BK -= 16) { // whole fragments only
+      const sL1 = 0;
+      const sL2 = C * CS;
+      const sR = 2 * C * CS;
+      const f16 = sR + C * BK;
+      const sRow = scratchWords(2);
+      const f32 = sRow + 2 * C;
+      if (2 * f16 + 4 * f32 <= budget) return { BK, CS, sL1, sL2, sR, f16, f32, sRow };
+    }
   }
-  throw new ConfigError(`no tiling of the delta rule's key gradient (wyDk) fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`);
+  throw new ConfigError(`no tiling of the delta rule's key gradient (wyDk) fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory; raise tuning.fragmentMemory`);
 }
 
 /** What both kernels share: the layout, the fragment grid, T's element, the staging of the

@@ -8,7 +8,7 @@
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, subgroupGrid } from './fragments.js';
+import { emitDirectStores, emitEpilogue, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, fragmentBudgets, subgroupGrid } from './fragments.js';
 import { emitTcScores, scaledDecayedQuery, tcScoresWords } from './tc-scores.js';
 import { extendScope, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
 
@@ -25,19 +25,20 @@ interface Layout { slab: number; perPass: number; sA: number; sQ: number; sSV: n
 export function tcOutputLayout(ks: KernelSource): Layout {
   const C = ks.cfg.chunk;
   const BV = tcOutputTileV(ks.cfg);
-  const budget = fragmentBudget(ks.cfg);
-  for (const slab of [32, 16]) {
-    for (const perPass of [4, 2, 1]) {
-      const sc = tcScoresWords(ks, slab, perPass);
-      const sA = 0;
-      const sQ = C * C;
-      const sSV = sQ + C * slab;
-      const f16 = Math.max(sSV + slab * BV, sQ + sc.f16);
-      const f32 = Math.max(scratchWords(perPass), sc.f32);
-      if (2 * f16 + 4 * f32 <= budget) return { slab, perPass, sA, sQ, sSV, f16, f32 };
+  for (const budget of fragmentBudgets(ks.cfg)) {
+    for (const slab of [32, 16]) {
+      for (const perPass of [4, 2, 1]) {
+        const sc = tcScoresWords(ks, 'q', slab, perPass);
+        const sA = 0;
+        const sQ = C * C;
+        const sSV = sQ + C * slab;
+        const f16 = Math.max(sSV + slab * BV, sQ + sc.f16);
+        const f32 = Math.max(scratchWords(perPass), sc.f32);
+        if (2 * f16 + 4 * f32 <= budget) return { slab, perPass, sA, sQ, sSV, f16, f32 };
+      }
     }
   }
-  throw new ConfigError(`no output tiling of the tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`);
+  throw new ConfigError(`no output tiling of the tensor-core tier fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`);
 }
 
 export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {

@@ -9,7 +9,7 @@
 // which only reads finished blocks of T above it.
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
-import { FRAG_NAMES, FRAG_WG, type Fragments, fragmentBudget } from './fragments.js';
+import { FRAG_NAMES, FRAG_WG, type Fragments, fragmentBudget, fragmentBudgets } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
 import { emitDecayedKeys } from './tc-states.js';
@@ -21,16 +21,17 @@ interface PrepLayout { slab: number; f16: number; f32: number; sA: number; aux: 
  * f16: the scores' staging. The widest slab that fits. */
 export function tcPrepLayout(ks: KernelSource): PrepLayout {
   const C = ks.cfg.chunk;
-  const budget = fragmentBudget(ks.cfg);
-  for (const slab of [32, 16]) {
-    const sc = tcScoresWords(ks, slab, 1);
-    const aux = C * C;
-    // Row block I's off-diagonal blocks take I * 256 words, I < C / 16.
-    const f32 = aux + Math.max(sc.f32, (C / 16 - 1) * 256);
-    const f16 = sc.f16;
-    if (2 * f16 + 4 * f32 <= budget) return { slab, f16, f32, sA: 0, aux, scoresF32: aux };
+  for (const budget of fragmentBudgets(ks.cfg)) {
+    for (const slab of [32, 16]) {
+      const sc = tcScoresWords(ks, 'k', slab, 1);
+      const aux = C * C;
+      // Row block I's off-diagonal blocks take I * 256 words, I < C / 16.
+      const f32 = aux + Math.max(sc.f32, (C / 16 - 1) * 256);
+      const f16 = sc.f16;
+      if (2 * f16 + 4 * f32 <= budget) return { slab, f16, f32, sA: 0, aux, scoresF32: aux };
+    }
   }
-  throw new ConfigError(`no prep tiling of the tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`);
+  throw new ConfigError(`no prep tiling of the tensor-core tier fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`);
 }
 
 export function emitTcPrep(ks: KernelSource, fr: Fragments): Wgsl {

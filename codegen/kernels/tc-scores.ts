@@ -35,11 +35,17 @@ export interface TcScoresOptions {
 /** Whether the scores need the anchored sub-block form. */
 export const anchoredScores = (ks: KernelSource) => ks.diag || ks.bonus;
 
-/** Words of f16 and f32 workgroup memory the scores stage uses for a slab width and epilogue
- * pass. */
-export function tcScoresWords(ks: KernelSource, slab: number, perPass: number): { f16: number; f32: number } {
+/** Whether the factored scores multiply the keys by themselves (K K^T, the delta rule's prep):
+ * then one staged slab is both operands (the right one read column-major) and one gate row
+ * serves both sides, which keeps the prep within OCCUPANCY_BUDGET. */
+const selfProduct = (left: 'q' | 'k') => left === 'k';
+
+/** Words of f16 and f32 workgroup memory the scores stage uses for a left operand, slab width
+ * and epilogue pass. */
+export function tcScoresWords(ks: KernelSource, left: 'q' | 'k', slab: number, perPass: number): { f16: number; f32: number } {
   const C = ks.cfg.chunk;
-  if (!anchoredScores(ks)) return { f16: 2 * C * slab, f32: scratchWords(perPass) + (ks.decayed ? 2 * C : 0) };
+  const sides = selfProduct(left) ? 1 : 2;
+  if (!anchoredScores(ks)) return { f16: sides * C * slab, f32: scratchWords(perPass) + (ks.decayed ? sides * C : 0) };
   const nb = C / 16;
   const anchoredRows = 8 * nb * (nb - 1);
   // The raw left rows and the gates are padded (anchoredPad) for the f32 diagonal blocks' reads.
@@ -89,11 +95,12 @@ function emitFactored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
   const R4 = ks.role4Fn('k');
   const p = partition(C / 16, C / 16);
   const grid = subgroupGrid(p, 'f');
+  const self = selfProduct(o.left);
   const sL = o.whBase;
-  const sR = o.whBase + C * SK;
+  const sR = self ? sL : o.whBase + C * SK;
   const scratch = o.wfBase;
   const sGL = o.wfBase + scratchWords(o.perPass);
-  const sGR = sGL + C;
+  const sGR = self ? sGL : sGL + C;
   const mask = o.strict ? 'c < r' : 'c <= r';
   const factor = ks.decayed ? wgsl` * exp2(${o.wf}[${sGL}u + r] - ${o.wf}[${sGR}u + c])` : '';
   return wgsl`{
@@ -101,11 +108,11 @@ function emitFactored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
   ${fr.declare('sc', p.fm, p.fn)}
   ${ks.decayed ? wgsl`for (var i = ${lid}; i < C; i += WG) {
     let t = ${t0} + min(i, ${rows} - 1u);
-    ${o.wf}[${sGL}u + i] = ${gateLeftAt(ks, s, o.left, 't', '0u')};
-    ${o.wf}[${sGR}u + i] = ${gateAt(ks, s, 't', '0u')};
+    ${o.wf}[${sGL}u + i] = ${gateLeftAt(ks, s, o.left, 't', '0u')};${self ? '' : wgsl`
+    ${o.wf}[${sGR}u + i] = ${gateAt(ks, s, 't', '0u')};`}
   }` : ''}
   for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
-    ${joinWgsl(([[L, L4, sL], [R, R4, sR]] as const).map(([fn, fn4, at]) => emitF16Block({
+    ${joinWgsl(([[L, L4, sL], [R, R4, sR]] as const).slice(0, self ? 1 : 2).map(([fn, fn4, at]) => emitF16Block({
     count: wgsl`C * ${SK}u`,
     unroll: ks.stagingUnroll,
     index: (four) => wgsl`let t = ${t0} + min(e / ${SK}u, ${rows} - 1u); let d = min(d0 + e % ${SK}u, KD - ${four ? 4 : 1}u);`,

@@ -12,8 +12,8 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(2) var<storage, read_write> b_ht: array<f32>;
 @group(0) @binding(3) var<storage, read> b_u: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b_vnew: array<f32>;
-@group(0) @binding(5) var<storage, read> b_w16: array<vec4<u32>>;
-@group(0) @binding(6) var<storage, read> b_kg16: array<vec4<u32>>;
+@group(0) @binding(5) var<storage, read> b_w16: array<f16>;
+@group(0) @binding(6) var<storage, read> b_kg16: array<f16>;
 @group(0) @binding(7) var<storage, read> b_h0: array<f32>;
 @group(0) @binding(8) var<storage, read> b_gcum: array<f32>;
 
@@ -37,7 +37,7 @@ fn h0_at(sq: u32, h: u32, d: u32, c: u32) -> f32 {
 }
 fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG]; }
 
-var<workgroup> wh: array<f16, 19456>;
+var<workgroup> wh: array<f16, 3072>;
 var<workgroup> wf: array<f32, 2048>;
 
 @compute @workgroup_size(WG)
@@ -63,38 +63,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var st_1_0 = subgroup_matrix_result<f32, 16, 16>();
   var vn_0_0 = subgroup_matrix_result<f32, 16, 16>();
   var upre: array<f32, 8>;
-  var pw: array<vec4<u32>, 8>;
-  var pk: array<vec4<u32>, 8>;
-  for (var s = 0u; s < 8u; s++) {
-      let q = min(lid + s * 128u, 1023u);
-      pw[s] = b_w16[(bh * P.NT + nBegin) * 1024u + q];
-    }
-  for (var s = 0u; s < 8u; s++) {
-      let q = min(lid + s * 128u, 1023u);
-      pk[s] = b_kg16[(bh * P.NT + nBegin) * 1024u + q];
-    }
-  for (var s = 0u; s < 8u; s++) {
-      let q = lid + s * 128u;
-      if (q < 1024u) {
-        let w = pw[s];
-        let o = 3072u + q * 8u;
-        let h0 = bitcast<vec2<f16>>(w.x); let h1 = bitcast<vec2<f16>>(w.y);
-        let h2 = bitcast<vec2<f16>>(w.z); let h3 = bitcast<vec2<f16>>(w.w);
-        wh[o] = h0.x; wh[o + 1u] = h0.y; wh[o + 2u] = h1.x; wh[o + 3u] = h1.y;
-        wh[o + 4u] = h2.x; wh[o + 5u] = h2.y; wh[o + 6u] = h3.x; wh[o + 7u] = h3.y;
-      }
-    }
-  for (var s = 0u; s < 8u; s++) {
-      let q = lid + s * 128u;
-      if (q < 1024u) {
-        let w = pk[s];
-        let o = 11264u + q * 8u;
-        let h0 = bitcast<vec2<f16>>(w.x); let h1 = bitcast<vec2<f16>>(w.y);
-        let h2 = bitcast<vec2<f16>>(w.z); let h3 = bitcast<vec2<f16>>(w.w);
-        wh[o] = h0.x; wh[o + 1u] = h0.y; wh[o + 2u] = h1.x; wh[o + 3u] = h1.y;
-        wh[o + 4u] = h2.x; wh[o + 5u] = h2.y; wh[o + 6u] = h3.x; wh[o + 7u] = h3.y;
-      }
-    }
+  
   if (sactive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
@@ -129,16 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       upre[slot] = b_u[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)];
     }
     }
-    // The next chunk's W and keys, in flight during this step.
-    let nNext = min(n + 1u, nEnd - 1u);
-    for (var s = 0u; s < 8u; s++) {
-      let q = min(lid + s * 128u, 1023u);
-      pw[s] = b_w16[(bh * P.NT + nNext) * 1024u + q];
-    }
-    for (var s = 0u; s < 8u; s++) {
-      let q = min(lid + s * 128u, 1023u);
-      pk[s] = b_kg16[(bh * P.NT + nNext) * 1024u + q];
-    }
+    
     // S_n for W S_n.
     // Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
     
@@ -179,7 +139,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (vactive) {
       for (var d0 = 0u; d0 < 128u; d0 += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 3072u + (vsr * 1u + 0u) * 16u * 128u + d0, false, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + d0, false, 128u);
       let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + d0 * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
       vn_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, vn_0_0);
     }
@@ -209,39 +169,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (sactive) {
       for (var kk = 0u; kk < C; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 11264u + kk * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 11264u + kk * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + kk) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + kk) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
       let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
       st_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, st_0_0);
       st_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, st_1_0);
     }
       }
     }
-    // The next chunk's W and keys replace this one's once every product has read them (the
-    // next step's first barrier publishes them).
-    workgroupBarrier();
-    for (var s = 0u; s < 8u; s++) {
-      let q = lid + s * 128u;
-      if (q < 1024u) {
-        let w = pw[s];
-        let o = 3072u + q * 8u;
-        let h0 = bitcast<vec2<f16>>(w.x); let h1 = bitcast<vec2<f16>>(w.y);
-        let h2 = bitcast<vec2<f16>>(w.z); let h3 = bitcast<vec2<f16>>(w.w);
-        wh[o] = h0.x; wh[o + 1u] = h0.y; wh[o + 2u] = h1.x; wh[o + 3u] = h1.y;
-        wh[o + 4u] = h2.x; wh[o + 5u] = h2.y; wh[o + 6u] = h3.x; wh[o + 7u] = h3.y;
-      }
-    }
-    for (var s = 0u; s < 8u; s++) {
-      let q = lid + s * 128u;
-      if (q < 1024u) {
-        let w = pk[s];
-        let o = 11264u + q * 8u;
-        let h0 = bitcast<vec2<f16>>(w.x); let h1 = bitcast<vec2<f16>>(w.y);
-        let h2 = bitcast<vec2<f16>>(w.z); let h3 = bitcast<vec2<f16>>(w.w);
-        wh[o] = h0.x; wh[o + 1u] = h0.y; wh[o + 2u] = h1.x; wh[o + 3u] = h1.y;
-        wh[o + 4u] = h2.x; wh[o + 5u] = h2.y; wh[o + 6u] = h3.x; wh[o + 7u] = h3.y;
-      }
-    }
+    
   }
   if (sactive) {
     subgroupMatrixStore(&wf, 0u + sg * 512u, st_0_0, false, 16u);

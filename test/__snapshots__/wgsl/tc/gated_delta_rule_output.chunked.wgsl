@@ -37,8 +37,8 @@ fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); 
 fn role4_k(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
 fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
 
-var<workgroup> wh: array<f16, 10240>;
-var<workgroup> wf: array<f32, 4224>;
+var<workgroup> wh: array<f16, 7168>;
+var<workgroup> wf: array<f32, 2176>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -61,52 +61,52 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var sc_1_1 = subgroup_matrix_result<f32, 16, 16>();
   for (var i = lid; i < C; i += WG) {
     let t = t0 + min(i, rows - 1u);
-    wf[4096u + i] = gq(b, h, t, t0, 0u);
-    wf[4160u + i] = gcs(b, h, t, 0u);
+    wf[2048u + i] = gq(b, h, t, t0, 0u);
+    wf[2112u + i] = gcs(b, h, t, 0u);
   }
-  for (var d0 = 0u; d0 < KD; d0 += 32u) {
+  for (var d0 = 0u; d0 < KD; d0 += 16u) {
     {
-      var x_v: array<vec4<f32>, (((C * 32u) / 4u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
-        let t = t0 + min(e / 32u, rows - 1u); let d = min(d0 + e % 32u, KD - 4u);
+      var x_v: array<vec4<f32>, (((C * 16u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((C * 16u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 16u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(d0 + e % 16u, KD - 4u);
         x_v[stg] = role4_q(b, t, h, d);
       }
-      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < (((C * 16u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;
-        if (e4 < ((C * 32u) / 4u)) {
+        if (e4 < ((C * 16u) / 4u)) {
           let e = e4 * 4u;
           
-          let valid = e / 32u < rows && d0 + e % 32u < KD;
+          let valid = e / 16u < rows && d0 + e % 16u < KD;
           { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
         }
       }
     }
     {
-      var x_v: array<vec4<f32>, (((C * 32u) / 4u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
-        let t = t0 + min(e / 32u, rows - 1u); let d = min(d0 + e % 32u, KD - 4u);
+      var x_v: array<vec4<f32>, (((C * 16u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((C * 16u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 16u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(d0 + e % 16u, KD - 4u);
         x_v[stg] = role4_k(b, t, h, d);
       }
-      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < (((C * 16u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;
-        if (e4 < ((C * 32u) / 4u)) {
+        if (e4 < ((C * 16u) / 4u)) {
           let e = e4 * 4u;
           
-          let valid = e / 32u < rows && d0 + e % 32u < KD;
-          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[6144u + e] = hv.x; wh[6144u + e + 1u] = hv.y; wh[6144u + e + 2u] = hv.z; wh[6144u + e + 3u] = hv.w; }
+          let valid = e / 16u < rows && d0 + e % 16u < KD;
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[5120u + e] = hv.x; wh[5120u + e + 1u] = hv.y; wh[5120u + e + 2u] = hv.z; wh[5120u + e + 3u] = hv.w; }
         }
       }
     }
     workgroupBarrier();
     if (factive) {
-      for (var kk = 0u; kk < 32u; kk += 16u) {
+      for (var kk = 0u; kk < 16u; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 2u + 0u) * 512u + kk, false, 32u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 2u + 1u) * 512u + kk, false, 32u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 6144u + (fsc * 2u + 0u) * 512u + kk, true, 32u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 6144u + (fsc * 2u + 1u) * 512u + kk, true, 32u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 2u + 0u) * 256u + kk, false, 16u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 2u + 1u) * 256u + kk, false, 16u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + (fsc * 2u + 0u) * 256u + kk, true, 16u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + (fsc * 2u + 1u) * 256u + kk, true, 16u);
       if (fsr * 2u + 0u >= fsc * 2u + 0u) { sc_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, sc_0_0); }
       if (fsr * 2u + 0u >= fsc * 2u + 1u) { sc_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, sc_0_1); }
       if (fsr * 2u + 1u >= fsc * 2u + 0u) { sc_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, sc_1_0); }
@@ -117,10 +117,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
   }
   if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 1024u, sc_0_0, false, 16u);
-    subgroupMatrixStore(&wf, 256u + sg * 1024u, sc_0_1, false, 16u);
-    subgroupMatrixStore(&wf, 512u + sg * 1024u, sc_1_0, false, 16u);
-    subgroupMatrixStore(&wf, 768u + sg * 1024u, sc_1_1, false, 16u);
+    subgroupMatrixStore(&wf, 0u + sg * 512u, sc_0_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, sc_0_1, false, 16u);
   }
   workgroupBarrier();
   if (factive) {
@@ -129,9 +127,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
       let slot = 0u + x;
-      let value = wf[0u + sg * 1024u + el];
+      let value = wf[0u + sg * 512u + el];
       var a = 0.0;
-      if (c <= r && r < rows) { a = value * P.scale * exp2(wf[4096u + r] - wf[4160u + c]); }
+      if (c <= r && r < rows) { a = value * P.scale * exp2(wf[2048u + r] - wf[2112u + c]); }
       wh[0u + r * C + c] = f16(a);
     }
     for (var x = 0u; x < 8u; x++) {
@@ -139,19 +137,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
-      let value = wf[256u + sg * 1024u + el];
+      let value = wf[256u + sg * 512u + el];
       var a = 0.0;
-      if (c <= r && r < rows) { a = value * P.scale * exp2(wf[4096u + r] - wf[4160u + c]); }
+      if (c <= r && r < rows) { a = value * P.scale * exp2(wf[2048u + r] - wf[2112u + c]); }
       wh[0u + r * C + c] = f16(a);
     }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, sc_1_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, sc_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
       let slot = 16u + x;
-      let value = wf[512u + sg * 1024u + el];
+      let value = wf[0u + sg * 512u + el];
       var a = 0.0;
-      if (c <= r && r < rows) { a = value * P.scale * exp2(wf[4096u + r] - wf[4160u + c]); }
+      if (c <= r && r < rows) { a = value * P.scale * exp2(wf[2048u + r] - wf[2112u + c]); }
       wh[0u + r * C + c] = f16(a);
     }
     for (var x = 0u; x < 8u; x++) {
@@ -159,9 +165,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 24u + x;
-      let value = wf[768u + sg * 1024u + el];
+      let value = wf[256u + sg * 512u + el];
       var a = 0.0;
-      if (c <= r && r < rows) { a = value * P.scale * exp2(wf[4096u + r] - wf[4160u + c]); }
+      if (c <= r && r < rows) { a = value * P.scale * exp2(wf[2048u + r] - wf[2112u + c]); }
       wh[0u + r * C + c] = f16(a);
     }
   }
@@ -178,51 +184,51 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var oa_2_1 = subgroup_matrix_result<f32, 16, 16>();
   var oa_3_0 = subgroup_matrix_result<f32, 16, 16>();
   var oa_3_1 = subgroup_matrix_result<f32, 16, 16>();
-  for (var d0 = 0u; d0 < KD; d0 += 32u) {
+  for (var d0 = 0u; d0 < KD; d0 += 16u) {
     {
-      var x_v: array<vec4<f32>, (((C * 32u) / 4u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
-        let t = t0 + min(e / 32u, rows - 1u); let d = min(d0 + e % 32u, KD - 4u);
+      var x_v: array<vec4<f32>, (((C * 16u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((C * 16u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 16u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(d0 + e % 16u, KD - 4u);
         x_v[stg] = P.scale * role4_q(b, t, h, d) * exp2(gq(b, h, t, t0, 0u));
       }
-      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < (((C * 16u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;
-        if (e4 < ((C * 32u) / 4u)) {
+        if (e4 < ((C * 16u) / 4u)) {
           let e = e4 * 4u;
           
-          let valid = e / 32u < rows && d0 + e % 32u < KD;
+          let valid = e / 16u < rows && d0 + e % 16u < KD;
           { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
         }
       }
     }
     {
-      var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, ((4096u) / 4u) - 1u) * 4u;
+      var x_v: array<vec4<f32>, (((2048u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((2048u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((2048u) / 4u) - 1u) * 4u;
         let d = min(d0 + e / 128u, KD - 1u); let cg = min(v0 + e % 128u, VD - 4u);
         x_v[stg] = b_hs[(((bh * P.NT + n) * KD + d) * VD + cg) >> 2u];
       }
-      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < (((2048u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;
-        if (e4 < ((4096u) / 4u)) {
+        if (e4 < ((2048u) / 4u)) {
           let e = e4 * 4u;
           
           let valid = d0 + e / 128u < KD && v0 + e % 128u < VD;
-          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[6144u + e] = hv.x; wh[6144u + e + 1u] = hv.y; wh[6144u + e + 2u] = hv.z; wh[6144u + e + 3u] = hv.w; }
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[5120u + e] = hv.x; wh[5120u + e + 1u] = hv.y; wh[5120u + e + 2u] = hv.z; wh[5120u + e + 3u] = hv.w; }
         }
       }
     }
     workgroupBarrier();
     if (factive) {
-      for (var kk = 0u; kk < 32u; kk += 16u) {
+      for (var kk = 0u; kk < 16u; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 0u) * 512u + kk, false, 32u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 1u) * 512u + kk, false, 32u);
-      let fl2 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 2u) * 512u + kk, false, 32u);
-      let fl3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 3u) * 512u + kk, false, 32u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 6144u + kk * 128u + (fsc * 2u + 0u) * 16u, false, 128u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 6144u + kk * 128u + (fsc * 2u + 1u) * 16u, false, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 0u) * 256u + kk, false, 16u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 1u) * 256u + kk, false, 16u);
+      let fl2 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 2u) * 256u + kk, false, 16u);
+      let fl3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 3u) * 256u + kk, false, 16u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + (fsc * 2u + 0u) * 16u, false, 128u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + (fsc * 2u + 1u) * 16u, false, 128u);
       oa_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, oa_0_0);
       oa_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, oa_0_1);
       oa_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, oa_1_0);
@@ -237,17 +243,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
   }
   var firstBad = vec4<u32>(0xffffffffu);
-  for (var r0 = 0u; r0 < rows; r0 += 32u) {
+  for (var r0 = 0u; r0 < rows; r0 += 16u) {
     {
-      var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, ((4096u) / 4u) - 1u) * 4u;
+      var x_v: array<vec4<f32>, (((2048u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((2048u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((2048u) / 4u) - 1u) * 4u;
         let t = t0 + min(r0 + e / 128u, rows - 1u); let cg = min(v0 + e % 128u, VD - 4u);
         x_v[stg] = b_vnew[((bh * P.T + t) * VD + cg) >> 2u];
       }
-      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < (((2048u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;
-        if (e4 < ((4096u) / 4u)) {
+        if (e4 < ((2048u) / 4u)) {
           let e = e4 * 4u;
           
           let valid = r0 + e / 128u < rows && v0 + e % 128u < VD;
@@ -255,21 +261,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let xv = select(vec4<f32>(0.0), x_v[stg], valid);
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
           firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 128u)), bad);
-          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[6144u + e] = hv.x; wh[6144u + e + 1u] = hv.y; wh[6144u + e + 2u] = hv.z; wh[6144u + e + 3u] = hv.w; }
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[5120u + e] = hv.x; wh[5120u + e + 1u] = hv.y; wh[5120u + e + 2u] = hv.z; wh[5120u + e + 3u] = hv.w; }
         }
         }
       }
     }
     workgroupBarrier();
     if (factive) {
-      for (var kk = 0u; kk < 32u; kk += 16u) {
+      for (var kk = 0u; kk < 16u; kk += 16u) {
         {
       let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 0u) * 1024u + r0 + kk, false, 64u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 1u) * 1024u + r0 + kk, false, 64u);
       let fl2 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 2u) * 1024u + r0 + kk, false, 64u);
       let fl3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 3u) * 1024u + r0 + kk, false, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 6144u + kk * 128u + (fsc * 2u + 0u) * 16u, false, 128u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 6144u + kk * 128u + (fsc * 2u + 1u) * 16u, false, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + (fsc * 2u + 0u) * 16u, false, 128u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + (fsc * 2u + 1u) * 16u, false, 128u);
       if ((r0 + kk) / 16u <= fsr * 4u + 0u) { oa_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, oa_0_0); }
       if ((r0 + kk) / 16u <= fsr * 4u + 0u) { oa_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, oa_0_1); }
       if ((r0 + kk) / 16u <= fsr * 4u + 1u) { oa_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, oa_1_0); }
@@ -296,10 +302,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   } else {
     if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 1024u, oa_0_0, false, 16u);
-    subgroupMatrixStore(&wf, 256u + sg * 1024u, oa_0_1, false, 16u);
-    subgroupMatrixStore(&wf, 512u + sg * 1024u, oa_1_0, false, 16u);
-    subgroupMatrixStore(&wf, 768u + sg * 1024u, oa_1_1, false, 16u);
+    subgroupMatrixStore(&wf, 0u + sg * 512u, oa_0_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, oa_0_1, false, 16u);
   }
   workgroupBarrier();
   if (factive) {
@@ -308,7 +312,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 4u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
       let slot = 0u + x;
-      let value = wf[0u + sg * 1024u + el];
+      let value = wf[0u + sg * 512u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
         let t = t0 + r;
@@ -321,7 +325,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 4u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
-      let value = wf[256u + sg * 1024u + el];
+      let value = wf[256u + sg * 512u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
         let t = t0 + r;
@@ -329,12 +333,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         b_o[((b * P.T + t) * P.H + h) * VD + cg] = pre;
       }
     }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, oa_1_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, oa_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
       let slot = 16u + x;
-      let value = wf[512u + sg * 1024u + el];
+      let value = wf[0u + sg * 512u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
         let t = t0 + r;
@@ -347,7 +359,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 24u + x;
-      let value = wf[768u + sg * 1024u + el];
+      let value = wf[256u + sg * 512u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
         let t = t0 + r;
@@ -358,10 +370,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 1024u, oa_2_0, false, 16u);
-    subgroupMatrixStore(&wf, 256u + sg * 1024u, oa_2_1, false, 16u);
-    subgroupMatrixStore(&wf, 512u + sg * 1024u, oa_3_0, false, 16u);
-    subgroupMatrixStore(&wf, 768u + sg * 1024u, oa_3_1, false, 16u);
+    subgroupMatrixStore(&wf, 0u + sg * 512u, oa_2_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, oa_2_1, false, 16u);
   }
   workgroupBarrier();
   if (factive) {
@@ -370,7 +380,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
       let slot = 32u + x;
-      let value = wf[0u + sg * 1024u + el];
+      let value = wf[0u + sg * 512u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
         let t = t0 + r;
@@ -383,7 +393,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 40u + x;
-      let value = wf[256u + sg * 1024u + el];
+      let value = wf[256u + sg * 512u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
         let t = t0 + r;
@@ -391,12 +401,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         b_o[((b * P.T + t) * P.H + h) * VD + cg] = pre;
       }
     }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 512u, oa_3_0, false, 16u);
+    subgroupMatrixStore(&wf, 256u + sg * 512u, oa_3_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
       let slot = 48u + x;
-      let value = wf[512u + sg * 1024u + el];
+      let value = wf[0u + sg * 512u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
         let t = t0 + r;
@@ -409,7 +427,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 56u + x;
-      let value = wf[768u + sg * 1024u + el];
+      let value = wf[256u + sg * 512u + el];
       let cg = v0 + c;
       if (r < rows && cg < VD) {
         let t = t0 + r;
@@ -424,7 +442,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   storageBarrier();
   for (var stg = 0u; stg < 1u; stg++) {
     let e = (lid + stg * WG) * 4u;
-    if (e < (4096u)) {
+    if (e < (2048u)) {
       for (var q = 0u; q < 4u; q++) { let colq = e % 128u + q; for (var r = firstBad[q]; r < rows; r++) { if (v0 + colq < VD) {
         b_o[((b * P.T + t0 + r) * P.H + h) * VD + v0 + colq] = lae_nan();
       } } }

@@ -41,8 +41,8 @@ fn decay_floor(x: f32) -> f32 {
   return select(max(x, LOG2_FLOOR), x, nan);
 }
 
-var<workgroup> wh: array<f16, 4096>;
-var<workgroup> wf: array<f32, 5248>;
+var<workgroup> wh: array<f16, 1024>;
+var<workgroup> wf: array<f32, 5184>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -91,51 +91,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var i = lid; i < C; i += WG) {
     let t = t0 + min(i, rows - 1u);
     wf[5120u + i] = gcs(b, h, t, 0u);
-    wf[5184u + i] = gcs(b, h, t, 0u);
   }
-  for (var d0 = 0u; d0 < KD; d0 += 32u) {
+  for (var d0 = 0u; d0 < KD; d0 += 16u) {
     {
-      var x_v: array<vec4<f32>, (((C * 32u) / 4u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
-        let t = t0 + min(e / 32u, rows - 1u); let d = min(d0 + e % 32u, KD - 4u);
+      var x_v: array<vec4<f32>, (((C * 16u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((C * 16u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 16u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(d0 + e % 16u, KD - 4u);
         x_v[stg] = role4_k(b, t, h, d);
       }
-      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < (((C * 16u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;
-        if (e4 < ((C * 32u) / 4u)) {
+        if (e4 < ((C * 16u) / 4u)) {
           let e = e4 * 4u;
           
-          let valid = e / 32u < rows && d0 + e % 32u < KD;
+          let valid = e / 16u < rows && d0 + e % 16u < KD;
           { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[0u + e] = hv.x; wh[0u + e + 1u] = hv.y; wh[0u + e + 2u] = hv.z; wh[0u + e + 3u] = hv.w; }
-        }
-      }
-    }
-    {
-      var x_v: array<vec4<f32>, (((C * 32u) / 4u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
-        let t = t0 + min(e / 32u, rows - 1u); let d = min(d0 + e % 32u, KD - 4u);
-        x_v[stg] = role4_k(b, t, h, d);
-      }
-      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
-        let e4 = lid + stg * WG;
-        if (e4 < ((C * 32u) / 4u)) {
-          let e = e4 * 4u;
-          
-          let valid = e / 32u < rows && d0 + e % 32u < KD;
-          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[2048u + e] = hv.x; wh[2048u + e + 1u] = hv.y; wh[2048u + e + 2u] = hv.z; wh[2048u + e + 3u] = hv.w; }
         }
       }
     }
     workgroupBarrier();
     if (factive) {
-      for (var kk = 0u; kk < 32u; kk += 16u) {
+      for (var kk = 0u; kk < 16u; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 512u + kk, false, 32u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 512u + kk, false, 32u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + (fsc * 2u + 0u) * 512u + kk, true, 32u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + (fsc * 2u + 1u) * 512u + kk, true, 32u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 256u + kk, false, 16u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 256u + kk, false, 16u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + (fsc * 2u + 0u) * 256u + kk, true, 16u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + (fsc * 2u + 1u) * 256u + kk, true, 16u);
       if (fsr * 2u + 0u >= fsc * 2u + 0u) { sc_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, sc_0_0); }
       if (fsr * 2u + 0u >= fsc * 2u + 1u) { sc_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, sc_0_1); }
       if (fsr * 2u + 1u >= fsc * 2u + 0u) { sc_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, sc_1_0); }
@@ -157,7 +139,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let slot = 0u + x;
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
-      if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5184u + c]); }
+      if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5120u + c]); }
       wf[0u + (r) * C + c] = a;
     }
   }
@@ -174,7 +156,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let slot = 8u + x;
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
-      if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5184u + c]); }
+      if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5120u + c]); }
       wf[0u + (r) * C + c] = a;
     }
   }
@@ -191,7 +173,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let slot = 16u + x;
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
-      if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5184u + c]); }
+      if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5120u + c]); }
       wf[0u + (r) * C + c] = a;
     }
   }
@@ -208,7 +190,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let slot = 24u + x;
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
-      if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5184u + c]); }
+      if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5120u + c]); }
       wf[0u + (r) * C + c] = a;
     }
   }

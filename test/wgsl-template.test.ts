@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { extendScope, f32, joinWgsl, rawWgsl, scope, u32, wgsl, wgslFn, WgslHoleError, type Hole } from '../codegen/wgsl.js';
 import { KernelSource } from '../codegen/kernels/common.js';
-import { bwdFns, bwdHelpers } from '../codegen/kernels/bwd-common.js';
+import { bwdFns } from '../codegen/kernels/bwd-common.js';
 import { emitContraction } from '../codegen/kernels/bwd-contraction.js';
 import { emitChunkMatmul } from '../codegen/kernels/chunk-matmul.js';
 import { chooseTiles, type CodegenConfig } from '../codegen/plan.js';
@@ -129,19 +129,18 @@ describe('the backward helpers as function holes', () => {
     return new KernelSource(def, cfg, chooseTiles(cfg, def), 'wyDk', 128);
   };
 
-  it('render and declare what the string helpers do, arity checked', () => {
+  it('render their calls and declare their functions, arity checked', () => {
     for (const def of [VARIANTS.gla, VARIANTS.delta_rule]) {
       const a = make(def);
-      const b = make(def);
       const f = bwdFns(a);
-      const h = bwdHelpers(b);
-      expect(f.cc()('bh', 'n', 'i', 'j')).toBe(`${h.cc()}(bh, n, i, j)`);
-      expect(f.bth()('b', 't', 'h', 'x', 'KD')).toBe(`${h.bth()}(b, t, h, x, KD)`);
-      expect(f.g()('b', 'h', 't', 'd')).toBe(`${h.g()}(b, h, t, d)`);
-      expect(f.gq()('b', 'h', 't', 't0', 'd')).toBe(`${h.gq()}(b, h, t, t0, d)`);
-      expect(f.inter('dW', 'read', f.tok()('bh', 't', 'x', 'KD'))).toBe(h.inter('dW', 'read', `${h.tok()}(bh, t, x, KD)`));
-      expect(a.finish('x', {}, 'fn main() {}')).toBe(b.finish('x', {}, 'fn main() {}'));
-      expect(a.bindings).toEqual(b.bindings);
+      expect(f.cc()('bh', 'n', 'i', 'j')).toBe('cc(bh, n, i, j)');
+      expect(f.bth()('b', 't', 'h', 'x', 'KD')).toBe('bth(b, t, h, x, KD)');
+      expect(f.g()('b', 'h', 't', 'd')).toBe('gate(b, h, t, d)');
+      expect(f.gq()('b', 'h', 't', 't0', 'd')).toBe('gateq(b, h, t, t0, d)');
+      expect(f.inter('dW', 'read', f.tok()('bh', 't', 'x', 'KD'))).toBe('b_dinter[dint(2u, tok(bh, t, x, KD))]');
+      const module = a.finish('x', {}, 'fn main() {}');
+      for (const fn of ['cc', 'bth', 'gate', 'gateq', 'tok', 'dint']) expect(module).toContain(`fn ${fn}(`);
+      expect(a.bindings.map((x) => x.buffer)).toEqual(def.decay === 'none' ? ['dinter'] : ['gcum', 'dinter']);
       // @ts-expect-error: bth takes five arguments
       expect(() => f.bth()('b', 't', 'h', 'x')).toThrow(/bth takes 5 arguments, called with 4/);
     }

@@ -40,18 +40,3 @@ export function bwdFns(ks: KernelSource) {
       : 'fn gateq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return 0.0; }'),
   };
 }
-
-/** The same helpers by bare name, for kernels still written as template strings (bwd-dqk.ts):
- * `${cc()}(bh, n, i, j)`. Declares what bwdFns declares, in the same order. */
-export function bwdHelpers(ks: KernelSource) {
-  const f = bwdFns(ks);
-  return {
-    cc: (): string => f.cc().ref,
-    tok: (): string => f.tok().ref,
-    bth: (): string => f.bth().ref,
-    st: (): string => f.st().ref,
-    inter: (part: InterPart, access: 'read' | 'read_write', i: string): string => f.inter(part, access, i),
-    g: (): string => f.g().ref,
-    gq: (): string => f.gq().ref,
-  };
-}

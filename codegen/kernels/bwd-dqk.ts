@@ -43,7 +43,8 @@ export function emitBwdDqContraction(ks: KernelSource): Wgsl {
   const q = ks.roleFn('q'); const k = ks.roleFn('k');
   const daqk = ks.use('daqk', 'read');
   return emitContraction(ks, ({ b, h, bh, n, t0, i, r, t, x }) => {
-    const bonusQ = ks.bonus ? wgsl`scale * ${daqk}[${cc()(bh, n, i, i)}] * ${k(b, t, h, x)} * uu` : '0.0';
+    // dq less the bonus term (dq itself without a bonus).
+    const dqLessBonus = ks.bonus ? wgsl`(dq - scale * ${daqk}[${cc()(bh, n, i, i)}] * ${k(b, t, h, x)} * uu)` : 'dq';
     const tr = wgsl`${t0} + ${r}`;
     return {
       cols: 'KD', accs: ['dqa'],
@@ -52,7 +53,7 @@ export function emitBwdDqContraction(ks: KernelSource): Wgsl {
       finish: wgsl`let at = ${tok()(bh, t, x, 'KD')};
   let dq = scale * dqa + scale * exp2(${gq(b, h, t, t0, x)}) * ${hp.inter('dqi', 'read', 'at')};
   ${ks.use('grad_q', 'read_write')}[${bth()(b, t, h, x, 'KD')}] = dq;${ks.decayed ? wgsl`
-  ${ks.use('dbq', 'read_write')}[${tok()(bh, t, x, 'KD')}] = qi * (dq - ${bonusQ});` : ''}`,
+  ${ks.use('dbq', 'read_write')}[${tok()(bh, t, x, 'KD')}] = qi * ${dqLessBonus};` : ''}`,
     };
   });
 }
@@ -67,7 +68,8 @@ export function emitBwdDkContraction(ks: KernelSource): Wgsl {
   const q = ks.roleFn('q');
   const daqk = ks.use('daqk', 'read');
   return emitContraction(ks, ({ b, h, bh, n, t0, rows, i, r, t, x }) => {
-    const bonusK = ks.bonus ? wgsl`scale * ${daqk}[${cc()(bh, n, i, i)}] * qi * uu` : '0.0';
+    // dk less the bonus term (dk itself without a bonus).
+    const dkLessBonus = ks.bonus ? wgsl`(dk - scale * ${daqk}[${cc()(bh, n, i, i)}] * qi * uu)` : 'dk';
     const tr = wgsl`${t0} + ${r}`;
     return {
       cols: 'KD', accs: ['dka'],
@@ -77,7 +79,7 @@ export function emitBwdDkContraction(ks: KernelSource): Wgsl {
       finish: wgsl`let at = ${tok()(bh, t, x, 'KD')};
   let dk = scale * dka + exp2(${g(b, h, wgsl`${t0} + ${rows} - 1u`, x)} - ${g(b, h, t, x)}) * ${hp.inter('dki', 'read', 'at')};
   ${ks.use('grad_k', 'read_write')}[${bth()(b, t, h, x, 'KD')}] = dk;${ks.decayed ? wgsl`
-  ${ks.use('dbk', 'read_write')}[at] = ${chunkEndAt(ks, 'at', 'last')} - ${ks.roleFn('k')(b, t, h, x)} * (dk - ${bonusK});` : ''}`,
+  ${ks.use('dbk', 'read_write')}[at] = ${chunkEndAt(ks, 'at', 'last')} - ${ks.roleFn('k')(b, t, h, x)} * ${dkLessBonus};` : ''}`,
     };
   });
 }

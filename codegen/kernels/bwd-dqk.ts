@@ -12,7 +12,7 @@ import type { KernelSource } from './common.js';
 import { bwdFns } from './bwd-common.js';
 import { emitContraction } from './bwd-contraction.js';
 import { emitChunkMatmul, type ChunkMatmulScope } from './chunk-matmul.js';
-import { wgsl, type Wgsl, type WgslArg, type WgslFn } from '../wgsl.js';
+import { times, wgsl, type Wgsl, type WgslArg, type WgslFn } from '../wgsl.js';
 
 /** F(ti, tj, d) for tj <= ti: the decay between a query row and a key column:
  * fqk(b, h, ti, tj, t0, d). */
@@ -123,7 +123,7 @@ export function emitBwdDq(ks: KernelSource): Wgsl {
       keep: wgsl`${r} <= ${i}`,
       right: ks.roleFn('k')(b, t, h, x),
       width: 'KD',
-      store: wgsl`let dq = P.scale * ${value} + P.scale * exp2(${hp.gq()(b, h, t, t0, x)}) * ${hp.inter('dqi', 'read', at)};
+      store: wgsl`let dq = P.scale * ${value} + ${times('P.scale', hp.pow2(() => hp.gq()(b, h, t, t0, x)), hp.inter('dqi', 'read', at))};
         ${ks.use('grad_q', 'read_write')}[${bth()(b, t, h, x, 'KD')}] = dq;${ks.decayed ? wgsl`
         ${ks.use('dbq', 'read_write')}[${at}] = ${ks.roleFn('q')(b, t, h, x)} * dq;` : ''}`,
     };
@@ -144,7 +144,7 @@ export function emitBwdDk(ks: KernelSource): Wgsl {
       keep: wgsl`${i} <= ${r}`,
       right: wgsl`P.scale * ${ks.roleFn('q')(b, t, h, x)}`,
       width: 'KD',
-      store: wgsl`let dk = ${value} + exp2(${g(b, h, wgsl`${t0} + ${rows} - 1u`, x)} - ${g(b, h, t, x)}) * ${hp.inter('dki', 'read', at)};
+      store: wgsl`let dk = ${value} + ${times(hp.pow2(() => wgsl`${g(b, h, wgsl`${t0} + ${rows} - 1u`, x)} - ${g(b, h, t, x)}`), hp.inter('dki', 'read', at))};
         ${ks.use('grad_k', 'read_write')}[${bth()(b, t, h, x, 'KD')}] = dk;${ks.decayed ? wgsl`
         var rs = 0.0;
         if (${i} + 1u == ${rows}) { rs = ${ks.use('dbk', 'read_write')}[${at}]; }

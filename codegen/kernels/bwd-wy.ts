@@ -112,23 +112,22 @@ export function emitWyDk(ks: KernelSource): Wgsl {
     const tr = wgsl`${t0} + ${r}`;
     return {
       cols: 'KD', accs: ['arow', 'acol'],
-      // (Without decay every 2^(...) factor is exactly 1 and is left out: pow2 gives null. With
-      // it, k_i is read twice and tok(bh, t, x, KD) computed twice: the compiler folds both.)
+      // (Without decay every 2^(...) factor is exactly 1 and is left out: pow2 gives null.)
       setup: wgsl`${ks.decayed ? wgsl`let gi = ${g(b, h, t, x)};
-  ` : ''}let x2 = ${x2buf}[${tok()(bh, t, x, 'KD')}];`,
+  ` : ''}let tk = ${tok()(bh, t, x, 'KD')};
+  let x2 = ${x2buf}[tk];`,
       loops: [
         { to: i, body: wgsl`arow += ${times(wgsl`${dA}[${cc()(bh, n, i, r)}]`, k(b, tr, h, x), hp.pow2(() => wgsl`gi - ${g(b, h, tr, x)}`))};` },
         { from: wgsl`${i} + 1u`, to: 'rows', body: wgsl`acol += ${times(wgsl`${dA}[${cc()(bh, n, r, i)}]`, beta(b, tr, h, '0u'), k(b, tr, h, x), hp.pow2(() => wgsl`${g(b, h, tr, x)} - gi`))};` },
       ],
       finish: wgsl`let bi = ${beta(b, t, h, '0u')};
+  let ki = ${k(b, t, h, x)};
   let wterm = ${times('bi', hp.pow2(() => 'gi'), 'x2')};
   let at = ${bth()(b, t, h, x, 'KD')};
   ${gradK}[at] = ${gradK}[at] + wterm + bi * arow + acol;
   // dbeta_i's key-side terms: (k_i 2^G_i) . X2_i + sum_{j<i} dA[i,j] A[i,j] / beta_i = k_i . (2^G_i X2_i + arow_i).
-  ${x2buf}[${tok()(bh, t, x, 'KD')}] = ${k(b, t, h, x)} * (${times(hp.pow2(() => 'gi'), 'x2')} + arow);${ks.decayed ? wgsl`
-  let ki = ${k(b, t, h, x)};
-  let gb = ${tok()(bh, t, x, 'KD')};
-  ${ks.use('dbk', 'read_write')}[gb] = ${ks.use('dbk', 'read_write')}[gb] + ki * (wterm + bi * arow - acol);` : ''}`,
+  ${x2buf}[tk] = ki * (${times(hp.pow2(() => 'gi'), 'x2')} + arow);${ks.decayed ? wgsl`
+  ${ks.use('dbk', 'read_write')}[tk] = ${ks.use('dbk', 'read_write')}[tk] + ki * (wterm + bi * arow - acol);` : ''}`,
     };
   });
 }

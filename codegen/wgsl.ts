@@ -50,9 +50,12 @@ export class WgslHoleError extends Error {
  * snippet). */
 export const rawWgsl = (text: string): Wgsl => text as Wgsl;
 
-export function wgslFn<N extends Arity>(name: string, arity: N): WgslFn<N> {
+/** `onCall`, if given, runs at each call before it renders (a helper declared only where it is
+ * called). */
+export function wgslFn<N extends Arity>(name: string, arity: N, onCall?: () => void): WgslFn<N> {
   if (!/^[A-Za-z_]\w*$/.test(name)) throw new WgslHoleError(`internal: '${name}' is not a WGSL function name`);
   const call = (...args: WgslArg[]): Wgsl => {
+    onCall?.();
     if (args.length !== arity) {
       throw new WgslHoleError(`internal: WGSL function ${name} takes ${arity} argument${arity === 1 ? '' : 's'}, called with ${args.length}: ${name}(${args.map(String).join(', ')})`);
     }
@@ -116,6 +119,14 @@ export function wgsl(strings: TemplateStringsArray, ...values: Hole[]): Wgsl {
     out += strings[i + 1]!;
   }
   return out as Wgsl;
+}
+
+/** The product of the factors that are not null, `a * b * c` (a factor of exactly 1 is given as
+ * null and so folded at generation time, not left to the WGSL compiler); 1.0 if none is left.
+ * The factors are joined as they are: a sum among them must come parenthesized. */
+export function times(...factors: readonly (Hole | null)[]): Wgsl {
+  const kept = factors.filter((f): f is Hole => f !== null);
+  return kept.length ? joinWgsl(kept, ' * ') : ('1.0' as Wgsl);
 }
 
 /** Joins WGSL pieces. */

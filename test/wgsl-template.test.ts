@@ -2,9 +2,9 @@
 // template string renders, rejects holes that would land in the WGSL as garbage, checks function
 // holes' arity, and KernelSource's typed accessors render what the string ones do.
 import { describe, expect, it } from 'vitest';
-import { extendScope, f32, joinWgsl, rawWgsl, scope, u32, wgsl, wgslFn, WgslHoleError, type Hole } from '../codegen/wgsl.js';
+import { extendScope, f32, joinWgsl, rawWgsl, scope, times, u32, wgsl, wgslFn, WgslHoleError, type Hole } from '../codegen/wgsl.js';
 import { KernelSource } from '../codegen/kernels/common.js';
-import { bwdFns, bwdHelpers } from '../codegen/kernels/bwd-common.js';
+import { bwdFns } from '../codegen/kernels/bwd-common.js';
 import { emitContraction } from '../codegen/kernels/bwd-contraction.js';
 import { emitChunkMatmul } from '../codegen/kernels/chunk-matmul.js';
 import { chooseTiles, type CodegenConfig } from '../codegen/plan.js';
@@ -23,6 +23,12 @@ describe('wgsl template', () => {
     expect(wgsl`a${u32(7)}`).toBe('a7u');
     expect(wgsl`${f32(1)} ${f32(-0.5)} ${f32(1e-7)}`).toBe('1.0 (-0.5) 1e-7');
     expect(joinWgsl(['a', 1, 'b'], '\n  ')).toBe('a\n  1\n  b');
+  });
+
+  it('times() leaves out the null factors (exactly 1)', () => {
+    expect(times('bi', null, 'x2')).toBe('bi * x2');
+    expect(times(wgsl`exp2(${'gi'})`, 'x2')).toBe('exp2(gi) * x2');
+    expect(times(null)).toBe('1.0');
   });
 
   it.each([
@@ -129,19 +135,27 @@ describe('the backward helpers as function holes', () => {
     return new KernelSource(def, cfg, chooseTiles(cfg, def), 'wyDk', 128);
   };
 
-  it('render and declare what the string helpers do, arity checked', () => {
+  it('render their calls and declare their functions, arity checked', () => {
     for (const def of [VARIANTS.gla, VARIANTS.delta_rule]) {
       const a = make(def);
-      const b = make(def);
       const f = bwdFns(a);
-      const h = bwdHelpers(b);
-      expect(f.cc()('bh', 'n', 'i', 'j')).toBe(`${h.cc()}(bh, n, i, j)`);
-      expect(f.bth()('b', 't', 'h', 'x', 'KD')).toBe(`${h.bth()}(b, t, h, x, KD)`);
-      expect(f.g()('b', 'h', 't', 'd')).toBe(`${h.g()}(b, h, t, d)`);
-      expect(f.gq()('b', 'h', 't', 't0', 'd')).toBe(`${h.gq()}(b, h, t, t0, d)`);
-      expect(f.inter('dW', 'read', f.tok()('bh', 't', 'x', 'KD'))).toBe(h.inter('dW', 'read', `${h.tok()}(bh, t, x, KD)`));
-      expect(a.finish('x', {}, 'fn main() {}')).toBe(b.finish('x', {}, 'fn main() {}'));
-      expect(a.bindings).toEqual(b.bindings);
+      expect(f.cc()('bh', 'n', 'i', 'j')).toBe('cc(bh, n, i, j)');
+      expect(f.bth()('b', 't', 'h', 'x', 'KD')).toBe('bth(b, t, h, x, KD)');
+      expect(f.g()('b', 'h', 't', 'd')).toBe('gate(b, h, t, d)');
+      expect(f.gq()('b', 'h', 't', 't0', 'd')).toBe('gateq(b, h, t, t0, d)');
+      expect(f.inter('dW', 'read', f.tok()('bh', 't', 'x', 'KD'))).toBe('b_dinter[dint(2u, tok(bh, t, x, KD))]');
+      const module = a.finish('x', {}, 'fn main() {}');
+      for (const fn of ['cc', 'bth', 'gate', 'gateq', 'tok', 'dint']) expect(module).toContain(`fn ${fn}(`);
+      expect(a.bindings.map((x) => x.buffer)).toEqual(def.decay === 'none' ? ['dinter'] : ['gcum', 'dinter']);
+      // Without decay the gate exponents are 0: pow2 folds their factor, and gate / gateq are
+      // declared only where called.
+      const lazy = make(def);
+      const lf = bwdFns(lazy);
+      const [gate, gateq] = [lf.g(), lf.gq()];
+      expect(lf.pow2(() => gate('b', 'h', 't', 'd'))).toBe(def.decay === 'none' ? null : 'exp2(gate(b, h, t, d))');
+      expect(lazy.finish('x', {}, '').includes('fn gate(')).toBe(def.decay !== 'none');
+      gate('b', 'h', 't', 'd'); gateq('b', 'h', 't', 't0', 'd');
+      expect(lazy.finish('x', {}, '')).toContain('fn gateq(');
       // @ts-expect-error: bth takes five arguments
       expect(() => f.bth()('b', 't', 'h', 'x')).toThrow(/bth takes 5 arguments, called with 4/);
     }

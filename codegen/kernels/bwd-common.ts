@@ -2,7 +2,7 @@
 // scratch, the inputs' own layout, per-chunk states, bwdInter's state terms) and the gate
 // exponents, so that every stage addresses them alike. Each is declared in a kernel on first use.
 import type { KernelSource } from './common.js';
-import { u32, wgsl, type Wgsl, type WgslArg, type WgslFn } from '../wgsl.js';
+import { u32, wgsl, wgslFn, type Wgsl, type WgslArg, type WgslFn } from '../wgsl.js';
 
 /** The parts of bwdInter's one output buffer `dinter`, in order. */
 const INTER_PARTS = ['dqi', 'dki', 'dW'] as const;
@@ -30,28 +30,19 @@ export function bwdFns(ks: KernelSource) {
       return wgsl`${buf}[${at(u32(INTER_PARTS.indexOf(part)), i)}]`;
     },
     /** G[t,d], the exponent of token t's cumulative in-chunk decay 2^G (the inclusive cumsum of
-     * the log-decay, log2 units; 0 without decay): gate(b, h, t, d). */
-    g: (): WgslFn<4> => ks.helperFn('gate', 4, ks.decayed
-      ? wgsl`fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return ${ks.gcsFn()('b', 'h', 't', 'd')}; }`
-      : 'fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return 0.0; }'),
-    /** The query-side exponent (exclusive for the bonus form), 0 without decay: gateq(b, h, t, t0, d). */
-    gq: (): WgslFn<5> => ks.helperFn('gateq', 5, ks.decayed
-      ? wgsl`fn gateq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return ${ks.gqFn()('b', 'h', 't', 't0', 'd')}; }`
-      : 'fn gateq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return 0.0; }'),
-  };
-}
-
-/** The same helpers by bare name, for kernels still written as template strings (bwd-dqk.ts):
- * `${cc()}(bh, n, i, j)`. Declares what bwdFns declares, in the same order. */
-export function bwdHelpers(ks: KernelSource) {
-  const f = bwdFns(ks);
-  return {
-    cc: (): string => f.cc().ref,
-    tok: (): string => f.tok().ref,
-    bth: (): string => f.bth().ref,
-    st: (): string => f.st().ref,
-    inter: (part: InterPart, access: 'read' | 'read_write', i: string): string => f.inter(part, access, i),
-    g: (): string => f.g().ref,
-    gq: (): string => f.gq().ref,
+     * the log-decay, log2 units; 0 without decay): gate(b, h, t, d). Without decay it is declared
+     * only where it is called (the stages fold its factors away: pow2). */
+    g: (): WgslFn<4> => (ks.decayed
+      ? ks.helperFn('gate', 4, wgsl`fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return ${ks.gcsFn()('b', 'h', 't', 'd')}; }`)
+      : wgslFn('gate', 4, () => ks.helper('gate', 'fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return 0.0; }'))),
+    /** The query-side exponent (exclusive for the bonus form), 0 without decay: gateq(b, h, t, t0,
+     * d); without decay declared only where it is called, as gate. */
+    gq: (): WgslFn<5> => (ks.decayed
+      ? ks.helperFn('gateq', 5, wgsl`fn gateq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return ${ks.gqFn()('b', 'h', 't', 't0', 'd')}; }`)
+      : wgslFn('gateq', 5, () => ks.helper('gateq', 'fn gateq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return 0.0; }'))),
+    /** 2^e for an exponent e of gate and gateq terms, as a factor for times() (codegen/wgsl.ts):
+     * null without decay, where every such exponent is 0 and the factor exactly 1, so that it is
+     * folded here; `e` is called (and the gate helpers it uses declared) only with decay. */
+    pow2: (e: () => WgslArg): Wgsl | null => (ks.decayed ? wgsl`exp2(${e()})` : null),
   };
 }

@@ -64,9 +64,11 @@ export function emitBwdGate(ks: KernelSource): Wgsl {
   const grad = ks.use('grad_logDecay', 'read_write');
   // The query side's token tq of row i (t = t0 + i): the bonus form's query term at token t
   // belongs to G_{t-1}, so row i takes the next row's, and none at the chunk's last row.
-  // (Otherwise hasq is true and select(0.0, x, hasq) is x, a leftover the compiler folds.)
-  const qAt = ks.bonus ? 'let tq = min(t + 1u, P.T - 1u); let hasq = i + 1u < rows;' : 'let tq = t; let hasq = true;';
-  const term = (d: string) => wgsl`${dbk}[${tok()('bh', 't', d, 'KD')}] + select(0.0, ${dbq}[${tok()('bh', 'tq', d, 'KD')}], hasq)`;
+  // Otherwise it is row i's own, always there.
+  const qAt = (indent: string) => (ks.bonus ? `\n${indent}let tq = min(t + 1u, P.T - 1u); let hasq = i + 1u < rows;` : '');
+  const term = (d: string) => wgsl`${dbk}[${tok()('bh', 't', d, 'KD')}] + ${ks.bonus
+    ? wgsl`select(0.0, ${dbq}[${tok()('bh', 'tq', d, 'KD')}], hasq)`
+    : wgsl`${dbq}[${tok()('bh', 't', d, 'KD')}]`}`;
   const { open } = ks.chunkStage();
   if (!ks.diag) {
     // A scalar gate: each thread sums one row's terms over the key dims, then one thread runs
@@ -78,8 +80,7 @@ ${open}
   for (var i = lid; i < C; i += WG) {
     var acc = 0.0;
     if (i < rows) {
-      let t = t0 + i;
-      ${qAt}
+      let t = t0 + i;${qAt('      ')}
       for (var d = 0u; d < KD; d++) { acc += ${term('d')}; }
     }
     sTerm[i] = acc;
@@ -102,8 +103,7 @@ ${open}
   var acc = 0.0;
   for (var ii = 0u; ii < rows; ii++) {
     let i = rows - 1u - ii;
-    let t = t0 + i;
-    ${qAt}
+    let t = t0 + i;${qAt('    ')}
     acc += ${term('dg')};
     ${grad}[${bth()('b', 't', 'h', 'dg', 'DG')}] = acc;
   }

@@ -16,7 +16,7 @@ import type { StageShapeRule } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
 import { TILE_GRID, emitTileMac, tileGridShape } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
-import { wgsl, type Wgsl } from '../wgsl.js';
+import { times, wgsl, type Wgsl } from '../wgsl.js';
 
 /** Per (V-tile of scanBV columns, sequence and head): a thread tile over the K x BV state. */
 export const bwdScanShape: StageShapeRule = (_d, cfg, tiles) =>
@@ -75,8 +75,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   for (var nn = nBegin; nn < nEnd; nn++) {
     let n = nBegin + nEnd - 1u - nn;
-    ${ks.chunkSpan()}
-    let tl = t0 + rows - 1u;
+    ${ks.chunkSpan()}${ks.decayed ? `
+    let tl = t0 + rows - 1u;` : ''}
     for (var a = 0u; a < RM; a++) {
       let d = ty + TY * a;
       for (var c = 0u; c < RN; c++) {
@@ -94,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       ${emitStagedLoad({
     count: 'C * SK',
     index: 'let t = t0 + min(e / SK, rows - 1u); let d = min(d0 + e % SK, KD - 1u);',
-    loads: [{ name: 'kg', expr: wgsl`${k('b', 't', 'h', 'd')} * exp2(${g('b', 'h', 'tl', 'd')} - ${g('b', 'h', 't', 'd')})` }],
+    loads: [{ name: 'kg', expr: times(k('b', 't', 'h', 'd'), hp.pow2(() => wgsl`${g('b', 'h', 'tl', 'd')} - ${g('b', 'h', 't', 'd')}`)) }],
     storeIndex: 'let j = e / SK; let dd = e % SK;',
     valid: 'j < rows && d0 + dd < KD',
     store: (v) => wgsl`sKg[dd * C + j] = ${v('kg')};`,
@@ -120,19 +120,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         sDu[j * BV + cl] = x;
       }
     }
-    // dS <- 2^G_last dS + Qg^T do [- W^T du], rows of the chunk in slabs of RB.
+    // dS <- 2^G_last dS + Qg^T do [- W^T du], rows of the chunk in slabs of RB.${ks.decayed ? wgsl`
     for (var a = 0u; a < RM; a++) {
       let d = min(ty + TY * a, KD - 1u);
       let decay = exp2(${g('b', 'h', 'tl', 'd')});
       for (var c = 0u; c < RN; c++) { ds[a][c] *= decay; }
-    }
+    }` : ''}
     workgroupBarrier();
     for (var i0 = 0u; i0 < rows; i0 += RB) {
       ${emitStagedLoad({
     count: 'RB * KP',
     index: 'let t = t0 + min(i0 + e / KP, rows - 1u); let d = min(e % KP, KD - 1u);',
     loads: [
-      { name: 'qg', expr: wgsl`P.scale * ${q('b', 't', 'h', 'd')} * exp2(${gq('b', 'h', 't', 't0', 'd')})` },
+      { name: 'qg', expr: times('P.scale', q('b', 't', 'h', 'd'), hp.pow2(() => gq('b', 'h', 't', 't0', 'd'))) },
       ...(ks.delta ? [{ name: 'w', expr: wgsl`${w}[${tok()('bh', 't', 'd', 'KD')}]` }] : []),
     ],
     storeIndex: '',

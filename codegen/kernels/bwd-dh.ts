@@ -12,7 +12,7 @@ import { emitChunkOuter } from './chunk-state.js';
 import { emitScan } from './state-scan.js';
 import { tileGridShape } from './tiles.js';
 import type { StageShapeRule } from '../plan.js';
-import { rawWgsl, wgsl, type Wgsl } from '../wgsl.js';
+import { rawWgsl, times, wgsl, type Wgsl } from '../wgsl.js';
 
 /** Per (V-tile of stateBV columns, chunk, b*h): a thread tile over the K x BV product. */
 export const bwdChunkStateShape: StageShapeRule = (_d, cfg, tiles) =>
@@ -20,10 +20,9 @@ export const bwdChunkStateShape: StageShapeRule = (_d, cfg, tiles) =>
 
 export function emitBwdChunkState(ks: KernelSource): Wgsl {
   const hp = bwdFns(ks);
-  // (emitChunkOuter's operands read t, d and cg, and b, h, t0 of its opening. Without decay the
-  // query side is multiplied by exp2(0.0), gateq's constant.)
+  // (emitChunkOuter's operands read t, d and cg, and b, h, t0 of its opening.)
   return rawWgsl(emitChunkOuter(ks, {
-    left: wgsl`P.scale * ${ks.roleFn('q')('b', 't', 'h', 'd')} * exp2(${hp.gq()('b', 'h', 't', 't0', 'd')})`,
+    left: times('P.scale', ks.roleFn('q')('b', 't', 'h', 'd'), hp.pow2(() => hp.gq()('b', 'h', 't', 't0', 'd'))),
     right: wgsl`${ks.seedDo()}[${hp.bth()('b', 't', 'h', 'cg', 'VD')}]`,
     out: ks.use('dhs', 'read_write'),
     usesLastGate: false,

@@ -12,7 +12,7 @@ import { emitChunkMatmul } from './chunk-matmul.js';
 import { TILE_GRID, emitTileStores, tileGridShape } from './tiles.js';
 import { emitRowsTimesState } from './rows-state.js';
 import type { StageShapeRule } from '../plan.js';
-import { wgsl, type Wgsl } from '../wgsl.js';
+import { times, wgsl, type Wgsl } from '../wgsl.js';
 
 /** V columns per workgroup of bwdDu. */
 export const duTileV = (VP: number) => Math.min(VP, 64);
@@ -59,11 +59,11 @@ const SK: u32 = 8u;
 var<workgroup> sL: array<f32, SK * C>;
 var<workgroup> sS: array<f32, SK * BV>;
 
-${open}
-  let tl = ${s.t0} + ${s.rows} - 1u;
+${open}${ks.decayed ? wgsl`
+  let tl = ${s.t0} + ${s.rows} - 1u;` : ''}
   var acc: array<array<f32, RN>, RM>;
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
-  ${emitRowsTimesState(wgsl`${k(s.b, 't', s.h, 'd')} * exp2(${g(s.b, s.h, 'tl', 'd')} - ${g(s.b, s.h, 't', 'd')})`, dhs)}
+  ${emitRowsTimesState(times(k(s.b, 't', s.h, 'd'), hp.pow2(() => wgsl`${g(s.b, s.h, 'tl', 'd')} - ${g(s.b, s.h, 't', 'd')}`)), dhs)}
   ${emitTileStores('cg', wgsl`${s.vt} * BV + ${s.tx} + TX * c`, 'VD', wgsl`${gradV}[${bth()(s.b, 't', s.h, 'cg', 'VD')}] = acc[a][c] + ${dvl}[${tok()(s.bh, 't', 'cg', 'VD')}];`)}
 }`;
 }

@@ -19,7 +19,7 @@ import { bwdFns } from './bwd-common.js';
 import { emitContraction } from './bwd-contraction.js';
 import { emitChunkMatmul } from './chunk-matmul.js';
 import { emitGram } from './bwd-gram.js';
-import { wgsl, type Wgsl, type WgslFn } from '../wgsl.js';
+import { times, wgsl, type Wgsl, type WgslFn } from '../wgsl.js';
 
 /** Element (i, j) of T = I + tmat in chunk n: tfull(bh, n, i, j). */
 function tFull(ks: KernelSource): WgslFn<4> {
@@ -37,7 +37,7 @@ export function emitWyDT(ks: KernelSource): Wgsl {
   return emitGram(ks, ({ b, h, bh, t, x, i, j, t0, v: dot }) => ({
     parts: [
       { len: 'VD', left: wgsl`${dU}[${tok()(bh, t, x, 'VD')}]`, right: v(b, t, h, x) },
-      { len: 'KD', left: hp.inter('dW', 'read', tok()(bh, t, x, 'KD')), right: wgsl`${k(b, t, h, x)} * exp2(${g(b, h, t, x)})` },
+      { len: 'KD', left: hp.inter('dW', 'read', tok()(bh, t, x, 'KD')), right: times(k(b, t, h, x), hp.pow2(() => g(b, h, t, x))) },
     ],
     mask: wgsl`${j} < ${i}`, post: wgsl`${dot} * ${ks.roleFn('beta')(b, wgsl`${t0} + ${j}`, h, '0u')}`, out: ks.use('dTA', 'read_write'),
   }));
@@ -112,23 +112,22 @@ export function emitWyDk(ks: KernelSource): Wgsl {
     const tr = wgsl`${t0} + ${r}`;
     return {
       cols: 'KD', accs: ['arow', 'acol'],
-      setup: wgsl`let gi = ${g(b, h, t, x)};
-  let x2 = ${x2buf}[${tok()(bh, t, x, 'KD')}];`,
+      // (Without decay every 2^(...) factor is exactly 1 and is left out: pow2 gives null.)
+      setup: wgsl`${ks.decayed ? wgsl`let gi = ${g(b, h, t, x)};
+  ` : ''}let tk = ${tok()(bh, t, x, 'KD')};
+  let x2 = ${x2buf}[tk];`,
       loops: [
-        { to: i, body: wgsl`arow += ${dA}[${cc()(bh, n, i, r)}] * ${k(b, tr, h, x)} * exp2(gi - ${g(b, h, tr, x)});` },
-        { from: wgsl`${i} + 1u`, to: 'rows', body: wgsl`acol += ${dA}[${cc()(bh, n, r, i)}] * ${beta(b, tr, h, '0u')} * ${k(b, tr, h, x)} * exp2(${g(b, h, tr, x)} - gi);` },
+        { to: i, body: wgsl`arow += ${times(wgsl`${dA}[${cc()(bh, n, i, r)}]`, k(b, tr, h, x), hp.pow2(() => wgsl`gi - ${g(b, h, tr, x)}`))};` },
+        { from: wgsl`${i} + 1u`, to: 'rows', body: wgsl`acol += ${times(wgsl`${dA}[${cc()(bh, n, r, i)}]`, beta(b, tr, h, '0u'), k(b, tr, h, x), hp.pow2(() => wgsl`${g(b, h, tr, x)} - gi`))};` },
       ],
-      // (Without decay, gi and the gate calls are the constant 0.0 and exp2 of them 1.0; with
-      // it, k_i is read twice and tok(bh, t, x, KD) computed twice: the compiler folds both.)
       finish: wgsl`let bi = ${beta(b, t, h, '0u')};
-  let wterm = bi * exp2(gi) * x2;
+  let ki = ${k(b, t, h, x)};
+  let wterm = ${times('bi', hp.pow2(() => 'gi'), 'x2')};
   let at = ${bth()(b, t, h, x, 'KD')};
   ${gradK}[at] = ${gradK}[at] + wterm + bi * arow + acol;
   // dbeta_i's key-side terms: (k_i 2^G_i) . X2_i + sum_{j<i} dA[i,j] A[i,j] / beta_i = k_i . (2^G_i X2_i + arow_i).
-  ${x2buf}[${tok()(bh, t, x, 'KD')}] = ${k(b, t, h, x)} * (exp2(gi) * x2 + arow);${ks.decayed ? wgsl`
-  let ki = ${k(b, t, h, x)};
-  let gb = ${tok()(bh, t, x, 'KD')};
-  ${ks.use('dbk', 'read_write')}[gb] = ${ks.use('dbk', 'read_write')}[gb] + ki * (wterm + bi * arow - acol);` : ''}`,
+  ${x2buf}[tk] = ki * (${times(hp.pow2(() => 'gi'), 'x2')} + arow);${ks.decayed ? wgsl`
+  ${ks.use('dbk', 'read_write')}[tk] = ${ks.use('dbk', 'read_write')}[tk] + ki * (wterm + bi * arow - acol);` : ''}`,
     };
   });
 }

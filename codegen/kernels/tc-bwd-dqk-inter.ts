@@ -50,8 +50,9 @@ export function emitTcBwdInter(ks: KernelSource, fr: Fragments): Wgsl {
   const value = ks.delta ? wgsl`${ks.use('vnew', 'read')}[(bh * P.T + t) * VD + c]` : ks.roleFn('v')('b', 't', 'h', 'c');
   const du = ks.delta ? wgsl`${ks.use('dU', 'read')}[(bh * P.T + t) * VD + c]` : '';
   const dinter = ks.use('dinter', 'read_write');
-  // dinter's part x (bwd-common.ts's dint(x, i) is the same offset).
-  const plane = (x: number) => wgsl`${u32(x)} * (P.B * P.H * P.T * KD)`;
+  // The start of dinter's part x and a `+` (bwd-common.ts's dint(x, i) is the same offset),
+  // nothing for part 0.
+  const plane = (x: number) => (x === 0 ? '' : wgsl`${u32(x)} * (P.B * P.H * P.T * KD) + `);
   const products: { acc: string; left: number; right: number; plane: number; sign: string }[] = [
     { acc: 'aq', left: lay.sDo, right: lay.sS, plane: 0, sign: '' },
     { acc: 'ak', left: lay.sU, right: lay.sD, plane: 1, sign: '' },
@@ -79,12 +80,12 @@ export function emitTcBwdInter(ks: KernelSource, fr: Fragments): Wgsl {
     ${joinWgsl(Array.from({ length: p.fm * p.fn }, (_, x) => fr.scale(q.acc, Math.floor(x / p.fn), x % p.fn, '-1.0')), '\n    ')}
   }` : ''}
   ${emitDirectStores(fr, q.acc, p.fm, p.fn, 'factive', (i, j) => ({
-    arr: dinter, offset: wgsl`${plane(q.plane)} + (bh * P.T + t0 + ${rowMap.row(i)}) * KD + k0 + ${rowMap.col(j)}`, stride: 'KD',
+    arr: dinter, offset: wgsl`${plane(q.plane)}(bh * P.T + t0 + ${rowMap.row(i)}) * KD + k0 + ${rowMap.col(j)}`, stride: 'KD',
   }))}`), '\n  ');
   const epilogues = joinWgsl(products.map((q) => emitEpilogue(fr, q.acc, p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', ...rowMap,
     body: wgsl`let d = k0 + c;
-      if (r < rows && d < KD) { ${dinter}[${plane(q.plane)} + (bh * P.T + t0 + r) * KD + d] = ${q.sign}value; }`,
+      if (r < rows && d < KD) { ${dinter}[${plane(q.plane)}(bh * P.T + t0 + r) * KD + d] = ${q.sign}value; }`,
   })), '\n  ');
   return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}

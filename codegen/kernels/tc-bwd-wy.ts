@@ -23,7 +23,7 @@ import { ConfigError, type StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
 import { emitEpilogue, fragCeil, fragmentBudget, fragmentBudgets, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
-import { wgsl, type Wgsl } from '../wgsl.js';
+import { times, wgsl, type Wgsl } from '../wgsl.js';
 
 /** Key columns per workgroup. */
 export const tcWyDkTileK = (K: number) => Math.min(64, fragCeil(K));
@@ -155,7 +155,9 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): Wgsl {
   // The chunk's gate cumsum and beta per row, read once into wf past the scratch.
   const G = (r: string) => wgsl`wf[${lay.sRow}u + ${r}]`;
   const B = (r: string) => wgsl`wf[${lay.sRow}u + C + ${r}]`;
-  const gAt = (r: string) => (ks.decayed ? G(r) : '0.0');
+  // 2^e for e over the rows' gate cumsums, as a factor for times(): null without decay (the
+  // factor is exactly 1 there).
+  const pow2 = (e: (G: (r: string) => Wgsl) => Wgsl) => (ks.decayed ? wgsl`exp2(${e(G)})` : null);
   const rowValues = wgsl`for (var r = lid; r < C; r += WG) {
     let t = t0 + min(r, rows - 1u);
     ${ks.decayed ? wgsl`${G('r')} = ${g('b', 'h', 't', '0u')};` : ''}
@@ -186,12 +188,12 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): Wgsl {
       var arow = 0.0;
       var acol = 0.0;
       for (var j = 0u; j < min(r, rows); j++) {
-        arow += ${dA}[${cc()('bh', 'n', 'r', 'j')}] * ${k('b', 't0 + j', 'h', 'x')} * exp2(${gAt('r')} - ${gAt('j')});
+        arow += ${times(wgsl`${dA}[${cc()('bh', 'n', 'r', 'j')}]`, k('b', 't0 + j', 'h', 'x'), pow2((G) => wgsl`${G('r')} - ${G('j')}`))};
       }
       for (var j = r + 1u; j < rows; j++) {
-        acol += ${dA}[${cc()('bh', 'n', 'j', 'r')}] * ${B('j')} * ${k('b', 't0 + j', 'h', 'x')} * exp2(${gAt('j')} - ${gAt('r')});
+        acol += ${times(wgsl`${dA}[${cc()('bh', 'n', 'j', 'r')}]`, B('j'), k('b', 't0 + j', 'h', 'x'), pow2((G) => wgsl`${G('j')} - ${G('r')}`))};
       }
-      let pv = exp2(${gAt('min(r, C - 1u)')}) * x2s + arow;
+      let pv = ${times(pow2((G) => G('min(r, C - 1u)')), 'x2s')} + arow;
       ${write('pv', 'acol')}
     }`;
   return wgsl`
@@ -204,7 +206,7 @@ ${opening}
   ${fr.declare('qk', p.fm, p.fn)}
   ${rowValues}
   // Phase 1: P = LT dW.
-  ${square(lay.sL1, wgsl`${tFull('r', 'i')} * exp2(${gAt('i')})`, (i, r) => wgsl`${r} >= ${i}`, 'ri')}
+  ${square(lay.sL1, times(tFull('r', 'i'), pow2((G) => G('i'))), (i, r) => wgsl`${r} >= ${i}`, 'ri')}
   ${right(dW, null)}
   workgroupBarrier();
   if (factive) {
@@ -214,8 +216,8 @@ ${opening}
   }
   workgroupBarrier();
   // Phase 2: P += LA K, Q = LQ K.
-  ${square(lay.sL1, wgsl`${dA}[${cc()('bh', 'n', 'i', 'r')}] * exp2(${gAt('i')} - ${gAt('r')})`, (i, r) => wgsl`${r} < ${i}`, 'ir')}
-  ${square(lay.sL2, wgsl`${dA}[${cc()('bh', 'n', 'r', 'i')}] * ${B('r')} * exp2(${gAt('r')} - ${gAt('i')})`, (i, r) => wgsl`${r} > ${i}`, 'ri')}
+  ${square(lay.sL1, times(wgsl`${dA}[${cc()('bh', 'n', 'i', 'r')}]`, pow2((G) => wgsl`${G('i')} - ${G('r')}`)), (i, r) => wgsl`${r} < ${i}`, 'ir')}
+  ${square(lay.sL2, times(wgsl`${dA}[${cc()('bh', 'n', 'r', 'i')}]`, B('r'), pow2((G) => wgsl`${G('r')} - ${G('i')}`)), (i, r) => wgsl`${r} > ${i}`, 'ri')}
   ${right(k('b', 't', 'h', 'x'), k4 && k4('b', 't', 'h', 'x'))}
   ${nonFinite.publish}
   workgroupBarrier();

@@ -39,8 +39,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var acc = 0.0;
     if (i < rows) {
       let t = t0 + i;
-      let tq = t; let hasq = true;
-      for (var d = 0u; d < KD; d++) { acc += b_dbk[tok(bh, t, d, KD)] + select(0.0, b_dbq[tok(bh, tq, d, KD)], hasq); }
+      for (var d = 0u; d < KD; d++) { acc += b_dbk[tok(bh, t, d, KD)] + b_dbq[tok(bh, t, d, KD)]; }
     }
     sTerm[i] = acc;
   }

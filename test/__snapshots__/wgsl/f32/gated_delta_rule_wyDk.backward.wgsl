@@ -49,7 +49,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let t = t0 + i;
   var arow = 0.0; var acol = 0.0;
   let gi = gate(b, h, t, x);
-  let x2 = b_X2[tok(bh, t, x, KD)];
+  let tk = tok(bh, t, x, KD);
+  let x2 = b_X2[tk];
   for (var r = 0u; r < i; r++) {
     arow += b_dTA[cc(bh, n, i, r)] * role_k(b, t0 + r, h, x) * exp2(gi - gate(b, h, t0 + r, x));
   }
@@ -57,12 +58,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     acol += b_dTA[cc(bh, n, r, i)] * role_beta(b, t0 + r, h, 0u) * role_k(b, t0 + r, h, x) * exp2(gate(b, h, t0 + r, x) - gi);
   }
   let bi = role_beta(b, t, h, 0u);
+  let ki = role_k(b, t, h, x);
   let wterm = bi * exp2(gi) * x2;
   let at = bth(b, t, h, x, KD);
   b_grad_k[at] = b_grad_k[at] + wterm + bi * arow + acol;
   // dbeta_i's key-side terms: (k_i 2^G_i) . X2_i + sum_{j<i} dA[i,j] A[i,j] / beta_i = k_i . (2^G_i X2_i + arow_i).
-  b_X2[tok(bh, t, x, KD)] = role_k(b, t, h, x) * (exp2(gi) * x2 + arow);
-  let ki = role_k(b, t, h, x);
-  let gb = tok(bh, t, x, KD);
-  b_dbk[gb] = b_dbk[gb] + ki * (wterm + bi * arow - acol);
+  b_X2[tk] = ki * (exp2(gi) * x2 + arow);
+  b_dbk[tk] = b_dbk[tk] + ki * (wterm + bi * arow - acol);
 }

@@ -63,5 +63,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let at = tok(bh, t, x, KD);
   let dk = scale * dka + exp2(gate(b, h, t0 + rows - 1u, x) - gate(b, h, t, x)) * b_dinter[dint(1u, at)];
   b_grad_k[bth(b, t, h, x, KD)] = dk;
-  b_dbk[at] = select(0.0, b_dbk[at], last) - role_k(b, t, h, x) * (dk - 0.0);
+  b_dbk[at] = select(0.0, b_dbk[at], last) - role_k(b, t, h, x) * dk;
 }

@@ -63,5 +63,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let at = tok(bh, t, x, KD);
   let dq = scale * dqa + scale * exp2(gateq(b, h, t, t0, x)) * b_dinter[dint(0u, at)];
   b_grad_q[bth(b, t, h, x, KD)] = dq;
-  b_dbq[tok(bh, t, x, KD)] = qi * (dq - 0.0);
+  b_dbq[tok(bh, t, x, KD)] = qi * dq;
 }

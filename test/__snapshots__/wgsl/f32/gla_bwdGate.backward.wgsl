@@ -39,8 +39,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var ii = 0u; ii < rows; ii++) {
     let i = rows - 1u - ii;
     let t = t0 + i;
-    let tq = t; let hasq = true;
-    acc += b_dbk[tok(bh, t, dg, KD)] + select(0.0, b_dbq[tok(bh, tq, dg, KD)], hasq);
+    acc += b_dbk[tok(bh, t, dg, KD)] + b_dbq[tok(bh, t, dg, KD)];
     b_grad_logDecay[bth(b, t, h, dg, DG)] = acc;
   }
 }

@@ -151,10 +151,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (rows == C && k0 + 64u <= KD) {
   
   if (factive) {
-    subgroupMatrixStore(&b_dinter, 0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * KD + k0 + (fsc * 2u + 0u) * 16u, aq_0_0, false, KD);
-    subgroupMatrixStore(&b_dinter, 0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * KD + k0 + (fsc * 2u + 1u) * 16u, aq_0_1, false, KD);
-    subgroupMatrixStore(&b_dinter, 0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + (fsc * 2u + 0u) * 16u, aq_1_0, false, KD);
-    subgroupMatrixStore(&b_dinter, 0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + (fsc * 2u + 1u) * 16u, aq_1_1, false, KD);
+    subgroupMatrixStore(&b_dinter, (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * KD + k0 + (fsc * 2u + 0u) * 16u, aq_0_0, false, KD);
+    subgroupMatrixStore(&b_dinter, (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * KD + k0 + (fsc * 2u + 1u) * 16u, aq_0_1, false, KD);
+    subgroupMatrixStore(&b_dinter, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + (fsc * 2u + 0u) * 16u, aq_1_0, false, KD);
+    subgroupMatrixStore(&b_dinter, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + (fsc * 2u + 1u) * 16u, aq_1_1, false, KD);
   }
   
   if (factive) {
@@ -176,7 +176,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
-      if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
+      if (r < rows && d < KD) { b_dinter[(bh * P.T + t0 + r) * KD + d] = value; }
     }
   }
   workgroupBarrier();
@@ -192,7 +192,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
-      if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
+      if (r < rows && d < KD) { b_dinter[(bh * P.T + t0 + r) * KD + d] = value; }
     }
   }
   workgroupBarrier();
@@ -208,7 +208,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
-      if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
+      if (r < rows && d < KD) { b_dinter[(bh * P.T + t0 + r) * KD + d] = value; }
     }
   }
   workgroupBarrier();
@@ -224,7 +224,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let slot = 24u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
-      if (r < rows && d < KD) { b_dinter[0u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + r) * KD + d] = value; }
+      if (r < rows && d < KD) { b_dinter[(bh * P.T + t0 + r) * KD + d] = value; }
     }
   }
   workgroupBarrier();

@@ -29,9 +29,10 @@ export const FRAG_WG = SUBGROUPS * LANES;
  * workgroups of 24 KiB fit, two of 25 KiB do not; three of 16 KiB fit, four of 12 KiB). The
  * stages are latency-bound (barriers, staging loads), so a second resident workgroup hides much
  * of the first's waiting: the output stage at 24 KiB against 37 KiB took 0.275 ms instead of
- * 0.420 (linear_attn) and 0.499 instead of 0.738 (gla) at (1,32,4096,128,128), the delta rule's
- * prep 0.181 instead of 0.298. Layout searches try this budget first, then the device's whole
- * tier (see fragmentBudgets). */
+ * 0.420 (linear_attn) and 0.499 instead of 0.738 (gla) at (1,32,4096,128,128), the gated delta
+ * rule's prep 0.227 instead of 0.397 (bench/RESULTS.md, sixth session). Other adapters were not
+ * measured; tuning.fragmentMemory replaces this policy with one cap. Layout searches try this
+ * budget first, then the device's whole tier (see fragmentBudgets). */
 export const OCCUPANCY_BUDGET = 24576;
 
 /** The budgets, bytes, a fragment kernel's layout search tries in order: the tuning knob

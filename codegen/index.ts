@@ -15,7 +15,8 @@ import { emitL2norm } from './kernels/l2norm.js';
 import { FRAG_WG } from './kernels/fragments.js';
 import { emitTcOutput, tcOutputTileV } from './kernels/tc-output.js';
 import { emitTcChunkStates, emitTcDeltaScan, emitTcOperands, tcDeltaLayout, tcStateTiles } from './kernels/tc-states.js';
-import { emitTcPrep } from './kernels/tc-prep.js';
+import { emitTcPrep, tcPrepLayout } from './kernels/tc-prep.js';
+import { emitTcInverse } from './kernels/tc-inverse.js';
 import { emitTcWyFactors, tcWyFactorsShape } from './kernels/tc-wy-factors.js';
 import { backwardBuffers, emitBackwardKernels } from './backward.js';
 import { fitStorageLimit } from './fit.js';
@@ -66,11 +67,13 @@ function emitStepStage(ks: KernelSource): string {
  * prep writes the state walk's f16 operands (and, for the delta rule, the WY factors). */
 function tensorCoreStage(cfg: CodegenConfig, stage: ForwardStage): boolean {
   if (!cfg.fragments) return false;
-  return stage === 'chunkStates' || stage === 'deltaScan' || stage === 'output' || stage === 'prep' || stage === 'wyFactors';
+  return stage === 'chunkStates' || stage === 'deltaScan' || stage === 'output' || stage === 'prep' || stage === 'inverse' || stage === 'wyFactors';
 }
 
 const TC_EMITTERS: Partial<Record<ForwardStage, (ks: KernelSource) => string>> = {
   prep: (ks) => (ks.delta ? emitTcPrep(ks, ks.fragments()) : (ks.fragments(), emitTcOperands(ks))),
+  // No fragments: the inverse is f32 (the layer's enables give it f16 for t16).
+  inverse: (ks) => (ks.fragments(), emitTcInverse(ks)),
   wyFactors: (ks) => emitTcWyFactors(ks, ks.fragments()),
   chunkStates: (ks) => emitTcChunkStates(ks, ks.fragments()),
   deltaScan: (ks) => emitTcDeltaScan(ks, ks.fragments()),
@@ -81,7 +84,8 @@ const TC_EMITTERS: Partial<Record<ForwardStage, (ks: KernelSource) => string>> =
 function tcStageShape(stage: ForwardStage, cfg: CodegenConfig, def: VariantDef): { wg: number; wgX: number; grid: [SizeExpr, SizeExpr, SizeExpr] } {
   const shape = (grid: [SizeExpr, SizeExpr, SizeExpr]) => ({ wg: FRAG_WG, wgX: FRAG_WG, grid });
   switch (stage) {
-    case 'prep': return shape([['NT'], ['BH'], [1]]);
+    case 'prep':
+    case 'inverse': return shape([['NT'], ['BH'], [1]]);
     case 'wyFactors': return tcWyFactorsShape(cfg);
     case 'chunkStates': {
       const { BK, BV } = tcStateTiles(cfg.K, cfg.V);
@@ -116,6 +120,7 @@ function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Ti
     }
     case 'l2norm': return { wg: 64, wgX: 1, grid: [['T'], ['BH'], [1]] };
     case 'chunkStates':
+    case 'inverse':
     case 'wyFactors': throw new Error(`internal: ${stage} is a tensor-core stage`);
     case 'packOut': return { wg: 64, wgX: 1, grid: [[ceilDiv(Math.ceil(cfg.V / 2), 64)], ['T'], ['BH']] };
     case 'recurrent': return { wg: t.recurrentBV, wgX: 1, grid: [[ceilDiv(cfg.V, t.recurrentBV)], ['SH'], [1]] };
@@ -174,6 +179,13 @@ function fit(def: VariantDef, cfg: CodegenConfig, tiles: Tiles, mode: string, ke
   return { kernels: fitted.kernels, buffers: [...buffers, ...fitted.buffers] };
 }
 
+/** Whether the tensor-core delta rule's prep leaves the triangular inverse to a stage of its own
+ * (tc-prep.ts: where the fused kernel does not fit the first layout budget). */
+function prepSplit(def: VariantDef, cfg: CodegenConfig): boolean {
+  if (!cfg.fragments || def.correction !== 'delta') return false;
+  return !tcPrepLayout(new KernelSource(def, cfg, chooseTiles(cfg, def), 'prep', FRAG_WG)).fused;
+}
+
 export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
   validateConfig(cfg);
   if (mode === 'chunked' && !hasChunkedForm(def)) {
@@ -182,7 +194,7 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
   const tiles = chooseTiles(cfg, def);
   const pack: ForwardStage[] = cfg.outputDtype ? ['packOut'] : [];
   const { kernels, buffers } = fit(def, cfg, tiles, mode,
-    emitKernels(def, cfg, tiles, [...(mode === 'chunked' ? forwardStages(def, cfg) : [...normStages(def), 'recurrent' as const]), ...pack]),
+    emitKernels(def, cfg, tiles, [...(mode === 'chunked' ? forwardStages(def, cfg).filter((s) => s !== 'inverse' || prepSplit(def, cfg)) : [...normStages(def), 'recurrent' as const]), ...pack]),
     forwardBuffers(def, cfg, mode));
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
 }

@@ -106,7 +106,7 @@ export interface BindingDecl {
   readonly elem?: 'u32' | 'f16' | 'vec4<f32>' | 'vec4<u32>' | 'vec2<u32>';
 }
 export const KERNEL_STAGES = [
-  'l2norm', 'prep', 'wyFactors', 'chunkState', 'stateScan', 'chunkStates', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
+  'l2norm', 'prep', 'inverse', 'wyFactors', 'chunkState', 'stateScan', 'chunkStates', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
   // The backward (codegen/backward.ts).
   'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdChunkState', 'bwdStateScan', 'bwdDu', 'bwdInter', 'bwdDScores', 'bwdChunkEnd', 'bwdDq', 'bwdDk', 'bwdBonus',
   // Copies that fit a plan into 8 storage buffers per kernel (codegen/fit.ts).
@@ -234,7 +234,7 @@ export function validateConfig(cfg: CodegenConfig): void {
   }
 }
 
-export type ForwardStage = 'l2norm' | 'prep' | 'wyFactors' | 'chunkState' | 'stateScan' | 'chunkStates' | 'deltaScan' | 'output' | 'recurrent' | 'step' | 'stepPool' | 'packOut';
+export type ForwardStage = 'l2norm' | 'prep' | 'inverse' | 'wyFactors' | 'chunkState' | 'stateScan' | 'chunkStates' | 'deltaScan' | 'output' | 'recurrent' | 'step' | 'stepPool' | 'packOut';
 
 /** The L2-normalization stage, first in every forward and step plan of a spec that has it. */
 export function normStages(def: VariantDef): ForwardStage[] {
@@ -255,8 +255,10 @@ export function forwardStages(def: VariantDef, cfg?: CodegenConfig): ForwardStag
   const plain: ForwardStage[] = cfg?.fragments ? ['chunkStates'] : ['chunkState', 'stateScan'];
   const state: ForwardStage[] = def.correction === 'delta' ? ['deltaScan'] : plain;
   // The tensor-core tier's prep always runs: it writes the state walk's f16 operands. Its delta
-  // rule's prep leaves T = (I + A)^-1, and W = T (beta K), U = T (beta V) are a kernel of their own.
-  const wy: ForwardStage[] = cfg?.fragments && def.correction === 'delta' ? ['wyFactors'] : [];
+  // rule's prep leaves T = (I + A)^-1 (or A, for an inverse stage of its own where the fused
+  // kernel's layout is too large: planForward drops 'inverse' otherwise), and W = T (beta K),
+  // U = T (beta V) are a kernel of their own.
+  const wy: ForwardStage[] = cfg?.fragments && def.correction === 'delta' ? ['inverse', 'wyFactors'] : [];
   return [...normStages(def), ...(prep || cfg?.fragments ? ['prep' as const] : []), ...wy, ...state, 'output'];
 }
 

@@ -66,9 +66,21 @@ describe('plan check', () => {
       expect(checkPlan(planBackward(def, cfg), fwd), `backward ${JSON.stringify(cfg)}`).toEqual([]);
     }
   });
+  it("the delta rule's prep keeps its inverse where the fused kernel fits 24 KiB, else an inverse stage takes it", () => {
+    const cfg = { K: 128, V: 128, chunk: 64 as const, wgMemory: 49152 as const, fragments: 'subgroup-matrix' as const };
+    const stages = (name: 'delta_rule' | 'gated_delta_rule' | 'kda', extra = {}) => planForward(VARIANTS[name], { ...cfg, ...extra }).kernels.map((k) => k.stage);
+    expect(stages('delta_rule')).toEqual(['prep', 'wyFactors', 'deltaScan', 'output']);
+    expect(stages('gated_delta_rule')).toEqual(['prep', 'wyFactors', 'deltaScan', 'output']);
+    expect(stages('kda')).toEqual(['prep', 'inverse', 'wyFactors', 'deltaScan', 'output']);
+    // One cap (the tuning knob) that the fused kernel fits keeps it fused.
+    expect(stages('kda', { fragmentMemory: 49152 })).toEqual(['prep', 'wyFactors', 'deltaScan', 'output']);
+    for (const k of planForward(VARIANTS.kda, cfg).kernels) expect(kernelUsage(k).workgroupBytes, k.stage).toBeLessThanOrEqual(24576);
+  });
   it('a fragment-memory budget the tensor-core layouts cannot fit is an error that says what to raise', () => {
     expect(() => planForward(VARIANTS.gated_delta_rule, { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 16384 }))
-      .toThrow(/no prep tiling of the tensor-core tier fits 16384 bytes of workgroup memory \(K = 128, V = 128, chunk 64\); raise tuning.fragmentMemory/);
+      .toThrow(/the delta rule's triangular inverse at chunk 64 needs 19456 bytes of workgroup memory, past 16384; raise tuning.fragmentMemory/);
+    expect(() => planForward(VARIANTS.gla, { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 16384 }))
+      .toThrow(/no output tiling of the tensor-core tier fits 16384 bytes of workgroup memory \(K = 128, V = 128, chunk 64\); raise tuning.fragmentMemory/);
     expect(() => planForward(VARIANTS.gla, { K: 128, V: 128, chunk: 64, fragmentMemory: 100 })).toThrow(/fragmentMemory 100 must be a whole number of bytes, at least 8192/);
   });
   // The f32 tier's option space, where fitting into 8 storage buffers packs buffers and moves

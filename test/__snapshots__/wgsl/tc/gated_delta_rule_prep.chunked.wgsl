@@ -10,11 +10,11 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> in_beta: array<f32>;
 @group(0) @binding(2) var<storage, read_write> b_tmat: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b_t16: array<f16>;
-@group(0) @binding(4) var<storage, read> in_k: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> b_gcum: array<f32>;
-@group(0) @binding(6) var<storage, read> in_g: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b_kg16: array<f16>;
+@group(0) @binding(3) var<storage, read> in_k: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> b_gcum: array<f32>;
+@group(0) @binding(5) var<storage, read> in_g: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b_kg16: array<f16>;
+@group(0) @binding(7) var<storage, read_write> b_t16: array<f16>;
 
 const C: u32 = 64u;
 const KD: u32 = 128u;
@@ -140,7 +140,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
       if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5120u + c]); }
-      wf[0u + (r) * C + c] = a;
+      wf[(r) * C + c] = a;
     }
   }
   workgroupBarrier();
@@ -157,7 +157,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
       if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5120u + c]); }
-      wf[0u + (r) * C + c] = a;
+      wf[(r) * C + c] = a;
     }
   }
   workgroupBarrier();
@@ -174,7 +174,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
       if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5120u + c]); }
-      wf[0u + (r) * C + c] = a;
+      wf[(r) * C + c] = a;
     }
   }
   workgroupBarrier();
@@ -191,11 +191,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
       if (c < r && r < rows) { a = value * role_beta(b, t0 + min(r, rows - 1u), h, 0u) * exp2(wf[5120u + r] - wf[5120u + c]); }
-      wf[0u + (r) * C + c] = a;
+      wf[(r) * C + c] = a;
     }
   }
   workgroupBarrier();
 }
+  
   // The diagonal blocks of T: thread (block, column c) substitutes down its column. Both loops
   // run over constant bounds with the triangle as a predicate, so a compiler that unrolls them
   // indexes tcol by constants and keeps it in registers (a loop from dc would index it by a
@@ -208,14 +209,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var i = 0u; i < 16u; i++) {
       var acc = 0.0;
       for (var m = 0u; m < 16u; m++) {
-        if (m >= dc && m < i) { acc += wf[0u + (base + i) * C + base + m] * tcol[m]; }
+        if (m >= dc && m < i) { acc += wf[(base + i) * C + base + m] * tcol[m]; }
       }
       tcol[i] = select(select(0.0, 1.0, i == dc), -acc, i > dc);
     }
   }
   workgroupBarrier();
   if (lid < 64u) {
-    for (var i = dc + 1u; i < 16u; i++) { wf[0u + (dblk * 16u + i) * C + dblk * 16u + dc] = tcol[i]; }
+    for (var i = dc + 1u; i < 16u; i++) { wf[(dblk * 16u + i) * C + dblk * 16u + dc] = tcol[i]; }
   }
   workgroupBarrier();
   {
@@ -224,10 +225,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var x0_0 = 0.0;
     var x1_0 = 0.0;
     for (var m = 0u; m < 16u; m++) {
-      let a0 = wf[0u + (16u + r) * C + m];
-      let a1 = wf[0u + (24u + r) * C + m];
+      let a0 = wf[(16u + r) * C + m];
+      let a1 = wf[(24u + r) * C + m];
       {
-        let tv = select(select(0.0, wf[0u + (m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        let tv = select(select(0.0, wf[(m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
         x0_0 += a0 * tv;
         x1_0 += a1 * tv;
       }
@@ -243,16 +244,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var x1_0 = wf[4224u + r * 16u + cc];
     for (var m = 0u; m < 16u; m++) {
       // T_II's strictly lower part (rows r and r + 8) against the sums' row m.
-      let t0 = wf[0u + (16u + r) * C + 16u + m];
-      let t1 = wf[0u + (24u + r) * C + 16u + m];
+      let t0 = wf[(16u + r) * C + 16u + m];
+      let t1 = wf[(24u + r) * C + 16u + m];
       {
         let xm = wf[4096u + m * 16u + cc];
         x0_0 += select(0.0, t0 * xm, m < r);
         x1_0 += select(0.0, t1 * xm, m < r + 8u);
       }
     }
-    wf[0u + (16u + r) * C + 0u + cc] = -x0_0;
-    wf[0u + (24u + r) * C + 0u + cc] = -x1_0;
+    wf[(16u + r) * C + 0u + cc] = -x0_0;
+    wf[(24u + r) * C + 0u + cc] = -x1_0;
   }
   workgroupBarrier();
   {
@@ -263,24 +264,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var x0_1 = 0.0;
     var x1_1 = 0.0;
     for (var m = 0u; m < 16u; m++) {
-      let a0 = wf[0u + (32u + r) * C + m];
-      let a1 = wf[0u + (40u + r) * C + m];
+      let a0 = wf[(32u + r) * C + m];
+      let a1 = wf[(40u + r) * C + m];
       {
-        let tv = select(select(0.0, wf[0u + (m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        let tv = select(select(0.0, wf[(m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
         x0_0 += a0 * tv;
         x1_0 += a1 * tv;
       }
     }
     for (var m = 16u; m < 32u; m++) {
-      let a0 = wf[0u + (32u + r) * C + m];
-      let a1 = wf[0u + (40u + r) * C + m];
+      let a0 = wf[(32u + r) * C + m];
+      let a1 = wf[(40u + r) * C + m];
       {
-        let tv = select(select(0.0, wf[0u + (m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        let tv = select(select(0.0, wf[(m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
         x0_0 += a0 * tv;
         x1_0 += a1 * tv;
       }
       {
-        let tv = select(select(0.0, wf[0u + (m) * C + 16u + cc], m > 16u + cc), 1.0, m == 16u + cc);
+        let tv = select(select(0.0, wf[(m) * C + 16u + cc], m > 16u + cc), 1.0, m == 16u + cc);
         x0_1 += a0 * tv;
         x1_1 += a1 * tv;
       }
@@ -300,8 +301,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var x1_1 = wf[4480u + r * 16u + cc];
     for (var m = 0u; m < 16u; m++) {
       // T_II's strictly lower part (rows r and r + 8) against the sums' row m.
-      let t0 = wf[0u + (32u + r) * C + 32u + m];
-      let t1 = wf[0u + (40u + r) * C + 32u + m];
+      let t0 = wf[(32u + r) * C + 32u + m];
+      let t1 = wf[(40u + r) * C + 32u + m];
       {
         let xm = wf[4096u + m * 16u + cc];
         x0_0 += select(0.0, t0 * xm, m < r);
@@ -313,10 +314,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         x1_1 += select(0.0, t1 * xm, m < r + 8u);
       }
     }
-    wf[0u + (32u + r) * C + 0u + cc] = -x0_0;
-    wf[0u + (40u + r) * C + 0u + cc] = -x1_0;
-    wf[0u + (32u + r) * C + 16u + cc] = -x0_1;
-    wf[0u + (40u + r) * C + 16u + cc] = -x1_1;
+    wf[(32u + r) * C + 0u + cc] = -x0_0;
+    wf[(40u + r) * C + 0u + cc] = -x1_0;
+    wf[(32u + r) * C + 16u + cc] = -x0_1;
+    wf[(40u + r) * C + 16u + cc] = -x1_1;
   }
   workgroupBarrier();
   {
@@ -329,43 +330,43 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var x0_2 = 0.0;
     var x1_2 = 0.0;
     for (var m = 0u; m < 16u; m++) {
-      let a0 = wf[0u + (48u + r) * C + m];
-      let a1 = wf[0u + (56u + r) * C + m];
+      let a0 = wf[(48u + r) * C + m];
+      let a1 = wf[(56u + r) * C + m];
       {
-        let tv = select(select(0.0, wf[0u + (m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        let tv = select(select(0.0, wf[(m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
         x0_0 += a0 * tv;
         x1_0 += a1 * tv;
       }
     }
     for (var m = 16u; m < 32u; m++) {
-      let a0 = wf[0u + (48u + r) * C + m];
-      let a1 = wf[0u + (56u + r) * C + m];
+      let a0 = wf[(48u + r) * C + m];
+      let a1 = wf[(56u + r) * C + m];
       {
-        let tv = select(select(0.0, wf[0u + (m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        let tv = select(select(0.0, wf[(m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
         x0_0 += a0 * tv;
         x1_0 += a1 * tv;
       }
       {
-        let tv = select(select(0.0, wf[0u + (m) * C + 16u + cc], m > 16u + cc), 1.0, m == 16u + cc);
+        let tv = select(select(0.0, wf[(m) * C + 16u + cc], m > 16u + cc), 1.0, m == 16u + cc);
         x0_1 += a0 * tv;
         x1_1 += a1 * tv;
       }
     }
     for (var m = 32u; m < 48u; m++) {
-      let a0 = wf[0u + (48u + r) * C + m];
-      let a1 = wf[0u + (56u + r) * C + m];
+      let a0 = wf[(48u + r) * C + m];
+      let a1 = wf[(56u + r) * C + m];
       {
-        let tv = select(select(0.0, wf[0u + (m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        let tv = select(select(0.0, wf[(m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
         x0_0 += a0 * tv;
         x1_0 += a1 * tv;
       }
       {
-        let tv = select(select(0.0, wf[0u + (m) * C + 16u + cc], m > 16u + cc), 1.0, m == 16u + cc);
+        let tv = select(select(0.0, wf[(m) * C + 16u + cc], m > 16u + cc), 1.0, m == 16u + cc);
         x0_1 += a0 * tv;
         x1_1 += a1 * tv;
       }
       {
-        let tv = select(select(0.0, wf[0u + (m) * C + 32u + cc], m > 32u + cc), 1.0, m == 32u + cc);
+        let tv = select(select(0.0, wf[(m) * C + 32u + cc], m > 32u + cc), 1.0, m == 32u + cc);
         x0_2 += a0 * tv;
         x1_2 += a1 * tv;
       }
@@ -389,8 +390,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var x1_2 = wf[4736u + r * 16u + cc];
     for (var m = 0u; m < 16u; m++) {
       // T_II's strictly lower part (rows r and r + 8) against the sums' row m.
-      let t0 = wf[0u + (48u + r) * C + 48u + m];
-      let t1 = wf[0u + (56u + r) * C + 48u + m];
+      let t0 = wf[(48u + r) * C + 48u + m];
+      let t1 = wf[(56u + r) * C + 48u + m];
       {
         let xm = wf[4096u + m * 16u + cc];
         x0_0 += select(0.0, t0 * xm, m < r);
@@ -407,17 +408,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         x1_2 += select(0.0, t1 * xm, m < r + 8u);
       }
     }
-    wf[0u + (48u + r) * C + 0u + cc] = -x0_0;
-    wf[0u + (56u + r) * C + 0u + cc] = -x1_0;
-    wf[0u + (48u + r) * C + 16u + cc] = -x0_1;
-    wf[0u + (56u + r) * C + 16u + cc] = -x1_1;
-    wf[0u + (48u + r) * C + 32u + cc] = -x0_2;
-    wf[0u + (56u + r) * C + 32u + cc] = -x1_2;
+    wf[(48u + r) * C + 0u + cc] = -x0_0;
+    wf[(56u + r) * C + 0u + cc] = -x1_0;
+    wf[(48u + r) * C + 16u + cc] = -x0_1;
+    wf[(56u + r) * C + 16u + cc] = -x1_1;
+    wf[(48u + r) * C + 32u + cc] = -x0_2;
+    wf[(56u + r) * C + 32u + cc] = -x1_2;
   }
   workgroupBarrier();
   for (var e = lid; e < C * C; e += WG) {
-    let tv = wf[0u + e];
+    let tv = wf[e];
     b_tmat[(bh * P.NT + n) * C * C + e] = tv;
     b_t16[(bh * P.NT + n) * C * C + e] = f16(tv + select(0.0, 1.0, e / C == e % C));
   }
+
 }

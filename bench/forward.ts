@@ -7,6 +7,7 @@ import { sampleInputs } from '../runtime/sample.js';
 import { VARIANT_NAMES, VARIANTS, type VariantName } from '../variants/index.js';
 import type { ProblemSize, VariantDef } from '../dsl/index.js';
 import type { StorageDtype } from '../runtime/dtypes.js';
+import { timeRun } from '../runtime/timing.js';
 
 /** WGSL f32 throughput measured on the H100 (register-tiled matmul, see docs): the ceiling. */
 export const WGSL_F32_CEILING_TFLOPS = 30;
@@ -42,32 +43,6 @@ export function forwardFlops(def: VariantDef, s: ProblemSize, C: number): number
   if (def.correction === 'dplr') perToken += 4 * s.K * s.V;
   if (def.correction === 'delta') perToken += C * s.K + C * C / 3 + C * (s.K + s.V) + 2 * s.K * s.V;
   return perToken * s.B * s.H * s.T;
-}
-
-interface Timeable {
-  execute(r?: number, only?: number): Promise<void>;
-  timeGpu(repeat: number, only?: number, split?: boolean): Promise<number>;
-}
-
-/** GPU time by timestamp queries where the device has them, else wall time of batched submits. */
-async function timeRun(run: Timeable, repeat: number, samples: number, only?: number, gpuTimer = true): Promise<number> {
-  // Warm-up: produces every kernel's inputs, and runs the GPU for a while so its clocks are up
-  // (without it the first timed forwards read up to 2x slow on the H100).
-  const t0 = performance.now();
-  do await run.execute(1); while (performance.now() - t0 < 400);
-  if (gpuTimer) {
-    // Two medians, the better one: a clock dip during one of them shows as a 2x outlier.
-    const n = Math.max(3, repeat * samples);
-    return Math.min(await run.timeGpu(n, only), await run.timeGpu(n, only));
-  }
-  const times: number[] = [];
-  for (let i = 0; i < samples; i++) {
-    const t0 = performance.now();
-    await run.execute(repeat, only);
-    times.push((performance.now() - t0) / repeat);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
 }
 
 export interface BenchOptions {

@@ -30,7 +30,7 @@ export async function runDemo(size: ProblemSize, chunk: 16 | 32 | 64, log: (s: s
     : { o: Math.max(TOLERANCE[dtype].o, TENSOR_CORE_TOLERANCE.o), grads: Math.max(TOLERANCE[dtype].grads, TENSOR_CORE_TOLERANCE.grads) };
   try {
     log(`lae demo on ${engine.adapterName}`);
-    log(`tier: ${engine.tier} (${engine.tierNote})${engine.tier === 'f32' ? '' : `; tolerance o ${tol.o}, gradients ${tol.grads}`}`);
+    log(`tier: ${engine.tier} (${engine.tierNote}); tuning: ${engine.tuningSource}${Object.keys(engine.tuning).length ? ` ${JSON.stringify(engine.tuning)}` : ''}${engine.tier === 'f32' ? '' : `; tolerance o ${tol.o}, gradients ${tol.grads}`}`);
     log(`(B,T,H,K,V) = (${size.B},${size.T},${size.H},${size.K},${size.V}), chunk ${chunk}, random inputs with h0, float64 CPU reference`);
     log(dtype === 'f32' ? 'storage: f32\n' : `storage: ${dtype} for every input and o (h0 and states f32), the reference fed the same ${dtype}-rounded inputs; tolerance o ${tol.o}, gradients ${tol.grads}\n`);
     log('Gradients: the worst relative L2 over every input gradient and dh0 (seeds do, dht random).');

@@ -120,6 +120,30 @@ program.command('serve')
     console.log(`lae demo page: ${url}  (open it in a browser with WebGPU; Ctrl-C stops the server)`);
   });
 
+program.command('tune')
+  .description('time candidate tunings of the tensor-core tier (fragmentMemory x outputTile), each in a child process of its own, and write the fastest to the per-adapter tuning cache that createEngine reads')
+  .option('--variants <list>', 'comma-separated variant names (default linear_attn,gla,gated_delta_rule)', (v: string) => v.split(','))
+  .option('--T <T>', 'sequence length', int('T'), 4096)
+  .option('--H <H>', 'heads', int('H'), 32)
+  .option('--D <D>', 'head dim K = V', int('D'), 128)
+  .option('--what <what>', 'forward, or train (forward + backward)', 'forward')
+  .option('--cache <file>', 'the cache file (default $LAE_TUNING_CACHE, else $XDG_CACHE_HOME/lae/tuning.json, else ~/.cache/lae/tuning.json)')
+  .option('--tensor-cores <mode>', 'auto, portable (the tier\'s tiles in plain WGSL) or off (the f32 tier: nothing to tune)', tensorCoresArg, 'auto')
+  .option('--timeout <s>', 'seconds per candidate\'s process (Dawn\'s start and the compiles included)', int('timeout'), 300)
+  .option('--fragment-memory <list>', 'candidate workgroup-memory budgets, bytes or default (default: default and 16384, 24576, 32768, 49152 up to the device\'s)', (v: string) => v.split(',').map((x) => (x === 'default' ? 'default' as const : int('fragment-memory')(x))))
+  .option('--output-tile <list>', 'candidate output tiles (default 64,128)', (v: string) => v.split(',').map((x) => int('output-tile')(x)))
+  .option('--repeat <R>', 'runs per timing', int('repeat'), 10)
+  .option('--samples <S>', 'timings (median)', int('samples'), 5)
+  .action(async (o: { variants?: string[]; T: number; H: number; D: number; what: string; cache?: string; tensorCores: TensorCoreOption; timeout: number; fragmentMemory?: (number | 'default')[]; outputTile?: number[]; repeat: number; samples: number }) => {
+    if (o.what !== 'forward' && o.what !== 'train') throw new Error(`--what takes forward or train; got ${o.what}`);
+    const { runTune } = await import('../runtime/tune.js');
+    const r = await runTune({
+      variants: o.variants, shape: { B: 1, T: o.T, H: o.H, K: o.D, V: o.D }, what: o.what, cache: o.cache, tensorCores: o.tensorCores,
+      timeoutS: o.timeout, fragmentMemory: o.fragmentMemory, outputTile: o.outputTile, repeat: o.repeat, samples: o.samples,
+    });
+    if (!r.entry && r.candidates.length) process.exitCode = 1;
+  });
+
 program.command('bench')
   .description('forward time per variant at the seed shapes vs the token-sequential kernel and the f32 ceiling')
   .option('--variants <list>', 'comma-separated variant names', (v: string) => v.split(','))
@@ -166,9 +190,9 @@ async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: n
   const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, unrollStaging: o.unrollStaging, fragmentMemory: o.fragmentMemory, outputTile: o.outputTile, unverifiedFragments: o.unverifiedFragments } });
   try {
     const shapes = o.T ? o.T.map((T) => ({ B: 1, H: o.H, T, K: o.D, V: o.D })) : SEED_SHAPES.map((s) => ({ ...s, H: o.H, K: o.D, V: o.D }));
-    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote})${o.scalarLoads ? ', scalar loads' : ''}${o.unrollStaging === true ? ', unrolled staging' : o.unrollStaging === false ? ', rolled staging' : ''}${o.fragmentMemory ? `, fragment memory ${o.fragmentMemory} B` : ''}${o.outputTile ? `, output tile ${o.outputTile}` : ''}${o.unverifiedFragments ? ', unverified stages on' : ''}\n`);
+    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote}), tuning ${engine.tuningSource}${Object.keys(engine.tuning).length ? ` ${JSON.stringify(engine.tuning)}` : ''}${o.scalarLoads ? ', scalar loads' : ''}${o.unrollStaging === true ? ', unrolled staging' : o.unrollStaging === false ? ', rolled staging' : ''}${o.fragmentMemory ? `, fragment memory ${o.fragmentMemory} B` : ''}${o.outputTile ? `, output tile ${o.outputTile}` : ''}${o.unverifiedFragments ? ', unverified stages on' : ''}\n`);
     const log = (l: string) => console.log(l);
-    const result: Record<string, unknown> = { adapter: engine.adapterName, date: new Date().toISOString(), tier: engine.tier, tensorCores };
+    const result: Record<string, unknown> = { adapter: engine.adapterName, date: new Date().toISOString(), tier: engine.tier, tensorCores, tuningSource: engine.tuningSource, tuning: engine.tuning };
     if (o.what.includes('forward')) {
       console.log(TABLE_HEADER);
       result.rows = await benchForward(engine, {

@@ -4,6 +4,7 @@
 import { chooseTier, SUBGROUP_MATRIX_FEATURES, tensorCoreLimitBlocker, type TensorCoreOption, type Tier } from './tier.js';
 import { EngineError } from './errors.js';
 import { loadDawn, type DawnModule } from './dawn.js';
+import type { AdapterIdentity } from './tuning-cache.js';
 
 /** Dawn instance toggles that expose the tensor cores: experimental features (subgroup matrices)
  * need allow_unsafe_apis, and Dawn blocks shader-f16 on NVIDIA's Vulkan driver by default
@@ -36,6 +37,8 @@ export interface AcquiredDevice {
    * Dawn stops processing events and the process dies inside the next async call. */
   gpu?: GPU;
   adapterName: string;
+  /** The adapter's identity (the tuning cache's key), where it is known. */
+  adapterInfo?: AdapterIdentity;
   owned: boolean;
   /** The compute tier chosen for this device, and why. */
   tier: Tier;
@@ -125,7 +128,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const option = opts.tensorCores ?? 'auto';
   if (opts.device) {
     const info = (opts.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-    return { device: opts.device, adapterName: 'user device', owned: false, software: isSoftwareAdapter(info), ...tierOfDevice(opts.device, option) };
+    return { device: opts.device, adapterName: 'user device', ...(info ? { adapterInfo: identityOf(info) } : {}), owned: false, software: isSoftwareAdapter(info), ...tierOfDevice(opts.device, option) };
   }
   if (typeof process !== 'undefined' && process.env && !process.env.XDG_RUNTIME_DIR) {
     process.env.XDG_RUNTIME_DIR = '/tmp'; // Mesa warns on every run without it
@@ -141,5 +144,14 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
   const info = adapter.info;
   const adapterName = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
-  return { device, gpu, adapterName, owned: true, tier: tier.tier, tierNote: tier.note, software: isSoftwareAdapter(info) };
+  return { device, gpu, adapterName, adapterInfo: identityOf(info), owned: true, tier: tier.tier, tierNote: tier.note, software: isSoftwareAdapter(info) };
+}
+
+/** GPUAdapterInfo's identifying fields (driver where the adapter reports one: Dawn in Node does not). */
+export function identityOf(info: GPUAdapterInfo | undefined): AdapterIdentity {
+  const driver = (info as { driver?: unknown } | undefined)?.driver;
+  return {
+    vendor: info?.vendor ?? '', architecture: info?.architecture ?? '', device: info?.device ?? '', description: info?.description ?? '',
+    ...(typeof driver === 'string' && driver ? { driver } : {}),
+  };
 }

@@ -3,7 +3,7 @@
 import { inputShape, qkHeaded, stableStringify, stateColumns, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  planForward, planStep, planBackward, packParams, hasChunkedForm, hasBackward, type CodegenConfig, type HalfDtype, CHUNK_SIZES, STEP_COLUMNS, maxChunkFor, MIN_FRAGMENT_MEMORY, OUTPUT_TILES, validFragmentMemory, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
+  planForward, planStep, planBackward, packParams, hasChunkedForm, hasBackward, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
@@ -22,6 +22,7 @@ import { timeEncoded } from './timing.js';
 import { checkCuSeqlens, packedLength, sequenceTables, type CuSeqlens, type SequenceTables } from './varlen.js';
 import { checkOptionNames, describeValue, snapshotOptions } from './options.js';
 import { fingerprint } from './fingerprint.js';
+import { cachedTuning, setsKnobs, tuningProblem, type AdapterIdentity, type Tuning, type TuningCacheOption } from './tuning-cache.js';
 
 export interface ForwardOptions extends ProblemSize {
   /** Output scale; defaults to the variant's (FLA: K^-0.5; mamba2: 1). */
@@ -135,7 +136,13 @@ export interface EngineOptions extends DeviceOptions {
    * (software JITs take long over unrolled code); true or false sets it either way.
    * outputTile: columns of O per workgroup of the tier's output stage, 32, 64 or 128 (default).
    */
-  tuning?: { scalarLoads?: boolean; fragmentMemory?: number; outputTile?: number; unverifiedFragments?: boolean; stepColumns?: number; unrollStaging?: boolean };
+  tuning?: Tuning;
+  /** Where an engine given no tuning (no knob set) gets one: 'auto' (default) reads the tuning
+   * cache that `lae tune` writes ($LAE_TUNING_CACHE, else $XDG_CACHE_HOME/lae/tuning.json, else
+   * ~/.cache/lae/tuning.json) and applies the entry of this adapter and tier, if any; a path reads
+   * that file instead; 'off' reads none. In a browser no file is read. An entry with unknown knobs
+   * or invalid values is ignored with a one-line warning. `engine.tuningSource` says which applied. */
+  tuningCache?: TuningCacheOption;
 }
 
 export interface VariantOptions {
@@ -147,17 +154,11 @@ export interface VariantOptions {
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   checkOptionNames('createEngine', options);
   checkOptionNames('createEngine tuning', options.tuning);
-  const fm = options.tuning?.fragmentMemory;
-  if (fm !== undefined && !validFragmentMemory(fm)) {
-    throw new EngineError(`tuning.fragmentMemory must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}; got ${describeValue(fm)}`);
-  }
-  const ot = options.tuning?.outputTile;
-  if (ot !== undefined && !OUTPUT_TILES.includes(ot)) {
-    throw new EngineError(`tuning.outputTile must be one of ${OUTPUT_TILES.join(', ')}; got ${describeValue(ot)}`);
-  }
-  const sc = options.tuning?.stepColumns;
-  if (sc !== undefined && !(STEP_COLUMNS as readonly unknown[]).includes(sc)) {
-    throw new EngineError(`tuning.stepColumns must be one of ${STEP_COLUMNS.join(', ')}; got ${describeValue(sc)}`);
+  const problem = options.tuning ? tuningProblem(options.tuning) : undefined;
+  if (problem) throw new EngineError(problem);
+  const cache = options.tuningCache;
+  if (cache !== undefined && (typeof cache !== 'string' || cache === '')) {
+    throw new EngineError(`tuningCache must be 'auto', 'off' or a file's path; got ${describeValue(cache)}`);
   }
   if (options.tensorCores !== undefined && !(TENSOR_CORE_OPTIONS as readonly unknown[]).includes(options.tensorCores)) {
     throw new EngineError(`tensorCores must be one of ${TENSOR_CORE_OPTIONS.join(', ')}, got ${describeValue(options.tensorCores)}`);
@@ -165,7 +166,11 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const acquired = await acquireDevice(snapshotOptions(options));
   const engine = new Engine(acquired.device, acquired.adapterName, acquired.owned, acquired.tier, acquired.tierNote);
   engine.keepAlive = acquired.gpu;
-  engine.tuning = { ...options.tuning };
+  engine.adapterInfo = acquired.adapterInfo;
+  // Knobs given win; with none, the tuning cache's entry for this adapter and tier, if any.
+  const cached = setsKnobs(options.tuning) ? undefined : cachedTuning(cache ?? 'auto', acquired.adapterInfo, acquired.tier);
+  engine.tuning = cached ? cached.tuning : Object.fromEntries(Object.entries(options.tuning ?? {}).filter(([, v]) => v !== undefined)) as Tuning;
+  engine.tuningSource = cached ? `cache ${cached.path}` : setsKnobs(options.tuning) ? 'options' : 'default';
   engine.compactLoops = options.compactLoops ?? acquired.software;
   return engine;
 }
@@ -178,7 +183,13 @@ export class Engine implements RunContext {
   /** Holds Dawn's GPU instance for as long as the engine lives (see AcquiredDevice.gpu). */
   keepAlive: unknown;
   /** See EngineOptions.tuning and EngineOptions.compactLoops. */
-  tuning: NonNullable<EngineOptions['tuning']> = {};
+  tuning: Tuning = {};
+  /** Where `tuning` came from: 'options' (createEngine's tuning), 'cache <file>' (the tuning
+   * cache's entry for this adapter and tier: EngineOptions.tuningCache), or 'default'. */
+  tuningSource = 'default';
+  /** The adapter's identity (vendor, architecture, device, description), where it is known: the
+   * key of its tuning-cache entries. */
+  adapterInfo: AdapterIdentity | undefined;
   compactLoops = false;
 
   /** tier: 'f32', or the tensor-core tier's lowering ('subgroup-matrix' on tensor cores,

@@ -15,7 +15,7 @@ export const STEP_OPTIONS: readonly string[] = ['B', 'H', 'K', 'V', 'HV', 'N', '
 export const ENCODE_FORWARD_OPTIONS: readonly string[] = [...SIZE, 'scale', 'chunkSize', 'mode', 'dtypes', 'cuSeqlens'];
 export const ENCODE_BACKWARD_OPTIONS: readonly string[] = [...SIZE, 'scale', 'chunkSize', 'dtypes', 'cuSeqlens'];
 export const ENCODE_STEP_OPTIONS: readonly string[] = STEP_OPTIONS.filter((o) => o !== 'checkFinite');
-export const ENGINE_OPTIONS: readonly string[] = ['device', 'powerPreference', 'dawnFlags', 'tensorCores', 'tuning', 'compactLoops'];
+export const ENGINE_OPTIONS: readonly string[] = ['device', 'powerPreference', 'dawnFlags', 'tensorCores', 'tuning', 'tuningCache', 'compactLoops'];
 export const VARIANT_OPTIONS: readonly string[] = ['stateLayout'];
 
 /** createEngine's tuning knobs (EngineOptions.tuning). */

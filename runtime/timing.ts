@@ -1,5 +1,6 @@
 // Timing recorded GPU work by timestamp queries (submitting it with its errors checked is
-// runtime/plan-run.ts's submit).
+// runtime/plan-run.ts's submit), and timing a prepared run with a warm-up (the benchmarks and
+// `lae tune`).
 import { EngineError } from './errors.js';
 
 type Record = (pass: GPUComputePassEncoder) => void;
@@ -44,4 +45,32 @@ export async function timeEncoded(device: GPUDevice, passes: Record | readonly R
   } finally {
     querySet.destroy(); resolve.destroy(); readback.destroy();
   }
+}
+
+/** What timeRun times: a prepared run (PreparedForward, or a forward and backward together). */
+export interface Timeable {
+  execute(repeat?: number, only?: number): Promise<void>;
+  timeGpu(repeat: number, only?: number, split?: boolean): Promise<number>;
+}
+
+/** ms of one run: GPU time by timestamp queries where the device has them (gpuTimer), else wall
+ * time of batched submits (`samples` submits of `repeat` runs, the median per run). */
+export async function timeRun(run: Timeable, repeat: number, samples: number, only?: number, gpuTimer = true): Promise<number> {
+  // Warm-up: produces every kernel's inputs, and runs the GPU for a while so its clocks are up
+  // (without it the first timed forwards read up to 2x slow on the H100).
+  const t0 = performance.now();
+  do await run.execute(1); while (performance.now() - t0 < 400);
+  if (gpuTimer) {
+    // Two medians, the better one: a clock dip during one of them shows as a 2x outlier.
+    const n = Math.max(3, repeat * samples);
+    return Math.min(await run.timeGpu(n, only), await run.timeGpu(n, only));
+  }
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const t0 = performance.now();
+    await run.execute(repeat, only);
+    times.push((performance.now() - t0) / repeat);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
 }

@@ -66,7 +66,8 @@ describe('the npm package', () => {
     expect(r.warnings).toEqual([]);
     const inputs = Object.keys(r.metafile.inputs);
     expect(inputs.some((p) => p.endsWith('dist/runtime/dawn-browser.js'))).toBe(true);
-    expect(inputs.filter((p) => /dist\/runtime\/dawn\.js$|node_modules\/(webgpu|typescript|ts-morph|commander)\//.test(p))).toEqual([]);
+    expect(inputs.some((p) => p.endsWith('dist/runtime/tuning-file-browser.js'))).toBe(true);
+    expect(inputs.filter((p) => /dist\/runtime\/(dawn|tuning-file)\.js$|node_modules\/(webgpu|typescript|ts-morph|commander)\//.test(p))).toEqual([]);
     const code = r.outputFiles[0]!.text;
     expect(code).not.toMatch(/["']node:/);
     expect(code).not.toMatch(/(from|import\(|require\()\s*["']webgpu["']/);
@@ -89,7 +90,7 @@ describe('the npm package', () => {
     expect(code).not.toMatch(/["'`]node:/);
     expect(code).not.toMatch(/(from|import\(|require\()\s*["'`]webgpu["'`]/);
     expect(chunks[0]!.moduleIds.some((id) => id.endsWith('dist/runtime/dawn-browser.js'))).toBe(true);
-    expect(chunks[0]!.moduleIds.filter((id) => /dist\/runtime\/dawn\.js$|node_modules\/webgpu\//.test(id))).toEqual([]);
+    expect(chunks[0]!.moduleIds.filter((id) => /dist\/runtime\/(dawn|tuning-file)\.js$|node_modules\/webgpu\//.test(id))).toEqual([]);
   });
 
   it('bundles for the browser with webpack: no warnings (no expression-based import), no Node built-ins, no webgpu package', async () => {
@@ -105,7 +106,7 @@ describe('the npm package', () => {
     expect((json.warnings ?? []).map((w) => w.message)).toEqual([]);
     const ids = (json.modules ?? []).flatMap((m) => [m.name ?? '', ...((m.modules ?? []).map((n) => n.name ?? ''))]);
     expect(ids.some((n) => n.endsWith('dist/runtime/dawn-browser.js'))).toBe(true);
-    expect(ids.filter((n) => /dist\/runtime\/dawn\.js$|node_modules\/webgpu\/|^node:|external /.test(n))).toEqual([]);
+    expect(ids.filter((n) => /dist\/runtime\/(dawn|tuning-file)\.js$|node_modules\/webgpu\/|^node:|external /.test(n))).toEqual([]);
   });
 
   it("lae serve's demo page runs from the install, no bundler: the page, its import map and every module the page imports are served", async () => {
@@ -115,7 +116,7 @@ describe('the npm package', () => {
     try {
       const html = await (await fetch(url)).text();
       const map = JSON.parse(html.match(/<script type="importmap">(.*?)<\/script>/)![1]!) as { imports: Record<string, string> };
-      expect(map.imports).toEqual({ lae: '/dist/index.js', '/dist/runtime/dawn.js': '/dist/runtime/dawn-browser.js' });
+      expect(map.imports).toEqual({ lae: '/dist/index.js', '/dist/runtime/dawn.js': '/dist/runtime/dawn-browser.js', '/dist/runtime/tuning-file.js': '/dist/runtime/tuning-file-browser.js' });
       // Walk the module graph from the page's script as the browser would, through the import map.
       const entry = html.match(/<script type="module" src="([^"]+)">/)![1]!;
       const seen = new Set<string>();
@@ -137,6 +138,8 @@ describe('the npm package', () => {
       }
       expect(seen.has('/dist/runtime/dawn-browser.js')).toBe(true);
       expect(seen.has('/dist/runtime/dawn.js')).toBe(false);
+      expect(seen.has('/dist/runtime/tuning-file-browser.js')).toBe(true);
+      expect(seen.has('/dist/runtime/tuning-file.js')).toBe(false);
       // The built-ins' specs the editor starts from.
       expect((await fetch(new URL('/dist/variants/gla.js', url))).status).toBe(200);
       // Only the page and dist/ are served.

@@ -48,22 +48,22 @@ async function cacheWith(name: string, tuning: unknown): Promise<string> {
 describe('lae tune', () => {
   it('times each candidate and writes the winner, every candidate\'s times, the shape and the version to the cache', async () => {
     const cache = join(dir, 'two.json');
-    const r = tune(['--variants', 'linear_attn,gla', '--fragment-memory', '24576,default', '--output-tile', '128', '--cache', cache]);
+    const r = tune(['--variants', 'linear_attn,delta_rule', '--fragment-memory', '20480,default', '--output-tile', '128', '--cache', cache]);
     expect(r.status, r.stderr).toBe(0);
     const e = await entryOf(cache);
-    expect(e.candidates.map((c) => [c.label, c.status])).toEqual([['fm=24576,ot=128', 'ok'], ['fm=default,ot=128', 'ok']]);
+    expect(e.candidates.map((c) => [c.label, c.status])).toEqual([['fm=20480,ot=128', 'ok'], ['fm=default,ot=128', 'ok']]);
     for (const c of e.candidates) {
-      expect(Object.keys(c.ms!).sort()).toEqual(['gla', 'linear_attn']);
+      expect(Object.keys(c.ms!).sort()).toEqual(['delta_rule', 'linear_attn']);
       for (const ms of Object.values(c.ms!)) expect(ms).toBeGreaterThan(0);
-      expect(c.totalMs).toBeCloseTo(c.ms!.gla! + c.ms!.linear_attn!, 9);
+      expect(c.totalMs).toBeCloseTo(c.ms!.delta_rule! + c.ms!.linear_attn!, 9);
     }
-    // At K = V = 16, 24 KiB layouts do not fit kda's stages: the winner is the fastest of those
-    // whose layouts fit every built-in variant, here the default search.
-    expect(e.candidates[0]!.misfits).toContain('kda');
+    // At K = V = 16, 20 KiB layouts do not fit the stages of gla, kda and rwkv6: the winner is
+    // the fastest of those whose layouts fit every built-in variant, here the default search.
+    expect(e.candidates[0]!.misfits).toEqual(['gla', 'kda', 'rwkv6']);
     expect(e.candidates[1]!.misfits).toBeUndefined();
     expect(e.winner).toBe('fm=default,ot=128');
     expect(e.tuning).toEqual({ outputTile: 128 });
-    expect(e).toMatchObject({ what: 'forward', variants: ['linear_attn', 'gla'], shape: { B: 1, T: 64, H: 1, K: 16, V: 16 } });
+    expect(e).toMatchObject({ what: 'forward', variants: ['linear_attn', 'delta_rule'], shape: { B: 1, T: 64, H: 1, K: 16, V: 16 } });
     expect(e.timing).toBe((await getTensorCoreEngine()).device.features.has('timestamp-query') ? 'gpu timestamps' : 'wall time');
     expect(e.laeVersion).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
     expect(Date.now() - Date.parse(e.date)).toBeLessThan(10 * 60_000);

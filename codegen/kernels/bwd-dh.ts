@@ -33,7 +33,7 @@ export function emitBwdChunkState(ks: KernelSource): Wgsl {
 export const bwdStateScanShape: StageShapeRule = (_d, cfg) => ({ wg: 256, grid: [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], wgX: 256 });
 
 export function emitBwdStateScan(ks: KernelSource): Wgsl {
-  return rawWgsl(emitScan(ks, {
+  return emitScan(ks, {
     chunks: ks.use('dhs', 'read_write'), init: ks.use('dht', 'read'), initGiven: 'P.has_dht', final: ks.use('dh0', 'read_write'), reverse: true,
-  }));
+  });
 }

@@ -12,7 +12,7 @@ import { emitChunkOuter } from './chunk-state.js';
 import { emitScan } from './state-scan.js';
 import { tileGridShape } from './tiles.js';
 import type { StageShapeRule } from '../plan.js';
-import { rawWgsl, times, wgsl, type Wgsl } from '../wgsl.js';
+import { times, wgsl, type Wgsl } from '../wgsl.js';
 
 /** Per (V-tile of stateBV columns, chunk, b*h): a thread tile over the K x BV product. */
 export const bwdChunkStateShape: StageShapeRule = (_d, cfg, tiles) =>
@@ -21,19 +21,19 @@ export const bwdChunkStateShape: StageShapeRule = (_d, cfg, tiles) =>
 export function emitBwdChunkState(ks: KernelSource): Wgsl {
   const hp = bwdFns(ks);
   // (emitChunkOuter's operands read t, d and cg, and b, h, t0 of its opening.)
-  return rawWgsl(emitChunkOuter(ks, {
+  return emitChunkOuter(ks, {
     left: times('P.scale', ks.roleFn('q')('b', 't', 'h', 'd'), hp.pow2(() => hp.gq()('b', 'h', 't', 't0', 'd'))),
     right: wgsl`${ks.seedDo()}[${hp.bth()('b', 't', 'h', 'cg', 'VD')}]`,
     out: ks.use('dhs', 'read_write'),
     usesLastGate: false,
-  }));
+  });
 }
 
 /** One thread per element of the K x V state, per sequence and head. */
 export const bwdStateScanShape: StageShapeRule = (_d, cfg) => ({ wg: 256, grid: [[Math.ceil((cfg.K * cfg.V) / 256)], ['SH'], [1]], wgX: 256 });
 
 export function emitBwdStateScan(ks: KernelSource): Wgsl {
-  return rawWgsl(emitScan(ks, {
+  return emitScan(ks, {
     chunks: ks.use('dhs', 'read_write'), init: ks.use('dht', 'read'), initGiven: 'P.has_dht', final: ks.use('dh0', 'read_write'), reverse: true,
-  }));
+  });
 }

@@ -6,6 +6,7 @@
 import { KernelSource } from './common.js';
 import { TILE_GRID, emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
+import { rawWgsl, times, wgsl, type Wgsl } from '../wgsl.js';
 
 export const STATE_ROW_SLAB = 8;
 
@@ -19,22 +20,24 @@ export interface ChunkOuter {
   readonly usesLastGate: boolean;
 }
 
-export function emitChunkState(ks: KernelSource): string {
-  const k = ks.role('k');
-  const gl = ks.diag ? 'sGl[d]' : 'sGl[0]';
+export function emitChunkState(ks: KernelSource): Wgsl {
+  const k = ks.roleFn('k');
+  const gl = rawWgsl(ks.diag ? 'sGl[d]' : 'sGl[0]');
+  // The operands read t, d and cg (emitChunkOuter's staging), and b, h of its opening.
   return emitChunkOuter(ks, {
-    left: `${k}(b, t, h, d)${ks.decayed ? ` * exp2(${gl} - ${ks.gcs()}(b, h, t, d))` : ''}`,
-    right: `${ks.role('v')}(b, t, h, cg)`,
+    left: times(k('b', 't', 'h', 'd'), ks.decayed ? wgsl`exp2(${gl} - ${ks.gcsFn()('b', 'h', 't', 'd')})` : null),
+    right: ks.roleFn('v')('b', 't', 'h', 'cg'),
     out: ks.use('hs', 'read_write'),
     usesLastGate: ks.decayed,
   });
 }
 
 /** sum_t left(t)^T right(t) over each chunk's tokens, into out[b*h, n] ([K, V]). */
-export function emitChunkOuter(ks: KernelSource, op: ChunkOuter): string {
+export function emitChunkOuter(ks: KernelSource, op: ChunkOuter): Wgsl {
   const { tiles } = ks;
-  const gcs = ks.decayed ? ks.gcs() : '';
-  return `
+  const gcs = ks.decayed ? ks.gcsFn() : null;
+  const { open, s } = ks.chunkTileStage('vt');
+  return wgsl`
 ${TILE_GRID}
 const BV: u32 = ${tiles.stateBV}u;
 const RM: u32 = KP / TY;
@@ -44,8 +47,8 @@ var<workgroup> sK: array<f32, SI * KP>;
 var<workgroup> sV: array<f32, SI * BV>;
 ${op.usesLastGate ? 'var<workgroup> sGl: array<f32, DG>;' : ''}
 
-${ks.chunkTileMain('vt')}
-  ${op.usesLastGate ? `for (var d = lid; d < DG; d += WG) { sGl[d] = ${gcs}(b, h, t0 + rows - 1u, d); }
+${open}
+  ${op.usesLastGate && gcs ? wgsl`for (var d = ${s.lid}; d < DG; d += WG) { sGl[d] = ${gcs(s.b, s.h, wgsl`${s.t0} + ${s.rows} - 1u`, 'd')}; }
   workgroupBarrier();` : ''}
   var acc: array<array<f32, RN>, RM>;
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
@@ -56,7 +59,7 @@ ${ks.chunkTileMain('vt')}
     loads: [{ name: 'k', expr: op.left }],
     storeIndex: '',
     valid: 'i0 + e / KP < rows && e % KP < KD',
-    store: (v) => `sK[e] = ${v('k')};`,
+    store: (v) => wgsl`sK[e] = ${v('k')};`,
   })}
     ${emitStagedLoad({
     count: 'SI * BV',
@@ -64,7 +67,7 @@ ${ks.chunkTileMain('vt')}
     loads: [{ name: 'v', expr: op.right }],
     storeIndex: '',
     valid: 'i0 + e / BV < rows && vt * BV + e % BV < VD',
-    store: (val) => `sV[e] = ${val('v')};`,
+    store: (val) => wgsl`sV[e] = ${val('v')};`,
   })}
     workgroupBarrier();
     ${emitTileMac({
@@ -74,10 +77,10 @@ ${ks.chunkTileMain('vt')}
     workgroupBarrier();
   }
   for (var a = 0u; a < RM; a++) {
-    let d = ty + TY * a;
+    let d = ${s.ty} + TY * a;
     for (var c = 0u; c < RN; c++) {
-      let cg = vt * BV + tx + TX * c;
-      if (d < KD && cg < VD) { ${op.out}[((bh * P.NT + n) * KD + d) * VD + cg] = acc[a][c]; }
+      let cg = ${s.vt} * BV + ${s.tx} + TX * c;
+      if (d < KD && cg < VD) { ${op.out}[((${s.bh} * P.NT + ${s.n}) * KD + d) * VD + cg] = acc[a][c]; }
     }
   }
 }`;

@@ -6,8 +6,9 @@
 import { KernelSource } from './common.js';
 import { TILE_GRID, emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
+import { rawWgsl, times, wgsl, type Wgsl } from '../wgsl.js';
 
-export function emitDeltaScan(ks: KernelSource): string {
+export function emitDeltaScan(ks: KernelSource): Wgsl {
   const { tiles } = ks;
   const hs = ks.use('hs', 'read_write');
   const h0 = ks.use('h0', 'read');
@@ -15,10 +16,11 @@ export function emitDeltaScan(ks: KernelSource): string {
   const u = ks.use('u', 'read');
   const w = ks.use('w', 'read');
   const vn = ks.use('vnew', 'read_write');
-  const k = ks.role('k');
-  const gcs = ks.decayed ? ks.gcs() : '';
-  const gl = (d: string) => (ks.diag ? `sGl[${d}]` : 'sGl[0]');
-  return `
+  const k = ks.roleFn('k');
+  const gcs = ks.decayed ? ks.gcsFn() : null;
+  const gl = (d: string): Wgsl => (ks.diag ? wgsl`sGl[${d}]` : rawWgsl('sGl[0]'));
+  // The opening takes the V-tile before the sequence's span, so it is no sequenceStage.
+  return wgsl`
 ${TILE_GRID}
 const BV: u32 = ${tiles.scanBV}u;
 const RM: u32 = KP / TY;
@@ -59,7 +61,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (d < KD && cg < VD) { ${hs}[((bh * P.NT + n) * KD + d) * VD + cg] = st[a][c]; }
       }
     }
-    ${ks.decayed ? `for (var d = lid; d < DG; d += WG) { sGl[d] = ${gcs}(b, h, t0 + rows - 1u, d); }` : ''}
+    ${gcs ? wgsl`for (var d = lid; d < DG; d += WG) { sGl[d] = ${gcs('b', 'h', 't0 + rows - 1u', 'd')}; }` : ''}
     workgroupBarrier();
     // V_new = U - W S_n: rows ty + TY*a, columns tx + TX*c; W streamed in K-slabs.
     var wsn: array<array<f32, RN>, VM>;
@@ -68,10 +70,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       ${emitStagedLoad({
     count: 'C * SK',
     index: 'let t = min(t0 + e / SK, P.T - 1u); let d = min(d0 + e % SK, KD - 1u);',
-    loads: [{ name: 'w', expr: `${w}[(bh * P.T + t) * KD + d]` }],
+    loads: [{ name: 'w', expr: wgsl`${w}[(bh * P.T + t) * KD + d]` }],
     storeIndex: 'let i = e / SK;',
     valid: 'i < rows && d0 + e % SK < KD',
-    store: (v) => `sW[(e % SK) * C + i] = ${v('w')};`,
+    store: (v) => wgsl`sW[(e % SK) * C + i] = ${v('w')};`,
   })}
       workgroupBarrier();
       ${emitTileMac({
@@ -96,7 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     for (var a = 0u; a < RM; a++) {
       let d = min(ty + TY * a, KD - 1u);
-      ${ks.decayed ? `let decay = exp2(${gl('d')});
+      ${ks.decayed ? wgsl`let decay = exp2(${gl('d')});
       for (var c = 0u; c < RN; c++) { st[a][c] *= decay; }` : ''}
     }
     workgroupBarrier();
@@ -104,10 +106,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       ${emitStagedLoad({
     count: 'RB * KP',
     index: 'let t = min(t0 + i0 + e / KP, P.T - 1u); let d = min(e % KP, KD - 1u);',
-    loads: [{ name: 'k', expr: `${k}(b, t, h, d)${ks.decayed ? ` * exp2(${gl('d')} - ${gcs}(b, h, t, d))` : ''}` }],
+    loads: [{ name: 'k', expr: times(k('b', 't', 'h', 'd'), gcs ? wgsl`exp2(${gl('d')} - ${gcs('b', 'h', 't', 'd')})` : null) }],
     storeIndex: '',
     valid: 'i0 + e / KP < rows && e % KP < KD',
-    store: (v) => `sKb[e] = ${v('k')};`,
+    store: (v) => wgsl`sKb[e] = ${v('k')};`,
   })}
       workgroupBarrier();
       ${emitTileMac({

@@ -8,17 +8,27 @@ import { emitScores } from './scores.js';
 import { TILE_GRID, emitTileMac, emitTileStores } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
 import { emitRowsTimesState } from './rows-state.js';
+import { times, wgsl, type Wgsl } from '../wgsl.js';
 
-export function emitOutput(ks: KernelSource): string {
+export function emitOutput(ks: KernelSource): Wgsl {
   const { tiles } = ks;
   const scores = emitScores(ks, { left: 'q', strict: false, post: 'P.scale', slab: tiles.slab });
-  const qRole = ks.role('q');
+  const q = ks.roleFn('q');
   const hs = ks.use('hs', 'read');
   const o = ks.use('o', 'read_write');
-  const value = ks.delta ? `${ks.use('vnew', 'read')}[(bh * P.T + t0 + j) * VD + cg]` : `${ks.role('v')}(b, t0 + j, h, cg)`;
-  const qDecay = ks.decayed ? ` * exp2(${ks.gq()}(b, h, t, t0, d))` : '';
-  const add = ks.def.roles.outputAdd ? ` + ${ks.role('outputAdd')}(b, t, h, cg)` : '';
-  return `
+  // The opening binds the chunk table of packed sequences where it is read (in the template),
+  // after the operands' bindings, so it is not destructured here.
+  const stage = ks.chunkTileStage('vt');
+  const { s } = stage;
+  // The staged value loads read j and cg, the rows' operand t and d (emitRowsTimesState), the
+  // stores t and cg (emitTileStores).
+  const value = ks.delta
+    ? wgsl`${ks.use('vnew', 'read')}[(${s.bh} * P.T + ${s.t0} + j) * VD + cg]`
+    : ks.roleFn('v')(s.b, wgsl`${s.t0} + j`, s.h, 'cg');
+  const left = times(q(s.b, 't', s.h, 'd'), ks.decayed ? wgsl`exp2(${ks.gqFn()(s.b, s.h, 't', s.t0, 'd')})` : null);
+  const add = ks.def.roles.outputAdd ? wgsl` + ${ks.roleFn('outputAdd')(s.b, 't', s.h, 'cg')}` : '';
+  const row = wgsl`((${s.b} * P.T + t) * P.H + ${s.h}) * VD + cg`;
+  return wgsl`
 ${TILE_GRID}
 ${scores}
 const BV: u32 = ${tiles.outBV}u;
@@ -28,11 +38,11 @@ const SJ: u32 = ${Math.min(16, ks.cfg.chunk)}u;
 var<workgroup> sS: array<f32, SK * BV>;
 var<workgroup> sV: array<f32, SJ * BV>;
 
-${ks.chunkTileMain('vt')}
-  scores(b, h, t0, rows, lid);
+${stage.open}
+  scores(${s.b}, ${s.h}, ${s.t0}, ${s.rows}, ${s.lid});
   var acc: array<array<f32, RN>, RM>;
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] = 0.0; } }
-  ${emitRowsTimesState(`${qRole}(b, t, h, d)${qDecay}`, hs)}
+  ${emitRowsTimesState(left, hs)}
   for (var a = 0u; a < RM; a++) { for (var c = 0u; c < RN; c++) { acc[a][c] *= P.scale; } }
   for (var j0 = 0u; j0 < rows; j0 += SJ) {
     ${emitStagedLoad({
@@ -41,7 +51,7 @@ ${ks.chunkTileMain('vt')}
     loads: [{ name: 'v', expr: value }],
     storeIndex: '',
     valid: 'j0 + e / BV < rows && vt * BV + e % BV < VD',
-    store: (v) => `sV[e] = ${v('v')};`,
+    store: (v) => wgsl`sV[e] = ${v('v')};`,
   })}
     workgroupBarrier();
     ${emitTileMac({
@@ -52,10 +62,10 @@ ${ks.chunkTileMain('vt')}
   })}
     workgroupBarrier();
   }
-  ${emitTileStores('cg', 'vt * BV + tx + TX * c', 'VD', `let pre = acc[a][c]${add};
+  ${emitTileStores('cg', wgsl`${s.vt} * BV + ${s.tx} + TX * c`, 'VD', wgsl`let pre = acc[a][c]${add};
         ${ks.def.roles.outputGate
-    ? `${ks.use('opre', 'read_write')}[((b * P.T + t) * P.H + h) * VD + cg] = pre;
-        ${o}[((b * P.T + t) * P.H + h) * VD + cg] = pre * ${ks.role('outputGate')}(b, t, h, cg);`
-    : `${o}[((b * P.T + t) * P.H + h) * VD + cg] = pre;`}`)}
+    ? wgsl`${ks.use('opre', 'read_write')}[${row}] = pre;
+        ${o}[${row}] = pre * ${ks.roleFn('outputGate')(s.b, 't', s.h, 'cg')};`
+    : wgsl`${o}[${row}] = pre;`}`)}
 }`;
 }

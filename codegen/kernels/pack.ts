@@ -1,20 +1,21 @@
 // Packs the f32 output o into 16-bit storage (bf16 or f16), two values per u32 word, row by row:
 // each (b, t, h) row of V values becomes ceil(V/2) words. Rounding is to nearest even.
 import type { KernelSource } from './common.js';
+import { rawWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
-export function emitPackOut(ks: KernelSource): string {
+export function emitPackOut(ks: KernelSource): Wgsl {
   const dtype = ks.cfg.outputDtype;
   if (!dtype) throw new Error('internal: packOut without an output dtype');
   const o = ks.use('o', 'read');
   const packed = ks.use('o_packed', 'read_write', false, 'u32');
-  const half = dtype === 'bf16'
+  const half = rawWgsl(dtype === 'bf16'
     ? `fn to_half(x: f32) -> u32 {
   let u = bitcast<u32>(x);
   if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu) != 0u) { return 0x7fc0u; }
   return ((u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u) & 0xffffu;
 }`
-    : 'fn to_half(x: f32) -> u32 { return pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu; }';
-  return `
+    : 'fn to_half(x: f32) -> u32 { return pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu; }');
+  return wgsl`
 const VW: u32 = (VD + 1u) / 2u;
 ${half}
 @compute @workgroup_size(WG)

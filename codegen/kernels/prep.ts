@@ -5,6 +5,7 @@ import { KernelSource } from './common.js';
 import { emitScores } from './scores.js';
 import { TILE_GRID, emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
+import { times, wgsl, type Wgsl, type WgslFn } from '../wgsl.js';
 
 /** The floor of a token's log2 decay in the chunked kernels: 2^-160 is 0 in f32 (its smallest
  * subnormal is 2^-149), so a decay at or below it is a hard reset. */
@@ -17,8 +18,8 @@ export const LOG2_DECAY_FLOOR = -160;
  * later token's decay in the chunk (f32 absorption). Factors not spanning a reset keep their
  * value up to f32 rounding. A NaN stays a NaN (tested by its bits: max() and compare-folding may
  * turn a NaN into the floor, which would hide it as a silent reset). */
-function decayFloor(ks: KernelSource): string {
-  return ks.helper('decay_floor', `const LOG2_FLOOR: f32 = ${LOG2_DECAY_FLOOR.toFixed(1)};
+function decayFloor(ks: KernelSource): WgslFn<1> {
+  return ks.helperFn('decay_floor', 1, `const LOG2_FLOOR: f32 = ${LOG2_DECAY_FLOOR.toFixed(1)};
 fn decay_floor(x: f32) -> f32 {
   let nan = (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
   return select(max(x, LOG2_FLOOR), x, nan);
@@ -35,12 +36,12 @@ fn decay_floor(x: f32) -> f32 {
  * summed by a thread per row instead: each loads its own term into the scratch, then thread i adds
  * terms 0..i in order, the same sums as the one walking thread's (which left the rest of the
  * workgroup waiting at the barrier). */
-export function emitGateCumsum(ks: KernelSource, batch = 16, scratch?: (i: string) => string): string {
+export function emitGateCumsum(ks: KernelSource, batch = 16, scratch?: (i: string) => string): Wgsl {
   const floor = decayFloor(ks);
   const gcum = ks.use('gcum', 'read_write');
   if (scratch && !ks.diag) {
-    return `
-  for (var i = lid; i < rows; i += WG) { ${scratch('i')} = ${floor}(${ks.role('logDecay')}(b, t0 + i, h, 0u) * LOG2E); }
+    return wgsl`
+  for (var i = lid; i < rows; i += WG) { ${scratch('i')} = ${floor(wgsl`${ks.roleFn('logDecay')('b', 't0 + i', 'h', '0u')} * LOG2E`)}; }
   workgroupBarrier();
   for (var i = lid; i < rows; i += WG) {
     var acc = 0.0;
@@ -50,15 +51,15 @@ export function emitGateCumsum(ks: KernelSource, batch = 16, scratch?: (i: strin
   storageBarrier();
   workgroupBarrier();`;
   }
-  return `
+  return wgsl`
   for (var d = lid; d < DG; d += WG) {
     var acc = 0.0;
     for (var i0 = 0u; i0 < rows; i0 += ${batch}u) {
       var gv: array<f32, ${batch}>;
-      for (var k = 0u; k < ${batch}u; k++) { gv[k] = ${ks.role('logDecay')}(b, t0 + min(i0 + k, rows - 1u), h, d); }
+      for (var k = 0u; k < ${batch}u; k++) { gv[k] = ${ks.roleFn('logDecay')('b', 't0 + min(i0 + k, rows - 1u)', 'h', 'd')}; }
       for (var k = 0u; k < ${batch}u; k++) {
         if (i0 + k < rows) {
-          acc += ${floor}(gv[k] * LOG2E);
+          acc += ${floor('gv[k] * LOG2E')};
           ${gcum}[(bh * P.T + t0 + i0 + k) * DG + d] = acc;
         }
       }
@@ -68,27 +69,31 @@ export function emitGateCumsum(ks: KernelSource, batch = 16, scratch?: (i: strin
   workgroupBarrier();`;
 }
 
-export function emitPrep(ks: KernelSource): string {
+export function emitPrep(ks: KernelSource): Wgsl {
   const cumsum = ks.decayed ? emitGateCumsum(ks) : '';
+  // The opening binds the chunk table of packed sequences where the template reads it, after
+  // tmat (below), so it is not destructured here.
+  const stage = ks.chunkStageXY();
+  const { s } = stage;
 
-  let wy = '';
-  let prelude = '';
+  let wy: Wgsl | '' = '';
+  let prelude: Wgsl | '' = '';
   if (ks.delta) {
-    const beta = ks.role('beta');
-    prelude = `${TILE_GRID}
+    const beta = ks.roleFn('beta');
+    prelude = wgsl`${TILE_GRID}
 var<workgroup> sBeta: array<f32, C>;
 // The most (i, c) updates one solve step has, C^2/4, spread over the workgroup.
 const SOLVE_PER_THREAD: u32 = (C * C / 4u + WG - 1u) / WG;
 ${emitScores(ks, { left: 'k', strict: true, post: 'sBeta[i]', slab: ks.tiles.prepSlab })}
 ${emitWyProduct(ks)}`;
-    wy = `
-  for (var i = lid; i < C; i += WG) {
+    wy = wgsl`
+  for (var i = ${s.lid}; i < C; i += WG) {
     var x = 0.0;
-    if (i < rows) { x = ${beta}(b, t0 + i, h, 0u); }
+    if (i < ${s.rows}) { x = ${beta(s.b, wgsl`${s.t0} + i`, s.h, '0u')}; }
     sBeta[i] = x;
   }
   workgroupBarrier();
-  scores(b, h, t0, rows, lid);
+  scores(${s.b}, ${s.h}, ${s.t0}, ${s.rows}, ${s.lid});
   // T = (I + A)^-1 in place, right-looking: once row j of T is final, every later row i takes
   // T[i,c] -= A[i,j] T[j,c] for c <= j (T[j,j] = 1), all (i, c) in parallel. Position (i,j)
   // holds A[i,j] until step j reads it, then accumulates T[i,j]. C steps of O(C^2/4) parallel
@@ -115,15 +120,15 @@ ${emitWyProduct(ks)}`;
     workgroupBarrier();
   }
   // T_strict is kept for the backward (the WY gradient needs T itself).
-  for (var e = lid; e < C * C; e += WG) { ${ks.use('tmat', 'read_write')}[(bh * P.NT + n) * C * C + e] = sA[e]; }
+  for (var e = ${s.lid}; e < C * C; e += WG) { ${ks.use('tmat', 'read_write')}[(${s.bh} * P.NT + ${s.n}) * C * C + e] = sA[e]; }
   // W = (I + T_strict) X and U = (I + T_strict) Y with X = beta * 2^G * K and Y = beta * V,
   // as register-tiled matmuls over row slabs of X and Y staged in workgroup memory.
-  wy_product(b, h, bh, t0, rows, lid, 0u);
-  wy_product(b, h, bh, t0, rows, lid, 1u);`;
+  wy_product(${s.b}, ${s.h}, ${s.bh}, ${s.t0}, ${s.rows}, ${s.lid}, 0u);
+  wy_product(${s.b}, ${s.h}, ${s.bh}, ${s.t0}, ${s.rows}, ${s.lid}, 1u);`;
   }
-  return `
+  return wgsl`
 ${prelude}
-${ks.chunkMainXY()}
+${stage.open}
 ${cumsum}
 ${wy}
 }`;
@@ -131,13 +136,14 @@ ${wy}
 
 
 /** `wy_product(.., which)`: which = 0 writes W (columns over K), 1 writes U (over V). */
-function emitWyProduct(ks: KernelSource): string {
-  const k = ks.role('k');
-  const v = ks.role('v');
+function emitWyProduct(ks: KernelSource): Wgsl {
+  const k = ks.roleFn('k');
+  const v = ks.roleFn('v');
   const w = ks.use('w', 'read_write');
   const u = ks.use('u', 'read_write');
-  const decayK = ks.decayed ? ` * exp2(${ks.gcs()}(b, h, t, min(d, KD - 1u)))` : '';
-  return `
+  // wy_product's own parameters b, h, and the staging's t, d.
+  const x = times(k('b', 't', 'h', 'min(d, KD - 1u)'), ks.decayed ? wgsl`exp2(${ks.gcsFn()('b', 'h', 't', 'min(d, KD - 1u)')})` : null);
+  return wgsl`
 const WN: u32 = max(KP, VP);
 // Rows of X staged per step: keeps sX at 4 KiB and divides C.
 const SJW: u32 = min(C, 1024u / WN);
@@ -160,10 +166,10 @@ fn wy_product(b: u32, h: u32, bh: u32, t0: u32, rows: u32, lid: u32, which: u32)
     count: 'SJW * WN',
     index: `let j = min(j0 + e / WN, rows - 1u); let t = t0 + j; let d = min(e % WN, width - 1u);`,
     // Both operands are loaded (branch-free), each at an index valid for its own width.
-    loads: [{ name: 'x', expr: `sBeta[j] * select(${v}(b, t, h, min(d, VD - 1u)), ${k}(b, t, h, min(d, KD - 1u))${decayK}, which == 0u)` }],
+    loads: [{ name: 'x', expr: wgsl`sBeta[j] * select(${v('b', 't', 'h', 'min(d, VD - 1u)')}, ${x}, which == 0u)` }],
     storeIndex: '',
     valid: 'j0 + e / WN < rows && e % WN < width',
-    store: (val) => `sX[e] = ${val('x')};`,
+    store: (val) => wgsl`sX[e] = ${val('x')};`,
   })}
     workgroupBarrier();
     // l = (I + T_strict)[i, j], with row i clamped for idle threads.

@@ -5,25 +5,26 @@
 // declares acc (zeroed), sL [SK * C], sS [SK * BV] and the constants, and has t0, rows, n, bh.
 import { emitTileMac } from './tiles.js';
 import { emitStagedLoad } from './staged.js';
+import { wgsl, type Wgsl } from '../wgsl.js';
 
 /** `left`: WGSL over t and d; `state`: the per-chunk [B*H, NT, K, V] buffer. */
-export function emitRowsTimesState(left: string, state: string): string {
-  return `for (var d0 = 0u; d0 < KD; d0 += SK) {
+export function emitRowsTimesState(left: string, state: string): Wgsl {
+  return wgsl`for (var d0 = 0u; d0 < KD; d0 += SK) {
     ${emitStagedLoad({
     count: 'C * SK',
     index: 'let t = t0 + min(e / SK, rows - 1u); let d = min(d0 + e % SK, KD - 1u);',
     loads: [{ name: 'l', expr: left }],
     storeIndex: 'let i = e / SK; let dd = e % SK;',
     valid: 'i < rows && d0 + dd < KD',
-    store: (v) => `sL[dd * C + i] = ${v('l')};`,
+    store: (v) => wgsl`sL[dd * C + i] = ${v('l')};`,
   })}
     ${emitStagedLoad({
     count: 'SK * BV',
     index: 'let d = min(d0 + e / BV, KD - 1u); let cg = min(vt * BV + e % BV, VD - 1u);',
-    loads: [{ name: 's', expr: `${state}[((bh * P.NT + n) * KD + d) * VD + cg]` }],
+    loads: [{ name: 's', expr: wgsl`${state}[((bh * P.NT + n) * KD + d) * VD + cg]` }],
     storeIndex: '',
     valid: 'd0 + e / BV < KD && vt * BV + e % BV < VD',
-    store: (v) => `sS[e] = ${v('s')};`,
+    store: (v) => wgsl`sS[e] = ${v('s')};`,
   })}
     workgroupBarrier();
     ${emitTileMac({

@@ -9,6 +9,7 @@
 // register tile with rows ty + TY*a and columns tx + TX*b.
 import type { KernelSource } from './common.js';
 import { emitStagedLoad } from './staged.js';
+import { rawWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
 export interface ScoresOptions {
   /** The left operand's role ('q' for A_qk, 'k' for A_kk); the right one is always 'k'. */
@@ -21,25 +22,35 @@ export interface ScoresOptions {
   readonly slab: number;
 }
 
-export function emitScores(ks: KernelSource, opts: ScoresOptions): string {
-  const L = ks.role(opts.left);
-  const R = ks.role('k');
+/** The gate cumsums at token t, key d, of the left rows (gq for A_qk, gcs for A_kk) and of the
+ * right ones (gcs), in the terms of the scores function (b, h, t0). */
+function scoreGates(ks: KernelSource, left: 'q' | 'k'): { gl: (t: string, d: string) => Wgsl; gr: (t: string, d: string) => Wgsl } {
+  const gq = left === 'q' ? ks.gqFn() : null;
+  const gcs = ks.gcsFn();
+  return {
+    gl: (t, d) => (gq ? gq('b', 'h', t, 't0', d) : gcs('b', 'h', t, d)),
+    gr: (t, d) => gcs('b', 'h', t, d),
+  };
+}
+
+export function emitScores(ks: KernelSource, opts: ScoresOptions): Wgsl {
+  const L = ks.roleFn(opts.left);
+  const R = ks.roleFn('k');
   const bonus = ks.bonus && opts.left === 'q';
-  const gl = ks.decayed ? (opts.left === 'q' ? ks.gq() : ks.gcs()) : '';
-  const gr = ks.decayed ? ks.gcs() : '';
-  const glCall = (t: string, d: string) => (opts.left === 'q' ? `${gl}(b, h, ${t}, t0, ${d})` : `${gl}(b, h, ${t}, ${d})`);
-  const u = bonus ? ks.role('u') : '';
-  const mask = opts.strict ? 'j < i' : 'j <= i';
+  // Declared only with decay (diag implies it).
+  const g = ks.decayed ? scoreGates(ks, opts.left) : null;
+  const u = bonus ? ks.roleFn('u') : null;
+  const mask = rawWgsl(opts.strict ? 'j < i' : 'j <= i');
 
-  let term = 'sL[dd * C + i] * sR[dd * C + j]';
-  if (ks.diag && bonus) term = `${term} * select(exp2(sGL[dd * C + i] - sGR[dd * C + j]), sU[dd], i == j)`;
-  else if (ks.diag) term = `${term} * exp2(sGL[dd * C + i] - sGR[dd * C + j])`;
-  else if (bonus) term = `${term} * select(1.0, sU[dd], i == j)`;
-  const scalarFactor = ks.decayed && !ks.diag
+  let term = rawWgsl('sL[dd * C + i] * sR[dd * C + j]');
+  if (ks.diag && bonus) term = wgsl`${term} * select(exp2(sGL[dd * C + i] - sGR[dd * C + j]), sU[dd], i == j)`;
+  else if (ks.diag) term = wgsl`${term} * exp2(sGL[dd * C + i] - sGR[dd * C + j])`;
+  else if (bonus) term = wgsl`${term} * select(1.0, sU[dd], i == j)`;
+  const scalarFactor = rawWgsl(ks.decayed && !ks.diag
     ? (bonus ? 'if (i != j) { x = x * exp2(sG1L[i] - sG1R[j]); }' : 'x = x * exp2(sG1L[i] - sG1R[j]);')
-    : '';
+    : '');
 
-  return `
+  return wgsl`
 const SK: u32 = ${opts.slab}u;
 const SRM: u32 = C / TY;
 const SRN: u32 = C / TX;
@@ -55,9 +66,9 @@ fn scores(b: u32, h: u32, t0: u32, rows: u32, lid: u32) {
   let ty = lid / TX;
   var acc: array<array<f32, SRN>, SRM>;
   for (var a = 0u; a < SRM; a++) { for (var c = 0u; c < SRN; c++) { acc[a][c] = 0.0; } }
-  ${ks.decayed && !ks.diag ? `for (var i = lid; i < C; i += WG) {
+  ${g && !ks.diag ? wgsl`for (var i = lid; i < C; i += WG) {
     var x = 0.0; var y = 0.0;
-    if (i < rows) { x = ${glCall('t0 + i', '0u')}; y = ${gr}(b, h, t0 + i, 0u); }
+    if (i < rows) { x = ${g.gl('t0 + i', '0u')}; y = ${g.gr('t0 + i', '0u')}; }
     sG1L[i] = x; sG1R[i] = y;
   }` : ''}
   for (var d0 = 0u; d0 < KD; d0 += SK) {
@@ -65,14 +76,14 @@ fn scores(b: u32, h: u32, t0: u32, rows: u32, lid: u32) {
     count: 'C * SK',
     index: 'let t = min(t0 + e / SK, P.T - 1u); let d = min(d0 + e % SK, KD - 1u);',
     loads: [
-      { name: 'l', expr: `${L}(b, t, h, d)` }, { name: 'rr', expr: `${R}(b, t, h, d)` },
-      ...(ks.diag ? [{ name: 'g1', expr: glCall('t', 'd') }, { name: 'g2', expr: `${gr}(b, h, t, d)` }] : []),
+      { name: 'l', expr: L('b', 't', 'h', 'd') }, { name: 'rr', expr: R('b', 't', 'h', 'd') },
+      ...(ks.diag && g ? [{ name: 'g1', expr: g.gl('t', 'd') }, { name: 'g2', expr: g.gr('t', 'd') }] : []),
     ],
     storeIndex: 'let i = e / SK; let dd = e % SK;',
     valid: 'i < rows && d0 + dd < KD',
-    store: (v) => `sL[dd * C + i] = ${v('l')}; sR[dd * C + i] = ${v('rr')};${ks.diag ? ` sGL[dd * C + i] = ${v('g1')}; sGR[dd * C + i] = ${v('g2')};` : ''}`,
+    store: (v) => wgsl`sL[dd * C + i] = ${v('l')}; sR[dd * C + i] = ${v('rr')};${ks.diag ? wgsl` sGL[dd * C + i] = ${v('g1')}; sGR[dd * C + i] = ${v('g2')};` : ''}`,
   })}
-    ${bonus ? `if (lid < SK) { let d = d0 + lid; var x = 0.0; if (d < KD) { x = ${u}(0u, 0u, h, d); } sU[lid] = x; }` : ''}
+    ${u ? wgsl`if (lid < SK) { let d = d0 + lid; var x = 0.0; if (d < KD) { x = ${u('0u', '0u', 'h', 'd')}; } sU[lid] = x; }` : ''}
     workgroupBarrier();
     for (var dd = 0u; dd < SK; dd++) {
       for (var a = 0u; a < SRM; a++) {

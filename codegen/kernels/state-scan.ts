@@ -4,6 +4,7 @@
 // The backward runs the same scan in reverse over the state gradients (bwdStateScan, bwd-dh.ts),
 // so the walk takes its buffers and direction as arguments.
 import { KernelSource } from './common.js';
+import { rawWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
 export interface Scan {
   /** Per-chunk buffer: contributions in, carried values out. */
@@ -15,18 +16,19 @@ export interface Scan {
   readonly reverse: boolean;
 }
 
-export function emitStateScan(ks: KernelSource): string {
+export function emitStateScan(ks: KernelSource): Wgsl {
   return emitScan(ks, {
     chunks: ks.use('hs', 'read_write'), init: ks.use('h0', 'read'), initGiven: 'P.has_h0', final: ks.use('ht', 'read_write'), reverse: false,
   });
 }
 
-export function emitScan(ks: KernelSource, sc: Scan): string {
-  const gcs = ks.decayed ? ks.gcs() : '';
-  const decayOf = (n: string) => (ks.decayed ? `exp2(${gcs}(b, h, ${ks.chunkLastToken(n)}, d))` : '1.0');
+export function emitScan(ks: KernelSource, sc: Scan): Wgsl {
+  const gcs = ks.decayed ? ks.gcsFn() : null;
+  const decayOf = (n: string): Wgsl => (gcs ? wgsl`exp2(${gcs('b', 'h', ks.chunkLastToken(n), 'd')})` : rawWgsl('1.0'));
   // Step m of the walk visits chunk `at(m)`: forward n = m, reverse from the sequence's last chunk.
-  const at = (m: string) => (sc.reverse ? `(nBegin + nEnd - 1u - (${m}))` : `(${m})`);
-  return `
+  const at = (m: string): Wgsl => (sc.reverse ? wgsl`(nBegin + nEnd - 1u - (${m}))` : wgsl`(${m})`);
+  // The span comes after the thread's bounds check, so this is no sequenceStage opening.
+  return wgsl`
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let e = wid.x * WG + lid;

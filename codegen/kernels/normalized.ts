@@ -63,14 +63,14 @@ ${columnMain(ks)}
   ${ks.bonus ? `for (var d = lid; d < KD; d += WG) { sU[d] = ${ks.role('u')}(0u, 0u, h, d); }` : ''}
   for (var t = tBegin; t < tEnd; t++) {
     for (var d = lid; d < KD; d += WG) {
-      sQ[d] = ${q}(b, t, h, d);
-      sK[d] = ${k}(b, t, h, d);
-      ${ks.diag ? `sW[d] = ${ld}(b, t, h, d);` : ''}
+      sQ[d] = ${q('b', 't', 'h', 'd')};
+      sK[d] = ${k('b', 't', 'h', 'd')};
+      ${ks.diag ? `sW[d] = ${ld!('b', 't', 'h', 'd')};` : ''}
     }
-    ${ks.decayed && !ks.diag ? `let lw = ${ld}(b, t, h, 0u);` : ''}
+    ${ks.decayed && !ks.diag ? `let lw = ${ld!('b', 't', 'h', '0u')};` : ''}
     workgroupBarrier();
     if (live) {
-      let vc = ${v}(b, t, h, cg);
+      let vc = ${v('b', 't', 'h', 'cg')};
       ${ks.bonus ? `${output}\n      ${update}` : `${update}\n      ${output}`}
     }
     workgroupBarrier();

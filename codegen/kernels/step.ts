@@ -28,6 +28,7 @@
 // sequence b's state at slot idx[b] of a larger pool.
 import { DEFAULT_L2NORM_EPS } from '../../dsl/index.js';
 import { wgslFloat } from '../wgsl-expr.js';
+import { joinWgsl, wgsl, wgslFn, type Wgsl, type WgslFn } from '../wgsl.js';
 import type { KernelSource } from './common.js';
 import { ConfigError, nextPow2, type CodegenConfig } from '../plan.js';
 import type { VariantDef } from '../../dsl/index.js';
@@ -88,7 +89,7 @@ export function stepWorkgroupBytes(def: VariantDef, BV: number, npart: number): 
   return 4 * (npart * RW + NS * RW + BV);
 }
 
-export function emitStep(ks: KernelSource): string {
+export function emitStep(ks: KernelSource): Wgsl {
   const { def, cfg } = ks;
   const L = stepLayout(def, cfg);
   const { kv, W } = L;
@@ -113,18 +114,18 @@ export function emitStep(ks: KernelSource): string {
   return vec2<u32>(bf16Bits(x.x) | (bf16Bits(x.y) << 16u), bf16Bits(x.z) | (bf16Bits(x.w) << 16u));
 }`);
   }
-  const loadState = (at: string) => (bf16 ? `bf16x4(${state}[${at}])` : `${state}[${at}]`);
-  const storeState = (at: string, x: string) => `${state}[${at}] = ${bf16 ? `packBf16x4(${x})` : x};`;
+  const loadState = (at: Wgsl) => (bf16 ? wgsl`bf16x4(${state}[${at}])` : wgsl`${state}[${at}]`);
+  const storeState = (at: Wgsl, x: string) => wgsl`${state}[${at}] = ${bf16 ? wgsl`packBf16x4(${x})` : x};`;
   const o = ks.use('o', 'read_write');
-  const slot = ks.stage === 'stepPool' ? `${ks.use('idx', 'read', false, 'u32')}[sq]` : 'sq';
+  const slot = ks.stage === 'stepPool' ? wgsl`${ks.use('idx', 'read', false, 'u32')}[sq]` : wgsl`sq`;
   const normQ = def.l2norm.includes('q');
   const normK = def.l2norm.includes('k');
   // Raw rows: the 1/norms are applied to the reduced terms.
-  const q = normQ ? ks.roleRaw('q') : ks.role('q');
-  const k = normK ? ks.roleRaw('k') : ks.role('k');
-  const v = ks.role('v');
-  const ld = ks.decayed ? ks.role('logDecay') : '';
-  const u = ks.bonus ? ks.role('u') : '';
+  const q = normQ ? wgslFn(ks.roleRaw('q'), 4) : ks.roleFn('q');
+  const k = normK ? wgslFn(ks.roleRaw('k'), 4) : ks.roleFn('k');
+  const v = ks.roleFn('v');
+  const ld = ks.decayed ? ks.roleFn('logDecay') : null;
+  const u = ks.bonus ? ks.roleFn('u') : null;
   const eps = def.l2normEps === DEFAULT_L2NORM_EPS ? '1e-6' : wgslFloat(def.l2normEps);
 
   // Reduction columns: A per column, B per column (delta), then the scalars.
@@ -134,83 +135,87 @@ export function emitStep(ks: KernelSource): string {
 
   // Row coefficients of row item ir: a scalar per row ('kv'), or W rows as one word ('vk').
   // Rows past K read as 0 (the decay as 1), so they add nothing.
-  const rowWord = (fn: string, base: string, pad = '0.0') => {
-    if (kv || W === 1) return `select(${pad}, ${fn}(b, t, h, ${base}), ${base} < KD)`;
-    return `select(${SV}(${pad}), ${SV}(${[0, 1, 2, 3].map((w) => `${fn}(b, t, h, ${base} + ${w}u)`).join(', ')}), ${base} < KD)`;
+  const rowWord = (fn: WgslFn<4>, base: string, pad = '0.0'): Wgsl => {
+    if (kv || W === 1) return wgsl`select(${pad}, ${fn('b', 't', 'h', base)}, ${base} < KD)`;
+    return wgsl`select(${SV}(${pad}), ${SV}(${joinWgsl([0, 1, 2, 3].map((w) => fn('b', 't', 'h', wgsl`${base} + ${w}u`)), ', ')}), ${base} < KD)`;
   };
   const RV = kv ? 'f32' : SV;
-  const hsum = kv ? '' : 'hsum';
+  // The horizontal sum of a 'vk' word (the helper hsum, declared below where it always was), or
+  // in 'kv' the term as it is, parenthesized.
+  const hsumFn = wgslFn('hsum', 1);
+  const hsum = (x: string): Wgsl => (kv ? wgsl`(${x})` : hsumFn(x));
   // Column word of the workgroup array upd for item (ir, ic): W columns ('kv') or one ('vk').
   const updWord = kv
     ? (W === 4 ? 'vec4<f32>(upd[W * tx], upd[W * tx + 1u], upd[W * tx + 2u], upd[W * tx + 3u])' : 'upd[tx]')
     : 'upd[ty + TY * ic]';
-  const decayRow = ks.diag ? `let gr = ${rowWord(`gexp`, 'd', '1.0')};` : '';
-  const decayBy = ks.diag ? 'gr' : 'a';
 
   // Per item (ir, ic): its row base d, column c, and whether it is in the block.
   const itemAt = kv
-    ? `let d = ty + TY * ir;
+    ? wgsl`let d = ty + TY * ir;
       let c = c0 + W * tx;
       let inBlock = d < KD && c < VD;`
-    : `let d = W * (tx + TX * ir);
+    : wgsl`let d = W * (tx + TX * ir);
       let lc = ty + TY * ic;
       let c = c0 + lc;
       let inBlock = d < KD && lc < BV && c < VD;`;
-  const stateAt = `(${ks.stateIndex('slot', 'h', 'd', 'c')})${W === 4 ? ' >> 2u' : ''}`;
+  const stateAt = wgsl`(${ks.stateIndex('slot', 'h', 'd', 'c')})${W === 4 ? ' >> 2u' : ''}`;
 
   // Partials: 'kv' one word of W columns per thread; 'vk' one scalar per column item.
   const partials = kv
-    ? `var pA = ${SV}();${ks.delta ? `\n    var pB = ${SV}();` : ''}`
-    : `var pA = array<f32, CI>();${ks.delta ? '\n    var pB = array<f32, CI>();' : ''}`;
+    ? wgsl`var pA = ${SV}();${ks.delta ? wgsl`\n    var pB = ${SV}();` : ''}`
+    : wgsl`var pA = array<f32, CI>();${ks.delta ? wgsl`\n    var pB = array<f32, CI>();` : ''}`;
   const addPartials = kv
-    ? `pA += qr * ${ks.bonus ? 'x0' : 's[i]'};${ks.delta ? '\n          pB += kr * s[i];' : ''}`
-    : `pA[ic] += ${hsum}(qr * ${ks.bonus ? 'x0' : 's[i]'});${ks.delta ? `\n          pB[ic] += ${hsum}(kr * s[i]);` : ''}`;
-  const lane = (x: string, w: string) => (W === 4 ? `${x}[${w}]` : x);
+    ? wgsl`pA += qr * ${ks.bonus ? 'x0' : 's[i]'};${ks.delta ? wgsl`\n          pB += kr * s[i];` : ''}`
+    : wgsl`pA[ic] += ${hsum(wgsl`qr * ${ks.bonus ? 'x0' : 's[i]'}`)};${ks.delta ? wgsl`\n          pB[ic] += ${hsum('kr * s[i]')};` : ''}`;
+  const lane = (x: string, w: string) => (W === 4 ? wgsl`${x}[${w}]` : x);
   const storePartials = kv
-    ? `for (var w = 0u; w < W; w++) {
-      red[ty * RW + W * tx + w] = ${lane('pA', 'w')};${ks.delta ? `\n      red[ty * RW + BV + W * tx + w] = ${lane('pB', 'w')};` : ''}
+    ? wgsl`for (var w = 0u; w < W; w++) {
+      red[ty * RW + W * tx + w] = ${lane('pA', 'w')};${ks.delta ? wgsl`\n      red[ty * RW + BV + W * tx + w] = ${lane('pB', 'w')};` : ''}
     }`
-    : `for (var ic = 0u; ic < CI; ic++) {
+    : wgsl`for (var ic = 0u; ic < CI; ic++) {
       let lc = ty + TY * ic;
       if (lc < BV) {
-        red[tx * RW + lc] = pA[ic];${ks.delta ? '\n        red[tx * RW + BV + lc] = pB[ic];' : ''}
+        red[tx * RW + lc] = pA[ic];${ks.delta ? wgsl`\n        red[tx * RW + BV + lc] = pB[ic];` : ''}
       }
     }`;
   // Scalar partials: from one thread per partial row (tx == 0 in 'kv', ty == 0 in 'vk').
-  const scalarTerm: Record<string, string> = {
-    qk: ks.bonus ? `${hsum}(qr * ur * kr)` : `${hsum}(qr * kr)`,
-    nq: `${hsum}(qr * qr)`,
-    nk: `${hsum}(kr * kr)`,
+  const scalarTerm: Record<string, Wgsl> = {
+    qk: ks.bonus ? hsum('qr * ur * kr') : hsum('qr * kr'),
+    nq: hsum('qr * qr'),
+    nk: hsum('kr * kr'),
   };
   const part = kv ? 'ty' : 'tx';
   const owner = kv ? 'tx == 0u' : 'ty == 0u';
 
-  const rq = normQ ? `inverseSqrt(colSum(${SC0 + scalars.indexOf('nq')}u) + ${eps})` : '1.0';
-  const rk = normK ? `inverseSqrt(colSum(${SC0 + scalars.indexOf('nk')}u) + ${eps})` : '1.0';
+  const rq = normQ ? wgsl`inverseSqrt(colSum(${SC0 + scalars.indexOf('nq')}u) + ${eps})` : '1.0';
+  const rk = normK ? wgsl`inverseSqrt(colSum(${SC0 + scalars.indexOf('nk')}u) + ${eps})` : '1.0';
   // The column's token values are loaded before the reduction, so their latency overlaps it.
   const colLoads = [
-    `vc = ${v}(b, t, h, c);`,
-    ...(def.roles.outputAdd ? [`oAdd = ${ks.role('outputAdd')}(b, t, h, c);`] : []),
-    ...(def.roles.outputGate ? [`oGate = ${ks.role('outputGate')}(b, t, h, c);`] : []),
+    wgsl`vc = ${v('b', 't', 'h', 'c')};`,
+    ...(def.roles.outputAdd ? [wgsl`oAdd = ${ks.roleFn('outputAdd')('b', 't', 'h', 'c')};`] : []),
+    ...(def.roles.outputGate ? [wgsl`oGate = ${ks.roleFn('outputGate')('b', 't', 'h', 'c')};`] : []),
   ];
-  const colVars = `var vc = 0.0;${def.roles.outputAdd ? ' var oAdd = 0.0;' : ''}${def.roles.outputGate ? ' var oGate = 1.0;' : ''}`;
+  const colVars = wgsl`var vc = 0.0;${def.roles.outputAdd ? ' var oAdd = 0.0;' : ''}${def.roles.outputGate ? ' var oGate = 1.0;' : ''}`;
   const add = def.roles.outputAdd ? ' + oAdd' : '';
   const gate = def.roles.outputGate ? ' * oGate' : '';
   const column = ks.delta
-    ? `let vp = beta * (vc - rk * colSum(BV + lid));
+    ? wgsl`let vp = beta * (vc - rk * colSum(BV + lid));
       upd[lid] = rk * vp;
       let ov = rq * (colSum(lid) + rk * colSum(${SC0}u) * vp);`
-    : `upd[lid] = rk * vc;
+    : wgsl`upd[lid] = rk * vc;
       let ov = rq * (colSum(lid) + rk * colSum(${SC0}u) * vc);`;
+  const decayBy = ks.diag ? 'gr' : 'a';
   const update = ks.bonus
-    ? `s[i] = ${decayBy} * s[i] + kr * ${updWord};`
-    : `s[i] += kr * ${updWord};`;
+    ? wgsl`s[i] = ${decayBy} * s[i] + kr * ${updWord};`
+    : wgsl`s[i] += kr * ${updWord};`;
 
-  if (ks.diag) ks.helper('gexp', `fn gexp(b: u32, t: u32, h: u32, d: u32) -> f32 { return exp(${ld}(b, t, h, d)); }`);
+  // The diagonal decay's row factor e^{logDecay} (declared here, after the column's roles, as before).
+  const gexp = ld && ks.diag ? ks.helperFn('gexp', 4, wgsl`fn gexp(b: u32, t: u32, h: u32, d: u32) -> f32 { return exp(${ld('b', 't', 'h', 'd')}); }`) : null;
+  const decayRow = gexp ? wgsl`let gr = ${rowWord(gexp, 'd', '1.0')};` : '';
   if (!kv && W === 4) ks.helper('hsum', 'fn hsum(x: vec4<f32>) -> f32 { return (x.x + x.y) + (x.z + x.w); }');
   if (!kv && W === 1) ks.helper('hsum', 'fn hsum(x: f32) -> f32 { return x; }');
 
-  return `
+  return wgsl`
 const BV: u32 = ${L.BV}u;
 const W: u32 = ${W}u;
 const TX: u32 = ${L.TX}u;
@@ -249,24 +254,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   for (var t = tBegin; t < tEnd; t++) {
-    ${ks.decayed && !ks.diag ? `let a = exp(${ld}(b, t, h, 0u));` : ''}
-    ${ks.delta ? `let beta = ${ks.role('beta')}(b, t, h, 0u);` : ''}
+    ${ld && !ks.diag ? wgsl`let a = exp(${ld('b', 't', 'h', '0u')});` : ''}
+    ${ks.delta ? wgsl`let beta = ${ks.roleFn('beta')('b', 't', 'h', '0u')};` : ''}
     let c = c0 + lid;
     let colLive = lid < BV && c < VD;
     ${colVars}
-    if (colLive) { ${colLoads.join(' ')} }
+    if (colLive) { ${joinWgsl(colLoads, ' ')} }
     ${partials}
     var pS = array<f32, ${scalars.length}>();
     for (var ir = 0u; ir < RI; ir++) {
       let d = ${kv ? 'ty + TY * ir' : 'W * (tx + TX * ir)'};
       let qr: ${RV} = ${rowWord(q, 'd')};
       let kr: ${RV} = ${rowWord(k, 'd')};
-      ${ks.bonus ? `let ur: ${RV} = ${rowWord(u, 'd')};` : ''}
+      ${u ? wgsl`let ur: ${RV} = ${rowWord(u, 'd')};` : ''}
       ${decayRow}
-      ${scalars.map((sc, j) => `pS[${j}] += ${scalarTerm[sc]};`).join('\n      ')}
+      ${joinWgsl(scalars.map((sc, j) => wgsl`pS[${j}] += ${scalarTerm[sc]!};`), '\n      ')}
       for (var ic = 0u; ic < CI; ic++) {
         let i = ir * CI + ic;
-        ${ks.bonus ? 'let x0 = s[i];' : ks.decayed ? `s[i] = ${decayBy} * s[i];` : ''}
+        ${ks.bonus ? 'let x0 = s[i];' : ks.decayed ? wgsl`s[i] = ${decayBy} * s[i];` : ''}
         ${addPartials}
       }
     }

@@ -6,22 +6,23 @@
 // columns V and V + 1). Stages 'step' and 'stepPool' as in recurrent.ts.
 import type { KernelSource } from './common.js';
 import { columnMain, sequentialIO } from './recurrent.js';
+import { wgsl, type Wgsl } from '../wgsl.js';
 
-export function emitNormalizedRecurrent(ks: KernelSource): string {
+export function emitNormalizedRecurrent(ks: KernelSource): Wgsl {
   const { q, k, v, step, h0, ht, o, slot, add, gate, ld } = sequentialIO(ks);
-  const logDecay = ks.diag ? 'sW[d]' : ks.decayed ? 'lw' : '0.0';
+  const logDecay = ks.diag ? wgsl`sW[d]` : ks.decayed ? wgsl`lw` : wgsl`0.0`;
   const at = (c: string) => ks.stateIndex('slot', 'h', 'd', c);
   // The rows' output exponent: the state's maximum, or with the bonus max(pp, u + k).
-  const pOut = ks.bonus ? 'max(pp[d], sU[d] + sK[d])' : 'pp[d]';
+  const pOut = ks.bonus ? wgsl`max(pp[d], sU[d] + sK[d])` : wgsl`pp[d]`;
   const rowTerms = ks.bonus
-    ? `let ww = sU[d] + sK[d];
+    ? wgsl`let ww = sU[d] + sK[d];
         let e1 = exp(pp[d] - pd);
         let e2 = exp(ww - pd);
         num += r * (e1 * s[d] + e2 * vc);
         den += r * (e1 * z[d] + e2);`
-    : `num += r * s[d];
+    : wgsl`num += r * s[d];
         den += r * z[d];`;
-  const output = `var m = -3.0e38;
+  const output = wgsl`var m = -3.0e38;
       for (var d = 0u; d < KD; d++) { m = max(m, ${pOut}); }
       var num = 0.0;
       var den = 0.0;
@@ -31,7 +32,7 @@ export function emitNormalizedRecurrent(ks: KernelSource): string {
         ${rowTerms}
       }
       ${o}[((b * P.T + t) * P.H + h) * VD + cg] = (P.scale * num / den${add})${gate};`;
-  const update = `for (var d = 0u; d < KD; d++) {
+  const update = wgsl`for (var d = 0u; d < KD; d++) {
         let ww = ${logDecay} + pp[d];
         let p = max(ww, sK[d]);
         let e1 = exp(ww - p);
@@ -40,11 +41,11 @@ export function emitNormalizedRecurrent(ks: KernelSource): string {
         z[d] = e1 * z[d] + e2;
         pp[d] = p;
       }`;
-  return `
+  return wgsl`
 var<workgroup> sQ: array<f32, KP>;
 var<workgroup> sK: array<f32, KP>;
-${ks.diag ? 'var<workgroup> sW: array<f32, KP>;' : ''}
-${ks.bonus ? 'var<workgroup> sU: array<f32, KP>;' : ''}
+${ks.diag ? wgsl`var<workgroup> sW: array<f32, KP>;` : ''}
+${ks.bonus ? wgsl`var<workgroup> sU: array<f32, KP>;` : ''}
 
 ${columnMain(ks)}
   var z: array<f32, KP>;
@@ -60,18 +61,18 @@ ${columnMain(ks)}
       pp[d] = ${h0}[${at('VD + 1u')}];
     }
   }
-  ${ks.bonus ? `for (var d = lid; d < KD; d += WG) { sU[d] = ${ks.role('u')}(0u, 0u, h, d); }` : ''}
+  ${ks.bonus ? wgsl`for (var d = lid; d < KD; d += WG) { sU[d] = ${ks.roleFn('u')('0u', '0u', 'h', 'd')}; }` : ''}
   for (var t = tBegin; t < tEnd; t++) {
     for (var d = lid; d < KD; d += WG) {
       sQ[d] = ${q('b', 't', 'h', 'd')};
       sK[d] = ${k('b', 't', 'h', 'd')};
-      ${ks.diag ? `sW[d] = ${ld!('b', 't', 'h', 'd')};` : ''}
+      ${ld && ks.diag ? wgsl`sW[d] = ${ld('b', 't', 'h', 'd')};` : ''}
     }
-    ${ks.decayed && !ks.diag ? `let lw = ${ld!('b', 't', 'h', '0u')};` : ''}
+    ${ld && !ks.diag ? wgsl`let lw = ${ld('b', 't', 'h', '0u')};` : ''}
     workgroupBarrier();
     if (live) {
       let vc = ${v('b', 't', 'h', 'cg')};
-      ${ks.bonus ? `${output}\n      ${update}` : `${update}\n      ${output}`}
+      ${ks.bonus ? wgsl`${output}\n      ${update}` : wgsl`${update}\n      ${output}`}
     }
     workgroupBarrier();
   }

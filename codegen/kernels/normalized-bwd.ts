@@ -13,14 +13,15 @@
 //   normalizedBwdSplit  grad_all to grad_<role>, which the chain kernels read (one buffer in the
 //                       first kernel keeps it within 8 storage buffers).
 import type { KernelSource } from './common.js';
+import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
 /** Roles whose gradients normalizedBwd writes into grad_all, in this order. */
 export const NORMALIZED_GRAD_ROLES = ['q', 'k', 'v', 'logDecay', 'u'] as const;
 
-export function emitNormalizedBwd(ks: KernelSource): string {
-  const q = ks.role('q'); const k = ks.role('k'); const v = ks.role('v');
-  const ld = ks.decayed ? `${ks.role('logDecay')}(b, t, h, 0u)` : '0.0';
-  const u = ks.bonus ? `${ks.role('u')}(0u, 0u, h, 0u)` : '';
+export function emitNormalizedBwd(ks: KernelSource): Wgsl {
+  const q = ks.roleFn('q'); const k = ks.roleFn('k'); const v = ks.roleFn('v');
+  const ld = ks.decayed ? ks.roleFn('logDecay')('b', 't', 'h', '0u') : wgsl`0.0`;
+  const u = ks.bonus ? ks.roleFn('u')('0u', '0u', 'h', '0u') : '';
   const h0 = ks.use('h0', 'read');
   const dht = ks.use('dht', 'read');
   const st = ks.use('nstate', 'read_write');
@@ -28,27 +29,27 @@ export function emitNormalizedBwd(ks: KernelSource): string {
   const dh0 = ks.use('dh0', 'read_write');
   const dO = ks.seedDo();
   const at = (c: string) => ks.stateIndex('sq', 'h', '0u', c);
-  const put = (r: (typeof NORMALIZED_GRAD_ROLES)[number], x: string) => `${all}[${NORMALIZED_GRAD_ROLES.indexOf(r)}u * P.B * P.T * P.H + row] = ${x};`;
+  const put = (r: (typeof NORMALIZED_GRAD_ROLES)[number], x: string) => wgsl`${all}[${NORMALIZED_GRAD_ROLES.indexOf(r)}u * P.B * P.T * P.H + row] = ${x};`;
   // The output's terms at token t, reading the state (ra, rb, rp): into G~, H~ of that state.
-  const output = `let qd = ${q}(b, t, h, 0u);
+  const output = wgsl`let qd = ${q('b', 't', 'h', '0u')};
     let dov = ${dO}[row];
     ${ks.bonus
-      ? `let ww = ${u} + kt;
+      ? wgsl`let ww = ${u} + kt;
     let po = max(rp, ww);
     let e1o = exp(rp - po);
     let e2o = exp(ww - po);`
-      : 'let e1o = 1.0;\n    let e2o = 0.0;'}
+      : wgsl`let e1o = 1.0;\n    let e2o = 0.0;`}
     let num = qd * (e1o * ra + e2o * vt);
     let den = qd * (e1o * rb + e2o);
     let ot = P.scale * num / den;
     g += qd * e1o * P.scale * dov / den;
     z -= qd * e1o * dov * ot / den;
-    ${ks.bonus ? `let bonus = qd * e2o * (P.scale * dov * vt - dov * ot) / den;
+    ${ks.bonus ? wgsl`let bonus = qd * e2o * (P.scale * dov * vt - dov * ot) / den;
     dk += bonus;
     du = bonus;
     dv += qd * e2o * P.scale * dov / den;` : ''}`;
   // Back through the update S_t = decay(S_{t-1}) + e^k (v, 1), the maximum included.
-  const update = `let ww1 = lw + a0p;
+  const update = wgsl`let ww1 = lw + a0p;
     let p1 = max(ww1, kt);
     let e1 = exp(ww1 - p1);
     let e2 = exp(kt - p1);
@@ -58,7 +59,7 @@ export function emitNormalizedBwd(ks: KernelSource): string {
     if (ww1 >= kt) { dlog += dp; } else { dk += dp; dp = 0.0; }
     g = e1 * g;
     z = e1 * z;`;
-  return `
+  return wgsl`
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   ${ks.sequenceSpan()}
@@ -76,12 +77,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     ${st}[3u * row] = aa;
     ${st}[3u * row + 1u] = bb;
     ${st}[3u * row + 2u] = pp;
-    let kt = ${k}(b, t, h, 0u);
+    let kt = ${k('b', 't', 'h', '0u')};
     let ww = ${ld} + pp;
     let p = max(ww, kt);
     let e1 = exp(ww - p);
     let e2 = exp(kt - p);
-    aa = e1 * aa + e2 * ${v}(b, t, h, 0u);
+    aa = e1 * aa + e2 * ${v('b', 't', 'h', '0u')};
     bb = e1 * bb + e2;
     pp = p;
   }
@@ -100,20 +101,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let a0 = ${st}[3u * row];
     let b0 = ${st}[3u * row + 1u];
     let a0p = ${st}[3u * row + 2u];
-    let kt = ${k}(b, t, h, 0u);
-    let vt = ${v}(b, t, h, 0u);
+    let kt = ${k('b', 't', 'h', '0u')};
+    let vt = ${v('b', 't', 'h', '0u')};
     let lw = ${ld};
     var dk = 0.0;
     var dv = 0.0;
     var du = 0.0;
     ${ks.bonus
-      ? `{
+      ? wgsl`{
     ${update}
     ${put('logDecay', 'dlog')}
     }
     let ra = a0; let rb = b0; let rp = a0p;
     ${output}`
-      : `{
+      : wgsl`{
     let ww1 = lw + a0p;
     let p1 = max(ww1, kt);
     let e1 = exp(ww1 - p1);
@@ -142,14 +143,14 @@ fn bb0(sq: u32, h: u32) -> f32 { if (P.has_h0 == 0u) { return 0.0; } return ${h0
 
 /** grad_all's slices to the role gradients the chain kernels read: one thread per token row, on
  * the grid (T, B*H). */
-export function emitNormalizedBwdSplit(ks: KernelSource): string {
+export function emitNormalizedBwdSplit(ks: KernelSource): Wgsl {
   const all = ks.use('grad_all', 'read');
   const roles = NORMALIZED_GRAD_ROLES.filter((r) => r !== 'logDecay' || ks.decayed).filter((r) => r !== 'u' || ks.bonus);
-  return `
+  return wgsl`
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   if (lid != 0u) { return; }
   let row = (wid.z / P.H * P.T + wid.y) * P.H + wid.z % P.H;
-  ${roles.map((r) => `${ks.use(`grad_${r}`, 'read_write')}[row] = ${all}[${NORMALIZED_GRAD_ROLES.indexOf(r)}u * P.B * P.T * P.H + row];`).join('\n  ')}
+  ${joinWgsl(roles.map((r) => wgsl`${ks.use(`grad_${r}`, 'read_write')}[row] = ${all}[${NORMALIZED_GRAD_ROLES.indexOf(r)}u * P.B * P.T * P.H + row];`), '\n  ')}
 }`;
 }

@@ -16,34 +16,35 @@
 //                 one buffer in the rows kernel keeps it within 8 storage buffers.
 import { columnMain } from './recurrent.js';
 import type { KernelSource } from './common.js';
+import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
 /** Roles whose gradients the rows kernel writes into grad_keys, in this order. */
 export const DPLR_KEY_ROLES = ['q', 'k', 'a', 'b'] as const;
 
 /** Per-token loads of the K-side roles into workgroup arrays (sG: the decay factors). */
-function stageKeys(ks: KernelSource, roles: readonly ('q' | 'k' | 'a' | 'b')[]): { decls: string; loads: string; scalarDecay: string } {
-  const arr = (n: string) => `var<workgroup> ${n}: array<f32, KP>;`;
+function stageKeys(ks: KernelSource, roles: readonly ('q' | 'k' | 'a' | 'b')[]): { decls: Wgsl; loads: Wgsl; scalarDecay: Wgsl | '' } {
+  const arr = (n: string) => wgsl`var<workgroup> ${n}: array<f32, KP>;`;
   const names = { q: 'sQ', k: 'sK', a: 'sA', b: 'sB' } as const;
-  const decls = [...roles.map((r) => arr(names[r])), ...(ks.diag ? [arr('sG')] : [])].join('\n');
-  const ld = ks.decayed ? ks.role('logDecay') : '';
-  const loads = `for (var d = lid; d < KD; d += WG) {
-      ${roles.map((r) => `${names[r]}[d] = ${ks.role(r)}(b, t, h, d);`).join('\n      ')}
-      ${ks.diag ? `sG[d] = exp(${ld}(b, t, h, d));` : ''}
+  const decls = joinWgsl([...roles.map((r) => arr(names[r])), ...(ks.diag ? [arr('sG')] : [])], '\n');
+  const ld = ks.decayed ? ks.roleFn('logDecay') : null;
+  const loads = wgsl`for (var d = lid; d < KD; d += WG) {
+      ${joinWgsl(roles.map((r) => wgsl`${names[r]}[d] = ${ks.roleFn(r)('b', 't', 'h', 'd')};`), '\n      ')}
+      ${ld && ks.diag ? wgsl`sG[d] = exp(${ld('b', 't', 'h', 'd')});` : ''}
     }`;
-  const scalarDecay = ks.decayed && !ks.diag ? `let e = exp(${ld}(b, t, h, 0u));` : '';
+  const scalarDecay = ld && !ks.diag ? wgsl`let e = exp(${ld('b', 't', 'h', '0u')});` : '';
   return { decls, loads, scalarDecay };
 }
 
-export function emitDplrBwdColumns(ks: KernelSource): string {
+export function emitDplrBwdColumns(ks: KernelSource): Wgsl {
   const { decls, loads, scalarDecay } = stageKeys(ks, ['q', 'k', 'a', 'b']);
-  const e = ks.diag ? 'sG[d] * ' : ks.decayed ? 'e * ' : '';
+  const e = ks.diag ? wgsl`sG[d] * ` : ks.decayed ? wgsl`e * ` : '';
   const h0 = ks.use('h0', 'read');
   const dht = ks.use('dht', 'read');
   const sad = ks.use('sad', 'read_write');
   const hsd = ks.use('hsd', 'read_write');
   const gv = ks.use('grad_v', 'read_write');
   const dO = ks.seedDo();
-  return `
+  return wgsl`
 ${decls}
 
 ${columnMain(ks)}
@@ -65,7 +66,7 @@ ${columnMain(ks)}
       var acc = 0.0;
       for (var d = 0u; d < KD; d++) { acc += sA[d] * s[d]; }
       ${sad}[((b * P.T + t) * P.H + h) * VD + cg] = acc;
-      let vc = ${ks.role('v')}(b, t, h, cg);
+      let vc = ${ks.roleFn('v')('b', 't', 'h', 'cg')};
       for (var d = 0u; d < KD; d++) { s[d] = ${e}s[d] + sB[d] * acc + sK[d] * vc; }
     }
     workgroupBarrier();
@@ -107,21 +108,21 @@ ${columnMain(ks)}
 }`;
 }
 
-export function emitDplrBwdRows(ks: KernelSource): string {
-  const ld = ks.decayed ? ks.role('logDecay') : '';
-  const decayOf = ks.diag ? `exp(${ld}(b, t, h, d))` : ks.decayed ? `exp(${ld}(b, t, h, 0u))` : '1.0';
+export function emitDplrBwdRows(ks: KernelSource): Wgsl {
+  const ld = ks.decayed ? ks.roleFn('logDecay') : null;
+  const decayOf = !ld ? wgsl`1.0` : ks.diag ? wgsl`exp(${ld('b', 't', 'h', 'd')})` : wgsl`exp(${ld('b', 't', 'h', '0u')})`;
   const sad = ks.use('sad', 'read');
   const hsd = ks.use('hsd', 'read');
   const srows = ks.use('srows', 'read_write');
   const dO = ks.seedDo();
   const keys = ks.use('grad_keys', 'read_write');
-  const grad = (r: (typeof DPLR_KEY_ROLES)[number]) => `${keys}[${DPLR_KEY_ROLES.indexOf(r)}u * P.B * P.T * P.H * KD + row * KD + d]`;
-  const [q, k, a, bb, v] = [ks.role('q'), ks.role('k'), ks.role('a'), ks.role('b'), ks.role('v')];
+  const grad = (r: (typeof DPLR_KEY_ROLES)[number]) => wgsl`${keys}[${DPLR_KEY_ROLES.indexOf(r)}u * P.B * P.T * P.H * KD + row * KD + d]`;
+  const [q, k, a, bb, v] = [ks.roleFn('q'), ks.roleFn('k'), ks.roleFn('a'), ks.roleFn('b'), ks.roleFn('v')];
   const gl = ks.decayed ? ks.use('grad_logDecay', 'read_write') : '';
   // A per-token decay's gradient sums over the rows: a tree over the workgroup (WG = KP rows).
   const decayGrad = !ks.decayed ? '' : ks.diag
-    ? `if (live) { ${gl}[row * KD + d] = de * e; }`
-    : `sRed[lid] = select(0.0, de * e, live);
+    ? wgsl`if (live) { ${gl}[row * KD + d] = de * e; }`
+    : wgsl`sRed[lid] = select(0.0, de * e, live);
       workgroupBarrier();
       for (var w = WG / 2u; w > 0u; w = w / 2u) {
         if (lid < w) { sRed[lid] += sRed[lid + w]; }
@@ -129,26 +130,27 @@ export function emitDplrBwdRows(ks: KernelSource): string {
       }
       if (lid == 0u) { ${gl}[row] = sRed[0]; }`;
   // Loads this token's V-vectors; then the row's S_t = e S_{t-1} + b sa + k v.
-  const stage = (names: readonly string[]) => `for (var c = lid; c < VD; c += WG) {
-      ${names.map((n) => ({
-        sSa: `sSa[c] = ${sad}[((b * P.T + t) * P.H + h) * VD + c];`,
-        sV: `sV[c] = ${v}(b, t, h, c);`,
-        sDsa: `sDsa[c] = ${sad}[P.B * P.T * P.H * VD + ((b * P.T + t) * P.H + h) * VD + c];`,
-        sDo: `sDo[c] = ${dO}[((b * P.T + t) * P.H + h) * VD + c];`,
-      })[n]).join('\n      ')}
+  const loadsOf = {
+    sSa: wgsl`sSa[c] = ${sad}[((b * P.T + t) * P.H + h) * VD + c];`,
+    sV: wgsl`sV[c] = ${v('b', 't', 'h', 'c')};`,
+    sDsa: wgsl`sDsa[c] = ${sad}[P.B * P.T * P.H * VD + ((b * P.T + t) * P.H + h) * VD + c];`,
+    sDo: wgsl`sDo[c] = ${dO}[((b * P.T + t) * P.H + h) * VD + c];`,
+  };
+  const stage = (names: readonly (keyof typeof loadsOf)[]) => wgsl`for (var c = lid; c < VD; c += WG) {
+      ${joinWgsl(names.map((n) => loadsOf[n]), '\n      ')}
     }`;
-  const advance = `if (live) {
+  const advance = wgsl`if (live) {
       let e = ${decayOf};
-      let bd = ${bb}(b, t, h, d);
-      let kd = ${k}(b, t, h, d);
+      let bd = ${bb('b', 't', 'h', 'd')};
+      let kd = ${k('b', 't', 'h', 'd')};
       for (var c = 0u; c < VD; c++) { sr[c] = e * sr[c] + bd * sSa[c] + kd * sV[c]; }
     }`;
-  return `
+  return wgsl`
 var<workgroup> sSa: array<f32, VP>;
 var<workgroup> sV: array<f32, VP>;
 var<workgroup> sDsa: array<f32, VP>;
 var<workgroup> sDo: array<f32, VP>;
-${ks.decayed && !ks.diag ? 'var<workgroup> sRed: array<f32, WG>;' : ''}
+${ks.decayed && !ks.diag ? wgsl`var<workgroup> sRed: array<f32, WG>;` : ''}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -187,12 +189,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       ${stage(['sSa', 'sV', 'sDsa', 'sDo'])}
       workgroupBarrier();
       var de = 0.0;
-      let e = ${ks.diag ? `select(1.0, ${decayOf}, live)` : decayOf};
+      let e = ${ks.diag ? wgsl`select(1.0, ${decayOf}, live)` : decayOf};
       if (live) {
-        let qd = ${q}(b, t, h, d);
-        let kd = ${k}(b, t, h, d);
-        let ad = ${a}(b, t, h, d);
-        let bd = ${bb}(b, t, h, d);
+        let qd = ${q('b', 't', 'h', 'd')};
+        let kd = ${k('b', 't', 'h', 'd')};
+        let ad = ${a('b', 't', 'h', 'd')};
+        let bd = ${bb('b', 't', 'h', 'd')};
         let at = ((sh * C + (t - t0)) * KD + d) * VD;
         var dq = 0.0;
         var dk = 0.0;
@@ -223,15 +225,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 /** grad_keys' slices to the role gradients the chain kernels read: one thread per element, on
  * the grid (K / WG, T, B*H). */
-export function emitDplrBwdSplit(ks: KernelSource): string {
+export function emitDplrBwdSplit(ks: KernelSource): Wgsl {
   const keys = ks.use('grad_keys', 'read');
   const n = 'P.B * P.T * P.H * KD';
-  return `
+  return wgsl`
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let j = wid.x * WG + lid;
   if (j >= KD) { return; }
   let i = (((wid.z / P.H) * P.T + wid.y) * P.H + wid.z % P.H) * KD + j;
-  ${DPLR_KEY_ROLES.map((r, j) => `${ks.use(`grad_${r}`, 'read_write')}[i] = ${keys}[${j}u * ${n} + i];`).join('\n  ')}
+  ${joinWgsl(DPLR_KEY_ROLES.map((r, j) => wgsl`${ks.use(`grad_${r}`, 'read_write')}[i] = ${keys}[${j}u * ${n} + i];`), '\n  ')}
 }`;
 }

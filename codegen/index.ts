@@ -72,8 +72,8 @@ function tensorCoreStage(cfg: CodegenConfig, stage: ForwardStage): boolean {
 
 const TC_EMITTERS: Partial<Record<ForwardStage, (ks: KernelSource) => string>> = {
   prep: (ks) => (ks.delta ? emitTcPrep(ks, ks.fragments()) : (ks.fragments(), emitTcOperands(ks))),
-  // No fragments: the inverse is f32 (the layer's enables give it f16 for t16).
-  inverse: (ks) => (ks.fragments(), emitTcInverse(ks)),
+  // No fragments: the inverse is plain f32 WGSL.
+  inverse: (ks) => emitTcInverse(ks),
   wyFactors: (ks) => emitTcWyFactors(ks, ks.fragments()),
   chunkStates: (ks) => emitTcChunkStates(ks, ks.fragments()),
   deltaScan: (ks) => emitTcDeltaScan(ks, ks.fragments()),

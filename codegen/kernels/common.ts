@@ -369,7 +369,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       DG: this.diag ? cfg.K : 1, WG: this.workgroupSize, ...(def.normalize === 'exp' ? { SV: cfg.V + 2 } : {}), ...constants,
     };
     const module = [
-      ...(this.fragmentLayer?.enables() ?? []),
+      // A kernel off the fragment layer that binds f16 storage (the delta rule's inverse writes t16).
+      ...(this.fragmentLayer?.enables() ?? (this.bindings.some((b) => b.elem === 'f16') ? ['enable f16;'] : [])),
       header, '',
       PARAMS_WGSL,
       '@group(0) @binding(0) var<uniform> P: Params;',

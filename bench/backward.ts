@@ -4,7 +4,7 @@
 import type { Engine } from '../runtime/engine.js';
 import { prepareBackward } from '../runtime/backward.js';
 import { timeEncoded } from '../runtime/timing.js';
-import { sampleInputs, seededRandom } from '../runtime/sample.js';
+import { sampleInputs, sampleSeeds } from '../runtime/sample.js';
 import { VARIANT_NAMES, type VariantName } from '../variants/index.js';
 import type { ProblemSize } from '../dsl/index.js';
 import type { StorageDtype } from '../runtime/dtypes.js';
@@ -50,11 +50,8 @@ export async function benchTrain(engine: Engine, opts: { variants?: string[]; sh
     for (const name of opts.variants ?? VARIANT_NAMES) {
       const op = engine.variant(name);
       const inputs = sampleInputs(op.def, shape, 3, true);
-      const rnd = seededRandom(4);
-      const dO = Float32Array.from({ length: shape.B * shape.T * shape.H * shape.V }, () => rnd.normal());
-      const dht = Float32Array.from({ length: shape.B * shape.H * shape.K * shape.V }, () => rnd.normal());
       const fwd = await op.prepareForward(inputs, { ...shape, chunkSize: 64, dtypes: allDtypes(op.def, opts.dtype) });
-      const bwd = await prepareBackward(engine, op.def, fwd, { do: dO, dht });
+      const bwd = await prepareBackward(engine, op.def, fwd, sampleSeeds(op.def, shape));
       try {
         await warm(async () => { await fwd.execute(); await bwd.execute(); });
         const device = engine.device;

@@ -5,9 +5,9 @@
 import type { Engine } from '../runtime/engine.js';
 import { prepareBackward } from '../runtime/backward.js';
 import { timeEncoded } from '../runtime/timing.js';
-import { sampleInputs, seededRandom } from '../runtime/sample.js';
+import { sampleInputs, sampleSeeds } from '../runtime/sample.js';
 import { VARIANT_NAMES } from '../variants/index.js';
-import { numel, stateShape, type ProblemSize } from '../dsl/index.js';
+import type { ProblemSize } from '../dsl/index.js';
 
 /** Mixed lengths, 8192 tokens in all, longest 2048: a packed pretraining or SFT batch. */
 export const VARLEN_LENGTHS = [1536, 512, 2048, 300, 1000, 1700, 700, 396];
@@ -29,11 +29,8 @@ const best = async (f: () => Promise<number>) => Math.min(await f(), await f());
 async function timeConfig(engine: Engine, name: string, size: ProblemSize, cuSeqlens: Int32Array | undefined, repeat: number) {
   const op = engine.variant(name);
   const inputs = sampleInputs(op.def, size, 3, true);
-  const rnd = seededRandom(4);
-  const dO = Float32Array.from({ length: size.B * size.T * size.H * size.V }, () => rnd.normal());
-  const dht = Float32Array.from({ length: numel(stateShape(op.def, size)) }, () => rnd.normal());
   const fwd = await op.prepareForward(inputs, { ...size, chunkSize: 64, ...(cuSeqlens ? { cuSeqlens } : {}) });
-  const bwd = await prepareBackward(engine, op.def, fwd, { do: dO, dht });
+  const bwd = await prepareBackward(engine, op.def, fwd, sampleSeeds(op.def, size));
   try {
     await warm(async () => { await fwd.execute(); await bwd.execute(); });
     const forwardMs = await best(() => timeEncoded(engine.device, fwd.encode, repeat));

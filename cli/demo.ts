@@ -2,8 +2,7 @@
 import { createEngine, type VariantOp } from '../runtime/engine.js';
 import { referenceForward } from '../runtime/reference.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
-import { seededRandom } from '../runtime/sample.js';
-import { sampleInputs } from '../runtime/sample.js';
+import { sampleInputs, sampleSeeds } from '../runtime/sample.js';
 import { VARIANT_NAMES } from '../variants/index.js';
 import type { ProblemSize } from '../dsl/index.js';
 import { relL2 } from '../runtime/compare.js';
@@ -69,12 +68,10 @@ export async function runDemo(size: ProblemSize, chunk: 16 | 32 | 64, log: (s: s
 type Dtypes = Record<string, StorageDtype> | undefined;
 
 async function gradientError(op: VariantOp, inputs: Record<string, Float32Array>, size: ProblemSize, chunk: 16 | 32 | 64, dtypes: Dtypes) {
-  const rnd = seededRandom(5);
-  const dO = Float32Array.from({ length: size.B * size.T * size.H * size.V }, () => rnd.normal());
-  const dht = Float32Array.from({ length: size.B * size.H * size.K * size.V }, () => rnd.normal());
-  const got = await op.backward(inputs, { do: dO, dht }, { ...size, chunkSize: chunk, poisonOutputs: true, dtypes });
+  const seeds = sampleSeeds(op.def, size, 5);
+  const got = await op.backward(inputs, seeds, { ...size, chunkSize: chunk, poisonOutputs: true, dtypes });
   const { h0, ...rest } = inputs;
-  const ref = referenceBackward(op.def, rest, size, { do: dO, dht }, { h0 });
+  const ref = referenceBackward(op.def, rest, size, seeds, { h0 });
   let worst = { err: 0, name: '' };
   for (const name of Object.keys(ref)) {
     const e = got[name] ? relL2(got[name]!, ref[name]!) : Number.POSITIVE_INFINITY;

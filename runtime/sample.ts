@@ -90,3 +90,12 @@ export function sampleInputs(def: VariantDef, size: ProblemSize, seed = 1, withH
   if (withH0 && def.normalize === 'exp') normalizedState(def, out.h0!, size, rnd);
   return out;
 }
+
+/** Random backward seeds for a forward of `size`: do [B,T,H,V] then dht (the state's shape),
+ * standard normal, from one seeded stream (the benchmarks, `lae tune` and the demo). */
+export function sampleSeeds(def: VariantDef, size: ProblemSize, seed = 4): { do: Float32Array; dht: Float32Array } {
+  const rnd = seededRandom(seed);
+  const dO = Float32Array.from({ length: size.B * size.T * size.H * size.V }, () => rnd.normal());
+  const dht = Float32Array.from({ length: numel(stateShape(def, size)) }, () => rnd.normal());
+  return { do: dO, dht };
+}

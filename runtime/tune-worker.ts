@@ -7,7 +7,7 @@ import { planBackward, ConfigError, hasChunkedForm, memoryTierFor } from '../cod
 import { VARIANT_NAMES } from '../variants/index.js';
 import { createEngine, type Engine } from './engine.js';
 import { prepareBackward } from './backward.js';
-import { sampleInputs, seededRandom } from './sample.js';
+import { sampleInputs, sampleSeeds } from './sample.js';
 import { timeEncoded, timeRun, type Timeable } from './timing.js';
 import type { AdapterIdentity, Tuning } from './tuning-cache.js';
 import type { TensorCoreOption, Tier } from './tier.js';
@@ -71,13 +71,7 @@ async function timeVariant(engine: Engine, name: string, job: Required<Pick<Work
   const fwd = await op.prepareForward(inputs, job.shape);
   try {
     if (job.what === 'forward') return await timeRun(fwd, job.repeat, job.samples, undefined, gpuTimer);
-    const { B, T, H, K, V } = job.shape;
-    const rnd = seededRandom(4);
-    const seeds = {
-      do: Float32Array.from({ length: B * T * H * V }, () => rnd.normal()),
-      dht: Float32Array.from({ length: B * H * K * V }, () => rnd.normal()),
-    };
-    const bwd = await prepareBackward(engine, op.def, fwd, seeds);
+    const bwd = await prepareBackward(engine, op.def, fwd, sampleSeeds(op.def, job.shape));
     try {
       const both: Timeable = {
         execute: async (repeat = 1) => { for (let i = 0; i < repeat; i++) { await fwd.execute(); await bwd.execute(); } },

@@ -194,7 +194,7 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
   const tiles = chooseTiles(cfg, def);
   const pack: ForwardStage[] = cfg.outputDtype ? ['packOut'] : [];
   const { kernels, buffers } = fit(def, cfg, tiles, mode,
-    emitKernels(def, cfg, tiles, [...(mode === 'chunked' ? forwardStages(def, cfg).filter((s) => s !== 'inverse' || prepSplit(def, cfg)) : [...normStages(def), 'recurrent' as const]), ...pack]),
+    emitKernels(def, cfg, tiles, [...(mode === 'chunked' ? forwardStages(def, cfg, prepSplit(def, cfg)) : [...normStages(def), 'recurrent' as const]), ...pack]),
     forwardBuffers(def, cfg, mode));
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
 }

@@ -246,8 +246,9 @@ export function normBuffers(def: VariantDef): BufferDecl[] {
   return def.l2norm.map((r) => ({ name: `rn_${r}`, kind: 'scratch', elems: ['B', 'T', 'H'] }));
 }
 
-/** Which stages a variant needs in the chunked forward. */
-export function forwardStages(def: VariantDef, cfg?: CodegenConfig): ForwardStage[] {
+/** Which stages a variant needs in the chunked forward; `splitPrep`: the tensor-core delta
+ * rule's prep leaves its triangular inverse to a stage of its own (tc-prep.ts decides). */
+export function forwardStages(def: VariantDef, cfg?: CodegenConfig, splitPrep = false): ForwardStage[] {
   const prep = def.decay !== 'none' || def.correction === 'delta';
   // The delta rule's V_new = U - W S_n makes the state pass inherently sequential; without it the
   // per-chunk contributions are independent matmuls and only an elementwise scan is sequential
@@ -255,10 +256,9 @@ export function forwardStages(def: VariantDef, cfg?: CodegenConfig): ForwardStag
   const plain: ForwardStage[] = cfg?.fragments ? ['chunkStates'] : ['chunkState', 'stateScan'];
   const state: ForwardStage[] = def.correction === 'delta' ? ['deltaScan'] : plain;
   // The tensor-core tier's prep always runs: it writes the state walk's f16 operands. Its delta
-  // rule's prep leaves T = (I + A)^-1 (or A, for an inverse stage of its own where the fused
-  // kernel's layout is too large: planForward drops 'inverse' otherwise), and W = T (beta K),
+  // rule's prep leaves T = (I + A)^-1 (or A, for the inverse stage), and W = T (beta K),
   // U = T (beta V) are a kernel of their own.
-  const wy: ForwardStage[] = cfg?.fragments && def.correction === 'delta' ? ['inverse', 'wyFactors'] : [];
+  const wy: ForwardStage[] = cfg?.fragments && def.correction === 'delta' ? [...(splitPrep ? ['inverse' as const] : []), 'wyFactors'] : [];
   return [...normStages(def), ...(prep || cfg?.fragments ? ['prep' as const] : []), ...wy, ...state, 'output'];
 }
 

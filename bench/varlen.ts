@@ -29,7 +29,9 @@ const best = async (f: () => Promise<number>) => Math.min(await f(), await f());
 async function timeConfig(engine: Engine, name: string, size: ProblemSize, cuSeqlens: Int32Array | undefined, repeat: number) {
   const op = engine.variant(name);
   const inputs = sampleInputs(op.def, size, 3, true);
-  const fwd = await op.prepareForward(inputs, { ...size, chunkSize: 64, ...(cuSeqlens ? { cuSeqlens } : {}) });
+  // S (the packed sequences, which shape h0 and dht) is not a forward option: cuSeqlens says it.
+  const { S: _sequences, ...dims } = size;
+  const fwd = await op.prepareForward(inputs, { ...dims, chunkSize: 64, ...(cuSeqlens ? { cuSeqlens } : {}) });
   const bwd = await prepareBackward(engine, op.def, fwd, sampleSeeds(op.def, size));
   try {
     await warm(async () => { await fwd.execute(); await bwd.execute(); });

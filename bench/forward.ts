@@ -83,8 +83,8 @@ export async function benchForward(engine: Engine, opts: BenchOptions = {}): Pro
       const op = engine.variant(name);
       const inputs = sampleInputs(op.def, shape, 3, true);
       const dtypes = allDtypes(op.def, opts.dtype);
-      if (!hasChunkedForm(op.def)) {
-        // Token by token only: the one forward it has, timed like the others' chunked one.
+      if (op.inferenceMode !== 'chunked') {
+        // Token by token only (on this tier): the one forward it has, timed like the others' chunked one.
         const rec = await op.prepareForward(inputs, { ...shape, mode: 'recurrent', dtypes });
         const ms = await timeRun(rec, opts.repeat ?? 10, opts.samples ?? 7, undefined, gpuTimer);
         rec.destroy();

@@ -12,10 +12,10 @@ import { emitNormalizedRecurrent } from './kernels/normalized.js';
 import { emitStep, stepLayout, STEP_WG } from './kernels/step.js';
 import { emitPackOut } from './kernels/pack.js';
 import { emitL2norm } from './kernels/l2norm.js';
-import { FRAG_WG } from './kernels/fragments.js';
+import { FRAG_WG, type FragmentLowering } from './kernels/fragments.js';
 import { emitTcOutput, tcOutputTileV } from './kernels/tc-output.js';
 import { emitTcChunkStates, emitTcDeltaScan, emitTcOperands, tcDeltaLayout, tcStateTiles } from './kernels/tc-states.js';
-import { emitTcPrep, tcPrepLayout } from './kernels/tc-prep.js';
+import { emitTcDplrPrep, emitTcPrep, tcPrepLayout } from './kernels/tc-prep.js';
 import { emitTcInverse } from './kernels/tc-inverse.js';
 import { emitTcWyFactors, tcWyFactorsShape } from './kernels/tc-wy-factors.js';
 import { backwardBuffers, emitBackwardKernels } from './backward.js';
@@ -71,7 +71,7 @@ function tensorCoreStage(cfg: CodegenConfig, stage: ForwardStage): boolean {
 }
 
 const TC_EMITTERS: Partial<Record<ForwardStage, (ks: KernelSource) => string>> = {
-  prep: (ks) => (ks.delta ? emitTcPrep(ks, ks.fragments()) : (ks.fragments(), emitTcOperands(ks))),
+  prep: (ks) => (ks.delta ? emitTcPrep(ks, ks.fragments()) : ks.dplr ? emitTcDplrPrep(ks, ks.fragments()) : (ks.fragments(), emitTcOperands(ks))),
   // No fragments: the inverse is plain f32 WGSL.
   inverse: (ks) => emitTcInverse(ks),
   wyFactors: (ks) => emitTcWyFactors(ks, ks.fragments()),
@@ -188,8 +188,10 @@ function prepSplit(def: VariantDef, cfg: CodegenConfig): boolean {
 
 export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
   validateConfig(cfg);
-  if (mode === 'chunked' && !hasChunkedForm(def)) {
-    throw new ConfigError(`variant '${def.name}' (correction '${def.correction}') has no chunked forward yet; use mode 'recurrent' (the token-sequential kernel)`);
+  if (mode === 'chunked' && !hasChunkedForward(def, cfg)) {
+    throw new ConfigError(def.correction === 'dplr' && dplrChunkable(def)
+      ? `variant '${def.name}' (correction 'dplr') has its chunked forward on the tensor-core tier only (fragments 'subgroup-matrix' or 'portable'); use mode 'recurrent' on the f32 tier`
+      : `variant '${def.name}' (correction '${def.correction}') has no chunked forward yet; use mode 'recurrent' (the token-sequential kernel)`);
   }
   const tiles = chooseTiles(cfg, def);
   const pack: ForwardStage[] = cfg.outputDtype ? ['packOut'] : [];
@@ -199,10 +201,24 @@ export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMo
   return { variant: def.name, specHash: def.hash, mode, config: cfg, tiles, key: planKey(def, cfg, mode), buffers, kernels };
 }
 
-/** Whether a spec has the chunked forward; the generalized delta rule and the normalized form
- * run token by token. */
+/** Whether a spec has the chunked forward and backward in every tier; the generalized delta
+ * rule and the normalized form run token by token (the former's forward also chunked on the
+ * tensor-core tier: hasChunkedForward). */
 export function hasChunkedForm(def: VariantDef): boolean {
   return def.correction !== 'dplr' && def.normalize !== 'exp';
+}
+
+/** Whether the generalized delta rule's chunked forward (tensor-core tier) takes this spec: a
+ * per-key decay, the K x V state, no bonus and no output roles (runtime/reference-chunked-dplr.ts). */
+export function dplrChunkable(def: VariantDef): boolean {
+  return def.correction === 'dplr' && def.decay === 'diagonal' && def.stateLayout === 'kv' && def.bonus === 'none'
+    && !def.roles.outputAdd && !def.roles.outputGate && def.normalize !== 'exp';
+}
+
+/** Whether a config has the chunked forward for a spec: hasChunkedForm's, and the generalized
+ * delta rule's on the tensor-core tier. Its backward still follows the token-sequential forward. */
+export function hasChunkedForward(def: VariantDef, cfg: { readonly fragments?: FragmentLowering }): boolean {
+  return hasChunkedForm(def) || (cfg.fragments !== undefined && dplrChunkable(def));
 }
 
 /** Whether a spec has a backward at these head dims: the normalized form's takes K = V = 1 only

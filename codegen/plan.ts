@@ -249,6 +249,9 @@ export function normBuffers(def: VariantDef): BufferDecl[] {
 /** Which stages a variant needs in the chunked forward; `splitPrep`: the tensor-core delta
  * rule's prep leaves its triangular inverse to a stage of its own (tc-prep.ts decides). */
 export function forwardStages(def: VariantDef, cfg?: CodegenConfig, splitPrep = false): ForwardStage[] {
+  // The generalized delta rule's chunked form (tensor-core tier only): prep, the inverse (T and
+  // M = T A_ak), the WY factors, the scan and the output, as the delta rule's split prep.
+  if (def.correction === 'dplr') return [...normStages(def), 'prep', 'inverse', 'wyFactors', 'deltaScan', 'output'];
   const prep = def.decay !== 'none' || def.correction === 'delta';
   // The delta rule's V_new = U - W S_n makes the state pass inherently sequential; without it the
   // per-chunk contributions are independent matmuls and only an elementwise scan is sequential
@@ -267,11 +270,14 @@ export function scratchBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[
   const dg = def.decay === 'diagonal' ? cfg.K : 1;
   const out: BufferDecl[] = [{ name: 'hs', kind: 'scratch', elems: ['BH', 'NT', cfg.K, cfg.V] }];
   if (def.decay !== 'none') out.push({ name: 'gcum', kind: 'scratch', elems: ['BH', 'T', dg] });
-  if (def.correction === 'delta') {
+  const dplr = def.correction === 'dplr';
+  if (def.correction === 'delta' || dplr) {
     out.push({ name: 'w', kind: 'scratch', elems: ['BH', 'T', cfg.K] });
     out.push({ name: 'u', kind: 'scratch', elems: ['BH', 'T', cfg.V] });
+    // The generalized delta rule's u rows (a^T S before each token), in V_new's place.
     out.push({ name: 'vnew', kind: 'scratch', elems: ['BH', 'T', cfg.V] });
-    out.push({ name: 'tmat', kind: 'scratch', elems: ['BH', 'NT', cfg.chunk * cfg.chunk] });
+    // Its chunk block holds A_ab (then T) and A_ak (codegen/kernels/tc-prep.ts).
+    out.push({ name: 'tmat', kind: 'scratch', elems: ['BH', 'NT', (dplr ? 2 : 1) * cfg.chunk * cfg.chunk] });
   }
   if (cfg.fragments) {
     // The state walk's operands as f16, per chunk and padded to C rows and whole fragments (rows
@@ -280,11 +286,16 @@ export function scratchBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[
     const KF = Math.ceil(cfg.K / 16) * 16;
     const VF = Math.ceil(cfg.V / 16) * 16;
     out.push({ name: 'kg16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * KF) / 2] });
-    out.push(def.correction === 'delta'
-      ? { name: 'w16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * KF) / 2] }
-      : { name: 'v16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * VF) / 2] });
+    if (def.correction === 'delta' || dplr) out.push({ name: 'w16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * KF) / 2] });
+    if (def.correction !== 'delta') out.push({ name: 'v16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * VF) / 2] });
     // The delta rule's T = (I + A)^-1 with its unit diagonal, the WY factors' left operand.
-    if (def.correction === 'delta') out.push({ name: 't16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
+    if (def.correction === 'delta' || dplr) out.push({ name: 't16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
+    // The generalized delta rule's b decayed to the chunk's end (the update's keys for u), and
+    // M = T A_ak (U = M V).
+    if (dplr) {
+      out.push({ name: 'bg16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * KF) / 2] });
+      out.push({ name: 'm16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
+    }
   }
   // The output before the gate, which the gate's gradient needs.
   if (def.roles.outputGate) out.push({ name: 'opre', kind: 'scratch', elems: ['B', 'T', 'H', cfg.V] });

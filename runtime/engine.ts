@@ -3,7 +3,7 @@
 import { inputShape, qkHeaded, stableStringify, stateColumns, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  planForward, planStep, planBackward, packParams, hasChunkedForm, hasBackward, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
+  planForward, planStep, planBackward, packParams, hasChunkedForm, hasChunkedForward, dplrChunkable, hasBackward, type FragmentLowering, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
@@ -254,9 +254,16 @@ export class VariantOp {
    * one, or the token-sequential one for a spec without a chunked form (the generalized delta rule). */
   get defaultMode(): ForwardMode { return hasChunkedForm(this.def) ? 'chunked' : 'recurrent'; }
 
+  /** The forward a call runs when it names no mode and saves nothing for a backward: the chunked
+   * one where this engine's tier has it (the generalized delta rule's on the tensor-core tier),
+   * else defaultMode. */
+  get inferenceMode(): ForwardMode { return hasChunkedForward(this.def, this.tierConfig()) ? 'chunked' : this.defaultMode; }
+
+  private tierConfig(): { fragments?: FragmentLowering } { return this.engine.tier !== 'f32' ? { fragments: this.engine.tier } : {}; }
+
   /** The kernel plan this op would run for a config (what `lae gen` writes out). */
   plan(opts: { K: number; V: number; chunkSize?: ChunkSize; mode?: ForwardMode; dtypes?: ForwardOptions['dtypes']; G?: number; varlen?: boolean }): KernelPlan {
-    return planForward(this.def, this.config(opts.K, opts.V, opts.chunkSize ?? this.defaultChunk(), opts.dtypes, opts.G, opts.varlen), opts.mode ?? this.defaultMode);
+    return planForward(this.def, this.config(opts.K, opts.V, opts.chunkSize ?? this.defaultChunk(), opts.dtypes, opts.G, opts.varlen), opts.mode ?? this.inferenceMode);
   }
 
   /** The codegen config: head dims, chunk, the device's memory tier, 16-bit storage choices. */
@@ -783,7 +790,7 @@ export class VariantOp {
   }
 
   /** chunkSize, mode and scale of a forward, checked. */
-  private runOptions(opts: Pick<ForwardOptions, 'chunkSize' | 'mode' | 'scale'>, size: ProblemSize): { chunk: ChunkSize; mode: ForwardMode; scale: number } {
+  private runOptions(opts: Pick<ForwardOptions, 'chunkSize' | 'mode' | 'scale' | 'saveForBackward'>, size: ProblemSize): { chunk: ChunkSize; mode: ForwardMode; scale: number } {
     const chunk = opts.chunkSize ?? this.defaultChunk();
     if (typeof chunk !== 'number') {
       throw new EngineError(`option chunkSize must be a number, one of ${CHUNK_SIZES.join(', ')}; got ${describeValue(chunk)}`);
@@ -791,10 +798,12 @@ export class VariantOp {
     if (!(CHUNK_SIZES as readonly number[]).includes(chunk)) {
       throw new EngineError(`chunkSize ${chunk} is not supported; use one of ${CHUNK_SIZES.join(', ')}`);
     }
-    const mode = opts.mode ?? this.defaultMode;
+    const mode = opts.mode ?? (opts.saveForBackward ? this.defaultMode : this.inferenceMode);
     if (mode !== 'chunked' && mode !== 'recurrent') throw new EngineError(`option mode must be 'chunked' or 'recurrent', got ${describeValue(mode)}`);
-    if (mode === 'chunked' && !hasChunkedForm(this.def)) {
-      throw new EngineError(`variant '${this.def.name}' (correction '${this.def.correction}') has no chunked forward yet; leave out mode (its default is 'recurrent') or pass mode: 'recurrent'`);
+    if (mode === 'chunked' && !hasChunkedForward(this.def, this.tierConfig())) {
+      throw new EngineError(dplrChunkable(this.def)
+        ? `variant '${this.def.name}' (correction 'dplr') has its chunked forward on the tensor-core tier only, and this engine runs '${this.engine.tier}'; leave out mode (its default here is 'recurrent') or create the engine with tensorCores: 'auto' on an adapter with subgroup matrices (or 'portable')`
+        : `variant '${this.def.name}' (correction '${this.def.correction}') has no chunked forward yet; leave out mode (its default is 'recurrent') or pass mode: 'recurrent'`);
     }
     const scale = opts.scale ?? defaultScale(this.def, size.K);
     if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new EngineError(`option scale must be a finite number, got ${describeValue(scale)}`);

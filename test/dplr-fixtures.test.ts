@@ -1,14 +1,16 @@
 // The generalized delta rule and RWKV-7 against FLA's own references (test/fixtures/make-dplr.py:
 // dplr_recurrence, and RWKV7(Goose).md's naive_recurrent_rwkv7 as FLA's RWKV-7 layer calls it):
 // the float64 CPU reference forward and backward, and on the GPU the token-sequential forward,
-// the decode step and the backward, rel L2 < 1e-4 in f32.
+// the decode step and the backward, rel L2 < 1e-4 in f32; the chunked forward of the tensor-core
+// tier (portable lowering: operands rounded to f16) within that tier's bound, 3e-3.
 import { describe, expect, it } from 'vitest';
 import { TOKEN_SEQUENTIAL_NAMES, TOKEN_SEQUENTIAL_VARIANTS, type TokenSequentialVariantName } from '../variants/index.js';
 import { referenceForward } from '../runtime/reference.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
 import { loadFixtures } from './helpers/fixtures.js';
 import { relL2 } from './helpers/numerics.js';
-import { getEngine } from './helpers/engine.js';
+import { getEngine, getTensorCoreEngine } from './helpers/engine.js';
+import { FULL } from './helpers/tier.js';
 
 const TOL = 1e-4;
 const cases = loadFixtures('tokenSequential');
@@ -44,5 +46,15 @@ describe.each(cases.map((c) => [c.id, c] as const))('%s', (_id, c) => {
     expect(relL2(state, c.tensors.ht!)).toBeLessThan(TOL);
     const g = await op.backward({ ...x, h0: f32(c.tensors.h0!) }, { do: f32(seeds.do), dht: f32(seeds.dht) }, { ...c.size, scale: c.scale, poisonOutputs: true });
     for (const name of grads) expect(relL2(g[name]!, c.tensors[name]!), name).toBeLessThan(TOL);
+  });
+
+  // The fast tier checks the case with two chunks, one of them partial (T = 37); the full tier all.
+  if (FULL || c.size.T === 37) it('GPU chunked forward on the tensor-core tier (portable lowering), chunk 32', async () => {
+    const op = (await getTensorCoreEngine()).variant(c.variant);
+    const f32 = (a: Float64Array) => Float32Array.from(a);
+    const x = Object.fromEntries(Object.entries(inputs).map(([n, a]) => [n, f32(a)]));
+    const { o, ht } = await op.forward({ ...x, h0: f32(c.tensors.h0!) }, { ...c.size, scale: c.scale, chunkSize: 32, mode: 'chunked', poisonOutputs: true });
+    expect(relL2(o, c.tensors.o!)).toBeLessThan(3e-3);
+    expect(relL2(ht!, c.tensors.ht!)).toBeLessThan(3e-3);
   });
 });

@@ -6,8 +6,11 @@
 // UNVERIFIED=1 to run the tensor-core stages that await this check (codegen/backward.ts's
 // UNVERIFIED_ON_GPU) on the subgroup matrices too, UNROLL=1 / UNROLL=0 to set tuning.unrollStaging (default: the engine's, unrolled on the subgroup matrices), OUTPUT_TILE (32, 64) to set tuning.outputTile, NONFINITE=1 to check instead that a NaN in v or an Inf in k at a late token reaches no earlier
 // output (the pattern of non-finite elements of o and ht is the reference's); argv: variants.
-// Prints one line per variant, lowering and size.
-import { createEngine, VARIANTS, sampleInputs, referenceForward, referenceBackward, relL2 } from '../../dist/index.js';
+// Prints one line per variant, lowering and size. The generalized delta rule's variants (rwkv7,
+// dplr_delta_rule) run their chunked forward on the tensor-core tier, their backward after the
+// token-sequential one.
+const ALL = { ...VARIANTS, ...TOKEN_SEQUENTIAL_VARIANTS };
+import { createEngine, VARIANTS, TOKEN_SEQUENTIAL_VARIANTS, sampleInputs, referenceForward, referenceBackward, relL2 } from '../../dist/index.js';
 import { seededRandom } from '../../dist/runtime/sample.js';
 
 const names = process.argv[2] ? process.argv[2].split(',') : Object.keys(VARIANTS);
@@ -36,7 +39,7 @@ function pattern(got, ref) {
 if (process.env.NONFINITE === '1') {
   for (const size of sizes) {
     for (const name of names) {
-      const def = VARIANTS[name];
+      const def = ALL[name];
       for (const [what, role, at, value] of [['v NaN', 'v', 0.4, Number.NaN], ['k Inf', 'k', 0.7, Infinity]]) {
         const inputs = sampleInputs(def, size, 3, true);
         if (!inputs[role]) continue;
@@ -62,7 +65,7 @@ if (process.env.NONFINITE === '1') {
 }
 for (const size of sizes) {
   for (const name of names) {
-    const def = VARIANTS[name];
+    const def = ALL[name];
     const inputs = sampleInputs(def, size, 3, true);
     const ref = referenceForward(def, inputs, size, { h0: inputs.h0 });
     const rnd = seededRandom(9);

@@ -92,7 +92,7 @@ export class KernelSource {
     const name = `role4_${r}`;
     if (this.extra.has(name)) return name;
     const node = this.def.roles[r];
-    const along: Dim | null = r === 'q' || r === 'k' ? 'K' : r === 'v' || r === 'outputAdd' || r === 'outputGate' ? 'V' : null;
+    const along: Dim | null = r === 'q' || r === 'k' || r === 'a' || r === 'b' ? 'K' : r === 'v' || r === 'outputAdd' || r === 'outputGate' ? 'V' : null;
     if (!node || !along) return null;
     const body = this.renderVec4(node, along);
     if (!body) return null;
@@ -132,6 +132,8 @@ export class KernelSource {
   get decayed() { return this.def.decay !== 'none'; }
   get delta() { return this.def.correction === 'delta'; }
   get bonus() { return this.def.bonus === 'u'; }
+  /** The generalized delta rule (correction 'dplr'). */
+  get dplr() { return this.def.correction === 'dplr'; }
 
   /** Declares a binding on first use and returns its WGSL variable name. */
   use(buffer: string, access: 'read' | 'read_write', isInput = false, elem?: BindingDecl['elem']): WgslBuffer {
@@ -227,6 +229,15 @@ export class KernelSource {
       ? `fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { if (t == t0) { return 0.0; } return ${g}(b, h, t - 1u, d); }`
       : `fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return ${g}(b, h, t, d); }`);
     return 'gq';
+  }
+
+  /** The exclusive chunk-local cumsum G[t-1] (0 at the chunk's first token t0), whatever the
+   * spec's bonus: the generalized delta rule's removal side a reads the state before token t's
+   * decay. */
+  gex(): string {
+    const g = this.gcs();
+    this.extra.set('gex', `fn gex(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { if (t == t0) { return 0.0; } return ${g}(b, h, t - 1u, d); }`);
+    return 'gex';
   }
 
   /** The chunk table of packed sequences: per chunk (t0, rows, sequence, last-of-its-sequence). */
@@ -339,6 +350,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   gcsFn(): WgslFn<4> { return wgslFn(this.gcs(), 4); }
   /** gq() as a function hole: gq(b, h, t, t0, d). */
   gqFn(): WgslFn<5> { return wgslFn(this.gq(), 5); }
+  /** gex() as a function hole: gex(b, h, t, t0, d). */
+  gexFn(): WgslFn<5> { return wgslFn(this.gex(), 5); }
   /** helper() as a function hole of `arity` arguments. */
   helperFn<N extends 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8>(name: string, arity: N, source: string): WgslFn<N> { return wgslFn(this.helper(name, source), arity); }
   /** chunkMain with its names. The opening binds what it reads (the chunk table of packed

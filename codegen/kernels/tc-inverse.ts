@@ -102,8 +102,41 @@ export function emitInverseSteps(ks: KernelSource): Wgsl {
   ${joinWgsl(offDiag, '\n  ')}
   for (var e = lid; e < C * C; e += WG) {
     let tv = wf[e];
-    ${tmat}[(bh * P.NT + n) * C * C + e] = tv;
+    ${tmat}[${tmatBlock(ks)} + e] = tv;
     ${t16}[(bh * P.NT + n) * C * C + e] = f16(tv + select(0.0, 1.0, e / C == e % C));
+  }
+`;
+}
+
+/** tmat's words per chunk for the generalized delta rule: A_ab (then T), then A_ak (tc-prep.ts). */
+export const dplrTmatWords = (C: number) => 2 * C * C;
+
+/** The first word of chunk (n, bh)'s block of tmat: C x C words, or for the generalized delta
+ * rule 2 C x C (A_ab, then A_ak; tc-prep.ts). */
+function tmatBlock(ks: KernelSource): Wgsl {
+  return ks.dplr ? wgsl`(bh * P.NT + n) * ${dplrTmatWords(ks.cfg.chunk)}u` : wgsl`(bh * P.NT + n) * C * C`;
+}
+
+/** The generalized delta rule's M = T A_ak (C x C, strictly lower), after the inverse left T's
+ * strictly lower part in wf: thread (row i, half) sums its row's C / 2 columns in f32 over
+ * m <= i (T is unit lower triangular), reading A_ak from the second half of the chunk's tmat
+ * block; M goes to m16 as f16, the left operand of U = M V (tc-wy-factors.ts). */
+function emitDplrM(ks: KernelSource): Wgsl {
+  const C = ks.cfg.chunk;
+  const half = C / 2;
+  const tmat = ks.use('tmat', 'read_write');
+  const m16 = ks.use('m16', 'read_write', false, 'f16');
+  return wgsl`
+  if (lid < ${2 * C}u) {
+    let i = lid / 2u;
+    let c0 = (lid % 2u) * ${half}u;
+    let ak = ${tmatBlock(ks)} + C * C;
+    var acc: array<f32, ${half}>;
+    for (var m = 0u; m <= i; m++) {
+      let tv = select(wf[i * C + m], 1.0, m == i);
+      for (var x = 0u; x < ${half}u; x++) { acc[x] += tv * ${tmat}[ak + m * C + c0 + x]; }
+    }
+    for (var x = 0u; x < ${half}u; x++) { ${m16}[(bh * P.NT + n) * C * C + i * C + c0 + x] = f16(acc[x]); }
   }
 `;
 }
@@ -121,9 +154,9 @@ var<workgroup> wf: array<f32, ${tcInverseWords(C)}>;
 
 ${stage.open}
   for (var e = lid; e < C * C; e += WG) {
-    wf[e] = ${tmat}[(bh * P.NT + n) * C * C + e];
+    wf[e] = ${tmat}[${tmatBlock(ks)} + e];
   }
   workgroupBarrier();
-  ${emitInverseSteps(ks)}
+  ${emitInverseSteps(ks)}${ks.dplr ? emitDplrM(ks) : ''}
 }`;
 }

@@ -17,7 +17,7 @@ import { extendScope, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
  * V = 128; FLA's chunk_fwd_o takes 64). */
 export const tcOutputTileV = (cfg: { readonly V: number; readonly outputTile?: number }) => Math.min(fragCeil(cfg.V), cfg.outputTile ?? 128);
 
-interface Layout { slab: number; perPass: number; sA: number; sQ: number; sSV: number; f16: number; f32: number }
+interface Layout { slab: number; perPass: number; sA: number; sAk: number; sQ: number; sSV: number; f16: number; f32: number }
 
 /** Workgroup-memory layout: f16 [A | Qg slab | S or V slab], the scores' staging aliasing all
  * but A; f32 [scratch, the scores' own]. The widest slab (32, else 16) and the most fragments
@@ -28,13 +28,16 @@ export function tcOutputLayout(ks: KernelSource): Layout {
   for (const budget of fragmentBudgets(ks.cfg)) {
     for (const slab of [32, 16]) {
       for (const perPass of [4, 2, 1]) {
-        const sc = tcScoresWords(ks, 'q', slab, perPass);
+        // The generalized delta rule has two score matrices: A_qb (against u) at sA, A_qk
+        // (against V) at sAk.
+        const sc = tcScoresWords(ks, 'q', slab, perPass, ks.dplr ? 'b' : 'k');
         const sA = 0;
-        const sQ = C * C;
+        const sAk = ks.dplr ? C * C : 0;
+        const sQ = sAk + C * C;
         const sSV = sQ + C * slab;
         const f16 = Math.max(sSV + slab * BV, sQ + sc.f16);
         const f32 = Math.max(scratchWords(perPass), sc.f32);
-        if (2 * f16 + 4 * f32 <= budget) return { slab, perPass, sA, sQ, sSV, f16, f32 };
+        if (2 * f16 + 4 * f32 <= budget) return { slab, perPass, sA, sAk, sQ, sSV, f16, f32 };
       }
     }
   }
@@ -56,7 +59,7 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
   const o = ks.use('o', 'read_write');
   let value: Wgsl;
   let value4: Wgsl | null;
-  if (ks.delta) {
+  if (ks.delta || ks.dplr) {
     const vn4 = wideV ? ks.use('vnew', 'read', false, 'vec4<f32>') : null;
     value = vn4 ? wgsl`${vn4}[((bh * P.T + t) * VD + cg) >> 2u][cg & 3u]` : wgsl`${ks.use('vnew', 'read')}[(bh * P.T + t) * VD + cg]`;
     value4 = vn4 && wgsl`${vn4}[((bh * P.T + t) * VD + cg) >> 2u]`;
@@ -74,11 +77,13 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
   // The stage's opening, and the names it and the fragment layer declare.
   const stage = ks.chunkStage(fr.builtins());
   const s = extendScope(extendScope(stage.s, FRAG_NAMES), ['vt', 'v0']);
-  const scores = emitTcScores(ks, fr, s, {
-    left: 'q', strict: false, post: () => 'P.scale', slab: SK,
-    store: (r, c, v) => wgsl`wh[${lay.sA}u + ${r} * C + ${c}] = f16(${v});`,
+  const scoresInto = (right: 'k' | 'b', at: number) => emitTcScores(ks, fr, s, {
+    left: 'q', right, strict: false, post: () => 'P.scale', slab: SK,
+    store: (r, c, v) => wgsl`wh[${at}u + ${r} * C + ${c}] = f16(${v});`,
     wh: 'wh', whBase: lay.sQ, wf: 'wf', wfBase: 0, perPass: lay.perPass,
   });
+  const scores = ks.dplr ? wgsl`${scoresInto('b', lay.sA)}
+  ${scoresInto('k', lay.sAk)}` : scoresInto('k', lay.sA);
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
   const epilogue = emitEpilogue(fr, 'oa', p.fm, p.fn, {
@@ -95,19 +100,43 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
   const oAt = (r: string, c: string) => wgsl`((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${c}`;
   const direct = emitDirectStores(fr, 'oa', p.fm, p.fn, 'factive', (i, j) => ({ arr: o, offset: oAt(rowMap.row(i), rowMap.col(j)), stride: 'P.H * VD' }));
   // V (V_new) in row slabs, the right operand of the masked A V: causal for non-finite values.
-  const vBlock: F16Block = {
+  const valueBlock = (val: Wgsl, val4: Wgsl | null, firstBad: string): F16Block => ({
     count: wgsl`${SK * BV}u`,
     unroll: ks.stagingUnroll,
     index: (four) => wgsl`let t = t0 + min(r0 + e / ${BV}u, rows - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
-    value,
-    wide: value4,
+    value: val,
+    wide: val4,
     valid: wgsl`r0 + e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
     arr: 'wh', at: (e) => wgsl`${lay.sSV}u + ${e}`,
-    causal: { firstBad: 'firstBad', row: wgsl`r0 + e / ${BV}u`, perRow: BV, wg: FRAG_WG },
-  };
-  const fixup = emitCausalFixup(vBlock, 'rows', (e) => wgsl`${e} % ${BV}u`, (r, col) => wgsl`if (v0 + ${col} < VD) {
+    causal: { firstBad, row: wgsl`r0 + e / ${BV}u`, perRow: BV, wg: FRAG_WG },
+  });
+  const vBlock = valueBlock(value, value4, 'firstBad');
+  // The generalized delta rule's second product, A_qk against V itself.
+  const rawV = ks.dplr ? ks.roleFn('v')('b', 't', 'h', 'cg') : null;
+  const rawV4 = ks.dplr ? ks.role4Fn('v') : null;
+  const vRawBlock = rawV && valueBlock(rawV, rawV4 && rawV4('b', 't', 'h', 'cg'), 'firstBadV');
+  const fixupOf = (block: F16Block) => emitCausalFixup(block, 'rows', (e) => wgsl`${e} % ${BV}u`, (r, col) => wgsl`if (v0 + ${col} < VD) {
         ${o}[${oAt(r, col)}] = lae_nan();${ks.def.roles.outputGate ? wgsl` ${ks.use('opre', 'read_write')}[${oAt(r, col)}] = lae_nan();` : ''}
       }`);
+  const fixup = vRawBlock ? wgsl`${fixupOf(vBlock)}
+  ${fixupOf(vRawBlock)}` : fixupOf(vBlock);
+  // A (row slabs of its columns) against the staged rows of a value block.
+  const valueProduct = (block: F16Block, sA: number) => wgsl`${declareFirstBad(block)}
+  for (var r0 = 0u; r0 < rows; r0 += ${SK}u) {
+    ${emitF16Block(block)}
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < ${SK}u; kk += 16u) {
+        ${fr.mma('oa', p.fm, p.fn,
+    (i) => ({ arr: 'wh', offset: wgsl`${sA}u + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sSV}u + kk * ${BV}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: BV }),
+    (i) => wgsl`(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
+      }
+    }
+    workgroupBarrier();
+  }`;
+  const valueProducts = vRawBlock ? wgsl`${valueProduct(vBlock, lay.sA)}
+  ${valueProduct(vRawBlock, lay.sAk)}` : valueProduct(vBlock, lay.sA);
   ks.helper('nan', NAN_WGSL);
   const plain = !ks.def.roles.outputAdd && !ks.def.roles.outputGate;
   const storeO = plain && cfg.V % 16 === 0 ? wgsl`if (rows == C && v0 + ${BV}u <= VD) {
@@ -154,20 +183,7 @@ ${stage.open}
     }
     workgroupBarrier();
   }
-  ${declareFirstBad(vBlock)}
-  for (var r0 = 0u; r0 < rows; r0 += ${SK}u) {
-    ${emitF16Block(vBlock)}
-    workgroupBarrier();
-    if (factive) {
-      for (var kk = 0u; kk < ${SK}u; kk += 16u) {
-        ${fr.mma('oa', p.fm, p.fn,
-    (i) => ({ arr: 'wh', offset: wgsl`${lay.sA}u + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
-    (j) => ({ arr: 'wh', offset: wgsl`${lay.sSV}u + kk * ${BV}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: BV }),
-    (i) => wgsl`(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
-      }
-    }
-    workgroupBarrier();
-  }
+  ${valueProducts}
   ${storeO}
   // A value row that was not finite (staged as 0) reaches o from its row on, as in the recurrence.
   storageBarrier();

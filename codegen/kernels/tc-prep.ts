@@ -10,8 +10,8 @@ import { ConfigError } from '../plan.js';
 import { FRAG_NAMES, type Fragments, fragmentBudget, fragmentBudgets } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
-import { emitDecayedKeys } from './tc-states.js';
-import { emitInverseSteps, tcInverseWords } from './tc-inverse.js';
+import { emitDecayedKeys, emitValueBlock } from './tc-states.js';
+import { dplrTmatWords, emitInverseSteps, tcInverseWords } from './tc-inverse.js';
 import { extendScope, wgsl, type Wgsl } from '../wgsl.js';
 
 interface PrepLayout { readonly slab: number; readonly f16: number; readonly f32: number; readonly fused: boolean }
@@ -56,5 +56,55 @@ ${stage.open}
   ${emitDecayedKeys(ks)}
   ${scores}
   ${lay.fused ? emitInverseSteps(ks) : ''}
+}`;
+}
+
+// The generalized delta rule's prep (correction 'dplr': RWKV-7; runtime/reference-chunked-dplr.ts
+// has the algorithm), per (chunk, b*h): the gate cumsum; the state walk's f16 operands, k and b
+// decayed to the chunk's end (kg16, bg16) and V (v16); and the a-side products with the
+// exclusive gate G_{i-1},
+//   A_ab[i,j] = sum_d a_i 2^(G_{i-1} - G_j) b_j,   A_ak[i,j] = sum_d a_i 2^(G_{i-1} - G_j) k_j,   j < i,
+// both anchored (tc-scores.ts). -A_ab goes to the first half of the chunk's tmat block, where the
+// inverse stage turns it into T = (I - A_ab)^-1, and A_ak to the second half, which the inverse
+// stage multiplies by T (M = T A_ak, so that U = M V).
+
+interface DplrPrepLayout { readonly slab: number; readonly f16: number; readonly f32: number }
+
+/** f16: the scores' staging; f32: the gate cumsum's terms, then the scores' region (aliased:
+ * the cumsum is done before the scores start). The widest slab that fits a budget. */
+export function tcDplrPrepLayout(ks: KernelSource): DplrPrepLayout {
+  const C = ks.cfg.chunk;
+  for (const budget of fragmentBudgets(ks.cfg)) {
+    for (const slab of [32, 16]) {
+      const sc = [tcScoresWords(ks, 'a', slab, 1, 'b'), tcScoresWords(ks, 'a', slab, 1, 'k')];
+      const f16 = Math.max(...sc.map((x) => x.f16));
+      const f32 = Math.max(C, ...sc.map((x) => x.f32));
+      if (2 * f16 + 4 * f32 <= budget) return { slab, f16, f32 };
+    }
+  }
+  throw new ConfigError(`no prep tiling of the generalized delta rule's tensor-core tier fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory (K = ${ks.cfg.K}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`);
+}
+
+export function emitTcDplrPrep(ks: KernelSource, fr: Fragments): Wgsl {
+  const lay = tcDplrPrepLayout(ks);
+  const tmat = ks.use('tmat', 'read_write');
+  const stage = ks.chunkStageXY(fr.builtins());
+  const s = extendScope(stage.s, FRAG_NAMES);
+  const block = wgsl`(bh * P.NT + n) * ${dplrTmatWords(ks.cfg.chunk)}u`;
+  const scores = (right: 'b' | 'k', store: (r: string, c: string, v: string) => string) => emitTcScores(ks, fr, s, {
+    left: 'a', right, exclusive: true, strict: true, post: () => '1.0', slab: lay.slab, store,
+    wh: 'wh', whBase: 0, wf: 'wf', wfBase: 0, perPass: 1,
+  });
+  return wgsl`
+${fr.workspace(lay.f16, lay.f32)}
+
+${stage.open}
+  ${fr.opening()}
+  ${emitGateCumsum(ks, ks.cfg.chunk, (i) => `wf[${i}]`)}
+  ${emitDecayedKeys(ks)}
+  ${emitDecayedKeys(ks, 'b', 'bg16')}
+  ${emitValueBlock(ks)}
+  ${scores('b', (r, c, v) => wgsl`${tmat}[${block} + (${r}) * C + ${c}] = -(${v});`)}
+  ${scores('k', (r, c, v) => wgsl`${tmat}[${block} + C * C + (${r}) * C + ${c}] = ${v};`)}
 }`;
 }

@@ -15,8 +15,20 @@ import { emitF16Block, emitStagedLoad } from './staged.js';
 import { emitEpilogue, partition, SCRATCH_WORDS, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { joinWgsl, wgsl, type Scope, type Wgsl } from '../wgsl.js';
 
+/** The left operand's role: the queries, the keys (the delta rule's K K^T), or the generalized
+ * delta rule's removal side a. */
+export type ScoresLeft = 'q' | 'k' | 'a';
+/** The right operand's role: the keys, or the generalized delta rule's b. */
+export type ScoresRight = 'k' | 'b';
+
 export interface TcScoresOptions {
-  readonly left: 'q' | 'k';
+  readonly left: ScoresLeft;
+  /** Absent: 'k'. */
+  readonly right?: ScoresRight;
+  /** The left side's gate is the exclusive cumsum G_{i-1} (the generalized delta rule's a rows
+   * read the state before their token's decay); absent, the inclusive one (exclusive for the
+   * bonus form's queries). Exclusive scores are strict. */
+  readonly exclusive?: boolean;
   readonly strict: boolean;
   /** Per-row factor, WGSL over `r` (the chunk row). */
   readonly post: (r: string) => string;
@@ -38,13 +50,13 @@ export const anchoredScores = (ks: KernelSource) => ks.diag || ks.bonus;
 /** Whether the factored scores multiply the keys by themselves (K K^T, the delta rule's prep):
  * then one staged slab is both operands (the right one read column-major) and one gate row
  * serves both sides, which keeps the prep within OCCUPANCY_BUDGET. */
-const selfProduct = (left: 'q' | 'k') => left === 'k';
+const selfProduct = (left: ScoresLeft, right: ScoresRight = 'k') => left === 'k' && right === 'k';
 
 /** Words of f16 and f32 workgroup memory the scores stage uses for a left operand, slab width
  * and epilogue pass. */
-export function tcScoresWords(ks: KernelSource, left: 'q' | 'k', slab: number, perPass: number): { f16: number; f32: number } {
+export function tcScoresWords(ks: KernelSource, left: ScoresLeft, slab: number, perPass: number, right: ScoresRight = 'k'): { f16: number; f32: number } {
   const C = ks.cfg.chunk;
-  const sides = selfProduct(left) ? 1 : 2;
+  const sides = selfProduct(left, right) ? 1 : 2;
   if (!anchoredScores(ks)) return { f16: sides * C * slab, f32: scratchWords(perPass) + (ks.decayed ? sides * C : 0) };
   const nb = C / 16;
   const anchoredRows = 8 * nb * (nb - 1);
@@ -79,10 +91,11 @@ export function scaledDecayedQuery(ks: KernelSource): { value: Wgsl; wide: Wgsl 
 function gateAt(ks: KernelSource, s: ScoresScope, t: string, d: string): Wgsl {
   return ks.decayed ? ks.gcsFn()(s.b, s.h, t, d) : wgsl`0.0`;
 }
-/** The exponent on the query side (exclusive for the bonus form). */
-function gateLeftAt(ks: KernelSource, s: ScoresScope, left: 'q' | 'k', t: string, d: string): Wgsl {
+/** The exponent on the left side: exclusive where asked (and for the bonus form's queries). */
+function gateLeftAt(ks: KernelSource, s: ScoresScope, o: TcScoresOptions, t: string, d: string): Wgsl {
   if (!ks.decayed) return wgsl`0.0`;
-  return left === 'q' ? ks.gqFn()(s.b, s.h, t, s.t0, d) : ks.gcsFn()(s.b, s.h, t, d);
+  if (o.exclusive) return ks.gexFn()(s.b, s.h, t, s.t0, d);
+  return o.left === 'q' ? ks.gqFn()(s.b, s.h, t, s.t0, d) : ks.gcsFn()(s.b, s.h, t, d);
 }
 
 function emitFactored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScoresOptions): Wgsl {
@@ -90,12 +103,12 @@ function emitFactored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
   const C = ks.cfg.chunk;
   const SK = o.slab;
   const L = ks.roleFn(o.left);
-  const R = ks.roleFn('k');
+  const R = ks.roleFn(o.right ?? 'k');
   const L4 = ks.role4Fn(o.left);
-  const R4 = ks.role4Fn('k');
+  const R4 = ks.role4Fn(o.right ?? 'k');
   const p = partition(C / 16, C / 16);
   const grid = subgroupGrid(p, 'f');
-  const self = selfProduct(o.left);
+  const self = selfProduct(o.left, o.right);
   const sL = o.whBase;
   const sR = self ? sL : o.whBase + C * SK;
   const scratch = o.wfBase;
@@ -108,7 +121,7 @@ function emitFactored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
   ${fr.declare('sc', p.fm, p.fn)}
   ${ks.decayed ? wgsl`for (var i = ${lid}; i < C; i += WG) {
     let t = ${t0} + min(i, ${rows} - 1u);
-    ${o.wf}[${sGL}u + i] = ${gateLeftAt(ks, s, o.left, 't', '0u')};${self ? '' : wgsl`
+    ${o.wf}[${sGL}u + i] = ${gateLeftAt(ks, s, o, 't', '0u')};${self ? '' : wgsl`
     ${o.wf}[${sGR}u + i] = ${gateAt(ks, s, 't', '0u')};`}
   }` : ''}
   for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
@@ -148,8 +161,10 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
   const SK = o.slab;
   const nb = C / 16;
   const L = ks.roleFn(o.left);
-  const R = ks.roleFn('k');
+  const R = ks.roleFn(o.right ?? 'k');
   const bonus = ks.bonus && o.left === 'q';
+  // The diagonal blocks read the left gate one row up (G_{i-1}).
+  const exclusiveLeft = bonus || o.exclusive === true;
   const pairs: [number, number][] = [];
   for (let I = 1; I < nb; I++) for (let J = 0; J < I; J++) pairs.push([I, J]);
   const slots = Math.ceil(pairs.length / 4);
@@ -168,7 +183,7 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
   const sKr = sLr + C * rowLr;
   const sG = o.wfBase;
   const sU = o.wfBase + C * rowG;
-  const gL = (t: string, d: string) => gateLeftAt(ks, s, o.left, t, d);
+  const gL = (t: string, d: string) => gateLeftAt(ks, s, o, t, d);
   const g = (t: string, d: string) => gateAt(ks, s, t, d);
   // The anchor block of an anchored key row `ra`: I with 8 I (I - 1) <= ra < 8 I (I + 1).
   const anchorOf = (ra: string) => {
@@ -248,7 +263,7 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
       let jb = (${lid} / 32u) * 16u + (${lid} % 2u) * 8u;
       for (var dd = 0u; dd < ${SK}u; dd++) {
         let ql = f32(${o.wh}[${sLr}u + i * ${rowLr}u + dd]);
-        let gi = ${bonus ? wgsl`${o.wf}[${sG}u + (max(i, 1u) - 1u) * ${rowG}u + dd]` : wgsl`${o.wf}[${sG}u + i * ${rowG}u + dd]`};
+        let gi = ${exclusiveLeft ? wgsl`${o.wf}[${sG}u + (max(i, 1u) - 1u) * ${rowG}u + dd]` : wgsl`${o.wf}[${sG}u + i * ${rowG}u + dd]`};
         for (var x = 0u; x < 8u; x++) {
           let j = jb + x;
           // min(.., 0) keeps the masked terms (j > i) finite; they are dropped at the store.

@@ -98,15 +98,24 @@ export const chunkOperandAt = (width: number, r: string, d: string): Wgsl => wgs
  * v16; rows past the chunk and columns past the dims are zero. The delta rule's prep writes its
  * own (tc-prep.ts). */
 export function emitTcOperands(ks: KernelSource): Wgsl {
-  const v4 = ks.role4Fn('v');
-  const VF = fragCeil(ks.cfg.V);
+  // v's four-wide form binds first, as it did before emitValueBlock was shared: the bindings'
+  // order is part of the pipeline's text.
+  ks.role4Fn('v');
   // A scalar gate is summed by a thread per row through a workgroup array (emitGateCumsum).
   const scalarGate = ks.decayed && !ks.diag;
   return wgsl`${scalarGate ? '\nvar<workgroup> gterm: array<f32, C>;\n' : ''}
 ${ks.chunkStageXY().open}
   ${ks.decayed ? emitGateCumsum(ks, ks.cfg.chunk, scalarGate ? (i) => `gterm[${i}]` : undefined) : ''}
   ${emitDecayedKeys(ks)}
-  ${emitF16Block({
+  ${emitValueBlock(ks)}
+}`;
+}
+
+/** Statements writing chunk (n, b*h)'s v16: V as f16 per row, zero-padded. */
+export function emitValueBlock(ks: KernelSource): Wgsl {
+  const v4 = ks.role4Fn('v');
+  const VF = fragCeil(ks.cfg.V);
+  return rawWgsl(emitF16Block({
     count: wgsl`C * ${VF}u`,
     unroll: ks.stagingUnroll,
     index: (four) => wgsl`let t = t0 + min(e / ${VF}u, rows - 1u); let c = min(e % ${VF}u, VD - ${four ? 4 : 1}u);`,
@@ -115,14 +124,15 @@ ${ks.chunkStageXY().open}
     storeIndex: wgsl`let r = e / ${VF}u; let c = e % ${VF}u;`,
     valid: 'r < rows && c < VD',
     arr: ks.use('v16', 'read_write', false, 'f16'), at: () => chunkOperandAt(VF, 'r', 'c'),
-  })}
-}`;
+  }));
 }
 
-/** Statements writing chunk (n, b*h)'s kg16: k 2^(G_last - G) per row and key, zero-padded. */
-export function emitDecayedKeys(ks: KernelSource): Wgsl {
+/** Statements writing chunk (n, b*h)'s kg16: k 2^(G_last - G) per row and key, zero-padded; or
+ * the same for another key-side role into another per-chunk buffer (the generalized delta rule's
+ * b into bg16). */
+export function emitDecayedKeys(ks: KernelSource, role: 'k' | 'b' = 'k', buffer = 'kg16'): Wgsl {
   const KF = fragCeil(ks.cfg.K);
-  const k4 = ks.role4Fn('k');
+  const k4 = ks.role4Fn(role);
   const decay = ks.decayed ? wgsl` * exp2(${lastGate(ks, 'd')} - ${ks.gcsFn()('b', 'h', 't', 'd')})` : '';
   const lanes = (f: (d: string) => Wgsl) => wgsl`vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => f(wgsl`d + ${x}u`)), ', ')})`;
   const decay4 = !ks.decayed ? '' : ks.diag
@@ -133,11 +143,11 @@ export function emitDecayedKeys(ks: KernelSource): Wgsl {
     count: wgsl`C * ${KF}u`,
     unroll: ks.stagingUnroll,
     index: (four) => wgsl`let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - ${four ? 4 : 1}u);`,
-    value: wgsl`${ks.roleFn('k')('b', 't', 'h', 'd')}${decay}`,
+    value: wgsl`${ks.roleFn(role)('b', 't', 'h', 'd')}${decay}`,
     wide: k4 && wgsl`${k4('b', 't', 'h', 'd')}${decay4}`,
     storeIndex: wgsl`let r = e / ${KF}u; let d = e % ${KF}u;`,
     valid: 'r < rows && d < KD',
-    arr: ks.use('kg16', 'read_write', false, 'f16'), at: () => chunkOperandAt(KF, 'r', 'd'),
+    arr: ks.use(buffer, 'read_write', false, 'f16'), at: () => chunkOperandAt(KF, 'r', 'd'),
   }));
 }
 
@@ -223,10 +233,17 @@ export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): Wgsl {
   const sMap = sGrid.map;
   const vMap = vGrid.map;
   // W and the decayed keys: staged a chunk ahead, or read by the products from storage.
+  // The generalized delta rule: V_new (its u) = U + W S_n, and the update's keys are b's, with
+  // a second product (K 2^(G_last - G))^T V read from the prep's f16 blocks.
+  const dplr = ks.dplr;
+  const updateKeys = dplr ? 'bg16' : 'kg16';
   const wBlock: ChunkBlock | null = staged && { name: 'pw', buf: ks.use('w16', 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
-  const kBlock: ChunkBlock | null = staged && { name: 'pk', buf: ks.use('kg16', 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
+  const kBlock: ChunkBlock | null = staged && { name: 'pk', buf: ks.use(updateKeys, 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
   const w16 = staged ? '' : ks.use('w16', 'read', false, 'f16');
-  const kg16 = staged ? '' : ks.use('kg16', 'read', false, 'f16');
+  const kg16 = staged ? '' : ks.use(updateKeys, 'read', false, 'f16');
+  const plainKeys = dplr ? ks.use('kg16', 'read', false, 'f16') : '';
+  const v16 = dplr ? ks.use('v16', 'read', false, 'f16') : '';
+  const VF = fragCeil(ks.cfg.V);
   const wAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: wgsl`${staged.sW}u + ${r} * ${KF}u + ${d}` } : { arr: w16, offset: chunkOperandAt(KF, r, d) });
   const kAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: wgsl`${staged.sK}u + ${r} * ${KF}u + ${d}` } : { arr: kg16, offset: chunkOperandAt(KF, r, d) });
   // U for V_new's epilogue, loaded at the top of the step (independent of the state).
@@ -273,7 +290,7 @@ ${ks.sequenceStage(fr.builtins()).open}
     scratch: 'wf', scratchBase: 0, perPass: Math.min(perPass, pV.fm * pV.fn), active: 'vactive', ...vMap,
     body: wgsl`var x = 0.0;
       if (r < rows && v0 + c < VD) {
-        x = upre[slot] - value;
+        x = upre[slot] ${dplr ? '+' : '-'} value;
         ${vn}[(bh * P.T + t0 + r) * VD + v0 + c] = x;
       }
       wh[${lay.sVn}u + r * ${BV}u + c] = f16(x);`,
@@ -284,7 +301,12 @@ ${ks.sequenceStage(fr.builtins()).open}
         ${fr.mma('st', pS.fm, pS.fn,
     (i) => ({ ...kAt('kk', sMap.row(i)), stride: KF, colMajor: true }),
     (j) => ({ arr: 'wh', offset: wgsl`${lay.sVn}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
-      }
+      }${dplr ? wgsl`
+      for (var kk = 0u; kk < C; kk += 16u) {
+        ${fr.mma('st', pS.fm, pS.fn,
+    (i) => ({ arr: plainKeys, offset: chunkOperandAt(KF, 'kk', sMap.row(i)), stride: KF, colMajor: true }),
+    (j) => ({ arr: v16, offset: chunkOperandAt(VF, 'kk', wgsl`v0 + ${sMap.col(j)}`), stride: VF }))}
+      }` : ''}
     }
     ${wBlock && kBlock ? wgsl`// The next chunk's W and keys replace this one's once every product has read them (the
     // next step's first barrier publishes them).

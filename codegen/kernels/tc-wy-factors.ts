@@ -52,26 +52,32 @@ export function emitTcWyFactors(ks: KernelSource, fr: Fragments): Wgsl {
   const { cfg } = ks;
   const C = cfg.chunk;
   const lay = tcWyFactorsLayout(cfg);
-  const beta = ks.roleFn('beta');
-  const k = ks.roleFn('k');
+  // The delta rule: W = T (beta 2^G K), U = T (beta V). The generalized delta rule: W =
+  // T (a 2^{G_{i-1}}), U = M V with M = T A_ak (tc-inverse.ts).
+  const dplr = ks.dplr;
+  const beta = dplr ? null : ks.roleFn('beta');
+  const key = dplr ? 'a' : 'k';
+  const k = ks.roleFn(key);
   const v = ks.roleFn('v');
   const t16 = ks.use('t16', 'read', false, 'f16');
+  const m16 = dplr ? ks.use('m16', 'read', false, 'f16') : null;
   const w = ks.use('w', 'read_write');
   const uu = ks.use('u', 'read_write');
   const w16 = ks.use('w16', 'read_write', false, 'f16');
   const KF = fragCeil(cfg.K);
   const stage = ks.chunkStage(fr.builtins());
   const s = extendScope(stage.s, FRAG_NAMES);
-  const decayK = ks.decayed ? wgsl` * exp2(${ks.gcsFn()('b', 'h', 't', 'd')})` : '';
+  const gate = (d: string) => (dplr ? ks.gexFn()('b', 'h', 't', s.t0, d) : ks.gcsFn()('b', 'h', 't', d));
+  const decayK = ks.decayed ? wgsl` * exp2(${gate('d')})` : '';
   const decayK4 = !ks.decayed ? '' : ks.diag
-    ? wgsl` * exp2(vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => ks.gcsFn()('b', 'h', 't', wgsl`d + ${x}u`)), ', ')}))`
-    : wgsl` * exp2(${ks.gcsFn()('b', 'h', 't', '0u')})`;
+    ? wgsl` * exp2(vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => gate(wgsl`d + ${x}u`)), ', ')}))`
+    : wgsl` * exp2(${gate('0u')})`;
   const tileBodies = lay.tiles.map(({ which, c0, width }) => {
     const p = partition(C / 16, width / 16);
     const grid = subgroupGrid(p, 'f');
     const dim = which === 0 ? 'KD' : 'VD';
     const operand = which === 0 ? wgsl`${k('b', 't', 'h', 'd')}${decayK}` : v('b', 't', 'h', 'd');
-    const r4 = ks.role4Fn(which === 0 ? 'k' : 'v');
+    const r4 = ks.role4Fn(which === 0 ? key : 'v');
     const operand4 = r4 && (which === 0 ? wgsl`${r4('b', 't', 'h', 'd')}${decayK4}` : r4('b', 't', 'h', 'd'));
     const out = which === 0 ? w : uu;
     // X (or Y) in row slabs, the right operand of the lower-triangular T X: causal for
@@ -80,8 +86,8 @@ export function emitTcWyFactors(ks: KernelSource, fr: Fragments): Wgsl {
       count: wgsl`${lay.SR * width}u`,
       unroll: ks.stagingUnroll,
       index: (four) => wgsl`let t = ${s.t0} + min(r0 + e / ${width}u, ${s.rows} - 1u); let d = min(${c0}u + e % ${width}u, ${dim} - ${four ? 4 : 1}u);`,
-      value: wgsl`${beta(s.b, 't', s.h, '0u')} * ${operand}`,
-      wide: operand4 && wgsl`${beta(s.b, 't', s.h, '0u')} * ${operand4}`,
+      value: beta ? wgsl`${beta(s.b, 't', s.h, '0u')} * ${operand}` : operand,
+      wide: operand4 && (beta ? wgsl`${beta(s.b, 't', s.h, '0u')} * ${operand4}` : operand4),
       valid: wgsl`r0 + e / ${width}u < ${s.rows} && ${c0}u + e % ${width}u < ${dim}`,
       arr: 'wh', at: (e) => wgsl`${e}`,
       causal: { firstBad: 'firstBad', row: wgsl`r0 + e / ${width}u`, perRow: width, wg: FRAG_WG },
@@ -100,7 +106,7 @@ export function emitTcWyFactors(ks: KernelSource, fr: Fragments): Wgsl {
       if (factive) {
         for (var kk = 0u; kk < ${lay.SR}u; kk += 16u) {
           ${fr.mma('wu', p.fm, p.fn,
-    (i) => ({ arr: t16, offset: wgsl`(${s.bh} * P.NT + ${s.n}) * C * C + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
+    (i) => ({ arr: which === 1 && m16 ? m16 : t16, offset: wgsl`(${s.bh} * P.NT + ${s.n}) * C * C + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
     (j) => ({ arr: 'wh', offset: wgsl`kk * ${width}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: width }),
     (i) => wgsl`(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
         }

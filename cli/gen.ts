@@ -8,7 +8,7 @@ import { Project, VariableDeclarationKind, type SourceFile } from 'ts-morph';
 import type { VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  CHUNK_SIZES, DEFAULT_LIMITS, FRAGMENT_LOWERINGS, hasChunkedForm, kernelUsage, maxChunkFor, planBackward, planForward, planStep, WG_MEMORY_TIERS,
+  CHUNK_SIZES, DEFAULT_LIMITS, dplrChunkable, FRAGMENT_LOWERINGS, hasChunkedForm, hasChunkedForward, kernelUsage, maxChunkFor, planBackward, planForward, planStep, WG_MEMORY_TIERS,
   type ChunkSize, type ForwardMode, type FragmentLowering, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { loadSpecFile, packageRoot } from './load-spec.js';
@@ -87,19 +87,22 @@ export function genPlans(def: VariantDef, opts: Omit<GenOptions, 'variant' | 'ou
   if (chunk > maxChunkFor(wgMemory)) {
     throw new GenError(`chunks of ${chunk} need 32768 bytes of workgroup memory, past the ${wgMemory} asked for: use --chunk ${maxChunkFor(wgMemory)}, or --wg-memory 32768 (the device must then grant it: the module's REQUIRED_LIMITS)`);
   }
-  // A spec without a chunked form (the generalized delta rule, the normalized form) has the
-  // token-sequential forward and the step only: its backward follows that forward, which the
-  // generated module's backward call does not do yet, so the module leaves it out.
-  if (!hasChunkedForm(def) && genMode === 'chunked') {
-    throw new GenError(`variant '${def.name}' (correction '${def.correction}', normalize '${def.normalize}') has no chunked forward yet; use --mode recurrent`);
-  }
-  const modes: ForwardMode[] = !hasChunkedForm(def) ? ['recurrent'] : genMode === 'both' ? ['chunked', 'recurrent'] : [genMode];
   const cfg = { K, V, chunk, wgMemory, ...(opts.varlen ? { varlen: true as const } : {}), ...(opts.tensorCores ? { fragments: opts.tensorCores } : {}),
     ...(opts.compactLoops ? { compactLoops: true as const } : {}) };
+  // A spec without a chunked form (the normalized form; the generalized delta rule off the
+  // tensor-core tier) has the token-sequential forward and the step only. The generalized delta
+  // rule's backward follows its token-sequential forward, which the generated module's backward
+  // call does not do yet, so the module leaves it out.
+  if (!hasChunkedForward(def, cfg) && genMode === 'chunked') {
+    throw new GenError(dplrChunkable(def)
+      ? `variant '${def.name}' (correction 'dplr') has its chunked forward on the tensor-core tier only; add --tensor-cores, or use --mode recurrent`
+      : `variant '${def.name}' (correction '${def.correction}', normalize '${def.normalize}') has no chunked forward yet; use --mode recurrent`);
+  }
+  const modes: ForwardMode[] = !hasChunkedForward(def, cfg) ? ['recurrent'] : genMode === 'both' ? ['chunked', 'recurrent'] : [genMode];
   const plans = [
     ...modes.map((m) => planForward(def, cfg, m)),
     planStep(def, cfg, 'step'),
-    ...(modes.includes('chunked') ? [planBackward(def, cfg)] : []),
+    ...(modes.includes('chunked') && hasChunkedForm(def) ? [planBackward(def, cfg)] : []),
   ];
   const args = `variant=${def.name} K=${K} V=${V} chunk=${chunk} wg-memory=${wgMemory} mode=${genMode}${opts.varlen ? ' varlen' : ''}${opts.tensorCores ? ` tensor-cores=${opts.tensorCores}` : ''}${opts.compactLoops ? ' compact-loops' : ''}`;
   return { plans, args };

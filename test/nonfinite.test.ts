@@ -156,4 +156,21 @@ describe.each(TIERS)('non-finite values propagate causally on the $name', (tier)
     const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 16, poisonOutputs: true });
     for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, k, tier.gradTol);
   });
+
+  // At chunk 64 the tensor-core tier's key gradient (tc-bwd-wy.ts) takes its serial layout (one
+  // left slot, Q parked in X2 before P), whose exact path must still write every element, over
+  // X2's parked Q: a NaN in v (dW not finite from its row on), without and with decay. (The
+  // gated form's dg is left out: both tiers, at chunk 16 too, give NaN for the NaN's chunk and
+  // those before it where the reference's dg is finite, a mismatch of the gate gradient's
+  // reverse sum that predates this layout and is not the key gradient's.)
+  it.each(['delta_rule', 'gated_delta_rule'] as const)('%s backward, chunk 64: a NaN in v at t = 30 stays out of the earlier tokens\' gradients (the serial WY layout)', async (name) => {
+    const op = (await tier.engine()).variant(name);
+    const x = sampleInputs(op.def, size, 6, true);
+    x.v![30 * size.H * size.V + 3] = Number.NaN;
+    const dO = seedsFor(size);
+    const { h0, ...rest } = x;
+    const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
+    const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 64, poisonOutputs: true });
+    for (const [k, v] of Object.entries(want)) if (k !== 'dg') expectSamePattern(grads[k]!, v, k, tier.gradTol);
+  });
 });

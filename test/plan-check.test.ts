@@ -76,6 +76,22 @@ describe('plan check', () => {
     expect(stages('kda', { fragmentMemory: 49152 })).toEqual(['prep', 'wyFactors', 'deltaScan', 'output']);
     for (const k of planForward(VARIANTS.kda, cfg).kernels) expect(kernelUsage(k).workgroupBytes, k.stage).toBeLessThanOrEqual(24576);
   });
+  it("the delta rule's key gradient (wyDk, kda's wyX2) fits 24 KiB at K = V = 128, chunk 64; one cap of 48 KiB keeps the paired layout", () => {
+    const cfg = { K: 128, V: 128, chunk: 64 as const, wgMemory: 49152 as const, fragments: 'subgroup-matrix' as const };
+    for (const name of ['delta_rule', 'gated_delta_rule', 'kda'] as const) {
+      const stage = name === 'kda' ? 'wyX2' : 'wyDk';
+      const bytes = (extra = {}) => {
+        const fwd = planForward(VARIANTS[name], { ...cfg, ...extra });
+        const k = planBackward(VARIANTS[name], fwd.config).kernels.find((x) => x.stage === stage)!;
+        expect(k.wgsl, `${name} ${stage}`).toContain('subgroup_matrix');
+        return kernelUsage(k).workgroupBytes;
+      };
+      // Serial: one 64 x 72 left, a 64 x 64 right (f16), one scratch fragment per subgroup, the
+      // rows' gate and beta, the non-finite flags. Paired: two lefts, two scratch fragments.
+      expect(bytes(), name).toBe(22544);
+      expect(bytes({ fragmentMemory: 49152 }), name).toBe(35856);
+    }
+  });
   it('a fragment-memory budget the tensor-core layouts cannot fit is an error that says what to raise', () => {
     expect(() => planForward(VARIANTS.gated_delta_rule, { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 16384 }))
       .toThrow(/the delta rule's triangular inverse at chunk 64 needs 19456 bytes of workgroup memory, past 16384; raise tuning.fragmentMemory/);

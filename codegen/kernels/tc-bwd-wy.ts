@@ -10,6 +10,12 @@
 //   Q = LQ K,          LQ[i,r] = dA[r,i] beta_r 2^(G_r-G_i) (r > i)
 // and one epilogue writes what wyDk writes:
 //   dk_i += beta_i P_i + Q_i,  x2_i = k_i P_i (for wyDbeta),  dbk_i += k_i (beta_i P_i - Q_i).
+// Two layouts (tcWyDkLayout). 'paired' stages LA and LQ side by side and accumulates P and Q
+// together (two C x C left slots, 8 accumulator fragments per subgroup at 64 columns): 35 KiB at
+// chunk 64, one workgroup per multiprocessor on the H200. 'serial', the 24 KiB budget's (22 KiB
+// at chunk 64): one left slot taken by LQ, LA and LT in turn, Q first, parked in X2 by its own
+// epilogue (X2's element is later read back by the same invocation, then overwritten with k P),
+// then P; 4 accumulator fragments live at a time, one epilogue fragment of scratch per subgroup.
 // Non-finite values: a fragment product cannot skip a masked (zero) term of its left operand, and
 // 0 * NaN would carry a NaN of dW or k at one row into rows whose sums do not contain it. So
 // each thread notes whether a right operand it stages is not finite in f16; where any is, the
@@ -21,32 +27,52 @@
 import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
-import { emitEpilogue, fragCeil, fragmentBudget, fragmentBudgets, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitEpilogue, FRAG_WG, fragCeil, fragmentBudget, fragmentBudgets, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { times, wgsl, type Wgsl } from '../wgsl.js';
 
 /** Key columns per workgroup. */
 export const tcWyDkTileK = (K: number) => Math.min(64, fragCeil(K));
 
-interface WyDkLayout { BK: number; CS: number; sL1: number; sL2: number; sR: number; f16: number; f32: number; sRow: number }
+/** 'paired' (the layout before the 24 KiB budget): two C x C left slots, so that phase 2 stages
+ * LA and LQ together, and an epilogue scratch of two fragments per subgroup (P and Q side by
+ * side). 'serial': one C x C left slot that LQ, LA and LT take in turn, and a scratch of one
+ * fragment per subgroup: Q is computed first and its epilogue leaves it in X2 (which the last
+ * epilogue overwrites with k P), so that only one accumulator block is live at a time. */
+export type WyDkKind = 'paired' | 'serial';
 
-/** f16, two phases over one region: [LT | dW] then [LA | LQ | K] (C x C lefts, row-major at the
- * padded stride CS; C x BK rights); f32: one epilogue pass of P and Q side by side, then the
- * chunk's gate cumsum and beta per row. */
+export interface WyDkLayout { kind: WyDkKind; BK: number; CS: number; sL1: number; sL2: number; sR: number; f16: number; f32: number; sRow: number }
+
+/** Workgroup bytes of a layout, the non-finite flags (nonFinite.decl) included. */
+export const tcWyDkBytes = (lay: WyDkLayout) => 2 * lay.f16 + 4 * lay.f32 + 4 * FRAG_WG + 16;
+
+/** f16: the C x C lefts, row-major at the padded stride CS, then the C x BK right; f32: the
+ * epilogue's scratch, then the chunk's gate cumsum and beta per row. Under each budget in turn
+ * (fragmentBudgets), the paired layout at the widest column tile that fits, else the serial one:
+ * at chunk 64 the paired layout needs 29.0-35.0 KiB at any tile, the serial one 22.0 KiB at 64
+ * columns, so the 24 KiB budget (two workgroups per multiprocessor on the H200) takes the serial
+ * layout, and a single budget of the tier (tuning.fragmentMemory: 49152) today's paired one. */
 export function tcWyDkLayout(ks: KernelSource): WyDkLayout {
   const C = ks.cfg.chunk;
   // Some lefts are written transposed (see square()): a stride of C + 8 f16 spreads a column's
   // writes over 8 banks instead of one, and keeps every row 16-byte aligned.
   const CS = C + 8;
+  const layout = (kind: WyDkKind, BK: number): WyDkLayout => {
+    const lefts = kind === 'paired' ? 2 : 1;
+    const sL1 = 0;
+    const sL2 = kind === 'paired' ? C * CS : sL1;
+    const sR = lefts * C * CS;
+    const f16 = sR + C * BK;
+    const sRow = scratchWords(lefts);
+    const f32 = sRow + 2 * C;
+    return { kind, BK, CS, sL1, sL2, sR, f16, f32, sRow };
+  };
   for (const budget of fragmentBudgets(ks.cfg)) {
-    for (let BK = tcWyDkTileK(ks.cfg.K); BK >= 16; BK -= 16) { // whole fragments only
-      const sL1 = 0;
-      const sL2 = C * CS;
-      const sR = 2 * C * CS;
-      const f16 = sR + C * BK;
-      const sRow = scratchWords(2);
-      const f32 = sRow + 2 * C;
-      if (2 * f16 + 4 * f32 <= budget) return { BK, CS, sL1, sL2, sR, f16, f32, sRow };
+    for (const kind of ['paired', 'serial'] as const) {
+      for (let BK = tcWyDkTileK(ks.cfg.K); BK >= 16; BK -= 16) { // whole fragments only
+        const lay = layout(kind, BK);
+        if (tcWyDkBytes(lay) <= budget) return lay;
+      }
     }
   }
   throw new ConfigError(`no tiling of the delta rule's key gradient (wyDk) fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory; raise tuning.fragmentMemory`);
@@ -168,9 +194,10 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): Wgsl {
   const upper = (i: number) => wgsl`kk + 16u > ${map.row(i)}`;
   const lower = (i: number) => wgsl`kk < ${map.row(i)} + 16u`;
   // What both paths write for element (r, c) of the tile from P and Q.
-  const write = (P: string, Q: string) => wgsl`if (r < rows && k0 + c < KD) {
+  // `pre`: statements before the writes, with t and x in scope (the serial layout's read of Q).
+  const write = (P: string, Q: string, pre = '') => wgsl`if (r < rows && k0 + c < KD) {
         let t = t0 + r;
-        let x = k0 + c;
+        let x = k0 + c;${pre}
         let bi = ${B('r')};
         let kv = ${k('b', 't', 'h', 'x')};
         let at = ${bth()('b', 't', 'h', 'x', 'KD')};
@@ -196,6 +223,66 @@ export function emitTcWyDk(ks: KernelSource, fr: Fragments): Wgsl {
       let pv = ${times(pow2((G) => G('min(r, C - 1u)')), 'x2s')} + arow;
       ${write('pv', 'acol')}
     }`;
+  const lQ = times(wgsl`${dA}[${cc()('bh', 'n', 'r', 'i')}]`, B('r'), pow2((G) => wgsl`${G('r')} - ${G('i')}`));
+  const lA = times(wgsl`${dA}[${cc()('bh', 'n', 'i', 'r')}]`, pow2((G) => wgsl`${G('i')} - ${G('r')}`));
+  const lT = times(tFull('r', 'i'), pow2((G) => G('i')));
+  if (lay.kind === 'serial') {
+    // One left slot, one accumulator block at a time. Q's epilogue parks Q in X2 at the
+    // element's own place: the last epilogue's lane for that element (the same subgroup, lane
+    // and slot: both walk the same partition) reads it back before writing k P there, and the
+    // exact path overwrites it. P sums LA K first, then LT dW (K is staged once, for Q and P).
+    const xAt = tok()('bh', 't', 'x', 'KD');
+    return wgsl`
+${fr.workspace(lay.f16, lay.f32)}
+${nonFinite.decl}
+
+${opening}
+  ${nonFinite.init}
+  ${rowValues}
+  {
+    ${fr.declare('qk', p.fm, p.fn)}
+    // Phase 1: Q = LQ K, parked in X2.
+    ${square(lay.sL1, lQ, (i, r) => wgsl`${r} > ${i}`, 'ri')}
+    ${right(k('b', 't', 'h', 'x'), k4 && k4('b', 't', 'h', 'x'))}
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < C; kk += 16u) {
+        ${product('qk', lay.sL1, upper)}
+      }
+    }
+    ${emitEpilogue(fr, 'qk', p.fm, p.fn, {
+      scratch: 'wf', scratchBase: 0, active: 'factive', ...map,
+      body: wgsl`if (r < rows && k0 + c < KD) { ${x2}[${tok()('bh', 't0 + r', 'k0 + c', 'KD')}] = value; }`,
+    })}
+  }
+  ${fr.declare('pk', p.fm, p.fn)}
+  // Phase 2: P = LA K (K still staged).
+  ${square(lay.sL1, lA, (i, r) => wgsl`${r} < ${i}`, 'ir')}
+  workgroupBarrier();
+  if (factive) {
+    for (var kk = 0u; kk < C; kk += 16u) {
+      ${product('pk', lay.sL1, lower)}
+    }
+  }
+  workgroupBarrier();
+  // Phase 3: P += LT dW.
+  ${square(lay.sL1, lT, (i, r) => wgsl`${r} >= ${i}`, 'ri')}
+  ${right(dW, null)}
+  ${nonFinite.publish}
+  workgroupBarrier();
+  if (factive) {
+    for (var kk = 0u; kk < C; kk += 16u) {
+      ${product('pk', lay.sL1, upper)}
+    }
+  }
+  workgroupBarrier();
+  ${nonFinite.branch(exact, emitEpilogue(fr, 'pk', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, active: 'factive', ...map,
+    body: write('value', 'qv', wgsl`
+        let qv = ${x2}[${xAt}];`),
+  }))}
+}`;
+  }
   return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
 ${nonFinite.decl}
@@ -206,7 +293,7 @@ ${opening}
   ${fr.declare('qk', p.fm, p.fn)}
   ${rowValues}
   // Phase 1: P = LT dW.
-  ${square(lay.sL1, times(tFull('r', 'i'), pow2((G) => G('i'))), (i, r) => wgsl`${r} >= ${i}`, 'ri')}
+  ${square(lay.sL1, lT, (i, r) => wgsl`${r} >= ${i}`, 'ri')}
   ${right(dW, null)}
   workgroupBarrier();
   if (factive) {
@@ -216,8 +303,8 @@ ${opening}
   }
   workgroupBarrier();
   // Phase 2: P += LA K, Q = LQ K.
-  ${square(lay.sL1, times(wgsl`${dA}[${cc()('bh', 'n', 'i', 'r')}]`, pow2((G) => wgsl`${G('i')} - ${G('r')}`)), (i, r) => wgsl`${r} < ${i}`, 'ir')}
-  ${square(lay.sL2, times(wgsl`${dA}[${cc()('bh', 'n', 'r', 'i')}]`, B('r'), pow2((G) => wgsl`${G('r')} - ${G('i')}`)), (i, r) => wgsl`${r} > ${i}`, 'ri')}
+  ${square(lay.sL1, lA, (i, r) => wgsl`${r} < ${i}`, 'ir')}
+  ${square(lay.sL2, lQ, (i, r) => wgsl`${r} > ${i}`, 'ri')}
   ${right(k('b', 't', 'h', 'x'), k4 && k4('b', 't', 'h', 'x'))}
   ${nonFinite.publish}
   workgroupBarrier();

@@ -41,8 +41,8 @@ fn gate(b: u32, h: u32, t: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
 fn role4_k(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
 fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
 
-var<workgroup> wh: array<f16, 13312>;
-var<workgroup> wf: array<f32, 2176>;
+var<workgroup> wh: array<f16, 8704>;
+var<workgroup> wf: array<f32, 1152>;
 var<workgroup> wy_bad_of: array<u32, WG>;
 var<workgroup> wy_any: array<u32, 4>;
 
@@ -61,27 +61,175 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let fsc = sg % 2u;
   let factive = sg < 4u;
   var wy_bad = false;
+  for (var r = lid; r < C; r += WG) {
+    let t = t0 + min(r, rows - 1u);
+    wf[1024u + r] = gate(b, h, t, 0u);
+    wf[1024u + C + r] = role_beta(b, t, h, 0u);
+  }
+  workgroupBarrier();
+  {
+    var qk_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var qk_0_1 = subgroup_matrix_result<f32, 16, 16>();
+  var qk_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var qk_1_1 = subgroup_matrix_result<f32, 16, 16>();
+    // Phase 1: Q = LQ K, parked in X2.
+    {
+      var x_v: array<f32, ((4096u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (4096u) - 1u);
+        let i = min(e % C, rows - 1u); let r = min(e / C, rows - 1u);
+        x_v[stg] = b_dTA[cc(bh, n, r, i)] * wf[1024u + C + r] * exp2(wf[1024u + r] - wf[1024u + i]);
+      }
+      for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (4096u)) {
+          
+          let valid = e % C < rows && e / C < rows && e / C > e % C;
+          wh[0u + (e) % C * 72u + (e) / C] = f16(select(0.0, x_v[stg], valid));
+        }
+      }
+    }
+    {
+      var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((4096u) / 4u) - 1u) * 4u;
+        let rr = min(e / 64u, rows - 1u); let t = t0 + rr; let x = min(k0 + e % 64u, KD - 4u);
+        x_v[stg] = role4_k(b, t, h, x);
+      }
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((4096u) / 4u)) {
+          let e = e4 * 4u;
+          
+          let valid = e / 64u < rows && k0 + e % 64u < KD;
+          {
+          let xv = select(vec4<f32>(0.0), x_v[stg], valid);
+          wy_bad = wy_bad || any((bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u));
+          { let hv = vec4<f16>(xv); wh[4608u + e] = hv.x; wh[4608u + e + 1u] = hv.y; wh[4608u + e + 2u] = hv.z; wh[4608u + e + 3u] = hv.w; }
+        }
+        }
+      }
+    }
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < C; kk += 16u) {
+        {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * 72u + kk, false, 72u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * 72u + kk, false, 72u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      if (kk + 16u > (fsr * 2u + 0u) * 16u) { qk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, qk_0_0); }
+      if (kk + 16u > (fsr * 2u + 0u) * 16u) { qk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, qk_0_1); }
+      if (kk + 16u > (fsr * 2u + 1u) * 16u) { qk_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, qk_1_0); }
+      if (kk + 16u > (fsr * 2u + 1u) * 16u) { qk_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, qk_1_1); }
+    }
+      }
+    }
+    if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, qk_0_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 0u + x;
+      let value = wf[0u + sg * 256u + el];
+      if (r < rows && k0 + c < KD) { b_X2[tok(bh, t0 + r, k0 + c, KD)] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, qk_0_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 8u + x;
+      let value = wf[0u + sg * 256u + el];
+      if (r < rows && k0 + c < KD) { b_X2[tok(bh, t0 + r, k0 + c, KD)] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, qk_1_0, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let slot = 16u + x;
+      let value = wf[0u + sg * 256u + el];
+      if (r < rows && k0 + c < KD) { b_X2[tok(bh, t0 + r, k0 + c, KD)] = value; }
+    }
+  }
+  workgroupBarrier();
+  if (factive) {
+    subgroupMatrixStore(&wf, 0u + sg * 256u, qk_1_1, false, 16u);
+  }
+  workgroupBarrier();
+  if (factive) {
+    for (var x = 0u; x < 8u; x++) {
+      let el = lane + 32u * x;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
+      let c = (fsc * 2u + 1u) * 16u + el % 16u;
+      let slot = 24u + x;
+      let value = wf[0u + sg * 256u + el];
+      if (r < rows && k0 + c < KD) { b_X2[tok(bh, t0 + r, k0 + c, KD)] = value; }
+    }
+  }
+  workgroupBarrier();
+  }
   var pk_0_0 = subgroup_matrix_result<f32, 16, 16>();
   var pk_0_1 = subgroup_matrix_result<f32, 16, 16>();
   var pk_1_0 = subgroup_matrix_result<f32, 16, 16>();
   var pk_1_1 = subgroup_matrix_result<f32, 16, 16>();
-  var qk_0_0 = subgroup_matrix_result<f32, 16, 16>();
-  var qk_0_1 = subgroup_matrix_result<f32, 16, 16>();
-  var qk_1_0 = subgroup_matrix_result<f32, 16, 16>();
-  var qk_1_1 = subgroup_matrix_result<f32, 16, 16>();
-  for (var r = lid; r < C; r += WG) {
-    let t = t0 + min(r, rows - 1u);
-    wf[2048u + r] = gate(b, h, t, 0u);
-    wf[2048u + C + r] = role_beta(b, t, h, 0u);
+  // Phase 2: P = LA K (K still staged).
+  {
+      var x_v: array<f32, ((4096u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (4096u) - 1u);
+        let i = min(e / C, rows - 1u); let r = min(e % C, rows - 1u);
+        x_v[stg] = b_dTA[cc(bh, n, i, r)] * exp2(wf[1024u + i] - wf[1024u + r]);
+      }
+      for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
+        let e = lid + stg * WG;
+        if (e < (4096u)) {
+          
+          let valid = e / C < rows && e % C < rows && e % C < e / C;
+          wh[0u + (e) / C * 72u + (e) % C] = f16(select(0.0, x_v[stg], valid));
+        }
+      }
+    }
+  workgroupBarrier();
+  if (factive) {
+    for (var kk = 0u; kk < C; kk += 16u) {
+      {
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * 72u + kk, false, 72u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * 72u + kk, false, 72u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      if (kk < (fsr * 2u + 0u) * 16u + 16u) { pk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, pk_0_0); }
+      if (kk < (fsr * 2u + 0u) * 16u + 16u) { pk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, pk_0_1); }
+      if (kk < (fsr * 2u + 1u) * 16u + 16u) { pk_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, pk_1_0); }
+      if (kk < (fsr * 2u + 1u) * 16u + 16u) { pk_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, pk_1_1); }
+    }
+    }
   }
   workgroupBarrier();
-  // Phase 1: P = LT dW.
+  // Phase 3: P += LT dW.
   {
       var x_v: array<f32, ((4096u) + WG - 1u) / WG>;
       for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, (4096u) - 1u);
         let i = min(e % C, rows - 1u); let r = min(e / C, rows - 1u);
-        x_v[stg] = (b_tmat[cc(bh, n, r, i)] + select(0.0, 1.0, r == i)) * exp2(wf[2048u + i]);
+        x_v[stg] = (b_tmat[cc(bh, n, r, i)] + select(0.0, 1.0, r == i)) * exp2(wf[1024u + i]);
       }
       for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
         let e = lid + stg * WG;
@@ -107,77 +255,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           {
           let xv = select(0.0, x_v[stg], valid);
           wy_bad = wy_bad || (bitcast<u32>(xv) & 0x7fffffffu) > 0x477fe000u;
-          wh[9216u + e] = f16(xv);
-        }
-        }
-      }
-    }
-  workgroupBarrier();
-  if (factive) {
-    for (var kk = 0u; kk < C; kk += 16u) {
-      {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * 72u + kk, false, 72u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * 72u + kk, false, 72u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 9216u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 9216u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
-      if (kk + 16u > (fsr * 2u + 0u) * 16u) { pk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, pk_0_0); }
-      if (kk + 16u > (fsr * 2u + 0u) * 16u) { pk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, pk_0_1); }
-      if (kk + 16u > (fsr * 2u + 1u) * 16u) { pk_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, pk_1_0); }
-      if (kk + 16u > (fsr * 2u + 1u) * 16u) { pk_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, pk_1_1); }
-    }
-    }
-  }
-  workgroupBarrier();
-  // Phase 2: P += LA K, Q = LQ K.
-  {
-      var x_v: array<f32, ((4096u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (4096u) - 1u);
-        let i = min(e / C, rows - 1u); let r = min(e % C, rows - 1u);
-        x_v[stg] = b_dTA[cc(bh, n, i, r)] * exp2(wf[2048u + i] - wf[2048u + r]);
-      }
-      for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (4096u)) {
-          
-          let valid = e / C < rows && e % C < rows && e % C < e / C;
-          wh[0u + (e) / C * 72u + (e) % C] = f16(select(0.0, x_v[stg], valid));
-        }
-      }
-    }
-  {
-      var x_v: array<f32, ((4096u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (4096u) - 1u);
-        let i = min(e % C, rows - 1u); let r = min(e / C, rows - 1u);
-        x_v[stg] = b_dTA[cc(bh, n, r, i)] * wf[2048u + C + r] * exp2(wf[2048u + r] - wf[2048u + i]);
-      }
-      for (var stg = 0u; stg < ((4096u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (4096u)) {
-          
-          let valid = e % C < rows && e / C < rows && e / C > e % C;
-          wh[4608u + (e) % C * 72u + (e) / C] = f16(select(0.0, x_v[stg], valid));
-        }
-      }
-    }
-  {
-      var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, ((4096u) / 4u) - 1u) * 4u;
-        let rr = min(e / 64u, rows - 1u); let t = t0 + rr; let x = min(k0 + e % 64u, KD - 4u);
-        x_v[stg] = role4_k(b, t, h, x);
-      }
-      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
-        let e4 = lid + stg * WG;
-        if (e4 < ((4096u) / 4u)) {
-          let e = e4 * 4u;
-          
-          let valid = e / 64u < rows && k0 + e % 64u < KD;
-          {
-          let xv = select(vec4<f32>(0.0), x_v[stg], valid);
-          wy_bad = wy_bad || any((bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u));
-          { let hv = vec4<f16>(xv); wh[9216u + e] = hv.x; wh[9216u + e + 1u] = hv.y; wh[9216u + e + 2u] = hv.z; wh[9216u + e + 3u] = hv.w; }
+          wh[4608u + e] = f16(xv);
         }
         }
       }
@@ -189,22 +267,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       {
       let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * 72u + kk, false, 72u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * 72u + kk, false, 72u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 9216u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 9216u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
-      if (kk < (fsr * 2u + 0u) * 16u + 16u) { pk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, pk_0_0); }
-      if (kk < (fsr * 2u + 0u) * 16u + 16u) { pk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, pk_0_1); }
-      if (kk < (fsr * 2u + 1u) * 16u + 16u) { pk_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, pk_1_0); }
-      if (kk < (fsr * 2u + 1u) * 16u + 16u) { pk_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, pk_1_1); }
-    }
-      {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4608u + (fsr * 2u + 0u) * 16u * 72u + kk, false, 72u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4608u + (fsr * 2u + 1u) * 16u * 72u + kk, false, 72u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 9216u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 9216u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
-      if (kk + 16u > (fsr * 2u + 0u) * 16u) { qk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, qk_0_0); }
-      if (kk + 16u > (fsr * 2u + 0u) * 16u) { qk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, qk_0_1); }
-      if (kk + 16u > (fsr * 2u + 1u) * 16u) { qk_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, qk_1_0); }
-      if (kk + 16u > (fsr * 2u + 1u) * 16u) { qk_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, qk_1_1); }
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      if (kk + 16u > (fsr * 2u + 0u) * 16u) { pk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, pk_0_0); }
+      if (kk + 16u > (fsr * 2u + 0u) * 16u) { pk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, pk_0_1); }
+      if (kk + 16u > (fsr * 2u + 1u) * 16u) { pk_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, pk_1_0); }
+      if (kk + 16u > (fsr * 2u + 1u) * 16u) { pk_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, pk_1_1); }
     }
     }
   }
@@ -227,16 +295,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var arow = 0.0;
       var acol = 0.0;
       for (var j = 0u; j < min(r, rows); j++) {
-        arow += b_dTA[cc(bh, n, r, j)] * role_k(b, t0 + j, h, x) * exp2(wf[2048u + r] - wf[2048u + j]);
+        arow += b_dTA[cc(bh, n, r, j)] * role_k(b, t0 + j, h, x) * exp2(wf[1024u + r] - wf[1024u + j]);
       }
       for (var j = r + 1u; j < rows; j++) {
-        acol += b_dTA[cc(bh, n, j, r)] * wf[2048u + C + j] * role_k(b, t0 + j, h, x) * exp2(wf[2048u + j] - wf[2048u + r]);
+        acol += b_dTA[cc(bh, n, j, r)] * wf[1024u + C + j] * role_k(b, t0 + j, h, x) * exp2(wf[1024u + j] - wf[1024u + r]);
       }
-      let pv = exp2(wf[2048u + min(r, C - 1u)]) * x2s + arow;
+      let pv = exp2(wf[1024u + min(r, C - 1u)]) * x2s + arow;
       if (r < rows && k0 + c < KD) {
         let t = t0 + r;
         let x = k0 + c;
-        let bi = wf[2048u + C + r];
+        let bi = wf[1024u + C + r];
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
         b_grad_k[at] = b_grad_k[at] + bi * pv + acol;
@@ -247,8 +315,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   } else {
   if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 512u, pk_0_0, false, 16u);
-    subgroupMatrixStore(&wf, 256u + sg * 512u, qk_0_0, false, 16u);
+    subgroupMatrixStore(&wf, 0u + sg * 256u, pk_0_0, false, 16u);
   }
   workgroupBarrier();
   if (factive) {
@@ -257,25 +324,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
       let slot = 0u + x;
-      let value = wf[0u + sg * 512u + el];
-      let value_qk = wf[256u + sg * 512u + el];
+      let value = wf[0u + sg * 256u + el];
       if (r < rows && k0 + c < KD) {
         let t = t0 + r;
         let x = k0 + c;
-        let bi = wf[2048u + C + r];
+        let qv = b_X2[tok(bh, t, x, KD)];
+        let bi = wf[1024u + C + r];
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
-        b_grad_k[at] = b_grad_k[at] + bi * value + value_qk;
+        b_grad_k[at] = b_grad_k[at] + bi * value + qv;
         b_X2[tok(bh, t, x, KD)] = kv * value;
         let gb = tok(bh, t, x, KD);
-        b_dbk[gb] = b_dbk[gb] + kv * (bi * value - value_qk);
+        b_dbk[gb] = b_dbk[gb] + kv * (bi * value - qv);
       }
     }
   }
   workgroupBarrier();
   if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 512u, pk_0_1, false, 16u);
-    subgroupMatrixStore(&wf, 256u + sg * 512u, qk_0_1, false, 16u);
+    subgroupMatrixStore(&wf, 0u + sg * 256u, pk_0_1, false, 16u);
   }
   workgroupBarrier();
   if (factive) {
@@ -284,25 +350,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
-      let value = wf[0u + sg * 512u + el];
-      let value_qk = wf[256u + sg * 512u + el];
+      let value = wf[0u + sg * 256u + el];
       if (r < rows && k0 + c < KD) {
         let t = t0 + r;
         let x = k0 + c;
-        let bi = wf[2048u + C + r];
+        let qv = b_X2[tok(bh, t, x, KD)];
+        let bi = wf[1024u + C + r];
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
-        b_grad_k[at] = b_grad_k[at] + bi * value + value_qk;
+        b_grad_k[at] = b_grad_k[at] + bi * value + qv;
         b_X2[tok(bh, t, x, KD)] = kv * value;
         let gb = tok(bh, t, x, KD);
-        b_dbk[gb] = b_dbk[gb] + kv * (bi * value - value_qk);
+        b_dbk[gb] = b_dbk[gb] + kv * (bi * value - qv);
       }
     }
   }
   workgroupBarrier();
   if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 512u, pk_1_0, false, 16u);
-    subgroupMatrixStore(&wf, 256u + sg * 512u, qk_1_0, false, 16u);
+    subgroupMatrixStore(&wf, 0u + sg * 256u, pk_1_0, false, 16u);
   }
   workgroupBarrier();
   if (factive) {
@@ -311,25 +376,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
       let slot = 16u + x;
-      let value = wf[0u + sg * 512u + el];
-      let value_qk = wf[256u + sg * 512u + el];
+      let value = wf[0u + sg * 256u + el];
       if (r < rows && k0 + c < KD) {
         let t = t0 + r;
         let x = k0 + c;
-        let bi = wf[2048u + C + r];
+        let qv = b_X2[tok(bh, t, x, KD)];
+        let bi = wf[1024u + C + r];
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
-        b_grad_k[at] = b_grad_k[at] + bi * value + value_qk;
+        b_grad_k[at] = b_grad_k[at] + bi * value + qv;
         b_X2[tok(bh, t, x, KD)] = kv * value;
         let gb = tok(bh, t, x, KD);
-        b_dbk[gb] = b_dbk[gb] + kv * (bi * value - value_qk);
+        b_dbk[gb] = b_dbk[gb] + kv * (bi * value - qv);
       }
     }
   }
   workgroupBarrier();
   if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 512u, pk_1_1, false, 16u);
-    subgroupMatrixStore(&wf, 256u + sg * 512u, qk_1_1, false, 16u);
+    subgroupMatrixStore(&wf, 0u + sg * 256u, pk_1_1, false, 16u);
   }
   workgroupBarrier();
   if (factive) {
@@ -338,18 +402,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 24u + x;
-      let value = wf[0u + sg * 512u + el];
-      let value_qk = wf[256u + sg * 512u + el];
+      let value = wf[0u + sg * 256u + el];
       if (r < rows && k0 + c < KD) {
         let t = t0 + r;
         let x = k0 + c;
-        let bi = wf[2048u + C + r];
+        let qv = b_X2[tok(bh, t, x, KD)];
+        let bi = wf[1024u + C + r];
         let kv = role_k(b, t, h, x);
         let at = bth(b, t, h, x, KD);
-        b_grad_k[at] = b_grad_k[at] + bi * value + value_qk;
+        b_grad_k[at] = b_grad_k[at] + bi * value + qv;
         b_X2[tok(bh, t, x, KD)] = kv * value;
         let gb = tok(bh, t, x, KD);
-        b_dbk[gb] = b_dbk[gb] + kv * (bi * value - value_qk);
+        b_dbk[gb] = b_dbk[gb] + kv * (bi * value - qv);
       }
     }
   }

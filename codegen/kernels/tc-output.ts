@@ -9,7 +9,7 @@ import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
 import { emitDirectStores, emitEpilogue, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, fragmentBudgets, subgroupGrid } from './fragments.js';
-import { emitTcScores, scaledDecayedQuery, tcScoresWords } from './tc-scores.js';
+import { emitTcScores, scaledDecayedQuery, tcScoresWords, type TcScoresOptions } from './tc-scores.js';
 import { extendScope, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
 
 /** V columns per workgroup of the output stage: the scores are computed once per tile. */
@@ -17,7 +17,7 @@ import { extendScope, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
  * V = 128; FLA's chunk_fwd_o takes 64). */
 export const tcOutputTileV = (cfg: { readonly V: number; readonly outputTile?: number }) => Math.min(fragCeil(cfg.V), cfg.outputTile ?? 128);
 
-interface Layout { slab: number; perPass: number; sA: number; sAk: number; sQ: number; sSV: number; f16: number; f32: number }
+interface Layout { slab: number; perPass: number; sA: number; sAk: number; sQ: number; sSV: number; f16: number; f32: number; paired: boolean }
 
 /** Workgroup-memory layout: f16 [A | Qg slab | S or V slab], the scores' staging aliasing all
  * but A; f32 [scratch, the scores' own]. The widest slab (32, else 16) and the most fragments
@@ -25,19 +25,20 @@ interface Layout { slab: number; perPass: number; sA: number; sAk: number; sQ: n
 export function tcOutputLayout(ks: KernelSource): Layout {
   const C = ks.cfg.chunk;
   const BV = tcOutputTileV(ks.cfg);
+  // The generalized delta rule has two score matrices, A_qb (against u) at sA and A_qk (against
+  // V) at sAk, computed in one pass where that fits, else one after the other.
+  const pairings = ks.dplr ? [true, false] : [false];
   for (const budget of fragmentBudgets(ks.cfg)) {
-    for (const slab of [32, 16]) {
+    for (const paired of pairings) for (const slab of [32, 16]) {
       for (const perPass of [4, 2, 1]) {
-        // The generalized delta rule has two score matrices: A_qb (against u) at sA, A_qk
-        // (against V) at sAk.
-        const sc = tcScoresWords(ks, 'q', slab, perPass, ks.dplr ? 'b' : 'k');
+        const sc = tcScoresWords(ks, 'q', slab, perPass, ks.dplr ? 'b' : 'k', paired);
         const sA = 0;
         const sAk = ks.dplr ? C * C : 0;
         const sQ = sAk + C * C;
         const sSV = sQ + C * slab;
         const f16 = Math.max(sSV + slab * BV, sQ + sc.f16);
         const f32 = Math.max(scratchWords(perPass), sc.f32);
-        if (2 * f16 + 4 * f32 <= budget) return { slab, perPass, sA, sAk, sQ, sSV, f16, f32 };
+        if (2 * f16 + 4 * f32 <= budget) return { slab, perPass, sA, sAk, sQ, sSV, f16, f32, paired };
       }
     }
   }
@@ -77,13 +78,17 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
   // The stage's opening, and the names it and the fragment layer declare.
   const stage = ks.chunkStage(fr.builtins());
   const s = extendScope(extendScope(stage.s, FRAG_NAMES), ['vt', 'v0']);
-  const scoresInto = (right: 'k' | 'b', at: number) => emitTcScores(ks, fr, s, {
-    left: 'q', right, strict: false, post: () => 'P.scale', slab: SK,
-    store: (r, c, v) => wgsl`wh[${at}u + ${r} * C + ${c}] = f16(${v});`,
+  const storeAt = (at: number) => (r: string, c: string, v: string) => wgsl`wh[${at}u + ${r} * C + ${c}] = f16(${v});`;
+  const scoresOf = (right: 'b' | 'k', at: number, also?: TcScoresOptions['also']) => emitTcScores(ks, fr, s, {
+    left: 'q', right, strict: false, post: () => 'P.scale', slab: SK, store: storeAt(at), ...(also ? { also } : {}),
     wh: 'wh', whBase: lay.sQ, wf: 'wf', wfBase: 0, perPass: lay.perPass,
   });
-  const scores = ks.dplr ? wgsl`${scoresInto('b', lay.sA)}
-  ${scoresInto('k', lay.sAk)}` : scoresInto('k', lay.sA);
+  // The generalized delta rule's A_qb and A_qk: in one pass (the q rows, gates and factors
+  // once) where the layout has room, else two.
+  const scores = !ks.dplr ? scoresOf('k', lay.sA)
+    : lay.paired ? scoresOf('b', lay.sA, { right: 'k', store: storeAt(lay.sAk) })
+      : wgsl`${scoresOf('b', lay.sA)}
+  ${scoresOf('k', lay.sAk)}`;
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
   const epilogue = emitEpilogue(fr, 'oa', p.fm, p.fn, {

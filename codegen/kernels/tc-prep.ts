@@ -64,7 +64,7 @@ ${stage.open}
 // decayed to the chunk's end (kg16, bg16) and V (v16); and the a-side products with the
 // exclusive gate G_{i-1},
 //   A_ab[i,j] = sum_d a_i 2^(G_{i-1} - G_j) b_j,   A_ak[i,j] = sum_d a_i 2^(G_{i-1} - G_j) k_j,   j < i,
-// both anchored (tc-scores.ts). -A_ab goes to the first half of the chunk's tmat block, where the
+// both anchored, in one pass (tc-scores.ts). -A_ab goes to the first half of the chunk's tmat block, where the
 // inverse stage turns it into T = (I - A_ab)^-1, and A_ak to the second half, which the inverse
 // stage multiplies by T (M = T A_ak, so that U = M V).
 
@@ -76,9 +76,9 @@ export function tcDplrPrepLayout(ks: KernelSource): DplrPrepLayout {
   const C = ks.cfg.chunk;
   for (const budget of fragmentBudgets(ks.cfg)) {
     for (const slab of [32, 16]) {
-      const sc = [tcScoresWords(ks, 'a', slab, 1, 'b'), tcScoresWords(ks, 'a', slab, 1, 'k')];
-      const f16 = Math.max(...sc.map((x) => x.f16));
-      const f32 = Math.max(C, ...sc.map((x) => x.f32));
+      const sc = tcScoresWords(ks, 'a', slab, 1, 'b', true);
+      const f16 = sc.f16;
+      const f32 = Math.max(C, sc.f32);
       if (2 * f16 + 4 * f32 <= budget) return { slab, f16, f32 };
     }
   }
@@ -91,8 +91,11 @@ export function emitTcDplrPrep(ks: KernelSource, fr: Fragments): Wgsl {
   const stage = ks.chunkStageXY(fr.builtins());
   const s = extendScope(stage.s, FRAG_NAMES);
   const block = wgsl`(bh * P.NT + n) * ${dplrTmatWords(ks.cfg.chunk)}u`;
-  const scores = (right: 'b' | 'k', store: (r: string, c: string, v: string) => string) => emitTcScores(ks, fr, s, {
-    left: 'a', right, exclusive: true, strict: true, post: () => '1.0', slab: lay.slab, store,
+  // A_ab and A_ak in one pass: the a rows, the gates and the diagonal blocks' factors once.
+  const scores = emitTcScores(ks, fr, s, {
+    left: 'a', right: 'b', exclusive: true, strict: true, post: () => '1.0', slab: lay.slab,
+    store: (r, c, v) => wgsl`${tmat}[${block} + (${r}) * C + ${c}] = -(${v});`,
+    also: { right: 'k', store: (r, c, v) => wgsl`${tmat}[${block} + C * C + (${r}) * C + ${c}] = ${v};` },
     wh: 'wh', whBase: 0, wf: 'wf', wfBase: 0, perPass: 1,
   });
   return wgsl`
@@ -104,7 +107,6 @@ ${stage.open}
   ${emitDecayedKeys(ks)}
   ${emitDecayedKeys(ks, 'b', 'bg16')}
   ${emitValueBlock(ks)}
-  ${scores('b', (r, c, v) => wgsl`${tmat}[${block} + (${r}) * C + ${c}] = -(${v});`)}
-  ${scores('k', (r, c, v) => wgsl`${tmat}[${block} + C * C + (${r}) * C + ${c}] = ${v};`)}
+  ${scores}
 }`;
 }

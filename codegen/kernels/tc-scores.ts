@@ -42,6 +42,11 @@ export interface TcScoresOptions {
   readonly wf: string; readonly wfBase: number;
   /** Fragments per epilogue pass (tcScoresWords sizes the scratch for it). */
   readonly perPass: number;
+  /** A second product with the same left side and another right operand, computed in the same
+   * pass (anchored form only): the left rows, the gates and the diagonal blocks' decay factors
+   * are staged and computed once for both (the generalized delta rule's A_ab with A_ak, A_qb
+   * with A_qk). */
+  readonly also?: { readonly right: ScoresRight; readonly store: (r: string, c: string, v: string) => string };
 }
 
 /** Whether the scores need the anchored sub-block form. */
@@ -54,14 +59,18 @@ const selfProduct = (left: ScoresLeft, right: ScoresRight = 'k') => left === 'k'
 
 /** Words of f16 and f32 workgroup memory the scores stage uses for a left operand, slab width
  * and epilogue pass. */
-export function tcScoresWords(ks: KernelSource, left: ScoresLeft, slab: number, perPass: number, right: ScoresRight = 'k'): { f16: number; f32: number } {
+export function tcScoresWords(ks: KernelSource, left: ScoresLeft, slab: number, perPass: number, right: ScoresRight = 'k', paired = false): { f16: number; f32: number } {
   const C = ks.cfg.chunk;
   const sides = selfProduct(left, right) ? 1 : 2;
   if (!anchoredScores(ks)) return { f16: sides * C * slab, f32: scratchWords(perPass) + (ks.decayed ? sides * C : 0) };
   const nb = C / 16;
   const anchoredRows = 8 * nb * (nb - 1);
-  // The raw left rows and the gates are padded (anchoredPad) for the f32 diagonal blocks' reads.
-  return { f16: (3 * C + anchoredRows) * slab + 2 * C, f32: Math.max(SCRATCH_WORDS, C * (slab + 1) + (ks.bonus ? slab : 0)) };
+  // The raw left rows and the gates are padded (anchoredPad) for the f32 diagonal blocks' reads;
+  // a paired product (TcScoresOptions.also) stages its right side's raw and anchored rows too.
+  return {
+    f16: (3 * C + anchoredRows) * slab + 2 * C + (paired ? (C + anchoredRows) * slab : 0),
+    f32: Math.max(SCRATCH_WORDS, C * (slab + 1) + (ks.bonus ? slab : 0)),
+  };
 }
 
 /** The names the scores read from their stage: the chunk (b, h, t0, rows), the thread `lid`
@@ -71,6 +80,7 @@ export type ScoresScope = Scope<'b' | 'h' | 't0' | 'rows' | 'lid' | 'sg' | 'lane
 /** Statements computing the scores of chunk (b, h, t0, rows) and storing every entry through
  * `store`. Ends after a barrier. */
 export function emitTcScores(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScoresOptions): Wgsl {
+  if (!anchoredScores(ks) && o.also) throw new Error('internal: paired scores are written for the anchored form only');
   return anchoredScores(ks) ? emitAnchored(ks, fr, s, o) : emitFactored(ks, fr, s, o);
 }
 
@@ -162,6 +172,8 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
   const nb = C / 16;
   const L = ks.roleFn(o.left);
   const R = ks.roleFn(o.right ?? 'k');
+  const also = o.also ?? null;
+  const R2 = also && ks.roleFn(also.right);
   const bonus = ks.bonus && o.left === 'q';
   // The diagonal blocks read the left gate one row up (G_{i-1}).
   const exclusiveLeft = bonus || o.exclusive === true;
@@ -181,6 +193,9 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
   const rowG = SK + 1;
   const sLr = sKa + anchoredRows * SK;
   const sKr = sLr + C * rowLr;
+  // The paired product's anchored and raw right rows.
+  const sKa2 = sKr + C * SK;
+  const sKr2 = sKa2 + anchoredRows * SK;
   const sG = o.wfBase;
   const sU = o.wfBase + C * rowG;
   const gL = (t: string, d: string) => gateLeftAt(ks, s, o, t, d);
@@ -207,7 +222,12 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
           for (var kk = 0u; kk < ${SK}u; kk += 16u) {
             ${fr.mma(`sp${s}`, 1, 1,
     () => ({ arr: o.wh, offset: wgsl`${sLa}u + pI * ${16 * SK}u + kk`, stride: SK }),
-    () => ({ arr: o.wh, offset: wgsl`${sKa}u + 8u * ${SK}u * pI * (pI - 1u) + pJ * ${16 * SK}u + kk`, stride: SK, colMajor: true }))}
+    () => ({ arr: o.wh, offset: wgsl`${sKa}u + 8u * ${SK}u * pI * (pI - 1u) + pJ * ${16 * SK}u + kk`, stride: SK, colMajor: true }))}${also ? wgsl`
+            {
+            ${fr.mma(`sq${s}`, 1, 1,
+    () => ({ arr: o.wh, offset: wgsl`${sLa}u + pI * ${16 * SK}u + kk`, stride: SK }),
+    () => ({ arr: o.wh, offset: wgsl`${sKa2}u + 8u * ${SK}u * pI * (pI - 1u) + pJ * ${16 * SK}u + kk`, stride: SK, colMajor: true }))}
+            }` : ''}
           }
         }
       }`);
@@ -223,12 +243,23 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
     body: wgsl`var a = 0.0;
       if (r < ${rows}) { a = value * ${o.post('r')}; }
       ${o.store('r', 'c', 'a')}`,
+  })}${also ? wgsl`
+    {
+    ${emitEpilogue(fr, `sq${s}`, 1, 1, {
+    scratch: o.wf, scratchBase: o.wfBase, active: wgsl`pr < ${pairs.length}u`,
+    row: () => 'pI * 16u', col: () => 'pJ * 16u',
+    body: wgsl`var a = 0.0;
+      if (r < ${rows}) { a = value * ${o.post('r')}; }
+      ${also.store('r', 'c', 'a')}`,
   })}
+    }` : ''}
   }`);
   }
   return wgsl`{
-  ${joinWgsl(Array.from({ length: slots }, (_, x) => fr.declare(`sp${x}`, 1, 1)), '\n  ')}
-  var dgv: array<f32, 8>;
+  ${joinWgsl(Array.from({ length: slots }, (_, x) => fr.declare(`sp${x}`, 1, 1)), '\n  ')}${also ? wgsl`
+  ${joinWgsl(Array.from({ length: slots }, (_, x) => fr.declare(`sq${x}`, 1, 1)), '\n  ')}` : ''}
+  var dgv: array<f32, 8>;${also ? `
+  var dgw: array<f32, 8>;` : ''}
   for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
     ${emitStagedLoad({
     count: wgsl`C * ${SK}u`,
@@ -238,21 +269,25 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
     loads: [
       { name: 'l', expr: L(b, 't', h, 'd') }, { name: 'k', expr: R(b, 't', h, 'd') }, { name: 'g', expr: g('t', 'd') },
       { name: 'la', expr: wgsl`${L(b, 't', h, 'd')} * exp2(${gL('t', 'd')} - ${g('ta', 'd')})` },
+      ...(R2 ? [{ name: 'k2', expr: R2(b, 't', h, 'd') }] : []),
     ],
     storeIndex: wgsl`let i = e / ${SK}u; let dl = e % ${SK}u;`,
     valid: wgsl`i < ${rows} && d0 + dl < KD`,
     store: (v) => wgsl`${o.wh}[${sLr}u + i * ${rowLr}u + dl] = f16(${v('l')}); ${o.wh}[${sKr}u + e] = f16(${v('k')}); ${o.wf}[${sG}u + i * ${rowG}u + dl] = ${v('g')};
-          ${o.wh}[${sLa}u + e] = f16(select(0.0, ${v('la')}, i >= 16u));`,
+          ${o.wh}[${sLa}u + e] = f16(select(0.0, ${v('la')}, i >= 16u));${R2 ? wgsl` ${o.wh}[${sKr2}u + e] = f16(${v('k2')});` : ''}`,
   })}
     ${anchoredRows ? emitStagedLoad({
     count: wgsl`${anchoredRows * SK}u`,
     unroll: ks.stagingUnroll,
     index: wgsl`let ra = e / ${SK}u; let aI = ${anchorOf('ra')}; let j = ra - 8u * aI * (aI - 1u);
         let t = ${t0} + min(j, ${rows} - 1u); let ta = ${t0} + min(aI * 16u - 1u, ${rows} - 1u); let d = min(d0 + e % ${SK}u, KD - 1u);`,
-    loads: [{ name: 'ka', expr: wgsl`${R(b, 't', h, 'd')} * exp2(${g('ta', 'd')} - ${g('t', 'd')})` }],
+    loads: [
+      { name: 'ka', expr: wgsl`${R(b, 't', h, 'd')} * exp2(${g('ta', 'd')} - ${g('t', 'd')})` },
+      ...(R2 ? [{ name: 'ka2', expr: wgsl`${R2(b, 't', h, 'd')} * exp2(${g('ta', 'd')} - ${g('t', 'd')})` }] : []),
+    ],
     storeIndex: wgsl`let ra = e / ${SK}u; let aI = ${anchorOf('ra')}; let j = ra - 8u * aI * (aI - 1u);`,
     valid: wgsl`j < ${rows} && aI * 16u - 1u < ${rows} && d0 + e % ${SK}u < KD`,
-    store: (v) => wgsl`${o.wh}[${sKa}u + e] = f16(${v('ka')});`,
+    store: (v) => wgsl`${o.wh}[${sKa}u + e] = f16(${v('ka')});${R2 ? wgsl` ${o.wh}[${sKa2}u + e] = f16(${v('ka2')});` : ''}`,
   }) : ''}
     ${bonus ? wgsl`if (${lid} < ${SK}u) { let d = d0 + ${lid}; var x = 0.0; if (d < KD) { x = ${ks.roleFn('u')('0u', '0u', h, 'd')}; } ${o.wf}[${sU}u + ${lid}] = x; }` : ''}
     workgroupBarrier();
@@ -268,7 +303,8 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
           let j = jb + x;
           // min(.., 0) keeps the masked terms (j > i) finite; they are dropped at the store.
           let f = ${bonus ? wgsl`select(exp2(min(gi - ${o.wf}[${sG}u + j * ${rowG}u + dd], 0.0)), ${o.wf}[${sU}u + dd], i == j)` : wgsl`exp2(min(gi - ${o.wf}[${sG}u + j * ${rowG}u + dd], 0.0))`};
-          dgv[x] += ql * f32(${o.wh}[${sKr}u + j * ${SK}u + dd]) * f;
+          dgv[x] += ql * f32(${o.wh}[${sKr}u + j * ${SK}u + dd]) * f;${also ? wgsl`
+          dgw[x] += ql * f32(${o.wh}[${sKr2}u + j * ${SK}u + dd]) * f;` : ''}
         }
       }
     }
@@ -278,7 +314,7 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
   for (var el = ${lid}; el < C * C; el += WG) {
     let r = el / C;
     let c = el % C;
-    if (c / 16u > r / 16u) { ${o.store('r', 'c', '0.0')} }
+    if (c / 16u > r / 16u) { ${o.store('r', 'c', '0.0')}${also ? wgsl` ${also.store('r', 'c', '0.0')}` : ''} }
   }
   if (${lid} < ${nb * 32}u) {
     let r = (${lid} / 32u) * 16u + (${lid} % 32u) / 2u;
@@ -286,7 +322,10 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
       let c = (${lid} / 32u) * 16u + (${lid} % 2u) * 8u + x;
       var a = 0.0;
       if (${diagMask('r', 'c')} && r < ${rows}) { a = dgv[x] * ${o.post('r')}; }
-      ${o.store('r', 'c', 'a')}
+      ${o.store('r', 'c', 'a')}${also ? wgsl`
+      var a2 = 0.0;
+      if (${diagMask('r', 'c')} && r < ${rows}) { a2 = dgw[x] * ${o.post('r')}; }
+      ${also.store('r', 'c', 'a2')}` : ''}
     }
   }
   ${joinWgsl(epilogues, '\n  ')}

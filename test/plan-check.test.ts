@@ -66,6 +66,17 @@ describe('plan check', () => {
       expect(checkPlan(planBackward(def, cfg), fwd), `backward ${JSON.stringify(cfg)}`).toEqual([]);
     }
   });
+  it.each(['rwkv7', 'dplr_delta_rule'] as const)("%s: the chunked forward of the tensor-core tier is consistent, within 10 storage buffers per kernel", (name) => {
+    const def = TOKEN_SEQUENTIAL_VARIANTS[name];
+    for (const cfg0 of CONFIGS.filter((c) => c.fragments)) {
+      const cfg = { ...cfg0, inputDtypes: undefined };
+      const fwd = planForward(def, cfg);
+      expect(fwd.kernels.map((k) => k.stage).filter((s) => s !== 'packOut'), JSON.stringify(cfg)).toEqual(['prep', 'inverse', 'wyFactors', 'deltaScan', 'output']);
+      expect(checkPlan(fwd), JSON.stringify(cfg)).toEqual([]);
+      // Packed sequences add the chunk table to the prep's nine.
+      for (const k of fwd.kernels) expect(kernelUsage(k).storageBuffers, `${k.name} ${JSON.stringify(cfg)}`).toBeLessThanOrEqual(cfg.varlen ? 11 : 10);
+    }
+  });
   it("the delta rule's prep keeps its inverse where the fused kernel fits 24 KiB, else an inverse stage takes it", () => {
     const cfg = { K: 128, V: 128, chunk: 64 as const, wgMemory: 49152 as const, fragments: 'subgroup-matrix' as const };
     const stages = (name: 'delta_rule' | 'gated_delta_rule' | 'kda', extra = {}) => planForward(VARIANTS[name], { ...cfg, ...extra }).kernels.map((k) => k.stage);

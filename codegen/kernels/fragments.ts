@@ -32,23 +32,49 @@ export const FRAG_WG = SUBGROUPS * LANES;
  * 0.420 (linear_attn) and 0.499 instead of 0.738 (gla) at (1,32,4096,128,128), the gated delta
  * rule's prep 0.227 instead of 0.397 (bench/RESULTS.md, sixth session). Other adapters were not
  * measured; tuning.fragmentMemory replaces this policy with one cap. Layout searches try this
- * budget first, then the device's whole tier (see fragmentBudgets). */
+ * budget first, then the device's whole tier (see fragmentBudgets, firstFit). */
 export const OCCUPANCY_BUDGET = 24576;
+
+type BudgetConfig = { readonly wgMemory?: number; readonly fragmentMemory?: number };
 
 /** The budgets, bytes, a fragment kernel's layout search tries in order: the tuning knob
  * fragmentMemory alone where it is given (within the device's tier); else OCCUPANCY_BUDGET, then
  * the whole tier (a layout that does not fit the first still runs, one workgroup per
- * multiprocessor). */
-export function fragmentBudgets(cfg: { readonly wgMemory?: number; readonly fragmentMemory?: number }): readonly number[] {
+ * multiprocessor). Read through firstFit and fragmentBudget. */
+function fragmentBudgets(cfg: BudgetConfig): readonly number[] {
   const tier = cfg.wgMemory ?? 32768;
   if (cfg.fragmentMemory !== undefined) return [Math.min(cfg.fragmentMemory, tier)];
   return OCCUPANCY_BUDGET < tier ? [OCCUPANCY_BUDGET, tier] : [tier];
 }
 
-/** The largest budget a fragment kernel's layout may use (the last of fragmentBudgets), for the
- * error a layout search gives when nothing fits. */
-export function fragmentBudget(cfg: { readonly wgMemory?: number; readonly fragmentMemory?: number }): number {
+/** The largest budget a fragment kernel's layout may use (the last of fragmentBudgets), for a
+ * kernel of one fixed layout to check against. */
+export function fragmentBudget(cfg: BudgetConfig): number {
   return fragmentBudgets(cfg).at(-1)!;
+}
+
+/** What a layout takes of the two arrays of Fragments.workspace: f16 and f32 words. */
+export interface Footprint {
+  readonly f16: number;
+  readonly f32: number;
+}
+
+/** Bytes of workgroup memory a layout's workspace takes. */
+export const workspaceBytes = (l: Footprint) => 2 * l.f16 + 4 * l.f32;
+
+/** The layout search of the fragment kernels: the first of `candidates` (the kernel's layouts,
+ * most preferred first) that fits the first of fragmentBudgets that any fits, so a layout within
+ * OCCUPANCY_BUDGET wins over a preferred one that needs the whole tier. Where none fits even the
+ * last budget, throws `nothing(budget)` with that budget (the error names the stage and says
+ * what to raise). `bytes` measures a layout: its workspace, or more where the kernel declares
+ * workgroup memory of its own beside it. */
+export function firstFit<L extends Footprint>(cfg: BudgetConfig, candidates: readonly L[], nothing: (budget: number) => Error,
+  bytes: (l: L) => number = workspaceBytes): L {
+  for (const budget of fragmentBudgets(cfg)) {
+    const fit = candidates.find((l) => bytes(l) <= budget);
+    if (fit) return fit;
+  }
+  throw nothing(fragmentBudget(cfg));
 }
 
 /** Rounds a dimension up to whole fragments. */

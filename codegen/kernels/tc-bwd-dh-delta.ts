@@ -15,7 +15,7 @@
 // no accumulator starts from storage.
 import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
-import { emitEpilogue, emitFill, FRAG_NAMES, FRAG_WG, fragCeil, fragmentBudget, fragmentBudgets, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitEpilogue, emitFill, firstFit, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block, splitF16Block } from './staged.js';
 import { commitChunkBlock, declareChunkBlock, loadChunkBlock, prefetchEpilogueValues, type ChunkBlock } from './prefetch.js';
 import { doBlock, queryBlock } from './tc-bwd-dh.js';
@@ -31,22 +31,21 @@ export function tcBwdScanLayout(ks: KernelSource): BwdScanLayout {
   const C = ks.cfg.chunk;
   const KF = fragCeil(ks.cfg.K);
   const BV = 16;
-  for (const budget of fragmentBudgets(ks.cfg)) {
-    const pS = partition(KF / 16, BV / 16);
-    const sS = 0;
-    const sDu = KF * BV;
-    const sQ = sDu + C * BV;
-    const sDo = sQ + C * KF;
-    const base = sDo + C * BV;
-    for (const staged of [true, false]) {
-      const f16 = base + (staged ? C * KF : 0);
-      for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
-        const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
-        if (2 * f16 + 4 * f32 <= budget) return { BV, perPass, sS, sDu, sQ, sDo, sW: staged ? base : null, f16, f32 };
-      }
+  const pS = partition(KF / 16, BV / 16);
+  const sS = 0;
+  const sDu = KF * BV;
+  const sQ = sDu + C * BV;
+  const sDo = sQ + C * KF;
+  const base = sDo + C * BV;
+  const layouts: BwdScanLayout[] = [];
+  for (const staged of [true, false]) {
+    const f16 = base + (staged ? C * KF : 0);
+    for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
+      const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
+      layouts.push({ BV, perPass, sS, sDu, sQ, sDo, sW: staged ? base : null, f16, f32 });
     }
   }
-  throw new ConfigError(`no backward-scan tiling of K = ${ks.cfg.K} fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory; raise tuning.fragmentMemory`);
+  return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no backward-scan tiling of K = ${ks.cfg.K} fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
 }
 
 /** Per (V-tile of the layout's BV columns, sequence and head). */

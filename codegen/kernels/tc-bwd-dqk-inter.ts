@@ -6,7 +6,7 @@
 // product's result fragments. A full tile goes straight from the fragments to dinter.
 import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
-import { emitDirectStores, emitEpilogue, fragCeil, fragmentBudget, fragmentBudgets, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitDirectStores, emitEpilogue, firstFit, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { joinWgsl, u32, wgsl, type Wgsl } from '../wgsl.js';
 
@@ -20,19 +20,17 @@ interface InterLayout { BK: number; SV: number; sDo: number; sU: number; sDu: nu
 export function tcInterLayout(ks: KernelSource): InterLayout {
   const C = ks.cfg.chunk;
   const BK = tcInterTileK(ks.cfg.K);
-  for (const budget of fragmentBudgets(ks.cfg)) {
-    for (const SV of [32, 16]) {
-      const sDo = 0;
-      const sU = sDo + C * SV;
-      const sDu = sU + C * SV;
-      const sS = sDu + (ks.delta ? C * SV : 0);
-      const sD = sS + BK * SV;
-      const f16 = sD + BK * SV;
-      const f32 = scratchWords(1);
-      if (2 * f16 + 4 * f32 <= budget) return { BK, SV, sDo, sU, sDu, sS, sD, f16, f32 };
-    }
-  }
-  throw new ConfigError(`no tiling of the backward's state terms fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory; raise tuning.fragmentMemory`);
+  const layouts = [32, 16].map((SV): InterLayout => {
+    const sDo = 0;
+    const sU = sDo + C * SV;
+    const sDu = sU + C * SV;
+    const sS = sDu + (ks.delta ? C * SV : 0);
+    const sD = sS + BK * SV;
+    const f16 = sD + BK * SV;
+    const f32 = scratchWords(1);
+    return { BK, SV, sDo, sU, sDu, sS, sD, f16, f32 };
+  });
+  return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no tiling of the backward's state terms fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
 }
 
 /** Per (K-tile, chunk, b*h). */

@@ -7,7 +7,7 @@
 // 2026-12-02.)
 import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
-import { emitEpilogue, fragCeil, fragmentBudget, fragmentBudgets, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitEpilogue, firstFit, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { chunkOperandAt } from './tc-states.js';
 import { wgsl, type Wgsl } from '../wgsl.js';
@@ -18,14 +18,8 @@ export const tcDuTileV = (V: number) => Math.min(64, fragCeil(V));
 /** f16: a K-slab of D_n (SK x BV); f32: one epilogue pass's scratch. The widest slab that fits. */
 function tcDuLayout(ks: KernelSource): { SK: number; f16: number; f32: number } {
   const BV = tcDuTileV(ks.cfg.V);
-  for (const budget of fragmentBudgets(ks.cfg)) {
-    for (const SK of [Math.min(128, fragCeil(ks.cfg.K)), 64, 32, 16]) {
-      const f16 = SK * BV;
-      const f32 = scratchWords(1);
-      if (2 * f16 + 4 * f32 <= budget) return { SK, f16, f32 };
-    }
-  }
-  throw new ConfigError(`no tiling of the backward's value gradient fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory; raise tuning.fragmentMemory`);
+  const layouts = [Math.min(128, fragCeil(ks.cfg.K)), 64, 32, 16].map((SK) => ({ SK, f16: SK * BV, f32: scratchWords(1) }));
+  return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no tiling of the backward's value gradient fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
 }
 
 /** Per (V-tile, chunk, b*h). */

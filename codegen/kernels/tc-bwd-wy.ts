@@ -27,7 +27,7 @@
 import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
-import { emitEpilogue, FRAG_WG, fragCeil, fragmentBudget, fragmentBudgets, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitEpilogue, firstFit, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { times, wgsl, type Wgsl } from '../wgsl.js';
 
@@ -48,7 +48,7 @@ export const tcWyDkBytes = (lay: WyDkLayout) => 2 * lay.f16 + 4 * lay.f32 + 4 * 
 
 /** f16: the C x C lefts, row-major at the padded stride CS, then the C x BK right; f32: the
  * epilogue's scratch, then the chunk's gate cumsum and beta per row. Under each budget in turn
- * (fragmentBudgets), the paired layout at the widest column tile that fits, else the serial one:
+ * (firstFit), the paired layout at the widest column tile that fits, else the serial one:
  * at chunk 64 the paired layout needs 29.0-35.0 KiB at any tile, the serial one 22.0 KiB at 64
  * columns, so the 24 KiB budget (two workgroups per multiprocessor on the H200) takes the serial
  * layout, and a single budget of the tier (tuning.fragmentMemory: 49152) today's paired one. */
@@ -67,15 +67,11 @@ export function tcWyDkLayout(ks: KernelSource): WyDkLayout {
     const f32 = sRow + 2 * C;
     return { kind, BK, CS, sL1, sL2, sR, f16, f32, sRow };
   };
-  for (const budget of fragmentBudgets(ks.cfg)) {
-    for (const kind of ['paired', 'serial'] as const) {
-      for (let BK = tcWyDkTileK(ks.cfg.K); BK >= 16; BK -= 16) { // whole fragments only
-        const lay = layout(kind, BK);
-        if (tcWyDkBytes(lay) <= budget) return lay;
-      }
-    }
+  const layouts: WyDkLayout[] = [];
+  for (const kind of ['paired', 'serial'] as const) {
+    for (let BK = tcWyDkTileK(ks.cfg.K); BK >= 16; BK -= 16) layouts.push(layout(kind, BK)); // whole fragments only
   }
-  throw new ConfigError(`no tiling of the delta rule's key gradient (wyDk) fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory; raise tuning.fragmentMemory`);
+  return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no tiling of the delta rule's key gradient (wyDk) fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`), tcWyDkBytes);
 }
 
 /** What both kernels share: the layout, the fragment grid, T's element, the staging of the

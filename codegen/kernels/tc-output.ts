@@ -8,7 +8,7 @@
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, fragmentBudgets, subgroupGrid } from './fragments.js';
+import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitTcScores, scaledDecayedQuery, tcScoresWords, type TcScoresOptions } from './tc-scores.js';
 import { extendScope, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
 
@@ -28,21 +28,20 @@ export function tcOutputLayout(ks: KernelSource): Layout {
   // The generalized delta rule has two score matrices, A_qb (against u) at sA and A_qk (against
   // V) at sAk, computed in one pass where that fits, else one after the other.
   const pairings = ks.dplr ? [true, false] : [false];
-  for (const budget of fragmentBudgets(ks.cfg)) {
-    for (const paired of pairings) for (const slab of [32, 16]) {
-      for (const perPass of [4, 2, 1]) {
-        const sc = tcScoresWords(ks, 'q', slab, perPass, ks.dplr ? 'b' : 'k', paired);
-        const sA = 0;
-        const sAk = ks.dplr ? C * C : 0;
-        const sQ = sAk + C * C;
-        const sSV = sQ + C * slab;
-        const f16 = Math.max(sSV + slab * BV, sQ + sc.f16);
-        const f32 = Math.max(scratchWords(perPass), sc.f32);
-        if (2 * f16 + 4 * f32 <= budget) return { slab, perPass, sA, sAk, sQ, sSV, f16, f32, paired };
-      }
+  const layouts: Layout[] = [];
+  for (const paired of pairings) for (const slab of [32, 16]) {
+    for (const perPass of [4, 2, 1]) {
+      const sc = tcScoresWords(ks, 'q', slab, perPass, ks.dplr ? 'b' : 'k', paired);
+      const sA = 0;
+      const sAk = ks.dplr ? C * C : 0;
+      const sQ = sAk + C * C;
+      const sSV = sQ + C * slab;
+      const f16 = Math.max(sSV + slab * BV, sQ + sc.f16);
+      const f32 = Math.max(scratchWords(perPass), sc.f32);
+      layouts.push({ slab, perPass, sA, sAk, sQ, sSV, f16, f32, paired });
     }
   }
-  throw new ConfigError(`no output tiling of the tensor-core tier fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`);
+  return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no output tiling of the tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`));
 }
 
 export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {

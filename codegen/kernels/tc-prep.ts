@@ -7,7 +7,7 @@
 // to tmat and the inverse stage turns it into T (kda's fused prep needs 42.5 KiB).
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
-import { FRAG_NAMES, type Fragments, fragmentBudget, fragmentBudgets } from './fragments.js';
+import { firstFit, FRAG_NAMES, type Fragments } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
 import { emitDecayedKeys, emitValueBlock } from './tc-states.js';
@@ -21,16 +21,15 @@ interface PrepLayout { readonly slab: number; readonly f16: number; readonly f32
  * terms, then the scores' region]. Per budget in turn: fused, then split, the widest slab first. */
 export function tcPrepLayout(ks: KernelSource): PrepLayout {
   const C = ks.cfg.chunk;
-  for (const budget of fragmentBudgets(ks.cfg)) {
-    for (const fused of [true, false]) {
-      for (const slab of [32, 16]) {
-        const sc = tcScoresWords(ks, 'k', slab, 1);
-        const f32 = fused ? C * C + Math.max(sc.f32, tcInverseWords(C) - C * C) : Math.max(sc.f32, C);
-        if (2 * sc.f16 + 4 * f32 <= budget) return { slab, f16: sc.f16, f32, fused };
-      }
+  const layouts: PrepLayout[] = [];
+  for (const fused of [true, false]) {
+    for (const slab of [32, 16]) {
+      const sc = tcScoresWords(ks, 'k', slab, 1);
+      const f32 = fused ? C * C + Math.max(sc.f32, tcInverseWords(C) - C * C) : Math.max(sc.f32, C);
+      layouts.push({ slab, f16: sc.f16, f32, fused });
     }
   }
-  throw new ConfigError(`no prep tiling of the tensor-core tier fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`);
+  return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no prep tiling of the tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`));
 }
 
 export function emitTcPrep(ks: KernelSource, fr: Fragments): Wgsl {
@@ -74,15 +73,11 @@ interface DplrPrepLayout { readonly slab: number; readonly f16: number; readonly
  * the cumsum is done before the scores start). The widest slab that fits a budget. */
 export function tcDplrPrepLayout(ks: KernelSource): DplrPrepLayout {
   const C = ks.cfg.chunk;
-  for (const budget of fragmentBudgets(ks.cfg)) {
-    for (const slab of [32, 16]) {
-      const sc = tcScoresWords(ks, 'a', slab, 1, 'b', true);
-      const f16 = sc.f16;
-      const f32 = Math.max(C, sc.f32);
-      if (2 * f16 + 4 * f32 <= budget) return { slab, f16, f32 };
-    }
-  }
-  throw new ConfigError(`no prep tiling of the generalized delta rule's tensor-core tier fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory (K = ${ks.cfg.K}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`);
+  const layouts = [32, 16].map((slab): DplrPrepLayout => {
+    const sc = tcScoresWords(ks, 'a', slab, 1, 'b', true);
+    return { slab, f16: sc.f16, f32: Math.max(C, sc.f32) };
+  });
+  return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no prep tiling of the generalized delta rule's tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`));
 }
 
 export function emitTcDplrPrep(ks: KernelSource, fr: Fragments): Wgsl {

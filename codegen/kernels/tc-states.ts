@@ -10,7 +10,7 @@
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { emitF16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, emitFill, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, type Partition, fragmentBudget, fragmentBudgets, subgroupGrid } from './fragments.js';
+import { emitDirectStores, emitEpilogue, emitFill, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, type Partition, firstFit, subgroupGrid } from './fragments.js';
 import { emitGateCumsum } from './prep.js';
 import { commitChunkBlock, declareChunkBlock, loadChunkBlock, prefetchEpilogueValues, type ChunkBlock } from './prefetch.js';
 import { joinWgsl, rawWgsl, wgsl, type Wgsl, type WgslFn } from '../wgsl.js';
@@ -32,20 +32,17 @@ export function tcDeltaLayout(ks: KernelSource): DeltaLayout {
   const C = ks.cfg.chunk;
   const KF = fragCeil(ks.cfg.K);
   const BV = 16;
-  for (const budget of fragmentBudgets(ks.cfg)) {
-    const pS = partition(KF / 16, BV / 16);
-    const base = KF * BV + C * BV;
-    for (const staged of [true, false]) {
-      const f16 = base + (staged ? 2 * C * KF : 0);
-      for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
-        const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
-        if (2 * f16 + 4 * f32 <= budget) {
-          return { BV, perPass, sS: 0, sVn: KF * BV, f16, f32, staged: staged ? { sW: base, sK: base + C * KF } : null };
-        }
-      }
+  const pS = partition(KF / 16, BV / 16);
+  const base = KF * BV + C * BV;
+  const layouts: DeltaLayout[] = [];
+  for (const staged of [true, false]) {
+    const f16 = base + (staged ? 2 * C * KF : 0);
+    for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
+      const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
+      layouts.push({ BV, perPass, sS: 0, sVn: KF * BV, f16, f32, staged: staged ? { sW: base, sK: base + C * KF } : null });
     }
   }
-  throw new ConfigError(`no delta-scan tiling of K = ${ks.cfg.K} fits ${fragmentBudget(ks.cfg)} bytes of workgroup memory; raise tuning.fragmentMemory`);
+  return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no delta-scan tiling of K = ${ks.cfg.K} fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
 }
 
 /** The initial state's element (d, c), 0 past the dims or without h0: h0_at(sq, h, d, c). */

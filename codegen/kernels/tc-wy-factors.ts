@@ -10,7 +10,7 @@
 import type { KernelSource } from './common.js';
 import { ConfigError, type SizeExpr } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
-import { emitEpilogue, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, fragmentBudget, fragmentBudgets, subgroupGrid } from './fragments.js';
+import { emitEpilogue, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, firstFit, subgroupGrid } from './fragments.js';
 import { chunkOperandAt } from './tc-states.js';
 import { extendScope, joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
@@ -26,21 +26,16 @@ interface WyFactorsLayout { readonly tiles: readonly ColumnTile[]; readonly SR: 
  * workgroups share a multiprocessor (16 KiB at chunk 64). */
 export function tcWyFactorsLayout(cfg: { readonly K: number; readonly V: number; readonly chunk: number; readonly wgMemory?: number; readonly fragmentMemory?: number }): WyFactorsLayout {
   const C = cfg.chunk;
-  for (const budget of fragmentBudgets(cfg)) {
-    const candidates = [[C, 2], [C, 1], [32, 2], [32, 1], [16, 1]].filter(([SR]) => SR! <= C);
-    for (const tileWidth of [64, 32, 16]) {
-      const tiles: ColumnTile[] = [];
-      for (const [which, dim] of [[0, cfg.K], [1, cfg.V]] as const) {
-        for (let c0 = 0; c0 < dim; c0 += tileWidth) tiles.push({ which, c0, width: Math.min(tileWidth, fragCeil(dim - c0)) });
-      }
-      for (const [SR, perPass] of candidates as [number, number][]) {
-        const f16 = SR * tileWidth;
-        const f32 = scratchWords(perPass);
-        if (2 * f16 + 4 * f32 <= budget) return { tiles, SR, perPass, f16, f32 };
-      }
+  const slabs = [[C, 2], [C, 1], [32, 2], [32, 1], [16, 1]].filter(([SR]) => SR! <= C) as [number, number][];
+  const layouts: WyFactorsLayout[] = [];
+  for (const tileWidth of [64, 32, 16]) {
+    const tiles: ColumnTile[] = [];
+    for (const [which, dim] of [[0, cfg.K], [1, cfg.V]] as const) {
+      for (let c0 = 0; c0 < dim; c0 += tileWidth) tiles.push({ which, c0, width: Math.min(tileWidth, fragCeil(dim - c0)) });
     }
+    for (const [SR, perPass] of slabs) layouts.push({ tiles, SR, perPass, f16: SR * tileWidth, f32: scratchWords(perPass) });
   }
-  throw new ConfigError(`no tiling of the WY factors on the tensor-core tier fits ${fragmentBudget(cfg)} bytes of workgroup memory (chunk ${C}); raise tuning.fragmentMemory`);
+  return firstFit(cfg, layouts, (budget) => new ConfigError(`no tiling of the WY factors on the tensor-core tier fits ${budget} bytes of workgroup memory (chunk ${C}); raise tuning.fragmentMemory`));
 }
 
 /** One workgroup per column tile, chunk and b*h. */

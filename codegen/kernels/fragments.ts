@@ -13,6 +13,8 @@
 // Epilogues (per-element work on results) go through a per-subgroup scratch on the hardware,
 // whose fragments are opaque; the portable lanes own their elements and work in place.
 
+import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
+
 export type FragmentLowering = 'subgroup-matrix' | 'portable';
 export const FRAGMENT_LOWERINGS: readonly FragmentLowering[] = ['subgroup-matrix', 'portable'];
 
@@ -127,9 +129,11 @@ export function subgroupGrid(p: Partition, x: string) {
   const r = `${x}sr`;
   const c = `${x}sc`;
   return {
-    decl: `let ${r} = sg / ${p.gc}u;\n  let ${c} = sg % ${p.gc}u;\n  let ${x}active = sg < ${p.gr * p.gc}u;`,
-    active: `${x}active`,
-    map: { row: (i: number) => `(${r} * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => `(${c} * ${p.fn}u + ${j}u) * 16u` },
+    decl: wgsl`let ${r} = sg / ${p.gc}u;
+  let ${c} = sg % ${p.gc}u;
+  let ${x}active = sg < ${p.gr * p.gc}u;`,
+    active: wgsl`${x}active`,
+    map: { row: (i: number) => wgsl`(${r} * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => wgsl`(${c} * ${p.fn}u + ${j}u) * 16u` },
   };
 }
 
@@ -161,87 +165,101 @@ export class Fragments {
 
   /** The workgroup arrays a tensor-core kernel lays its regions out in: f16 operands, f32
    * results and scratch. */
-  workspace(f16Words: number, f32Words: number): string {
-    return `var<workgroup> wh: array<f16, ${f16Words}>;\nvar<workgroup> wf: array<f32, ${f32Words}>;`;
+  workspace(f16Words: number, f32Words: number): Wgsl {
+    return wgsl`var<workgroup> wh: array<f16, ${f16Words}>;
+var<workgroup> wf: array<f32, ${f32Words}>;`;
   }
 
-  opening(): string {
-    return this.hardware ? '' : 'let sg = lid / 32u;\n  let lane = lid % 32u;\n  let fr_row = lane / 2u;\n  let fr_col = (lane % 2u) * 8u;';
+  opening(): Wgsl {
+    return this.hardware ? wgsl`` : wgsl`let sg = lid / 32u;
+  let lane = lid % 32u;
+  let fr_row = lane / 2u;
+  let fr_col = (lane % 2u) * 8u;`;
   }
 
   private name(acc: string, i: number, j: number) { return `${acc}_${i}_${j}`; }
 
   /** Declares fm x fn zeroed result fragments `<acc>_<i>_<j>`. */
-  declare(acc: string, fm: number, fn: number): string {
-    const init = this.hardware ? 'subgroup_matrix_result<f32, 16, 16>()' : 'array<f32, 8>()';
-    const out: string[] = [];
-    for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) out.push(`var ${this.name(acc, i, j)} = ${init};`);
-    return out.join('\n  ');
+  declare(acc: string, fm: number, fn: number): Wgsl {
+    return joinWgsl(this.names(acc, fm, fn).map((n) => wgsl`var ${n} = ${this.zeroValue};`), '\n  ');
   }
 
   /** Resets the fragments to zero. */
-  zero(acc: string, fm: number, fn: number): string {
-    const init = this.hardware ? 'subgroup_matrix_result<f32, 16, 16>()' : 'array<f32, 8>()';
+  zero(acc: string, fm: number, fn: number): Wgsl {
+    return joinWgsl(this.names(acc, fm, fn).map((n) => wgsl`${n} = ${this.zeroValue};`), ' ');
+  }
+
+  /** The names of fragments (i, j) of an fm x fn block, rows first. */
+  private names(acc: string, fm: number, fn: number): string[] {
     const out: string[] = [];
-    for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) out.push(`${this.name(acc, i, j)} = ${init};`);
-    return out.join(' ');
+    for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) out.push(this.name(acc, i, j));
+    return out;
+  }
+
+  /** A zeroed result fragment. */
+  private get zeroValue(): Wgsl {
+    return this.hardware ? wgsl`subgroup_matrix_result<f32, 16, 16>()` : wgsl`array<f32, 8>()`;
   }
 
   /** One 16-deep product step: acc[i][j] += left(i) right(j) for the fragments where `keep(i, j)`
    * (a WGSL bool, subgroup-uniform) holds or is absent. */
   mma(acc: string, fm: number, fn: number, left: (i: number) => FragSource, right: (j: number) => FragSource,
-    keep?: (i: number, j: number) => string | undefined): string {
+    keep?: (i: number, j: number) => string | undefined): Wgsl {
     const pairs: [number, number][] = [];
     for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) pairs.push([i, j]);
-    const guard = (i: number, j: number, stmt: string) => {
+    const guard = (i: number, j: number, stmt: Wgsl) => {
       const k = keep?.(i, j);
-      return k ? `if (${k}) { ${stmt} }` : stmt;
+      return k ? wgsl`if (${k}) { ${stmt} }` : stmt;
     };
     if (this.hardware) {
       const ld = (kind: 'left' | 'right', s: FragSource) =>
-        `subgroupMatrixLoad<subgroup_matrix_${kind}<f16, 16, 16>>(&${s.arr}, ${s.offset}, ${s.colMajor ? 'true' : 'false'}, ${u(s.stride)})`;
-      const lines: string[] = [];
-      for (let i = 0; i < fm; i++) lines.push(`let fl${i} = ${ld('left', left(i))};`);
-      for (let j = 0; j < fn; j++) lines.push(`let fr${j} = ${ld('right', right(j))};`);
+        wgsl`subgroupMatrixLoad<subgroup_matrix_${kind}<f16, 16, 16>>(&${s.arr}, ${s.offset}, ${s.colMajor ? 'true' : 'false'}, ${u(s.stride)})`;
+      const lines: Wgsl[] = [];
+      for (let i = 0; i < fm; i++) lines.push(wgsl`let fl${i} = ${ld('left', left(i))};`);
+      for (let j = 0; j < fn; j++) lines.push(wgsl`let fr${j} = ${ld('right', right(j))};`);
       for (const [i, j] of pairs) {
         const n = this.name(acc, i, j);
-        lines.push(guard(i, j, `${n} = subgroupMatrixMultiplyAccumulate(fl${i}, fr${j}, ${n});`));
+        lines.push(guard(i, j, wgsl`${n} = subgroupMatrixMultiplyAccumulate(fl${i}, fr${j}, ${n});`));
       }
-      return `{\n      ${lines.join('\n      ')}\n    }`;
+      return wgsl`{
+      ${joinWgsl(lines, '\n      ')}
+    }`;
     }
     // Portable: lane (fr_row, fr_col..fr_col+7) of each result fragment, reading the operands
     // from workgroup memory at the step (they are not written between the load and the use).
-    const at = (s: FragSource, r: string, c: string) => (s.colMajor ? `${s.arr}[${s.offset} + (${c}) * ${u(s.stride)} + ${r}]` : `${s.arr}[${s.offset} + (${r}) * ${u(s.stride)} + ${c}]`);
-    const lines: string[] = [];
-    for (let i = 0; i < fm; i++) lines.push(`let fl${i} = f32(${at(left(i), 'fr_row', 'kq')});`);
+    const at = (s: FragSource, r: string, c: string) => (s.colMajor ? wgsl`${s.arr}[${s.offset} + (${c}) * ${u(s.stride)} + ${r}]` : wgsl`${s.arr}[${s.offset} + (${r}) * ${u(s.stride)} + ${c}]`);
+    const lines: Wgsl[] = [];
+    for (let i = 0; i < fm; i++) lines.push(wgsl`let fl${i} = f32(${at(left(i), 'fr_row', 'kq')});`);
     for (const [i, j] of pairs) {
       const n = this.name(acc, i, j);
-      lines.push(guard(i, j, `for (var e = 0u; e < 8u; e++) { ${n}[e] += fl${i} * f32(${at(right(j), 'kq', 'fr_col + e')}); }`));
+      lines.push(guard(i, j, wgsl`for (var e = 0u; e < 8u; e++) { ${n}[e] += fl${i} * f32(${at(right(j), 'kq', 'fr_col + e')}); }`));
     }
-    return `for (var kq = 0u; kq < 16u; kq++) {\n      ${lines.join('\n      ')}\n    }`;
+    return wgsl`for (var kq = 0u; kq < 16u; kq++) {
+      ${joinWgsl(lines, '\n      ')}
+    }`;
   }
 
   /** Stores fragment (i, j) of `acc` to an f32 array. */
-  store(acc: string, i: number, j: number, t: FragTarget): string {
+  store(acc: string, i: number, j: number, t: FragTarget): Wgsl {
     const n = this.name(acc, i, j);
-    if (this.hardware) return `subgroupMatrixStore(&${t.arr}, ${t.offset}, ${n}, false, ${u(t.stride)});`;
-    return `for (var e = 0u; e < 8u; e++) { ${t.arr}[${t.offset} + fr_row * ${u(t.stride)} + fr_col + e] = ${n}[e]; }`;
+    if (this.hardware) return wgsl`subgroupMatrixStore(&${t.arr}, ${t.offset}, ${n}, false, ${u(t.stride)});`;
+    return wgsl`for (var e = 0u; e < 8u; e++) { ${t.arr}[${t.offset} + fr_row * ${u(t.stride)} + fr_col + e] = ${n}[e]; }`;
   }
 
   /** Loads fragment (i, j) of `acc` from an f32 workgroup array. Not from storage: on the H200
    * (Dawn, driver 580.159, 2026-12-02) result fragments loaded from a storage buffer gave wrong
    * values where the same data through workgroup memory was right. */
-  load(acc: string, i: number, j: number, t: FragTarget): string {
+  load(acc: string, i: number, j: number, t: FragTarget): Wgsl {
     const n = this.name(acc, i, j);
-    if (this.hardware) return `${n} = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&${t.arr}, ${t.offset}, false, ${u(t.stride)});`;
-    return `for (var e = 0u; e < 8u; e++) { ${n}[e] = ${t.arr}[${t.offset} + fr_row * ${u(t.stride)} + fr_col + e]; }`;
+    if (this.hardware) return wgsl`${n} = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&${t.arr}, ${t.offset}, false, ${u(t.stride)});`;
+    return wgsl`for (var e = 0u; e < 8u; e++) { ${n}[e] = ${t.arr}[${t.offset} + fr_row * ${u(t.stride)} + fr_col + e]; }`;
   }
 
   /** Multiplies every element of fragment (i, j) by a subgroup-uniform f32. */
-  scale(acc: string, i: number, j: number, factor: string): string {
+  scale(acc: string, i: number, j: number, factor: string): Wgsl {
     const n = this.name(acc, i, j);
-    if (this.hardware) return `${n} = subgroupMatrixScalarMultiply(${n}, ${factor});`;
-    return `for (var e = 0u; e < 8u; e++) { ${n}[e] *= ${factor}; }`;
+    if (this.hardware) return wgsl`${n} = subgroupMatrixScalarMultiply(${n}, ${factor});`;
+    return wgsl`for (var e = 0u; e < 8u; e++) { ${n}[e] *= ${factor}; }`;
   }
 }
 
@@ -286,14 +304,14 @@ export interface Fill extends ScratchPass {
 
 /** The subgroup's fragments in passes of at most perPass, each with the scratch offsets of its
  * `accs` slots (one per accumulator staged together, the first's is `at`). */
-function passes(fm: number, fn: number, p: ScratchPass, accs = 1): { i: number; j: number; at: string; slots: string[] }[][] {
+function passes(fm: number, fn: number, p: ScratchPass, accs = 1): { i: number; j: number; at: Wgsl; slots: Wgsl[] }[][] {
   const per = p.perPass ?? 1;
   const all: [number, number][] = [];
   for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) all.push([i, j]);
-  const out: { i: number; j: number; at: string; slots: string[] }[][] = [];
+  const out: { i: number; j: number; at: Wgsl; slots: Wgsl[] }[][] = [];
   for (let k = 0; k < all.length; k += per) {
     out.push(all.slice(k, k + per).map(([i, j], q) => {
-      const slots = Array.from({ length: accs }, (_, m) => `${p.scratchBase + (q * accs + m) * 256}u + sg * ${per * accs * 256}u`);
+      const slots = Array.from({ length: accs }, (_, m) => wgsl`${p.scratchBase + (q * accs + m) * 256}u + sg * ${per * accs * 256}u`);
       return { i, j, at: slots[0]!, slots };
     }));
   }
@@ -305,15 +323,15 @@ function passes(fm: number, fn: number, p: ScratchPass, accs = 1): { i: number; 
  * + 0..7, the same on both lowerings) in scope. On the hardware the lanes walk the fragment as
  * staged in the scratch (`el`, the element's index there, in scope); the portable lowering's
  * lane holds row fr_row, columns fr_col..fr_col+7 in place (`e`, the index in its array). */
-export function laneElements(hardware: boolean, at: { row: (i: number) => string; col: (j: number) => string }, i: number, j: number, fn: number, body: string): string {
+export function laneElements(hardware: boolean, at: { row: (i: number) => string; col: (j: number) => string }, i: number, j: number, fn: number, body: string): Wgsl {
   const slot = (i * fn + j) * 8;
-  return hardware ? `for (var x = 0u; x < 8u; x++) {
+  return hardware ? wgsl`for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = ${at.row(i)} + el / 16u;
       let c = ${at.col(j)} + el % 16u;
       let slot = ${slot}u + x;
       ${body}
-    }` : `for (var e = 0u; e < 8u; e++) {
+    }` : wgsl`for (var e = 0u; e < 8u; e++) {
       let r = ${at.row(i)} + fr_row;
       let c = ${at.col(j)} + fr_col + e;
       let slot = ${slot}u + e;
@@ -324,67 +342,74 @@ export function laneElements(hardware: boolean, at: { row: (i: number) => string
 /** The lanes' walk over one fragment's 256 elements in the scratch (laneElements, hardware). */
 const laneWalk = (p: ScratchPass, i: number, j: number, body: string, fn = 1) => laneElements(true, p, i, j, fn, body);
 
+/** Statements for the subgroup's own fragments, one a line, run only where it owns some. */
+const ifActive = (active: string, stmts: readonly Wgsl[]) => wgsl`if (${active}) {
+    ${joinWgsl(stmts, '\n    ')}
+  }`;
+
+/** Loads a pass's fragments of `acc` back from the scratch. */
+const reloadPass = (fr: Fragments, acc: string, scratch: string, pass: readonly { i: number; j: number; at: Wgsl }[]) =>
+  pass.map(({ i, j, at }) => fr.load(acc, i, j, { arr: scratch, offset: at, stride: 16 }));
+
 /** The portable lowering's lanes hold their own 8 elements of each fragment (row fr_row,
  * columns fr_col..fr_col+7), so an epilogue or fill touches them in place: no scratch and no
  * barrier but the one that publishes what the body wrote. */
-function portableWalk(fm: number, fn: number, p: ScratchPass, acc: string, body: (n: string, i: number, j: number) => string): string {
-  const parts: string[] = [];
+function portableWalk(fm: number, fn: number, p: ScratchPass, acc: string, body: (n: string, i: number, j: number) => string): Wgsl {
+  const parts: Wgsl[] = [];
   for (let i = 0; i < fm; i++) {
     for (let j = 0; j < fn; j++) {
       parts.push(laneElements(false, p, i, j, fn, body(`${acc}_${i}_${j}`, i, j)));
     }
   }
-  return `if (${p.active}) {\n    ${parts.join('\n    ')}\n  }\n  workgroupBarrier();`;
+  return wgsl`${ifActive(p.active, parts)}
+  workgroupBarrier();`;
 }
 
 /** The reverse of an epilogue: sets each of the subgroup's fm x fn result fragments from a
  * per-element expression, through the subgroup's scratch. */
-export function emitFill(fr: Fragments, acc: string, fm: number, fn: number, f: Fill): string {
-  if (!fr.hardware) return portableWalk(fm, fn, f, acc, (n) => `${n}[e] = ${f.value};`);
-  return passes(fm, fn, f).map((pass) => `if (${f.active}) {
-    ${pass.map(({ i, j, at }) => laneWalk(f, i, j, `${f.scratch}[${at} + el] = ${f.value};`)).join('\n    ')}
-  }
+export function emitFill(fr: Fragments, acc: string, fm: number, fn: number, f: Fill): Wgsl {
+  if (!fr.hardware) return portableWalk(fm, fn, f, acc, (n) => wgsl`${n}[e] = ${f.value};`);
+  return joinWgsl(passes(fm, fn, f).map((pass) => {
+    const write = pass.map(({ i, j, at }) => laneWalk(f, i, j, wgsl`${f.scratch}[${at} + el] = ${f.value};`));
+    return wgsl`${ifActive(f.active, write)}
   workgroupBarrier();
-  if (${f.active}) {
-    ${pass.map(({ i, j, at }) => fr.load(acc, i, j, { arr: f.scratch, offset: at, stride: 16 })).join('\n    ')}
-  }
-  workgroupBarrier();`).join('\n  ');
+  ${ifActive(f.active, reloadPass(fr, acc, f.scratch, pass))}
+  workgroupBarrier();`;
+  }), '\n  ');
 }
 
 /** Runs `body` once per element of each of the subgroup's fm x fn result fragments: fragments
  * go through the subgroup's scratch, perPass at a time, where its 32 lanes take 8 elements of
  * each. Every subgroup runs the same sequence of barriers (the caller keeps fm, fn uniform). */
-export function emitEpilogue(fr: Fragments, acc: string, fm: number, fn: number, e: Epilogue): string {
+export function emitEpilogue(fr: Fragments, acc: string, fm: number, fn: number, e: Epilogue): Wgsl {
   const along = e.alongside ?? [];
   if (along.length && e.update) throw new Error('emitEpilogue: `alongside` and `update` do not combine');
+  // One element: its value (where it lies: `value`), the alongside accumulators' (`valueOf`), the
+  // body, and the update written back where the value came from.
+  const element = (value: string, valueOf: (m: number) => string) => wgsl`let value = ${value};
+      ${joinWgsl(along.map((a, m) => wgsl`let value_${a} = ${valueOf(m)};\n      `), '')}${e.body}${e.update ? wgsl`
+      ${value} = ${e.update};` : ''}`;
   if (!fr.hardware) {
-    return portableWalk(fm, fn, e, acc, (n, i, j) => `let value = ${n}[e];
-      ${along.map((a) => `let value_${a} = ${a}_${i}_${j}[e];\n      `).join('')}${e.body}${e.update ? `
-      ${n}[e] = ${e.update};` : ''}`);
+    return portableWalk(fm, fn, e, acc, (n, i, j) => element(wgsl`${n}[e]`, (m) => wgsl`${along[m]!}_${i}_${j}[e]`));
   }
-  return passes(fm, fn, e, 1 + along.length).map((pass) => `if (${e.active}) {
-    ${pass.map(({ i, j, slots }) => [acc, ...along].map((a, m) => fr.store(a, i, j, { arr: e.scratch, offset: slots[m]!, stride: 16 })).join('\n    ')).join('\n    ')}
-  }
+  return joinWgsl(passes(fm, fn, e, 1 + along.length).map((pass) => {
+    const stage = pass.flatMap(({ i, j, slots }) => [acc, ...along].map((a, m) => fr.store(a, i, j, { arr: e.scratch, offset: slots[m]!, stride: 16 })));
+    const walk = pass.map(({ i, j, at, slots }) => laneWalk(e, i, j, element(wgsl`${e.scratch}[${at} + el]`, (m) => wgsl`${e.scratch}[${slots[m + 1]!} + el]`), fn));
+    const reload = e.update ? wgsl`
+  ${ifActive(e.active, reloadPass(fr, acc, e.scratch, pass))}
+  workgroupBarrier();` : '';
+    return wgsl`${ifActive(e.active, stage)}
   workgroupBarrier();
-  if (${e.active}) {
-    ${pass.map(({ i, j, at, slots }) => laneWalk(e, i, j, `let value = ${e.scratch}[${at} + el];
-      ${along.map((a, m) => `let value_${a} = ${e.scratch}[${slots[m + 1]} + el];\n      `).join('')}${e.body}${e.update ? `
-      ${e.scratch}[${at} + el] = ${e.update};` : ''}`, fn)).join('\n    ')}
-  }
-  workgroupBarrier();${e.update ? `
-  if (${e.active}) {
-    ${pass.map(({ i, j, at }) => fr.load(acc, i, j, { arr: e.scratch, offset: at, stride: 16 })).join('\n    ')}
-  }
-  workgroupBarrier();` : ''}`).join('\n  ');
+  ${ifActive(e.active, walk)}
+  workgroupBarrier();${reload}`;
+  }), '\n  ');
 }
 
 /** Stores the subgroup's fragments straight to an f32 array (no scratch, no barrier): for
  * tiles known to lie inside the array's rows and columns. */
 export function emitDirectStores(fr: Fragments, acc: string, fm: number, fn: number, active: string,
-  target: (i: number, j: number) => FragTarget): string {
-  const lines: string[] = [];
+  target: (i: number, j: number) => FragTarget): Wgsl {
+  const lines: Wgsl[] = [];
   for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) lines.push(fr.store(acc, i, j, target(i, j)));
-  return `if (${active}) {
-    ${lines.join('\n    ')}
-  }`;
+  return ifActive(active, lines);
 }

@@ -7,6 +7,7 @@
 // Per-chunk f16 blocks ([BH, NT, C, width] f16: kg16, w16) travel as vec4<u32> words of 8
 // halves; the walk binds them that way (BindingDecl.elem) and unpacks them into the f16 array.
 import { laneElements, type Fragments } from './fragments.js';
+import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
 /** Words of 8 halves a thread carries for a C x width block. */
 const wordsPerThread = (C: number, width: number, wg: number) => Math.ceil((C * width) / 8 / wg);
@@ -24,14 +25,14 @@ export interface ChunkBlock {
 }
 
 /** Declares the block's registers. */
-export function declareChunkBlock(b: ChunkBlock): string {
-  return `var ${b.name}: array<vec4<u32>, ${wordsPerThread(b.C, b.width, b.wg)}>;`;
+export function declareChunkBlock(b: ChunkBlock): Wgsl {
+  return wgsl`var ${b.name}: array<vec4<u32>, ${wordsPerThread(b.C, b.width, b.wg)}>;`;
 }
 
 /** Loads chunk `chunk`'s block (WGSL u32 expression; bh in scope) into the registers. */
-export function loadChunkBlock(b: ChunkBlock, chunk: string): string {
+export function loadChunkBlock(b: ChunkBlock, chunk: string): Wgsl {
   const total = (b.C * b.width) / 8;
-  return `for (var s = 0u; s < ${wordsPerThread(b.C, b.width, b.wg)}u; s++) {
+  return wgsl`for (var s = 0u; s < ${wordsPerThread(b.C, b.width, b.wg)}u; s++) {
       let q = min(lid + s * ${b.wg}u, ${total - 1}u);
       ${b.name}[s] = ${b.buf}[(bh * P.NT + ${chunk}) * ${total}u + q];
     }`;
@@ -40,9 +41,9 @@ export function loadChunkBlock(b: ChunkBlock, chunk: string): string {
 /** Writes the registers to the f16 workgroup array `arr` from word `at` on, row-major as in
  * storage (rows of `width`). The caller's barriers order it after the block's last reader and
  * before its first. */
-export function commitChunkBlock(b: ChunkBlock, arr: string, at: number): string {
+export function commitChunkBlock(b: ChunkBlock, arr: string, at: number): Wgsl {
   const total = (b.C * b.width) / 8;
-  return `for (var s = 0u; s < ${wordsPerThread(b.C, b.width, b.wg)}u; s++) {
+  return wgsl`for (var s = 0u; s < ${wordsPerThread(b.C, b.width, b.wg)}u; s++) {
       let q = lid + s * ${b.wg}u;
       if (q < ${total}u) {
         let w = ${b.name}[s];
@@ -61,9 +62,11 @@ export function commitChunkBlock(b: ChunkBlock, arr: string, at: number): string
  * WGSL f32 over r, c (row and column of the element) and must be safe to evaluate at any r, c
  * of the fragment grid (clamp indices). */
 export function prefetchEpilogueValues(fr: Fragments, fm: number, fn: number, map: { row: (i: number) => string; col: (j: number) => string },
-  active: string, name: string, value: string): { decl: string; load: string } {
-  const decl = `var ${name}: array<f32, ${fm * fn * 8}>;`;
-  const parts: string[] = [];
-  for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) parts.push(laneElements(fr.hardware, map, i, j, fn, `${name}[slot] = ${value};`));
-  return { decl, load: `if (${active}) {\n      ${parts.join('\n      ')}\n    }` };
+  active: string, name: string, value: string): { decl: Wgsl; load: Wgsl } {
+  const decl = wgsl`var ${name}: array<f32, ${fm * fn * 8}>;`;
+  const parts: Wgsl[] = [];
+  for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) parts.push(laneElements(fr.hardware, map, i, j, fn, wgsl`${name}[slot] = ${value};`));
+  return { decl, load: wgsl`if (${active}) {
+      ${joinWgsl(parts, '\n      ')}
+    }` };
 }

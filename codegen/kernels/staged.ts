@@ -4,6 +4,7 @@
 // around the loads, all of a thread's loads are in flight together: one memory latency per
 // stage instead of one per element (measured 2-3x on the H100's delta-rule scan). The loop
 // counter is `stg`, so index variables may be named anything else (r, i, t, ...).
+import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
 export interface StagedLoad {
   /** WGSL const-expression: how many elements the workgroup stages. */
@@ -39,85 +40,92 @@ function constantCount(count: string, chunk: number): number | null {
 }
 
 /** The unrolled form of emitStagedLoad(4): slot k's value in its own variable. */
-function stagedUnrolled(s: StagedLoad, n: number, groups: number, four: boolean): string {
+function stagedUnrolled(s: StagedLoad, n: number, groups: number, four: boolean): Wgsl {
   const t = four ? 'vec4<f32>' : 'f32';
   const zero = four ? 'vec4<f32>(0.0)' : '0.0';
-  const decl: string[] = [];
-  const loads: string[] = [];
-  const stores: string[] = [];
+  const decl: Wgsl[] = [];
+  const loads: Wgsl[] = [];
+  const stores: Wgsl[] = [];
   for (let k = 0; k < n; k++) {
-    decl.push(...s.loads.map((l) => `var ${l.name}_v${k}: ${t};`));
-    loads.push(`{
-        let e = ${four ? `min(lid + ${k}u * WG, ${groups - 1}u) * 4u` : `min(lid + ${k}u * WG, ${groups - 1}u)`};
+    decl.push(...s.loads.map((l) => wgsl`var ${l.name}_v${k}: ${t};`));
+    const slot = wgsl`min(lid + ${k}u * WG, ${groups - 1}u)`;
+    loads.push(wgsl`{
+        let e = ${four ? wgsl`${slot} * 4u` : slot};
         ${s.index}
-        ${s.loads.map((l) => `${l.name}_v${k} = ${l.expr};`).join('\n        ')}
+        ${joinWgsl(s.loads.map((l) => wgsl`${l.name}_v${k} = ${l.expr};`), '\n        ')}
       }`);
-    const at = `lid + ${k}u * WG`;
-    stores.push(`${k * s.unroll!.wg + s.unroll!.wg <= groups ? '' : `if (${at} < ${groups}u) `}{
-        let e = ${four ? `(${at}) * 4u` : at};
+    const at = wgsl`lid + ${k}u * WG`;
+    // Whether slot k lies inside the block for every thread; else its stores are guarded.
+    const inside = k * s.unroll!.wg + s.unroll!.wg <= groups;
+    stores.push(wgsl`${inside ? '' : wgsl`if (${at} < ${groups}u) `}{
+        let e = ${four ? wgsl`(${at}) * 4u` : at};
         ${s.storeIndex}
         let valid = ${s.valid};
-        ${s.store((name) => `select(${zero}, ${name}_v${k}, valid)`)}
+        ${s.store((name) => wgsl`select(${zero}, ${name}_v${k}, valid)`)}
       }`);
   }
-  return `{
-      ${decl.join(' ')}
-      ${loads.join('\n      ')}
-      ${stores.join('\n      ')}
+  return wgsl`{
+      ${joinWgsl(decl, ' ')}
+      ${joinWgsl(loads, '\n      ')}
+      ${joinWgsl(stores, '\n      ')}
     }`;
 }
 
 /** The looped form's three parts: the register arrays (`<name>_v`), the loop of loads into them
  * and the loop of masked stores from them; `four`: vec4 words, `e` the first element's index. */
-function stagedParts(s: StagedLoad, four: boolean): { decl: string; load: string; store: string } {
-  const groups = four ? `((${s.count}) / 4u)` : `(${s.count})`;
-  const n = four ? `(${groups} + WG - 1u) / WG` : `((${s.count}) + WG - 1u) / WG`;
+function stagedParts(s: StagedLoad, four: boolean): { decl: Wgsl; load: Wgsl; store: Wgsl } {
+  const groups = four ? wgsl`((${s.count}) / 4u)` : wgsl`(${s.count})`;
+  const n = four ? wgsl`(${groups} + WG - 1u) / WG` : wgsl`((${s.count}) + WG - 1u) / WG`;
   const t = four ? 'vec4<f32>' : 'f32';
-  return {
-    decl: s.loads.map((l) => `var ${l.name}_v: array<${t}, ${n}>;`).join(' '),
-    load: `for (var stg = 0u; stg < ${n}; stg++) {
-        let e = ${four ? `min(lid + stg * WG, ${groups} - 1u) * 4u` : `min(lid + stg * WG, (${s.count}) - 1u)`};
-        ${s.index}
-        ${s.loads.map((l) => `${l.name}_v[stg] = ${l.expr};`).join('\n        ')}
-      }`,
-    store: `for (var stg = 0u; stg < ${n}; stg++) {
-        ${four ? `let e4 = lid + stg * WG;
+  // The slot's first element `e`: clamped to the block for the loads; for the stores, the test
+  // that it lies inside (the rest of that block follows).
+  const first = four ? wgsl`min(lid + stg * WG, ${groups} - 1u) * 4u` : wgsl`min(lid + stg * WG, (${s.count}) - 1u)`;
+  const guard = four ? wgsl`let e4 = lid + stg * WG;
         if (e4 < ${groups}) {
-          let e = e4 * 4u;` : `let e = lid + stg * WG;
-        if (e < (${s.count})) {`}
+          let e = e4 * 4u;` : wgsl`let e = lid + stg * WG;
+        if (e < (${s.count})) {`;
+  return {
+    decl: joinWgsl(s.loads.map((l) => wgsl`var ${l.name}_v: array<${t}, ${n}>;`), ' '),
+    load: wgsl`for (var stg = 0u; stg < ${n}; stg++) {
+        let e = ${first};
+        ${s.index}
+        ${joinWgsl(s.loads.map((l) => wgsl`${l.name}_v[stg] = ${l.expr};`), '\n        ')}
+      }`,
+    store: wgsl`for (var stg = 0u; stg < ${n}; stg++) {
+        ${guard}
           ${s.storeIndex}
           let valid = ${s.valid};
-          ${s.store((name) => `select(${four ? 'vec4<f32>(0.0)' : '0.0'}, ${name}_v[stg], valid)`)}
+          ${s.store((name) => wgsl`select(${four ? 'vec4<f32>(0.0)' : '0.0'}, ${name}_v[stg], valid)`)}
         }
       }`,
   };
 }
 
 /** The looped form whole, or the unrolled one where asked and the count is constant. */
-function emitStaged(s: StagedLoad, four: boolean): string {
+function emitStaged(s: StagedLoad, four: boolean): Wgsl {
   const total = s.unroll ? constantCount(s.count, s.unroll.chunk) : null;
   if (s.unroll && total !== null) {
     const groups = four ? total / 4 : total;
     return stagedUnrolled(s, Math.ceil(groups / s.unroll.wg), groups, four);
   }
   const { decl, load, store } = stagedParts(s, four);
-  return `{
+  return wgsl`{
       ${decl}
       ${load}
       ${store}
     }`;
 }
 
-export const emitStagedLoad = (s: StagedLoad): string => emitStaged(s, false);
+export const emitStagedLoad = (s: StagedLoad): Wgsl => emitStaged(s, false);
 
 /** The four-wide form: each thread loads vec4 words (4 consecutive elements along the staged
  * block's contiguous axis, `e` their first element's index, a multiple of 4), then stores their
  * lanes. `valid` holds for all four or none (the axis' extent is a multiple of 4). */
-export const emitStagedLoad4 = (s: StagedLoad): string => emitStaged(s, true);
+export const emitStagedLoad4 = (s: StagedLoad): Wgsl => emitStaged(s, true);
 
 /** Statements storing the four lanes of a vec4 `v` as f16 at arr[at .. at + 3]. */
 export const storeF16x4 = (arr: string, at: string, v: string) =>
-  `{ let hv = vec4<f16>(${v}); ${arr}[${at}] = hv.x; ${arr}[${at} + 1u] = hv.y; ${arr}[${at} + 2u] = hv.z; ${arr}[${at} + 3u] = hv.w; }`;
+  wgsl`{ let hv = vec4<f16>(${v}); ${arr}[${at}] = hv.x; ${arr}[${at} + 1u] = hv.y; ${arr}[${at} + 2u] = hv.z; ${arr}[${at} + 3u] = hv.w; }`;
 
 export interface F16Block {
   /** Elements staged (a multiple of 4 when `wide` is given). */
@@ -151,8 +159,8 @@ export interface F16Block {
 }
 
 /** Staging slots per thread of a block: its loop trip count. */
-function slots(b: F16Block): string {
-  return b.wide ? `((${b.count}) / 4u + WG - 1u) / WG` : `((${b.count}) + WG - 1u) / WG`;
+function slots(b: F16Block): Wgsl {
+  return b.wide ? wgsl`((${b.count}) / 4u + WG - 1u) / WG` : wgsl`((${b.count}) + WG - 1u) / WG`;
 }
 
 /** Whether every staging slot of a thread covers the same columns (see F16Block.causal). */
@@ -166,30 +174,30 @@ function sameColumns(b: F16Block): boolean {
 const NOT_FINITE_F16 = '0x477fe000u';
 
 /** Declares `causal.firstBad` for block b, at "no bad row" (0xffffffff). */
-export function declareFirstBad(b: F16Block): string {
+export function declareFirstBad(b: F16Block): Wgsl {
   const c = b.causal!;
   const t = b.wide ? 'vec4<u32>' : 'u32';
-  if (sameColumns(b)) return `var ${c.firstBad} = ${t}(0xffffffffu);`;
-  return `var ${c.firstBad}: array<${t}, ${slots(b)}>;
+  if (sameColumns(b)) return wgsl`var ${c.firstBad} = ${t}(0xffffffffu);`;
+  return wgsl`var ${c.firstBad}: array<${t}, ${slots(b)}>;
   for (var stg = 0u; stg < ${slots(b)}; stg++) { ${c.firstBad}[stg] = ${t}(0xffffffffu); }`;
 }
 
 /** The thread's record for the current staging slot `stg`. */
-const firstBadAt = (b: F16Block) => (sameColumns(b) ? b.causal!.firstBad : `${b.causal!.firstBad}[stg]`);
+const firstBadAt = (b: F16Block) => (sameColumns(b) ? b.causal!.firstBad : wgsl`${b.causal!.firstBad}[stg]`);
 
 /** After the product's results are stored (a storageBarrier() before it): for every slot whose
  * column saw a value that was not finite, `write(r, col)` sets rows r in [first bad, rows) of
  * that column (col from \`e\` by \`col\`) to NaN. Rows are chunk-relative; `lae_nan()` is a NaN. */
-export function emitCausalFixup(b: F16Block, rows: string, col: (e: string) => string, write: (r: string, col: string) => string): string {
+export function emitCausalFixup(b: F16Block, rows: string, col: (e: string) => string, write: (r: string, col: string) => string): Wgsl {
   const fb = firstBadAt(b);
   const n = sameColumns(b) ? '1u' : slots(b);
-  const walk = (first: string, cexpr: string) => `for (var r = ${first}; r < ${rows}; r++) { ${write('r', cexpr)} }`;
-  return b.wide ? `for (var stg = 0u; stg < ${n}; stg++) {
+  const walk = (first: string, cexpr: string) => wgsl`for (var r = ${first}; r < ${rows}; r++) { ${write('r', cexpr)} }`;
+  return b.wide ? wgsl`for (var stg = 0u; stg < ${n}; stg++) {
     let e = (lid + stg * WG) * 4u;
     if (e < (${b.count})) {
-      for (var q = 0u; q < 4u; q++) { let colq = ${col('e')} + q; ${walk(`${fb}[q]`, 'colq')} }
+      for (var q = 0u; q < 4u; q++) { let colq = ${col('e')} + q; ${walk(wgsl`${fb}[q]`, 'colq')} }
     }
-  }` : `for (var stg = 0u; stg < ${n}; stg++) {
+  }` : wgsl`for (var stg = 0u; stg < ${n}; stg++) {
     let e = lid + stg * WG;
     if (e < (${b.count})) { let col0 = ${col('e')}; ${walk(fb, 'col0')} }
   }`;
@@ -202,33 +210,30 @@ export const NAN_WGSL = 'fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bi
  * zero what is not finite in f16 (F16Block.causal). */
 function stagedOf(b: F16Block, reg: string): StagedLoad {
   const c = b.causal;
+  // Whether the staged value xv (each lane of it) is not finite in f16, and value x stored as f16
+  // at element e.
+  const notFinite = b.wide
+    ? wgsl`(bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(${NOT_FINITE_F16})`
+    : wgsl`(bitcast<u32>(xv) & 0x7fffffffu) > ${NOT_FINITE_F16}`;
+  const put = (x: string) => (b.wide ? storeF16x4(b.arr, b.at('e'), x) : wgsl`${b.arr}[${b.at('e')}] = f16(${x});`);
   return {
     count: b.count, index: b.index(b.wide !== null), loads: [{ name: reg, expr: b.wide ?? b.value }], storeIndex: b.storeIndex ?? '', valid: b.valid,
     ...(b.unroll && !c ? { unroll: b.unroll } : {}),
     store: (v) => {
       if (b.nonFiniteFlag && !c) {
-        const bad = b.wide
-          ? `any((bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(${NOT_FINITE_F16}))`
-          : `(bitcast<u32>(xv) & 0x7fffffffu) > ${NOT_FINITE_F16}`;
-        return `{
+        return wgsl`{
           let xv = ${v(reg)};
-          ${b.nonFiniteFlag} = ${b.nonFiniteFlag} || ${bad};
-          ${b.wide ? storeF16x4(b.arr, b.at('e'), 'xv') : `${b.arr}[${b.at('e')}] = f16(xv);`}
+          ${b.nonFiniteFlag} = ${b.nonFiniteFlag} || ${b.wide ? wgsl`any(${notFinite})` : notFinite};
+          ${put('xv')}
         }`;
       }
-      if (b.wide) {
-        return !c ? storeF16x4(b.arr, b.at('e'), v(reg)) : `{
+      if (!c) return put(v(reg));
+      const fb = firstBadAt(b);
+      return wgsl`{
           let xv = ${v(reg)};
-          let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(${NOT_FINITE_F16});
-          ${firstBadAt(b)} = select(${firstBadAt(b)}, min(${firstBadAt(b)}, vec4<u32>(${c.row})), bad);
-          ${storeF16x4(b.arr, b.at('e'), 'select(xv, vec4<f32>(0.0), bad)')}
-        }`;
-      }
-      return !c ? `${b.arr}[${b.at('e')}] = f16(${v(reg)});` : `{
-          let xv = ${v(reg)};
-          let bad = (bitcast<u32>(xv) & 0x7fffffffu) > ${NOT_FINITE_F16};
-          ${firstBadAt(b)} = select(${firstBadAt(b)}, min(${firstBadAt(b)}, ${c.row}), bad);
-          ${b.arr}[${b.at('e')}] = f16(select(xv, 0.0, bad));
+          let bad = ${notFinite};
+          ${fb} = select(${fb}, min(${fb}, ${b.wide ? wgsl`vec4<u32>(${c.row})` : c.row}), bad);
+          ${put(b.wide ? 'select(xv, vec4<f32>(0.0), bad)' : 'select(xv, 0.0, bad)')}
         }`;
     },
   };
@@ -236,13 +241,13 @@ function stagedOf(b: F16Block, reg: string): StagedLoad {
 
 /** Stages a block of f16 operands into workgroup memory, vec4 loads where the value has a
  * four-wide form. */
-export const emitF16Block = (b: F16Block): string => emitStaged(stagedOf(b, 'x'), b.wide !== null);
+export const emitF16Block = (b: F16Block): Wgsl => emitStaged(stagedOf(b, 'x'), b.wide !== null);
 
 /** emitF16Block taken apart for software pipelining (prefetch.ts): the loads into the thread's
  * registers `<name>_v` (declared by `decl`, outside the walk) and, later, the stores from them
  * into workgroup memory, for a block whose index statements hold at both points. Looped (the
  * registers live across the walk's step), not `causal`. */
-export function splitF16Block(b: F16Block, name: string): { decl: string; load: string; store: string } {
+export function splitF16Block(b: F16Block, name: string): { decl: Wgsl; load: Wgsl; store: Wgsl } {
   if (b.causal) throw new Error('splitF16Block: a causal block is staged whole (emitF16Block)');
   return stagedParts(stagedOf(b, name), b.wide !== null);
 }

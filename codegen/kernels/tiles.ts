@@ -2,6 +2,7 @@
 // (tx fastest), and the rank-1-update loop where each thread accumulates an RM x RN tile with
 // rows ty + TY*a and columns tx + TX*c from operands staged in workgroup memory.
 import type { StageShape } from '../plan.js';
+import { wgsl, type Wgsl } from '../wgsl.js';
 
 /** Thread grid of the tiled kernels; WG_X is set per kernel by the plan. */
 export const TILE_GRID = `
@@ -40,11 +41,17 @@ export interface TileMac {
   readonly cellSetup?: string;
 }
 
-export function emitTileMac(m: TileMac): string {
-  return `for (var ${m.step} = 0u; ${m.step} < ${m.steps}; ${m.step}++) {${m.stepSetup ? `\n      ${m.stepSetup}` : ''}
-      for (var a = 0u; a < ${m.rows}; a++) {${m.rowSetup ? `\n        ${m.rowSetup}` : ''}
+export function emitTileMac(m: TileMac): Wgsl {
+  const stepSetup = m.stepSetup ? wgsl`
+      ${m.stepSetup}` : '';
+  const rowSetup = m.rowSetup ? wgsl`
+        ${m.rowSetup}` : '';
+  const term = m.keepCell ? wgsl`select(0.0, l * ${m.right}, ${m.keepCell})` : wgsl`l * ${m.right}`;
+  const cells = wgsl`for (var c = 0u; c < ${m.cols}; c++) { ${m.cellSetup ?? ''}${m.acc}[a][c] += ${term}; }`;
+  return wgsl`for (var ${m.step} = 0u; ${m.step} < ${m.steps}; ${m.step}++) {${stepSetup}
+      for (var a = 0u; a < ${m.rows}; a++) {${rowSetup}
         let l = ${m.left};
-        ${m.keep ? `if (${m.keep}) { ` : ''}for (var c = 0u; c < ${m.cols}; c++) { ${m.cellSetup ?? ''}${m.acc}[a][c] += ${m.keepCell ? `select(0.0, l * ${m.right}, ${m.keepCell})` : `l * ${m.right}`}; }${m.keep ? ' }' : ''}
+        ${m.keep ? wgsl`if (${m.keep}) { ${cells} }` : cells}
       }
     }`;
 }
@@ -52,8 +59,8 @@ export function emitTileMac(m: TileMac): string {
 /** The stores of a thread's RM x RN tile whose rows are a chunk's rows: `body` runs for each
  * element inside the chunk and the width, with i (chunk row), t (token), the column named
  * `col` (= colExpr) and acc[a][c] in scope. */
-export function emitTileStores(col: string, colExpr: string, width: string, body: string): string {
-  return `for (var a = 0u; a < RM; a++) {
+export function emitTileStores(col: string, colExpr: string, width: string, body: string): Wgsl {
+  return wgsl`for (var a = 0u; a < RM; a++) {
     let i = ty + TY * a;
     for (var c = 0u; c < RN; c++) {
       let ${col} = ${colExpr};

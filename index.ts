@@ -18,3 +18,4 @@ export { relL2 } from './runtime/compare.js';
 export { referenceBackward, type BackwardSeeds } from './runtime/reference-backward.js';
 export { sampleInputs } from './runtime/sample.js';
 export { toBits, fromBits, roundTo, f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32, type StorageDtype } from './runtime/dtypes.js';
+export { flaOps, FLA_OPS, FLA_REFUSALS, type FlaOps, type FlaTensor, type FlaOutput, type FlaOptions, type FlaResult, type FlaCuSeqlens } from './runtime/fla.js';

@@ -12,7 +12,7 @@ const ORDER = [
   'backward', 'tensor-cores', 'browser', 'cli-gen', 'nonfinite',
   // Under 30 s.
   'dtypes', 'preambles', 'limits', 'step', 'default-limits', 'gva', 'tune', 'varlen', 'forward-fixtures',
-  'forward-random', 'dplr', 'model-gates', 'packaging', 'step-layouts', 'dplr-fixtures',
+  'forward-random', 'dplr', 'fla-api', 'model-gates', 'packaging', 'step-layouts', 'dplr-fixtures',
   'mamba2-kernel', 'model-block', 'conveniences', 'interop', 'errors', 'normalized', 'plan-check',
   'device', 'api-contract', 'reference-backward', 'spec-identity', 'dplr-reference', 'demo-page',
   'embed', 'plan-run', 'reference', 'wgsl-template', 'codegen', 'import-cycles',

@@ -25,24 +25,28 @@ import { extendScope, wgsl, type Wgsl } from '../wgsl.js';
 interface BwdScanLayout { BV: number; perPass: number; sS: number; sDu: number; sQ: number; sDo: number; sW: number | null; f16: number; f32: number }
 
 /** f16: [dS (KF x BV) | -dU (C x BV) | decayed queries (C x KF) | do (C x BV) | W (C x KF), where
- * it fits]; f32: the epilogues' scratch, then (per-key decay) the chunk's last gate per key. The
- * most fragments per epilogue pass that fit; W staged (prefetched a chunk ahead) before that. */
+ * it fits]; f32: the epilogues' scratch, then (per-key decay) the chunk's last gate per key.
+ * Tiles of 32 columns come first: the walk is latency-bound and its grid small (B*H*V/BV
+ * workgroups: 256 at B*H = 32 and 16 columns, two waves on an H200 at one workgroup per
+ * multiprocessor), so a wider tile that halves the grid costs little per step. Then W staged
+ * (prefetched a chunk ahead) before not, and the most fragments per epilogue pass that fit. */
 export function tcBwdScanLayout(ks: KernelSource): BwdScanLayout {
   const C = ks.cfg.chunk;
   const KF = fragCeil(ks.cfg.K);
-  const BV = 16;
-  const pS = partition(KF / 16, BV / 16);
-  const sS = 0;
-  const sDu = KF * BV;
-  const sQ = sDu + C * BV;
-  const sDo = sQ + C * KF;
-  const base = sDo + C * BV;
   const layouts: BwdScanLayout[] = [];
-  for (const staged of [true, false]) {
-    const f16 = base + (staged ? C * KF : 0);
-    for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
-      const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
-      layouts.push({ BV, perPass, sS, sDu, sQ, sDo, sW: staged ? base : null, f16, f32 });
+  for (const BV of [...new Set([Math.min(32, fragCeil(ks.cfg.V)), 16])]) {
+    const pS = partition(KF / 16, BV / 16);
+    const sS = 0;
+    const sDu = KF * BV;
+    const sQ = sDu + C * BV;
+    const sDo = sQ + C * KF;
+    const base = sDo + C * BV;
+    for (const staged of [true, false]) {
+      const f16 = base + (staged ? C * KF : 0);
+      for (let perPass = pS.fm * pS.fn; perPass >= 1; perPass = Math.floor(perPass / 2)) {
+        const f32 = scratchWords(perPass) + (ks.diag ? KF : 0);
+        layouts.push({ BV, perPass, sS, sDu, sQ, sDo, sW: staged ? base : null, f16, f32 });
+      }
     }
   }
   return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no backward-scan tiling of K = ${ks.cfg.K} fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));

@@ -7,29 +7,30 @@
 // the same product each step, so it stages the same two blocks (queryBlock, doBlock).
 import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
-import { emitDirectStores, emitEpilogue, FRAG_NAMES, fragCeil, fragmentBudget, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, fragCeil, partition, scratchWords, type Fragments, subgroupGrid, workspaceBytes } from './fragments.js';
 import { emitF16Block, type F16Block } from './staged.js';
 import { scaledDecayedQuery } from './tc-scores.js';
 import { extendScope, wgsl, type Scope, type Wgsl } from '../wgsl.js';
 
-/** V columns per workgroup. */
-export const tcChunkStateTileV = (V: number) => Math.min(64, fragCeil(V));
+/** f16: [decayed queries (C x KF) | do (C x BV)]; f32: one epilogue pass's scratch. V columns
+ * per workgroup: the widest of 64, 32, 16 that fits the first budget that fits any (64 columns
+ * take 28 KiB at K = 128, chunk 64, 32 take 24 KiB: two workgroups per H200 multiprocessor). */
+export function tcChunkStateLayout(cfg: KernelSource['cfg']): { BV: number; sQ: number; sDo: number; f16: number; f32: number } {
+  const C = cfg.chunk;
+  const KF = fragCeil(cfg.K);
+  const layouts = [...new Set([Math.min(64, fragCeil(cfg.V)), Math.min(32, fragCeil(cfg.V)), 16])]
+    .map((BV) => ({ BV, sQ: 0, sDo: C * KF, f16: C * KF + C * BV, f32: scratchWords(1) }));
+  // Where none fits: the bytes of the narrowest (16 columns, the last).
+  return firstFit(cfg, layouts, (budget) => new ConfigError(`the backward's chunk states at K = ${cfg.K} need ${workspaceBytes(layouts.at(-1)!)} bytes of workgroup memory, past ${budget}; raise tuning.fragmentMemory`));
+}
 
 /** Per (V-tile, chunk, b*h). */
-export const tcBwdChunkStateGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.V / tcChunkStateTileV(ks.cfg.V))], ['NT'], ['BH']];
+export const tcBwdChunkStateGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.V / tcChunkStateLayout(ks.cfg).BV)], ['NT'], ['BH']];
 
 export function emitTcBwdChunkState(ks: KernelSource, fr: Fragments): Wgsl {
   const C = ks.cfg.chunk;
   const KF = fragCeil(ks.cfg.K);
-  const BV = tcChunkStateTileV(ks.cfg.V);
-  const sQ = 0;
-  const sDo = C * KF;
-  const f16 = sDo + C * BV;
-  const f32 = scratchWords(1);
-  const budget = fragmentBudget(ks.cfg);
-  if (2 * f16 + 4 * f32 > budget) {
-    throw new ConfigError(`the backward's chunk states at K = ${ks.cfg.K} need ${2 * f16 + 4 * f32} bytes of workgroup memory, past ${budget}; raise tuning.fragmentMemory`);
-  }
+  const { BV, sQ, sDo, f16, f32 } = tcChunkStateLayout(ks.cfg);
   const p = partition(KF / 16, BV / 16);
   // The stage's opening, and the names it, the fragment layer and the kernel (vt, v0) declare.
   const stage = ks.chunkStage(fr.builtins());

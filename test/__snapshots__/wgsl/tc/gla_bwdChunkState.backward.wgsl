@@ -32,7 +32,7 @@ fn role4_q(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_q[((((b) * P
 fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG + d]; }
 fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
 
-var<workgroup> wh: array<f16, 12288>;
+var<workgroup> wh: array<f16, 10240>;
 var<workgroup> wf: array<f32, 1024>;
 
 @compute @workgroup_size(WG)
@@ -45,18 +45,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let rows = min(C, P.T - t0);
   let vt = wid.x;
   
-  let v0 = vt * 64u;
-  let fsr = sg / 2u;
-  let fsc = sg % 2u;
+  let v0 = vt * 32u;
+  let fsr = sg / 1u;
+  let fsc = sg % 1u;
   let factive = sg < 4u;
   var ls_0_0 = subgroup_matrix_result<f32, 16, 16>();
   var ls_0_1 = subgroup_matrix_result<f32, 16, 16>();
   var ls_1_0 = subgroup_matrix_result<f32, 16, 16>();
   var ls_1_1 = subgroup_matrix_result<f32, 16, 16>();
-  var ls_2_0 = subgroup_matrix_result<f32, 16, 16>();
-  var ls_2_1 = subgroup_matrix_result<f32, 16, 16>();
-  var ls_3_0 = subgroup_matrix_result<f32, 16, 16>();
-  var ls_3_1 = subgroup_matrix_result<f32, 16, 16>();
   {
       var x_v: array<vec4<f32>, (((C * 128u) / 4u) + WG - 1u) / WG>;
       for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
@@ -75,17 +71,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
   {
-      var x_v: array<f32, ((C * 64u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((C * 64u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (C * 64u) - 1u);
-        let t = t0 + min(e / 64u, rows - 1u); let cg = min(v0 + e % 64u, VD - 1u);
+      var x_v: array<f32, ((C * 32u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, (C * 32u) - 1u);
+        let t = t0 + min(e / 32u, rows - 1u); let cg = min(v0 + e % 32u, VD - 1u);
         x_v[stg] = b_do[((b * P.T + t) * P.H + h) * VD + cg];
       }
-      for (var stg = 0u; stg < ((C * 64u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
         let e = lid + stg * WG;
-        if (e < (C * 64u)) {
+        if (e < (C * 32u)) {
           
-          let valid = e / 64u < rows && v0 + e % 64u < VD;
+          let valid = e / 32u < rows && v0 + e % 32u < VD;
           wh[8192u + e] = f16(select(0.0, x_v[stg], valid));
         }
       }
@@ -94,33 +90,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * 128u + (fsr * 4u + 0u) * 16u, true, 128u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * 128u + (fsr * 4u + 1u) * 16u, true, 128u);
-      let fl2 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * 128u + (fsr * 4u + 2u) * 16u, true, 128u);
-      let fl3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * 128u + (fsr * 4u + 3u) * 16u, true, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * 128u + (fsr * 2u + 0u) * 16u, true, 128u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * 128u + (fsr * 2u + 1u) * 16u, true, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 32u + (fsc * 2u + 0u) * 16u, false, 32u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 32u + (fsc * 2u + 1u) * 16u, false, 32u);
       ls_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ls_0_0);
       ls_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, ls_0_1);
       ls_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, ls_1_0);
       ls_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, ls_1_1);
-      ls_2_0 = subgroupMatrixMultiplyAccumulate(fl2, fr0, ls_2_0);
-      ls_2_1 = subgroupMatrixMultiplyAccumulate(fl2, fr1, ls_2_1);
-      ls_3_0 = subgroupMatrixMultiplyAccumulate(fl3, fr0, ls_3_0);
-      ls_3_1 = subgroupMatrixMultiplyAccumulate(fl3, fr1, ls_3_1);
     }
     }
   }
-  if (KD == 128u && v0 + 64u <= VD) {
+  if (KD == 128u && v0 + 32u <= VD) {
     if (factive) {
-    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 4u + 0u) * 16u) * VD + v0 + (fsc * 2u + 0u) * 16u, ls_0_0, false, VD);
-    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 4u + 0u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, ls_0_1, false, VD);
-    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 4u + 1u) * 16u) * VD + v0 + (fsc * 2u + 0u) * 16u, ls_1_0, false, VD);
-    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 4u + 1u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, ls_1_1, false, VD);
-    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 4u + 2u) * 16u) * VD + v0 + (fsc * 2u + 0u) * 16u, ls_2_0, false, VD);
-    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 4u + 2u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, ls_2_1, false, VD);
-    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 4u + 3u) * 16u) * VD + v0 + (fsc * 2u + 0u) * 16u, ls_3_0, false, VD);
-    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 4u + 3u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, ls_3_1, false, VD);
+    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 2u + 0u) * 16u) * VD + v0 + (fsc * 2u + 0u) * 16u, ls_0_0, false, VD);
+    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 2u + 0u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, ls_0_1, false, VD);
+    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 2u + 1u) * 16u) * VD + v0 + (fsc * 2u + 0u) * 16u, ls_1_0, false, VD);
+    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 2u + 1u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, ls_1_1, false, VD);
   }
   } else {
     workgroupBarrier();
@@ -131,7 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 4u + 0u) * 16u + el / 16u;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
@@ -146,7 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 4u + 0u) * 16u + el / 16u;
+      let r = (fsr * 2u + 0u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
@@ -161,7 +147,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 4u + 1u) * 16u + el / 16u;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 0u) * 16u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
@@ -176,69 +162,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 4u + 1u) * 16u + el / 16u;
+      let r = (fsr * 2u + 1u) * 16u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 24u + x;
-      let value = wf[0u + sg * 256u + el];
-      if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
-    }
-  }
-  workgroupBarrier();
-  if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, ls_2_0, false, 16u);
-  }
-  workgroupBarrier();
-  if (factive) {
-    for (var x = 0u; x < 8u; x++) {
-      let el = lane + 32u * x;
-      let r = (fsr * 4u + 2u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
-      let slot = 32u + x;
-      let value = wf[0u + sg * 256u + el];
-      if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
-    }
-  }
-  workgroupBarrier();
-  if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, ls_2_1, false, 16u);
-  }
-  workgroupBarrier();
-  if (factive) {
-    for (var x = 0u; x < 8u; x++) {
-      let el = lane + 32u * x;
-      let r = (fsr * 4u + 2u) * 16u + el / 16u;
-      let c = (fsc * 2u + 1u) * 16u + el % 16u;
-      let slot = 40u + x;
-      let value = wf[0u + sg * 256u + el];
-      if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
-    }
-  }
-  workgroupBarrier();
-  if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, ls_3_0, false, 16u);
-  }
-  workgroupBarrier();
-  if (factive) {
-    for (var x = 0u; x < 8u; x++) {
-      let el = lane + 32u * x;
-      let r = (fsr * 4u + 3u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
-      let slot = 48u + x;
-      let value = wf[0u + sg * 256u + el];
-      if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
-    }
-  }
-  workgroupBarrier();
-  if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, ls_3_1, false, 16u);
-  }
-  workgroupBarrier();
-  if (factive) {
-    for (var x = 0u; x < 8u; x++) {
-      let el = lane + 32u * x;
-      let r = (fsr * 4u + 3u) * 16u + el / 16u;
-      let c = (fsc * 2u + 1u) * 16u + el % 16u;
-      let slot = 56u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
     }

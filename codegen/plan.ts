@@ -276,8 +276,7 @@ export function scratchBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[
     out.push({ name: 'u', kind: 'scratch', elems: ['BH', 'T', cfg.V] });
     // The generalized delta rule's u rows (a^T S before each token), in V_new's place.
     out.push({ name: 'vnew', kind: 'scratch', elems: ['BH', 'T', cfg.V] });
-    // Its chunk block holds A_ab (then T) and A_ak (codegen/kernels/tc-prep.ts).
-    out.push({ name: 'tmat', kind: 'scratch', elems: ['BH', 'NT', (dplr ? 2 : 1) * cfg.chunk * cfg.chunk] });
+    out.push({ name: 'tmat', kind: 'scratch', elems: ['BH', 'NT', cfg.chunk * cfg.chunk] });
   }
   if (cfg.fragments) {
     // The state walk's operands as f16, per chunk and padded to C rows and whole fragments (rows
@@ -295,6 +294,8 @@ export function scratchBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[
     if (dplr) {
       out.push({ name: 'bg16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * KF) / 2] });
       out.push({ name: 'm16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
+      // A_ak (strictly lower), the right operand of M = T A_ak.
+      out.push({ name: 'ak16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
     }
   }
   // The output before the gate, which the gate's gradient needs.

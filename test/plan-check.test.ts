@@ -66,15 +66,18 @@ describe('plan check', () => {
       expect(checkPlan(planBackward(def, cfg), fwd), `backward ${JSON.stringify(cfg)}`).toEqual([]);
     }
   });
-  it.each(['rwkv7', 'dplr_delta_rule'] as const)("%s: the chunked forward of the tensor-core tier is consistent, within 10 storage buffers per kernel", (name) => {
+  // The prep binds its four or five inputs and six per-chunk outputs (gcum, kg16, bg16, v16,
+  // tmat, ak16): 11 storage buffers, past WebGPU's default 8 as the tier's other kernels are;
+  // the adapters the tier runs on grant 16 (H200, lavapipe).
+  it.each(['rwkv7', 'dplr_delta_rule'] as const)("%s: the chunked forward of the tensor-core tier is consistent, within 11 storage buffers per kernel", (name) => {
     const def = TOKEN_SEQUENTIAL_VARIANTS[name];
     for (const cfg0 of CONFIGS.filter((c) => c.fragments)) {
       const cfg = { ...cfg0, inputDtypes: undefined };
       const fwd = planForward(def, cfg);
       expect(fwd.kernels.map((k) => k.stage).filter((s) => s !== 'packOut'), JSON.stringify(cfg)).toEqual(['prep', 'inverse', 'wyFactors', 'deltaScan', 'output']);
       expect(checkPlan(fwd), JSON.stringify(cfg)).toEqual([]);
-      // Packed sequences add the chunk table to the prep's nine.
-      for (const k of fwd.kernels) expect(kernelUsage(k).storageBuffers, `${k.name} ${JSON.stringify(cfg)}`).toBeLessThanOrEqual(cfg.varlen ? 11 : 10);
+      // Packed sequences add the chunk table.
+      for (const k of fwd.kernels) expect(kernelUsage(k).storageBuffers, `${k.name} ${JSON.stringify(cfg)}`).toBeLessThanOrEqual(cfg.varlen ? 12 : 11);
     }
   });
   it("the delta rule's prep keeps its inverse where the fused kernel fits 24 KiB, else an inverse stage takes it", () => {

@@ -9,7 +9,7 @@
 // workgroup memory at chunk 64, two workgroups per H200 multiprocessor.
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
-import { FRAG_WG, fragmentBudget } from './fragments.js';
+import { emitEpilogue, FRAG_WG, fragmentBudget, partition, scratchWords, subgroupGrid, type Fragments } from './fragments.js';
 import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
 /** f32 words: A, then T (C x C), then row block I's off-diagonal sums (I * 256 words, I < C / 16). */
@@ -102,41 +102,45 @@ export function emitInverseSteps(ks: KernelSource): Wgsl {
   ${joinWgsl(offDiag, '\n  ')}
   for (var e = lid; e < C * C; e += WG) {
     let tv = wf[e];
-    ${tmat}[${tmatBlock(ks)} + e] = tv;
+    ${tmat}[(bh * P.NT + n) * C * C + e] = tv;
     ${t16}[(bh * P.NT + n) * C * C + e] = f16(tv + select(0.0, 1.0, e / C == e % C));
   }
 `;
 }
 
-/** tmat's words per chunk for the generalized delta rule: A_ab (then T), then A_ak (tc-prep.ts). */
-export const dplrTmatWords = (C: number) => 2 * C * C;
-
-/** The first word of chunk (n, bh)'s block of tmat: C x C words, or for the generalized delta
- * rule 2 C x C (A_ab, then A_ak; tc-prep.ts). */
-function tmatBlock(ks: KernelSource): Wgsl {
-  return ks.dplr ? wgsl`(bh * P.NT + n) * ${dplrTmatWords(ks.cfg.chunk)}u` : wgsl`(bh * P.NT + n) * C * C`;
-}
-
-/** The generalized delta rule's M = T A_ak (C x C, strictly lower), after the inverse left T's
- * strictly lower part in wf: thread (row i, half) sums its row's C / 2 columns in f32 over
- * m <= i (T is unit lower triangular), reading A_ak from the second half of the chunk's tmat
- * block; M goes to m16 as f16, the left operand of U = M V (tc-wy-factors.ts). */
-function emitDplrM(ks: KernelSource): Wgsl {
+/** The generalized delta rule's M = T A_ak (C x C, strictly lower) on the fragment layer, once
+ * T is in t16: straight from storage, T's fragments (unit lower triangular) against A_ak's (the
+ * prep's ak16, strictly lower), so block (I, J) sums the blocks K in [J, I]; the epilogue writes
+ * M to m16 as f16, the left operand of U = M V (tc-wy-factors.ts). wf is free by then: it is
+ * the epilogue's scratch. */
+function emitDplrM(ks: KernelSource, fr: Fragments, wfWords: number): Wgsl {
   const C = ks.cfg.chunk;
-  const half = C / 2;
-  const tmat = ks.use('tmat', 'read_write');
+  const p = partition(C / 16, C / 16);
+  const grid = subgroupGrid(p, 'f');
+  const t16 = ks.use('t16', 'read_write', false, 'f16');
+  const ak16 = ks.use('ak16', 'read', false, 'f16');
   const m16 = ks.use('m16', 'read_write', false, 'f16');
+  const block = wgsl`(bh * P.NT + n) * C * C`;
   return wgsl`
-  if (lid < ${2 * C}u) {
-    let i = lid / 2u;
-    let c0 = (lid % 2u) * ${half}u;
-    let ak = ${tmatBlock(ks)} + C * C;
-    var acc: array<f32, ${half}>;
-    for (var m = 0u; m <= i; m++) {
-      let tv = select(wf[i * C + m], 1.0, m == i);
-      for (var x = 0u; x < ${half}u; x++) { acc[x] += tv * ${tmat}[ak + m * C + c0 + x]; }
+  // This chunk's t16, just written, is read back as fragments by every subgroup, and wf's T
+  // (read by the stores above) becomes the epilogue's scratch.
+  storageBarrier();
+  workgroupBarrier();
+  {
+    ${grid.decl}
+    ${fr.declare('mk', p.fm, p.fn)}
+    if (factive) {
+      for (var kk = 0u; kk < C; kk += 16u) {
+        ${fr.mma('mk', p.fm, p.fn,
+    (i) => ({ arr: t16, offset: wgsl`${block} + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + kk`, stride: C }),
+    (j) => ({ arr: ak16, offset: wgsl`${block} + kk * C + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: C }),
+    (i, j) => wgsl`kk / 16u <= fsr * ${p.fm}u + ${i}u && kk / 16u >= fsc * ${p.fn}u + ${j}u`)}
+      }
     }
-    for (var x = 0u; x < ${half}u; x++) { ${m16}[(bh * P.NT + n) * C * C + i * C + c0 + x] = f16(acc[x]); }
+    ${emitEpilogue(fr, 'mk', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, perPass: Math.max(1, Math.min(p.fm * p.fn, Math.floor(wfWords / scratchWords(1)))), active: 'factive', ...grid.map,
+    body: wgsl`${m16}[${block} + r * C + c] = f16(value);`,
+  })}
   }
 `;
 }
@@ -147,16 +151,22 @@ export function emitTcInverse(ks: KernelSource): Wgsl {
   if (bytes > fragmentBudget(ks.cfg)) {
     throw new ConfigError(`the delta rule's triangular inverse at chunk ${C} needs ${bytes} bytes of workgroup memory, past ${fragmentBudget(ks.cfg)}; raise tuning.fragmentMemory or use a smaller chunk`);
   }
+  // The generalized delta rule's M = T A_ak is a fragment product: the layer comes first (before
+  // any binding), and declares wf (with an unused wh).
+  const fr = ks.dplr ? ks.fragments() : null;
+  // wf holds the inverse's words, and at least one fragment per subgroup of M's epilogue.
+  const wfWords = fr ? Math.max(tcInverseWords(C), scratchWords(1)) : tcInverseWords(C);
   const tmat = ks.use('tmat', 'read_write');
-  const stage = ks.chunkStageXY();
+  const stage = ks.chunkStageXY(fr?.builtins() ?? '');
   return wgsl`
-var<workgroup> wf: array<f32, ${tcInverseWords(C)}>;
+${fr ? fr.workspace(8, wfWords) : wgsl`var<workgroup> wf: array<f32, ${wfWords}>;`}
 
-${stage.open}
+${stage.open}${fr ? wgsl`
+  ${fr.opening()}` : ''}
   for (var e = lid; e < C * C; e += WG) {
-    wf[e] = ${tmat}[${tmatBlock(ks)} + e];
+    wf[e] = ${tmat}[(bh * P.NT + n) * C * C + e];
   }
   workgroupBarrier();
-  ${emitInverseSteps(ks)}${ks.dplr ? emitDplrM(ks) : ''}
+  ${emitInverseSteps(ks)}${fr ? emitDplrM(ks, fr, wfWords) : ''}
 }`;
 }

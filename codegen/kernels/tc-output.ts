@@ -17,7 +17,13 @@ import { extendScope, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
  * V = 128; FLA's chunk_fwd_o takes 64). */
 export const tcOutputTileV = (cfg: { readonly V: number; readonly outputTile?: number }) => Math.min(fragCeil(cfg.V), cfg.outputTile ?? 128);
 
-interface Layout { slab: number; perPass: number; sA: number; sAk: number; sQ: number; sSV: number; f16: number; f32: number; paired: boolean }
+/** How the scores are computed: one matrix (A_qk), or the generalized delta rule's two (A_qb
+ * against u, A_qk against V): in one pass into two regions ('paired'), in two passes into two
+ * regions ('both'), or each just before its product, in one region ('sequential': the smallest,
+ * which fits OCCUPANCY_BUDGET at chunk 64). */
+type ScoresPlan = 'one' | 'paired' | 'both' | 'sequential';
+
+interface Layout { slab: number; perPass: number; sA: number; sAk: number; sQ: number; sSV: number; f16: number; f32: number; scores: ScoresPlan }
 
 /** Workgroup-memory layout: f16 [A | Qg slab | S or V slab], the scores' staging aliasing all
  * but A; f32 [scratch, the scores' own]. The widest slab (32, else 16) and the most fragments
@@ -25,20 +31,18 @@ interface Layout { slab: number; perPass: number; sA: number; sAk: number; sQ: n
 export function tcOutputLayout(ks: KernelSource): Layout {
   const C = ks.cfg.chunk;
   const BV = tcOutputTileV(ks.cfg);
-  // The generalized delta rule has two score matrices, A_qb (against u) at sA and A_qk (against
-  // V) at sAk, computed in one pass where that fits, else one after the other.
-  const pairings = ks.dplr ? [true, false] : [false];
+  const plans: ScoresPlan[] = ks.dplr ? ['paired', 'both', 'sequential'] : ['one'];
   const layouts: Layout[] = [];
-  for (const paired of pairings) for (const slab of [32, 16]) {
+  for (const scores of plans) for (const slab of [32, 16]) {
     for (const perPass of [4, 2, 1]) {
-      const sc = tcScoresWords(ks, 'q', slab, perPass, ks.dplr ? 'b' : 'k', paired);
+      const sc = tcScoresWords(ks, 'q', slab, perPass, ks.dplr ? 'b' : 'k', scores === 'paired');
       const sA = 0;
-      const sAk = ks.dplr ? C * C : 0;
+      const sAk = scores === 'paired' || scores === 'both' ? C * C : 0;
       const sQ = sAk + C * C;
       const sSV = sQ + C * slab;
       const f16 = Math.max(sSV + slab * BV, sQ + sc.f16);
       const f32 = Math.max(scratchWords(perPass), sc.f32);
-      layouts.push({ slab, perPass, sA, sAk, sQ, sSV, f16, f32, paired });
+      layouts.push({ slab, perPass, sA, sAk, sQ, sSV, f16, f32, scores });
     }
   }
   return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no output tiling of the tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`));
@@ -82,12 +86,12 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
     left: 'q', right, strict: false, post: () => 'P.scale', slab: SK, store: storeAt(at), ...(also ? { also } : {}),
     wh: 'wh', whBase: lay.sQ, wf: 'wf', wfBase: 0, perPass: lay.perPass,
   });
-  // The generalized delta rule's A_qb and A_qk: in one pass (the q rows, gates and factors
-  // once) where the layout has room, else two.
-  const scores = !ks.dplr ? scoresOf('k', lay.sA)
-    : lay.paired ? scoresOf('b', lay.sA, { right: 'k', store: storeAt(lay.sAk) })
-      : wgsl`${scoresOf('b', lay.sA)}
-  ${scoresOf('k', lay.sAk)}`;
+  // The generalized delta rule's A_qb and A_qk (ScoresPlan); 'sequential' computes A_qk after
+  // A_qb's product, into its region (valueProducts).
+  const scores = lay.scores === 'one' ? scoresOf('k', lay.sA)
+    : lay.scores === 'paired' ? scoresOf('b', lay.sA, { right: 'k', store: storeAt(lay.sAk) })
+      : lay.scores === 'both' ? wgsl`${scoresOf('b', lay.sA)}
+  ${scoresOf('k', lay.sAk)}` : scoresOf('b', lay.sA);
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
   const epilogue = emitEpilogue(fr, 'oa', p.fm, p.fn, {
@@ -139,8 +143,9 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
     }
     workgroupBarrier();
   }`;
-  const valueProducts = vRawBlock ? wgsl`${valueProduct(vBlock, lay.sA)}
-  ${valueProduct(vRawBlock, lay.sAk)}` : valueProduct(vBlock, lay.sA);
+  const valueProducts = !vRawBlock ? valueProduct(vBlock, lay.sA) : wgsl`${valueProduct(vBlock, lay.sA)}${lay.scores === 'sequential' ? wgsl`
+  ${scoresOf('k', lay.sAk)}` : ''}
+  ${valueProduct(vRawBlock, lay.sAk)}`;
   ks.helper('nan', NAN_WGSL);
   const plain = !ks.def.roles.outputAdd && !ks.def.roles.outputGate;
   const storeO = plain && cfg.V % 16 === 0 ? wgsl`if (rows == C && v0 + ${BV}u <= VD) {

@@ -11,7 +11,7 @@ import { firstFit, FRAG_NAMES, type Fragments } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
 import { emitDecayedKeys, emitValueBlock } from './tc-states.js';
-import { dplrTmatWords, emitInverseSteps, tcInverseWords } from './tc-inverse.js';
+import { emitInverseSteps, tcInverseWords } from './tc-inverse.js';
 import { extendScope, wgsl, type Wgsl } from '../wgsl.js';
 
 interface PrepLayout { readonly slab: number; readonly f16: number; readonly f32: number; readonly fused: boolean }
@@ -63,9 +63,9 @@ ${stage.open}
 // decayed to the chunk's end (kg16, bg16) and V (v16); and the a-side products with the
 // exclusive gate G_{i-1},
 //   A_ab[i,j] = sum_d a_i 2^(G_{i-1} - G_j) b_j,   A_ak[i,j] = sum_d a_i 2^(G_{i-1} - G_j) k_j,   j < i,
-// both anchored, in one pass (tc-scores.ts). -A_ab goes to the first half of the chunk's tmat block, where the
-// inverse stage turns it into T = (I - A_ab)^-1, and A_ak to the second half, which the inverse
-// stage multiplies by T (M = T A_ak, so that U = M V).
+// both anchored, in one pass (tc-scores.ts). -A_ab goes to tmat, where the inverse stage turns
+// it into T = (I - A_ab)^-1, and A_ak to ak16 (f16), which the inverse stage multiplies by T
+// (M = T A_ak, so that U = M V).
 
 interface DplrPrepLayout { readonly slab: number; readonly f16: number; readonly f32: number }
 
@@ -85,12 +85,13 @@ export function emitTcDplrPrep(ks: KernelSource, fr: Fragments): Wgsl {
   const tmat = ks.use('tmat', 'read_write');
   const stage = ks.chunkStageXY(fr.builtins());
   const s = extendScope(stage.s, FRAG_NAMES);
-  const block = wgsl`(bh * P.NT + n) * ${dplrTmatWords(ks.cfg.chunk)}u`;
+  const ak16 = ks.use('ak16', 'read_write', false, 'f16');
+  const block = wgsl`(bh * P.NT + n) * C * C`;
   // A_ab and A_ak in one pass: the a rows, the gates and the diagonal blocks' factors once.
   const scores = emitTcScores(ks, fr, s, {
     left: 'a', right: 'b', exclusive: true, strict: true, post: () => '1.0', slab: lay.slab,
     store: (r, c, v) => wgsl`${tmat}[${block} + (${r}) * C + ${c}] = -(${v});`,
-    also: { right: 'k', store: (r, c, v) => wgsl`${tmat}[${block} + C * C + (${r}) * C + ${c}] = ${v};` },
+    also: { right: 'k', store: (r, c, v) => wgsl`${ak16}[${block} + (${r}) * C + ${c}] = f16(${v});` },
     wh: 'wh', whBase: 0, wf: 'wf', wfBase: 0, perPass: 1,
   });
   return wgsl`

@@ -99,6 +99,9 @@ describe('the npm package', () => {
       webpack({
         mode: 'production', target: 'web', context: project, entry: './main.js',
         output: { path: join(dir, 'webpack-out'), module: true }, experiments: { outputModule: true, topLevelAwait: true },
+        // Webpack's asset-size advice (244 KiB) is for an app's own budget; the bundle holds the
+        // whole code generator (252 KiB minified at 2026-12-03). Every other warning still fails.
+        performance: { hints: false },
       }, (err, st) => (err || !st ? reject(err ?? new Error('no stats')) : resolve(st)));
     });
     const json = stats.toJson({ all: false, warnings: true, errors: true, modules: true, nestedModules: true });

@@ -232,26 +232,22 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
         }
       }`);
   }
+  // An anchored pair's fragment to its block (pI, pJ) of the scores, through `store`.
+  const pairEpilogue = (acc: string, store: TcScoresOptions['store']) => emitEpilogue(fr, acc, 1, 1, {
+    scratch: o.wf, scratchBase: o.wfBase, active: wgsl`pr < ${pairs.length}u`,
+    row: () => 'pI * 16u', col: () => 'pJ * 16u',
+    body: wgsl`var a = 0.0;
+      if (r < ${rows}) { a = value * ${o.post('r')}; }
+      ${store('r', 'c', 'a')}`,
+  });
   const epilogues: string[] = [];
   for (let s = 0; s < slots; s++) {
     epilogues.push(wgsl`{
     let pr = ${s * 4}u + ${sg};
     ${pairOf(wgsl`min(pr, ${Math.max(0, pairs.length - 1)}u)`)}
-    ${emitEpilogue(fr, `sp${s}`, 1, 1, {
-    scratch: o.wf, scratchBase: o.wfBase, active: wgsl`pr < ${pairs.length}u`,
-    row: () => 'pI * 16u', col: () => 'pJ * 16u',
-    body: wgsl`var a = 0.0;
-      if (r < ${rows}) { a = value * ${o.post('r')}; }
-      ${o.store('r', 'c', 'a')}`,
-  })}${also ? wgsl`
+    ${pairEpilogue(`sp${s}`, o.store)}${also ? wgsl`
     {
-    ${emitEpilogue(fr, `sq${s}`, 1, 1, {
-    scratch: o.wf, scratchBase: o.wfBase, active: wgsl`pr < ${pairs.length}u`,
-    row: () => 'pI * 16u', col: () => 'pJ * 16u',
-    body: wgsl`var a = 0.0;
-      if (r < ${rows}) { a = value * ${o.post('r')}; }
-      ${also.store('r', 'c', 'a')}`,
-  })}
+    ${pairEpilogue(`sq${s}`, also.store)}
     }` : ''}
   }`);
   }

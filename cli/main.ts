@@ -58,7 +58,7 @@ program.command('list').description('list the built-in variants').action(() => {
     return `${name.padEnd(17)} decay=${d.decay.padEnd(8)} correction=${d.correction.padEnd(5)} bonus=${d.bonus.padEnd(4)} ${roles}`;
   };
   for (const name of VARIANT_NAMES) console.log(line(name, VARIANTS[name]));
-  console.log('token by token (no chunked forward yet):');
+  console.log('token by token (the generalized delta rule\'s forward also chunked on the tensor-core tier):');
   for (const name of TOKEN_SEQUENTIAL_NAMES) {
     const d = TOKEN_SEQUENTIAL_VARIANTS[name];
     console.log(`${line(name, d)}${d.normalize === 'exp' ? ' normalize=exp' : ''}`);

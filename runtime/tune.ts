@@ -150,7 +150,7 @@ export async function runTune(opts: TuneOptions = {}): Promise<TuneResult> {
   const variants = opts.variants ?? DEFAULT_TUNE_VARIANTS;
   for (const v of variants) {
     if (!(VARIANT_NAMES as readonly string[]).includes(v)) {
-      throw new Error(`unknown variant '${v}'${(TOKEN_SEQUENTIAL_NAMES as readonly string[]).includes(v) ? ' (token by token only: its kernels have no tiles to tune)' : ''}; tune takes ${VARIANT_NAMES.join(', ')}`);
+      throw new Error(`unknown variant '${v}'${(TOKEN_SEQUENTIAL_NAMES as readonly string[]).includes(v) ? ' (its backward runs token by token, and its chunked forward is not among the tuned ones yet)' : ''}; tune takes ${VARIANT_NAMES.join(', ')}`);
     }
   }
   const shape = opts.shape ?? { B: 1, T: 4096, H: 32, K: 128, V: 128 };

@@ -21,10 +21,11 @@ export type VariantName = keyof typeof VARIANTS;
 export { mamba2Ssd, type Mamba2SsdOptions } from './mamba2_ssd.js';
 export const VARIANT_NAMES = Object.keys(VARIANTS) as VariantName[];
 
-/** The variants of the two forms without a chunked kernel yet, which run token by token: the
- * generalized delta rule (FLA's DPLR family: forward, step, backward) and the normalized form
- * (RWKV-4: forward and step). They are kept out of VARIANTS, whose every entry has the chunked
- * forward and backward that the sweeping tests and benchmarks run. */
+/** The variants of the two forms without the chunked forward and backward in every tier, which
+ * run token by token: the generalized delta rule (FLA's DPLR family: forward, step, backward;
+ * its forward chunked on the tensor-core tier, codegen/index.ts hasChunkedForward) and the
+ * normalized form (RWKV-4: forward and step). They are kept out of VARIANTS, whose every entry
+ * has the chunked forward and backward that the sweeping tests and benchmarks run. */
 export const TOKEN_SEQUENTIAL_VARIANTS = { dplr_delta_rule, rwkv7, rwkv4 } as const satisfies Record<string, VariantDef>;
 export type TokenSequentialVariantName = keyof typeof TOKEN_SEQUENTIAL_VARIANTS;
 export const TOKEN_SEQUENTIAL_NAMES = Object.keys(TOKEN_SEQUENTIAL_VARIANTS) as TokenSequentialVariantName[];

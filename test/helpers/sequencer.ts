@@ -9,10 +9,10 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 /** Every file, longest first, by its time in a fresh run (`npm test`, empty Mesa cache, 2-core
  * machine, lavapipe), 2026-12-02. */
 const ORDER = [
-  'backward', 'tensor-cores', 'browser', 'cli-gen', 'nonfinite',
+  'backward', 'tensor-cores', 'browser', 'cli-gen', 'nonfinite', 'dplr-fixtures',
   // Under 30 s.
   'dtypes', 'preambles', 'limits', 'step', 'default-limits', 'gva', 'tune', 'varlen', 'forward-fixtures',
-  'forward-random', 'dplr', 'fla-api', 'model-gates', 'packaging', 'step-layouts', 'dplr-fixtures',
+  'forward-random', 'dplr', 'dplr-chunked', 'fla-api', 'model-gates', 'packaging', 'step-layouts',
   'mamba2-kernel', 'model-block', 'conveniences', 'interop', 'errors', 'normalized', 'plan-check',
   'device', 'api-contract', 'reference-backward', 'spec-identity', 'dplr-reference', 'demo-page',
   'embed', 'plan-run', 'reference', 'wgsl-template', 'codegen', 'import-cycles',

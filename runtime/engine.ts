@@ -3,7 +3,7 @@
 import { inputShape, qkHeaded, stableStringify, stateColumns, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  planForward, planStep, planBackward, packParams, hasChunkedForm, hasChunkedForward, dplrChunkable, hasBackward, type FragmentLowering, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
+  checkLimits, planForward, planStep, planBackward, packParams, hasChunkedForm, hasChunkedForward, dplrChunkable, hasBackward, type FragmentLowering, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
@@ -257,7 +257,16 @@ export class VariantOp {
   /** The forward a call runs when it names no mode and saves nothing for a backward: the chunked
    * one where this engine's tier has it (the generalized delta rule's on the tensor-core tier),
    * else defaultMode. */
-  get inferenceMode(): ForwardMode { return hasChunkedForward(this.def, this.tierConfig()) ? 'chunked' : this.defaultMode; }
+  get inferenceMode(): ForwardMode {
+    if (hasChunkedForm(this.def)) return 'chunked';
+    if (!hasChunkedForward(this.def, this.tierConfig())) return this.defaultMode;
+    // The generalized delta rule's chunked kernels bind more storage buffers than the tier's
+    // device check (tier.ts, over the nine) asks of the device: where the device grants fewer,
+    // its default stays token by token. Binding counts do not depend on the head dims.
+    this.chunkedFits ??= checkLimits(planForward(this.def, this.config(16, 16, this.defaultChunk()), 'chunked'), this.engine.device.limits).length === 0;
+    return this.chunkedFits ? 'chunked' : this.defaultMode;
+  }
+  private chunkedFits?: boolean;
 
   private tierConfig(): { fragments?: FragmentLowering } { return this.engine.tier !== 'f32' ? { fragments: this.engine.tier } : {}; }
 

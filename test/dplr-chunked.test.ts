@@ -12,10 +12,14 @@ import { sampleInputs } from '../runtime/sample.js';
 import { planForward } from '../codegen/index.js';
 import { relL2 } from './helpers/numerics.js';
 import { getEngine, getTensorCoreEngine } from './helpers/engine.js';
+import { createEngine } from '../runtime/engine.js';
+import { DEVICE_LIMITS } from '../runtime/device.js';
 import { FULL } from './helpers/tier.js';
 
 const TOL = 3e-3;
 const { rwkv7, dplr_delta_rule } = TOKEN_SEQUENTIAL_VARIANTS;
+
+let gpu: GPU | undefined;
 
 describe('the generalized delta rule, chunked on the tensor-core tier (portable lowering)', () => {
   it('rwkv7: the chunked plan is the default forward on the tier', async () => {
@@ -58,6 +62,29 @@ describe('the generalized delta rule, chunked on the tensor-core tier (portable 
       const want = referenceForward(def, alone, size, { h0, scale: 0.4 });
       expect(relL2(got.ht!.slice(s * state, (s + 1) * state), want.ht), `ht of sequence ${s}`).toBeLessThan(TOL);
       if (t1 > t0) expect(relL2(got.o.slice(t0 * H * V, t1 * H * V), want.o), `o of sequence ${s}`).toBeLessThan(TOL);
+    }
+  });
+
+  it('on a device granting the tier but fewer storage buffers than the chunked prep binds (10 < 11), the default stays token by token', async () => {
+    const mod = (await import('webgpu')) as unknown as { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
+    for (const [k, v] of Object.entries(mod.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+    // The GPU object is kept for the test's length: Dawn's instance must outlive its devices.
+    gpu = mod.create([]);
+    const adapter = (await gpu.requestAdapter())!;
+    const requiredLimits = Object.fromEntries(DEVICE_LIMITS.map((k) => [k, adapter.limits[k]]));
+    const device = await adapter.requestDevice({ requiredFeatures: ['shader-f16'], requiredLimits: { ...requiredLimits, maxStorageBuffersPerShaderStage: 10 } });
+    const engine = await createEngine({ device, tensorCores: 'portable', tuningCache: 'off' });
+    try {
+      expect(engine.tier).toBe('portable');
+      const op = engine.variant('rwkv7');
+      expect(op.inferenceMode).toBe('recurrent');
+      const size: ProblemSize = { B: 1, T: 20, H: 1, K: 8, V: 8 };
+      const inputs = sampleInputs(rwkv7, size, 27, false);
+      const got = await op.forward(inputs, size);
+      expect(relL2(got.o, referenceForward(rwkv7, inputs, size).o)).toBeLessThan(1e-5);
+    } finally {
+      engine.destroy();
+      device.destroy();
     }
   });
 

@@ -189,7 +189,7 @@ function prepSplit(def: VariantDef, cfg: CodegenConfig): boolean {
 export function planForward(def: VariantDef, cfg: CodegenConfig, mode: ForwardMode = 'chunked'): KernelPlan {
   validateConfig(cfg);
   if (mode === 'chunked' && !hasChunkedForward(def, cfg)) {
-    throw new ConfigError(def.correction === 'dplr' && dplrChunkable(def)
+    throw new ConfigError(dplrChunkable(def)
       ? `variant '${def.name}' (correction 'dplr') has its chunked forward on the tensor-core tier only (fragments 'subgroup-matrix' or 'portable'); use mode 'recurrent' on the f32 tier`
       : `variant '${def.name}' (correction '${def.correction}') has no chunked forward yet; use mode 'recurrent' (the token-sequential kernel)`);
   }

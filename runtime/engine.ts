@@ -290,7 +290,7 @@ export class VariantOp {
       ...(o === 'bf16' || o === 'f16' ? { outputDtype: o } : {}),
       ...(qkInputs.length ? { qkInputs } : {}),
       ...(varlen ? { varlen: true as const } : {}),
-      ...(this.engine.tier !== 'f32' ? { fragments: this.engine.tier } : {}),
+      ...this.tierConfig(),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.scalarLoads ? { scalarLoads: true as const } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.fragmentMemory !== undefined ? { fragmentMemory: this.engine.tuning.fragmentMemory } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.outputTile !== undefined ? { outputTile: this.engine.tuning.outputTile } : {}),

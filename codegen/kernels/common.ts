@@ -225,9 +225,7 @@ export class KernelSource {
   /** The gate on the query side: inclusive, or exclusive for the bonus form (RWKV6). */
   gq(): string {
     const g = this.gcs();
-    this.extra.set('gq', this.bonus
-      ? `fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { if (t == t0) { return 0.0; } return ${g}(b, h, t - 1u, d); }`
-      : `fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return ${g}(b, h, t, d); }`);
+    this.extra.set('gq', this.bonus ? exclusiveGate('gq', g) : `fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return ${g}(b, h, t, d); }`);
     return 'gq';
   }
 
@@ -235,8 +233,7 @@ export class KernelSource {
    * spec's bonus: the generalized delta rule's removal side a reads the state before token t's
    * decay. */
   gex(): string {
-    const g = this.gcs();
-    this.extra.set('gex', `fn gex(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { if (t == t0) { return 0.0; } return ${g}(b, h, t - 1u, d); }`);
+    this.extra.set('gex', exclusiveGate('gex', this.gcs()));
     return 'gex';
   }
 
@@ -398,6 +395,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     ].join('\n');
     return cfg.compactLoops ? rollLoops(module) : module;
   }
+}
+
+/** WGSL of a gate function `name(b, h, t, t0, d)` giving G[t-1] from the cumsum reader `g`, 0 at
+ * the chunk's first token t0 (the bonus form's queries, the generalized delta rule's a side). */
+function exclusiveGate(name: string, g: string): string {
+  return `fn ${name}(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { if (t == t0) { return 0.0; } return ${g}(b, h, t - 1u, d); }`;
 }
 
 /** A stage whose opening is made (and binds what it reads) when first read. */

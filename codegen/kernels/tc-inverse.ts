@@ -147,15 +147,16 @@ function emitDplrM(ks: KernelSource, fr: Fragments, wfWords: number): Wgsl {
 
 export function emitTcInverse(ks: KernelSource): Wgsl {
   const C = ks.cfg.chunk;
-  const bytes = 4 * tcInverseWords(C);
+  // wf holds the inverse's words, and for the generalized delta rule at least one fragment per
+  // subgroup of M's epilogue.
+  const wfWords = ks.dplr ? Math.max(tcInverseWords(C), scratchWords(1)) : tcInverseWords(C);
+  const bytes = 4 * wfWords;
   if (bytes > fragmentBudget(ks.cfg)) {
     throw new ConfigError(`the delta rule's triangular inverse at chunk ${C} needs ${bytes} bytes of workgroup memory, past ${fragmentBudget(ks.cfg)}; raise tuning.fragmentMemory or use a smaller chunk`);
   }
   // The generalized delta rule's M = T A_ak is a fragment product: the layer comes first (before
   // any binding), and declares wf (with an unused wh).
   const fr = ks.dplr ? ks.fragments() : null;
-  // wf holds the inverse's words, and at least one fragment per subgroup of M's epilogue.
-  const wfWords = fr ? Math.max(tcInverseWords(C), scratchWords(1)) : tcInverseWords(C);
   const tmat = ks.use('tmat', 'read_write');
   const stage = ks.chunkStageXY(fr?.builtins() ?? '');
   return wgsl`

@@ -18,10 +18,9 @@ import { extendScope, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
 export const tcOutputTileV = (cfg: { readonly V: number; readonly outputTile?: number }) => Math.min(fragCeil(cfg.V), cfg.outputTile ?? 128);
 
 /** How the scores are computed: one matrix (A_qk), or the generalized delta rule's two (A_qb
- * against u, A_qk against V): in one pass into two regions ('paired'), in two passes into two
- * regions ('both'), or each just before its product, in one region ('sequential': the smallest,
- * which fits OCCUPANCY_BUDGET at chunk 64). */
-type ScoresPlan = 'one' | 'paired' | 'both' | 'sequential';
+ * against u, A_qk against V): in one pass into two regions ('paired'), or each just before its
+ * product, in one region ('sequential': the smaller, which fits OCCUPANCY_BUDGET at chunk 64). */
+type ScoresPlan = 'one' | 'paired' | 'sequential';
 
 interface Layout { slab: number; perPass: number; sA: number; sAk: number; sQ: number; sSV: number; f16: number; f32: number; scores: ScoresPlan }
 
@@ -31,13 +30,13 @@ interface Layout { slab: number; perPass: number; sA: number; sAk: number; sQ: n
 export function tcOutputLayout(ks: KernelSource): Layout {
   const C = ks.cfg.chunk;
   const BV = tcOutputTileV(ks.cfg);
-  const plans: ScoresPlan[] = ks.dplr ? ['paired', 'both', 'sequential'] : ['one'];
+  const plans: ScoresPlan[] = ks.dplr ? ['paired', 'sequential'] : ['one'];
   const layouts: Layout[] = [];
   for (const scores of plans) for (const slab of [32, 16]) {
     for (const perPass of [4, 2, 1]) {
       const sc = tcScoresWords(ks, 'q', slab, perPass, ks.dplr ? 'b' : 'k', scores === 'paired');
       const sA = 0;
-      const sAk = scores === 'paired' || scores === 'both' ? C * C : 0;
+      const sAk = scores === 'paired' ? C * C : 0;
       const sQ = sAk + C * C;
       const sSV = sQ + C * slab;
       const f16 = Math.max(sSV + slab * BV, sQ + sc.f16);
@@ -89,9 +88,7 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
   // The generalized delta rule's A_qb and A_qk (ScoresPlan); 'sequential' computes A_qk after
   // A_qb's product, into its region (valueProducts).
   const scores = lay.scores === 'one' ? scoresOf('k', lay.sA)
-    : lay.scores === 'paired' ? scoresOf('b', lay.sA, { right: 'k', store: storeAt(lay.sAk) })
-      : lay.scores === 'both' ? wgsl`${scoresOf('b', lay.sA)}
-  ${scoresOf('k', lay.sAk)}` : scoresOf('b', lay.sA);
+    : lay.scores === 'paired' ? scoresOf('b', lay.sA, { right: 'k', store: storeAt(lay.sAk) }) : scoresOf('b', lay.sA);
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
   const epilogue = emitEpilogue(fr, 'oa', p.fm, p.fn, {

@@ -237,12 +237,12 @@ export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): Wgsl {
   const wBlock: ChunkBlock | null = staged && { name: 'pw', buf: ks.use('w16', 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
   const kBlock: ChunkBlock | null = staged && { name: 'pk', buf: ks.use(updateKeys, 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
   const w16 = staged ? '' : ks.use('w16', 'read', false, 'f16');
-  const kg16 = staged ? '' : ks.use(updateKeys, 'read', false, 'f16');
+  const updateKeys16 = staged ? '' : ks.use(updateKeys, 'read', false, 'f16');
   const plainKeys = dplr ? ks.use('kg16', 'read', false, 'f16') : '';
   const v16 = dplr ? ks.use('v16', 'read', false, 'f16') : '';
   const VF = fragCeil(ks.cfg.V);
   const wAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: wgsl`${staged.sW}u + ${r} * ${KF}u + ${d}` } : { arr: w16, offset: chunkOperandAt(KF, r, d) });
-  const kAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: wgsl`${staged.sK}u + ${r} * ${KF}u + ${d}` } : { arr: kg16, offset: chunkOperandAt(KF, r, d) });
+  const kAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: wgsl`${staged.sK}u + ${r} * ${KF}u + ${d}` } : { arr: updateKeys16, offset: chunkOperandAt(KF, r, d) });
   // U for V_new's epilogue, loaded at the top of the step (independent of the state).
   const uPre = prefetchEpilogueValues(fr, pV.fm, pV.fn, vMap, 'vactive', 'upre',
     wgsl`${u}[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)]`);

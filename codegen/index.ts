@@ -14,7 +14,7 @@ import { emitPackOut } from './kernels/pack.js';
 import { emitL2norm } from './kernels/l2norm.js';
 import { FRAG_WG, type FragmentLowering } from './kernels/fragments.js';
 import { emitTcOutput, tcOutputTileV } from './kernels/tc-output.js';
-import { emitTcChunkStates, emitTcDeltaScan, emitTcOperands, tcDeltaLayout, tcStateTiles } from './kernels/tc-states.js';
+import { emitTcChunkStates, emitTcDeltaScan, emitTcDplrChunkState, emitTcOperands, tcDeltaLayout, tcDplrChunkStateLayout, tcStateTiles } from './kernels/tc-states.js';
 import { emitTcDplrPrep, emitTcPrep, tcPrepLayout } from './kernels/tc-prep.js';
 import { emitTcInverse } from './kernels/tc-inverse.js';
 import { emitTcWyFactors, tcWyFactorsShape } from './kernels/tc-wy-factors.js';
@@ -64,10 +64,11 @@ function emitStepStage(ks: KernelSource): string {
 }
 
 /** Stages the tensor-core tier writes on the fragment layer; the others are the f32 tier's. Its
- * prep writes the state walk's f16 operands (and, for the delta rule, the WY factors). */
+ * prep writes the state walk's f16 operands (and, for the delta rule, the WY factors). Its
+ * plans have chunkState only for the generalized delta rule (the update's term k~^T V). */
 function tensorCoreStage(cfg: CodegenConfig, stage: ForwardStage): boolean {
   if (!cfg.fragments) return false;
-  return stage === 'chunkStates' || stage === 'deltaScan' || stage === 'output' || stage === 'prep' || stage === 'inverse' || stage === 'wyFactors';
+  return stage === 'chunkStates' || stage === 'deltaScan' || stage === 'output' || stage === 'prep' || stage === 'inverse' || stage === 'wyFactors' || stage === 'chunkState';
 }
 
 const TC_EMITTERS: Partial<Record<ForwardStage, (ks: KernelSource) => string>> = {
@@ -75,6 +76,10 @@ const TC_EMITTERS: Partial<Record<ForwardStage, (ks: KernelSource) => string>> =
   // No fragments: the inverse is plain f32 WGSL.
   inverse: (ks) => emitTcInverse(ks),
   wyFactors: (ks) => emitTcWyFactors(ks, ks.fragments()),
+  chunkState: (ks) => {
+    if (!ks.dplr) throw new Error(`internal: the tensor-core tier's chunkState is the generalized delta rule's`);
+    return emitTcDplrChunkState(ks, ks.fragments());
+  },
   chunkStates: (ks) => emitTcChunkStates(ks, ks.fragments()),
   deltaScan: (ks) => emitTcDeltaScan(ks, ks.fragments()),
   output: (ks) => emitTcOutput(ks, ks.fragments()),
@@ -87,6 +92,7 @@ function tcStageShape(stage: ForwardStage, cfg: CodegenConfig, def: VariantDef):
     case 'prep':
     case 'inverse': return shape([['NT'], ['BH'], [1]]);
     case 'wyFactors': return tcWyFactorsShape(cfg);
+    case 'chunkState': return shape([[tcDplrChunkStateLayout(cfg).tiles], ['NT'], ['BH']]);
     case 'chunkStates': {
       const { BK, BV } = tcStateTiles(cfg.K, cfg.V);
       return shape([[ceilDiv(cfg.V, BV)], ['SH'], [ceilDiv(cfg.K, BK)]]);

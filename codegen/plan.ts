@@ -250,8 +250,10 @@ export function normBuffers(def: VariantDef): BufferDecl[] {
  * rule's prep leaves its triangular inverse to a stage of its own (tc-prep.ts decides). */
 export function forwardStages(def: VariantDef, cfg?: CodegenConfig, splitPrep = false): ForwardStage[] {
   // The generalized delta rule's chunked form (tensor-core tier only): prep, the inverse (T and
-  // M = T A_ak), the WY factors, the scan and the output, as the delta rule's split prep.
-  if (def.correction === 'dplr') return [...normStages(def), 'prep', 'inverse', 'wyFactors', 'deltaScan', 'output'];
+  // M = T A_ak), the WY factors, the scan and the output, as the delta rule's split prep; and,
+  // right after the prep whose kg16 and v16 it reads, the chunk states' state-independent term
+  // (K 2^(G_last - G))^T V per chunk, into hs, which the scan adds (tc-states.ts).
+  if (def.correction === 'dplr') return [...normStages(def), 'prep', 'chunkState', 'inverse', 'wyFactors', 'deltaScan', 'output'];
   const prep = def.decay !== 'none' || def.correction === 'delta';
   // The delta rule's V_new = U - W S_n makes the state pass inherently sequential; without it the
   // per-chunk contributions are independent matmuls and only an elementwise scan is sequential

@@ -27,7 +27,7 @@ describe('the generalized delta rule, chunked on the tensor-core tier (portable 
     expect(op.inferenceMode).toBe('chunked');
     const plan = op.plan({ K: 48, V: 40, chunkSize: 64 });
     expect(plan.mode).toBe('chunked');
-    expect(plan.kernels.map((k) => k.stage)).toEqual(['prep', 'inverse', 'wyFactors', 'deltaScan', 'output']);
+    expect(plan.kernels.map((k) => k.stage)).toEqual(['prep', 'chunkState', 'inverse', 'wyFactors', 'deltaScan', 'output']);
   });
 
   // Chunk 64 at K and V padded to whole fragments, several chunks, the last partial. The fast

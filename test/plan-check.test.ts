@@ -74,7 +74,7 @@ describe('plan check', () => {
     for (const cfg0 of CONFIGS.filter((c) => c.fragments)) {
       const cfg = { ...cfg0, inputDtypes: undefined };
       const fwd = planForward(def, cfg);
-      expect(fwd.kernels.map((k) => k.stage).filter((s) => s !== 'packOut'), JSON.stringify(cfg)).toEqual(['prep', 'inverse', 'wyFactors', 'deltaScan', 'output']);
+      expect(fwd.kernels.map((k) => k.stage).filter((s) => s !== 'packOut'), JSON.stringify(cfg)).toEqual(['prep', 'chunkState', 'inverse', 'wyFactors', 'deltaScan', 'output']);
       expect(checkPlan(fwd), JSON.stringify(cfg)).toEqual([]);
       // Packed sequences add the chunk table.
       for (const k of fwd.kernels) expect(kernelUsage(k).storageBuffers, `${k.name} ${JSON.stringify(cfg)}`).toBeLessThanOrEqual(cfg.varlen ? 12 : 11);

@@ -59,8 +59,9 @@ ${stage.open}
 }
 
 // The generalized delta rule's prep (correction 'dplr': RWKV-7; runtime/reference-chunked-dplr.ts
-// has the algorithm), per (chunk, b*h): the gate cumsum; the state walk's f16 operands, k and b
-// decayed to the chunk's end (kg16, bg16) and V (v16); and the a-side products with the
+// has the algorithm), per (chunk, b*h): the gate cumsum; the state update's f16 operands, k and
+// b decayed to the chunk's end (kg16, bg16) and V (v16: with kg16, the chunkState stage's k~^T V;
+// bg16 the walk's); and the a-side products with the
 // exclusive gate G_{i-1},
 //   A_ab[i,j] = sum_d a_i 2^(G_{i-1} - G_j) b_j,   A_ak[i,j] = sum_d a_i 2^(G_{i-1} - G_j) k_j,   j < i,
 // both anchored, in one pass (tc-scores.ts). -A_ab goes to tmat, where the inverse stage turns

@@ -6,7 +6,8 @@
 // through the epilogue's scratch, a scalar one the whole fragment). Without the delta rule V' is
 // V and the K x V state splits into K- and V-tiles (this replaces the f32 tier's per-chunk
 // products plus elementwise scan). With it, V' = V_new = U - W S_n, a second product per chunk
-// that needs all of K, so only V is tiled.
+// that needs all of K, so only V is tiled. The generalized delta rule's scan adds its
+// state-independent term (K 2^(G_last - G))^T V from a parallel stage (emitTcDplrChunkState).
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { emitF16Block } from './staged.js';
@@ -68,8 +69,12 @@ export function lastGate(ks: KernelSource, d: string): Wgsl {
 export function emitStateCheckpoint(ks: KernelSource, fr: Fragments, o: {
   acc: string; p: Partition; map: { row: (i: number) => string; col: (j: number) => string }; active: string;
   perPass: number; sGl: number; KF: number; BV: number; sS: number; perChunk: string;
+  /** A per-element f32 term (WGSL over the epilogue's r, c, slot) added to the decayed state in
+   * the update: the generalized delta rule's state-independent k~^T V (per-key decay only). */
+  add?: Wgsl;
 }): Wgsl {
   const { p } = o;
+  if (o.add && !ks.diag) throw new Error('internal: the checkpoint adds a term through the per-key update only');
   return wgsl`// Read by the epilogue's update; the portable lowering's epilogue has no barrier before it.
     ${ks.diag ? wgsl`for (var d = lid; d < ${o.KF}u; d += WG) { wf[${o.sGl}u + d] = ${lastGate(ks, 'min(d, KD - 1u)')}; }
     workgroupBarrier();` : ''}
@@ -78,7 +83,7 @@ export function emitStateCheckpoint(ks: KernelSource, fr: Fragments, o: {
     scratch: 'wf', scratchBase: 0, perPass: o.perPass, active: o.active, ...o.map,
     body: wgsl`if (r < KD && v0 + c < VD) { ${o.perChunk}[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
       wh[${o.sS}u + r * ${o.BV}u + c] = f16(value);`,
-    ...(ks.diag ? { update: wgsl`value * exp2(wf[${o.sGl}u + r])` } : {}),
+    ...(ks.diag ? { update: wgsl`value * exp2(wf[${o.sGl}u + r])${o.add ? wgsl` + ${o.add}` : ''}` } : {}),
   })}
     ${ks.decayed && !ks.diag ? wgsl`if (${o.active}) {
       let decay = exp2(${lastGate(ks, '0u')});
@@ -213,6 +218,107 @@ ${ks.sequenceStage(fr.builtins()).open}
 }`;
 }
 
+/** Tiles of the generalized delta rule's chunkState stage: BK x BV blocks of D (K x V) of at
+ * most 64 x 64 that divide the padded dims (so one body serves every tile), with its two operands
+ * staged in row slabs of SR (f16: SR x (BK + BV)); f32: one scratch fragment per subgroup for
+ * the masked stores of tiles past K or V (none where K and V are whole fragments). */
+export function tcDplrChunkStateLayout(cfg: { readonly K: number; readonly V: number; readonly chunk: number; readonly wgMemory?: number; readonly fragmentMemory?: number }) {
+  const C = cfg.chunk;
+  const KF = fragCeil(cfg.K);
+  const VF = fragCeil(cfg.V);
+  const tile = (dimF: number) => [64, 48, 32, 16].find((w) => dimF % w === 0)!;
+  const BK = tile(KF);
+  const BV = tile(VF);
+  const full = cfg.K % 16 === 0 && cfg.V % 16 === 0;
+  const layouts = [C, 32, 16].filter((SR) => SR <= C).map((SR) => ({ BK, BV, SR, full, tiles: (KF / BK) * (VF / BV), f16: SR * (BK + BV), f32: full ? 0 : scratchWords(1) }));
+  return firstFit(cfg, layouts, (budget) => new ConfigError(`no tiling of the generalized delta rule's chunk states fits ${budget} bytes of workgroup memory (chunk ${C}); raise tuning.fragmentMemory`));
+}
+
+/** The generalized delta rule's state-independent update term per chunk, on the fragment layer
+ * (tensor-core tier), all chunks in parallel: D_n = (K 2^(G_last - G))^T V (K x V, f32) from the
+ * prep's f16 blocks kg16 and v16, one workgroup per (BK x BV tile, chunk, b*h), written to hs[n].
+ * The delta scan (emitTcDeltaScan) reads D_n a step ahead and adds it to the decayed state in its
+ * checkpoint at step n, which then overwrites hs[n] with S_n (as the f32 tier's chunkState and
+ * stateScan share hs). So the scan's second update product, which read kg16 and v16 from storage
+ * on the walk's critical path, is gone, and D takes no buffer of its own (it would be
+ * [BH, NT, K, V] f32, 128 MB at (1,32,4096,128,128)); every slot hs[n] is chunk n's, so packed
+ * sequences need nothing more. */
+export function emitTcDplrChunkState(ks: KernelSource, fr: Fragments): Wgsl {
+  const lay = tcDplrChunkStateLayout(ks.cfg);
+  const { BK, BV, SR } = lay;
+  const KF = fragCeil(ks.cfg.K);
+  const VF = fragCeil(ks.cfg.V);
+  const p = partition(BK / 16, BV / 16);
+  const grid = subgroupGrid(p, 'f');
+  const map = grid.map;
+  const kg = ks.use('kg16', 'read', false, 'vec4<u32>');
+  const vv = ks.use('v16', 'read', false, 'vec4<u32>');
+  const hs = ks.use('hs', 'read_write');
+  const stage = ks.chunkStage(fr.builtins());
+  // A row slab of one operand's tile (its columns c0 .. c0 + width of rows r0 .. r0 + SR of the
+  // chunk's f16 block, `rowWords` vec4<u32> words of 8 halves a row) into wh from word `at`,
+  // rows of `width`: every word's load first, then the stores (all loads in flight together).
+  const words = (width: number) => (SR * width) / 8;
+  const perThread = (width: number) => Math.ceil(words(width) / FRAG_WG);
+  const stageLoads = (reg: string, buf: string, width: number, rowWords: number, c0: string) => wgsl`for (var s = 0u; s < ${perThread(width)}u; s++) {
+      let q = min(lid + s * WG, ${words(width) - 1}u);
+      ${reg}[s] = ${buf}[((bh * P.NT + n) * C + r0 + q / ${width / 8}u) * ${rowWords}u + ${c0} / 8u + q % ${width / 8}u];
+    }`;
+  const stageStores = (reg: string, width: number, at: number) => wgsl`for (var s = 0u; s < ${perThread(width)}u; s++) {
+      let q = lid + s * WG;
+      if (q < ${words(width)}u) {
+        let w = ${reg}[s];
+        let o = ${at}u + q * 8u;
+        let h0 = bitcast<vec2<f16>>(w.x); let h1 = bitcast<vec2<f16>>(w.y);
+        let h2 = bitcast<vec2<f16>>(w.z); let h3 = bitcast<vec2<f16>>(w.w);
+        wh[o] = h0.x; wh[o + 1u] = h0.y; wh[o + 2u] = h1.x; wh[o + 3u] = h1.y;
+        wh[o + 4u] = h2.x; wh[o + 5u] = h2.y; wh[o + 6u] = h3.x; wh[o + 7u] = h3.y;
+      }
+    }`;
+  const sK = 0;
+  const sV = SR * BK;
+  const at = (r: string, c: string) => wgsl`((bh * P.NT + n) * KD + k0 + ${r}) * VD + v0 + ${c}`;
+  const direct = emitDirectStores(fr, 'dk', p.fm, p.fn, 'factive', (i, j) => ({ arr: hs, offset: at(map.row(i), map.col(j)), stride: 'VD' }));
+  const store = lay.full ? direct : wgsl`if (k0 + ${BK}u <= KD && v0 + ${BV}u <= VD) {
+    ${direct}
+  } else {
+    ${emitEpilogue(fr, 'dk', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, perPass: 1, active: 'factive', ...map,
+    body: wgsl`if (k0 + r < KD && v0 + c < VD) { ${hs}[${at('r', 'c')}] = value; }`,
+  })}
+  }`;
+  return wgsl`
+var<workgroup> wh: array<f16, ${lay.f16}>;${lay.f32 ? wgsl`
+var<workgroup> wf: array<f32, ${lay.f32}>;` : ''}
+
+${stage.open}
+  ${fr.opening()}
+  let k0 = (wid.x / ${VF / BV}u) * ${BK}u;
+  let v0 = (wid.x % ${VF / BV}u) * ${BV}u;
+  ${grid.decl}
+  ${fr.declare('dk', p.fm, p.fn)}
+  var kw: array<vec4<u32>, ${perThread(BK)}>;
+  var vw: array<vec4<u32>, ${perThread(BV)}>;
+  // Rows past the chunk are zero in kg16 and v16.
+  for (var r0 = 0u; r0 < rows; r0 += ${SR}u) {
+    ${stageLoads('kw', kg, BK, KF / 8, 'k0')}
+    ${stageLoads('vw', vv, BV, VF / 8, 'v0')}
+    ${stageStores('kw', BK, sK)}
+    ${stageStores('vw', BV, sV)}
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < ${SR}u; kk += 16u) {
+        ${fr.mma('dk', p.fm, p.fn,
+    (i) => ({ arr: 'wh', offset: wgsl`${sK}u + kk * ${BK}u + ${map.row(i)}`, stride: BK, colMajor: true }),
+    (j) => ({ arr: 'wh', offset: wgsl`${sV}u + kk * ${BV}u + ${map.col(j)}`, stride: BV }))}
+      }
+    }
+    workgroupBarrier();
+  }
+  ${store}
+}`;
+}
+
 export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): Wgsl {
   const lay = tcDeltaLayout(ks);
   const { BV, perPass, staged } = lay;
@@ -230,22 +336,32 @@ export function emitTcDeltaScan(ks: KernelSource, fr: Fragments): Wgsl {
   const sMap = sGrid.map;
   const vMap = vGrid.map;
   // W and the decayed keys: staged a chunk ahead, or read by the products from storage.
-  // The generalized delta rule: V_new (its u) = U + W S_n, and the update's keys are b's, with
-  // a second product (K 2^(G_last - G))^T V read from the prep's f16 blocks.
+  // The generalized delta rule: V_new (its u) = U + W S_n, and the update's keys are b's; its
+  // state-independent term (K 2^(G_last - G))^T V comes from the chunkState stage
+  // (emitTcDplrChunkState) in hs[n], added in the checkpoint's update (see dPre below).
   const dplr = ks.dplr;
   const updateKeys = dplr ? 'bg16' : 'kg16';
   const wBlock: ChunkBlock | null = staged && { name: 'pw', buf: ks.use('w16', 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
   const kBlock: ChunkBlock | null = staged && { name: 'pk', buf: ks.use(updateKeys, 'read', false, 'vec4<u32>'), C, width: KF, wg: FRAG_WG };
   const w16 = staged ? '' : ks.use('w16', 'read', false, 'f16');
   const updateKeys16 = staged ? '' : ks.use(updateKeys, 'read', false, 'f16');
-  const plainKeys = dplr ? ks.use('kg16', 'read', false, 'f16') : '';
-  const v16 = dplr ? ks.use('v16', 'read', false, 'f16') : '';
-  const VF = fragCeil(ks.cfg.V);
   const wAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: wgsl`${staged.sW}u + ${r} * ${KF}u + ${d}` } : { arr: w16, offset: chunkOperandAt(KF, r, d) });
   const kAt = (r: string, d: string) => (staged ? { arr: 'wh', offset: wgsl`${staged.sK}u + ${r} * ${KF}u + ${d}` } : { arr: updateKeys16, offset: chunkOperandAt(KF, r, d) });
   // U for V_new's epilogue, loaded at the top of the step (independent of the state).
   const uPre = prefetchEpilogueValues(fr, pV.fm, pV.fn, vMap, 'vactive', 'upre',
     wgsl`${u}[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)]`);
+  // The generalized delta rule's D_m = (K 2^(G_last - G))^T V of chunk m, which the chunkState
+  // stage left in hs[m], into registers in the state's fragment order a step ahead of the
+  // checkpoint that adds it (chunk nBegin's before the walk), so its load is off the walk's
+  // critical path. The checkpoint of step m then overwrites hs[m] with S_m: each element is
+  // read and written by the same invocation (the same lane of the same subgroup walks element
+  // (r, c) in both, and only where r < KD, c < VD), so the read comes first in program order; no
+  // other workgroup touches this workgroup's columns of a slot of its own sequence.
+  const dAt = dplr ? ks.helperFn('dkv_at', 4, wgsl`fn dkv_at(bh: u32, m: u32, r: u32, c: u32) -> f32 {
+  if (r >= KD || c >= VD) { return 0.0; }
+  return ${hs}[((bh * P.NT + m) * KD + r) * VD + c];
+}`) : null;
+  const dPre = (m: string) => prefetchEpilogueValues(fr, pS.fm, pS.fn, sMap, 'sactive', 'dpre', dAt!('bh', m, 'r', 'v0 + c'));
   return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
 
@@ -257,7 +373,11 @@ ${ks.sequenceStage(fr.builtins()).open}
   ${vGrid.decl}
   ${fr.declare('st', pS.fm, pS.fn)}
   ${fr.declare('vn', pV.fm, pV.fn)}
-  ${uPre.decl}
+  ${uPre.decl}${dplr ? wgsl`
+  ${dPre('nBegin').decl}
+  if (nBegin < nEnd) {
+    ${dPre('nBegin').load}
+  }` : ''}
   ${wBlock && kBlock ? wgsl`${declareChunkBlock(wBlock)}
   ${declareChunkBlock(kBlock)}
   ${loadChunkBlock(wBlock, 'nBegin')}
@@ -273,7 +393,11 @@ ${ks.sequenceStage(fr.builtins()).open}
     ${loadChunkBlock(wBlock, 'nNext')}
     ${loadChunkBlock(kBlock, 'nNext')}` : ''}
     // S_n for W S_n.
-    ${emitStateCheckpoint(ks, fr, { acc: 'st', p: pS, map: sMap, active: 'sactive', perPass, sGl, KF, BV, sS: lay.sS, perChunk: hs })}
+    ${emitStateCheckpoint(ks, fr, { acc: 'st', p: pS, map: sMap, active: 'sactive', perPass, sGl, KF, BV, sS: lay.sS, perChunk: hs, ...(dplr ? { add: wgsl`dpre[slot]` } : {}) })}${dplr ? wgsl`
+    // The next chunk's D, in flight during this step.
+    if (n + 1u < nEnd) {
+      ${dPre('n + 1u').load}
+    }` : ''}
     // V_new = U - W S_n.
     ${fr.zero('vn', pV.fm, pV.fn)}
     if (vactive) {
@@ -298,12 +422,7 @@ ${ks.sequenceStage(fr.builtins()).open}
         ${fr.mma('st', pS.fm, pS.fn,
     (i) => ({ ...kAt('kk', sMap.row(i)), stride: KF, colMajor: true }),
     (j) => ({ arr: 'wh', offset: wgsl`${lay.sVn}u + kk * ${BV}u + ${sMap.col(j)}`, stride: BV }))}
-      }${dplr ? wgsl`
-      for (var kk = 0u; kk < C; kk += 16u) {
-        ${fr.mma('st', pS.fm, pS.fn,
-    (i) => ({ arr: plainKeys, offset: chunkOperandAt(KF, 'kk', sMap.row(i)), stride: KF, colMajor: true }),
-    (j) => ({ arr: v16, offset: chunkOperandAt(VF, 'kk', wgsl`v0 + ${sMap.col(j)}`), stride: VF }))}
-      }` : ''}
+      }
     }
     ${wBlock && kBlock ? wgsl`// The next chunk's W and keys replace this one's once every product has read them (the
     // next step's first barrier publishes them).

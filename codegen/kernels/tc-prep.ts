@@ -7,12 +7,13 @@
 // to tmat and the inverse stage turns it into T (kda's fused prep needs 42.5 KiB).
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
-import { firstFit, FRAG_NAMES, type Fragments } from './fragments.js';
+import { firstFit, FRAG_NAMES, fragCeil, type Fragments } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
-import { emitDecayedKeys, emitValueBlock } from './tc-states.js';
+import { chunkOperandAt, emitDecayedKeys, emitValueBlock, lastGate } from './tc-states.js';
+import { emitStagedLoad4, storeF16x4 } from './staged.js';
 import { emitInverseSteps, tcInverseWords } from './tc-inverse.js';
-import { extendScope, wgsl, type Wgsl } from '../wgsl.js';
+import { extendScope, joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
 interface PrepLayout { readonly slab: number; readonly f16: number; readonly f32: number; readonly fused: boolean }
 
@@ -101,9 +102,36 @@ ${fr.workspace(lay.f16, lay.f32)}
 ${stage.open}
   ${fr.opening()}
   ${emitGateCumsum(ks, ks.cfg.chunk, (i) => `wf[${i}]`)}
-  ${emitDecayedKeys(ks)}
-  ${emitDecayedKeys(ks, 'b', 'bg16')}
+  ${emitDecayedKeyPair(ks)}
   ${emitValueBlock(ks)}
   ${scores}
 }`;
+}
+
+/** The generalized delta rule's kg16 and bg16 (k and b times 2^(G_last - G), as f16 per chunk)
+ * in one staged pass where k and b both load four-wide: the factor, eight gate loads and an
+ * exp2 per four keys, is computed once for both blocks instead of once per block. Else the
+ * two blocks of emitDecayedKeys. */
+function emitDecayedKeyPair(ks: KernelSource): Wgsl {
+  const k4 = ks.role4Fn('k');
+  const b4 = ks.role4Fn('b');
+  if (!k4 || !b4) return wgsl`${emitDecayedKeys(ks)}
+  ${emitDecayedKeys(ks, 'b', 'bg16')}`;
+  const KF = fragCeil(ks.cfg.K);
+  const lanes = (f: (d: string) => Wgsl) => wgsl`vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => f(wgsl`d + ${x}u`)), ', ')})`;
+  const factor = wgsl`exp2(${lanes((d) => lastGate(ks, d))} - ${lanes((d) => ks.gcsFn()('b', 'h', 't', d))})`;
+  const kg16 = ks.use('kg16', 'read_write', false, 'f16');
+  const bg16 = ks.use('bg16', 'read_write', false, 'f16');
+  const at = chunkOperandAt(KF, 'r', 'd');
+  return emitStagedLoad4({
+    count: wgsl`C * ${KF}u`,
+    ...(ks.stagingUnroll ? { unroll: ks.stagingUnroll } : {}),
+    index: wgsl`let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - 4u);
+        let f = ${factor};`,
+    loads: [{ name: 'kg', expr: wgsl`${k4('b', 't', 'h', 'd')} * f` }, { name: 'bg', expr: wgsl`${b4('b', 't', 'h', 'd')} * f` }],
+    storeIndex: wgsl`let r = e / ${KF}u; let d = e % ${KF}u;`,
+    valid: 'r < rows && d < KD',
+    store: (v) => wgsl`${storeF16x4(kg16, at, v('kg'))}
+          ${storeF16x4(bg16, at, v('bg'))}`,
+  });
 }

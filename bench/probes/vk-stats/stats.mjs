@@ -21,7 +21,7 @@ else await parent(process.argv.slice(2));
 // Child: builds the plans, then compiles each kernel again on its own, one at a time, so Dawn's
 // dump of its WGSL (carrying a tag comment) is followed by the dump of its SPIR-V.
 async function child(specs) {
-  const { createEngine, sampleInputs, VARIANTS } = await import(join(root, 'dist/index.js'));
+  const { createEngine, sampleInputs, VARIANTS, TOKEN_SEQUENTIAL_VARIANTS } = await import(join(root, 'dist/index.js'));
   const { prepareBackward } = await import(join(root, 'dist/runtime/backward.js'));
   const { compile } = await import(join(root, 'dist/runtime/pipelines.js'));
   const { seededRandom } = await import(join(root, 'dist/runtime/sample.js'));
@@ -36,7 +36,7 @@ async function child(specs) {
     const [name, mode = 'forward'] = spec.split(':');
     try {
       const op = engine.variant(name);
-      const fwd = await op.prepareForward(sampleInputs(VARIANTS[name], shape, 3, true), { ...shape, chunkSize: Number(process.env.CHUNK ?? 64) });
+      const fwd = await op.prepareForward(sampleInputs(VARIANTS[name] ?? TOKEN_SEQUENTIAL_VARIANTS[name], shape, 3, true), { ...shape, chunkSize: Number(process.env.CHUNK ?? 64) });
       await fwd.execute(1);
       let plan = fwd.plan;
       if (mode === 'backward') {

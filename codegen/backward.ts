@@ -32,6 +32,7 @@ import { emitTcBwdChunkState, tcBwdChunkStateGrid } from './kernels/tc-bwd-dh.js
 import { emitBwdInter, bwdInterShape } from './kernels/bwd-dqk-inter.js';
 import { emitTcBwdInter, tcBwdInterGrid } from './kernels/tc-bwd-dqk-inter.js';
 import { emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdBonus, dqkAsMatmuls } from './kernels/bwd-dqk.js';
+import { emitTcBwdDq, emitTcBwdDk, tcBwdDqkGrid, tcDqkLayout } from './kernels/tc-bwd-dqk.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitTcWyDk, emitTcWyX2, tcWyKeysGrid } from './kernels/tc-bwd-wy.js';
 import { emitBwdChunkEnd, emitBwdGate, bwdChunkEndShape, bwdGateShape } from './kernels/bwd-dg.js';
@@ -49,9 +50,9 @@ import {
  * UNVERIFIED=1 checks them). A stage leaves this list when that check passes on a GPU: bwdScan and
  * bwdDu left it on 2026-12-02 (H200, bench/raw/h200-2026-12-02-s3-check-unverified.txt), wyDk
  * and wyX2 later that day once a misaligned workgroup flag was found and fixed
- * (bench/raw/h200-2026-12-02-s4-wy-fixed-check-unverified.txt). Empty now; kept for the next
- * stage that is written before it can be checked. */
-export const UNVERIFIED_ON_GPU: ReadonlySet<KernelStage> = new Set<KernelStage>([]);
+ * (bench/raw/h200-2026-12-02-s4-wy-fixed-check-unverified.txt). bwdDq and bwdDk of a per-key
+ * decay (tc-bwd-dqk.ts) are on it: written and checked on the portable lowering only. */
+export const UNVERIFIED_ON_GPU: ReadonlySet<KernelStage> = new Set<KernelStage>(['bwdDq', 'bwdDk']);
 
 /** Whether a backward stage runs on the fragment layer in this config. */
 function tensorCoreStage(cfg: CodegenConfig, stage: KernelStage): boolean {
@@ -63,6 +64,13 @@ function tensorCoreStage(cfg: CodegenConfig, stage: KernelStage): boolean {
  * (the f32 tier's wyX2 stage): with scalar or no decay, whose factors do not depend on the key. */
 function fragmentWyDk(def: VariantDef, cfg: CodegenConfig): boolean {
   return def.correction === 'delta' && def.decay !== 'diagonal' && tensorCoreStage(cfg, 'wyDk');
+}
+
+/** Whether dq and dk run on fragments (tc-bwd-dqk.ts): with a per-key decay (the others are
+ * chunk matmuls or, with the bonus alone, the f32 contractions) and a layout that fits the
+ * budget (none does at chunk 64 within 16 KiB: the f32 contractions then). */
+function fragmentDqk(def: VariantDef, cfg: CodegenConfig, stage: KernelStage): boolean {
+  return def.decay === 'diagonal' && tensorCoreStage(cfg, stage) && tcDqkLayout(cfg) !== null;
 }
 
 type Emitter = (ks: KernelSource) => string;
@@ -111,9 +119,9 @@ const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   bwdStateScan: shaped(bwdStateScanShape, emitBwdStateScan),
   // bwd-dqk-inter.ts (tc-bwd-dqk-inter.ts): the state terms of dq, dk and dW
   bwdInter: tiered(fragment(emitTcBwdInter, tcBwdInterGrid), shaped(bwdInterShape, emitBwdInter)),
-  // bwd-dqk.ts: dq, dk and the bonus's du
-  bwdDq: dqk(emitBwdDq, emitBwdDqContraction),
-  bwdDk: dqk(emitBwdDk, emitBwdDkContraction),
+  // bwd-dqk.ts (tc-bwd-dqk.ts: dq and dk of a per-key decay): dq, dk and the bonus's du
+  bwdDq: tiered(fragment(emitTcBwdDq, tcBwdDqkGrid), dqk(emitBwdDq, emitBwdDqContraction), fragmentDqk),
+  bwdDk: tiered(fragment(emitTcBwdDk, tcBwdDqkGrid), dqk(emitBwdDk, emitBwdDkContraction), fragmentDqk),
   bwdBonus: contraction(emitBwdBonus, (c) => c.K),
   // bwd-wy.ts (tc-bwd-wy.ts: wyX2 and wyDk): the WY representation's gradients
   wyDT: gram(emitWyDT),

@@ -157,6 +157,24 @@ describe.each(TIERS)('non-finite values propagate causally on the $name', (tier)
     for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, k, tier.gradTol);
   });
 
+  // At chunk 64 a per-key decay's dq and dk on the tensor-core tier (tc-bwd-dqk.ts) are products
+  // of 16-row blocks with the blocks before them (dq) or after them (dk), and its diagonal blocks
+  // f32 sums: a NaN in do (a row of dA) or in q reaches only the gradients the reference has it
+  // in, in each block (rows 30 and 12 of the chunk's 40: blocks 1 and 0).
+  if (tier.engine === getTensorCoreEngine) it.each(['gla', 'rwkv6'] as const)('%s backward, chunk 64: a NaN in do at t = 30, or in q at t = 12, reaches only the gradients the reference has it in (dq and dk by blocks)', async (name) => {
+    const op = (await tier.engine()).variant(name);
+    for (const [role, t] of [['do', 30], ['q', 12]] as const) {
+      const x = sampleInputs(op.def, size, 8, true);
+      const dO = seedsFor(size);
+      if (role === 'do') dO[t * size.H * size.V + 2] = Number.NaN;
+      else x.q![t * size.H * size.K + 3] = Number.NaN;
+      const { h0, ...rest } = x;
+      const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
+      const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 64, poisonOutputs: true });
+      for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, `${role}: ${k}`, tier.gradTol);
+    }
+  });
+
   // At chunk 64 the tensor-core tier's key gradient (tc-bwd-wy.ts) takes its serial layout (one
   // left slot, Q parked in X2 before P), whose exact path must still write every element, over
   // X2's parked Q: a NaN in v (dW not finite from its row on), without and with decay. (The

@@ -82,6 +82,12 @@ describe('tensor-core tier: other tilings', () => {
       await checkForwardBackward(VARIANTS[name], { B: 1, T: 100, H: 2, K: 32, V: 36 }, 32, true);
     });
   }
+  // dq and dk of a per-key decay (tc-bwd-dqk.ts) in two key tiles of 64, the second partial (16
+  // of its columns), and a last chunk of 40 rows (three 16-row blocks, the third partial); the
+  // bonus form, whose diagonal is u and whose query side reads the exclusive gate.
+  it('rwkv6 C=64 (B,T,H,K,V)=(1,104,1,80,16) with h0: dq and dk in two key tiles', async () => {
+    await checkForwardBackward(VARIANTS.rwkv6, { B: 1, T: 104, H: 1, K: 80, V: 16 }, 64, true);
+  });
   it('packed sequences: gated_delta_rule and gla equal each sequence run alone', async () => {
     const engine = await tcEngine();
     const cu = [0, 37, 37, 130];
@@ -181,14 +187,15 @@ describe('tensor-core tier: generated WGSL', () => {
         }
       }
       // The backward follows the tier's forward, reading its buffers: the state terms, the chunk
-      // states and value gradient of the parallel scan and the delta rule's reverse scan on fragments, every other
-      // stage with the f32 kernels.
+      // states and value gradient of the parallel scan, the delta rule's reverse scan and (per-key
+      // decay) dq and dk on fragments, every other stage with the f32 kernels.
       // Stages not yet checked on a GPU (UNVERIFIED_ON_GPU) keep the f32 kernels on the subgroup
       // matrices unless asked.
       const def = VARIANTS[name];
       const onFragments = (stage: string, unverified: boolean) => (unverified || !UNVERIFIED_ON_GPU.has(stage as KernelStage))
         && (['bwdInter', 'bwdDu', 'bwdChunkState'].includes(stage)
-          || (def.correction === 'delta' && (stage === 'bwdScan' || stage === 'wyX2' || (stage === 'wyDk' && def.decay !== 'diagonal'))));
+          || (def.correction === 'delta' && (stage === 'bwdScan' || stage === 'wyX2' || (stage === 'wyDk' && def.decay !== 'diagonal')))
+          || (def.decay === 'diagonal' && (stage === 'bwdDq' || stage === 'bwdDk')));
       const bwd = planBackward(def, hw.config);
       for (const k of bwd.kernels) expect(k.wgsl.includes('subgroup_matrix'), k.name).toBe(onFragments(k.stage, false));
       const all = planBackward(def, { ...hw.config, unverifiedFragments: true });

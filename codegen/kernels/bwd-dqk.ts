@@ -4,7 +4,8 @@
 // (bwd-dqk-inter.ts):
 //   bwdDq:      dq_i = scale (sum_{j<=i} dA[i,j] k_j F(i,j) + 2^Gq_i (S_n do_i))
 //   bwdDk:      dk_i = scale sum_{j>=i} dA[j,i] q_j F(j,i) + 2^(G_last - G_i) (dS'_n u_i)
-//               (chunk matmuls when F does not depend on the key column, else per element)
+//               (chunk matmuls when F does not depend on the key column, else per element;
+//               the per-key decay's on the tensor-core tier: tc-bwd-dqk.ts, by 16-row blocks)
 //   bwdBonus:   du_bonus_i = scale dA[i,i] q_i k_i (bonus form)
 // and the per-token terms of the gate gradient, q . dq in dbq and -k . dk in dbk (bwd-dg.ts
 // says why). Each stage binds at most 8 storage buffers (WebGPU's default limit).

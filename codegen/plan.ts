@@ -48,6 +48,12 @@ export interface CodegenConfig {
    * of OUTPUT_TILES (absent: 128). Narrower tiles make more workgroups, each with fewer result
    * fragments, and recompute the chunk's scores once per tile. */
   readonly outputTile?: number;
+  /** A tuning knob of the tensor-core tier's generalized delta rule (correction 'dplr'): where
+   * the output's intra-chunk scores A_qb and A_qk are computed. 'prep' (absent): in the prep,
+   * beside A_ab and A_ak, sharing their staged b and k rows (FLA's chunk_dplr_fwd_intra), into
+   * f16 blocks the output stage loads as fragments; 'output': by the output stage, in two score
+   * passes of its own (each staging q and the gates again), as before the prep took them. */
+  readonly dplrScores?: DplrScores;
   /** Use the tensor-core stages whose subgroup-matrix lowering has not yet been checked against
    * the float64 reference on a GPU (backward.ts's UNVERIFIED_ON_GPU) on that lowering too; the
    * portable lowering always uses them (CI tests it). For the check that verifies them. */
@@ -66,6 +72,10 @@ export interface CodegenConfig {
   readonly stateDtype?: 'bf16';
 }
 export const STEP_COLUMNS = [8, 16, 32, 64] as const;
+export const DPLR_SCORES = ['prep', 'output'] as const;
+export type DplrScores = (typeof DPLR_SCORES)[number];
+/** Whether the generalized delta rule's prep computes the output's scores (CodegenConfig.dplrScores). */
+export const dplrScoresInPrep = (cfg: { readonly dplrScores?: DplrScores }) => cfg.dplrScores !== 'output';
 export type HalfDtype = 'bf16' | 'f16';
 export const WG_MEMORY_TIERS = [16384, 32768, 49152] as const;
 /** The largest chunk whose kernels fit a memory tier: the C x C score tiles need more than 16 KiB at 64. */
@@ -217,6 +227,9 @@ export function validateConfig(cfg: CodegenConfig): void {
   if (cfg.outputTile !== undefined && !OUTPUT_TILES.includes(cfg.outputTile)) {
     throw new ConfigError(`outputTile ${cfg.outputTile} must be one of ${OUTPUT_TILES.join(', ')}`);
   }
+  if (cfg.dplrScores !== undefined && !(DPLR_SCORES as readonly string[]).includes(cfg.dplrScores)) {
+    throw new ConfigError(`dplrScores ${JSON.stringify(cfg.dplrScores)} must be one of ${DPLR_SCORES.join(', ')}`);
+  }
   if (cfg.fragmentMemory !== undefined && !validFragmentMemory(cfg.fragmentMemory)) {
     throw new ConfigError(`fragmentMemory ${cfg.fragmentMemory} must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}`);
   }
@@ -251,7 +264,7 @@ export function normBuffers(def: VariantDef): BufferDecl[] {
 export function forwardStages(def: VariantDef, cfg?: CodegenConfig, splitPrep = false): ForwardStage[] {
   // The generalized delta rule's chunked form (tensor-core tier only): prep, the inverse (T and
   // M = T A_ak), the WY factors, the scan and the output, as the delta rule's split prep; and,
-  // right after the prep whose kg16 and v16 it reads, the chunk states' state-independent term
+  // right after the prep whose gate cumsum it reads, the chunk states' state-independent term
   // (K 2^(G_last - G))^T V per chunk, into hs, which the scan adds (tc-states.ts).
   if (def.correction === 'dplr') return [...normStages(def), 'prep', 'chunkState', 'inverse', 'wyFactors', 'deltaScan', 'output'];
   const prep = def.decay !== 'none' || def.correction === 'delta';
@@ -283,12 +296,13 @@ export function scratchBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[
   if (cfg.fragments) {
     // The state walk's operands as f16, per chunk and padded to C rows and whole fragments (rows
     // past the chunk zero), so the walk loads fragments straight from them: the keys decayed to
-    // the chunk's end, and V (or, for the delta rule, W).
+    // the chunk's end, and V (or, for the delta rule, W). The generalized delta rule's chunkState
+    // stages its decayed keys and V from the inputs instead (its prep binds q and the scores).
     const KF = Math.ceil(cfg.K / 16) * 16;
     const VF = Math.ceil(cfg.V / 16) * 16;
-    out.push({ name: 'kg16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * KF) / 2] });
+    if (!dplr) out.push({ name: 'kg16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * KF) / 2] });
     if (def.correction === 'delta' || dplr) out.push({ name: 'w16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * KF) / 2] });
-    if (def.correction !== 'delta') out.push({ name: 'v16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * VF) / 2] });
+    if (def.correction !== 'delta' && !dplr) out.push({ name: 'v16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * VF) / 2] });
     // The delta rule's T = (I + A)^-1 with its unit diagonal, the WY factors' left operand.
     if (def.correction === 'delta' || dplr) out.push({ name: 't16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
     // The generalized delta rule's b decayed to the chunk's end (the update's keys for u), and
@@ -298,6 +312,12 @@ export function scratchBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[
       out.push({ name: 'm16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
       // A_ak (strictly lower), the right operand of M = T A_ak.
       out.push({ name: 'ak16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
+      // scale A_qb and scale A_qk (lower, with the diagonal), the output's left operands, where
+      // the prep computes them.
+      if (dplrScoresInPrep(cfg)) {
+        out.push({ name: 'aqb16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
+        out.push({ name: 'aqk16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
+      }
     }
   }
   // The output before the gate, which the gate's gradient needs.

@@ -135,6 +135,8 @@ export interface EngineOptions extends DeviceOptions {
    * H200, checked right there for all nine variants, 2026-12-02), not on the portable one
    * (software JITs take long over unrolled code); true or false sets it either way.
    * outputTile: columns of O per workgroup of the tier's output stage, 32, 64 or 128 (default).
+   * dplrScores: where the generalized delta rule's chunked forward computes its output's scores
+   * A_qb and A_qk, 'prep' (default) or 'output' (CodegenConfig.dplrScores).
    */
   tuning?: Tuning;
   /** Where an engine given no tuning (no knob set) gets one: 'auto' (default) reads the tuning
@@ -294,6 +296,8 @@ export class VariantOp {
       ...(this.engine.tier !== 'f32' && this.engine.tuning.scalarLoads ? { scalarLoads: true as const } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.fragmentMemory !== undefined ? { fragmentMemory: this.engine.tuning.fragmentMemory } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.outputTile !== undefined ? { outputTile: this.engine.tuning.outputTile } : {}),
+      // Only the generalized delta rule's kernels read it; the others' keys (and text) stay as they are.
+      ...(this.engine.tier !== 'f32' && this.def.correction === 'dplr' && this.engine.tuning.dplrScores !== undefined ? { dplrScores: this.engine.tuning.dplrScores } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.unverifiedFragments ? { unverifiedFragments: true as const } : {}),
       ...(this.engine.tier !== 'f32' && (this.engine.tuning.unrollStaging ?? this.engine.tier === 'subgroup-matrix') ? { unrollStaging: true as const } : {}),
       ...(this.engine.compactLoops ? { compactLoops: true as const } : {}),

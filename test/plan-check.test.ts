@@ -66,19 +66,29 @@ describe('plan check', () => {
       expect(checkPlan(planBackward(def, cfg), fwd), `backward ${JSON.stringify(cfg)}`).toEqual([]);
     }
   });
-  // The prep binds its four or five inputs and six per-chunk outputs (gcum, kg16, bg16, v16,
-  // tmat, ak16): 11 storage buffers, past WebGPU's default 8 as the tier's other kernels are;
-  // the adapters the tier runs on grant 16 (H200, lavapipe).
+  // The prep binds its five or six inputs (q among them) and six per-chunk outputs (gcum, bg16,
+  // tmat, ak16, aqb16, aqk16): 11 storage buffers, past WebGPU's default 8 as the tier's other
+  // kernels are; the adapters the tier runs on grant 16 (H200, lavapipe). Under the tuning knob
+  // dplrScores 'output' the output stage computes its scores and the prep binds fewer.
   it.each(['rwkv7', 'dplr_delta_rule'] as const)("%s: the chunked forward of the tensor-core tier is consistent, within 11 storage buffers per kernel", (name) => {
     const def = TOKEN_SEQUENTIAL_VARIANTS[name];
     for (const cfg0 of CONFIGS.filter((c) => c.fragments)) {
-      const cfg = { ...cfg0, inputDtypes: undefined };
-      const fwd = planForward(def, cfg);
-      expect(fwd.kernels.map((k) => k.stage).filter((s) => s !== 'packOut'), JSON.stringify(cfg)).toEqual(['prep', 'chunkState', 'inverse', 'wyFactors', 'deltaScan', 'output']);
-      expect(checkPlan(fwd), JSON.stringify(cfg)).toEqual([]);
-      // Packed sequences add the chunk table.
-      for (const k of fwd.kernels) expect(kernelUsage(k).storageBuffers, `${k.name} ${JSON.stringify(cfg)}`).toBeLessThanOrEqual(cfg.varlen ? 12 : 11);
+      for (const dplrScores of [undefined, 'output' as const]) {
+        const cfg = { ...cfg0, inputDtypes: undefined, ...(dplrScores ? { dplrScores } : {}) };
+        const fwd = planForward(def, cfg);
+        expect(fwd.kernels.map((k) => k.stage).filter((s) => s !== 'packOut'), JSON.stringify(cfg)).toEqual(['prep', 'chunkState', 'inverse', 'wyFactors', 'deltaScan', 'output']);
+        expect(checkPlan(fwd), JSON.stringify(cfg)).toEqual([]);
+        // Packed sequences add the chunk table.
+        for (const k of fwd.kernels) expect(kernelUsage(k).storageBuffers, `${k.name} ${JSON.stringify(cfg)}`).toBeLessThanOrEqual(cfg.varlen ? 12 : 11);
+        // The output's scores: from the prep's f16 blocks, or its own.
+        const output = fwd.kernels.find((k) => k.stage === 'output')!;
+        expect(output.bindings.some((b) => b.buffer === 'aqk16'), JSON.stringify(cfg)).toBe(!dplrScores);
+      }
     }
+  });
+  it("rwkv7's chunked stages fit 24 KiB of workgroup memory at K = V = 128, chunk 64 (two workgroups per H200 multiprocessor)", () => {
+    const cfg = { K: 128, V: 128, chunk: 64 as const, wgMemory: 49152 as const, fragments: 'subgroup-matrix' as const };
+    for (const k of planForward(TOKEN_SEQUENTIAL_VARIANTS.rwkv7, cfg).kernels) expect(kernelUsage(k).workgroupBytes, k.stage).toBeLessThanOrEqual(24576);
   });
   it("the delta rule's prep keeps its inverse where the fused kernel fits 24 KiB, else an inverse stage takes it", () => {
     const cfg = { K: 128, V: 128, chunk: 64 as const, wgMemory: 49152 as const, fragments: 'subgroup-matrix' as const };

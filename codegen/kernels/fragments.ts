@@ -202,9 +202,12 @@ var<workgroup> wf: array<f32, ${f32Words}>;`;
   }
 
   /** One 16-deep product step: acc[i][j] += left(i) right(j) for the fragments where `keep(i, j)`
-   * (a WGSL bool, subgroup-uniform) holds or is absent. */
+   * (a WGSL bool, subgroup-uniform) holds or is absent. `names` gives the result fragment of
+   * (i, j) where it is not `<acc>_<i>_<j>` (products of separately declared accumulators that
+   * share their operand fragments). */
   mma(acc: string, fm: number, fn: number, left: (i: number) => FragSource, right: (j: number) => FragSource,
-    keep?: (i: number, j: number) => string | undefined): Wgsl {
+    keep?: (i: number, j: number) => string | undefined, names?: (i: number, j: number) => string): Wgsl {
+    const name = (i: number, j: number) => (names ? names(i, j) : this.name(acc, i, j));
     const pairs: [number, number][] = [];
     for (let i = 0; i < fm; i++) for (let j = 0; j < fn; j++) pairs.push([i, j]);
     const guard = (i: number, j: number, stmt: Wgsl) => {
@@ -218,7 +221,7 @@ var<workgroup> wf: array<f32, ${f32Words}>;`;
       for (let i = 0; i < fm; i++) lines.push(wgsl`let fl${i} = ${ld('left', left(i))};`);
       for (let j = 0; j < fn; j++) lines.push(wgsl`let fr${j} = ${ld('right', right(j))};`);
       for (const [i, j] of pairs) {
-        const n = this.name(acc, i, j);
+        const n = name(i, j);
         lines.push(guard(i, j, wgsl`${n} = subgroupMatrixMultiplyAccumulate(fl${i}, fr${j}, ${n});`));
       }
       return wgsl`{
@@ -231,7 +234,7 @@ var<workgroup> wf: array<f32, ${f32Words}>;`;
     const lines: Wgsl[] = [];
     for (let i = 0; i < fm; i++) lines.push(wgsl`let fl${i} = f32(${at(left(i), 'fr_row', 'kq')});`);
     for (const [i, j] of pairs) {
-      const n = this.name(acc, i, j);
+      const n = name(i, j);
       lines.push(guard(i, j, wgsl`for (var e = 0u; e < 8u; e++) { ${n}[e] += fl${i} * f32(${at(right(j), 'kq', 'fr_col + e')}); }`));
     }
     return wgsl`for (var kq = 0u; kq < 16u; kq++) {

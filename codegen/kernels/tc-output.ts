@@ -5,10 +5,14 @@
 // rows of S_n, then row slabs of A against V (V_new for the delta rule), where a row block of O
 // only reads the column blocks of A at or left of its own (the rest are zero). Each subgroup owns
 // an fm x fn block of O's fragments; the epilogue adds outputAdd and applies the gate per element.
+// The generalized delta rule's O = (scale Q 2^{G}) S~_n + A_qb u + A_qk V takes its two score
+// matrices from the prep (aqb16, aqk16: scale already applied, f16, C x C per chunk), loaded as
+// fragments straight from storage as the WY factors load T; under the tuning knob dplrScores
+// 'output' it computes them itself (ScoresPlan).
 import type { KernelSource } from './common.js';
-import { ConfigError } from '../plan.js';
+import { ConfigError, dplrScoresInPrep } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
-import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
+import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type FragSource, type Fragments, subgroupGrid } from './fragments.js';
 import { emitTcScores, scaledDecayedQuery, tcScoresWords, type TcScoresOptions } from './tc-scores.js';
 import { extendScope, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
 
@@ -18,22 +22,33 @@ import { extendScope, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
 export const tcOutputTileV = (cfg: { readonly V: number; readonly outputTile?: number }) => Math.min(fragCeil(cfg.V), cfg.outputTile ?? 128);
 
 /** How the scores are computed: one matrix (A_qk), or the generalized delta rule's two (A_qb
- * against u, A_qk against V): in one pass into two regions ('paired'), or each just before its
- * product, in one region ('sequential': the smaller, which fits OCCUPANCY_BUDGET at chunk 64). */
-type ScoresPlan = 'one' | 'paired' | 'sequential';
+ * against u, A_qk against V): by the prep, loaded from storage ('prep', no workgroup memory of
+ * their own); or here (tuning knob dplrScores 'output'), in one pass into two regions ('paired'),
+ * or each just before its product, in one region ('sequential': the smaller, which fits
+ * OCCUPANCY_BUDGET at chunk 64). */
+type ScoresPlan = 'one' | 'paired' | 'sequential' | 'prep';
 
 interface Layout { slab: number; perPass: number; sA: number; sAk: number; sQ: number; sSV: number; f16: number; f32: number; scores: ScoresPlan }
 
 /** Workgroup-memory layout: f16 [A | Qg slab | S or V slab], the scores' staging aliasing all
- * but A; f32 [scratch, the scores' own]. The widest slab (32, else 16) and the most fragments
- * per epilogue pass (4, 2, 1) that fit. */
+ * but A (no A where the prep made it); f32 [scratch, the scores' own]. The widest slab (32, else
+ * 16) and the most fragments per epilogue pass (4, 2, 1) that fit; with the prep's scores and
+ * direct stores, the fewest (see below). */
 export function tcOutputLayout(ks: KernelSource): Layout {
   const C = ks.cfg.chunk;
   const BV = tcOutputTileV(ks.cfg);
-  const plans: ScoresPlan[] = ks.dplr ? ['paired', 'sequential'] : ['one'];
+  const plans: ScoresPlan[] = !ks.dplr ? ['one'] : dplrScoresInPrep(ks.cfg) ? ['prep'] : ['paired', 'sequential'];
   const layouts: Layout[] = [];
   for (const scores of plans) for (const slab of [32, 16]) {
-    for (const perPass of [4, 2, 1]) {
+    // With the scores from the prep the scratch serves only the epilogue of O; where full chunks
+    // store O straight from the fragments (directStores) that is the last, partial chunk's alone,
+    // so the smallest scratch comes first (16 KiB at chunk 64, V = 128: three workgroups per H200
+    // multiprocessor, fragments.ts OCCUPANCY_BUDGET).
+    for (const perPass of scores === 'prep' && directStores(ks) ? [1, 2, 4] : [4, 2, 1]) {
+      if (scores === 'prep') {
+        layouts.push({ slab, perPass, sA: 0, sAk: 0, sQ: 0, sSV: C * slab, f16: C * slab + slab * BV, f32: scratchWords(perPass), scores });
+        continue;
+      }
       const sc = tcScoresWords(ks, 'q', slab, perPass, ks.dplr ? 'b' : 'k', scores === 'paired');
       const sA = 0;
       const sAk = scores === 'paired' ? C * C : 0;
@@ -46,6 +61,10 @@ export function tcOutputLayout(ks: KernelSource): Layout {
   }
   return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no output tiling of the tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, V = ${ks.cfg.V}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`));
 }
+
+/** Whether full chunks store O straight from the result fragments (no epilogue): plain attention
+ * output (no outputAdd or outputGate) and V a multiple of 16. */
+const directStores = (ks: KernelSource) => !ks.def.roles.outputAdd && !ks.def.roles.outputGate && ks.cfg.V % 16 === 0;
 
 export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
   const { cfg } = ks;
@@ -87,7 +106,8 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
   });
   // The generalized delta rule's A_qb and A_qk (ScoresPlan); 'sequential' computes A_qk after
   // A_qb's product, into its region (valueProducts).
-  const scores = lay.scores === 'one' ? scoresOf('k', lay.sA)
+  const loaded = lay.scores === 'prep';
+  const scores = loaded ? '' : lay.scores === 'one' ? scoresOf('k', lay.sA)
     : lay.scores === 'paired' ? scoresOf('b', lay.sA, { right: 'k', store: storeAt(lay.sAk) }) : scoresOf('b', lay.sA);
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
@@ -125,27 +145,32 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
       }`);
   const fixup = vRawBlock ? wgsl`${fixupOf(vBlock)}
   ${fixupOf(vRawBlock)}` : fixupOf(vBlock);
+  // A's row block i at the slab's columns: in workgroup memory from word sA, or the prep's block
+  // of this chunk in a per-chunk f16 buffer.
+  const scoreRows = (sA: number | Wgsl) => (i: number): FragSource => (typeof sA === 'number'
+    ? { arr: 'wh', offset: wgsl`${sA}u + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }
+    : { arr: sA, offset: wgsl`(bh * P.NT + n) * C * C + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C });
   // A (row slabs of its columns) against the staged rows of a value block.
-  const valueProduct = (block: F16Block, sA: number) => wgsl`${declareFirstBad(block)}
+  const valueProduct = (block: F16Block, sA: number | Wgsl) => wgsl`${declareFirstBad(block)}
   for (var r0 = 0u; r0 < rows; r0 += ${SK}u) {
     ${emitF16Block(block)}
     workgroupBarrier();
     if (factive) {
       for (var kk = 0u; kk < ${SK}u; kk += 16u) {
         ${fr.mma('oa', p.fm, p.fn,
-    (i) => ({ arr: 'wh', offset: wgsl`${sA}u + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
+    scoreRows(sA),
     (j) => ({ arr: 'wh', offset: wgsl`${lay.sSV}u + kk * ${BV}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: BV }),
     (i) => wgsl`(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
       }
     }
     workgroupBarrier();
   }`;
-  const valueProducts = !vRawBlock ? valueProduct(vBlock, lay.sA) : wgsl`${valueProduct(vBlock, lay.sA)}${lay.scores === 'sequential' ? wgsl`
+  const valueProducts = !vRawBlock ? valueProduct(vBlock, lay.sA) : loaded ? wgsl`${valueProduct(vBlock, ks.use('aqb16', 'read', false, 'f16'))}
+  ${valueProduct(vRawBlock, ks.use('aqk16', 'read', false, 'f16'))}` : wgsl`${valueProduct(vBlock, lay.sA)}${lay.scores === 'sequential' ? wgsl`
   ${scoresOf('k', lay.sAk)}` : ''}
   ${valueProduct(vRawBlock, lay.sAk)}`;
   ks.helper('nan', NAN_WGSL);
-  const plain = !ks.def.roles.outputAdd && !ks.def.roles.outputGate;
-  const storeO = plain && cfg.V % 16 === 0 ? wgsl`if (rows == C && v0 + ${BV}u <= VD) {
+  const storeO = directStores(ks) ? wgsl`if (rows == C && v0 + ${BV}u <= VD) {
     ${direct}
   } else {
     ${epilogue}

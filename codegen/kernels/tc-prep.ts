@@ -6,14 +6,13 @@
 // 24 KiB); else split, as FLA's chunk_scaled_dot_kkt is from its solve_tril: the prep writes A
 // to tmat and the inverse stage turns it into T (kda's fused prep needs 42.5 KiB).
 import type { KernelSource } from './common.js';
-import { ConfigError } from '../plan.js';
-import { firstFit, FRAG_NAMES, fragCeil, type Fragments } from './fragments.js';
+import { ConfigError, dplrScoresInPrep } from '../plan.js';
+import { firstFit, FRAG_NAMES, type Fragments } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
-import { chunkOperandAt, emitDecayedKeys, emitValueBlock, lastGate } from './tc-states.js';
-import { emitStagedLoad4, storeF16x4 } from './staged.js';
+import { emitDecayedKeys } from './tc-states.js';
 import { emitInverseSteps, tcInverseWords } from './tc-inverse.js';
-import { extendScope, joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
+import { extendScope, wgsl, type Wgsl } from '../wgsl.js';
 
 interface PrepLayout { readonly slab: number; readonly f16: number; readonly f32: number; readonly fused: boolean }
 
@@ -60,14 +59,20 @@ ${stage.open}
 }
 
 // The generalized delta rule's prep (correction 'dplr': RWKV-7; runtime/reference-chunked-dplr.ts
-// has the algorithm), per (chunk, b*h): the gate cumsum; the state update's f16 operands, k and
-// b decayed to the chunk's end (kg16, bg16) and V (v16: with kg16, the chunkState stage's k~^T V;
-// bg16 the walk's); and the a-side products with the
-// exclusive gate G_{i-1},
+// has the algorithm), per (chunk, b*h), as FLA's chunk_dplr_fwd_intra: the gate cumsum; b decayed
+// to the chunk's end (bg16, f16: the delta scan's update keys); and the four intra-chunk products
+// in one anchored pass (tc-scores.ts), the a rows with the exclusive gate G_{i-1} and the q rows
+// with the inclusive one,
 //   A_ab[i,j] = sum_d a_i 2^(G_{i-1} - G_j) b_j,   A_ak[i,j] = sum_d a_i 2^(G_{i-1} - G_j) k_j,   j < i,
-// both anchored, in one pass (tc-scores.ts). -A_ab goes to tmat, where the inverse stage turns
-// it into T = (I - A_ab)^-1, and A_ak to ak16 (f16), which the inverse stage multiplies by T
-// (M = T A_ak, so that U = M V).
+//   A_qb[i,j] = sum_d q_i 2^(G_i - G_j) b_j,       A_qk[i,j] = sum_d q_i 2^(G_i - G_j) k_j,       j <= i,
+// sharing the staged b and k rows, their anchored rows and the gates. -A_ab goes to tmat, where
+// the inverse stage turns it into T = (I - A_ab)^-1, A_ak to ak16 (f16), which the inverse stage
+// multiplies by T (M = T A_ak, so that U = M V), and scale A_qb, scale A_qk to aqb16, aqk16 (f16,
+// C x C per chunk), which the output stage loads as fragments. Under the tuning knob
+// dplrScores 'output' the output stage computes A_qb and A_qk itself and the prep only the first
+// two. The chunkState stage stages its k 2^(G_last - G) and V from the inputs (tc-states.ts), so
+// the prep writes neither: 11 storage buffers with q and the two score blocks (rwkv7: r, w, k,
+// kk, a, gcum, tmat, ak16, bg16, aqb16, aqk16).
 
 interface DplrPrepLayout { readonly slab: number; readonly f16: number; readonly f32: number }
 
@@ -76,7 +81,7 @@ interface DplrPrepLayout { readonly slab: number; readonly f16: number; readonly
 export function tcDplrPrepLayout(ks: KernelSource): DplrPrepLayout {
   const C = ks.cfg.chunk;
   const layouts = [32, 16].map((slab): DplrPrepLayout => {
-    const sc = tcScoresWords(ks, 'a', slab, 1, 'b', true);
+    const sc = tcScoresWords(ks, 'a', slab, 1, 'b', true, dplrScoresInPrep(ks.cfg));
     return { slab, f16: sc.f16, f32: Math.max(C, sc.f32) };
   });
   return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no prep tiling of the generalized delta rule's tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`));
@@ -89,11 +94,17 @@ export function emitTcDplrPrep(ks: KernelSource, fr: Fragments): Wgsl {
   const s = extendScope(stage.s, FRAG_NAMES);
   const ak16 = ks.use('ak16', 'read_write', false, 'f16');
   const block = wgsl`(bh * P.NT + n) * C * C`;
-  // A_ab and A_ak in one pass: the a rows, the gates and the diagonal blocks' factors once.
+  const f16Store = (buf: string) => (r: string, c: string, v: string) => wgsl`${buf}[${block} + (${r}) * C + ${c}] = f16(${v});`;
+  // The q rows' products, scaled (as the output stage scales its scores), where the prep makes them.
+  const queries = dplrScoresInPrep(ks.cfg)
+    ? { left: 'q' as const, strict: false, post: () => 'P.scale', store: f16Store(ks.use('aqb16', 'read_write', false, 'f16')), alsoStore: f16Store(ks.use('aqk16', 'read_write', false, 'f16')) }
+    : null;
+  // A_ab and A_ak (and A_qb, A_qk) in one pass: the rows, the gates and the diagonal blocks' factors once.
   const scores = emitTcScores(ks, fr, s, {
     left: 'a', right: 'b', exclusive: true, strict: true, post: () => '1.0', slab: lay.slab,
     store: (r, c, v) => wgsl`${tmat}[${block} + (${r}) * C + ${c}] = -(${v});`,
-    also: { right: 'k', store: (r, c, v) => wgsl`${ak16}[${block} + (${r}) * C + ${c}] = f16(${v});` },
+    also: { right: 'k', store: f16Store(ak16) },
+    ...(queries ? { left2: queries } : {}),
     wh: 'wh', whBase: 0, wf: 'wf', wfBase: 0, perPass: 1,
   });
   return wgsl`
@@ -102,36 +113,7 @@ ${fr.workspace(lay.f16, lay.f32)}
 ${stage.open}
   ${fr.opening()}
   ${emitGateCumsum(ks, ks.cfg.chunk, (i) => `wf[${i}]`)}
-  ${emitDecayedKeyPair(ks)}
-  ${emitValueBlock(ks)}
+  ${emitDecayedKeys(ks, 'b', 'bg16')}
   ${scores}
 }`;
-}
-
-/** The generalized delta rule's kg16 and bg16 (k and b times 2^(G_last - G), as f16 per chunk)
- * in one staged pass where k and b both load four-wide: the factor, eight gate loads and an
- * exp2 per four keys, is computed once for both blocks instead of once per block. Else the
- * two blocks of emitDecayedKeys. */
-function emitDecayedKeyPair(ks: KernelSource): Wgsl {
-  const k4 = ks.role4Fn('k');
-  const b4 = ks.role4Fn('b');
-  if (!k4 || !b4) return wgsl`${emitDecayedKeys(ks)}
-  ${emitDecayedKeys(ks, 'b', 'bg16')}`;
-  const KF = fragCeil(ks.cfg.K);
-  const lanes = (f: (d: string) => Wgsl) => wgsl`vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => f(wgsl`d + ${x}u`)), ', ')})`;
-  const factor = wgsl`exp2(${lanes((d) => lastGate(ks, d))} - ${lanes((d) => ks.gcsFn()('b', 'h', 't', d))})`;
-  const kg16 = ks.use('kg16', 'read_write', false, 'f16');
-  const bg16 = ks.use('bg16', 'read_write', false, 'f16');
-  const at = chunkOperandAt(KF, 'r', 'd');
-  return emitStagedLoad4({
-    count: wgsl`C * ${KF}u`,
-    ...(ks.stagingUnroll ? { unroll: ks.stagingUnroll } : {}),
-    index: wgsl`let t = t0 + min(e / ${KF}u, rows - 1u); let d = min(e % ${KF}u, KD - 4u);
-        let f = ${factor};`,
-    loads: [{ name: 'kg', expr: wgsl`${k4('b', 't', 'h', 'd')} * f` }, { name: 'bg', expr: wgsl`${b4('b', 't', 'h', 'd')} * f` }],
-    storeIndex: wgsl`let r = e / ${KF}u; let d = e % ${KF}u;`,
-    valid: 'r < rows && d < KD',
-    store: (v) => wgsl`${storeF16x4(kg16, at, v('kg'))}
-          ${storeF16x4(bg16, at, v('bg'))}`,
-  });
 }

@@ -9,6 +9,9 @@
 //   (L_i 2^(GL_i - G_a)) (k_j 2^(G_a - G_j))^T,   both exponents <= 0,
 // and the diagonal blocks are summed in f32 with the exact factor per term. The bonus form
 // (RWKV6) reads the exclusive cumsum on the query side and sum_d L u k on the diagonal.
+// The generalized delta rule's prep computes four anchored products in one pass (FLA's
+// chunk_dplr_fwd_intra): two left sides (a, exclusive gate; q, inclusive) against two right
+// sides (b, k), sharing the right sides' staged rows, anchored rows and gates.
 // Operands are rounded to f16 after their factors are applied; sums and the result stay f32.
 import type { KernelSource } from './common.js';
 import { emitF16Block, emitStagedLoad } from './staged.js';
@@ -47,6 +50,18 @@ export interface TcScoresOptions {
    * are staged and computed once for both (the generalized delta rule's A_ab with A_ak, A_qb
    * with A_qk). */
   readonly also?: { readonly right: ScoresRight; readonly store: (r: string, c: string, v: string) => string };
+  /** A second left side multiplied by the same right operands (`right`, and also's where given)
+   * in the same pass (anchored form only): its own gate (inclusive unless `exclusive`), mask and
+   * row factor, and a store per right operand. The right sides' raw and anchored rows and the
+   * gates are staged once for all the products, and each slab step loads the anchored
+   * fragments once for all of them (the generalized delta rule's prep: A_ab, A_ak with A_qb,
+   * A_qk, as FLA's chunk_dplr_fwd_intra). */
+  readonly left2?: {
+    readonly left: ScoresLeft; readonly exclusive?: boolean; readonly strict: boolean;
+    readonly post: (r: string) => string;
+    readonly store: (r: string, c: string, v: string) => string;
+    readonly alsoStore?: (r: string, c: string, v: string) => string;
+  };
 }
 
 /** Whether the scores need the anchored sub-block form. */
@@ -59,16 +74,17 @@ const selfProduct = (left: ScoresLeft, right: ScoresRight = 'k') => left === 'k'
 
 /** Words of f16 and f32 workgroup memory the scores stage uses for a left operand, slab width
  * and epilogue pass. */
-export function tcScoresWords(ks: KernelSource, left: ScoresLeft, slab: number, perPass: number, right: ScoresRight = 'k', paired = false): { f16: number; f32: number } {
+export function tcScoresWords(ks: KernelSource, left: ScoresLeft, slab: number, perPass: number, right: ScoresRight = 'k', paired = false, left2 = false): { f16: number; f32: number } {
   const C = ks.cfg.chunk;
   const sides = selfProduct(left, right) ? 1 : 2;
   if (!anchoredScores(ks)) return { f16: sides * C * slab, f32: scratchWords(perPass) + (ks.decayed ? sides * C : 0) };
   const nb = C / 16;
   const anchoredRows = 8 * nb * (nb - 1);
   // The raw left rows and the gates are padded (anchoredPad) for the f32 diagonal blocks' reads;
-  // a paired product (TcScoresOptions.also) stages its right side's raw and anchored rows too.
+  // a paired product (TcScoresOptions.also) stages its right side's raw and anchored rows too,
+  // a second left side (left2) its anchored rows and its raw rows, padded as the first's.
   return {
-    f16: (3 * C + anchoredRows) * slab + 2 * C + (paired ? (C + anchoredRows) * slab : 0),
+    f16: (3 * C + anchoredRows) * slab + 2 * C + (paired ? (C + anchoredRows) * slab : 0) + (left2 ? 2 * C * slab + 2 * C : 0),
     f32: Math.max(SCRATCH_WORDS, C * (slab + 1) + (ks.bonus ? slab : 0)),
   };
 }
@@ -80,7 +96,7 @@ export type ScoresScope = Scope<'b' | 'h' | 't0' | 'rows' | 'lid' | 'sg' | 'lane
 /** Statements computing the scores of chunk (b, h, t0, rows) and storing every entry through
  * `store`. Ends after a barrier. */
 export function emitTcScores(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScoresOptions): Wgsl {
-  if (!anchoredScores(ks) && o.also) throw new Error('internal: paired scores are written for the anchored form only');
+  if (!anchoredScores(ks) && (o.also || o.left2)) throw new Error('internal: paired scores are written for the anchored form only');
   return anchoredScores(ks) ? emitAnchored(ks, fr, s, o) : emitFactored(ks, fr, s, o);
 }
 
@@ -102,7 +118,7 @@ function gateAt(ks: KernelSource, s: ScoresScope, t: string, d: string): Wgsl {
   return ks.decayed ? ks.gcsFn()(s.b, s.h, t, d) : wgsl`0.0`;
 }
 /** The exponent on the left side: exclusive where asked (and for the bonus form's queries). */
-function gateLeftAt(ks: KernelSource, s: ScoresScope, o: TcScoresOptions, t: string, d: string): Wgsl {
+function gateLeftAt(ks: KernelSource, s: ScoresScope, o: { readonly left: ScoresLeft; readonly exclusive?: boolean }, t: string, d: string): Wgsl {
   if (!ks.decayed) return wgsl`0.0`;
   if (o.exclusive) return ks.gexFn()(s.b, s.h, t, s.t0, d);
   return o.left === 'q' ? ks.gqFn()(s.b, s.h, t, s.t0, d) : ks.gcsFn()(s.b, s.h, t, d);
@@ -174,7 +190,10 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
   const R = ks.roleFn(o.right ?? 'k');
   const also = o.also ?? null;
   const R2 = also && ks.roleFn(also.right);
+  const left2 = o.left2 ?? null;
+  const L2 = left2 && ks.roleFn(left2.left);
   const bonus = ks.bonus && o.left === 'q';
+  if (left2 && (ks.bonus || !also !== !left2.alsoStore)) throw new Error('internal: a second left side takes no bonus, and a store per right operand');
   // The diagonal blocks read the left gate one row up (G_{i-1}).
   const exclusiveLeft = bonus || o.exclusive === true;
   const pairs: [number, number][] = [];
@@ -196,6 +215,9 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
   // The paired product's anchored and raw right rows.
   const sKa2 = sKr + C * SK;
   const sKr2 = sKa2 + anchoredRows * SK;
+  // The second left side's anchored and raw rows (after the paired right side's, where there is one).
+  const sLa2 = also ? sKr2 + C * SK : sKa2;
+  const sLr2 = sLa2 + C * SK;
   const sG = o.wfBase;
   const sU = o.wfBase + C * rowG;
   const gL = (t: string, d: string) => gateLeftAt(ks, s, o, t, d);
@@ -212,9 +234,27 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
     for (let k = nb - 2; k >= 1; k--) I = wgsl`select(${I}, ${k}u, ${p} < ${(k * (k + 1)) / 2}u)`;
     return wgsl`let pI = ${I};\n    let pJ = ${p} - pI * (pI - 1u) / 2u;`;
   };
-  const diagMask = (row: string, col: string) => (o.strict ? wgsl`${col} < ${row}` : wgsl`${col} <= ${row}`);
+  const diagMask = (row: string, col: string, strict = o.strict) => (strict ? wgsl`${col} < ${row}` : wgsl`${col} <= ${row}`);
   const mmaSlots: string[] = [];
-  for (let s = 0; s < slots; s++) {
+  // With a second left side: one product step over both left sides' and both right sides'
+  // anchored fragments, each loaded once; the results are sp (left, right), sq (left, right2),
+  // tp (left2, right) and tq (left2, right2).
+  for (let s = 0; left2 && s < slots; s++) {
+    const fn = also ? 2 : 1;
+    mmaSlots.push(wgsl`{
+        let pr = ${s * 4}u + ${sg};
+        if (pr < ${pairs.length}u) {
+          ${pairOf('pr')}
+          for (var kk = 0u; kk < ${SK}u; kk += 16u) {
+            ${fr.mma('', 2, fn,
+    (i) => ({ arr: o.wh, offset: wgsl`${i === 0 ? sLa : sLa2}u + pI * ${16 * SK}u + kk`, stride: SK }),
+    (j) => ({ arr: o.wh, offset: wgsl`${j === 0 ? sKa : sKa2}u + 8u * ${SK}u * pI * (pI - 1u) + pJ * ${16 * SK}u + kk`, stride: SK, colMajor: true }),
+    undefined, (i, j) => `${i === 0 ? 's' : 't'}${j === 0 ? 'p' : 'q'}${s}_0_0`)}
+          }
+        }
+      }`);
+  }
+  for (let s = 0; !left2 && s < slots; s++) {
     mmaSlots.push(wgsl`{
         let pr = ${s * 4}u + ${sg};
         if (pr < ${pairs.length}u) {
@@ -233,11 +273,11 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
       }`);
   }
   // An anchored pair's fragment to its block (pI, pJ) of the scores, through `store`.
-  const pairEpilogue = (acc: string, store: TcScoresOptions['store']) => emitEpilogue(fr, acc, 1, 1, {
+  const pairEpilogue = (acc: string, store: TcScoresOptions['store'], post = o.post) => emitEpilogue(fr, acc, 1, 1, {
     scratch: o.wf, scratchBase: o.wfBase, active: wgsl`pr < ${pairs.length}u`,
     row: () => 'pI * 16u', col: () => 'pJ * 16u',
     body: wgsl`var a = 0.0;
-      if (r < ${rows}) { a = value * ${o.post('r')}; }
+      if (r < ${rows}) { a = value * ${post('r')}; }
       ${store('r', 'c', 'a')}`,
   });
   const epilogues: string[] = [];
@@ -248,16 +288,35 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
     ${pairEpilogue(`sp${s}`, o.store)}${also ? wgsl`
     {
     ${pairEpilogue(`sq${s}`, also.store)}
+    }` : ''}${left2 ? wgsl`
+    {
+    ${pairEpilogue(`tp${s}`, left2.store, left2.post)}
+    }` : ''}${left2?.alsoStore ? wgsl`
+    {
+    ${pairEpilogue(`tq${s}`, left2.alsoStore, left2.post)}
     }` : ''}
   }`);
   }
-  return wgsl`{
-  ${joinWgsl(Array.from({ length: slots }, (_, x) => fr.declare(`sp${x}`, 1, 1)), '\n  ')}${also ? wgsl`
-  ${joinWgsl(Array.from({ length: slots }, (_, x) => fr.declare(`sq${x}`, 1, 1)), '\n  ')}` : ''}
-  var dgv: array<f32, 8>;${also ? `
-  var dgw: array<f32, 8>;` : ''}
-  for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
-    ${emitStagedLoad({
+  // The left rows (raw and anchored), the right rows and the gates of the slab.
+  const rowsLoad = left2 ? emitStagedLoad({
+    count: wgsl`C * ${SK}u`,
+    unroll: ks.stagingUnroll,
+    index: wgsl`let i = e / ${SK}u; let t = ${t0} + min(i, ${rows} - 1u); let d = min(d0 + e % ${SK}u, KD - 1u);
+        let ta = ${t0} + min(max(i / 16u, 1u) * 16u - 1u, ${rows} - 1u);
+        let gt = ${g('t', 'd')}; let gta = ${g('ta', 'd')};`,
+    loads: [
+      { name: 'l', expr: L(b, 't', h, 'd') }, { name: 'k', expr: R(b, 't', h, 'd') }, { name: 'g', expr: 'gt' },
+      { name: 'la', expr: wgsl`${L(b, 't', h, 'd')} * exp2(${o.exclusive ? gL('t', 'd') : 'gt'} - gta)` },
+      ...(R2 ? [{ name: 'k2', expr: R2(b, 't', h, 'd') }] : []),
+      { name: 'l2', expr: L2!(b, 't', h, 'd') },
+      { name: 'la2', expr: wgsl`${L2!(b, 't', h, 'd')} * exp2(${left2.exclusive ? gateLeftAt(ks, s, left2, 't', 'd') : 'gt'} - gta)` },
+    ],
+    storeIndex: wgsl`let i = e / ${SK}u; let dl = e % ${SK}u;`,
+    valid: wgsl`i < ${rows} && d0 + dl < KD`,
+    store: (v) => wgsl`${o.wh}[${sLr}u + i * ${rowLr}u + dl] = f16(${v('l')}); ${o.wh}[${sKr}u + e] = f16(${v('k')}); ${o.wf}[${sG}u + i * ${rowG}u + dl] = ${v('g')};
+          ${o.wh}[${sLa}u + e] = f16(select(0.0, ${v('la')}, i >= 16u));${R2 ? wgsl` ${o.wh}[${sKr2}u + e] = f16(${v('k2')});` : ''}
+          ${o.wh}[${sLr2}u + i * ${rowLr}u + dl] = f16(${v('l2')}); ${o.wh}[${sLa2}u + e] = f16(select(0.0, ${v('la2')}, i >= 16u));`,
+  }) : emitStagedLoad({
     count: wgsl`C * ${SK}u`,
     unroll: ks.stagingUnroll,
     index: wgsl`let i = e / ${SK}u; let t = ${t0} + min(i, ${rows} - 1u); let d = min(d0 + e % ${SK}u, KD - 1u);
@@ -271,7 +330,61 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
     valid: wgsl`i < ${rows} && d0 + dl < KD`,
     store: (v) => wgsl`${o.wh}[${sLr}u + i * ${rowLr}u + dl] = f16(${v('l')}); ${o.wh}[${sKr}u + e] = f16(${v('k')}); ${o.wf}[${sG}u + i * ${rowG}u + dl] = ${v('g')};
           ${o.wh}[${sLa}u + e] = f16(select(0.0, ${v('la')}, i >= 16u));${R2 ? wgsl` ${o.wh}[${sKr2}u + e] = f16(${v('k2')});` : ''}`,
-  })}
+  });
+  // The gate of row i on a left side, G_{i-1} (exclusive) or G_i, at the slab's column dd.
+  const gateRow = (exclusive: boolean) => (exclusive ? wgsl`${o.wf}[${sG}u + (max(i, 1u) - 1u) * ${rowG}u + dd]` : wgsl`${o.wf}[${sG}u + i * ${rowG}u + dd]`);
+  // Diagonal blocks in f32, both left sides where there are two: each term's right row, gate and
+  // key read once for all the products (min(.., 0) as below).
+  const diagonal = left2 ? wgsl`// Diagonal blocks in f32: thread (block, row, half) sums 8 columns, reusing its row's loads.
+    if (${lid} < ${nb * 32}u) {
+      let i = (${lid} / 32u) * 16u + (${lid} % 32u) / 2u;
+      let jb = (${lid} / 32u) * 16u + (${lid} % 2u) * 8u;
+      for (var dd = 0u; dd < ${SK}u; dd++) {
+        let ql = f32(${o.wh}[${sLr}u + i * ${rowLr}u + dd]);
+        let gi = ${gateRow(exclusiveLeft)};
+        let ql2 = f32(${o.wh}[${sLr2}u + i * ${rowLr}u + dd]);
+        let gi2 = ${gateRow(left2.exclusive === true)};
+        for (var x = 0u; x < 8u; x++) {
+          let j = jb + x;
+          let gj = ${o.wf}[${sG}u + j * ${rowG}u + dd];
+          // min(.., 0) keeps the masked terms (j > i) finite; they are dropped at the store.
+          let f = exp2(min(gi - gj, 0.0));
+          let f2 = exp2(min(gi2 - gj, 0.0));
+          let kj = f32(${o.wh}[${sKr}u + j * ${SK}u + dd]);
+          dgv[x] += ql * kj * f;
+          dgt[x] += ql2 * kj * f2;${also ? wgsl`
+          let kj2 = f32(${o.wh}[${sKr2}u + j * ${SK}u + dd]);
+          dgw[x] += ql * kj2 * f;
+          dgu[x] += ql2 * kj2 * f2;` : ''}
+        }
+      }
+    }` : wgsl`// Diagonal blocks in f32: thread (block, row, half) sums 8 columns, reusing its row's loads.
+    if (${lid} < ${nb * 32}u) {
+      let i = (${lid} / 32u) * 16u + (${lid} % 32u) / 2u;
+      let jb = (${lid} / 32u) * 16u + (${lid} % 2u) * 8u;
+      for (var dd = 0u; dd < ${SK}u; dd++) {
+        let ql = f32(${o.wh}[${sLr}u + i * ${rowLr}u + dd]);
+        let gi = ${exclusiveLeft ? wgsl`${o.wf}[${sG}u + (max(i, 1u) - 1u) * ${rowG}u + dd]` : wgsl`${o.wf}[${sG}u + i * ${rowG}u + dd]`};
+        for (var x = 0u; x < 8u; x++) {
+          let j = jb + x;
+          // min(.., 0) keeps the masked terms (j > i) finite; they are dropped at the store.
+          let f = ${bonus ? wgsl`select(exp2(min(gi - ${o.wf}[${sG}u + j * ${rowG}u + dd], 0.0)), ${o.wf}[${sU}u + dd], i == j)` : wgsl`exp2(min(gi - ${o.wf}[${sG}u + j * ${rowG}u + dd], 0.0))`};
+          dgv[x] += ql * f32(${o.wh}[${sKr}u + j * ${SK}u + dd]) * f;${also ? wgsl`
+          dgw[x] += ql * f32(${o.wh}[${sKr2}u + j * ${SK}u + dd]) * f;` : ''}
+        }
+      }
+    }`;
+  return wgsl`{
+  ${joinWgsl(Array.from({ length: slots }, (_, x) => fr.declare(`sp${x}`, 1, 1)), '\n  ')}${also ? wgsl`
+  ${joinWgsl(Array.from({ length: slots }, (_, x) => fr.declare(`sq${x}`, 1, 1)), '\n  ')}` : ''}${left2 ? wgsl`
+  ${joinWgsl(Array.from({ length: slots }, (_, x) => fr.declare(`tp${x}`, 1, 1)), '\n  ')}` : ''}${left2 && also ? wgsl`
+  ${joinWgsl(Array.from({ length: slots }, (_, x) => fr.declare(`tq${x}`, 1, 1)), '\n  ')}` : ''}
+  var dgv: array<f32, 8>;${also ? `
+  var dgw: array<f32, 8>;` : ''}${left2 ? `
+  var dgt: array<f32, 8>;` : ''}${left2 && also ? `
+  var dgu: array<f32, 8>;` : ''}
+  for (var d0 = 0u; d0 < KD; d0 += ${SK}u) {
+    ${rowsLoad}
     ${anchoredRows ? emitStagedLoad({
     count: wgsl`${anchoredRows * SK}u`,
     unroll: ks.stagingUnroll,
@@ -288,29 +401,14 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
     ${bonus ? wgsl`if (${lid} < ${SK}u) { let d = d0 + ${lid}; var x = 0.0; if (d < KD) { x = ${ks.roleFn('u')('0u', '0u', h, 'd')}; } ${o.wf}[${sU}u + ${lid}] = x; }` : ''}
     workgroupBarrier();
     ${joinWgsl(mmaSlots, '\n    ')}
-    // Diagonal blocks in f32: thread (block, row, half) sums 8 columns, reusing its row's loads.
-    if (${lid} < ${nb * 32}u) {
-      let i = (${lid} / 32u) * 16u + (${lid} % 32u) / 2u;
-      let jb = (${lid} / 32u) * 16u + (${lid} % 2u) * 8u;
-      for (var dd = 0u; dd < ${SK}u; dd++) {
-        let ql = f32(${o.wh}[${sLr}u + i * ${rowLr}u + dd]);
-        let gi = ${exclusiveLeft ? wgsl`${o.wf}[${sG}u + (max(i, 1u) - 1u) * ${rowG}u + dd]` : wgsl`${o.wf}[${sG}u + i * ${rowG}u + dd]`};
-        for (var x = 0u; x < 8u; x++) {
-          let j = jb + x;
-          // min(.., 0) keeps the masked terms (j > i) finite; they are dropped at the store.
-          let f = ${bonus ? wgsl`select(exp2(min(gi - ${o.wf}[${sG}u + j * ${rowG}u + dd], 0.0)), ${o.wf}[${sU}u + dd], i == j)` : wgsl`exp2(min(gi - ${o.wf}[${sG}u + j * ${rowG}u + dd], 0.0))`};
-          dgv[x] += ql * f32(${o.wh}[${sKr}u + j * ${SK}u + dd]) * f;${also ? wgsl`
-          dgw[x] += ql * f32(${o.wh}[${sKr2}u + j * ${SK}u + dd]) * f;` : ''}
-        }
-      }
-    }
+    ${diagonal}
     workgroupBarrier();
   }
   // Blocks above the diagonal are zero; the diagonal blocks come from dgv, the rest from the pairs.
   for (var el = ${lid}; el < C * C; el += WG) {
     let r = el / C;
     let c = el % C;
-    if (c / 16u > r / 16u) { ${o.store('r', 'c', '0.0')}${also ? wgsl` ${also.store('r', 'c', '0.0')}` : ''} }
+    if (c / 16u > r / 16u) { ${o.store('r', 'c', '0.0')}${also ? wgsl` ${also.store('r', 'c', '0.0')}` : ''}${left2 ? wgsl` ${left2.store('r', 'c', '0.0')}` : ''}${left2?.alsoStore ? wgsl` ${left2.alsoStore('r', 'c', '0.0')}` : ''} }
   }
   if (${lid} < ${nb * 32}u) {
     let r = (${lid} / 32u) * 16u + (${lid} % 32u) / 2u;
@@ -321,7 +419,13 @@ function emitAnchored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
       ${o.store('r', 'c', 'a')}${also ? wgsl`
       var a2 = 0.0;
       if (${diagMask('r', 'c')} && r < ${rows}) { a2 = dgw[x] * ${o.post('r')}; }
-      ${also.store('r', 'c', 'a2')}` : ''}
+      ${also.store('r', 'c', 'a2')}` : ''}${left2 ? wgsl`
+      var a3 = 0.0;
+      if (${diagMask('r', 'c', left2.strict)} && r < ${rows}) { a3 = dgt[x] * ${left2.post('r')}; }
+      ${left2.store('r', 'c', 'a3')}` : ''}${left2?.alsoStore ? wgsl`
+      var a4 = 0.0;
+      if (${diagMask('r', 'c', left2.strict)} && r < ${rows}) { a4 = dgu[x] * ${left2.post('r')}; }
+      ${left2.alsoStore('r', 'c', 'a4')}` : ''}
     }
   }
   ${joinWgsl(epilogues, '\n  ')}

@@ -10,7 +10,7 @@
 // state-independent term (K 2^(G_last - G))^T V from a parallel stage (emitTcDplrChunkState).
 import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
-import { emitF16Block } from './staged.js';
+import { emitF16Block, emitStagedLoad4, storeF16x4 } from './staged.js';
 import { emitDirectStores, emitEpilogue, emitFill, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, type Partition, firstFit, subgroupGrid } from './fragments.js';
 import { emitGateCumsum } from './prep.js';
 import { commitChunkBlock, declareChunkBlock, loadChunkBlock, prefetchEpilogueValues, type ChunkBlock } from './prefetch.js';
@@ -235,48 +235,62 @@ export function tcDplrChunkStateLayout(cfg: { readonly K: number; readonly V: nu
 }
 
 /** The generalized delta rule's state-independent update term per chunk, on the fragment layer
- * (tensor-core tier), all chunks in parallel: D_n = (K 2^(G_last - G))^T V (K x V, f32) from the
- * prep's f16 blocks kg16 and v16, one workgroup per (BK x BV tile, chunk, b*h), written to hs[n].
- * The delta scan (emitTcDeltaScan) reads D_n a step ahead and adds it to the decayed state in its
- * checkpoint at step n, which then overwrites hs[n] with S_n (as the f32 tier's chunkState and
- * stateScan share hs). So the scan's second update product, which read kg16 and v16 from storage
- * on the walk's critical path, is gone, and D takes no buffer of its own (it would be
- * [BH, NT, K, V] f32, 128 MB at (1,32,4096,128,128)); every slot hs[n] is chunk n's, so packed
- * sequences need nothing more. */
+ * (tensor-core tier), all chunks in parallel: D_n = (K 2^(G_last - G))^T V (K x V, f32), one
+ * workgroup per (BK x BV tile, chunk, b*h), written to hs[n]. Its operands are staged from the
+ * inputs (k times 2^(G_last - G) from the prep's gate cumsum, and v) as f16 row slabs, in one
+ * staged loop where both load four-wide and the tiles are as wide, so the prep writes no f16
+ * copies of them (it binds q and its two score blocks instead). The delta scan (emitTcDeltaScan)
+ * reads D_n a step ahead and adds it to the decayed state in its checkpoint at step n, which
+ * then overwrites hs[n] with S_n (as the f32 tier's chunkState and stateScan share hs). So the
+ * scan's second update product is off the walk's critical path, and D takes no buffer of its
+ * own (it would be [BH, NT, K, V] f32, 128 MB at (1,32,4096,128,128)); every slot hs[n] is chunk
+ * n's, so packed sequences need nothing more. */
 export function emitTcDplrChunkState(ks: KernelSource, fr: Fragments): Wgsl {
   const lay = tcDplrChunkStateLayout(ks.cfg);
   const { BK, BV, SR } = lay;
-  const KF = fragCeil(ks.cfg.K);
   const VF = fragCeil(ks.cfg.V);
   const p = partition(BK / 16, BV / 16);
   const grid = subgroupGrid(p, 'f');
   const map = grid.map;
-  const kg = ks.use('kg16', 'read', false, 'vec4<u32>');
-  const vv = ks.use('v16', 'read', false, 'vec4<u32>');
   const hs = ks.use('hs', 'read_write');
   const stage = ks.chunkStage(fr.builtins());
-  // A row slab of one operand's tile (its columns c0 .. c0 + width of rows r0 .. r0 + SR of the
-  // chunk's f16 block, `rowWords` vec4<u32> words of 8 halves a row) into wh from word `at`,
-  // rows of `width`: every word's load first, then the stores (all loads in flight together).
-  const words = (width: number) => (SR * width) / 8;
-  const perThread = (width: number) => Math.ceil(words(width) / FRAG_WG);
-  const stageLoads = (reg: string, buf: string, width: number, rowWords: number, c0: string) => wgsl`for (var s = 0u; s < ${perThread(width)}u; s++) {
-      let q = min(lid + s * WG, ${words(width) - 1}u);
-      ${reg}[s] = ${buf}[((bh * P.NT + n) * C + r0 + q / ${width / 8}u) * ${rowWords}u + ${c0} / 8u + q % ${width / 8}u];
-    }`;
-  const stageStores = (reg: string, width: number, at: number) => wgsl`for (var s = 0u; s < ${perThread(width)}u; s++) {
-      let q = lid + s * WG;
-      if (q < ${words(width)}u) {
-        let w = ${reg}[s];
-        let o = ${at}u + q * 8u;
-        let h0 = bitcast<vec2<f16>>(w.x); let h1 = bitcast<vec2<f16>>(w.y);
-        let h2 = bitcast<vec2<f16>>(w.z); let h3 = bitcast<vec2<f16>>(w.w);
-        wh[o] = h0.x; wh[o + 1u] = h0.y; wh[o + 2u] = h1.x; wh[o + 3u] = h1.y;
-        wh[o + 4u] = h2.x; wh[o + 5u] = h2.y; wh[o + 6u] = h3.x; wh[o + 7u] = h3.y;
-      }
-    }`;
+  const k = ks.roleFn('k');
+  const k4 = ks.role4Fn('k');
+  const v = ks.roleFn('v');
+  const v4 = ks.role4Fn('v');
+  const gcs = ks.gcsFn();
+  const lanes = (f: (d: string) => Wgsl) => wgsl`vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => f(wgsl`d + ${x}u`)), ', ')})`;
+  // k 2^(G_last - G) at (t, d), and over d .. d+3.
+  const kg = wgsl`${k('b', 't', 'h', 'd')} * exp2(${lastGate(ks, 'd')} - ${gcs('b', 'h', 't', 'd')})`;
+  const kg4 = k4 && wgsl`${k4('b', 't', 'h', 'd')} * exp2(${lanes((d) => lastGate(ks, d))} - ${lanes((d) => gcs('b', 'h', 't', d))})`;
   const sK = 0;
   const sV = SR * BK;
+  // Rows r0 .. r0 + SR of the chunk (zero past it), k's columns k0 .. k0 + BK and v's v0 .. v0 + BV.
+  const staging = kg4 && v4 && BK === BV ? emitStagedLoad4({
+    count: wgsl`${SR * BK}u`,
+    ...(ks.stagingUnroll ? { unroll: ks.stagingUnroll } : {}),
+    index: wgsl`let t = t0 + min(r0 + e / ${BK}u, rows - 1u); let d = min(k0 + e % ${BK}u, KD - 4u); let c = min(v0 + e % ${BK}u, VD - 4u);`,
+    loads: [{ name: 'kg', expr: kg4 }, { name: 'vv', expr: v4('b', 't', 'h', 'c') }],
+    storeIndex: wgsl`let col = e % ${BK}u;`,
+    valid: wgsl`r0 + e / ${BK}u < rows`,
+    store: (x) => wgsl`${storeF16x4('wh', wgsl`${sK}u + e`, wgsl`select(vec4<f32>(0.0), ${x('kg')}, k0 + col < KD)`)}
+          ${storeF16x4('wh', wgsl`${sV}u + e`, wgsl`select(vec4<f32>(0.0), ${x('vv')}, v0 + col < VD)`)}`,
+  }) : wgsl`${emitF16Block({
+    count: wgsl`${SR * BK}u`,
+    unroll: ks.stagingUnroll,
+    index: (four) => wgsl`let t = t0 + min(r0 + e / ${BK}u, rows - 1u); let d = min(k0 + e % ${BK}u, KD - ${four ? 4 : 1}u);`,
+    value: kg, wide: kg4,
+    valid: wgsl`r0 + e / ${BK}u < rows && k0 + e % ${BK}u < KD`,
+    arr: 'wh', at: (e) => wgsl`${sK}u + ${e}`,
+  })}
+    ${emitF16Block({
+    count: wgsl`${SR * BV}u`,
+    unroll: ks.stagingUnroll,
+    index: (four) => wgsl`let t = t0 + min(r0 + e / ${BV}u, rows - 1u); let c = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
+    value: v('b', 't', 'h', 'c'), wide: v4 && v4('b', 't', 'h', 'c'),
+    valid: wgsl`r0 + e / ${BV}u < rows && v0 + e % ${BV}u < VD`,
+    arr: 'wh', at: (e) => wgsl`${sV}u + ${e}`,
+  })}`;
   const at = (r: string, c: string) => wgsl`((bh * P.NT + n) * KD + k0 + ${r}) * VD + v0 + ${c}`;
   const direct = emitDirectStores(fr, 'dk', p.fm, p.fn, 'factive', (i, j) => ({ arr: hs, offset: at(map.row(i), map.col(j)), stride: 'VD' }));
   const store = lay.full ? direct : wgsl`if (k0 + ${BK}u <= KD && v0 + ${BV}u <= VD) {
@@ -297,14 +311,8 @@ ${stage.open}
   let v0 = (wid.x % ${VF / BV}u) * ${BV}u;
   ${grid.decl}
   ${fr.declare('dk', p.fm, p.fn)}
-  var kw: array<vec4<u32>, ${perThread(BK)}>;
-  var vw: array<vec4<u32>, ${perThread(BV)}>;
-  // Rows past the chunk are zero in kg16 and v16.
   for (var r0 = 0u; r0 < rows; r0 += ${SR}u) {
-    ${stageLoads('kw', kg, BK, KF / 8, 'k0')}
-    ${stageLoads('vw', vv, BV, VF / 8, 'v0')}
-    ${stageStores('kw', BK, sK)}
-    ${stageStores('vw', BV, sV)}
+    ${staging}
     workgroupBarrier();
     if (factive) {
       for (var kk = 0u; kk < ${SR}u; kk += 16u) {

@@ -4,7 +4,7 @@
 // NaN in token t reaches no output before t (masked terms are skipped, never multiplied by 0),
 // and the pattern of non-finite outputs and gradients is the reference's.
 import { describe, expect, it } from 'vitest';
-import { VARIANTS, type VariantName } from '../variants/index.js';
+import { VARIANTS, TOKEN_SEQUENTIAL_VARIANTS, type VariantName } from '../variants/index.js';
 import { type ProblemSize } from '../dsl/index.js';
 import { referenceForward } from '../runtime/reference.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
@@ -131,6 +131,21 @@ describe.each(TIERS)('non-finite values propagate causally on the $name', (tier)
     const ref = referenceForward(op.def, rest, s, { h0 });
     const { o, ht } = await op.forward(x, { ...s, chunkSize: 32, poisonOutputs: true });
     expect(o.subarray(0, 27 * s.H * s.V).every(Number.isFinite)).toBe(true);
+    expectSamePattern(o, ref.o, 'o', tier.tol);
+    expectSamePattern(ht!, ref.ht, 'ht', tier.tol);
+  });
+
+  // The generalized delta rule runs chunked on the tensor-core tier (token by token on the f32
+  // one): its M = T A_ak once summed T's diagonal 16-row block on fragments, whose zeros above
+  // the diagonal met A_ak's later rows, so an Inf key at t made o NaN from the start of t's block.
+  it('rwkv7: k[t=27] = Inf leaves o finite before t = 27 (M = T A_ak skips the masked terms)', async () => {
+    const op = (await tier.engine()).variant('rwkv7');
+    const x = sampleInputs(TOKEN_SEQUENTIAL_VARIANTS.rwkv7, size, 7, true);
+    x.k![(27 * size.H) * size.K + 5] = Number.POSITIVE_INFINITY;
+    const { h0, ...rest } = x;
+    const ref = referenceForward(op.def, rest, size, { h0 });
+    const { o, ht } = await op.forward(x, { ...size, chunkSize: 32, poisonOutputs: true });
+    expect(o.subarray(0, 27 * size.H * size.V).every(Number.isFinite)).toBe(true);
     expectSamePattern(o, ref.o, 'o', tier.tol);
     expectSamePattern(ht!, ref.ht, 'ht', tier.tol);
   });

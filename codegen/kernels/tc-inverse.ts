@@ -110,8 +110,11 @@ export function emitInverseSteps(ks: KernelSource): Wgsl {
 
 /** The generalized delta rule's M = T A_ak (C x C, strictly lower) on the fragment layer, once
  * T is in t16: straight from storage, T's fragments (unit lower triangular) against A_ak's (the
- * prep's ak16, strictly lower), so block (I, J) sums the blocks K in [J, I]; the epilogue writes
- * M to m16 as f16, the left operand of U = M V (tc-wy-factors.ts). wf is free by then: it is
+ * prep's ak16, strictly lower), so block (I, J) sums the blocks K in [J, I): the epilogue adds
+ * T's diagonal block K = I per element over l <= i only, and writes M to m16 as f16, the left
+ * operand of U = M V (tc-wy-factors.ts). The diagonal block stays out of the fragments because
+ * its zeros above the diagonal would meet A_ak's later rows: 0 * Inf from a key at token t would
+ * make M, U and o NaN from the start of t's 16-row block, not from t on. wf is free by then: it is
  * the epilogue's scratch. */
 function emitDplrM(ks: KernelSource, fr: Fragments, wfWords: number): Wgsl {
   const C = ks.cfg.chunk;
@@ -134,12 +137,14 @@ function emitDplrM(ks: KernelSource, fr: Fragments, wfWords: number): Wgsl {
         ${fr.mma('mk', p.fm, p.fn,
     (i) => ({ arr: t16, offset: wgsl`${block} + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + kk`, stride: C }),
     (j) => ({ arr: ak16, offset: wgsl`${block} + kk * C + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: C }),
-    (i, j) => wgsl`kk / 16u <= fsr * ${p.fm}u + ${i}u && kk / 16u >= fsc * ${p.fn}u + ${j}u`)}
+    (i, j) => wgsl`kk / 16u < fsr * ${p.fm}u + ${i}u && kk / 16u >= fsc * ${p.fn}u + ${j}u`)}
       }
     }
     ${emitEpilogue(fr, 'mk', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, perPass: Math.max(1, Math.min(p.fm * p.fn, Math.floor(wfWords / scratchWords(1)))), active: 'factive', ...grid.map,
-    body: wgsl`${m16}[${block} + r * C + c] = f16(value);`,
+    body: wgsl`var m = value;
+      for (var l = (r / 16u) * 16u; l <= r; l++) { m += f32(${t16}[${block} + r * C + l]) * f32(${ak16}[${block} + l * C + c]); }
+      ${m16}[${block} + r * C + c] = f16(m);`,
   })}
   }
 `;

@@ -48,6 +48,9 @@ export interface CodegenConfig {
    * of OUTPUT_TILES (absent: 128). Narrower tiles make more workgroups, each with fewer result
    * fragments, and recompute the chunk's scores once per tile. */
   readonly outputTile?: number;
+  /** A tuning knob of the tensor-core tier: the form of bwdDq and bwdDk of a per-key decay
+   * (tc-bwd-dqk.ts), one of DQK_FORMS; absent (or 'staged'): today's form. */
+  readonly dqkForm?: DqkForm;
   /** Use the tensor-core stages whose subgroup-matrix lowering has not yet been checked against
    * the float64 reference on a GPU (backward.ts's UNVERIFIED_ON_GPU) on that lowering too; the
    * portable lowering always uses them (CI tests it). For the check that verifies them. */
@@ -194,6 +197,17 @@ export function chooseTiles(cfg: CodegenConfig, def: VariantDef): Tiles {
 /** The output stage's column tiles a config may ask for (CodegenConfig.outputTile). */
 export const OUTPUT_TILES: readonly number[] = [32, 64, 128];
 
+/** The forms of bwdDq and bwdDk of a per-key decay on the tensor-core tier (CodegenConfig.dqkForm,
+ * codegen/kernels/tc-bwd-dqk.ts): 'staged' (the default) stages each key slab's raw rows and its
+ * anchored rows from storage in two phases and reads the epilogue's operands from storage per
+ * element; 'prefetch' loads all of a slab's storage operands (raw rows, anchored rows' operands,
+ * the epilogue's) in one phase, the epilogue's into registers; 'shared' forms the anchored rows
+ * from the raw rows and G already in workgroup memory instead (and stages dk's dA blocks
+ * transposed); 'pipelined' is 'shared' with the next slab's loads issued before this slab's
+ * products; 'single' is 'shared' with one slab per workgroup (key tiles as wide as the slab). */
+export const DQK_FORMS = ['staged', 'prefetch', 'shared', 'pipelined', 'single'] as const;
+export type DqkForm = (typeof DQK_FORMS)[number];
+
 /** The smallest fragmentMemory a config may ask for (bytes). */
 export const MIN_FRAGMENT_MEMORY = 8192;
 export const validFragmentMemory = (bytes: number) => Number.isInteger(bytes) && bytes >= MIN_FRAGMENT_MEMORY;
@@ -216,6 +230,9 @@ export function validateConfig(cfg: CodegenConfig): void {
   }
   if (cfg.outputTile !== undefined && !OUTPUT_TILES.includes(cfg.outputTile)) {
     throw new ConfigError(`outputTile ${cfg.outputTile} must be one of ${OUTPUT_TILES.join(', ')}`);
+  }
+  if (cfg.dqkForm !== undefined && !(DQK_FORMS as readonly string[]).includes(cfg.dqkForm)) {
+    throw new ConfigError(`dqkForm ${JSON.stringify(cfg.dqkForm)} must be one of ${DQK_FORMS.join(', ')}`);
   }
   if (cfg.fragmentMemory !== undefined && !validFragmentMemory(cfg.fragmentMemory)) {
     throw new ConfigError(`fragmentMemory ${cfg.fragmentMemory} must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}`);

@@ -135,6 +135,8 @@ export interface EngineOptions extends DeviceOptions {
    * H200, checked right there for all nine variants, 2026-12-02), not on the portable one
    * (software JITs take long over unrolled code); true or false sets it either way.
    * outputTile: columns of O per workgroup of the tier's output stage, 32, 64 or 128 (default).
+   * dqkForm: the form of bwdDq and bwdDk of a per-key decay (gla, kda, rwkv6), one of DQK_FORMS
+   * (CodegenConfig.dqkForm; 'staged', the default, is today's).
    */
   tuning?: Tuning;
   /** Where an engine given no tuning (no knob set) gets one: 'auto' (default) reads the tuning
@@ -294,6 +296,8 @@ export class VariantOp {
       ...(this.engine.tier !== 'f32' && this.engine.tuning.scalarLoads ? { scalarLoads: true as const } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.fragmentMemory !== undefined ? { fragmentMemory: this.engine.tuning.fragmentMemory } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.outputTile !== undefined ? { outputTile: this.engine.tuning.outputTile } : {}),
+      // 'staged' is the default form: left out, so its kernels and plan keys are the default's.
+      ...(this.engine.tier !== 'f32' && this.engine.tuning.dqkForm !== undefined && this.engine.tuning.dqkForm !== 'staged' ? { dqkForm: this.engine.tuning.dqkForm } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.unverifiedFragments ? { unverifiedFragments: true as const } : {}),
       ...(this.engine.tier !== 'f32' && (this.engine.tuning.unrollStaging ?? this.engine.tier === 'subgroup-matrix') ? { unrollStaging: true as const } : {}),
       ...(this.engine.compactLoops ? { compactLoops: true as const } : {}),

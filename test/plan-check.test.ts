@@ -134,14 +134,14 @@ describe('plan check', () => {
       }
     }
     // At K = V = 128, chunk 64: 22 KiB (slabs of 16 keys) within the default budgets, 33 KiB
-    // (slabs of 32) at fragmentMemory 49152; 'single' tiles the keys by 16, or by 48 in 44 KiB.
+    // (slabs of 32) at fragmentMemory 49152; 'single' tiles the keys by 16, or by 32 in 33 KiB.
     const h200 = { K: 128, V: 128, chunk: 64 as const, wgMemory: 49152 as const, fragments: 'subgroup-matrix' as const };
     const dq = (extra: Partial<CodegenConfig>) => planBackward(def, { ...h200, ...extra }).kernels.find((k) => k.stage === 'bwdDq')!;
     expect(kernelUsage(dq({})).workgroupBytes).toBe(22528);
     expect(kernelUsage(dq({ dqkForm: 'pipelined' })).workgroupBytes).toBe(22528);
     expect(kernelUsage(dq({ fragmentMemory: 49152 })).workgroupBytes).toBe(33792);
     expect([kernelUsage(dq({ dqkForm: 'single' })).workgroupBytes, dq({ dqkForm: 'single' }).grid[0]]).toEqual([22528, [8]]);
-    expect([kernelUsage(dq({ dqkForm: 'single', fragmentMemory: 49152 })).workgroupBytes, dq({ dqkForm: 'single', fragmentMemory: 49152 }).grid[0]]).toEqual([45056, [3]]);
+    expect([kernelUsage(dq({ dqkForm: 'single', fragmentMemory: 49152 })).workgroupBytes, dq({ dqkForm: 'single', fragmentMemory: 49152 }).grid[0]]).toEqual([33792, [4]]);
     expect(() => planBackward(def, { ...h200, dqkForm: 'fast' as never })).toThrow(/dqkForm "fast" must be one of staged, prefetch, shared, pipelined, single/);
   });
   it('a fragment-memory budget the tensor-core layouts cannot fit is an error that says what to raise', () => {

@@ -204,7 +204,8 @@ export const OUTPUT_TILES: readonly number[] = [32, 64, 128];
  * the epilogue's) in one phase, the epilogue's into registers; 'shared' forms the anchored rows
  * from the raw rows and G already in workgroup memory instead (and stages dk's dA blocks
  * transposed); 'pipelined' is 'shared' with the next slab's loads issued before this slab's
- * products; 'single' is 'shared' with one slab per workgroup (key tiles as wide as the slab). */
+ * products; 'single' is 'shared' with one slab per workgroup (key tiles as wide as the slab, at
+ * most 32 keys). */
 export const DQK_FORMS = ['staged', 'prefetch', 'shared', 'pipelined', 'single'] as const;
 export type DqkForm = (typeof DQK_FORMS)[number];
 

@@ -54,6 +54,9 @@ export interface CodegenConfig {
    * f16 blocks the output stage loads as fragments; 'output': by the output stage, in two score
    * passes of its own (each staging q and the gates again), as before the prep took them. */
   readonly dplrScores?: DplrScores;
+  /** A tuning knob of the tensor-core tier: the form of bwdDq and bwdDk of a per-key decay
+   * (tc-bwd-dqk.ts), one of DQK_FORMS; absent (or 'staged'): today's form. */
+  readonly dqkForm?: DqkForm;
   /** Use the tensor-core stages whose subgroup-matrix lowering has not yet been checked against
    * the float64 reference on a GPU (backward.ts's UNVERIFIED_ON_GPU) on that lowering too; the
    * portable lowering always uses them (CI tests it). For the check that verifies them. */
@@ -204,6 +207,18 @@ export function chooseTiles(cfg: CodegenConfig, def: VariantDef): Tiles {
 /** The output stage's column tiles a config may ask for (CodegenConfig.outputTile). */
 export const OUTPUT_TILES: readonly number[] = [32, 64, 128];
 
+/** The forms of bwdDq and bwdDk of a per-key decay on the tensor-core tier (CodegenConfig.dqkForm,
+ * codegen/kernels/tc-bwd-dqk.ts): 'staged' (the default) stages each key slab's raw rows and its
+ * anchored rows from storage in two phases and reads the epilogue's operands from storage per
+ * element; 'prefetch' loads all of a slab's storage operands (raw rows, anchored rows' operands,
+ * the epilogue's) in one phase, the epilogue's into registers; 'shared' forms the anchored rows
+ * from the raw rows and G already in workgroup memory instead (and stages dk's dA blocks
+ * transposed); 'pipelined' is 'shared' with the next slab's loads issued before this slab's
+ * products; 'single' is 'shared' with one slab per workgroup (key tiles as wide as the slab, at
+ * most 32 keys). */
+export const DQK_FORMS = ['staged', 'prefetch', 'shared', 'pipelined', 'single'] as const;
+export type DqkForm = (typeof DQK_FORMS)[number];
+
 /** The smallest fragmentMemory a config may ask for (bytes). */
 export const MIN_FRAGMENT_MEMORY = 8192;
 export const validFragmentMemory = (bytes: number) => Number.isInteger(bytes) && bytes >= MIN_FRAGMENT_MEMORY;
@@ -229,6 +244,9 @@ export function validateConfig(cfg: CodegenConfig): void {
   }
   if (cfg.dplrScores !== undefined && !(DPLR_SCORES as readonly string[]).includes(cfg.dplrScores)) {
     throw new ConfigError(`dplrScores ${JSON.stringify(cfg.dplrScores)} must be one of ${DPLR_SCORES.join(', ')}`);
+  }
+  if (cfg.dqkForm !== undefined && !(DQK_FORMS as readonly string[]).includes(cfg.dqkForm)) {
+    throw new ConfigError(`dqkForm ${JSON.stringify(cfg.dqkForm)} must be one of ${DQK_FORMS.join(', ')}`);
   }
   if (cfg.fragmentMemory !== undefined && !validFragmentMemory(cfg.fragmentMemory)) {
     throw new ConfigError(`fragmentMemory ${cfg.fragmentMemory} must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}`);

@@ -137,6 +137,8 @@ export interface EngineOptions extends DeviceOptions {
    * outputTile: columns of O per workgroup of the tier's output stage, 32, 64 or 128 (default).
    * dplrScores: where the generalized delta rule's chunked forward computes its output's scores
    * A_qb and A_qk, 'prep' (default) or 'output' (CodegenConfig.dplrScores).
+   * dqkForm: the form of bwdDq and bwdDk of a per-key decay (gla, kda, rwkv6), one of DQK_FORMS
+   * (CodegenConfig.dqkForm; 'staged', the default, is today's).
    */
   tuning?: Tuning;
   /** Where an engine given no tuning (no knob set) gets one: 'auto' (default) reads the tuning
@@ -298,6 +300,8 @@ export class VariantOp {
       ...(this.engine.tier !== 'f32' && this.engine.tuning.outputTile !== undefined ? { outputTile: this.engine.tuning.outputTile } : {}),
       // Only the generalized delta rule's kernels read it; the others' keys (and text) stay as they are.
       ...(this.engine.tier !== 'f32' && this.def.correction === 'dplr' && this.engine.tuning.dplrScores !== undefined ? { dplrScores: this.engine.tuning.dplrScores } : {}),
+      // 'staged' is the default form: left out, so its kernels and plan keys are the default's.
+      ...(this.engine.tier !== 'f32' && this.engine.tuning.dqkForm !== undefined && this.engine.tuning.dqkForm !== 'staged' ? { dqkForm: this.engine.tuning.dqkForm } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.unverifiedFragments ? { unverifiedFragments: true as const } : {}),
       ...(this.engine.tier !== 'f32' && (this.engine.tuning.unrollStaging ?? this.engine.tier === 'subgroup-matrix') ? { unrollStaging: true as const } : {}),
       ...(this.engine.compactLoops ? { compactLoops: true as const } : {}),

@@ -11,7 +11,8 @@ import { referenceBackward } from '../runtime/reference-backward.js';
 import { sampleInputs } from '../runtime/sample.js';
 import { relL2 } from './helpers/numerics.js';
 import { getEngine, getTensorCoreEngine } from './helpers/engine.js';
-import type { Engine } from '../runtime/engine.js';
+import { createEngine, type Engine } from '../runtime/engine.js';
+import { DQK_FORMS } from '../codegen/index.js';
 import { sweep } from './helpers/tier.js';
 
 /** Both tiers: the f32 kernels, and the tensor-core tier through its portable lowering (f16
@@ -207,5 +208,32 @@ describe.each(TIERS)('non-finite values propagate causally on the $name', (tier)
     const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
     const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 64, poisonOutputs: true });
     for (const [k, v] of Object.entries(want)) if (k !== 'dg') expectSamePattern(grads[k]!, v, k, tier.gradTol);
+  });
+});
+
+// The other forms of dq and dk of a per-key decay on the tensor-core tier (tuning.dqkForm,
+// tc-bwd-dqk.ts): the same NaN in do or q reaches the same gradients as in the reference, with
+// three slabs of 16 keys per workgroup (K = 48; 'single': three workgroups of one).
+describe('non-finite values in the forms of dq and dk (tuning.dqkForm, tensor-core tier)', () => {
+  const wide: ProblemSize = { ...size, K: 48 };
+  it.each(DQK_FORMS.filter((f) => f !== 'staged'))('%s: gla and rwkv6 backward, chunk 64: a NaN in do at t = 30, or in q at t = 12, reaches only the gradients the reference has it in', async (form) => {
+    const engine = await createEngine({ tensorCores: 'portable', tuningCache: 'off', tuning: { dqkForm: form } });
+    try {
+      for (const name of ['gla', 'rwkv6'] as const) {
+        const op = engine.variant(name);
+        for (const [role, t] of [['do', 30], ['q', 12]] as const) {
+          const x = sampleInputs(op.def, wide, 8, true);
+          const dO = seedsFor(wide);
+          if (role === 'do') dO[t * wide.H * wide.V + 2] = Number.NaN;
+          else x.q![t * wide.H * wide.K + 3] = Number.NaN;
+          const { h0, ...rest } = x;
+          const want = referenceBackward(op.def, rest, wide, { do: dO }, { h0 });
+          const grads = await op.backward(x, { do: dO }, { ...wide, chunkSize: 64, poisonOutputs: true });
+          for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, `${name} ${role}: ${k}`, 1e-2);
+        }
+      }
+    } finally {
+      engine.destroy();
+    }
   });
 });

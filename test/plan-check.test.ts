@@ -4,7 +4,7 @@
 // forward, backward and decode-step kernels (test/__snapshots__/wgsl): a codegen refactor shows as a diff.
 import { describe, expect, it } from 'vitest';
 import {
-  checkLimits, checkPlan, hasBackward, hasChunkedForm, kernelUsage, planBackward, planForward, planStep, DEFAULT_LIMITS, type CodegenConfig, type KernelPlan,
+  checkLimits, checkPlan, hasBackward, hasChunkedForm, kernelUsage, planBackward, planForward, planStep, DEFAULT_LIMITS, DQK_FORMS, type CodegenConfig, type KernelPlan,
 } from '../codegen/index.js';
 import { qkHeaded, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_NAMES, TOKEN_SEQUENTIAL_VARIANTS } from '../variants/index.js';
@@ -115,6 +115,44 @@ describe('plan check', () => {
       expect(bytes(), name).toBe(22544);
       expect(bytes({ fragmentMemory: 49152 }), name).toBe(35856);
     }
+  });
+  // The forms of bwdDq and bwdDk of a per-key decay (tuning.dqkForm, tc-bwd-dqk.ts): the same
+  // stages, bindings and workgroup memory as the default form (only 'single' tiles the keys by
+  // its slab), every other kernel's WGSL the default's but for the config in its header.
+  it.each(['gla', 'kda', 'rwkv6'] as const)('%s: each dq / dk form is a consistent plan that changes only bwdDq and bwdDk', (name) => {
+    const def = VARIANTS[name];
+    const header = (w: string) => w.replace(/^\/\/ spec hash .*$/m, '');
+    for (const cfg0 of [...CONFIGS.filter((c) => c.fragments), { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 49152 }] as CodegenConfig[]) {
+      const cfg = { ...cfg0, inputDtypes: undefined };
+      const fwd = planForward(def, cfg);
+      const base = planBackward(def, cfg);
+      for (const dqkForm of DQK_FORMS.filter((f) => f !== 'staged')) {
+        const at = `${dqkForm} ${JSON.stringify(cfg)}`;
+        const bwd = planBackward(def, { ...cfg, dqkForm });
+        expect(checkPlan(bwd, fwd), at).toEqual([]);
+        expect(bwd.kernels.map((k) => k.stage), at).toEqual(base.kernels.map((k) => k.stage));
+        for (const [i, k] of bwd.kernels.entries()) {
+          const b = base.kernels[i]!;
+          expect(kernelUsage(k).storageBuffers, `${k.name} ${at}`).toBe(kernelUsage(b).storageBuffers);
+          if (k.stage !== 'bwdDq' && k.stage !== 'bwdDk') {
+            expect(header(k.wgsl), `${k.name} ${at}`).toBe(header(b.wgsl));
+            continue;
+          }
+          expect(k.wgsl, `${k.name} ${at}`).toContain(cfg.fragments === 'subgroup-matrix' ? 'subgroupMatrixMultiplyAccumulate' : 'var<workgroup> wh');
+          if (dqkForm !== 'single') expect([kernelUsage(k).workgroupBytes, k.grid], `${k.name} ${at}`).toEqual([kernelUsage(b).workgroupBytes, b.grid]);
+        }
+      }
+    }
+    // At K = V = 128, chunk 64: 22 KiB (slabs of 16 keys) within the default budgets, 33 KiB
+    // (slabs of 32) at fragmentMemory 49152; 'single' tiles the keys by 16, or by 32 in 33 KiB.
+    const h200 = { K: 128, V: 128, chunk: 64 as const, wgMemory: 49152 as const, fragments: 'subgroup-matrix' as const };
+    const dq = (extra: Partial<CodegenConfig>) => planBackward(def, { ...h200, ...extra }).kernels.find((k) => k.stage === 'bwdDq')!;
+    expect(kernelUsage(dq({})).workgroupBytes).toBe(22528);
+    expect(kernelUsage(dq({ dqkForm: 'pipelined' })).workgroupBytes).toBe(22528);
+    expect(kernelUsage(dq({ fragmentMemory: 49152 })).workgroupBytes).toBe(33792);
+    expect([kernelUsage(dq({ dqkForm: 'single' })).workgroupBytes, dq({ dqkForm: 'single' }).grid[0]]).toEqual([22528, [8]]);
+    expect([kernelUsage(dq({ dqkForm: 'single', fragmentMemory: 49152 })).workgroupBytes, dq({ dqkForm: 'single', fragmentMemory: 49152 }).grid[0]]).toEqual([33792, [4]]);
+    expect(() => planBackward(def, { ...h200, dqkForm: 'fast' as never })).toThrow(/dqkForm "fast" must be one of staged, prefetch, shared, pipelined, single/);
   });
   it('a fragment-memory budget the tensor-core layouts cannot fit is an error that says what to raise', () => {
     expect(() => planForward(VARIANTS.gated_delta_rule, { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 16384 }))

@@ -4,13 +4,13 @@
 // (the f32 kernels reading the tier's forward buffers) and step of every variant against the
 // float64 reference, within the tier's bounds: operands are rounded to f16, sums stay f32.
 import { describe, expect, it } from 'vitest';
-import { VARIANT_NAMES, VARIANTS } from '../variants/index.js';
+import { VARIANT_NAMES, VARIANTS, type VariantName } from '../variants/index.js';
 import type { ProblemSize, VariantDef } from '../dsl/index.js';
 import { createEngine, type Engine } from '../runtime/engine.js';
 import { referenceForward } from '../runtime/reference.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
 import { sampleInputs } from '../runtime/sample.js';
-import { planForward, planBackward, type KernelStage } from '../codegen/index.js';
+import { planForward, planBackward, DQK_FORMS, type KernelStage } from '../codegen/index.js';
 import { UNVERIFIED_ON_GPU } from '../codegen/backward.js';
 import { relL2, rng } from './helpers/numerics.js';
 import { getTensorCoreEngine } from './helpers/engine.js';
@@ -167,6 +167,70 @@ describe('tensor-core tier: output tile (tuning.outputTile)', () => {
     expect(relL2(got.o, ref.o), 'o').toBeLessThan(TOL.o);
     expect(relL2(got.ht!, ref.ht), 'ht').toBeLessThan(TOL.o);
     engine.destroy();
+  });
+});
+
+describe('tensor-core tier: forms of dq and dk of a per-key decay (tuning.dqkForm)', () => {
+  // Each form other than the default ('staged') computes the same sums in the same order from the
+  // same f32 values and f16 operands, only loaded at other times or from workgroup memory
+  // (tc-bwd-dqk.ts): every gradient equals the default form's bit for bit, and the float64
+  // reference's within the tier's bounds. gla at chunk 64 (a partial last chunk, K = 48: one key
+  // tile of three slabs); rwkv6 (the bonus form) in two key tiles of 64 (the second partial) and
+  // a last chunk of 40 rows; kda (the delta rule's dq and dk on the same kernel) at chunk 32.
+  const cases = [
+    ['gla', { B: 1, T: 150, H: 2, K: 48, V: 40 }, 64],
+    ['rwkv6', { B: 1, T: 104, H: 1, K: 80, V: 16 }, 64],
+    ['kda', { B: 1, T: 100, H: 2, K: 32, V: 36 }, 32],
+  ] as const;
+  async function gradients(engine: Engine, name: VariantName, size: ProblemSize, chunk: 16 | 32 | 64) {
+    const def = VARIANTS[name];
+    const inputs = sampleInputs(def, size, 51, true);
+    return engine.variant(name).backward(inputs, seeds(size, 7), { ...size, chunkSize: chunk, poisonOutputs: true });
+  }
+  const baseline = new Map<string, Promise<Record<string, Float32Array>>>();
+  const defaultGradients = async (name: VariantName, size: ProblemSize, chunk: 16 | 32 | 64) => {
+    const key = `${name} ${chunk}`;
+    if (!baseline.has(key)) baseline.set(key, tcEngine().then((e) => gradients(e, name, size, chunk)) as Promise<Record<string, Float32Array>>);
+    return baseline.get(key)!;
+  };
+  for (const form of DQK_FORMS.filter((f) => f !== 'staged')) {
+    it(`${form}: gla, rwkv6 and kda equal the default form and the float64 reference`, async () => {
+      const engine = await createEngine({ tensorCores: 'portable', tuningCache: 'off', tuning: { dqkForm: form } });
+      try {
+        for (const [name, size, chunk] of cases) {
+          const plan = engine.variant(name).plan({ K: size.K, V: size.V, chunkSize: chunk });
+          expect(plan.config.dqkForm, name).toBe(form);
+          const got = await gradients(engine, name, size, chunk);
+          const want = await defaultGradients(name, size, chunk);
+          const def = VARIANTS[name];
+          const inputs = sampleInputs(def, size, 51, true);
+          const { h0, ...rest } = inputs;
+          const ref = referenceBackward(def, rest, size, seeds(size, 7), { h0 });
+          for (const k of Object.keys(want)) {
+            expect(Array.from(got[k]!), `${name} ${k}`).toEqual(Array.from(want[k]!));
+            expect(relL2(got[k]!, ref[k]!), `${name} ${k}`).toBeLessThan(TOL.grads);
+          }
+        }
+      } finally {
+        engine.destroy();
+      }
+    });
+  }
+  // The staging slots written out (unrollStaging, the subgroup matrices' default) and, at chunk
+  // 32 within 32 KiB (fragmentMemory), the widest slab: SK = 64, each subgroup two row blocks.
+  it.each(['pipelined', 'staged'] as const)('%s: gla C=32 (1,70,1,64,16), fragmentMemory 32768 (slabs of 64 keys) and unrolled staging', async (form) => {
+    const engine = await createEngine({ tensorCores: 'portable', tuningCache: 'off', tuning: { dqkForm: form, fragmentMemory: 32768, unrollStaging: true } });
+    try {
+      const size = { B: 1, T: 70, H: 1, K: 64, V: 16 };
+      const got = await gradients(engine, 'gla', size, 32);
+      const def = VARIANTS.gla;
+      const inputs = sampleInputs(def, size, 51, true);
+      const { h0, ...rest } = inputs;
+      const ref = referenceBackward(def, rest, size, seeds(size, 7), { h0 });
+      for (const k of Object.keys(ref)) expect(relL2(got[k]!, ref[k]!), k).toBeLessThan(TOL.grads);
+    } finally {
+      engine.destroy();
+    }
   });
 });
 

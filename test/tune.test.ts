@@ -149,6 +149,7 @@ describe('createEngine and the tuning cache', () => {
       [notJson, /not JSON/],
       [await cacheWith('unknown.json', { fragmentMemmory: 24576 }), /unknown tuning knob 'fragmentMemmory'/],
       [await cacheWith('invalid.json', { outputTile: 48 }), /tuning.outputTile must be one of 32, 64, 128; got 48/],
+      [await cacheWith('form.json', { dqkForm: 'fast' }), /tuning.dqkForm must be one of staged, prefetch, shared, pipelined, single; got/],
       [await cacheWith('unverified.json', { unverifiedFragments: true }), /unknown tuning knob 'unverifiedFragments'/],
       [await cacheWith('array.json', [64]), /its tuning is an array of 1, not an object/],
     ];

@@ -35,6 +35,14 @@
 // more with packed sequences (the chunk table, which codegen/fit.ts packs as for the contraction).
 // Where no layout fits the budget (chunk 64 within 16 KiB), the stage keeps the f32 contraction
 // (codegen/backward.ts).
+// Forms (the tuning knob dqkForm, plan.ts's DQK_FORMS; emitTcBwdDqkForm): the default, 'staged'
+// (emitTcBwdDqk), took 0.72 ms (dq) and 0.93 (dk) on the H200 at (1,32,4096,128,128), chunk 64,
+// for ~0.4 GB moved and ~2 GFLOP: latency-bound at two workgroups (8 subgroups) per SM. Per
+// workgroup it waits on storage twice per slab (raw rows, then anchored rows) and, in the
+// epilogue, up to once per element (state term, own q or k, dbk; unless the compiler hoists the
+// next element's loads, which dk's store to dbk between them likely prevents: a guess for why dk
+// is slower, unmeasured). The other forms keep layout, products and sums (bit for bit the same
+// results) and wait on storage once per slab or less: see emitTcBwdDqkForm.
 import type { KernelSource } from './common.js';
 import { ConfigError, type CodegenConfig, type StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
@@ -56,19 +64,26 @@ export interface DqkLayout {
 
 /** The widest slab that fits the first budget any fits (firstFit), or null where none fits the
  * last: the stage then keeps the f32 contraction. At chunk 64 and K >= 64: 22 KiB at SK = 16
- * (within the 24 KiB budget), 33 KiB at 32, 55 KiB at 64 (neither fits 48 KiB). */
+ * (within the 24 KiB budget, so the default budgets take it), 33 KiB at 32 (within 48 KiB:
+ * fragmentMemory 49152 takes it, one workgroup per SM; checked on the portable lowering in the
+ * same code paths at chunk 32, SK = 64, two row blocks per subgroup), 55 KiB at 64 (fits no
+ * tier). The form 'single' takes BK = SK (SK <= 32: 22 KiB at 16, 33 KiB at 32). */
 export function tcDqkLayout(cfg: CodegenConfig): DqkLayout | null {
   const C = cfg.chunk;
   const nb = C / 16;
   const BK = tcDqkTileK(cfg.K);
-  const layouts = [64, 48, 32, 16].filter((SK) => SK <= BK && BK % SK === 0).map((SK): DqkLayout => {
+  // The form 'single' takes key tiles as wide as the slab (one slab per workgroup), of at most 32
+  // keys: at chunk 64, 48 would give each subgroup three column fragments, a partition no
+  // adapter of the tests (32 KiB) can run.
+  const single = cfg.dqkForm === 'single';
+  const layouts = [64, 48, 32, 16].filter((SK) => SK <= BK && (single ? SK <= 32 : BK % SK === 0)).map((SK): DqkLayout => {
     const sDA = 0;
     const sAnch = sDA + 128 * nb * (nb - 1);
     const sG = scratchWords(1);
     const sRaw = sG + C * SK;
     const sDiag = sRaw + C * SK;
     // (At chunk 16 there are no products: the f16 array is a stub of 16 bytes.)
-    return { BK, SK, sDA, sAnch, f16: Math.max(8, sAnch + 8 * nb * (nb - 1) * SK), sG, sRaw, sDiag, f32: sDiag + 256 * nb };
+    return { BK: single ? SK : BK, SK, sDA, sAnch, f16: Math.max(8, sAnch + 8 * nb * (nb - 1) * SK), sG, sRaw, sDiag, f32: sDiag + 256 * nb };
   });
   try {
     return firstFit(cfg, layouts, () => new ConfigError('no dq / dk layout fits'));
@@ -79,7 +94,7 @@ export function tcDqkLayout(cfg: CodegenConfig): DqkLayout | null {
 }
 
 /** Per (K-tile, chunk, b*h). */
-export const tcBwdDqkGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.K / tcDqkTileK(ks.cfg.K))], ['NT'], ['BH']];
+export const tcBwdDqkGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.K / (tcDqkLayout(ks.cfg)?.BK ?? tcDqkTileK(ks.cfg.K)))], ['NT'], ['BH']];
 
 /** The largest I in [lo, hi] with start(I) <= x (x a WGSL u32, start increasing), by selects
  * (no arrays: the index stays in registers). */
@@ -89,8 +104,10 @@ function blockOf(x: string, lo: number, hi: number, start: (I: number) => number
   return expr;
 }
 
-export const emitTcBwdDq = (ks: KernelSource, fr: Fragments): Wgsl => emitTcBwdDqk(ks, fr, 'q');
-export const emitTcBwdDk = (ks: KernelSource, fr: Fragments): Wgsl => emitTcBwdDqk(ks, fr, 'k');
+/** Today's form ('staged', the default) or one of the others (CodegenConfig.dqkForm). */
+const emitterOf = (ks: KernelSource) => (ks.cfg.dqkForm === undefined || ks.cfg.dqkForm === 'staged' ? emitTcBwdDqk : emitTcBwdDqkForm);
+export const emitTcBwdDq = (ks: KernelSource, fr: Fragments): Wgsl => emitterOf(ks)(ks, fr, 'q');
+export const emitTcBwdDk = (ks: KernelSource, fr: Fragments): Wgsl => emitterOf(ks)(ks, fr, 'k');
 
 function emitTcBwdDqk(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgsl {
   const lay = tcDqkLayout(ks.cfg);
@@ -240,5 +257,310 @@ ${ks.chunkMain(fr.builtins())}
     }
     ${epilogues}
   }
+}`;
+}
+
+/** One block of a staging phase of the other forms: `count` elements (a constant), thread lid
+ * taking e = lid + s WG for its slots s; `loads` into registers `<tag>_<name>` at the clamped
+ * indices `index` derives from e, then `store` (with `storeIndex`'s names and `valid` in scope)
+ * from them. Taken apart (decl, load, store) so that a phase issues every block's loads before
+ * any store: one storage latency per phase. */
+interface PhaseBlock {
+  readonly tag: string;
+  readonly count: number;
+  readonly index: Wgsl;
+  readonly loads: readonly { readonly name: string; readonly expr: Wgsl }[];
+  readonly storeIndex: Wgsl;
+  readonly valid: Wgsl;
+  readonly store: (v: (name: string) => Wgsl) => Wgsl;
+}
+
+/** A phase block's register declarations, loads and stores: slot by slot with named registers
+ * where `unrolled` (tuning knob unrollStaging), else loops over private arrays. */
+function phaseParts(b: PhaseBlock, wg: number, unrolled: boolean): { decl: Wgsl; load: Wgsl; store: Wgsl } {
+  const n = Math.ceil(b.count / wg);
+  const exact = b.count % wg === 0;
+  if (unrolled) {
+    const reg = (name: string, k: number) => wgsl`${b.tag}_${name}${k}`;
+    const ks = Array.from({ length: n }, (_, k) => k);
+    return {
+      decl: joinWgsl(ks.flatMap((k) => b.loads.map((l) => wgsl`var ${reg(l.name, k)}: f32;`)), ' '),
+      load: joinWgsl(ks.map((k) => wgsl`{
+        let e = ${exact ? wgsl`lid + ${k}u * WG` : wgsl`min(lid + ${k}u * WG, ${b.count - 1}u)`};
+        ${b.index}
+        ${joinWgsl(b.loads.map((l) => wgsl`${reg(l.name, k)} = ${l.expr};`), '\n        ')}
+      }`), '\n      '),
+      store: joinWgsl(ks.map((k) => wgsl`${(k + 1) * wg <= b.count ? '' : wgsl`if (lid + ${k}u * WG < ${b.count}u) `}{
+        let e = lid + ${k}u * WG;
+        ${b.storeIndex}
+        let valid = ${b.valid};
+        ${b.store((name) => reg(name, k))}
+      }`), '\n      '),
+    };
+  }
+  const reg = (name: string) => wgsl`${b.tag}_${name}[stg]`;
+  return {
+    decl: joinWgsl(b.loads.map((l) => wgsl`var ${b.tag}_${l.name}: array<f32, ${n}>;`), ' '),
+    load: wgsl`for (var stg = 0u; stg < ${n}u; stg++) {
+        let e = ${exact ? wgsl`lid + stg * WG` : wgsl`min(lid + stg * WG, ${b.count - 1}u)`};
+        ${b.index}
+        ${joinWgsl(b.loads.map((l) => wgsl`${reg(l.name)} = ${l.expr};`), '\n        ')}
+      }`,
+    store: wgsl`for (var stg = 0u; stg < ${n}u; stg++) {
+        let e = lid + stg * WG;
+        ${exact ? '' : wgsl`if (e >= ${b.count}u) { break; }`}
+        ${b.storeIndex}
+        let valid = ${b.valid};
+        ${b.store(reg)}
+      }`,
+  };
+}
+
+/** The forms other than 'staged' (CodegenConfig.dqkForm; see DQK_FORMS in plan.ts), with the
+ * same layout, products and sums (bit for bit the same results), differing in when and whence
+ * their operands come:
+ * - every form loads dA's blocks, its diagonal blocks and the first slab's operands in one phase
+ *   (all loads, then all stores), and each later slab's storage operands in one phase;
+ * - every form loads the epilogue's storage operands (the state term, the row's own q or k for
+ *   dbq / dbk, dbk's chunk-end term, the bonus u) into registers in that phase, per element of
+ *   the subgroup's fragments (the epilogue's lanes own fixed elements), so the epilogue only
+ *   stores: today's epilogue waits on those loads element by element, and dk's read-modify-write
+ *   of dbk keeps a compiler from hoisting the next element's loads above the store;
+ * - 'prefetch' stages the anchored rows from storage as 'staged' does (raw row and two G reads,
+ *   an exp2, per element), in the slab's one phase;
+ * - 'shared', 'pipelined' and 'single' form them from the raw rows and G the slab staged in
+ *   workgroup memory (one more barrier, no second read of storage), and stage dk's dA blocks
+ *   transposed, so that its left operands load row-major as dq's do;
+ * - 'pipelined' issues the next slab's loads before this slab's products and stores them after
+ *   its epilogue; 'single' runs one slab per workgroup (tcDqkLayout: key tiles of SK). */
+function emitTcBwdDqkForm(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgsl {
+  const form = ks.cfg.dqkForm!;
+  const lay = tcDqkLayout(ks.cfg);
+  if (!lay || !ks.diag) throw new Error('internal: bwdDq / bwdDk on fragments take a per-key decay and a layout that fits');
+  const { BK, SK, sDA, sAnch, sG, sRaw, sDiag } = lay;
+  const C = ks.cfg.chunk;
+  const nb = C / 16;
+  const WG = ks.workgroupSize;
+  const anchoredRows = 8 * nb * (nb - 1);
+  const fromShared = form !== 'prefetch';
+  const transposed = fromShared && side === 'k';
+  const pipelined = form === 'pipelined' && BK > SK;
+  const unrolled = ks.stagingUnroll !== undefined;
+  const hw = fr.hardware;
+  const hp = bwdFns(ks);
+  const { cc, tok, bth } = hp;
+  const p = partition(nb, SK / 16);
+  const grid = subgroupGrid(p, 'f');
+  const map = grid.map;
+  const daqk = ks.use('daqk', 'read');
+  const g = ks.gcsFn();
+  const raw = ks.roleFn(side === 'q' ? 'k' : 'q');
+  const same = ks.roleFn(side);
+  const startQ = (I: number) => 8 * I * (I - 1);
+  const startK = (I: number) => 16 * (I * (nb - 1) - (I * (I - 1)) / 2);
+  const anchorOf = !anchoredRows ? '' : side === 'q' ? blockOf('ra', 1, nb - 1, startQ) : blockOf('ra', 0, nb - 2, startK);
+  const startW = side === 'q' ? wgsl`8u * aI * (aI - 1u)` : wgsl`16u * (aI * ${nb - 1}u - aI * (aI - 1u) / 2u)`;
+  const anchored = side === 'q'
+    ? { row: wgsl`ra - ${startW}`, anchor: wgsl`aI * 16u - 1u`, valid: wgsl`j < rows && aI * 16u - 1u < rows` }
+    : { row: wgsl`aI * 16u + 16u + ra - ${startW}`, anchor: wgsl`aI * 16u + 15u`, valid: wgsl`j < rows` };
+  const anchorIndex = wgsl`let ra = e / ${SK}u; let aI = ${anchorOf}; let j = ${anchored.row};`;
+  // The slab's reads of workgroup memory at column c: G, Gq, the raw rows, dA's diagonal blocks.
+  const G = (row: string) => wgsl`wf[${sG}u + (${row}) * ${SK}u + c]`;
+  const GQ = (row: string) => (ks.bonus ? wgsl`select(0.0, ${G(`max(${row}, 1u) - 1u`)}, ${row} > 0u)` : G(row));
+  const R = (row: string) => wgsl`wf[${sRaw}u + (${row}) * ${SK}u + c]`;
+  const dAd = (row: string, col: string) => wgsl`wf[${sDiag}u + bI * 256u + (${row} % 16u) * 16u + ${col} % 16u]`;
+
+  // dA's blocks below the diagonal (f16; dk's transposed in 'shared' and after), its diagonal
+  // blocks (f32).
+  const blockIndex = wgsl`let blk = e / 256u; let aI = ${nb > 1 ? blockOf('blk', 1, nb - 1, (I) => (I * (I - 1)) / 2) : '1u'};
+        let row = aI * 16u + (e % 256u) / 16u; let col = (blk - aI * (aI - 1u) / 2u) * 16u + e % 16u;`;
+  const daAt = transposed ? wgsl`(e / 256u) * 256u + (e % 16u) * 16u + (e % 256u) / 16u` : wgsl`e`;
+  const daBlock: PhaseBlock = {
+    tag: 'da', count: 128 * nb * (nb - 1), index: blockIndex, loads: [{ name: 'a', expr: wgsl`${daqk}[${cc()('bh', 'n', 'row', 'col')}]` }],
+    storeIndex: blockIndex, valid: wgsl`row < rows`, store: (v) => wgsl`wh[${sDA}u + ${daAt}] = f16(select(0.0, ${v('a')}, valid));`,
+  };
+  const diagIndex = wgsl`let row = (e / 256u) * 16u + (e % 256u) / 16u; let col = (e / 256u) * 16u + e % 16u;`;
+  const diagBlock: PhaseBlock = {
+    tag: 'dd', count: 256 * nb, index: diagIndex, loads: [{ name: 'a', expr: wgsl`${daqk}[${cc()('bh', 'n', 'row', 'col')}]` }],
+    storeIndex: diagIndex, valid: wgsl`row < rows && col <= row`, store: (v) => wgsl`wf[${sDiag}u + e] = select(0.0, ${v('a')}, valid);`,
+  };
+  // The slab at key column k0 + dd: raw rows and G (f32); 'prefetch': the anchored rows from
+  // storage (f16), as 'staged' stages them.
+  const rowsBlock = (tag: string, dd: string): PhaseBlock => ({
+    tag, count: C * SK,
+    index: wgsl`let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(k0 + ${dd} + e % ${SK}u, KD - 1u);`,
+    loads: [{ name: 'x', expr: raw('b', 't', 'h', 'd') }, { name: 'g', expr: g('b', 'h', 't', 'd') }],
+    storeIndex: wgsl``, valid: wgsl`e / ${SK}u < rows && k0 + ${dd} + e % ${SK}u < KD`,
+    store: (v) => wgsl`wf[${sRaw}u + e] = select(0.0, ${v('x')}, valid); wf[${sG}u + e] = select(0.0, ${v('g')}, valid);`,
+  });
+  const anchoredBlock = (dd: string): PhaseBlock => ({
+    tag: 'an', count: anchoredRows * SK,
+    index: wgsl`${anchorIndex}
+        let t = t0 + min(j, rows - 1u); let ta = t0 + min(${anchored.anchor}, rows - 1u); let d = min(k0 + ${dd} + e % ${SK}u, KD - 1u);`,
+    loads: [{ name: 'x', expr: raw('b', 't', 'h', 'd') },
+      { name: 'ga', expr: g('b', 'h', 'ta', 'd') },
+      { name: 'gj', expr: side === 'q' ? g('b', 'h', 't', 'd') : ks.gqFn()('b', 'h', 't', 't0', 'd') }],
+    storeIndex: anchorIndex, valid: wgsl`${anchored.valid} && k0 + ${dd} + e % ${SK}u < KD`,
+    // Every exponent <= 0, as 'staged' forms them.
+    store: (v) => wgsl`wh[${sAnch}u + e] = f16(select(0.0, ${v('x')} * exp2(${side === 'q' ? wgsl`${v('ga')} - ${v('gj')}` : wgsl`${v('gj')} - ${v('ga')}`}), valid));`,
+  });
+  // The anchored rows from the slab in workgroup memory: the same f32 values, so the same f16.
+  const anchoredPerSlot = (e: string) => wgsl`{
+      let e = ${e};
+      ${anchorIndex}
+      let c = e % ${SK}u;
+      let ta = min(${anchored.anchor}, rows - 1u);
+      let x = ${R('j')} * exp2(${side === 'q' ? wgsl`${G('ta')} - ${G('j')}` : wgsl`${GQ('j')} - ${G('ta')}`});
+      wh[${sAnch}u + e] = f16(select(0.0, x, ${anchored.valid} && k0 + d0 + c < KD));
+    }`;
+  const anchoredSlots = (anchoredRows * SK) / WG;
+  if (!Number.isInteger(anchoredSlots)) throw new Error('internal: the anchored rows are a whole number of workgroups');
+  const formAnchored = !anchoredRows ? wgsl`` : unrolled
+    ? joinWgsl(Array.from({ length: anchoredSlots }, (_, k) => anchoredPerSlot(`lid + ${k}u * WG`)), '\n    ')
+    : wgsl`for (var sa = 0u; sa < ${anchoredSlots}u; sa++) ${anchoredPerSlot('lid + sa * WG')}`;
+
+  // The epilogue's elements: 8 per lane of each fragment (i, j) of the subgroup's fm x fn block,
+  // slot 8 (i fn + j) + k; on the hardware the lanes walk the fragment as staged in the scratch
+  // (element el = lane + 32 k), written out per k so that the registers take constant indices;
+  // the portable lanes hold row fr_row, columns fr_col + k in place.
+  const frags: [number, number][] = [];
+  for (let i = 0; i < p.fm; i++) for (let j = 0; j < p.fn; j++) frags.push([i, j]);
+  const nSlots = 8 * frags.length;
+  const element = (i: number, j: number, body: (slot: string) => Wgsl) => {
+    const base = 8 * (i * p.fn + j);
+    return hw
+      ? joinWgsl(Array.from({ length: 8 }, (_, k) => wgsl`{
+      let el = lane + ${32 * k}u;
+      let r = ${map.row(i)} + el / 16u;
+      let c = ${map.col(j)} + el % 16u;
+      ${body(`${base + k}u`)}
+    }`), '\n    ')
+      : wgsl`for (var e = 0u; e < 8u; e++) {
+      let r = ${map.row(i)} + fr_row;
+      let c = ${map.col(j)} + fr_col + e;
+      ${body(`${base}u + e`)}
+    }`;
+  };
+  // Its storage operands, into registers <set>_<name>[slot]: the state term, the row's own q or
+  // k, dk's dbk (the chunk-end term at the chunk's last row), the bonus u.
+  const epiNames = ['i', 'x', ...(side === 'k' ? ['b'] : []), ...(ks.bonus ? ['u'] : [])];
+  const epiDecl = (set: string) => joinWgsl(epiNames.map((x) => wgsl`var ${set}_${x}: array<f32, ${nSlots}>;`), ' ');
+  const epiLoad = (set: string, dd: string) => wgsl`if (factive) {
+    ${joinWgsl(frags.map(([i, j]) => element(i, j, (s) => wgsl`let t = t0 + min(r, rows - 1u); let kx = min(k0 + ${dd} + c, KD - 1u); let tk = ${tok()('bh', 't', 'kx', 'KD')};
+      ${set}_i[${s}] = ${hp.inter(side === 'q' ? 'dqi' : 'dki', 'read', 'tk')};
+      ${set}_x[${s}] = ${same('b', 't', 'h', 'kx')};${side === 'k' ? wgsl`
+      ${set}_b[${s}] = ${ks.use('dbk', 'read_write')}[tk];` : ''}${ks.bonus ? wgsl`
+      ${set}_u[${s}] = ${ks.roleFn('u')('0u', '0u', 'h', 'kx')};` : ''}`)), '\n    ')}
+  }`;
+  const epiCopy = joinWgsl(epiNames.map((x) => wgsl`ep_${x} = nep_${x};`), ' ');
+
+  const withOwn = (sum: string) => (ks.bonus ? sum : wgsl`${sum} + own`);
+  const bonusTerm = (s: string) => (ks.bonus ? wgsl` + P.scale * own * ep_u[${s}]` : '');
+  const body = (s: string) => (side === 'q' ? wgsl`let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gqr = ${GQ('r')};
+        var dg = 0.0;
+        for (var j = bI * 16u; j < r; j++) { dg += ${dAd('r', 'j')} * ${R('j')} * exp2(gqr - ${G('j')}); }
+        let own = ${dAd('r', 'r')} * ${R('r')};
+        let pairs = select(0.0, value * exp2(gqr - ${G('max(bI * 16u, 1u) - 1u')}), bI > 0u);
+        let dqn = P.scale * (${withOwn('pairs + dg')}) + P.scale * exp2(gqr) * ep_i[${s}];
+        ${ks.use('grad_q', 'read_write')}[${bth()('b', 't', 'h', 'kx', 'KD')}] = dqn${bonusTerm(s)};
+        ${ks.use('dbq', 'read_write')}[${tok()('bh', 't', 'kx', 'KD')}] = ep_x[${s}] * dqn;
+      }` : wgsl`let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = ${G('r')};
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += ${dAd('j', 'r')} * ${R('j')} * exp2(${GQ('j')} - gr); }
+        let own = ${dAd('r', 'r')} * ${R('r')};
+        let pairs = value * exp2(${G('min(bI * 16u + 15u, rows - 1u)')} - gr);
+        let dkn = P.scale * (${withOwn('pairs + dg')}) + exp2(${G('rows - 1u')} - gr) * ep_i[${s}];
+        ${ks.use('grad_k', 'read_write')}[${bth()('b', 't', 'h', 'kx', 'KD')}] = dkn${bonusTerm(s)};
+        let dbk0 = select(0.0, ep_b[${s}], r + 1u == rows);
+        ${ks.use('dbk', 'read_write')}[${tok()('bh', 't', 'kx', 'KD')}] = dbk0 - ep_x[${s}] * dkn;
+      }`);
+  // Hardware: each fragment through the subgroup's scratch (two barriers); portable: in place.
+  const epilogue = hw
+    ? joinWgsl(frags.map(([i, j]) => wgsl`if (factive) { ${fr.store(`a${i}`, 0, j, { arr: 'wf', offset: 'sg * 256u', stride: 16 })} }
+    workgroupBarrier();
+    if (factive) {
+    ${element(i, j, (s) => wgsl`let value = wf[sg * 256u + el];
+      ${body(s)}`)}
+    }
+    workgroupBarrier();`), '\n    ')
+    : wgsl`if (factive) {
+    ${joinWgsl(frags.map(([i, j]) => element(i, j, (s) => wgsl`let value = a${i}_0_${j}[e];
+      ${body(s)}`)), '\n    ')}
+    }
+    workgroupBarrier();`;
+
+  const bI = (i: number) => wgsl`(fsr * ${p.fm}u + ${i}u)`;
+  const products = joinWgsl(Array.from({ length: p.fm }, (_, i) => side === 'q'
+    ? wgsl`for (var kk = 0u; kk < ${bI(i)} * 16u; kk += 16u) {
+        ${fr.mma(`a${i}`, 1, p.fn,
+      () => ({ arr: 'wh', offset: wgsl`${sDA}u + (${bI(i)} * (${bI(i)} - 1u) / 2u + kk / 16u) * 256u`, stride: 16 }),
+      (j) => ({ arr: 'wh', offset: wgsl`${sAnch}u + (8u * ${bI(i)} * (${bI(i)} - 1u) + kk) * ${SK}u + ${map.col(j)}`, stride: SK }))}
+      }`
+    : wgsl`for (var kk = ${bI(i)} * 16u + 16u; kk < C; kk += 16u) {
+        ${fr.mma(`a${i}`, 1, p.fn,
+      () => ({ arr: 'wh', offset: wgsl`${sDA}u + ((kk / 16u) * (kk / 16u - 1u) / 2u + ${bI(i)}) * 256u`, stride: 16, colMajor: !transposed }),
+      (j) => ({ arr: 'wh', offset: wgsl`${sAnch}u + (16u * (${bI(i)} * ${nb - 1}u - ${bI(i)} * (${bI(i)} - 1u) / 2u) + kk - ${bI(i)} * 16u - 16u) * ${SK}u + ${map.col(j)}`, stride: SK }))}
+      }`), '\n      ');
+
+  // The phases: the first (dA, its diagonal blocks, the first slab), then one per later slab
+  // (or, pipelined, the next slab's loads issued at the top of this one's walk).
+  const slabBlocks = (tag: string, dd: string) => [rowsBlock(tag, dd), ...(fromShared || !anchoredRows ? [] : [anchoredBlock(dd)])];
+  const phase = (blocks: PhaseBlock[], epi: Wgsl) => {
+    const parts = blocks.map((b) => phaseParts(b, WG, unrolled));
+    return wgsl`{
+      ${joinWgsl(parts.map((x) => x.decl), ' ')}
+      ${joinWgsl(parts.map((x) => x.load), '\n      ')}
+      ${epi}
+      ${joinWgsl(parts.map((x) => x.store), '\n      ')}
+    }`;
+  };
+  const first = phase([...(nb > 1 ? [daBlock] : []), diagBlock, ...slabBlocks('sl', '0u')], epiLoad('ep', '0u'));
+  const next = phaseParts(rowsBlock('nx', 'd0 + ' + SK + 'u'), WG, unrolled);
+  const walk = wgsl`workgroupBarrier();
+    ${fromShared && anchoredRows ? wgsl`${formAnchored}
+    workgroupBarrier();` : ''}
+    ${joinWgsl(Array.from({ length: p.fm }, (_, i) => fr.declare(`a${i}`, 1, p.fn)), '\n    ')}
+    if (factive) {
+      ${products}
+    }
+    ${epilogue}`;
+  const slabs = BK === SK ? wgsl`{
+    let d0 = 0u;
+    ${walk}
+  }` : pipelined ? wgsl`${next.decl} ${epiDecl('nep')}
+  for (var d0 = 0u; d0 < min(${BK}u, KD - k0); d0 += ${SK}u) {
+    let more = d0 + ${SK}u < min(${BK}u, KD - k0);
+    if (more) {
+      ${next.load}
+      ${epiLoad('nep', `d0 + ${SK}u`)}
+    }
+    ${walk}
+    if (more) {
+      ${next.store}
+      ${epiCopy}
+    }
+  }` : wgsl`for (var d0 = 0u; d0 < min(${BK}u, KD - k0); d0 += ${SK}u) {
+    if (d0 > 0u) ${phase(slabBlocks('sl', 'd0'), epiLoad('ep', 'd0'))}
+    ${walk}
+  }`;
+  return wgsl`
+${fr.workspace(lay.f16, lay.f32)}
+
+${ks.chunkMain(fr.builtins())}
+  let kt = wid.x;
+  ${fr.opening()}
+  let k0 = kt * ${BK}u;
+  ${grid.decl}
+  ${epiDecl('ep')}
+  ${first}
+  ${slabs}
 }`;
 }

@@ -58,8 +58,9 @@ export interface DqkLayout {
   readonly BK: number; readonly SK: number;
   /** f16: dA's blocks below the diagonal, the anchored rows. */
   readonly sDA: number; readonly sAnch: number; readonly f16: number;
-  /** f32: the epilogue's scratch, then G, the raw rows and dA's diagonal blocks. */
-  readonly sG: number; readonly sRaw: number; readonly sDiag: number; readonly f32: number;
+  /** f32: the epilogue's scratch, then G, the raw rows, dA's diagonal blocks and the kernel's
+   * own words per chunk row (sRow: none here; kda's wyDk keeps beta there, tc-bwd-wy-diag.ts). */
+  readonly sG: number; readonly sRaw: number; readonly sDiag: number; readonly sRow: number; readonly f32: number;
 }
 
 /** The widest slab that fits the first budget any fits (firstFit), or null where none fits the
@@ -67,8 +68,9 @@ export interface DqkLayout {
  * (within the 24 KiB budget, so the default budgets take it), 33 KiB at 32 (within 48 KiB:
  * fragmentMemory 49152 takes it, one workgroup per SM; checked on the portable lowering in the
  * same code paths at chunk 32, SK = 64, two row blocks per subgroup), 55 KiB at 64 (fits no
- * tier). The form 'single' takes BK = SK (SK <= 32: 22 KiB at 16, 33 KiB at 32). */
-export function tcDqkLayout(cfg: CodegenConfig): DqkLayout | null {
+ * tier). The form 'single' takes BK = SK (SK <= 32: 22 KiB at 16, 33 KiB at 32). `perRow`: f32
+ * words per chunk row the kernel keeps past the diagonal blocks (C of them each). */
+export function tcDqkLayout(cfg: CodegenConfig, perRow = 0): DqkLayout | null {
   const C = cfg.chunk;
   const nb = C / 16;
   const BK = tcDqkTileK(cfg.K);
@@ -82,8 +84,9 @@ export function tcDqkLayout(cfg: CodegenConfig): DqkLayout | null {
     const sG = scratchWords(1);
     const sRaw = sG + C * SK;
     const sDiag = sRaw + C * SK;
+    const sRow = sDiag + 256 * nb;
     // (At chunk 16 there are no products: the f16 array is a stub of 16 bytes.)
-    return { BK: single ? SK : BK, SK, sDA, sAnch, f16: Math.max(8, sAnch + 8 * nb * (nb - 1) * SK), sG, sRaw, sDiag, f32: sDiag + 256 * nb };
+    return { BK: single ? SK : BK, SK, sDA, sAnch, f16: Math.max(8, sAnch + 8 * nb * (nb - 1) * SK), sG, sRaw, sDiag, sRow, f32: sRow + perRow * C };
   });
   try {
     return firstFit(cfg, layouts, () => new ConfigError('no dq / dk layout fits'));
@@ -104,6 +107,107 @@ function blockOf(x: string, lo: number, hi: number, start: (I: number) => number
   return expr;
 }
 
+/** Which column blocks a row block I is paired with: 'before' (dq's: J < I, anchored at
+ * a = 16 I - 1, the right operand's exponents G_a - G_j) or 'after' (dk's: J > I, anchored at
+ * a' = 16 I + 15, exponents Gq_j - G_a', dA's blocks read transposed). */
+export type BlockSide = 'before' | 'after';
+
+/** The sub-block form over a layout, for dq / dk here and kda's wyDk (tc-bwd-wy-diag.ts): the
+ * subgroups' partition of the row blocks by slab columns, the staging of dA's blocks and of the
+ * anchored rows, the products, and the epilogue's reads of the slab (with `bI`, `c`, `rows` in
+ * scope there). Pure but for the index helper cc, declared where the dA blocks are staged. */
+export function dqkBlocks(ks: KernelSource, lay: DqkLayout) {
+  const { SK, sDA, sAnch, sG, sRaw, sDiag } = lay;
+  const C = ks.cfg.chunk;
+  const nb = C / 16;
+  const anchoredRows = 8 * nb * (nb - 1);
+  const { cc } = bwdFns(ks);
+  const p = partition(nb, SK / 16);
+  const grid = subgroupGrid(p, 'f');
+  const map = grid.map;
+  // First anchored row of row block I: 'before' block I holds rows 0..16I-1 (I >= 1), 'after'
+  // block I rows 16(I+1)..C-1 (I <= nb - 2).
+  const startQ = (I: number) => 8 * I * (I - 1);
+  const startK = (I: number) => 16 * (I * (nb - 1) - (I * (I - 1)) / 2);
+  /** Stages the anchored rows of `side`: `value` (an f32 over t, the row's token, ta, its
+   * anchor's, and d, the key column) rounded to f16. Every exponent in it must be <= 0. */
+  const anchored = (side: BlockSide, value: Wgsl): Wgsl => {
+    if (!anchoredRows) return '' as Wgsl;
+    const anchorOf = side === 'before' ? blockOf('ra', 1, nb - 1, startQ) : blockOf('ra', 0, nb - 2, startK);
+    const startW = side === 'before' ? wgsl`8u * aI * (aI - 1u)` : wgsl`16u * (aI * ${nb - 1}u - aI * (aI - 1u) / 2u)`;
+    // The token row of anchored row ra, its anchor row, and whether it is staged (else 0).
+    const at = side === 'before'
+      ? { row: wgsl`ra - ${startW}`, anchor: wgsl`aI * 16u - 1u`, valid: wgsl`j < rows && aI * 16u - 1u < rows` }
+      : { row: wgsl`aI * 16u + 16u + ra - ${startW}`, anchor: wgsl`aI * 16u + 15u`, valid: wgsl`j < rows` };
+    const anchorIndex = wgsl`let ra = e / ${SK}u; let aI = ${anchorOf}; let j = ${at.row};`;
+    return emitF16Block({
+      count: wgsl`${anchoredRows * SK}u`,
+      unroll: ks.stagingUnroll,
+      index: () => wgsl`${anchorIndex}
+        let t = t0 + min(j, rows - 1u); let ta = t0 + min(${at.anchor}, rows - 1u); let d = min(k0 + d0 + e % ${SK}u, KD - 1u);`,
+      value, wide: null,
+      storeIndex: anchorIndex,
+      valid: wgsl`${at.valid} && k0 + d0 + e % ${SK}u < KD`,
+      arr: 'wh', at: (e) => wgsl`${sAnch}u + ${e}`,
+    });
+  };
+  /** dA's blocks below the diagonal (f16, the products' left operands): block blk = I (I - 1) / 2
+   * + J for J < I, row-major within. */
+  const lower = (dA: string): Wgsl => {
+    if (nb <= 1) return '' as Wgsl;
+    const blockIndex = wgsl`let blk = e / 256u; let aI = ${nb > 1 ? blockOf('blk', 1, nb - 1, (I) => (I * (I - 1)) / 2) : '1u'};
+        let row = aI * 16u + (e % 256u) / 16u; let col = (blk - aI * (aI - 1u) / 2u) * 16u + e % 16u;`;
+    return emitF16Block({
+      count: wgsl`${128 * nb * (nb - 1)}u`,
+      unroll: ks.stagingUnroll,
+      index: () => blockIndex,
+      value: wgsl`${dA}[${cc()('bh', 'n', 'row', 'col')}]`, wide: null,
+      storeIndex: blockIndex,
+      valid: wgsl`row < rows`,
+      arr: 'wh', at: (e) => wgsl`${sDA}u + ${e}`,
+    });
+  };
+  /** dA's diagonal blocks (f32, the epilogue's exact sums), on and below the diagonal. */
+  const diagonal = (dA: string): Wgsl => {
+    const diagIndex = wgsl`let row = (e / 256u) * 16u + (e % 256u) / 16u; let col = (e / 256u) * 16u + e % 16u;`;
+    return emitStagedLoad({
+      count: wgsl`${256 * nb}u`,
+      unroll: ks.stagingUnroll,
+      index: diagIndex,
+      loads: [{ name: 'a', expr: wgsl`${dA}[${cc()('bh', 'n', 'row', 'col')}]` }],
+      storeIndex: diagIndex,
+      valid: wgsl`row < rows && col <= row`,
+      store: (v) => wgsl`wf[${sDiag}u + e] = ${v('a')};`,
+    });
+  };
+  // One accumulator block per fragment row i of the subgroup (row block bI): each takes its own
+  // anchored operand.
+  const bI = (i: number) => wgsl`(fsr * ${p.fm}u + ${i}u)`;
+  /** The products of `side` into accumulators `<acc><i>` (1 x p.fn fragments each), i < p.fm. */
+  const products = (fr: Fragments, side: BlockSide, acc: string): Wgsl => joinWgsl(Array.from({ length: p.fm }, (_, i) => side === 'before'
+    ? wgsl`for (var kk = 0u; kk < ${bI(i)} * 16u; kk += 16u) {
+        ${fr.mma(`${acc}${i}`, 1, p.fn,
+      () => ({ arr: 'wh', offset: wgsl`${sDA}u + (${bI(i)} * (${bI(i)} - 1u) / 2u + kk / 16u) * 256u`, stride: 16 }),
+      (j) => ({ arr: 'wh', offset: wgsl`${sAnch}u + (8u * ${bI(i)} * (${bI(i)} - 1u) + kk) * ${SK}u + ${map.col(j)}`, stride: SK }))}
+      }`
+    : wgsl`for (var kk = ${bI(i)} * 16u + 16u; kk < C; kk += 16u) {
+        ${fr.mma(`${acc}${i}`, 1, p.fn,
+      () => ({ arr: 'wh', offset: wgsl`${sDA}u + ((kk / 16u) * (kk / 16u - 1u) / 2u + ${bI(i)}) * 256u`, stride: 16, colMajor: true }),
+      (j) => ({ arr: 'wh', offset: wgsl`${sAnch}u + (16u * (${bI(i)} * ${nb - 1}u - ${bI(i)} * (${bI(i)} - 1u) / 2u) + kk - ${bI(i)} * 16u - 16u) * ${SK}u + ${map.col(j)}`, stride: SK }))}
+      }`), '\n      ');
+  return {
+    p, grid, map, anchored, lower, diagonal, products,
+    /** The epilogue's reads of the slab at column c: G at a row, dA in row block bI's diagonal
+     * block (rows and columns within it), the raw rows. */
+    G: (row: string) => wgsl`wf[${sG}u + (${row}) * ${SK}u + c]`,
+    dAd: (row: string, col: string) => wgsl`wf[${sDiag}u + bI * 256u + (${row} % 16u) * 16u + ${col} % 16u]`,
+    R: (row: string) => wgsl`wf[${sRaw}u + (${row}) * ${SK}u + c]`,
+    /** The anchor row of row block bI's products: the row before the block ('before'; block 0
+     * has none and its value is 0), its last row ('after'; the chunk's last where it is partial). */
+    anchorRow: (side: BlockSide) => (side === 'before' ? 'max(bI * 16u, 1u) - 1u' : 'min(bI * 16u + 15u, rows - 1u)'),
+  };
+}
+
 /** Today's form ('staged', the default) or one of the others (CodegenConfig.dqkForm). */
 const emitterOf = (ks: KernelSource) => (ks.cfg.dqkForm === undefined || ks.cfg.dqkForm === 'staged' ? emitTcBwdDqk : emitTcBwdDqkForm);
 export const emitTcBwdDq = (ks: KernelSource, fr: Fragments): Wgsl => emitterOf(ks)(ks, fr, 'q');
@@ -112,68 +216,24 @@ export const emitTcBwdDk = (ks: KernelSource, fr: Fragments): Wgsl => emitterOf(
 function emitTcBwdDqk(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgsl {
   const lay = tcDqkLayout(ks.cfg);
   if (!lay || !ks.diag) throw new Error('internal: bwdDq / bwdDk on fragments take a per-key decay and a layout that fits');
-  const { BK, SK, sDA, sAnch, sG, sRaw, sDiag } = lay;
-  const C = ks.cfg.chunk;
-  const nb = C / 16;
-  const anchoredRows = 8 * nb * (nb - 1);
+  const { BK, SK, sG, sRaw } = lay;
   const hp = bwdFns(ks);
-  const { cc, tok, bth } = hp;
-  const p = partition(nb, SK / 16);
-  const grid = subgroupGrid(p, 'f');
-  const map = grid.map;
+  const { tok, bth } = hp;
+  const blocks = dqkBlocks(ks, lay);
+  const { p, grid, map } = blocks;
   const daqk = ks.use('daqk', 'read');
   const g = ks.gcsFn();
   // dq sums over keys, dk over queries; the other role is the per-token gate term's.
   const raw = ks.roleFn(side === 'q' ? 'k' : 'q');
   const same = ks.roleFn(side);
-  // First anchored row of row block I: dq's block I holds rows 0..16I-1 (I >= 1), dk's rows
-  // 16(I+1)..C-1 (I <= nb - 2).
-  const startQ = (I: number) => 8 * I * (I - 1);
-  const startK = (I: number) => 16 * (I * (nb - 1) - (I * (I - 1)) / 2);
-  const anchorOf = !anchoredRows ? '' : side === 'q' ? blockOf('ra', 1, nb - 1, startQ) : blockOf('ra', 0, nb - 2, startK);
-  const startW = side === 'q' ? wgsl`8u * aI * (aI - 1u)` : wgsl`16u * (aI * ${nb - 1}u - aI * (aI - 1u) / 2u)`;
-  // The token row of anchored row ra, its anchor row, and whether it is staged (else 0).
-  const anchored = side === 'q'
-    ? { row: wgsl`ra - ${startW}`, anchor: wgsl`aI * 16u - 1u`, valid: wgsl`j < rows && aI * 16u - 1u < rows` }
-    : { row: wgsl`aI * 16u + 16u + ra - ${startW}`, anchor: wgsl`aI * 16u + 15u`, valid: wgsl`j < rows` };
+  const blockSide: BlockSide = side === 'q' ? 'before' : 'after';
   // Every exponent <= 0: dq's rows j <= a, dk's rows j > a' (Gq_j <= G_a').
   const anchoredValue = side === 'q'
     ? wgsl`${raw('b', 't', 'h', 'd')} * exp2(${g('b', 'h', 'ta', 'd')} - ${g('b', 'h', 't', 'd')})`
     : wgsl`${raw('b', 't', 'h', 'd')} * exp2(${ks.gqFn()('b', 'h', 't', 't0', 'd')} - ${g('b', 'h', 'ta', 'd')})`;
-  const anchorIndex = wgsl`let ra = e / ${SK}u; let aI = ${anchorOf}; let j = ${anchored.row};`;
-  const stageAnchored = anchoredRows ? emitF16Block({
-    count: wgsl`${anchoredRows * SK}u`,
-    unroll: ks.stagingUnroll,
-    index: () => wgsl`${anchorIndex}
-        let t = t0 + min(j, rows - 1u); let ta = t0 + min(${anchored.anchor}, rows - 1u); let d = min(k0 + d0 + e % ${SK}u, KD - 1u);`,
-    value: anchoredValue, wide: null,
-    storeIndex: anchorIndex,
-    valid: wgsl`${anchored.valid} && k0 + d0 + e % ${SK}u < KD`,
-    arr: 'wh', at: (e) => wgsl`${sAnch}u + ${e}`,
-  }) : '';
-  // dA's blocks below the diagonal (f16, the products' left operands): block blk = I (I - 1) / 2
-  // + J for J < I, row-major within; its diagonal blocks (f32, the epilogue's exact sums).
-  const blockIndex = wgsl`let blk = e / 256u; let aI = ${nb > 1 ? blockOf('blk', 1, nb - 1, (I) => (I * (I - 1)) / 2) : '1u'};
-        let row = aI * 16u + (e % 256u) / 16u; let col = (blk - aI * (aI - 1u) / 2u) * 16u + e % 16u;`;
-  const stageDA = nb > 1 ? emitF16Block({
-    count: wgsl`${128 * nb * (nb - 1)}u`,
-    unroll: ks.stagingUnroll,
-    index: () => blockIndex,
-    value: wgsl`${daqk}[${cc()('bh', 'n', 'row', 'col')}]`, wide: null,
-    storeIndex: blockIndex,
-    valid: wgsl`row < rows`,
-    arr: 'wh', at: (e) => wgsl`${sDA}u + ${e}`,
-  }) : '';
-  const diagIndex = wgsl`let row = (e / 256u) * 16u + (e % 256u) / 16u; let col = (e / 256u) * 16u + e % 16u;`;
-  const stageDiag = emitStagedLoad({
-    count: wgsl`${256 * nb}u`,
-    unroll: ks.stagingUnroll,
-    index: diagIndex,
-    loads: [{ name: 'a', expr: wgsl`${daqk}[${cc()('bh', 'n', 'row', 'col')}]` }],
-    storeIndex: diagIndex,
-    valid: wgsl`row < rows && col <= row`,
-    store: (v) => wgsl`wf[${sDiag}u + e] = ${v('a')};`,
-  });
+  const stageAnchored = blocks.anchored(blockSide, anchoredValue);
+  const stageDA = blocks.lower(daqk);
+  const stageDiag = blocks.diagonal(daqk);
   const stageRows = emitStagedLoad({
     count: wgsl`C * ${SK}u`,
     unroll: ks.stagingUnroll,
@@ -183,25 +243,10 @@ function emitTcBwdDqk(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgsl {
     valid: wgsl`e / ${SK}u < rows && k0 + d0 + e % ${SK}u < KD`,
     store: (v) => wgsl`wf[${sRaw}u + e] = ${v('x')}; wf[${sG}u + e] = ${v('g')};`,
   });
-  // One accumulator block per fragment row i of the subgroup (row block bI): each takes its own
-  // anchored operand.
-  const bI = (i: number) => wgsl`(fsr * ${p.fm}u + ${i}u)`;
-  const products = joinWgsl(Array.from({ length: p.fm }, (_, i) => side === 'q'
-    ? wgsl`for (var kk = 0u; kk < ${bI(i)} * 16u; kk += 16u) {
-        ${fr.mma(`a${i}`, 1, p.fn,
-      () => ({ arr: 'wh', offset: wgsl`${sDA}u + (${bI(i)} * (${bI(i)} - 1u) / 2u + kk / 16u) * 256u`, stride: 16 }),
-      (j) => ({ arr: 'wh', offset: wgsl`${sAnch}u + (8u * ${bI(i)} * (${bI(i)} - 1u) + kk) * ${SK}u + ${map.col(j)}`, stride: SK }))}
-      }`
-    : wgsl`for (var kk = ${bI(i)} * 16u + 16u; kk < C; kk += 16u) {
-        ${fr.mma(`a${i}`, 1, p.fn,
-      () => ({ arr: 'wh', offset: wgsl`${sDA}u + ((kk / 16u) * (kk / 16u - 1u) / 2u + ${bI(i)}) * 256u`, stride: 16, colMajor: true }),
-      (j) => ({ arr: 'wh', offset: wgsl`${sAnch}u + (16u * (${bI(i)} * ${nb - 1}u - ${bI(i)} * (${bI(i)} - 1u) / 2u) + kk - ${bI(i)} * 16u - 16u) * ${SK}u + ${map.col(j)}`, stride: SK }))}
-      }`), '\n      ');
+  const products = blocks.products(fr, blockSide, 'a');
   // The epilogue's reads of the slab: G and Gq at a row, dA in row r's diagonal block, raw rows.
-  const G = (row: string) => wgsl`wf[${sG}u + (${row}) * ${SK}u + c]`;
+  const { G, dAd, R } = blocks;
   const GQ = (row: string) => (ks.bonus ? wgsl`select(0.0, ${G(`max(${row}, 1u) - 1u`)}, ${row} > 0u)` : G(row));
-  const dAd = (row: string, col: string) => wgsl`wf[${sDiag}u + bI * 256u + (${row} % 16u) * 16u + ${col} % 16u]`;
-  const R = (row: string) => wgsl`wf[${sRaw}u + (${row}) * ${SK}u + c]`;
   const at = tok()('bh', 't', 'kx', 'KD');
   const uu = ks.bonus ? ks.roleFn('u')('0u', '0u', 'h', 'kx') : '';
   // The diagonal term j = i: F = 1 (Gq_i = G_i), or the bonus u, which dbq / dbk leave out.
@@ -216,7 +261,7 @@ function emitTcBwdDqk(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgsl {
         for (var j = bI * 16u; j < r; j++) { dg += ${dAd('r', 'j')} * ${R('j')} * exp2(gqr - ${G('j')}); }
         let own = ${dAd('r', 'r')} * ${R('r')};
         // Block 0 has no pairs (value is 0); its anchor row would not exist.
-        let pairs = select(0.0, value * exp2(gqr - ${G('max(bI * 16u, 1u) - 1u')}), bI > 0u);
+        let pairs = select(0.0, value * exp2(gqr - ${G(blocks.anchorRow('before'))}), bI > 0u);
         let dqn = P.scale * (${withOwn('pairs + dg')}) + P.scale * exp2(gqr) * ${hp.inter('dqi', 'read', at)};
         ${ks.use('grad_q', 'read_write')}[${bth()('b', 't', 'h', 'kx', 'KD')}] = dqn${bonusTerm};
         ${ks.use('dbq', 'read_write')}[${at}] = ${same('b', 't', 'h', 'kx')} * dqn;
@@ -228,7 +273,7 @@ function emitTcBwdDqk(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgsl {
         var dg = 0.0;
         for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += ${dAd('j', 'r')} * ${R('j')} * exp2(${GQ('j')} - gr); }
         let own = ${dAd('r', 'r')} * ${R('r')};
-        let pairs = value * exp2(${G('min(bI * 16u + 15u, rows - 1u)')} - gr);
+        let pairs = value * exp2(${G(blocks.anchorRow('after'))} - gr);
         let dkn = P.scale * (${withOwn('pairs + dg')}) + exp2(${G('rows - 1u')} - gr) * ${hp.inter('dki', 'read', at)};
         ${ks.use('grad_k', 'read_write')}[${bth()('b', 't', 'h', 'kx', 'KD')}] = dkn${bonusTerm};
         let dbk0 = select(0.0, ${ks.use('dbk', 'read_write')}[${at}], r + 1u == rows);

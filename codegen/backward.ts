@@ -35,6 +35,7 @@ import { emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitB
 import { emitTcBwdDq, emitTcBwdDk, tcBwdDqkGrid, tcDqkLayout } from './kernels/tc-bwd-dqk.js';
 import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitTcWyDk, emitTcWyX2, tcWyKeysGrid } from './kernels/tc-bwd-wy.js';
+import { emitTcWyDkDiag, tcWyDkDiagGrid, tcWyDkDiagLayout } from './kernels/tc-bwd-wy-diag.js';
 import { emitBwdChunkEnd, emitBwdGate, bwdChunkEndShape, bwdGateShape } from './kernels/bwd-dg.js';
 import { emitNormBwd } from './kernels/l2norm.js';
 import { emitNormalizedBwd, emitNormalizedBwdSplit, NORMALIZED_GRAD_ROLES } from './kernels/normalized-bwd.js';
@@ -44,27 +45,44 @@ import {
   ConfigError, chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type StageShape, type StageShapeRule, type Tiles,
 } from './plan.js';
 
-/** Tensor-core backward stages written but not yet checked on a GPU's subgroup-matrix lowering
+/** A fragment kernel of the backward, as UNVERIFIED_ON_GPU names it: its stage, or for a stage
+ * with a second fragment kernel, that kernel's form ('wyDk:diagonal', kda's wyDk by sub-blocks,
+ * tc-bwd-wy-diag.ts; the scalar decays' wyDk is tc-bwd-wy.ts's). */
+export type FragmentKernel = KernelStage | 'wyDk:diagonal';
+
+/** The fragment kernel a stage of a variant runs where it runs on fragments. */
+export const fragmentKernel = (def: VariantDef, stage: KernelStage): FragmentKernel =>
+  (stage === 'wyDk' && def.decay === 'diagonal' ? 'wyDk:diagonal' : stage);
+
+/** Tensor-core backward kernels written but not yet checked on a GPU's subgroup-matrix lowering
  * (only their portable lowering, on lavapipe): the hardware lowering keeps the f32 kernels for
  * them unless CodegenConfig.unverifiedFragments asks (bench/checks/tensor-cores.mjs with
- * UNVERIFIED=1 checks them). A stage leaves this list when that check passes on a GPU: bwdScan and
+ * UNVERIFIED=1 checks them). A kernel leaves this list when that check passes on a GPU: bwdScan and
  * bwdDu left it on 2026-12-02 (H200, bench/raw/h200-2026-12-02-s3-check-unverified.txt), wyDk
  * and wyX2 later that day once a misaligned workgroup flag was found and fixed
  * (bench/raw/h200-2026-12-02-s4-wy-fixed-check-unverified.txt), bwdDq and bwdDk of a per-key
- * decay (tc-bwd-dqk.ts) on 2026-12-03 (bench/raw/h200-2026-12-03-s8-check-dqk.txt). Empty
- * today; the next stage written for the tier starts here. */
-export const UNVERIFIED_ON_GPU: ReadonlySet<KernelStage> = new Set<KernelStage>([]);
+ * decay (tc-bwd-dqk.ts) on 2026-12-03 (bench/raw/h200-2026-12-03-s8-check-dqk.txt). On it:
+ * kda's wyDk by sub-blocks ('wyDk:diagonal', tc-bwd-wy-diag.ts), checked on the portable
+ * lowering only. */
+export const UNVERIFIED_ON_GPU: ReadonlySet<FragmentKernel> = new Set<FragmentKernel>(['wyDk:diagonal']);
 
-/** Whether a backward stage runs on the fragment layer in this config. */
-function tensorCoreStage(cfg: CodegenConfig, stage: KernelStage): boolean {
+/** Whether a backward stage (in the form `kernel`) runs on the fragment layer in this config. */
+function tensorCoreStage(cfg: CodegenConfig, kernel: FragmentKernel): boolean {
   if (!cfg.fragments) return false;
-  return cfg.fragments === 'portable' || !UNVERIFIED_ON_GPU.has(stage) || cfg.unverifiedFragments === true;
+  return cfg.fragments === 'portable' || !UNVERIFIED_ON_GPU.has(kernel) || cfg.unverifiedFragments === true;
 }
 
 /** Whether the delta rule's key gradient runs on fragments (tc-bwd-wy.ts), which also makes X2
  * (the f32 tier's wyX2 stage): with scalar or no decay, whose factors do not depend on the key. */
 function fragmentWyDk(def: VariantDef, cfg: CodegenConfig): boolean {
   return def.correction === 'delta' && def.decay !== 'diagonal' && tensorCoreStage(cfg, 'wyDk');
+}
+
+/** Whether the key gradient of a per-key decay runs on fragments by 16-row sub-blocks
+ * (tc-bwd-wy-diag.ts; X2 stays the wyX2 stage): where a layout fits the budget (none does at
+ * chunk 64 within 16 KiB: the f32 wyDk then). */
+function fragmentWyDkDiag(def: VariantDef, cfg: CodegenConfig): boolean {
+  return def.correction === 'delta' && def.decay === 'diagonal' && tensorCoreStage(cfg, 'wyDk:diagonal') && tcWyDkDiagLayout(cfg) !== null;
 }
 
 /** Whether dq and dk run on fragments (tc-bwd-dqk.ts): with a per-key decay (the others are
@@ -124,14 +142,16 @@ const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   bwdDq: tiered(fragment(emitTcBwdDq, tcBwdDqkGrid), dqk(emitBwdDq, emitBwdDqContraction), fragmentDqk),
   bwdDk: tiered(fragment(emitTcBwdDk, tcBwdDqkGrid), dqk(emitBwdDk, emitBwdDkContraction), fragmentDqk),
   bwdBonus: contraction(emitBwdBonus, (c) => c.K),
-  // bwd-wy.ts (tc-bwd-wy.ts: wyX2 and wyDk): the WY representation's gradients
+  // bwd-wy.ts (tc-bwd-wy.ts: wyX2 and wyDk; tc-bwd-wy-diag.ts: wyDk of a per-key decay): the WY
+  // representation's gradients
   wyDT: gram(emitWyDT),
   wyM: matmul(emitWyM, (c) => c.chunk),
   wyDA: matmul(emitWyDA, (c) => c.chunk),
   wyDv: matmul(emitWyDv, (c) => c.V),
   // (wyX2 is in the stage list on fragments only where wyDk is not: the per-key decay.)
   wyX2: tiered(wyKeys, contraction(emitWyX2, (c) => c.K)),
-  wyDk: tiered(wyKeys, contraction(emitWyDk, (c) => c.K), (def, cfg) => fragmentWyDk(def, cfg)),
+  wyDk: tiered(wyKeys, tiered(fragment(emitTcWyDkDiag, tcWyDkDiagGrid), contraction(emitWyDk, (c) => c.K), (def, cfg) => fragmentWyDkDiag(def, cfg)),
+    (def, cfg) => fragmentWyDk(def, cfg)),
   wyDbeta: contraction(emitWyDbeta, () => 1),
   // bwd-dg.ts: the gate gradient
   bwdChunkEnd: shaped(bwdChunkEndShape, emitBwdChunkEnd),

@@ -191,6 +191,25 @@ describe.each(TIERS)('non-finite values propagate causally on the $name', (tier)
     }
   });
 
+  // kda's key gradient on the tensor-core tier at chunk 64 (tc-bwd-wy-diag.ts) is, like its dq and
+  // dk, products of 16-row blocks with the blocks before them (arow) or after them (Q) and f32
+  // sums over the diagonal blocks: a NaN in do (dA and dW from it), q or v reaches only the
+  // gradients the reference has it in. (dg is left out for v, as in the serial WY case below: the
+  // f32 wyDk gives the same mismatch there.)
+  if (tier.engine === getTensorCoreEngine) it('kda backward, chunk 64: a NaN in do at t = 30, in q at t = 12 or in v at t = 30 reaches only the gradients the reference has it in (wyDk by blocks)', async () => {
+    const op = (await tier.engine()).variant('kda');
+    for (const [role, t] of [['do', 30], ['q', 12], ['v', 30]] as const) {
+      const x = sampleInputs(op.def, size, 8, true);
+      const dO = seedsFor(size);
+      if (role === 'do') dO[t * size.H * size.V + 2] = Number.NaN;
+      else x[role]![t * size.H * (role === 'q' ? size.K : size.V) + 3] = Number.NaN;
+      const { h0, ...rest } = x;
+      const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
+      const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 64, poisonOutputs: true });
+      for (const [k, v] of Object.entries(want)) if (!(role === 'v' && k === 'dg')) expectSamePattern(grads[k]!, v, `${role}: ${k}`, tier.gradTol);
+    }
+  });
+
   // At chunk 64 the tensor-core tier's key gradient (tc-bwd-wy.ts) takes its serial layout (one
   // left slot, Q parked in X2 before P), whose exact path must still write every element, over
   // X2's parked Q: a NaN in v (dW not finite from its row on), without and with decay. (The

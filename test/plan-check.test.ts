@@ -118,11 +118,14 @@ describe('plan check', () => {
   });
   // The forms of bwdDq and bwdDk of a per-key decay (tuning.dqkForm, tc-bwd-dqk.ts): the same
   // stages, bindings and workgroup memory as the default form (only 'single' tiles the keys by
-  // its slab), every other kernel's WGSL the default's but for the config in its header.
+  // its slab), every other kernel's WGSL and grid the default's but for the config in its header
+  // (kda's wyDk by sub-blocks, which takes tc-bwd-dqk.ts's pieces, among them: portable, and on
+  // the subgroup matrices under unverifiedFragments).
   it.each(['gla', 'kda', 'rwkv6'] as const)('%s: each dq / dk form is a consistent plan that changes only bwdDq and bwdDk', (name) => {
     const def = VARIANTS[name];
     const header = (w: string) => w.replace(/^\/\/ spec hash .*$/m, '');
-    for (const cfg0 of [...CONFIGS.filter((c) => c.fragments), { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 49152 }] as CodegenConfig[]) {
+    for (const cfg0 of [...CONFIGS.filter((c) => c.fragments), { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 49152 },
+      { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', unverifiedFragments: true }] as CodegenConfig[]) {
       const cfg = { ...cfg0, inputDtypes: undefined };
       const fwd = planForward(def, cfg);
       const base = planBackward(def, cfg);
@@ -136,6 +139,7 @@ describe('plan check', () => {
           expect(kernelUsage(k).storageBuffers, `${k.name} ${at}`).toBe(kernelUsage(b).storageBuffers);
           if (k.stage !== 'bwdDq' && k.stage !== 'bwdDk') {
             expect(header(k.wgsl), `${k.name} ${at}`).toBe(header(b.wgsl));
+            expect(k.grid, `${k.name} ${at}`).toEqual(b.grid);
             continue;
           }
           expect(k.wgsl, `${k.name} ${at}`).toContain(cfg.fragments === 'subgroup-matrix' ? 'subgroupMatrixMultiplyAccumulate' : 'var<workgroup> wh');
@@ -153,6 +157,21 @@ describe('plan check', () => {
     expect([kernelUsage(dq({ dqkForm: 'single' })).workgroupBytes, dq({ dqkForm: 'single' }).grid[0]]).toEqual([22528, [8]]);
     expect([kernelUsage(dq({ dqkForm: 'single', fragmentMemory: 49152 })).workgroupBytes, dq({ dqkForm: 'single', fragmentMemory: 49152 }).grid[0]]).toEqual([33792, [4]]);
     expect(() => planBackward(def, { ...h200, dqkForm: 'fast' as never })).toThrow(/dqkForm "fast" must be one of staged, prefetch, shared, pipelined, single/);
+  });
+  it("kda's key gradient by sub-blocks (wyDk, awaiting its GPU check) fits 24 KiB at K = V = 128, chunk 64, and binds the f32 wyDk's buffers", () => {
+    const cfg = { K: 128, V: 128, chunk: 64 as const, wgMemory: 49152 as const, fragments: 'subgroup-matrix' as const };
+    for (const extra of [{}, { varlen: true as const }]) {
+      const fwd = planForward(VARIANTS.kda, { ...cfg, ...extra });
+      const wyDk = (unverifiedFragments?: true) => planBackward(VARIANTS.kda, { ...fwd.config, ...(unverifiedFragments ? { unverifiedFragments } : {}) }).kernels.find((x) => x.stage === 'wyDk')!;
+      const [f32, tc] = [wyDk(), wyDk(true)];
+      expect(f32.wgsl).not.toContain('subgroup_matrix');
+      expect(tc.wgsl).toContain('subgroup_matrix');
+      // dA's blocks below the diagonal and one region of anchored rows (f16, key slabs of 16);
+      // one scratch fragment per subgroup, G and k of the slab, dA's diagonal blocks, beta (f32).
+      expect(kernelUsage(tc).workgroupBytes).toBe(2 * (1536 + 96 * 16) + 4 * (1024 + 2 * 64 * 16 + 1024 + 64));
+      expect(kernelUsage(tc).workgroupBytes).toBeLessThanOrEqual(24576);
+      expect(tc.bindings.map((b) => b.buffer).sort()).toEqual(f32.bindings.map((b) => b.buffer).sort());
+    }
   });
   it('a fragment-memory budget the tensor-core layouts cannot fit is an error that says what to raise', () => {
     expect(() => planForward(VARIANTS.gated_delta_rule, { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 16384 }))
@@ -257,5 +276,13 @@ describe('golden WGSL', () => {
         await expect(k.wgsl).toMatchFileSnapshot(`__snapshots__/wgsl/${tier}/${k.name}.${plan.mode}.wgsl`);
       }
     }
+  });
+  // kda's key gradient by sub-blocks on the subgroup matrices (tc-bwd-wy-diag.ts), which awaits its
+  // GPU check (the hardware lowering runs it only under unverifiedFragments).
+  it("kda's wyDk by sub-blocks", async () => {
+    const cfg = { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', unverifiedFragments: true } as const;
+    const k = planBackward(VARIANTS.kda, cfg).kernels.find((x) => x.stage === 'wyDk')!;
+    expect(k.wgsl).toContain('subgroup_matrix');
+    await expect(k.wgsl).toMatchFileSnapshot('__snapshots__/wgsl/tc/kda_wyDk.backward.wgsl');
   });
 });

@@ -11,7 +11,7 @@ import { referenceForward } from '../runtime/reference.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
 import { sampleInputs } from '../runtime/sample.js';
 import { planForward, planBackward, DQK_FORMS, type KernelStage } from '../codegen/index.js';
-import { UNVERIFIED_ON_GPU } from '../codegen/backward.js';
+import { UNVERIFIED_ON_GPU, fragmentKernel } from '../codegen/backward.js';
 import { relL2, rng } from './helpers/numerics.js';
 import { getTensorCoreEngine } from './helpers/engine.js';
 import { sweep } from './helpers/tier.js';
@@ -251,14 +251,15 @@ describe('tensor-core tier: generated WGSL', () => {
         }
       }
       // The backward follows the tier's forward, reading its buffers: the state terms, the chunk
-      // states and value gradient of the parallel scan, the delta rule's reverse scan and (per-key
+      // states and value gradient of the parallel scan, the delta rule's reverse scan and key
+      // gradient (wyDk; with a per-key decay by sub-blocks, X2 its own wyX2 stage) and (per-key
       // decay) dq and dk on fragments, every other stage with the f32 kernels.
-      // Stages not yet checked on a GPU (UNVERIFIED_ON_GPU) keep the f32 kernels on the subgroup
-      // matrices unless asked.
+      // Kernels not yet checked on a GPU (UNVERIFIED_ON_GPU: kda's wyDk) keep the f32 kernels on
+      // the subgroup matrices unless asked.
       const def = VARIANTS[name];
-      const onFragments = (stage: string, unverified: boolean) => (unverified || !UNVERIFIED_ON_GPU.has(stage as KernelStage))
+      const onFragments = (stage: string, unverified: boolean) => (unverified || !UNVERIFIED_ON_GPU.has(fragmentKernel(def, stage as KernelStage)))
         && (['bwdInter', 'bwdDu', 'bwdChunkState'].includes(stage)
-          || (def.correction === 'delta' && (stage === 'bwdScan' || stage === 'wyX2' || (stage === 'wyDk' && def.decay !== 'diagonal')))
+          || (def.correction === 'delta' && (stage === 'bwdScan' || stage === 'wyX2' || stage === 'wyDk'))
           || (def.decay === 'diagonal' && (stage === 'bwdDq' || stage === 'bwdDk')));
       const bwd = planBackward(def, hw.config);
       for (const k of bwd.kernels) expect(k.wgsl.includes('subgroup_matrix'), k.name).toBe(onFragments(k.stage, false));

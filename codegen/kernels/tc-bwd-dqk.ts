@@ -34,7 +34,9 @@
 // bind (daqk, gcum, q, k, u with the bonus, dinter, grad_q or grad_k, dbq or dbk), 7 or 8, one
 // more with packed sequences (the chunk table, which codegen/fit.ts packs as for the contraction).
 // Where no layout fits the budget (chunk 64 within 16 KiB), the stage keeps the f32 contraction
-// (codegen/backward.ts).
+// (codegen/backward.ts). The sub-block pieces (dqkBlocks) and the layout also serve kda's wyDk,
+// whose two sums are dq's and dk's with dTA for dA (tc-bwd-wy-diag.ts): the default form's
+// pieces, whatever dqkForm says (the forms below are dq's and dk's alone).
 // Forms (the tuning knob dqkForm, plan.ts's DQK_FORMS; emitTcBwdDqkForm): the default, 'staged'
 // (emitTcBwdDqk), took 0.72 ms (dq) and 0.93 (dk) on the H200 at (1,32,4096,128,128), chunk 64,
 // for ~0.4 GB moved and ~2 GFLOP: latency-bound at two workgroups (8 subgroups) per SM. Per

@@ -22,8 +22,9 @@
 // tile is computed instead per element in f32 over the unmasked terms only (the f32 tier's
 // sums), which gives the reference's pattern of non-finite gradients. The exact path runs only
 // where the inputs or gradients hold such values.
-// A per-key decay makes the factors of LA and LQ depend on the key column; that case keeps the
-// f32 wyDk and runs only X2 = T^T dW here (emitTcWyX2, the f32 tier's wyX2).
+// A per-key decay makes the factors of LA and LQ depend on the key column; that case runs only
+// X2 = T^T dW here (emitTcWyX2, the f32 tier's wyX2), and its wyDk by 16-row sub-blocks as dq and
+// dk do (tc-bwd-wy-diag.ts).
 import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
@@ -318,7 +319,8 @@ ${opening}
 }`;
 }
 
-/** X2 = T^T dW alone, into x2 (the f32 tier's wyX2), for the per-key decay, whose wyDk stays f32. */
+/** X2 = T^T dW alone, into x2 (the f32 tier's wyX2), for the per-key decay, whose wyDk is
+ * tc-bwd-wy-diag.ts's (or the f32 one where no layout fits, or awaiting the GPU check). */
 export function emitTcWyX2(ks: KernelSource, fr: Fragments): Wgsl {
   const { C, lay, BK, p, map, hp, dW, tFull, square, right, product, opening, x2Sum } = wyTile(ks, fr);
   const { tok } = hp;

@@ -11,7 +11,7 @@ import { benchStep, STEP_HEADER } from '../bench/step.js';
 import { benchVarlen, VARLEN_HEADER, VARLEN_LENGTHS } from '../bench/varlen.js';
 import { runDemo } from './demo.js';
 import { TENSOR_CORE_OPTIONS, type TensorCoreOption } from '../runtime/tier.js';
-import { DQK_FORMS, WG_MEMORY_TIERS, type DplrScores, type DqkForm, type FragmentLowering, type WorkgroupMemoryTier } from '../codegen/index.js';
+import { DEFAULT_DQK_FORM, DQK_FORMS, WG_MEMORY_TIERS, type DplrScores, type DqkForm, type FragmentLowering, type WorkgroupMemoryTier } from '../codegen/index.js';
 
 // commander, typescript and ts-morph serve only the CLI: they are optional peer dependencies of
 // lae, so an engine-only install (Node or browser) does not carry them.
@@ -173,7 +173,7 @@ program.command('bench')
   .option('--fragment-memory <list>', 'tensor-core tier: comma-separated workgroup-memory budgets (bytes, or default: the layouts\' own search) for its kernels\' layouts, one engine each (a tuning knob)', (v: string) => v.split(',').map((x) => (x === 'default' ? undefined : int('fragment-memory')(x))))
   .option('--output-tile <list>', 'tensor-core tier: comma-separated column tiles of the output stage (32, 64, 128), one engine each (a tuning knob; default 128)', (v: string) => v.split(',').map((x) => int('output-tile')(x)))
   .option('--dplr-scores <list>', 'tensor-core tier: comma-separated places (prep, output) where rwkv7 / dplr_delta_rule compute the output\'s scores, one engine each (a tuning knob; default prep)', (v: string) => v.split(','))
-  .option('--dqk-form <list>', `tensor-core tier: comma-separated forms of bwdDq and bwdDk of a per-key decay (${DQK_FORMS.join(', ')}), one engine each (a tuning knob; default staged)`, dqkFormList)
+  .option('--dqk-form <list>', `tensor-core tier: comma-separated forms of bwdDq and bwdDk of a per-key decay (${DQK_FORMS.join(', ')}), one engine each (a tuning knob; default ${DEFAULT_DQK_FORM})`, dqkFormList)
   .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; unrollStaging?: boolean; fragmentMemory?: (number | undefined)[]; outputTile?: number[]; dplrScores?: string[]; dqkForm?: DqkForm[]; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }) => {
     const badState = o.stateDtype.filter((d) => d !== 'f32' && d !== 'bf16');
     if (badState.length) throw new Error(`--state-dtype takes f32, bf16; got ${badState.join(', ')}`);

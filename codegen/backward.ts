@@ -62,8 +62,12 @@ export const fragmentKernel = (def: VariantDef, stage: KernelStage): FragmentKer
  * and wyX2 later that day once a misaligned workgroup flag was found and fixed
  * (bench/raw/h200-2026-12-02-s4-wy-fixed-check-unverified.txt), bwdDq and bwdDk of a per-key
  * decay (tc-bwd-dqk.ts) on 2026-12-03 (bench/raw/h200-2026-12-03-s8-check-dqk.txt). On it:
- * kda's wyDk by sub-blocks ('wyDk:diagonal', tc-bwd-wy-diag.ts), checked on the portable
- * lowering only. */
+ * kda's wyDk by sub-blocks ('wyDk:diagonal', tc-bwd-wy-diag.ts). Its check passed on the H200
+ * the same day (bench/raw/h200-2026-12-03-s8-r3-check-wydk.txt: kda dk 2.6e-4, dbeta 1.3e-4, as
+ * the f32 kernel), but it was slower there than the f32 wyDk it would replace (1.441 against
+ * 1.300 ms, -s8-r3-kda-wydk.txt): it stays listed, so the subgroup matrices keep the f32 kernel,
+ * until it takes the 'pipelined' staging of bwdDq/bwdDk (tc-bwd-dqk.ts), which made those 1.5x
+ * faster. */
 export const UNVERIFIED_ON_GPU: ReadonlySet<FragmentKernel> = new Set<FragmentKernel>(['wyDk:diagonal']);
 
 /** Whether a backward stage (in the form `kernel`) runs on the fragment layer in this config. */

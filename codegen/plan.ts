@@ -55,7 +55,7 @@ export interface CodegenConfig {
    * passes of its own (each staging q and the gates again), as before the prep took them. */
   readonly dplrScores?: DplrScores;
   /** A tuning knob of the tensor-core tier: the form of bwdDq and bwdDk of a per-key decay
-   * (tc-bwd-dqk.ts), one of DQK_FORMS; absent (or 'staged'): today's form. */
+   * (tc-bwd-dqk.ts), one of DQK_FORMS; absent: DEFAULT_DQK_FORM. */
   readonly dqkForm?: DqkForm;
   /** Use the tensor-core stages whose subgroup-matrix lowering has not yet been checked against
    * the float64 reference on a GPU (backward.ts's UNVERIFIED_ON_GPU) on that lowering too; the
@@ -208,16 +208,20 @@ export function chooseTiles(cfg: CodegenConfig, def: VariantDef): Tiles {
 export const OUTPUT_TILES: readonly number[] = [32, 64, 128];
 
 /** The forms of bwdDq and bwdDk of a per-key decay on the tensor-core tier (CodegenConfig.dqkForm,
- * codegen/kernels/tc-bwd-dqk.ts): 'staged' (the default) stages each key slab's raw rows and its
+ * codegen/kernels/tc-bwd-dqk.ts): 'staged' stages each key slab's raw rows and its
  * anchored rows from storage in two phases and reads the epilogue's operands from storage per
  * element; 'prefetch' loads all of a slab's storage operands (raw rows, anchored rows' operands,
  * the epilogue's) in one phase, the epilogue's into registers; 'shared' forms the anchored rows
  * from the raw rows and G already in workgroup memory instead (and stages dk's dA blocks
- * transposed); 'pipelined' is 'shared' with the next slab's loads issued before this slab's
- * products; 'single' is 'shared' with one slab per workgroup (key tiles as wide as the slab, at
+ * transposed); 'pipelined' (the default) is 'shared' with the next slab's loads issued before
+ * this slab's products; 'single' is 'shared' with one slab per workgroup (key tiles as wide as the slab, at
  * most 32 keys). */
 export const DQK_FORMS = ['staged', 'prefetch', 'shared', 'pipelined', 'single'] as const;
 export type DqkForm = (typeof DQK_FORMS)[number];
+/** The form a config without dqkForm gets: the fastest on the H200 (2026-12-03, gla at
+ * (1,32,4096,128,128), chunk 64: dq 0.49 / dk 0.54 ms against 'staged' 0.72 / 0.93,
+ * bench/raw/h200-2026-12-03-s8-r3-forms.txt), the same gradients bit for bit. */
+export const DEFAULT_DQK_FORM: DqkForm = 'pipelined';
 
 /** The smallest fragmentMemory a config may ask for (bytes). */
 export const MIN_FRAGMENT_MEMORY = 8192;

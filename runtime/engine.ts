@@ -3,7 +3,7 @@
 import { inputShape, qkHeaded, stableStringify, stateColumns, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  checkLimits, planForward, planStep, planBackward, packParams, hasChunkedForm, hasChunkedForward, dplrChunkable, hasBackward, type FragmentLowering, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
+  checkLimits, DEFAULT_DQK_FORM, planForward, planStep, planBackward, packParams, hasChunkedForm, hasChunkedForward, dplrChunkable, hasBackward, type FragmentLowering, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
@@ -138,7 +138,7 @@ export interface EngineOptions extends DeviceOptions {
    * dplrScores: where the generalized delta rule's chunked forward computes its output's scores
    * A_qb and A_qk, 'prep' (default) or 'output' (CodegenConfig.dplrScores).
    * dqkForm: the form of bwdDq and bwdDk of a per-key decay (gla, kda, rwkv6), one of DQK_FORMS
-   * (CodegenConfig.dqkForm; 'staged', the default, is today's).
+   * (CodegenConfig.dqkForm; default DEFAULT_DQK_FORM, 'pipelined').
    */
   tuning?: Tuning;
   /** Where an engine given no tuning (no knob set) gets one: 'auto' (default) reads the tuning
@@ -300,8 +300,8 @@ export class VariantOp {
       ...(this.engine.tier !== 'f32' && this.engine.tuning.outputTile !== undefined ? { outputTile: this.engine.tuning.outputTile } : {}),
       // Only the generalized delta rule's kernels read it; the others' keys (and text) stay as they are.
       ...(this.engine.tier !== 'f32' && this.def.correction === 'dplr' && this.engine.tuning.dplrScores !== undefined ? { dplrScores: this.engine.tuning.dplrScores } : {}),
-      // 'staged' is the default form: left out, so its kernels and plan keys are the default's.
-      ...(this.engine.tier !== 'f32' && this.engine.tuning.dqkForm !== undefined && this.engine.tuning.dqkForm !== 'staged' ? { dqkForm: this.engine.tuning.dqkForm } : {}),
+      // The default form is left out, so its kernels and plan keys are the default's.
+      ...(this.engine.tier !== 'f32' && this.engine.tuning.dqkForm !== undefined && this.engine.tuning.dqkForm !== DEFAULT_DQK_FORM ? { dqkForm: this.engine.tuning.dqkForm } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.unverifiedFragments ? { unverifiedFragments: true as const } : {}),
       ...(this.engine.tier !== 'f32' && (this.engine.tuning.unrollStaging ?? this.engine.tier === 'subgroup-matrix') ? { unrollStaging: true as const } : {}),
       ...(this.engine.compactLoops ? { compactLoops: true as const } : {}),

@@ -4,7 +4,7 @@
 // forward, backward and decode-step kernels (test/__snapshots__/wgsl): a codegen refactor shows as a diff.
 import { describe, expect, it } from 'vitest';
 import {
-  checkLimits, checkPlan, hasBackward, hasChunkedForm, kernelUsage, planBackward, planForward, planStep, DEFAULT_LIMITS, DQK_FORMS, type CodegenConfig, type KernelPlan,
+  checkLimits, checkPlan, hasBackward, hasChunkedForm, kernelUsage, planBackward, planForward, planStep, DEFAULT_LIMITS, DEFAULT_DQK_FORM, DQK_FORMS, type CodegenConfig, type KernelPlan,
 } from '../codegen/index.js';
 import { qkHeaded, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_NAMES, TOKEN_SEQUENTIAL_VARIANTS } from '../variants/index.js';
@@ -129,7 +129,7 @@ describe('plan check', () => {
       const cfg = { ...cfg0, inputDtypes: undefined };
       const fwd = planForward(def, cfg);
       const base = planBackward(def, cfg);
-      for (const dqkForm of DQK_FORMS.filter((f) => f !== 'staged')) {
+      for (const dqkForm of DQK_FORMS.filter((f) => f !== DEFAULT_DQK_FORM)) {
         const at = `${dqkForm} ${JSON.stringify(cfg)}`;
         const bwd = planBackward(def, { ...cfg, dqkForm });
         expect(checkPlan(bwd, fwd), at).toEqual([]);

@@ -37,16 +37,17 @@
 // (codegen/backward.ts). The sub-block pieces (dqkBlocks) and the layout also serve kda's wyDk,
 // whose two sums are dq's and dk's with dTA for dA (tc-bwd-wy-diag.ts): the default form's
 // pieces, whatever dqkForm says (the forms below are dq's and dk's alone).
-// Forms (the tuning knob dqkForm, plan.ts's DQK_FORMS; emitTcBwdDqkForm): the default, 'staged'
+// Forms (the tuning knob dqkForm, plan.ts's DQK_FORMS; emitTcBwdDqkForm): the first, 'staged'
 // (emitTcBwdDqk), took 0.72 ms (dq) and 0.93 (dk) on the H200 at (1,32,4096,128,128), chunk 64,
 // for ~0.4 GB moved and ~2 GFLOP: latency-bound at two workgroups (8 subgroups) per SM. Per
 // workgroup it waits on storage twice per slab (raw rows, then anchored rows) and, in the
 // epilogue, up to once per element (state term, own q or k, dbk; unless the compiler hoists the
 // next element's loads, which dk's store to dbk between them likely prevents: a guess for why dk
 // is slower, unmeasured). The other forms keep layout, products and sums (bit for bit the same
-// results) and wait on storage once per slab or less: see emitTcBwdDqkForm.
+// results) and wait on storage once per slab or less: see emitTcBwdDqkForm. Measured on the H200
+// (bench/raw/h200-2026-12-03-s8-r3-forms.txt): 'pipelined' 0.49 / 0.54 ms, the default since.
 import type { KernelSource } from './common.js';
-import { ConfigError, type CodegenConfig, type StageShape } from '../plan.js';
+import { ConfigError, DEFAULT_DQK_FORM, type CodegenConfig, type StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
 import { emitEpilogue, firstFit, fragCeil, partition, scratchWords, subgroupGrid, type Fragments } from './fragments.js';
 import { emitF16Block, emitStagedLoad } from './staged.js';
@@ -210,8 +211,8 @@ export function dqkBlocks(ks: KernelSource, lay: DqkLayout) {
   };
 }
 
-/** Today's form ('staged', the default) or one of the others (CodegenConfig.dqkForm). */
-const emitterOf = (ks: KernelSource) => (ks.cfg.dqkForm === undefined || ks.cfg.dqkForm === 'staged' ? emitTcBwdDqk : emitTcBwdDqkForm);
+/** The first form ('staged') or one of the others (CodegenConfig.dqkForm; DEFAULT_DQK_FORM without it). */
+const emitterOf = (ks: KernelSource) => ((ks.cfg.dqkForm ?? DEFAULT_DQK_FORM) === 'staged' ? emitTcBwdDqk : emitTcBwdDqkForm);
 export const emitTcBwdDq = (ks: KernelSource, fr: Fragments): Wgsl => emitterOf(ks)(ks, fr, 'q');
 export const emitTcBwdDk = (ks: KernelSource, fr: Fragments): Wgsl => emitterOf(ks)(ks, fr, 'k');
 
@@ -381,7 +382,7 @@ function phaseParts(b: PhaseBlock, wg: number, unrolled: boolean): { decl: Wgsl;
  * - 'pipelined' issues the next slab's loads before this slab's products and stores them after
  *   its epilogue; 'single' runs one slab per workgroup (tcDqkLayout: key tiles of SK). */
 function emitTcBwdDqkForm(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgsl {
-  const form = ks.cfg.dqkForm!;
+  const form = ks.cfg.dqkForm ?? DEFAULT_DQK_FORM;
   const lay = tcDqkLayout(ks.cfg);
   if (!lay || !ks.diag) throw new Error('internal: bwdDq / bwdDk on fragments take a per-key decay and a layout that fits');
   const { BK, SK, sDA, sAnch, sG, sRaw, sDiag } = lay;

@@ -12,9 +12,9 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(2) var<storage, read> b_gcum: array<f32>;
 @group(0) @binding(3) var<storage, read> in_q: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> in_k: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> b_dinter: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b_grad_k: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b_dbk: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_grad_k: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b_dbk: array<f32>;
+@group(0) @binding(7) var<storage, read> b_dinter: array<f32>;
 
 const C: u32 = 64u;
 const KD: u32 = 128u;
@@ -33,11 +33,10 @@ fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
 fn role_q(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_q[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u][((((b) * P.T + t) * P.H + h) * KD + j) & 3u]; }
 fn role_k(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u][((((b) * P.T + t) * P.H + h) * KD + j) & 3u]; }
 fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG + d]; }
-fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
 fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
+fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
 fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
 fn dint(part: u32, i: u32) -> u32 { return part * (P.B * P.H * P.T * KD) + i; }
-fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
 
 var<workgroup> wh: array<f16, 3072>;
 var<workgroup> wf: array<f32, 4096>;
@@ -56,97 +55,236 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let fsr = sg / 1u;
   let fsc = sg % 1u;
   let factive = sg < 4u;
+  var ep_i: array<f32, 8>; var ep_x: array<f32, 8>; var ep_b: array<f32, 8>;
   {
-      var x_v: array<f32, ((1536u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((1536u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (1536u) - 1u);
+      var da_a: array<f32, 12>; var dd_a: array<f32, 8>; var sl_x: array<f32, 8>; var sl_g: array<f32, 8>;
+      for (var stg = 0u; stg < 12u; stg++) {
+        let e = lid + stg * WG;
         let blk = e / 256u; let aI = select(select(3u, 2u, blk < 3u), 1u, blk < 1u);
         let row = aI * 16u + (e % 256u) / 16u; let col = (blk - aI * (aI - 1u) / 2u) * 16u + e % 16u;
-        x_v[stg] = b_daqk[cc(bh, n, row, col)];
+        da_a[stg] = b_daqk[cc(bh, n, row, col)];
       }
-      for (var stg = 0u; stg < ((1536u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < 8u; stg++) {
         let e = lid + stg * WG;
-        if (e < (1536u)) {
-          let blk = e / 256u; let aI = select(select(3u, 2u, blk < 3u), 1u, blk < 1u);
-        let row = aI * 16u + (e % 256u) / 16u; let col = (blk - aI * (aI - 1u) / 2u) * 16u + e % 16u;
-          let valid = row < rows;
-          wh[0u + e] = f16(select(0.0, x_v[stg], valid));
-        }
-      }
-    }
-  {
-      var a_v: array<f32, ((1024u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((1024u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (1024u) - 1u);
         let row = (e / 256u) * 16u + (e % 256u) / 16u; let col = (e / 256u) * 16u + e % 16u;
-        a_v[stg] = b_daqk[cc(bh, n, row, col)];
+        dd_a[stg] = b_daqk[cc(bh, n, row, col)];
       }
-      for (var stg = 0u; stg < ((1024u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < 8u; stg++) {
         let e = lid + stg * WG;
-        if (e < (1024u)) {
-          let row = (e / 256u) * 16u + (e % 256u) / 16u; let col = (e / 256u) * 16u + e % 16u;
-          let valid = row < rows && col <= row;
-          wf[3072u + e] = select(0.0, a_v[stg], valid);
-        }
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + 0u + e % 16u, KD - 1u);
+        sl_x[stg] = role_q(b, t, h, d);
+        sl_g[stg] = gcs(b, h, t, d);
+      }
+      if (factive) {
+    {
+      let el = lane + 0u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_i[0u] = b_dinter[dint(1u, tk)];
+      ep_x[0u] = role_k(b, t, h, kx);
+      ep_b[0u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 32u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_i[1u] = b_dinter[dint(1u, tk)];
+      ep_x[1u] = role_k(b, t, h, kx);
+      ep_b[1u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 64u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_i[2u] = b_dinter[dint(1u, tk)];
+      ep_x[2u] = role_k(b, t, h, kx);
+      ep_b[2u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 96u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_i[3u] = b_dinter[dint(1u, tk)];
+      ep_x[3u] = role_k(b, t, h, kx);
+      ep_b[3u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 128u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_i[4u] = b_dinter[dint(1u, tk)];
+      ep_x[4u] = role_k(b, t, h, kx);
+      ep_b[4u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 160u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_i[5u] = b_dinter[dint(1u, tk)];
+      ep_x[5u] = role_k(b, t, h, kx);
+      ep_b[5u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 192u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_i[6u] = b_dinter[dint(1u, tk)];
+      ep_x[6u] = role_k(b, t, h, kx);
+      ep_b[6u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 224u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_i[7u] = b_dinter[dint(1u, tk)];
+      ep_x[7u] = role_k(b, t, h, kx);
+      ep_b[7u] = b_dbk[tk];
+    }
+  }
+      for (var stg = 0u; stg < 12u; stg++) {
+        let e = lid + stg * WG;
+        
+        let blk = e / 256u; let aI = select(select(3u, 2u, blk < 3u), 1u, blk < 1u);
+        let row = aI * 16u + (e % 256u) / 16u; let col = (blk - aI * (aI - 1u) / 2u) * 16u + e % 16u;
+        let valid = row < rows;
+        wh[0u + (e / 256u) * 256u + (e % 16u) * 16u + (e % 256u) / 16u] = f16(select(0.0, da_a[stg], valid));
+      }
+      for (var stg = 0u; stg < 8u; stg++) {
+        let e = lid + stg * WG;
+        
+        let row = (e / 256u) * 16u + (e % 256u) / 16u; let col = (e / 256u) * 16u + e % 16u;
+        let valid = row < rows && col <= row;
+        wf[3072u + e] = select(0.0, dd_a[stg], valid);
+      }
+      for (var stg = 0u; stg < 8u; stg++) {
+        let e = lid + stg * WG;
+        
+        
+        let valid = e / 16u < rows && k0 + 0u + e % 16u < KD;
+        wf[2048u + e] = select(0.0, sl_x[stg], valid); wf[1024u + e] = select(0.0, sl_g[stg], valid);
       }
     }
+  var nx_x: array<f32, 8>; var nx_g: array<f32, 8>; var nep_i: array<f32, 8>; var nep_x: array<f32, 8>; var nep_b: array<f32, 8>;
   for (var d0 = 0u; d0 < min(64u, KD - k0); d0 += 16u) {
-    {
-      var x_v: array<f32, ((C * 16u) + WG - 1u) / WG>; var g_v: array<f32, ((C * 16u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((C * 16u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (C * 16u) - 1u);
-        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + d0 + e % 16u, KD - 1u);
-        x_v[stg] = role_q(b, t, h, d);
-        g_v[stg] = gcs(b, h, t, d);
-      }
-      for (var stg = 0u; stg < ((C * 16u) + WG - 1u) / WG; stg++) {
+    let more = d0 + 16u < min(64u, KD - k0);
+    if (more) {
+      for (var stg = 0u; stg < 8u; stg++) {
         let e = lid + stg * WG;
-        if (e < (C * 16u)) {
-          
-          let valid = e / 16u < rows && k0 + d0 + e % 16u < KD;
-          wf[2048u + e] = select(0.0, x_v[stg], valid); wf[1024u + e] = select(0.0, g_v[stg], valid);
-        }
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + d0 + 16u + e % 16u, KD - 1u);
+        nx_x[stg] = role_q(b, t, h, d);
+        nx_g[stg] = gcs(b, h, t, d);
       }
+      if (factive) {
+    {
+      let el = lane + 0u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_i[0u] = b_dinter[dint(1u, tk)];
+      nep_x[0u] = role_k(b, t, h, kx);
+      nep_b[0u] = b_dbk[tk];
     }
     {
-      var x_v: array<f32, ((1536u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((1536u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (1536u) - 1u);
-        let ra = e / 16u; let aI = select(select(2u, 1u, ra < 80u), 0u, ra < 48u); let j = aI * 16u + 16u + ra - 16u * (aI * 3u - aI * (aI - 1u) / 2u);
-        let t = t0 + min(j, rows - 1u); let ta = t0 + min(aI * 16u + 15u, rows - 1u); let d = min(k0 + d0 + e % 16u, KD - 1u);
-        x_v[stg] = role_q(b, t, h, d) * exp2(gq(b, h, t, t0, d) - gcs(b, h, ta, d));
-      }
-      for (var stg = 0u; stg < ((1536u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (1536u)) {
-          let ra = e / 16u; let aI = select(select(2u, 1u, ra < 80u), 0u, ra < 48u); let j = aI * 16u + 16u + ra - 16u * (aI * 3u - aI * (aI - 1u) / 2u);
-          let valid = j < rows && k0 + d0 + e % 16u < KD;
-          wh[1536u + e] = f16(select(0.0, x_v[stg], valid));
-        }
-      }
+      let el = lane + 32u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_i[1u] = b_dinter[dint(1u, tk)];
+      nep_x[1u] = role_k(b, t, h, kx);
+      nep_b[1u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 64u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_i[2u] = b_dinter[dint(1u, tk)];
+      nep_x[2u] = role_k(b, t, h, kx);
+      nep_b[2u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 96u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_i[3u] = b_dinter[dint(1u, tk)];
+      nep_x[3u] = role_k(b, t, h, kx);
+      nep_b[3u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 128u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_i[4u] = b_dinter[dint(1u, tk)];
+      nep_x[4u] = role_k(b, t, h, kx);
+      nep_b[4u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 160u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_i[5u] = b_dinter[dint(1u, tk)];
+      nep_x[5u] = role_k(b, t, h, kx);
+      nep_b[5u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 192u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_i[6u] = b_dinter[dint(1u, tk)];
+      nep_x[6u] = role_k(b, t, h, kx);
+      nep_b[6u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 224u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_i[7u] = b_dinter[dint(1u, tk)];
+      nep_x[7u] = role_k(b, t, h, kx);
+      nep_b[7u] = b_dbk[tk];
+    }
+  }
+    }
+    workgroupBarrier();
+    for (var sa = 0u; sa < 12u; sa++) {
+      let e = lid + sa * WG;
+      let ra = e / 16u; let aI = select(select(2u, 1u, ra < 80u), 0u, ra < 48u); let j = aI * 16u + 16u + ra - 16u * (aI * 3u - aI * (aI - 1u) / 2u);
+      let c = e % 16u;
+      let ta = min(aI * 16u + 15u, rows - 1u);
+      let x = wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - wf[1024u + (ta) * 16u + c]);
+      wh[1536u + e] = f16(select(0.0, x, j < rows && k0 + d0 + c < KD));
     }
     workgroupBarrier();
     var a0_0_0 = subgroup_matrix_result<f32, 16, 16>();
     if (factive) {
       for (var kk = (fsr * 1u + 0u) * 16u + 16u; kk < C; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + ((kk / 16u) * (kk / 16u - 1u) / 2u + (fsr * 1u + 0u)) * 256u, true, 16u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + ((kk / 16u) * (kk / 16u - 1u) / 2u + (fsr * 1u + 0u)) * 256u, false, 16u);
       let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 1536u + (16u * ((fsr * 1u + 0u) * 3u - (fsr * 1u + 0u) * ((fsr * 1u + 0u) - 1u) / 2u) + kk - (fsr * 1u + 0u) * 16u - 16u) * 16u + (fsc * 1u + 0u) * 16u, false, 16u);
       a0_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, a0_0_0);
     }
       }
     }
+    if (factive) { subgroupMatrixStore(&wf, sg * 256u, a0_0_0, false, 16u); }
+    workgroupBarrier();
     if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, a0_0_0, false, 16u);
-  }
-  workgroupBarrier();
-  if (factive) {
-    for (var x = 0u; x < 8u; x++) {
-      let el = lane + 32u * x;
+    {
+      let el = lane + 0u;
       let r = (fsr * 1u + 0u) * 16u + el / 16u;
       let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let slot = 0u + x;
-      let value = wf[0u + sg * 256u + el];
+      let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
         let t = t0 + r;
@@ -156,13 +294,163 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
         let own = wf[3072u + bI * 256u + (r % 16u) * 16u + r % 16u] * wf[2048u + (r) * 16u + c];
         let pairs = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr);
-        let dkn = P.scale * (pairs + dg + own) + exp2(wf[1024u + (rows - 1u) * 16u + c] - gr) * b_dinter[dint(1u, tok(bh, t, kx, KD))];
+        let dkn = P.scale * (pairs + dg + own) + exp2(wf[1024u + (rows - 1u) * 16u + c] - gr) * ep_i[0u];
         b_grad_k[bth(b, t, h, kx, KD)] = dkn;
-        let dbk0 = select(0.0, b_dbk[tok(bh, t, kx, KD)], r + 1u == rows);
-        b_dbk[tok(bh, t, kx, KD)] = dbk0 - role_k(b, t, h, kx) * dkn;
+        let dbk0 = select(0.0, ep_b[0u], r + 1u == rows);
+        b_dbk[tok(bh, t, kx, KD)] = dbk0 - ep_x[0u] * dkn;
       }
     }
-  }
-  workgroupBarrier();
+    {
+      let el = lane + 32u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        let own = wf[3072u + bI * 256u + (r % 16u) * 16u + r % 16u] * wf[2048u + (r) * 16u + c];
+        let pairs = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr);
+        let dkn = P.scale * (pairs + dg + own) + exp2(wf[1024u + (rows - 1u) * 16u + c] - gr) * ep_i[1u];
+        b_grad_k[bth(b, t, h, kx, KD)] = dkn;
+        let dbk0 = select(0.0, ep_b[1u], r + 1u == rows);
+        b_dbk[tok(bh, t, kx, KD)] = dbk0 - ep_x[1u] * dkn;
+      }
+    }
+    {
+      let el = lane + 64u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        let own = wf[3072u + bI * 256u + (r % 16u) * 16u + r % 16u] * wf[2048u + (r) * 16u + c];
+        let pairs = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr);
+        let dkn = P.scale * (pairs + dg + own) + exp2(wf[1024u + (rows - 1u) * 16u + c] - gr) * ep_i[2u];
+        b_grad_k[bth(b, t, h, kx, KD)] = dkn;
+        let dbk0 = select(0.0, ep_b[2u], r + 1u == rows);
+        b_dbk[tok(bh, t, kx, KD)] = dbk0 - ep_x[2u] * dkn;
+      }
+    }
+    {
+      let el = lane + 96u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        let own = wf[3072u + bI * 256u + (r % 16u) * 16u + r % 16u] * wf[2048u + (r) * 16u + c];
+        let pairs = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr);
+        let dkn = P.scale * (pairs + dg + own) + exp2(wf[1024u + (rows - 1u) * 16u + c] - gr) * ep_i[3u];
+        b_grad_k[bth(b, t, h, kx, KD)] = dkn;
+        let dbk0 = select(0.0, ep_b[3u], r + 1u == rows);
+        b_dbk[tok(bh, t, kx, KD)] = dbk0 - ep_x[3u] * dkn;
+      }
+    }
+    {
+      let el = lane + 128u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        let own = wf[3072u + bI * 256u + (r % 16u) * 16u + r % 16u] * wf[2048u + (r) * 16u + c];
+        let pairs = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr);
+        let dkn = P.scale * (pairs + dg + own) + exp2(wf[1024u + (rows - 1u) * 16u + c] - gr) * ep_i[4u];
+        b_grad_k[bth(b, t, h, kx, KD)] = dkn;
+        let dbk0 = select(0.0, ep_b[4u], r + 1u == rows);
+        b_dbk[tok(bh, t, kx, KD)] = dbk0 - ep_x[4u] * dkn;
+      }
+    }
+    {
+      let el = lane + 160u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        let own = wf[3072u + bI * 256u + (r % 16u) * 16u + r % 16u] * wf[2048u + (r) * 16u + c];
+        let pairs = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr);
+        let dkn = P.scale * (pairs + dg + own) + exp2(wf[1024u + (rows - 1u) * 16u + c] - gr) * ep_i[5u];
+        b_grad_k[bth(b, t, h, kx, KD)] = dkn;
+        let dbk0 = select(0.0, ep_b[5u], r + 1u == rows);
+        b_dbk[tok(bh, t, kx, KD)] = dbk0 - ep_x[5u] * dkn;
+      }
+    }
+    {
+      let el = lane + 192u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        let own = wf[3072u + bI * 256u + (r % 16u) * 16u + r % 16u] * wf[2048u + (r) * 16u + c];
+        let pairs = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr);
+        let dkn = P.scale * (pairs + dg + own) + exp2(wf[1024u + (rows - 1u) * 16u + c] - gr) * ep_i[6u];
+        b_grad_k[bth(b, t, h, kx, KD)] = dkn;
+        let dbk0 = select(0.0, ep_b[6u], r + 1u == rows);
+        b_dbk[tok(bh, t, kx, KD)] = dbk0 - ep_x[6u] * dkn;
+      }
+    }
+    {
+      let el = lane + 224u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        let own = wf[3072u + bI * 256u + (r % 16u) * 16u + r % 16u] * wf[2048u + (r) * 16u + c];
+        let pairs = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr);
+        let dkn = P.scale * (pairs + dg + own) + exp2(wf[1024u + (rows - 1u) * 16u + c] - gr) * ep_i[7u];
+        b_grad_k[bth(b, t, h, kx, KD)] = dkn;
+        let dbk0 = select(0.0, ep_b[7u], r + 1u == rows);
+        b_dbk[tok(bh, t, kx, KD)] = dbk0 - ep_x[7u] * dkn;
+      }
+    }
+    }
+    workgroupBarrier();
+    if (more) {
+      for (var stg = 0u; stg < 8u; stg++) {
+        let e = lid + stg * WG;
+        
+        
+        let valid = e / 16u < rows && k0 + d0 + 16u + e % 16u < KD;
+        wf[2048u + e] = select(0.0, nx_x[stg], valid); wf[1024u + e] = select(0.0, nx_g[stg], valid);
+      }
+      ep_i = nep_i; ep_x = nep_x; ep_b = nep_b;
+    }
   }
 }

@@ -183,6 +183,17 @@ export function dqkBlocks(ks: KernelSource, lay: DqkLayout) {
       store: (v) => wgsl`wf[${sDiag}u + e] = ${v('a')};`,
     });
   };
+  /** The slab's raw rows (`raw`, an f32 over b, t, h, d) and G, f32, for the epilogue's exact
+   * sums. */
+  const rows = (raw: Wgsl): Wgsl => emitStagedLoad({
+    count: wgsl`C * ${SK}u`,
+    unroll: ks.stagingUnroll,
+    index: wgsl`let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(k0 + d0 + e % ${SK}u, KD - 1u);`,
+    loads: [{ name: 'x', expr: raw }, { name: 'g', expr: ks.gcsFn()('b', 'h', 't', 'd') }],
+    storeIndex: '',
+    valid: wgsl`e / ${SK}u < rows && k0 + d0 + e % ${SK}u < KD`,
+    store: (v) => wgsl`wf[${sRaw}u + e] = ${v('x')}; wf[${sG}u + e] = ${v('g')};`,
+  });
   // One accumulator block per fragment row i of the subgroup (row block bI): each takes its own
   // anchored operand.
   const bI = (i: number) => wgsl`(fsr * ${p.fm}u + ${i}u)`;
@@ -199,7 +210,7 @@ export function dqkBlocks(ks: KernelSource, lay: DqkLayout) {
       (j) => ({ arr: 'wh', offset: wgsl`${sAnch}u + (16u * (${bI(i)} * ${nb - 1}u - ${bI(i)} * (${bI(i)} - 1u) / 2u) + kk - ${bI(i)} * 16u - 16u) * ${SK}u + ${map.col(j)}`, stride: SK }))}
       }`), '\n      ');
   return {
-    p, grid, map, anchored, lower, diagonal, products,
+    p, grid, map, anchored, lower, diagonal, rows, products,
     /** The epilogue's reads of the slab at column c: G at a row, dA in row block bI's diagonal
      * block (rows and columns within it), the raw rows. */
     G: (row: string) => wgsl`wf[${sG}u + (${row}) * ${SK}u + c]`,
@@ -237,15 +248,7 @@ function emitTcBwdDqk(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgsl {
   const stageAnchored = blocks.anchored(blockSide, anchoredValue);
   const stageDA = blocks.lower(daqk);
   const stageDiag = blocks.diagonal(daqk);
-  const stageRows = emitStagedLoad({
-    count: wgsl`C * ${SK}u`,
-    unroll: ks.stagingUnroll,
-    index: wgsl`let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(k0 + d0 + e % ${SK}u, KD - 1u);`,
-    loads: [{ name: 'x', expr: raw('b', 't', 'h', 'd') }, { name: 'g', expr: g('b', 'h', 't', 'd') }],
-    storeIndex: '',
-    valid: wgsl`e / ${SK}u < rows && k0 + d0 + e % ${SK}u < KD`,
-    store: (v) => wgsl`wf[${sRaw}u + e] = ${v('x')}; wf[${sG}u + e] = ${v('g')};`,
-  });
+  const stageRows = blocks.rows(raw('b', 't', 'h', 'd'));
   const products = blocks.products(fr, blockSide, 'a');
   // The epilogue's reads of the slab: G and Gq at a row, dA in row r's diagonal block, raw rows.
   const { G, dAd, R } = blocks;

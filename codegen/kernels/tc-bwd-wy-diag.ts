@@ -38,7 +38,6 @@ import type { KernelSource } from './common.js';
 import type { CodegenConfig, StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
 import { emitEpilogue, type Fragments } from './fragments.js';
-import { emitStagedLoad } from './staged.js';
 import { dqkBlocks, tcDqkLayout, tcDqkTileK, type DqkLayout } from './tc-bwd-dqk.js';
 import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
@@ -69,15 +68,7 @@ export function emitTcWyDkDiag(ks: KernelSource, fr: Fragments): Wgsl {
   const stageBefore = blocks.anchored('before', wgsl`${k('b', 't', 'h', 'd')} * exp2(${g('b', 'h', 'ta', 'd')} - ${g('b', 'h', 't', 'd')})`);
   const stageDA = blocks.lower(dA);
   const stageDiag = blocks.diagonal(dA);
-  const stageRows = emitStagedLoad({
-    count: wgsl`C * ${SK}u`,
-    unroll: ks.stagingUnroll,
-    index: wgsl`let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(k0 + d0 + e % ${SK}u, KD - 1u);`,
-    loads: [{ name: 'x', expr: k('b', 't', 'h', 'd') }, { name: 'g', expr: g('b', 'h', 't', 'd') }],
-    storeIndex: '',
-    valid: wgsl`e / ${SK}u < rows && k0 + d0 + e % ${SK}u < KD`,
-    store: (v) => wgsl`wf[${sRaw}u + e] = ${v('x')}; wf[${sG}u + e] = ${v('g')};`,
-  });
+  const stageRows = blocks.rows(k('b', 't', 'h', 'd'));
   // The lane's parked Q: 8 elements per fragment it walks, fragment row i's at 8 fn i.
   const park = (i: number) => wgsl`qpark[${8 * p.fn * i}u + slot]`;
   const qBody = (i: number) => wgsl`let kx = k0 + d0 + c;

@@ -16,8 +16,11 @@ import { relL2 } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
 
 const TOL = 1e-4;
-// One size and chunk for every GPU call here: few pipelines to compile.
-const size = { B: 1, T: 24, H: 1, K: 16, V: 16 };
+// One size and chunk for every GPU call here: few pipelines to compile. K = 16, V = 8 at chunks
+// of 16: the plans of FLA's first fixture case (test/backward.test.ts), compiled once per run.
+const size = { B: 1, T: 24, H: 1, K: 16, V: 8 };
+const stepOpts = { B: 1, H: 1, K: size.K, V: size.V };
+const stateLen = size.B * size.H * size.K * size.V;
 const opts = { ...size, chunkSize: 16 as const };
 const dOf = (seed: number) => Float32Array.from({ length: size.B * size.T * size.H * size.V }, (_, i) => Math.cos(0.37 * i + seed));
 
@@ -56,12 +59,12 @@ describe('inputs are read when the call is made', () => {
     const want = referenceForward(op.def, structuredClone(tokens), { ...size, T: 1 }, { h0: h0!.slice() });
     const fresh = tokens2(x);
     const state = h0!.slice();
-    const p = op.step(tokens, state, { B: 1, H: 1, K: 16, V: 16 });
+    const p = op.step(tokens, state, stepOpts);
     tokens.k!.fill(0);
     expect(relL2((await p).o, want.o)).toBeLessThan(TOL);
     expect(relL2(state, want.ht)).toBeLessThan(TOL);
     const again = h0!.slice();
-    const pending = op.prepareStep(fresh, again, { B: 1, H: 1, K: 16, V: 16 });
+    const pending = op.prepareStep(fresh, again, stepOpts);
     // The prepared step's device state is an upload made by the call, its inputs too.
     again.fill(0);
     fresh.q!.fill(0);
@@ -109,15 +112,15 @@ describe('option names are checked', () => {
     await expect(op.forward(x, { ...opts, checkfinite: true } as never)).rejects.toThrow(InputError);
     await expect(op.forward(x, { ...opts, checkfinite: true } as never)).rejects.toThrow(/'checkfinite'.*did you mean 'checkFinite'/);
     await expect(op.forward(x, { ...opts, chunksize: 16 } as never)).rejects.toThrow(/did you mean 'chunkSize'/);
-    await expect(op.forward(x, { ...opts, h0: new Float32Array(256) } as never)).rejects.toThrow(/option 'h0'.*h0 is an input/);
+    await expect(op.forward(x, { ...opts, h0: new Float32Array(stateLen) } as never)).rejects.toThrow(/option 'h0'.*h0 is an input/);
     await expect(op.prepareForward(x, { ...opts, poison: true } as never)).rejects.toThrow(/did you mean 'poisonOutputs'/);
-    await expect(op.backward(x, { do: dOf(0) }, { ...opts, dht: new Float32Array(256) } as never)).rejects.toThrow(/'dht' is a seed/);
+    await expect(op.backward(x, { do: dOf(0) }, { ...opts, dht: new Float32Array(stateLen) } as never)).rejects.toThrow(/'dht' is a seed/);
     await expect(op.backward(x, { do: dOf(0) }, { ...opts, savd: undefined } as never)).rejects.toThrow(/did you mean 'saved'/);
     const tok = sampleInputs(op.def, { ...size, T: 1 }, 6, false);
-    const state = new Float32Array(256);
-    await expect(op.step(tok, state, { B: 1, H: 1, K: 16, V: 16, stateindices: [0] } as never)).rejects.toThrow(/did you mean 'stateIndices'/);
+    const state = new Float32Array(stateLen);
+    await expect(op.step(tok, state, { ...stepOpts, stateindices: [0] } as never)).rejects.toThrow(/did you mean 'stateIndices'/);
     await expect(op.step(tok, state, { ...size } as never)).rejects.toThrow(/option 'T' of step: step takes N/);
-    await expect(op.prepareStep(tok, state, { B: 1, H: 1, K: 16, V: 16, chunkSize: 16 } as never)).rejects.toThrow(/'chunkSize' is an option of forward and backward, not of step/);
+    await expect(op.prepareStep(tok, state, { ...stepOpts, chunkSize: 16 } as never)).rejects.toThrow(/'chunkSize' is an option of forward and backward, not of step/);
     expect(() => engine.variant('gla', { statelayout: 'vk' } as never)).toThrow(/did you mean 'stateLayout'/);
     await expect(createEngine({ devcie: undefined } as never)).rejects.toThrow(/unknown option 'devcie' of createEngine; did you mean 'device'/);
     await expect(createEngine({ tuning: { fragmentMemmory: 32768 } } as never)).rejects.toThrow(/unknown option 'fragmentMemmory' of createEngine tuning; did you mean 'fragmentMemory'/);
@@ -129,7 +132,7 @@ describe('option names are checked', () => {
     const x = sampleInputs(op.def, size, 7, false);
     await expect(op.forward(x, { ...opts, T: Number.NaN })).rejects.toThrow(/option T must be a positive integer, got NaN \(a number\)/);
     await expect(op.forward(x, { ...opts, chunkSize: '64' as never })).rejects.toThrow(/option chunkSize must be a number, one of 16, 32, 64; got "64" \(a string\)/);
-    await expect(op.step(x, new Float32Array(256), { B: 1, H: 1, K: 16, V: 16, N: Number.NaN })).rejects.toThrow(/option N .* got NaN/);
+    await expect(op.step(x, new Float32Array(stateLen), { ...stepOpts, N: Number.NaN })).rejects.toThrow(/option N .* got NaN/);
   });
   it('lae demo with a bad size prints the error and nothing before it', async () => {
     const lines: string[] = [];
@@ -185,10 +188,9 @@ describe('steps on one state run one after another', () => {
     const at = (t: number) => Object.fromEntries(Object.entries(tokens).map(([k, a]) => [k, a.subarray(t * a.length / 2, (t + 1) * a.length / 2)]));
     const want = referenceForward(op.def, tokens, { ...size, T: 2 }, { h0 });
     const state = h0!.slice();
-    const so = { B: 1, H: 1, K: 16, V: 16 };
-    const [a, b] = await Promise.all([op.step(at(0), state, so), op.step(at(1), state, so)]);
-    const o = new Float32Array(32);
-    o.set(a.o, 0); o.set(b.o, 16);
+    const [a, b] = await Promise.all([op.step(at(0), state, stepOpts), op.step(at(1), state, stepOpts)]);
+    const o = new Float32Array(2 * size.V);
+    o.set(a.o, 0); o.set(b.o, size.V);
     expect(relL2(o, want.o)).toBeLessThan(TOL);
     expect(relL2(state, want.ht)).toBeLessThan(TOL);
   });

@@ -305,7 +305,11 @@ describe('lae gen: built-in variants', () => {
 
   it('lae gen --varlen: the module takes cuSeqlens; forward, backward and step match each sequence alone', async () => {
     const out = join(tmp, 'gla-varlen');
-    await runGen({ variant: 'gla', out, K: 16, V: 8, chunk: 16, varlen: true });
+    // compactLoops and test/varlen.test.ts's K, V and chunk: the kernels of that file's gla on
+    // packed sequences (the same WGSL but for the header comment), compiled once per run. The
+    // module's loops as lae gen writes them by default (no compactLoops) run in the gla-small
+    // tests above; compactLoops only adds an opaque zero to loop bounds (codegen/kernels/common.ts).
+    await runGen({ variant: 'gla', out, K: 8, V: 4, chunk: 16, varlen: true, compactLoops: true });
     const file = join(out, 'gla.kernels.ts');
     expect(typeCheck([file])).toEqual([]);
     const mod = await importGenerated(file) as unknown as VarlenModule;
@@ -313,7 +317,7 @@ describe('lae gen: built-in variants', () => {
     const pipelines = await mod.createKernels(engine.device);
     const def = VARIANTS.gla;
     const cu = Int32Array.from([0, 5, 5, 21, 30]);
-    const S = cu.length - 1, T = 30, H = 2, K = 16, V = 8, ST = H * K * V;
+    const S = cu.length - 1, T = 30, H = 2, K = 8, V = 4, ST = H * K * V;
     const size = { B: 1, T, H, cuSeqlens: cu };
     const inputs = randomInputs(def, { B: 1, T, H, K, V }, 21);
     const r = rng(22);
@@ -355,7 +359,8 @@ describe('lae gen: built-in variants', () => {
 
   it('lae gen --varlen of gated_delta_rule, whose plans pack buffers and read the state in place (codegen/fit.ts): the module equals the engine', async () => {
     const out = join(tmp, 'gdr-varlen');
-    await runGen({ variant: 'gated_delta_rule', out, K: 16, V: 8, chunk: 16, varlen: true, compactLoops: true });
+    // test/varlen.test.ts's K, V and chunk: that file's gated_delta_rule kernels on packed sequences.
+    await runGen({ variant: 'gated_delta_rule', out, K: 8, V: 4, chunk: 16, varlen: true, compactLoops: true });
     const file = join(out, 'gated_delta_rule.kernels.ts');
     expect(typeCheck([file])).toEqual([]);
     const mod = await importGenerated(file) as unknown as VarlenModule & { PLANS: Record<string, { kernels: readonly { stage: string }[] }> };
@@ -368,7 +373,7 @@ describe('lae gen: built-in variants', () => {
     const pipelines = await mod.createKernels(engine.device);
     const def = VARIANTS.gated_delta_rule;
     const cu = Int32Array.from([0, 5, 5, 21, 30]);
-    const T = 30, H = 2, K = 16, V = 8;
+    const T = 30, H = 2, K = 8, V = 4;
     const { h0, ...inputs } = sampleInputs(def, { B: 1, T, H, K, V, S: cu.length - 1 }, 31, true);
     const r = rng(32);
     const dO = Float32Array.from({ length: T * H * V }, () => r.normal());
@@ -428,7 +433,8 @@ describe('lae gen: built-in variants', () => {
 describe('lae gen --tensor-cores', () => {
   it('portable: the module asks for shader-f16, type-checks, and its forward matches the reference within the tier\'s bound', async () => {
     const out = join(tmp, 'gdn-tc');
-    const size = { B: 1, T: 40, H: 2, K: 16, V: 16 };
+    // The size of test/nonfinite.test.ts on this tier: the same forward pipelines.
+    const size = { B: 1, T: 40, H: 2, K: 16, V: 8 };
     // compactLoops: lavapipe's JIT is slow on unrolled loops (the module is the same otherwise).
     const files = await runGen({ variant: 'gated_delta_rule', out, chunk: 16, K: size.K, V: size.V, mode: 'chunked', tensorCores: 'portable', compactLoops: true });
     const moduleFile = files.find((f) => f.endsWith('.kernels.ts'))!;
@@ -490,7 +496,9 @@ ${body}
     expect(typeof def.hash).toBe('string');
 
     const out = join(tmp, 'scalar-out');
-    const files = await runGen({ variant: file, out, K: 16, V: 8, chunk: 16 });
+    // compactLoops (lavapipe's JIT is slow on unrolled loops; the module is the same otherwise):
+    // the default module's loops run in the gla-small tests.
+    const files = await runGen({ variant: file, out, K: 16, V: 8, chunk: 16, compactLoops: true });
     const names = files.map((f) => basename(f));
     for (const k of ['chunkState', 'output', 'prep', 'recurrent', 'stateScan', 'step', 'bwdChunkState', 'bwdStateScan', 'bwdDu', 'bwdGate', 'chain_a', 'chain_c']) {
       expect(names).toContain(`scalar_softplus_${k}.wgsl`);

@@ -2,7 +2,11 @@
 // or step returns on the same data (the same kernels: equal arrays), and the float64 reference
 // within 1e-5; FLA's defaults where they differ between ops (chunk_rwkv7's scale 1,
 // fused_recurrent_rwkv7's K^-0.5 and output_final_state=True); packed sequences; and every
-// shape or option error names what is wrong. Tiny sizes, one chunk size: few pipelines.
+// shape or option error names what is wrong. Tiny sizes, one chunk size: few pipelines. K = 8,
+// V = 6, the head dims of test/step.test.ts: the ops that run at the engine's default chunk
+// (FLA's chunk_gla and the other ops without chunk_size) and the fused_recurrent ops (the decode
+// step) run the forward and step pipelines that file compiles for the nine variants, and
+// test/dplr.test.ts's for dplr_delta_rule.
 import { describe, expect, it } from 'vitest';
 import { VARIANTS, TOKEN_SEQUENTIAL_VARIANTS } from '../variants/index.js';
 import { inputShape, type ProblemSize, type VariantDef } from '../dsl/index.js';
@@ -15,7 +19,7 @@ import { FULL } from './helpers/tier.js';
 
 const REF = 1e-5;
 const CHUNK = 16 as const;
-const B = 2, T = 20, H = 2, K = 8, V = 8;
+const B = 2, T = 20, H = 2, K = 8, V = 6;
 const size: ProblemSize = { B, T, H, K, V };
 
 /** A variant input as an FLA tensor, in the variant's own (FLA's) shape. */
@@ -232,20 +236,20 @@ describe('FLA entry points: shape and option errors', () => {
     await expect(fla.chunkGla(q, q, v, { data: new Float32Array(B * T * H * 4), shape: [B, T, H, 4] }))
       .rejects.toThrow("chunkGla: tensor 'g' has shape [2,20,2,4]; expected [B,T,H,K] = [2,20,2,8]");
     await expect(fla.chunkGla(q, q, { data: v.data, shape: [B, T, H * V] }, g))
-      .rejects.toThrow("chunkGla: tensor 'v' has shape [2,20,16]; expected 4 dims [B,T,H,V]");
+      .rejects.toThrow("chunkGla: tensor 'v' has shape [2,20,12]; expected 4 dims [B,T,H,V]");
     await expect(fla.chunkGla(q, q, { data: new Float32Array(3), shape: [B, T, H, V] }, g))
-      .rejects.toThrow("chunkGla: tensor 'v' has 3 elements, but its shape [2,20,2,8] holds 640");
+      .rejects.toThrow("chunkGla: tensor 'v' has 3 elements, but its shape [2,20,2,6] holds 480");
     await expect(fla.chunkDeltaRule(q, q, v, { data: new Float32Array(B * T * H * V), shape: [B, T, H, V] }))
-      .rejects.toThrow("chunkDeltaRule: tensor 'beta' has shape [2,20,2,8]; expected 3 dims [B,T,H]");
+      .rejects.toThrow("chunkDeltaRule: tensor 'beta' has shape [2,20,2,6]; expected 3 dims [B,T,H]");
     // v's heads are HV only where FLA has grouped value heads.
     const v3 = { data: new Float32Array(B * T * 3 * V), shape: [B, T, 3, V] };
-    await expect(fla.chunkGla(q, q, v3, g)).rejects.toThrow("chunkGla: tensor 'v' has shape [2,20,3,8]; expected [B,T,H,V] = [2,20,2,8]");
+    await expect(fla.chunkGla(q, q, v3, g)).rejects.toThrow("chunkGla: tensor 'v' has shape [2,20,3,6]; expected [B,T,H,V] = [2,20,2,6]");
     await expect(fla.chunkGatedDeltaRule(q, q, v3, { data: new Float32Array(B * T * 3), shape: [B, T, 3] }, { data: new Float32Array(B * T * 3), shape: [B, T, 3] }))
       .rejects.toThrow("tensor 'v' has 3 heads, tensor 'q' 2: grouped value heads need HV a multiple of H");
     await expect(fla.chunkGatedDeltaRule(q, q, v, { data: new Float32Array(B * T * H * K), shape: [B, T, H, K] }, beta))
       .rejects.toThrow("chunkGatedDeltaRule: tensor 'g' has shape [2,20,2,8]; expected 3 dims [B,T,HV]");
     await expect(fla.chunkGla(q, q, v, g, { initialState: { data: new Float32Array(H * K * V), shape: [1, H, K, V] } }))
-      .rejects.toThrow('chunkGla: initialState has shape [1,2,8,8]; expected [N,H,K,V] = [2,2,8,8] (N = B)');
+      .rejects.toThrow('chunkGla: initialState has shape [1,2,8,6]; expected [N,H,K,V] = [2,2,8,6] (N = B)');
     await expect(fla.chunkGla(q, q, v, null as unknown as FlaTensor)).rejects.toThrow("chunkGla: tensor 'g' (argument 4 of q, k, v, g) is missing");
     await expect(fla.chunkGla(q, q, v, { data: [1, 2], shape: [2] } as unknown as FlaTensor))
       .rejects.toThrow("chunkGla: tensor 'g''s data must be a Float32Array or Float64Array");
@@ -260,7 +264,7 @@ describe('FLA entry points: shape and option errors', () => {
       .rejects.toThrow("chunkGla: with cuSeqlens the batch size must be 1 (FLA requires it too), but tensor 'q' has B = 2");
     const one = (t: FlaTensor) => ({ data: t.data.slice(0, t.data.length / B), shape: [1, ...t.shape.slice(1)] });
     await expect(fla.chunkGla(one(q), one(q), one(v), one(g), { cuSeqlens: [0, 5, 9, 20], initialState: { data: new Float32Array(2 * H * K * V), shape: [2, H, K, V] } }))
-      .rejects.toThrow('initialState has shape [2,2,8,8]; expected [N,H,K,V] = [3,2,8,8] (N = 3, the number of sequences of cuSeqlens)');
+      .rejects.toThrow('initialState has shape [2,2,8,6]; expected [N,H,K,V] = [3,2,8,6] (N = 3, the number of sequences of cuSeqlens)');
     await expect(fla.chunkGla(one(q), one(q), one(v), one(g), { cuSeqlens: [0, 5, 19] }))
       .rejects.toThrow(/^chunkGla: .*cuSeqlens/);
     await expect(fla.chunkGla(one(q), one(q), one(v), one(g), { cuSeqlens: [0, 20], cuSeqlensCpu: [0, 19] }))

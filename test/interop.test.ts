@@ -176,7 +176,9 @@ afterAll(() => {
 
 // ---- the zero-copy path: forward then step in one encoder ---------------------------------------
 
-const size = { B: 2, T: 40, H: 2, K: 16, V: 16 };
+// K = 16, V = 8, chunks of 16: the forward and backward plans of FLA's first fixture case
+// (test/backward.test.ts), so lavapipe compiles them once per run.
+const size = { B: 2, T: 40, H: 2, K: 16, V: 8 };
 const opts = { ...size, chunkSize: 16 as const };
 
 describe('forward and step recorded into the caller\'s encoder', () => {
@@ -314,8 +316,8 @@ describe('bindings', () => {
     const { beta: _b, ...noBeta } = x.gpu;
     await expect(fwd(noBeta)).rejects.toThrow(/missing input 'beta' \[2,40,2\]: inputs needs it/);
     await expect(fwd({ ...x.gpu, z: o })).rejects.toThrow(/unknown input 'z'; inputs takes q\[2,40,2,16\], k.*h0/);
-    await expect(fwd(x.gpu, { o: buffer(oN - 4) })).rejects.toThrow(/output 'o': the binding has \d+ bytes; the tensor needs 10240/);
-    await expect(fwd(x.gpu, { o, ht: buffer(stateN / 2) })).rejects.toThrow(/output 'ht': the binding has \d+ bytes; the tensor needs 4096/);
+    await expect(fwd(x.gpu, { o: buffer(oN - 4) })).rejects.toThrow(/output 'o': the binding has \d+ bytes; the tensor needs 5120/);
+    await expect(fwd(x.gpu, { o, ht: buffer(stateN / 2) })).rejects.toThrow(/output 'ht': the binding has \d+ bytes; the tensor needs 2048/);
     await expect(fwd(x.gpu, {})).rejects.toThrow(/missing output 'o'/);
     await expect(fwd(x.gpu, { o }, { ...opts, checkFinite: true })).rejects.toThrow(/'checkFinite' needs host copies of the tensors.*use op.forward with host arrays/);
     await expect(fwd(x.gpu, { o }, { ...opts, outputFinalState: true })).rejects.toThrow(/give outputs.ht/);
@@ -336,7 +338,7 @@ describe('bindings', () => {
     const tok = inputs(enc, def, { ...size, T: 1 }, 8);
     const o1 = buffer(size.B * size.H * size.V);
     const step = { B: size.B, H: size.H, K: size.K, V: size.V };
-    await expect(op.encodeStep(enc, tok.gpu, buffer(stateN - 4), { o: o1 }, step)).rejects.toThrow(/state \[2,2,16,16\]: the binding has \d+ bytes; the tensor needs 4096/);
+    await expect(op.encodeStep(enc, tok.gpu, buffer(stateN - 4), { o: o1 }, step)).rejects.toThrow(/state \[2,2,16,8\]: the binding has \d+ bytes; the tensor needs 2048/);
     await expect(op.encodeStep(enc, tok.gpu, buffer(stateN), { o: o1 }, { ...step, stateIndices: [0, 2] })).rejects.toThrow(/stateIndices\[1\] = 2 is outside the pool's 2 slots/);
     await expect(op.encodeStep(enc, { ...tok.gpu, h0: o1 }, buffer(stateN), { o: o1 }, step)).rejects.toThrow(/state as its own argument/);
     await expect(op.encodeStep(enc, tok.gpu, buffer(stateN), { o: o1 }, { ...step, T: 1 } as never)).rejects.toThrow(/encodeStep takes N/);

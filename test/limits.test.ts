@@ -14,7 +14,13 @@ import { NonFiniteError } from '../runtime/limits.js';
 import { relL2, rng } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
 
-const size = { B: 1, T: 20, H: 2, K: 8, V: 4 };
+// K = 16, V = 8: the head dims of FLA's first fixture case, whose plans test/backward.test.ts
+// and test/forward-fixtures.test.ts compile (chunks of 16, the token-sequential kernel), so
+// lavapipe compiles them once per run.
+const size = { B: 1, T: 20, H: 2, K: 16, V: 8 };
+/** The fuzz's head dims: those of test/backward.test.ts's chunk-64 case (and test/tensor-cores.test.ts's),
+ * whose forward and backward plans at the default chunk (64) that file compiles. */
+const FUZZ = { K: 48, V: 40 };
 
 /** [B,H,K,V] <-> [B,H,V,K]. */
 function transposeState(s: Float32Array | Float64Array, B: number, H: number, R: number, C: number): Float32Array {
@@ -54,7 +60,7 @@ describe('checkFinite', () => {
     const op = engine.variant('simple_gla');
     const inputs = sampleInputs(op.def, size, 2, true);
     const q = inputs.q!.slice();
-    q[5 * size.H * size.K + 9] = Number.NaN;
+    q[5 * size.H * size.K + size.K + 1] = Number.NaN;
     await expect(op.forward({ ...inputs, q }, { ...size, checkFinite: true })).rejects.toThrow(NonFiniteError);
     await expect(op.forward({ ...inputs, q }, { ...size, checkFinite: true })).rejects.toThrow(/input 'q' has NaN at \[0,5,1,1\]/);
   });
@@ -218,11 +224,12 @@ describe('fuzzing the host API', () => {
       () => undefined, () => null, () => 'q', () => 3,
     ];
     let threw = 0, ran = 0, checked = 0, extreme = 0;
-    // Few variants and one head-dim pair, so the fuzz spends its time on calls, not on compiling.
+    // Few variants and one head-dim pair, so the fuzz spends its time on calls, not on compiling
+    // (FUZZ: those plans are compiled anyway).
     for (let trial = 0; trial < 80; trial++) {
       const name = pick(['gla', 'gated_delta_rule'] as const);
       const op = engine.variant(name);
-      const s = { B: pick([1, 2]), T: pick([1, 5, 17]), H: pick([1, 2]), K: 4, V: 4 };
+      const s = { B: pick([1, 2]), T: pick([1, 5, 17]), H: pick([1, 2]), ...FUZZ };
       const good = sampleInputs(op.def, s, trial, r.uniform() < 0.5);
       const injected = injectExtremes(op.def, good, s, r, pick);
       if (injected.nan || Object.values(good).some((a) => a.some((v) => v < -1e29))) extreme++;
@@ -315,8 +322,8 @@ describe('fuzzing the host API', () => {
     const engine = await getEngine();
     const r = rng(7);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r.uniform() * xs.length)]!;
-    const s: ProblemSize = { B: 1, T: 17, H: 2, K: 4, V: 4 };
-    const so = { B: 1, H: 2, K: 4, V: 4, N: 17 };
+    const s: ProblemSize = { B: 1, T: 17, H: 2, ...FUZZ };
+    const so = { B: 1, H: 2, ...FUZZ, N: 17 };
     for (let round = 0; round < 6; round++) {
       const name = pick(['gla', 'gated_delta_rule'] as const);
       const op = engine.variant(name);
@@ -326,7 +333,7 @@ describe('fuzzing the host API', () => {
       for (let i = 0; i < g.length; i++) if (g[i]! > 0) g[i] = -1;
       const given = structuredClone(x);
       const { h0, ...tokens } = given;
-      const dO = Float32Array.from({ length: 17 * 2 * 4 }, () => r.normal());
+      const dO = Float32Array.from({ length: s.T * s.H * s.V }, () => r.normal());
       const doGiven = dO.slice();
       const { saved } = await op.forward(x, { ...s, saveForBackward: true });
       const state = h0!.slice();

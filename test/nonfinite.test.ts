@@ -22,7 +22,16 @@ const TIERS: { name: string; engine: () => Promise<Engine>; tol: number; gradTol
   { name: 'tensor-core tier (portable)', engine: getTensorCoreEngine, tol: 3e-3, gradTol: 1e-2 },
 ];
 const TOL = 1e-4;
-const size: ProblemSize = { B: 1, T: 40, H: 1, K: 16, V: 16 };
+// K = 16, V = 8: the shape of FLA's first fixture case, so on the f32 tier the chunk-16 plans here
+// (forward, token-sequential, backward) are those test/backward.test.ts and
+// test/forward-fixtures.test.ts compile: lavapipe compiles them once per run. Both multiples of 4
+// (vec4 staging on the tensor-core tier, where every staging slot of a thread keeps its columns:
+// the one-record path of staged.ts's causal fixup; WIDE below takes the per-slot path).
+const size: ProblemSize = { B: 1, T: 40, H: 1, K: 16, V: 8 };
+/** The tensor-core tests' shape at chunk 64 (test/tensor-cores.test.ts, there with T = 150): the
+ * same pipelines. K = 48, V = 40: a thread's staging slots change columns (the per-slot record of
+ * staged.ts), V padded to whole fragments. */
+const WIDE: ProblemSize = { ...size, K: 48, V: 40 };
 
 /** The same elements are non-finite in both, and the finite ones agree to `tol` (relative L2). */
 function expectSamePattern(got: ArrayLike<number>, ref: ArrayLike<number>, what: string, tol = TOL) {
@@ -105,18 +114,20 @@ describe.each(TIERS)('non-finite values propagate causally on the $name', (tier)
   // The plain output stage (linear_attn) and the WY one (delta_rule) at chunk 16 (one 16-row
   // block) and at a chunk of several blocks (64, 32); the gated forms at the chunk the reset tests
   // already compiled (lavapipe compiles slowly). The full tier adds the other chunk of each.
+  // Chunk 64 on the tensor-core tier at WIDE: test/tensor-cores.test.ts's pipelines.
   const cases = sweep<[VariantName, 16 | 32 | 64]>([
     ['linear_attn', 16], ['linear_attn', 64], ['gla', 16], ['simple_gla', 16],
     ['delta_rule', 16], ['delta_rule', 32],
   ], [['linear_attn', 32], ['delta_rule', 64]]);
   it.each(cases)('%s, chunk %i: v[t=30] = NaN leaves o finite before t = 30, and o, ht follow the reference after', async (name, chunk) => {
     const op = (await tier.engine()).variant(name);
-    const x = sampleInputs(VARIANTS[name], size, 3, true);
-    x.v![(30 * size.H) * size.V + 3] = Number.NaN;
+    const s = chunk === 64 && tier.engine === getTensorCoreEngine ? WIDE : size;
+    const x = sampleInputs(VARIANTS[name], s, 3, true);
+    x.v![(30 * s.H) * s.V + 3] = Number.NaN;
     const { h0, ...rest } = x;
-    const ref = referenceForward(op.def, rest, size, { h0 });
-    const { o, ht } = await op.forward(x, { ...size, chunkSize: chunk, poisonOutputs: true });
-    const before = 30 * size.H * size.V;
+    const ref = referenceForward(op.def, rest, s, { h0 });
+    const { o, ht } = await op.forward(x, { ...s, chunkSize: chunk, poisonOutputs: true });
+    const before = 30 * s.H * s.V;
     expect(o.subarray(0, before).every(Number.isFinite)).toBe(true);
     expectSamePattern(o, ref.o, 'o', tier.tol);
     expectSamePattern(ht!, ref.ht, 'ht', tier.tol);
@@ -124,13 +135,15 @@ describe.each(TIERS)('non-finite values propagate causally on the $name', (tier)
 
   it.each(['gla', 'gated_delta_rule'] as const)('%s: k[t=27] = Inf (the keys of the WY products) leaves o finite before t = 27', async (name) => {
     const op = (await tier.engine()).variant(name);
-    // 48 columns: a thread's staging slots change columns (the per-slot record of staged.ts).
-    const s = { ...size, K: 48, V: 48 };
+    // WIDE's 48 columns: a thread's staging slots change columns (the per-slot record of
+    // staged.ts). At chunk 64, the forward plans of test/tensor-cores.test.ts (and on the f32
+    // tier gated_delta_rule's of test/forward-random.test.ts).
+    const s = WIDE;
     const x = sampleInputs(VARIANTS[name], s, 7, true);
     x.k![(27 * s.H) * s.K + 5] = Number.POSITIVE_INFINITY;
     const { h0, ...rest } = x;
     const ref = referenceForward(op.def, rest, s, { h0 });
-    const { o, ht } = await op.forward(x, { ...s, chunkSize: 32, poisonOutputs: true });
+    const { o, ht } = await op.forward(x, { ...s, chunkSize: 64, poisonOutputs: true });
     expect(o.subarray(0, 27 * s.H * s.V).every(Number.isFinite)).toBe(true);
     expectSamePattern(o, ref.o, 'o', tier.tol);
     expectSamePattern(ht!, ref.ht, 'ht', tier.tol);
@@ -218,14 +231,17 @@ describe.each(TIERS)('non-finite values propagate causally on the $name', (tier)
   // reverse sum that predates this layout and is not the key gradient's.)
   // The tensor-core tier only: the f32 tier has no such layout (its chunk-64 backward is the
   // WY-products case above).
+  // At WIDE: the pipelines of test/tensor-cores.test.ts's chunk-64 forward and backward (the
+  // serial layout at any K: the paired one needs over 24 KiB at chunk 64).
   if (tier.engine === getTensorCoreEngine) it.each(['delta_rule', 'gated_delta_rule'] as const)('%s backward, chunk 64: a NaN in v at t = 30 stays out of the earlier tokens\' gradients (the serial WY layout)', async (name) => {
     const op = (await tier.engine()).variant(name);
-    const x = sampleInputs(op.def, size, 6, true);
-    x.v![30 * size.H * size.V + 3] = Number.NaN;
-    const dO = seedsFor(size);
+    const s = WIDE;
+    const x = sampleInputs(op.def, s, 6, true);
+    x.v![30 * s.H * s.V + 3] = Number.NaN;
+    const dO = seedsFor(s);
     const { h0, ...rest } = x;
-    const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
-    const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 64, poisonOutputs: true });
+    const want = referenceBackward(op.def, rest, s, { do: dO }, { h0 });
+    const grads = await op.backward(x, { do: dO }, { ...s, chunkSize: 64, poisonOutputs: true });
     for (const [k, v] of Object.entries(want)) if (k !== 'dg') expectSamePattern(grads[k]!, v, k, tier.gradTol);
   });
 });

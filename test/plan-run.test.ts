@@ -10,7 +10,7 @@ import { relL2 } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
 
 // The size and chunk of test/api-contract.test.ts: the same pipelines.
-const size = { B: 1, T: 24, H: 1, K: 16, V: 16 };
+const size = { B: 1, T: 24, H: 1, K: 16, V: 8 };
 const env: SizeEnv = { B: 1, T: 24, H: 1, NT: 2, S: 1 };
 const params = () => packParams({ B: 1, T: 24, H: 1, NT: 2, has_h0: 0, scale: 0.25, has_dht: 0, G: 1 });
 
@@ -75,7 +75,7 @@ describe('PlanRunner', () => {
       b.release();
       const small = engine.device.createBuffer({ size: 64, usage: GPUBufferUsage.STORAGE });
       expect(() => runner.allocate(plan, env, { params: params(), sources: { ...sources, o: { buffer: small } } }))
-        .toThrow(/buffer 'o' has 64 bytes; the plan needs 1536 at this size/);
+        .toThrow(/buffer 'o' has 64 bytes; the plan needs 768 at this size/);
       small.destroy();
       const { in_q: _q, ...noQ } = sources;
       expect(() => runner.allocate(plan, env, { params: params(), sources: noQ })).toThrow(/buffer 'in_q' \(input\) has no source/);

@@ -13,8 +13,10 @@ import { getEngine } from './helpers/engine.js';
 import { centralDiff, referenceLoss } from './helpers/finite-diff.js';
 import { flaL2norm } from './helpers/model-formulas.js';
 
+// K = 16, V = 8 here: FLA's first fixture case, whose step, forward and backward kernels other files
+// compile (and, for the spec below, those that do not read its inputs).
 describe('op.step with a Float64Array state', () => {
-  const size: ProblemSize = { B: 2, T: 3, H: 2, K: 8, V: 4 };
+  const size: ProblemSize = { B: 2, T: 3, H: 2, K: 16, V: 8 };
   const opts = { B: size.B, H: size.H, K: size.K, V: size.V, N: 3 };
 
   it('runs like the Float32Array state, and writes the new state into the same Float64Array', async () => {
@@ -53,13 +55,13 @@ describe('op.step with a Float64Array state', () => {
     const engine = await getEngine();
     const op = engine.variant('gla');
     const { h0, ...tokens } = sampleInputs(VARIANTS.gla, size, 33, true);
-    await expect(op.step(tokens, new Float64Array(h0!.length + 1), opts)).rejects.toThrow(/state has 129 elements; expected shape \[B,H,K,V\] = \[2,2,8,4\] = 128/);
+    await expect(op.step(tokens, new Float64Array(h0!.length + 1), opts)).rejects.toThrow(/state has 513 elements; expected shape \[B,H,K,V\] = \[2,2,16,8\] = 512/);
     await expect(op.step(tokens, new Int32Array(h0!.length) as never, opts)).rejects.toThrow(/state must be a Float32Array, a Float64Array or a GpuTensor, got a Int32Array/);
   });
 });
 
 describe('the l2norm epsilon as a spec option', () => {
-  const size: ProblemSize = { B: 2, T: 21, H: 2, K: 8, V: 4 };
+  const size: ProblemSize = { B: 2, T: 21, H: 2, K: 16, V: 8 };
   const spec = (l2norm: VariantSpec['l2norm']) => defineVariant({
     name: 'gdn_l2', l2norm,
     inputs: { q: ['B', 'T', 'H', 'K'], k: ['B', 'T', 'H', 'K'], v: ['B', 'T', 'H', 'V'], g: ['B', 'T', 'H'], b: ['B', 'T', 'H'] },

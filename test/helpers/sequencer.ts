@@ -7,15 +7,15 @@
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /** Every file, longest first, by its time in a fresh run (`npm test`, empty Mesa cache, 2-core
- * machine, lavapipe), 2026-12-02. */
+ * machine, lavapipe), 2026-12-03. */
 const ORDER = [
-  'backward', 'tensor-cores', 'browser', 'cli-gen', 'nonfinite', 'dplr-fixtures',
-  // Under 30 s.
-  'dtypes', 'preambles', 'limits', 'step', 'default-limits', 'gva', 'tune', 'varlen', 'forward-fixtures',
-  'forward-random', 'dplr', 'dplr-chunked', 'fla-api', 'model-gates', 'packaging', 'step-layouts',
-  'mamba2-kernel', 'model-block', 'conveniences', 'interop', 'errors', 'normalized', 'plan-check',
-  'device', 'api-contract', 'reference-backward', 'spec-identity', 'dplr-reference', 'demo-page',
-  'embed', 'plan-run', 'reference', 'wgsl-template', 'codegen', 'import-cycles',
+  'tensor-cores', 'backward', 'cli-gen', 'browser', 'nonfinite', 'preambles',
+  // Under 35 s.
+  'step', 'default-limits', 'dplr-fixtures', 'dtypes', 'limits', 'model-gates', 'gva', 'tune',
+  'packaging', 'mamba2-kernel', 'step-layouts', 'dplr', 'forward-fixtures', 'fla-api', 'forward-random',
+  'plan-check', 'varlen', 'model-block', 'conveniences', 'api-contract', 'normalized', 'interop',
+  'dplr-chunked', 'errors', 'device', 'reference-backward', 'dplr-reference', 'spec-identity',
+  'reference', 'demo-page', 'embed', 'wgsl-template', 'plan-run', 'codegen', 'import-cycles',
 ].map((n) => `/test/${n}.test.ts`);
 /** A file not in ORDER (a new one) starts after the five longest: it may be long. */
 const UNLISTED = 5;

@@ -6,12 +6,14 @@
 // UNVERIFIED=1 to run the tensor-core stages that await this check (codegen/backward.ts's
 // UNVERIFIED_ON_GPU) on the subgroup matrices too, UNROLL=1 / UNROLL=0 to set tuning.unrollStaging (default: the engine's, unrolled on the subgroup matrices), OUTPUT_TILE (32, 64) to set tuning.outputTile, DPLR_SCORES (prep, output) to set tuning.dplrScores, DQK_FORM (prefetch, shared, pipelined, single) to set tuning.dqkForm (gla, kda, rwkv6's bwdDq / bwdDk), NONFINITE=1 to check instead that a NaN in v or an Inf in k at a late token reaches no earlier
 // output (the pattern of non-finite elements of o and ht is the reference's); argv: variants.
+// DIST: the build to check (default ../../dist; a second build such as ../../dist-alt).
 // Prints one line per variant, lowering and size. The generalized delta rule's variants (rwkv7,
 // dplr_delta_rule) run their chunked forward on the tensor-core tier, their backward after the
 // token-sequential one.
+const DIST = process.env.DIST ?? '../../dist';
+const { createEngine, VARIANTS, TOKEN_SEQUENTIAL_VARIANTS, sampleInputs, referenceForward, referenceBackward, relL2 } = await import(`${DIST}/index.js`);
+const { seededRandom } = await import(`${DIST}/runtime/sample.js`);
 const ALL = { ...VARIANTS, ...TOKEN_SEQUENTIAL_VARIANTS };
-import { createEngine, VARIANTS, TOKEN_SEQUENTIAL_VARIANTS, sampleInputs, referenceForward, referenceBackward, relL2 } from '../../dist/index.js';
-import { seededRandom } from '../../dist/runtime/sample.js';
 
 const names = process.argv[2] ? process.argv[2].split(',') : Object.keys(VARIANTS);
 const sizes = (process.env.SIZES ?? '1,300,4,128,128;1,4096,2,128,128').split(';').map((s) => {

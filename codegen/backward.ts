@@ -65,9 +65,11 @@ export const fragmentKernel = (def: VariantDef, stage: KernelStage): FragmentKer
  * kda's wyDk by sub-blocks ('wyDk:diagonal', tc-bwd-wy-diag.ts). Its check passed on the H200
  * the same day (bench/raw/h200-2026-12-03-s8-r3-check-wydk.txt: kda dk 2.6e-4, dbeta 1.3e-4, as
  * the f32 kernel), but it was slower there than the f32 wyDk it would replace (1.441 against
- * 1.300 ms, -s8-r3-kda-wydk.txt): it stays listed, so the subgroup matrices keep the f32 kernel,
- * until it takes the 'pipelined' staging of bwdDq/bwdDk (tc-bwd-dqk.ts), which made those 1.5x
- * faster. */
+ * 1.300 ms, -s8-r3-kda-wydk.txt). It has since taken the 'pipelined' staging of bwdDq/bwdDk
+ * (tc-bwd-dqk.ts's dqkPhased, which made those 1.5x faster), with the same layout, products and
+ * sums (bit for bit the staged form's results on the portable lowering, lavapipe); that form
+ * awaits its H200 check and timing against the f32 wyDk: until then it stays listed, so the
+ * subgroup matrices keep the f32 kernel. */
 export const UNVERIFIED_ON_GPU: ReadonlySet<FragmentKernel> = new Set<FragmentKernel>(['wyDk:diagonal']);
 
 /** Whether a backward stage (in the form `kernel`) runs on the fragment layer in this config. */

@@ -8,6 +8,7 @@ import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
 import { emitDirectStores, emitEpilogue, firstFit, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
+import { keyTileOpening } from './tc-bwd-dqk.js';
 import { joinWgsl, u32, wgsl, type Wgsl } from '../wgsl.js';
 
 /** Key columns per workgroup. */
@@ -85,14 +86,7 @@ export function emitTcBwdInter(ks: KernelSource, fr: Fragments): Wgsl {
     body: wgsl`let d = k0 + c;
       if (r < rows && d < KD) { ${dinter}[${plane(q.plane)}(bh * P.T + t0 + r) * KD + d] = ${q.sign}value; }`,
   })), '\n  ');
-  return wgsl`
-${fr.workspace(lay.f16, lay.f32)}
-
-${ks.chunkMain(fr.builtins())}
-  let kt = wid.x;
-  ${fr.opening()}
-  let k0 = kt * ${BK}u;
-  ${grid.decl}
+  return wgsl`${keyTileOpening(ks, fr, lay, BK, grid.decl)}
   ${joinWgsl(products.map((q) => fr.declare(q.acc, p.fm, p.fn)), '\n  ')}
   for (var c0 = 0u; c0 < VD; c0 += ${SV}u) {
     ${leftBlock(wgsl`${dO}[((b * P.T + t) * P.H + h) * VD + c]`, lay.sDo)}

@@ -34,9 +34,10 @@
 // bind (daqk, gcum, q, k, u with the bonus, dinter, grad_q or grad_k, dbq or dbk), 7 or 8, one
 // more with packed sequences (the chunk table, which codegen/fit.ts packs as for the contraction).
 // Where no layout fits the budget (chunk 64 within 16 KiB), the stage keeps the f32 contraction
-// (codegen/backward.ts). The sub-block pieces (dqkBlocks) and the layout also serve kda's wyDk,
-// whose two sums are dq's and dk's with dTA for dA (tc-bwd-wy-diag.ts): the default form's
-// pieces, whatever dqkForm says (the forms below are dq's and dk's alone).
+// (codegen/backward.ts). The sub-block pieces (dqkBlocks), the layout and the phased staging of
+// the forms below (dqkPhased: its 'pipelined' skeleton) also serve kda's wyDk, whose two sums are
+// dq's and dk's with dTA for dA (tc-bwd-wy-diag.ts), whatever dqkForm says (the forms are dq's
+// and dk's alone).
 // Forms (the tuning knob dqkForm, plan.ts's DQK_FORMS; emitTcBwdDqkForm): the first, 'staged'
 // (emitTcBwdDqk), took 0.72 ms (dq) and 0.93 (dk) on the H200 at (1,32,4096,128,128), chunk 64,
 // for ~0.4 GB moved and ~2 GFLOP: latency-bound at two workgroups (8 subgroups) per SM. Per
@@ -51,7 +52,7 @@ import { ConfigError, DEFAULT_DQK_FORM, type CodegenConfig, type StageShape } fr
 import { bwdFns } from './bwd-common.js';
 import { emitEpilogue, firstFit, fragCeil, partition, scratchWords, subgroupGrid, type Fragments } from './fragments.js';
 import { emitF16Block, emitStagedLoad } from './staged.js';
-import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
+import { joinWgsl, wgsl, type Wgsl, type WgslFn } from '../wgsl.js';
 
 /** Key columns per workgroup. */
 export const tcDqkTileK = (K: number) => Math.min(64, fragCeil(K));
@@ -99,6 +100,18 @@ export function tcDqkLayout(cfg: CodegenConfig, perRow = 0): DqkLayout | null {
   }
 }
 
+/** The opening of a kernel per (K-tile, chunk, b*h) on the fragment layer (here and
+ * tc-bwd-dqk-inter.ts): its workgroup arrays (`lay`'s f16 and f32 words), the entry point, the
+ * key tile's first column k0 (tiles of BK) and the subgroups' grid (`gridDecl`). */
+export const keyTileOpening = (ks: KernelSource, fr: Fragments, lay: { readonly f16: number; readonly f32: number }, BK: number, gridDecl: string): Wgsl => wgsl`
+${fr.workspace(lay.f16, lay.f32)}
+
+${ks.chunkMain(fr.builtins())}
+  let kt = wid.x;
+  ${fr.opening()}
+  let k0 = kt * ${BK}u;
+  ${gridDecl}`;
+
 /** Per (K-tile, chunk, b*h). */
 export const tcBwdDqkGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.K / (tcDqkLayout(ks.cfg)?.BK ?? tcDqkTileK(ks.cfg.K)))], ['NT'], ['BH']];
 
@@ -132,17 +145,23 @@ export function dqkBlocks(ks: KernelSource, lay: DqkLayout) {
   // block I rows 16(I+1)..C-1 (I <= nb - 2).
   const startQ = (I: number) => 8 * I * (I - 1);
   const startK = (I: number) => 16 * (I * (nb - 1) - (I * (I - 1)) / 2);
+  /** Anchored element e of `side`: `index`, statements declaring ra (its row in the region), aI
+   * (its row block) and j (its token row in the chunk); `anchor`, its anchor row; `valid`,
+   * whether it is staged (else 0). */
+  const anchorAt = (side: BlockSide) => {
+    const anchorOf = !anchoredRows ? '' : side === 'before' ? blockOf('ra', 1, nb - 1, startQ) : blockOf('ra', 0, nb - 2, startK);
+    const startW = side === 'before' ? wgsl`8u * aI * (aI - 1u)` : wgsl`16u * (aI * ${nb - 1}u - aI * (aI - 1u) / 2u)`;
+    const at = side === 'before'
+      ? { row: wgsl`ra - ${startW}`, anchor: wgsl`aI * 16u - 1u`, valid: wgsl`j < rows && aI * 16u - 1u < rows` }
+      : { row: wgsl`aI * 16u + 16u + ra - ${startW}`, anchor: wgsl`aI * 16u + 15u`, valid: wgsl`j < rows` };
+    return { anchor: at.anchor, valid: at.valid, index: wgsl`let ra = e / ${SK}u; let aI = ${anchorOf}; let j = ${at.row};` };
+  };
   /** Stages the anchored rows of `side`: `value` (an f32 over t, the row's token, ta, its
    * anchor's, and d, the key column) rounded to f16. Every exponent in it must be <= 0. */
   const anchored = (side: BlockSide, value: Wgsl): Wgsl => {
     if (!anchoredRows) return '' as Wgsl;
-    const anchorOf = side === 'before' ? blockOf('ra', 1, nb - 1, startQ) : blockOf('ra', 0, nb - 2, startK);
-    const startW = side === 'before' ? wgsl`8u * aI * (aI - 1u)` : wgsl`16u * (aI * ${nb - 1}u - aI * (aI - 1u) / 2u)`;
-    // The token row of anchored row ra, its anchor row, and whether it is staged (else 0).
-    const at = side === 'before'
-      ? { row: wgsl`ra - ${startW}`, anchor: wgsl`aI * 16u - 1u`, valid: wgsl`j < rows && aI * 16u - 1u < rows` }
-      : { row: wgsl`aI * 16u + 16u + ra - ${startW}`, anchor: wgsl`aI * 16u + 15u`, valid: wgsl`j < rows` };
-    const anchorIndex = wgsl`let ra = e / ${SK}u; let aI = ${anchorOf}; let j = ${at.row};`;
+    const at = anchorAt(side);
+    const anchorIndex = at.index;
     return emitF16Block({
       count: wgsl`${anchoredRows * SK}u`,
       unroll: ks.stagingUnroll,
@@ -154,12 +173,14 @@ export function dqkBlocks(ks: KernelSource, lay: DqkLayout) {
       arr: 'wh', at: (e) => wgsl`${sAnch}u + ${e}`,
     });
   };
-  /** dA's blocks below the diagonal (f16, the products' left operands): block blk = I (I - 1) / 2
-   * + J for J < I, row-major within. */
+  // dA's element e below the diagonal (block blk = I (I - 1) / 2 + J for J < I, row-major within),
+  // and in the diagonal blocks.
+  const blockIndex = wgsl`let blk = e / 256u; let aI = ${nb > 1 ? blockOf('blk', 1, nb - 1, (I) => (I * (I - 1)) / 2) : '1u'};
+        let row = aI * 16u + (e % 256u) / 16u; let col = (blk - aI * (aI - 1u) / 2u) * 16u + e % 16u;`;
+  const diagIndex = wgsl`let row = (e / 256u) * 16u + (e % 256u) / 16u; let col = (e / 256u) * 16u + e % 16u;`;
+  /** dA's blocks below the diagonal (f16, the products' left operands). */
   const lower = (dA: string): Wgsl => {
     if (nb <= 1) return '' as Wgsl;
-    const blockIndex = wgsl`let blk = e / 256u; let aI = ${nb > 1 ? blockOf('blk', 1, nb - 1, (I) => (I * (I - 1)) / 2) : '1u'};
-        let row = aI * 16u + (e % 256u) / 16u; let col = (blk - aI * (aI - 1u) / 2u) * 16u + e % 16u;`;
     return emitF16Block({
       count: wgsl`${128 * nb * (nb - 1)}u`,
       unroll: ks.stagingUnroll,
@@ -172,7 +193,6 @@ export function dqkBlocks(ks: KernelSource, lay: DqkLayout) {
   };
   /** dA's diagonal blocks (f32, the epilogue's exact sums), on and below the diagonal. */
   const diagonal = (dA: string): Wgsl => {
-    const diagIndex = wgsl`let row = (e / 256u) * 16u + (e % 256u) / 16u; let col = (e / 256u) * 16u + e % 16u;`;
     return emitStagedLoad({
       count: wgsl`${256 * nb}u`,
       unroll: ks.stagingUnroll,
@@ -183,22 +203,51 @@ export function dqkBlocks(ks: KernelSource, lay: DqkLayout) {
       store: (v) => wgsl`wf[${sDiag}u + e] = ${v('a')};`,
     });
   };
+  // The slab's element e at key column k0 + dd: its token t and column d (clamped), and whether it
+  // lies in the chunk and the keys.
+  const slabIndex = (dd: string) => wgsl`let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(k0 + ${dd} + e % ${SK}u, KD - 1u);`;
+  const slabValid = (dd: string) => wgsl`e / ${SK}u < rows && k0 + ${dd} + e % ${SK}u < KD`;
   /** The slab's raw rows (`raw`, an f32 over b, t, h, d) and G, f32, for the epilogue's exact
    * sums. */
   const rows = (raw: Wgsl): Wgsl => emitStagedLoad({
     count: wgsl`C * ${SK}u`,
     unroll: ks.stagingUnroll,
-    index: wgsl`let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(k0 + d0 + e % ${SK}u, KD - 1u);`,
+    index: slabIndex('d0'),
     loads: [{ name: 'x', expr: raw }, { name: 'g', expr: ks.gcsFn()('b', 'h', 't', 'd') }],
     storeIndex: '',
-    valid: wgsl`e / ${SK}u < rows && k0 + d0 + e % ${SK}u < KD`,
+    valid: slabValid('d0'),
     store: (v) => wgsl`wf[${sRaw}u + e] = ${v('x')}; wf[${sG}u + e] = ${v('g')};`,
+  });
+  // The phased staging's blocks (PhaseBlock; the forms other than 'staged', and kda's wyDk).
+  /** dA's blocks below the diagonal, as `lower` stages them, or each block transposed (so that
+   * dk's left operands, dA[J,I]^T, load row-major). */
+  const lowerBlock = (dA: string, transposed: boolean): PhaseBlock => {
+    const daAt = transposed ? wgsl`(e / 256u) * 256u + (e % 16u) * 16u + (e % 256u) / 16u` : wgsl`e`;
+    return {
+      tag: 'da', count: 128 * nb * (nb - 1), index: blockIndex, loads: [{ name: 'a', expr: wgsl`${dA}[${cc()('bh', 'n', 'row', 'col')}]` }],
+      storeIndex: blockIndex, valid: wgsl`row < rows`, store: (v) => wgsl`wh[${sDA}u + ${daAt}] = f16(select(0.0, ${v('a')}, valid));`,
+    };
+  };
+  /** dA's diagonal blocks, as `diagonal` stages them. */
+  const diagBlock = (dA: string): PhaseBlock => ({
+    tag: 'dd', count: 256 * nb, index: diagIndex, loads: [{ name: 'a', expr: wgsl`${dA}[${cc()('bh', 'n', 'row', 'col')}]` }],
+    storeIndex: diagIndex, valid: wgsl`row < rows && col <= row`, store: (v) => wgsl`wf[${sDiag}u + e] = select(0.0, ${v('a')}, valid);`,
+  });
+  /** The slab at key column k0 + dd (`raw` over b, t, h, d, and G, `gate` ks.gcsFn()), as `rows`
+   * stages them. */
+  const rowsBlock = (tag: string, dd: string, raw: Wgsl, gate: WgslFn<4>): PhaseBlock => ({
+    tag, count: C * SK,
+    index: slabIndex(dd),
+    loads: [{ name: 'x', expr: raw }, { name: 'g', expr: gate('b', 'h', 't', 'd') }],
+    storeIndex: wgsl``, valid: slabValid(dd),
+    store: (v) => wgsl`wf[${sRaw}u + e] = select(0.0, ${v('x')}, valid); wf[${sG}u + e] = select(0.0, ${v('g')}, valid);`,
   });
   // One accumulator block per fragment row i of the subgroup (row block bI): each takes its own
   // anchored operand.
   const bI = (i: number) => wgsl`(fsr * ${p.fm}u + ${i}u)`;
-  /** The products of `side` into accumulators `<acc><i>` (1 x p.fn fragments each), i < p.fm. */
-  const products = (fr: Fragments, side: BlockSide, acc: string): Wgsl => joinWgsl(Array.from({ length: p.fm }, (_, i) => side === 'before'
+  /** The products of `side` into accumulators `<acc><i>` (1 x p.fn fragments each), i < p.fm;
+   * `transposed`: dA's blocks staged transposed (lowerBlock), so that 'after' reads them row-major. */
+  const products = (fr: Fragments, side: BlockSide, acc: string, transposed = false): Wgsl => joinWgsl(Array.from({ length: p.fm }, (_, i) => side === 'before'
     ? wgsl`for (var kk = 0u; kk < ${bI(i)} * 16u; kk += 16u) {
         ${fr.mma(`${acc}${i}`, 1, p.fn,
       () => ({ arr: 'wh', offset: wgsl`${sDA}u + (${bI(i)} * (${bI(i)} - 1u) / 2u + kk / 16u) * 256u`, stride: 16 }),
@@ -206,11 +255,11 @@ export function dqkBlocks(ks: KernelSource, lay: DqkLayout) {
       }`
     : wgsl`for (var kk = ${bI(i)} * 16u + 16u; kk < C; kk += 16u) {
         ${fr.mma(`${acc}${i}`, 1, p.fn,
-      () => ({ arr: 'wh', offset: wgsl`${sDA}u + ((kk / 16u) * (kk / 16u - 1u) / 2u + ${bI(i)}) * 256u`, stride: 16, colMajor: true }),
+      () => ({ arr: 'wh', offset: wgsl`${sDA}u + ((kk / 16u) * (kk / 16u - 1u) / 2u + ${bI(i)}) * 256u`, stride: 16, colMajor: !transposed }),
       (j) => ({ arr: 'wh', offset: wgsl`${sAnch}u + (16u * (${bI(i)} * ${nb - 1}u - ${bI(i)} * (${bI(i)} - 1u) / 2u) + kk - ${bI(i)} * 16u - 16u) * ${SK}u + ${map.col(j)}`, stride: SK }))}
       }`), '\n      ');
   return {
-    p, grid, map, anchored, lower, diagonal, rows, products,
+    p, grid, map, anchored, anchorAt, lower, diagonal, rows, lowerBlock, diagBlock, rowsBlock, products,
     /** The epilogue's reads of the slab at column c: G at a row, dA in row block bI's diagonal
      * block (rows and columns within it), the raw rows. */
     G: (row: string) => wgsl`wf[${sG}u + (${row}) * ${SK}u + c]`,
@@ -288,14 +337,7 @@ function emitTcBwdDqk(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgsl {
   const epilogues = joinWgsl(Array.from({ length: p.fm }, (_, i) => emitEpilogue(fr, `a${i}`, 1, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', row: () => map.row(i), col: map.col, body,
   })), '\n    ');
-  return wgsl`
-${fr.workspace(lay.f16, lay.f32)}
-
-${ks.chunkMain(fr.builtins())}
-  let kt = wid.x;
-  ${fr.opening()}
-  let k0 = kt * ${BK}u;
-  ${grid.decl}
+  return wgsl`${keyTileOpening(ks, fr, lay, BK, grid.decl)}
   ${stageDA}
   ${stageDiag}
   for (var d0 = 0u; d0 < min(${BK}u, KD - k0); d0 += ${SK}u) {
@@ -311,12 +353,13 @@ ${ks.chunkMain(fr.builtins())}
 }`;
 }
 
-/** One block of a staging phase of the other forms: `count` elements (a constant), thread lid
+/** One block of a staging phase of the phased kernels (dqkPhased: the forms other than 'staged',
+ * kda's wyDk): `count` elements (a constant), thread lid
  * taking e = lid + s WG for its slots s; `loads` into registers `<tag>_<name>` at the clamped
  * indices `index` derives from e, then `store` (with `storeIndex`'s names and `valid` in scope)
  * from them. Taken apart (decl, load, store) so that a phase issues every block's loads before
  * any store: one storage latency per phase. */
-interface PhaseBlock {
+export interface PhaseBlock {
   readonly tag: string;
   readonly count: number;
   readonly index: Wgsl;
@@ -328,7 +371,7 @@ interface PhaseBlock {
 
 /** A phase block's register declarations, loads and stores: slot by slot with named registers
  * where `unrolled` (tuning knob unrollStaging), else loops over private arrays. */
-function phaseParts(b: PhaseBlock, wg: number, unrolled: boolean): { decl: Wgsl; load: Wgsl; store: Wgsl } {
+export function phaseParts(b: PhaseBlock, wg: number, unrolled: boolean): { decl: Wgsl; load: Wgsl; store: Wgsl } {
   const n = Math.ceil(b.count / wg);
   const exact = b.count % wg === 0;
   if (unrolled) {
@@ -367,108 +410,60 @@ function phaseParts(b: PhaseBlock, wg: number, unrolled: boolean): { decl: Wgsl;
   };
 }
 
-/** The forms other than 'staged' (CodegenConfig.dqkForm; see DQK_FORMS in plan.ts), with the
- * same layout, products and sums (bit for bit the same results), differing in when and whence
- * their operands come:
- * - every form loads dA's blocks, its diagonal blocks and the first slab's operands in one phase
- *   (all loads, then all stores), and each later slab's storage operands in one phase;
- * - every form loads the epilogue's storage operands (the state term, the row's own q or k for
- *   dbq / dbk, dbk's chunk-end term, the bonus u) into registers in that phase, per element of
- *   the subgroup's fragments (the epilogue's lanes own fixed elements), so the epilogue only
- *   stores: today's epilogue waits on those loads element by element, and dk's read-modify-write
- *   of dbk keeps a compiler from hoisting the next element's loads above the store;
- * - 'prefetch' stages the anchored rows from storage as 'staged' does (raw row and two G reads,
- *   an exp2, per element), in the slab's one phase;
- * - 'shared', 'pipelined' and 'single' form them from the raw rows and G the slab staged in
- *   workgroup memory (one more barrier, no second read of storage), and stage dk's dA blocks
- *   transposed, so that its left operands load row-major as dq's do;
- * - 'pipelined' issues the next slab's loads before this slab's products and stores them after
- *   its epilogue; 'single' runs one slab per workgroup (tcDqkLayout: key tiles of SK). */
-function emitTcBwdDqkForm(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgsl {
-  const form = ks.cfg.dqkForm ?? DEFAULT_DQK_FORM;
-  const lay = tcDqkLayout(ks.cfg);
-  if (!lay || !ks.diag) throw new Error('internal: bwdDq / bwdDk on fragments take a per-key decay and a layout that fits');
-  const { BK, SK, sDA, sAnch, sG, sRaw, sDiag } = lay;
-  const C = ks.cfg.chunk;
-  const nb = C / 16;
+/** What a kernel on dqkPhased's skeleton brings: its blocks, epilogue operands and slab walk. */
+export interface PhasedKernel {
+  /** The first phase's blocks, before the first slab's. */
+  readonly first: readonly PhaseBlock[];
+  /** A slab's storage operands at key column k0 + dd, in registers tagged `tag`. */
+  readonly slab: (tag: string, dd: string) => PhaseBlock[];
+  /** The epilogue's storage operands, one register per element slot, `ep_<name>[slot]`: each
+   * an f32 expression over t, kx (the element's token and key column, clamped) and tk (tok's
+   * index of the two). Called after the first slab's blocks (the order it binds buffers in). */
+  readonly epi: () => readonly { readonly name: string; readonly expr: Wgsl }[];
+  /** One slab's work, d0 in scope: from the barrier that publishes the slab's stores to the
+   * barrier that ends its last epilogue (the next slab's stores follow it). */
+  readonly walk: Wgsl;
+  /** Whether each slab's loads are issued before the previous slab's walk (else, after the first
+   * slab, each in a phase of its own). */
+  readonly pipelined: boolean;
+  /** More declarations at the top. */
+  readonly decl?: Wgsl;
+}
+
+/** The phased staging over a layout (emitTcBwdDqkForm's, and kda's wyDk's, tc-bwd-wy-diag.ts):
+ * the walk over the epilogue's elements, the anchored rows formed from the slab in workgroup
+ * memory, and the kernel's skeleton (the phases and the loop over the slabs). */
+export function dqkPhased(ks: KernelSource, fr: Fragments, lay: DqkLayout, blocks: ReturnType<typeof dqkBlocks>) {
+  const { BK, SK, sAnch } = lay;
+  const nb = ks.cfg.chunk / 16;
   const WG = ks.workgroupSize;
   const anchoredRows = 8 * nb * (nb - 1);
-  const fromShared = form !== 'prefetch';
-  const transposed = fromShared && side === 'k';
-  const pipelined = form === 'pipelined' && BK > SK;
   const unrolled = ks.stagingUnroll !== undefined;
   const hw = fr.hardware;
-  const hp = bwdFns(ks);
-  const { cc, tok, bth } = hp;
-  const p = partition(nb, SK / 16);
-  const grid = subgroupGrid(p, 'f');
-  const map = grid.map;
-  const daqk = ks.use('daqk', 'read');
-  const g = ks.gcsFn();
-  const raw = ks.roleFn(side === 'q' ? 'k' : 'q');
-  const same = ks.roleFn(side);
-  const startQ = (I: number) => 8 * I * (I - 1);
-  const startK = (I: number) => 16 * (I * (nb - 1) - (I * (I - 1)) / 2);
-  const anchorOf = !anchoredRows ? '' : side === 'q' ? blockOf('ra', 1, nb - 1, startQ) : blockOf('ra', 0, nb - 2, startK);
-  const startW = side === 'q' ? wgsl`8u * aI * (aI - 1u)` : wgsl`16u * (aI * ${nb - 1}u - aI * (aI - 1u) / 2u)`;
-  const anchored = side === 'q'
-    ? { row: wgsl`ra - ${startW}`, anchor: wgsl`aI * 16u - 1u`, valid: wgsl`j < rows && aI * 16u - 1u < rows` }
-    : { row: wgsl`aI * 16u + 16u + ra - ${startW}`, anchor: wgsl`aI * 16u + 15u`, valid: wgsl`j < rows` };
-  const anchorIndex = wgsl`let ra = e / ${SK}u; let aI = ${anchorOf}; let j = ${anchored.row};`;
-  // The slab's reads of workgroup memory at column c: G, Gq, the raw rows, dA's diagonal blocks.
-  const G = (row: string) => wgsl`wf[${sG}u + (${row}) * ${SK}u + c]`;
-  const GQ = (row: string) => (ks.bonus ? wgsl`select(0.0, ${G(`max(${row}, 1u) - 1u`)}, ${row} > 0u)` : G(row));
-  const R = (row: string) => wgsl`wf[${sRaw}u + (${row}) * ${SK}u + c]`;
-  const dAd = (row: string, col: string) => wgsl`wf[${sDiag}u + bI * 256u + (${row} % 16u) * 16u + ${col} % 16u]`;
+  const { tok } = bwdFns(ks);
+  const { p, grid, map } = blocks;
 
-  // dA's blocks below the diagonal (f16; dk's transposed in 'shared' and after), its diagonal
-  // blocks (f32).
-  const blockIndex = wgsl`let blk = e / 256u; let aI = ${nb > 1 ? blockOf('blk', 1, nb - 1, (I) => (I * (I - 1)) / 2) : '1u'};
-        let row = aI * 16u + (e % 256u) / 16u; let col = (blk - aI * (aI - 1u) / 2u) * 16u + e % 16u;`;
-  const daAt = transposed ? wgsl`(e / 256u) * 256u + (e % 16u) * 16u + (e % 256u) / 16u` : wgsl`e`;
-  const daBlock: PhaseBlock = {
-    tag: 'da', count: 128 * nb * (nb - 1), index: blockIndex, loads: [{ name: 'a', expr: wgsl`${daqk}[${cc()('bh', 'n', 'row', 'col')}]` }],
-    storeIndex: blockIndex, valid: wgsl`row < rows`, store: (v) => wgsl`wh[${sDA}u + ${daAt}] = f16(select(0.0, ${v('a')}, valid));`,
-  };
-  const diagIndex = wgsl`let row = (e / 256u) * 16u + (e % 256u) / 16u; let col = (e / 256u) * 16u + e % 16u;`;
-  const diagBlock: PhaseBlock = {
-    tag: 'dd', count: 256 * nb, index: diagIndex, loads: [{ name: 'a', expr: wgsl`${daqk}[${cc()('bh', 'n', 'row', 'col')}]` }],
-    storeIndex: diagIndex, valid: wgsl`row < rows && col <= row`, store: (v) => wgsl`wf[${sDiag}u + e] = select(0.0, ${v('a')}, valid);`,
-  };
-  // The slab at key column k0 + dd: raw rows and G (f32); 'prefetch': the anchored rows from
-  // storage (f16), as 'staged' stages them.
-  const rowsBlock = (tag: string, dd: string): PhaseBlock => ({
-    tag, count: C * SK,
-    index: wgsl`let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(k0 + ${dd} + e % ${SK}u, KD - 1u);`,
-    loads: [{ name: 'x', expr: raw('b', 't', 'h', 'd') }, { name: 'g', expr: g('b', 'h', 't', 'd') }],
-    storeIndex: wgsl``, valid: wgsl`e / ${SK}u < rows && k0 + ${dd} + e % ${SK}u < KD`,
-    store: (v) => wgsl`wf[${sRaw}u + e] = select(0.0, ${v('x')}, valid); wf[${sG}u + e] = select(0.0, ${v('g')}, valid);`,
-  });
-  const anchoredBlock = (dd: string): PhaseBlock => ({
-    tag: 'an', count: anchoredRows * SK,
-    index: wgsl`${anchorIndex}
-        let t = t0 + min(j, rows - 1u); let ta = t0 + min(${anchored.anchor}, rows - 1u); let d = min(k0 + ${dd} + e % ${SK}u, KD - 1u);`,
-    loads: [{ name: 'x', expr: raw('b', 't', 'h', 'd') },
-      { name: 'ga', expr: g('b', 'h', 'ta', 'd') },
-      { name: 'gj', expr: side === 'q' ? g('b', 'h', 't', 'd') : ks.gqFn()('b', 'h', 't', 't0', 'd') }],
-    storeIndex: anchorIndex, valid: wgsl`${anchored.valid} && k0 + ${dd} + e % ${SK}u < KD`,
-    // Every exponent <= 0, as 'staged' forms them.
-    store: (v) => wgsl`wh[${sAnch}u + e] = f16(select(0.0, ${v('x')} * exp2(${side === 'q' ? wgsl`${v('ga')} - ${v('gj')}` : wgsl`${v('gj')} - ${v('ga')}`}), valid));`,
-  });
-  // The anchored rows from the slab in workgroup memory: the same f32 values, so the same f16.
-  const anchoredPerSlot = (e: string) => wgsl`{
+  // The anchored rows of `side` from the slab in workgroup memory: `x`, an f32 over j (the row),
+  // ta (its anchor) and c (the slab's column), rounded to f16, then a barrier; none without rows.
+  const anchoredStep = (side: BlockSide, x: Wgsl): Wgsl => {
+    if (!anchoredRows) return wgsl``;
+    const at = blocks.anchorAt(side);
+    const perSlot = (e: string) => wgsl`{
       let e = ${e};
-      ${anchorIndex}
+      ${at.index}
       let c = e % ${SK}u;
-      let ta = min(${anchored.anchor}, rows - 1u);
-      let x = ${R('j')} * exp2(${side === 'q' ? wgsl`${G('ta')} - ${G('j')}` : wgsl`${GQ('j')} - ${G('ta')}`});
-      wh[${sAnch}u + e] = f16(select(0.0, x, ${anchored.valid} && k0 + d0 + c < KD));
+      let ta = min(${at.anchor}, rows - 1u);
+      let x = ${x};
+      wh[${sAnch}u + e] = f16(select(0.0, x, ${at.valid} && k0 + d0 + c < KD));
     }`;
-  const anchoredSlots = (anchoredRows * SK) / WG;
-  if (!Number.isInteger(anchoredSlots)) throw new Error('internal: the anchored rows are a whole number of workgroups');
-  const formAnchored = !anchoredRows ? wgsl`` : unrolled
-    ? joinWgsl(Array.from({ length: anchoredSlots }, (_, k) => anchoredPerSlot(`lid + ${k}u * WG`)), '\n    ')
-    : wgsl`for (var sa = 0u; sa < ${anchoredSlots}u; sa++) ${anchoredPerSlot('lid + sa * WG')}`;
+    const slots = (anchoredRows * SK) / WG;
+    if (!Number.isInteger(slots)) throw new Error('internal: the anchored rows are a whole number of workgroups');
+    const form = unrolled
+      ? joinWgsl(Array.from({ length: slots }, (_, k) => perSlot(`lid + ${k}u * WG`)), '\n    ')
+      : wgsl`for (var sa = 0u; sa < ${slots}u; sa++) ${perSlot('lid + sa * WG')}`;
+    return wgsl`${form}
+    workgroupBarrier();`;
+  };
 
   // The epilogue's elements: 8 per lane of each fragment (i, j) of the subgroup's fm x fn block,
   // slot 8 (i fn + j) + k; on the hardware the lanes walk the fragment as staged in the scratch
@@ -492,18 +487,138 @@ function emitTcBwdDqkForm(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgs
       ${body(`${base}u + e`)}
     }`;
   };
-  // Its storage operands, into registers <set>_<name>[slot]: the state term, the row's own q or
-  // k, dk's dbk (the chunk-end term at the chunk's last row), the bonus u.
-  const epiNames = ['i', 'x', ...(side === 'k' ? ['b'] : []), ...(ks.bonus ? ['u'] : [])];
-  const epiDecl = (set: string) => joinWgsl(epiNames.map((x) => wgsl`var ${set}_${x}: array<f32, ${nSlots}>;`), ' ');
-  const epiLoad = (set: string, dd: string) => wgsl`if (factive) {
-    ${joinWgsl(frags.map(([i, j]) => element(i, j, (s) => wgsl`let t = t0 + min(r, rows - 1u); let kx = min(k0 + ${dd} + c, KD - 1u); let tk = ${tok()('bh', 't', 'kx', 'KD')};
-      ${set}_i[${s}] = ${hp.inter(side === 'q' ? 'dqi' : 'dki', 'read', 'tk')};
-      ${set}_x[${s}] = ${same('b', 't', 'h', 'kx')};${side === 'k' ? wgsl`
-      ${set}_b[${s}] = ${ks.use('dbk', 'read_write')}[tk];` : ''}${ks.bonus ? wgsl`
-      ${set}_u[${s}] = ${ks.roleFn('u')('0u', '0u', 'h', 'kx')};` : ''}`)), '\n    ')}
+  /** The epilogue of accumulators `<acc><i>`: `body(slot)` per element, `value` its sum, r, c in
+   * scope; hardware: each fragment through the subgroup's scratch (two barriers); portable: in
+   * place (one). */
+  const epilogue = (acc: string, body: (slot: string) => Wgsl): Wgsl => (hw
+    ? joinWgsl(frags.map(([i, j]) => wgsl`if (factive) { ${fr.store(`${acc}${i}`, 0, j, { arr: 'wf', offset: 'sg * 256u', stride: 16 })} }
+    workgroupBarrier();
+    if (factive) {
+    ${element(i, j, (s) => wgsl`let value = wf[sg * 256u + el];
+      ${body(s)}`)}
+    }
+    workgroupBarrier();`), '\n    ')
+    : wgsl`if (factive) {
+    ${joinWgsl(frags.map(([i, j]) => element(i, j, (s) => wgsl`let value = ${acc}${i}_0_${j}[e];
+      ${body(s)}`)), '\n    ')}
+    }
+    workgroupBarrier();`);
+  /** Accumulators `<acc><i>` (1 x p.fn fragments each), i < p.fm. */
+  const declare = (acc: string) => joinWgsl(Array.from({ length: p.fm }, (_, i) => fr.declare(`${acc}${i}`, 1, p.fn)), '\n    ');
+
+  /** The kernel: the first phase (k's blocks, the first slab's, the epilogue's operands), then
+   * per slab its walk, and the next slab's operands: loaded before the walk and stored after it
+   * (pipelined), or in a phase before its own walk; with one slab per workgroup the walk alone. */
+  const kernel = (k: PhasedKernel): Wgsl => {
+    const firstBlocks = [...k.first, ...k.slab('sl', '0u')];
+    const epi = k.epi();
+    const epiDecl = (set: string) => joinWgsl(epi.map((x) => wgsl`var ${set}_${x.name}: array<f32, ${nSlots}>;`), ' ');
+    const epiLoad = (set: string, dd: string) => wgsl`if (factive) {
+    ${joinWgsl(frags.map(([i, j]) => element(i, j, (s) => wgsl`let t = t0 + min(r, rows - 1u); let kx = min(k0 + ${dd} + c, KD - 1u); let tk = ${tok()('bh', 't', 'kx', 'KD')};${joinWgsl(epi.map((x) => wgsl`
+      ${set}_${x.name}[${s}] = ${x.expr};`), '')}`)), '\n    ')}
   }`;
-  const epiCopy = joinWgsl(epiNames.map((x) => wgsl`ep_${x} = nep_${x};`), ' ');
+    const epiCopy = joinWgsl(epi.map((x) => wgsl`ep_${x.name} = nep_${x.name};`), ' ');
+    const phase = (blocks: readonly PhaseBlock[], epi: Wgsl) => {
+      const parts = blocks.map((b) => phaseParts(b, WG, unrolled));
+      return wgsl`{
+      ${joinWgsl(parts.map((x) => x.decl), ' ')}
+      ${joinWgsl(parts.map((x) => x.load), '\n      ')}
+      ${epi}
+      ${joinWgsl(parts.map((x) => x.store), '\n      ')}
+    }`;
+    };
+    const first = phase(firstBlocks, epiLoad('ep', '0u'));
+    const next = k.slab('nx', 'd0 + ' + SK + 'u').map((b) => phaseParts(b, WG, unrolled));
+    const slabs = BK === SK ? wgsl`{
+    let d0 = 0u;
+    ${k.walk}
+  }` : k.pipelined ? wgsl`${joinWgsl(next.map((x) => x.decl), ' ')} ${epiDecl('nep')}
+  for (var d0 = 0u; d0 < min(${BK}u, KD - k0); d0 += ${SK}u) {
+    let more = d0 + ${SK}u < min(${BK}u, KD - k0);
+    if (more) {
+      ${joinWgsl(next.map((x) => x.load), '\n      ')}
+      ${epiLoad('nep', `d0 + ${SK}u`)}
+    }
+    ${k.walk}
+    if (more) {
+      ${joinWgsl(next.map((x) => x.store), '\n      ')}
+      ${epiCopy}
+    }
+  }` : wgsl`for (var d0 = 0u; d0 < min(${BK}u, KD - k0); d0 += ${SK}u) {
+    if (d0 > 0u) ${phase(k.slab('sl', 'd0'), epiLoad('ep', 'd0'))}
+    ${k.walk}
+  }`;
+    return wgsl`${keyTileOpening(ks, fr, lay, BK, grid.decl)}
+  ${epiDecl('ep')}${k.decl ? wgsl` ${k.decl}` : ''}
+  ${first}
+  ${slabs}
+}`;
+  };
+  return { anchoredStep, element, epilogue, declare, kernel, nSlots };
+}
+
+/** The forms other than 'staged' (CodegenConfig.dqkForm; see DQK_FORMS in plan.ts), with the
+ * same layout, products and sums (bit for bit the same results), differing in when and whence
+ * their operands come:
+ * - every form loads dA's blocks, its diagonal blocks and the first slab's operands in one phase
+ *   (all loads, then all stores), and each later slab's storage operands in one phase;
+ * - every form loads the epilogue's storage operands (the state term, the row's own q or k for
+ *   dbq / dbk, dbk's chunk-end term, the bonus u) into registers in that phase, per element of
+ *   the subgroup's fragments (the epilogue's lanes own fixed elements), so the epilogue only
+ *   stores: today's epilogue waits on those loads element by element, and dk's read-modify-write
+ *   of dbk keeps a compiler from hoisting the next element's loads above the store;
+ * - 'prefetch' stages the anchored rows from storage as 'staged' does (raw row and two G reads,
+ *   an exp2, per element), in the slab's one phase;
+ * - 'shared', 'pipelined' and 'single' form them from the raw rows and G the slab staged in
+ *   workgroup memory (one more barrier, no second read of storage), and stage dk's dA blocks
+ *   transposed, so that its left operands load row-major as dq's do;
+ * - 'pipelined' issues the next slab's loads before this slab's products and stores them after
+ *   its epilogue; 'single' runs one slab per workgroup (tcDqkLayout: key tiles of SK).
+ * The staging and the epilogue's walk are dqkPhased's, which kda's wyDk shares. */
+function emitTcBwdDqkForm(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgsl {
+  const form = ks.cfg.dqkForm ?? DEFAULT_DQK_FORM;
+  const lay = tcDqkLayout(ks.cfg);
+  if (!lay || !ks.diag) throw new Error('internal: bwdDq / bwdDk on fragments take a per-key decay and a layout that fits');
+  const { SK, sAnch } = lay;
+  const C = ks.cfg.chunk;
+  const nb = C / 16;
+  const anchoredRows = 8 * nb * (nb - 1);
+  const fromShared = form !== 'prefetch';
+  const transposed = fromShared && side === 'k';
+  const hp = bwdFns(ks);
+  const { tok, bth } = hp;
+  const blocks = dqkBlocks(ks, lay);
+  const blockSide: BlockSide = side === 'q' ? 'before' : 'after';
+  const at = blocks.anchorAt(blockSide);
+  const daqk = ks.use('daqk', 'read');
+  const g = ks.gcsFn();
+  const raw = ks.roleFn(side === 'q' ? 'k' : 'q');
+  const same = ks.roleFn(side);
+  // The slab's reads of workgroup memory at column c: G, Gq, the raw rows, dA's diagonal blocks.
+  const { G, R, dAd } = blocks;
+  const GQ = (row: string) => (ks.bonus ? wgsl`select(0.0, ${G(`max(${row}, 1u) - 1u`)}, ${row} > 0u)` : G(row));
+
+  // dA's blocks below the diagonal (f16; dk's transposed in 'shared' and after), its diagonal
+  // blocks (f32).
+  const daBlock = blocks.lowerBlock(daqk, transposed);
+  const diagBlock = blocks.diagBlock(daqk);
+  // The slab at key column k0 + dd: raw rows and G (f32); 'prefetch': the anchored rows from
+  // storage (f16), as 'staged' stages them.
+  const rowsBlock = (tag: string, dd: string): PhaseBlock => blocks.rowsBlock(tag, dd, raw('b', 't', 'h', 'd'), g);
+  const anchoredBlock = (dd: string): PhaseBlock => ({
+    tag: 'an', count: anchoredRows * SK,
+    index: wgsl`${at.index}
+        let t = t0 + min(j, rows - 1u); let ta = t0 + min(${at.anchor}, rows - 1u); let d = min(k0 + ${dd} + e % ${SK}u, KD - 1u);`,
+    loads: [{ name: 'x', expr: raw('b', 't', 'h', 'd') },
+      { name: 'ga', expr: g('b', 'h', 'ta', 'd') },
+      { name: 'gj', expr: side === 'q' ? g('b', 'h', 't', 'd') : ks.gqFn()('b', 'h', 't', 't0', 'd') }],
+    storeIndex: at.index, valid: wgsl`${at.valid} && k0 + ${dd} + e % ${SK}u < KD`,
+    // Every exponent <= 0, as 'staged' forms them.
+    store: (v) => wgsl`wh[${sAnch}u + e] = f16(select(0.0, ${v('x')} * exp2(${side === 'q' ? wgsl`${v('ga')} - ${v('gj')}` : wgsl`${v('gj')} - ${v('ga')}`}), valid));`,
+  });
+  const ph = dqkPhased(ks, fr, lay, blocks);
+  // The anchored rows from the slab in workgroup memory: the same f32 values, so the same f16.
+  const formAnchored = ph.anchoredStep(blockSide, wgsl`${R('j')} * exp2(${side === 'q' ? wgsl`${G('ta')} - ${G('j')}` : wgsl`${GQ('j')} - ${G('ta')}`})`);
 
   const withOwn = (sum: string) => (ks.bonus ? sum : wgsl`${sum} + own`);
   const bonusTerm = (s: string) => (ks.bonus ? wgsl` + P.scale * own * ep_u[${s}]` : '');
@@ -533,85 +648,30 @@ function emitTcBwdDqkForm(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgs
         let dbk0 = select(0.0, ep_b[${s}], r + 1u == rows);
         ${ks.use('dbk', 'read_write')}[${tok()('bh', 't', 'kx', 'KD')}] = dbk0 - ep_x[${s}] * dkn;
       }`);
-  // Hardware: each fragment through the subgroup's scratch (two barriers); portable: in place.
-  const epilogue = hw
-    ? joinWgsl(frags.map(([i, j]) => wgsl`if (factive) { ${fr.store(`a${i}`, 0, j, { arr: 'wf', offset: 'sg * 256u', stride: 16 })} }
-    workgroupBarrier();
-    if (factive) {
-    ${element(i, j, (s) => wgsl`let value = wf[sg * 256u + el];
-      ${body(s)}`)}
-    }
-    workgroupBarrier();`), '\n    ')
-    : wgsl`if (factive) {
-    ${joinWgsl(frags.map(([i, j]) => element(i, j, (s) => wgsl`let value = a${i}_0_${j}[e];
-      ${body(s)}`)), '\n    ')}
-    }
-    workgroupBarrier();`;
+  const epilogue = ph.epilogue('a', body);
+  const products = blocks.products(fr, blockSide, 'a', transposed);
 
-  const bI = (i: number) => wgsl`(fsr * ${p.fm}u + ${i}u)`;
-  const products = joinWgsl(Array.from({ length: p.fm }, (_, i) => side === 'q'
-    ? wgsl`for (var kk = 0u; kk < ${bI(i)} * 16u; kk += 16u) {
-        ${fr.mma(`a${i}`, 1, p.fn,
-      () => ({ arr: 'wh', offset: wgsl`${sDA}u + (${bI(i)} * (${bI(i)} - 1u) / 2u + kk / 16u) * 256u`, stride: 16 }),
-      (j) => ({ arr: 'wh', offset: wgsl`${sAnch}u + (8u * ${bI(i)} * (${bI(i)} - 1u) + kk) * ${SK}u + ${map.col(j)}`, stride: SK }))}
-      }`
-    : wgsl`for (var kk = ${bI(i)} * 16u + 16u; kk < C; kk += 16u) {
-        ${fr.mma(`a${i}`, 1, p.fn,
-      () => ({ arr: 'wh', offset: wgsl`${sDA}u + ((kk / 16u) * (kk / 16u - 1u) / 2u + ${bI(i)}) * 256u`, stride: 16, colMajor: !transposed }),
-      (j) => ({ arr: 'wh', offset: wgsl`${sAnch}u + (16u * (${bI(i)} * ${nb - 1}u - ${bI(i)} * (${bI(i)} - 1u) / 2u) + kk - ${bI(i)} * 16u - 16u) * ${SK}u + ${map.col(j)}`, stride: SK }))}
-      }`), '\n      ');
-
+  // The epilogue's storage operands: the state term, the row's own q or k, dk's dbk (the
+  // chunk-end term at the chunk's last row), the bonus u.
+  const epi = () => [
+    { name: 'i', expr: hp.inter(side === 'q' ? 'dqi' : 'dki', 'read', 'tk') },
+    { name: 'x', expr: same('b', 't', 'h', 'kx') },
+    ...(side === 'k' ? [{ name: 'b', expr: wgsl`${ks.use('dbk', 'read_write')}[tk]` }] : []),
+    ...(ks.bonus ? [{ name: 'u', expr: ks.roleFn('u')('0u', '0u', 'h', 'kx') }] : []),
+  ];
   // The phases: the first (dA, its diagonal blocks, the first slab), then one per later slab
   // (or, pipelined, the next slab's loads issued at the top of this one's walk).
-  const slabBlocks = (tag: string, dd: string) => [rowsBlock(tag, dd), ...(fromShared || !anchoredRows ? [] : [anchoredBlock(dd)])];
-  const phase = (blocks: PhaseBlock[], epi: Wgsl) => {
-    const parts = blocks.map((b) => phaseParts(b, WG, unrolled));
-    return wgsl`{
-      ${joinWgsl(parts.map((x) => x.decl), ' ')}
-      ${joinWgsl(parts.map((x) => x.load), '\n      ')}
-      ${epi}
-      ${joinWgsl(parts.map((x) => x.store), '\n      ')}
-    }`;
-  };
-  const first = phase([...(nb > 1 ? [daBlock] : []), diagBlock, ...slabBlocks('sl', '0u')], epiLoad('ep', '0u'));
-  const next = phaseParts(rowsBlock('nx', 'd0 + ' + SK + 'u'), WG, unrolled);
-  const walk = wgsl`workgroupBarrier();
-    ${fromShared && anchoredRows ? wgsl`${formAnchored}
-    workgroupBarrier();` : ''}
-    ${joinWgsl(Array.from({ length: p.fm }, (_, i) => fr.declare(`a${i}`, 1, p.fn)), '\n    ')}
+  return ph.kernel({
+    first: [...(nb > 1 ? [daBlock] : []), diagBlock],
+    slab: (tag, dd) => [rowsBlock(tag, dd), ...(fromShared || !anchoredRows ? [] : [anchoredBlock(dd)])],
+    epi,
+    walk: wgsl`workgroupBarrier();
+    ${fromShared ? formAnchored : ''}
+    ${ph.declare('a')}
     if (factive) {
       ${products}
     }
-    ${epilogue}`;
-  const slabs = BK === SK ? wgsl`{
-    let d0 = 0u;
-    ${walk}
-  }` : pipelined ? wgsl`${next.decl} ${epiDecl('nep')}
-  for (var d0 = 0u; d0 < min(${BK}u, KD - k0); d0 += ${SK}u) {
-    let more = d0 + ${SK}u < min(${BK}u, KD - k0);
-    if (more) {
-      ${next.load}
-      ${epiLoad('nep', `d0 + ${SK}u`)}
-    }
-    ${walk}
-    if (more) {
-      ${next.store}
-      ${epiCopy}
-    }
-  }` : wgsl`for (var d0 = 0u; d0 < min(${BK}u, KD - k0); d0 += ${SK}u) {
-    if (d0 > 0u) ${phase(slabBlocks('sl', 'd0'), epiLoad('ep', 'd0'))}
-    ${walk}
-  }`;
-  return wgsl`
-${fr.workspace(lay.f16, lay.f32)}
-
-${ks.chunkMain(fr.builtins())}
-  let kt = wid.x;
-  ${fr.opening()}
-  let k0 = kt * ${BK}u;
-  ${grid.decl}
-  ${epiDecl('ep')}
-  ${first}
-  ${slabs}
-}`;
+    ${epilogue}`,
+    pipelined: form === 'pipelined',
+  });
 }

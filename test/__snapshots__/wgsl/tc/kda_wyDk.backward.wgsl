@@ -33,9 +33,9 @@ fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
 fn role_k(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u][((((b) * P.T + t) * P.H + h) * KD + j) & 3u]; }
 fn role_beta(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_beta[((b) * P.T + t) * P.H + h]; }
 fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG + d]; }
-fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
 fn tok(bh: u32, t: u32, x: u32, width: u32) -> u32 { return (bh * P.T + t) * width + x; }
 fn bth(b: u32, t: u32, h: u32, x: u32, width: u32) -> u32 { return ((b * P.T + t) * P.H + h) * width + x; }
+fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
 
 var<workgroup> wh: array<f16, 3072>;
 var<workgroup> wf: array<f32, 4160>;
@@ -54,76 +54,228 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let fsr = sg / 1u;
   let fsc = sg % 1u;
   let factive = sg < 4u;
+  var ep_g: array<f32, 8>; var ep_x: array<f32, 8>; var ep_b: array<f32, 8>; var qpark: array<f32, 8>;
   {
-      var x_v: array<f32, ((1536u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((1536u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (1536u) - 1u);
+      var da_a: array<f32, 12>; var dd_a: array<f32, 8>; var bt_b: array<f32, 1>; var sl_x: array<f32, 8>; var sl_g: array<f32, 8>;
+      for (var stg = 0u; stg < 12u; stg++) {
+        let e = lid + stg * WG;
         let blk = e / 256u; let aI = select(select(3u, 2u, blk < 3u), 1u, blk < 1u);
         let row = aI * 16u + (e % 256u) / 16u; let col = (blk - aI * (aI - 1u) / 2u) * 16u + e % 16u;
-        x_v[stg] = b_dTA[cc(bh, n, row, col)];
+        da_a[stg] = b_dTA[cc(bh, n, row, col)];
       }
-      for (var stg = 0u; stg < ((1536u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < 8u; stg++) {
         let e = lid + stg * WG;
-        if (e < (1536u)) {
-          let blk = e / 256u; let aI = select(select(3u, 2u, blk < 3u), 1u, blk < 1u);
-        let row = aI * 16u + (e % 256u) / 16u; let col = (blk - aI * (aI - 1u) / 2u) * 16u + e % 16u;
-          let valid = row < rows;
-          wh[0u + e] = f16(select(0.0, x_v[stg], valid));
-        }
-      }
-    }
-  {
-      var a_v: array<f32, ((1024u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((1024u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (1024u) - 1u);
         let row = (e / 256u) * 16u + (e % 256u) / 16u; let col = (e / 256u) * 16u + e % 16u;
-        a_v[stg] = b_dTA[cc(bh, n, row, col)];
+        dd_a[stg] = b_dTA[cc(bh, n, row, col)];
       }
-      for (var stg = 0u; stg < ((1024u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < 1u; stg++) {
+        let e = min(lid + stg * WG, 63u);
+        let t = t0 + min(e, rows - 1u);
+        bt_b[stg] = role_beta(b, t, h, 0u);
+      }
+      for (var stg = 0u; stg < 8u; stg++) {
         let e = lid + stg * WG;
-        if (e < (1024u)) {
-          let row = (e / 256u) * 16u + (e % 256u) / 16u; let col = (e / 256u) * 16u + e % 16u;
-          let valid = row < rows && col <= row;
-          wf[3072u + e] = select(0.0, a_v[stg], valid);
-        }
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + 0u + e % 16u, KD - 1u);
+        sl_x[stg] = role_k(b, t, h, d);
+        sl_g[stg] = gcs(b, h, t, d);
+      }
+      if (factive) {
+    {
+      let el = lane + 0u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_g[0u] = b_grad_k[bth(b, t, h, kx, KD)];
+      ep_x[0u] = b_X2[tk];
+      ep_b[0u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 32u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_g[1u] = b_grad_k[bth(b, t, h, kx, KD)];
+      ep_x[1u] = b_X2[tk];
+      ep_b[1u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 64u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_g[2u] = b_grad_k[bth(b, t, h, kx, KD)];
+      ep_x[2u] = b_X2[tk];
+      ep_b[2u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 96u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_g[3u] = b_grad_k[bth(b, t, h, kx, KD)];
+      ep_x[3u] = b_X2[tk];
+      ep_b[3u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 128u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_g[4u] = b_grad_k[bth(b, t, h, kx, KD)];
+      ep_x[4u] = b_X2[tk];
+      ep_b[4u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 160u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_g[5u] = b_grad_k[bth(b, t, h, kx, KD)];
+      ep_x[5u] = b_X2[tk];
+      ep_b[5u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 192u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_g[6u] = b_grad_k[bth(b, t, h, kx, KD)];
+      ep_x[6u] = b_X2[tk];
+      ep_b[6u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 224u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      ep_g[7u] = b_grad_k[bth(b, t, h, kx, KD)];
+      ep_x[7u] = b_X2[tk];
+      ep_b[7u] = b_dbk[tk];
+    }
+  }
+      for (var stg = 0u; stg < 12u; stg++) {
+        let e = lid + stg * WG;
+        
+        let blk = e / 256u; let aI = select(select(3u, 2u, blk < 3u), 1u, blk < 1u);
+        let row = aI * 16u + (e % 256u) / 16u; let col = (blk - aI * (aI - 1u) / 2u) * 16u + e % 16u;
+        let valid = row < rows;
+        wh[0u + e] = f16(select(0.0, da_a[stg], valid));
+      }
+      for (var stg = 0u; stg < 8u; stg++) {
+        let e = lid + stg * WG;
+        
+        let row = (e / 256u) * 16u + (e % 256u) / 16u; let col = (e / 256u) * 16u + e % 16u;
+        let valid = row < rows && col <= row;
+        wf[3072u + e] = select(0.0, dd_a[stg], valid);
+      }
+      for (var stg = 0u; stg < 1u; stg++) {
+        let e = lid + stg * WG;
+        if (e >= 64u) { break; }
+        
+        let valid = e < rows;
+        wf[4096u + e] = select(0.0, bt_b[stg], valid);
+      }
+      for (var stg = 0u; stg < 8u; stg++) {
+        let e = lid + stg * WG;
+        
+        
+        let valid = e / 16u < rows && k0 + 0u + e % 16u < KD;
+        wf[2048u + e] = select(0.0, sl_x[stg], valid); wf[1024u + e] = select(0.0, sl_g[stg], valid);
       }
     }
-  for (var r = lid; r < C; r += WG) { wf[4096u + r] = role_beta(b, t0 + min(r, rows - 1u), h, 0u); }
-  var qpark: array<f32, 8>;
+  var nx_x: array<f32, 8>; var nx_g: array<f32, 8>; var nep_g: array<f32, 8>; var nep_x: array<f32, 8>; var nep_b: array<f32, 8>;
   for (var d0 = 0u; d0 < min(64u, KD - k0); d0 += 16u) {
-    {
-      var x_v: array<f32, ((C * 16u) + WG - 1u) / WG>; var g_v: array<f32, ((C * 16u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((C * 16u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (C * 16u) - 1u);
-        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + d0 + e % 16u, KD - 1u);
-        x_v[stg] = role_k(b, t, h, d);
-        g_v[stg] = gcs(b, h, t, d);
-      }
-      for (var stg = 0u; stg < ((C * 16u) + WG - 1u) / WG; stg++) {
+    let more = d0 + 16u < min(64u, KD - k0);
+    if (more) {
+      for (var stg = 0u; stg < 8u; stg++) {
         let e = lid + stg * WG;
-        if (e < (C * 16u)) {
-          
-          let valid = e / 16u < rows && k0 + d0 + e % 16u < KD;
-          wf[2048u + e] = select(0.0, x_v[stg], valid); wf[1024u + e] = select(0.0, g_v[stg], valid);
-        }
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + d0 + 16u + e % 16u, KD - 1u);
+        nx_x[stg] = role_k(b, t, h, d);
+        nx_g[stg] = gcs(b, h, t, d);
       }
+      if (factive) {
+    {
+      let el = lane + 0u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_g[0u] = b_grad_k[bth(b, t, h, kx, KD)];
+      nep_x[0u] = b_X2[tk];
+      nep_b[0u] = b_dbk[tk];
     }
     {
-      var x_v: array<f32, ((1536u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((1536u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (1536u) - 1u);
-        let ra = e / 16u; let aI = select(select(2u, 1u, ra < 80u), 0u, ra < 48u); let j = aI * 16u + 16u + ra - 16u * (aI * 3u - aI * (aI - 1u) / 2u);
-        let t = t0 + min(j, rows - 1u); let ta = t0 + min(aI * 16u + 15u, rows - 1u); let d = min(k0 + d0 + e % 16u, KD - 1u);
-        x_v[stg] = role_beta(b, t, h, 0u) * role_k(b, t, h, d) * exp2(gcs(b, h, t, d) - gcs(b, h, ta, d));
-      }
-      for (var stg = 0u; stg < ((1536u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (1536u)) {
-          let ra = e / 16u; let aI = select(select(2u, 1u, ra < 80u), 0u, ra < 48u); let j = aI * 16u + 16u + ra - 16u * (aI * 3u - aI * (aI - 1u) / 2u);
-          let valid = j < rows && k0 + d0 + e % 16u < KD;
-          wh[1536u + e] = f16(select(0.0, x_v[stg], valid));
-        }
-      }
+      let el = lane + 32u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_g[1u] = b_grad_k[bth(b, t, h, kx, KD)];
+      nep_x[1u] = b_X2[tk];
+      nep_b[1u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 64u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_g[2u] = b_grad_k[bth(b, t, h, kx, KD)];
+      nep_x[2u] = b_X2[tk];
+      nep_b[2u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 96u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_g[3u] = b_grad_k[bth(b, t, h, kx, KD)];
+      nep_x[3u] = b_X2[tk];
+      nep_b[3u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 128u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_g[4u] = b_grad_k[bth(b, t, h, kx, KD)];
+      nep_x[4u] = b_X2[tk];
+      nep_b[4u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 160u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_g[5u] = b_grad_k[bth(b, t, h, kx, KD)];
+      nep_x[5u] = b_X2[tk];
+      nep_b[5u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 192u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_g[6u] = b_grad_k[bth(b, t, h, kx, KD)];
+      nep_x[6u] = b_X2[tk];
+      nep_b[6u] = b_dbk[tk];
+    }
+    {
+      let el = lane + 224u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      nep_g[7u] = b_grad_k[bth(b, t, h, kx, KD)];
+      nep_x[7u] = b_X2[tk];
+      nep_b[7u] = b_dbk[tk];
+    }
+  }
+    }
+    workgroupBarrier();
+    for (var sa = 0u; sa < 12u; sa++) {
+      let e = lid + sa * WG;
+      let ra = e / 16u; let aI = select(select(2u, 1u, ra < 80u), 0u, ra < 48u); let j = aI * 16u + 16u + ra - 16u * (aI * 3u - aI * (aI - 1u) / 2u);
+      let c = e % 16u;
+      let ta = min(aI * 16u + 15u, rows - 1u);
+      let x = wf[4096u + j] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - wf[1024u + (ta) * 16u + c]);
+      wh[1536u + e] = f16(select(0.0, x, j < rows && k0 + d0 + c < KD));
     }
     workgroupBarrier();
     // Q = acol: the blocks after each row block, parked in qpark.
@@ -137,17 +289,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
       }
     }
+    if (factive) { subgroupMatrixStore(&wf, sg * 256u, qa0_0_0, false, 16u); }
+    workgroupBarrier();
     if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, qa0_0_0, false, 16u);
-  }
-  workgroupBarrier();
-  if (factive) {
-    for (var x = 0u; x < 8u; x++) {
-      let el = lane + 32u * x;
+    {
+      let el = lane + 0u;
       let r = (fsr * 1u + 0u) * 16u + el / 16u;
       let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let slot = 0u + x;
-      let value = wf[0u + sg * 256u + el];
+      let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       var qv = 0.0;
       if (r < rows && kx < KD) {
@@ -157,27 +306,130 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[4096u + j] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
         qv = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr) + dg;
       }
-      qpark[0u + slot] = qv;
+      qpark[0u] = qv;
     }
-  }
-  workgroupBarrier();
-    // arow: the blocks before (the anchored region is free: Q's epilogue ended on a barrier).
     {
-      var x_v: array<f32, ((1536u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((1536u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (1536u) - 1u);
-        let ra = e / 16u; let aI = select(select(3u, 2u, ra < 48u), 1u, ra < 16u); let j = ra - 8u * aI * (aI - 1u);
-        let t = t0 + min(j, rows - 1u); let ta = t0 + min(aI * 16u - 1u, rows - 1u); let d = min(k0 + d0 + e % 16u, KD - 1u);
-        x_v[stg] = role_k(b, t, h, d) * exp2(gcs(b, h, ta, d) - gcs(b, h, t, d));
+      let el = lane + 32u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      var qv = 0.0;
+      if (r < rows && kx < KD) {
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[4096u + j] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        qv = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr) + dg;
       }
-      for (var stg = 0u; stg < ((1536u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (1536u)) {
-          let ra = e / 16u; let aI = select(select(3u, 2u, ra < 48u), 1u, ra < 16u); let j = ra - 8u * aI * (aI - 1u);
-          let valid = j < rows && aI * 16u - 1u < rows && k0 + d0 + e % 16u < KD;
-          wh[1536u + e] = f16(select(0.0, x_v[stg], valid));
-        }
+      qpark[1u] = qv;
+    }
+    {
+      let el = lane + 64u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      var qv = 0.0;
+      if (r < rows && kx < KD) {
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[4096u + j] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        qv = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr) + dg;
       }
+      qpark[2u] = qv;
+    }
+    {
+      let el = lane + 96u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      var qv = 0.0;
+      if (r < rows && kx < KD) {
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[4096u + j] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        qv = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr) + dg;
+      }
+      qpark[3u] = qv;
+    }
+    {
+      let el = lane + 128u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      var qv = 0.0;
+      if (r < rows && kx < KD) {
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[4096u + j] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        qv = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr) + dg;
+      }
+      qpark[4u] = qv;
+    }
+    {
+      let el = lane + 160u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      var qv = 0.0;
+      if (r < rows && kx < KD) {
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[4096u + j] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        qv = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr) + dg;
+      }
+      qpark[5u] = qv;
+    }
+    {
+      let el = lane + 192u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      var qv = 0.0;
+      if (r < rows && kx < KD) {
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[4096u + j] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        qv = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr) + dg;
+      }
+      qpark[6u] = qv;
+    }
+    {
+      let el = lane + 224u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      var qv = 0.0;
+      if (r < rows && kx < KD) {
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = r + 1u; j < min(bI * 16u + 16u, rows); j++) { dg += wf[3072u + bI * 256u + (j % 16u) * 16u + r % 16u] * wf[4096u + j] * wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (j) * 16u + c] - gr); }
+        qv = value * exp2(wf[1024u + (min(bI * 16u + 15u, rows - 1u)) * 16u + c] - gr) + dg;
+      }
+      qpark[7u] = qv;
+    }
+    }
+    workgroupBarrier();
+    // arow: the blocks before (the anchored region is free: Q's epilogue ended on a barrier).
+    for (var sa = 0u; sa < 12u; sa++) {
+      let e = lid + sa * WG;
+      let ra = e / 16u; let aI = select(select(3u, 2u, ra < 48u), 1u, ra < 16u); let j = ra - 8u * aI * (aI - 1u);
+      let c = e % 16u;
+      let ta = min(aI * 16u - 1u, rows - 1u);
+      let x = wf[2048u + (j) * 16u + c] * exp2(wf[1024u + (ta) * 16u + c] - wf[1024u + (j) * 16u + c]);
+      wh[1536u + e] = f16(select(0.0, x, j < rows && aI * 16u - 1u < rows && k0 + d0 + c < KD));
     }
     workgroupBarrier();
     var pa0_0_0 = subgroup_matrix_result<f32, 16, 16>();
@@ -190,17 +442,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
       }
     }
+    if (factive) { subgroupMatrixStore(&wf, sg * 256u, pa0_0_0, false, 16u); }
+    workgroupBarrier();
     if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, pa0_0_0, false, 16u);
-  }
-  workgroupBarrier();
-  if (factive) {
-    for (var x = 0u; x < 8u; x++) {
-      let el = lane + 32u * x;
+    {
+      let el = lane + 0u;
       let r = (fsr * 1u + 0u) * 16u + el / 16u;
       let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let slot = 0u + x;
-      let value = wf[0u + sg * 256u + el];
+      let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
         let t = t0 + r;
@@ -210,18 +459,195 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var j = bI * 16u; j < r; j++) { dg += wf[3072u + bI * 256u + (r % 16u) * 16u + j % 16u] * wf[2048u + (j) * 16u + c] * exp2(gr - wf[1024u + (j) * 16u + c]); }
         // Block 0 has no pairs (value is 0); its anchor row would not exist.
         let pairs = select(0.0, value * exp2(gr - wf[1024u + (max(bI * 16u, 1u) - 1u) * 16u + c]), bI > 0u);
-        let tk = tok(bh, t, kx, KD);
-        let pv = exp2(gr) * b_X2[tk] + pairs + dg;
-        let qv = qpark[0u + slot];
+        let pv = exp2(gr) * ep_x[0u] + pairs + dg;
+        let qv = qpark[0u];
         let bi = wf[4096u + r];
         let kv = wf[2048u + (r) * 16u + c];
-        let at = bth(b, t, h, kx, KD);
-        b_grad_k[at] = b_grad_k[at] + bi * pv + qv;
+        let tk = tok(bh, t, kx, KD);
+        b_grad_k[bth(b, t, h, kx, KD)] = ep_g[0u] + bi * pv + qv;
         b_X2[tk] = kv * pv;
-        b_dbk[tk] = b_dbk[tk] + kv * (bi * pv - qv);
+        b_dbk[tk] = ep_b[0u] + kv * (bi * pv - qv);
       }
     }
-  }
-  workgroupBarrier();
+    {
+      let el = lane + 32u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = bI * 16u; j < r; j++) { dg += wf[3072u + bI * 256u + (r % 16u) * 16u + j % 16u] * wf[2048u + (j) * 16u + c] * exp2(gr - wf[1024u + (j) * 16u + c]); }
+        // Block 0 has no pairs (value is 0); its anchor row would not exist.
+        let pairs = select(0.0, value * exp2(gr - wf[1024u + (max(bI * 16u, 1u) - 1u) * 16u + c]), bI > 0u);
+        let pv = exp2(gr) * ep_x[1u] + pairs + dg;
+        let qv = qpark[1u];
+        let bi = wf[4096u + r];
+        let kv = wf[2048u + (r) * 16u + c];
+        let tk = tok(bh, t, kx, KD);
+        b_grad_k[bth(b, t, h, kx, KD)] = ep_g[1u] + bi * pv + qv;
+        b_X2[tk] = kv * pv;
+        b_dbk[tk] = ep_b[1u] + kv * (bi * pv - qv);
+      }
+    }
+    {
+      let el = lane + 64u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = bI * 16u; j < r; j++) { dg += wf[3072u + bI * 256u + (r % 16u) * 16u + j % 16u] * wf[2048u + (j) * 16u + c] * exp2(gr - wf[1024u + (j) * 16u + c]); }
+        // Block 0 has no pairs (value is 0); its anchor row would not exist.
+        let pairs = select(0.0, value * exp2(gr - wf[1024u + (max(bI * 16u, 1u) - 1u) * 16u + c]), bI > 0u);
+        let pv = exp2(gr) * ep_x[2u] + pairs + dg;
+        let qv = qpark[2u];
+        let bi = wf[4096u + r];
+        let kv = wf[2048u + (r) * 16u + c];
+        let tk = tok(bh, t, kx, KD);
+        b_grad_k[bth(b, t, h, kx, KD)] = ep_g[2u] + bi * pv + qv;
+        b_X2[tk] = kv * pv;
+        b_dbk[tk] = ep_b[2u] + kv * (bi * pv - qv);
+      }
+    }
+    {
+      let el = lane + 96u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = bI * 16u; j < r; j++) { dg += wf[3072u + bI * 256u + (r % 16u) * 16u + j % 16u] * wf[2048u + (j) * 16u + c] * exp2(gr - wf[1024u + (j) * 16u + c]); }
+        // Block 0 has no pairs (value is 0); its anchor row would not exist.
+        let pairs = select(0.0, value * exp2(gr - wf[1024u + (max(bI * 16u, 1u) - 1u) * 16u + c]), bI > 0u);
+        let pv = exp2(gr) * ep_x[3u] + pairs + dg;
+        let qv = qpark[3u];
+        let bi = wf[4096u + r];
+        let kv = wf[2048u + (r) * 16u + c];
+        let tk = tok(bh, t, kx, KD);
+        b_grad_k[bth(b, t, h, kx, KD)] = ep_g[3u] + bi * pv + qv;
+        b_X2[tk] = kv * pv;
+        b_dbk[tk] = ep_b[3u] + kv * (bi * pv - qv);
+      }
+    }
+    {
+      let el = lane + 128u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = bI * 16u; j < r; j++) { dg += wf[3072u + bI * 256u + (r % 16u) * 16u + j % 16u] * wf[2048u + (j) * 16u + c] * exp2(gr - wf[1024u + (j) * 16u + c]); }
+        // Block 0 has no pairs (value is 0); its anchor row would not exist.
+        let pairs = select(0.0, value * exp2(gr - wf[1024u + (max(bI * 16u, 1u) - 1u) * 16u + c]), bI > 0u);
+        let pv = exp2(gr) * ep_x[4u] + pairs + dg;
+        let qv = qpark[4u];
+        let bi = wf[4096u + r];
+        let kv = wf[2048u + (r) * 16u + c];
+        let tk = tok(bh, t, kx, KD);
+        b_grad_k[bth(b, t, h, kx, KD)] = ep_g[4u] + bi * pv + qv;
+        b_X2[tk] = kv * pv;
+        b_dbk[tk] = ep_b[4u] + kv * (bi * pv - qv);
+      }
+    }
+    {
+      let el = lane + 160u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = bI * 16u; j < r; j++) { dg += wf[3072u + bI * 256u + (r % 16u) * 16u + j % 16u] * wf[2048u + (j) * 16u + c] * exp2(gr - wf[1024u + (j) * 16u + c]); }
+        // Block 0 has no pairs (value is 0); its anchor row would not exist.
+        let pairs = select(0.0, value * exp2(gr - wf[1024u + (max(bI * 16u, 1u) - 1u) * 16u + c]), bI > 0u);
+        let pv = exp2(gr) * ep_x[5u] + pairs + dg;
+        let qv = qpark[5u];
+        let bi = wf[4096u + r];
+        let kv = wf[2048u + (r) * 16u + c];
+        let tk = tok(bh, t, kx, KD);
+        b_grad_k[bth(b, t, h, kx, KD)] = ep_g[5u] + bi * pv + qv;
+        b_X2[tk] = kv * pv;
+        b_dbk[tk] = ep_b[5u] + kv * (bi * pv - qv);
+      }
+    }
+    {
+      let el = lane + 192u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = bI * 16u; j < r; j++) { dg += wf[3072u + bI * 256u + (r % 16u) * 16u + j % 16u] * wf[2048u + (j) * 16u + c] * exp2(gr - wf[1024u + (j) * 16u + c]); }
+        // Block 0 has no pairs (value is 0); its anchor row would not exist.
+        let pairs = select(0.0, value * exp2(gr - wf[1024u + (max(bI * 16u, 1u) - 1u) * 16u + c]), bI > 0u);
+        let pv = exp2(gr) * ep_x[6u] + pairs + dg;
+        let qv = qpark[6u];
+        let bi = wf[4096u + r];
+        let kv = wf[2048u + (r) * 16u + c];
+        let tk = tok(bh, t, kx, KD);
+        b_grad_k[bth(b, t, h, kx, KD)] = ep_g[6u] + bi * pv + qv;
+        b_X2[tk] = kv * pv;
+        b_dbk[tk] = ep_b[6u] + kv * (bi * pv - qv);
+      }
+    }
+    {
+      let el = lane + 224u;
+      let r = (fsr * 1u + 0u) * 16u + el / 16u;
+      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let value = wf[sg * 256u + el];
+      let kx = k0 + d0 + c;
+      if (r < rows && kx < KD) {
+        let t = t0 + r;
+        let bI = r / 16u;
+        let gr = wf[1024u + (r) * 16u + c];
+        var dg = 0.0;
+        for (var j = bI * 16u; j < r; j++) { dg += wf[3072u + bI * 256u + (r % 16u) * 16u + j % 16u] * wf[2048u + (j) * 16u + c] * exp2(gr - wf[1024u + (j) * 16u + c]); }
+        // Block 0 has no pairs (value is 0); its anchor row would not exist.
+        let pairs = select(0.0, value * exp2(gr - wf[1024u + (max(bI * 16u, 1u) - 1u) * 16u + c]), bI > 0u);
+        let pv = exp2(gr) * ep_x[7u] + pairs + dg;
+        let qv = qpark[7u];
+        let bi = wf[4096u + r];
+        let kv = wf[2048u + (r) * 16u + c];
+        let tk = tok(bh, t, kx, KD);
+        b_grad_k[bth(b, t, h, kx, KD)] = ep_g[7u] + bi * pv + qv;
+        b_X2[tk] = kv * pv;
+        b_dbk[tk] = ep_b[7u] + kv * (bi * pv - qv);
+      }
+    }
+    }
+    workgroupBarrier();
+    if (more) {
+      for (var stg = 0u; stg < 8u; stg++) {
+        let e = lid + stg * WG;
+        
+        
+        let valid = e / 16u < rows && k0 + d0 + 16u + e % 16u < KD;
+        wf[2048u + e] = select(0.0, nx_x[stg], valid); wf[1024u + e] = select(0.0, nx_g[stg], valid);
+      }
+      ep_g = nep_g; ep_x = nep_x; ep_b = nep_b;
+    }
   }
 }

@@ -61,16 +61,13 @@ export const fragmentKernel = (def: VariantDef, stage: KernelStage): FragmentKer
  * bwdDu left it on 2026-12-02 (H200, bench/raw/h200-2026-12-02-s3-check-unverified.txt), wyDk
  * and wyX2 later that day once a misaligned workgroup flag was found and fixed
  * (bench/raw/h200-2026-12-02-s4-wy-fixed-check-unverified.txt), bwdDq and bwdDk of a per-key
- * decay (tc-bwd-dqk.ts) on 2026-12-03 (bench/raw/h200-2026-12-03-s8-check-dqk.txt). On it:
- * kda's wyDk by sub-blocks ('wyDk:diagonal', tc-bwd-wy-diag.ts). Its check passed on the H200
- * the same day (bench/raw/h200-2026-12-03-s8-r3-check-wydk.txt: kda dk 2.6e-4, dbeta 1.3e-4, as
- * the f32 kernel), but it was slower there than the f32 wyDk it would replace (1.441 against
- * 1.300 ms, -s8-r3-kda-wydk.txt). It has since taken the 'pipelined' staging of bwdDq/bwdDk
- * (tc-bwd-dqk.ts's dqkPhased, which made those 1.5x faster), with the same layout, products and
- * sums (bit for bit the staged form's results on the portable lowering, lavapipe); that form
- * awaits its H200 check and timing against the f32 wyDk: until then it stays listed, so the
- * subgroup matrices keep the f32 kernel. */
-export const UNVERIFIED_ON_GPU: ReadonlySet<FragmentKernel> = new Set<FragmentKernel>(['wyDk:diagonal']);
+ * decay (tc-bwd-dqk.ts) on 2026-12-03 (bench/raw/h200-2026-12-03-s8-check-dqk.txt), kda's wyDk
+ * by sub-blocks ('wyDk:diagonal', tc-bwd-wy-diag.ts) the same day once it took the 'pipelined'
+ * staging of bwdDq/bwdDk: its first form was correct but slower than the f32 wyDk (1.441 against
+ * 1.300 ms, -s8-r3-kda-wydk.txt); the pipelined one checks as the f32 kernel (kda dk 2.6e-4,
+ * dbeta 1.3e-4 at (1,300,4,128,128), -s9-r2-check.txt) and takes 0.928 ms (-s9-r2-kda-unverified.txt).
+ * Empty now; the mechanism stays for the next fragment kernel written before its GPU check. */
+export const UNVERIFIED_ON_GPU: ReadonlySet<FragmentKernel> = new Set<FragmentKernel>([]);
 
 /** Whether a backward stage (in the form `kernel`) runs on the fragment layer in this config. */
 function tensorCoreStage(cfg: CodegenConfig, kernel: FragmentKernel): boolean {

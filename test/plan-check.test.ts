@@ -158,12 +158,14 @@ describe('plan check', () => {
     expect([kernelUsage(dq({ dqkForm: 'single', fragmentMemory: 49152 })).workgroupBytes, dq({ dqkForm: 'single', fragmentMemory: 49152 }).grid[0]]).toEqual([33792, [4]]);
     expect(() => planBackward(def, { ...h200, dqkForm: 'fast' as never })).toThrow(/dqkForm "fast" must be one of staged, prefetch, shared, pipelined, single/);
   });
-  it("kda's key gradient by sub-blocks (wyDk, awaiting its GPU check) fits 24 KiB at K = V = 128, chunk 64, and binds the f32 wyDk's buffers", () => {
-    const cfg = { K: 128, V: 128, chunk: 64 as const, wgMemory: 49152 as const, fragments: 'subgroup-matrix' as const };
+  it("kda's key gradient by sub-blocks (wyDk, on the subgroup matrices by default) fits 24 KiB at K = V = 128, chunk 64, and binds the f32 tier's wyDk's buffers", () => {
+    const cfg = { K: 128, V: 128, chunk: 64 as const, wgMemory: 49152 as const };
     for (const extra of [{}, { varlen: true as const }]) {
-      const fwd = planForward(VARIANTS.kda, { ...cfg, ...extra });
-      const wyDk = (unverifiedFragments?: true) => planBackward(VARIANTS.kda, { ...fwd.config, ...(unverifiedFragments ? { unverifiedFragments } : {}) }).kernels.find((x) => x.stage === 'wyDk')!;
-      const [f32, tc] = [wyDk(), wyDk(true)];
+      const wyDk = (fragments?: 'subgroup-matrix') => {
+        const fwd = planForward(VARIANTS.kda, { ...cfg, ...extra, ...(fragments ? { fragments } : {}) });
+        return planBackward(VARIANTS.kda, fwd.config).kernels.find((x) => x.stage === 'wyDk')!;
+      };
+      const [f32, tc] = [wyDk(), wyDk('subgroup-matrix')];
       expect(f32.wgsl).not.toContain('subgroup_matrix');
       expect(tc.wgsl).toContain('subgroup_matrix');
       // dA's blocks below the diagonal and one region of anchored rows (f16, key slabs of 16);

@@ -14,6 +14,7 @@
 // whose fragments are opaque; the portable lanes own their elements and work in place.
 
 import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
+import { add, mul, renderIndex } from '../index-expr.js';
 
 export type FragmentLowering = 'subgroup-matrix' | 'portable';
 export const FRAGMENT_LOWERINGS: readonly FragmentLowering[] = ['subgroup-matrix', 'portable'];
@@ -133,7 +134,8 @@ export function subgroupGrid(p: Partition, x: string) {
   let ${c} = sg % ${p.gc}u;
   let ${x}active = sg < ${p.gr * p.gc}u;`,
     active: wgsl`${x}active`,
-    map: { row: (i: number) => wgsl`(${r} * ${p.fm}u + ${i}u) * 16u`, col: (j: number) => wgsl`(${c} * ${p.fn}u + ${j}u) * 16u` },
+    // The first row / column of the subgroup's fragment i / j, its constants folded.
+    map: { row: (i: number) => renderIndex(mul(add(mul(r, p.fm), i), FRAG)), col: (j: number) => renderIndex(mul(add(mul(c, p.fn), j), FRAG)) },
   };
 }
 

@@ -53,6 +53,7 @@ import { bwdFns } from './bwd-common.js';
 import { emitEpilogue, firstFit, fragCeil, partition, scratchWords, subgroupGrid, type Fragments } from './fragments.js';
 import { emitF16Block, emitStagedLoad } from './staged.js';
 import { joinWgsl, wgsl, type Wgsl, type WgslFn } from '../wgsl.js';
+import { add, mul, renderIndex, renderIndexOperand } from '../index-expr.js';
 
 /** Key columns per workgroup. */
 export const tcDqkTileK = (K: number) => Math.min(64, fragCeil(K));
@@ -205,8 +206,8 @@ export function dqkBlocks(ks: KernelSource, lay: DqkLayout) {
   };
   // The slab's element e at key column k0 + dd: its token t and column d (clamped), and whether it
   // lies in the chunk and the keys.
-  const slabIndex = (dd: string) => wgsl`let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(k0 + ${dd} + e % ${SK}u, KD - 1u);`;
-  const slabValid = (dd: string) => wgsl`e / ${SK}u < rows && k0 + ${dd} + e % ${SK}u < KD`;
+  const slabIndex = (dd: string) => wgsl`let t = t0 + min(e / ${SK}u, rows - 1u); let d = min(${renderIndex(add('k0', dd))} + e % ${SK}u, KD - 1u);`;
+  const slabValid = (dd: string) => wgsl`e / ${SK}u < rows && ${renderIndex(add('k0', dd))} + e % ${SK}u < KD`;
   /** The slab's raw rows (`raw`, an f32 over b, t, h, d) and G, f32, for the epilogue's exact
    * sums. */
   const rows = (raw: Wgsl): Wgsl => emitStagedLoad({
@@ -244,7 +245,7 @@ export function dqkBlocks(ks: KernelSource, lay: DqkLayout) {
   });
   // One accumulator block per fragment row i of the subgroup (row block bI): each takes its own
   // anchored operand.
-  const bI = (i: number) => wgsl`(fsr * ${p.fm}u + ${i}u)`;
+  const bI = (i: number) => renderIndexOperand(add(mul('fsr', p.fm), i));
   /** The products of `side` into accumulators `<acc><i>` (1 x p.fn fragments each), i < p.fm;
    * `transposed`: dA's blocks staged transposed (lowerBlock), so that 'after' reads them row-major. */
   const products = (fr: Fragments, side: BlockSide, acc: string, transposed = false): Wgsl => joinWgsl(Array.from({ length: p.fm }, (_, i) => side === 'before'
@@ -476,7 +477,7 @@ export function dqkPhased(ks: KernelSource, fr: Fragments, lay: DqkLayout, block
     const base = 8 * (i * p.fn + j);
     return hw
       ? joinWgsl(Array.from({ length: 8 }, (_, k) => wgsl`{
-      let el = lane + ${32 * k}u;
+      let el = ${renderIndex(add('lane', 32 * k))};
       let r = ${map.row(i)} + el / 16u;
       let c = ${map.col(j)} + el % 16u;
       ${body(`${base + k}u`)}
@@ -514,7 +515,7 @@ export function dqkPhased(ks: KernelSource, fr: Fragments, lay: DqkLayout, block
     const epi = k.epi();
     const epiDecl = (set: string) => joinWgsl(epi.map((x) => wgsl`var ${set}_${x.name}: array<f32, ${nSlots}>;`), ' ');
     const epiLoad = (set: string, dd: string) => wgsl`if (factive) {
-    ${joinWgsl(frags.map(([i, j]) => element(i, j, (s) => wgsl`let t = t0 + min(r, rows - 1u); let kx = min(k0 + ${dd} + c, KD - 1u); let tk = ${tok()('bh', 't', 'kx', 'KD')};${joinWgsl(epi.map((x) => wgsl`
+    ${joinWgsl(frags.map(([i, j]) => element(i, j, (s) => wgsl`let t = t0 + min(r, rows - 1u); let kx = min(${renderIndex(add('k0', dd))} + c, KD - 1u); let tk = ${tok()('bh', 't', 'kx', 'KD')};${joinWgsl(epi.map((x) => wgsl`
       ${set}_${x.name}[${s}] = ${x.expr};`), '')}`)), '\n    ')}
   }`;
     const epiCopy = joinWgsl(epi.map((x) => wgsl`ep_${x.name} = nep_${x.name};`), ' ');
@@ -608,11 +609,11 @@ function emitTcBwdDqkForm(ks: KernelSource, fr: Fragments, side: 'q' | 'k'): Wgs
   const anchoredBlock = (dd: string): PhaseBlock => ({
     tag: 'an', count: anchoredRows * SK,
     index: wgsl`${at.index}
-        let t = t0 + min(j, rows - 1u); let ta = t0 + min(${at.anchor}, rows - 1u); let d = min(k0 + ${dd} + e % ${SK}u, KD - 1u);`,
+        let t = t0 + min(j, rows - 1u); let ta = t0 + min(${at.anchor}, rows - 1u); let d = min(${renderIndex(add('k0', dd))} + e % ${SK}u, KD - 1u);`,
     loads: [{ name: 'x', expr: raw('b', 't', 'h', 'd') },
       { name: 'ga', expr: g('b', 'h', 'ta', 'd') },
       { name: 'gj', expr: side === 'q' ? g('b', 'h', 't', 'd') : ks.gqFn()('b', 'h', 't', 't0', 'd') }],
-    storeIndex: at.index, valid: wgsl`${at.valid} && k0 + ${dd} + e % ${SK}u < KD`,
+    storeIndex: at.index, valid: wgsl`${at.valid} && ${renderIndex(add('k0', dd))} + e % ${SK}u < KD`,
     // Every exponent <= 0, as 'staged' forms them.
     store: (v) => wgsl`wh[${sAnch}u + e] = f16(select(0.0, ${v('x')} * exp2(${side === 'q' ? wgsl`${v('ga')} - ${v('gj')}` : wgsl`${v('gj')} - ${v('ga')}`}), valid));`,
   });

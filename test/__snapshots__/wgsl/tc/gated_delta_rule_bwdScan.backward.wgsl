@@ -115,14 +115,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (sactive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (ssr * 2u + 0u) * 16u + el / 16u;
-      let c = (ssc * 2u + 0u) * 16u + el % 16u;
+      let r = ssr * 32u + el / 16u;
+      let c = ssc * 32u + el % 16u;
       let slot = 0u + x;
       wf[0u + sg * 512u + el] = seed_at(sq, h, r, v0 + c);
     }
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (ssr * 2u + 0u) * 16u + el / 16u;
+      let r = ssr * 32u + el / 16u;
       let c = (ssc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       wf[256u + sg * 512u + el] = seed_at(sq, h, r, v0 + c);
@@ -138,7 +138,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (ssr * 2u + 1u) * 16u + el / 16u;
-      let c = (ssc * 2u + 0u) * 16u + el % 16u;
+      let c = ssc * 32u + el % 16u;
       let slot = 8u + x;
       wf[0u + sg * 512u + el] = seed_at(sq, h, r, v0 + c);
     }
@@ -165,15 +165,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (vactive) {
       for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (vsr * 2u + 0u) * 16u + el / 16u;
-      let c = (vsc * 1u + 0u) * 16u + el % 16u;
+      let r = vsr * 32u + el / 16u;
+      let c = vsc * 16u + el % 16u;
       let slot = 0u + x;
       dvpre[slot] = b_dU[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)];
     }
       for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (vsr * 2u + 1u) * 16u + el / 16u;
-      let c = (vsc * 1u + 0u) * 16u + el % 16u;
+      let c = vsc * 16u + el % 16u;
       let slot = 8u + x;
       dvpre[slot] = b_dU[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)];
     }
@@ -199,8 +199,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (sactive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (ssr * 2u + 0u) * 16u + el / 16u;
-      let c = (ssc * 2u + 0u) * 16u + el % 16u;
+      let r = ssr * 32u + el / 16u;
+      let c = ssc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
@@ -208,7 +208,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (ssr * 2u + 0u) * 16u + el / 16u;
+      let r = ssr * 32u + el / 16u;
       let c = (ssc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
@@ -226,7 +226,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (ssr * 2u + 1u) * 16u + el / 16u;
-      let c = (ssc * 2u + 0u) * 16u + el % 16u;
+      let c = ssc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
@@ -255,9 +255,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (vactive) {
       for (var d0 = 0u; d0 < 128u; d0 += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 12288u + (vsr * 2u + 0u) * 16u * 128u + d0, false, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 12288u + vsr * 32u * 128u + d0, false, 128u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 12288u + (vsr * 2u + 1u) * 16u * 128u + d0, false, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + d0 * 32u + (vsc * 1u + 0u) * 16u, false, 32u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + d0 * 32u + vsc * 16u, false, 32u);
       du_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, du_0_0);
       du_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, du_1_0);
     }
@@ -307,8 +307,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (vactive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (vsr * 2u + 0u) * 16u + el / 16u;
-      let c = (vsc * 1u + 0u) * 16u + el % 16u;
+      let r = vsr * 32u + el / 16u;
+      let c = vsc * 16u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       var x = 0.0;
@@ -322,7 +322,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (vsr * 2u + 1u) * 16u + el / 16u;
-      let c = (vsc * 1u + 0u) * 16u + el % 16u;
+      let c = vsc * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
       var x = 0.0;
@@ -339,9 +339,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (sactive) {
       for (var kk = 0u; kk < C; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + kk * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + kk * 128u + ssr * 32u, true, 128u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + kk * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 32u + (ssc * 2u + 0u) * 16u, false, 32u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 32u + ssc * 32u, false, 32u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 32u + (ssc * 2u + 1u) * 16u, false, 32u);
       ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
       ds_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, ds_0_1);
@@ -349,9 +349,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       ds_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, ds_1_1);
     }
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 12288u + kk * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 12288u + kk * 128u + ssr * 32u, true, 128u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 12288u + kk * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + kk * 32u + (ssc * 2u + 0u) * 16u, false, 32u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + kk * 32u + ssc * 32u, false, 32u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + kk * 32u + (ssc * 2u + 1u) * 16u, false, 32u);
       ds_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ds_0_0);
       ds_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, ds_0_1);
@@ -396,15 +396,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (sactive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (ssr * 2u + 0u) * 16u + el / 16u;
-      let c = (ssc * 2u + 0u) * 16u + el % 16u;
+      let r = ssr * 32u + el / 16u;
+      let c = ssc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_dh0[((sq * P.H + h) * KD + r) * VD + v0 + c] = value; }
     }
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (ssr * 2u + 0u) * 16u + el / 16u;
+      let r = ssr * 32u + el / 16u;
       let c = (ssc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
@@ -421,7 +421,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (ssr * 2u + 1u) * 16u + el / 16u;
-      let c = (ssc * 2u + 0u) * 16u + el % 16u;
+      let c = ssc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_dh0[((sq * P.H + h) * KD + r) * VD + v0 + c] = value; }

@@ -67,15 +67,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (sactive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (ssr * 2u + 0u) * 16u + el / 16u;
-      let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let r = ssr * 32u + el / 16u;
+      let c = ssc * 16u + el % 16u;
       let slot = 0u + x;
       wf[0u + sg * 512u + el] = h0_at(sq, h, r, v0 + c);
     }
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (ssr * 2u + 1u) * 16u + el / 16u;
-      let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let c = ssc * 16u + el % 16u;
       let slot = 8u + x;
       wf[256u + sg * 512u + el] = h0_at(sq, h, r, v0 + c);
     }
@@ -92,8 +92,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (vactive) {
       for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (vsr * 1u + 0u) * 16u + el / 16u;
-      let c = (vsc * 1u + 0u) * 16u + el % 16u;
+      let r = vsr * 16u + el / 16u;
+      let c = vsc * 16u + el % 16u;
       let slot = 0u + x;
       upre[slot] = b_u[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)];
     }
@@ -111,8 +111,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (sactive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (ssr * 2u + 0u) * 16u + el / 16u;
-      let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let r = ssr * 32u + el / 16u;
+      let c = ssc * 16u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_hs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
@@ -121,7 +121,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (ssr * 2u + 1u) * 16u + el / 16u;
-      let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let c = ssc * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_hs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
@@ -139,8 +139,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (vactive) {
       for (var d0 = 0u; d0 < 128u; d0 += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + (vsr * 1u + 0u) * 16u) * 128u + d0, false, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + d0 * 16u + (vsc * 1u + 0u) * 16u, false, 16u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_w16, ((bh * P.NT + n) * C + vsr * 16u) * 128u + d0, false, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + d0 * 16u + vsc * 16u, false, 16u);
       vn_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, vn_0_0);
     }
       }
@@ -152,8 +152,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (vactive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (vsr * 1u + 0u) * 16u + el / 16u;
-      let c = (vsc * 1u + 0u) * 16u + el % 16u;
+      let r = vsr * 16u + el / 16u;
+      let c = vsc * 16u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       var x = 0.0;
@@ -169,9 +169,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (sactive) {
       for (var kk = 0u; kk < C; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + kk) * 128u + (ssr * 2u + 0u) * 16u, true, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + kk) * 128u + ssr * 32u, true, 128u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + kk) * 128u + (ssr * 2u + 1u) * 16u, true, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 16u + (ssc * 1u + 0u) * 16u, false, 16u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 16u + ssc * 16u, false, 16u);
       st_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, st_0_0);
       st_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, st_1_0);
     }
@@ -187,8 +187,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (sactive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (ssr * 2u + 0u) * 16u + el / 16u;
-      let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let r = ssr * 32u + el / 16u;
+      let c = ssc * 16u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_ht[((sq * P.H + h) * KD + r) * VD + v0 + c] = value; }
@@ -196,7 +196,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (ssr * 2u + 1u) * 16u + el / 16u;
-      let c = (ssc * 1u + 0u) * 16u + el % 16u;
+      let c = ssc * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
       if (r < KD && v0 + c < VD) { b_ht[((sq * P.H + h) * KD + r) * VD + v0 + c] = value; }

@@ -134,8 +134,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let r = fsr * 32u + el / 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;
@@ -151,7 +151,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let r = fsr * 32u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[4096u + sg * 256u + el];
@@ -169,7 +169,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[4096u + sg * 256u + el];
       var a = 0.0;

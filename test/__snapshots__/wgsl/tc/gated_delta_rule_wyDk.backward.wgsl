@@ -114,12 +114,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (factive) {
       for (var kk = 0u; kk < C; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * 72u + kk, false, 72u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + fsr * 32u * 72u + kk, false, 72u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * 72u + kk, false, 72u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + fsc * 32u, false, 64u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
-      if (kk + 16u > (fsr * 2u + 0u) * 16u) { qk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, qk_0_0); }
-      if (kk + 16u > (fsr * 2u + 0u) * 16u) { qk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, qk_0_1); }
+      if (kk + 16u > fsr * 32u) { qk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, qk_0_0); }
+      if (kk + 16u > fsr * 32u) { qk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, qk_0_1); }
       if (kk + 16u > (fsr * 2u + 1u) * 16u) { qk_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, qk_1_0); }
       if (kk + 16u > (fsr * 2u + 1u) * 16u) { qk_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, qk_1_1); }
     }
@@ -132,8 +132,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let r = fsr * 32u + el / 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < rows && k0 + c < KD) { b_X2[tok(bh, t0 + r, k0 + c, KD)] = value; }
@@ -147,7 +147,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let r = fsr * 32u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
@@ -163,7 +163,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < rows && k0 + c < KD) { b_X2[tok(bh, t0 + r, k0 + c, KD)] = value; }
@@ -211,12 +211,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * 72u + kk, false, 72u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + fsr * 32u * 72u + kk, false, 72u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * 72u + kk, false, 72u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + fsc * 32u, false, 64u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
-      if (kk < (fsr * 2u + 0u) * 16u + 16u) { pk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, pk_0_0); }
-      if (kk < (fsr * 2u + 0u) * 16u + 16u) { pk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, pk_0_1); }
+      if (kk < fsr * 32u + 16u) { pk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, pk_0_0); }
+      if (kk < fsr * 32u + 16u) { pk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, pk_0_1); }
       if (kk < (fsr * 2u + 1u) * 16u + 16u) { pk_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, pk_1_0); }
       if (kk < (fsr * 2u + 1u) * 16u + 16u) { pk_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, pk_1_1); }
     }
@@ -265,12 +265,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * 72u + kk, false, 72u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + fsr * 32u * 72u + kk, false, 72u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * 72u + kk, false, 72u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + fsc * 32u, false, 64u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4608u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
-      if (kk + 16u > (fsr * 2u + 0u) * 16u) { pk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, pk_0_0); }
-      if (kk + 16u > (fsr * 2u + 0u) * 16u) { pk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, pk_0_1); }
+      if (kk + 16u > fsr * 32u) { pk_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, pk_0_0); }
+      if (kk + 16u > fsr * 32u) { pk_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, pk_0_1); }
       if (kk + 16u > (fsr * 2u + 1u) * 16u) { pk_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, pk_1_0); }
       if (kk + 16u > (fsr * 2u + 1u) * 16u) { pk_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, pk_1_1); }
     }
@@ -321,8 +321,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let r = fsr * 32u + el / 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < rows && k0 + c < KD) {
@@ -347,7 +347,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let r = fsr * 32u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
@@ -374,7 +374,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < rows && k0 + c < KD) {

@@ -108,8 +108,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let r = fsr * 32u + el / 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       let d = 0u + c;
@@ -118,7 +118,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let r = fsr * 32u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
@@ -137,7 +137,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 512u + el];
       let d = 0u + c;
@@ -224,8 +224,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let r = fsr * 32u + el / 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       let d = 64u + c;
@@ -234,7 +234,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let r = fsr * 32u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
@@ -253,7 +253,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 512u + el];
       let d = 64u + c;
@@ -340,8 +340,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let r = fsr * 32u + el / 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       let d = 0u + c;
@@ -349,7 +349,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let r = fsr * 32u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
@@ -367,7 +367,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 512u + el];
       let d = 0u + c;
@@ -451,8 +451,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let r = fsr * 32u + el / 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 512u + el];
       let d = 64u + c;
@@ -460,7 +460,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let r = fsr * 32u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[256u + sg * 512u + el];
@@ -478,7 +478,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 512u + el];
       let d = 64u + c;

@@ -90,9 +90,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
       {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * 128u + (fsr * 2u + 0u) * 16u, true, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * 128u + fsr * 32u, true, 128u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * 128u + (fsr * 2u + 1u) * 16u, true, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 32u + (fsc * 2u + 0u) * 16u, false, 32u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 32u + fsc * 32u, false, 32u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 8192u + kk * 32u + (fsc * 2u + 1u) * 16u, false, 32u);
       ls_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ls_0_0);
       ls_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, ls_0_1);
@@ -103,9 +103,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   if (KD == 128u && v0 + 32u <= VD) {
     if (factive) {
-    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 2u + 0u) * 16u) * VD + v0 + (fsc * 2u + 0u) * 16u, ls_0_0, false, VD);
-    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 2u + 0u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, ls_0_1, false, VD);
-    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 2u + 1u) * 16u) * VD + v0 + (fsc * 2u + 0u) * 16u, ls_1_0, false, VD);
+    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + fsr * 32u) * VD + v0 + fsc * 32u, ls_0_0, false, VD);
+    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + fsr * 32u) * VD + v0 + (fsc * 2u + 1u) * 16u, ls_0_1, false, VD);
+    subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 2u + 1u) * 16u) * VD + v0 + fsc * 32u, ls_1_0, false, VD);
     subgroupMatrixStore(&b_dhs, ((bh * P.NT + n) * KD + (fsr * 2u + 1u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, ls_1_1, false, VD);
   }
   } else {
@@ -117,8 +117,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let r = fsr * 32u + el / 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }
@@ -132,7 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let r = fsr * 32u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
@@ -148,7 +148,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < KD && v0 + c < VD) { b_dhs[((bh * P.NT + n) * KD + r) * VD + v0 + c] = value; }

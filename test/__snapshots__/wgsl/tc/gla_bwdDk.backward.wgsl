@@ -71,79 +71,79 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
       for (var stg = 0u; stg < 8u; stg++) {
         let e = lid + stg * WG;
-        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + 0u + e % 16u, KD - 1u);
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + e % 16u, KD - 1u);
         sl_x[stg] = role_q(b, t, h, d);
         sl_g[stg] = gcs(b, h, t, d);
       }
       if (factive) {
     {
-      let el = lane + 0u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let el = lane;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[0u] = b_dinter[dint(1u, tk)];
       ep_x[0u] = role_k(b, t, h, kx);
       ep_b[0u] = b_dbk[tk];
     }
     {
       let el = lane + 32u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[1u] = b_dinter[dint(1u, tk)];
       ep_x[1u] = role_k(b, t, h, kx);
       ep_b[1u] = b_dbk[tk];
     }
     {
       let el = lane + 64u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[2u] = b_dinter[dint(1u, tk)];
       ep_x[2u] = role_k(b, t, h, kx);
       ep_b[2u] = b_dbk[tk];
     }
     {
       let el = lane + 96u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[3u] = b_dinter[dint(1u, tk)];
       ep_x[3u] = role_k(b, t, h, kx);
       ep_b[3u] = b_dbk[tk];
     }
     {
       let el = lane + 128u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[4u] = b_dinter[dint(1u, tk)];
       ep_x[4u] = role_k(b, t, h, kx);
       ep_b[4u] = b_dbk[tk];
     }
     {
       let el = lane + 160u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[5u] = b_dinter[dint(1u, tk)];
       ep_x[5u] = role_k(b, t, h, kx);
       ep_b[5u] = b_dbk[tk];
     }
     {
       let el = lane + 192u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[6u] = b_dinter[dint(1u, tk)];
       ep_x[6u] = role_k(b, t, h, kx);
       ep_b[6u] = b_dbk[tk];
     }
     {
       let el = lane + 224u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[7u] = b_dinter[dint(1u, tk)];
       ep_x[7u] = role_k(b, t, h, kx);
       ep_b[7u] = b_dbk[tk];
@@ -168,7 +168,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let e = lid + stg * WG;
         
         
-        let valid = e / 16u < rows && k0 + 0u + e % 16u < KD;
+        let valid = e / 16u < rows && k0 + e % 16u < KD;
         wf[2048u + e] = select(0.0, sl_x[stg], valid); wf[1024u + e] = select(0.0, sl_g[stg], valid);
       }
     }
@@ -178,79 +178,79 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (more) {
       for (var stg = 0u; stg < 8u; stg++) {
         let e = lid + stg * WG;
-        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + d0 + 16u + e % 16u, KD - 1u);
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + (d0 + 16u) + e % 16u, KD - 1u);
         nx_x[stg] = role_q(b, t, h, d);
         nx_g[stg] = gcs(b, h, t, d);
       }
       if (factive) {
     {
-      let el = lane + 0u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let el = lane;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[0u] = b_dinter[dint(1u, tk)];
       nep_x[0u] = role_k(b, t, h, kx);
       nep_b[0u] = b_dbk[tk];
     }
     {
       let el = lane + 32u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[1u] = b_dinter[dint(1u, tk)];
       nep_x[1u] = role_k(b, t, h, kx);
       nep_b[1u] = b_dbk[tk];
     }
     {
       let el = lane + 64u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[2u] = b_dinter[dint(1u, tk)];
       nep_x[2u] = role_k(b, t, h, kx);
       nep_b[2u] = b_dbk[tk];
     }
     {
       let el = lane + 96u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[3u] = b_dinter[dint(1u, tk)];
       nep_x[3u] = role_k(b, t, h, kx);
       nep_b[3u] = b_dbk[tk];
     }
     {
       let el = lane + 128u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[4u] = b_dinter[dint(1u, tk)];
       nep_x[4u] = role_k(b, t, h, kx);
       nep_b[4u] = b_dbk[tk];
     }
     {
       let el = lane + 160u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[5u] = b_dinter[dint(1u, tk)];
       nep_x[5u] = role_k(b, t, h, kx);
       nep_b[5u] = b_dbk[tk];
     }
     {
       let el = lane + 192u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[6u] = b_dinter[dint(1u, tk)];
       nep_x[6u] = role_k(b, t, h, kx);
       nep_b[6u] = b_dbk[tk];
     }
     {
       let el = lane + 224u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[7u] = b_dinter[dint(1u, tk)];
       nep_x[7u] = role_k(b, t, h, kx);
       nep_b[7u] = b_dbk[tk];
@@ -269,10 +269,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
     var a0_0_0 = subgroup_matrix_result<f32, 16, 16>();
     if (factive) {
-      for (var kk = (fsr * 1u + 0u) * 16u + 16u; kk < C; kk += 16u) {
+      for (var kk = fsr * 16u + 16u; kk < C; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + ((kk / 16u) * (kk / 16u - 1u) / 2u + (fsr * 1u + 0u)) * 256u, false, 16u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 1536u + (16u * ((fsr * 1u + 0u) * 3u - (fsr * 1u + 0u) * ((fsr * 1u + 0u) - 1u) / 2u) + kk - (fsr * 1u + 0u) * 16u - 16u) * 16u + (fsc * 1u + 0u) * 16u, false, 16u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + ((kk / 16u) * (kk / 16u - 1u) / 2u + fsr) * 256u, false, 16u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 1536u + (16u * (fsr * 3u - fsr * (fsr - 1u) / 2u) + kk - fsr * 16u - 16u) * 16u + fsc * 16u, false, 16u);
       a0_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, a0_0_0);
     }
       }
@@ -281,9 +281,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
     if (factive) {
     {
-      let el = lane + 0u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let el = lane;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -302,8 +302,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 32u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -322,8 +322,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 64u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -342,8 +342,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 96u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -362,8 +362,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 128u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -382,8 +382,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 160u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -402,8 +402,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 192u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -422,8 +422,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 224u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -447,7 +447,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let e = lid + stg * WG;
         
         
-        let valid = e / 16u < rows && k0 + d0 + 16u + e % 16u < KD;
+        let valid = e / 16u < rows && k0 + (d0 + 16u) + e % 16u < KD;
         wf[2048u + e] = select(0.0, nx_x[stg], valid); wf[1024u + e] = select(0.0, nx_g[stg], valid);
       }
       ep_i = nep_i; ep_x = nep_x; ep_b = nep_b;

@@ -71,72 +71,72 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
       for (var stg = 0u; stg < 8u; stg++) {
         let e = lid + stg * WG;
-        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + 0u + e % 16u, KD - 1u);
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + e % 16u, KD - 1u);
         sl_x[stg] = role_k(b, t, h, d);
         sl_g[stg] = gcs(b, h, t, d);
       }
       if (factive) {
     {
-      let el = lane + 0u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let el = lane;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[0u] = b_dinter[dint(0u, tk)];
       ep_x[0u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 32u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[1u] = b_dinter[dint(0u, tk)];
       ep_x[1u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 64u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[2u] = b_dinter[dint(0u, tk)];
       ep_x[2u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 96u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[3u] = b_dinter[dint(0u, tk)];
       ep_x[3u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 128u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[4u] = b_dinter[dint(0u, tk)];
       ep_x[4u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 160u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[5u] = b_dinter[dint(0u, tk)];
       ep_x[5u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 192u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[6u] = b_dinter[dint(0u, tk)];
       ep_x[6u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 224u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_i[7u] = b_dinter[dint(0u, tk)];
       ep_x[7u] = role_q(b, t, h, kx);
     }
@@ -160,7 +160,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let e = lid + stg * WG;
         
         
-        let valid = e / 16u < rows && k0 + 0u + e % 16u < KD;
+        let valid = e / 16u < rows && k0 + e % 16u < KD;
         wf[2048u + e] = select(0.0, sl_x[stg], valid); wf[1024u + e] = select(0.0, sl_g[stg], valid);
       }
     }
@@ -170,72 +170,72 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (more) {
       for (var stg = 0u; stg < 8u; stg++) {
         let e = lid + stg * WG;
-        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + d0 + 16u + e % 16u, KD - 1u);
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + (d0 + 16u) + e % 16u, KD - 1u);
         nx_x[stg] = role_k(b, t, h, d);
         nx_g[stg] = gcs(b, h, t, d);
       }
       if (factive) {
     {
-      let el = lane + 0u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let el = lane;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[0u] = b_dinter[dint(0u, tk)];
       nep_x[0u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 32u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[1u] = b_dinter[dint(0u, tk)];
       nep_x[1u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 64u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[2u] = b_dinter[dint(0u, tk)];
       nep_x[2u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 96u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[3u] = b_dinter[dint(0u, tk)];
       nep_x[3u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 128u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[4u] = b_dinter[dint(0u, tk)];
       nep_x[4u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 160u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[5u] = b_dinter[dint(0u, tk)];
       nep_x[5u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 192u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[6u] = b_dinter[dint(0u, tk)];
       nep_x[6u] = role_q(b, t, h, kx);
     }
     {
       let el = lane + 224u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_i[7u] = b_dinter[dint(0u, tk)];
       nep_x[7u] = role_q(b, t, h, kx);
     }
@@ -253,10 +253,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
     var a0_0_0 = subgroup_matrix_result<f32, 16, 16>();
     if (factive) {
-      for (var kk = 0u; kk < (fsr * 1u + 0u) * 16u; kk += 16u) {
+      for (var kk = 0u; kk < fsr * 16u; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + ((fsr * 1u + 0u) * ((fsr * 1u + 0u) - 1u) / 2u + kk / 16u) * 256u, false, 16u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 1536u + (8u * (fsr * 1u + 0u) * ((fsr * 1u + 0u) - 1u) + kk) * 16u + (fsc * 1u + 0u) * 16u, false, 16u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * (fsr - 1u) / 2u + kk / 16u) * 256u, false, 16u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 1536u + (8u * fsr * (fsr - 1u) + kk) * 16u + fsc * 16u, false, 16u);
       a0_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, a0_0_0);
     }
       }
@@ -265,9 +265,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
     if (factive) {
     {
-      let el = lane + 0u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let el = lane;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -285,8 +285,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 32u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -304,8 +304,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 64u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -323,8 +323,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 96u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -342,8 +342,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 128u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -361,8 +361,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 160u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -380,8 +380,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 192u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -399,8 +399,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 224u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -423,7 +423,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let e = lid + stg * WG;
         
         
-        let valid = e / 16u < rows && k0 + d0 + 16u + e % 16u < KD;
+        let valid = e / 16u < rows && k0 + (d0 + 16u) + e % 16u < KD;
         wf[2048u + e] = select(0.0, nx_x[stg], valid); wf[1024u + e] = select(0.0, nx_g[stg], valid);
       }
       ep_i = nep_i; ep_x = nep_x;

@@ -70,9 +70,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (factive) {
       for (var kk = 0u; kk < 128u; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (fsr * 2u + 0u) * 16u) * 128u + d0 + kk, false, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + fsr * 32u) * 128u + d0 + kk, false, 128u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + (fsr * 2u + 1u) * 16u) * 128u + d0 + kk, false, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + fsc * 32u, false, 64u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
       dv_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, dv_0_0);
       dv_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, dv_0_1);
@@ -90,8 +90,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let r = fsr * 32u + el / 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value + b_dvl[(bh * P.T + t0 + r) * VD + v0 + c]; }
@@ -105,7 +105,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let r = fsr * 32u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
@@ -121,7 +121,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       if (r < rows && v0 + c < VD) { b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = value + b_dvl[(bh * P.T + t0 + r) * VD + v0 + c]; }

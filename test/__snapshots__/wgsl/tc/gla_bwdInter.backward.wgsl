@@ -125,9 +125,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (factive) {
       for (var kk = 0u; kk < 32u; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 16u * 32u + kk, false, 32u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + fsr * 32u * 32u + kk, false, 32u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 16u * 32u + kk, false, 32u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + (fsc * 2u + 0u) * 16u * 32u + kk, true, 32u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + fsc * 32u * 32u + kk, true, 32u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + (fsc * 2u + 1u) * 16u * 32u + kk, true, 32u);
       aq_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, aq_0_0);
       aq_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, aq_0_1);
@@ -135,9 +135,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       aq_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, aq_1_1);
     }
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 2048u + (fsr * 2u + 0u) * 16u * 32u + kk, false, 32u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 2048u + fsr * 32u * 32u + kk, false, 32u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 2048u + (fsr * 2u + 1u) * 16u * 32u + kk, false, 32u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 6144u + (fsc * 2u + 0u) * 16u * 32u + kk, true, 32u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 6144u + fsc * 32u * 32u + kk, true, 32u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 6144u + (fsc * 2u + 1u) * 16u * 32u + kk, true, 32u);
       ak_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, ak_0_0);
       ak_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, ak_0_1);
@@ -151,16 +151,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (rows == C && k0 + 64u <= KD) {
   
   if (factive) {
-    subgroupMatrixStore(&b_dinter, (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * KD + k0 + (fsc * 2u + 0u) * 16u, aq_0_0, false, KD);
-    subgroupMatrixStore(&b_dinter, (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * KD + k0 + (fsc * 2u + 1u) * 16u, aq_0_1, false, KD);
-    subgroupMatrixStore(&b_dinter, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + (fsc * 2u + 0u) * 16u, aq_1_0, false, KD);
+    subgroupMatrixStore(&b_dinter, (bh * P.T + t0 + fsr * 32u) * KD + k0 + fsc * 32u, aq_0_0, false, KD);
+    subgroupMatrixStore(&b_dinter, (bh * P.T + t0 + fsr * 32u) * KD + k0 + (fsc * 2u + 1u) * 16u, aq_0_1, false, KD);
+    subgroupMatrixStore(&b_dinter, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + fsc * 32u, aq_1_0, false, KD);
     subgroupMatrixStore(&b_dinter, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + (fsc * 2u + 1u) * 16u, aq_1_1, false, KD);
   }
   
   if (factive) {
-    subgroupMatrixStore(&b_dinter, 1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * KD + k0 + (fsc * 2u + 0u) * 16u, ak_0_0, false, KD);
-    subgroupMatrixStore(&b_dinter, 1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 0u) * 16u) * KD + k0 + (fsc * 2u + 1u) * 16u, ak_0_1, false, KD);
-    subgroupMatrixStore(&b_dinter, 1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + (fsc * 2u + 0u) * 16u, ak_1_0, false, KD);
+    subgroupMatrixStore(&b_dinter, 1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + fsr * 32u) * KD + k0 + fsc * 32u, ak_0_0, false, KD);
+    subgroupMatrixStore(&b_dinter, 1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + fsr * 32u) * KD + k0 + (fsc * 2u + 1u) * 16u, ak_0_1, false, KD);
+    subgroupMatrixStore(&b_dinter, 1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + fsc * 32u, ak_1_0, false, KD);
     subgroupMatrixStore(&b_dinter, 1u * (P.B * P.H * P.T * KD) + (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * KD + k0 + (fsc * 2u + 1u) * 16u, ak_1_1, false, KD);
   }
   } else {
@@ -171,8 +171,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let r = fsr * 32u + el / 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
@@ -187,7 +187,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let r = fsr * 32u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
@@ -204,7 +204,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
@@ -235,8 +235,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let r = fsr * 32u + el / 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;
@@ -251,7 +251,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 2u + 0u) * 16u + el / 16u;
+      let r = fsr * 32u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
@@ -268,7 +268,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 2u + 1u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       let d = k0 + c;

@@ -59,8 +59,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let slot = 0u + x;
       wf[0u + sg * 256u + el] = h0_at(sq, h, k0 + r, v0 + c);
     }
@@ -83,8 +83,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       if (k0 + r < KD && v0 + c < VD) { b_hs[((bh * P.NT + n) * KD + k0 + r) * VD + v0 + c] = value; }
@@ -101,8 +101,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       // S += (K 2^(G_last - G))^T V, operands straight from the prep's per-chunk f16 blocks.
       for (var kk = 0u; kk < C; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + kk) * 128u + k0 + (fsr * 1u + 0u) * 16u, true, 128u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&b_v16, ((bh * P.NT + n) * C + kk) * 128u + v0 + (fsc * 1u + 0u) * 16u, false, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_kg16, ((bh * P.NT + n) * C + kk) * 128u + k0 + fsr * 16u, true, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&b_v16, ((bh * P.NT + n) * C + kk) * 128u + v0 + fsc * 16u, false, 128u);
       st_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, st_0_0);
     }
       }
@@ -115,8 +115,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       if (k0 + r < KD && v0 + c < VD) { b_ht[((sq * P.H + h) * KD + k0 + r) * VD + v0 + c] = value; }

@@ -321,13 +321,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   if (rows == C && v0 + 128u <= VD) {
     if (factive) {
-    subgroupMatrixStore(&b_o, ((b * P.T + t0 + (fsr * 4u + 0u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 0u) * 16u, oa_0_0, false, P.H * VD);
-    subgroupMatrixStore(&b_o, ((b * P.T + t0 + (fsr * 4u + 0u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 1u) * 16u, oa_0_1, false, P.H * VD);
-    subgroupMatrixStore(&b_o, ((b * P.T + t0 + (fsr * 4u + 1u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 0u) * 16u, oa_1_0, false, P.H * VD);
+    subgroupMatrixStore(&b_o, ((b * P.T + t0 + fsr * 64u) * P.H + h) * VD + v0 + fsc * 32u, oa_0_0, false, P.H * VD);
+    subgroupMatrixStore(&b_o, ((b * P.T + t0 + fsr * 64u) * P.H + h) * VD + v0 + (fsc * 2u + 1u) * 16u, oa_0_1, false, P.H * VD);
+    subgroupMatrixStore(&b_o, ((b * P.T + t0 + (fsr * 4u + 1u) * 16u) * P.H + h) * VD + v0 + fsc * 32u, oa_1_0, false, P.H * VD);
     subgroupMatrixStore(&b_o, ((b * P.T + t0 + (fsr * 4u + 1u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 1u) * 16u, oa_1_1, false, P.H * VD);
-    subgroupMatrixStore(&b_o, ((b * P.T + t0 + (fsr * 4u + 2u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 0u) * 16u, oa_2_0, false, P.H * VD);
+    subgroupMatrixStore(&b_o, ((b * P.T + t0 + (fsr * 4u + 2u) * 16u) * P.H + h) * VD + v0 + fsc * 32u, oa_2_0, false, P.H * VD);
     subgroupMatrixStore(&b_o, ((b * P.T + t0 + (fsr * 4u + 2u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 1u) * 16u, oa_2_1, false, P.H * VD);
-    subgroupMatrixStore(&b_o, ((b * P.T + t0 + (fsr * 4u + 3u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 0u) * 16u, oa_3_0, false, P.H * VD);
+    subgroupMatrixStore(&b_o, ((b * P.T + t0 + (fsr * 4u + 3u) * 16u) * P.H + h) * VD + v0 + fsc * 32u, oa_3_0, false, P.H * VD);
     subgroupMatrixStore(&b_o, ((b * P.T + t0 + (fsr * 4u + 3u) * 16u) * P.H + h) * VD + v0 + (fsc * 2u + 1u) * 16u, oa_3_1, false, P.H * VD);
   }
   } else {
@@ -338,8 +338,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 4u + 0u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let r = fsr * 64u + el / 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
       let cg = v0 + c;
@@ -358,7 +358,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (factive) {
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
-      let r = (fsr * 4u + 0u) * 16u + el / 16u;
+      let r = fsr * 64u + el / 16u;
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
@@ -379,7 +379,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 4u + 1u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
       let cg = v0 + c;
@@ -419,7 +419,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 4u + 2u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 32u + x;
       let value = wf[0u + sg * 256u + el];
       let cg = v0 + c;
@@ -459,7 +459,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var x = 0u; x < 8u; x++) {
       let el = lane + 32u * x;
       let r = (fsr * 4u + 3u) * 16u + el / 16u;
-      let c = (fsc * 2u + 0u) * 16u + el % 16u;
+      let c = fsc * 32u + el % 16u;
       let slot = 48u + x;
       let value = wf[0u + sg * 256u + el];
       let cg = v0 + c;

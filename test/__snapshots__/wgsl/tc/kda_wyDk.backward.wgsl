@@ -75,79 +75,79 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
       for (var stg = 0u; stg < 8u; stg++) {
         let e = lid + stg * WG;
-        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + 0u + e % 16u, KD - 1u);
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + e % 16u, KD - 1u);
         sl_x[stg] = role_k(b, t, h, d);
         sl_g[stg] = gcs(b, h, t, d);
       }
       if (factive) {
     {
-      let el = lane + 0u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let el = lane;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_g[0u] = b_grad_k[bth(b, t, h, kx, KD)];
       ep_x[0u] = b_X2[tk];
       ep_b[0u] = b_dbk[tk];
     }
     {
       let el = lane + 32u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_g[1u] = b_grad_k[bth(b, t, h, kx, KD)];
       ep_x[1u] = b_X2[tk];
       ep_b[1u] = b_dbk[tk];
     }
     {
       let el = lane + 64u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_g[2u] = b_grad_k[bth(b, t, h, kx, KD)];
       ep_x[2u] = b_X2[tk];
       ep_b[2u] = b_dbk[tk];
     }
     {
       let el = lane + 96u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_g[3u] = b_grad_k[bth(b, t, h, kx, KD)];
       ep_x[3u] = b_X2[tk];
       ep_b[3u] = b_dbk[tk];
     }
     {
       let el = lane + 128u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_g[4u] = b_grad_k[bth(b, t, h, kx, KD)];
       ep_x[4u] = b_X2[tk];
       ep_b[4u] = b_dbk[tk];
     }
     {
       let el = lane + 160u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_g[5u] = b_grad_k[bth(b, t, h, kx, KD)];
       ep_x[5u] = b_X2[tk];
       ep_b[5u] = b_dbk[tk];
     }
     {
       let el = lane + 192u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_g[6u] = b_grad_k[bth(b, t, h, kx, KD)];
       ep_x[6u] = b_X2[tk];
       ep_b[6u] = b_dbk[tk];
     }
     {
       let el = lane + 224u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + 0u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       ep_g[7u] = b_grad_k[bth(b, t, h, kx, KD)];
       ep_x[7u] = b_X2[tk];
       ep_b[7u] = b_dbk[tk];
@@ -179,7 +179,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let e = lid + stg * WG;
         
         
-        let valid = e / 16u < rows && k0 + 0u + e % 16u < KD;
+        let valid = e / 16u < rows && k0 + e % 16u < KD;
         wf[2048u + e] = select(0.0, sl_x[stg], valid); wf[1024u + e] = select(0.0, sl_g[stg], valid);
       }
     }
@@ -189,79 +189,79 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (more) {
       for (var stg = 0u; stg < 8u; stg++) {
         let e = lid + stg * WG;
-        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + d0 + 16u + e % 16u, KD - 1u);
+        let t = t0 + min(e / 16u, rows - 1u); let d = min(k0 + (d0 + 16u) + e % 16u, KD - 1u);
         nx_x[stg] = role_k(b, t, h, d);
         nx_g[stg] = gcs(b, h, t, d);
       }
       if (factive) {
     {
-      let el = lane + 0u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let el = lane;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_g[0u] = b_grad_k[bth(b, t, h, kx, KD)];
       nep_x[0u] = b_X2[tk];
       nep_b[0u] = b_dbk[tk];
     }
     {
       let el = lane + 32u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_g[1u] = b_grad_k[bth(b, t, h, kx, KD)];
       nep_x[1u] = b_X2[tk];
       nep_b[1u] = b_dbk[tk];
     }
     {
       let el = lane + 64u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_g[2u] = b_grad_k[bth(b, t, h, kx, KD)];
       nep_x[2u] = b_X2[tk];
       nep_b[2u] = b_dbk[tk];
     }
     {
       let el = lane + 96u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_g[3u] = b_grad_k[bth(b, t, h, kx, KD)];
       nep_x[3u] = b_X2[tk];
       nep_b[3u] = b_dbk[tk];
     }
     {
       let el = lane + 128u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_g[4u] = b_grad_k[bth(b, t, h, kx, KD)];
       nep_x[4u] = b_X2[tk];
       nep_b[4u] = b_dbk[tk];
     }
     {
       let el = lane + 160u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_g[5u] = b_grad_k[bth(b, t, h, kx, KD)];
       nep_x[5u] = b_X2[tk];
       nep_b[5u] = b_dbk[tk];
     }
     {
       let el = lane + 192u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_g[6u] = b_grad_k[bth(b, t, h, kx, KD)];
       nep_x[6u] = b_X2[tk];
       nep_b[6u] = b_dbk[tk];
     }
     {
       let el = lane + 224u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
-      let t = t0 + min(r, rows - 1u); let kx = min(k0 + d0 + 16u + c, KD - 1u); let tk = tok(bh, t, kx, KD);
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
+      let t = t0 + min(r, rows - 1u); let kx = min(k0 + (d0 + 16u) + c, KD - 1u); let tk = tok(bh, t, kx, KD);
       nep_g[7u] = b_grad_k[bth(b, t, h, kx, KD)];
       nep_x[7u] = b_X2[tk];
       nep_b[7u] = b_dbk[tk];
@@ -281,10 +281,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // Q = acol: the blocks after each row block, parked in qpark.
     var qa0_0_0 = subgroup_matrix_result<f32, 16, 16>();
     if (factive) {
-      for (var kk = (fsr * 1u + 0u) * 16u + 16u; kk < C; kk += 16u) {
+      for (var kk = fsr * 16u + 16u; kk < C; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + ((kk / 16u) * (kk / 16u - 1u) / 2u + (fsr * 1u + 0u)) * 256u, true, 16u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 1536u + (16u * ((fsr * 1u + 0u) * 3u - (fsr * 1u + 0u) * ((fsr * 1u + 0u) - 1u) / 2u) + kk - (fsr * 1u + 0u) * 16u - 16u) * 16u + (fsc * 1u + 0u) * 16u, false, 16u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + ((kk / 16u) * (kk / 16u - 1u) / 2u + fsr) * 256u, true, 16u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 1536u + (16u * (fsr * 3u - fsr * (fsr - 1u) / 2u) + kk - fsr * 16u - 16u) * 16u + fsc * 16u, false, 16u);
       qa0_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, qa0_0_0);
     }
       }
@@ -293,9 +293,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
     if (factive) {
     {
-      let el = lane + 0u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let el = lane;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       var qv = 0.0;
@@ -310,8 +310,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 32u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       var qv = 0.0;
@@ -326,8 +326,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 64u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       var qv = 0.0;
@@ -342,8 +342,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 96u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       var qv = 0.0;
@@ -358,8 +358,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 128u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       var qv = 0.0;
@@ -374,8 +374,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 160u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       var qv = 0.0;
@@ -390,8 +390,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 192u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       var qv = 0.0;
@@ -406,8 +406,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 224u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       var qv = 0.0;
@@ -434,10 +434,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
     var pa0_0_0 = subgroup_matrix_result<f32, 16, 16>();
     if (factive) {
-      for (var kk = 0u; kk < (fsr * 1u + 0u) * 16u; kk += 16u) {
+      for (var kk = 0u; kk < fsr * 16u; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + ((fsr * 1u + 0u) * ((fsr * 1u + 0u) - 1u) / 2u + kk / 16u) * 256u, false, 16u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 1536u + (8u * (fsr * 1u + 0u) * ((fsr * 1u + 0u) - 1u) + kk) * 16u + (fsc * 1u + 0u) * 16u, false, 16u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * (fsr - 1u) / 2u + kk / 16u) * 256u, false, 16u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 1536u + (8u * fsr * (fsr - 1u) + kk) * 16u + fsc * 16u, false, 16u);
       pa0_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, pa0_0_0);
     }
       }
@@ -446,9 +446,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
     if (factive) {
     {
-      let el = lane + 0u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let el = lane;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -471,8 +471,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 32u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -495,8 +495,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 64u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -519,8 +519,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 96u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -543,8 +543,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 128u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -567,8 +567,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 160u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -591,8 +591,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 192u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -615,8 +615,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     {
       let el = lane + 224u;
-      let r = (fsr * 1u + 0u) * 16u + el / 16u;
-      let c = (fsc * 1u + 0u) * 16u + el % 16u;
+      let r = fsr * 16u + el / 16u;
+      let c = fsc * 16u + el % 16u;
       let value = wf[sg * 256u + el];
       let kx = k0 + d0 + c;
       if (r < rows && kx < KD) {
@@ -644,7 +644,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let e = lid + stg * WG;
         
         
-        let valid = e / 16u < rows && k0 + d0 + 16u + e % 16u < KD;
+        let valid = e / 16u < rows && k0 + (d0 + 16u) + e % 16u < KD;
         wf[2048u + e] = select(0.0, nx_x[stg], valid); wf[1024u + e] = select(0.0, nx_g[stg], valid);
       }
       ep_g = nep_g; ep_x = nep_x; ep_b = nep_b;

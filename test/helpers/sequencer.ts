@@ -15,7 +15,7 @@ const ORDER = [
   'packaging', 'mamba2-kernel', 'step-layouts', 'dplr', 'forward-fixtures', 'fla-api', 'forward-random',
   'plan-check', 'varlen', 'model-block', 'conveniences', 'api-contract', 'normalized', 'interop',
   'dplr-chunked', 'errors', 'device', 'reference-backward', 'dplr-reference', 'spec-identity',
-  'reference', 'demo-page', 'embed', 'wgsl-template', 'plan-run', 'codegen', 'import-cycles',
+  'reference', 'demo-page', 'embed', 'wgsl-template', 'plan-run', 'codegen', 'import-cycles', 'index-expr',
 ].map((n) => `/test/${n}.test.ts`);
 /** A file not in ORDER (a new one) starts after the five longest: it may be long. */
 const UNLISTED = 5;

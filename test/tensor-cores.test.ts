@@ -114,6 +114,41 @@ describe('tensor-core tier: other tilings', () => {
       }
     }
   });
+  // The backward on packed sequences (the tier's reverse scan and key gradients read the chunk
+  // table; an empty sequence between two others): bit for bit each sequence's backward alone. The
+  // delta rule's in the fast tier, a per-key decay's (with and without the delta rule) in the full.
+  for (const name of sweep(['gated_delta_rule'] as const, ['gla', 'kda'] as const)) {
+    it(`packed sequences: ${name}'s backward equals each sequence's alone`, async () => {
+      const engine = await tcEngine();
+      const def = VARIANTS[name];
+      const op = engine.variant(name);
+      const cu = [0, 37, 37, 130];
+      const size = { B: 1, T: 130, H: 2, K: 32, V: 32 };
+      const inputs = sampleInputs(def, { ...size, S: 3 }, 41, true);
+      const r = rng(9);
+      const rowO = size.H * size.V;
+      const dO = Float32Array.from({ length: size.T * rowO }, () => r.normal());
+      const packed = await op.backward(inputs, { do: dO }, { ...size, cuSeqlens: cu, poisonOutputs: true });
+      const per = size.H * size.K * size.V;
+      for (let s = 0; s < 3; s++) {
+        const T = cu[s + 1]! - cu[s]!;
+        if (T === 0) continue;
+        const part: Record<string, Float32Array> = Object.fromEntries(def.inputs.map((d) => {
+          const full = inputs[d.name]!;
+          if (!d.dims.includes('T')) return [d.name, full];
+          const row = full.length / size.T;
+          return [d.name, full.slice(cu[s]! * row, cu[s + 1]! * row)];
+        }));
+        const alone = await op.backward({ ...part, h0: inputs.h0!.slice(s * per, (s + 1) * per) },
+          { do: dO.slice(cu[s]! * rowO, cu[s + 1]! * rowO) }, { ...size, T, poisonOutputs: true });
+        for (const [k, g] of Object.entries(alone)) {
+          const full = packed[k]!;
+          const got = k === 'dh0' ? full.slice(s * per, (s + 1) * per) : full.slice(cu[s]! * (full.length / size.T), cu[s + 1]! * (full.length / size.T));
+          expect(Array.from(got), `${k} of sequence ${s}`).toEqual(Array.from(g));
+        }
+      }
+    });
+  }
   it('grouped value heads and bf16 inputs: gated_delta_rule', async () => {
     const engine = await tcEngine();
     const def = VARIANTS.gated_delta_rule;

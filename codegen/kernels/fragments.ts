@@ -134,7 +134,9 @@ export function subgroupGrid(p: Partition, x: string) {
   let ${c} = sg % ${p.gc}u;
   let ${x}active = sg < ${p.gr * p.gc}u;`,
     active: wgsl`${x}active`,
-    // The first row / column of the subgroup's fragment i / j, its constants folded.
+    // The block index (in fragments) of the subgroup's fragment row i / column j, and its first
+    // row / column, constants folded (index-expr.ts).
+    block: { row: (i: number) => add(mul(r, p.fm), i), col: (j: number) => add(mul(c, p.fn), j) },
     map: { row: (i: number) => renderIndex(mul(add(mul(r, p.fm), i), FRAG)), col: (j: number) => renderIndex(mul(add(mul(c, p.fn), j), FRAG)) },
   };
 }

@@ -245,7 +245,7 @@ export function dqkBlocks(ks: KernelSource, lay: DqkLayout) {
   });
   // One accumulator block per fragment row i of the subgroup (row block bI): each takes its own
   // anchored operand.
-  const bI = (i: number) => renderIndexOperand(add(mul('fsr', p.fm), i));
+  const bI = (i: number) => renderIndexOperand(grid.block.row(i));
   /** The products of `side` into accumulators `<acc><i>` (1 x p.fn fragments each), i < p.fm;
    * `transposed`: dA's blocks staged transposed (lowerBlock), so that 'after' reads them row-major. */
   const products = (fr: Fragments, side: BlockSide, acc: string, transposed = false): Wgsl => joinWgsl(Array.from({ length: p.fm }, (_, i) => side === 'before'

@@ -11,7 +11,7 @@ import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { emitEpilogue, FRAG_WG, fragmentBudget, partition, scratchWords, subgroupGrid, type Fragments } from './fragments.js';
 import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
-import { add, mul, renderIndex } from '../index-expr.js';
+import { mul, renderIndex } from '../index-expr.js';
 
 /** f32 words: A, then T (C x C), then row block I's off-diagonal sums (I * 256 words, I < C / 16). */
 export const tcInverseWords = (C: number) => C * C + (C / 16 - 1) * 256;
@@ -136,9 +136,9 @@ function emitDplrM(ks: KernelSource, fr: Fragments, wfWords: number): Wgsl {
     if (factive) {
       for (var kk = 0u; kk < C; kk += 16u) {
         ${fr.mma('mk', p.fm, p.fn,
-    (i) => ({ arr: t16, offset: wgsl`${block} + ${renderIndex(mul(add(mul('fsr', p.fm), i), 16 * C))} + kk`, stride: C }),
-    (j) => ({ arr: ak16, offset: wgsl`${block} + kk * C + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: C }),
-    (i, j) => wgsl`kk / 16u < fsr * ${p.fm}u + ${i}u && kk / 16u >= fsc * ${p.fn}u + ${j}u`)}
+    (i) => ({ arr: t16, offset: wgsl`${block} + ${renderIndex(mul(grid.block.row(i), 16 * C))} + kk`, stride: C }),
+    (j) => ({ arr: ak16, offset: wgsl`${block} + kk * C + ${grid.map.col(j)}`, stride: C }),
+    (i, j) => wgsl`kk / 16u < ${renderIndex(grid.block.row(i))} && kk / 16u >= ${renderIndex(grid.block.col(j))}`)}
       }
     }
     ${emitEpilogue(fr, 'mk', p.fm, p.fn, {

@@ -15,6 +15,7 @@ import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block
 import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type FragSource, type Fragments, subgroupGrid } from './fragments.js';
 import { emitTcScores, scaledDecayedQuery, tcScoresWords, type TcScoresOptions } from './tc-scores.js';
 import { extendScope, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
+import { mul, renderIndex } from '../index-expr.js';
 
 /** V columns per workgroup of the output stage: the scores are computed once per tile. */
 /** Columns of O per workgroup: the tuning knob outputTile, else 128 (one workgroup per chunk at
@@ -148,8 +149,8 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
   // A's row block i at the slab's columns: in workgroup memory from word sA, or the prep's block
   // of this chunk in a per-chunk f16 buffer.
   const scoreRows = (sA: number | Wgsl) => (i: number): FragSource => (typeof sA === 'number'
-    ? { arr: 'wh', offset: wgsl`${sA}u + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }
-    : { arr: sA, offset: wgsl`(bh * P.NT + n) * C * C + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C });
+    ? { arr: 'wh', offset: wgsl`${sA}u + ${renderIndex(mul(grid.block.row(i), 16 * C))} + r0 + kk`, stride: C }
+    : { arr: sA, offset: wgsl`(bh * P.NT + n) * C * C + ${renderIndex(mul(grid.block.row(i), 16 * C))} + r0 + kk`, stride: C });
   // A (row slabs of its columns) against the staged rows of a value block.
   const valueProduct = (block: F16Block, sA: number | Wgsl) => wgsl`${declareFirstBad(block)}
   for (var r0 = 0u; r0 < rows; r0 += ${SK}u) {
@@ -159,8 +160,8 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
       for (var kk = 0u; kk < ${SK}u; kk += 16u) {
         ${fr.mma('oa', p.fm, p.fn,
     scoreRows(sA),
-    (j) => ({ arr: 'wh', offset: wgsl`${lay.sSV}u + kk * ${BV}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: BV }),
-    (i) => wgsl`(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sSV}u + kk * ${BV}u + ${grid.map.col(j)}`, stride: BV }),
+    (i) => wgsl`(r0 + kk) / 16u <= ${renderIndex(grid.block.row(i))}`)}
       }
     }
     workgroupBarrier();
@@ -208,8 +209,8 @@ ${stage.open}
     if (factive) {
       for (var kk = 0u; kk < ${SK}u; kk += 16u) {
         ${fr.mma('oa', p.fm, p.fn,
-    (i) => ({ arr: 'wh', offset: wgsl`${lay.sQ}u + (fsr * ${p.fm}u + ${i}u) * ${16 * SK}u + kk`, stride: SK }),
-    (j) => ({ arr: 'wh', offset: wgsl`${lay.sSV}u + kk * ${BV}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: BV }))}
+    (i) => ({ arr: 'wh', offset: wgsl`${lay.sQ}u + ${renderIndex(mul(grid.block.row(i), 16 * SK))} + kk`, stride: SK }),
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sSV}u + kk * ${BV}u + ${grid.map.col(j)}`, stride: BV }))}
       }
     }
     workgroupBarrier();

@@ -17,6 +17,7 @@ import type { KernelSource } from './common.js';
 import { emitF16Block, emitStagedLoad } from './staged.js';
 import { emitEpilogue, partition, SCRATCH_WORDS, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { joinWgsl, wgsl, type Scope, type Wgsl } from '../wgsl.js';
+import { mul, renderIndex } from '../index-expr.js';
 
 /** The left operand's role: the queries, the keys (the delta rule's K K^T), or the generalized
  * delta rule's removal side a. */
@@ -164,9 +165,9 @@ function emitFactored(ks: KernelSource, fr: Fragments, s: ScoresScope, o: TcScor
     if (factive) {
       for (var kk = 0u; kk < ${SK}u; kk += 16u) {
         ${fr.mma('sc', p.fm, p.fn,
-    (i) => ({ arr: o.wh, offset: wgsl`${sL}u + (fsr * ${p.fm}u + ${i}u) * ${16 * SK}u + kk`, stride: SK }),
-    (j) => ({ arr: o.wh, offset: wgsl`${sR}u + (fsc * ${p.fn}u + ${j}u) * ${16 * SK}u + kk`, stride: SK, colMajor: true }),
-    (i, j) => wgsl`fsr * ${p.fm}u + ${i}u >= fsc * ${p.fn}u + ${j}u`)}
+    (i) => ({ arr: o.wh, offset: wgsl`${sL}u + ${renderIndex(mul(grid.block.row(i), 16 * SK))} + kk`, stride: SK }),
+    (j) => ({ arr: o.wh, offset: wgsl`${sR}u + ${renderIndex(mul(grid.block.col(j), 16 * SK))} + kk`, stride: SK, colMajor: true }),
+    (i, j) => wgsl`${renderIndex(grid.block.row(i))} >= ${renderIndex(grid.block.col(j))}`)}
       }
     }
     workgroupBarrier();

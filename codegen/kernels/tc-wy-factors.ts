@@ -13,6 +13,7 @@ import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block
 import { emitEpilogue, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, firstFit, subgroupGrid } from './fragments.js';
 import { chunkOperandAt } from './tc-states.js';
 import { extendScope, joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
+import { mul, renderIndex } from '../index-expr.js';
 
 /** A workgroup's columns: c0 .. c0 + width of W (which = 0, over K) or of U (1, over V). */
 interface ColumnTile { readonly which: 0 | 1; readonly c0: number; readonly width: number }
@@ -101,9 +102,9 @@ export function emitTcWyFactors(ks: KernelSource, fr: Fragments): Wgsl {
       if (factive) {
         for (var kk = 0u; kk < ${lay.SR}u; kk += 16u) {
           ${fr.mma('wu', p.fm, p.fn,
-    (i) => ({ arr: which === 1 && m16 ? m16 : t16, offset: wgsl`(${s.bh} * P.NT + ${s.n}) * C * C + (fsr * ${p.fm}u + ${i}u) * ${16 * C}u + r0 + kk`, stride: C }),
-    (j) => ({ arr: 'wh', offset: wgsl`kk * ${width}u + (fsc * ${p.fn}u + ${j}u) * 16u`, stride: width }),
-    (i) => wgsl`(r0 + kk) / 16u <= fsr * ${p.fm}u + ${i}u`)}
+    (i) => ({ arr: which === 1 && m16 ? m16 : t16, offset: wgsl`(${s.bh} * P.NT + ${s.n}) * C * C + ${renderIndex(mul(grid.block.row(i), 16 * C))} + r0 + kk`, stride: C }),
+    (j) => ({ arr: 'wh', offset: wgsl`kk * ${width}u + ${grid.map.col(j)}`, stride: width }),
+    (i) => wgsl`(r0 + kk) / 16u <= ${renderIndex(grid.block.row(i))}`)}
         }
       }
       workgroupBarrier();

@@ -114,13 +114,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (factive) {
       for (var kk = 0u; kk < 16u; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 0u) * 256u + kk, false, 16u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + fsr * 512u + kk, false, 16u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 2u + 1u) * 256u + kk, false, 16u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + (fsc * 2u + 0u) * 256u + kk, true, 16u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + fsc * 512u + kk, true, 16u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 0u + (fsc * 2u + 1u) * 256u + kk, true, 16u);
-      if (fsr * 2u + 0u >= fsc * 2u + 0u) { sc_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, sc_0_0); }
-      if (fsr * 2u + 0u >= fsc * 2u + 1u) { sc_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, sc_0_1); }
-      if (fsr * 2u + 1u >= fsc * 2u + 0u) { sc_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, sc_1_0); }
+      if (fsr * 2u >= fsc * 2u) { sc_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, sc_0_0); }
+      if (fsr * 2u >= fsc * 2u + 1u) { sc_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, sc_0_1); }
+      if (fsr * 2u + 1u >= fsc * 2u) { sc_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, sc_1_0); }
       if (fsr * 2u + 1u >= fsc * 2u + 1u) { sc_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, sc_1_1); }
     }
       }

@@ -87,12 +87,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (factive) {
         for (var kk = 0u; kk < 64u; kk += 16u) {
           {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + fsr * 2048u + r0 + kk, false, 64u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + fsc * 32u, false, 64u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
-      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
-      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
+      if ((r0 + kk) / 16u <= fsr * 2u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
+      if ((r0 + kk) / 16u <= fsr * 2u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
       if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
       if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, wu_1_1); }
     }
@@ -203,12 +203,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (factive) {
         for (var kk = 0u; kk < 64u; kk += 16u) {
           {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + fsr * 2048u + r0 + kk, false, 64u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + fsc * 32u, false, 64u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
-      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
-      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
+      if ((r0 + kk) / 16u <= fsr * 2u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
+      if ((r0 + kk) / 16u <= fsr * 2u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
       if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
       if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, wu_1_1); }
     }
@@ -319,12 +319,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (factive) {
         for (var kk = 0u; kk < 64u; kk += 16u) {
           {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + fsr * 2048u + r0 + kk, false, 64u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + fsc * 32u, false, 64u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
-      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
-      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
+      if ((r0 + kk) / 16u <= fsr * 2u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
+      if ((r0 + kk) / 16u <= fsr * 2u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
       if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
       if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, wu_1_1); }
     }
@@ -430,12 +430,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (factive) {
         for (var kk = 0u; kk < 64u; kk += 16u) {
           {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + fsr * 2048u + r0 + kk, false, 64u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_t16, (bh * P.NT + n) * C * C + (fsr * 2u + 1u) * 1024u + r0 + kk, false, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 0u) * 16u, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + fsc * 32u, false, 64u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
-      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
-      if ((r0 + kk) / 16u <= fsr * 2u + 0u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
+      if ((r0 + kk) / 16u <= fsr * 2u) { wu_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, wu_0_0); }
+      if ((r0 + kk) / 16u <= fsr * 2u) { wu_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, wu_0_1); }
       if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, wu_1_0); }
       if ((r0 + kk) / 16u <= fsr * 2u + 1u) { wu_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, wu_1_1); }
     }

@@ -253,11 +253,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (factive) {
       for (var kk = 0u; kk < 16u; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 0u) * 256u + kk, false, 16u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + fsr * 1024u + kk, false, 16u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 1u) * 256u + kk, false, 16u);
       let fl2 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 2u) * 256u + kk, false, 16u);
       let fl3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 3u) * 256u + kk, false, 16u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + (fsc * 2u + 0u) * 16u, false, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + fsc * 32u, false, 128u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + (fsc * 2u + 1u) * 16u, false, 128u);
       oa_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, oa_0_0);
       oa_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, oa_0_1);
@@ -300,14 +300,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (factive) {
       for (var kk = 0u; kk < 16u; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 0u) * 1024u + r0 + kk, false, 64u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + fsr * 4096u + r0 + kk, false, 64u);
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 1u) * 1024u + r0 + kk, false, 64u);
       let fl2 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 2u) * 1024u + r0 + kk, false, 64u);
       let fl3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 3u) * 1024u + r0 + kk, false, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + (fsc * 2u + 0u) * 16u, false, 128u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + fsc * 32u, false, 128u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + (fsc * 2u + 1u) * 16u, false, 128u);
-      if ((r0 + kk) / 16u <= fsr * 4u + 0u) { oa_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, oa_0_0); }
-      if ((r0 + kk) / 16u <= fsr * 4u + 0u) { oa_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, oa_0_1); }
+      if ((r0 + kk) / 16u <= fsr * 4u) { oa_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, oa_0_0); }
+      if ((r0 + kk) / 16u <= fsr * 4u) { oa_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, oa_0_1); }
       if ((r0 + kk) / 16u <= fsr * 4u + 1u) { oa_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, oa_1_0); }
       if ((r0 + kk) / 16u <= fsr * 4u + 1u) { oa_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, oa_1_1); }
       if ((r0 + kk) / 16u <= fsr * 4u + 2u) { oa_2_0 = subgroupMatrixMultiplyAccumulate(fl2, fr0, oa_2_0); }

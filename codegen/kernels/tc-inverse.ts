@@ -113,10 +113,10 @@ export function emitInverseSteps(ks: KernelSource): Wgsl {
  * T is in t16: straight from storage, T's fragments (unit lower triangular) against A_ak's (the
  * prep's ak16, strictly lower), so block (I, J) sums the blocks K in [J, I): the epilogue adds
  * T's diagonal block K = I per element over l <= i only, and writes M to m16 as f16, the left
- * operand of U = M V (tc-wy-factors.ts); A_ak[l, c] is 0 for c >= l, so l starts past c. The diagonal block stays out of the fragments because
- * its zeros above the diagonal would meet A_ak's later rows: 0 * Inf from a key at token t would
- * make M, U and o NaN from the start of t's 16-row block, not from t on. wf is free by then: it is
- * the epilogue's scratch. */
+ * operand of U = M V (tc-wy-factors.ts); A_ak[l, c] is 0 for c >= l, so l starts past c. The
+ * diagonal block stays out of the fragments because its zeros above the diagonal would meet
+ * A_ak's later rows: 0 * Inf from a key at token t would make M, U and o NaN from the start of
+ * t's 16-row block, not from t on. wf is free by then: it is the epilogue's scratch. */
 function emitDplrM(ks: KernelSource, fr: Fragments, wfWords: number): Wgsl {
   const C = ks.cfg.chunk;
   const p = partition(C / 16, C / 16);

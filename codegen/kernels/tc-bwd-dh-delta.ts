@@ -35,14 +35,15 @@ interface BwdScanLayout {
  * decayed keys (C x KF), then W, where it fits]; f32: the epilogues' scratch, then (per-key
  * decay) the chunk's last gate per key. Region R serves dS's copy until dU's product has read
  * it, then -dU and do for the state's update; region A the keys until that same product, then
- * W: so both per-chunk operands of the products come from workgroup memory, prefetched, at
- * 40 KiB (K = 128, chunk 64, 32 columns), where staging W alone beside dS, -dU, do and the
- * queries would take 48 KiB before the scratch. Tiles of 32 columns come first: the walk is
- * latency-bound and its grid small (B*H*V/BV workgroups); on the H200 (2026-12-03, gated delta
- * rule at (1,32,4096,128,128)) 16 columns took 1.153 ms with W staged, 1.313 without, where 32
- * columns without staging took 0.923. Then staged before not, and the most fragments per
- * epilogue pass that fit. (At K = 128, chunk 64, 32 columns: 48 KiB, one workgroup per
- * multiprocessor.) */
+ * W: so both per-chunk operands of the products come from workgroup memory, prefetched, in
+ * 40 KiB of f16 (K = 128, chunk 64, 32 columns), where staging W alone beside dS, -dU, do and
+ * the queries took 48 KiB before the scratch; with the scratch 48 KiB (gdn, two fragments per
+ * pass) or 44.5 KiB (kda, one), one workgroup per multiprocessor. Tiles of 32 columns come
+ * first, then staged before not, then the most fragments per epilogue pass that fit. Timed on
+ * the H200 (2026-12-03, gated delta rule at (1,32,4096,128,128), bench/raw/h200-2026-12-03-s9-*):
+ * 32 columns staged 0.777 ms; 16 columns unstaged within 24 KiB (two workgroups per
+ * multiprocessor) 0.789; 16 columns staged 0.939; 32 columns unstaged 0.979 (the layout before
+ * the regions, W and the keys from storage: 0.923). */
 export function tcBwdScanLayout(ks: KernelSource): BwdScanLayout {
   const C = ks.cfg.chunk;
   const KF = fragCeil(ks.cfg.K);
@@ -60,8 +61,8 @@ export function tcBwdScanLayout(ks: KernelSource): BwdScanLayout {
       }
     }
   }
-  // The whole tier's budget from the start: a layout within the occupancy budget (16 columns,
-  // nothing staged) is the slowest of those timed.
+  // The whole tier's budget from the start: the occupancy budget's layout (16 columns, nothing
+  // staged) timed slower than the first that fits the tier (see above).
   return firstFit({ ...ks.cfg, fragmentMemory: fragmentBudget(ks.cfg) }, layouts, (budget) => new ConfigError(`no backward-scan tiling of K = ${ks.cfg.K} fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
 }
 

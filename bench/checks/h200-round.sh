@@ -3,8 +3,9 @@
 # machine is lent for minutes, and each call pays a cold start): numerics of all nine against the
 # float64 reference (forward and gradients), the forward and forward + backward tables with
 # per-kernel times, and the driver's register and shared-memory figures per kernel. Run on the
-# GPU machine from the project root, after `npm run build` here and with .gpu-kit, dist,
-# bench/probes and bench/checks carried:
+# GPU machine from the project root, after `npm run build`, make-kit and scripts/gpu-kit-peers.sh
+# here (make-kit packs production dependencies only; webgpu and commander are peers), and with
+# .gpu-kit, dist and bench/probes carried:
 #   source .gpu-kit/enter.sh >/dev/null && bash bench/checks/h200-round.sh [variants]
 # Writes $OUT/round-*.txt (Dawn's compile-log lines stripped) and prints the tables. Env:
 # SKIP (comma list of check,bench,stats), EXTRA_BENCH (more `lae bench` arguments, e.g.

@@ -11,7 +11,7 @@ import { benchStep, STEP_HEADER } from '../bench/step.js';
 import { benchVarlen, VARLEN_HEADER, VARLEN_LENGTHS } from '../bench/varlen.js';
 import { runDemo } from './demo.js';
 import { TENSOR_CORE_OPTIONS, type TensorCoreOption } from '../runtime/tier.js';
-import { DEFAULT_DQK_FORM, DQK_FORMS, WG_MEMORY_TIERS, type DplrScores, type DqkForm, type FragmentLowering, type WorkgroupMemoryTier } from '../codegen/index.js';
+import { DEFAULT_DQK_FORM, DQK_FORMS, WG_MEMORY_TIERS, type OutputScores, type DqkForm, type FragmentLowering, type WorkgroupMemoryTier } from '../codegen/index.js';
 
 // commander, typescript and ts-morph serve only the CLI: they are optional peer dependencies of
 // lae, so an engine-only install (Node or browser) does not carry them.
@@ -172,9 +172,9 @@ program.command('bench')
   .option('--state-dtype <list>', 'step: comma-separated state storage dtypes, f32 and/or bf16 (default f32)', (v: string) => v.split(','), ['f32'])
   .option('--fragment-memory <list>', 'tensor-core tier: comma-separated workgroup-memory budgets (bytes, or default: the layouts\' own search) for its kernels\' layouts, one engine each (a tuning knob)', (v: string) => v.split(',').map((x) => (x === 'default' ? undefined : int('fragment-memory')(x))))
   .option('--output-tile <list>', 'tensor-core tier: comma-separated column tiles of the output stage (32, 64, 128), one engine each (a tuning knob; default 128)', (v: string) => v.split(',').map((x) => int('output-tile')(x)))
-  .option('--dplr-scores <list>', 'tensor-core tier: comma-separated places (prep, output) where rwkv7 / dplr_delta_rule compute the output\'s scores, one engine each (a tuning knob; default prep)', (v: string) => v.split(','))
+  .option('--output-scores <list>', 'tensor-core tier: comma-separated places (prep, output) where kda, rwkv7 and dplr_delta_rule compute the output\'s scores, one engine each (a tuning knob; default prep)', (v: string) => v.split(','))
   .option('--dqk-form <list>', `tensor-core tier: comma-separated forms of bwdDq and bwdDk of a per-key decay (${DQK_FORMS.join(', ')}), one engine each (a tuning knob; default ${DEFAULT_DQK_FORM})`, dqkFormList)
-  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; unrollStaging?: boolean; fragmentMemory?: (number | undefined)[]; outputTile?: number[]; dplrScores?: string[]; dqkForm?: DqkForm[]; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }) => {
+  .action(async (o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; json: string; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; tensorCores: TensorCoreOption[]; scalarLoads?: boolean; unrollStaging?: boolean; fragmentMemory?: (number | undefined)[]; outputTile?: number[]; outputScores?: string[]; dqkForm?: DqkForm[]; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }) => {
     const badState = o.stateDtype.filter((d) => d !== 'f32' && d !== 'bf16');
     if (badState.length) throw new Error(`--state-dtype takes f32, bf16; got ${badState.join(', ')}`);
     const unknown = o.what.filter((w) => !['forward', 'train', 'step', 'varlen'].includes(w));
@@ -183,8 +183,8 @@ program.command('bench')
     for (const tensorCores of o.tensorCores) {
       for (const fragmentMemory of o.fragmentMemory ?? [undefined]) {
         for (const outputTile of o.outputTile ?? [undefined]) {
-          for (const dplrScores of o.dplrScores ?? [undefined]) {
-            for (const dqkForm of o.dqkForm ?? [undefined]) runs.push(await benchTier({ ...o, fragmentMemory, outputTile, dplrScores: dplrScores as DplrScores | undefined, dqkForm }, tensorCores));
+          for (const outputScores of o.outputScores ?? [undefined]) {
+            for (const dqkForm of o.dqkForm ?? [undefined]) runs.push(await benchTier({ ...o, fragmentMemory, outputTile, outputScores: outputScores as OutputScores | undefined, dqkForm }, tensorCores));
           }
         }
       }
@@ -195,12 +195,12 @@ program.command('bench')
   });
 
 /** One tier's benchmarks, on an engine of its own. */
-async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; unrollStaging?: boolean; fragmentMemory?: number; outputTile?: number; dplrScores?: DplrScores; dqkForm?: DqkForm; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
+async function benchTier(o: { variants?: string[]; T?: number[]; H: number; D: number; repeat: number; samples: number; breakdown?: boolean; recurrent: boolean; what: string[]; dtype: 'f32' | 'bf16' | 'f16'; scalarLoads?: boolean; unrollStaging?: boolean; fragmentMemory?: number; outputTile?: number; outputScores?: OutputScores; dqkForm?: DqkForm; unverifiedFragments?: boolean; batches?: number[]; stepColumns?: number[]; host: boolean; stateDtype: string[] }, tensorCores: TensorCoreOption): Promise<Record<string, unknown>> {
   // Full-resolution timestamps (Dawn quantizes them by default).
-  const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, unrollStaging: o.unrollStaging, fragmentMemory: o.fragmentMemory, outputTile: o.outputTile, dplrScores: o.dplrScores, dqkForm: o.dqkForm, unverifiedFragments: o.unverifiedFragments } });
+  const engine = await createEngine({ dawnFlags: ['disable-dawn-features=timestamp_quantization'], tensorCores, tuning: { scalarLoads: o.scalarLoads, unrollStaging: o.unrollStaging, fragmentMemory: o.fragmentMemory, outputTile: o.outputTile, outputScores: o.outputScores, dqkForm: o.dqkForm, unverifiedFragments: o.unverifiedFragments } });
   try {
     const shapes = o.T ? o.T.map((T) => ({ B: 1, H: o.H, T, K: o.D, V: o.D })) : SEED_SHAPES.map((s) => ({ ...s, H: o.H, K: o.D, V: o.D }));
-    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote}), tuning ${engine.tuningSource}${Object.keys(engine.tuning).length ? ` ${JSON.stringify(engine.tuning)}` : ''}${o.scalarLoads ? ', scalar loads' : ''}${o.unrollStaging === true ? ', unrolled staging' : o.unrollStaging === false ? ', rolled staging' : ''}${o.fragmentMemory ? `, fragment memory ${o.fragmentMemory} B` : ''}${o.outputTile ? `, output tile ${o.outputTile}` : ''}${o.dplrScores ? `, dplr scores in the ${o.dplrScores}` : ''}${o.dqkForm ? `, dq/dk form ${o.dqkForm}` : ''}${o.unverifiedFragments ? ', unverified stages on' : ''}\n`);
+    console.log(`lae bench on ${engine.adapterName}, ${new Date().toISOString()}, storage ${o.dtype}, tier ${engine.tier} (${engine.tierNote}), tuning ${engine.tuningSource}${Object.keys(engine.tuning).length ? ` ${JSON.stringify(engine.tuning)}` : ''}${o.scalarLoads ? ', scalar loads' : ''}${o.unrollStaging === true ? ', unrolled staging' : o.unrollStaging === false ? ', rolled staging' : ''}${o.fragmentMemory ? `, fragment memory ${o.fragmentMemory} B` : ''}${o.outputTile ? `, output tile ${o.outputTile}` : ''}${o.outputScores ? `, output scores in the ${o.outputScores}` : ''}${o.dqkForm ? `, dq/dk form ${o.dqkForm}` : ''}${o.unverifiedFragments ? ', unverified stages on' : ''}\n`);
     const log = (l: string) => console.log(l);
     const result: Record<string, unknown> = { adapter: engine.adapterName, date: new Date().toISOString(), tier: engine.tier, tensorCores, tuningSource: engine.tuningSource, tuning: engine.tuning };
     if (o.what.includes('forward')) {

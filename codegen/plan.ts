@@ -48,12 +48,14 @@ export interface CodegenConfig {
    * of OUTPUT_TILES (absent: 128). Narrower tiles make more workgroups, each with fewer result
    * fragments, and recompute the chunk's scores once per tile. */
   readonly outputTile?: number;
-  /** A tuning knob of the tensor-core tier's generalized delta rule (correction 'dplr'): where
-   * the output's intra-chunk scores A_qb and A_qk are computed. 'prep' (absent): in the prep,
-   * beside A_ab and A_ak, sharing their staged b and k rows (FLA's chunk_dplr_fwd_intra), into
-   * f16 blocks the output stage loads as fragments; 'output': by the output stage, in two score
-   * passes of its own (each staging q and the gates again), as before the prep took them. */
-  readonly dplrScores?: DplrScores;
+  /** A tuning knob of the tensor-core tier, for the variants whose prep forms per-key-decayed
+   * scores of the keys (the generalized delta rule, correction 'dplr'; the delta rule with a
+   * per-key decay, kda): where the output's intra-chunk scores (A_qk; the generalized delta
+   * rule's A_qb and A_qk) are computed. 'prep' (absent): in the prep, beside A_kk (A_ab, A_ak),
+   * sharing its staged keys, their anchored rows and the gates (FLA's chunk_kda_fwd_intra,
+   * chunk_dplr_fwd_intra), into f16 blocks the output stage loads as fragments; 'output': by the
+   * output stage, in a score pass of its own (staging q, the keys and the gates again). */
+  readonly outputScores?: OutputScores;
   /** A tuning knob of the tensor-core tier: the form of bwdDq and bwdDk of a per-key decay
    * (tc-bwd-dqk.ts), one of DQK_FORMS; absent: DEFAULT_DQK_FORM. */
   readonly dqkForm?: DqkForm;
@@ -75,10 +77,18 @@ export interface CodegenConfig {
   readonly stateDtype?: 'bf16';
 }
 export const STEP_COLUMNS = [8, 16, 32, 64] as const;
-export const DPLR_SCORES = ['prep', 'output'] as const;
-export type DplrScores = (typeof DPLR_SCORES)[number];
-/** Whether the generalized delta rule's prep computes the output's scores (CodegenConfig.dplrScores). */
-export const dplrScoresInPrep = (cfg: { readonly dplrScores?: DplrScores }) => cfg.dplrScores !== 'output';
+export const OUTPUT_SCORES = ['prep', 'output'] as const;
+export type OutputScores = (typeof OUTPUT_SCORES)[number];
+/** Whether the tensor-core tier's prep computes the output's intra-chunk scores
+ * (CodegenConfig.outputScores): for the variants whose prep forms per-key-decayed scores of the
+ * keys, unless the knob says 'output'. */
+export const scoresInPrep = (def: Pick<VariantDef, 'correction' | 'decay'>, cfg: { readonly fragments?: FragmentLowering; readonly outputScores?: OutputScores }) =>
+  cfg.fragments !== undefined && cfg.outputScores !== 'output' && prepFormsKeyScores(def);
+/** Whether the tensor-core tier's prep forms per-key-decayed scores of the keys (anchored, as
+ * the output's scores are): the generalized delta rule, and the delta rule with a per-key decay.
+ * The variants that CodegenConfig.outputScores applies to. */
+export const prepFormsKeyScores = (def: Pick<VariantDef, 'correction' | 'decay'>) =>
+  def.correction === 'dplr' || (def.correction === 'delta' && def.decay === 'diagonal');
 export type HalfDtype = 'bf16' | 'f16';
 export const WG_MEMORY_TIERS = [16384, 32768, 49152] as const;
 /** The largest chunk whose kernels fit a memory tier: the C x C score tiles need more than 16 KiB at 64. */
@@ -246,8 +256,8 @@ export function validateConfig(cfg: CodegenConfig): void {
   if (cfg.outputTile !== undefined && !OUTPUT_TILES.includes(cfg.outputTile)) {
     throw new ConfigError(`outputTile ${cfg.outputTile} must be one of ${OUTPUT_TILES.join(', ')}`);
   }
-  if (cfg.dplrScores !== undefined && !(DPLR_SCORES as readonly string[]).includes(cfg.dplrScores)) {
-    throw new ConfigError(`dplrScores ${JSON.stringify(cfg.dplrScores)} must be one of ${DPLR_SCORES.join(', ')}`);
+  if (cfg.outputScores !== undefined && !(OUTPUT_SCORES as readonly string[]).includes(cfg.outputScores)) {
+    throw new ConfigError(`outputScores ${JSON.stringify(cfg.outputScores)} must be one of ${OUTPUT_SCORES.join(', ')}`);
   }
   if (cfg.dqkForm !== undefined && !(DQK_FORMS as readonly string[]).includes(cfg.dqkForm)) {
     throw new ConfigError(`dqkForm ${JSON.stringify(cfg.dqkForm)} must be one of ${DQK_FORMS.join(', ')}`);
@@ -334,13 +344,13 @@ export function scratchBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl[
       out.push({ name: 'm16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
       // A_ak (strictly lower), the right operand of M = T A_ak.
       out.push({ name: 'ak16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
-      // scale A_qb and scale A_qk (lower, with the diagonal), the output's left operands, where
-      // the prep computes them.
-      if (dplrScoresInPrep(cfg)) {
-        out.push({ name: 'aqb16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
-        out.push({ name: 'aqk16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
-      }
+      // scale A_qb (lower, with the diagonal), the output's left operand for u, where the prep
+      // computes it.
+      if (scoresInPrep(def, cfg)) out.push({ name: 'aqb16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
     }
+    // scale A_qk (lower, with the diagonal), the output's left operand for V (V_new), where the
+    // prep computes it.
+    if (scoresInPrep(def, cfg)) out.push({ name: 'aqk16', kind: 'scratch', elems: ['BH', 'NT', (cfg.chunk * cfg.chunk) / 2] });
   }
   // The output before the gate, which the gate's gradient needs.
   if (def.roles.outputGate) out.push({ name: 'opre', kind: 'scratch', elems: ['B', 'T', 'H', cfg.V] });

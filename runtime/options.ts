@@ -19,7 +19,7 @@ export const ENGINE_OPTIONS: readonly string[] = ['device', 'powerPreference', '
 export const VARIANT_OPTIONS: readonly string[] = ['stateLayout'];
 
 /** createEngine's tuning knobs (EngineOptions.tuning). */
-export const TUNING_OPTIONS: readonly string[] = ['scalarLoads', 'fragmentMemory', 'outputTile', 'unverifiedFragments', 'stepColumns', 'unrollStaging', 'dplrScores', 'dqkForm'];
+export const TUNING_OPTIONS: readonly string[] = ['scalarLoads', 'fragmentMemory', 'outputTile', 'unverifiedFragments', 'stepColumns', 'unrollStaging', 'outputScores', 'dqkForm'];
 /** mamba2Ssd's options (variants/mamba2_ssd.ts): mamba_chunk_scan_combined's dt_bias, dt_softplus,
  * dt_limit and z, and the Mamba2 layer's A_log. */
 export const MAMBA2_SSD_OPTIONS: readonly string[] = ['dtBias', 'dtSoftplus', 'dtLimit', 'aLog', 'z'];

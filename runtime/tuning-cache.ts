@@ -3,13 +3,13 @@
 // device, description, driver where the adapter reports one) and compute tier. This module is
 // the file's format and its checks, with no file system: runtime/tuning-file.ts reads it in
 // Node (a browser gets runtime/tuning-file-browser.ts, which reads nothing).
-import { DPLR_SCORES, DQK_FORMS, MIN_FRAGMENT_MEMORY, OUTPUT_TILES, STEP_COLUMNS, validFragmentMemory, type DplrScores, type DqkForm } from '../codegen/index.js';
+import { OUTPUT_SCORES, DQK_FORMS, MIN_FRAGMENT_MEMORY, OUTPUT_TILES, STEP_COLUMNS, validFragmentMemory, type OutputScores, type DqkForm } from '../codegen/index.js';
 import { describeValue } from './options.js';
 import { defaultCachePath, readCacheText } from './tuning-file.js';
 import type { Tier } from './tier.js';
 
 /** The engine's tuning knobs (EngineOptions.tuning). */
-export interface Tuning { scalarLoads?: boolean; fragmentMemory?: number; outputTile?: number; unverifiedFragments?: boolean; stepColumns?: number; unrollStaging?: boolean; dplrScores?: DplrScores; dqkForm?: DqkForm }
+export interface Tuning { scalarLoads?: boolean; fragmentMemory?: number; outputTile?: number; unverifiedFragments?: boolean; stepColumns?: number; unrollStaging?: boolean; outputScores?: OutputScores; dqkForm?: DqkForm }
 
 /** What names an adapter in the cache: GPUAdapterInfo's fields (driver where the adapter has one). */
 export interface AdapterIdentity { vendor: string; architecture: string; device: string; description: string; driver?: string }
@@ -61,7 +61,7 @@ export function adapterKey(id: AdapterIdentity): string {
 
 /** The knobs a cache entry may set: every tuning knob but unverifiedFragments (stages awaiting
  * their GPU check are never turned on by a file). */
-export const CACHED_KNOBS: readonly (keyof Tuning)[] = ['scalarLoads', 'fragmentMemory', 'outputTile', 'stepColumns', 'unrollStaging', 'dplrScores', 'dqkForm'];
+export const CACHED_KNOBS: readonly (keyof Tuning)[] = ['scalarLoads', 'fragmentMemory', 'outputTile', 'stepColumns', 'unrollStaging', 'outputScores', 'dqkForm'];
 
 /** What is wrong with a tuning's values (createEngine's messages), or undefined. */
 export function tuningProblem(t: Tuning): string | undefined {
@@ -69,8 +69,8 @@ export function tuningProblem(t: Tuning): string | undefined {
   if (fm !== undefined && !validFragmentMemory(fm)) return `tuning.fragmentMemory must be a whole number of bytes, at least ${MIN_FRAGMENT_MEMORY}; got ${describeValue(fm)}`;
   const ot = t.outputTile;
   if (ot !== undefined && !OUTPUT_TILES.includes(ot)) return `tuning.outputTile must be one of ${OUTPUT_TILES.join(', ')}; got ${describeValue(ot)}`;
-  const ds = t.dplrScores;
-  if (ds !== undefined && !(DPLR_SCORES as readonly unknown[]).includes(ds)) return `tuning.dplrScores must be one of ${DPLR_SCORES.join(', ')}; got ${describeValue(ds)}`;
+  const ds = t.outputScores;
+  if (ds !== undefined && !(OUTPUT_SCORES as readonly unknown[]).includes(ds)) return `tuning.outputScores must be one of ${OUTPUT_SCORES.join(', ')}; got ${describeValue(ds)}`;
   const df = t.dqkForm;
   if (df !== undefined && !(DQK_FORMS as readonly unknown[]).includes(df)) return `tuning.dqkForm must be one of ${DQK_FORMS.join(', ')}; got ${describeValue(df)}`;
   const sc = t.stepColumns;

@@ -66,13 +66,13 @@ describe('the generalized delta rule, chunked on the tensor-core tier (portable 
   });
 
   // The scores' other place (the tuning knob kept for timing both on a GPU); plan-check covers its bindings in the fast tier.
-  if (FULL) it("tuning.dplrScores 'output': the output stage's own scores (the prep's left out) give the same o and ht", async () => {
+  if (FULL) it("tuning.outputScores 'output': the output stage's own scores (the prep's left out) give the same o and ht", async () => {
     const size: ProblemSize = { B: 1, T: 80, H: 1, K: 32, V: 16 };
     const inputs = sampleInputs(rwkv7, size, 29, true);
     const want = referenceForward(rwkv7, inputs, size, { h0: inputs.h0 });
     const opts = { ...size, chunkSize: 64 as const, poisonOutputs: true };
     const prep = await (await getTensorCoreEngine()).variant('rwkv7').forward(inputs, opts);
-    const engine = await createEngine({ tensorCores: 'portable', tuningCache: 'off', tuning: { dplrScores: 'output' } });
+    const engine = await createEngine({ tensorCores: 'portable', tuningCache: 'off', tuning: { outputScores: 'output' } });
     try {
       const op = engine.variant('rwkv7');
       expect(op.plan({ K: 32, V: 16, chunkSize: 64 }).kernels.find((k) => k.stage === 'output')!.bindings.some((b) => b.buffer === 'aqk16')).toBe(false);

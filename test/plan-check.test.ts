@@ -69,12 +69,12 @@ describe('plan check', () => {
   // The prep binds its five or six inputs (q among them) and six per-chunk outputs (gcum, bg16,
   // tmat, ak16, aqb16, aqk16): 11 storage buffers, past WebGPU's default 8 as the tier's other
   // kernels are; the adapters the tier runs on grant 16 (H200, lavapipe). Under the tuning knob
-  // dplrScores 'output' the output stage computes its scores and the prep binds fewer.
+  // outputScores 'output' the output stage computes its scores and the prep binds fewer.
   it.each(['rwkv7', 'dplr_delta_rule'] as const)("%s: the chunked forward of the tensor-core tier is consistent, within 11 storage buffers per kernel", (name) => {
     const def = TOKEN_SEQUENTIAL_VARIANTS[name];
     for (const cfg0 of CONFIGS.filter((c) => c.fragments)) {
-      for (const dplrScores of [undefined, 'output' as const]) {
-        const cfg = { ...cfg0, inputDtypes: undefined, ...(dplrScores ? { dplrScores } : {}) };
+      for (const outputScores of [undefined, 'output' as const]) {
+        const cfg = { ...cfg0, inputDtypes: undefined, ...(outputScores ? { outputScores } : {}) };
         const fwd = planForward(def, cfg);
         expect(fwd.kernels.map((k) => k.stage).filter((s) => s !== 'packOut'), JSON.stringify(cfg)).toEqual(['prep', 'chunkState', 'inverse', 'wyFactors', 'deltaScan', 'output']);
         expect(checkPlan(fwd), JSON.stringify(cfg)).toEqual([]);
@@ -82,8 +82,27 @@ describe('plan check', () => {
         for (const k of fwd.kernels) expect(kernelUsage(k).storageBuffers, `${k.name} ${JSON.stringify(cfg)}`).toBeLessThanOrEqual(cfg.varlen ? 12 : 11);
         // The output's scores: from the prep's f16 blocks, or its own.
         const output = fwd.kernels.find((k) => k.stage === 'output')!;
-        expect(output.bindings.some((b) => b.buffer === 'aqk16'), JSON.stringify(cfg)).toBe(!dplrScores);
+        expect(output.bindings.some((b) => b.buffer === 'aqk16'), JSON.stringify(cfg)).toBe(!outputScores);
       }
+    }
+  });
+  // kda's prep computes the output's A_qk beside A_kk (scoresInPrep); under outputScores
+  // 'output' the output stage computes it and the prep binds neither q nor aqk16.
+  it("kda: the output's scores come from the prep unless tuning.outputScores is 'output'", () => {
+    for (const cfg0 of CONFIGS.filter((c) => c.fragments)) {
+      for (const outputScores of [undefined, 'output' as const]) {
+        const cfg = { ...cfg0, inputDtypes: undefined, ...(outputScores ? { outputScores } : {}) };
+        const fwd = planForward(VARIANTS.kda, cfg);
+        expect(checkPlan(fwd), JSON.stringify(cfg)).toEqual([]);
+        const binds = (stage: string) => fwd.kernels.find((k) => k.stage === stage)!.bindings.map((b) => b.buffer);
+        expect(binds('prep').includes('aqk16'), JSON.stringify(cfg)).toBe(!outputScores);
+        expect(binds('output').includes('aqk16'), JSON.stringify(cfg)).toBe(!outputScores);
+      }
+    }
+    // The other variants' stages never bind it.
+    const cfg = { ...CONFIGS.find((c) => c.fragments)!, inputDtypes: undefined };
+    for (const name of ['gla', 'gated_delta_rule', 'rwkv6'] as const) {
+      expect(planForward(VARIANTS[name], cfg).kernels.some((k) => k.bindings.some((b) => b.buffer === 'aqk16')), name).toBe(false);
     }
   });
   it("rwkv7's chunked stages fit 24 KiB of workgroup memory at K = V = 128, chunk 64 (two workgroups per H200 multiprocessor)", () => {

@@ -14,7 +14,7 @@ import { planForward, planBackward, DEFAULT_DQK_FORM, DQK_FORMS, type KernelStag
 import { UNVERIFIED_ON_GPU, fragmentKernel } from '../codegen/backward.js';
 import { relL2, rng } from './helpers/numerics.js';
 import { getTensorCoreEngine } from './helpers/engine.js';
-import { sweep } from './helpers/tier.js';
+import { FULL, sweep } from './helpers/tier.js';
 
 const TOL = { o: 3e-3, grads: 1e-2 };
 
@@ -82,6 +82,27 @@ describe('tensor-core tier: other tilings', () => {
       await checkForwardBackward(VARIANTS[name], { B: 1, T: 100, H: 2, K: 32, V: 36 }, 32, true);
     });
   }
+  // kda's output scores in the output stage (tuning.outputScores 'output', kept for timing both
+  // on a GPU; the default, the prep's, runs in every tier above; plan-check covers the bindings).
+  if (FULL) it("kda, tuning.outputScores 'output': the output stage's own A_qk gives the prep's o and ht", async () => {
+    const size = { B: 1, T: 150, H: 2, K: 48, V: 40 };
+    const def = VARIANTS.kda;
+    const inputs = sampleInputs(def, size, 95, true);
+    const ref = referenceForward(def, inputs, size, { h0: inputs.h0 });
+    const opts = { ...size, chunkSize: 64 as const, poisonOutputs: true };
+    const prep = await (await tcEngine()).variant('kda').forward(inputs, opts);
+    const engine = await createEngine({ tensorCores: 'portable', tuningCache: 'off', tuning: { outputScores: 'output' } });
+    try {
+      const got = await engine.variant('kda').forward(inputs, opts);
+      expect(relL2(got.o, ref.o), 'o').toBeLessThan(TOL.o);
+      expect(relL2(got.ht!, ref.ht), 'ht').toBeLessThan(TOL.o);
+      // The same products, rounded to f16 at the same points (the f32 sums in another order).
+      expect(relL2(got.o, prep.o), "o against the prep's scores").toBeLessThan(1e-5);
+      expect(Array.from(got.ht!), "ht: the scores do not reach the state").toEqual(Array.from(prep.ht!));
+    } finally {
+      engine.destroy();
+    }
+  });
   // dq and dk of a per-key decay (tc-bwd-dqk.ts) in two key tiles of 64, the second partial (16
   // of its columns), and a last chunk of 40 rows (three 16-row blocks, the third partial); the
   // bonus form, whose diagonal is u and whose query side reads the exclusive gate.

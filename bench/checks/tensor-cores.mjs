@@ -4,7 +4,7 @@
 // tiles, the portable lowering; f32 inputs. Env: SIZES as B,T,H,K,V;... (default
 // 1,300,4,128,128;1,4096,2,128,128), C (chunk, default 64), GRADS=0 to skip the backward,
 // UNVERIFIED=1 to run the tensor-core stages that await this check (codegen/backward.ts's
-// UNVERIFIED_ON_GPU) on the subgroup matrices too, UNROLL=1 / UNROLL=0 to set tuning.unrollStaging (default: the engine's, unrolled on the subgroup matrices), OUTPUT_TILE (32, 64) to set tuning.outputTile, DPLR_SCORES (prep, output) to set tuning.dplrScores, DQK_FORM (prefetch, shared, pipelined, single) to set tuning.dqkForm (gla, kda, rwkv6's bwdDq / bwdDk), NONFINITE=1 to check instead that a NaN in v or an Inf in k at a late token reaches no earlier
+// UNVERIFIED_ON_GPU) on the subgroup matrices too, UNROLL=1 / UNROLL=0 to set tuning.unrollStaging (default: the engine's, unrolled on the subgroup matrices), OUTPUT_TILE (32, 64) to set tuning.outputTile, OUTPUT_SCORES (prep, output) to set tuning.outputScores, DQK_FORM (prefetch, shared, pipelined, single) to set tuning.dqkForm (gla, kda, rwkv6's bwdDq / bwdDk), NONFINITE=1 to check instead that a NaN in v or an Inf in k at a late token reaches no earlier
 // output (the pattern of non-finite elements of o and ht is the reference's); argv: variants.
 // DIST: the build to check (default ../../dist; a second build such as ../../dist-alt).
 // Prints one line per variant, lowering and size. The generalized delta rule's variants (rwkv7,
@@ -25,7 +25,7 @@ const grads = process.env.GRADS !== '0';
 const engines = {};
 for (const tc of ['auto', 'portable']) {
   // UNVERIFIED=1: the stages awaiting their first GPU check run on the subgroup matrices too.
-  engines[tc] = await createEngine({ tensorCores: tc, tuning: { unverifiedFragments: process.env.UNVERIFIED === '1', unrollStaging: process.env.UNROLL === '1' ? true : process.env.UNROLL === '0' ? false : undefined, ...(process.env.OUTPUT_TILE ? { outputTile: Number(process.env.OUTPUT_TILE) } : {}), ...(process.env.DPLR_SCORES ? { dplrScores: process.env.DPLR_SCORES } : {}), ...(process.env.DQK_FORM ? { dqkForm: process.env.DQK_FORM } : {}) } });
+  engines[tc] = await createEngine({ tensorCores: tc, tuning: { unverifiedFragments: process.env.UNVERIFIED === '1', unrollStaging: process.env.UNROLL === '1' ? true : process.env.UNROLL === '0' ? false : undefined, ...(process.env.OUTPUT_TILE ? { outputTile: Number(process.env.OUTPUT_TILE) } : {}), ...(process.env.OUTPUT_SCORES ? { outputScores: process.env.OUTPUT_SCORES } : {}), ...(process.env.DQK_FORM ? { dqkForm: process.env.DQK_FORM } : {}) } });
   console.log(`tensorCores ${tc}: tier ${engines[tc].tier} (${engines[tc].tierNote}) on ${engines[tc].adapterName}`);
 }
 const fmt = (x) => x.toExponential(1);

@@ -5,12 +5,14 @@
 // rows of S_n, then row slabs of A against V (V_new for the delta rule), where a row block of O
 // only reads the column blocks of A at or left of its own (the rest are zero). Each subgroup owns
 // an fm x fn block of O's fragments; the epilogue adds outputAdd and applies the gate per element.
-// The generalized delta rule's O = (scale Q 2^{G}) S~_n + A_qb u + A_qk V takes its two score
-// matrices from the prep (aqb16, aqk16: scale already applied, f16, C x C per chunk), loaded as
-// fragments straight from storage as the WY factors load T; under the tuning knob dplrScores
-// 'output' it computes them itself (ScoresPlan).
+// Where the prep forms per-key-decayed scores of the keys (plan.ts scoresInPrep: kda and the
+// generalized delta rule), it computes the output's too, and this stage loads them as fragments
+// straight from storage (aqk16, f16, C x C per chunk, scale applied), as the WY factors load T:
+// kda's A_qk, and the generalized delta rule's A_qb and A_qk for its
+// O = (scale Q 2^{G}) S~_n + A_qb u + A_qk V. Under the tuning knob outputScores 'output' this
+// stage computes them itself (ScoresPlan).
 import type { KernelSource } from './common.js';
-import { ConfigError, dplrScoresInPrep } from '../plan.js';
+import { ConfigError, scoresInPrep } from '../plan.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
 import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type FragSource, type Fragments, subgroupGrid } from './fragments.js';
 import { emitTcScores, scaledDecayedQuery, tcScoresWords, type TcScoresOptions } from './tc-scores.js';
@@ -22,11 +24,11 @@ import { mul, renderIndex } from '../index-expr.js';
  * V = 128; FLA's chunk_fwd_o takes 64). */
 export const tcOutputTileV = (cfg: { readonly V: number; readonly outputTile?: number }) => Math.min(fragCeil(cfg.V), cfg.outputTile ?? 128);
 
-/** How the scores are computed: one matrix (A_qk), or the generalized delta rule's two (A_qb
- * against u, A_qk against V): by the prep, loaded from storage ('prep', no workgroup memory of
- * their own); or here (tuning knob dplrScores 'output'), in one pass into two regions ('paired'),
- * or each just before its product, in one region ('sequential': the smaller, which fits
- * OCCUPANCY_BUDGET at chunk 64). */
+/** How the scores are computed: by the prep, loaded from storage ('prep', no workgroup memory of
+ * their own: A_qk, and the generalized delta rule's A_qb); or here: one matrix (A_qk, 'one'), or
+ * the generalized delta rule's two (A_qb against u, A_qk against V; tuning knob outputScores
+ * 'output') in one pass into two regions ('paired'), or each just before its product, in one
+ * region ('sequential': the smaller, which fits OCCUPANCY_BUDGET at chunk 64). */
 type ScoresPlan = 'one' | 'paired' | 'sequential' | 'prep';
 
 interface Layout { slab: number; perPass: number; sA: number; sAk: number; sQ: number; sSV: number; f16: number; f32: number; scores: ScoresPlan }
@@ -38,7 +40,7 @@ interface Layout { slab: number; perPass: number; sA: number; sAk: number; sQ: n
 export function tcOutputLayout(ks: KernelSource): Layout {
   const C = ks.cfg.chunk;
   const BV = tcOutputTileV(ks.cfg);
-  const plans: ScoresPlan[] = !ks.dplr ? ['one'] : dplrScoresInPrep(ks.cfg) ? ['prep'] : ['paired', 'sequential'];
+  const plans: ScoresPlan[] = scoresInPrep(ks.def, ks.cfg) ? ['prep'] : !ks.dplr ? ['one'] : ['paired', 'sequential'];
   const layouts: Layout[] = [];
   for (const scores of plans) for (const slab of [32, 16]) {
     // With the scores from the prep the scratch serves only the epilogue of O; where full chunks
@@ -166,7 +168,7 @@ export function emitTcOutput(ks: KernelSource, fr: Fragments): Wgsl {
     }
     workgroupBarrier();
   }`;
-  const valueProducts = !vRawBlock ? valueProduct(vBlock, lay.sA) : loaded ? wgsl`${valueProduct(vBlock, ks.use('aqb16', 'read', false, 'f16'))}
+  const valueProducts = !vRawBlock ? valueProduct(vBlock, loaded ? ks.use('aqk16', 'read', false, 'f16') : lay.sA) : loaded ? wgsl`${valueProduct(vBlock, ks.use('aqb16', 'read', false, 'f16'))}
   ${valueProduct(vRawBlock, ks.use('aqk16', 'read', false, 'f16'))}` : wgsl`${valueProduct(vBlock, lay.sA)}${lay.scores === 'sequential' ? wgsl`
   ${scoresOf('k', lay.sAk)}` : ''}
   ${valueProduct(vRawBlock, lay.sAk)}`;

@@ -4,9 +4,12 @@
 // T = (I + A)^-1 (tc-inverse.ts) into tmat and t16. Fused in one kernel where that fits the
 // first layout budget (fragments.ts, fragmentBudgets: two workgroups per H200 multiprocessor at
 // 24 KiB); else split, as FLA's chunk_scaled_dot_kkt is from its solve_tril: the prep writes A
-// to tmat and the inverse stage turns it into T (kda's fused prep needs 42.5 KiB).
+// to tmat and the inverse stage turns it into T (kda's fused prep needs 34 KiB, its split one
+// 18 KiB at K = 128). With a per-key decay (kda) the prep also computes the output's scale A_qk
+// into aqk16 (plan.ts scoresInPrep), in the same anchored pass as A (FLA's chunk_kda_fwd_intra):
+// H200, (1,32,4096,128,128), kda's forward 1.79 -> 1.59 ms (prep 0.34 -> 0.43, output 0.49 -> 0.19).
 import type { KernelSource } from './common.js';
-import { ConfigError, dplrScoresInPrep } from '../plan.js';
+import { ConfigError, scoresInPrep } from '../plan.js';
 import { firstFit, FRAG_NAMES, type Fragments } from './fragments.js';
 import { emitTcScores, tcScoresWords } from './tc-scores.js';
 import { emitGateCumsum } from './prep.js';
@@ -24,7 +27,7 @@ export function tcPrepLayout(ks: KernelSource): PrepLayout {
   const layouts: PrepLayout[] = [];
   for (const fused of [true, false]) {
     for (const slab of [32, 16]) {
-      const sc = tcScoresWords(ks, 'k', slab, 1);
+      const sc = tcScoresWords(ks, 'k', slab, 1, 'k', false, scoresInPrep(ks.def, ks.cfg));
       const f32 = fused ? C * C + Math.max(sc.f32, tcInverseWords(C) - C * C) : Math.max(sc.f32, C);
       layouts.push({ slab, f16: sc.f16, f32, fused });
     }
@@ -41,9 +44,17 @@ export function emitTcPrep(ks: KernelSource, fr: Fragments): Wgsl {
   // The stage's opening, and the names it and the fragment layer declare.
   const stage = ks.chunkStageXY(fr.builtins());
   const s = extendScope(stage.s, FRAG_NAMES);
+  // With a per-key decay, the output's scale A_qk too (scoresInPrep), in the same pass as A:
+  // the keys' staged and anchored rows and the gates serve both (FLA's chunk_kda_fwd_intra).
+  const aqk16 = scoresInPrep(ks.def, ks.cfg) ? ks.use('aqk16', 'read_write', false, 'f16') : null;
+  const queries = aqk16 && {
+    left: 'q' as const, strict: false, post: () => 'P.scale',
+    store: (r: string, c: string, v: string) => wgsl`${aqk16}[(bh * P.NT + n) * C * C + (${r}) * C + ${c}] = f16(${v});`,
+  };
   const scores = emitTcScores(ks, fr, s, {
     left: 'k', strict: true, post: (r) => beta(s.b, wgsl`${s.t0} + min(${r}, ${s.rows} - 1u)`, s.h, '0u'), slab: lay.slab,
     store: (r, c, val) => (lay.fused ? wgsl`wf[(${r}) * C + ${c}] = ${val};` : wgsl`${tmat}[(bh * P.NT + n) * C * C + (${r}) * C + ${c}] = ${val};`),
+    ...(queries ? { left2: queries } : {}),
     wh: 'wh', whBase: 0, wf: 'wf', wfBase: base, perPass: 1,
   });
   return wgsl`
@@ -69,7 +80,7 @@ ${stage.open}
 // the inverse stage turns it into T = (I - A_ab)^-1, A_ak to ak16 (f16), which the inverse stage
 // multiplies by T (M = T A_ak, so that U = M V), and scale A_qb, scale A_qk to aqb16, aqk16 (f16,
 // C x C per chunk), which the output stage loads as fragments. Under the tuning knob
-// dplrScores 'output' the output stage computes A_qb and A_qk itself and the prep only the first
+// outputScores 'output' the output stage computes A_qb and A_qk itself and the prep only the first
 // two. The chunkState stage stages its k 2^(G_last - G) and V from the inputs (tc-states.ts), so
 // the prep writes neither: 11 storage buffers with q and the two score blocks (rwkv7: r, w, k,
 // kk, a, gcum, tmat, ak16, bg16, aqb16, aqk16).
@@ -81,7 +92,7 @@ interface DplrPrepLayout { readonly slab: number; readonly f16: number; readonly
 export function tcDplrPrepLayout(ks: KernelSource): DplrPrepLayout {
   const C = ks.cfg.chunk;
   const layouts = [32, 16].map((slab): DplrPrepLayout => {
-    const sc = tcScoresWords(ks, 'a', slab, 1, 'b', true, dplrScoresInPrep(ks.cfg));
+    const sc = tcScoresWords(ks, 'a', slab, 1, 'b', true, scoresInPrep(ks.def, ks.cfg));
     return { slab, f16: sc.f16, f32: Math.max(C, sc.f32) };
   });
   return firstFit(ks.cfg, layouts, (budget) => new ConfigError(`no prep tiling of the generalized delta rule's tensor-core tier fits ${budget} bytes of workgroup memory (K = ${ks.cfg.K}, chunk ${ks.cfg.chunk}); raise tuning.fragmentMemory`));
@@ -96,7 +107,7 @@ export function emitTcDplrPrep(ks: KernelSource, fr: Fragments): Wgsl {
   const block = wgsl`(bh * P.NT + n) * C * C`;
   const f16Store = (buf: string) => (r: string, c: string, v: string) => wgsl`${buf}[${block} + (${r}) * C + ${c}] = f16(${v});`;
   // The q rows' products, scaled (as the output stage scales its scores), where the prep makes them.
-  const queries = dplrScoresInPrep(ks.cfg)
+  const queries = scoresInPrep(ks.def, ks.cfg)
     ? { left: 'q' as const, strict: false, post: () => 'P.scale', store: f16Store(ks.use('aqb16', 'read_write', false, 'f16')), alsoStore: f16Store(ks.use('aqk16', 'read_write', false, 'f16')) }
     : null;
   // A_ab and A_ak (and A_qb, A_qk) in one pass: the rows, the gates and the diagonal blocks' factors once.

@@ -1,6 +1,7 @@
 // The backward plan: kernels that run after a chunked forward (reading its saved per-chunk
 // states, gate cumsums and WY factors) and produce the gradient of every input plus dh0.
-//   bwdScores, bwdDvLocal   the intra-chunk scores and their part of du
+//   bwdScores, bwdDvLocal   the intra-chunk scores and their part of du (no bwdScores where
+//                           the forward's prep kept the scores, plan.ts scoresInPrep)
 //   bwdScan                 reverse scan over chunks: dS'_n per chunk, du (dv or dU), dh0
 //                           (without the delta rule: bwdChunkState, bwdStateScan, bwdDu)
 //   bwdInter                the state terms do S^T, u dS'^T, -du S^T (register-tiled)
@@ -42,7 +43,7 @@ import { emitNormalizedBwd, emitNormalizedBwdSplit, NORMALIZED_GRAD_ROLES } from
 import { emitDplrBwdColumns, emitDplrBwdRows, emitDplrBwdSplit, DPLR_KEY_ROLES } from './kernels/dplr-bwd.js';
 import { emitChain, chainGrid, chainReduces, chainParted, emitChainFinish, chainFinishGrid, gradientAlias, CHAIN_PARTS } from './kernels/bwd-chain.js';
 import {
-  ConfigError, chooseTiles, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type StageShape, type StageShapeRule, type Tiles,
+  ConfigError, chooseTiles, scoresInPrep, validateConfig, type BufferDecl, type CodegenConfig, type KernelDecl, type KernelStage, type SizeExpr, type StageShape, type StageShapeRule, type Tiles,
 } from './plan.js';
 
 /** A fragment kernel of the backward, as UNVERIFIED_ON_GPU names it: its stage, or for a stage
@@ -191,7 +192,8 @@ export function backwardStages(def: VariantDef, cfg?: CodegenConfig): KernelStag
     ...(def.roles.outputGate ? (['outputGateBwd'] as const) : []),
     // Without the delta rule the reverse state scan splits into parallel per-chunk products
     // around an elementwise scan (bwd-dh.ts); with it, one sequential kernel.
-    'bwdScores', 'bwdDvLocal', ...(delta ? (['bwdSeed', 'bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
+    // The output's scores: the forward's prep keeps them where it computes them (scoresInPrep).
+    ...(cfg && scoresInPrep(def, cfg) ? [] : (['bwdScores'] as const)), 'bwdDvLocal', ...(delta ? (['bwdSeed', 'bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
     ...(def.decay !== 'none' ? (['bwdChunkEnd'] as const) : []), 'bwdDq', 'bwdDk', ...(def.bonus === 'u' ? (['bwdBonus'] as const) : []),
     ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', ...(wyX2 ? (['wyX2'] as const) : []), 'wyDk', 'wyDbeta'] as const) : []),
     ...(def.decay !== 'none' ? (['bwdGate'] as const) : []),
@@ -224,7 +226,7 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
   ] : [
     { name: 'do', kind: 'seed', elems: ['B', 'T', 'H', V] },
     { name: 'dht', kind: 'state-in', elems: ['SH', K, V] },
-    s('aqk', ['BH', 'NT', C * C]), s('daqk', ['BH', 'NT', C * C]), s('dhs', ['BH', 'NT', K, V]),
+    ...(scoresInPrep(def, cfg) ? [] : [s('aqk', ['BH', 'NT', C * C])]), s('daqk', ['BH', 'NT', C * C]), s('dhs', ['BH', 'NT', K, V]),
     // bwdInter's state terms of dq, dk and (delta rule) dW, one buffer (bwd-common.ts's inter).
     s('dinter', [def.correction === 'delta' ? 3 : 2, 'BH', 'T', K]),
     // The intra-chunk part of du; the delta rule keeps it in dU.

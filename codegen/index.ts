@@ -16,6 +16,7 @@ import { FRAG_WG, type FragmentLowering } from './kernels/fragments.js';
 import { emitTcOutput, tcOutputTileV } from './kernels/tc-output.js';
 import { emitTcChunkStates, emitTcDeltaScan, emitTcDplrChunkState, emitTcOperands, tcDeltaLayout, tcDplrChunkStateLayout, tcStateTiles } from './kernels/tc-states.js';
 import { emitTcDplrPrep, emitTcPrep, tcPrepLayout } from './kernels/tc-prep.js';
+import { emitTcScoresStage } from './kernels/tc-scores-stage.js';
 import { emitTcInverse } from './kernels/tc-inverse.js';
 import { emitTcWyFactors, tcWyFactorsShape } from './kernels/tc-wy-factors.js';
 import { backwardBuffers, emitBackwardKernels } from './backward.js';
@@ -68,11 +69,12 @@ function emitStepStage(ks: KernelSource): string {
  * plans have chunkState only for the generalized delta rule (the update's term k~^T V). */
 function tensorCoreStage(cfg: CodegenConfig, stage: ForwardStage): boolean {
   if (!cfg.fragments) return false;
-  return stage === 'chunkStates' || stage === 'deltaScan' || stage === 'output' || stage === 'prep' || stage === 'inverse' || stage === 'wyFactors' || stage === 'chunkState';
+  return stage === 'chunkStates' || stage === 'deltaScan' || stage === 'output' || stage === 'prep' || stage === 'scores' || stage === 'inverse' || stage === 'wyFactors' || stage === 'chunkState';
 }
 
 const TC_EMITTERS: Partial<Record<ForwardStage, (ks: KernelSource) => string>> = {
   prep: (ks) => (ks.delta ? emitTcPrep(ks, ks.fragments()) : ks.dplr ? emitTcDplrPrep(ks, ks.fragments()) : (ks.fragments(), emitTcOperands(ks))),
+  scores: (ks) => emitTcScoresStage(ks, ks.fragments()),
   // No fragments: the inverse is plain f32 WGSL.
   inverse: (ks) => emitTcInverse(ks),
   wyFactors: (ks) => emitTcWyFactors(ks, ks.fragments()),
@@ -90,6 +92,7 @@ function tcStageShape(stage: ForwardStage, cfg: CodegenConfig, def: VariantDef):
   const shape = (grid: [SizeExpr, SizeExpr, SizeExpr]) => ({ wg: FRAG_WG, wgX: FRAG_WG, grid });
   switch (stage) {
     case 'prep':
+    case 'scores':
     case 'inverse': return shape([['NT'], ['BH'], [1]]);
     case 'wyFactors': return tcWyFactorsShape(cfg);
     case 'chunkState': return shape([[tcDplrChunkStateLayout(cfg).tiles], ['NT'], ['BH']]);
@@ -126,6 +129,7 @@ function stageShape(stage: KernelStage & ForwardStage, cfg: CodegenConfig, t: Ti
     }
     case 'l2norm': return { wg: 64, wgX: 1, grid: [['T'], ['BH'], [1]] };
     case 'chunkStates':
+    case 'scores':
     case 'inverse':
     case 'wyFactors': throw new Error(`internal: ${stage} is a tensor-core stage`);
     case 'packOut': return { wg: 64, wgX: 1, grid: [[ceilDiv(Math.ceil(cfg.V / 2), 64)], ['T'], ['BH']] };

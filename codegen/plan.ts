@@ -48,13 +48,15 @@ export interface CodegenConfig {
    * of OUTPUT_TILES (absent: 128). Narrower tiles make more workgroups, each with fewer result
    * fragments, and recompute the chunk's scores once per tile. */
   readonly outputTile?: number;
-  /** A tuning knob of the tensor-core tier, for the variants whose prep forms per-key-decayed
-   * scores of the keys (the generalized delta rule, correction 'dplr'; the delta rule with a
-   * per-key decay, kda): where the output's intra-chunk scores (A_qk; the generalized delta
-   * rule's A_qb and A_qk) are computed. 'prep' (absent): in the prep, beside A_kk (A_ab, A_ak),
-   * sharing its staged keys, their anchored rows and the gates (FLA's chunk_kda_fwd_intra,
-   * chunk_dplr_fwd_intra), into f16 blocks the output stage loads as fragments; 'output': by the
-   * output stage, in a score pass of its own (staging q, the keys and the gates again). */
+  /** A tuning knob of the tensor-core tier, for the variants whose output scores are anchored
+   * per-key products (anchoredOutputScores: gla, kda, rwkv6, the generalized delta rule): where
+   * the output's intra-chunk scores (A_qk; the generalized delta rule's A_qb and A_qk) are
+   * computed. 'prep' (absent): in the prep, which has the chunk's gates (and for kda and the
+   * generalized delta rule forms A_kk / A_ab, A_ak in the same pass, sharing the staged keys,
+   * their anchored rows and the gates, as FLA's chunk_kda_fwd_intra and chunk_dplr_fwd_intra do),
+   * into f16 blocks the output stage loads as fragments and the backward reads instead of
+   * recomputing them (no bwdScores); 'output': by the output stage, in a score pass of its own
+   * (staging q, the keys and the gates again), and recomputed by the backward's bwdScores. */
   readonly outputScores?: OutputScores;
   /** A tuning knob of the tensor-core tier: the form of bwdDq and bwdDk of a per-key decay
    * (tc-bwd-dqk.ts), one of DQK_FORMS; absent: DEFAULT_DQK_FORM. */
@@ -80,15 +82,16 @@ export const STEP_COLUMNS = [8, 16, 32, 64] as const;
 export const OUTPUT_SCORES = ['prep', 'output'] as const;
 export type OutputScores = (typeof OUTPUT_SCORES)[number];
 /** Whether the tensor-core tier's prep computes the output's intra-chunk scores
- * (CodegenConfig.outputScores): for the variants whose prep forms per-key-decayed scores of the
- * keys, unless the knob says 'output'. */
-export const scoresInPrep = (def: Pick<VariantDef, 'correction' | 'decay'>, cfg: { readonly fragments?: FragmentLowering; readonly outputScores?: OutputScores }) =>
-  cfg.fragments !== undefined && cfg.outputScores !== 'output' && prepFormsKeyScores(def);
-/** Whether the tensor-core tier's prep forms per-key-decayed scores of the keys (anchored, as
- * the output's scores are): the generalized delta rule, and the delta rule with a per-key decay.
- * The variants that CodegenConfig.outputScores applies to. */
-export const prepFormsKeyScores = (def: Pick<VariantDef, 'correction' | 'decay'>) =>
-  def.correction === 'dplr' || (def.correction === 'delta' && def.decay === 'diagonal');
+ * (CodegenConfig.outputScores): for the variants whose scores are anchored per-key products,
+ * unless the knob says 'output'. */
+export const scoresInPrep = (def: Pick<VariantDef, 'correction' | 'decay' | 'bonus' | 'normalize'>, cfg: { readonly fragments?: FragmentLowering; readonly outputScores?: OutputScores }) =>
+  cfg.fragments !== undefined && cfg.outputScores !== 'output' && anchoredOutputScores(def);
+/** Whether the output's intra-chunk scores are anchored per-key products (a per-key decay or the
+ * bonus form, tc-scores.ts anchoredScores; the generalized delta rule's four): the variants that
+ * CodegenConfig.outputScores applies to. Their tensor-core prep computes them where it forms
+ * (kda, the generalized delta rule) or stages (gla, rwkv6) the keys' gates already. */
+export const anchoredOutputScores = (def: Pick<VariantDef, 'correction' | 'decay' | 'bonus' | 'normalize'>) =>
+  def.normalize !== 'exp' && (def.correction === 'dplr' || def.decay === 'diagonal' || def.bonus === 'u');
 export type HalfDtype = 'bf16' | 'f16';
 export const WG_MEMORY_TIERS = [16384, 32768, 49152] as const;
 /** The largest chunk whose kernels fit a memory tier: the C x C score tiles need more than 16 KiB at 64. */
@@ -129,7 +132,7 @@ export interface BindingDecl {
   readonly elem?: 'u32' | 'f16' | 'vec4<f32>' | 'vec4<u32>' | 'vec2<u32>';
 }
 export const KERNEL_STAGES = [
-  'l2norm', 'prep', 'inverse', 'wyFactors', 'chunkState', 'stateScan', 'chunkStates', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
+  'l2norm', 'prep', 'scores', 'inverse', 'wyFactors', 'chunkState', 'stateScan', 'chunkStates', 'deltaScan', 'output', 'recurrent', 'step', 'stepPool', 'packOut',
   // The backward (codegen/backward.ts).
   'bwdScores', 'bwdDvLocal', 'bwdScan', 'bwdChunkState', 'bwdStateScan', 'bwdDu', 'bwdInter', 'bwdDScores', 'bwdChunkEnd', 'bwdDq', 'bwdDk', 'bwdBonus',
   // Copies that fit a plan into 8 storage buffers per kernel (codegen/fit.ts).
@@ -279,7 +282,7 @@ export function validateConfig(cfg: CodegenConfig): void {
   }
 }
 
-export type ForwardStage = 'l2norm' | 'prep' | 'inverse' | 'wyFactors' | 'chunkState' | 'stateScan' | 'chunkStates' | 'deltaScan' | 'output' | 'recurrent' | 'step' | 'stepPool' | 'packOut';
+export type ForwardStage = 'l2norm' | 'prep' | 'scores' | 'inverse' | 'wyFactors' | 'chunkState' | 'stateScan' | 'chunkStates' | 'deltaScan' | 'output' | 'recurrent' | 'step' | 'stepPool' | 'packOut';
 
 /** The L2-normalization stage, first in every forward and step plan of a spec that has it. */
 export function normStages(def: VariantDef): ForwardStage[] {
@@ -303,7 +306,11 @@ export function forwardStages(def: VariantDef, cfg?: CodegenConfig, splitPrep = 
   // The delta rule's V_new = U - W S_n makes the state pass inherently sequential; without it the
   // per-chunk contributions are independent matmuls and only an elementwise scan is sequential
   // (f32 tier), or one walk over the chunks accumulates them on fragments (tensor-core tier).
-  const plain: ForwardStage[] = cfg?.fragments ? ['chunkStates'] : ['chunkState', 'stateScan'];
+  // The tensor-core tier's output scores of a per-key decay, where they come before the output
+  // (scoresInPrep): kda's prep computes them beside A_kk, gla's and rwkv6's a stage of their own
+  // (tc-scores-stage.ts) after the prep whose gate cumsum it reads.
+  const scores: ForwardStage[] = cfg && def.correction === 'none' && scoresInPrep(def, cfg) ? ['scores'] : [];
+  const plain: ForwardStage[] = cfg?.fragments ? [...scores, 'chunkStates'] : ['chunkState', 'stateScan'];
   const state: ForwardStage[] = def.correction === 'delta' ? ['deltaScan'] : plain;
   // The tensor-core tier's prep always runs: it writes the state walk's f16 operands. Its delta
   // rule's prep leaves T = (I + A)^-1 (or A, for the inverse stage), and W = T (beta K),

@@ -3,7 +3,7 @@
 import { inputShape, qkHeaded, stableStringify, stateColumns, stateRows, stateShape, withStateLayout, checkVariantDef, type ProblemSize, type StateLayout, type VariantDef } from '../dsl/index.js';
 import { VARIANTS, VARIANT_NAMES, TOKEN_SEQUENTIAL_VARIANTS, TOKEN_SEQUENTIAL_NAMES } from '../variants/index.js';
 import {
-  checkLimits, DEFAULT_DQK_FORM, prepFormsKeyScores, planForward, planStep, planBackward, packParams, hasChunkedForm, hasChunkedForward, dplrChunkable, hasBackward, type FragmentLowering, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
+  checkLimits, DEFAULT_DQK_FORM, anchoredOutputScores, planForward, planStep, planBackward, packParams, hasChunkedForm, hasChunkedForward, dplrChunkable, hasBackward, type FragmentLowering, type CodegenConfig, type HalfDtype, CHUNK_SIZES, maxChunkFor, memoryTierFor, WG_MEMORY_TIERS, type ChunkSize, type ForwardMode, type KernelPlan, type WorkgroupMemoryTier,
 } from '../codegen/index.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { TENSOR_CORE_OPTIONS, type Tier } from './tier.js';
@@ -135,8 +135,9 @@ export interface EngineOptions extends DeviceOptions {
    * H200, checked right there for all nine variants, 2026-12-02), not on the portable one
    * (software JITs take long over unrolled code); true or false sets it either way.
    * outputTile: columns of O per workgroup of the tier's output stage, 32, 64 or 128 (default).
-   * outputScores: where the chunked forward of kda and the generalized delta rule computes its
-   * output's scores (A_qk; A_qb and A_qk), 'prep' (default) or 'output' (CodegenConfig.outputScores).
+   * outputScores: where the chunked forward of gla, kda, rwkv6 and the generalized delta rule
+   * computes its output's scores (A_qk; A_qb and A_qk), 'prep' (default) or 'output'
+   * (CodegenConfig.outputScores).
    * dqkForm: the form of bwdDq and bwdDk of a per-key decay (gla, kda, rwkv6), one of DQK_FORMS
    * (CodegenConfig.dqkForm; default DEFAULT_DQK_FORM, 'pipelined').
    */
@@ -298,9 +299,9 @@ export class VariantOp {
       ...(this.engine.tier !== 'f32' && this.engine.tuning.scalarLoads ? { scalarLoads: true as const } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.fragmentMemory !== undefined ? { fragmentMemory: this.engine.tuning.fragmentMemory } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.outputTile !== undefined ? { outputTile: this.engine.tuning.outputTile } : {}),
-      // Only the kernels of the variants whose prep forms per-key scores (kda, the generalized
-      // delta rule) read it; the others' keys (and text) stay as they are.
-      ...(this.engine.tier !== 'f32' && prepFormsKeyScores(this.def) && this.engine.tuning.outputScores !== undefined ? { outputScores: this.engine.tuning.outputScores } : {}),
+      // Only the kernels of the variants with anchored output scores (gla, kda, rwkv6, the
+      // generalized delta rule) read it; the others' keys (and text) stay as they are.
+      ...(this.engine.tier !== 'f32' && anchoredOutputScores(this.def) && this.engine.tuning.outputScores !== undefined ? { outputScores: this.engine.tuning.outputScores } : {}),
       // The default form is left out, so its kernels and plan keys are the default's.
       ...(this.engine.tier !== 'f32' && this.engine.tuning.dqkForm !== undefined && this.engine.tuning.dqkForm !== DEFAULT_DQK_FORM ? { dqkForm: this.engine.tuning.dqkForm } : {}),
       ...(this.engine.tier !== 'f32' && this.engine.tuning.unverifiedFragments ? { unverifiedFragments: true as const } : {}),

@@ -86,23 +86,33 @@ describe('plan check', () => {
       }
     }
   });
-  // kda's prep computes the output's A_qk beside A_kk (scoresInPrep); under outputScores
-  // 'output' the output stage computes it and the prep binds neither q nor aqk16.
-  it("kda: the output's scores come from the prep unless tuning.outputScores is 'output'", () => {
+  // The output's scores of a per-key decay come before the output (scoresInPrep): kda's prep
+  // computes them beside A_kk, gla's and rwkv6's a scores stage after the prep; the output and
+  // the backward's bwdDvLocal read them, and the backward has no bwdScores. Under outputScores
+  // 'output' the output stage computes them and the backward recomputes them.
+  it.each(['gla', 'kda', 'rwkv6'] as const)("%s: the output's scores come before the output unless tuning.outputScores is 'output'", (name) => {
     for (const cfg0 of CONFIGS.filter((c) => c.fragments)) {
       for (const outputScores of [undefined, 'output' as const]) {
         const cfg = { ...cfg0, inputDtypes: undefined, ...(outputScores ? { outputScores } : {}) };
-        const fwd = planForward(VARIANTS.kda, cfg);
+        const fwd = planForward(VARIANTS[name], cfg);
+        const bwd = planBackward(VARIANTS[name], cfg);
         expect(checkPlan(fwd), JSON.stringify(cfg)).toEqual([]);
-        const binds = (stage: string) => fwd.kernels.find((k) => k.stage === stage)!.bindings.map((b) => b.buffer);
-        expect(binds('prep').includes('aqk16'), JSON.stringify(cfg)).toBe(!outputScores);
-        expect(binds('output').includes('aqk16'), JSON.stringify(cfg)).toBe(!outputScores);
+        expect(checkPlan(bwd, fwd), JSON.stringify(cfg)).toEqual([]);
+        const binds = (plan: typeof fwd, stage: string) => plan.kernels.find((k) => k.stage === stage)!.bindings.map((b) => b.buffer);
+        const maker = name === 'kda' ? 'prep' : 'scores';
+        expect(fwd.kernels.some((k) => k.stage === 'scores'), JSON.stringify(cfg)).toBe(name !== 'kda' && !outputScores);
+        if (!outputScores) expect(binds(fwd, maker), JSON.stringify(cfg)).toContain('aqk16');
+        expect(binds(fwd, 'output').includes('aqk16'), JSON.stringify(cfg)).toBe(!outputScores);
+        expect(binds(bwd, 'bwdDvLocal').includes('aqk16'), JSON.stringify(cfg)).toBe(!outputScores);
+        expect(bwd.kernels.some((k) => k.stage === 'bwdScores'), JSON.stringify(cfg)).toBe(!!outputScores);
       }
     }
-    // The other variants' stages never bind it.
+  });
+  it('the scalar decays and the plain delta rule compute their scores in the output (factored, no aqk16)', () => {
     const cfg = { ...CONFIGS.find((c) => c.fragments)!, inputDtypes: undefined };
-    for (const name of ['gla', 'gated_delta_rule', 'rwkv6'] as const) {
+    for (const name of ['linear_attn', 'simple_gla', 'gated_delta_rule', 'mamba2_ssd'] as const) {
       expect(planForward(VARIANTS[name], cfg).kernels.some((k) => k.bindings.some((b) => b.buffer === 'aqk16')), name).toBe(false);
+      expect(planBackward(VARIANTS[name], cfg).kernels.some((k) => k.stage === 'bwdScores'), name).toBe(true);
     }
   });
   it("rwkv7's chunked stages fit 24 KiB of workgroup memory at K = V = 128, chunk 64 (two workgroups per H200 multiprocessor)", () => {
@@ -197,7 +207,8 @@ describe('plan check', () => {
   it('a fragment-memory budget the tensor-core layouts cannot fit is an error that says what to raise', () => {
     expect(() => planForward(VARIANTS.gated_delta_rule, { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 16384 }))
       .toThrow(/the delta rule's triangular inverse at chunk 64 needs 19456 bytes of workgroup memory, past 16384; raise tuning.fragmentMemory/);
-    expect(() => planForward(VARIANTS.gla, { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 16384 }))
+    // gla's output computing its own scores (its default, with the scores stage, fits 16 KiB).
+    expect(() => planForward(VARIANTS.gla, { K: 128, V: 128, chunk: 64, wgMemory: 49152, fragments: 'subgroup-matrix', fragmentMemory: 16384, outputScores: 'output' }))
       .toThrow(/no output tiling of the tensor-core tier fits 16384 bytes of workgroup memory \(K = 128, V = 128, chunk 64\); raise tuning.fragmentMemory/);
     expect(() => planForward(VARIANTS.gla, { K: 128, V: 128, chunk: 64, fragmentMemory: 100 })).toThrow(/fragmentMemory 100 must be a whole number of bytes, at least 8192/);
   });

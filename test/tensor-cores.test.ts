@@ -82,23 +82,30 @@ describe('tensor-core tier: other tilings', () => {
       await checkForwardBackward(VARIANTS[name], { B: 1, T: 100, H: 2, K: 32, V: 36 }, 32, true);
     });
   }
-  // kda's output scores in the output stage (tuning.outputScores 'output', kept for timing both
-  // on a GPU; the default, the prep's, runs in every tier above; plan-check covers the bindings).
-  if (FULL) it("kda, tuning.outputScores 'output': the output stage's own A_qk gives the prep's o and ht", async () => {
+  // The output's scores of a per-key decay in the output stage (tuning.outputScores 'output',
+  // kept for timing both on a GPU; the default, computed before the output and read by the
+  // backward instead of bwdScores, runs in every tier above; plan-check covers the bindings).
+  if (FULL) it.each(['gla', 'kda', 'rwkv6'] as const)("%s, tuning.outputScores 'output': the output stage's own A_qk gives the default's o and ht, and bwdScores' the gradients", async (name) => {
     const size = { B: 1, T: 150, H: 2, K: 48, V: 40 };
-    const def = VARIANTS.kda;
+    const def = VARIANTS[name];
     const inputs = sampleInputs(def, size, 95, true);
     const ref = referenceForward(def, inputs, size, { h0: inputs.h0 });
     const opts = { ...size, chunkSize: 64 as const, poisonOutputs: true };
-    const prep = await (await tcEngine()).variant('kda').forward(inputs, opts);
+    const early = await (await tcEngine()).variant(name).forward(inputs, opts);
     const engine = await createEngine({ tensorCores: 'portable', tuningCache: 'off', tuning: { outputScores: 'output' } });
     try {
-      const got = await engine.variant('kda').forward(inputs, opts);
+      const op = engine.variant(name);
+      const got = await op.forward(inputs, opts);
       expect(relL2(got.o, ref.o), 'o').toBeLessThan(TOL.o);
       expect(relL2(got.ht!, ref.ht), 'ht').toBeLessThan(TOL.o);
       // The same products, rounded to f16 at the same points (the f32 sums in another order).
-      expect(relL2(got.o, prep.o), "o against the prep's scores").toBeLessThan(1e-5);
-      expect(Array.from(got.ht!), "ht: the scores do not reach the state").toEqual(Array.from(prep.ht!));
+      expect(relL2(got.o, early.o), "o against the early scores'").toBeLessThan(1e-5);
+      expect(Array.from(got.ht!), 'ht: the scores do not reach the state').toEqual(Array.from(early.ht!));
+      const s = seeds(size, 5);
+      const grads = await op.backward(inputs, s, opts);
+      const { h0, ...rest } = inputs;
+      const refGrads = referenceBackward(def, rest, size, s, { h0 });
+      for (const k of Object.keys(refGrads)) expect(relL2(grads[k]!, refGrads[k]!), k).toBeLessThan(TOL.grads);
     } finally {
       engine.destroy();
     }

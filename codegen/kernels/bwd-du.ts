@@ -1,7 +1,8 @@
 // du, the gradient of the values the output read (the v role, or the delta rule's V_new), per
 // chunk n:
 //   bwdDvLocal: dvl_j = sum_{i>=j} A[i,j] do_i                 (the intra-chunk part; A from
-//                                                             bwdScores, bwd-scores.ts)
+//                                                             bwdScores, bwd-scores.ts, or
+//                                                             the forward's prep)
 //   bwdDu:      dv_j = dvl_j + (k_j 2^(G_last - G_j)) . D_n      (without the delta rule)
 // Without the delta rule the state gradients D_n are known before du (bwd-dh.ts), so bwdDu is a
 // register-tiled C x K by K x V product per (V-tile, chunk, b*h), parallel over chunks. The
@@ -11,7 +12,7 @@ import { bwdFns } from './bwd-common.js';
 import { emitChunkMatmul } from './chunk-matmul.js';
 import { TILE_GRID, emitTileStores, tileGridShape } from './tiles.js';
 import { emitRowsTimesState } from './rows-state.js';
-import type { StageShapeRule } from '../plan.js';
+import { scoresInPrep, type StageShapeRule } from '../plan.js';
 import { times, wgsl, type Wgsl } from '../wgsl.js';
 
 /** V columns per workgroup of bwdDu. */
@@ -19,13 +20,17 @@ export const duTileV = (VP: number) => Math.min(VP, 64);
 
 export function emitBwdDvLocal(ks: KernelSource): Wgsl {
   const { cc, tok, bth } = bwdFns(ks);
-  const aqk = ks.use('aqk', 'read');
+  // The output's scores: the forward prep's scale A_qk in f16 where it made them (plan.ts
+  // scoresInPrep; the tensor-core tier rounds them so for the forward's A V as well), else
+  // bwdScores' f32 recomputation.
+  const fromPrep = scoresInPrep(ks.def, ks.cfg);
+  const aqk = fromPrep ? ks.use('aqk16', 'read', false, 'f16') : ks.use('aqk', 'read');
   const dO = ks.seedDo();
   // dvl_i = sum_{r>=i} A[r,i] do_r; the delta rule keeps it in dU, where the scan adds the
   // inter-chunk part in place (one buffer fewer in the scan).
   const dvl = ks.use(ks.delta ? 'dU' : 'dvl', 'read_write');
   return emitChunkMatmul(ks, ({ b, h, bh, n, i, r, t, x, value }) => ({
-    square: wgsl`select(0.0, ${aqk}[${cc()(bh, n, r, i)}], ${r} >= ${i})`,
+    square: wgsl`select(0.0, ${fromPrep ? wgsl`f32(${aqk}[${cc()(bh, n, r, i)}])` : wgsl`${aqk}[${cc()(bh, n, r, i)}]`}, ${r} >= ${i})`,
     keep: wgsl`${r} >= ${i}`,
     right: wgsl`${dO}[${bth()(b, t, h, x, 'VD')}]`,
     width: 'VD',

@@ -13,7 +13,7 @@ struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dh
 @group(0) @binding(3) var<storage, read> b_hs: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> b_o: array<f32>;
 @group(0) @binding(5) var<storage, read> in_v: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read> in_k: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> b_aqk16: array<f16>;
 
 const C: u32 = 64u;
 const KD: u32 = 128u;
@@ -31,15 +31,14 @@ fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
 
 fn role_q(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_q[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u][((((b) * P.T + t) * P.H + h) * KD + j) & 3u]; }
 fn role_v(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u][((((b) * P.T + t) * P.H + h) * VD + j) & 3u]; }
-fn role_k(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_k[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u][((((b) * P.T + t) * P.H + h) * KD + j) & 3u]; }
 fn role4_q(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_q[((((b) * P.T + t) * P.H + h) * KD + j) >> 2u]; }
 fn gcs(b: u32, h: u32, t: u32, d: u32) -> f32 { return b_gcum[((b * P.H + h) * P.T + t) * DG + d]; }
 fn gq(b: u32, h: u32, t: u32, t0: u32, d: u32) -> f32 { return gcs(b, h, t, d); }
 fn role4_v(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u]; }
 fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
 
-var<workgroup> wh: array<f16, 8832>;
-var<workgroup> wf: array<f32, 1088>;
+var<workgroup> wh: array<f16, 6144>;
+var<workgroup> wf: array<f32, 1024>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -52,157 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let vt = wid.x;
   
   let v0 = vt * 128u;
-  {
-  var sp0_0_0 = subgroup_matrix_result<f32, 16, 16>();
-  var sp1_0_0 = subgroup_matrix_result<f32, 16, 16>();
-  var dgv: array<f32, 8>;
-  for (var d0 = 0u; d0 < KD; d0 += 16u) {
-    {
-      var l_v: array<f32, ((C * 16u) + WG - 1u) / WG>; var k_v: array<f32, ((C * 16u) + WG - 1u) / WG>; var g_v: array<f32, ((C * 16u) + WG - 1u) / WG>; var la_v: array<f32, ((C * 16u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((C * 16u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (C * 16u) - 1u);
-        let i = e / 16u; let t = t0 + min(i, rows - 1u); let d = min(d0 + e % 16u, KD - 1u);
-        let ta = t0 + min(max(i / 16u, 1u) * 16u - 1u, rows - 1u);
-        l_v[stg] = role_q(b, t, h, d);
-        k_v[stg] = role_k(b, t, h, d);
-        g_v[stg] = gcs(b, h, t, d);
-        la_v[stg] = role_q(b, t, h, d) * exp2(gq(b, h, t, t0, d) - gcs(b, h, ta, d));
-      }
-      for (var stg = 0u; stg < ((C * 16u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (C * 16u)) {
-          let i = e / 16u; let dl = e % 16u;
-          let valid = i < rows && d0 + dl < KD;
-          wh[6656u + i * 18u + dl] = f16(select(0.0, l_v[stg], valid)); wh[7808u + e] = f16(select(0.0, k_v[stg], valid)); wf[0u + i * 17u + dl] = select(0.0, g_v[stg], valid);
-          wh[4096u + e] = f16(select(0.0, select(0.0, la_v[stg], valid), i >= 16u));
-        }
-      }
-    }
-    {
-      var ka_v: array<f32, ((1536u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((1536u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (1536u) - 1u);
-        let ra = e / 16u; let aI = select(select(3u, 2u, ra < 48u), 1u, ra < 16u); let j = ra - 8u * aI * (aI - 1u);
-        let t = t0 + min(j, rows - 1u); let ta = t0 + min(aI * 16u - 1u, rows - 1u); let d = min(d0 + e % 16u, KD - 1u);
-        ka_v[stg] = role_k(b, t, h, d) * exp2(gcs(b, h, ta, d) - gcs(b, h, t, d));
-      }
-      for (var stg = 0u; stg < ((1536u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (1536u)) {
-          let ra = e / 16u; let aI = select(select(3u, 2u, ra < 48u), 1u, ra < 16u); let j = ra - 8u * aI * (aI - 1u);
-          let valid = j < rows && aI * 16u - 1u < rows && d0 + e % 16u < KD;
-          wh[5120u + e] = f16(select(0.0, ka_v[stg], valid));
-        }
-      }
-    }
-    
-    workgroupBarrier();
-    {
-        let pr = 0u + sg;
-        if (pr < 6u) {
-          let pI = select(select(3u, 2u, pr < 3u), 1u, pr < 1u);
-    let pJ = pr - pI * (pI - 1u) / 2u;
-          for (var kk = 0u; kk < 16u; kk += 16u) {
-            {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + pI * 256u + kk, false, 16u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + 8u * 16u * pI * (pI - 1u) + pJ * 256u + kk, true, 16u);
-      sp0_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, sp0_0_0);
-    }
-          }
-        }
-      }
-    {
-        let pr = 4u + sg;
-        if (pr < 6u) {
-          let pI = select(select(3u, 2u, pr < 3u), 1u, pr < 1u);
-    let pJ = pr - pI * (pI - 1u) / 2u;
-          for (var kk = 0u; kk < 16u; kk += 16u) {
-            {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + pI * 256u + kk, false, 16u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + 8u * 16u * pI * (pI - 1u) + pJ * 256u + kk, true, 16u);
-      sp1_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, sp1_0_0);
-    }
-          }
-        }
-      }
-    // Diagonal blocks in f32: thread (block, row, half) sums 8 columns, reusing its row's loads.
-    if (lid < 128u) {
-      let i = (lid / 32u) * 16u + (lid % 32u) / 2u;
-      let jb = (lid / 32u) * 16u + (lid % 2u) * 8u;
-      for (var dd = 0u; dd < 16u; dd++) {
-        let ql = f32(wh[6656u + i * 18u + dd]);
-        let gi = wf[0u + i * 17u + dd];
-        for (var x = 0u; x < 8u; x++) {
-          let j = jb + x;
-          // min(.., 0) keeps the masked terms (j > i) finite; they are dropped at the store.
-          let f = exp2(min(gi - wf[0u + j * 17u + dd], 0.0));
-          dgv[x] += ql * f32(wh[7808u + j * 16u + dd]) * f;
-        }
-      }
-    }
-    workgroupBarrier();
-  }
-  // Blocks above the diagonal are zero; the diagonal blocks come from dgv, the rest from the pairs.
-  for (var el = lid; el < C * C; el += WG) {
-    let r = el / C;
-    let c = el % C;
-    if (c / 16u > r / 16u) { wh[0u + r * C + c] = f16(0.0); }
-  }
-  if (lid < 128u) {
-    let r = (lid / 32u) * 16u + (lid % 32u) / 2u;
-    for (var x = 0u; x < 8u; x++) {
-      let c = (lid / 32u) * 16u + (lid % 2u) * 8u + x;
-      var a = 0.0;
-      if (c <= r && r < rows) { a = dgv[x] * P.scale; }
-      wh[0u + r * C + c] = f16(a);
-    }
-  }
-  {
-    let pr = 0u + sg;
-    let pI = select(select(3u, 2u, min(pr, 5u) < 3u), 1u, min(pr, 5u) < 1u);
-    let pJ = min(pr, 5u) - pI * (pI - 1u) / 2u;
-    if (pr < 6u) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, sp0_0_0, false, 16u);
-  }
-  workgroupBarrier();
-  if (pr < 6u) {
-    for (var x = 0u; x < 8u; x++) {
-      let el = lane + 32u * x;
-      let r = pI * 16u + el / 16u;
-      let c = pJ * 16u + el % 16u;
-      let slot = 0u + x;
-      let value = wf[0u + sg * 256u + el];
-      var a = 0.0;
-      if (r < rows) { a = value * P.scale; }
-      wh[0u + r * C + c] = f16(a);
-    }
-  }
-  workgroupBarrier();
-  }
-  {
-    let pr = 4u + sg;
-    let pI = select(select(3u, 2u, min(pr, 5u) < 3u), 1u, min(pr, 5u) < 1u);
-    let pJ = min(pr, 5u) - pI * (pI - 1u) / 2u;
-    if (pr < 6u) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, sp1_0_0, false, 16u);
-  }
-  workgroupBarrier();
-  if (pr < 6u) {
-    for (var x = 0u; x < 8u; x++) {
-      let el = lane + 32u * x;
-      let r = pI * 16u + el / 16u;
-      let c = pJ * 16u + el % 16u;
-      let slot = 0u + x;
-      let value = wf[0u + sg * 256u + el];
-      var a = 0.0;
-      if (r < rows) { a = value * P.scale; }
-      wh[0u + r * C + c] = f16(a);
-    }
-  }
-  workgroupBarrier();
-  }
-  workgroupBarrier();
-}
+  
   let fsr = sg / 4u;
   let fsc = sg % 4u;
   let factive = sg < 4u;
@@ -214,51 +63,51 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var oa_2_1 = subgroup_matrix_result<f32, 16, 16>();
   var oa_3_0 = subgroup_matrix_result<f32, 16, 16>();
   var oa_3_1 = subgroup_matrix_result<f32, 16, 16>();
-  for (var d0 = 0u; d0 < KD; d0 += 16u) {
+  for (var d0 = 0u; d0 < KD; d0 += 32u) {
     {
-      var x_v: array<vec4<f32>, (((C * 16u) / 4u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < (((C * 16u) / 4u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, ((C * 16u) / 4u) - 1u) * 4u;
-        let t = t0 + min(e / 16u, rows - 1u); let d = min(d0 + e % 16u, KD - 4u);
+      var x_v: array<vec4<f32>, (((C * 32u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 32u, rows - 1u); let d = min(d0 + e % 32u, KD - 4u);
         x_v[stg] = P.scale * role4_q(b, t, h, d) * exp2(vec4<f32>(gq(b, h, t, t0, d + 0u), gq(b, h, t, t0, d + 1u), gq(b, h, t, t0, d + 2u), gq(b, h, t, t0, d + 3u)));
       }
-      for (var stg = 0u; stg < (((C * 16u) / 4u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;
-        if (e4 < ((C * 16u) / 4u)) {
+        if (e4 < ((C * 32u) / 4u)) {
           let e = e4 * 4u;
           
-          let valid = e / 16u < rows && d0 + e % 16u < KD;
-          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
+          let valid = e / 32u < rows && d0 + e % 32u < KD;
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[0u + e] = hv.x; wh[0u + e + 1u] = hv.y; wh[0u + e + 2u] = hv.z; wh[0u + e + 3u] = hv.w; }
         }
       }
     }
     {
-      var x_v: array<vec4<f32>, (((2048u) / 4u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < (((2048u) / 4u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, ((2048u) / 4u) - 1u) * 4u;
+      var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((4096u) / 4u) - 1u) * 4u;
         let d = min(d0 + e / 128u, KD - 1u); let cg = min(v0 + e % 128u, VD - 4u);
         x_v[stg] = b_hs[(((bh * P.NT + n) * KD + d) * VD + cg) >> 2u];
       }
-      for (var stg = 0u; stg < (((2048u) / 4u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;
-        if (e4 < ((2048u) / 4u)) {
+        if (e4 < ((4096u) / 4u)) {
           let e = e4 * 4u;
           
           let valid = d0 + e / 128u < KD && v0 + e % 128u < VD;
-          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[5120u + e] = hv.x; wh[5120u + e + 1u] = hv.y; wh[5120u + e + 2u] = hv.z; wh[5120u + e + 3u] = hv.w; }
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[2048u + e] = hv.x; wh[2048u + e + 1u] = hv.y; wh[2048u + e + 2u] = hv.z; wh[2048u + e + 3u] = hv.w; }
         }
       }
     }
     workgroupBarrier();
     if (factive) {
-      for (var kk = 0u; kk < 16u; kk += 16u) {
+      for (var kk = 0u; kk < 32u; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + fsr * 1024u + kk, false, 16u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 1u) * 256u + kk, false, 16u);
-      let fl2 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 2u) * 256u + kk, false, 16u);
-      let fl3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 4096u + (fsr * 4u + 3u) * 256u + kk, false, 16u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + fsc * 32u, false, 128u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + (fsc * 2u + 1u) * 16u, false, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + fsr * 2048u + kk, false, 32u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 1u) * 512u + kk, false, 32u);
+      let fl2 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 2u) * 512u + kk, false, 32u);
+      let fl3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 3u) * 512u + kk, false, 32u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 128u + fsc * 32u, false, 128u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 128u + (fsc * 2u + 1u) * 16u, false, 128u);
       oa_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, oa_0_0);
       oa_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, oa_0_1);
       oa_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, oa_1_0);
@@ -273,17 +122,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
   }
   var firstBad = vec4<u32>(0xffffffffu);
-  for (var r0 = 0u; r0 < rows; r0 += 16u) {
+  for (var r0 = 0u; r0 < rows; r0 += 32u) {
     {
-      var x_v: array<vec4<f32>, (((2048u) / 4u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < (((2048u) / 4u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, ((2048u) / 4u) - 1u) * 4u;
+      var x_v: array<vec4<f32>, (((4096u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((4096u) / 4u) - 1u) * 4u;
         let t = t0 + min(r0 + e / 128u, rows - 1u); let cg = min(v0 + e % 128u, VD - 4u);
         x_v[stg] = role4_v(b, t, h, cg);
       }
-      for (var stg = 0u; stg < (((2048u) / 4u) + WG - 1u) / WG; stg++) {
+      for (var stg = 0u; stg < (((4096u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;
-        if (e4 < ((2048u) / 4u)) {
+        if (e4 < ((4096u) / 4u)) {
           let e = e4 * 4u;
           
           let valid = r0 + e / 128u < rows && v0 + e % 128u < VD;
@@ -291,21 +140,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let xv = select(vec4<f32>(0.0), x_v[stg], valid);
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
           firstBad = select(firstBad, min(firstBad, vec4<u32>(r0 + e / 128u)), bad);
-          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[5120u + e] = hv.x; wh[5120u + e + 1u] = hv.y; wh[5120u + e + 2u] = hv.z; wh[5120u + e + 3u] = hv.w; }
+          { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[2048u + e] = hv.x; wh[2048u + e + 1u] = hv.y; wh[2048u + e + 2u] = hv.z; wh[2048u + e + 3u] = hv.w; }
         }
         }
       }
     }
     workgroupBarrier();
     if (factive) {
-      for (var kk = 0u; kk < 16u; kk += 16u) {
+      for (var kk = 0u; kk < 32u; kk += 16u) {
         {
-      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + fsr * 4096u + r0 + kk, false, 64u);
-      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 1u) * 1024u + r0 + kk, false, 64u);
-      let fl2 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 2u) * 1024u + r0 + kk, false, 64u);
-      let fl3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + (fsr * 4u + 3u) * 1024u + r0 + kk, false, 64u);
-      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + fsc * 32u, false, 128u);
-      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 5120u + kk * 128u + (fsc * 2u + 1u) * 16u, false, 128u);
+      let fl0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_aqk16, (bh * P.NT + n) * C * C + fsr * 4096u + r0 + kk, false, 64u);
+      let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_aqk16, (bh * P.NT + n) * C * C + (fsr * 4u + 1u) * 1024u + r0 + kk, false, 64u);
+      let fl2 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_aqk16, (bh * P.NT + n) * C * C + (fsr * 4u + 2u) * 1024u + r0 + kk, false, 64u);
+      let fl3 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&b_aqk16, (bh * P.NT + n) * C * C + (fsr * 4u + 3u) * 1024u + r0 + kk, false, 64u);
+      let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 128u + fsc * 32u, false, 128u);
+      let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 2048u + kk * 128u + (fsc * 2u + 1u) * 16u, false, 128u);
       if ((r0 + kk) / 16u <= fsr * 4u) { oa_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, oa_0_0); }
       if ((r0 + kk) / 16u <= fsr * 4u) { oa_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, oa_0_1); }
       if ((r0 + kk) / 16u <= fsr * 4u + 1u) { oa_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, oa_1_0); }
@@ -496,7 +345,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   storageBarrier();
   for (var stg = 0u; stg < 1u; stg++) {
     let e = (lid + stg * WG) * 4u;
-    if (e < (2048u)) {
+    if (e < (4096u)) {
       for (var q = 0u; q < 4u; q++) { let colq = e % 128u + q; for (var r = firstBad[q]; r < rows; r++) { if (v0 + colq < VD) {
         b_o[((b * P.T + t0 + r) * P.H + h) * VD + v0 + colq] = lae_nan();
       } } }

@@ -6,7 +6,7 @@ import { stableStringify } from '../../dsl/index.js';
 import { BINARY_WGSL, EXPR_HELPERS_WGSL, UNARY_WGSL, renderExpr, wgslFloat } from '../wgsl-expr.js';
 import type { BindingDecl, CodegenConfig, KernelStage, Tiles } from '../plan.js';
 import { Fragments } from './fragments.js';
-import { rawWgsl, scope, wgslFn, type Stage, type Wgsl, type WgslBuffer, type WgslFn } from '../wgsl.js';
+import { rawWgsl, scope, wgsl, wgslFn, type Stage, type Wgsl, type WgslArg, type WgslBuffer, type WgslFn } from '../wgsl.js';
 
 /** Field order of the uniform every kernel reads; the runtime writes it in this order. */
 export const PARAMS_FIELDS = ['B', 'T', 'H', 'NT', 'has_h0', 'scale', 'has_dht', 'G'] as const;
@@ -37,6 +37,10 @@ export type ChunkName = (typeof CHUNK_NAMES)[number];
 export type SequenceName = (typeof SEQUENCE_NAMES)[number];
 
 const SEQUENCE_STAGES: ReadonlySet<KernelStage> = new Set<KernelStage>(['stateScan', 'chunkStates', 'deltaScan', 'bwdScan', 'bwdStateScan']);
+
+/** A buffer of f32 read element by element (`at`) and, where one binding allows it, four wide
+ * (`at4`, the vec4 word of a 4-aligned index; null otherwise): KernelSource.f32Reader. */
+export interface F32Reader { readonly at: (i: WgslArg) => Wgsl; readonly at4: ((i: WgslArg) => Wgsl) | null }
 
 export class KernelSource {
   readonly bindings: BindingDecl[] = [];
@@ -140,6 +144,10 @@ export class KernelSource {
     // Inputs are bound as `in_<name>`, so they never collide with the plan's own buffers.
     const id = isInput ? `in_${buffer}` : buffer;
     const at = this.bindings.findIndex((b) => b.buffer === id);
+    // One binding per buffer, of one element type: a second view would be a second binding.
+    if (at >= 0 && this.bindings[at]!.elem !== elem) {
+      throw new Error(`internal: ${this.stage} binds '${id}' as ${this.bindings[at]!.elem ?? 'f32'} and as ${elem ?? 'f32'}; read it through one view (f32Reader)`);
+    }
     if (at < 0) this.bindings.push(elem ? { buffer: id, access, elem } : { buffer: id, access });
     // A kernel that writes a buffer and also reads it binds it once, read_write.
     else if (access === 'read_write') this.bindings[at] = { ...this.bindings[at]!, access };
@@ -208,6 +216,24 @@ export class KernelSource {
   /** The backward's incoming output gradient: do, or do * outputGate when the spec gates o. */
   seedDo(): string {
     return this.def.roles.outputGate ? this.use('dog', 'read') : this.use('do', 'read');
+  }
+
+  /** seedDo through f32Reader (V contiguous). */
+  seedDoReader(): F32Reader {
+    return this.f32Reader(this.def.roles.outputGate ? 'dog' : 'do', this.cfg.V % 4 === 0);
+  }
+
+  /** A plan buffer of f32 read through one binding: as vec4 words where this kernel loads four
+   * wide (vectorLoads) and `by4` says the buffer's contiguous axis has a multiple of 4 elements,
+   * so a 4-aligned run along it is one word; else element by element. `at` reads an element at
+   * any index, `at4` (null where not wide) the word of a 4-aligned index. */
+  f32Reader(buffer: string, by4: boolean, access: 'read' | 'read_write' = 'read'): F32Reader {
+    if (this.vectorLoads && by4) {
+      const b = this.use(buffer, access, false, 'vec4<f32>');
+      return { at: (i) => wgsl`${b}[(${i}) >> 2u][(${i}) & 3u]`, at4: (i) => wgsl`${b}[(${i}) >> 2u]` };
+    }
+    const b = this.use(buffer, access);
+    return { at: (i) => wgsl`${b}[${i}]`, at4: null };
   }
 
   /** Declares a WGSL helper function once, by name. */

@@ -88,15 +88,16 @@ export function queryBlock(ks: KernelSource, s: Scope<'t0' | 'rows'>, KF: number
   };
 }
 
-/** The chunk's do, columns v0 .. v0 + BV, at word `at` of wh: b, h, t0, rows and v0 from the
- * stage's scope. */
+/** The chunk's do, columns v0 .. v0 + BV (BV a multiple of 4), at word `at` of wh, read four
+ * wide where V allows: b, h, t0, rows and v0 from the stage's scope. */
 export function doBlock(ks: KernelSource, s: Scope<'b' | 'h' | 't0' | 'rows' | 'v0'>, BV: number, at: number): F16Block {
-  const dO = ks.seedDo();
+  const dO = ks.seedDoReader();
+  const tok = wgsl`((${s.b} * P.T + t) * P.H + ${s.h}) * VD + cg`;
   return {
     count: wgsl`C * ${BV}u`,
     unroll: ks.stagingUnroll,
-    index: () => wgsl`let t = ${s.t0} + min(e / ${BV}u, ${s.rows} - 1u); let cg = min(${s.v0} + e % ${BV}u, VD - 1u);`,
-    value: wgsl`${dO}[((${s.b} * P.T + t) * P.H + ${s.h}) * VD + cg]`, wide: null,
+    index: (four) => wgsl`let t = ${s.t0} + min(e / ${BV}u, ${s.rows} - 1u); let cg = min(${s.v0} + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
+    value: dO.at(tok), wide: dO.at4?.(tok) ?? null,
     valid: wgsl`e / ${BV}u < ${s.rows} && ${s.v0} + e % ${BV}u < VD`,
     arr: 'wh', at: (e) => wgsl`${at}u + ${e}`,
   };

@@ -4,7 +4,7 @@
 // V streams through workgroup memory in slabs: the three left operands (C x slab) and the two
 // states (BK x slab, read transposed) as f16; each subgroup owns an fm x fn block of every
 // product's result fragments. A full tile goes straight from the fragments to dinter.
-import type { KernelSource } from './common.js';
+import type { F32Reader, KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
 import { emitDirectStores, emitEpilogue, firstFit, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
@@ -42,12 +42,18 @@ export function emitTcBwdInter(ks: KernelSource, fr: Fragments): Wgsl {
   const { BK, SV } = lay;
   const C = ks.cfg.chunk;
   const p = partition(C / 16, BK / 16);
-  const hs = ks.use('hs', 'read');
-  const dhs = ks.use('dhs', 'read');
-  const dO = ks.seedDo();
-  // The left operands at token t and value column c (the staging's index), chunk b, h, bh.
-  const value = ks.delta ? wgsl`${ks.use('vnew', 'read')}[(bh * P.T + t) * VD + c]` : ks.roleFn('v')('b', 't', 'h', 'c');
-  const du = ks.delta ? wgsl`${ks.use('dU', 'read')}[(bh * P.T + t) * VD + c]` : '';
+  // Every operand is read four wide along V where V allows (F32Reader, role4Fn).
+  const by4 = ks.cfg.V % 4 === 0;
+  const hs = ks.f32Reader('hs', by4);
+  const dhs = ks.f32Reader('dhs', by4);
+  const dO = ks.seedDoReader();
+  // The left operands at token t and value column c (the staging's index), chunk b, h, bh: scalar
+  // and four-wide (null where not).
+  const tok = '(bh * P.T + t) * VD + c';
+  const pair = (r: F32Reader, i: string): [Wgsl, Wgsl | null] => [r.at(i), r.at4?.(i) ?? null];
+  const v4 = ks.delta ? null : ks.role4Fn('v');
+  const value: [Wgsl, Wgsl | null] = ks.delta ? pair(ks.f32Reader('vnew', by4), tok) : [ks.roleFn('v')('b', 't', 'h', 'c'), v4 && v4('b', 't', 'h', 'c')];
+  const du: [Wgsl, Wgsl | null] | null = ks.delta ? pair(ks.f32Reader('dU', by4), tok) : null;
   const dinter = ks.use('dinter', 'read_write');
   // The start of dinter's part x and a `+` (bwd-common.ts's dint(x, i) is the same offset),
   // nothing for part 0.
@@ -59,19 +65,19 @@ export function emitTcBwdInter(ks: KernelSource, fr: Fragments): Wgsl {
   ];
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
-  const leftBlock = (expr: string, at: number) => emitF16Block({
+  const leftBlock = ([expr, expr4]: [Wgsl, Wgsl | null], at: number) => emitF16Block({
     count: wgsl`C * ${SV}u`,
     unroll: ks.stagingUnroll,
-    index: () => wgsl`let t = t0 + min(e / ${SV}u, rows - 1u); let c = min(c0 + e % ${SV}u, VD - 1u);`,
-    value: expr, wide: null,
+    index: (four) => wgsl`let t = t0 + min(e / ${SV}u, rows - 1u); let c = min(c0 + e % ${SV}u, VD - ${four ? 4 : 1}u);`,
+    value: expr, wide: expr4,
     valid: wgsl`e / ${SV}u < rows && c0 + e % ${SV}u < VD`,
     arr: 'wh', at: (e) => wgsl`${at}u + ${e}`,
   });
-  const stateBlock = (buf: string, at: number) => emitF16Block({
+  const stateBlock = (buf: F32Reader, at: number) => emitF16Block({
     count: wgsl`${BK * SV}u`,
     unroll: ks.stagingUnroll,
-    index: () => wgsl`let d = min(k0 + e / ${SV}u, KD - 1u); let c = min(c0 + e % ${SV}u, VD - 1u);`,
-    value: wgsl`${buf}[((bh * P.NT + n) * KD + d) * VD + c]`, wide: null,
+    index: (four) => wgsl`let d = min(k0 + e / ${SV}u, KD - 1u); let c = min(c0 + e % ${SV}u, VD - ${four ? 4 : 1}u);`,
+    value: buf.at('((bh * P.NT + n) * KD + d) * VD + c'), wide: buf.at4?.('((bh * P.NT + n) * KD + d) * VD + c') ?? null,
     valid: wgsl`k0 + e / ${SV}u < KD && c0 + e % ${SV}u < VD`,
     arr: 'wh', at: (e) => wgsl`${at}u + ${e}`,
   });
@@ -89,9 +95,9 @@ export function emitTcBwdInter(ks: KernelSource, fr: Fragments): Wgsl {
   return wgsl`${keyTileOpening(ks, fr, lay, BK, grid.decl)}
   ${joinWgsl(products.map((q) => fr.declare(q.acc, p.fm, p.fn)), '\n  ')}
   for (var c0 = 0u; c0 < VD; c0 += ${SV}u) {
-    ${leftBlock(wgsl`${dO}[((b * P.T + t) * P.H + h) * VD + c]`, lay.sDo)}
+    ${leftBlock(pair(dO, '((b * P.T + t) * P.H + h) * VD + c'), lay.sDo)}
     ${leftBlock(value, lay.sU)}
-    ${ks.delta ? leftBlock(du, lay.sDu) : ''}
+    ${du ? leftBlock(du, lay.sDu) : ''}
     ${stateBlock(hs, lay.sS)}
     ${stateBlock(dhs, lay.sD)}
     workgroupBarrier();

@@ -2,7 +2,8 @@
 // tier), per (V-tile, chunk, b*h); the same product as the f32 tier's bwd-du.ts:
 //   dv_j = dvl_j + (k_j 2^(G_last - G_j)) . D_n
 // The decayed keys come straight from the forward's per-chunk f16 block (kg16, the state walk's
-// operand); D_n (dhs, f32) is staged as f16 in K-slabs; the epilogue adds dvl. (Starting the
+// operand); D_n (dhs, f32, read four wide where V allows) is staged as f16 in K-slabs; the
+// epilogue adds dvl. (Starting the
 // accumulators from dvl, a result fragment loaded from storage, gave wrong values on the H200,
 // 2026-12-02.)
 import type { KernelSource } from './common.js';
@@ -32,7 +33,7 @@ export function emitTcBwdDu(ks: KernelSource, fr: Fragments): Wgsl {
   const { SK, f16, f32 } = tcDuLayout(ks);
   const p = partition(C / 16, BV / 16);
   const kg16 = ks.use('kg16', 'read', false, 'f16');
-  const dhs = ks.use('dhs', 'read');
+  const dhs = ks.f32Reader('dhs', ks.cfg.V % 4 === 0);
   const dvl = ks.use('dvl', 'read');
   const gradV = ks.use('grad_v', 'read_write');
   const grid = subgroupGrid(p, 'f');
@@ -51,8 +52,8 @@ ${ks.chunkMain(fr.builtins())}
     ${emitF16Block({
     count: wgsl`${SK * BV}u`,
     unroll: ks.stagingUnroll,
-    index: () => wgsl`let d = min(d0 + e / ${BV}u, KD - 1u); let cg = min(v0 + e % ${BV}u, VD - 1u);`,
-    value: wgsl`${dhs}[((bh * P.NT + n) * KD + d) * VD + cg]`, wide: null,
+    index: (four) => wgsl`let d = min(d0 + e / ${BV}u, KD - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
+    value: dhs.at('((bh * P.NT + n) * KD + d) * VD + cg'), wide: dhs.at4?.('((bh * P.NT + n) * KD + d) * VD + cg') ?? null,
     valid: wgsl`d0 + e / ${BV}u < KD && v0 + e % ${BV}u < VD`,
     arr: 'wh', at: (e) => e,
   })}

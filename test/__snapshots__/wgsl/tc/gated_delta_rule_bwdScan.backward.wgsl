@@ -8,7 +8,7 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> b_do: array<f32>;
+@group(0) @binding(1) var<storage, read> b_do: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> b_dhs: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b_dU: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b_dh0: array<f32>;
@@ -70,7 +70,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var du_1_0 = subgroup_matrix_result<f32, 16, 16>();
   var dvpre: array<f32, 16>;
   var pq_v: array<vec4<f32>, (((C * 128u) / 4u) + WG - 1u) / WG>;
-  var pdo_v: array<f32, ((C * 32u) + WG - 1u) / WG>;
+  var pdo_v: array<vec4<f32>, (((C * 32u) / 4u) + WG - 1u) / WG>;
   var pk: array<vec4<u32>, 8>;
   var pw: array<vec4<u32>, 8>;
   {
@@ -178,10 +178,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       dvpre[slot] = b_dU[(bh * P.T + t0 + min(r, rows - 1u)) * VD + min(v0 + c, VD - 1u)];
     }
     }
-    for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (C * 32u) - 1u);
-        let t = t0 + min(e / 32u, rows - 1u); let cg = min(v0 + e % 32u, VD - 1u);
-        pdo_v[stg] = b_do[((b * P.T + t) * P.H + h) * VD + cg];
+    for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 32u, rows - 1u); let cg = min(v0 + e % 32u, VD - 4u);
+        pdo_v[stg] = b_do[(((b * P.T + t) * P.H + h) * VD + cg) >> 2u];
       }
     for (var s = 0u; s < 8u; s++) {
       let q = min(lid + s * 128u, 1023u);
@@ -265,12 +265,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     // Regions R and A are read: do (and W) take their places.
     workgroupBarrier();
-    for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (C * 32u)) {
+    for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((C * 32u) / 4u)) {
+          let e = e4 * 4u;
           
           let valid = e / 32u < rows && v0 + e % 32u < VD;
-          wh[2048u + e] = f16(select(0.0, pdo_v[stg], valid));
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), pdo_v[stg], valid)); wh[2048u + e] = hv.x; wh[2048u + e + 1u] = hv.y; wh[2048u + e + 2u] = hv.z; wh[2048u + e + 3u] = hv.w; }
         }
       }
     for (var s = 0u; s < 8u; s++) {

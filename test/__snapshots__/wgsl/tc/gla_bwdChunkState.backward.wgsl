@@ -8,7 +8,7 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> b_do: array<f32>;
+@group(0) @binding(1) var<storage, read> b_do: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> b_dhs: array<f32>;
 @group(0) @binding(3) var<storage, read> in_q: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> b_gcum: array<f32>;
@@ -71,18 +71,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
   {
-      var x_v: array<f32, ((C * 32u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (C * 32u) - 1u);
-        let t = t0 + min(e / 32u, rows - 1u); let cg = min(v0 + e % 32u, VD - 1u);
-        x_v[stg] = b_do[((b * P.T + t) * P.H + h) * VD + cg];
+      var x_v: array<vec4<f32>, (((C * 32u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 32u, rows - 1u); let cg = min(v0 + e % 32u, VD - 4u);
+        x_v[stg] = b_do[(((b * P.T + t) * P.H + h) * VD + cg) >> 2u];
       }
-      for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (C * 32u)) {
+      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((C * 32u) / 4u)) {
+          let e = e4 * 4u;
           
           let valid = e / 32u < rows && v0 + e % 32u < VD;
-          wh[8192u + e] = f16(select(0.0, x_v[stg], valid));
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[8192u + e] = hv.x; wh[8192u + e + 1u] = hv.y; wh[8192u + e + 2u] = hv.z; wh[8192u + e + 3u] = hv.w; }
         }
       }
     }

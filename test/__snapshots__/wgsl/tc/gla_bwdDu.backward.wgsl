@@ -9,7 +9,7 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> b_kg16: array<f16>;
-@group(0) @binding(2) var<storage, read> b_dhs: array<f32>;
+@group(0) @binding(2) var<storage, read> b_dhs: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> b_dvl: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b_grad_v: array<f32>;
 
@@ -51,18 +51,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var dv_1_1 = subgroup_matrix_result<f32, 16, 16>();
   for (var d0 = 0u; d0 < 128u; d0 += 128u) {
     {
-      var x_v: array<f32, ((8192u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((8192u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (8192u) - 1u);
-        let d = min(d0 + e / 64u, KD - 1u); let cg = min(v0 + e % 64u, VD - 1u);
-        x_v[stg] = b_dhs[((bh * P.NT + n) * KD + d) * VD + cg];
+      var x_v: array<vec4<f32>, (((8192u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((8192u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((8192u) / 4u) - 1u) * 4u;
+        let d = min(d0 + e / 64u, KD - 1u); let cg = min(v0 + e % 64u, VD - 4u);
+        x_v[stg] = b_dhs[(((bh * P.NT + n) * KD + d) * VD + cg) >> 2u];
       }
-      for (var stg = 0u; stg < ((8192u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (8192u)) {
+      for (var stg = 0u; stg < (((8192u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((8192u) / 4u)) {
+          let e = e4 * 4u;
           
           let valid = d0 + e / 64u < KD && v0 + e % 64u < VD;
-          wh[e] = f16(select(0.0, x_v[stg], valid));
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[e] = hv.x; wh[e + 1u] = hv.y; wh[e + 2u] = hv.z; wh[e + 3u] = hv.w; }
         }
       }
     }

@@ -8,9 +8,9 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> b_hs: array<f32>;
-@group(0) @binding(2) var<storage, read> b_dhs: array<f32>;
-@group(0) @binding(3) var<storage, read> b_do: array<f32>;
+@group(0) @binding(1) var<storage, read> b_hs: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b_dhs: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> b_do: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> in_v: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> b_dinter: array<f32>;
 
@@ -29,6 +29,7 @@ fn lae_softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); 
 fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
 
 fn role_v(b: u32, t: u32, h: u32, j: u32) -> f32 { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u][((((b) * P.T + t) * P.H + h) * VD + j) & 3u]; }
+fn role4_v(b: u32, t: u32, h: u32, j: u32) -> vec4<f32> { return in_v[((((b) * P.T + t) * P.H + h) * VD + j) >> 2u]; }
 
 var<workgroup> wh: array<f16, 8192>;
 var<workgroup> wf: array<f32, 1024>;
@@ -57,67 +58,71 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var ak_1_1 = subgroup_matrix_result<f32, 16, 16>();
   for (var c0 = 0u; c0 < VD; c0 += 32u) {
     {
-      var x_v: array<f32, ((C * 32u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (C * 32u) - 1u);
-        let t = t0 + min(e / 32u, rows - 1u); let c = min(c0 + e % 32u, VD - 1u);
-        x_v[stg] = b_do[((b * P.T + t) * P.H + h) * VD + c];
+      var x_v: array<vec4<f32>, (((C * 32u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 32u, rows - 1u); let c = min(c0 + e % 32u, VD - 4u);
+        x_v[stg] = b_do[(((b * P.T + t) * P.H + h) * VD + c) >> 2u];
       }
-      for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (C * 32u)) {
+      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((C * 32u) / 4u)) {
+          let e = e4 * 4u;
           
           let valid = e / 32u < rows && c0 + e % 32u < VD;
-          wh[0u + e] = f16(select(0.0, x_v[stg], valid));
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[0u + e] = hv.x; wh[0u + e + 1u] = hv.y; wh[0u + e + 2u] = hv.z; wh[0u + e + 3u] = hv.w; }
         }
       }
     }
     {
-      var x_v: array<f32, ((C * 32u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (C * 32u) - 1u);
-        let t = t0 + min(e / 32u, rows - 1u); let c = min(c0 + e % 32u, VD - 1u);
-        x_v[stg] = role_v(b, t, h, c);
+      var x_v: array<vec4<f32>, (((C * 32u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
+        let t = t0 + min(e / 32u, rows - 1u); let c = min(c0 + e % 32u, VD - 4u);
+        x_v[stg] = role4_v(b, t, h, c);
       }
-      for (var stg = 0u; stg < ((C * 32u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (C * 32u)) {
+      for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((C * 32u) / 4u)) {
+          let e = e4 * 4u;
           
           let valid = e / 32u < rows && c0 + e % 32u < VD;
-          wh[2048u + e] = f16(select(0.0, x_v[stg], valid));
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[2048u + e] = hv.x; wh[2048u + e + 1u] = hv.y; wh[2048u + e + 2u] = hv.z; wh[2048u + e + 3u] = hv.w; }
         }
       }
     }
     
     {
-      var x_v: array<f32, ((2048u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((2048u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (2048u) - 1u);
-        let d = min(k0 + e / 32u, KD - 1u); let c = min(c0 + e % 32u, VD - 1u);
-        x_v[stg] = b_hs[((bh * P.NT + n) * KD + d) * VD + c];
+      var x_v: array<vec4<f32>, (((2048u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((2048u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((2048u) / 4u) - 1u) * 4u;
+        let d = min(k0 + e / 32u, KD - 1u); let c = min(c0 + e % 32u, VD - 4u);
+        x_v[stg] = b_hs[(((bh * P.NT + n) * KD + d) * VD + c) >> 2u];
       }
-      for (var stg = 0u; stg < ((2048u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (2048u)) {
+      for (var stg = 0u; stg < (((2048u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((2048u) / 4u)) {
+          let e = e4 * 4u;
           
           let valid = k0 + e / 32u < KD && c0 + e % 32u < VD;
-          wh[4096u + e] = f16(select(0.0, x_v[stg], valid));
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[4096u + e] = hv.x; wh[4096u + e + 1u] = hv.y; wh[4096u + e + 2u] = hv.z; wh[4096u + e + 3u] = hv.w; }
         }
       }
     }
     {
-      var x_v: array<f32, ((2048u) + WG - 1u) / WG>;
-      for (var stg = 0u; stg < ((2048u) + WG - 1u) / WG; stg++) {
-        let e = min(lid + stg * WG, (2048u) - 1u);
-        let d = min(k0 + e / 32u, KD - 1u); let c = min(c0 + e % 32u, VD - 1u);
-        x_v[stg] = b_dhs[((bh * P.NT + n) * KD + d) * VD + c];
+      var x_v: array<vec4<f32>, (((2048u) / 4u) + WG - 1u) / WG>;
+      for (var stg = 0u; stg < (((2048u) / 4u) + WG - 1u) / WG; stg++) {
+        let e = min(lid + stg * WG, ((2048u) / 4u) - 1u) * 4u;
+        let d = min(k0 + e / 32u, KD - 1u); let c = min(c0 + e % 32u, VD - 4u);
+        x_v[stg] = b_dhs[(((bh * P.NT + n) * KD + d) * VD + c) >> 2u];
       }
-      for (var stg = 0u; stg < ((2048u) + WG - 1u) / WG; stg++) {
-        let e = lid + stg * WG;
-        if (e < (2048u)) {
+      for (var stg = 0u; stg < (((2048u) / 4u) + WG - 1u) / WG; stg++) {
+        let e4 = lid + stg * WG;
+        if (e4 < ((2048u) / 4u)) {
+          let e = e4 * 4u;
           
           let valid = k0 + e / 32u < KD && c0 + e % 32u < VD;
-          wh[6144u + e] = f16(select(0.0, x_v[stg], valid));
+          { let hv = vec4<f16>(select(vec4<f32>(0.0), x_v[stg], valid)); wh[6144u + e] = hv.x; wh[6144u + e + 1u] = hv.y; wh[6144u + e + 2u] = hv.z; wh[6144u + e + 3u] = hv.w; }
         }
       }
     }

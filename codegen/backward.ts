@@ -23,9 +23,10 @@ import { chunkMatmulShape } from './kernels/chunk-matmul.js';
 import { contractionShape } from './kernels/bwd-contraction.js';
 import { GRAM_SHAPE } from './kernels/bwd-gram.js';
 import { emitGateBwd, outputGateBwdShape } from './kernels/bwd-output-gate.js';
-import { emitBwdScores, emitBwdDScores, BWD_SCORES_SHAPE } from './kernels/bwd-scores.js';
+import { emitBwdScores, emitBwdDScores, dScoresGram, BWD_SCORES_SHAPE } from './kernels/bwd-scores.js';
+import { emitTcGram, tcBwdGramGrid } from './kernels/tc-bwd-gram.js';
 import { emitBwdDvLocal, emitBwdDu, bwdDuShape } from './kernels/bwd-du.js';
-import { emitTcBwdDu, tcBwdDuGrid } from './kernels/tc-bwd-du.js';
+import { emitTcBwdDu, emitTcBwdDvLocal, tcBwdDuGrid } from './kernels/tc-bwd-du.js';
 import { emitBwdScan, emitBwdSeed, bwdScanShape, bwdSeedShape } from './kernels/bwd-dh-delta.js';
 import { emitTcBwdScan, tcBwdScanGrid } from './kernels/tc-bwd-dh-delta.js';
 import { emitBwdChunkState, emitBwdStateScan, bwdChunkStateShape, bwdStateScanShape } from './kernels/bwd-dh.js';
@@ -34,7 +35,7 @@ import { emitBwdInter, bwdInterShape } from './kernels/bwd-dqk-inter.js';
 import { emitTcBwdInter, tcBwdInterGrid } from './kernels/tc-bwd-dqk-inter.js';
 import { emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdBonus, dqkAsMatmuls } from './kernels/bwd-dqk.js';
 import { emitTcBwdDq, emitTcBwdDk, tcBwdDqkGrid, tcDqkLayout } from './kernels/tc-bwd-dqk.js';
-import { emitWyDT, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
+import { emitWyDT, wyDTGram, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
 import { emitTcWyDk, emitTcWyX2, tcWyKeysGrid } from './kernels/tc-bwd-wy.js';
 import { emitTcWyDkDiag, tcWyDkDiagGrid, tcWyDkDiagLayout } from './kernels/tc-bwd-wy-diag.js';
 import { emitBwdChunkEnd, emitBwdGate, bwdChunkEndShape, bwdGateShape } from './kernels/bwd-dg.js';
@@ -128,11 +129,11 @@ const dqk = (asMatmul: Emitter, asContraction: Emitter): StageRule => (def, cfg,
 const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   // bwd-output-gate.ts
   outputGateBwd: shaped(outputGateBwdShape, emitGateBwd),
-  // bwd-scores.ts: A and dA
+  // bwd-scores.ts: A and dA (tc-bwd-gram.ts: dA on fragments)
   bwdScores: shaped(() => BWD_SCORES_SHAPE, emitBwdScores),
-  bwdDScores: gram(emitBwdDScores),
-  // bwd-du.ts (tc-bwd-du.ts): du without the delta rule, and its intra-chunk part
-  bwdDvLocal: matmul(emitBwdDvLocal, (c) => c.V),
+  bwdDScores: tiered(fragment((ks, fr) => emitTcGram(ks, fr, dScoresGram(ks)), tcBwdGramGrid), gram(emitBwdDScores)),
+  // bwd-du.ts (tc-bwd-du.ts): du without the delta rule, and its intra-chunk part (both tiers)
+  bwdDvLocal: tiered(fragment(emitTcBwdDvLocal, tcBwdDuGrid), matmul(emitBwdDvLocal, (c) => c.V)),
   bwdDu: tiered(fragment(emitTcBwdDu, tcBwdDuGrid), shaped(bwdDuShape, emitBwdDu)),
   // bwd-dh-delta.ts (tc-bwd-dh-delta.ts): the delta rule's state gradients and du, one scan
   bwdSeed: shaped(bwdSeedShape, emitBwdSeed),
@@ -146,9 +147,9 @@ const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   bwdDq: tiered(fragment(emitTcBwdDq, tcBwdDqkGrid), dqk(emitBwdDq, emitBwdDqContraction), fragmentDqk),
   bwdDk: tiered(fragment(emitTcBwdDk, tcBwdDqkGrid), dqk(emitBwdDk, emitBwdDkContraction), fragmentDqk),
   bwdBonus: contraction(emitBwdBonus, (c) => c.K),
-  // bwd-wy.ts (tc-bwd-wy.ts: wyX2 and wyDk; tc-bwd-wy-diag.ts: wyDk of a per-key decay): the WY
-  // representation's gradients
-  wyDT: gram(emitWyDT),
+  // bwd-wy.ts (tc-bwd-wy.ts: wyX2 and wyDk; tc-bwd-wy-diag.ts: wyDk of a per-key decay;
+  // tc-bwd-gram.ts: wyDT): the WY representation's gradients
+  wyDT: tiered(fragment((ks, fr) => emitTcGram(ks, fr, wyDTGram(ks)), tcBwdGramGrid), gram(emitWyDT)),
   wyM: matmul(emitWyM, (c) => c.chunk),
   wyDA: matmul(emitWyDA, (c) => c.chunk),
   wyDv: matmul(emitWyDv, (c) => c.V),

@@ -19,17 +19,27 @@ export interface GramPart {
   /** Operands at token `t` and axis index `x` (WGSL expressions over b, h, bh, t, x). */
   readonly left: string;
   readonly right: string;
+  /** Their vec4 forms over x .. x+3 (x a multiple of 4), where the tensor-core tier can load
+   * them four wide (the axis a multiple of 4 long); null where not. */
+  readonly left4?: string | null;
+  readonly right4?: string | null;
 }
+
+/** The entries a Gram product keeps: j <= i ('lower') or j < i ('strict'); the rest are 0. */
+export type GramKeep = 'lower' | 'strict';
 
 export interface Gram {
   readonly parts: readonly GramPart[];
-  /** Kept entries (WGSL bool over i, j; both already < rows). */
-  readonly mask: Hole;
+  /** Kept entries, within i, j < rows. */
+  readonly keep: GramKeep;
   /** The stored value from the product `v` (WGSL over i, j, v, t0). */
   readonly post: Hole;
   /** Output buffer (bound read_write). */
   readonly out: WgslBuffer;
 }
+
+/** WGSL of whether entry (i, j) is kept. */
+export const gramMask = (keep: GramKeep, i: Hole, j: Hole): Wgsl => (keep === 'lower' ? wgsl`${j} <= ${i}` : wgsl`${j} < ${i}`);
 
 /** A Gram product's shape: a 16 x 16 thread tile per chunk. */
 export const GRAM_SHAPE: StageShape = { wg: 256, grid: [['NT'], ['BH'], [1]], wgX: 16 };
@@ -80,7 +90,7 @@ ${stage.open}
       let j = tx + TX * c;
       if (i < rows && j < rows) {
         let v = acc[a][c];
-        ${g.out}[${cc()(s.bh, s.n, s.i, s.j)}] = select(0.0, ${g.post}, ${g.mask});
+        ${g.out}[${cc()(s.bh, s.n, s.i, s.j)}] = select(0.0, ${g.post}, ${gramMask(g.keep, s.i, s.j)});
       }
     }
   }

@@ -7,17 +7,11 @@
 //               bonus's du read
 import type { KernelSource } from './common.js';
 import { bwdFns } from './bwd-common.js';
-import { emitGram } from './bwd-gram.js';
+import { emitGram, type Gram, type GramScope } from './bwd-gram.js';
 import type { StageShape } from '../plan.js';
 import { emitScores } from './scores.js';
 import { TILE_GRID } from './tiles.js';
-import { wgsl, type Wgsl, type WgslArg } from '../wgsl.js';
-
-/** The values the output read in chunk n, at token t and column c: V_new for the delta rule,
- * else the v role (b, h, bh in scope). */
-function valueAt(ks: KernelSource, t: WgslArg, c: WgslArg): Wgsl {
-  return ks.delta ? wgsl`${ks.use('vnew', 'read')}[${bwdFns(ks).tok()('bh', t, c, 'VD')}]` : ks.roleFn('v')('b', t, 'h', c);
-}
+import { wgsl, type Wgsl } from '../wgsl.js';
 
 /** The forward output stage's score tile: 16 x 16 threads per chunk. (bwdDScores, a Gram
  * product, has bwd-gram.ts's GRAM_SHAPE.) */
@@ -40,11 +34,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
+/** dA = do u^T as a Gram product (bwd-gram.ts; tc-bwd-gram.ts on the tensor-core tier), the
+ * operands four wide where that kernel loads so (F32Reader, role4Fn). */
+export const dScoresGram = (ks: KernelSource) => (s: GramScope): Gram => {
+  const { bth, tok: tokAt } = bwdFns(ks);
+  const by4 = ks.cfg.V % 4 === 0;
+  const dO = ks.seedDoReader();
+  const at = bth()(s.b, s.t, s.h, s.x, 'VD');
+  const vnew = ks.delta ? ks.f32Reader('vnew', by4) : null;
+  const tok = vnew ? tokAt()(s.bh, s.t, s.x, 'VD') : '';
+  const v4 = ks.delta ? null : ks.role4Fn('v');
+  return {
+    parts: [{
+      len: 'VD', left: dO.at(at), left4: dO.at4?.(at) ?? null,
+      right: vnew ? vnew.at(tok) : ks.roleFn('v')(s.b, s.t, s.h, s.x), right4: vnew ? vnew.at4?.(tok) ?? null : v4 && v4(s.b, s.t, s.h, s.x),
+    }],
+    keep: 'lower', post: s.v, out: ks.use('daqk', 'read_write'),
+  };
+};
+
 export function emitBwdDScores(ks: KernelSource): Wgsl {
-  const { bth } = bwdFns(ks);
-  const dO = ks.seedDo();
-  return emitGram(ks, (s) => ({
-    parts: [{ len: 'VD', left: wgsl`${dO}[${bth()(s.b, s.t, s.h, s.x, 'VD')}]`, right: valueAt(ks, s.t, s.x) }],
-    mask: wgsl`${s.j} <= ${s.i}`, post: s.v, out: ks.use('daqk', 'read_write'),
-  }));
+  return emitGram(ks, dScoresGram(ks));
 }

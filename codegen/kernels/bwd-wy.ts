@@ -18,7 +18,7 @@ import type { KernelSource } from './common.js';
 import { bwdFns } from './bwd-common.js';
 import { emitContraction } from './bwd-contraction.js';
 import { emitChunkMatmul } from './chunk-matmul.js';
-import { emitGram } from './bwd-gram.js';
+import { emitGram, type Gram, type GramScope } from './bwd-gram.js';
 import { times, wgsl, type Wgsl, type WgslFn } from '../wgsl.js';
 
 /** Element (i, j) of T = I + tmat in chunk n: tfull(bh, n, i, j). */
@@ -28,19 +28,26 @@ function tFull(ks: KernelSource): WgslFn<4> {
   return ks.helperFn('tfull', 4, wgsl`fn tfull(bh: u32, n: u32, i: u32, j: u32) -> f32 { return ${tmat}[${cc()('bh', 'n', 'i', 'j')}] + select(0.0, 1.0, i == j); }`);
 }
 
-export function emitWyDT(ks: KernelSource): Wgsl {
+/** dT = dU Y^T + dW X^T as a Gram product (bwd-gram.ts; tc-bwd-gram.ts on the tensor-core
+ * tier); dU and v four wide where that kernel loads so. */
+export const wyDTGram = (ks: KernelSource) => ({ b, h, bh, t, x, j, t0, v: dot }: GramScope): Gram => {
   const hp = bwdFns(ks);
   const { tok } = hp;
   const g = hp.g();
-  const k = ks.roleFn('k'); const v = ks.roleFn('v');
-  const dU = ks.use('dU', 'read');
-  return emitGram(ks, ({ b, h, bh, t, x, i, j, t0, v: dot }) => ({
+  const k = ks.roleFn('k'); const v = ks.roleFn('v'); const v4 = ks.role4Fn('v');
+  const dU = ks.f32Reader('dU', ks.cfg.V % 4 === 0);
+  const du = tok()(bh, t, x, 'VD');
+  return {
     parts: [
-      { len: 'VD', left: wgsl`${dU}[${tok()(bh, t, x, 'VD')}]`, right: v(b, t, h, x) },
+      { len: 'VD', left: dU.at(du), left4: dU.at4?.(du) ?? null, right: v(b, t, h, x), right4: v4 && v4(b, t, h, x) },
       { len: 'KD', left: hp.inter('dW', 'read', tok()(bh, t, x, 'KD')), right: times(k(b, t, h, x), hp.pow2(() => g(b, h, t, x))) },
     ],
-    mask: wgsl`${j} < ${i}`, post: wgsl`${dot} * ${ks.roleFn('beta')(b, wgsl`${t0} + ${j}`, h, '0u')}`, out: ks.use('dTA', 'read_write'),
-  }));
+    keep: 'strict', post: wgsl`${dot} * ${ks.roleFn('beta')(b, wgsl`${t0} + ${j}`, h, '0u')}`, out: ks.use('dTA', 'read_write'),
+  };
+};
+
+export function emitWyDT(ks: KernelSource): Wgsl {
+  return emitGram(ks, wyDTGram(ks));
 }
 
 export function emitWyM(ks: KernelSource): Wgsl {

@@ -25,8 +25,9 @@ import { GRAM_SHAPE } from './kernels/bwd-gram.js';
 import { emitGateBwd, outputGateBwdShape } from './kernels/bwd-output-gate.js';
 import { emitBwdScores, emitBwdDScores, dScoresGram, BWD_SCORES_SHAPE } from './kernels/bwd-scores.js';
 import { emitTcGram, tcBwdGramGrid } from './kernels/tc-bwd-gram.js';
+import { emitTcBwdScores } from './kernels/tc-scores-stage.js';
 import { emitBwdDvLocal, emitBwdDu, bwdDuShape } from './kernels/bwd-du.js';
-import { emitTcBwdDu, emitTcBwdDvLocal, tcBwdDuGrid } from './kernels/tc-bwd-du.js';
+import { emitTcBwdDu, emitTcBwdDvLocal, emitTcWyDv, tcBwdDuGrid } from './kernels/tc-bwd-du.js';
 import { emitBwdScan, emitBwdSeed, bwdScanShape, bwdSeedShape } from './kernels/bwd-dh-delta.js';
 import { emitTcBwdScan, tcBwdScanGrid } from './kernels/tc-bwd-dh-delta.js';
 import { emitBwdChunkState, emitBwdStateScan, bwdChunkStateShape, bwdStateScanShape } from './kernels/bwd-dh.js';
@@ -129,8 +130,8 @@ const dqk = (asMatmul: Emitter, asContraction: Emitter): StageRule => (def, cfg,
 const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   // bwd-output-gate.ts
   outputGateBwd: shaped(outputGateBwdShape, emitGateBwd),
-  // bwd-scores.ts: A and dA (tc-bwd-gram.ts: dA on fragments)
-  bwdScores: shaped(() => BWD_SCORES_SHAPE, emitBwdScores),
+  // bwd-scores.ts: A and dA (tc-scores-stage.ts: A, tc-bwd-gram.ts: dA on fragments)
+  bwdScores: tiered(fragment(emitTcBwdScores, () => BWD_SCORES_SHAPE.grid), shaped(() => BWD_SCORES_SHAPE, emitBwdScores)),
   bwdDScores: tiered(fragment((ks, fr) => emitTcGram(ks, fr, dScoresGram(ks)), tcBwdGramGrid), gram(emitBwdDScores)),
   // bwd-du.ts (tc-bwd-du.ts): du without the delta rule, and its intra-chunk part (both tiers)
   bwdDvLocal: tiered(fragment(emitTcBwdDvLocal, tcBwdDuGrid), matmul(emitBwdDvLocal, (c) => c.V)),
@@ -148,11 +149,11 @@ const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   bwdDk: tiered(fragment(emitTcBwdDk, tcBwdDqkGrid), dqk(emitBwdDk, emitBwdDkContraction), fragmentDqk),
   bwdBonus: contraction(emitBwdBonus, (c) => c.K),
   // bwd-wy.ts (tc-bwd-wy.ts: wyX2 and wyDk; tc-bwd-wy-diag.ts: wyDk of a per-key decay;
-  // tc-bwd-gram.ts: wyDT): the WY representation's gradients
+  // tc-bwd-gram.ts: wyDT; tc-bwd-du.ts: wyDv): the WY representation's gradients
   wyDT: tiered(fragment((ks, fr) => emitTcGram(ks, fr, wyDTGram(ks)), tcBwdGramGrid), gram(emitWyDT)),
   wyM: matmul(emitWyM, (c) => c.chunk),
   wyDA: matmul(emitWyDA, (c) => c.chunk),
-  wyDv: matmul(emitWyDv, (c) => c.V),
+  wyDv: tiered(fragment(emitTcWyDv, tcBwdDuGrid), matmul(emitWyDv, (c) => c.V)),
   // (wyX2 is in the stage list on fragments only where wyDk is not: the per-key decay.)
   wyX2: tiered(wyKeys, contraction(emitWyX2, (c) => c.K)),
   wyDk: tiered(wyKeys, tiered(fragment(emitTcWyDkDiag, tcWyDkDiagGrid), contraction(emitWyDk, (c) => c.K), (def, cfg) => fragmentWyDkDiag(def, cfg)),

@@ -7,14 +7,14 @@
 // epilogue adds dvl. (Starting the
 // accumulators from dvl, a result fragment loaded from storage, gave wrong values on the H200,
 // 2026-12-02.)
-import type { KernelSource } from './common.js';
+import type { ChunkName, KernelSource } from './common.js';
 import { ConfigError, scoresInPrep, type StageShape } from '../plan.js';
-import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
-import { emitF16Block } from './staged.js';
+import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, fragCeil, partition, scratchWords, type FragSource, type FragTarget, type Fragments, subgroupGrid } from './fragments.js';
+import { emitF16Block, type F16Block } from './staged.js';
 import { chunkOperandAt } from './tc-states.js';
 import { doBlock } from './tc-bwd-dh.js';
 import { bwdFns } from './bwd-common.js';
-import { extendScope, wgsl, type Wgsl } from '../wgsl.js';
+import { extendScope, wgsl, type Scope, type Wgsl } from '../wgsl.js';
 import { mul, renderIndex } from '../index-expr.js';
 
 /** V columns per workgroup. */
@@ -81,53 +81,70 @@ ${ks.chunkMain(fr.builtins())}
 // The intra-chunk part of du on the fragment layer, per (V-tile, chunk, b*h); the same product as
 // the f32 tier's bwdDvLocal (bwd-du.ts):
 //   dvl_j = sum_{r >= j} A[r,j] do_r,   i.e. dvl = A^T do
-// A^T's fragments are A's read column-major: straight from the forward's f16 scores (aqk16)
-// where the prep kept them (scoresInPrep), else from bwdScores' f32 A staged as f16 (the whole
-// C x C block, once). The chunk's do (V-tile columns) is staged once as f16. Blocks of A^T below
-// the diagonal are zero and skipped. Out: dvl, or for the delta rule dU, where the scan adds
-// the state part in place.
+// and the WY backward's X1 = T^T dU, dv = beta X1 (wyDv, bwd-wy.ts): both a lower-triangular
+// C x C matrix, transposed, times the chunk's rows (emitTransposedProduct). The matrix's
+// fragments are read column-major: straight from a per-chunk f16 block (the forward's aqk16
+// where the prep kept the scores, scoresInPrep; the forward's T in t16), else from bwdScores'
+// f32 A staged as f16 (the whole C x C block, once). The rows (V-tile columns) are staged once
+// as f16. Blocks of the transpose below the diagonal are zero and skipped. dvl goes to dvl, or
+// for the delta rule dU, where the scan adds the state part in place.
 
-/** f16: [A (C x C, where staged) | do (C x BV)]; f32: one epilogue pass's scratch. */
-function tcDvLocalLayout(ks: KernelSource): { sA: number; sDo: number; f16: number; f32: number } {
+/** The lower-triangular matrix L of a transposed product L^T R: a per-chunk f16 block in storage
+ * (row-major, C x C), or an f32 one ([BH, NT, C, C], cc) staged as f16. */
+type LowerSource = { readonly f16: string } | { readonly f32: string };
+
+/** f16: [L (C x C, where staged) | the rows (C x BV)]; f32: one epilogue pass's scratch. */
+function tcTransposedLayout(ks: KernelSource, staged: boolean): { sL: number; sR: number; f16: number; f32: number } {
   const C = ks.cfg.chunk;
   const BV = tcDuTileV(ks.cfg.V);
-  const sA = 0;
-  const sDo = scoresInPrep(ks.def, ks.cfg) ? 0 : C * C;
-  const layout = { sA, sDo, f16: sDo + C * BV, f32: scratchWords(1) };
-  return firstFit(ks.cfg, [layout], (budget) => new ConfigError(`no tiling of the backward's intra-chunk du fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
+  const sR = staged ? C * C : 0;
+  const layout = { sL: 0, sR, f16: sR + C * BV, f32: scratchWords(1) };
+  return firstFit(ks.cfg, [layout], (budget) => new ConfigError(`no tiling of the backward's C x C by C x V products fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
 }
 
-export function emitTcBwdDvLocal(ks: KernelSource, fr: Fragments): Wgsl {
+type TransposedScope = Scope<ChunkName | 'v0' | (typeof FRAG_NAMES)[number]>;
+
+/** L^T R for a chunk and V-tile: `rows(s, at)` stages R (C x BV at word `at`), `store(s)` the
+ * epilogue's statements for element (r, c) of the tile and its `value` (r < rows, v0 + c < VD
+ * checked), `direct` the target of full tiles' fragments where they go straight to storage. */
+function emitTransposedProduct(ks: KernelSource, fr: Fragments, o: {
+  readonly lower: LowerSource;
+  readonly rows: (s: TransposedScope, at: number) => F16Block;
+  readonly store: (s: TransposedScope) => Wgsl;
+  readonly direct?: (r: string, c: string) => FragTarget;
+}): Wgsl {
   const C = ks.cfg.chunk;
   const BV = tcDuTileV(ks.cfg.V);
-  const lay = tcDvLocalLayout(ks);
+  const staged = 'f32' in o.lower;
+  const lay = tcTransposedLayout(ks, staged);
   const p = partition(C / 16, BV / 16);
   const { cc } = bwdFns(ks);
   const stage = ks.chunkStage(fr.builtins());
   const s = extendScope(extendScope(stage.s, FRAG_NAMES), ['v0']);
-  const fromPrep = scoresInPrep(ks.def, ks.cfg);
-  const aqk16 = fromPrep ? ks.use('aqk16', 'read', false, 'f16') : null;
-  const aqk = fromPrep ? null : ks.use('aqk', 'read');
-  const dob = doBlock(ks, s, BV, lay.sDo);
-  const out = ks.use(ks.delta ? 'dU' : 'dvl', 'read_write');
+  const lower = 'f16' in o.lower ? ks.use(o.lower.f16, 'read', false, 'f16') : ks.use(o.lower.f32, 'read');
+  const rows = o.rows(s, lay.sR);
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
-  // A's block (row block kk / 16, column block J) read transposed: A^T's block (J, kk / 16).
-  const left = (i: number) => {
+  // L's block (row block kk / 16, column block I) read transposed: L^T's block (I, kk / 16).
+  const left = (i: number): FragSource => {
     const offset = wgsl`kk * C + ${renderIndex(mul(grid.block.row(i), 16))}`;
-    return aqk16
-      ? { arr: aqk16, offset: wgsl`(bh * P.NT + n) * C * C + ${offset}`, stride: C, colMajor: true }
-      : { arr: 'wh', offset: wgsl`${lay.sA}u + ${offset}`, stride: C, colMajor: true };
+    return staged
+      ? { arr: 'wh', offset: wgsl`${lay.sL}u + ${offset}`, stride: C, colMajor: true }
+      : { arr: lower, offset: wgsl`(bh * P.NT + n) * C * C + ${offset}`, stride: C, colMajor: true };
   };
-  const stageA = aqk ? emitF16Block({
+  const stageL = staged ? emitF16Block({
     count: wgsl`C * C`,
     unroll: ks.stagingUnroll,
     index: () => wgsl`let r = min(e / C, rows - 1u); let j = e % C;`,
-    value: wgsl`${aqk}[${cc()('bh', 'n', 'r', 'j')}]`, wide: null,
+    value: wgsl`${lower}[${cc()('bh', 'n', 'r', 'j')}]`, wide: null,
     valid: wgsl`e / C < rows`,
-    arr: 'wh', at: (e) => wgsl`${lay.sA}u + ${e}`,
+    arr: 'wh', at: (e) => wgsl`${lay.sL}u + ${e}`,
   }) : '';
-  const tokAt = (r: string, c: string) => wgsl`(bh * P.T + t0 + ${r}) * VD + v0 + ${c}`;
+  const epilogue = emitEpilogue(fr, 'lt', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, active: 'factive', ...rowMap,
+    body: wgsl`if (r < rows && v0 + c < VD) { ${o.store(s)} }`,
+  });
+  const direct = o.direct;
   return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
 
@@ -135,25 +152,58 @@ ${stage.open}
   ${fr.opening()}
   let v0 = wid.x * ${BV}u;
   ${grid.decl}
-  ${fr.declare('dv', p.fm, p.fn)}
-  ${stageA}
-  ${emitF16Block(dob)}
+  ${fr.declare('lt', p.fm, p.fn)}
+  ${stageL}
+  ${emitF16Block(rows)}
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
-      ${fr.mma('dv', p.fm, p.fn, left,
-    (j) => ({ arr: 'wh', offset: wgsl`${lay.sDo}u + kk * ${BV}u + ${rowMap.col(j)}`, stride: BV }),
+      ${fr.mma('lt', p.fm, p.fn, left,
+    (j) => ({ arr: 'wh', offset: wgsl`${lay.sR}u + kk * ${BV}u + ${rowMap.col(j)}`, stride: BV }),
     (i) => wgsl`kk / 16u >= ${renderIndex(grid.block.row(i))}`)}
     }
   }
-  if (rows == C && v0 + ${BV}u <= VD) {
-    ${emitDirectStores(fr, 'dv', p.fm, p.fn, 'factive', (i, j) => ({ arr: out, offset: tokAt(rowMap.row(i), rowMap.col(j)), stride: 'VD' }))}
+  ${direct ? wgsl`if (rows == C && v0 + ${BV}u <= VD) {
+    ${emitDirectStores(fr, 'lt', p.fm, p.fn, 'factive', (i, j) => direct(rowMap.row(i), rowMap.col(j)))}
   } else {
     workgroupBarrier();
-    ${emitEpilogue(fr, 'dv', p.fm, p.fn, {
-    scratch: 'wf', scratchBase: 0, active: 'factive', ...rowMap,
-    body: wgsl`if (r < rows && v0 + c < VD) { ${out}[${tokAt('r', 'c')}] = value; }`,
-  })}
-  }
+    ${epilogue}
+  }` : wgsl`workgroupBarrier();
+  ${epilogue}`}
 }`;
+}
+
+export function emitTcBwdDvLocal(ks: KernelSource, fr: Fragments): Wgsl {
+  const out = ks.use(ks.delta ? 'dU' : 'dvl', 'read_write');
+  const tokAt = (r: string, c: string) => wgsl`(bh * P.T + t0 + ${r}) * VD + v0 + ${c}`;
+  return emitTransposedProduct(ks, fr, {
+    lower: scoresInPrep(ks.def, ks.cfg) ? { f16: 'aqk16' } : { f32: 'aqk' },
+    rows: (s, at) => doBlock(ks, s, tcDuTileV(ks.cfg.V), at),
+    store: () => wgsl`${out}[${tokAt('r', 'c')}] = value;`,
+    direct: (r, c) => ({ arr: out, offset: tokAt(r, c), stride: 'VD' }),
+  });
+}
+
+/** The WY backward's X1 = T^T dU and dv = beta X1 (wyDv), T = I + tmat from the forward's t16. */
+export function emitTcWyDv(ks: KernelSource, fr: Fragments): Wgsl {
+  const BV = tcDuTileV(ks.cfg.V);
+  const dU = ks.f32Reader('dU', ks.cfg.V % 4 === 0);
+  const x1 = ks.use('X1', 'read_write');
+  const gradV = ks.use('grad_v', 'read_write');
+  const beta = ks.roleFn('beta');
+  const du = 'bh * P.T * VD + t * VD + cg';
+  return emitTransposedProduct(ks, fr, {
+    lower: { f16: 't16' },
+    rows: (s, at) => ({
+      count: wgsl`C * ${BV}u`,
+      unroll: ks.stagingUnroll,
+      index: (four) => wgsl`let t = ${s.t0} + min(e / ${BV}u, ${s.rows} - 1u); let cg = min(${s.v0} + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
+      value: dU.at(du), wide: dU.at4?.(du) ?? null,
+      valid: wgsl`e / ${BV}u < ${s.rows} && ${s.v0} + e % ${BV}u < VD`,
+      arr: 'wh', at: (e) => wgsl`${at}u + ${e}`,
+    }),
+    store: (s) => wgsl`let t = ${s.t0} + r;
+        ${x1}[(${s.bh} * P.T + t) * VD + v0 + c] = value;
+        ${gradV}[((${s.b} * P.T + t) * P.H + ${s.h}) * VD + v0 + c] = ${beta(s.b, 't', s.h, '0u')} * value;`,
+  });
 }

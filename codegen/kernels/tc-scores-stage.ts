@@ -9,6 +9,8 @@
 // operands (gcum, kg16, v16) and the inputs; with q, the bonus's u, aqk16 and packed sequences'
 // chunk table it would bind 10 storage buffers, past the tier's 9 (runtime/tier.ts). kda and
 // the generalized delta rule compute theirs in their prep, beside A_kk (tc-prep.ts).
+// The backward's bwdScores is the same kernel storing f32 (emitTcBwdScores), for the variants
+// whose forward does not keep the scores.
 import type { KernelSource } from './common.js';
 import { ConfigError, scoresInPrep } from '../plan.js';
 import { firstFit, FRAG_NAMES, type Fragments } from './fragments.js';
@@ -25,13 +27,24 @@ export function tcScoresStageLayout(ks: KernelSource): ScoresStageLayout {
 
 export function emitTcScoresStage(ks: KernelSource, fr: Fragments): Wgsl {
   if (ks.delta || ks.dplr || !scoresInPrep(ks.def, ks.cfg)) throw new Error("internal: the scores stage is the plain per-key decays' where the scores come before the output");
+  const aqk16 = ks.use('aqk16', 'read_write', false, 'f16');
+  return emitScoresKernel(ks, fr, (r, c, v) => wgsl`${aqk16}[(bh * P.NT + n) * C * C + (${r}) * C + ${c}] = f16(${v});`);
+}
+
+/** The backward's bwdScores on the fragment layer, per (chunk, b*h): the same scale A_qk, in
+ * f32 into aqk (the f32 tier's bwd-scores.ts layout), for bwdDvLocal; where the forward did not
+ * keep the scores (the factored ones of a scalar or no decay, or outputScores 'output'). */
+export function emitTcBwdScores(ks: KernelSource, fr: Fragments): Wgsl {
+  const aqk = ks.use('aqk', 'read_write');
+  return emitScoresKernel(ks, fr, (r, c, v) => wgsl`${aqk}[(bh * P.NT + n) * C * C + (${r}) * C + ${c}] = ${v};`);
+}
+
+function emitScoresKernel(ks: KernelSource, fr: Fragments, store: (r: string, c: string, v: string) => Wgsl): Wgsl {
   const lay = tcScoresStageLayout(ks);
   const stage = ks.chunkStageXY(fr.builtins());
   const s = extendScope(stage.s, FRAG_NAMES);
-  const aqk16 = ks.use('aqk16', 'read_write', false, 'f16');
   const scores = emitTcScores(ks, fr, s, {
-    left: 'q', strict: false, post: () => 'P.scale', slab: lay.slab,
-    store: (r, c, v) => wgsl`${aqk16}[(bh * P.NT + n) * C * C + (${r}) * C + ${c}] = f16(${v});`,
+    left: 'q', strict: false, post: () => 'P.scale', slab: lay.slab, store,
     wh: 'wh', whBase: 0, wf: 'wf', wfBase: 0, perPass: 1,
   });
   return wgsl`

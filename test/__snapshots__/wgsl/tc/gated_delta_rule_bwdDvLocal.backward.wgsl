@@ -8,9 +8,9 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 struct Params { B: u32, T: u32, H: u32, NT: u32, has_h0: u32, scale: f32, has_dht: u32, G: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> b_aqk: array<f32>;
-@group(0) @binding(2) var<storage, read> b_do: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> b_dU: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b_dU: array<f32>;
+@group(0) @binding(2) var<storage, read> b_aqk: array<f32>;
+@group(0) @binding(3) var<storage, read> b_do: array<vec4<f32>>;
 
 const C: u32 = 64u;
 const KD: u32 = 128u;
@@ -44,10 +44,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let fsr = sg / 2u;
   let fsc = sg % 2u;
   let factive = sg < 4u;
-  var dv_0_0 = subgroup_matrix_result<f32, 16, 16>();
-  var dv_0_1 = subgroup_matrix_result<f32, 16, 16>();
-  var dv_1_0 = subgroup_matrix_result<f32, 16, 16>();
-  var dv_1_1 = subgroup_matrix_result<f32, 16, 16>();
+  var lt_0_0 = subgroup_matrix_result<f32, 16, 16>();
+  var lt_0_1 = subgroup_matrix_result<f32, 16, 16>();
+  var lt_1_0 = subgroup_matrix_result<f32, 16, 16>();
+  var lt_1_1 = subgroup_matrix_result<f32, 16, 16>();
   {
       var x_v: array<f32, ((C * C) + WG - 1u) / WG>;
       for (var stg = 0u; stg < ((C * C) + WG - 1u) / WG; stg++) {
@@ -89,24 +89,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let fl1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&wh, 0u + kk * C + (fsr * 2u + 1u) * 16u, true, 64u);
       let fr0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + fsc * 32u, false, 64u);
       let fr1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&wh, 4096u + kk * 64u + (fsc * 2u + 1u) * 16u, false, 64u);
-      if (kk / 16u >= fsr * 2u) { dv_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, dv_0_0); }
-      if (kk / 16u >= fsr * 2u) { dv_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, dv_0_1); }
-      if (kk / 16u >= fsr * 2u + 1u) { dv_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, dv_1_0); }
-      if (kk / 16u >= fsr * 2u + 1u) { dv_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, dv_1_1); }
+      if (kk / 16u >= fsr * 2u) { lt_0_0 = subgroupMatrixMultiplyAccumulate(fl0, fr0, lt_0_0); }
+      if (kk / 16u >= fsr * 2u) { lt_0_1 = subgroupMatrixMultiplyAccumulate(fl0, fr1, lt_0_1); }
+      if (kk / 16u >= fsr * 2u + 1u) { lt_1_0 = subgroupMatrixMultiplyAccumulate(fl1, fr0, lt_1_0); }
+      if (kk / 16u >= fsr * 2u + 1u) { lt_1_1 = subgroupMatrixMultiplyAccumulate(fl1, fr1, lt_1_1); }
     }
     }
   }
   if (rows == C && v0 + 64u <= VD) {
     if (factive) {
-    subgroupMatrixStore(&b_dU, (bh * P.T + t0 + fsr * 32u) * VD + v0 + fsc * 32u, dv_0_0, false, VD);
-    subgroupMatrixStore(&b_dU, (bh * P.T + t0 + fsr * 32u) * VD + v0 + (fsc * 2u + 1u) * 16u, dv_0_1, false, VD);
-    subgroupMatrixStore(&b_dU, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * VD + v0 + fsc * 32u, dv_1_0, false, VD);
-    subgroupMatrixStore(&b_dU, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, dv_1_1, false, VD);
+    subgroupMatrixStore(&b_dU, (bh * P.T + t0 + fsr * 32u) * VD + v0 + fsc * 32u, lt_0_0, false, VD);
+    subgroupMatrixStore(&b_dU, (bh * P.T + t0 + fsr * 32u) * VD + v0 + (fsc * 2u + 1u) * 16u, lt_0_1, false, VD);
+    subgroupMatrixStore(&b_dU, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * VD + v0 + fsc * 32u, lt_1_0, false, VD);
+    subgroupMatrixStore(&b_dU, (bh * P.T + t0 + (fsr * 2u + 1u) * 16u) * VD + v0 + (fsc * 2u + 1u) * 16u, lt_1_1, false, VD);
   }
   } else {
     workgroupBarrier();
     if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, dv_0_0, false, 16u);
+    subgroupMatrixStore(&wf, 0u + sg * 256u, lt_0_0, false, 16u);
   }
   workgroupBarrier();
   if (factive) {
@@ -121,7 +121,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, dv_0_1, false, 16u);
+    subgroupMatrixStore(&wf, 0u + sg * 256u, lt_0_1, false, 16u);
   }
   workgroupBarrier();
   if (factive) {
@@ -136,7 +136,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, dv_1_0, false, 16u);
+    subgroupMatrixStore(&wf, 0u + sg * 256u, lt_1_0, false, 16u);
   }
   workgroupBarrier();
   if (factive) {
@@ -151,7 +151,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   if (factive) {
-    subgroupMatrixStore(&wf, 0u + sg * 256u, dv_1_1, false, 16u);
+    subgroupMatrixStore(&wf, 0u + sg * 256u, lt_1_1, false, 16u);
   }
   workgroupBarrier();
   if (factive) {

@@ -4,8 +4,8 @@
 // tiles, the portable lowering; f32 inputs. Env: SIZES as B,T,H,K,V;... (default
 // 1,300,4,128,128;1,4096,2,128,128), C (chunk, default 64), GRADS=0 to skip the backward,
 // UNVERIFIED=1 to run the tensor-core stages that await this check (codegen/backward.ts's
-// UNVERIFIED_ON_GPU) on the subgroup matrices too, UNROLL=1 / UNROLL=0 to set tuning.unrollStaging (default: the engine's, unrolled on the subgroup matrices), OUTPUT_TILE (32, 64) to set tuning.outputTile, OUTPUT_SCORES (prep, output) to set tuning.outputScores, DQK_FORM (prefetch, shared, pipelined, single) to set tuning.dqkForm (gla, kda, rwkv6's bwdDq / bwdDk), NONFINITE=1 to check instead that a NaN in v or an Inf in k at a late token reaches no earlier
-// output (the pattern of non-finite elements of o and ht is the reference's); argv: variants.
+// UNVERIFIED_ON_GPU) on the subgroup matrices too, UNROLL=1 / UNROLL=0 to set tuning.unrollStaging (default: the engine's, unrolled on the subgroup matrices), OUTPUT_TILE (32, 64) to set tuning.outputTile, OUTPUT_SCORES (prep, output) to set tuning.outputScores, DQK_FORM (prefetch, shared, pipelined, single) to set tuning.dqkForm (gla, kda, rwkv6's bwdDq / bwdDk), NONFINITE=1 to check instead (forward and backward) that a NaN in v or an Inf in k at a late token reaches no earlier
+// output (the pattern of non-finite elements of o and ht is the reference's), and a NaN in do only the gradients the reference has it in; argv: variants.
 // DIST: the build to check (default ../../dist; a second build such as ../../dist-alt).
 // Prints one line per variant, lowering and size. The generalized delta rule's variants (rwkv7,
 // dplr_delta_rule) run their chunked forward on the tensor-core tier, their backward after the
@@ -57,6 +57,25 @@ if (process.env.NONFINITE === '1') {
             console.log(`${name} ${tc} ${what} at t=${t}: o before t ${early ? 'finite' : 'NOT FINITE'}; o ${pattern(got.o, ref.o)}; ht ${pattern(got.ht, ref.ht)}`);
           } catch (e) {
             console.log(`${name} ${tc} ${what}: ERROR ${String(e.message).slice(0, 800)}`);
+          }
+        }
+      }
+      // The backward: a NaN in do at a late token reaches only the gradients the reference has it
+      // in (the transposed products L^T R of tc-bwd-du.ts set the rows up to it to NaN).
+      if (def.correction !== 'dplr') {
+        const inputs = sampleInputs(def, size, 3, true);
+        const t = Math.floor(0.6 * size.T);
+        const rnd = seededRandom(11);
+        const dO = Float32Array.from({ length: size.B * size.T * size.H * size.V }, () => rnd.normal());
+        dO[(t * size.H) * size.V + 2] = Number.NaN;
+        const { h0, ...rest } = inputs;
+        const ref = referenceBackward(def, rest, size, { do: dO }, { h0 });
+        for (const [tc, engine] of Object.entries(engines)) {
+          try {
+            const got = await engine.variant(name).backward(inputs, { do: dO }, { ...size, chunkSize: chunk, poisonOutputs: true });
+            console.log(`${name} ${tc} do NaN at t=${t}: ${Object.keys(ref).map((k) => `${k} ${pattern(got[k], ref[k])}`).join('; ')}`);
+          } catch (e) {
+            console.log(`${name} ${tc} do NaN: ERROR ${String(e.message).slice(0, 800)}`);
           }
         }
       }

@@ -148,8 +148,11 @@ export interface F16Block {
    * No workgroup atomics: a thread's staging slots keep their columns across row slabs, so each
    * thread owns what it records. `perRow` is the block's elements per row and `wg` the
    * workgroup size: when a row's elements (or vec4 words) divide the workgroup, every slot of a
-   * thread has the same columns and one value (vec4 value) per thread is kept, not one per slot. */
-  readonly causal?: { readonly firstBad: string; readonly row: string; readonly perRow: number; readonly wg: number };
+   * thread has the same columns and one value (vec4 value) per thread is kept, not one per slot.
+   * `reverse`: for the transposed products of the backward (L^T R with L lower triangular: a
+   * row r of R reaches the output's rows up to r), the last bad row is kept instead, and the
+   * fixup writes NaN to the rows up to it. */
+  readonly causal?: { readonly firstBad: string; readonly row: string; readonly perRow: number; readonly wg: number; readonly reverse?: true };
   /** Unrolled staging slots (the tuning knob unrollStaging); not with `causal`. */
   readonly unroll?: Unroll;
   /** A private bool of the thread (declared by the kernel) ORed with whether the thread stages
@@ -187,11 +190,14 @@ const firstBadAt = (b: F16Block) => (sameColumns(b) ? b.causal!.firstBad : wgsl`
 
 /** After the product's results are stored (a storageBarrier() before it): for every slot whose
  * column saw a value that was not finite, `write(r, col)` sets rows r in [first bad, rows) of
- * that column (col from \`e\` by \`col\`) to NaN. Rows are chunk-relative; `lae_nan()` is a NaN. */
+ * that column (col from \`e\` by \`col\`) to NaN, or with `reverse` the rows in [0, last bad].
+ * Rows are chunk-relative; `lae_nan()` is a NaN. */
 export function emitCausalFixup(b: F16Block, rows: string, col: (e: string) => string, write: (r: string, col: string) => string): Wgsl {
   const fb = firstBadAt(b);
   const n = sameColumns(b) ? '1u' : slots(b);
-  const walk = (first: string, cexpr: string) => wgsl`for (var r = ${first}; r < ${rows}; r++) { ${write('r', cexpr)} }`;
+  const walk = b.causal!.reverse
+    ? (last: string, cexpr: string) => wgsl`if (${last} != 0xffffffffu) { for (var r = 0u; r <= ${last} && r < ${rows}; r++) { ${write('r', cexpr)} } }`
+    : (first: string, cexpr: string) => wgsl`for (var r = ${first}; r < ${rows}; r++) { ${write('r', cexpr)} }`;
   return b.wide ? wgsl`for (var stg = 0u; stg < ${n}; stg++) {
     let e = (lid + stg * WG) * 4u;
     if (e < (${b.count})) {
@@ -205,6 +211,12 @@ export function emitCausalFixup(b: F16Block, rows: string, col: (e: string) => s
 
 /** A NaN made at run time (WGSL's constant evaluation refuses NaN constants). */
 export const NAN_WGSL = 'fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }';
+
+/** The reverse record: the largest bad row so far, "none" (0xffffffff) until the first. */
+const recordLast = (fb: string, row: string, wide: boolean): Wgsl => {
+  const none = wide ? 'vec4<u32>(0xffffffffu)' : '0xffffffffu';
+  return wgsl`${fb} = select(${fb}, select(max(${fb}, ${row}), ${row}, ${fb} == ${none}), bad);`;
+};
 
 /** Block b as a staged load into registers `<reg>_v`; a causal block's stores also record and
  * zero what is not finite in f16 (F16Block.causal). */
@@ -232,7 +244,7 @@ function stagedOf(b: F16Block, reg: string): StagedLoad {
       return wgsl`{
           let xv = ${v(reg)};
           let bad = ${notFinite};
-          ${fb} = select(${fb}, min(${fb}, ${b.wide ? wgsl`vec4<u32>(${c.row})` : c.row}), bad);
+          ${c.reverse ? recordLast(fb, b.wide ? wgsl`vec4<u32>(${c.row})` : c.row, b.wide !== null) : wgsl`${fb} = select(${fb}, min(${fb}, ${b.wide ? wgsl`vec4<u32>(${c.row})` : c.row}), bad);`}
           ${put(b.wide ? 'select(xv, vec4<f32>(0.0), bad)' : 'select(xv, 0.0, bad)')}
         }`;
     },

@@ -9,8 +9,8 @@
 // 2026-12-02.)
 import type { ChunkName, KernelSource } from './common.js';
 import { ConfigError, scoresInPrep, type StageShape } from '../plan.js';
-import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, fragCeil, partition, scratchWords, type FragSource, type FragTarget, type Fragments, subgroupGrid } from './fragments.js';
-import { emitF16Block, type F16Block } from './staged.js';
+import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type FragSource, type FragTarget, type Fragments, subgroupGrid } from './fragments.js';
+import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
 import { chunkOperandAt } from './tc-states.js';
 import { doBlock } from './tc-bwd-dh.js';
 import { bwdFns } from './bwd-common.js';
@@ -106,12 +106,17 @@ type TransposedScope = Scope<ChunkName | 'v0' | (typeof FRAG_NAMES)[number]>;
 
 /** L^T R for a chunk and V-tile: `rows(s, at)` stages R (C x BV at word `at`), `store(s)` the
  * epilogue's statements for element (r, c) of the tile and its `value` (r < rows, v0 + c < VD
- * checked), `direct` the target of full tiles' fragments where they go straight to storage. */
+ * checked), `direct` the target of full tiles' fragments where they go straight to storage,
+ * `nan(s, r, c)` the statements setting element (r, c) of every output to NaN. Fragments cannot
+ * skip L^T's zeros in a diagonal block, and 0 * NaN would carry a row of R to the output rows
+ * after it: a value of R not finite in f16 is staged as 0 and the output rows up to its row set
+ * to NaN afterwards (F16Block.causal, reverse), as the f32 kernels' sums give them. */
 function emitTransposedProduct(ks: KernelSource, fr: Fragments, o: {
   readonly lower: LowerSource;
   readonly rows: (s: TransposedScope, at: number) => F16Block;
   readonly store: (s: TransposedScope) => Wgsl;
   readonly direct?: (r: string, c: string) => FragTarget;
+  readonly nan: (s: TransposedScope, r: string, c: string) => Wgsl;
 }): Wgsl {
   const C = ks.cfg.chunk;
   const BV = tcDuTileV(ks.cfg.V);
@@ -122,7 +127,9 @@ function emitTransposedProduct(ks: KernelSource, fr: Fragments, o: {
   const stage = ks.chunkStage(fr.builtins());
   const s = extendScope(extendScope(stage.s, FRAG_NAMES), ['v0']);
   const lower = 'f16' in o.lower ? ks.use(o.lower.f16, 'read', false, 'f16') : ks.use(o.lower.f32, 'read');
-  const rows = o.rows(s, lay.sR);
+  const rows: F16Block = { ...o.rows(s, lay.sR), causal: { firstBad: 'lastBad', row: wgsl`e / ${BV}u`, perRow: BV, wg: FRAG_WG, reverse: true } };
+  ks.helper('nan', NAN_WGSL);
+  const fixup = emitCausalFixup(rows, 'rows', (e) => wgsl`${e} % ${BV}u`, (r, c) => wgsl`if (v0 + ${c} < VD) { ${o.nan(s, r, c)} }`);
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
   // L's block (row block kk / 16, column block I) read transposed: L^T's block (I, kk / 16).
@@ -154,6 +161,7 @@ ${stage.open}
   ${grid.decl}
   ${fr.declare('lt', p.fm, p.fn)}
   ${stageL}
+  ${declareFirstBad(rows)}
   ${emitF16Block(rows)}
   workgroupBarrier();
   if (factive) {
@@ -170,6 +178,9 @@ ${stage.open}
     ${epilogue}
   }` : wgsl`workgroupBarrier();
   ${epilogue}`}
+  // A row of R that was not finite (staged as 0) reaches the output rows up to it.
+  storageBarrier();
+  ${fixup}
 }`;
 }
 
@@ -181,6 +192,7 @@ export function emitTcBwdDvLocal(ks: KernelSource, fr: Fragments): Wgsl {
     rows: (s, at) => doBlock(ks, s, tcDuTileV(ks.cfg.V), at),
     store: () => wgsl`${out}[${tokAt('r', 'c')}] = value;`,
     direct: (r, c) => ({ arr: out, offset: tokAt(r, c), stride: 'VD' }),
+    nan: (_s, r, c) => wgsl`${out}[${tokAt(r, c)}] = lae_nan();`,
   });
 }
 
@@ -205,5 +217,7 @@ export function emitTcWyDv(ks: KernelSource, fr: Fragments): Wgsl {
     store: (s) => wgsl`let t = ${s.t0} + r;
         ${x1}[(${s.bh} * P.T + t) * VD + v0 + c] = value;
         ${gradV}[((${s.b} * P.T + t) * P.H + ${s.h}) * VD + v0 + c] = ${beta(s.b, 't', s.h, '0u')} * value;`,
+    nan: (s, r, c) => wgsl`${x1}[(${s.bh} * P.T + ${s.t0} + ${r}) * VD + v0 + ${c}] = lae_nan();
+        ${gradV}[((${s.b} * P.T + ${s.t0} + ${r}) * P.H + ${s.h}) * VD + v0 + ${c}] = lae_nan();`,
   });
 }

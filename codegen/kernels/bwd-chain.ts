@@ -8,6 +8,7 @@ import { diff, type Dim, type ExprNode, type Role, type VariantDef } from '../..
 import type { CodegenConfig } from '../plan.js';
 import type { KernelSource } from './common.js';
 import { joinWgsl, wgsl, wgslFn, type Wgsl } from '../wgsl.js';
+import { add, mul, renderIndex } from '../index-expr.js';
 
 /** Index space of each role's gradient buffer: [B,T,H,axis] (the bonus u is kept per token). */
 export function roleAxis(ks: KernelSource, role: Role): 'K' | 'V' | null {
@@ -92,7 +93,7 @@ export function emitChain(ks: KernelSource, name: string): Wgsl {
   for (var f${n} = ${lane}; f${n} < ${count}; f${n} += ${lanes}) {
     var rem = f${n};
     ${decode}
-    acc += ${grad}[((b * P.T + t) * P.H + h) * ${width} + j] * ${deriv('b', 't', 'h', 'j')};
+    acc += ${grad}[${renderIndex(add(mul('(b * P.T + t) * P.H + h', width === '1u' ? 1 : width), 'j'))}] * ${deriv('b', 't', 'h', 'j')};
   }`;
   });
   const fixed = wgsl`let jx = ${reduces ? 'wid.x' : 'wid.x * WG + lid'};
@@ -129,7 +130,7 @@ ${joinWgsl(loops, '\n')}
   }
   if (lid == 0u) {
     acc = sRed[0];
-    ${parted ? wgsl`${ks.use(`part_${name}`, 'read_write')}[(wid.z * ${jDim} + jx) * PARTS + wid.y] = acc;` : store}
+    ${parted ? wgsl`${ks.use(`part_${name}`, 'read_write')}[(${renderIndex(add(mul('wid.z', jDim === '1u' ? 1 : jDim), 'jx'))}) * PARTS + wid.y] = acc;` : store}
   }
 }`;
 }
@@ -154,7 +155,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let jx = wid.x * WG + lid;
   if (jx >= ${jDim}) { return; }
   var acc = 0.0;
-  for (var p = 0u; p < PARTS; p++) { acc += ${part}[(wid.z * ${jDim} + jx) * PARTS + p]; }
+  for (var p = 0u; p < PARTS; p++) { acc += ${part}[(${renderIndex(add(mul('wid.z', jDim === '1u' ? 1 : jDim), 'jx'))}) * PARTS + p]; }
   let bx = wid.z / ${dims.includes('H') ? 'P.H' : '1u'};
   let hx = wid.z % ${dims.includes('H') ? 'P.H' : '1u'};
   ${(ks.cfg.qkInputs?.includes(name) ?? false) && dims.includes('H') ? 'if (hx >= P.H / P.G) { return; }\n  let h = hx * P.G;' : 'let h = hx;'}

@@ -4,7 +4,7 @@
 // The backward runs the same scan in reverse over the state gradients (bwdStateScan, bwd-dh.ts),
 // so the walk takes its buffers and direction as arguments.
 import { KernelSource } from './common.js';
-import { rawWgsl, wgsl, type Wgsl } from '../wgsl.js';
+import { times, wgsl, type Wgsl } from '../wgsl.js';
 
 export interface Scan {
   /** Per-chunk buffer: contributions in, carried values out. */
@@ -24,7 +24,8 @@ export function emitStateScan(ks: KernelSource): Wgsl {
 
 export function emitScan(ks: KernelSource, sc: Scan): Wgsl {
   const gcs = ks.decayed ? ks.gcsFn() : null;
-  const decayOf = (n: string): Wgsl => (gcs ? wgsl`exp2(${gcs('b', 'h', ks.chunkLastToken(n), 'd')})` : rawWgsl('1.0'));
+  // The chunk's decay, null without one (times() then leaves the factor out).
+  const decayOf = (n: string): Wgsl | null => (gcs ? wgsl`exp2(${gcs('b', 'h', ks.chunkLastToken(n), 'd')})` : null);
   // Step m of the walk visits chunk `at(m)`: forward n = m, reverse from the sequence's last chunk.
   const at = (m: string): Wgsl => (sc.reverse ? wgsl`(nBegin + nEnd - 1u - (${m}))` : wgsl`(${m})`);
   // The span comes after the thread's bounds check, so this is no sequenceStage opening.
@@ -42,15 +43,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var m = nBegin;
   for (; m + 4u <= nEnd; m += 4u) {
     var ds: array<f32, 4>;
-    var ad: array<f32, 4>;
+    ${gcs ? 'var ad: array<f32, 4>;' : ''}
     for (var r = 0u; r < 4u; r++) {
       let n = ${at('m + r')};
       ds[r] = ${sc.chunks}[((bh * P.NT + n) * KD + d) * VD + c];
-      ad[r] = ${decayOf('n')};
+      ${gcs ? wgsl`ad[r] = ${decayOf('n')!};` : ''}
     }
     for (var r = 0u; r < 4u; r++) {
       ${sc.chunks}[((bh * P.NT + ${at('m + r')}) * KD + d) * VD + c] = s;
-      s = ad[r] * s + ds[r];
+      s = ${gcs ? 'ad[r] * s' : 's'} + ds[r];
     }
   }
   for (; m < nEnd; m++) {
@@ -58,7 +59,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let idx = ((bh * P.NT + n) * KD + d) * VD + c;
     let ds = ${sc.chunks}[idx];
     ${sc.chunks}[idx] = s;
-    s = ${decayOf('n')} * s + ds;
+    s = ${times(decayOf('n'), 's')} + ds;
   }
   ${sc.final}[${ks.stateIndex('sq', 'h', 'd', 'c')}] = s;
 }`;

@@ -32,6 +32,7 @@ import { joinWgsl, wgsl, wgslFn, type Wgsl, type WgslFn } from '../wgsl.js';
 import type { KernelSource } from './common.js';
 import { ConfigError, nextPow2, type CodegenConfig } from '../plan.js';
 import type { VariantDef } from '../../dsl/index.js';
+import { add as addIndex, renderIndex } from '../index-expr.js';
 
 /** Invocations per workgroup of the step kernel. */
 export const STEP_WG = 128;
@@ -137,7 +138,7 @@ export function emitStep(ks: KernelSource): Wgsl {
   // Rows past K read as 0 (the decay as 1), so they add nothing.
   const rowWord = (fn: WgslFn<4>, base: string, pad = '0.0'): Wgsl => {
     if (kv || W === 1) return wgsl`select(${pad}, ${fn('b', 't', 'h', base)}, ${base} < KD)`;
-    return wgsl`select(${SV}(${pad}), ${SV}(${joinWgsl([0, 1, 2, 3].map((w) => fn('b', 't', 'h', wgsl`${base} + ${w}u`)), ', ')}), ${base} < KD)`;
+    return wgsl`select(${SV}(${pad}), ${SV}(${joinWgsl([0, 1, 2, 3].map((w) => fn('b', 't', 'h', renderIndex(addIndex(base, w)))), ', ')}), ${base} < KD)`;
   };
   const RV = kv ? 'f32' : SV;
   // The horizontal sum of a 'vk' word (the helper hsum, declared below where it always was), or

@@ -11,7 +11,7 @@ import type { KernelSource } from './common.js';
 import { ConfigError } from '../plan.js';
 import { emitEpilogue, FRAG_WG, fragmentBudget, partition, scratchWords, subgroupGrid, type Fragments } from './fragments.js';
 import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
-import { mul, renderIndex } from '../index-expr.js';
+import { add, mul, renderIndex } from '../index-expr.js';
 
 /** f32 words: A, then T (C x C), then row block I's off-diagonal sums (I * 256 words, I < C / 16). */
 export const tcInverseWords = (C: number) => C * C + (C / 16 - 1) * 256;
@@ -42,7 +42,7 @@ export function emitInverseSteps(ks: KernelSource): Wgsl {
       let a0 = ${sA(wgsl`${16 * I}u + r`, 'm')};
       let a1 = ${sA(wgsl`${16 * I + 8}u + r`, 'm')};
       ${joinWgsl(blocks.filter((J) => J <= seg).map((J) => wgsl`{
-        let tv = select(select(0.0, ${sA('m', wgsl`${16 * J}u + cc`)}, m > ${16 * J}u + cc), 1.0, m == ${16 * J}u + cc);
+        let tv = select(select(0.0, ${sA('m', renderIndex(add(16 * J, 'cc')))}, m > ${renderIndex(add(16 * J, 'cc'))}), 1.0, m == ${renderIndex(add(16 * J, 'cc'))});
         ${acc(0, J)} += a0 * tv;
         ${acc(1, J)} += a1 * tv;
       }`), '\n      ')}
@@ -72,8 +72,8 @@ export function emitInverseSteps(ks: KernelSource): Wgsl {
         ${acc(1, J)} += select(0.0, t1 * xm, m < r + 8u);
       }`), '\n      ')}
     }
-    ${joinWgsl(blocks.map((J) => wgsl`${sA(wgsl`${16 * I}u + r`, wgsl`${16 * J}u + cc`)} = -${acc(0, J)};
-    ${sA(wgsl`${16 * I + 8}u + r`, wgsl`${16 * J}u + cc`)} = -${acc(1, J)};`), '\n    ')}
+    ${joinWgsl(blocks.map((J) => wgsl`${sA(wgsl`${16 * I}u + r`, renderIndex(add(16 * J, 'cc')))} = -${acc(0, J)};
+    ${sA(wgsl`${16 * I + 8}u + r`, renderIndex(add(16 * J, 'cc')))} = -${acc(1, J)};`), '\n    ')}
   }
   workgroupBarrier();`);
   }

@@ -17,7 +17,7 @@ import type { KernelSource } from './common.js';
 import { emitF16Block, emitStagedLoad } from './staged.js';
 import { emitEpilogue, partition, SCRATCH_WORDS, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { joinWgsl, wgsl, type Scope, type Wgsl } from '../wgsl.js';
-import { mul, renderIndex } from '../index-expr.js';
+import { mul, renderIndex, add } from '../index-expr.js';
 
 /** The left operand's role: the queries, the keys (the delta rule's K K^T), or the generalized
  * delta rule's removal side a. */
@@ -109,7 +109,7 @@ export function scaledDecayedQuery(ks: KernelSource): { value: Wgsl; wide: Wgsl 
   const q4 = ks.role4Fn('q');
   const decay = ks.decayed ? wgsl` * exp2(${ks.gqFn()('b', 'h', 't', 't0', 'd')})` : '';
   const decay4 = !ks.decayed ? '' : ks.diag
-    ? wgsl` * exp2(vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => ks.gqFn()('b', 'h', 't', 't0', `d + ${x}u`)), ', ')}))`
+    ? wgsl` * exp2(vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => ks.gqFn()('b', 'h', 't', 't0', renderIndex(add('d', x)))), ', ')}))`
     : wgsl` * exp2(${ks.gqFn()('b', 'h', 't', 't0', '0u')})`;
   return { value: wgsl`P.scale * ${q('b', 't', 'h', 'd')}${decay}`, wide: q4 && wgsl`P.scale * ${q4('b', 't', 'h', 'd')}${decay4}` };
 }

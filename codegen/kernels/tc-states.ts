@@ -15,6 +15,7 @@ import { emitDirectStores, emitEpilogue, emitFill, FRAG_WG, fragCeil, partition,
 import { emitGateCumsum } from './prep.js';
 import { commitChunkBlock, declareChunkBlock, loadChunkBlock, prefetchEpilogueValues, type ChunkBlock } from './prefetch.js';
 import { joinWgsl, rawWgsl, wgsl, type Wgsl, type WgslFn } from '../wgsl.js';
+import { add, renderIndex } from '../index-expr.js';
 
 /** Tiles of the non-delta state walk: BK x BV state tiles of up to 32 x 32, one fragment per
  * subgroup, so B*H*(K/32)*(V/32) workgroups walk in parallel (the walk is latency-bound). */
@@ -136,7 +137,7 @@ export function emitDecayedKeys(ks: KernelSource, role: 'k' | 'b' = 'k', buffer 
   const KF = fragCeil(ks.cfg.K);
   const k4 = ks.role4Fn(role);
   const decay = ks.decayed ? wgsl` * exp2(${lastGate(ks, 'd')} - ${ks.gcsFn()('b', 'h', 't', 'd')})` : '';
-  const lanes = (f: (d: string) => Wgsl) => wgsl`vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => f(wgsl`d + ${x}u`)), ', ')})`;
+  const lanes = (f: (d: string) => Wgsl) => wgsl`vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => f(renderIndex(add('d', x)))), ', ')})`;
   const decay4 = !ks.decayed ? '' : ks.diag
     ? wgsl` * exp2(${lanes((d) => lastGate(ks, d))} - ${lanes((d) => ks.gcsFn()('b', 'h', 't', d))})`
     : decay;
@@ -259,7 +260,7 @@ export function emitTcDplrChunkState(ks: KernelSource, fr: Fragments): Wgsl {
   const v = ks.roleFn('v');
   const v4 = ks.role4Fn('v');
   const gcs = ks.gcsFn();
-  const lanes = (f: (d: string) => Wgsl) => wgsl`vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => f(wgsl`d + ${x}u`)), ', ')})`;
+  const lanes = (f: (d: string) => Wgsl) => wgsl`vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => f(renderIndex(add('d', x)))), ', ')})`;
   // k 2^(G_last - G) at (t, d), and over d .. d+3.
   const kg = wgsl`${k('b', 't', 'h', 'd')} * exp2(${lastGate(ks, 'd')} - ${gcs('b', 'h', 't', 'd')})`;
   const kg4 = k4 && wgsl`${k4('b', 't', 'h', 'd')} * exp2(${lanes((d) => lastGate(ks, d))} - ${lanes((d) => gcs('b', 'h', 't', d))})`;

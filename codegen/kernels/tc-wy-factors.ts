@@ -13,7 +13,7 @@ import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block
 import { emitEpilogue, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, firstFit, subgroupGrid } from './fragments.js';
 import { chunkOperandAt } from './tc-states.js';
 import { extendScope, joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
-import { mul, renderIndex } from '../index-expr.js';
+import { mul, renderIndex, add } from '../index-expr.js';
 
 /** A workgroup's columns: c0 .. c0 + width of W (which = 0, over K) or of U (1, over V). */
 interface ColumnTile { readonly which: 0 | 1; readonly c0: number; readonly width: number }
@@ -66,7 +66,7 @@ export function emitTcWyFactors(ks: KernelSource, fr: Fragments): Wgsl {
   const gate = (d: string) => (dplr ? ks.gexFn()('b', 'h', 't', s.t0, d) : ks.gcsFn()('b', 'h', 't', d));
   const decayK = ks.decayed ? wgsl` * exp2(${gate('d')})` : '';
   const decayK4 = !ks.decayed ? '' : ks.diag
-    ? wgsl` * exp2(vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => gate(wgsl`d + ${x}u`)), ', ')}))`
+    ? wgsl` * exp2(vec4<f32>(${joinWgsl([0, 1, 2, 3].map((x) => gate(renderIndex(add('d', x)))), ', ')}))`
     : wgsl` * exp2(${gate('0u')})`;
   const tileBodies = lay.tiles.map(({ which, c0, width }) => {
     const p = partition(C / 16, width / 16);

@@ -28,7 +28,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let jx = wid.x * WG + lid;
   if (jx >= 1u) { return; }
   var acc = 0.0;
-  for (var p = 0u; p < PARTS; p++) { acc += b_part_A[(wid.z * 1u + jx) * PARTS + p]; }
+  for (var p = 0u; p < PARTS; p++) { acc += b_part_A[(wid.z + jx) * PARTS + p]; }
   let bx = wid.z / P.H;
   let hx = wid.z % P.H;
   let h = hx;

@@ -37,7 +37,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var f0 = wid.y * WG + lid; f0 < P.T * P.B; f0 += WG * PARTS) {
     var rem = f0;
     let j = 0u; let h = hx; let t = rem % P.T; rem = rem / P.T; let b = rem % P.B; rem = rem / P.B;
-    acc += b_grad_logDecay[((b * P.T + t) * P.H + h) * 1u + j] * d_logDecay_d_A(b, t, h, j);
+    acc += b_grad_logDecay[((b * P.T + t) * P.H + h) + j] * d_logDecay_d_A(b, t, h, j);
   }
   sRed[lid] = acc;
   workgroupBarrier();
@@ -47,6 +47,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   if (lid == 0u) {
     acc = sRed[0];
-    b_part_A[(wid.z * 1u + jx) * PARTS + wid.y] = acc;
+    b_part_A[(wid.z + jx) * PARTS + wid.y] = acc;
   }
 }

@@ -47,6 +47,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   if (lid == 0u) {
     acc = sRed[0];
-    b_part_D[(wid.z * 1u + jx) * PARTS + wid.y] = acc;
+    b_part_D[(wid.z + jx) * PARTS + wid.y] = acc;
   }
 }

@@ -46,7 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var f1 = 0u; f1 < 1u; f1 += 1u) {
     var rem = f1;
     let j = 0u; let h = hx; let t = tx; let b = bx;
-    acc += b_grad_logDecay[((b * P.T + t) * P.H + h) * 1u + j] * d_logDecay_d_dt(b, t, h, j);
+    acc += b_grad_logDecay[((b * P.T + t) * P.H + h) + j] * d_logDecay_d_dt(b, t, h, j);
   }
   {
     let b = bx; let t = tx; let h = hx; let j = jx;

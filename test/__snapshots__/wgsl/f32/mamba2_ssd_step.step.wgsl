@@ -92,8 +92,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var pS = array<f32, 1>();
     for (var ir = 0u; ir < RI; ir++) {
       let d = W * (tx + TX * ir);
-      let qr: vec4<f32> = select(vec4<f32>(0.0), vec4<f32>(role_q(b, t, h, d + 0u), role_q(b, t, h, d + 1u), role_q(b, t, h, d + 2u), role_q(b, t, h, d + 3u)), d < KD);
-      let kr: vec4<f32> = select(vec4<f32>(0.0), vec4<f32>(role_k(b, t, h, d + 0u), role_k(b, t, h, d + 1u), role_k(b, t, h, d + 2u), role_k(b, t, h, d + 3u)), d < KD);
+      let qr: vec4<f32> = select(vec4<f32>(0.0), vec4<f32>(role_q(b, t, h, d), role_q(b, t, h, d + 1u), role_q(b, t, h, d + 2u), role_q(b, t, h, d + 3u)), d < KD);
+      let kr: vec4<f32> = select(vec4<f32>(0.0), vec4<f32>(role_k(b, t, h, d), role_k(b, t, h, d + 1u), role_k(b, t, h, d + 2u), role_k(b, t, h, d + 3u)), d < KD);
       
       
       pS[0] += hsum(qr * kr);
@@ -130,7 +130,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
     for (var ir = 0u; ir < RI; ir++) {
       let d = W * (tx + TX * ir);
-      let kr: vec4<f32> = select(vec4<f32>(0.0), vec4<f32>(role_k(b, t, h, d + 0u), role_k(b, t, h, d + 1u), role_k(b, t, h, d + 2u), role_k(b, t, h, d + 3u)), d < KD);
+      let kr: vec4<f32> = select(vec4<f32>(0.0), vec4<f32>(role_k(b, t, h, d), role_k(b, t, h, d + 1u), role_k(b, t, h, d + 2u), role_k(b, t, h, d + 3u)), d < KD);
       
       for (var ic = 0u; ic < CI; ic++) {
         let i = ir * CI + ic;

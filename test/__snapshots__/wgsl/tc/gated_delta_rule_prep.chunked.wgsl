@@ -228,7 +228,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let a0 = wf[(16u + r) * C + m];
       let a1 = wf[(24u + r) * C + m];
       {
-        let tv = select(select(0.0, wf[(m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        let tv = select(select(0.0, wf[(m) * C + cc], m > cc), 1.0, m == cc);
         x0_0 += a0 * tv;
         x1_0 += a1 * tv;
       }
@@ -252,8 +252,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         x1_0 += select(0.0, t1 * xm, m < r + 8u);
       }
     }
-    wf[(16u + r) * C + 0u + cc] = -x0_0;
-    wf[(24u + r) * C + 0u + cc] = -x1_0;
+    wf[(16u + r) * C + cc] = -x0_0;
+    wf[(24u + r) * C + cc] = -x1_0;
   }
   workgroupBarrier();
   {
@@ -267,7 +267,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let a0 = wf[(32u + r) * C + m];
       let a1 = wf[(40u + r) * C + m];
       {
-        let tv = select(select(0.0, wf[(m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        let tv = select(select(0.0, wf[(m) * C + cc], m > cc), 1.0, m == cc);
         x0_0 += a0 * tv;
         x1_0 += a1 * tv;
       }
@@ -276,7 +276,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let a0 = wf[(32u + r) * C + m];
       let a1 = wf[(40u + r) * C + m];
       {
-        let tv = select(select(0.0, wf[(m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        let tv = select(select(0.0, wf[(m) * C + cc], m > cc), 1.0, m == cc);
         x0_0 += a0 * tv;
         x1_0 += a1 * tv;
       }
@@ -314,8 +314,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         x1_1 += select(0.0, t1 * xm, m < r + 8u);
       }
     }
-    wf[(32u + r) * C + 0u + cc] = -x0_0;
-    wf[(40u + r) * C + 0u + cc] = -x1_0;
+    wf[(32u + r) * C + cc] = -x0_0;
+    wf[(40u + r) * C + cc] = -x1_0;
     wf[(32u + r) * C + 16u + cc] = -x0_1;
     wf[(40u + r) * C + 16u + cc] = -x1_1;
   }
@@ -333,7 +333,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let a0 = wf[(48u + r) * C + m];
       let a1 = wf[(56u + r) * C + m];
       {
-        let tv = select(select(0.0, wf[(m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        let tv = select(select(0.0, wf[(m) * C + cc], m > cc), 1.0, m == cc);
         x0_0 += a0 * tv;
         x1_0 += a1 * tv;
       }
@@ -342,7 +342,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let a0 = wf[(48u + r) * C + m];
       let a1 = wf[(56u + r) * C + m];
       {
-        let tv = select(select(0.0, wf[(m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        let tv = select(select(0.0, wf[(m) * C + cc], m > cc), 1.0, m == cc);
         x0_0 += a0 * tv;
         x1_0 += a1 * tv;
       }
@@ -356,7 +356,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let a0 = wf[(48u + r) * C + m];
       let a1 = wf[(56u + r) * C + m];
       {
-        let tv = select(select(0.0, wf[(m) * C + 0u + cc], m > 0u + cc), 1.0, m == 0u + cc);
+        let tv = select(select(0.0, wf[(m) * C + cc], m > cc), 1.0, m == cc);
         x0_0 += a0 * tv;
         x1_0 += a1 * tv;
       }
@@ -408,8 +408,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         x1_2 += select(0.0, t1 * xm, m < r + 8u);
       }
     }
-    wf[(48u + r) * C + 0u + cc] = -x0_0;
-    wf[(56u + r) * C + 0u + cc] = -x1_0;
+    wf[(48u + r) * C + cc] = -x0_0;
+    wf[(56u + r) * C + cc] = -x1_0;
     wf[(48u + r) * C + 16u + cc] = -x0_1;
     wf[(56u + r) * C + 16u + cc] = -x1_1;
     wf[(48u + r) * C + 32u + cc] = -x0_2;

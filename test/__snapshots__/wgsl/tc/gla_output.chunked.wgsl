@@ -69,7 +69,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, ((C * 32u) / 4u) - 1u) * 4u;
         let t = t0 + min(e / 32u, rows - 1u); let d = min(d0 + e % 32u, KD - 4u);
-        x_v[stg] = P.scale * role4_q(b, t, h, d) * exp2(vec4<f32>(gq(b, h, t, t0, d + 0u), gq(b, h, t, t0, d + 1u), gq(b, h, t, t0, d + 2u), gq(b, h, t, t0, d + 3u)));
+        x_v[stg] = P.scale * role4_q(b, t, h, d) * exp2(vec4<f32>(gq(b, h, t, t0, d), gq(b, h, t, t0, d + 1u), gq(b, h, t, t0, d + 2u), gq(b, h, t, t0, d + 3u)));
       }
       for (var stg = 0u; stg < (((C * 32u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;

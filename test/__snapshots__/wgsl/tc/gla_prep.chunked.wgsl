@@ -70,7 +70,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, ((C * 128u) / 4u) - 1u) * 4u;
         let t = t0 + min(e / 128u, rows - 1u); let d = min(e % 128u, KD - 4u);
-        x_v[stg] = role4_k(b, t, h, d) * exp2(vec4<f32>(gcs(b, h, t0 + rows - 1u, d + 0u), gcs(b, h, t0 + rows - 1u, d + 1u), gcs(b, h, t0 + rows - 1u, d + 2u), gcs(b, h, t0 + rows - 1u, d + 3u)) - vec4<f32>(gcs(b, h, t, d + 0u), gcs(b, h, t, d + 1u), gcs(b, h, t, d + 2u), gcs(b, h, t, d + 3u)));
+        x_v[stg] = role4_k(b, t, h, d) * exp2(vec4<f32>(gcs(b, h, t0 + rows - 1u, d), gcs(b, h, t0 + rows - 1u, d + 1u), gcs(b, h, t0 + rows - 1u, d + 2u), gcs(b, h, t0 + rows - 1u, d + 3u)) - vec4<f32>(gcs(b, h, t, d), gcs(b, h, t, d + 1u), gcs(b, h, t, d + 2u), gcs(b, h, t, d + 3u)));
       }
       for (var stg = 0u; stg < (((C * 128u) / 4u) + WG - 1u) / WG; stg++) {
         let e4 = lid + stg * WG;

@@ -27,7 +27,7 @@ import { emitBwdScores, emitBwdDScores, dScoresGram, BWD_SCORES_SHAPE } from './
 import { emitTcGram, tcBwdGramGrid } from './kernels/tc-bwd-gram.js';
 import { emitTcBwdScores } from './kernels/tc-scores-stage.js';
 import { emitBwdDvLocal, emitBwdDu, bwdDuShape } from './kernels/bwd-du.js';
-import { emitTcBwdDu, emitTcBwdDvLocal, emitTcWyDv, tcBwdDuGrid } from './kernels/tc-bwd-du.js';
+import { emitTcBwdDu, emitTcBwdDvLocal, emitTcWyDv, tcBwdDuGrid, tcTransposedFits } from './kernels/tc-bwd-du.js';
 import { emitBwdScan, emitBwdSeed, bwdScanShape, bwdSeedShape } from './kernels/bwd-dh-delta.js';
 import { emitTcBwdScan, tcBwdScanGrid } from './kernels/tc-bwd-dh-delta.js';
 import { emitBwdChunkState, emitBwdStateScan, bwdChunkStateShape, bwdStateScanShape } from './kernels/bwd-dh.js';
@@ -134,7 +134,7 @@ const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   bwdScores: tiered(fragment(emitTcBwdScores, () => BWD_SCORES_SHAPE.grid), shaped(() => BWD_SCORES_SHAPE, emitBwdScores)),
   bwdDScores: tiered(fragment((ks, fr) => emitTcGram(ks, fr, dScoresGram(ks)), tcBwdGramGrid), gram(emitBwdDScores)),
   // bwd-du.ts (tc-bwd-du.ts): du without the delta rule, and its intra-chunk part (both tiers)
-  bwdDvLocal: tiered(fragment(emitTcBwdDvLocal, tcBwdDuGrid), matmul(emitBwdDvLocal, (c) => c.V)),
+  bwdDvLocal: tiered(fragment(emitTcBwdDvLocal, tcBwdDuGrid), matmul(emitBwdDvLocal, (c) => c.V), (def, cfg, stage) => tensorCoreStage(cfg, stage) && tcTransposedFits(def, cfg, false)),
   bwdDu: tiered(fragment(emitTcBwdDu, tcBwdDuGrid), shaped(bwdDuShape, emitBwdDu)),
   // bwd-dh-delta.ts (tc-bwd-dh-delta.ts): the delta rule's state gradients and du, one scan
   bwdSeed: shaped(bwdSeedShape, emitBwdSeed),
@@ -153,7 +153,7 @@ const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   wyDT: tiered(fragment((ks, fr) => emitTcGram(ks, fr, wyDTGram(ks)), tcBwdGramGrid), gram(emitWyDT)),
   wyM: matmul(emitWyM, (c) => c.chunk),
   wyDA: matmul(emitWyDA, (c) => c.chunk),
-  wyDv: tiered(fragment(emitTcWyDv, tcBwdDuGrid), matmul(emitWyDv, (c) => c.V)),
+  wyDv: tiered(fragment(emitTcWyDv, tcBwdDuGrid), matmul(emitWyDv, (c) => c.V), (def, cfg, stage) => tensorCoreStage(cfg, stage) && tcTransposedFits(def, cfg, true)),
   // (wyX2 is in the stage list on fragments only where wyDk is not: the per-key decay.)
   wyX2: tiered(wyKeys, contraction(emitWyX2, (c) => c.K)),
   wyDk: tiered(wyKeys, tiered(fragment(emitTcWyDkDiag, tcWyDkDiagGrid), contraction(emitWyDk, (c) => c.K), (def, cfg) => fragmentWyDkDiag(def, cfg)),

@@ -108,6 +108,17 @@ describe('plan check', () => {
       }
     }
   });
+  // bwdDvLocal stages bwdScores' A whole (8 KiB at chunk 64) where the forward kept no scores:
+  // past a 16 KiB fragmentMemory it keeps the f32 kernel; with the forward's aqk16 (gla) it
+  // loads A's fragments from storage and fits.
+  it('bwdDvLocal runs on fragments where its layout fits the budget, else the f32 kernel', () => {
+    const cfg = { K: 64, V: 64, chunk: 64 as const, wgMemory: 49152 as const, fragments: 'subgroup-matrix' as const, fragmentMemory: 16384 };
+    const dvLocal = (name: 'linear_attn' | 'gla', extra = {}) => planBackward(VARIANTS[name], { ...cfg, ...extra }).kernels.find((k) => k.stage === 'bwdDvLocal')!;
+    expect(dvLocal('linear_attn').workgroupSize, 'f32 kernel').toBe(256);
+    expect(dvLocal('linear_attn', { fragmentMemory: 32768 }).workgroupSize, 'fragments').toBe(128);
+    expect(dvLocal('gla').workgroupSize, 'fragments').toBe(128);
+    expect(kernelUsage(dvLocal('gla')).workgroupBytes).toBeLessThanOrEqual(16384);
+  });
   it('the scalar decays and the plain delta rule compute their scores in the output (factored, no aqk16)', () => {
     const cfg = { ...CONFIGS.find((c) => c.fragments)!, inputDtypes: undefined };
     for (const name of ['linear_attn', 'simple_gla', 'gated_delta_rule', 'mamba2_ssd'] as const) {

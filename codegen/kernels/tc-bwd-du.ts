@@ -4,12 +4,12 @@
 //   dv_j = dvl_j + (k_j 2^(G_last - G_j)) . D_n
 // The decayed keys come straight from the forward's per-chunk f16 block (kg16, the state walk's
 // operand); D_n (dhs, f32, read four wide where V allows) is staged as f16 in K-slabs; the
-// epilogue adds dvl. (Starting the
-// accumulators from dvl, a result fragment loaded from storage, gave wrong values on the H200,
-// 2026-12-02.)
+// epilogue adds dvl. (Starting the accumulators from dvl, a result fragment loaded from
+// storage, gave wrong values on the H200, 2026-12-02.)
 import type { ChunkName, KernelSource } from './common.js';
-import { ConfigError, scoresInPrep, type StageShape } from '../plan.js';
-import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, FRAG_WG, fragCeil, partition, scratchWords, type FragSource, type FragTarget, type Fragments, subgroupGrid } from './fragments.js';
+import { ConfigError, scoresInPrep, type CodegenConfig, type StageShape } from '../plan.js';
+import type { VariantDef } from '../../dsl/index.js';
+import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, FRAG_WG, fragCeil, fragmentBudget, partition, scratchWords, workspaceBytes, type FragSource, type FragTarget, type Fragments, subgroupGrid } from './fragments.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
 import { chunkOperandAt } from './tc-states.js';
 import { doBlock } from './tc-bwd-dh.js';
@@ -94,13 +94,20 @@ ${ks.chunkMain(fr.builtins())}
 type LowerSource = { readonly f16: string } | { readonly f32: string };
 
 /** f16: [L (C x C, where staged) | the rows (C x BV)]; f32: one epilogue pass's scratch. */
-function tcTransposedLayout(ks: KernelSource, staged: boolean): { sL: number; sR: number; f16: number; f32: number } {
-  const C = ks.cfg.chunk;
-  const BV = tcDuTileV(ks.cfg.V);
+function transposedLayout(cfg: CodegenConfig, staged: boolean): { sL: number; sR: number; f16: number; f32: number } {
+  const C = cfg.chunk;
+  const BV = tcDuTileV(cfg.V);
   const sR = staged ? C * C : 0;
-  const layout = { sL: 0, sR, f16: sR + C * BV, f32: scratchWords(1) };
-  return firstFit(ks.cfg, [layout], (budget) => new ConfigError(`no tiling of the backward's C x C by C x V products fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
+  return { sL: 0, sR, f16: sR + C * BV, f32: scratchWords(1) };
 }
+function tcTransposedLayout(ks: KernelSource, staged: boolean): { sL: number; sR: number; f16: number; f32: number } {
+  return firstFit(ks.cfg, [transposedLayout(ks.cfg, staged)], (budget) => new ConfigError(`no tiling of the backward's C x C by C x V products fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
+}
+
+/** Whether bwdDvLocal (`wy` false) or wyDv (true) fits the tier's budget on fragments; where not
+ * (bwdScores' A staged whole at chunk 64 within 16 KiB, tuning.fragmentMemory), the f32 kernel. */
+export const tcTransposedFits = (def: VariantDef, cfg: CodegenConfig, wy: boolean): boolean =>
+  workspaceBytes(transposedLayout(cfg, !wy && !scoresInPrep(def, cfg))) <= fragmentBudget(cfg);
 
 type TransposedScope = Scope<ChunkName | 'v0' | (typeof FRAG_NAMES)[number]>;
 

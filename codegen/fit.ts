@@ -56,7 +56,8 @@ function partOf(b: BufferDecl, def: VariantDef, cfg: CodegenConfig): Part | null
     };
   }
   if (b.aliasOf || b.parts || b.elems.some((s) => s === 'S' || s === 'SH')) return null;
-  const words = b.elems.map((s) => (typeof s === 'number' ? `${s}u` : SYM_WGSL[s as keyof typeof SYM_WGSL])).join(' * ') || '1u';
+  // A factor 1 (a per-head scalar's trailing dimension) is left out: `* 1u` folded.
+  const words = b.elems.filter((s) => s !== 1).map((s) => (typeof s === 'number' ? `${s}u` : SYM_WGSL[s as keyof typeof SYM_WGSL])).join(' * ') || '1u';
   return { buffer: b.name, words: `(${words})`, alloc: b.elems, estimate: b.elems.reduce<number>((p, s) => p * (typeof s === 'number' ? s : est[s]!), 1) };
 }
 

@@ -321,16 +321,17 @@ describe('tensor-core tier: generated WGSL', () => {
           expect(sw.kernels[i]!.wgsl).not.toContain('subgroup_matrix');
         }
       }
-      // The backward follows the tier's forward, reading its buffers: the state terms, the chunk
-      // states and value gradient of the parallel scan, the delta rule's reverse scan and key
-      // gradient (wyDk; with a per-key decay by sub-blocks, X2 its own wyX2 stage) and (per-key
-      // decay) dq and dk on fragments, every other stage with the f32 kernels.
+      // The backward follows the tier's forward, reading its buffers: the scores (where the
+      // forward did not keep them), their gradient and the intra-chunk du, the state terms, the
+      // chunk states and value gradient of the parallel scan, the delta rule's reverse scan,
+      // dT, X1 and key gradient (wyDk; with a per-key decay by sub-blocks, X2 its own wyX2 stage)
+      // and (per-key decay) dq and dk on fragments, every other stage with the f32 kernels.
       // Kernels not yet checked on a GPU (UNVERIFIED_ON_GPU, empty since kda's wyDk by
       // sub-blocks passed its check) keep the f32 kernels on the subgroup matrices unless asked.
       const def = VARIANTS[name];
       const onFragments = (stage: string, unverified: boolean) => (unverified || !UNVERIFIED_ON_GPU.has(fragmentKernel(def, stage as KernelStage)))
-        && (['bwdInter', 'bwdDu', 'bwdChunkState'].includes(stage)
-          || (def.correction === 'delta' && (stage === 'bwdScan' || stage === 'wyX2' || stage === 'wyDk'))
+        && (['bwdScores', 'bwdDScores', 'bwdDvLocal', 'bwdInter', 'bwdDu', 'bwdChunkState'].includes(stage)
+          || (def.correction === 'delta' && ['bwdScan', 'wyDT', 'wyDv', 'wyX2', 'wyDk'].includes(stage))
           || (def.decay === 'diagonal' && (stage === 'bwdDq' || stage === 'bwdDk')));
       const bwd = planBackward(def, hw.config);
       for (const k of bwd.kernels) expect(k.wgsl.includes('subgroup_matrix'), k.name).toBe(onFragments(k.stage, false));

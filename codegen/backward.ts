@@ -27,7 +27,7 @@ import { emitBwdScores, emitBwdDScores, dScoresGram, BWD_SCORES_SHAPE } from './
 import { emitTcGram, tcBwdGramGrid } from './kernels/tc-bwd-gram.js';
 import { emitTcBwdScores } from './kernels/tc-scores-stage.js';
 import { emitBwdDvLocal, emitBwdDu, bwdDuShape } from './kernels/bwd-du.js';
-import { emitTcBwdDu, emitTcBwdDvLocal, emitTcWyDv, tcBwdDuGrid, tcTransposedFits } from './kernels/tc-bwd-du.js';
+import { emitTcBwdDu, emitTcBwdDuLocal, emitTcBwdDvLocal, emitTcWyDv, tcBwdDuGrid, tcTransposedFits } from './kernels/tc-bwd-du.js';
 import { emitBwdScan, emitBwdSeed, bwdScanShape, bwdSeedShape } from './kernels/bwd-dh-delta.js';
 import { emitTcBwdScan, tcBwdScanGrid } from './kernels/tc-bwd-dh-delta.js';
 import { emitBwdChunkState, emitBwdStateScan, bwdChunkStateShape, bwdStateScanShape } from './kernels/bwd-dh.js';
@@ -51,9 +51,10 @@ import {
 /** A fragment kernel of the backward, as UNVERIFIED_ON_GPU names it: its stage, or for a stage
  * with a second fragment kernel, that kernel's form ('wyDk:diagonal', kda's wyDk by sub-blocks,
  * tc-bwd-wy-diag.ts; the scalar decays' wyDk is tc-bwd-wy.ts's). */
-export type FragmentKernel = KernelStage | 'wyDk:diagonal';
+export type FragmentKernel = KernelStage | 'wyDk:diagonal' | 'bwdDu:local';
 
-/** The fragment kernel a stage of a variant runs where it runs on fragments. */
+/** The fragment kernel a stage of a variant runs where it runs on fragments ('bwdDu:local' is
+ * bwdDu's second form, where it runs: fusedDu). */
 export const fragmentKernel = (def: VariantDef, stage: KernelStage): FragmentKernel =>
   (stage === 'wyDk' && def.decay === 'diagonal' ? 'wyDk:diagonal' : stage);
 
@@ -69,13 +70,20 @@ export const fragmentKernel = (def: VariantDef, stage: KernelStage): FragmentKer
  * staging of bwdDq/bwdDk: its first form was correct but slower than the f32 wyDk (1.441 against
  * 1.300 ms, -s8-r3-kda-wydk.txt); the pipelined one checks as the f32 kernel (kda dk 2.6e-4,
  * dbeta 1.3e-4 at (1,300,4,128,128), -s9-r2-check.txt) and takes 0.928 ms (-s9-r2-kda-unverified.txt).
- * Empty now; the mechanism stays for the next fragment kernel written before its GPU check. */
-export const UNVERIFIED_ON_GPU: ReadonlySet<FragmentKernel> = new Set<FragmentKernel>([]);
+ * 'bwdDu:local' (bwdDu with its intra-chunk part, no bwdDvLocal; tc-bwd-du.ts) was written
+ * on 2026-12-03 after that session's device time was spent: checked on lavapipe only. */
+export const UNVERIFIED_ON_GPU: ReadonlySet<FragmentKernel> = new Set<FragmentKernel>(['bwdDu:local']);
 
 /** Whether a backward stage (in the form `kernel`) runs on the fragment layer in this config. */
 function tensorCoreStage(cfg: CodegenConfig, kernel: FragmentKernel): boolean {
   if (!cfg.fragments) return false;
   return cfg.fragments === 'portable' || !UNVERIFIED_ON_GPU.has(kernel) || cfg.unverifiedFragments === true;
+}
+
+/** Whether bwdDu also makes du's intra-chunk part A^T do (the form 'bwdDu:local'): without the
+ * delta rule, on fragments, where its layout fits; then no bwdDvLocal stage and no dvl buffer. */
+function fusedDu(def: VariantDef, cfg: CodegenConfig): boolean {
+  return def.correction !== 'delta' && tensorCoreStage(cfg, 'bwdDu:local') && tcTransposedFits(def, cfg, false);
 }
 
 /** Whether the delta rule's key gradient runs on fragments (tc-bwd-wy.ts), which also makes X2
@@ -135,7 +143,7 @@ const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   bwdDScores: tiered(fragment((ks, fr) => emitTcGram(ks, fr, dScoresGram(ks)), tcBwdGramGrid), gram(emitBwdDScores)),
   // bwd-du.ts (tc-bwd-du.ts): du without the delta rule, and its intra-chunk part (both tiers)
   bwdDvLocal: tiered(fragment(emitTcBwdDvLocal, tcBwdDuGrid), matmul(emitBwdDvLocal, (c) => c.V), (def, cfg, stage) => tensorCoreStage(cfg, stage) && tcTransposedFits(def, cfg, false)),
-  bwdDu: tiered(fragment(emitTcBwdDu, tcBwdDuGrid), shaped(bwdDuShape, emitBwdDu)),
+  bwdDu: tiered(fragment((ks, fr) => (fusedDu(ks.def, ks.cfg) ? emitTcBwdDuLocal : emitTcBwdDu)(ks, fr), tcBwdDuGrid), shaped(bwdDuShape, emitBwdDu)),
   // bwd-dh-delta.ts (tc-bwd-dh-delta.ts): the delta rule's state gradients and du, one scan
   bwdSeed: shaped(bwdSeedShape, emitBwdSeed),
   bwdScan: tiered(fragment(emitTcBwdScan, tcBwdScanGrid), shaped(bwdScanShape, emitBwdScan)),
@@ -195,7 +203,7 @@ export function backwardStages(def: VariantDef, cfg?: CodegenConfig): KernelStag
     // Without the delta rule the reverse state scan splits into parallel per-chunk products
     // around an elementwise scan (bwd-dh.ts); with it, one sequential kernel.
     // The output's scores: the forward's prep keeps them where it computes them (scoresInPrep).
-    ...(cfg && scoresInPrep(def, cfg) ? [] : (['bwdScores'] as const)), 'bwdDvLocal', ...(delta ? (['bwdSeed', 'bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
+    ...(cfg && scoresInPrep(def, cfg) ? [] : (['bwdScores'] as const)), ...(cfg && fusedDu(def, cfg) ? [] : (['bwdDvLocal'] as const)), ...(delta ? (['bwdSeed', 'bwdScan'] as const) : (['bwdChunkState', 'bwdStateScan', 'bwdDu'] as const)), 'bwdInter', 'bwdDScores',
     ...(def.decay !== 'none' ? (['bwdChunkEnd'] as const) : []), 'bwdDq', 'bwdDk', ...(def.bonus === 'u' ? (['bwdBonus'] as const) : []),
     ...(delta ? (['wyDT', 'wyM', 'wyDA', 'wyDv', ...(wyX2 ? (['wyX2'] as const) : []), 'wyDk', 'wyDbeta'] as const) : []),
     ...(def.decay !== 'none' ? (['bwdGate'] as const) : []),
@@ -232,7 +240,7 @@ export function backwardBuffers(def: VariantDef, cfg: CodegenConfig): BufferDecl
     // bwdInter's state terms of dq, dk and (delta rule) dW, one buffer (bwd-common.ts's inter).
     s('dinter', [def.correction === 'delta' ? 3 : 2, 'BH', 'T', K]),
     // The intra-chunk part of du; the delta rule keeps it in dU.
-    ...(def.correction === 'delta' ? [] : [s('dvl', ['BH', 'T', V])]),
+    ...(def.correction === 'delta' || fusedDu(def, cfg) ? [] : [s('dvl', ['BH', 'T', V])]),
     s('grad_q', ['B', 'T', 'H', K]), s('grad_k', ['B', 'T', 'H', K]), s('grad_v', ['B', 'T', 'H', V]),
   ];
   if (def.decay !== 'none' && def.correction !== 'dplr' && def.normalize !== 'exp') out.push(s('dbq', ['BH', 'T', K]), s('dbk', ['BH', 'T', K]), s('grad_logDecay', ['B', 'T', 'H', DG]));

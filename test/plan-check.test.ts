@@ -103,7 +103,9 @@ describe('plan check', () => {
         expect(fwd.kernels.some((k) => k.stage === 'scores'), JSON.stringify(cfg)).toBe(name !== 'kda' && !outputScores);
         if (!outputScores) expect(binds(fwd, maker), JSON.stringify(cfg)).toContain('aqk16');
         expect(binds(fwd, 'output').includes('aqk16'), JSON.stringify(cfg)).toBe(!outputScores);
-        expect(binds(bwd, 'bwdDvLocal').includes('aqk16'), JSON.stringify(cfg)).toBe(!outputScores);
+        // The intra-chunk du: bwdDvLocal, or bwdDu's form that makes it ('bwdDu:local').
+        const local = bwd.kernels.some((k) => k.stage === 'bwdDvLocal') ? 'bwdDvLocal' : 'bwdDu';
+        expect(binds(bwd, local).includes('aqk16'), JSON.stringify(cfg)).toBe(!outputScores);
         expect(bwd.kernels.some((k) => k.stage === 'bwdScores'), JSON.stringify(cfg)).toBe(!!outputScores);
       }
     }

@@ -326,8 +326,8 @@ describe('tensor-core tier: generated WGSL', () => {
       // chunk states and value gradient of the parallel scan, the delta rule's reverse scan,
       // dT, X1 and key gradient (wyDk; with a per-key decay by sub-blocks, X2 its own wyX2 stage)
       // and (per-key decay) dq and dk on fragments, every other stage with the f32 kernels.
-      // Kernels not yet checked on a GPU (UNVERIFIED_ON_GPU, empty since kda's wyDk by
-      // sub-blocks passed its check) keep the f32 kernels on the subgroup matrices unless asked.
+      // Kernels not yet checked on a GPU (UNVERIFIED_ON_GPU: bwdDu's form with the intra-chunk
+      // part, 'bwdDu:local') keep their checked forms on the subgroup matrices unless asked.
       const def = VARIANTS[name];
       const onFragments = (stage: string, unverified: boolean) => (unverified || !UNVERIFIED_ON_GPU.has(fragmentKernel(def, stage as KernelStage)))
         && (['bwdScores', 'bwdDScores', 'bwdDvLocal', 'bwdInter', 'bwdDu', 'bwdChunkState'].includes(stage)

@@ -94,14 +94,32 @@ ${ks.chunkMain(fr.builtins())}
 type LowerSource = { readonly f16: string } | { readonly f32: string };
 
 /** f16: [L (C x C, where staged) | the rows (C x BV)]; f32: one epilogue pass's scratch. */
-function transposedLayout(cfg: CodegenConfig, staged: boolean): { sL: number; sR: number; f16: number; f32: number } {
+function transposedLayout(cfg: CodegenConfig, staged: boolean, stateTerm = false, SK = 0): TransposedLayout {
   const C = cfg.chunk;
   const BV = tcDuTileV(cfg.V);
   const sR = staged ? C * C : 0;
-  return { sL: 0, sR, f16: sR + C * BV, f32: scratchWords(1) };
+  // The state term's K-slabs of D_n reuse the product's regions after it.
+  return { sL: 0, sR, SK, f16: Math.max(sR + C * BV, stateTerm ? SK * BV : 0), f32: scratchWords(1) };
 }
-function tcTransposedLayout(ks: KernelSource, staged: boolean): { sL: number; sR: number; f16: number; f32: number } {
-  return firstFit(ks.cfg, [transposedLayout(ks.cfg, staged)], (budget) => new ConfigError(`no tiling of the backward's C x C by C x V products fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
+interface TransposedLayout { sL: number; sR: number; SK: number; f16: number; f32: number }
+/** The layout, with the state term the widest K-slab that fits. */
+function tcTransposedLayout(ks: KernelSource, staged: boolean, stateTerm = false): TransposedLayout {
+  const slabs = stateTerm ? [Math.min(128, fragCeil(ks.cfg.K)), 64, 32, 16] : [0];
+  return firstFit(ks.cfg, slabs.map((SK) => transposedLayout(ks.cfg, staged, stateTerm, SK)), (budget) => new ConfigError(`no tiling of the backward's C x C by C x V products fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
+}
+
+/** A K-slab of D_n (dhs, f32, four wide where V allows), SK x BV at word 0 of wh. */
+function stateSlab(ks: KernelSource, BV: number, SK: number): F16Block {
+  const dhs = ks.f32Reader('dhs', ks.cfg.V % 4 === 0);
+  const at = '((bh * P.NT + n) * KD + d) * VD + cg';
+  return {
+    count: wgsl`${SK * BV}u`,
+    unroll: ks.stagingUnroll,
+    index: (four) => wgsl`let d = min(d0 + e / ${BV}u, KD - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
+    value: dhs.at(at), wide: dhs.at4?.(at) ?? null,
+    valid: wgsl`d0 + e / ${BV}u < KD && v0 + e % ${BV}u < VD`,
+    arr: 'wh', at: (e) => e,
+  };
 }
 
 /** Whether bwdDvLocal (`wy` false) or wyDv (true) fits the tier's budget on fragments; where not
@@ -124,11 +142,14 @@ function emitTransposedProduct(ks: KernelSource, fr: Fragments, o: {
   readonly store: (s: TransposedScope) => Wgsl;
   readonly direct?: (r: string, c: string) => FragTarget;
   readonly nan: (s: TransposedScope, r: string, c: string) => Wgsl;
+  /** Also adds the state term (k_j 2^(G_last - G_j)) . D_n of bwdDu into the same result
+   * fragments, D_n staged in K-slabs over the regions the product has done with. */
+  readonly stateTerm?: true;
 }): Wgsl {
   const C = ks.cfg.chunk;
   const BV = tcDuTileV(ks.cfg.V);
   const staged = 'f32' in o.lower;
-  const lay = tcTransposedLayout(ks, staged);
+  const lay = tcTransposedLayout(ks, staged, o.stateTerm === true);
   const p = partition(C / 16, BV / 16);
   const { cc } = bwdFns(ks);
   const stage = ks.chunkStage(fr.builtins());
@@ -159,6 +180,20 @@ function emitTransposedProduct(ks: KernelSource, fr: Fragments, o: {
     body: wgsl`if (r < rows && v0 + c < VD) { ${o.store(s)} }`,
   });
   const direct = o.direct;
+  const KF = fragCeil(ks.cfg.K);
+  const stateTerm = !o.stateTerm ? '' : wgsl`workgroupBarrier();
+  for (var d0 = 0u; d0 < ${KF}u; d0 += ${lay.SK}u) {
+    ${emitF16Block(stateSlab(ks, BV, lay.SK))}
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < ${lay.SK}u; kk += 16u) {
+        ${fr.mma('lt', p.fm, p.fn,
+    (i) => ({ arr: ks.use('kg16', 'read', false, 'f16'), offset: chunkOperandAt(KF, rowMap.row(i), 'd0 + kk'), stride: KF }),
+    (j) => ({ arr: 'wh', offset: wgsl`kk * ${BV}u + ${rowMap.col(j)}`, stride: BV }))}
+      }
+    }
+    workgroupBarrier();
+  }`;
   return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
 
@@ -177,7 +212,8 @@ ${stage.open}
     (j) => ({ arr: 'wh', offset: wgsl`${lay.sR}u + kk * ${BV}u + ${rowMap.col(j)}`, stride: BV }),
     (i) => wgsl`kk / 16u >= ${renderIndex(grid.block.row(i))}`)}
     }
-  }
+  }${stateTerm ? wgsl`
+  ${stateTerm}` : ''}
   ${direct ? wgsl`if (rows == C && v0 + ${BV}u <= VD) {
     ${emitDirectStores(fr, 'lt', p.fm, p.fn, 'factive', (i, j) => direct(rowMap.row(i), rowMap.col(j)))}
   } else {
@@ -226,5 +262,20 @@ export function emitTcWyDv(ks: KernelSource, fr: Fragments): Wgsl {
         ${gradV}[((${s.b} * P.T + t) * P.H + ${s.h}) * VD + v0 + c] = ${beta(s.b, 't', s.h, '0u')} * value;`,
     nan: (s, r, c) => wgsl`${x1}[(${s.bh} * P.T + ${s.t0} + ${r}) * VD + v0 + ${c}] = lae_nan();
         ${gradV}[((${s.b} * P.T + ${s.t0} + ${r}) * P.H + ${s.h}) * VD + v0 + ${c}] = lae_nan();`,
+  });
+}
+
+/** bwdDu with its intra-chunk part (the form 'bwdDu:local', backward.ts): dv = A^T do +
+ * (k 2^(G_last - G)) . D_n in one kernel, straight to grad_v: no bwdDvLocal, no dvl. */
+export function emitTcBwdDuLocal(ks: KernelSource, fr: Fragments): Wgsl {
+  const gradV = ks.use('grad_v', 'read_write');
+  const at = (r: string, c: string) => wgsl`((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${c}`;
+  return emitTransposedProduct(ks, fr, {
+    lower: scoresInPrep(ks.def, ks.cfg) ? { f16: 'aqk16' } : { f32: 'aqk' },
+    rows: (s, base) => doBlock(ks, s, tcDuTileV(ks.cfg.V), base),
+    store: () => wgsl`${gradV}[${at('r', 'c')}] = value;`,
+    direct: (r, c) => ({ arr: gradV, offset: at(r, c), stride: 'P.H * VD' }),
+    nan: (_s, r, c) => wgsl`${gradV}[${at(r, c)}] = lae_nan();`,
+    stateTerm: true,
   });
 }

@@ -94,18 +94,17 @@ ${ks.chunkMain(fr.builtins())}
 type LowerSource = { readonly f16: string } | { readonly f32: string };
 
 /** f16: [L (C x C, where staged) | the rows (C x BV)]; f32: one epilogue pass's scratch. */
-function transposedLayout(cfg: CodegenConfig, staged: boolean, stateTerm = false, SK = 0): TransposedLayout {
+function transposedLayout(cfg: CodegenConfig, staged: boolean, stateTerm = false, SK = 0, BV = tcDuTileV(cfg.V)): TransposedLayout {
   const C = cfg.chunk;
-  const BV = tcDuTileV(cfg.V);
   const sR = staged ? C * C : 0;
   // The state term's K-slabs of D_n reuse the product's regions after it.
   return { sL: 0, sR, SK, f16: Math.max(sR + C * BV, stateTerm ? SK * BV : 0), f32: scratchWords(1) };
 }
 interface TransposedLayout { sL: number; sR: number; SK: number; f16: number; f32: number }
 /** The layout, with the state term the widest K-slab that fits. */
-function tcTransposedLayout(ks: KernelSource, staged: boolean, stateTerm = false): TransposedLayout {
+function tcTransposedLayout(ks: KernelSource, staged: boolean, stateTerm: boolean, BV: number): TransposedLayout {
   const slabs = stateTerm ? [Math.min(128, fragCeil(ks.cfg.K)), 64, 32, 16] : [0];
-  return firstFit(ks.cfg, slabs.map((SK) => transposedLayout(ks.cfg, staged, stateTerm, SK)), (budget) => new ConfigError(`no tiling of the backward's C x C by C x V products fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
+  return firstFit(ks.cfg, slabs.map((SK) => transposedLayout(ks.cfg, staged, stateTerm, SK, BV)), (budget) => new ConfigError(`no tiling of the backward's C x C by C x V products fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
 }
 
 /** A K-slab of D_n (dhs, f32, four wide where V allows), SK x BV at word 0 of wh. */
@@ -131,7 +130,7 @@ type TransposedScope = Scope<ChunkName | 'v0' | (typeof FRAG_NAMES)[number]>;
 
 /** L^T R for a chunk and V-tile: `rows(s, at)` stages R (C x BV at word `at`), `store(s)` the
  * epilogue's statements for element (r, c) of the tile and its `value` (r < rows, v0 + c < VD
- * checked), `direct` the target of full tiles' fragments where they go straight to storage,
+ * or C checked), `direct` the target of full tiles' fragments where they go straight to storage,
  * `nan(s, r, c)` the statements setting element (r, c) of every output to NaN. Fragments cannot
  * skip L^T's zeros in a diagonal block, and 0 * NaN would carry a row of R to the output rows
  * after it: a value of R not finite in f16 is staged as 0 and the output rows up to its row set
@@ -145,11 +144,14 @@ function emitTransposedProduct(ks: KernelSource, fr: Fragments, o: {
   /** Also adds the state term (k_j 2^(G_last - G_j)) . D_n of bwdDu into the same result
    * fragments, D_n staged in K-slabs over the regions the product has done with. */
   readonly stateTerm?: true;
+  /** R's columns: V (absent; tiles of tcDuTileV, one workgroup each) or the chunk's C (one tile). */
+  readonly cols?: 'C';
 }): Wgsl {
   const C = ks.cfg.chunk;
-  const BV = tcDuTileV(ks.cfg.V);
+  const BV = o.cols === 'C' ? C : tcDuTileV(ks.cfg.V);
+  const extent = o.cols === 'C' ? 'C' : 'VD';
   const staged = 'f32' in o.lower;
-  const lay = tcTransposedLayout(ks, staged, o.stateTerm === true);
+  const lay = tcTransposedLayout(ks, staged, o.stateTerm === true, BV);
   const p = partition(C / 16, BV / 16);
   const { cc } = bwdFns(ks);
   const stage = ks.chunkStage(fr.builtins());
@@ -157,7 +159,7 @@ function emitTransposedProduct(ks: KernelSource, fr: Fragments, o: {
   const lower = 'f16' in o.lower ? ks.use(o.lower.f16, 'read', false, 'f16') : ks.use(o.lower.f32, 'read');
   const rows: F16Block = { ...o.rows(s, lay.sR), causal: { firstBad: 'lastBad', row: wgsl`e / ${BV}u`, perRow: BV, wg: FRAG_WG, reverse: true } };
   ks.helper('nan', NAN_WGSL);
-  const fixup = emitCausalFixup(rows, 'rows', (e) => wgsl`${e} % ${BV}u`, (r, c) => wgsl`if (v0 + ${c} < VD) { ${o.nan(s, r, c)} }`);
+  const fixup = emitCausalFixup(rows, 'rows', (e) => wgsl`${e} % ${BV}u`, (r, c) => wgsl`if (v0 + ${c} < ${extent}) { ${o.nan(s, r, c)} }`);
   const grid = subgroupGrid(p, 'f');
   const rowMap = grid.map;
   // L's block (row block kk / 16, column block I) read transposed: L^T's block (I, kk / 16).
@@ -177,7 +179,7 @@ function emitTransposedProduct(ks: KernelSource, fr: Fragments, o: {
   }) : '';
   const epilogue = emitEpilogue(fr, 'lt', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', ...rowMap,
-    body: wgsl`if (r < rows && v0 + c < VD) { ${o.store(s)} }`,
+    body: wgsl`if (r < rows && v0 + c < ${extent}) { ${o.store(s)} }`,
   });
   const direct = o.direct;
   const KF = fragCeil(ks.cfg.K);
@@ -214,7 +216,7 @@ ${stage.open}
     }
   }${stateTerm ? wgsl`
   ${stateTerm}` : ''}
-  ${direct ? wgsl`if (rows == C && v0 + ${BV}u <= VD) {
+  ${direct ? wgsl`if (rows == C && v0 + ${BV}u <= ${extent}) {
     ${emitDirectStores(fr, 'lt', p.fm, p.fn, 'factive', (i, j) => direct(rowMap.row(i), rowMap.col(j)))}
   } else {
     workgroupBarrier();
@@ -279,3 +281,30 @@ export function emitTcBwdDuLocal(ks: KernelSource, fr: Fragments): Wgsl {
     stateTerm: true,
   });
 }
+
+/** The WY backward's dA = -T^T M, kept for j < i (wyDA, bwd-wy.ts), T from the forward's t16 and
+ * M (C x C, f32) staged as f16: one tile of C columns per chunk. */
+export function emitTcWyDA(ks: KernelSource, fr: Fragments): Wgsl {
+  const { cc } = bwdFns(ks);
+  const M = ks.f32Reader('M', true);
+  const dTA = ks.use('dTA', 'read_write');
+  const m = wgsl`${cc()('bh', 'n', 'r', 'x')}`;
+  return emitTransposedProduct(ks, fr, {
+    lower: { f16: 't16' },
+    cols: 'C',
+    rows: (s, base) => ({
+      count: wgsl`C * C`,
+      unroll: ks.stagingUnroll,
+      index: (four) => wgsl`let r = min(e / C, ${s.rows} - 1u); let x = min(e % C, C - ${four ? 4 : 1}u);`,
+      value: M.at(m), wide: M.at4?.(m) ?? null,
+      valid: wgsl`e / C < ${s.rows}`,
+      arr: 'wh', at: (e) => wgsl`${base}u + ${e}`,
+    }),
+    store: () => wgsl`${dTA}[${cc()('bh', 'n', 'r', 'c')}] = select(0.0, -value, c < r);`,
+    // Only the kept entries take a NaN, as the f32 kernel stores them.
+    nan: (_s, r, c) => wgsl`${dTA}[${cc()('bh', 'n', r, c)}] = select(0.0, lae_nan(), ${c} < ${r});`,
+  });
+}
+
+/** wyDA's grid: one workgroup per (chunk, b*h). */
+export const tcWyDAGrid = (): StageShape['grid'] => [[1], ['NT'], ['BH']];

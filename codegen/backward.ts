@@ -24,7 +24,7 @@ import { contractionShape } from './kernels/bwd-contraction.js';
 import { GRAM_SHAPE } from './kernels/bwd-gram.js';
 import { emitGateBwd, outputGateBwdShape } from './kernels/bwd-output-gate.js';
 import { emitBwdScores, emitBwdDScores, dScoresGram, BWD_SCORES_SHAPE } from './kernels/bwd-scores.js';
-import { emitTcGram, tcBwdGramGrid } from './kernels/tc-bwd-gram.js';
+import { emitTcGram, emitTcWyM, tcBwdGramGrid } from './kernels/tc-bwd-gram.js';
 import { emitTcBwdScores } from './kernels/tc-scores-stage.js';
 import { emitBwdDvLocal, emitBwdDu, bwdDuShape } from './kernels/bwd-du.js';
 import { emitTcBwdDu, emitTcBwdDuLocal, emitTcBwdDvLocal, emitTcWyDA, emitTcWyDv, tcBwdDuGrid, tcTransposedFits, tcWyDAGrid } from './kernels/tc-bwd-du.js';
@@ -71,9 +71,9 @@ export const fragmentKernel = (def: VariantDef, stage: KernelStage): FragmentKer
  * 1.300 ms, -s8-r3-kda-wydk.txt); the pipelined one checks as the f32 kernel (kda dk 2.6e-4,
  * dbeta 1.3e-4 at (1,300,4,128,128), -s9-r2-check.txt) and takes 0.928 ms (-s9-r2-kda-unverified.txt).
  * 'bwdDu:local' (bwdDu with its intra-chunk part, no bwdDvLocal) and wyDA (dA = -T^T M), both
- * tc-bwd-du.ts, were written on 2026-12-03 after that session's device time was spent: checked
- * on lavapipe only. */
-export const UNVERIFIED_ON_GPU: ReadonlySet<FragmentKernel> = new Set<FragmentKernel>(['bwdDu:local', 'wyDA']);
+ * tc-bwd-du.ts, and wyM (M = dT T^T, tc-bwd-gram.ts) were written on 2026-12-03 after that
+ * session's device time was spent: checked on lavapipe only. */
+export const UNVERIFIED_ON_GPU: ReadonlySet<FragmentKernel> = new Set<FragmentKernel>(['bwdDu:local', 'wyM', 'wyDA']);
 
 /** Whether a backward stage (in the form `kernel`) runs on the fragment layer in this config. */
 function tensorCoreStage(cfg: CodegenConfig, kernel: FragmentKernel): boolean {
@@ -158,9 +158,9 @@ const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   bwdDk: tiered(fragment(emitTcBwdDk, tcBwdDqkGrid), dqk(emitBwdDk, emitBwdDkContraction), fragmentDqk),
   bwdBonus: contraction(emitBwdBonus, (c) => c.K),
   // bwd-wy.ts (tc-bwd-wy.ts: wyX2 and wyDk; tc-bwd-wy-diag.ts: wyDk of a per-key decay;
-  // tc-bwd-gram.ts: wyDT; tc-bwd-du.ts: wyDv, wyDA): the WY representation's gradients
+  // tc-bwd-gram.ts: wyDT, wyM; tc-bwd-du.ts: wyDv, wyDA): the WY representation's gradients
   wyDT: tiered(fragment((ks, fr) => emitTcGram(ks, fr, wyDTGram(ks)), tcBwdGramGrid), gram(emitWyDT)),
-  wyM: matmul(emitWyM, (c) => c.chunk),
+  wyM: tiered(fragment(emitTcWyM, tcBwdGramGrid), matmul(emitWyM, (c) => c.chunk)),
   wyDA: tiered(fragment(emitTcWyDA, tcWyDAGrid), matmul(emitWyDA, (c) => c.chunk)),
   wyDv: tiered(fragment(emitTcWyDv, tcBwdDuGrid), matmul(emitWyDv, (c) => c.V), (def, cfg, stage) => tensorCoreStage(cfg, stage) && tcTransposedFits(def, cfg, true)),
   // (wyX2 is in the stage list on fragments only where wyDk is not: the per-key decay.)

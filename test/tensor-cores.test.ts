@@ -327,12 +327,12 @@ describe('tensor-core tier: generated WGSL', () => {
       // dT, X1 and key gradient (wyDk; with a per-key decay by sub-blocks, X2 its own wyX2 stage)
       // and (per-key decay) dq and dk on fragments, every other stage with the f32 kernels.
       // Kernels not yet checked on a GPU (UNVERIFIED_ON_GPU: bwdDu's form with the intra-chunk
-      // part, 'bwdDu:local', and wyDA) keep their checked forms on the subgroup matrices unless
-      // asked.
+      // part, 'bwdDu:local', wyM and wyDA) keep their checked forms on the subgroup matrices
+      // unless asked.
       const def = VARIANTS[name];
       const onFragments = (stage: string, unverified: boolean) => (unverified || !UNVERIFIED_ON_GPU.has(fragmentKernel(def, stage as KernelStage)))
         && (['bwdScores', 'bwdDScores', 'bwdDvLocal', 'bwdInter', 'bwdDu', 'bwdChunkState'].includes(stage)
-          || (def.correction === 'delta' && ['bwdScan', 'wyDT', 'wyDA', 'wyDv', 'wyX2', 'wyDk'].includes(stage))
+          || (def.correction === 'delta' && ['bwdScan', 'wyDT', 'wyM', 'wyDA', 'wyDv', 'wyX2', 'wyDk'].includes(stage))
           || (def.decay === 'diagonal' && (stage === 'bwdDq' || stage === 'bwdDk')));
       const bwd = planBackward(def, hw.config);
       for (const k of bwd.kernels) expect(k.wgsl.includes('subgroup_matrix'), k.name).toBe(onFragments(k.stage, false));

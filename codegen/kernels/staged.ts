@@ -175,6 +175,8 @@ function sameColumns(b: F16Block): boolean {
 /** Bits past f16's largest finite value (65504), NaN and Inf included: the test by bits, which
  * no fast-math compiler folds away. */
 const NOT_FINITE_F16 = '0x477fe000u';
+/** The same bound for kernels that test values themselves (tc-bwd-gram.ts's wyM). */
+export const NOT_FINITE_F16_BITS = NOT_FINITE_F16;
 
 /** Declares `causal.firstBad` for block b, at "no bad row" (0xffffffff). */
 export function declareFirstBad(b: F16Block): Wgsl {

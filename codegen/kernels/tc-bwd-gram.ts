@@ -11,7 +11,7 @@ import { ConfigError, type StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
 import { gramMask, type Gram, type GramScope } from './bwd-gram.js';
 import { emitEpilogue, firstFit, FRAG_NAMES, partition, scratchWords, subgroupGrid, type Fragments } from './fragments.js';
-import { emitF16Block } from './staged.js';
+import { emitF16Block, NAN_WGSL, NOT_FINITE_F16_BITS } from './staged.js';
 import { extendScope, joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 import { mul, renderIndex } from '../index-expr.js';
 
@@ -77,5 +77,74 @@ ${stage.open}
   ${fr.declare('ga', p.fm, p.fn)}
   ${joinWgsl(parts, '\n  ')}
   ${epilogue}
+}`;
+}
+
+// The WY backward's M = dT T^T (wyM, bwd-wy.ts) on the fragment layer, per (chunk, b*h):
+//   M[i,j] = sum_{r < i, r <= j} dT[i,r] T[j,r]
+// dT (C x C, f32, strictly lower: wyDT's) is staged as f16; T^T's fragments are T's read
+// column-major straight from the forward's t16. Blocks past both masks (r-block above i's or
+// j's) are skipped. Fragments cannot skip the zeros of T^T in a diagonal block, so a value of dT
+// not finite in f16 would reach M[i, j] for j before its column: it is staged as 0, and each
+// row's first such column r0 sets M[i, j] = NaN for j >= r0 afterwards, as the f32 sums give.
+
+/** f16: dT (C x C); f32: one epilogue pass's scratch. */
+function tcWyMLayout(ks: KernelSource): { f16: number; f32: number } {
+  const C = ks.cfg.chunk;
+  return firstFit(ks.cfg, [{ f16: C * C, f32: scratchWords(1) }], (budget) => new ConfigError(`no tiling of the WY backward's M = dT T^T fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
+}
+
+export function emitTcWyM(ks: KernelSource, fr: Fragments): Wgsl {
+  const C = ks.cfg.chunk;
+  const lay = tcWyMLayout(ks);
+  const stage = ks.chunkStageXY(fr.builtins());
+  const s = extendScope(stage.s, FRAG_NAMES);
+  const { cc } = bwdFns(ks);
+  const dT = ks.f32Reader('dTA', true);
+  const t16 = ks.use('t16', 'read', false, 'f16');
+  const M = ks.use('M', 'read_write');
+  const p = partition(C / 16, C / 16);
+  const grid = subgroupGrid(p, 'f');
+  ks.helper('nan', NAN_WGSL);
+  ks.helper('f16finite', `fn lae_f16_finite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) <= ${NOT_FINITE_F16_BITS}; }`);
+  ks.helper('f16orzero', 'fn lae_f16_or_zero(x: f32) -> f32 { return select(0.0, x, lae_f16_finite(x)); }');
+  const stageDT = emitF16Block({
+    count: wgsl`C * C`,
+    unroll: ks.stagingUnroll,
+    index: () => wgsl`let r = min(e / C, ${s.rows} - 1u); let x = e % C;`,
+    value: wgsl`lae_f16_or_zero(${dT.at(cc()('bh', 'n', 'r', 'x'))})`, wide: null,
+    valid: wgsl`e / C < ${s.rows}`,
+    arr: 'wh', at: (e) => e,
+  });
+  return wgsl`
+${fr.workspace(lay.f16, lay.f32)}
+
+${stage.open}
+  ${fr.opening()}
+  ${grid.decl}
+  ${fr.declare('mm', p.fm, p.fn)}
+  ${stageDT}
+  workgroupBarrier();
+  if (factive) {
+    for (var kk = 0u; kk < C; kk += 16u) {
+      ${fr.mma('mm', p.fm, p.fn,
+    (i) => ({ arr: 'wh', offset: wgsl`${renderIndex(mul(grid.block.row(i), 16 * C))} + kk`, stride: C }),
+    (j) => ({ arr: t16, offset: wgsl`(bh * P.NT + n) * C * C + ${renderIndex(mul(grid.block.col(j), 16 * C))} + kk`, stride: C, colMajor: true }),
+    (i, j) => wgsl`kk / 16u <= ${renderIndex(grid.block.row(i))} && kk / 16u <= ${renderIndex(grid.block.col(j))}`)}
+    }
+  }
+  ${emitEpilogue(fr, 'mm', p.fm, p.fn, {
+    scratch: 'wf', scratchBase: 0, active: 'factive', ...grid.map,
+    body: wgsl`if (r < ${s.rows}) { ${M}[${cc()('bh', 'n', 'r', 'c')}] = value; }`,
+  })}
+  // A row of dT with a value not finite in f16 (staged as 0): M's row from its first such column on.
+  storageBarrier();
+  for (var i = ${s.lid}; i < ${s.rows}; i += WG) {
+    var first = C;
+    for (var x = 0u; x < i; x++) {
+      if (first == C && !lae_f16_finite(${dT.at(cc()('bh', 'n', 'i', 'x'))})) { first = x; }
+    }
+    for (var j = first; j < C; j++) { ${M}[${cc()('bh', 'n', 'i', 'j')}] = lae_nan(); }
+  }
 }`;
 }

@@ -27,7 +27,8 @@ import { emitBwdScores, emitBwdDScores, dScoresGram, BWD_SCORES_SHAPE } from './
 import { emitTcGram, emitTcWyM, tcBwdGramGrid } from './kernels/tc-bwd-gram.js';
 import { emitTcBwdScores } from './kernels/tc-scores-stage.js';
 import { emitBwdDvLocal, emitBwdDu, bwdDuShape } from './kernels/bwd-du.js';
-import { emitTcBwdDu, emitTcBwdDuLocal, emitTcBwdDvLocal, emitTcWyDA, emitTcWyDv, tcBwdDuGrid, tcTransposedFits, tcWyDAGrid } from './kernels/tc-bwd-du.js';
+import { emitTcBwdDu, emitTcBwdDuLocal, emitTcBwdDvLocal, tcBwdDuGrid } from './kernels/tc-bwd-du.js';
+import { tcTransposedFits } from './kernels/tc-transposed.js';
 import { emitBwdScan, emitBwdSeed, bwdScanShape, bwdSeedShape } from './kernels/bwd-dh-delta.js';
 import { emitTcBwdScan, tcBwdScanGrid } from './kernels/tc-bwd-dh-delta.js';
 import { emitBwdChunkState, emitBwdStateScan, bwdChunkStateShape, bwdStateScanShape } from './kernels/bwd-dh.js';
@@ -37,7 +38,7 @@ import { emitTcBwdInter, tcBwdInterGrid } from './kernels/tc-bwd-dqk-inter.js';
 import { emitBwdDq, emitBwdDk, emitBwdDqContraction, emitBwdDkContraction, emitBwdBonus, dqkAsMatmuls } from './kernels/bwd-dqk.js';
 import { emitTcBwdDq, emitTcBwdDk, tcBwdDqkGrid, tcDqkLayout } from './kernels/tc-bwd-dqk.js';
 import { emitWyDT, wyDTGram, emitWyM, emitWyDA, emitWyDv, emitWyX2, emitWyDk, emitWyDbeta } from './kernels/bwd-wy.js';
-import { emitTcWyDk, emitTcWyX2, tcWyKeysGrid } from './kernels/tc-bwd-wy.js';
+import { emitTcWyDA, emitTcWyDk, emitTcWyDv, emitTcWyX2, tcWyDAGrid, tcWyKeysGrid } from './kernels/tc-bwd-wy.js';
 import { emitTcWyDkDiag, tcWyDkDiagGrid, tcWyDkDiagLayout } from './kernels/tc-bwd-wy-diag.js';
 import { emitBwdChunkEnd, emitBwdGate, bwdChunkEndShape, bwdGateShape } from './kernels/bwd-dg.js';
 import { emitNormBwd } from './kernels/l2norm.js';
@@ -70,8 +71,8 @@ export const fragmentKernel = (def: VariantDef, stage: KernelStage): FragmentKer
  * staging of bwdDq/bwdDk: its first form was correct but slower than the f32 wyDk (1.441 against
  * 1.300 ms, -s8-r3-kda-wydk.txt); the pipelined one checks as the f32 kernel (kda dk 2.6e-4,
  * dbeta 1.3e-4 at (1,300,4,128,128), -s9-r2-check.txt) and takes 0.928 ms (-s9-r2-kda-unverified.txt).
- * 'bwdDu:local' (bwdDu with its intra-chunk part, no bwdDvLocal) and wyDA (dA = -T^T M), both
- * tc-bwd-du.ts, and wyM (M = dT T^T, tc-bwd-gram.ts) were written on 2026-12-03 after that
+ * 'bwdDu:local' (bwdDu with its intra-chunk part, no bwdDvLocal, tc-bwd-du.ts), wyDA (dA = -T^T M,
+ * tc-bwd-wy.ts) and wyM (M = dT T^T, tc-bwd-gram.ts) were written on 2026-12-03 after that
  * session's device time was spent: checked on lavapipe only. */
 export const UNVERIFIED_ON_GPU: ReadonlySet<FragmentKernel> = new Set<FragmentKernel>(['bwdDu:local', 'wyM', 'wyDA']);
 
@@ -158,7 +159,7 @@ const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   bwdDk: tiered(fragment(emitTcBwdDk, tcBwdDqkGrid), dqk(emitBwdDk, emitBwdDkContraction), fragmentDqk),
   bwdBonus: contraction(emitBwdBonus, (c) => c.K),
   // bwd-wy.ts (tc-bwd-wy.ts: wyX2 and wyDk; tc-bwd-wy-diag.ts: wyDk of a per-key decay;
-  // tc-bwd-gram.ts: wyDT, wyM; tc-bwd-du.ts: wyDv, wyDA): the WY representation's gradients
+  // tc-bwd-gram.ts: wyDT, wyM; wyDv, wyDA as tc-transposed.ts's products): the WY representation's gradients
   wyDT: tiered(fragment((ks, fr) => emitTcGram(ks, fr, wyDTGram(ks)), tcBwdGramGrid), gram(emitWyDT)),
   wyM: tiered(fragment(emitTcWyM, tcBwdGramGrid), matmul(emitWyM, (c) => c.chunk)),
   wyDA: tiered(fragment(emitTcWyDA, tcWyDAGrid), matmul(emitWyDA, (c) => c.chunk)),

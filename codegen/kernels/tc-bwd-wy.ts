@@ -25,12 +25,15 @@
 // A per-key decay makes the factors of LA and LQ depend on the key column; that case runs only
 // X2 = T^T dW here (emitTcWyX2, the f32 tier's wyX2), and its wyDk by 16-row sub-blocks as dq and
 // dk do (tc-bwd-wy-diag.ts).
+// Below, two more of the WY backward's products, transposed products of tc-transposed.ts:
+// wyDv (X1 = T^T dU, dv = beta X1) and wyDA (dA = -T^T M, kept for j < i).
 import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
 import { emitEpilogue, firstFit, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { times, wgsl, type Wgsl } from '../wgsl.js';
+import { emitTransposedProduct, tcDuTileV } from './tc-transposed.js';
 
 /** Key columns per workgroup. */
 export const tcWyDkTileK = (K: number) => Math.min(64, fragCeil(K));
@@ -356,3 +359,56 @@ ${opening}
   }))}
 }`;
 }
+
+/** The WY backward's X1 = T^T dU and dv = beta X1 (wyDv), T = I + tmat from the forward's t16. */
+export function emitTcWyDv(ks: KernelSource, fr: Fragments): Wgsl {
+  const BV = tcDuTileV(ks.cfg.V);
+  const dU = ks.f32Reader('dU', ks.cfg.V % 4 === 0);
+  const x1 = ks.use('X1', 'read_write');
+  const gradV = ks.use('grad_v', 'read_write');
+  const beta = ks.roleFn('beta');
+  const du = 'bh * P.T * VD + t * VD + cg';
+  return emitTransposedProduct(ks, fr, {
+    lower: { f16: 't16' },
+    rows: (s, at) => ({
+      count: wgsl`C * ${BV}u`,
+      unroll: ks.stagingUnroll,
+      index: (four) => wgsl`let t = ${s.t0} + min(e / ${BV}u, ${s.rows} - 1u); let cg = min(${s.v0} + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
+      value: dU.at(du), wide: dU.at4?.(du) ?? null,
+      valid: wgsl`e / ${BV}u < ${s.rows} && ${s.v0} + e % ${BV}u < VD`,
+      arr: 'wh', at: (e) => wgsl`${at}u + ${e}`,
+    }),
+    store: (s) => wgsl`let t = ${s.t0} + r;
+        ${x1}[(${s.bh} * P.T + t) * VD + v0 + c] = value;
+        ${gradV}[((${s.b} * P.T + t) * P.H + ${s.h}) * VD + v0 + c] = ${beta(s.b, 't', s.h, '0u')} * value;`,
+    nan: (s, r, c) => wgsl`${x1}[(${s.bh} * P.T + ${s.t0} + ${r}) * VD + v0 + ${c}] = lae_nan();
+        ${gradV}[((${s.b} * P.T + ${s.t0} + ${r}) * P.H + ${s.h}) * VD + v0 + ${c}] = lae_nan();`,
+  });
+}
+
+/** The WY backward's dA = -T^T M, kept for j < i (wyDA, bwd-wy.ts), T from the forward's t16 and
+ * M (C x C, f32) staged as f16: one tile of C columns per chunk. */
+export function emitTcWyDA(ks: KernelSource, fr: Fragments): Wgsl {
+  const { cc } = bwdFns(ks);
+  const M = ks.f32Reader('M', true);
+  const dTA = ks.use('dTA', 'read_write');
+  const m = wgsl`${cc()('bh', 'n', 'r', 'x')}`;
+  return emitTransposedProduct(ks, fr, {
+    lower: { f16: 't16' },
+    cols: 'C',
+    rows: (s, base) => ({
+      count: wgsl`C * C`,
+      unroll: ks.stagingUnroll,
+      index: (four) => wgsl`let r = min(e / C, ${s.rows} - 1u); let x = min(e % C, C - ${four ? 4 : 1}u);`,
+      value: M.at(m), wide: M.at4?.(m) ?? null,
+      valid: wgsl`e / C < ${s.rows}`,
+      arr: 'wh', at: (e) => wgsl`${base}u + ${e}`,
+    }),
+    store: () => wgsl`${dTA}[${cc()('bh', 'n', 'r', 'c')}] = select(0.0, -value, c < r);`,
+    // Only the kept entries take a NaN, as the f32 kernel stores them.
+    nan: (_s, r, c) => wgsl`${dTA}[${cc()('bh', 'n', r, c)}] = select(0.0, lae_nan(), ${c} < ${r});`,
+  });
+}
+
+/** wyDA's grid: one workgroup per (chunk, b*h). */
+export const tcWyDAGrid = (): StageShape['grid'] => [[1], ['NT'], ['BH']];

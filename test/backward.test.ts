@@ -7,7 +7,7 @@ import { VARIANT_NAMES, VARIANTS } from '../variants/index.js';
 import { type ProblemSize, type VariantDef } from '../dsl/index.js';
 import { referenceBackward } from '../runtime/reference-backward.js';
 import { sampleInputs } from '../runtime/sample.js';
-import { loadFixtures, type FixtureCase } from './helpers/fixtures.js';
+import { inFastTier, loadFixtures } from './helpers/fixtures.js';
 import { relL2, rng } from './helpers/numerics.js';
 import { getEngine } from './helpers/engine.js';
 import { centralDiff, offTheNineProblem } from './helpers/finite-diff.js';
@@ -15,16 +15,10 @@ import { FULL } from './helpers/tier.js';
 
 const TOL = 1e-4;
 
-// FLA's three shapes per variant, (K, V) = (16, 8), (8, 16) and (4, 4), each a backward plan of its
-// own (~20 pipelines: the 27 cases compiled 524 of the 1917 distinct pipelines of a fresh npm test,
-// 2026-12-03, and lavapipe spends most of the suite compiling).
-// The fast tier runs (16, 8) for all nine, and each of the other two for a set of variants that
-// takes every backward path at that shape: (8, 16) no decay, a scalar one, a per-key one,
-// mamba2's chain, the delta rule with a scalar decay; (4, 4) a scalar decay, a per-key one with
-// the bonus (rwkv6), the delta rule without a decay and with a per-key one. The full tier runs
-// all 27.
-const AT_8_16: ReadonlySet<string> = new Set(['linear_attn', 'retention', 'gla', 'gated_delta_rule', 'mamba2_ssd']);
-const inFastTier = (c: FixtureCase) => c.size.K === 16 || (c.size.K === 8) === AT_8_16.has(c.variant);
+// FLA's three shapes per variant: the fast tier runs two of them per variant (inFastTier,
+// test/helpers/fixtures.ts: (16, 8) for all nine, each of (8, 16) and (4, 4) for a set of variants
+// that takes every backward path at that shape; the 27 cases compiled 524 of the 1917 distinct
+// pipelines of a fresh npm test, 2026-12-03). The full tier runs all 27.
 
 describe('GPU backward vs FLA fixtures', () => {
   it('the fast tier takes two of each variant\'s three shapes (so a change of the fixtures shows here)', () => {

@@ -189,17 +189,19 @@ describe.each(TIERS)('non-finite values propagate causally on the $name', (tier)
   // At chunk 64 a per-key decay's dq and dk on the tensor-core tier (tc-bwd-dqk.ts) are products
   // of 16-row blocks with the blocks before them (dq) or after them (dk), and its diagonal blocks
   // f32 sums: a NaN in do (a row of dA) or in q reaches only the gradients the reference has it
-  // in, in each block (rows 30 and 12 of the chunk's 40: blocks 1 and 0).
+  // in, in each block (rows 30 and 12 of the chunk's 40: blocks 1 and 0). At WIDE (one key tile
+  // of three slabs): the chunk-64 backward plans of test/tensor-cores.test.ts, compiled once per run.
   if (tier.engine === getTensorCoreEngine) it.each(['gla', 'rwkv6'] as const)('%s backward, chunk 64: a NaN in do at t = 30, or in q at t = 12, reaches only the gradients the reference has it in (dq and dk by blocks)', async (name) => {
     const op = (await tier.engine()).variant(name);
+    const s = WIDE;
     for (const [role, t] of [['do', 30], ['q', 12]] as const) {
-      const x = sampleInputs(op.def, size, 8, true);
-      const dO = seedsFor(size);
-      if (role === 'do') dO[t * size.H * size.V + 2] = Number.NaN;
-      else x.q![t * size.H * size.K + 3] = Number.NaN;
+      const x = sampleInputs(op.def, s, 8, true);
+      const dO = seedsFor(s);
+      if (role === 'do') dO[t * s.H * s.V + 2] = Number.NaN;
+      else x.q![t * s.H * s.K + 3] = Number.NaN;
       const { h0, ...rest } = x;
-      const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
-      const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 64, poisonOutputs: true });
+      const want = referenceBackward(op.def, rest, s, { do: dO }, { h0 });
+      const grads = await op.backward(x, { do: dO }, { ...s, chunkSize: 64, poisonOutputs: true });
       for (const [k, v] of Object.entries(want)) expectSamePattern(grads[k]!, v, `${role}: ${k}`, tier.gradTol);
     }
   });
@@ -208,17 +210,18 @@ describe.each(TIERS)('non-finite values propagate causally on the $name', (tier)
   // dk, products of 16-row blocks with the blocks before them (arow) or after them (Q) and f32
   // sums over the diagonal blocks: a NaN in do (dA and dW from it), q or v reaches only the
   // gradients the reference has it in. (dg is left out for v, as in the serial WY case below: the
-  // f32 wyDk gives the same mismatch there.)
+  // f32 wyDk gives the same mismatch there.) At WIDE: test/tensor-cores.test.ts's kda plans.
   if (tier.engine === getTensorCoreEngine) it('kda backward, chunk 64: a NaN in do at t = 30, in q at t = 12 or in v at t = 30 reaches only the gradients the reference has it in (wyDk by blocks)', async () => {
     const op = (await tier.engine()).variant('kda');
+    const s = WIDE;
     for (const [role, t] of [['do', 30], ['q', 12], ['v', 30]] as const) {
-      const x = sampleInputs(op.def, size, 8, true);
-      const dO = seedsFor(size);
-      if (role === 'do') dO[t * size.H * size.V + 2] = Number.NaN;
-      else x[role]![t * size.H * (role === 'q' ? size.K : size.V) + 3] = Number.NaN;
+      const x = sampleInputs(op.def, s, 8, true);
+      const dO = seedsFor(s);
+      if (role === 'do') dO[t * s.H * s.V + 2] = Number.NaN;
+      else x[role]![t * s.H * (role === 'q' ? s.K : s.V) + 3] = Number.NaN;
       const { h0, ...rest } = x;
-      const want = referenceBackward(op.def, rest, size, { do: dO }, { h0 });
-      const grads = await op.backward(x, { do: dO }, { ...size, chunkSize: 64, poisonOutputs: true });
+      const want = referenceBackward(op.def, rest, s, { do: dO }, { h0 });
+      const grads = await op.backward(x, { do: dO }, { ...s, chunkSize: 64, poisonOutputs: true });
       for (const [k, v] of Object.entries(want)) if (!(role === 'v' && k === 'dg')) expectSamePattern(grads[k]!, v, `${role}: ${k}`, tier.gradTol);
     }
   });
@@ -248,9 +251,11 @@ describe.each(TIERS)('non-finite values propagate causally on the $name', (tier)
 
 // The other forms of dq and dk of a per-key decay on the tensor-core tier (tuning.dqkForm,
 // tc-bwd-dqk.ts): the same NaN in do or q reaches the same gradients as in the reference, with
-// three slabs of 16 keys per workgroup (K = 48; 'single': three workgroups of one).
+// three slabs of 16 keys per workgroup (K = 48; 'single': three workgroups of one). At WIDE
+// (V = 40): the pipelines of test/tensor-cores.test.ts's dqkForm cases (gla at chunk 64, K = 48,
+// V = 40), compiled once per run.
 describe('non-finite values in the forms of dq and dk (tuning.dqkForm, tensor-core tier)', () => {
-  const wide: ProblemSize = { ...size, K: 48 };
+  const wide: ProblemSize = WIDE;
   // gla in the fast tier, rwkv6 (the bonus) too in the full one: the forms' loads are the same
   // for both, and rwkv6's bonus on the default form is in the tier's cases above.
   const names = sweep(['gla'] as const, ['rwkv6'] as const);

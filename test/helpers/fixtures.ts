@@ -50,3 +50,15 @@ function loadAll(): FixtureCase[] {
   });
   return cache;
 }
+
+// FLA's three shapes per variant, (K, V) = (16, 8), (8, 16) and (4, 4), each a plan of its own per
+// variant (a backward plan ~20 pipelines, a forward ~5 and a token-sequential kernel; lavapipe
+// spends most of the suite compiling). The fast tier takes (16, 8) for all nine, and each of the
+// other two for a set of variants that takes every path at that shape: (8, 16) no decay, a scalar
+// one, a per-key one, mamba2's chain, the delta rule with a scalar decay; (4, 4) a scalar decay,
+// a per-key one with the bonus (rwkv6), the delta rule without a decay and with a per-key one.
+// test/backward.test.ts and test/forward-fixtures.test.ts take the same cases, so the forward's
+// plans are those the backward's include. The full tier takes all 27.
+const AT_8_16: ReadonlySet<string> = new Set(['linear_attn', 'retention', 'gla', 'gated_delta_rule', 'mamba2_ssd']);
+/** Whether a case of the nine (loadFixtures('chunked')) is in the fast tier's two of three shapes. */
+export const inFastTier = (c: FixtureCase): boolean => c.size.K === 16 || (c.size.K === 8) === AT_8_16.has(c.variant);

@@ -5,7 +5,7 @@
 // The chunk's decayed queries (C x K, read transposed) and do (C x BV) are staged as f16; a full
 // tile goes straight from the fragments to dhs. The delta rule's scan (tc-bwd-dh-delta.ts) takes
 // the same product each step, so it stages the same two blocks (queryBlock, doBlock).
-import type { KernelSource } from './common.js';
+import type { F32Reader, KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
 import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, fragCeil, partition, scratchWords, type Fragments, subgroupGrid, workspaceBytes } from './fragments.js';
 import { emitF16Block, type F16Block } from './staged.js';
@@ -91,13 +91,18 @@ export function queryBlock(ks: KernelSource, s: Scope<'t0' | 'rows'>, KF: number
 /** The chunk's do, columns v0 .. v0 + BV (BV a multiple of 4), at word `at` of wh, read four
  * wide where V allows: b, h, t0, rows and v0 from the stage's scope. */
 export function doBlock(ks: KernelSource, s: Scope<'b' | 'h' | 't0' | 'rows' | 'v0'>, BV: number, at: number): F16Block {
-  const dO = ks.seedDoReader();
-  const tok = wgsl`((${s.b} * P.T + t) * P.H + ${s.h}) * VD + cg`;
+  return valueRowsBlock(ks, s, BV, at, ks.seedDoReader(), wgsl`((${s.b} * P.T + t) * P.H + ${s.h}) * VD + cg`);
+}
+
+/** The chunk's rows of a [.., T, .., V] f32 buffer read through `src` at index `tok` (over the
+ * staging's t and cg), columns v0 .. v0 + BV, at word `at` of wh (doBlock; the WY backward's
+ * dU rows). */
+export function valueRowsBlock(ks: KernelSource, s: Scope<'t0' | 'rows' | 'v0'>, BV: number, at: number, src: F32Reader, tok: Wgsl): F16Block {
   return {
     count: wgsl`C * ${BV}u`,
     unroll: ks.stagingUnroll,
     index: (four) => wgsl`let t = ${s.t0} + min(e / ${BV}u, ${s.rows} - 1u); let cg = min(${s.v0} + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
-    value: dO.at(tok), wide: dO.at4?.(tok) ?? null,
+    value: src.at(tok), wide: src.at4?.(tok) ?? null,
     valid: wgsl`e / ${BV}u < ${s.rows} && ${s.v0} + e % ${BV}u < VD`,
     arr: 'wh', at: (e) => wgsl`${at}u + ${e}`,
   };

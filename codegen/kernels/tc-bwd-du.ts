@@ -83,27 +83,25 @@ ${ks.chunkMain(fr.builtins())}
 
 export function emitTcBwdDvLocal(ks: KernelSource, fr: Fragments): Wgsl {
   const out = ks.use(ks.delta ? 'dU' : 'dvl', 'read_write');
-  const tokAt = (r: string, c: string) => wgsl`(bh * P.T + t0 + ${r}) * VD + v0 + ${c}`;
-  return emitTransposedProduct(ks, fr, {
-    lower: scoresInPrep(ks.def, ks.cfg) ? { f16: 'aqk16' } : { f32: 'aqk' },
-    rows: (s, at) => doBlock(ks, s, tcDuTileV(ks.cfg.V), at),
-    store: () => wgsl`${out}[${tokAt('r', 'c')}] = value;`,
-    direct: (r, c) => ({ arr: out, offset: tokAt(r, c), stride: 'VD' }),
-    nan: (_s, r, c) => wgsl`${out}[${tokAt(r, c)}] = lae_nan();`,
-  });
+  return emitLocalDv(ks, fr, out, (r, c) => wgsl`(bh * P.T + t0 + ${r}) * VD + v0 + ${c}`, 'VD', false);
 }
 
 /** bwdDu with its intra-chunk part (the form 'bwdDu:local', backward.ts): dv = A^T do +
  * (k 2^(G_last - G)) . D_n in one kernel, straight to grad_v: no bwdDvLocal, no dvl. */
 export function emitTcBwdDuLocal(ks: KernelSource, fr: Fragments): Wgsl {
   const gradV = ks.use('grad_v', 'read_write');
-  const at = (r: string, c: string) => wgsl`((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${c}`;
+  return emitLocalDv(ks, fr, gradV, (r, c) => wgsl`((b * P.T + t0 + ${r}) * P.H + h) * VD + v0 + ${c}`, 'P.H * VD', true);
+}
+
+/** A^T do (and with `stateTerm` bwdDu's state term) into `out` at element `at(r, c)` of the
+ * tile, chunk rows `stride` apart. */
+function emitLocalDv(ks: KernelSource, fr: Fragments, out: string, at: (r: string, c: string) => Wgsl, stride: string, stateTerm: boolean): Wgsl {
   return emitTransposedProduct(ks, fr, {
     lower: scoresInPrep(ks.def, ks.cfg) ? { f16: 'aqk16' } : { f32: 'aqk' },
     rows: (s, base) => doBlock(ks, s, tcDuTileV(ks.cfg.V), base),
-    store: () => wgsl`${gradV}[${at('r', 'c')}] = value;`,
-    direct: (r, c) => ({ arr: gradV, offset: at(r, c), stride: 'P.H * VD' }),
-    nan: (_s, r, c) => wgsl`${gradV}[${at(r, c)}] = lae_nan();`,
-    stateTerm: true,
+    store: () => wgsl`${out}[${at('r', 'c')}] = value;`,
+    direct: (r, c) => ({ arr: out, offset: at(r, c), stride }),
+    nan: (_s, r, c) => wgsl`${out}[${at(r, c)}] = lae_nan();`,
+    ...(stateTerm ? { stateTerm: true as const } : {}),
   });
 }

@@ -34,6 +34,7 @@ import { emitEpilogue, firstFit, FRAG_WG, fragCeil, partition, scratchWords, typ
 import { emitF16Block } from './staged.js';
 import { times, wgsl, type Wgsl } from '../wgsl.js';
 import { emitTransposedProduct, tcDuTileV } from './tc-transposed.js';
+import { valueRowsBlock } from './tc-bwd-dh.js';
 
 /** Key columns per workgroup. */
 export const tcWyDkTileK = (K: number) => Math.min(64, fragCeil(K));
@@ -367,17 +368,9 @@ export function emitTcWyDv(ks: KernelSource, fr: Fragments): Wgsl {
   const x1 = ks.use('X1', 'read_write');
   const gradV = ks.use('grad_v', 'read_write');
   const beta = ks.roleFn('beta');
-  const du = 'bh * P.T * VD + t * VD + cg';
   return emitTransposedProduct(ks, fr, {
     lower: { f16: 't16' },
-    rows: (s, at) => ({
-      count: wgsl`C * ${BV}u`,
-      unroll: ks.stagingUnroll,
-      index: (four) => wgsl`let t = ${s.t0} + min(e / ${BV}u, ${s.rows} - 1u); let cg = min(${s.v0} + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
-      value: dU.at(du), wide: dU.at4?.(du) ?? null,
-      valid: wgsl`e / ${BV}u < ${s.rows} && ${s.v0} + e % ${BV}u < VD`,
-      arr: 'wh', at: (e) => wgsl`${at}u + ${e}`,
-    }),
+    rows: (s, at) => valueRowsBlock(ks, s, BV, at, dU, wgsl`bh * P.T * VD + t * VD + cg`),
     store: (s) => wgsl`let t = ${s.t0} + r;
         ${x1}[(${s.bh} * P.T + t) * VD + v0 + c] = value;
         ${gradV}[((${s.b} * P.T + t) * P.H + ${s.h}) * VD + v0 + c] = ${beta(s.b, 't', s.h, '0u')} * value;`,

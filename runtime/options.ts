@@ -44,6 +44,7 @@ function belongsElsewhere(call: OptionsOf, name: string): string | undefined {
     if (call === 'encodeBackward' && name === 'mode') return 'encodeBackward runs the chunked forward';
     return undefined;
   }
+  if (call === 'createEngine tuning' && name === 'dplrScores') return "it was renamed outputScores (2026-12-03), which covers gla, kda and rwkv6 as well: tuning: { outputScores: 'prep' | 'output' }";
   if (name === 'h0') {
     return call === 'step'
       ? "the state is step's second argument: op.step(inputs, state, opts)"

@@ -102,8 +102,11 @@ export function parseCache(text: string): { file: CacheFile } | { problem: strin
 
 /** The stored tuning of an entry, checked: unknown knobs or invalid values give a problem. */
 export function entryTuning(entry: unknown): { tuning: Tuning } | { problem: string } {
-  const t = (entry as { tuning?: unknown } | null)?.tuning;
-  if (!t || typeof t !== 'object' || Array.isArray(t)) return { problem: `its tuning is ${describeValue(t)}, not an object` };
+  const stored = (entry as { tuning?: unknown } | null)?.tuning;
+  if (!stored || typeof stored !== 'object' || Array.isArray(stored)) return { problem: `its tuning is ${describeValue(stored)}, not an object` };
+  // dplrScores, the knob's name before 2026-12-03, read as outputScores (its values are the same).
+  const { dplrScores, ...rest } = stored as Record<string, unknown>;
+  const t = dplrScores !== undefined && rest.outputScores === undefined ? { ...rest, outputScores: dplrScores } : stored;
   const unknown = Object.keys(t).filter((k) => !(CACHED_KNOBS as readonly string[]).includes(k));
   if (unknown.length) return { problem: `unknown tuning knob${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (a cache may set ${CACHED_KNOBS.join(', ')})` };
   const problem = tuningProblem(t as Tuning);

@@ -136,6 +136,18 @@ describe('createEngine and the tuning cache', () => {
     f32.destroy();
   });
 
+  // The knob's name before 2026-12-03: a cache that sets it keeps working, as outputScores.
+  it('reads a cached dplrScores as outputScores', async () => {
+    const path = await cacheWith('renamed.json', { dplrScores: 'output' });
+    const engine = await createEngine({ tensorCores: 'portable', tuningCache: path });
+    try {
+      expect([engine.tuningSource, engine.tuning]).toEqual([`cache ${path}`, { outputScores: 'output' }]);
+    } finally {
+      engine.destroy();
+    }
+    await expect(createEngine({ tuning: { dplrScores: 'output' } } as never)).rejects.toThrow(/unknown option 'dplrScores' of createEngine tuning: it was renamed outputScores/);
+  });
+
   it('reads what lae tune wrote', async () => {
     const path = join(dir, 'two.json');
     const engine = await createEngine({ tensorCores: 'portable', tuningCache: path });

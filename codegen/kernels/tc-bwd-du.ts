@@ -9,13 +9,9 @@
 import type { KernelSource } from './common.js';
 import { ConfigError, scoresInPrep, type StageShape } from '../plan.js';
 import { emitEpilogue, firstFit, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
-import { emitF16Block } from './staged.js';
-import { chunkOperandAt } from './tc-states.js';
 import { doBlock } from './tc-bwd-dh.js';
-import { emitTransposedProduct, tcDuTileV } from './tc-transposed.js';
+import { emitStateTerm, emitTransposedProduct, stateSlab, tcDuTileV } from './tc-transposed.js';
 import { wgsl, type Wgsl } from '../wgsl.js';
-
-export { tcDuTileV };
 
 /** f16: a K-slab of D_n (SK x BV); f32: one epilogue pass's scratch. The widest slab that fits. */
 function tcDuLayout(ks: KernelSource): { SK: number; f16: number; f32: number } {
@@ -29,12 +25,13 @@ export const tcBwdDuGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil
 
 export function emitTcBwdDu(ks: KernelSource, fr: Fragments): Wgsl {
   const C = ks.cfg.chunk;
-  const KF = fragCeil(ks.cfg.K);
   const BV = tcDuTileV(ks.cfg.V);
   const { SK, f16, f32 } = tcDuLayout(ks);
   const p = partition(C / 16, BV / 16);
-  const kg16 = ks.use('kg16', 'read', false, 'f16');
-  const dhs = ks.f32Reader('dhs', ks.cfg.V % 4 === 0);
+  // Bound first, as before the state term's emitter was shared: the bindings' order is part of
+  // the pipeline's text.
+  ks.use('kg16', 'read', false, 'f16');
+  const slab = stateSlab(ks, BV, SK);
   const dvl = ks.use('dvl', 'read');
   const gradV = ks.use('grad_v', 'read_write');
   const grid = subgroupGrid(p, 'f');
@@ -49,25 +46,7 @@ ${ks.chunkMain(fr.builtins())}
   let v0 = vt * ${BV}u;
   ${grid.decl}
   ${fr.declare('dv', p.fm, p.fn)}
-  for (var d0 = 0u; d0 < ${KF}u; d0 += ${SK}u) {
-    ${emitF16Block({
-    count: wgsl`${SK * BV}u`,
-    unroll: ks.stagingUnroll,
-    index: (four) => wgsl`let d = min(d0 + e / ${BV}u, KD - 1u); let cg = min(v0 + e % ${BV}u, VD - ${four ? 4 : 1}u);`,
-    value: dhs.at('((bh * P.NT + n) * KD + d) * VD + cg'), wide: dhs.at4?.('((bh * P.NT + n) * KD + d) * VD + cg') ?? null,
-    valid: wgsl`d0 + e / ${BV}u < KD && v0 + e % ${BV}u < VD`,
-    arr: 'wh', at: (e) => e,
-  })}
-    workgroupBarrier();
-    if (factive) {
-      for (var kk = 0u; kk < ${SK}u; kk += 16u) {
-        ${fr.mma('dv', p.fm, p.fn,
-    (i) => ({ arr: kg16, offset: chunkOperandAt(KF, rowMap.row(i), 'd0 + kk'), stride: KF }),
-    (j) => ({ arr: 'wh', offset: wgsl`kk * ${BV}u + ${rowMap.col(j)}`, stride: BV }))}
-      }
-    }
-    workgroupBarrier();
-  }
+  ${emitStateTerm(ks, fr, 'dv', p, SK, BV, slab)}
   ${emitEpilogue(fr, 'dv', p.fm, p.fn, {
     scratch: 'wf', scratchBase: 0, active: 'factive', ...rowMap,
     body: wgsl`if (r < rows && v0 + c < VD) { ${gradV}[${at('r', 'c')}] = value + ${dvl}[(bh * P.T + t0 + r) * VD + v0 + c]; }`,

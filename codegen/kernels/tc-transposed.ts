@@ -10,7 +10,7 @@
 import type { ChunkName, KernelSource } from './common.js';
 import type { VariantDef } from '../../dsl/index.js';
 import { ConfigError, scoresInPrep, type CodegenConfig } from '../plan.js';
-import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, FRAG_WG, fragCeil, fragmentBudget, partition, scratchWords, workspaceBytes, type FragSource, type FragTarget, type Fragments, subgroupGrid } from './fragments.js';
+import { emitDirectStores, emitEpilogue, firstFit, FRAG_NAMES, FRAG_WG, fragCeil, fragmentBudget, partition, scratchWords, workspaceBytes, type FragSource, type FragTarget, type Fragments, type Partition, subgroupGrid } from './fragments.js';
 import { declareFirstBad, emitCausalFixup, emitF16Block, NAN_WGSL, type F16Block } from './staged.js';
 import { chunkOperandAt } from './tc-states.js';
 import { bwdFns } from './bwd-common.js';
@@ -38,8 +38,9 @@ function tcTransposedLayout(ks: KernelSource, staged: boolean, stateTerm: boolea
   return firstFit(ks.cfg, slabs.map((SK) => transposedLayout(ks.cfg, staged, stateTerm, SK, BV)), (budget) => new ConfigError(`no tiling of the backward's C x C by C x V products fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
 }
 
-/** A K-slab of D_n (dhs, f32, four wide where V allows), SK x BV at word 0 of wh. */
-function stateSlab(ks: KernelSource, BV: number, SK: number): F16Block {
+/** A K-slab of D_n (dhs, f32, four wide where V allows), SK x BV at word 0 of wh, rows from d0,
+ * columns from v0: bwdDu's right operand, here and in tc-bwd-du.ts. */
+export function stateSlab(ks: KernelSource, BV: number, SK: number): F16Block {
   const dhs = ks.f32Reader('dhs', ks.cfg.V % 4 === 0);
   const at = '((bh * P.NT + n) * KD + d) * VD + cg';
   return {
@@ -50,6 +51,27 @@ function stateSlab(ks: KernelSource, BV: number, SK: number): F16Block {
     valid: wgsl`d0 + e / ${BV}u < KD && v0 + e % ${BV}u < VD`,
     arr: 'wh', at: (e) => e,
   };
+}
+
+/** bwdDu's state term (k_j 2^(G_last - G_j)) . D_n accumulated into `acc` (partition p, the
+ * subgroup grid 'f'): the keys' fragments straight from the forward's kg16, D_n in K-slabs of SK
+ * staged at word 0 of wh (`slab`, stateSlab's block). Here and in tc-bwd-du.ts's bwdDu. */
+export function emitStateTerm(ks: KernelSource, fr: Fragments, acc: string, p: Partition, SK: number, BV: number, slab: F16Block): Wgsl {
+  const KF = fragCeil(ks.cfg.K);
+  const kg16 = ks.use('kg16', 'read', false, 'f16');
+  const map = subgroupGrid(p, 'f').map;
+  return wgsl`for (var d0 = 0u; d0 < ${KF}u; d0 += ${SK}u) {
+    ${emitF16Block(slab)}
+    workgroupBarrier();
+    if (factive) {
+      for (var kk = 0u; kk < ${SK}u; kk += 16u) {
+        ${fr.mma(acc, p.fm, p.fn,
+    (i) => ({ arr: kg16, offset: chunkOperandAt(KF, map.row(i), 'd0 + kk'), stride: KF }),
+    (j) => ({ arr: 'wh', offset: wgsl`kk * ${BV}u + ${map.col(j)}`, stride: BV }))}
+      }
+    }
+    workgroupBarrier();
+  }`;
 }
 
 /** Whether bwdDvLocal (`wy` false) or wyDv (true) fits the tier's budget on fragments; where not
@@ -113,20 +135,8 @@ export function emitTransposedProduct(ks: KernelSource, fr: Fragments, o: {
     body: wgsl`if (r < rows && v0 + c < ${extent}) { ${o.store(s)} }`,
   });
   const direct = o.direct;
-  const KF = fragCeil(ks.cfg.K);
-  const stateTerm = !o.stateTerm ? '' : wgsl`workgroupBarrier();
-  for (var d0 = 0u; d0 < ${KF}u; d0 += ${lay.SK}u) {
-    ${emitF16Block(stateSlab(ks, BV, lay.SK))}
-    workgroupBarrier();
-    if (factive) {
-      for (var kk = 0u; kk < ${lay.SK}u; kk += 16u) {
-        ${fr.mma('lt', p.fm, p.fn,
-    (i) => ({ arr: ks.use('kg16', 'read', false, 'f16'), offset: chunkOperandAt(KF, rowMap.row(i), 'd0 + kk'), stride: KF }),
-    (j) => ({ arr: 'wh', offset: wgsl`kk * ${BV}u + ${rowMap.col(j)}`, stride: BV }))}
-      }
-    }
-    workgroupBarrier();
-  }`;
+  const stateTerm = o.stateTerm ? wgsl`workgroupBarrier();
+  ${emitStateTerm(ks, fr, 'lt', p, lay.SK, BV, stateSlab(ks, BV, lay.SK))}` : '';
   return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
 

@@ -150,8 +150,8 @@ export interface F16Block {
    * workgroup size: when a row's elements (or vec4 words) divide the workgroup, every slot of a
    * thread has the same columns and one value (vec4 value) per thread is kept, not one per slot.
    * `reverse`: for the transposed products of the backward (L^T R with L lower triangular: a
-   * row r of R reaches the output's rows up to r), the last bad row is kept instead, and the
-   * fixup writes NaN to the rows up to it. */
+   * row r of R reaches the output's rows up to r), the end of the rows it reaches is kept
+   * instead, one past the last bad row (0: none), and the fixup writes NaN to the rows before. */
   readonly causal?: { readonly firstBad: string; readonly row: string; readonly perRow: number; readonly wg: number; readonly reverse?: true };
   /** Unrolled staging slots (the tuning knob unrollStaging); not with `causal`. */
   readonly unroll?: Unroll;
@@ -175,16 +175,18 @@ function sameColumns(b: F16Block): boolean {
 /** Bits past f16's largest finite value (65504), NaN and Inf included: the test by bits, which
  * no fast-math compiler folds away. */
 const NOT_FINITE_F16 = '0x477fe000u';
-/** The same bound for kernels that test values themselves (tc-bwd-gram.ts's wyM). */
-export const NOT_FINITE_F16_BITS = NOT_FINITE_F16;
+/** `lae_f16_finite(x)`: whether x is finite in f16 (the same test by bits), for kernels that
+ * test values themselves (tc-bwd-gram.ts's wyM). */
+export const F16_FINITE_WGSL = `fn lae_f16_finite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) <= ${NOT_FINITE_F16}; }`;
 
-/** Declares `causal.firstBad` for block b, at "no bad row" (0xffffffff). */
+/** Declares `causal.firstBad` for block b, at "no bad row": 0xffffffff, or 0 for `reverse`. */
 export function declareFirstBad(b: F16Block): Wgsl {
   const c = b.causal!;
   const t = b.wide ? 'vec4<u32>' : 'u32';
-  if (sameColumns(b)) return wgsl`var ${c.firstBad} = ${t}(0xffffffffu);`;
+  const none = c.reverse ? '0u' : '0xffffffffu';
+  if (sameColumns(b)) return wgsl`var ${c.firstBad} = ${t}(${none});`;
   return wgsl`var ${c.firstBad}: array<${t}, ${slots(b)}>;
-  for (var stg = 0u; stg < ${slots(b)}; stg++) { ${c.firstBad}[stg] = ${t}(0xffffffffu); }`;
+  for (var stg = 0u; stg < ${slots(b)}; stg++) { ${c.firstBad}[stg] = ${t}(${none}); }`;
 }
 
 /** The thread's record for the current staging slot `stg`. */
@@ -198,7 +200,7 @@ export function emitCausalFixup(b: F16Block, rows: string, col: (e: string) => s
   const fb = firstBadAt(b);
   const n = sameColumns(b) ? '1u' : slots(b);
   const walk = b.causal!.reverse
-    ? (last: string, cexpr: string) => wgsl`if (${last} != 0xffffffffu) { for (var r = 0u; r <= ${last} && r < ${rows}; r++) { ${write('r', cexpr)} } }`
+    ? (end: string, cexpr: string) => wgsl`for (var r = 0u; r < min(${end}, ${rows}); r++) { ${write('r', cexpr)} }`
     : (first: string, cexpr: string) => wgsl`for (var r = ${first}; r < ${rows}; r++) { ${write('r', cexpr)} }`;
   return b.wide ? wgsl`for (var stg = 0u; stg < ${n}; stg++) {
     let e = (lid + stg * WG) * 4u;
@@ -213,12 +215,6 @@ export function emitCausalFixup(b: F16Block, rows: string, col: (e: string) => s
 
 /** A NaN made at run time (WGSL's constant evaluation refuses NaN constants). */
 export const NAN_WGSL = 'fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }';
-
-/** The reverse record: the largest bad row so far, "none" (0xffffffff) until the first. */
-const recordLast = (fb: string, row: string, wide: boolean): Wgsl => {
-  const none = wide ? 'vec4<u32>(0xffffffffu)' : '0xffffffffu';
-  return wgsl`${fb} = select(${fb}, select(max(${fb}, ${row}), ${row}, ${fb} == ${none}), bad);`;
-};
 
 /** Block b as a staged load into registers `<reg>_v`; a causal block's stores also record and
  * zero what is not finite in f16 (F16Block.causal). */
@@ -243,10 +239,11 @@ function stagedOf(b: F16Block, reg: string): StagedLoad {
       }
       if (!c) return put(v(reg));
       const fb = firstBadAt(b);
+      const row = b.wide ? wgsl`vec4<u32>(${c.row})` : c.row;
       return wgsl`{
           let xv = ${v(reg)};
           let bad = ${notFinite};
-          ${c.reverse ? recordLast(fb, b.wide ? wgsl`vec4<u32>(${c.row})` : c.row, b.wide !== null) : wgsl`${fb} = select(${fb}, min(${fb}, ${b.wide ? wgsl`vec4<u32>(${c.row})` : c.row}), bad);`}
+          ${c.reverse ? wgsl`${fb} = select(${fb}, max(${fb}, ${row} + 1u), bad);` : wgsl`${fb} = select(${fb}, min(${fb}, ${row}), bad);`}
           ${put(b.wide ? 'select(xv, vec4<f32>(0.0), bad)' : 'select(xv, 0.0, bad)')}
         }`;
     },

@@ -11,7 +11,7 @@ import { ConfigError, type StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
 import { gramMask, type Gram, type GramScope } from './bwd-gram.js';
 import { emitEpilogue, firstFit, FRAG_NAMES, partition, scratchWords, subgroupGrid, type Fragments } from './fragments.js';
-import { emitF16Block, NAN_WGSL, NOT_FINITE_F16_BITS } from './staged.js';
+import { emitF16Block, F16_FINITE_WGSL, NAN_WGSL } from './staged.js';
 import { extendScope, joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 import { mul, renderIndex } from '../index-expr.js';
 
@@ -106,7 +106,7 @@ export function emitTcWyM(ks: KernelSource, fr: Fragments): Wgsl {
   const p = partition(C / 16, C / 16);
   const grid = subgroupGrid(p, 'f');
   ks.helper('nan', NAN_WGSL);
-  ks.helper('f16finite', `fn lae_f16_finite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) <= ${NOT_FINITE_F16_BITS}; }`);
+  ks.helper('f16finite', F16_FINITE_WGSL);
   ks.helper('f16orzero', 'fn lae_f16_or_zero(x: f32) -> f32 { return select(0.0, x, lae_f16_finite(x)); }');
   const stageDT = emitF16Block({
     count: wgsl`C * C`,

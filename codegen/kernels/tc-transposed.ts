@@ -110,7 +110,7 @@ export function emitTransposedProduct(ks: KernelSource, fr: Fragments, o: {
   const stage = ks.chunkStage(fr.builtins());
   const s = extendScope(extendScope(stage.s, FRAG_NAMES), ['v0']);
   const lower = 'f16' in o.lower ? ks.use(o.lower.f16, 'read', false, 'f16') : ks.use(o.lower.f32, 'read');
-  const rows: F16Block = { ...o.rows(s, lay.sR), causal: { firstBad: 'lastBad', row: wgsl`e / ${BV}u`, perRow: BV, wg: FRAG_WG, reverse: true } };
+  const rows: F16Block = { ...o.rows(s, lay.sR), causal: { firstBad: 'badEnd', row: wgsl`e / ${BV}u`, perRow: BV, wg: FRAG_WG, reverse: true } };
   ks.helper('nan', NAN_WGSL);
   const fixup = emitCausalFixup(rows, 'rows', (e) => wgsl`${e} % ${BV}u`, (r, c) => wgsl`if (v0 + ${c} < ${extent}) { ${o.nan(s, r, c)} }`);
   const grid = subgroupGrid(p, 'f');

@@ -50,7 +50,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var lt_1_0 = subgroup_matrix_result<f32, 16, 16>();
   var lt_1_1 = subgroup_matrix_result<f32, 16, 16>();
   
-  var lastBad = vec4<u32>(0xffffffffu);
+  var badEnd = vec4<u32>(0u);
   {
       var x_v: array<vec4<f32>, (((C * C) / 4u) + WG - 1u) / WG>;
       for (var stg = 0u; stg < (((C * C) / 4u) + WG - 1u) / WG; stg++) {
@@ -67,7 +67,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           {
           let xv = select(vec4<f32>(0.0), x_v[stg], valid);
           let bad = (bitcast<vec4<u32>>(xv) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x477fe000u);
-          lastBad = select(lastBad, select(max(lastBad, vec4<u32>(e / 64u)), vec4<u32>(e / 64u), lastBad == vec4<u32>(0xffffffffu)), bad);
+          badEnd = select(badEnd, max(badEnd, vec4<u32>(e / 64u) + 1u), bad);
           { let hv = vec4<f16>(select(xv, vec4<f32>(0.0), bad)); wh[0u + e] = hv.x; wh[0u + e + 1u] = hv.y; wh[0u + e + 2u] = hv.z; wh[0u + e + 3u] = hv.w; }
         }
         }
@@ -154,7 +154,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var stg = 0u; stg < 1u; stg++) {
     let e = (lid + stg * WG) * 4u;
     if (e < (C * C)) {
-      for (var q = 0u; q < 4u; q++) { let colq = e % 64u + q; if (lastBad[q] != 0xffffffffu) { for (var r = 0u; r <= lastBad[q] && r < rows; r++) { if (v0 + colq < C) { b_dTA[cc(bh, n, r, colq)] = select(0.0, lae_nan(), colq < r); } } } }
+      for (var q = 0u; q < 4u; q++) { let colq = e % 64u + q; for (var r = 0u; r < min(badEnd[q], rows); r++) { if (v0 + colq < C) { b_dTA[cc(bh, n, r, colq)] = select(0.0, lae_nan(), colq < r); } } }
     }
   }
 }

@@ -82,6 +82,11 @@ function tensorCoreStage(cfg: CodegenConfig, kernel: FragmentKernel): boolean {
   return cfg.fragments === 'portable' || !UNVERIFIED_ON_GPU.has(kernel) || cfg.unverifiedFragments === true;
 }
 
+/** Whether a transposed product (bwdDvLocal, or with `wy` wyDv) runs on fragments here: where
+ * the stage does and its layout fits (else the f32 kernel). */
+const transposedOnFragments = (wy: boolean) => (def: VariantDef, cfg: CodegenConfig, stage: KernelStage) =>
+  tensorCoreStage(cfg, stage) && tcTransposedFits(def, cfg, wy);
+
 /** Whether bwdDu also makes du's intra-chunk part A^T do (the form 'bwdDu:local'): without the
  * delta rule, on fragments, where its layout fits; then no bwdDvLocal stage and no dvl buffer. */
 function fusedDu(def: VariantDef, cfg: CodegenConfig): boolean {
@@ -144,7 +149,7 @@ const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   bwdScores: tiered(fragment(emitTcBwdScores, () => BWD_SCORES_SHAPE.grid), shaped(() => BWD_SCORES_SHAPE, emitBwdScores)),
   bwdDScores: tiered(fragment((ks, fr) => emitTcGram(ks, fr, dScoresGram(ks)), tcBwdGramGrid), gram(emitBwdDScores)),
   // bwd-du.ts (tc-bwd-du.ts): du without the delta rule, and its intra-chunk part (both tiers)
-  bwdDvLocal: tiered(fragment(emitTcBwdDvLocal, tcBwdDuGrid), matmul(emitBwdDvLocal, (c) => c.V), (def, cfg, stage) => tensorCoreStage(cfg, stage) && tcTransposedFits(def, cfg, false)),
+  bwdDvLocal: tiered(fragment(emitTcBwdDvLocal, tcBwdDuGrid), matmul(emitBwdDvLocal, (c) => c.V), transposedOnFragments(false)),
   bwdDu: tiered(fragment((ks, fr) => (fusedDu(ks.def, ks.cfg) ? emitTcBwdDuLocal : emitTcBwdDu)(ks, fr), tcBwdDuGrid), shaped(bwdDuShape, emitBwdDu)),
   // bwd-dh-delta.ts (tc-bwd-dh-delta.ts): the delta rule's state gradients and du, one scan
   bwdSeed: shaped(bwdSeedShape, emitBwdSeed),
@@ -163,7 +168,7 @@ const STAGE_KERNELS: Partial<Record<KernelStage, StageRule>> = {
   wyDT: tiered(fragment((ks, fr) => emitTcGram(ks, fr, wyDTGram(ks)), tcBwdGramGrid), gram(emitWyDT)),
   wyM: tiered(fragment(emitTcWyM, tcBwdGramGrid), matmul(emitWyM, (c) => c.chunk)),
   wyDA: tiered(fragment(emitTcWyDA, tcWyDAGrid), matmul(emitWyDA, (c) => c.chunk)),
-  wyDv: tiered(fragment(emitTcWyDv, tcBwdDuGrid), matmul(emitWyDv, (c) => c.V), (def, cfg, stage) => tensorCoreStage(cfg, stage) && tcTransposedFits(def, cfg, true)),
+  wyDv: tiered(fragment(emitTcWyDv, tcBwdDuGrid), matmul(emitWyDv, (c) => c.V), transposedOnFragments(true)),
   // (wyX2 is in the stage list on fragments only where wyDk is not: the per-key decay.)
   wyX2: tiered(wyKeys, contraction(emitWyX2, (c) => c.K)),
   wyDk: tiered(wyKeys, tiered(fragment(emitTcWyDkDiag, tcWyDkDiagGrid), contraction(emitWyDk, (c) => c.K), (def, cfg) => fragmentWyDkDiag(def, cfg)),

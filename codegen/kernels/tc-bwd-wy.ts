@@ -33,7 +33,7 @@ import { bwdFns } from './bwd-common.js';
 import { emitEpilogue, firstFit, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
 import { emitF16Block } from './staged.js';
 import { times, wgsl, type Wgsl } from '../wgsl.js';
-import { emitTransposedProduct, tcDuTileV } from './tc-transposed.js';
+import { emitTransposedProduct, tcDuTileV, type TransposedScope } from './tc-transposed.js';
 import { valueRowsBlock } from './tc-bwd-dh.js';
 
 /** Key columns per workgroup. */
@@ -368,14 +368,16 @@ export function emitTcWyDv(ks: KernelSource, fr: Fragments): Wgsl {
   const x1 = ks.use('X1', 'read_write');
   const gradV = ks.use('grad_v', 'read_write');
   const beta = ks.roleFn('beta');
+  // Element (r, c) of the tile in X1 ([BH, T, V]) and in grad_v ([B, T, H, V]).
+  const x1At = (s: TransposedScope, r: string, c: string) => wgsl`(${s.bh} * P.T + ${s.t0} + ${r}) * VD + v0 + ${c}`;
+  const gvAt = (s: TransposedScope, r: string, c: string) => wgsl`((${s.b} * P.T + ${s.t0} + ${r}) * P.H + ${s.h}) * VD + v0 + ${c}`;
   return emitTransposedProduct(ks, fr, {
     lower: { f16: 't16' },
     rows: (s, at) => valueRowsBlock(ks, s, BV, at, dU, wgsl`bh * P.T * VD + t * VD + cg`),
-    store: (s) => wgsl`let t = ${s.t0} + r;
-        ${x1}[(${s.bh} * P.T + t) * VD + v0 + c] = value;
-        ${gradV}[((${s.b} * P.T + t) * P.H + ${s.h}) * VD + v0 + c] = ${beta(s.b, 't', s.h, '0u')} * value;`,
-    nan: (s, r, c) => wgsl`${x1}[(${s.bh} * P.T + ${s.t0} + ${r}) * VD + v0 + ${c}] = lae_nan();
-        ${gradV}[((${s.b} * P.T + ${s.t0} + ${r}) * P.H + ${s.h}) * VD + v0 + ${c}] = lae_nan();`,
+    store: (s) => wgsl`${x1}[${x1At(s, 'r', 'c')}] = value;
+        ${gradV}[${gvAt(s, 'r', 'c')}] = ${beta(s.b, wgsl`${s.t0} + r`, s.h, '0u')} * value;`,
+    nan: (s, r, c) => wgsl`${x1}[${x1At(s, r, c)}] = lae_nan();
+        ${gradV}[${gvAt(s, r, c)}] = lae_nan();`,
   });
 }
 

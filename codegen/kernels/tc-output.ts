@@ -5,10 +5,11 @@
 // rows of S_n, then row slabs of A against V (V_new for the delta rule), where a row block of O
 // only reads the column blocks of A at or left of its own (the rest are zero). Each subgroup owns
 // an fm x fn block of O's fragments; the epilogue adds outputAdd and applies the gate per element.
-// Where the prep forms per-key-decayed scores of the keys (plan.ts scoresInPrep: kda and the
-// generalized delta rule), it computes the output's too, and this stage loads them as fragments
-// straight from storage (aqk16, f16, C x C per chunk, scale applied), as the WY factors load T:
-// kda's A_qk, and the generalized delta rule's A_qb and A_qk for its
+// Where the scores are anchored per-key products (plan.ts scoresInPrep: gla, kda, rwkv6 and the
+// generalized delta rule), they are computed before this stage (kda's and the generalized delta
+// rule's prep, gla's and rwkv6's scores stage), and it loads them as fragments straight from
+// storage (aqk16, f16, C x C per chunk, scale applied), as the WY factors load T: A_qk, and the
+// generalized delta rule's A_qb and A_qk for its
 // O = (scale Q 2^{G}) S~_n + A_qb u + A_qk V. Under the tuning knob outputScores 'output' this
 // stage computes them itself (ScoresPlan).
 import type { KernelSource } from './common.js';

@@ -128,4 +128,3 @@ ${stage.open}
   ${scores}
 }`;
 }
-

@@ -102,9 +102,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let c = fsc * 32u + el % 16u;
       let slot = 0u + x;
       let value = wf[0u + sg * 256u + el];
-      if (r < rows && v0 + c < VD) { let t = t0 + r;
-        b_X1[(bh * P.T + t) * VD + v0 + c] = value;
-        b_grad_v[((b * P.T + t) * P.H + h) * VD + v0 + c] = role_beta(b, t, h, 0u) * value; }
+      if (r < rows && v0 + c < VD) { b_X1[(bh * P.T + t0 + r) * VD + v0 + c] = value;
+        b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = role_beta(b, t0 + r, h, 0u) * value; }
     }
   }
   workgroupBarrier();
@@ -119,9 +118,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 8u + x;
       let value = wf[0u + sg * 256u + el];
-      if (r < rows && v0 + c < VD) { let t = t0 + r;
-        b_X1[(bh * P.T + t) * VD + v0 + c] = value;
-        b_grad_v[((b * P.T + t) * P.H + h) * VD + v0 + c] = role_beta(b, t, h, 0u) * value; }
+      if (r < rows && v0 + c < VD) { b_X1[(bh * P.T + t0 + r) * VD + v0 + c] = value;
+        b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = role_beta(b, t0 + r, h, 0u) * value; }
     }
   }
   workgroupBarrier();
@@ -136,9 +134,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let c = fsc * 32u + el % 16u;
       let slot = 16u + x;
       let value = wf[0u + sg * 256u + el];
-      if (r < rows && v0 + c < VD) { let t = t0 + r;
-        b_X1[(bh * P.T + t) * VD + v0 + c] = value;
-        b_grad_v[((b * P.T + t) * P.H + h) * VD + v0 + c] = role_beta(b, t, h, 0u) * value; }
+      if (r < rows && v0 + c < VD) { b_X1[(bh * P.T + t0 + r) * VD + v0 + c] = value;
+        b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = role_beta(b, t0 + r, h, 0u) * value; }
     }
   }
   workgroupBarrier();
@@ -153,9 +150,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let c = (fsc * 2u + 1u) * 16u + el % 16u;
       let slot = 24u + x;
       let value = wf[0u + sg * 256u + el];
-      if (r < rows && v0 + c < VD) { let t = t0 + r;
-        b_X1[(bh * P.T + t) * VD + v0 + c] = value;
-        b_grad_v[((b * P.T + t) * P.H + h) * VD + v0 + c] = role_beta(b, t, h, 0u) * value; }
+      if (r < rows && v0 + c < VD) { b_X1[(bh * P.T + t0 + r) * VD + v0 + c] = value;
+        b_grad_v[((b * P.T + t0 + r) * P.H + h) * VD + v0 + c] = role_beta(b, t0 + r, h, 0u) * value; }
     }
   }
   workgroupBarrier();

@@ -4,7 +4,7 @@
 // around the loads, all of a thread's loads are in flight together: one memory latency per
 // stage instead of one per element (measured 2-3x on the H100's delta-rule scan). The loop
 // counter is `stg`, so index variables may be named anything else (r, i, t, ...).
-import { joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
+import { joinWgsl, rawWgsl, wgsl, type Wgsl } from '../wgsl.js';
 
 export interface StagedLoad {
   /** WGSL const-expression: how many elements the workgroup stages. */
@@ -155,10 +155,11 @@ export interface F16Block {
   readonly causal?: { readonly firstBad: string; readonly row: string; readonly perRow: number; readonly wg: number; readonly reverse?: true };
   /** Unrolled staging slots (the tuning knob unrollStaging); not with `causal`. */
   readonly unroll?: Unroll;
-  /** A private bool of the thread (declared by the kernel) ORed with whether the thread stages
-   * a value not finite in f16, which is staged as it is: for a product that then takes an exact
-   * path instead (tc-bwd-wy.ts gathers the threads' flags). Not with `causal`. */
-  readonly nonFiniteFlag?: string;
+  /** A private bool of the thread (`flag`, declared by nonFiniteGather's init) ORed with
+   * whether the thread stages a value not finite in f16, which is staged as it is ('as-is': the
+   * product then takes an exact path instead, tc-bwd-wy.ts) or as 0 ('zero': a fixup afterwards
+   * writes what the f32 sums give, wyM). Not with `causal`. */
+  readonly nonFiniteFlag?: { readonly flag: string; readonly staged: 'as-is' | 'zero' };
 }
 
 /** Staging slots per thread of a block: its loop trip count. */
@@ -230,11 +231,20 @@ function stagedOf(b: F16Block, reg: string): StagedLoad {
     count: b.count, index: b.index(b.wide !== null), loads: [{ name: reg, expr: b.wide ?? b.value }], storeIndex: b.storeIndex ?? '', valid: b.valid,
     ...(b.unroll && !c ? { unroll: b.unroll } : {}),
     store: (v) => {
-      if (b.nonFiniteFlag && !c) {
+      const nf = b.nonFiniteFlag;
+      if (nf && !c) {
+        if (nf.staged === 'as-is') {
+          return wgsl`{
+          let xv = ${v(reg)};
+          ${nf.flag} = ${nf.flag} || ${b.wide ? wgsl`any(${notFinite})` : notFinite};
+          ${put('xv')}
+        }`;
+        }
         return wgsl`{
           let xv = ${v(reg)};
-          ${b.nonFiniteFlag} = ${b.nonFiniteFlag} || ${b.wide ? wgsl`any(${notFinite})` : notFinite};
-          ${put('xv')}
+          let bad = ${notFinite};
+          ${nf.flag} = ${nf.flag} || ${b.wide ? 'any(bad)' : 'bad'};
+          ${put(b.wide ? 'select(xv, vec4<f32>(0.0), bad)' : 'select(xv, 0.0, bad)')}
         }`;
       }
       if (!c) return put(v(reg));
@@ -261,4 +271,32 @@ export const emitF16Block = (b: F16Block): Wgsl => emitStaged(stagedOf(b, 'x'), 
 export function splitF16Block(b: F16Block, name: string): { decl: Wgsl; load: Wgsl; store: Wgsl } {
   if (b.causal) throw new Error('splitF16Block: a causal block is staged whole (emitF16Block)');
   return stagedParts(stagedOf(b, name), b.wide !== null);
+}
+
+/** Whether any thread of the workgroup staged a value not finite in f16 (F16Block.nonFiniteFlag
+ * with `flag` = `${name}_bad`): each thread ORs its private flag while staging, stores it once,
+ * unconditionally, after its staging (`publish`), and thread 0 gathers the words after the
+ * products' barrier for a uniform load (`branch`: `ifAny`, else `otherwise`). The arrays are
+ * whole multiples of 16 bytes (codegen/check.ts, workgroupBytes): a one-word flag shifted the
+ * f16 tile after it off the alignment the fragment loads need, on the H200. `bytes` is what
+ * `decl` adds to the workgroup (with `wg` threads). */
+export function nonFiniteGather(name: string) {
+  const [flag, of, any] = [`${name}_bad`, `${name}_bad_of`, `${name}_any`];
+  return {
+    flag,
+    decl: rawWgsl(`var<workgroup> ${of}: array<u32, WG>;\nvar<workgroup> ${any}: array<u32, 4>;`),
+    bytes: (wg: number) => 4 * wg + 16,
+    init: rawWgsl(`var ${flag} = false;`),
+    publish: rawWgsl(`${of}[lid] = select(0u, 1u, ${flag});`),
+    branch: (ifAny: string, otherwise?: string) => wgsl`if (lid == 0u) {
+    var any_bad = 0u;
+    for (var i = 0u; i < WG; i++) { any_bad |= ${of}[i]; }
+    ${any}[0] = any_bad;
+  }
+  if (workgroupUniformLoad(&${any}[0]) != 0u) {
+    ${ifAny}
+  }${otherwise === undefined ? '' : wgsl` else {
+  ${otherwise}
+  }`}`,
+  };
 }

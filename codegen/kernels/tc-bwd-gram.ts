@@ -10,8 +10,8 @@ import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
 import { gramMask, type Gram, type GramScope } from './bwd-gram.js';
-import { emitEpilogue, firstFit, FRAG_NAMES, partition, scratchWords, subgroupGrid, type Fragments } from './fragments.js';
-import { emitF16Block, F16_FINITE_WGSL, NAN_WGSL } from './staged.js';
+import { emitEpilogue, firstFit, FRAG_NAMES, FRAG_WG, partition, scratchWords, subgroupGrid, workspaceBytes, type Fragments } from './fragments.js';
+import { emitF16Block, F16_FINITE_WGSL, NAN_WGSL, nonFiniteGather } from './staged.js';
 import { extendScope, joinWgsl, wgsl, type Wgsl } from '../wgsl.js';
 import { mul, renderIndex } from '../index-expr.js';
 
@@ -85,13 +85,17 @@ ${stage.open}
 // dT (C x C, f32, strictly lower: wyDT's) is staged as f16; T^T's fragments are T's read
 // column-major straight from the forward's t16. Blocks past both masks (r-block above i's or
 // j's) are skipped. Fragments cannot skip the zeros of T^T in a diagonal block, so a value of dT
-// not finite in f16 would reach M[i, j] for j before its column: it is staged as 0, and each
-// row's first such column r0 sets M[i, j] = NaN for j >= r0 afterwards, as the f32 sums give.
+// not finite in f16 would reach M[i, j] for j before its column: it is staged as 0, and, only in
+// a workgroup that staged one (nonFiniteGather), each row's first such column r0 sets
+// M[i, j] = NaN for j >= r0 afterwards, as the f32 sums give.
 
-/** f16: dT (C x C); f32: one epilogue pass's scratch. */
+const wyMNonFinite = nonFiniteGather('m');
+
+/** f16: dT (C x C); f32: one epilogue pass's scratch; beside them the non-finite flags. */
 function tcWyMLayout(ks: KernelSource): { f16: number; f32: number } {
   const C = ks.cfg.chunk;
-  return firstFit(ks.cfg, [{ f16: C * C, f32: scratchWords(1) }], (budget) => new ConfigError(`no tiling of the WY backward's M = dT T^T fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`));
+  return firstFit(ks.cfg, [{ f16: C * C, f32: scratchWords(1) }], (budget) => new ConfigError(`no tiling of the WY backward's M = dT T^T fits ${budget} bytes of workgroup memory; raise tuning.fragmentMemory`),
+    (l) => workspaceBytes(l) + wyMNonFinite.bytes(FRAG_WG));
 }
 
 export function emitTcWyM(ks: KernelSource, fr: Fragments): Wgsl {
@@ -107,23 +111,26 @@ export function emitTcWyM(ks: KernelSource, fr: Fragments): Wgsl {
   const grid = subgroupGrid(p, 'f');
   ks.helper('nan', NAN_WGSL);
   ks.helper('f16finite', F16_FINITE_WGSL);
-  ks.helper('f16orzero', 'fn lae_f16_or_zero(x: f32) -> f32 { return select(0.0, x, lae_f16_finite(x)); }');
   const stageDT = emitF16Block({
     count: wgsl`C * C`,
     unroll: ks.stagingUnroll,
     index: () => wgsl`let r = min(e / C, ${s.rows} - 1u); let x = e % C;`,
-    value: wgsl`lae_f16_or_zero(${dT.at(cc()('bh', 'n', 'r', 'x'))})`, wide: null,
+    value: dT.at(cc()('bh', 'n', 'r', 'x')), wide: null,
     valid: wgsl`e / C < ${s.rows}`,
     arr: 'wh', at: (e) => e,
+    nonFiniteFlag: { flag: wyMNonFinite.flag, staged: 'zero' },
   });
   return wgsl`
 ${fr.workspace(lay.f16, lay.f32)}
+${wyMNonFinite.decl}
 
 ${stage.open}
   ${fr.opening()}
   ${grid.decl}
   ${fr.declare('mm', p.fm, p.fn)}
+  ${wyMNonFinite.init}
   ${stageDT}
+  ${wyMNonFinite.publish}
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
@@ -138,13 +145,13 @@ ${stage.open}
     body: wgsl`if (r < ${s.rows}) { ${M}[${cc()('bh', 'n', 'r', 'c')}] = value; }`,
   })}
   // A row of dT with a value not finite in f16 (staged as 0): M's row from its first such column on.
-  storageBarrier();
-  for (var i = ${s.lid}; i < ${s.rows}; i += WG) {
-    var first = C;
-    for (var x = 0u; x < i; x++) {
-      if (first == C && !lae_f16_finite(${dT.at(cc()('bh', 'n', 'i', 'x'))})) { first = x; }
-    }
-    for (var j = first; j < C; j++) { ${M}[${cc()('bh', 'n', 'i', 'j')}] = lae_nan(); }
-  }
+  ${wyMNonFinite.branch(wgsl`storageBarrier();
+    for (var i = ${s.lid}; i < ${s.rows}; i += WG) {
+      var first = C;
+      for (var x = 0u; x < i; x++) {
+        if (first == C && !lae_f16_finite(${dT.at(cc()('bh', 'n', 'i', 'x'))})) { first = x; }
+      }
+      for (var j = first; j < C; j++) { ${M}[${cc()('bh', 'n', 'i', 'j')}] = lae_nan(); }
+    }`)}
 }`;
 }

@@ -31,7 +31,7 @@ import type { KernelSource } from './common.js';
 import { ConfigError, type StageShape } from '../plan.js';
 import { bwdFns } from './bwd-common.js';
 import { emitEpilogue, firstFit, FRAG_WG, fragCeil, partition, scratchWords, type Fragments, subgroupGrid } from './fragments.js';
-import { emitF16Block } from './staged.js';
+import { emitF16Block, nonFiniteGather } from './staged.js';
 import { times, wgsl, type Wgsl } from '../wgsl.js';
 import { emitTransposedProduct, tcDuTileV, type TransposedScope } from './tc-transposed.js';
 import { valueRowsBlock } from './tc-bwd-dh.js';
@@ -49,7 +49,7 @@ export type WyDkKind = 'paired' | 'serial';
 export interface WyDkLayout { kind: WyDkKind; BK: number; CS: number; sL1: number; sL2: number; sR: number; f16: number; f32: number; sRow: number }
 
 /** Workgroup bytes of a layout, the non-finite flags (nonFinite.decl) included. */
-export const tcWyDkBytes = (lay: WyDkLayout) => 2 * lay.f16 + 4 * lay.f32 + 4 * FRAG_WG + 16;
+export const tcWyDkBytes = (lay: WyDkLayout) => 2 * lay.f16 + 4 * lay.f32 + nonFinite.bytes(FRAG_WG);
 
 /** f16: the C x C lefts, row-major at the padded stride CS, then the C x BK right; f32: the
  * epilogue's scratch, then the chunk's gate cumsum and beta per row. Under each budget in turn
@@ -122,7 +122,7 @@ function wyTile(ks: KernelSource, fr: Fragments) {
     value, wide,
     valid: wgsl`e / ${BK}u < rows && k0 + e % ${BK}u < KD`,
     arr: 'wh', at: (e) => wgsl`${lay.sR}u + ${e}`,
-    nonFiniteFlag: 'wy_bad',
+    nonFiniteFlag: { flag: nonFinite.flag, staged: 'as-is' },
   });
   const product = (acc: string, left: number, keep: (i: number) => string) => fr.mma(acc, p.fm, p.fn,
     (i) => ({ arr: 'wh', offset: wgsl`${left}u + ${map.row(i)} * ${lay.CS}u + kk`, stride: lay.CS }),
@@ -143,27 +143,9 @@ function wyTile(ks: KernelSource, fr: Fragments) {
   return { C, lay, BK, p, map, hp, dW, tFull, square, right, product, opening, x2Sum };
 }
 
-/** Whether any thread staged a non-finite right operand: each thread ORs its own private flag
- * while staging (F16Block's nonFiniteFlag), stores it once, unconditionally, after its staging
- * (`publish`), and thread 0 gathers the words after the products' barrier for a uniform load
- * that picks the exact path or the fragments' (`branch`). The arrays are whole multiples of 16
- * bytes (codegen/check.ts, workgroupBytes): the one-word flag of the form before shifted the f16
- * tile off the alignment the fragment loads need, on the H200. */
-const nonFinite = {
-  decl: 'var<workgroup> wy_bad_of: array<u32, WG>;\nvar<workgroup> wy_any: array<u32, 4>;' /* 16 bytes: see workgroupBytes */,
-  init: 'var wy_bad = false;',
-  publish: 'wy_bad_of[lid] = select(0u, 1u, wy_bad);',
-  branch: (exact: string, fragments: string) => wgsl`if (lid == 0u) {
-    var any_bad = 0u;
-    for (var i = 0u; i < WG; i++) { any_bad |= wy_bad_of[i]; }
-    wy_any[0] = any_bad;
-  }
-  if (workgroupUniformLoad(&wy_any[0]) != 0u) {
-    ${exact}
-  } else {
-  ${fragments}
-  }`,
-};
+/** Whether any thread staged a non-finite right operand (staged as it is): the exact path
+ * instead of the fragments' (see the header). */
+const nonFinite = nonFiniteGather('wy');
 
 /** Per (K-tile of the layout's BK columns, chunk, b*h); wyDk and wyX2 alike. */
 export const tcWyKeysGrid = (ks: KernelSource): StageShape['grid'] => [[Math.ceil(ks.cfg.K / tcWyDkLayout(ks).BK)], ['NT'], ['BH']];

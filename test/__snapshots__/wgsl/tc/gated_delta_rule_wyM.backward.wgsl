@@ -28,11 +28,12 @@ fn lae_silu(x: f32) -> f32 { return x * lae_sigmoid(x); }
 
 fn lae_nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
 fn lae_f16_finite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) <= 0x477fe000u; }
-fn lae_f16_or_zero(x: f32) -> f32 { return select(0.0, x, lae_f16_finite(x)); }
 fn cc(bh: u32, n: u32, i: u32, j: u32) -> u32 { return ((bh * P.NT + n) * C + i) * C + j; }
 
 var<workgroup> wh: array<f16, 4096>;
 var<workgroup> wf: array<f32, 1024>;
+var<workgroup> m_bad_of: array<u32, WG>;
+var<workgroup> m_any: array<u32, 4>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -50,22 +51,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var mm_0_1 = subgroup_matrix_result<f32, 16, 16>();
   var mm_1_0 = subgroup_matrix_result<f32, 16, 16>();
   var mm_1_1 = subgroup_matrix_result<f32, 16, 16>();
+  var m_bad = false;
   {
       var x_v: array<f32, ((C * C) + WG - 1u) / WG>;
       for (var stg = 0u; stg < ((C * C) + WG - 1u) / WG; stg++) {
         let e = min(lid + stg * WG, (C * C) - 1u);
         let r = min(e / C, rows - 1u); let x = e % C;
-        x_v[stg] = lae_f16_or_zero(b_dTA[(cc(bh, n, r, x)) >> 2u][(cc(bh, n, r, x)) & 3u]);
+        x_v[stg] = b_dTA[(cc(bh, n, r, x)) >> 2u][(cc(bh, n, r, x)) & 3u];
       }
       for (var stg = 0u; stg < ((C * C) + WG - 1u) / WG; stg++) {
         let e = lid + stg * WG;
         if (e < (C * C)) {
           
           let valid = e / C < rows;
-          wh[e] = f16(select(0.0, x_v[stg], valid));
+          {
+          let xv = select(0.0, x_v[stg], valid);
+          let bad = (bitcast<u32>(xv) & 0x7fffffffu) > 0x477fe000u;
+          m_bad = m_bad || bad;
+          wh[e] = f16(select(xv, 0.0, bad));
+        }
         }
       }
     }
+  m_bad_of[lid] = select(0u, 1u, m_bad);
   workgroupBarrier();
   if (factive) {
     for (var kk = 0u; kk < C; kk += 16u) {
@@ -142,12 +150,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   // A row of dT with a value not finite in f16 (staged as 0): M's row from its first such column on.
-  storageBarrier();
-  for (var i = lid; i < rows; i += WG) {
-    var first = C;
-    for (var x = 0u; x < i; x++) {
-      if (first == C && !lae_f16_finite(b_dTA[(cc(bh, n, i, x)) >> 2u][(cc(bh, n, i, x)) & 3u])) { first = x; }
+  if (lid == 0u) {
+    var any_bad = 0u;
+    for (var i = 0u; i < WG; i++) { any_bad |= m_bad_of[i]; }
+    m_any[0] = any_bad;
+  }
+  if (workgroupUniformLoad(&m_any[0]) != 0u) {
+    storageBarrier();
+    for (var i = lid; i < rows; i += WG) {
+      var first = C;
+      for (var x = 0u; x < i; x++) {
+        if (first == C && !lae_f16_finite(b_dTA[(cc(bh, n, i, x)) >> 2u][(cc(bh, n, i, x)) & 3u])) { first = x; }
+      }
+      for (var j = first; j < C; j++) { b_M[cc(bh, n, i, j)] = lae_nan(); }
     }
-    for (var j = first; j < C; j++) { b_M[cc(bh, n, i, j)] = lae_nan(); }
   }
 }
